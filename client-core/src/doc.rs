@@ -1,0 +1,484 @@
+//! The grid document: one automerge document per grid holding its places and visits, with a typed API over it.
+//!
+//! Layout (all maps):
+//! ```text
+//! ROOT
+//! ├── schema: 1
+//! ├── grid:   { code, name, village_code, village_name, village_kind, town_code, town_name }
+//! ├── places: { <place_id>: { kind, label, address?, lat?, lon? } }
+//! └── visits: { <uuid v7>:  { place, volunteer, device, at, outcome, handbook, briefed, poster,
+//!                             banner, led_playing, note?, lat?, lon? } }
+//! ```
+//! The root maps are created by a deterministic genesis change (fixed actor, fixed time), so every server
+//! instance that creates the same grid produces the same change and the maps never conflict.
+
+use crate::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use automerge::{
+    hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge,
+    AutomergeError, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use std::collections::HashMap;
+
+/// Version of the document layout above.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Field names of a visit object, shared by the writer, the reader and the validator.
+pub mod visit_field {
+    pub const PLACE: &str = "place";
+    pub const VOLUNTEER: &str = "volunteer";
+    pub const DEVICE: &str = "device";
+    pub const AT: &str = "at";
+    pub const OUTCOME: &str = "outcome";
+    pub const HANDBOOK: &str = "handbook";
+    pub const BRIEFED: &str = "briefed";
+    pub const POSTER: &str = "poster";
+    pub const BANNER: &str = "banner";
+    pub const LED_PLAYING: &str = "led_playing";
+    pub const NOTE: &str = "note";
+    pub const LAT: &str = "lat";
+    pub const LON: &str = "lon";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("automerge: {0}")]
+    Automerge(#[from] AutomergeError),
+    #[error("the grid document does not follow the schema: {0}")]
+    Schema(String),
+}
+
+pub type Result<T, E = DocError> = std::result::Result<T, E>;
+
+/// One grid's document.
+#[derive(Debug, Clone)]
+pub struct GridDoc {
+    doc: Automerge,
+}
+
+fn schema_err(msg: impl Into<String>) -> DocError {
+    DocError::Schema(msg.into())
+}
+
+impl GridDoc {
+    /// The empty document of a grid: identical bytes wherever and whenever it is created.
+    pub fn genesis() -> Self {
+        let mut doc = Automerge::new().with_actor(ActorId::from(&b"doorstep-genesis"[..]));
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "schema", SCHEMA_VERSION)
+            .expect("fresh document");
+        tx.put_object(ROOT, "grid", ObjType::Map)
+            .expect("fresh document");
+        tx.put_object(ROOT, "places", ObjType::Map)
+            .expect("fresh document");
+        tx.put_object(ROOT, "visits", ObjType::Map)
+            .expect("fresh document");
+        tx.commit_with(CommitOptions::default().with_time(0));
+        GridDoc { doc }
+    }
+
+    pub fn load(bytes: &[u8]) -> Result<Self> {
+        let doc = Automerge::load(bytes)?;
+        let this = GridDoc { doc };
+        this.obj("visits")?;
+        Ok(this)
+    }
+
+    pub fn from_automerge(doc: Automerge) -> Self {
+        GridDoc { doc }
+    }
+
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+
+    pub fn set_actor(&mut self, actor: ActorId) {
+        self.doc.set_actor(actor);
+    }
+
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// True when every given change is part of this document's history.
+    pub fn contains_all(&self, hashes: &[ChangeHash]) -> bool {
+        hashes
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some())
+    }
+
+    /// Changes this document has that a peer whose heads are `have` lacks.
+    pub fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change> {
+        self.doc.get_changes(have)
+    }
+
+    /// Applies changes (duplicates are ignored). Changes whose dependencies are missing are held back by
+    /// automerge until they arrive; callers check `contains_all` to detect that.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<()> {
+        self.doc.apply_changes(changes)?;
+        Ok(())
+    }
+
+    /// Loads concatenated saved chunks (a snapshot or changes) into this document.
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<()> {
+        self.doc.load_incremental(bytes)?;
+        Ok(())
+    }
+
+    pub fn fork(&self) -> Self {
+        GridDoc {
+            doc: self.doc.fork().with_actor(self.doc.get_actor().clone()),
+        }
+    }
+
+    pub(crate) fn obj(&self, name: &str) -> Result<ObjId> {
+        match self.doc.get(ROOT, name)? {
+            Some((Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(schema_err(format!("the root has no `{name}` map"))),
+        }
+    }
+
+    pub fn grid_info(&self) -> Result<Option<GridInfo>> {
+        let grid = self.obj("grid")?;
+        let f = read_map(&self.doc, &grid)?;
+        if f.is_empty() {
+            return Ok(None);
+        }
+        let text =
+            |k: &str| str_field(&f, k).ok_or_else(|| schema_err(format!("grid.{k} missing")));
+        Ok(Some(GridInfo {
+            code: text("code")?,
+            name: text("name")?,
+            village_code: text("village_code")?,
+            village_name: text("village_name")?,
+            village_kind: text("village_kind")?
+                .parse()
+                .map_err(|e| schema_err(format!("grid.village_kind: {e}")))?,
+            town_code: text("town_code")?,
+            town_name: text("town_name")?,
+        }))
+    }
+
+    pub fn places(&self) -> Result<Vec<Place>> {
+        let places = self.obj("places")?;
+        let ids: Vec<String> = self.doc.keys(&places).collect();
+        ids.iter()
+            .map(|id| {
+                self.place(id)?
+                    .ok_or_else(|| schema_err(format!("place {id} vanished")))
+            })
+            .collect()
+    }
+
+    pub fn place(&self, id: &str) -> Result<Option<Place>> {
+        let places = self.obj("places")?;
+        let Some((Value::Object(ObjType::Map), obj)) = self.doc.get(&places, id)? else {
+            return Ok(None);
+        };
+        let f = read_map(&self.doc, &obj)?;
+        let kind: PlaceKind = str_field(&f, "kind")
+            .ok_or_else(|| schema_err(format!("place {id} has no kind")))?
+            .parse()
+            .map_err(|e| schema_err(format!("place {id}: {e}")))?;
+        Ok(Some(Place {
+            id: id.to_string(),
+            kind,
+            label: str_field(&f, "label").unwrap_or_default(),
+            address: str_field(&f, "address"),
+            lat: f64_field(&f, "lat"),
+            lon: f64_field(&f, "lon"),
+        }))
+    }
+
+    pub fn visit_count(&self) -> usize {
+        self.obj("visits").map(|v| self.doc.length(&v)).unwrap_or(0)
+    }
+
+    pub fn visits(&self) -> Result<Vec<Visit>> {
+        let visits = self.obj("visits")?;
+        let ids: Vec<String> = self.doc.keys(&visits).collect();
+        ids.iter()
+            .map(|id| {
+                self.visit(id)?
+                    .ok_or_else(|| schema_err(format!("visit {id} vanished")))
+            })
+            .collect()
+    }
+
+    pub fn visit(&self, id: &str) -> Result<Option<Visit>> {
+        let visits = self.obj("visits")?;
+        let Some((Value::Object(ObjType::Map), obj)) = self.doc.get(&visits, id)? else {
+            return Ok(None);
+        };
+        read_visit(&self.doc, id, &obj).map(Some)
+    }
+
+    /// Records a visit as one change by this document's actor and returns that change.
+    pub fn add_visit(&mut self, visit: &Visit) -> Result<Change> {
+        let visits = self.obj("visits")?;
+        let key = visit.id.to_string();
+        if self.doc.get(&visits, &key)?.is_some() {
+            return Err(schema_err(format!("visit {key} already exists")));
+        }
+        let value = hydrate::Value::Map(visit_to_hydrate(visit));
+        let mut tx = self.doc.transaction();
+        tx.batch_create_object(&visits, key.as_str(), &value, false)?;
+        let time = visit.at.timestamp_millis();
+        let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
+        let hash = hash.ok_or_else(|| schema_err("recording the visit produced no change"))?;
+        self.doc
+            .get_change_by_hash(&hash)
+            .ok_or_else(|| schema_err("the new change is missing"))
+    }
+
+    /// Server side: brings the grid's description and registry places up to date, writing only fields that
+    /// differ, as one change. Returns `None` when nothing differs, so re-importing the same data adds nothing.
+    pub fn update_registry(&mut self, info: &GridInfo, places: &[Place]) -> Result<Option<Change>> {
+        let grid = self.obj("grid")?;
+        let places_obj = self.obj("places")?;
+        let mut tx = self.doc.transaction();
+        let mut changed = false;
+        let grid_fields = [
+            ("code", info.code.as_str()),
+            ("name", info.name.as_str()),
+            ("village_code", info.village_code.as_str()),
+            ("village_name", info.village_name.as_str()),
+            ("village_kind", info.village_kind.id()),
+            ("town_code", info.town_code.as_str()),
+            ("town_name", info.town_name.as_str()),
+        ];
+        for (k, v) in grid_fields {
+            changed |= put_if_different(&mut tx, &grid, k, ScalarValue::Str(v.into()))?;
+        }
+        for place in places {
+            let obj = match tx.get(&places_obj, place.id.as_str())? {
+                Some((Value::Object(ObjType::Map), obj)) => obj,
+                _ => {
+                    changed = true;
+                    tx.put_object(&places_obj, place.id.as_str(), ObjType::Map)?
+                }
+            };
+            changed |= put_if_different(&mut tx, &obj, "kind", place.kind.id().into())?;
+            changed |= put_if_different(&mut tx, &obj, "label", place.label.as_str().into())?;
+            for (k, v) in [
+                ("address", place.address.clone().map(ScalarValue::from)),
+                ("lat", place.lat.map(ScalarValue::F64)),
+                ("lon", place.lon.map(ScalarValue::F64)),
+            ] {
+                changed |= match v {
+                    Some(v) => put_if_different(&mut tx, &obj, k, v)?,
+                    None if tx.get(&obj, k)?.is_some() => {
+                        tx.delete(&obj, k)?;
+                        true
+                    }
+                    None => false,
+                };
+            }
+        }
+        if !changed {
+            tx.rollback();
+            return Ok(None);
+        }
+        let (hash, _) = tx.commit();
+        let hash = hash.ok_or_else(|| schema_err("registry update produced no change"))?;
+        Ok(self.doc.get_change_by_hash(&hash))
+    }
+}
+
+fn put_if_different(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    obj: &ObjId,
+    key: &str,
+    value: ScalarValue,
+) -> Result<bool> {
+    if let Some((Value::Scalar(current), _)) = tx.get(obj, key)? {
+        if current.as_ref() == &value {
+            return Ok(false);
+        }
+    }
+    tx.put(obj, key, value)?;
+    Ok(true)
+}
+
+fn visit_to_hydrate(v: &Visit) -> hydrate::Map {
+    use visit_field as f;
+    let mut m: HashMap<&str, hydrate::Value> = HashMap::new();
+    let mut put = |k: &'static str, s: ScalarValue| {
+        m.insert(k, hydrate::Value::Scalar(s));
+    };
+    put(f::PLACE, v.place_id.as_str().into());
+    put(f::VOLUNTEER, v.volunteer.as_str().into());
+    put(f::DEVICE, v.device.as_str().into());
+    put(f::AT, ScalarValue::Timestamp(v.at.timestamp_millis()));
+    put(f::OUTCOME, v.outcome.id().into());
+    put(f::HANDBOOK, v.deliveries.handbook.into());
+    put(f::BRIEFED, v.deliveries.briefed.into());
+    put(f::POSTER, v.deliveries.poster.into());
+    put(f::BANNER, v.deliveries.banner.into());
+    put(f::LED_PLAYING, v.deliveries.led_playing.into());
+    if let Some(note) = &v.note {
+        put(f::NOTE, note.as_str().into());
+    }
+    if let Some((lat, lon)) = v.gps {
+        put(f::LAT, ScalarValue::F64(lat));
+        put(f::LON, ScalarValue::F64(lon));
+    }
+    hydrate::Map::from(m)
+}
+
+/// Reads a visit object; any missing or mistyped required field is a schema error.
+pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit> {
+    use visit_field as f;
+    let m = read_map(doc, obj)?;
+    let err = |k: &str| {
+        schema_err(format!(
+            "visit {id}: field `{k}` is missing or has the wrong type"
+        ))
+    };
+    let text = |k: &str| str_field(&m, k).ok_or_else(|| err(k));
+    let flag = |k: &str| match m.get(k) {
+        Some(ScalarValue::Boolean(b)) => Ok(*b),
+        _ => Err(err(k)),
+    };
+    let at = match m.get(f::AT) {
+        Some(ScalarValue::Timestamp(ms)) => Utc.timestamp_millis_opt(*ms).single(),
+        _ => None,
+    }
+    .ok_or_else(|| err(f::AT))?;
+    let outcome: Outcome = text(f::OUTCOME)?.parse().map_err(|_| err(f::OUTCOME))?;
+    let gps = match (f64_field(&m, f::LAT), f64_field(&m, f::LON)) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        (None, None) => None,
+        _ => return Err(err(f::LAT)),
+    };
+    Ok(Visit {
+        id: id
+            .parse()
+            .map_err(|_| schema_err(format!("visit key {id:?} is not a UUID")))?,
+        place_id: text(f::PLACE)?,
+        volunteer: text(f::VOLUNTEER)?,
+        device: text(f::DEVICE)?,
+        at,
+        outcome,
+        deliveries: Deliveries {
+            handbook: flag(f::HANDBOOK)?,
+            briefed: flag(f::BRIEFED)?,
+            poster: flag(f::POSTER)?,
+            banner: flag(f::BANNER)?,
+            led_playing: flag(f::LED_PLAYING)?,
+        },
+        note: str_field(&m, f::NOTE),
+        gps,
+    })
+}
+
+fn read_map(doc: &Automerge, obj: &ObjId) -> Result<HashMap<String, ScalarValue>> {
+    let mut out = HashMap::new();
+    for key in doc.keys(obj) {
+        if let Some((Value::Scalar(s), _)) = doc.get(obj, key.as_str())? {
+            out.insert(key, s.into_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn str_field(m: &HashMap<String, ScalarValue>, k: &str) -> Option<String> {
+    match m.get(k) {
+        Some(ScalarValue::Str(s)) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn f64_field(m: &HashMap<String, ScalarValue>, k: &str) -> Option<f64> {
+    match m.get(k) {
+        Some(ScalarValue::F64(x)) => Some(*x),
+        Some(ScalarValue::Int(x)) => Some(*x as f64),
+        _ => None,
+    }
+}
+
+/// Milliseconds since the epoch as a UTC time (for values read back from SQL).
+pub fn millis_to_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AreaKind;
+
+    pub(crate) fn sample_info() -> GridInfo {
+        GridInfo {
+            code: "G1".into(),
+            name: "Grid one".into(),
+            village_code: "V1".into(),
+            village_name: "Village one".into(),
+            village_kind: AreaKind::Village,
+            town_code: "T1".into(),
+            town_name: "Town".into(),
+        }
+    }
+
+    fn place(id: &str, kind: PlaceKind) -> Place {
+        Place {
+            id: id.into(),
+            kind,
+            label: format!("label {id}"),
+            address: None,
+            lat: None,
+            lon: None,
+        }
+    }
+
+    #[test]
+    fn genesis_is_identical_everywhere() {
+        assert_eq!(GridDoc::genesis().heads(), GridDoc::genesis().heads());
+    }
+
+    #[test]
+    fn registry_update_is_idempotent_and_visits_round_trip() {
+        let mut doc = GridDoc::genesis();
+        doc.set_actor(ActorId::random());
+        let places = vec![
+            place("P1", PlaceKind::Household),
+            place("P2", PlaceKind::Market),
+        ];
+        assert!(doc
+            .update_registry(&sample_info(), &places)
+            .unwrap()
+            .is_some());
+        assert!(
+            doc.update_registry(&sample_info(), &places)
+                .unwrap()
+                .is_none(),
+            "same data, no change"
+        );
+        assert_eq!(doc.grid_info().unwrap(), Some(sample_info()));
+        assert_eq!(doc.places().unwrap().len(), 2);
+
+        let visit = Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: "P1".into(),
+            volunteer: "amy".into(),
+            device: "d1".into(),
+            at: millis_to_time(1_700_000_000_000),
+            outcome: Outcome::Completed,
+            deliveries: Deliveries {
+                handbook: true,
+                ..Default::default()
+            },
+            note: Some("gate locked".into()),
+            gps: Some((30.1, 105.8)),
+        };
+        let change = doc.add_visit(&visit).unwrap();
+        assert_eq!(change.actor_id(), doc.automerge().get_actor());
+        let bytes = doc.save();
+        let loaded = GridDoc::load(&bytes).unwrap();
+        assert_eq!(loaded.visits().unwrap(), vec![visit.clone()]);
+        assert!(doc.add_visit(&visit).is_err(), "a visit id is written once");
+    }
+}

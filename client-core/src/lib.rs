@@ -1,0 +1,12 @@
+//! Doorstep's shared core: the grid document model, the coverage rules, change validation, the sync
+//! engine (no IO) and the device's offline store. Used by the field client and by the server alike.
+
+pub mod coverage;
+pub mod doc;
+pub mod model;
+pub mod protocol;
+pub mod store;
+pub mod sync;
+pub mod validate;
+
+pub use doc::GridDoc;

@@ -1,0 +1,109 @@
+//! The sync wire format: one CBOR request carrying every grid a device holds, one CBOR response.
+//!
+//! See `docs/sync-protocol.md` for the exchange, its states and its failure cases.
+
+use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// Bumped on any incompatible change; the server refuses versions it does not speak.
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const CONTENT_TYPE: &str = "application/cbor";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub protocol: u32,
+    pub grids: Vec<GridPush>,
+}
+
+/// What a device sends for one grid it holds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GridPush {
+    pub grid: String,
+    /// The device's heads for this grid after its changes below are applied.
+    pub have: Vec<ByteBuf>,
+    /// Raw automerge changes the server may lack: everything after the last heads the server confirmed,
+    /// or the whole history when the server asked for it.
+    pub changes: Vec<ByteBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub grids: Vec<GridReply>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// The push is stored; `changes` are what the device lacks; `heads` are the server's heads.
+    Synced,
+    /// A grid newly assigned to the device's team: `snapshot` is the whole document.
+    New,
+    /// The server could not place the device's history (it lacks a dependency, e.g. after a restore
+    /// from backup); nothing was stored; the device sends its whole history for this grid again.
+    ResendAll,
+    /// The grid is no longer assigned to the device's team. The push, if any, was stored; once the device
+    /// has nothing unsent for it, it drops its copy.
+    Unassigned,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridReply {
+    pub grid: String,
+    pub kind: ReplyKind,
+    pub heads: Vec<ByteBuf>,
+    pub changes: Vec<ByteBuf>,
+    #[serde(default)]
+    pub snapshot: Option<ByteBuf>,
+    /// Changes of the push that were new to the server and are now durably stored.
+    #[serde(default)]
+    pub stored: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the sync message is not valid CBOR for this protocol: {0}")]
+    Decode(String),
+    #[error("a change hash must be 32 bytes, got {0}")]
+    BadHash(usize),
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(value, &mut out).expect("writing CBOR to memory cannot fail");
+    out
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
+    ciborium::from_reader(bytes).map_err(|e| WireError::Decode(e.to_string()))
+}
+
+pub fn hashes_to_wire(hashes: &[ChangeHash]) -> Vec<ByteBuf> {
+    hashes.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
+}
+
+pub fn hashes_from_wire(hashes: &[ByteBuf]) -> Result<Vec<ChangeHash>, WireError> {
+    hashes
+        .iter()
+        .map(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .map(ChangeHash)
+                .map_err(|_| WireError::BadHash(b.len()))
+        })
+        .collect()
+}
+
+pub fn hex_heads(hashes: &[ChangeHash]) -> String {
+    hashes
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn parse_hex_heads(s: &str) -> Vec<ChangeHash> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}

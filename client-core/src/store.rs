@@ -1,0 +1,362 @@
+//! The device's offline store: grid documents in a profile directory, written so that a crash at any
+//! instant loses nothing that was acknowledged.
+//!
+//! Per grid: `<code>.snapshot` (a saved document, replaced atomically by temp file + fsync + rename) and
+//! `<code>.log` (an append-only log of changes since the snapshot, one fsynced record per write; each record
+//! is length + CRC32 + bytes, so a torn tail from a crash mid-write is detected and dropped on the next
+//! open). `<code>.sync.json` holds the heads the server last confirmed. A lock file serialises processes
+//! sharing a profile, so two commands never write changes with the same actor sequence number.
+
+use crate::doc::{DocError, GridDoc};
+use crate::protocol::{hex_heads, parse_hex_heads};
+use automerge::{Change, ChangeHash};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Log records after which opening a grid folds the log into a new snapshot.
+const COMPACT_AFTER_RECORDS: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {source}")]
+    Doc { path: PathBuf, source: DocError },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes a file so that readers see either the old or the new content, never a mix, even after a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).expect("serialising plain data cannot fail");
+    write_atomic(path, &bytes)
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// What the device knows about the server's copy of a grid.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SyncMark {
+    /// Heads the server confirmed holding, comma-separated hex; empty = nothing confirmed.
+    pub confirmed: String,
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl SyncMark {
+    pub fn confirmed_heads(&self) -> Vec<ChangeHash> {
+        parse_hex_heads(&self.confirmed)
+    }
+    pub fn set_confirmed(&mut self, heads: &[ChangeHash]) {
+        self.confirmed = hex_heads(heads);
+    }
+}
+
+/// The grids folder of a profile, held under an exclusive lock for as long as the value lives.
+#[derive(Debug)]
+pub struct GridStore {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl GridStore {
+    /// Opens (creating if needed) the store and waits for any other process using it to finish.
+    pub fn open(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
+        Ok(GridStore {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    fn path(&self, grid: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{grid}.{ext}"))
+    }
+
+    /// Codes of the grids held, sorted.
+    pub fn grids(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let name = entry.map_err(io_err(&self.dir))?.file_name();
+            if let Some(code) = name.to_str().and_then(|n| n.strip_suffix(".snapshot")) {
+                out.push(code.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Loads a grid: its snapshot plus every intact log record.
+    pub fn load(&self, grid: &str) -> Result<GridDoc> {
+        let snap_path = self.path(grid, "snapshot");
+        let snapshot = fs::read(&snap_path).map_err(io_err(&snap_path))?;
+        let mut doc = GridDoc::load(&snapshot).map_err(|source| StoreError::Doc {
+            path: snap_path.clone(),
+            source,
+        })?;
+        let log_path = self.path(grid, "log");
+        let (records, intact_len) = read_log(&log_path)?;
+        let changes = records
+            .into_iter()
+            .map(|r| {
+                Change::from_bytes(r).map_err(|e| StoreError::Corrupt {
+                    path: log_path.clone(),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let count = changes.len();
+        doc.apply_changes(changes)
+            .map_err(|source| StoreError::Doc {
+                path: log_path.clone(),
+                source,
+            })?;
+        if let Some(len) = intact_len {
+            // Drop a torn tail so later appends do not land after garbage.
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&log_path)
+                .map_err(io_err(&log_path))?;
+            f.set_len(len)
+                .and_then(|_| f.sync_all())
+                .map_err(io_err(&log_path))?;
+        }
+        if count >= COMPACT_AFTER_RECORDS {
+            self.replace(grid, &doc)?;
+        }
+        Ok(doc)
+    }
+
+    /// Makes a change durable: returns only after it is on disk.
+    pub fn append(&self, grid: &str, changes: &[Change]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let path = self.path(grid, "log");
+        let existed = path.exists();
+        let mut buf = Vec::new();
+        for c in changes {
+            let bytes = c.raw_bytes();
+            buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+            buf.extend_from_slice(bytes);
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        f.write_all(&buf)
+            .and_then(|_| f.sync_data())
+            .map_err(io_err(&path))?;
+        if !existed {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a grid's files with one snapshot of `doc` (a new grid, or compaction). The snapshot is
+    /// written before the log is emptied, so a crash in between only replays changes already present.
+    pub fn replace(&self, grid: &str, doc: &GridDoc) -> Result<()> {
+        write_atomic(&self.path(grid, "snapshot"), &doc.save())?;
+        let log = self.path(grid, "log");
+        match OpenOptions::new().write(true).open(&log) {
+            Ok(f) => f
+                .set_len(0)
+                .and_then(|_| f.sync_all())
+                .map_err(io_err(&log)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&log)(e)),
+        }
+    }
+
+    pub fn mark(&self, grid: &str) -> Result<SyncMark> {
+        Ok(read_json(&self.path(grid, "sync.json"))?.unwrap_or_default())
+    }
+
+    pub fn set_mark(&self, grid: &str, mark: &SyncMark) -> Result<()> {
+        write_json_atomic(&self.path(grid, "sync.json"), mark)
+    }
+
+    /// Forgets a grid entirely (after its unsent changes were confirmed by the server).
+    pub fn remove(&self, grid: &str) -> Result<()> {
+        for ext in ["snapshot", "log", "sync.json"] {
+            let p = self.path(grid, ext);
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&p)(e)),
+            }
+        }
+        sync_dir(&self.dir)
+    }
+}
+
+/// Reads the intact records of a log. The second value is `Some(len)` when a torn tail must be cut at `len`.
+fn read_log(path: &Path) -> Result<(Vec<Vec<u8>>, Option<u64>)> {
+    let mut data = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => {
+            f.read_to_end(&mut data).map_err(io_err(path))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    let mut records = Vec::new();
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let header = data.get(pos..pos + 8);
+        let Some(header) = header else { break };
+        let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(header[4..8].try_into().unwrap());
+        let Some(body) = data.get(pos + 8..pos + 8 + len) else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        records.push(body.to_vec());
+        pos += 8 + len;
+    }
+    let torn = (pos < data.len()).then_some(pos as u64);
+    Ok((records, torn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Deliveries, Outcome, Visit};
+
+    fn visit(place: &str) -> Visit {
+        Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: place.into(),
+            volunteer: "amy".into(),
+            device: "d1".into(),
+            at: chrono::Utc::now(),
+            outcome: Outcome::Completed,
+            deliveries: Deliveries {
+                handbook: true,
+                ..Default::default()
+            },
+            note: None,
+            gps: None,
+        }
+    }
+
+    #[test]
+    fn appended_changes_survive_reopen_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GridStore::open(dir.path()).unwrap();
+        let mut doc = GridDoc::genesis();
+        doc.set_actor(automerge::ActorId::random());
+        store.replace("G1", &doc).unwrap();
+        let c1 = doc.add_visit(&visit("P1")).unwrap();
+        store.append("G1", &[c1]).unwrap();
+        let c2 = doc.add_visit(&visit("P2")).unwrap();
+        store.append("G1", &[c2]).unwrap();
+        // Simulate a crash in the middle of a third append.
+        let log = dir.path().join("G1.log");
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+        let before = fs::metadata(&log).unwrap().len();
+
+        let loaded = store.load("G1").unwrap();
+        assert_eq!(loaded.visit_count(), 2);
+        assert_eq!(loaded.heads(), doc.heads());
+        assert_eq!(
+            fs::metadata(&log).unwrap().len(),
+            before - 6,
+            "torn tail cut"
+        );
+        assert_eq!(store.grids().unwrap(), ["G1"]);
+    }
+
+    #[test]
+    fn compaction_keeps_every_visit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GridStore::open(dir.path()).unwrap();
+        let mut doc = GridDoc::genesis();
+        doc.set_actor(automerge::ActorId::random());
+        store.replace("G1", &doc).unwrap();
+        for i in 0..COMPACT_AFTER_RECORDS + 1 {
+            let c = doc.add_visit(&visit(&format!("P{i}"))).unwrap();
+            store.append("G1", &[c]).unwrap();
+        }
+        assert_eq!(
+            store.load("G1").unwrap().visit_count(),
+            COMPACT_AFTER_RECORDS + 1
+        );
+        assert_eq!(
+            fs::metadata(dir.path().join("G1.log")).unwrap().len(),
+            0,
+            "log folded"
+        );
+        assert_eq!(
+            store.load("G1").unwrap().visit_count(),
+            COMPACT_AFTER_RECORDS + 1
+        );
+    }
+
+    #[test]
+    fn marks_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GridStore::open(dir.path()).unwrap();
+        assert_eq!(store.mark("G1").unwrap(), SyncMark::default());
+        let doc = GridDoc::genesis();
+        let mut mark = SyncMark::default();
+        mark.set_confirmed(&doc.heads());
+        store.set_mark("G1", &mark).unwrap();
+        assert_eq!(store.mark("G1").unwrap().confirmed_heads(), doc.heads());
+    }
+}

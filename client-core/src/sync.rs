@@ -1,0 +1,211 @@
+//! The sync engine, both halves, with no IO: the device builds pushes and applies replies; the server
+//! checks a push against its copy and computes the reply. Transport and storage belong to the callers.
+
+use crate::doc::{DocError, GridDoc};
+use crate::model::Visit;
+use crate::protocol::{
+    hashes_from_wire, hashes_to_wire, GridPush, GridReply, ReplyKind, WireError,
+};
+use crate::validate::{check_change_ops, check_new_visit, Author, Violation};
+use automerge::{Change, ChangeHash};
+use serde_bytes::ByteBuf;
+use std::collections::HashSet;
+
+// ---------- device side ----------
+
+/// The push for one grid: every change after the heads the server last confirmed (`None` = send all).
+pub fn build_push(grid: &str, doc: &GridDoc, confirmed: Option<&[ChangeHash]>) -> GridPush {
+    let changes = doc.changes_since(confirmed.unwrap_or(&[]));
+    GridPush {
+        grid: grid.to_string(),
+        have: hashes_to_wire(&doc.heads()),
+        changes: changes
+            .iter()
+            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+            .collect(),
+    }
+}
+
+/// What applying a reply did to the device's copy.
+#[derive(Debug)]
+pub struct Applied {
+    /// Changes new to the device, to append to its log.
+    pub new_changes: Vec<Change>,
+    /// Heads the server is now known to hold; the next push starts after them.
+    pub confirmed: Vec<ChangeHash>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    #[error("the server sent a change that could not be read: {0}")]
+    BadChange(String),
+}
+
+/// Applies a `Synced` or `Unassigned` reply to the device's copy.
+pub fn apply_reply(doc: &mut GridDoc, reply: &GridReply) -> Result<Applied, ApplyError> {
+    let changes = decode_changes(&reply.changes).map_err(|(_, e)| ApplyError::BadChange(e))?;
+    let new_changes: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| !doc.contains_all(&[c.hash()]))
+        .collect();
+    doc.apply_changes(new_changes.clone())?;
+    let server_heads = hashes_from_wire(&reply.heads)?;
+    // Only claim what we can verify: if some server change did not arrive, the next push repeats more.
+    let confirmed = if doc.contains_all(&server_heads) {
+        server_heads
+    } else {
+        Vec::new()
+    };
+    Ok(Applied {
+        new_changes,
+        confirmed,
+    })
+}
+
+// ---------- server side ----------
+
+/// Why the server refuses a push. Nothing of the request is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("grid {grid}: change #{index} is not a valid automerge change: {reason}")]
+    Malformed {
+        grid: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("grid {grid}: {violation}")]
+    Forbidden { grid: String, violation: Violation },
+    #[error("grid {grid}: {source}")]
+    Wire {
+        grid: String,
+        #[source]
+        source: WireError,
+    },
+}
+
+/// The outcome of checking a push against the server's copy of a grid.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The document with the push applied; `None` when the push brought nothing new.
+    pub doc: Option<GridDoc>,
+    /// Changes new to the server, in an order that respects their dependencies, to store.
+    pub new_changes: Vec<Change>,
+    /// Visits those changes added, to project.
+    pub new_visits: Vec<Visit>,
+    pub reply: GridReply,
+}
+
+/// Checks a push and computes the reply. `current` is the server's copy, not modified.
+pub fn accept_push(
+    current: &GridDoc,
+    push: &GridPush,
+    author: &Author,
+) -> Result<Accepted, PushError> {
+    let grid = push.grid.clone();
+    let have = hashes_from_wire(&push.have).map_err(|source| PushError::Wire {
+        grid: grid.clone(),
+        source,
+    })?;
+    let changes =
+        decode_changes(&push.changes).map_err(|(index, reason)| PushError::Malformed {
+            grid: grid.clone(),
+            index,
+            reason,
+        })?;
+    let mut seen = HashSet::new();
+    let unknown: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash()))
+        .collect();
+    let mut visit_keys = Vec::new();
+    for change in &unknown {
+        let keys = check_change_ops(current, change, author).map_err(|violation| {
+            PushError::Forbidden {
+                grid: grid.clone(),
+                violation,
+            }
+        })?;
+        visit_keys.extend(keys);
+    }
+    let mut next = current.fork();
+    if !unknown.is_empty() {
+        next.apply_changes(unknown.clone())
+            .map_err(|e| PushError::Malformed {
+                grid: grid.clone(),
+                index: 0,
+                reason: e.to_string(),
+            })?;
+    }
+    let applied_all = unknown.iter().all(|c| next.contains_all(&[c.hash()]));
+    if !applied_all || !next.contains_all(&have) {
+        // Some dependency is missing here: store nothing and ask for the whole history.
+        return Ok(Accepted {
+            doc: None,
+            new_changes: Vec::new(),
+            new_visits: Vec::new(),
+            reply: GridReply {
+                grid,
+                kind: ReplyKind::ResendAll,
+                heads: hashes_to_wire(&current.heads()),
+                changes: Vec::new(),
+                snapshot: None,
+                stored: 0,
+            },
+        });
+    }
+    let new_visits = visit_keys
+        .iter()
+        .map(|k| check_new_visit(&next, k, author))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|violation| PushError::Forbidden {
+            grid: grid.clone(),
+            violation,
+        })?;
+    let reply = GridReply {
+        grid,
+        kind: ReplyKind::Synced,
+        heads: hashes_to_wire(&next.heads()),
+        changes: next
+            .changes_since(&have)
+            .iter()
+            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+            .collect(),
+        snapshot: None,
+        stored: unknown.len() as u32,
+    };
+    // Order for storage: as the document's own history orders them.
+    let new_changes = if unknown.is_empty() {
+        Vec::new()
+    } else {
+        next.changes_since(&current.heads())
+    };
+    Ok(Accepted {
+        doc: (!unknown.is_empty()).then_some(next),
+        new_changes,
+        new_visits,
+        reply,
+    })
+}
+
+/// The reply for a grid the device does not hold yet.
+pub fn new_grid_reply(grid: &str, doc: &GridDoc) -> GridReply {
+    GridReply {
+        grid: grid.to_string(),
+        kind: ReplyKind::New,
+        heads: hashes_to_wire(&doc.heads()),
+        changes: Vec::new(),
+        snapshot: Some(ByteBuf::from(doc.save())),
+        stored: 0,
+    }
+}
+
+fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, String)> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, b)| Change::from_bytes(b.to_vec()).map_err(|e| (i, e.to_string())))
+        .collect()
+}
