@@ -1,1 +1,63 @@
-//! x
+//! Doorstep's server: an axum API over a database of grid documents and their SQL projections.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod grids;
+pub mod ingest;
+pub mod people;
+pub mod projection;
+pub mod reports;
+pub mod territory;
+pub mod territory_csv;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: db::Db,
+    pub keys: Arc<auth::Keys>,
+    pub grids: Arc<grids::GridRepo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds the embedded database (unless `database_url` is given) and the token secret.
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+}
+
+impl AppState {
+    pub async fn open(config: &ServerConfig) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
+        })?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| db::sqlite_url(&config.data_dir));
+        let db = db::Db::connect(&url).await?;
+        let keys = Arc::new(auth::Keys::load_or_create(&config.data_dir)?);
+        let grids = Arc::new(grids::GridRepo::new(db.clone()));
+        Ok(AppState { db, keys, grids })
+    }
+}
+
+/// Serves the API on an already-bound listener until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! The HTTP API: routes, request shapes and the checks each endpoint makes before it calls the domain code.
+
+use crate::auth::{
+    verify_password, Claims, DeviceAuth, Role, Session, DEVICE_AUDIENCE, DEVICE_TTL_SECS,
+    SESSION_AUDIENCE, SESSION_TTL_SECS,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::people::{self, NewUser};
+use crate::reports::{self, CoverageRow, GroupBy};
+use crate::territory::{self, ImportSummary};
+use crate::{audit, ingest, AppState};
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use client_core::protocol::{self, SyncRequest};
+use serde::{Deserialize, Serialize};
+
+/// Largest sync or import body: a device's whole history for several grids, or a town's territory file.
+pub const MAX_BULK_BODY: usize = 64 * 1024 * 1024;
+/// Largest body of any other request.
+pub const MAX_SMALL_BODY: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let bulk = Router::new()
+        .route("/api/v1/sync", post(sync))
+        .route("/api/v1/territory/import", post(import))
+        .layer(DefaultBodyLimit::max(MAX_BULK_BODY));
+    let small = Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/devices", post(enrol))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/users", post(create_user))
+        .route("/api/v1/teams", post(create_team))
+        .route("/api/v1/assignments/{grid}", put(assign))
+        .route("/api/v1/reports/coverage", get(coverage))
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(bulk)
+        .merge(small)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(state)
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    body.map(|Json(v)| v).map_err(|e| match e {
+        JsonRejection::BytesRejection(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "request body too large",
+        ),
+        other => ApiError::bad_request(format!("invalid request body: {}", other.body_text())),
+    })
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+    /// Device name, for enrolment.
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct LoginReply {
+    pub token: String,
+    pub username: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub expires_at: i64,
+}
+
+async fn check_credentials(state: &AppState, c: &Credentials) -> ApiResult<people::UserRecord> {
+    let user = people::find_user(&state.db, &c.username).await?;
+    // Verify against a dummy hash for unknown users so timing does not reveal which usernames exist.
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let ok = verify_password(c.password.clone(), hash).await;
+    match user {
+        Some(u) if ok && !u.disabled => Ok(u),
+        _ => {
+            audit::record(
+                &state.db,
+                Some(&c.username),
+                "login.failed",
+                "wrong username or password",
+            )
+            .await;
+            Err(ApiError::unauthorized("wrong username or password"))
+        }
+    }
+}
+
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0Y4eMr3Q5NU0mWm1Xj2R0t9s0rMZJZ3gKJmQzN6c2Lw";
+
+fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Option<String>) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        sub: u.id.clone(),
+        usr: u.username.clone(),
+        role: u.role,
+        team: u.team.clone(),
+        dev: device,
+        aud: aud.to_string(),
+        iat: now,
+        exp: now + ttl,
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> ApiResult<Json<LoginReply>> {
+    let c = json_body(body)?;
+    let user = check_credentials(&state, &c).await?;
+    let claims = claims_for(&user, SESSION_AUDIENCE, SESSION_TTL_SECS, None);
+    audit::record(&state.db, Some(&user.username), "login", "session").await;
+    Ok(Json(LoginReply {
+        token: state.keys.issue(&claims),
+        username: user.username,
+        role: user.role,
+        team: user.team,
+        expires_at: claims.exp,
+    }))
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct EnrolReply {
+    pub device_id: String,
+    /// The automerge actor id (hex) this device must write with.
+    pub actor: String,
+    pub token: String,
+    pub username: String,
+    pub role: Role,
+    pub team: Option<String>,
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> ApiResult<Json<EnrolReply>> {
+    let c = json_body(body)?;
+    let user = check_credentials(&state, &c).await?;
+    if user.role == Role::Viewer {
+        return Err(ApiError::forbidden(
+            "viewers read reports; they do not enrol field devices",
+        ));
+    }
+    let name = c.device_name.unwrap_or_else(|| "device".into());
+    let name: String = name.chars().take(100).collect();
+    let (device_id, actor) = people::enrol_device(&state.db, &user.id, &name).await?;
+    let claims = claims_for(
+        &user,
+        DEVICE_AUDIENCE,
+        DEVICE_TTL_SECS,
+        Some(device_id.clone()),
+    );
+    audit::record(
+        &state.db,
+        Some(&user.username),
+        "device.enrol",
+        &format!("device {device_id} ({name})"),
+    )
+    .await;
+    Ok(Json(EnrolReply {
+        device_id,
+        actor,
+        token: state.keys.issue(&claims),
+        username: user.username,
+        role: user.role,
+        team: user.team,
+    }))
+}
+
+async fn me(session: Session) -> Json<Claims> {
+    Json(session.0)
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    device: DeviceAuth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_cbor = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(protocol::CONTENT_TYPE));
+    let result = async {
+        if !is_cbor {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("sync requests are {}", protocol::CONTENT_TYPE),
+            ));
+        }
+        let req: SyncRequest =
+            protocol::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        ingest::sync(&state, &device, req).await
+    }
+    .await;
+    match result {
+        Ok(resp) => (
+            [(header::CONTENT_TYPE, protocol::CONTENT_TYPE)],
+            protocol::encode(&resp),
+        )
+            .into_response(),
+        Err(e) => {
+            if e.status.is_client_error() {
+                ingest::audit_rejection(&state, &device, &e).await;
+            }
+            e.into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn import(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    body: Bytes,
+) -> ApiResult<Json<ImportSummary>> {
+    session.require(&[Role::Office])?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    territory::import(&state, &body, q.dry_run, &session.0.usr)
+        .await
+        .map(Json)
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    session.require(&[Role::Office])?;
+    let u = json_body(body)?;
+    let detail = format!("{} as {}", u.username, u.role.as_str());
+    people::create_user(&state.db, u).await?;
+    audit::record(&state.db, Some(&session.0.usr), "user.create", &detail).await;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+struct NewTeam {
+    name: String,
+    #[serde(default)]
+    lead: Option<String>,
+}
+
+async fn create_team(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<NewTeam>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    session.require(&[Role::Office])?;
+    let t = json_body(body)?;
+    people::create_team(&state.db, &t.name, t.lead.as_deref()).await?;
+    audit::record(&state.db, Some(&session.0.usr), "team.create", &t.name).await;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+struct Assignment {
+    team: String,
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    session: Session,
+    Path(grid): Path<String>,
+    body: Result<Json<Assignment>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    session.require(&[Role::Office])?;
+    let a = json_body(body)?;
+    people::assign_grid(&state.db, &grid, &a.team).await?;
+    audit::record(
+        &state.db,
+        Some(&session.0.usr),
+        "grid.assign",
+        &format!("{grid} -> {}", a.team),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct CoverageQuery {
+    #[serde(default)]
+    by: GroupBy,
+    #[serde(default)]
+    area: Option<String>,
+}
+
+async fn coverage(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<CoverageQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<CoverageRow>>> {
+    session.require(&[Role::Office, Role::Lead, Role::Viewer])?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let area = scoped_area(&state, &session, q.area.filter(|a| !a.is_empty())).await?;
+    reports::coverage(&state, q.by, area.as_deref())
+        .await
+        .map(Json)
+}
+
+/// A viewer reads only their own area and what lies below it; others read everything.
+async fn scoped_area(
+    state: &AppState,
+    session: &Session,
+    requested: Option<String>,
+) -> ApiResult<Option<String>> {
+    if session.0.role != Role::Viewer {
+        return Ok(requested);
+    }
+    let (own,): (Option<String>,) = sqlx::query_as("SELECT area FROM users WHERE id = $1")
+        .bind(&session.0.sub)
+        .fetch_one(&state.db.pool)
+        .await?;
+    let own = own.ok_or_else(|| {
+        ApiError::forbidden("this viewer account has no area; ask the office to set one")
+    })?;
+    let Some(requested) = requested else {
+        return Ok(Some(own));
+    };
+    let mut cursor = Some(requested.clone());
+    while let Some(code) = cursor {
+        if code == own {
+            return Ok(Some(requested));
+        }
+        cursor =
+            sqlx::query_as::<_, (Option<String>,)>("SELECT parent_code FROM areas WHERE code = $1")
+                .bind(&code)
+                .fetch_optional(&state.db.pool)
+                .await?
+                .and_then(|(p,)| p);
+    }
+    Err(ApiError::forbidden(format!(
+        "area {requested} is outside your area {own}"
+    )))
+}

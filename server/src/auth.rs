@@ -1,0 +1,259 @@
+//! Passwords (argon2), tokens (HS256 JWTs with a secret kept in the data dir) and the request extractors that
+//! check them on every call: `Session` for people, `DeviceAuth` for enrolled field devices.
+
+use crate::error::ApiError;
+use crate::AppState;
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const SESSION_AUDIENCE: &str = "doorstep-session";
+pub const DEVICE_AUDIENCE: &str = "doorstep-device";
+/// Office, lead and viewer sessions last a working day.
+pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+/// Device tokens are long-lived because devices sync rarely and offline; revocation is checked per request.
+pub const DEVICE_TTL_SECS: i64 = 365 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Volunteer,
+    Lead,
+    Office,
+    Viewer,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "volunteer" => Ok(Role::Volunteer),
+            "lead" => Ok(Role::Lead),
+            "office" => Ok(Role::Office),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err(format!(
+                "unknown role {s:?}; expected volunteer, lead, office or viewer"
+            )),
+        }
+    }
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Volunteer => "volunteer",
+            Role::Lead => "lead",
+            Role::Office => "office",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    pub usr: String,
+    pub role: Role,
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Device id, on device tokens only.
+    #[serde(default)]
+    pub dev: Option<String>,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Keys {
+    pub fn from_secret(secret: &[u8]) -> Keys {
+        Keys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+
+    /// Reads the data dir's secret, creating a random one (owner-only permissions) on first start.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Keys> {
+        let path = data_dir.join("jwt-secret");
+        let secret = match std::fs::read(&path) {
+            Ok(s) if s.len() >= 32 => s,
+            Ok(_) => anyhow::bail!(
+                "{} is shorter than 32 bytes; delete it to generate a new one",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                use rand::RngCore;
+                let mut s = vec![0u8; 64];
+                rand::rngs::OsRng.fill_bytes(&mut s);
+                let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
+                write_private(&path, hex.as_bytes())?;
+                hex.into_bytes()
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        };
+        Ok(Keys::from_secret(&secret))
+    }
+
+    pub fn issue(&self, claims: &Claims) -> String {
+        encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+
+    /// Checks signature (HS256 only), expiry and audience.
+    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[audience]);
+        validation.leeway = 30;
+        decode::<Claims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+    })
+    .await?
+}
+
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+pub fn check_password_rules(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("passwords need at least 8 characters".into());
+    }
+    Ok(())
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token; log in first"))
+}
+
+/// A person's session (office, lead, viewer; volunteers too, for reading).
+#[derive(Debug, Clone)]
+pub struct Session(pub Claims);
+
+impl Session {
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the {} role may not do this",
+                self.0.role.as_str()
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = state.keys.verify(bearer(parts)?, SESSION_AUDIENCE)?;
+        check_user_active(state, &claims.sub).await?;
+        Ok(Session(claims))
+    }
+}
+
+/// An enrolled, unrevoked device.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub claims: Claims,
+    pub device_id: String,
+    pub actor: automerge::ActorId,
+}
+
+impl FromRequestParts<AppState> for DeviceAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = state.keys.verify(bearer(parts)?, DEVICE_AUDIENCE)?;
+        let device_id = claims
+            .dev
+            .clone()
+            .ok_or_else(|| ApiError::unauthorized("device token without device"))?;
+        check_user_active(state, &claims.sub).await?;
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT actor, revoked_at FROM devices WHERE device_id = $1 AND user_id = $2",
+        )
+        .bind(&device_id)
+        .bind(&claims.sub)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        let (actor_hex, revoked) =
+            row.ok_or_else(|| ApiError::unauthorized("unknown device; enrol again"))?;
+        if revoked.is_some() {
+            return Err(ApiError::unauthorized(
+                "this device has been revoked by the office",
+            ));
+        }
+        let actor = actor_hex
+            .parse()
+            .map_err(|_| ApiError::internal("stored actor id is not hex"))?;
+        Ok(DeviceAuth {
+            claims,
+            device_id,
+            actor,
+        })
+    }
+}
+
+async fn check_user_active(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT disabled_at FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    match row {
+        Some((None,)) => Ok(()),
+        Some((Some(_),)) => Err(ApiError::unauthorized("this account has been disabled")),
+        None => Err(ApiError::unauthorized("unknown account")),
+    }
+}

@@ -1,0 +1,227 @@
+//! Durable storage of grid documents: a snapshot plus appended changes per grid, compacted from time to time,
+//! behind a per-grid lock and a cache that is checked against the stored version before every use.
+
+use crate::db::{now_ms, Db};
+use crate::error::ApiError;
+use automerge::{ActorId, Change};
+use client_core::protocol::hex_heads;
+use client_core::GridDoc;
+use sqlx::{Any, Transaction};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OwnedMutexGuard;
+
+/// Appended changes after which the next write folds them into a new snapshot.
+const COMPACT_AFTER_CHANGES: i64 = 500;
+
+/// A loaded grid and the stored version it reflects.
+pub struct Cached {
+    pub version: i64,
+    pub log_count: i64,
+    pub doc: GridDoc,
+}
+
+pub type GridSlot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+/// Exclusive access to one grid for the length of a read-check-write.
+pub struct GridLock {
+    pub code: String,
+    guard: OwnedMutexGuard<Option<Cached>>,
+}
+
+pub struct GridRepo {
+    db: Db,
+    slots: Mutex<HashMap<String, GridSlot>>,
+    /// This process's automerge actor for the registry changes it writes.
+    actor: ActorId,
+}
+
+impl GridRepo {
+    pub fn new(db: Db) -> Self {
+        GridRepo {
+            db,
+            slots: Mutex::new(HashMap::new()),
+            actor: ActorId::random(),
+        }
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Locks grids in sorted order (so two requests never deadlock on each other).
+    pub async fn lock_many(&self, codes: &[String]) -> Vec<GridLock> {
+        let mut sorted: Vec<String> = codes.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let mut out = Vec::with_capacity(sorted.len());
+        for code in sorted {
+            let slot = self
+                .slots
+                .lock()
+                .expect("slot map poisoned")
+                .entry(code.clone())
+                .or_default()
+                .clone();
+            out.push(GridLock {
+                code,
+                guard: slot.lock_owned().await,
+            });
+        }
+        out
+    }
+
+    /// The current document of a locked grid, or `None` if the grid has no document yet.
+    pub async fn current<'a>(
+        &self,
+        lock: &'a mut GridLock,
+    ) -> Result<Option<&'a mut Cached>, ApiError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT version, log_count FROM grid_docs WHERE grid_code = $1")
+                .bind(&lock.code)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        let Some((version, log_count)) = row else {
+            *lock.guard = None;
+            return Ok(None);
+        };
+        let fresh = matches!(&*lock.guard, Some(c) if c.version == version);
+        if !fresh {
+            let doc = self.load(&lock.code).await?;
+            *lock.guard = Some(Cached {
+                version,
+                log_count,
+                doc,
+            });
+        }
+        Ok(lock.guard.as_mut())
+    }
+
+    async fn load(&self, code: &str) -> Result<GridDoc, ApiError> {
+        let (snapshot,): (Vec<u8>,) =
+            sqlx::query_as("SELECT snapshot FROM grid_docs WHERE grid_code = $1")
+                .bind(code)
+                .fetch_one(&self.db.pool)
+                .await?;
+        let mut doc = GridDoc::load(&snapshot)?;
+        let rows: Vec<(Vec<u8>,)> =
+            sqlx::query_as("SELECT bytes FROM grid_changes WHERE grid_code = $1 ORDER BY seq")
+                .bind(code)
+                .fetch_all(&self.db.pool)
+                .await?;
+        let changes = rows
+            .into_iter()
+            .map(|(b,)| Change::from_bytes(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                ApiError::internal(format!("stored change of grid {code} unreadable: {e}"))
+            })?;
+        doc.apply_changes(changes)?;
+        doc.set_actor(self.actor.clone());
+        Ok(doc)
+    }
+
+    /// Writes new changes of a locked grid inside the caller's transaction and returns what the cache must
+    /// hold once that transaction commits.
+    pub async fn persist(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        lock: &GridLock,
+        before: Option<(i64, i64)>,
+        doc: &GridDoc,
+        new_changes: &[Change],
+    ) -> Result<(i64, i64), ApiError> {
+        let now = now_ms();
+        let heads = hex_heads(&doc.heads());
+        match before {
+            None => {
+                sqlx::query(
+                    "INSERT INTO grid_docs (grid_code, snapshot, version, log_count, heads, updated_at) \
+                     VALUES ($1, $2, 1, 0, $3, $4)",
+                )
+                .bind(&lock.code)
+                .bind(doc.save())
+                .bind(&heads)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok((1, 0))
+            }
+            Some((version, log_count))
+                if log_count + new_changes.len() as i64 > COMPACT_AFTER_CHANGES =>
+            {
+                sqlx::query("DELETE FROM grid_changes WHERE grid_code = $1")
+                    .bind(&lock.code)
+                    .execute(&mut **tx)
+                    .await?;
+                let updated = sqlx::query(
+                    "UPDATE grid_docs SET snapshot = $1, version = $2, log_count = 0, heads = $3, updated_at = $4 \
+                     WHERE grid_code = $5 AND version = $6",
+                )
+                .bind(doc.save())
+                .bind(version + 1)
+                .bind(&heads)
+                .bind(now)
+                .bind(&lock.code)
+                .bind(version)
+                .execute(&mut **tx)
+                .await?;
+                check_one(updated.rows_affected(), &lock.code)?;
+                Ok((version + 1, 0))
+            }
+            Some((version, log_count)) => {
+                for (i, change) in new_changes.iter().enumerate() {
+                    sqlx::query("INSERT INTO grid_changes (grid_code, seq, hash, bytes) VALUES ($1, $2, $3, $4)")
+                        .bind(&lock.code)
+                        .bind(log_count + i as i64 + 1)
+                        .bind(change.hash().to_string())
+                        .bind(change.raw_bytes().to_vec())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let log_count = log_count + new_changes.len() as i64;
+                let updated = sqlx::query(
+                    "UPDATE grid_docs SET version = $1, log_count = $2, heads = $3, updated_at = $4 \
+                     WHERE grid_code = $5 AND version = $6",
+                )
+                .bind(version + 1)
+                .bind(log_count)
+                .bind(&heads)
+                .bind(now)
+                .bind(&lock.code)
+                .bind(version)
+                .execute(&mut **tx)
+                .await?;
+                check_one(updated.rows_affected(), &lock.code)?;
+                Ok((version + 1, log_count))
+            }
+        }
+    }
+}
+
+/// The version check makes a concurrent writer on another instance fail instead of interleaving.
+fn check_one(rows: u64, code: &str) -> Result<(), ApiError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(format!(
+            "grid {code} changed concurrently; retry"
+        )))
+    }
+}
+
+impl GridRepo {
+    /// After the transaction committed: the cache now holds the new document.
+    pub fn commit_cache(lock: &mut GridLock, version_and_log: (i64, i64), doc: GridDoc) {
+        *lock.guard = Some(Cached {
+            version: version_and_log.0,
+            log_count: version_and_log.1,
+            doc,
+        });
+    }
+
+    /// After a failed transaction: forget the cached copy so the next use reloads from the database.
+    pub fn discard_cache(lock: &mut GridLock) {
+        *lock.guard = None;
+    }
+}

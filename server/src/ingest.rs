@@ -1,0 +1,218 @@
+//! The sync endpoint's work: check every grid a device pushes, store all of it in one transaction (or none of
+//! it), project the new visits, and answer with what the device lacks, including newly assigned grids.
+
+use crate::auth::DeviceAuth;
+use crate::db::now_ms;
+use crate::error::ApiError;
+use crate::grids::GridRepo;
+use crate::{audit, projection, AppState};
+use client_core::protocol::{
+    hex_heads, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+};
+use client_core::sync::{accept_push, new_grid_reply, Accepted, PushError};
+use client_core::validate::Author;
+use std::collections::{BTreeSet, HashMap};
+
+pub async fn sync(
+    state: &AppState,
+    device: &DeviceAuth,
+    req: SyncRequest,
+) -> Result<SyncResponse, ApiError> {
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::bad_request(format!(
+            "sync protocol {} is not supported (this server speaks {PROTOCOL_VERSION}); update doorstep",
+            req.protocol
+        )));
+    }
+    let db = &state.db;
+    let (team,): (Option<String>,) = sqlx::query_as("SELECT team FROM users WHERE id = $1")
+        .bind(&device.claims.sub)
+        .fetch_one(&db.pool)
+        .await?;
+    let assigned: BTreeSet<String> = match &team {
+        Some(team) => {
+            sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
+                .bind(team)
+                .fetch_all(&db.pool)
+                .await?
+                .into_iter()
+                .map(|(g,)| g)
+                .collect()
+        }
+        None => BTreeSet::new(),
+    };
+    let known: BTreeSet<String> =
+        sqlx::query_as::<_, (String,)>("SELECT grid_code FROM device_grids WHERE device_id = $1")
+            .bind(&device.device_id)
+            .fetch_all(&db.pool)
+            .await?
+            .into_iter()
+            .map(|(g,)| g)
+            .collect();
+    let mut pushed = BTreeSet::new();
+    for push in &req.grids {
+        if !pushed.insert(push.grid.clone()) {
+            return Err(ApiError::bad_request(format!(
+                "grid {} appears twice in the sync request",
+                push.grid
+            )));
+        }
+        // A grid taken away from the team still accepts what the device recorded before it learned of it.
+        if !assigned.contains(&push.grid) && !known.contains(&push.grid) {
+            return Err(ApiError::forbidden(format!(
+                "grid {} is not assigned to your team",
+                push.grid
+            )));
+        }
+    }
+    let codes: Vec<String> = pushed.iter().chain(assigned.iter()).cloned().collect();
+    let mut locks = state.grids.lock_many(&codes).await;
+    let author = Author {
+        actor: device.actor.clone(),
+        username: device.claims.usr.clone(),
+        device: device.device_id.clone(),
+    };
+    let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
+
+    // Phase 1: check everything against the current documents; nothing is written yet.
+    let mut accepted: Vec<(usize, Accepted, (i64, i64))> = Vec::new();
+    let mut replies: Vec<GridReply> = Vec::new();
+    for (i, lock) in locks.iter_mut().enumerate() {
+        let code = lock.code.clone();
+        let Some(cached) = state.grids.current(lock).await? else {
+            if pushes.contains_key(code.as_str()) {
+                return Err(ApiError::not_found(format!(
+                    "grid {code} does not exist on this server"
+                )));
+            }
+            continue; // assigned but never imported: nothing to send yet
+        };
+        let before = (cached.version, cached.log_count);
+        match pushes.get(code.as_str()) {
+            None => replies.push(new_grid_reply(&code, &cached.doc)),
+            Some(push) => {
+                let mut result =
+                    accept_push(&cached.doc, push, &author).map_err(|e| push_error(&e))?;
+                if !assigned.contains(&code) {
+                    result.reply.kind = ReplyKind::Unassigned;
+                }
+                accepted.push((i, result, before));
+            }
+        }
+    }
+    // Phase 2: store all new changes and their projection in one transaction.
+    let stored: u64 = accepted
+        .iter()
+        .map(|(_, a, _)| a.new_changes.len() as u64)
+        .sum();
+    let _gate = db.write_gate().await;
+    let mut tx = db.pool.begin().await?;
+    let now = now_ms();
+    let mut new_versions = Vec::new();
+    for (i, acc, before) in &accepted {
+        let lock = &locks[*i];
+        if let Some(doc) = &acc.doc {
+            let versions = state
+                .grids
+                .persist(&mut tx, lock, Some(*before), doc, &acc.new_changes)
+                .await?;
+            for visit in &acc.new_visits {
+                projection::project_visit(&mut tx, &lock.code, visit).await?;
+            }
+            new_versions.push((*i, versions));
+        }
+        if acc.reply.kind != ReplyKind::ResendAll {
+            record_device_grid(
+                &mut tx,
+                &device.device_id,
+                &lock.code,
+                &hex_of(&acc.reply.heads),
+                now,
+            )
+            .await?;
+        }
+    }
+    for reply in &replies {
+        record_device_grid(
+            &mut tx,
+            &device.device_id,
+            &reply.grid,
+            &hex_of(&reply.heads),
+            now,
+        )
+        .await?;
+    }
+    sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
+        .bind(now)
+        .bind(&device.device_id)
+        .execute(&mut *tx)
+        .await?;
+    if let Err(e) = tx.commit().await {
+        for (i, _) in &new_versions {
+            GridRepo::discard_cache(&mut locks[*i]);
+        }
+        return Err(e.into());
+    }
+    for (i, versions) in new_versions {
+        let doc = accepted
+            .iter_mut()
+            .find(|(j, _, _)| *j == i)
+            .and_then(|(_, a, _)| a.doc.take());
+        if let Some(doc) = doc {
+            GridRepo::commit_cache(&mut locks[i], versions, doc);
+        }
+    }
+    drop(locks);
+    if stored > 0 {
+        tracing::info!(device = %device.device_id, user = %device.claims.usr, changes = stored, "sync stored changes");
+    }
+    replies.extend(accepted.into_iter().map(|(_, a, _)| a.reply));
+    replies.sort_by(|a, b| a.grid.cmp(&b.grid));
+    Ok(SyncResponse { grids: replies })
+}
+
+fn hex_of(heads: &[serde_bytes::ByteBuf]) -> String {
+    client_core::protocol::hashes_from_wire(heads)
+        .map(|h| hex_heads(&h))
+        .unwrap_or_default()
+}
+
+async fn record_device_grid(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    device: &str,
+    grid: &str,
+    heads: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO device_grids (device_id, grid_code, heads, last_sync_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (device_id, grid_code) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at",
+    )
+    .bind(device)
+    .bind(grid)
+    .bind(heads)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A refused push becomes a 4xx with the reason; the audit log keeps a trace.
+fn push_error(e: &PushError) -> ApiError {
+    match e {
+        PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
+        PushError::Malformed { .. } | PushError::Wire { .. } => {
+            ApiError::bad_request(e.to_string())
+        }
+    }
+}
+
+pub async fn audit_rejection(state: &AppState, device: &DeviceAuth, err: &ApiError) {
+    audit::record(
+        &state.db,
+        Some(&device.claims.usr),
+        "sync.rejected",
+        &format!("device {}: {}", device.device_id, err.message),
+    )
+    .await;
+}

@@ -1,0 +1,207 @@
+//! Projection of merged grid documents into SQL rows (places, visits, per-indicator reach), updated
+//! incrementally from new changes only, so that reports never load documents.
+
+use crate::db::now_ms;
+use crate::error::ApiError;
+use client_core::coverage::{eligible_indicators, place_coverage};
+use client_core::doc::millis_to_time;
+use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use sqlx::{Any, Transaction};
+
+type Tx = Transaction<'static, Any>;
+
+/// Brings a place's registry row up to date. When its kind or setting changed, its indicator rows are
+/// recomputed from its visits.
+pub async fn project_place(tx: &mut Tx, grid: &GridInfo, place: &Place) -> Result<(), ApiError> {
+    let rural = i64::from(grid.is_rural());
+    let previous: Option<(String, i64)> =
+        sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
+            .bind(&place.id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (place_id) DO UPDATE SET grid_code = excluded.grid_code, village_code = excluded.village_code, \
+         town_code = excluded.town_code, kind = excluded.kind, label = excluded.label, address = excluded.address, \
+         rural = excluded.rural",
+    )
+    .bind(&place.id)
+    .bind(&grid.code)
+    .bind(&grid.village_code)
+    .bind(&grid.town_code)
+    .bind(place.kind.id())
+    .bind(&place.label)
+    .bind(&place.address)
+    .bind(rural)
+    .execute(&mut **tx)
+    .await?;
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|(k, r)| k == place.kind.id() && *r == rural);
+    if !unchanged {
+        reproject_indicators(tx, &place.id, place.kind, grid.is_rural()).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes a place's indicator rows from its stored visits with the coverage rules.
+async fn reproject_indicators(
+    tx: &mut Tx,
+    place_id: &str,
+    kind: PlaceKind,
+    rural: bool,
+) -> Result<(), ApiError> {
+    for table in ["place_indicators", "visit_indicators"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE place_id = $1"
+        )))
+        .bind(place_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let visits = load_visits(tx, place_id).await?;
+    let cov = place_coverage(kind, rural, &visits);
+    for ind in eligible_indicators(kind, rural) {
+        let first = visits
+            .iter()
+            .filter(|v| ind.is_reached_by(&v.deliveries))
+            .map(|v| v.at.timestamp_millis())
+            .min();
+        sqlx::query(
+            "INSERT INTO place_indicators (place_id, indicator, reached_at) VALUES ($1, $2, $3)",
+        )
+        .bind(place_id)
+        .bind(ind.id)
+        .bind(first)
+        .execute(&mut **tx)
+        .await?;
+        for v in visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)) {
+            insert_visit_indicator(tx, v, ind.id).await?;
+        }
+    }
+    debug_assert_eq!(cov.visit_count, visits.len());
+    Ok(())
+}
+
+async fn load_visits(tx: &mut Tx, place_id: &str) -> Result<Vec<Visit>, ApiError> {
+    type Row = (String, String, String, i64, String, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT visit_id, volunteer, device_id, at, outcome, handbook, briefed, poster, banner, led_playing \
+         FROM visits WHERE place_id = $1",
+    )
+    .bind(place_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(
+            |(id, volunteer, device, at, outcome, hb, br, po, ba, led)| {
+                Ok(Visit {
+                    id: id
+                        .parse()
+                        .map_err(|_| ApiError::internal("stored visit id is not a UUID"))?,
+                    place_id: place_id.to_string(),
+                    volunteer,
+                    device,
+                    at: millis_to_time(at),
+                    outcome: outcome.parse().map_err(ApiError::internal)?,
+                    deliveries: Deliveries {
+                        handbook: hb != 0,
+                        briefed: br != 0,
+                        poster: po != 0,
+                        banner: ba != 0,
+                        led_playing: led != 0,
+                    },
+                    note: None,
+                    gps: None,
+                })
+            },
+        )
+        .collect()
+}
+
+async fn insert_visit_indicator(tx: &mut Tx, v: &Visit, indicator: &str) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO visit_indicators (visit_id, indicator, place_id, volunteer, at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (visit_id, indicator) DO NOTHING",
+    )
+    .bind(v.id.to_string())
+    .bind(indicator)
+    .bind(&v.place_id)
+    .bind(&v.volunteer)
+    .bind(v.at.timestamp_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds one visit to the projection. Idempotent: a visit already projected changes nothing.
+pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<(), ApiError> {
+    let id = v.id.to_string();
+    let at = v.at.timestamp_millis();
+    let inserted = sqlx::query(
+        "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
+         poster, banner, led_playing, note, lat, lon, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (visit_id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&v.place_id)
+    .bind(grid_code)
+    .bind(&v.volunteer)
+    .bind(&v.device)
+    .bind(at)
+    .bind(v.outcome.id())
+    .bind(i64::from(v.deliveries.handbook))
+    .bind(i64::from(v.deliveries.briefed))
+    .bind(i64::from(v.deliveries.poster))
+    .bind(i64::from(v.deliveries.banner))
+    .bind(i64::from(v.deliveries.led_playing))
+    .bind(&v.note)
+    .bind(v.gps.map(|g| g.0))
+    .bind(v.gps.map(|g| g.1))
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(());
+    }
+    let place: Option<(String, i64)> =
+        sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
+            .bind(&v.place_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((kind, rural)) = place else {
+        return Err(ApiError::internal(format!(
+            "visit {id} for unknown place {}",
+            v.place_id
+        )));
+    };
+    let kind: PlaceKind = kind.parse().map_err(ApiError::internal)?;
+    for ind in eligible_indicators(kind, rural != 0).filter(|i| i.is_reached_by(&v.deliveries)) {
+        insert_visit_indicator(tx, v, ind.id).await?;
+        sqlx::query(
+            "UPDATE place_indicators SET reached_at = $1 \
+             WHERE place_id = $2 AND indicator = $3 AND (reached_at IS NULL OR reached_at > $1)",
+        )
+        .bind(at)
+        .bind(&v.place_id)
+        .bind(ind.id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // The last visit (by time, then id, as in client_core::coverage::later_visit) decides exclusion.
+    sqlx::query(
+        "UPDATE places SET last_visit_at = $1, last_visit_id = $2, last_outcome = $3, excluded = $4 \
+         WHERE place_id = $5 AND (last_visit_at IS NULL OR last_visit_at < $1 \
+         OR (last_visit_at = $1 AND last_visit_id < $2))",
+    )
+    .bind(at)
+    .bind(&id)
+    .bind(v.outcome.id())
+    .bind(i64::from(v.outcome == Outcome::Gone))
+    .bind(&v.place_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
