@@ -1,1 +1,460 @@
-fn main() {}
+//! `doorstep`: the one binary — server, office client and offline field client.
+
+mod field;
+mod http;
+mod office;
+mod output;
+mod profile;
+mod serve;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use client_core::model::{Deliveries, Outcome};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "doorstep",
+    version,
+    about = "Offline-first door-to-door outreach: record visits, merge them, report coverage"
+)]
+struct Cli {
+    /// Client state: login session, enrolled device and its grids.
+    #[arg(long, global = true, env = "DOORSTEP_PROFILE")]
+    profile: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Administration that works directly on the server's data dir, without a running server.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Log in to a server as office, lead or viewer.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Import places and areas.
+    Territory {
+        #[command(subcommand)]
+        command: TerritoryCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage teams.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+    /// Assign a grid to a team.
+    Assign {
+        grid_code: String,
+        #[arg(long)]
+        team: String,
+    },
+    /// Print reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// The offline field client.
+    Field {
+        #[command(subcommand)]
+        command: FieldCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user directly in the database (bootstrap the first office account).
+    CreateUser {
+        #[arg(long, default_value = "doorstep-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "DOORSTEP_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TerritoryCommand {
+    /// Import a territory CSV (see docs/territory-csv.md). Re-importing the same file changes nothing.
+    Import {
+        file: PathBuf,
+        /// Check the file and show what would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Volunteer,
+    Lead,
+    Office,
+    Viewer,
+}
+
+impl RoleArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Volunteer => "volunteer",
+            RoleArg::Lead => "lead",
+            RoleArg::Office => "office",
+            RoleArg::Viewer => "viewer",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    Create {
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        team: Option<String>,
+        /// For viewers: the area code they may read.
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        lead: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ByArg {
+    Town,
+    Village,
+    Grid,
+    Team,
+    Volunteer,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Eligible, reached, excluded and rate per indicator.
+    Coverage {
+        #[arg(long, value_enum, default_value = "village")]
+        by: ByArg,
+        /// Only this area and what lies below it.
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Completed,
+    NobodyHome,
+    Refused,
+    Gone,
+}
+
+#[derive(Subcommand)]
+enum FieldCommand {
+    /// Enrol this device with the server.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// A name for this device, shown to the office.
+        #[arg(long, default_value = "field device")]
+        device_name: String,
+    },
+    /// Send this device's visits and receive the team's grids and visits.
+    Sync {
+        /// Sync through another address (e.g. a team hub) instead of the enrolment server.
+        #[arg(long)]
+        via: Option<String>,
+    },
+    /// List the places of this device's grids.
+    Places {
+        #[arg(long)]
+        grid: Option<String>,
+        /// Only places with something left to do.
+        #[arg(long)]
+        todo: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Record a visit (works offline). Prints the visit id.
+    Visit {
+        place_id: String,
+        #[arg(long)]
+        handbook: bool,
+        #[arg(long)]
+        briefed: bool,
+        #[arg(long)]
+        poster: bool,
+        #[arg(long)]
+        banner: bool,
+        #[arg(long)]
+        led_playing: bool,
+        #[arg(long, value_enum)]
+        outcome: Option<OutcomeArg>,
+        #[arg(long)]
+        note: Option<String>,
+        /// When the visit happened (RFC 3339); defaults to now.
+        #[arg(long)]
+        at: Option<String>,
+        /// LAT,LON
+        #[arg(long)]
+        gps: Option<String>,
+    },
+    /// Unsynced visits and last sync.
+    Status {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+}
+
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        bail!("no password on stdin; pipe it in, e.g. `echo \"$PASSWORD\" | doorstep ... --password-stdin`");
+    }
+    Ok(pw)
+}
+
+fn parse_gps(s: &str) -> Result<(f64, f64)> {
+    let (lat, lon) = s
+        .split_once(',')
+        .context("--gps takes LAT,LON, e.g. --gps 30.18,105.83")?;
+    Ok((
+        lat.trim()
+            .parse()
+            .context("--gps latitude is not a number")?,
+        lon.trim()
+            .parse()
+            .context("--gps longitude is not a number")?,
+    ))
+}
+
+fn by_str(by: ByArg) -> &'static str {
+    match by {
+        ByArg::Town => "town",
+        ByArg::Village => "village",
+        ByArg::Grid => "grid",
+        ByArg::Team => "team",
+        ByArg::Volunteer => "volunteer",
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let profile = profile::Profile::new(cli.profile.clone().unwrap_or_else(profile::default_dir));
+    match cli.command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Admin {
+            command:
+                AdminCommand::CreateUser {
+                    data_dir,
+                    database_url,
+                    username,
+                    role,
+                    team,
+                    area,
+                    ..
+                },
+        } => {
+            let password = read_password()?;
+            serve::admin_create_user(
+                data_dir,
+                database_url,
+                username,
+                role.as_str(),
+                team,
+                area,
+                password,
+            )
+            .await
+        }
+        Command::Login {
+            server, username, ..
+        } => office::login(&profile, &server, &username, &read_password()?).await,
+        Command::Territory {
+            command: TerritoryCommand::Import { file, dry_run },
+        } => office::territory_import(&profile, &file, dry_run).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    role,
+                    team,
+                    area,
+                    ..
+                },
+        } => {
+            let password = read_password()?;
+            office::user_create(
+                &profile,
+                &username,
+                role.as_str(),
+                team.as_deref(),
+                area.as_deref(),
+                &password,
+            )
+            .await
+        }
+        Command::Team {
+            command: TeamCommand::Create { name, lead },
+        } => office::team_create(&profile, &name, lead.as_deref()).await,
+        Command::Assign { grid_code, team } => office::assign(&profile, &grid_code, &team).await,
+        Command::Report {
+            command:
+                ReportCommand::Coverage {
+                    by,
+                    area,
+                    format,
+                    output,
+                },
+        } => {
+            office::report_coverage(
+                &profile,
+                by_str(by),
+                area.as_deref(),
+                format,
+                output.as_deref(),
+            )
+            .await
+        }
+        Command::Field { command } => match command {
+            FieldCommand::Login {
+                server,
+                username,
+                device_name,
+                ..
+            } => {
+                field::login(
+                    &profile,
+                    &server,
+                    &username,
+                    &read_password()?,
+                    &device_name,
+                )
+                .await
+            }
+            FieldCommand::Sync { via } => field::sync(&profile, via.as_deref()).await,
+            FieldCommand::Places { grid, todo, format } => {
+                field::places(&profile, grid.as_deref(), todo, format == ListFormat::Json)
+            }
+            FieldCommand::Visit {
+                place_id,
+                handbook,
+                briefed,
+                poster,
+                banner,
+                led_playing,
+                outcome,
+                note,
+                at,
+                gps,
+            } => {
+                let at = at
+                    .map(|s| {
+                        chrono::DateTime::parse_from_rfc3339(&s)
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            .with_context(|| format!("--at {s:?} is not an RFC 3339 time such as 2026-11-27T09:30:00+08:00"))
+                    })
+                    .transpose()?;
+                let outcome = outcome.map(|o| match o {
+                    OutcomeArg::Completed => Outcome::Completed,
+                    OutcomeArg::NobodyHome => Outcome::NobodyHome,
+                    OutcomeArg::Refused => Outcome::Refused,
+                    OutcomeArg::Gone => Outcome::Gone,
+                });
+                let input = field::VisitInput {
+                    place_id,
+                    deliveries: Deliveries {
+                        handbook,
+                        briefed,
+                        poster,
+                        banner,
+                        led_playing,
+                    },
+                    outcome,
+                    note,
+                    at,
+                    gps: gps.as_deref().map(parse_gps).transpose()?,
+                };
+                field::visit(&profile, input)
+            }
+            FieldCommand::Status { format } => field::status(&profile, format == ListFormat::Json),
+        },
+    }
+}
+
+fn main() {
+    // Behave like other command-line tools when output is piped into `head`: exit quietly.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DOORSTEP_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,483 @@
+//! The field client: enrol a device, sync its team's grids, list places, record visits offline.
+//!
+//! A visit is durable when `field visit` returns: its change is appended to the grid's log and fsynced
+//! before the visit id is printed.
+
+use crate::http::{Api, CallError};
+use crate::profile::{Device, Profile};
+use anyhow::{anyhow, bail, Context, Result};
+use automerge::ActorId;
+use client_core::coverage::place_coverage;
+use client_core::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
+use client_core::protocol::{
+    self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+};
+use client_core::store::GridStore;
+use client_core::sync::{apply_reply, build_push};
+use client_core::GridDoc;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Deserialize)]
+struct EnrolReply {
+    device_id: String,
+    actor: String,
+    token: String,
+    username: String,
+    team: Option<String>,
+}
+
+pub async fn login(
+    profile: &Profile,
+    server: &str,
+    username: &str,
+    password: &str,
+    name: &str,
+) -> Result<()> {
+    // Never strand another user's unsent visits: they stay until synced.
+    if let Some(old) = profile.try_device()? {
+        let pending = pending_visits(&profile.grids()?, &old)?;
+        if pending > 0 && old.username != username {
+            bail!(
+                "this profile holds {pending} unsynced visits by {}; run `doorstep field sync` first, or use another --profile",
+                old.username
+            );
+        }
+        if pending > 0 {
+            bail!("this profile holds {pending} unsynced visits; run `doorstep field sync` before enrolling again");
+        }
+    }
+    let api = Api::new(server, None)?;
+    let reply: EnrolReply = api
+        .json(api.request(Method::POST, "/api/v1/devices").json(&json!({
+            "username": username, "password": password, "device_name": name
+        })))
+        .await?;
+    ActorId::try_from(reply.actor.as_str())
+        .map_err(|_| anyhow!("the server sent an invalid actor id"))?;
+    let store = profile.grids()?;
+    // A new enrolment gets a new actor: grids written under the old one are dropped (all were synced above).
+    for grid in store.grids()? {
+        store.remove(&grid)?;
+    }
+    profile.save_device(&Device {
+        server: server.trim_end_matches('/').to_string(),
+        username: reply.username.clone(),
+        team: reply.team.clone(),
+        device_id: reply.device_id.clone(),
+        actor: reply.actor,
+        token: reply.token,
+        last_sync: None,
+    })?;
+    eprintln!(
+        "device enrolled for {} (team {}); run `doorstep field sync` to download the team's grids",
+        reply.username,
+        reply.team.as_deref().unwrap_or("none")
+    );
+    Ok(())
+}
+
+fn actor_of(device: &Device) -> Result<ActorId> {
+    ActorId::try_from(device.actor.as_str())
+        .map_err(|_| anyhow!("the profile's actor id is damaged; enrol again"))
+}
+
+fn load(store: &GridStore, device: &Device, grid: &str) -> Result<GridDoc> {
+    let mut doc = store.load(grid)?;
+    doc.set_actor(actor_of(device)?);
+    Ok(doc)
+}
+
+/// Visits this device recorded that the server has not confirmed yet, per grid.
+fn pending_by_grid(store: &GridStore, device: &Device) -> Result<Vec<(String, usize)>> {
+    let actor = actor_of(device)?;
+    store
+        .grids()?
+        .into_iter()
+        .map(|grid| {
+            let doc = store.load(&grid)?;
+            let confirmed = store.mark(&grid)?.confirmed_heads();
+            let n = doc
+                .changes_since(&confirmed)
+                .iter()
+                .filter(|c| c.actor_id() == &actor)
+                .count();
+            Ok((grid, n))
+        })
+        .collect()
+}
+
+fn pending_visits(store: &GridStore, device: &Device) -> Result<usize> {
+    Ok(pending_by_grid(store, device)?.iter().map(|(_, n)| n).sum())
+}
+
+#[derive(Default)]
+struct SyncTally {
+    sent: usize,
+    stored: u64,
+    received: usize,
+    new_grids: Vec<String>,
+    removed: Vec<String>,
+}
+
+pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
+    let mut device = profile.device()?;
+    let store = profile.grids()?;
+    let server = via.unwrap_or(&device.server).to_string();
+    let api = Api::new(&server, Some(device.token.clone()))?;
+    let mut tally = SyncTally::default();
+    let mut resend_all: BTreeSet<String> = BTreeSet::new();
+    // Normally one round trip; a second only when the server asked for a grid's whole history.
+    for _round in 0..2 {
+        let mut grids = Vec::new();
+        let mut docs = HashMap::new();
+        for grid in store.grids()? {
+            let doc = load(&store, &device, &grid)?;
+            let confirmed = store.mark(&grid)?.confirmed_heads();
+            let since = (!resend_all.contains(&grid)).then_some(confirmed.as_slice());
+            let push = build_push(&grid, &doc, since);
+            tally.sent += push.changes.len();
+            grids.push(push);
+            docs.insert(grid, doc);
+        }
+        let body = protocol::encode(&SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids,
+        });
+        let req = api
+            .request(Method::POST, "/api/v1/sync")
+            .header("content-type", protocol::CONTENT_TYPE)
+            .body(body);
+        let resp = match api.send(req).await {
+            Ok(r) => r,
+            Err(e) => return Err(sync_failed(&store, &device, e)),
+        };
+        let bytes = resp.bytes().await.map_err(|e| {
+            let pending = pending_visits(&store, &device).unwrap_or(0);
+            anyhow!("the connection broke while receiving the server's answer ({e}); your {pending} unsynced visits are kept; run `doorstep field sync` again")
+        })?;
+        let reply: SyncResponse = protocol::decode(&bytes)?;
+        resend_all.clear();
+        for r in reply.grids {
+            apply_grid_reply(
+                &store,
+                &device,
+                docs.remove(&r.grid),
+                r,
+                &mut tally,
+                &mut resend_all,
+            )?;
+        }
+        if resend_all.is_empty() {
+            break;
+        }
+    }
+    if !resend_all.is_empty() {
+        bail!("the server still could not place the history of grids {resend_all:?}; try again, or contact the office");
+    }
+    device.last_sync = Some(chrono::Utc::now());
+    profile.save_device(&device)?;
+    let pending = pending_visits(&store, &device)?;
+    println!(
+        "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced",
+        store.grids()?.len(),
+        tally.sent,
+        tally.stored,
+        tally.received,
+        if tally.new_grids.is_empty() { String::new() } else { format!("; new grids: {}", tally.new_grids.join(", ")) },
+        if tally.removed.is_empty() { String::new() } else { format!("; grids no longer assigned, removed: {}", tally.removed.join(", ")) },
+    );
+    Ok(())
+}
+
+fn sync_failed(store: &GridStore, device: &Device, e: CallError) -> anyhow::Error {
+    let pending = pending_visits(store, device).unwrap_or(0);
+    match e {
+        CallError::Unreachable { .. } => {
+            anyhow!("{e}\nnothing was lost: {pending} unsynced visits stay on this device; run `doorstep field sync` again when the server is reachable")
+        }
+        CallError::Refused { status, .. } if status == 401 => {
+            anyhow!("the server refused this device: {e}\n{pending} unsynced visits stay on this device; ask the office, then enrol again with `doorstep field login` (unsynced visits are kept)")
+        }
+        CallError::Refused { .. } => {
+            anyhow!("the server refused the sync: {e}\nnothing was lost: {pending} unsynced visits stay on this device")
+        }
+    }
+}
+
+fn apply_grid_reply(
+    store: &GridStore,
+    device: &Device,
+    doc: Option<GridDoc>,
+    reply: GridReply,
+    tally: &mut SyncTally,
+    resend_all: &mut BTreeSet<String>,
+) -> Result<()> {
+    check_grid_code(&reply.grid)?;
+    tally.stored += u64::from(reply.stored);
+    match (reply.kind, doc) {
+        (ReplyKind::New, _) => {
+            let snapshot = reply
+                .snapshot
+                .as_ref()
+                .context("the server sent a new grid without its document")?;
+            let mut doc = GridDoc::load(snapshot)?;
+            doc.set_actor(actor_of(device)?);
+            // Keep anything already held for this grid (e.g. from an earlier enrolment of this profile).
+            if let Ok(existing) = store.load(&reply.grid) {
+                doc.apply_changes(existing.changes_since(&[]))?;
+            }
+            store.replace(&reply.grid, &doc)?;
+            let mut mark = store.mark(&reply.grid)?;
+            mark.set_confirmed(&protocol::hashes_from_wire(&reply.heads)?);
+            mark.last_sync = Some(chrono::Utc::now());
+            store.set_mark(&reply.grid, &mark)?;
+            tally.new_grids.push(reply.grid);
+        }
+        (ReplyKind::ResendAll, _) => {
+            resend_all.insert(reply.grid);
+        }
+        (kind @ (ReplyKind::Synced | ReplyKind::Unassigned), Some(mut doc)) => {
+            let applied = apply_reply(&mut doc, &reply)?;
+            tally.received += applied.new_changes.len();
+            // Changes first, then the mark: a crash in between only makes the next push repeat itself.
+            store.append(&reply.grid, &applied.new_changes)?;
+            let mut mark = store.mark(&reply.grid)?;
+            mark.set_confirmed(&applied.confirmed);
+            mark.last_sync = Some(chrono::Utc::now());
+            store.set_mark(&reply.grid, &mark)?;
+            if kind == ReplyKind::Unassigned {
+                let actor = actor_of(device)?;
+                let unsent = doc
+                    .changes_since(&applied.confirmed)
+                    .iter()
+                    .any(|c| c.actor_id() == &actor);
+                if !unsent {
+                    store.remove(&reply.grid)?;
+                    tally.removed.push(reply.grid);
+                }
+            }
+        }
+        (_, None) => bail!(
+            "the server answered for grid {} which this device did not send",
+            reply.grid
+        ),
+    }
+    Ok(())
+}
+
+/// Grid codes become file names: refuse anything that could escape the grids folder.
+fn check_grid_code(code: &str) -> Result<()> {
+    let ok = !code.is_empty()
+        && code.len() <= 200
+        && !code.starts_with('.')
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        bail!("the server sent an unusable grid code {code:?}")
+    }
+}
+
+#[derive(Serialize)]
+struct PlaceLine {
+    place_id: String,
+    grid: String,
+    kind: String,
+    label: String,
+    address: Option<String>,
+    reached: Vec<&'static str>,
+    missing: Vec<&'static str>,
+    excluded: bool,
+    needs_revisit: bool,
+    visits: usize,
+}
+
+pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool) -> Result<()> {
+    let device = profile.device()?;
+    let store = profile.grids()?;
+    let grids = store.grids()?;
+    if grids.is_empty() {
+        bail!("no grids on this device yet; run `doorstep field sync` while connected");
+    }
+    if let Some(g) = grid {
+        if !grids.iter().any(|x| x == g) {
+            bail!(
+                "grid {g} is not on this device; its grids are: {}",
+                grids.join(", ")
+            );
+        }
+    }
+    let mut lines = Vec::new();
+    for code in grids
+        .iter()
+        .filter(|c| grid.is_none_or(|g| g == c.as_str()))
+    {
+        let doc = load(&store, &device, code)?;
+        let rural = doc.grid_info()?.is_some_and(|i| i.is_rural());
+        let visits = doc.visits()?;
+        let mut by_place: HashMap<&str, Vec<&Visit>> = HashMap::new();
+        for v in &visits {
+            by_place.entry(v.place_id.as_str()).or_default().push(v);
+        }
+        let mut places = doc.places()?;
+        places.sort_by(|a, b| a.id.cmp(&b.id));
+        for p in places {
+            let pv = by_place.get(p.id.as_str()).cloned().unwrap_or_default();
+            let cov = place_coverage(p.kind, rural, pv);
+            if todo && cov.is_done() {
+                continue;
+            }
+            lines.push(PlaceLine {
+                place_id: p.id,
+                grid: code.clone(),
+                kind: p.kind.id().to_string(),
+                label: p.label,
+                address: p.address,
+                reached: cov.reached.clone(),
+                missing: cov.missing.clone(),
+                excluded: cov.excluded,
+                needs_revisit: cov.needs_revisit,
+                visits: cov.visit_count,
+            });
+        }
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(());
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["place", "grid", "kind", "label", "to do", "visits"]);
+    for l in &lines {
+        let status = if l.excluded {
+            "gone (excluded)".to_string()
+        } else if l.missing.is_empty() {
+            "done".to_string()
+        } else {
+            format!(
+                "{}{}",
+                l.missing.join(", "),
+                if l.needs_revisit { " (revisit)" } else { "" }
+            )
+        };
+        t.add_row([
+            l.place_id.clone(),
+            l.grid.clone(),
+            l.kind.clone(),
+            l.label.clone(),
+            status,
+            l.visits.to_string(),
+        ]);
+    }
+    println!("{t}");
+    eprintln!("{} places", lines.len());
+    Ok(())
+}
+
+/// What the volunteer recorded at the door.
+pub struct VisitInput {
+    pub place_id: String,
+    pub deliveries: Deliveries,
+    pub outcome: Option<Outcome>,
+    pub note: Option<String>,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    pub gps: Option<(f64, f64)>,
+}
+
+pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
+    let device = profile.device()?;
+    let outcome = input.outcome.unwrap_or(Outcome::Completed);
+    if outcome == Outcome::Gone && input.deliveries.any() {
+        bail!("a place recorded as gone cannot also have received materials; drop --outcome gone or the delivery flags");
+    }
+    if let Some(note) = &input.note {
+        if note.len() > MAX_NOTE_BYTES {
+            bail!(
+                "the note is {} bytes; notes are limited to {MAX_NOTE_BYTES}",
+                note.len()
+            );
+        }
+    }
+    if let Some((lat, lon)) = input.gps {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            bail!("--gps {lat},{lon} is outside the valid range (latitude -90..90, longitude -180..180)");
+        }
+    }
+    let store = profile.grids()?;
+    let grids = store.grids()?;
+    for grid in &grids {
+        let mut doc = load(&store, &device, grid)?;
+        if doc.place(&input.place_id)?.is_none() {
+            continue;
+        }
+        let visit = Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: input.place_id.clone(),
+            volunteer: device.username.clone(),
+            device: device.device_id.clone(),
+            at: input.at.unwrap_or_else(chrono::Utc::now),
+            outcome,
+            deliveries: input.deliveries,
+            note: input.note.clone(),
+            gps: input.gps,
+        };
+        let change = doc.add_visit(&visit)?;
+        store.append(grid, &[change])?;
+        println!("{}", visit.id);
+        return Ok(());
+    }
+    if grids.is_empty() {
+        bail!("no grids on this device yet; run `doorstep field sync` while connected");
+    }
+    bail!(
+        "place {} is not in this device's grids ({}); check the id with `doorstep field places`",
+        input.place_id,
+        grids.join(", ")
+    )
+}
+
+pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
+    let device = profile.device()?;
+    let store = profile.grids()?;
+    let per_grid = pending_by_grid(&store, &device)?;
+    let total: usize = per_grid.iter().map(|(_, n)| n).sum();
+    if json_out {
+        let grids: Vec<_> = per_grid
+            .iter()
+            .map(|(g, n)| json!({"grid": g, "unsynced_visits": n}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "server": device.server, "username": device.username, "team": device.team,
+                "device_id": device.device_id, "last_sync": device.last_sync,
+                "unsynced_visits": total, "grids": grids,
+            }))?
+        );
+        return Ok(());
+    }
+    println!("server:          {}", device.server);
+    println!(
+        "volunteer:       {} (team {})",
+        device.username,
+        device.team.as_deref().unwrap_or("none")
+    );
+    println!("device:          {}", device.device_id);
+    println!(
+        "last sync:       {}",
+        device
+            .last_sync
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "never".into())
+    );
+    println!("unsynced visits: {total}");
+    for (g, n) in per_grid {
+        println!("  grid {g}: {n} unsynced");
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The client profile directory: the office session, the enrolled device and the device's grid store.
+
+use anyhow::{Context, Result};
+use client_core::store::{read_json, write_json_atomic, GridStore};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// An office, lead or viewer login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub server: String,
+    pub username: String,
+    pub role: String,
+    pub token: String,
+    pub expires_at: i64,
+}
+
+/// This device's enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Device {
+    pub server: String,
+    pub username: String,
+    pub team: Option<String>,
+    pub device_id: String,
+    /// Automerge actor id (hex) assigned by the server; every change this device writes carries it.
+    pub actor: String,
+    pub token: String,
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub struct Profile {
+    dir: PathBuf,
+}
+
+impl Profile {
+    pub fn new(dir: PathBuf) -> Profile {
+        Profile { dir }
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create profile {}", self.dir.display()))
+    }
+
+    pub fn session(&self) -> Result<Session> {
+        read_json::<Session>(&self.dir.join("session.json"))?.with_context(|| {
+            format!("not logged in (profile {}); run `doorstep login --server URL --username U --password-stdin`", self.dir.display())
+        })
+    }
+
+    pub fn save_session(&self, s: &Session) -> Result<()> {
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&self.dir.join("session.json"), s)?)
+    }
+
+    pub fn device(&self) -> Result<Device> {
+        read_json::<Device>(&self.dir.join("device.json"))?.with_context(|| {
+            format!(
+                "this profile ({}) has no enrolled device; run `doorstep field login --server URL --username U --password-stdin`",
+                self.dir.display()
+            )
+        })
+    }
+
+    pub fn try_device(&self) -> Result<Option<Device>> {
+        Ok(read_json::<Device>(&self.dir.join("device.json"))?)
+    }
+
+    pub fn save_device(&self, d: &Device) -> Result<()> {
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&self.dir.join("device.json"), d)?)
+    }
+
+    /// Opens the device's grid store, waiting for any other doorstep process using this profile.
+    pub fn grids(&self) -> Result<GridStore> {
+        self.ensure_dir()?;
+        Ok(GridStore::open(&self.dir.join("grids"))?)
+    }
+}
+
+/// `--profile`, else `DOORSTEP_PROFILE` (both handled by clap), else `~/.doorstep`.
+pub fn default_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".doorstep")
+}

@@ -1,0 +1,101 @@
+//! `doorstep serve` and `doorstep admin`: start the server, bootstrap accounts, fill the demo town.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use server::{AppState, ServerConfig};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where the embedded database and the token secret live.
+    #[arg(long, default_value = "doorstep-data", env = "DOORSTEP_DATA_DIR")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080", env = "DOORSTEP_LISTEN")]
+    listen: String,
+    /// postgres://... to use PostgreSQL instead of the embedded SQLite.
+    #[arg(long, env = "DOORSTEP_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Fill an empty data dir with a demo town and print its accounts.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let config = ServerConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+    };
+    let state = AppState::open(&config).await?;
+    if args.demo {
+        match server::demo::populate(&state).await? {
+            Some(accounts) => {
+                println!("Demo town created. Accounts (username / password / role):");
+                for a in &accounts {
+                    println!("  {:<12} {:<20} {}", a.username, a.password, a.role);
+                }
+            }
+            None => println!("The data dir already holds data; --demo left it as it is."),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("Doorstep listening on http://{addr}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    server::serve(state, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down after in-flight requests finish");
+}
+
+pub async fn admin_create_user(
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    username: String,
+    role: &str,
+    team: Option<String>,
+    area: Option<String>,
+    password: String,
+) -> Result<()> {
+    let state = AppState::open(&ServerConfig {
+        data_dir,
+        database_url,
+    })
+    .await?;
+    let user = server::people::NewUser {
+        username: username.clone(),
+        password,
+        role: role.parse().map_err(anyhow::Error::msg)?,
+        team,
+        area,
+    };
+    server::people::create_user(&state.db, user)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    server::audit::record(
+        &state.db,
+        None,
+        "user.create",
+        &format!("{username} as {role} (admin)"),
+    )
+    .await;
+    eprintln!("created user {username} ({role})");
+    Ok(())
+}
