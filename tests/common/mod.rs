@@ -1,0 +1,176 @@
+//! Test harness: runs the real `doorstep` binary as server and clients, on loopback, with real SQLite files.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running `doorstep serve` on a free loopback port. Killed when dropped.
+pub struct Server {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Child,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, "127.0.0.1:0", &[])
+    }
+
+    pub fn start_with(data_dir: &Path, listen: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", listen])
+            .args(extra)
+            .env("DOORSTEP_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start doorstep serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(Instant::now() < deadline, "server did not start");
+            if reader.read_line(&mut line).expect("read server stdout") == 0 {
+                panic!("server exited before listening: {:?}", child.wait());
+            }
+            if let Some(rest) = line.trim().strip_prefix("Doorstep listening on ") {
+                break rest.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        Server {
+            url,
+            data_dir: data_dir.to_path_buf(),
+            child,
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Runs `doorstep` with a profile, optional stdin, and returns its output.
+pub fn run(profile: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--profile")
+        .arg(profile)
+        .args(args)
+        .env("DOORSTEP_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run doorstep");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().expect("wait doorstep")
+}
+
+/// Runs `doorstep` and panics with its stderr unless it succeeded; returns stdout.
+pub fn ok(profile: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = run(profile, args, stdin);
+    assert!(
+        out.status.success(),
+        "doorstep {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `doorstep` expecting failure; returns stderr.
+pub fn fails(profile: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = run(profile, args, stdin);
+    assert!(
+        !out.status.success(),
+        "doorstep {args:?} should have failed; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+pub fn pw() -> String {
+    format!("{PASSWORD}\n")
+}
+
+/// Creates the bootstrap office account directly in the data dir.
+pub fn bootstrap_office(data_dir: &Path, scratch: &Path) {
+    let dir = data_dir.to_str().unwrap();
+    ok(
+        scratch,
+        &[
+            "admin",
+            "create-user",
+            "--data-dir",
+            dir,
+            "--username",
+            "office",
+            "--role",
+            "office",
+            "--password-stdin",
+        ],
+        Some(&pw()),
+    );
+}
+
+pub fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// The coverage report as JSON rows.
+pub fn coverage(profile: &Path, by: &str, area: Option<&str>) -> Vec<serde_json::Value> {
+    let mut args = vec!["report", "coverage", "--by", by, "--format", "json"];
+    if let Some(a) = area {
+        args.extend(["--area", a]);
+    }
+    serde_json::from_str(&ok(profile, &args, None)).expect("coverage JSON")
+}
+
+/// `(eligible, reached, excluded)` of one report row, panicking if it is absent.
+pub fn figure(rows: &[serde_json::Value], area: &str, indicator: &str) -> (u64, u64, u64) {
+    let r = rows
+        .iter()
+        .find(|r| r["area"] == area && r["indicator"] == indicator)
+        .unwrap_or_else(|| panic!("no row for {area}/{indicator} in {rows:#?}"));
+    (
+        r["eligible"].as_u64().unwrap(),
+        r["reached"].as_u64().unwrap(),
+        r["excluded"].as_u64().unwrap(),
+    )
+}
