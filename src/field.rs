@@ -198,7 +198,7 @@ fn sync_failed(store: &GridStore, device: &Device, e: CallError) -> anyhow::Erro
         CallError::Unreachable { .. } => {
             anyhow!("{e}\nnothing was lost: {pending} unsynced visits stay on this device; run `doorstep field sync` again when the server is reachable")
         }
-        CallError::Refused { status, .. } if status == 401 => {
+        CallError::Refused { status: 401, .. } => {
             anyhow!("the server refused this device: {e}\n{pending} unsynced visits stay on this device; ask the office, then enrol again with `doorstep field login` (unsynced visits are kept)")
         }
         CallError::Refused { .. } => {

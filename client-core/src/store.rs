@@ -23,7 +23,7 @@ pub enum StoreError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: {source}")]
-    Doc { path: PathBuf, source: DocError },
+    Doc { path: PathBuf, source: Box<DocError> },
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
 }
@@ -141,7 +141,7 @@ impl GridStore {
         let snapshot = fs::read(&snap_path).map_err(io_err(&snap_path))?;
         let mut doc = GridDoc::load(&snapshot).map_err(|source| StoreError::Doc {
             path: snap_path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let log_path = self.path(grid, "log");
         let (records, intact_len) = read_log(&log_path)?;
@@ -158,7 +158,7 @@ impl GridStore {
         doc.apply_changes(changes)
             .map_err(|source| StoreError::Doc {
                 path: log_path.clone(),
-                source,
+                source: Box::new(source),
             })?;
         if let Some(len) = intact_len {
             // Drop a torn tail so later appends do not land after garbage.

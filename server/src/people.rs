@@ -157,7 +157,8 @@ pub struct UserRecord {
 }
 
 pub async fn find_user(db: &Db, username: &str) -> Result<Option<UserRecord>, ApiError> {
-    let row: Option<(String, String, String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+    type Row = (String, String, String, String, Option<String>, Option<i64>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT id, username, password_hash, role, team, disabled_at FROM users WHERE username = $1",
     )
     .bind(username)
