@@ -23,7 +23,10 @@ pub enum StoreError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: {source}")]
-    Doc { path: PathBuf, source: Box<DocError> },
+    Doc {
+        path: PathBuf,
+        source: Box<DocError>,
+    },
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
 }
