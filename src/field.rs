@@ -9,9 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use automerge::ActorId;
 use client_core::coverage::place_coverage;
 use client_core::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
-use client_core::protocol::{
-    self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
-};
+use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::store::GridStore;
 use client_core::sync::{apply_reply, build_push};
 use client_core::GridDoc;
@@ -29,13 +27,7 @@ struct EnrolReply {
     team: Option<String>,
 }
 
-pub async fn login(
-    profile: &Profile,
-    server: &str,
-    username: &str,
-    password: &str,
-    name: &str,
-) -> Result<()> {
+pub async fn login(profile: &Profile, server: &str, username: &str, password: &str, name: &str) -> Result<()> {
     // Never strand another user's unsent visits: they stay until synced.
     if let Some(old) = profile.try_device()? {
         let pending = pending_visits(&profile.grids()?, &old)?;
@@ -55,8 +47,7 @@ pub async fn login(
             "username": username, "password": password, "device_name": name
         })))
         .await?;
-    ActorId::try_from(reply.actor.as_str())
-        .map_err(|_| anyhow!("the server sent an invalid actor id"))?;
+    ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
     let store = profile.grids()?;
     // A new enrolment gets a new actor: grids written under the old one are dropped (all were synced above).
     for grid in store.grids()? {
@@ -80,8 +71,7 @@ pub async fn login(
 }
 
 fn actor_of(device: &Device) -> Result<ActorId> {
-    ActorId::try_from(device.actor.as_str())
-        .map_err(|_| anyhow!("the profile's actor id is damaged; enrol again"))
+    ActorId::try_from(device.actor.as_str()).map_err(|_| anyhow!("the profile's actor id is damaged; enrol again"))
 }
 
 fn load(store: &GridStore, device: &Device, grid: &str) -> Result<GridDoc> {
@@ -99,11 +89,7 @@ fn pending_by_grid(store: &GridStore, device: &Device) -> Result<Vec<(String, us
         .map(|grid| {
             let doc = store.load(&grid)?;
             let confirmed = store.mark(&grid)?.confirmed_heads();
-            let n = doc
-                .changes_since(&confirmed)
-                .iter()
-                .filter(|c| c.actor_id() == &actor)
-                .count();
+            let n = doc.changes_since(&confirmed).iter().filter(|c| c.actor_id() == &actor).count();
             Ok((grid, n))
         })
         .collect()
@@ -142,14 +128,8 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             grids.push(push);
             docs.insert(grid, doc);
         }
-        let body = protocol::encode(&SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            grids,
-        });
-        let req = api
-            .request(Method::POST, "/api/v1/sync")
-            .header("content-type", protocol::CONTENT_TYPE)
-            .body(body);
+        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids });
+        let req = api.request(Method::POST, "/api/v1/sync").header("content-type", protocol::CONTENT_TYPE).body(body);
         let resp = match api.send(req).await {
             Ok(r) => r,
             Err(e) => return Err(sync_failed(&store, &device, e)),
@@ -161,14 +141,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         let reply: SyncResponse = protocol::decode(&bytes)?;
         resend_all.clear();
         for r in reply.grids {
-            apply_grid_reply(
-                &store,
-                &device,
-                docs.remove(&r.grid),
-                r,
-                &mut tally,
-                &mut resend_all,
-            )?;
+            apply_grid_reply(&store, &device, docs.remove(&r.grid), r, &mut tally, &mut resend_all)?;
         }
         if resend_all.is_empty() {
             break;
@@ -219,10 +192,7 @@ fn apply_grid_reply(
     tally.stored += u64::from(reply.stored);
     match (reply.kind, doc) {
         (ReplyKind::New, _) => {
-            let snapshot = reply
-                .snapshot
-                .as_ref()
-                .context("the server sent a new grid without its document")?;
+            let snapshot = reply.snapshot.as_ref().context("the server sent a new grid without its document")?;
             let mut doc = GridDoc::load(snapshot)?;
             doc.set_actor(actor_of(device)?);
             // Keep anything already held for this grid (e.g. from an earlier enrolment of this profile).
@@ -250,20 +220,14 @@ fn apply_grid_reply(
             store.set_mark(&reply.grid, &mark)?;
             if kind == ReplyKind::Unassigned {
                 let actor = actor_of(device)?;
-                let unsent = doc
-                    .changes_since(&applied.confirmed)
-                    .iter()
-                    .any(|c| c.actor_id() == &actor);
+                let unsent = doc.changes_since(&applied.confirmed).iter().any(|c| c.actor_id() == &actor);
                 if !unsent {
                     store.remove(&reply.grid)?;
                     tally.removed.push(reply.grid);
                 }
             }
         }
-        (_, None) => bail!(
-            "the server answered for grid {} which this device did not send",
-            reply.grid
-        ),
+        (_, None) => bail!("the server answered for grid {} which this device did not send", reply.grid),
     }
     Ok(())
 }
@@ -273,9 +237,7 @@ fn check_grid_code(code: &str) -> Result<()> {
     let ok = !code.is_empty()
         && code.len() <= 200
         && !code.starts_with('.')
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
     if ok {
         Ok(())
     } else {
@@ -306,17 +268,11 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
     }
     if let Some(g) = grid {
         if !grids.iter().any(|x| x == g) {
-            bail!(
-                "grid {g} is not on this device; its grids are: {}",
-                grids.join(", ")
-            );
+            bail!("grid {g} is not on this device; its grids are: {}", grids.join(", "));
         }
     }
     let mut lines = Vec::new();
-    for code in grids
-        .iter()
-        .filter(|c| grid.is_none_or(|g| g == c.as_str()))
-    {
+    for code in grids.iter().filter(|c| grid.is_none_or(|g| g == c.as_str())) {
         let doc = load(&store, &device, code)?;
         let rural = doc.grid_info()?.is_some_and(|i| i.is_rural());
         let visits = doc.visits()?;
@@ -359,20 +315,9 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
         } else if l.missing.is_empty() {
             "done".to_string()
         } else {
-            format!(
-                "{}{}",
-                l.missing.join(", "),
-                if l.needs_revisit { " (revisit)" } else { "" }
-            )
+            format!("{}{}", l.missing.join(", "), if l.needs_revisit { " (revisit)" } else { "" })
         };
-        t.add_row([
-            l.place_id.clone(),
-            l.grid.clone(),
-            l.kind.clone(),
-            l.label.clone(),
-            status,
-            l.visits.to_string(),
-        ]);
+        t.add_row([l.place_id.clone(), l.grid.clone(), l.kind.clone(), l.label.clone(), status, l.visits.to_string()]);
     }
     println!("{t}");
     eprintln!("{} places", lines.len());
@@ -393,14 +338,13 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
     let device = profile.device()?;
     let outcome = input.outcome.unwrap_or(Outcome::Completed);
     if outcome == Outcome::Gone && input.deliveries.any() {
-        bail!("a place recorded as gone cannot also have received materials; drop --outcome gone or the delivery flags");
+        bail!(
+            "a place recorded as gone cannot also have received materials; drop --outcome gone or the delivery flags"
+        );
     }
     if let Some(note) = &input.note {
         if note.len() > MAX_NOTE_BYTES {
-            bail!(
-                "the note is {} bytes; notes are limited to {MAX_NOTE_BYTES}",
-                note.len()
-            );
+            bail!("the note is {} bytes; notes are limited to {MAX_NOTE_BYTES}", note.len());
         }
     }
     if let Some((lat, lon)) = input.gps {
@@ -447,10 +391,7 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     let per_grid = pending_by_grid(&store, &device)?;
     let total: usize = per_grid.iter().map(|(_, n)| n).sum();
     if json_out {
-        let grids: Vec<_> = per_grid
-            .iter()
-            .map(|(g, n)| json!({"grid": g, "unsynced_visits": n}))
-            .collect();
+        let grids: Vec<_> = per_grid.iter().map(|(g, n)| json!({"grid": g, "unsynced_visits": n})).collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
@@ -462,19 +403,9 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
         return Ok(());
     }
     println!("server:          {}", device.server);
-    println!(
-        "volunteer:       {} (team {})",
-        device.username,
-        device.team.as_deref().unwrap_or("none")
-    );
+    println!("volunteer:       {} (team {})", device.username, device.team.as_deref().unwrap_or("none"));
     println!("device:          {}", device.device_id);
-    println!(
-        "last sync:       {}",
-        device
-            .last_sync
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_else(|| "never".into())
-    );
+    println!("last sync:       {}", device.last_sync.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into()));
     println!("unsynced visits: {total}");
     for (g, n) in per_grid {
         println!("  grid {g}: {n} unsynced");

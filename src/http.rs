@@ -17,30 +17,18 @@ pub enum CallError {
     #[error("cannot reach the server at {url}: {detail}")]
     Unreachable { url: String, detail: String },
     #[error("{message}")]
-    Refused {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Refused { status: u16, code: String, message: String },
 }
 
 impl Api {
     pub fn new(base: &str, token: Option<String>) -> Result<Api> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(anyhow!(
-                "server address {base:?} must start with http:// or https://"
-            ));
+            return Err(anyhow!("server address {base:?} must start with http:// or https://"));
         }
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build()?;
-        Ok(Api {
-            base,
-            token,
-            client,
-        })
+        let client =
+            Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(300)).build()?;
+        Ok(Api { base, token, client })
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -52,10 +40,8 @@ impl Api {
     }
 
     pub async fn send(&self, req: RequestBuilder) -> Result<Response, CallError> {
-        let resp = req.send().await.map_err(|e| CallError::Unreachable {
-            url: self.base.clone(),
-            detail: root_cause(&e),
-        })?;
+        let resp =
+            req.send().await.map_err(|e| CallError::Unreachable { url: self.base.clone(), detail: root_cause(&e) })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -63,21 +49,13 @@ impl Api {
         let text = resp.text().await.unwrap_or_default();
         let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         let err = parsed.as_ref().and_then(|v| v.get("error"));
-        let code = err
-            .and_then(|e| e.get("code"))
-            .and_then(|c| c.as_str())
-            .unwrap_or("http_error")
-            .to_string();
+        let code = err.and_then(|e| e.get("code")).and_then(|c| c.as_str()).unwrap_or("http_error").to_string();
         let message = err
             .and_then(|e| e.get("message"))
             .and_then(|m| m.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| format!("the server answered HTTP {status}: {}", text.trim()));
-        Err(CallError::Refused {
-            status,
-            code,
-            message,
-        })
+        Err(CallError::Refused { status, code, message })
     }
 
     pub async fn json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {

@@ -46,6 +46,8 @@ enum Command {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// End the office session (the refresh token is revoked).
+    Logout,
     /// Import places and areas.
     Territory {
         #[command(subcommand)]
@@ -66,6 +68,19 @@ enum Command {
         grid_code: String,
         #[arg(long)]
         team: String,
+    },
+    /// List and revoke field devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Read the audit log (logins, imports, assignments, revocations, rejected syncs).
+    Audit {
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
     },
     /// Print reports.
     Report {
@@ -144,6 +159,19 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an account: its sessions and all its devices stop working at once.
+    Disable { username: String },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Devices of every user (office) or of your team (lead).
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Stop a device's token from working, at once.
+    Revoke { device_id: String },
 }
 
 #[derive(Subcommand)]
@@ -257,10 +285,7 @@ enum FieldCommand {
 
 fn read_password() -> Result<String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
     let pw = line.trim_end_matches(['\n', '\r']).to_string();
     if pw.is_empty() {
         bail!("no password on stdin; pipe it in, e.g. `echo \"$PASSWORD\" | doorstep ... --password-stdin`");
@@ -269,16 +294,10 @@ fn read_password() -> Result<String> {
 }
 
 fn parse_gps(s: &str) -> Result<(f64, f64)> {
-    let (lat, lon) = s
-        .split_once(',')
-        .context("--gps takes LAT,LON, e.g. --gps 30.18,105.83")?;
+    let (lat, lon) = s.split_once(',').context("--gps takes LAT,LON, e.g. --gps 30.18,105.83")?;
     Ok((
-        lat.trim()
-            .parse()
-            .context("--gps latitude is not a number")?,
-        lon.trim()
-            .parse()
-            .context("--gps longitude is not a number")?,
+        lat.trim().parse().context("--gps latitude is not a number")?,
+        lon.trim().parse().context("--gps longitude is not a number")?,
     ))
 }
 
@@ -297,93 +316,36 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Admin {
-            command:
-                AdminCommand::CreateUser {
-                    data_dir,
-                    database_url,
-                    username,
-                    role,
-                    team,
-                    area,
-                    ..
-                },
+            command: AdminCommand::CreateUser { data_dir, database_url, username, role, team, area, .. },
         } => {
             let password = read_password()?;
-            serve::admin_create_user(
-                data_dir,
-                database_url,
-                username,
-                role.as_str(),
-                team,
-                area,
-                password,
-            )
-            .await
+            serve::admin_create_user(data_dir, database_url, username, role.as_str(), team, area, password).await
         }
-        Command::Login {
-            server, username, ..
-        } => office::login(&profile, &server, &username, &read_password()?).await,
-        Command::Territory {
-            command: TerritoryCommand::Import { file, dry_run },
-        } => office::territory_import(&profile, &file, dry_run).await,
-        Command::User {
-            command:
-                UserCommand::Create {
-                    username,
-                    role,
-                    team,
-                    area,
-                    ..
-                },
-        } => {
+        Command::Login { server, username, .. } => office::login(&profile, &server, &username, &read_password()?).await,
+        Command::Territory { command: TerritoryCommand::Import { file, dry_run } } => {
+            office::territory_import(&profile, &file, dry_run).await
+        }
+        Command::User { command: UserCommand::Create { username, role, team, area, .. } } => {
             let password = read_password()?;
-            office::user_create(
-                &profile,
-                &username,
-                role.as_str(),
-                team.as_deref(),
-                area.as_deref(),
-                &password,
-            )
-            .await
+            office::user_create(&profile, &username, role.as_str(), team.as_deref(), area.as_deref(), &password).await
         }
-        Command::Team {
-            command: TeamCommand::Create { name, lead },
-        } => office::team_create(&profile, &name, lead.as_deref()).await,
+        Command::User { command: UserCommand::Disable { username } } => office::user_disable(&profile, &username).await,
+        Command::Logout => office::logout(&profile).await,
+        Command::Device { command: DeviceCommand::List { format } } => office::device_list(&profile, format).await,
+        Command::Device { command: DeviceCommand::Revoke { device_id } } => {
+            office::device_revoke(&profile, &device_id).await
+        }
+        Command::Audit { since, format } => office::audit(&profile, since.as_deref(), format).await,
+        Command::Team { command: TeamCommand::Create { name, lead } } => {
+            office::team_create(&profile, &name, lead.as_deref()).await
+        }
         Command::Assign { grid_code, team } => office::assign(&profile, &grid_code, &team).await,
-        Command::Report {
-            command:
-                ReportCommand::Coverage {
-                    by,
-                    area,
-                    format,
-                    output,
-                },
-        } => {
-            office::report_coverage(
-                &profile,
-                by_str(by),
-                area.as_deref(),
-                format,
-                output.as_deref(),
-            )
-            .await
+        Command::Report { command: ReportCommand::Coverage { by, area, format, output } } => {
+            office::report_coverage(&profile, by_str(by), area.as_deref(), format, output.as_deref()).await
         }
         Command::Field { command } => match command {
-            FieldCommand::Login {
-                server,
-                username,
-                device_name,
-                ..
-            } => {
-                field::login(
-                    &profile,
-                    &server,
-                    &username,
-                    &read_password()?,
-                    &device_name,
-                )
-                .await
+            FieldCommand::Login { server, username, device_name, .. } => {
+                field::login(&profile, &server, &username, &read_password()?, &device_name).await
             }
             FieldCommand::Sync { via } => field::sync(&profile, via.as_deref()).await,
             FieldCommand::Places { grid, todo, format } => {
@@ -403,9 +365,9 @@ async fn run(cli: Cli) -> Result<()> {
             } => {
                 let at = at
                     .map(|s| {
-                        chrono::DateTime::parse_from_rfc3339(&s)
-                            .map(|t| t.with_timezone(&chrono::Utc))
-                            .with_context(|| format!("--at {s:?} is not an RFC 3339 time such as 2026-11-27T09:30:00+08:00"))
+                        chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&chrono::Utc)).with_context(
+                            || format!("--at {s:?} is not an RFC 3339 time such as 2026-11-27T09:30:00+08:00"),
+                        )
                     })
                     .transpose()?;
                 let outcome = outcome.map(|o| match o {
@@ -416,13 +378,7 @@ async fn run(cli: Cli) -> Result<()> {
                 });
                 let input = field::VisitInput {
                     place_id,
-                    deliveries: Deliveries {
-                        handbook,
-                        briefed,
-                        poster,
-                        banner,
-                        led_playing,
-                    },
+                    deliveries: Deliveries { handbook, briefed, poster, banner, led_playing },
                     outcome,
                     note,
                     at,
@@ -444,15 +400,11 @@ fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DOORSTEP_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("DOORSTEP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(cli)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

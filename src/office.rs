@@ -9,48 +9,159 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::Path;
 
-fn api(profile: &Profile) -> Result<(Api, Session)> {
-    let session = profile.session()?;
-    if session.expires_at < chrono::Utc::now().timestamp() {
-        anyhow::bail!(
-            "your login to {} has expired; run `doorstep login` again",
-            session.server
-        );
+/// A client for the logged-in session, renewing the short-lived access token first if it is about to expire.
+async fn api(profile: &Profile) -> Result<(Api, Session)> {
+    let mut session = profile.session()?;
+    if session.expires_at < chrono::Utc::now().timestamp() + 30 {
+        let expired = || anyhow::anyhow!("your login to {} has expired; run `doorstep login` again", session.server);
+        let Some(refresh_token) = session.refresh_token.clone() else { return Err(expired()) };
+        let anon = Api::new(&session.server, None)?;
+        let reply: LoginReply = anon
+            .json(anon.request(Method::POST, "/api/v1/auth/refresh").json(&json!({"refresh_token": refresh_token})))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}\nrun `doorstep login` again"))?;
+        session = session_from(&session.server, reply);
+        profile.save_session(&session)?;
     }
-    Ok((
-        Api::new(&session.server, Some(session.token.clone()))?,
-        session,
-    ))
+    Ok((Api::new(&session.server, Some(session.token.clone()))?, session))
 }
 
 #[derive(Deserialize)]
 struct LoginReply {
     token: String,
+    refresh_token: Option<String>,
     username: String,
     role: String,
     expires_at: i64,
+}
+
+fn session_from(server: &str, reply: LoginReply) -> Session {
+    Session {
+        server: server.trim_end_matches('/').to_string(),
+        username: reply.username,
+        role: reply.role,
+        token: reply.token,
+        expires_at: reply.expires_at,
+        refresh_token: reply.refresh_token,
+    }
 }
 
 pub async fn login(profile: &Profile, server: &str, username: &str, password: &str) -> Result<()> {
     let api = Api::new(server, None)?;
     let reply: LoginReply = api
         .json(
-            api.request(Method::POST, "/api/v1/auth/login")
-                .json(&json!({"username": username, "password": password})),
+            api.request(Method::POST, "/api/v1/auth/login").json(&json!({"username": username, "password": password})),
         )
         .await?;
-    profile.save_session(&Session {
-        server: server.trim_end_matches('/').to_string(),
-        username: reply.username.clone(),
-        role: reply.role.clone(),
-        token: reply.token,
-        expires_at: reply.expires_at,
-    })?;
-    eprintln!(
-        "logged in to {server} as {} ({})",
-        reply.username, reply.role
-    );
+    let session = session_from(server, reply);
+    profile.save_session(&session)?;
+    eprintln!("logged in to {server} as {} ({})", session.username, session.role);
     Ok(())
+}
+
+/// Ends the session: the refresh token is revoked on the server and the profile forgets the login.
+pub async fn logout(profile: &Profile) -> Result<()> {
+    let session = profile.session()?;
+    if let Some(refresh_token) = &session.refresh_token {
+        let api = Api::new(&session.server, None)?;
+        api.send(api.request(Method::POST, "/api/v1/auth/logout").json(&json!({"refresh_token": refresh_token})))
+            .await?;
+    }
+    profile.forget_session()?;
+    eprintln!("logged out of {}", session.server);
+    Ok(())
+}
+
+#[derive(Deserialize, Serialize)]
+struct DeviceInfo {
+    device_id: String,
+    username: String,
+    team: Option<String>,
+    name: String,
+    created_at: i64,
+    last_seen_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+fn time_cell(ms: Option<i64>) -> Cell {
+    Cell::Text(
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default(),
+    )
+}
+
+pub async fn device_list(profile: &Profile, format: Format) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    let devices: Vec<DeviceInfo> = api.json(api.request(Method::GET, "/api/v1/devices")).await?;
+    let report = Report {
+        title: "Devices".into(),
+        header: vec!["device", "user", "team", "name", "enrolled", "last seen", "revoked"],
+        rows: devices
+            .iter()
+            .map(|d| {
+                vec![
+                    Cell::Text(d.device_id.clone()),
+                    Cell::Text(d.username.clone()),
+                    Cell::Text(d.team.clone().unwrap_or_default()),
+                    Cell::Text(d.name.clone()),
+                    time_cell(Some(d.created_at)),
+                    time_cell(d.last_seen_at),
+                    time_cell(d.revoked_at),
+                ]
+            })
+            .collect(),
+        json: serde_json::to_value(&devices)?,
+    };
+    output::write(&report, format, None)
+}
+
+pub async fn device_revoke(profile: &Profile, id: &str) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    api.send(api.request(Method::POST, &format!("/api/v1/devices/{}/revoke", urlencode(id)))).await?;
+    eprintln!("device {id} revoked: its token no longer works");
+    Ok(())
+}
+
+pub async fn user_disable(profile: &Profile, username: &str) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    api.send(api.request(Method::POST, &format!("/api/v1/users/{}/disable", urlencode(username)))).await?;
+    eprintln!("user {username} disabled: their sessions and devices no longer work");
+    Ok(())
+}
+
+#[derive(Deserialize, Serialize)]
+struct AuditEvent {
+    at: String,
+    username: Option<String>,
+    action: String,
+    detail: String,
+}
+
+pub async fn audit(profile: &Profile, since: Option<&str>, format: Format) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    let mut req = api.request(Method::GET, "/api/v1/audit");
+    if let Some(since) = since {
+        req = req.query(&[("since", since)]);
+    }
+    let events: Vec<AuditEvent> = api.json(req).await?;
+    let report = Report {
+        title: "Audit log".into(),
+        header: vec!["at", "user", "action", "detail"],
+        rows: events
+            .iter()
+            .map(|e| {
+                vec![
+                    Cell::Text(e.at.clone()),
+                    Cell::Text(e.username.clone().unwrap_or_default()),
+                    Cell::Text(e.action.clone()),
+                    Cell::Text(e.detail.clone()),
+                ]
+            })
+            .collect(),
+        json: serde_json::to_value(&events)?,
+    };
+    output::write(&report, format, None)
 }
 
 #[derive(Deserialize, Serialize)]
@@ -66,21 +177,12 @@ struct ImportSummary {
 }
 
 pub async fn territory_import(profile: &Profile, file: &Path, dry_run: bool) -> Result<()> {
-    let (api, _) = api(profile)?;
+    let (api, _) = api(profile).await?;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let path = format!("/api/v1/territory/import?dry_run={dry_run}");
-    let s: ImportSummary = api
-        .json(
-            api.request(Method::POST, &path)
-                .header("content-type", "text/csv")
-                .body(bytes),
-        )
-        .await?;
-    let verb = if s.dry_run {
-        "would import (dry run, nothing changed)"
-    } else {
-        "imported"
-    };
+    let s: ImportSummary =
+        api.json(api.request(Method::POST, &path).header("content-type", "text/csv").body(bytes)).await?;
+    let verb = if s.dry_run { "would import (dry run, nothing changed)" } else { "imported" };
     println!(
         "{verb} {} rows: {} places added, {} changed, {} unchanged; {} areas added, {} changed; {} grids updated",
         s.rows, s.places_added, s.places_changed, s.places_unchanged, s.areas_added, s.areas_changed, s.grids_changed
@@ -96,30 +198,24 @@ pub async fn user_create(
     area: Option<&str>,
     password: &str,
 ) -> Result<()> {
-    let (api, _) = api(profile)?;
+    let (api, _) = api(profile).await?;
     let body = json!({"username": username, "password": password, "role": role, "team": team, "area": area});
-    api.send(api.request(Method::POST, "/api/v1/users").json(&body))
-        .await?;
+    api.send(api.request(Method::POST, "/api/v1/users").json(&body)).await?;
     eprintln!("created user {username} ({role})");
     Ok(())
 }
 
 pub async fn team_create(profile: &Profile, name: &str, lead: Option<&str>) -> Result<()> {
-    let (api, _) = api(profile)?;
-    api.send(
-        api.request(Method::POST, "/api/v1/teams")
-            .json(&json!({"name": name, "lead": lead})),
-    )
-    .await?;
+    let (api, _) = api(profile).await?;
+    api.send(api.request(Method::POST, "/api/v1/teams").json(&json!({"name": name, "lead": lead}))).await?;
     eprintln!("created team {name}");
     Ok(())
 }
 
 pub async fn assign(profile: &Profile, grid: &str, team: &str) -> Result<()> {
-    let (api, _) = api(profile)?;
+    let (api, _) = api(profile).await?;
     let path = format!("/api/v1/assignments/{}", urlencode(grid));
-    api.send(api.request(Method::PUT, &path).json(&json!({"team": team})))
-        .await?;
+    api.send(api.request(Method::PUT, &path).json(&json!({"team": team}))).await?;
     eprintln!("grid {grid} assigned to team {team}");
     Ok(())
 }
@@ -127,9 +223,7 @@ pub async fn assign(profile: &Profile, grid: &str, team: &str) -> Result<()> {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -153,28 +247,15 @@ pub async fn report_coverage(
     format: Format,
     output_path: Option<&Path>,
 ) -> Result<()> {
-    let (api, _) = api(profile)?;
-    let mut req = api
-        .request(Method::GET, "/api/v1/reports/coverage")
-        .query(&[("by", by)]);
+    let (api, _) = api(profile).await?;
+    let mut req = api.request(Method::GET, "/api/v1/reports/coverage").query(&[("by", by)]);
     if let Some(area) = area {
         req = req.query(&[("area", area)]);
     }
     let rows: Vec<CoverageRow> = api.json(req).await?;
     let report = Report {
-        title: format!(
-            "Coverage by {by}{}",
-            area.map(|a| format!(" in {a}")).unwrap_or_default()
-        ),
-        header: vec![
-            "area",
-            "name",
-            "indicator",
-            "eligible",
-            "reached",
-            "excluded",
-            "rate",
-        ],
+        title: format!("Coverage by {by}{}", area.map(|a| format!(" in {a}")).unwrap_or_default()),
+        header: vec!["area", "name", "indicator", "eligible", "reached", "excluded", "rate"],
         rows: rows
             .iter()
             .map(|r| {

@@ -79,9 +79,7 @@ pub fn write(report: &Report, format: Format, output: Option<&Path>) -> Result<(
         }
     };
     match output {
-        Some(path) => {
-            std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
-        }
+        Some(path) => std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display())),
         None => {
             std::io::stdout().write_all(&bytes)?;
             Ok(())
@@ -110,7 +108,6 @@ fn write_xlsx(report: &Report, path: &Path) -> Result<()> {
         }
     }
     ws.autofit();
-    wb.save(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    wb.save(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -13,6 +13,9 @@ pub struct Session {
     pub role: String,
     pub token: String,
     pub expires_at: i64,
+    /// Renews `token` when it expires; revoked by the office or by `doorstep logout`.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 /// This device's enrolment.
@@ -38,19 +41,28 @@ impl Profile {
     }
 
     fn ensure_dir(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create profile {}", self.dir.display()))
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create profile {}", self.dir.display()))
     }
 
     pub fn session(&self) -> Result<Session> {
         read_json::<Session>(&self.dir.join("session.json"))?.with_context(|| {
-            format!("not logged in (profile {}); run `doorstep login --server URL --username U --password-stdin`", self.dir.display())
+            format!(
+                "not logged in (profile {}); run `doorstep login --server URL --username U --password-stdin`",
+                self.dir.display()
+            )
         })
     }
 
     pub fn save_session(&self, s: &Session) -> Result<()> {
         self.ensure_dir()?;
         Ok(write_json_atomic(&self.dir.join("session.json"), s)?)
+    }
+
+    pub fn forget_session(&self) -> Result<()> {
+        match std::fs::remove_file(self.dir.join("session.json")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     pub fn device(&self) -> Result<Device> {
@@ -80,8 +92,5 @@ impl Profile {
 
 /// `--profile`, else `DOORSTEP_PROFILE` (both handled by clap), else `~/.doorstep`.
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".doorstep")
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".doorstep")
 }

@@ -18,12 +18,22 @@ pub struct ServeArgs {
     /// Fill an empty data dir with a demo town and print its accounts.
     #[arg(long)]
     demo: bool,
+    /// Failed logins allowed per account within the throttle window (an address gets ten times as many).
+    #[arg(long, default_value_t = 10)]
+    login_max_failures: i64,
+    /// Length of the login throttle window, in seconds.
+    #[arg(long, default_value_t = 900)]
+    login_window_secs: i64,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),
+        login_throttle: server::throttle::ThrottlePolicy {
+            max_failures: args.login_max_failures.max(1),
+            window_secs: args.login_window_secs.max(1),
+        },
     };
     let state = AppState::open(&config).await?;
     if args.demo {
@@ -51,8 +61,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -74,11 +84,7 @@ pub async fn admin_create_user(
     area: Option<String>,
     password: String,
 ) -> Result<()> {
-    let state = AppState::open(&ServerConfig {
-        data_dir,
-        database_url,
-    })
-    .await?;
+    let state = AppState::open(&ServerConfig { data_dir, database_url, login_throttle: Default::default() }).await?;
     let user = server::people::NewUser {
         username: username.clone(),
         password,
@@ -86,16 +92,8 @@ pub async fn admin_create_user(
         team,
         area,
     };
-    server::people::create_user(&state.db, user)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    server::audit::record(
-        &state.db,
-        None,
-        "user.create",
-        &format!("{username} as {role} (admin)"),
-    )
-    .await;
+    server::people::create_user(&state.db, user).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    server::audit::record(&state.db, None, "user.create", &format!("{username} as {role} (admin)")).await;
     eprintln!("created user {username} ({role})");
     Ok(())
 }

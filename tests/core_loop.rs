@@ -24,89 +24,30 @@ fn record_offline_sync_and_report() {
     let server = Server::start(&data);
     let url = server.url.clone();
 
-    ok(
-        &office,
-        &[
-            "login",
-            "--server",
-            &url,
-            "--username",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
     let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
-    let dry = ok(
-        &office,
-        &["territory", "import", file.to_str().unwrap(), "--dry-run"],
-        None,
-    );
+    let dry = ok(&office, &["territory", "import", file.to_str().unwrap(), "--dry-run"], None);
     assert!(dry.contains("7 places added"), "{dry}");
-    assert!(
-        coverage(&office, "town", None).is_empty(),
-        "a dry run changes nothing"
-    );
-    let first = ok(
-        &office,
-        &["territory", "import", file.to_str().unwrap()],
-        None,
-    );
+    assert!(coverage(&office, "town", None).is_empty(), "a dry run changes nothing");
+    let first = ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     assert!(first.contains("7 places added"), "{first}");
-    let again = ok(
-        &office,
-        &["territory", "import", file.to_str().unwrap()],
-        None,
-    );
-    assert!(
-        again.contains("0 places added, 0 changed, 7 unchanged")
-            && again.contains("0 grids updated"),
-        "{again}"
-    );
+    let again = ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    assert!(again.contains("0 places added, 0 changed, 7 unchanged") && again.contains("0 grids updated"), "{again}");
 
     ok(&office, &["team", "create", "team-a"], None);
     for v in ["vol1", "vol2"] {
-        ok(
-            &office,
-            &[
-                "user",
-                "create",
-                v,
-                "--role",
-                "volunteer",
-                "--team",
-                "team-a",
-                "--password-stdin",
-            ],
-            Some(&pw()),
-        );
+        ok(&office, &["user", "create", v, "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
     }
     ok(&office, &["assign", "G1", "--team", "team-a"], None);
     ok(&office, &["assign", "G2", "--team", "team-a"], None);
 
     for (profile, name) in [(&vol1, "vol1"), (&vol2, "vol2")] {
-        ok(
-            profile,
-            &[
-                "field",
-                "login",
-                "--server",
-                &url,
-                "--username",
-                name,
-                "--password-stdin",
-            ],
-            Some(&pw()),
-        );
+        ok(profile, &["field", "login", "--server", &url, "--username", name, "--password-stdin"], Some(&pw()));
         let out = ok(profile, &["field", "sync"], None);
         assert!(out.contains("new grids: G1, G2"), "{out}");
     }
-    let todo: Vec<serde_json::Value> = serde_json::from_str(&ok(
-        &vol1,
-        &["field", "places", "--todo", "--format", "json"],
-        None,
-    ))
-    .unwrap();
+    let todo: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&vol1, &["field", "places", "--todo", "--format", "json"], None)).unwrap();
     assert_eq!(todo.len(), 7, "everything is still to do");
 
     // The network goes away: the server stops.
@@ -115,62 +56,25 @@ fn record_offline_sync_and_report() {
         let mut all = vec!["field", "visit"];
         all.extend_from_slice(args);
         let id = ok(p, &all, None);
-        assert!(
-            uuid::Uuid::parse_str(id.trim()).is_ok(),
-            "visit prints its id: {id}"
-        );
+        assert!(uuid::Uuid::parse_str(id.trim()).is_ok(), "visit prints its id: {id}");
     };
-    visit(
-        &vol1,
-        &[
-            "H1",
-            "--handbook",
-            "--briefed",
-            "--poster",
-            "--at",
-            "2026-11-01T09:00:00+08:00",
-        ],
-    );
-    visit(
-        &vol2,
-        &["H1", "--handbook", "--at", "2026-11-01T10:00:00+08:00"],
-    ); // overlapping offline visit
-    visit(
-        &vol1,
-        &["H2", "--handbook", "--at", "2026-11-01T09:10:00+08:00"],
-    );
-    visit(
-        &vol1,
-        &[
-            "H2",
-            "--outcome",
-            "nobody-home",
-            "--at",
-            "2026-11-03T09:10:00+08:00",
-        ],
-    ); // later: still reached
-    visit(
-        &vol2,
-        &["S1", "--outcome", "gone", "--note", "shop closed for good"],
-    );
+    visit(&vol1, &["H1", "--handbook", "--briefed", "--poster", "--at", "2026-11-01T09:00:00+08:00"]);
+    visit(&vol2, &["H1", "--handbook", "--at", "2026-11-01T10:00:00+08:00"]); // overlapping offline visit
+    visit(&vol1, &["H2", "--handbook", "--at", "2026-11-01T09:10:00+08:00"]);
+    visit(&vol1, &["H2", "--outcome", "nobody-home", "--at", "2026-11-03T09:10:00+08:00"]); // later: still reached
+    visit(&vol2, &["S1", "--outcome", "gone", "--note", "shop closed for good"]);
     visit(&vol1, &["M1", "--banner", "--gps", "30.18,105.83"]);
     visit(&vol2, &["L1", "--led-playing"]);
     visit(&vol1, &["H3", "--handbook", "--poster"]); // community household: poster not counted
     visit(&vol1, &["B1", "--poster"]);
 
     let err = fails(&vol1, &["field", "sync"], None);
-    assert!(
-        err.contains("cannot reach the server") && err.contains("6 unsynced visits"),
-        "{err}"
-    );
+    assert!(err.contains("cannot reach the server") && err.contains("6 unsynced visits"), "{err}");
     let status: serde_json::Value =
         serde_json::from_str(&ok(&vol1, &["field", "status", "--format", "json"], None)).unwrap();
     assert_eq!(status["unsynced_visits"], 6);
     let err = fails(&vol1, &["field", "visit", "NOPE", "--handbook"], None);
-    assert!(
-        err.contains("place NOPE is not in this device's grids"),
-        "{err}"
-    );
+    assert!(err.contains("place NOPE is not in this device's grids"), "{err}");
 
     // Back at base: the server runs again on the same data.
     let server = Server::start(&data);
@@ -191,35 +95,13 @@ fn record_offline_sync_and_report() {
         assert_eq!(h1["visits"], 2, "both visits to H1 kept");
         let s1 = places.iter().find(|x| x["place_id"] == "S1").unwrap();
         assert_eq!(s1["excluded"], true);
-        let todo: Vec<serde_json::Value> = serde_json::from_str(&ok(
-            p,
-            &["field", "places", "--todo", "--format", "json"],
-            None,
-        ))
-        .unwrap();
-        let todo_ids: Vec<&str> = todo
-            .iter()
-            .map(|x| x["place_id"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            todo_ids,
-            ["H2", "H3"],
-            "H2 lacks awareness and poster, H3 lacks awareness"
-        );
+        let todo: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(p, &["field", "places", "--todo", "--format", "json"], None)).unwrap();
+        let todo_ids: Vec<&str> = todo.iter().map(|x| x["place_id"].as_str().unwrap()).collect();
+        assert_eq!(todo_ids, ["H2", "H3"], "H2 lacks awareness and poster, H3 lacks awareness");
     }
 
-    ok(
-        &office,
-        &[
-            "login",
-            "--server",
-            &url2,
-            "--username",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
+    ok(&office, &["login", "--server", &url2, "--username", "office", "--password-stdin"], Some(&pw()));
     // Town: (eligible, reached, excluded) per indicator, computed by hand from the visits above.
     let town = coverage(&office, "town", None);
     assert_eq!(figure(&town, "T1", "handbook"), (3, 3, 1)); // H1 H2 H3 reached; S1 gone
@@ -245,10 +127,7 @@ fn record_offline_sync_and_report() {
 
     let grid = coverage(&office, "grid", Some("C1"));
     assert_eq!(figure(&grid, "G2", "poster"), (1, 1, 0));
-    assert!(
-        grid.iter().all(|r| r["area"] == "G2"),
-        "area filter keeps the subtree only"
-    );
+    assert!(grid.iter().all(|r| r["area"] == "G2"), "area filter keeps the subtree only");
 
     let team = coverage(&office, "team", None);
     assert_eq!(figure(&team, "team-a", "handbook"), (3, 3, 1));
@@ -264,15 +143,8 @@ fn record_offline_sync_and_report() {
     assert_eq!(figure(&vol, "vol2", "led"), (1, 1, 0));
 
     // The same report as CSV and as a table.
-    let csv = ok(
-        &office,
-        &["report", "coverage", "--by", "town", "--format", "csv"],
-        None,
-    );
-    assert!(
-        csv.starts_with("area,name,indicator,eligible,reached,excluded,rate\n"),
-        "{csv}"
-    );
+    let csv = ok(&office, &["report", "coverage", "--by", "town", "--format", "csv"], None);
+    assert!(csv.starts_with("area,name,indicator,eligible,reached,excluded,rate\n"), "{csv}");
     assert!(csv.contains("T1,太安镇,awareness,3,1,1,0.3333"), "{csv}");
     let table = ok(&office, &["report", "coverage", "--by", "town"], None);
     assert!(table.contains("33.3%"), "{table}");

@@ -13,26 +13,13 @@ fn server_killed_mid_sync_loses_and_duplicates_nothing() {
     let other = tmp.path().join("other");
     bootstrap_office(&data, &office);
     let mut server = Server::start(&data);
-    ok(
-        &office,
-        &[
-            "login",
-            "--server",
-            &server.url,
-            "--username",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let mut csv = String::from(
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n",
     );
-    let mut csv = String::from("place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n");
     for i in 0..240 {
         let grid = i % 3;
-        writeln!(
-            csv,
-            "P{i:03},household,{i}号,G{grid},网格{grid},V1,村,village,T1,镇"
-        )
-        .unwrap();
+        writeln!(csv, "P{i:03},household,{i}号,G{grid},网格{grid},V1,村,village,T1,镇").unwrap();
     }
     let f = write_file(tmp.path(), "t.csv", csv.as_bytes());
     ok(&office, &["territory", "import", f.to_str().unwrap()], None);
@@ -41,47 +28,10 @@ fn server_killed_mid_sync_loses_and_duplicates_nothing() {
         ok(&office, &["assign", &format!("G{g}"), "--team", "t"], None);
     }
     for u in ["vol", "other"] {
-        ok(
-            &office,
-            &[
-                "user",
-                "create",
-                u,
-                "--role",
-                "volunteer",
-                "--team",
-                "t",
-                "--password-stdin",
-            ],
-            Some(&pw()),
-        );
+        ok(&office, &["user", "create", u, "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
     }
-    ok(
-        &vol,
-        &[
-            "field",
-            "login",
-            "--server",
-            &server.url,
-            "--username",
-            "vol",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
-    ok(
-        &other,
-        &[
-            "field",
-            "login",
-            "--server",
-            &server.url,
-            "--username",
-            "other",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
+    ok(&vol, &["field", "login", "--server", &server.url, "--username", "vol", "--password-stdin"], Some(&pw()));
+    ok(&other, &["field", "login", "--server", &server.url, "--username", "other", "--password-stdin"], Some(&pw()));
     ok(&vol, &["field", "sync"], None);
 
     // Rounds of: record visits, start a sync, kill the server at a varying instant, restart.
@@ -94,14 +44,7 @@ fn server_killed_mid_sync_loses_and_duplicates_nothing() {
         }
         let url = server.url.clone();
         let sync = std::process::Command::new(BIN)
-            .args([
-                "--profile",
-                vol.to_str().unwrap(),
-                "field",
-                "sync",
-                "--via",
-                &url,
-            ])
+            .args(["--profile", vol.to_str().unwrap(), "field", "sync", "--via", &url])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -118,24 +61,9 @@ fn server_killed_mid_sync_loses_and_duplicates_nothing() {
         serde_json::from_str(&ok(&vol, &["field", "status", "--format", "json"], None)).unwrap();
     assert_eq!(status["unsynced_visits"], 0);
 
-    ok(
-        &office,
-        &[
-            "login",
-            "--server",
-            &server.url,
-            "--username",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
     let town = coverage(&office, "town", None);
-    assert_eq!(
-        figure(&town, "T1", "handbook"),
-        (240, recorded, 0),
-        "every visit arrived"
-    );
+    assert_eq!(figure(&town, "T1", "handbook"), (240, recorded, 0), "every visit arrived");
 
     // Another device sees each visit exactly once.
     ok(&other, &["field", "sync", "--via", &server.url], None);

@@ -3,8 +3,10 @@
 mod common;
 use common::*;
 
-const HEADER: &str = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n";
-const GOOD: &str = "H1,household,1号,G1,一网格,V1,龙凤村,village,T1,太安镇\nH2,shop,店,G1,一网格,V1,龙凤村,village,T1,太安镇\n";
+const HEADER: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n";
+const GOOD: &str =
+    "H1,household,1号,G1,一网格,V1,龙凤村,village,T1,太安镇\nH2,shop,店,G1,一网格,V1,龙凤村,village,T1,太安镇\n";
 
 fn setup() -> (tempfile::TempDir, Server, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -12,27 +14,11 @@ fn setup() -> (tempfile::TempDir, Server, std::path::PathBuf) {
     let office = tmp.path().join("office");
     bootstrap_office(&data, &office);
     let server = Server::start(&data);
-    ok(
-        &office,
-        &[
-            "login",
-            "--server",
-            &server.url,
-            "--username",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
     (tmp, server, office)
 }
 
-fn import(
-    office: &std::path::Path,
-    dir: &std::path::Path,
-    name: &str,
-    bytes: &[u8],
-) -> std::process::Output {
+fn import(office: &std::path::Path, dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::process::Output {
     let f = write_file(dir, name, bytes);
     run(office, &["territory", "import", f.to_str().unwrap()], None)
 }
@@ -41,9 +27,7 @@ fn import(
 fn bad_files_are_rejected_by_line_and_apply_nothing() {
     let (tmp, _server, office) = setup();
     let good = format!("{HEADER}{GOOD}");
-    assert!(import(&office, tmp.path(), "good.csv", good.as_bytes())
-        .status
-        .success());
+    assert!(import(&office, tmp.path(), "good.csv", good.as_bytes()).status.success());
     let before = coverage(&office, "grid", None);
     assert_eq!(figure(&before, "G1", "handbook"), (2, 0, 0));
 
@@ -86,11 +70,7 @@ fn bad_files_are_rejected_by_line_and_apply_nothing() {
             assert!(err.contains(e), "{what}: expected {e:?} in {err}");
         }
         assert!(err.contains("not imported"), "{what}: {err}");
-        assert_eq!(
-            coverage(&office, "grid", None),
-            before,
-            "{what}: nothing applied"
-        );
+        assert_eq!(coverage(&office, "grid", None), before, "{what}: nothing applied");
     }
 }
 
@@ -102,18 +82,11 @@ fn reimport_changes_nothing_and_edits_apply() {
     assert!(String::from_utf8_lossy(&first.stdout).contains("2 places added"));
     let again = import(&office, tmp.path(), "good.csv", good.as_bytes());
     let text = String::from_utf8_lossy(&again.stdout);
-    assert!(
-        text.contains("0 places added, 0 changed, 2 unchanged") && text.contains("0 grids updated"),
-        "{text}"
-    );
+    assert!(text.contains("0 places added, 0 changed, 2 unchanged") && text.contains("0 grids updated"), "{text}");
     // The shop becomes a household: eligibility follows.
     let edited = good.replace("H2,shop,店", "H2,household,2号");
     let out = import(&office, tmp.path(), "edited.csv", edited.as_bytes());
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 changed"));
     let grid = coverage(&office, "grid", None);
-    assert_eq!(
-        figure(&grid, "G1", "poster"),
-        (2, 0, 0),
-        "both rural households now need a poster"
-    );
+    assert_eq!(figure(&grid, "G1", "poster"), (2, 0, 0), "both rural households now need a poster");
 }

@@ -52,21 +52,14 @@ pub static INDICATORS: &[Indicator] = &[
         id: "poster",
         name_zh: "海报张贴",
         name_en: "Poster posted",
-        eligible: |k, rural| {
-            matches!(k, K::Building | K::StreetBlock) || (k == K::Household && rural)
-        },
+        eligible: |k, rural| matches!(k, K::Building | K::StreetBlock) || (k == K::Household && rural),
         reached_by: |d| d.poster,
     },
     Indicator {
         id: "banner",
         name_zh: "横幅悬挂",
         name_en: "Banner hung",
-        eligible: |k, _| {
-            matches!(
-                k,
-                K::Market | K::PedestrianStreet | K::ScenicSpot | K::ResidentialComplex
-            )
-        },
+        eligible: |k, _| matches!(k, K::Market | K::PedestrianStreet | K::ScenicSpot | K::ResidentialComplex),
         reached_by: |d| d.banner,
     },
     Indicator {
@@ -83,13 +76,8 @@ pub fn indicator(id: &str) -> Option<&'static Indicator> {
 }
 
 /// Indicators a place of this kind and setting counts toward.
-pub fn eligible_indicators(
-    kind: PlaceKind,
-    rural: bool,
-) -> impl Iterator<Item = &'static Indicator> {
-    INDICATORS
-        .iter()
-        .filter(move |i| i.is_eligible(kind, rural))
+pub fn eligible_indicators(kind: PlaceKind, rural: bool) -> impl Iterator<Item = &'static Indicator> {
+    INDICATORS.iter().filter(move |i| i.is_eligible(kind, rural))
 }
 
 /// Orders visits for "which came last": by time, then by id (UUID v7, so roughly creation order) to break
@@ -122,16 +110,12 @@ impl PlaceCoverage {
     }
 }
 
-pub fn place_coverage<'a>(
-    kind: PlaceKind,
-    rural: bool,
-    visits: impl IntoIterator<Item = &'a Visit>,
-) -> PlaceCoverage {
+pub fn place_coverage<'a>(kind: PlaceKind, rural: bool, visits: impl IntoIterator<Item = &'a Visit>) -> PlaceCoverage {
     let visits: Vec<&Visit> = visits.into_iter().collect();
     let last = visits.iter().copied().reduce(later_visit);
     let excluded = last.is_some_and(|v| v.outcome == Outcome::Gone);
-    let (reached, missing): (Vec<_>, Vec<_>) = eligible_indicators(kind, rural)
-        .partition(|ind| visits.iter().any(|v| ind.is_reached_by(&v.deliveries)));
+    let (reached, missing): (Vec<_>, Vec<_>) =
+        eligible_indicators(kind, rural).partition(|ind| visits.iter().any(|v| ind.is_reached_by(&v.deliveries)));
     let needs_revisit = !excluded
         && !missing.is_empty()
         && last.is_some_and(|v| matches!(v.outcome, Outcome::NobodyHome | Outcome::Refused));
@@ -166,18 +150,9 @@ impl Figure {
 }
 
 /// Adds places up into per-indicator figures, in indicator order, leaving out indicators no place counts for.
-pub fn summarize<'a>(
-    places: impl IntoIterator<Item = (PlaceKind, bool, &'a PlaceCoverage)>,
-) -> Vec<Figure> {
-    let mut figures: Vec<Figure> = INDICATORS
-        .iter()
-        .map(|i| Figure {
-            indicator: i.id,
-            eligible: 0,
-            reached: 0,
-            excluded: 0,
-        })
-        .collect();
+pub fn summarize<'a>(places: impl IntoIterator<Item = (PlaceKind, bool, &'a PlaceCoverage)>) -> Vec<Figure> {
+    let mut figures: Vec<Figure> =
+        INDICATORS.iter().map(|i| Figure { indicator: i.id, eligible: 0, reached: 0, excluded: 0 }).collect();
     for (kind, rural, cov) in places {
         for (ind, fig) in INDICATORS.iter().zip(figures.iter_mut()) {
             if !ind.is_eligible(kind, rural) {
@@ -227,73 +202,33 @@ mod tests {
 
     #[test]
     fn reach_is_monotonic_and_gone_excludes_until_contradicted() {
-        let handbook = Deliveries {
-            handbook: true,
-            ..Default::default()
-        };
+        let handbook = Deliveries { handbook: true, ..Default::default() };
         let delivered = visit(10, Outcome::Completed, handbook);
         let nobody = visit(20, Outcome::NobodyHome, Deliveries::default());
         let cov = place_coverage(K::Household, false, [&delivered, &nobody]);
         assert_eq!(cov.reached, ["handbook"]);
         assert!(!cov.excluded);
-        assert!(
-            cov.needs_revisit,
-            "awareness still missing and nobody was home"
-        );
+        assert!(cov.needs_revisit, "awareness still missing and nobody was home");
 
         let gone = visit(30, Outcome::Gone, Deliveries::default());
         assert!(place_coverage(K::Household, false, [&delivered, &gone]).excluded);
         let back = visit(40, Outcome::Refused, Deliveries::default());
-        assert!(
-            !place_coverage(K::Household, false, [&gone, &back]).excluded,
-            "a later visit contradicts"
-        );
+        assert!(!place_coverage(K::Household, false, [&gone, &back]).excluded, "a later visit contradicts");
     }
 
     #[test]
     fn summarize_counts_excluded_outside_the_denominator() {
-        let gone = place_coverage(
-            K::Shop,
-            false,
-            [&visit(1, Outcome::Gone, Deliveries::default())],
-        );
+        let gone = place_coverage(K::Shop, false, [&visit(1, Outcome::Gone, Deliveries::default())]);
         let done = place_coverage(
             K::Shop,
             false,
-            [&visit(
-                1,
-                Outcome::Completed,
-                Deliveries {
-                    handbook: true,
-                    ..Default::default()
-                },
-            )],
+            [&visit(1, Outcome::Completed, Deliveries { handbook: true, ..Default::default() })],
         );
         let fresh = place_coverage(K::Shop, false, []);
-        let figs = summarize([
-            (K::Shop, false, &gone),
-            (K::Shop, false, &done),
-            (K::Shop, false, &fresh),
-        ]);
-        assert_eq!(
-            figs[0],
-            Figure {
-                indicator: "handbook",
-                eligible: 2,
-                reached: 1,
-                excluded: 1
-            }
-        );
+        let figs = summarize([(K::Shop, false, &gone), (K::Shop, false, &done), (K::Shop, false, &fresh)]);
+        assert_eq!(figs[0], Figure { indicator: "handbook", eligible: 2, reached: 1, excluded: 1 });
         assert_eq!(figs[0].rate(), 0.5);
-        assert_eq!(
-            figs[1],
-            Figure {
-                indicator: "awareness",
-                eligible: 2,
-                reached: 0,
-                excluded: 1
-            }
-        );
+        assert_eq!(figs[1], Figure { indicator: "awareness", eligible: 2, reached: 0, excluded: 1 });
         assert_eq!(figs.len(), 2);
     }
 }

@@ -14,8 +14,8 @@
 
 use crate::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use automerge::{
-    hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge,
-    AutomergeError, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+    hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge, AutomergeError, Change,
+    ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
@@ -65,14 +65,10 @@ impl GridDoc {
     pub fn genesis() -> Self {
         let mut doc = Automerge::new().with_actor(ActorId::from(&b"doorstep-genesis"[..]));
         let mut tx = doc.transaction();
-        tx.put(ROOT, "schema", SCHEMA_VERSION)
-            .expect("fresh document");
-        tx.put_object(ROOT, "grid", ObjType::Map)
-            .expect("fresh document");
-        tx.put_object(ROOT, "places", ObjType::Map)
-            .expect("fresh document");
-        tx.put_object(ROOT, "visits", ObjType::Map)
-            .expect("fresh document");
+        tx.put(ROOT, "schema", SCHEMA_VERSION).expect("fresh document");
+        tx.put_object(ROOT, "grid", ObjType::Map).expect("fresh document");
+        tx.put_object(ROOT, "places", ObjType::Map).expect("fresh document");
+        tx.put_object(ROOT, "visits", ObjType::Map).expect("fresh document");
         tx.commit_with(CommitOptions::default().with_time(0));
         GridDoc { doc }
     }
@@ -106,9 +102,7 @@ impl GridDoc {
 
     /// True when every given change is part of this document's history.
     pub fn contains_all(&self, hashes: &[ChangeHash]) -> bool {
-        hashes
-            .iter()
-            .all(|h| self.doc.get_change_by_hash(h).is_some())
+        hashes.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
     }
 
     /// Changes this document has that a peer whose heads are `have` lacks.
@@ -130,9 +124,7 @@ impl GridDoc {
     }
 
     pub fn fork(&self) -> Self {
-        GridDoc {
-            doc: self.doc.fork().with_actor(self.doc.get_actor().clone()),
-        }
+        GridDoc { doc: self.doc.fork().with_actor(self.doc.get_actor().clone()) }
     }
 
     pub(crate) fn obj(&self, name: &str) -> Result<ObjId> {
@@ -148,16 +140,13 @@ impl GridDoc {
         if f.is_empty() {
             return Ok(None);
         }
-        let text =
-            |k: &str| str_field(&f, k).ok_or_else(|| schema_err(format!("grid.{k} missing")));
+        let text = |k: &str| str_field(&f, k).ok_or_else(|| schema_err(format!("grid.{k} missing")));
         Ok(Some(GridInfo {
             code: text("code")?,
             name: text("name")?,
             village_code: text("village_code")?,
             village_name: text("village_name")?,
-            village_kind: text("village_kind")?
-                .parse()
-                .map_err(|e| schema_err(format!("grid.village_kind: {e}")))?,
+            village_kind: text("village_kind")?.parse().map_err(|e| schema_err(format!("grid.village_kind: {e}")))?,
             town_code: text("town_code")?,
             town_name: text("town_name")?,
         }))
@@ -166,12 +155,7 @@ impl GridDoc {
     pub fn places(&self) -> Result<Vec<Place>> {
         let places = self.obj("places")?;
         let ids: Vec<String> = self.doc.keys(&places).collect();
-        ids.iter()
-            .map(|id| {
-                self.place(id)?
-                    .ok_or_else(|| schema_err(format!("place {id} vanished")))
-            })
-            .collect()
+        ids.iter().map(|id| self.place(id)?.ok_or_else(|| schema_err(format!("place {id} vanished")))).collect()
     }
 
     pub fn place(&self, id: &str) -> Result<Option<Place>> {
@@ -201,12 +185,7 @@ impl GridDoc {
     pub fn visits(&self) -> Result<Vec<Visit>> {
         let visits = self.obj("visits")?;
         let ids: Vec<String> = self.doc.keys(&visits).collect();
-        ids.iter()
-            .map(|id| {
-                self.visit(id)?
-                    .ok_or_else(|| schema_err(format!("visit {id} vanished")))
-            })
-            .collect()
+        ids.iter().map(|id| self.visit(id)?.ok_or_else(|| schema_err(format!("visit {id} vanished")))).collect()
     }
 
     pub fn visit(&self, id: &str) -> Result<Option<Visit>> {
@@ -230,9 +209,7 @@ impl GridDoc {
         let time = visit.at.timestamp_millis();
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
         let hash = hash.ok_or_else(|| schema_err("recording the visit produced no change"))?;
-        self.doc
-            .get_change_by_hash(&hash)
-            .ok_or_else(|| schema_err("the new change is missing"))
+        self.doc.get_change_by_hash(&hash).ok_or_else(|| schema_err("the new change is missing"))
     }
 
     /// Server side: brings the grid's description and registry places up to date, writing only fields that
@@ -334,11 +311,7 @@ fn visit_to_hydrate(v: &Visit) -> hydrate::Map {
 pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit> {
     use visit_field as f;
     let m = read_map(doc, obj)?;
-    let err = |k: &str| {
-        schema_err(format!(
-            "visit {id}: field `{k}` is missing or has the wrong type"
-        ))
-    };
+    let err = |k: &str| schema_err(format!("visit {id}: field `{k}` is missing or has the wrong type"));
     let text = |k: &str| str_field(&m, k).ok_or_else(|| err(k));
     let flag = |k: &str| match m.get(k) {
         Some(ScalarValue::Boolean(b)) => Ok(*b),
@@ -356,9 +329,7 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
         _ => return Err(err(f::LAT)),
     };
     Ok(Visit {
-        id: id
-            .parse()
-            .map_err(|_| schema_err(format!("visit key {id:?} is not a UUID")))?,
+        id: id.parse().map_err(|_| schema_err(format!("visit key {id:?} is not a UUID")))?,
         place_id: text(f::PLACE)?,
         volunteer: text(f::VOLUNTEER)?,
         device: text(f::DEVICE)?,
@@ -424,14 +395,7 @@ mod tests {
     }
 
     fn place(id: &str, kind: PlaceKind) -> Place {
-        Place {
-            id: id.into(),
-            kind,
-            label: format!("label {id}"),
-            address: None,
-            lat: None,
-            lon: None,
-        }
+        Place { id: id.into(), kind, label: format!("label {id}"), address: None, lat: None, lon: None }
     }
 
     #[test]
@@ -443,20 +407,9 @@ mod tests {
     fn registry_update_is_idempotent_and_visits_round_trip() {
         let mut doc = GridDoc::genesis();
         doc.set_actor(ActorId::random());
-        let places = vec![
-            place("P1", PlaceKind::Household),
-            place("P2", PlaceKind::Market),
-        ];
-        assert!(doc
-            .update_registry(&sample_info(), &places)
-            .unwrap()
-            .is_some());
-        assert!(
-            doc.update_registry(&sample_info(), &places)
-                .unwrap()
-                .is_none(),
-            "same data, no change"
-        );
+        let places = vec![place("P1", PlaceKind::Household), place("P2", PlaceKind::Market)];
+        assert!(doc.update_registry(&sample_info(), &places).unwrap().is_some());
+        assert!(doc.update_registry(&sample_info(), &places).unwrap().is_none(), "same data, no change");
         assert_eq!(doc.grid_info().unwrap(), Some(sample_info()));
         assert_eq!(doc.places().unwrap().len(), 2);
 
@@ -467,10 +420,7 @@ mod tests {
             device: "d1".into(),
             at: millis_to_time(1_700_000_000_000),
             outcome: Outcome::Completed,
-            deliveries: Deliveries {
-                handbook: true,
-                ..Default::default()
-            },
+            deliveries: Deliveries { handbook: true, ..Default::default() },
             note: Some("gate locked".into()),
             gps: Some((30.1, 105.8)),
         };

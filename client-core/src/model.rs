@@ -174,22 +174,13 @@ mod tests {
         assert_eq!(" LED屏 ".parse::<PlaceKind>(), Ok(PlaceKind::LedScreen));
         assert_eq!("社区".parse::<AreaKind>(), Ok(AreaKind::Community));
         let err = "castle".parse::<PlaceKind>().unwrap_err();
-        assert!(
-            err.to_string().contains("unknown place kind \"castle\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unknown place kind \"castle\""), "{err}");
         assert!(err.to_string().contains("market (集贸市场)"), "{err}");
     }
 
     #[test]
     fn enums_serialize_as_their_ids() {
-        assert_eq!(
-            serde_json::to_string(&Outcome::NobodyHome).unwrap(),
-            "\"nobody-home\""
-        );
-        assert_eq!(
-            serde_json::from_str::<PlaceKind>("\"集贸市场\"").unwrap(),
-            PlaceKind::Market
-        );
+        assert_eq!(serde_json::to_string(&Outcome::NobodyHome).unwrap(), "\"nobody-home\"");
+        assert_eq!(serde_json::from_str::<PlaceKind>("\"集贸市场\"").unwrap(), PlaceKind::Market);
     }
 }

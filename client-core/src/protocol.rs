@@ -85,25 +85,14 @@ pub fn hashes_to_wire(hashes: &[ChangeHash]) -> Vec<ByteBuf> {
 pub fn hashes_from_wire(hashes: &[ByteBuf]) -> Result<Vec<ChangeHash>, WireError> {
     hashes
         .iter()
-        .map(|b| {
-            <[u8; 32]>::try_from(b.as_slice())
-                .map(ChangeHash)
-                .map_err(|_| WireError::BadHash(b.len()))
-        })
+        .map(|b| <[u8; 32]>::try_from(b.as_slice()).map(ChangeHash).map_err(|_| WireError::BadHash(b.len())))
         .collect()
 }
 
 pub fn hex_heads(hashes: &[ChangeHash]) -> String {
-    hashes
-        .iter()
-        .map(|h| h.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    hashes.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",")
 }
 
 pub fn parse_hex_heads(s: &str) -> Vec<ChangeHash> {
-    s.split(',')
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| p.parse().ok())
-        .collect()
+    s.split(',').filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
 }

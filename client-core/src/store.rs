@@ -23,10 +23,7 @@ pub enum StoreError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: {source}")]
-    Doc {
-        path: PathBuf,
-        source: Box<DocError>,
-    },
+    Doc { path: PathBuf, source: Box<DocError> },
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
 }
@@ -34,19 +31,13 @@ pub enum StoreError {
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
 /// Writes a file so that readers see either the old or the new content, never a mix, even after a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
@@ -56,9 +47,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -70,10 +59,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+            .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), message: e.to_string() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),
     }
@@ -108,17 +94,10 @@ impl GridStore {
     pub fn open(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join(".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
         lock.lock().map_err(io_err(&lock_path))?;
-        Ok(GridStore {
-            dir: dir.to_path_buf(),
-            _lock: lock,
-        })
+        Ok(GridStore { dir: dir.to_path_buf(), _lock: lock })
     }
 
     fn path(&self, grid: &str, ext: &str) -> PathBuf {
@@ -142,36 +121,24 @@ impl GridStore {
     pub fn load(&self, grid: &str) -> Result<GridDoc> {
         let snap_path = self.path(grid, "snapshot");
         let snapshot = fs::read(&snap_path).map_err(io_err(&snap_path))?;
-        let mut doc = GridDoc::load(&snapshot).map_err(|source| StoreError::Doc {
-            path: snap_path.clone(),
-            source: Box::new(source),
-        })?;
+        let mut doc = GridDoc::load(&snapshot)
+            .map_err(|source| StoreError::Doc { path: snap_path.clone(), source: Box::new(source) })?;
         let log_path = self.path(grid, "log");
         let (records, intact_len) = read_log(&log_path)?;
         let changes = records
             .into_iter()
             .map(|r| {
-                Change::from_bytes(r).map_err(|e| StoreError::Corrupt {
-                    path: log_path.clone(),
-                    message: e.to_string(),
-                })
+                Change::from_bytes(r)
+                    .map_err(|e| StoreError::Corrupt { path: log_path.clone(), message: e.to_string() })
             })
             .collect::<Result<Vec<_>>>()?;
         let count = changes.len();
         doc.apply_changes(changes)
-            .map_err(|source| StoreError::Doc {
-                path: log_path.clone(),
-                source: Box::new(source),
-            })?;
+            .map_err(|source| StoreError::Doc { path: log_path.clone(), source: Box::new(source) })?;
         if let Some(len) = intact_len {
             // Drop a torn tail so later appends do not land after garbage.
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&log_path)
-                .map_err(io_err(&log_path))?;
-            f.set_len(len)
-                .and_then(|_| f.sync_all())
-                .map_err(io_err(&log_path))?;
+            let f = OpenOptions::new().write(true).open(&log_path).map_err(io_err(&log_path))?;
+            f.set_len(len).and_then(|_| f.sync_all()).map_err(io_err(&log_path))?;
         }
         if count >= COMPACT_AFTER_RECORDS {
             self.replace(grid, &doc)?;
@@ -193,14 +160,8 @@ impl GridStore {
             buf.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
             buf.extend_from_slice(bytes);
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        f.write_all(&buf)
-            .and_then(|_| f.sync_data())
-            .map_err(io_err(&path))?;
+        let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
+        f.write_all(&buf).and_then(|_| f.sync_data()).map_err(io_err(&path))?;
         if !existed {
             sync_dir(&self.dir)?;
         }
@@ -213,10 +174,7 @@ impl GridStore {
         write_atomic(&self.path(grid, "snapshot"), &doc.save())?;
         let log = self.path(grid, "log");
         match OpenOptions::new().write(true).open(&log) {
-            Ok(f) => f
-                .set_len(0)
-                .and_then(|_| f.sync_all())
-                .map_err(io_err(&log)),
+            Ok(f) => f.set_len(0).and_then(|_| f.sync_all()).map_err(io_err(&log)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&log)(e)),
         }
@@ -287,10 +245,7 @@ mod tests {
             device: "d1".into(),
             at: chrono::Utc::now(),
             outcome: Outcome::Completed,
-            deliveries: Deliveries {
-                handbook: true,
-                ..Default::default()
-            },
+            deliveries: Deliveries { handbook: true, ..Default::default() },
             note: None,
             gps: None,
         }
@@ -317,11 +272,7 @@ mod tests {
         let loaded = store.load("G1").unwrap();
         assert_eq!(loaded.visit_count(), 2);
         assert_eq!(loaded.heads(), doc.heads());
-        assert_eq!(
-            fs::metadata(&log).unwrap().len(),
-            before - 6,
-            "torn tail cut"
-        );
+        assert_eq!(fs::metadata(&log).unwrap().len(), before - 6, "torn tail cut");
         assert_eq!(store.grids().unwrap(), ["G1"]);
     }
 
@@ -336,19 +287,9 @@ mod tests {
             let c = doc.add_visit(&visit(&format!("P{i}"))).unwrap();
             store.append("G1", &[c]).unwrap();
         }
-        assert_eq!(
-            store.load("G1").unwrap().visit_count(),
-            COMPACT_AFTER_RECORDS + 1
-        );
-        assert_eq!(
-            fs::metadata(dir.path().join("G1.log")).unwrap().len(),
-            0,
-            "log folded"
-        );
-        assert_eq!(
-            store.load("G1").unwrap().visit_count(),
-            COMPACT_AFTER_RECORDS + 1
-        );
+        assert_eq!(store.load("G1").unwrap().visit_count(), COMPACT_AFTER_RECORDS + 1);
+        assert_eq!(fs::metadata(dir.path().join("G1.log")).unwrap().len(), 0, "log folded");
+        assert_eq!(store.load("G1").unwrap().visit_count(), COMPACT_AFTER_RECORDS + 1);
     }
 
     #[test]

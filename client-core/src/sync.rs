@@ -3,9 +3,7 @@
 
 use crate::doc::{DocError, GridDoc};
 use crate::model::Visit;
-use crate::protocol::{
-    hashes_from_wire, hashes_to_wire, GridPush, GridReply, ReplyKind, WireError,
-};
+use crate::protocol::{hashes_from_wire, hashes_to_wire, GridPush, GridReply, ReplyKind, WireError};
 use crate::validate::{check_change_ops, check_new_visit, Author, Violation};
 use automerge::{Change, ChangeHash};
 use serde_bytes::ByteBuf;
@@ -19,10 +17,7 @@ pub fn build_push(grid: &str, doc: &GridDoc, confirmed: Option<&[ChangeHash]>) -
     GridPush {
         grid: grid.to_string(),
         have: hashes_to_wire(&doc.heads()),
-        changes: changes
-            .iter()
-            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-            .collect(),
+        changes: changes.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
     }
 }
 
@@ -48,22 +43,12 @@ pub enum ApplyError {
 /// Applies a `Synced` or `Unassigned` reply to the device's copy.
 pub fn apply_reply(doc: &mut GridDoc, reply: &GridReply) -> Result<Applied, ApplyError> {
     let changes = decode_changes(&reply.changes).map_err(|(_, e)| ApplyError::BadChange(e))?;
-    let new_changes: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| !doc.contains_all(&[c.hash()]))
-        .collect();
+    let new_changes: Vec<Change> = changes.into_iter().filter(|c| !doc.contains_all(&[c.hash()])).collect();
     doc.apply_changes(new_changes.clone())?;
     let server_heads = hashes_from_wire(&reply.heads)?;
     // Only claim what we can verify: if some server change did not arrive, the next push repeats more.
-    let confirmed = if doc.contains_all(&server_heads) {
-        server_heads
-    } else {
-        Vec::new()
-    };
-    Ok(Applied {
-        new_changes,
-        confirmed,
-    })
+    let confirmed = if doc.contains_all(&server_heads) { server_heads } else { Vec::new() };
+    Ok(Applied { new_changes, confirmed })
 }
 
 // ---------- server side ----------
@@ -72,11 +57,7 @@ pub fn apply_reply(doc: &mut GridDoc, reply: &GridReply) -> Result<Applied, Appl
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("grid {grid}: change #{index} is not a valid automerge change: {reason}")]
-    Malformed {
-        grid: String,
-        index: usize,
-        reason: String,
-    },
+    Malformed { grid: String, index: usize, reason: String },
     #[error("grid {grid}: {violation}")]
     Forbidden { grid: String, violation: Violation },
     #[error("grid {grid}: {source}")]
@@ -100,45 +81,30 @@ pub struct Accepted {
 }
 
 /// Checks a push and computes the reply. `current` is the server's copy, not modified.
-pub fn accept_push(
-    current: &GridDoc,
-    push: &GridPush,
-    author: &Author,
-) -> Result<Accepted, PushError> {
+pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Result<Accepted, PushError> {
     let grid = push.grid.clone();
-    let have = hashes_from_wire(&push.have).map_err(|source| PushError::Wire {
+    let have = hashes_from_wire(&push.have).map_err(|source| PushError::Wire { grid: grid.clone(), source })?;
+    let changes = decode_changes(&push.changes).map_err(|(index, reason)| PushError::Malformed {
         grid: grid.clone(),
-        source,
+        index,
+        reason,
     })?;
-    let changes =
-        decode_changes(&push.changes).map_err(|(index, reason)| PushError::Malformed {
-            grid: grid.clone(),
-            index,
-            reason,
-        })?;
     let mut seen = HashSet::new();
-    let unknown: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash()))
-        .collect();
+    let unknown: Vec<Change> =
+        changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
     let mut visit_keys = Vec::new();
     for change in &unknown {
-        let keys = check_change_ops(current, change, author).map_err(|violation| {
-            PushError::Forbidden {
-                grid: grid.clone(),
-                violation,
-            }
-        })?;
+        let keys = check_change_ops(current, change, author)
+            .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
         visit_keys.extend(keys);
     }
     let mut next = current.fork();
     if !unknown.is_empty() {
-        next.apply_changes(unknown.clone())
-            .map_err(|e| PushError::Malformed {
-                grid: grid.clone(),
-                index: 0,
-                reason: e.to_string(),
-            })?;
+        next.apply_changes(unknown.clone()).map_err(|e| PushError::Malformed {
+            grid: grid.clone(),
+            index: 0,
+            reason: e.to_string(),
+        })?;
     }
     let applied_all = unknown.iter().all(|c| next.contains_all(&[c.hash()]));
     if !applied_all || !next.contains_all(&have) {
@@ -161,34 +127,18 @@ pub fn accept_push(
         .iter()
         .map(|k| check_new_visit(&next, k, author))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|violation| PushError::Forbidden {
-            grid: grid.clone(),
-            violation,
-        })?;
+        .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
     let reply = GridReply {
         grid,
         kind: ReplyKind::Synced,
         heads: hashes_to_wire(&next.heads()),
-        changes: next
-            .changes_since(&have)
-            .iter()
-            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-            .collect(),
+        changes: next.changes_since(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
         snapshot: None,
         stored: unknown.len() as u32,
     };
     // Order for storage: as the document's own history orders them.
-    let new_changes = if unknown.is_empty() {
-        Vec::new()
-    } else {
-        next.changes_since(&current.heads())
-    };
-    Ok(Accepted {
-        doc: (!unknown.is_empty()).then_some(next),
-        new_changes,
-        new_visits,
-        reply,
-    })
+    let new_changes = if unknown.is_empty() { Vec::new() } else { next.changes_since(&current.heads()) };
+    Ok(Accepted { doc: (!unknown.is_empty()).then_some(next), new_changes, new_visits, reply })
 }
 
 /// The reply for a grid the device does not hold yet.
@@ -204,8 +154,5 @@ pub fn new_grid_reply(grid: &str, doc: &GridDoc) -> GridReply {
 }
 
 fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, String)> {
-    raw.iter()
-        .enumerate()
-        .map(|(i, b)| Change::from_bytes(b.to_vec()).map_err(|e| (i, e.to_string())))
-        .collect()
+    raw.iter().enumerate().map(|(i, b)| Change::from_bytes(b.to_vec()).map_err(|e| (i, e.to_string()))).collect()
 }

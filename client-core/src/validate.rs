@@ -26,11 +26,7 @@ fn deny<T>(msg: impl Into<String>) -> Result<T, Violation> {
 }
 
 /// Checks the operations of one change (before it is applied) and returns the keys of the visits it adds.
-pub fn check_change_ops(
-    doc: &GridDoc,
-    change: &Change,
-    author: &Author,
-) -> Result<Vec<String>, Violation> {
+pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Result<Vec<String>, Violation> {
     let hash = change.hash();
     if change.actor_id() != &author.actor {
         return deny(format!(
@@ -49,34 +45,19 @@ pub fn check_change_ops(
     for (i, op) in expanded.operations.iter().enumerate() {
         let counter = start + i as u64;
         if !op.pred.is_empty() || op.insert {
-            return deny(format!(
-                "change {hash} overwrites or deletes existing data, which devices may not do"
-            ));
+            return deny(format!("change {hash} overwrites or deletes existing data, which devices may not do"));
         }
         let key = match &op.key {
             legacy::Key::Map(k) => k.to_string(),
-            legacy::Key::Seq(_) => {
-                return deny(format!(
-                    "change {hash} writes to a list, outside the schema"
-                ))
-            }
+            legacy::Key::Seq(_) => return deny(format!("change {hash} writes to a list, outside the schema")),
         };
         match (&op.action, &op.obj) {
             (legacy::OpType::Make(automerge::ObjType::Map), obj) if is_obj(obj, &visits) => {
                 if uuid::Uuid::parse_str(&key).is_err() {
                     return deny(format!("visit key {key:?} is not a UUID"));
                 }
-                if doc
-                    .automerge()
-                    .get(&visits, key.as_str())
-                    .ok()
-                    .flatten()
-                    .is_some()
-                    || keys.contains(&key)
-                {
-                    return deny(format!(
-                        "visit {key} already exists; visits are never rewritten"
-                    ));
+                if doc.automerge().get(&visits, key.as_str()).ok().flatten().is_some() || keys.contains(&key) {
+                    return deny(format!("visit {key} already exists; visits are never rewritten"));
                 }
                 created.insert(counter);
                 keys.push(key);
@@ -86,11 +67,7 @@ pub fn check_change_ops(
             {
                 check_field(&key, value)?;
             }
-            _ => {
-                return deny(format!(
-                    "change {hash} writes `{key}` outside a new visit; devices may only add visits"
-                ))
-            }
+            _ => return deny(format!("change {hash} writes `{key}` outside a new visit; devices may only add visits")),
         }
     }
     Ok(keys)
@@ -122,19 +99,13 @@ fn check_field(key: &str, value: &ScalarValue) -> Result<(), Violation> {
     if ok {
         Ok(())
     } else {
-        deny(format!(
-            "visit field `{key}` has a value of the wrong type or size"
-        ))
+        deny(format!("visit field `{key}` has a value of the wrong type or size"))
     }
 }
 
 /// Checks a visit as it reads after the changes are applied: complete, for a place of this grid, and in the
 /// name of the pushing user and device.
-pub fn check_new_visit(
-    doc_after: &GridDoc,
-    key: &str,
-    author: &Author,
-) -> Result<crate::model::Visit, Violation> {
+pub fn check_new_visit(doc_after: &GridDoc, key: &str, author: &Author) -> Result<crate::model::Visit, Violation> {
     let visit = doc_after
         .visit(key)
         .map_err(|e| Violation(e.to_string()))?
@@ -146,20 +117,10 @@ pub fn check_new_visit(
         ));
     }
     if visit.device != author.device {
-        return deny(format!(
-            "visit {key} claims device {:?}, not this device",
-            visit.device
-        ));
+        return deny(format!("visit {key} claims device {:?}, not this device", visit.device));
     }
-    if doc_after
-        .place(&visit.place_id)
-        .map_err(|e| Violation(e.to_string()))?
-        .is_none()
-    {
-        return deny(format!(
-            "visit {key} is for place {:?}, which is not in this grid",
-            visit.place_id
-        ));
+    if doc_after.place(&visit.place_id).map_err(|e| Violation(e.to_string()))?.is_none() {
+        return deny(format!("visit {key} is for place {:?}, which is not in this grid", visit.place_id));
     }
     Ok(visit)
 }

@@ -8,8 +8,7 @@ use client_core::coverage::{place_coverage, summarize, Figure, PlaceCoverage};
 use client_core::doc::millis_to_time;
 use client_core::model::{AreaKind, Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use client_core::protocol::{
-    decode, encode, hashes_from_wire, GridPush, ReplyKind, SyncRequest, SyncResponse,
-    PROTOCOL_VERSION,
+    decode, encode, hashes_from_wire, GridPush, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
 };
 use client_core::sync::{accept_push, apply_reply, build_push, new_grid_reply, PushError};
 use client_core::validate::Author;
@@ -101,32 +100,21 @@ struct Server {
 impl Server {
     fn new(codes: &[&str]) -> Self {
         let actor = ActorId::random();
-        let grids = codes
-            .iter()
-            .map(|code| (code.to_string(), Self::create_grid(&actor, code)))
-            .collect();
-        Server {
-            actor,
-            grids,
-            log: BTreeMap::new(),
-            projected: BTreeMap::new(),
-        }
+        let grids = codes.iter().map(|code| (code.to_string(), Self::create_grid(&actor, code))).collect();
+        Server { actor, grids, log: BTreeMap::new(), projected: BTreeMap::new() }
     }
 
     fn create_grid(actor: &ActorId, code: &str) -> GridDoc {
         let spec = grid_spec(code);
         let mut doc = GridDoc::genesis();
         doc.set_actor(actor.clone());
-        doc.update_registry(&spec.info, &spec.places)
-            .unwrap()
-            .expect("a new grid gets its registry");
+        doc.update_registry(&spec.info, &spec.places).unwrap().expect("a new grid gets its registry");
         doc
     }
 
     /// Loses everything stored for a grid since it was created (like a restore from an early backup).
     fn rebuild(&mut self, code: &str) {
-        self.grids
-            .insert(code.into(), Self::create_grid(&self.actor, code));
+        self.grids.insert(code.into(), Self::create_grid(&self.actor, code));
         self.log.remove(code);
         self.projected.remove(code);
     }
@@ -159,14 +147,8 @@ impl Server {
                     assert_eq!(acc.reply.kind, ReplyKind::Synced);
                     assert!(!acc.new_changes.is_empty());
                     self.grids.insert(code.clone(), doc);
-                    self.log
-                        .entry(code.clone())
-                        .or_default()
-                        .extend(acc.new_changes);
-                    self.projected
-                        .entry(code)
-                        .or_default()
-                        .extend(acc.new_visits);
+                    self.log.entry(code.clone()).or_default().extend(acc.new_changes);
+                    self.projected.entry(code).or_default().extend(acc.new_visits);
                 }
                 None => {
                     assert!(acc.new_changes.is_empty() && acc.new_visits.is_empty());
@@ -179,17 +161,9 @@ impl Server {
 
     /// Checks a single grid push on its own, storing it if accepted.
     fn push(&mut self, author: &Author, push: &GridPush) -> Result<ReplyKind, PushError> {
-        let req = encode(&SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            grids: vec![push.clone()],
-        });
+        let req = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push.clone()] });
         let resp: SyncResponse = decode(&self.sync(author, &req)?).unwrap();
-        Ok(resp
-            .grids
-            .iter()
-            .find(|r| r.grid == push.grid)
-            .expect("a reply for the pushed grid")
-            .kind)
+        Ok(resp.grids.iter().find(|r| r.grid == push.grid).expect("a reply for the pushed grid").kind)
     }
 }
 
@@ -229,15 +203,9 @@ impl Device {
     }
 
     fn request(&mut self) -> Vec<u8> {
-        let grids = self
-            .grids
-            .iter()
-            .map(|(code, held)| build_push(code, &held.doc, held.confirmed.as_deref()))
-            .collect();
-        let bytes = encode(&SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            grids,
-        });
+        let grids =
+            self.grids.iter().map(|(code, held)| build_push(code, &held.doc, held.confirmed.as_deref())).collect();
+        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids });
         self.last_request = Some(bytes.clone());
         bytes
     }
@@ -261,18 +229,12 @@ impl Device {
                     self.grids.insert(reply.grid, Held { doc, confirmed });
                 }
                 ReplyKind::Synced => {
-                    let held = self
-                        .grids
-                        .get_mut(&reply.grid)
-                        .expect("a reply for a grid this device pushed");
+                    let held = self.grids.get_mut(&reply.grid).expect("a reply for a grid this device pushed");
                     let applied = apply_reply(&mut held.doc, &reply).unwrap();
                     held.confirmed = Some(applied.confirmed);
                 }
                 ReplyKind::ResendAll => {
-                    self.grids
-                        .get_mut(&reply.grid)
-                        .expect("a reply for a grid this device pushed")
-                        .confirmed = None;
+                    self.grids.get_mut(&reply.grid).expect("a reply for a grid this device pushed").confirmed = None;
                 }
                 ReplyKind::Unassigned => panic!("every grid stays assigned here"),
             }
@@ -282,9 +244,7 @@ impl Device {
 
     fn sync(&mut self, server: &mut Server) -> BTreeMap<String, ReplyKind> {
         let req = self.request();
-        let resp = server
-            .sync(&self.author, &req)
-            .expect("an honest device's push is accepted");
+        let resp = server.sync(&self.author, &req).expect("an honest device's push is accepted");
         self.receive(&resp)
     }
 
@@ -296,10 +256,7 @@ impl Device {
             device: self.author.device.clone(),
             at,
             outcome: Outcome::Completed,
-            deliveries: Deliveries {
-                handbook: true,
-                ..Default::default()
-            },
+            deliveries: Deliveries { handbook: true, ..Default::default() },
             note: None,
             gps: None,
         }
@@ -365,36 +322,23 @@ fn assert_converged(server: &Server, devices: &[Device]) {
         let cov = coverage(server_doc);
 
         // Exactly the visits that were recorded, each once and unaltered.
-        let mut recorded: Vec<Visit> = devices
-            .iter()
-            .flat_map(|d| d.recorded.iter())
-            .filter(|(g, _)| g == code)
-            .map(|(_, v)| v.clone())
-            .collect();
+        let mut recorded: Vec<Visit> =
+            devices.iter().flat_map(|d| d.recorded.iter()).filter(|(g, _)| g == code).map(|(_, v)| v.clone()).collect();
         recorded.sort_by_key(|v| v.id);
         assert_eq!(visits, recorded, "grid {code}: server visits vs recorded");
         let mut by_id: HashMap<Uuid, usize> = HashMap::new();
         for v in &visits {
             *by_id.entry(v.id).or_default() += 1;
         }
-        assert!(
-            by_id.values().all(|&n| n == 1),
-            "grid {code}: a visit twice"
-        );
+        assert!(by_id.values().all(|&n| n == 1), "grid {code}: a visit twice");
 
         // The projection built from `new_visits` and the stored log match the document.
         let mut projected = server.projected.get(code).cloned().unwrap_or_default();
         projected.sort_by_key(|v| v.id);
         assert_eq!(projected, visits, "grid {code}: projection vs document");
         let mut replayed = Server::create_grid(&server.actor, code);
-        replayed
-            .apply_changes(server.log.get(code).cloned().unwrap_or_default())
-            .unwrap();
-        assert_eq!(
-            sorted_heads(&replayed),
-            heads,
-            "grid {code}: stored log replays to the document"
-        );
+        replayed.apply_changes(server.log.get(code).cloned().unwrap_or_default()).unwrap();
+        assert_eq!(sorted_heads(&replayed), heads, "grid {code}: stored log replays to the document");
 
         for d in devices {
             let doc = d.doc(code);
@@ -465,18 +409,16 @@ fn op_strategy(devices: usize, grids: usize) -> impl Strategy<Value = Op> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(
-            |(device, grid, place, outcome, deliveries, minute, gps, note)| Op::Record {
-                device,
-                grid,
-                place,
-                outcome,
-                deliveries,
-                minute,
-                gps,
-                note,
-            },
-        );
+        .prop_map(|(device, grid, place, outcome, deliveries, minute, gps, note)| Op::Record {
+            device,
+            grid,
+            place,
+            outcome,
+            deliveries,
+            minute,
+            gps,
+            note,
+        });
     prop_oneof![
         6 => record,
         3 => (0..devices).prop_map(|device| Op::Sync { device }),
@@ -488,16 +430,8 @@ fn op_strategy(devices: usize, grids: usize) -> impl Strategy<Value = Op> {
 
 fn scenario_strategy() -> impl Strategy<Value = Scenario> {
     (2usize..=4, 1usize..=2).prop_flat_map(|(devices, grids)| {
-        (
-            prop::collection::vec(any::<bool>(), devices),
-            prop::collection::vec(op_strategy(devices, grids), 0..=40),
-        )
-            .prop_map(move |(enrolled, ops)| Scenario {
-                devices,
-                grids,
-                enrolled,
-                ops,
-            })
+        (prop::collection::vec(any::<bool>(), devices), prop::collection::vec(op_strategy(devices, grids), 0..=40))
+            .prop_map(move |(enrolled, ops)| Scenario { devices, grids, enrolled, ops })
     })
 }
 
@@ -513,16 +447,7 @@ fn run(scenario: &Scenario) {
     }
     for op in &scenario.ops {
         match *op {
-            Op::Record {
-                device,
-                grid,
-                place,
-                outcome,
-                deliveries,
-                minute,
-                gps,
-                note,
-            } => {
+            Op::Record { device, grid, place, outcome, deliveries, minute, gps, note } => {
                 let code = codes[grid];
                 let spec = grid_spec(code);
                 let at = millis_to_time(BASE_MS + minute * 60_000);
@@ -558,9 +483,7 @@ fn run(scenario: &Scenario) {
                     Some(req) => req,
                     None => d.request(),
                 };
-                let resp = server
-                    .sync(&d.author, &req)
-                    .expect("a stale replay is accepted");
+                let resp = server.sync(&d.author, &req).expect("a stale replay is accepted");
                 d.receive(&resp);
             }
         }
@@ -591,10 +514,7 @@ fn fixed_scenario_converges_with_visits_everywhere() {
     let mut b = Device::new(1);
     let mut ids = Ids(0);
     let at = millis_to_time(BASE_MS);
-    assert_eq!(
-        a.sync(&mut server).values().collect::<Vec<_>>(),
-        [&ReplyKind::New, &ReplyKind::New]
-    );
+    assert_eq!(a.sync(&mut server).values().collect::<Vec<_>>(), [&ReplyKind::New, &ReplyKind::New]);
     let v = a.visit("R-H1", ids.next(at), at);
     assert!(a.record(RURAL, v));
     let stale = a.request();
@@ -635,53 +555,29 @@ fn at(minute: i64) -> DateTime<Utc> {
 /// The server's state of a grid, to show a refused push changed nothing.
 fn fingerprint(server: &Server, code: &str) -> (Vec<ChangeHash>, Vec<Visit>, usize) {
     let doc = server.doc(code);
-    (
-        sorted_heads(doc),
-        sorted_visits(doc),
-        server.log.get(code).map_or(0, Vec::len),
-    )
+    (sorted_heads(doc), sorted_visits(doc), server.log.get(code).map_or(0, Vec::len))
 }
 
 /// Pushes `changes` for the rural grid as `author`, expecting a `Forbidden` refusal mentioning `why`.
-fn assert_forbidden(
-    server: &mut Server,
-    author: &Author,
-    have: Vec<ChangeHash>,
-    changes: Vec<Change>,
-    why: &str,
-) {
+fn assert_forbidden(server: &mut Server, author: &Author, have: Vec<ChangeHash>, changes: Vec<Change>, why: &str) {
     let before = fingerprint(server, RURAL);
     let push = GridPush {
         grid: RURAL.into(),
         have: client_core::protocol::hashes_to_wire(&have),
-        changes: changes
-            .iter()
-            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-            .collect(),
+        changes: changes.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
     };
     match server.push(author, &push) {
         Err(PushError::Forbidden { grid, violation }) => {
             assert_eq!(grid, RURAL);
-            assert!(
-                violation.0.contains(why),
-                "refused, but for {violation:?} rather than {why:?}"
-            );
+            assert!(violation.0.contains(why), "refused, but for {violation:?} rather than {why:?}");
         }
         other => panic!("expected Forbidden ({why}), got {other:?}"),
     }
-    assert_eq!(
-        fingerprint(server, RURAL),
-        before,
-        "a refused push stores nothing"
-    );
+    assert_eq!(fingerprint(server, RURAL), before, "a refused push stores nothing");
 }
 
 /// Runs `edit` in one transaction on a copy of `doc` written by `actor` and returns the change it made.
-fn craft(
-    doc: &GridDoc,
-    actor: &ActorId,
-    edit: impl FnOnce(&mut Transaction<'_>, &ObjId),
-) -> (Vec<ChangeHash>, Change) {
+fn craft(doc: &GridDoc, actor: &ActorId, edit: impl FnOnce(&mut Transaction<'_>, &ObjId)) -> (Vec<ChangeHash>, Change) {
     let mut am = doc.automerge().fork().with_actor(actor.clone());
     let visits = match am.get(ROOT, "visits").unwrap() {
         Some((Value::Object(ObjType::Map), id)) => id,
@@ -690,9 +586,7 @@ fn craft(
     let mut tx = am.transaction();
     edit(&mut tx, &visits);
     let (hash, _) = tx.commit_with(CommitOptions::default().with_time(BASE_MS));
-    let change = am
-        .get_change_by_hash(&hash.expect("the edit made a change"))
-        .unwrap();
+    let change = am.get_change_by_hash(&hash.expect("the edit made a change")).unwrap();
     (am.get_heads(), change)
 }
 
@@ -728,11 +622,7 @@ fn unknown_confirmed_heads_get_resend_all_then_the_visits_arrive() {
     assert!(a.record(RURAL, v));
 
     assert_eq!(a.sync(&mut server)[RURAL], ReplyKind::ResendAll);
-    assert_eq!(
-        server.doc(RURAL).visit_count(),
-        0,
-        "nothing is stored from a push the server cannot place"
-    );
+    assert_eq!(server.doc(RURAL).visit_count(), 0, "nothing is stored from a push the server cannot place");
     assert_eq!(a.grids[RURAL].confirmed, None);
 
     assert_eq!(a.sync(&mut server)[RURAL], ReplyKind::Synced);
@@ -750,13 +640,7 @@ fn a_change_by_another_actor_is_forbidden() {
     let held = a.grids.get_mut(RURAL).unwrap();
     let change = held.doc.add_visit(&v).unwrap();
     let have = held.doc.heads();
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![change],
-        "was written by actor",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![change], "was written by actor");
 }
 
 #[test]
@@ -768,47 +652,28 @@ fn overwriting_or_deleting_another_volunteers_visit_is_forbidden() {
     a.sync(&mut server);
     b.sync(&mut server);
     let doc = b.doc(RURAL).clone();
-    let visit_obj =
-        |tx: &Transaction<'_>, visits: &ObjId| match tx.get(visits, key.as_str()).unwrap() {
-            Some((Value::Object(ObjType::Map), id)) => id,
-            other => panic!("visit missing: {other:?}"),
-        };
+    let visit_obj = |tx: &Transaction<'_>, visits: &ObjId| match tx.get(visits, key.as_str()).unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("visit missing: {other:?}"),
+    };
     let actor = b.author.actor.clone();
 
     let (have, overwrite) = craft(&doc, &actor, |tx, visits| {
         let obj = visit_obj(tx, visits);
         tx.put(&obj, "outcome", "refused").unwrap();
     });
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![overwrite],
-        "overwrites or deletes",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![overwrite], "overwrites or deletes");
 
     let (have, delete_field) = craft(&doc, &actor, |tx, visits| {
         let obj = visit_obj(tx, visits);
         tx.delete(&obj, "handbook").unwrap();
     });
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![delete_field],
-        "overwrites or deletes",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![delete_field], "overwrites or deletes");
 
     let (have, delete_visit) = craft(&doc, &actor, |tx, visits| {
         tx.delete(visits, key.as_str()).unwrap();
     });
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![delete_visit],
-        "overwrites or deletes",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![delete_visit], "overwrites or deletes");
     assert_eq!(server.doc(RURAL).visit_count(), 1);
 }
 
@@ -821,26 +686,14 @@ fn a_visit_in_another_volunteers_name_is_forbidden() {
     let held = b.grids.get_mut(RURAL).unwrap();
     let change = held.doc.add_visit(&v).unwrap();
     let have = held.doc.heads();
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![change],
-        "claims volunteer",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![change], "claims volunteer");
 
     // The same from the synced state (the refused change is not a dependency), in another device's name.
     let mut doc = synced;
     let mut v = b.visit("R-H1", ids.next(at(1)), at(1));
     v.device = "device-0".into();
     let change = doc.add_visit(&v).unwrap();
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        doc.heads(),
-        vec![change],
-        "claims device",
-    );
+    assert_forbidden(&mut server, &b.author, doc.heads(), vec![change], "claims device");
 }
 
 #[test]
@@ -851,13 +704,7 @@ fn a_visit_for_a_place_outside_the_grid_is_forbidden() {
     let held = b.grids.get_mut(RURAL).unwrap();
     let change = held.doc.add_visit(&v).unwrap();
     let have = held.doc.heads();
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![change],
-        "not in this grid",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![change], "not in this grid");
 }
 
 #[test]
@@ -873,13 +720,7 @@ fn an_unknown_field_in_a_new_visit_is_forbidden() {
         };
         tx.put(&obj, "phone", "13800000000").unwrap();
     });
-    assert_forbidden(
-        &mut server,
-        &b.author,
-        have,
-        vec![change],
-        "not part of the schema",
-    );
+    assert_forbidden(&mut server, &b.author, have, vec![change], "not part of the schema");
 
     // Control: the same crafted visit without the extra field is accepted, so the refusal above is the field's.
     let (have, change) = craft(&doc, &b.author.actor, |tx, visits| {

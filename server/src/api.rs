@@ -1,16 +1,15 @@
 //! The HTTP API: routes, request shapes and the checks each endpoint makes before it calls the domain code.
 
-use crate::auth::{
-    verify_password, Claims, DeviceAuth, Role, Session, DEVICE_AUDIENCE, DEVICE_TTL_SECS,
-    SESSION_AUDIENCE, SESSION_TTL_SECS,
-};
+use crate::auth::{verify_password, Claims, DeviceAuth, Role, Session, DEVICE_AUDIENCE, DEVICE_TTL_SECS};
 use crate::error::{ApiError, ApiResult};
 use crate::people::{self, NewUser};
 use crate::reports::{self, CoverageRow, GroupBy};
 use crate::territory::{self, ImportSummary};
+use crate::{accounts, throttle};
 use crate::{audit, ingest, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use client_core::protocol::{self, SyncRequest};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 
 /// Largest sync or import body: a device's whole history for several grids, or a town's territory file.
 pub const MAX_BULK_BODY: usize = 64 * 1024 * 1024;
@@ -31,9 +31,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY));
     let small = Router::new()
         .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/devices", post(enrol))
+        .route("/api/v1/auth/refresh", post(accounts::refresh))
+        .route("/api/v1/auth/logout", post(accounts::logout))
+        .route("/api/v1/devices", post(enrol).get(accounts::list_devices))
+        .route("/api/v1/devices/{id}/revoke", post(accounts::revoke_device))
         .route("/api/v1/me", get(me))
         .route("/api/v1/users", post(create_user))
+        .route("/api/v1/users/{username}/disable", post(accounts::disable_user))
+        .route("/api/v1/audit", get(accounts::audit_log))
         .route("/api/v1/teams", post(create_team))
         .route("/api/v1/assignments/{grid}", put(assign))
         .route("/api/v1/reports/coverage", get(coverage))
@@ -46,13 +51,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     body.map(|Json(v)| v).map_err(|e| match e {
-        JsonRejection::BytesRejection(_) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "request body too large",
-        ),
+        JsonRejection::BytesRejection(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request body too large")
+        }
         other => ApiError::bad_request(format!("invalid request body: {}", other.body_text())),
     })
 }
@@ -68,39 +71,40 @@ struct Credentials {
 
 #[derive(Serialize, Deserialize, Debug)]
 pub struct LoginReply {
+    /// Short-lived access token.
     pub token: String,
+    /// Long-lived, revocable token to get a new access token from `/api/v1/auth/refresh`.
+    pub refresh_token: String,
     pub username: String,
     pub role: Role,
     pub team: Option<String>,
     pub expires_at: i64,
 }
 
-async fn check_credentials(state: &AppState, c: &Credentials) -> ApiResult<people::UserRecord> {
+async fn check_credentials(state: &AppState, c: &Credentials, addr: SocketAddr) -> ApiResult<people::UserRecord> {
+    let keys = throttle::keys(&c.username, Some(addr.ip()));
+    throttle::check(&state.db, state.login_throttle, &keys).await?;
     let user = people::find_user(&state.db, &c.username).await?;
     // Verify against a dummy hash for unknown users so timing does not reveal which usernames exist.
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_string());
     let ok = verify_password(c.password.clone(), hash).await;
     match user {
-        Some(u) if ok && !u.disabled => Ok(u),
+        Some(u) if ok && !u.disabled => {
+            throttle::clear_account(&state.db, &u.username).await?;
+            Ok(u)
+        }
         _ => {
-            audit::record(
-                &state.db,
-                Some(&c.username),
-                "login.failed",
-                "wrong username or password",
-            )
-            .await;
+            throttle::record_failure(&state.db, state.login_throttle, &keys).await?;
+            audit::record(&state.db, Some(&c.username), "login.failed", &format!("from {}", addr.ip())).await;
             Err(ApiError::unauthorized("wrong username or password"))
         }
     }
 }
 
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0Y4eMr3Q5NU0mWm1Xj2R0t9s0rMZJZ3gKJmQzN6c2Lw";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0Y4eMr3Q5NU0mWm1Xj2R0t9s0rMZJZ3gKJmQzN6c2Lw";
 
-fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Option<String>) -> Claims {
+pub(crate) fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Option<String>) -> Claims {
     let now = chrono::Utc::now().timestamp();
     Claims {
         sub: u.id.clone(),
@@ -116,19 +120,13 @@ fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Option<String
 
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> ApiResult<Json<LoginReply>> {
     let c = json_body(body)?;
-    let user = check_credentials(&state, &c).await?;
-    let claims = claims_for(&user, SESSION_AUDIENCE, SESSION_TTL_SECS, None);
-    audit::record(&state.db, Some(&user.username), "login", "session").await;
-    Ok(Json(LoginReply {
-        token: state.keys.issue(&claims),
-        username: user.username,
-        role: user.role,
-        team: user.team,
-        expires_at: claims.exp,
-    }))
+    let user = check_credentials(&state, &c, addr).await?;
+    audit::record(&state.db, Some(&user.username), "login", &format!("session from {}", addr.ip())).await;
+    accounts::open_session(&state, user).await.map(Json)
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -144,31 +142,19 @@ pub struct EnrolReply {
 
 async fn enrol(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> ApiResult<Json<EnrolReply>> {
     let c = json_body(body)?;
-    let user = check_credentials(&state, &c).await?;
+    let user = check_credentials(&state, &c, addr).await?;
     if user.role == Role::Viewer {
-        return Err(ApiError::forbidden(
-            "viewers read reports; they do not enrol field devices",
-        ));
+        return Err(ApiError::forbidden("viewers read reports; they do not enrol field devices"));
     }
     let name = c.device_name.unwrap_or_else(|| "device".into());
     let name: String = name.chars().take(100).collect();
     let (device_id, actor) = people::enrol_device(&state.db, &user.id, &name).await?;
-    let claims = claims_for(
-        &user,
-        DEVICE_AUDIENCE,
-        DEVICE_TTL_SECS,
-        Some(device_id.clone()),
-    );
-    audit::record(
-        &state.db,
-        Some(&user.username),
-        "device.enrol",
-        &format!("device {device_id} ({name})"),
-    )
-    .await;
+    let claims = claims_for(&user, DEVICE_AUDIENCE, DEVICE_TTL_SECS, Some(device_id.clone()));
+    audit::record(&state.db, Some(&user.username), "device.enrol", &format!("device {device_id} ({name})")).await;
     Ok(Json(EnrolReply {
         device_id,
         actor,
@@ -183,12 +169,7 @@ async fn me(session: Session) -> Json<Claims> {
     Json(session.0)
 }
 
-async fn sync(
-    State(state): State<AppState>,
-    device: DeviceAuth,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: HeaderMap, body: Bytes) -> Response {
     let is_cbor = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -201,17 +182,12 @@ async fn sync(
                 format!("sync requests are {}", protocol::CONTENT_TYPE),
             ));
         }
-        let req: SyncRequest =
-            protocol::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let req: SyncRequest = protocol::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
         ingest::sync(&state, &device, req).await
     }
     .await;
     match result {
-        Ok(resp) => (
-            [(header::CONTENT_TYPE, protocol::CONTENT_TYPE)],
-            protocol::encode(&resp),
-        )
-            .into_response(),
+        Ok(resp) => ([(header::CONTENT_TYPE, protocol::CONTENT_TYPE)], protocol::encode(&resp)).into_response(),
         Err(e) => {
             if e.status.is_client_error() {
                 ingest::audit_rejection(&state, &device, &e).await;
@@ -235,9 +211,7 @@ async fn import(
 ) -> ApiResult<Json<ImportSummary>> {
     session.require(&[Role::Office])?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    territory::import(&state, &body, q.dry_run, &session.0.usr)
-        .await
-        .map(Json)
+    territory::import(&state, &body, q.dry_run, &session.0.usr).await.map(Json)
 }
 
 async fn create_user(
@@ -245,8 +219,14 @@ async fn create_user(
     session: Session,
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    session.require(&[Role::Office])?;
+    session.require(&[Role::Office, Role::Lead])?;
     let u = json_body(body)?;
+    if session.0.role == Role::Lead {
+        let team = accounts::own_team(&state, &session).await?;
+        if u.role != Role::Volunteer || u.team.as_deref() != Some(team.as_str()) {
+            return Err(ApiError::forbidden(format!("a lead may only add volunteers to their own team ({team})")));
+        }
+    }
     let detail = format!("{} as {}", u.username, u.role.as_str());
     people::create_user(&state.db, u).await?;
     audit::record(&state.db, Some(&session.0.usr), "user.create", &detail).await;
@@ -286,13 +266,7 @@ async fn assign(
     session.require(&[Role::Office])?;
     let a = json_body(body)?;
     people::assign_grid(&state.db, &grid, &a.team).await?;
-    audit::record(
-        &state.db,
-        Some(&session.0.usr),
-        "grid.assign",
-        &format!("{grid} -> {}", a.team),
-    )
-    .await;
+    audit::record(&state.db, Some(&session.0.usr), "grid.assign", &format!("{grid} -> {}", a.team)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -312,27 +286,21 @@ async fn coverage(
     session.require(&[Role::Office, Role::Lead, Role::Viewer])?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let area = scoped_area(&state, &session, q.area.filter(|a| !a.is_empty())).await?;
-    reports::coverage(&state, q.by, area.as_deref())
-        .await
-        .map(Json)
+    let team = match session.0.role {
+        Role::Lead => Some(accounts::own_team(&state, &session).await?),
+        _ => None,
+    };
+    reports::coverage(&state, q.by, area.as_deref(), team.as_deref()).await.map(Json)
 }
 
 /// A viewer reads only their own area and what lies below it; others read everything.
-async fn scoped_area(
-    state: &AppState,
-    session: &Session,
-    requested: Option<String>,
-) -> ApiResult<Option<String>> {
+async fn scoped_area(state: &AppState, session: &Session, requested: Option<String>) -> ApiResult<Option<String>> {
     if session.0.role != Role::Viewer {
         return Ok(requested);
     }
-    let (own,): (Option<String>,) = sqlx::query_as("SELECT area FROM users WHERE id = $1")
-        .bind(&session.0.sub)
-        .fetch_one(&state.db.pool)
-        .await?;
-    let own = own.ok_or_else(|| {
-        ApiError::forbidden("this viewer account has no area; ask the office to set one")
-    })?;
+    let (own,): (Option<String>,) =
+        sqlx::query_as("SELECT area FROM users WHERE id = $1").bind(&session.0.sub).fetch_one(&state.db.pool).await?;
+    let own = own.ok_or_else(|| ApiError::forbidden("this viewer account has no area; ask the office to set one"))?;
     let Some(requested) = requested else {
         return Ok(Some(own));
     };
@@ -341,14 +309,11 @@ async fn scoped_area(
         if code == own {
             return Ok(Some(requested));
         }
-        cursor =
-            sqlx::query_as::<_, (Option<String>,)>("SELECT parent_code FROM areas WHERE code = $1")
-                .bind(&code)
-                .fetch_optional(&state.db.pool)
-                .await?
-                .and_then(|(p,)| p);
+        cursor = sqlx::query_as::<_, (Option<String>,)>("SELECT parent_code FROM areas WHERE code = $1")
+            .bind(&code)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .and_then(|(p,)| p);
     }
-    Err(ApiError::forbidden(format!(
-        "area {requested} is outside your area {own}"
-    )))
+    Err(ApiError::forbidden(format!("area {requested} is outside your area {own}")))
 }

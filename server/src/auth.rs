@@ -3,9 +3,7 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,8 +13,10 @@ use std::path::Path;
 
 pub const SESSION_AUDIENCE: &str = "doorstep-session";
 pub const DEVICE_AUDIENCE: &str = "doorstep-device";
-/// Office, lead and viewer sessions last a working day.
-pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+/// Access tokens of office, lead and viewer sessions are short-lived; a refresh token renews them.
+pub const SESSION_TTL_SECS: i64 = 15 * 60;
+/// Refresh tokens last a month and are revocable (they are stored, as digests).
+pub const REFRESH_TTL_SECS: i64 = 30 * 24 * 3600;
 /// Device tokens are long-lived because devices sync rarely and offline; revocation is checked per request.
 pub const DEVICE_TTL_SECS: i64 = 365 * 24 * 3600;
 
@@ -37,9 +37,7 @@ impl std::str::FromStr for Role {
             "lead" => Ok(Role::Lead),
             "office" => Ok(Role::Office),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(format!(
-                "unknown role {s:?}; expected volunteer, lead, office or viewer"
-            )),
+            _ => Err(format!("unknown role {s:?}; expected volunteer, lead, office or viewer")),
         }
     }
 }
@@ -78,10 +76,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn from_secret(secret: &[u8]) -> Keys {
-        Keys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+        Keys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
     }
 
     /// Reads the data dir's secret, creating a random one (owner-only permissions) on first start.
@@ -89,10 +84,7 @@ impl Keys {
         let path = data_dir.join("jwt-secret");
         let secret = match std::fs::read(&path) {
             Ok(s) if s.len() >= 32 => s,
-            Ok(_) => anyhow::bail!(
-                "{} is shorter than 32 bytes; delete it to generate a new one",
-                path.display()
-            ),
+            Ok(_) => anyhow::bail!("{} is shorter than 32 bytes; delete it to generate a new one", path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 use rand::RngCore;
                 let mut s = vec![0u8; 64];
@@ -107,8 +99,7 @@ impl Keys {
     }
 
     pub fn issue(&self, claims: &Claims) -> String {
-        encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .expect("HS256 signing cannot fail")
+        encode(&Header::new(Algorithm::HS256), claims, &self.encoding).expect("HS256 signing cannot fail")
     }
 
     /// Checks signature (HS256 only), expiry and audience.
@@ -151,15 +142,26 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await
     .unwrap_or(false)
+}
+
+/// A new opaque refresh token and the digest under which it is stored.
+pub fn new_refresh_token() -> (String, String) {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+pub fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn check_password_rules(password: &str) -> Result<(), String> {
@@ -187,10 +189,7 @@ impl Session {
         if roles.contains(&self.0.role) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "the {} role may not do this",
-                self.0.role.as_str()
-            )))
+            Err(ApiError::forbidden(format!("the {} role may not do this", self.0.role.as_str())))
         }
     }
 }
@@ -216,33 +215,20 @@ impl FromRequestParts<AppState> for DeviceAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let claims = state.keys.verify(bearer(parts)?, DEVICE_AUDIENCE)?;
-        let device_id = claims
-            .dev
-            .clone()
-            .ok_or_else(|| ApiError::unauthorized("device token without device"))?;
+        let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
         check_user_active(state, &claims.sub).await?;
-        let row: Option<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT actor, revoked_at FROM devices WHERE device_id = $1 AND user_id = $2",
-        )
-        .bind(&device_id)
-        .bind(&claims.sub)
-        .fetch_optional(&state.db.pool)
-        .await?;
-        let (actor_hex, revoked) =
-            row.ok_or_else(|| ApiError::unauthorized("unknown device; enrol again"))?;
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT actor, revoked_at FROM devices WHERE device_id = $1 AND user_id = $2")
+                .bind(&device_id)
+                .bind(&claims.sub)
+                .fetch_optional(&state.db.pool)
+                .await?;
+        let (actor_hex, revoked) = row.ok_or_else(|| ApiError::unauthorized("unknown device; enrol again"))?;
         if revoked.is_some() {
-            return Err(ApiError::unauthorized(
-                "this device has been revoked by the office",
-            ));
+            return Err(ApiError::unauthorized("this device has been revoked by the office"));
         }
-        let actor = actor_hex
-            .parse()
-            .map_err(|_| ApiError::internal("stored actor id is not hex"))?;
-        Ok(DeviceAuth {
-            claims,
-            device_id,
-            actor,
-        })
+        let actor = actor_hex.parse().map_err(|_| ApiError::internal("stored actor id is not hex"))?;
+        Ok(DeviceAuth { claims, device_id, actor })
     }
 }
 

@@ -26,10 +26,7 @@ pub type WriteGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 /// The default database of a data directory.
 pub fn sqlite_url(data_dir: &Path) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join("doorstep.db").display()
-    )
+    format!("sqlite://{}?mode=rwc", data_dir.join("doorstep.db").display())
 }
 
 impl Db {
@@ -55,20 +52,14 @@ impl Db {
         } else {
             options = options.max_connections(16);
         }
-        let pool = options
-            .connect(url)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(url)))?;
+        let pool =
+            options.connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(url)))?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db {
-            pool,
-            backend,
-            write_gate,
-        })
+        Ok(Db { pool, backend, write_gate })
     }
 
     /// Waits for the right to write (SQLite); a no-op on PostgreSQL.

@@ -55,10 +55,7 @@ pub fn territory_csv() -> String {
                     kinds.push(PlaceKind::ScenicSpot);
                 }
             } else {
-                kinds.extend(std::iter::repeat_n(
-                    PlaceKind::Building,
-                    rng.gen_range(5..12),
-                ));
+                kinds.extend(std::iter::repeat_n(PlaceKind::Building, rng.gen_range(5..12)));
                 kinds.extend(std::iter::repeat_n(PlaceKind::StreetBlock, 2));
                 kinds.push(PlaceKind::ResidentialComplex);
                 if g == 1 {
@@ -90,47 +87,29 @@ pub fn territory_csv() -> String {
 
 fn password(rng: &mut StdRng) -> String {
     const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..12)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
+    (0..12).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
 }
 
 /// Fills an empty database with the demo town. Returns the accounts created, or `None` if data exists.
 pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
-    let (areas,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM areas")
-        .fetch_one(&state.db.pool)
-        .await?;
-    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&state.db.pool)
-        .await?;
+    let (areas,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM areas").fetch_one(&state.db.pool).await?;
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&state.db.pool).await?;
     if areas > 0 || users > 0 {
         return Ok(None);
     }
     let api = |e: crate::error::ApiError| anyhow!(e.message);
-    territory::import(state, territory_csv().as_bytes(), false, "demo")
-        .await
-        .map_err(api)?;
+    territory::import(state, territory_csv().as_bytes(), false, "demo").await.map_err(api)?;
     let mut rng = StdRng::from_entropy();
     let mut accounts = Vec::new();
     let mut add = |username: &str, role: &'static str, rng: &mut StdRng| {
         let pw = password(rng);
-        accounts.push(DemoAccount {
-            username: username.into(),
-            password: pw.clone(),
-            role,
-        });
+        accounts.push(DemoAccount { username: username.into(), password: pw.clone(), role });
         pw
     };
     let office_pw = add("office", "office", &mut rng);
     people::create_user(
         &state.db,
-        NewUser {
-            username: "office".into(),
-            password: office_pw,
-            role: Role::Office,
-            team: None,
-            area: None,
-        },
+        NewUser { username: "office".into(), password: office_pw, role: Role::Office, team: None, area: None },
     )
     .await
     .map_err(api)?;
@@ -148,17 +127,13 @@ pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
     .await
     .map_err(api)?;
     let grids: Vec<(String,)> =
-        sqlx::query_as("SELECT code FROM areas WHERE kind = 'grid' ORDER BY code")
-            .fetch_all(&state.db.pool)
-            .await?;
+        sqlx::query_as("SELECT code FROM areas WHERE kind = 'grid' ORDER BY code").fetch_all(&state.db.pool).await?;
     let mut volunteers = Vec::new();
     for (t, team) in ["east", "west"].iter().enumerate() {
         let team_name = format!("team-{team}");
         let lead = format!("lead-{team}");
         let pw = add(&lead, "lead", &mut rng);
-        people::create_team(&state.db, &team_name, None)
-            .await
-            .map_err(api)?;
+        people::create_team(&state.db, &team_name, None).await.map_err(api)?;
         people::create_user(
             &state.db,
             NewUser {
@@ -190,19 +165,12 @@ pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
         }
         for (i, (grid,)) in grids.iter().enumerate() {
             if i % 2 == t {
-                people::assign_grid(&state.db, grid, &team_name)
-                    .await
-                    .map_err(api)?;
+                people::assign_grid(&state.db, grid, &team_name).await.map_err(api)?;
             }
         }
     }
     for (i, (name, _team)) in volunteers.iter().enumerate() {
-        record_demo_visits(
-            state,
-            name,
-            &mut StdRng::seed_from_u64(7919 * (i as u64 + 1)),
-        )
-        .await?;
+        record_demo_visits(state, name, &mut StdRng::seed_from_u64(7919 * (i as u64 + 1))).await?;
     }
     Ok(Some(accounts))
 }
@@ -213,11 +181,9 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         .await
         .map_err(|e| anyhow!(e.message))?
         .ok_or_else(|| anyhow!("demo user missing"))?;
-    let (device_id, actor_hex) = people::enrol_device(&state.db, &user.id, "demo phone")
-        .await
-        .map_err(|e| anyhow!(e.message))?;
-    let actor =
-        automerge::ActorId::try_from(actor_hex.as_str()).map_err(|_| anyhow!("bad actor"))?;
+    let (device_id, actor_hex) =
+        people::enrol_device(&state.db, &user.id, "demo phone").await.map_err(|e| anyhow!(e.message))?;
+    let actor = automerge::ActorId::try_from(actor_hex.as_str()).map_err(|_| anyhow!("bad actor"))?;
     let device = DeviceAuth {
         claims: Claims {
             sub: user.id.clone(),
@@ -232,25 +198,13 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         device_id: device_id.clone(),
         actor: actor.clone(),
     };
-    let first = ingest::sync(
-        state,
-        &device,
-        SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            grids: vec![],
-        },
-    )
-    .await
-    .map_err(|e| anyhow!(e.message))?;
+    let first = ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![] })
+        .await
+        .map_err(|e| anyhow!(e.message))?;
     let now = chrono::Utc::now();
     let mut pushes: Vec<GridPush> = Vec::new();
     for reply in first.grids.iter().filter(|r| r.kind == ReplyKind::New) {
-        let mut doc = GridDoc::load(
-            reply
-                .snapshot
-                .as_ref()
-                .ok_or_else(|| anyhow!("no snapshot"))?,
-        )?;
+        let mut doc = GridDoc::load(reply.snapshot.as_ref().ok_or_else(|| anyhow!("no snapshot"))?)?;
         let confirmed = doc.heads();
         doc.set_actor(actor.clone());
         for place in doc.places()? {
@@ -285,15 +239,8 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         }
         pushes.push(build_push(&reply.grid, &doc, Some(&confirmed)));
     }
-    ingest::sync(
-        state,
-        &device,
-        SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            grids: pushes,
-        },
-    )
-    .await
-    .map_err(|e| anyhow!(e.message))?;
+    ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes })
+        .await
+        .map_err(|e| anyhow!(e.message))?;
     Ok(())
 }

@@ -38,11 +38,7 @@ pub struct GridRepo {
 
 impl GridRepo {
     pub fn new(db: Db) -> Self {
-        GridRepo {
-            db,
-            slots: Mutex::new(HashMap::new()),
-            actor: ActorId::random(),
-        }
+        GridRepo { db, slots: Mutex::new(HashMap::new()), actor: ActorId::random() }
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -56,31 +52,18 @@ impl GridRepo {
         sorted.dedup();
         let mut out = Vec::with_capacity(sorted.len());
         for code in sorted {
-            let slot = self
-                .slots
-                .lock()
-                .expect("slot map poisoned")
-                .entry(code.clone())
-                .or_default()
-                .clone();
-            out.push(GridLock {
-                code,
-                guard: slot.lock_owned().await,
-            });
+            let slot = self.slots.lock().expect("slot map poisoned").entry(code.clone()).or_default().clone();
+            out.push(GridLock { code, guard: slot.lock_owned().await });
         }
         out
     }
 
     /// The current document of a locked grid, or `None` if the grid has no document yet.
-    pub async fn current<'a>(
-        &self,
-        lock: &'a mut GridLock,
-    ) -> Result<Option<&'a mut Cached>, ApiError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT version, log_count FROM grid_docs WHERE grid_code = $1")
-                .bind(&lock.code)
-                .fetch_optional(&self.db.pool)
-                .await?;
+    pub async fn current<'a>(&self, lock: &'a mut GridLock) -> Result<Option<&'a mut Cached>, ApiError> {
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT version, log_count FROM grid_docs WHERE grid_code = $1")
+            .bind(&lock.code)
+            .fetch_optional(&self.db.pool)
+            .await?;
         let Some((version, log_count)) = row else {
             *lock.guard = None;
             return Ok(None);
@@ -88,34 +71,26 @@ impl GridRepo {
         let fresh = matches!(&*lock.guard, Some(c) if c.version == version);
         if !fresh {
             let doc = self.load(&lock.code).await?;
-            *lock.guard = Some(Cached {
-                version,
-                log_count,
-                doc,
-            });
+            *lock.guard = Some(Cached { version, log_count, doc });
         }
         Ok(lock.guard.as_mut())
     }
 
     async fn load(&self, code: &str) -> Result<GridDoc, ApiError> {
-        let (snapshot,): (Vec<u8>,) =
-            sqlx::query_as("SELECT snapshot FROM grid_docs WHERE grid_code = $1")
-                .bind(code)
-                .fetch_one(&self.db.pool)
-                .await?;
+        let (snapshot,): (Vec<u8>,) = sqlx::query_as("SELECT snapshot FROM grid_docs WHERE grid_code = $1")
+            .bind(code)
+            .fetch_one(&self.db.pool)
+            .await?;
         let mut doc = GridDoc::load(&snapshot)?;
-        let rows: Vec<(Vec<u8>,)> =
-            sqlx::query_as("SELECT bytes FROM grid_changes WHERE grid_code = $1 ORDER BY seq")
-                .bind(code)
-                .fetch_all(&self.db.pool)
-                .await?;
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT bytes FROM grid_changes WHERE grid_code = $1 ORDER BY seq")
+            .bind(code)
+            .fetch_all(&self.db.pool)
+            .await?;
         let changes = rows
             .into_iter()
             .map(|(b,)| Change::from_bytes(b))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                ApiError::internal(format!("stored change of grid {code} unreadable: {e}"))
-            })?;
+            .map_err(|e| ApiError::internal(format!("stored change of grid {code} unreadable: {e}")))?;
         doc.apply_changes(changes)?;
         doc.set_actor(self.actor.clone());
         Ok(doc)
@@ -147,9 +122,7 @@ impl GridRepo {
                 .await?;
                 Ok((1, 0))
             }
-            Some((version, log_count))
-                if log_count + new_changes.len() as i64 > COMPACT_AFTER_CHANGES =>
-            {
+            Some((version, log_count)) if log_count + new_changes.len() as i64 > COMPACT_AFTER_CHANGES => {
                 sqlx::query("DELETE FROM grid_changes WHERE grid_code = $1")
                     .bind(&lock.code)
                     .execute(&mut **tx)
@@ -204,20 +177,14 @@ fn check_one(rows: u64, code: &str) -> Result<(), ApiError> {
     if rows == 1 {
         Ok(())
     } else {
-        Err(ApiError::conflict(format!(
-            "grid {code} changed concurrently; retry"
-        )))
+        Err(ApiError::conflict(format!("grid {code} changed concurrently; retry")))
     }
 }
 
 impl GridRepo {
     /// After the transaction committed: the cache now holds the new document.
     pub fn commit_cache(lock: &mut GridLock, version_and_log: (i64, i64), doc: GridDoc) {
-        *lock.guard = Some(Cached {
-            version: version_and_log.0,
-            log_count: version_and_log.1,
-            doc,
-        });
+        *lock.guard = Some(Cached { version: version_and_log.0, log_count: version_and_log.1, doc });
     }
 
     /// After a failed transaction: forget the cached copy so the next use reloads from the database.

@@ -6,18 +6,12 @@ use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::grids::GridRepo;
 use crate::{audit, projection, AppState};
-use client_core::protocol::{
-    hex_heads, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
-};
+use client_core::protocol::{hex_heads, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sync::{accept_push, new_grid_reply, Accepted, PushError};
 use client_core::validate::Author;
 use std::collections::{BTreeSet, HashMap};
 
-pub async fn sync(
-    state: &AppState,
-    device: &DeviceAuth,
-    req: SyncRequest,
-) -> Result<SyncResponse, ApiError> {
+pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Result<SyncResponse, ApiError> {
     if req.protocol != PROTOCOL_VERSION {
         return Err(ApiError::bad_request(format!(
             "sync protocol {} is not supported (this server speaks {PROTOCOL_VERSION}); update doorstep",
@@ -25,20 +19,16 @@ pub async fn sync(
         )));
     }
     let db = &state.db;
-    let (team,): (Option<String>,) = sqlx::query_as("SELECT team FROM users WHERE id = $1")
-        .bind(&device.claims.sub)
-        .fetch_one(&db.pool)
-        .await?;
+    let (team,): (Option<String>,) =
+        sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(&device.claims.sub).fetch_one(&db.pool).await?;
     let assigned: BTreeSet<String> = match &team {
-        Some(team) => {
-            sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
-                .bind(team)
-                .fetch_all(&db.pool)
-                .await?
-                .into_iter()
-                .map(|(g,)| g)
-                .collect()
-        }
+        Some(team) => sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
+            .bind(team)
+            .fetch_all(&db.pool)
+            .await?
+            .into_iter()
+            .map(|(g,)| g)
+            .collect(),
         None => BTreeSet::new(),
     };
     let known: BTreeSet<String> =
@@ -52,26 +42,17 @@ pub async fn sync(
     let mut pushed = BTreeSet::new();
     for push in &req.grids {
         if !pushed.insert(push.grid.clone()) {
-            return Err(ApiError::bad_request(format!(
-                "grid {} appears twice in the sync request",
-                push.grid
-            )));
+            return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
         }
         // A grid taken away from the team still accepts what the device recorded before it learned of it.
         if !assigned.contains(&push.grid) && !known.contains(&push.grid) {
-            return Err(ApiError::forbidden(format!(
-                "grid {} is not assigned to your team",
-                push.grid
-            )));
+            return Err(ApiError::forbidden(format!("grid {} is not assigned to your team", push.grid)));
         }
     }
     let codes: Vec<String> = pushed.iter().chain(assigned.iter()).cloned().collect();
     let mut locks = state.grids.lock_many(&codes).await;
-    let author = Author {
-        actor: device.actor.clone(),
-        username: device.claims.usr.clone(),
-        device: device.device_id.clone(),
-    };
+    let author =
+        Author { actor: device.actor.clone(), username: device.claims.usr.clone(), device: device.device_id.clone() };
     let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
 
     // Phase 1: check everything against the current documents; nothing is written yet.
@@ -81,9 +62,7 @@ pub async fn sync(
         let code = lock.code.clone();
         let Some(cached) = state.grids.current(lock).await? else {
             if pushes.contains_key(code.as_str()) {
-                return Err(ApiError::not_found(format!(
-                    "grid {code} does not exist on this server"
-                )));
+                return Err(ApiError::not_found(format!("grid {code} does not exist on this server")));
             }
             continue; // assigned but never imported: nothing to send yet
         };
@@ -91,8 +70,7 @@ pub async fn sync(
         match pushes.get(code.as_str()) {
             None => replies.push(new_grid_reply(&code, &cached.doc)),
             Some(push) => {
-                let mut result =
-                    accept_push(&cached.doc, push, &author).map_err(|e| push_error(&e))?;
+                let mut result = accept_push(&cached.doc, push, &author).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
                     result.reply.kind = ReplyKind::Unassigned;
                 }
@@ -101,10 +79,7 @@ pub async fn sync(
         }
     }
     // Phase 2: store all new changes and their projection in one transaction.
-    let stored: u64 = accepted
-        .iter()
-        .map(|(_, a, _)| a.new_changes.len() as u64)
-        .sum();
+    let stored: u64 = accepted.iter().map(|(_, a, _)| a.new_changes.len() as u64).sum();
     let _gate = db.write_gate().await;
     let mut tx = db.pool.begin().await?;
     let now = now_ms();
@@ -112,35 +87,18 @@ pub async fn sync(
     for (i, acc, before) in &accepted {
         let lock = &locks[*i];
         if let Some(doc) = &acc.doc {
-            let versions = state
-                .grids
-                .persist(&mut tx, lock, Some(*before), doc, &acc.new_changes)
-                .await?;
+            let versions = state.grids.persist(&mut tx, lock, Some(*before), doc, &acc.new_changes).await?;
             for visit in &acc.new_visits {
                 projection::project_visit(&mut tx, &lock.code, visit).await?;
             }
             new_versions.push((*i, versions));
         }
         if acc.reply.kind != ReplyKind::ResendAll {
-            record_device_grid(
-                &mut tx,
-                &device.device_id,
-                &lock.code,
-                &hex_of(&acc.reply.heads),
-                now,
-            )
-            .await?;
+            record_device_grid(&mut tx, &device.device_id, &lock.code, &hex_of(&acc.reply.heads), now).await?;
         }
     }
     for reply in &replies {
-        record_device_grid(
-            &mut tx,
-            &device.device_id,
-            &reply.grid,
-            &hex_of(&reply.heads),
-            now,
-        )
-        .await?;
+        record_device_grid(&mut tx, &device.device_id, &reply.grid, &hex_of(&reply.heads), now).await?;
     }
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
         .bind(now)
@@ -154,10 +112,7 @@ pub async fn sync(
         return Err(e.into());
     }
     for (i, versions) in new_versions {
-        let doc = accepted
-            .iter_mut()
-            .find(|(j, _, _)| *j == i)
-            .and_then(|(_, a, _)| a.doc.take());
+        let doc = accepted.iter_mut().find(|(j, _, _)| *j == i).and_then(|(_, a, _)| a.doc.take());
         if let Some(doc) = doc {
             GridRepo::commit_cache(&mut locks[i], versions, doc);
         }
@@ -172,9 +127,7 @@ pub async fn sync(
 }
 
 fn hex_of(heads: &[serde_bytes::ByteBuf]) -> String {
-    client_core::protocol::hashes_from_wire(heads)
-        .map(|h| hex_heads(&h))
-        .unwrap_or_default()
+    client_core::protocol::hashes_from_wire(heads).map(|h| hex_heads(&h)).unwrap_or_default()
 }
 
 async fn record_device_grid(
@@ -201,9 +154,7 @@ async fn record_device_grid(
 fn push_error(e: &PushError) -> ApiError {
     match e {
         PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
-        PushError::Malformed { .. } | PushError::Wire { .. } => {
-            ApiError::bad_request(e.to_string())
-        }
+        PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
     }
 }
 

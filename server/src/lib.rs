@@ -1,5 +1,6 @@
 //! Doorstep's server: an axum API over a database of grid documents and their SQL projections.
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod projection;
 pub mod reports;
 pub mod territory;
 pub mod territory_csv;
+pub mod throttle;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ pub struct AppState {
     pub db: db::Db,
     pub keys: Arc<auth::Keys>,
     pub grids: Arc<grids::GridRepo>,
+    pub login_throttle: throttle::ThrottlePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -31,21 +34,18 @@ pub struct ServerConfig {
     /// Holds the embedded database (unless `database_url` is given) and the token secret.
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    pub login_throttle: throttle::ThrottlePolicy,
 }
 
 impl AppState {
     pub async fn open(config: &ServerConfig) -> anyhow::Result<AppState> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
-        })?;
-        let url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| db::sqlite_url(&config.data_dir));
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+        let url = config.database_url.clone().unwrap_or_else(|| db::sqlite_url(&config.data_dir));
         let db = db::Db::connect(&url).await?;
         let keys = Arc::new(auth::Keys::load_or_create(&config.data_dir)?);
         let grids = Arc::new(grids::GridRepo::new(db.clone()));
-        Ok(AppState { db, keys, grids })
+        Ok(AppState { db, keys, grids, login_throttle: config.login_throttle })
     }
 }
 
@@ -56,7 +56,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
-    axum::serve(listener, app)
+    // Client addresses feed the login throttle.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

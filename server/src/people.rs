@@ -21,15 +21,11 @@ pub struct NewUser {
 pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "{what} {name:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'"
-        )))
+        Err(ApiError::bad_request(format!("{what} {name:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'")))
     }
 }
 
@@ -40,19 +36,13 @@ pub async fn create_user(db: &Db, u: NewUser) -> Result<String, ApiError> {
         team_must_exist(db, team).await?;
     }
     if let Some(area) = &u.area {
-        let found: Option<(String,)> = sqlx::query_as("SELECT code FROM areas WHERE code = $1")
-            .bind(area)
-            .fetch_optional(&db.pool)
-            .await?;
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT code FROM areas WHERE code = $1").bind(area).fetch_optional(&db.pool).await?;
         if found.is_none() {
-            return Err(ApiError::not_found(format!(
-                "no area with code {area:?}; import the territory first"
-            )));
+            return Err(ApiError::not_found(format!("no area with code {area:?}; import the territory first")));
         }
     }
-    let hash = hash_password(u.password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = hash_password(u.password).await.map_err(ApiError::internal)?;
     let id = uuid::Uuid::now_v7().to_string();
     let result = sqlx::query(
         "INSERT INTO users (id, username, password_hash, role, team, area, created_at) \
@@ -68,45 +58,37 @@ pub async fn create_user(db: &Db, u: NewUser) -> Result<String, ApiError> {
     .execute(&db.pool)
     .await?;
     if result.rows_affected() == 0 {
-        return Err(ApiError::conflict(format!(
-            "user {:?} already exists",
-            u.username
-        )));
+        return Err(ApiError::conflict(format!("user {:?} already exists", u.username)));
     }
     Ok(id)
 }
 
 pub async fn team_must_exist(db: &Db, team: &str) -> Result<(), ApiError> {
-    let found: Option<(String,)> = sqlx::query_as("SELECT name FROM teams WHERE name = $1")
-        .bind(team)
-        .fetch_optional(&db.pool)
-        .await?;
-    found.map(|_| ()).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no team named {team:?}; create it with `doorstep team create`"
-        ))
-    })
+    let found: Option<(String,)> =
+        sqlx::query_as("SELECT name FROM teams WHERE name = $1").bind(team).fetch_optional(&db.pool).await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(format!("no team named {team:?}; create it with `doorstep team create`")))
 }
 
 pub async fn create_team(db: &Db, name: &str, lead: Option<&str>) -> Result<(), ApiError> {
     check_name("team name", name)?;
     if let Some(lead) = lead {
-        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE username = $1")
-            .bind(lead)
-            .fetch_optional(&db.pool)
-            .await?;
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM users WHERE username = $1").bind(lead).fetch_optional(&db.pool).await?;
         if found.is_none() {
             return Err(ApiError::not_found(format!("no user named {lead:?}")));
         }
     }
     let _gate = db.write_gate().await;
     let mut tx = db.pool.begin().await?;
-    let inserted = sqlx::query("INSERT INTO teams (name, lead, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(lead)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+    let inserted =
+        sqlx::query("INSERT INTO teams (name, lead, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(lead)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiError::conflict(format!("team {name:?} already exists")));
     }
@@ -124,15 +106,12 @@ pub async fn create_team(db: &Db, name: &str, lead: Option<&str>) -> Result<(), 
 
 pub async fn assign_grid(db: &Db, grid: &str, team: &str) -> Result<(), ApiError> {
     team_must_exist(db, team).await?;
-    let found: Option<(String,)> =
-        sqlx::query_as("SELECT code FROM areas WHERE code = $1 AND kind = 'grid'")
-            .bind(grid)
-            .fetch_optional(&db.pool)
-            .await?;
+    let found: Option<(String,)> = sqlx::query_as("SELECT code FROM areas WHERE code = $1 AND kind = 'grid'")
+        .bind(grid)
+        .fetch_optional(&db.pool)
+        .await?;
     if found.is_none() {
-        return Err(ApiError::not_found(format!(
-            "no grid with code {grid:?}; import the territory first"
-        )));
+        return Err(ApiError::not_found(format!("no grid with code {grid:?}; import the territory first")));
     }
     sqlx::query(
         "INSERT INTO assignments (grid_code, team, assigned_at) VALUES ($1, $2, $3) \
@@ -158,12 +137,11 @@ pub struct UserRecord {
 
 pub async fn find_user(db: &Db, username: &str) -> Result<Option<UserRecord>, ApiError> {
     type Row = (String, String, String, String, Option<String>, Option<i64>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, username, password_hash, role, team, disabled_at FROM users WHERE username = $1",
-    )
-    .bind(username)
-    .fetch_optional(&db.pool)
-    .await?;
+    let row: Option<Row> =
+        sqlx::query_as("SELECT id, username, password_hash, role, team, disabled_at FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&db.pool)
+            .await?;
     row.map(|(id, username, password_hash, role, team, disabled)| {
         Ok(UserRecord {
             id,
@@ -178,14 +156,9 @@ pub async fn find_user(db: &Db, username: &str) -> Result<Option<UserRecord>, Ap
 }
 
 /// Registers a device and gives it a fresh automerge actor id, returned as hex.
-pub async fn enrol_device(
-    db: &Db,
-    user_id: &str,
-    name: &str,
-) -> Result<(String, String), ApiError> {
+pub async fn enrol_device(db: &Db, user_id: &str, name: &str) -> Result<(String, String), ApiError> {
     let device_id = uuid::Uuid::now_v7().to_string();
-    let actor =
-        automerge::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()).to_hex_string();
+    let actor = automerge::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()).to_hex_string();
     sqlx::query("INSERT INTO devices (device_id, user_id, actor, name, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&device_id)
         .bind(user_id)

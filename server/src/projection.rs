@@ -14,11 +14,10 @@ type Tx = Transaction<'static, Any>;
 /// recomputed from its visits.
 pub async fn project_place(tx: &mut Tx, grid: &GridInfo, place: &Place) -> Result<(), ApiError> {
     let rural = i64::from(grid.is_rural());
-    let previous: Option<(String, i64)> =
-        sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
-            .bind(&place.id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let previous: Option<(String, i64)> = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
+        .bind(&place.id)
+        .fetch_optional(&mut **tx)
+        .await?;
     sqlx::query(
         "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -36,9 +35,7 @@ pub async fn project_place(tx: &mut Tx, grid: &GridInfo, place: &Place) -> Resul
     .bind(rural)
     .execute(&mut **tx)
     .await?;
-    let unchanged = previous
-        .as_ref()
-        .is_some_and(|(k, r)| k == place.kind.id() && *r == rural);
+    let unchanged = previous.as_ref().is_some_and(|(k, r)| k == place.kind.id() && *r == rural);
     if !unchanged {
         reproject_indicators(tx, &place.id, place.kind, grid.is_rural()).await?;
     }
@@ -46,36 +43,23 @@ pub async fn project_place(tx: &mut Tx, grid: &GridInfo, place: &Place) -> Resul
 }
 
 /// Recomputes a place's indicator rows from its stored visits with the coverage rules.
-async fn reproject_indicators(
-    tx: &mut Tx,
-    place_id: &str,
-    kind: PlaceKind,
-    rural: bool,
-) -> Result<(), ApiError> {
+async fn reproject_indicators(tx: &mut Tx, place_id: &str, kind: PlaceKind, rural: bool) -> Result<(), ApiError> {
     for table in ["place_indicators", "visit_indicators"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE place_id = $1"
-        )))
-        .bind(place_id)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE place_id = $1")))
+            .bind(place_id)
+            .execute(&mut **tx)
+            .await?;
     }
     let visits = load_visits(tx, place_id).await?;
     let cov = place_coverage(kind, rural, &visits);
     for ind in eligible_indicators(kind, rural) {
-        let first = visits
-            .iter()
-            .filter(|v| ind.is_reached_by(&v.deliveries))
-            .map(|v| v.at.timestamp_millis())
-            .min();
-        sqlx::query(
-            "INSERT INTO place_indicators (place_id, indicator, reached_at) VALUES ($1, $2, $3)",
-        )
-        .bind(place_id)
-        .bind(ind.id)
-        .bind(first)
-        .execute(&mut **tx)
-        .await?;
+        let first = visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)).map(|v| v.at.timestamp_millis()).min();
+        sqlx::query("INSERT INTO place_indicators (place_id, indicator, reached_at) VALUES ($1, $2, $3)")
+            .bind(place_id)
+            .bind(ind.id)
+            .bind(first)
+            .execute(&mut **tx)
+            .await?;
         for v in visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)) {
             insert_visit_indicator(tx, v, ind.id).await?;
         }
@@ -94,29 +78,25 @@ async fn load_visits(tx: &mut Tx, place_id: &str) -> Result<Vec<Visit>, ApiError
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter()
-        .map(
-            |(id, volunteer, device, at, outcome, hb, br, po, ba, led)| {
-                Ok(Visit {
-                    id: id
-                        .parse()
-                        .map_err(|_| ApiError::internal("stored visit id is not a UUID"))?,
-                    place_id: place_id.to_string(),
-                    volunteer,
-                    device,
-                    at: millis_to_time(at),
-                    outcome: outcome.parse().map_err(ApiError::internal)?,
-                    deliveries: Deliveries {
-                        handbook: hb != 0,
-                        briefed: br != 0,
-                        poster: po != 0,
-                        banner: ba != 0,
-                        led_playing: led != 0,
-                    },
-                    note: None,
-                    gps: None,
-                })
-            },
-        )
+        .map(|(id, volunteer, device, at, outcome, hb, br, po, ba, led)| {
+            Ok(Visit {
+                id: id.parse().map_err(|_| ApiError::internal("stored visit id is not a UUID"))?,
+                place_id: place_id.to_string(),
+                volunteer,
+                device,
+                at: millis_to_time(at),
+                outcome: outcome.parse().map_err(ApiError::internal)?,
+                deliveries: Deliveries {
+                    handbook: hb != 0,
+                    briefed: br != 0,
+                    poster: po != 0,
+                    banner: ba != 0,
+                    led_playing: led != 0,
+                },
+                note: None,
+                gps: None,
+            })
+        })
         .collect()
 }
 
@@ -166,16 +146,12 @@ pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<()
     if inserted.rows_affected() == 0 {
         return Ok(());
     }
-    let place: Option<(String, i64)> =
-        sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
-            .bind(&v.place_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let place: Option<(String, i64)> = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
+        .bind(&v.place_id)
+        .fetch_optional(&mut **tx)
+        .await?;
     let Some((kind, rural)) = place else {
-        return Err(ApiError::internal(format!(
-            "visit {id} for unknown place {}",
-            v.place_id
-        )));
+        return Err(ApiError::internal(format!("visit {id} for unknown place {}", v.place_id)));
     };
     let kind: PlaceKind = kind.parse().map_err(ApiError::internal)?;
     for ind in eligible_indicators(kind, rural != 0).filter(|i| i.is_reached_by(&v.deliveries)) {

@@ -32,21 +32,22 @@ pub struct CoverageRow {
 
 type Counts = (String, String, i64, i64, i64);
 
-/// The place filter for an optional area: the area's own subtree.
-const AREA_FILTER: &str =
-    "($1 = '' OR p.grid_code = $1 OR p.village_code = $1 OR p.town_code = $1)";
+/// The place filter: an optional area's subtree ($1) and an optional team's grids ($2).
+const AREA_FILTER: &str = "($1 = '' OR p.grid_code = $1 OR p.village_code = $1 OR p.town_code = $1) \
+    AND ($2 = '' OR p.grid_code IN (SELECT grid_code FROM assignments WHERE team = $2))";
 
+/// Coverage grouped by `by`, limited to `area`'s subtree and, for a lead, to `team`'s grids.
 pub async fn coverage(
     state: &AppState,
     by: GroupBy,
     area: Option<&str>,
+    team: Option<&str>,
 ) -> Result<Vec<CoverageRow>, ApiError> {
     let area = area.unwrap_or("");
+    let team = team.unwrap_or("");
     if !area.is_empty() {
-        let exists: Option<(String,)> = sqlx::query_as("SELECT code FROM areas WHERE code = $1")
-            .bind(area)
-            .fetch_optional(&state.db.pool)
-            .await?;
+        let exists: Option<(String,)> =
+            sqlx::query_as("SELECT code FROM areas WHERE code = $1").bind(area).fetch_optional(&state.db.pool).await?;
         if exists.is_none() {
             return Err(ApiError::not_found(format!("no area with code {area:?}")));
         }
@@ -70,16 +71,13 @@ pub async fn coverage(
          FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id {join} \
          WHERE {AREA_FILTER} GROUP BY {group_col}, pi.indicator"
     );
-    let counts: Vec<Counts> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(area)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let counts: Vec<Counts> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(area).bind(team).fetch_all(&state.db.pool).await?;
     let rows = match by {
-        GroupBy::Volunteer => volunteer_rows(state, area, counts).await?,
-        GroupBy::Team => counts
-            .into_iter()
-            .map(|c| (c.0.clone(), c.0, c.1, c.2 as u64, c.3 as u64, c.4 as u64))
-            .collect(),
+        GroupBy::Volunteer => volunteer_rows(state, area, team, counts).await?,
+        GroupBy::Team => {
+            counts.into_iter().map(|c| (c.0.clone(), c.0, c.1, c.2 as u64, c.3 as u64, c.4 as u64)).collect()
+        }
         _ => {
             let names = area_names(state).await?;
             counts
@@ -98,12 +96,11 @@ pub async fn coverage(
 async fn volunteer_rows(
     state: &AppState,
     area: &str,
+    team: &str,
     team_counts: Vec<Counts>,
 ) -> Result<Vec<(String, String, String, u64, u64, u64)>, ApiError> {
-    let team_figures: HashMap<(String, String), (u64, u64)> = team_counts
-        .into_iter()
-        .map(|c| ((c.0, c.1), (c.2 as u64, c.4 as u64)))
-        .collect();
+    let team_figures: HashMap<(String, String), (u64, u64)> =
+        team_counts.into_iter().map(|c| ((c.0, c.1), (c.2 as u64, c.4 as u64))).collect();
     let sql = format!(
         "SELECT vi.volunteer, vi.indicator, CAST(COUNT(DISTINCT vi.place_id) AS BIGINT) \
          FROM visit_indicators vi JOIN places p ON p.place_id = vi.place_id \
@@ -111,14 +108,14 @@ async fn volunteer_rows(
          JOIN users u ON u.username = vi.volunteer AND u.team = a.team \
          WHERE p.excluded = 0 AND {AREA_FILTER} GROUP BY vi.volunteer, vi.indicator"
     );
-    let reached: HashMap<(String, String), i64> =
-        sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql))
-            .bind(area)
-            .fetch_all(&state.db.pool)
-            .await?
-            .into_iter()
-            .map(|(u, i, n)| ((u, i), n))
-            .collect();
+    let reached: HashMap<(String, String), i64> = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql))
+        .bind(area)
+        .bind(team)
+        .fetch_all(&state.db.pool)
+        .await?
+        .into_iter()
+        .map(|(u, i, n)| ((u, i), n))
+        .collect();
     let members: Vec<(String, String)> = sqlx::query_as(
         "SELECT username, team FROM users WHERE team IS NOT NULL AND role IN ('volunteer', 'lead') AND disabled_at IS NULL",
     )
@@ -127,21 +124,9 @@ async fn volunteer_rows(
     let mut rows = Vec::new();
     for (user, team) in members {
         for ind in INDICATORS {
-            if let Some((eligible, excluded)) =
-                team_figures.get(&(team.clone(), ind.id.to_string()))
-            {
-                let r = reached
-                    .get(&(user.clone(), ind.id.to_string()))
-                    .copied()
-                    .unwrap_or(0) as u64;
-                rows.push((
-                    user.clone(),
-                    user.clone(),
-                    ind.id.to_string(),
-                    *eligible,
-                    r,
-                    *excluded,
-                ));
+            if let Some((eligible, excluded)) = team_figures.get(&(team.clone(), ind.id.to_string())) {
+                let r = reached.get(&(user.clone(), ind.id.to_string())).copied().unwrap_or(0) as u64;
+                rows.push((user.clone(), user.clone(), ind.id.to_string(), *eligible, r, *excluded));
             }
         }
     }
@@ -149,43 +134,24 @@ async fn volunteer_rows(
 }
 
 async fn area_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
-    Ok(
-        sqlx::query_as::<_, (String, String)>("SELECT code, name FROM areas")
-            .fetch_all(&state.db.pool)
-            .await?
-            .into_iter()
-            .collect(),
-    )
+    Ok(sqlx::query_as::<_, (String, String)>("SELECT code, name FROM areas")
+        .fetch_all(&state.db.pool)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 fn sorted_rows(rows: Vec<(String, String, String, u64, u64, u64)>) -> Vec<CoverageRow> {
-    let order: HashMap<&str, usize> = INDICATORS
-        .iter()
-        .enumerate()
-        .map(|(i, ind)| (ind.id, i))
-        .collect();
+    let order: HashMap<&str, usize> = INDICATORS.iter().enumerate().map(|(i, ind)| (ind.id, i)).collect();
     let mut keyed: BTreeMap<(String, usize), CoverageRow> = BTreeMap::new();
     for (area, name, indicator, eligible, reached, excluded) in rows {
         let Some(&pos) = order.get(indicator.as_str()) else {
             continue;
         };
-        let fig = Figure {
-            indicator: INDICATORS[pos].id,
-            eligible,
-            reached,
-            excluded,
-        };
+        let fig = Figure { indicator: INDICATORS[pos].id, eligible, reached, excluded };
         keyed.insert(
             (area.clone(), pos),
-            CoverageRow {
-                area,
-                name,
-                indicator,
-                eligible,
-                reached,
-                excluded,
-                rate: fig.rate(),
-            },
+            CoverageRow { area, name, indicator, eligible, reached, excluded, rate: fig.rate() },
         );
     }
     keyed.into_values().collect()

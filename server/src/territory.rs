@@ -22,27 +22,15 @@ pub struct ImportSummary {
     pub grids_changed: u64,
 }
 
-pub async fn import(
-    state: &AppState,
-    bytes: &[u8],
-    dry_run: bool,
-    username: &str,
-) -> Result<ImportSummary, ApiError> {
+pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, ApiError> {
     let rows = parse_territory_csv(bytes).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         ApiError::unprocessable(
             "invalid_csv",
-            format!(
-                "the file was not imported; fix these rows and try again:\n{}",
-                lines.join("\n")
-            ),
+            format!("the file was not imported; fix these rows and try again:\n{}", lines.join("\n")),
         )
     })?;
-    let mut summary = ImportSummary {
-        dry_run,
-        rows: rows.len() as u64,
-        ..Default::default()
-    };
+    let mut summary = ImportSummary { dry_run, rows: rows.len() as u64, ..Default::default() };
     let mut by_grid: BTreeMap<String, Vec<&TerritoryRow>> = BTreeMap::new();
     for row in &rows {
         by_grid.entry(row.grid.code.clone()).or_default().push(row);
@@ -55,24 +43,14 @@ pub async fn import(
     let mut tx = state.db.pool.begin().await?;
     let mut areas: Vec<(String, String, AreaKind, Option<String>)> = Vec::new();
     for info in by_grid.values().map(|r| &r[0].grid) {
-        areas.push((
-            info.town_code.clone(),
-            info.town_name.clone(),
-            AreaKind::Town,
-            None,
-        ));
+        areas.push((info.town_code.clone(), info.town_name.clone(), AreaKind::Town, None));
         areas.push((
             info.village_code.clone(),
             info.village_name.clone(),
             info.village_kind,
             Some(info.town_code.clone()),
         ));
-        areas.push((
-            info.code.clone(),
-            info.name.clone(),
-            AreaKind::Grid,
-            Some(info.village_code.clone()),
-        ));
+        areas.push((info.code.clone(), info.name.clone(), AreaKind::Grid, Some(info.village_code.clone())));
     }
     areas.sort();
     areas.dedup();
@@ -82,9 +60,7 @@ pub async fn import(
                 .bind(code)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let same = old
-            .as_ref()
-            .is_some_and(|(n, k, p)| n == name && k == kind.id() && p == parent);
+        let same = old.as_ref().is_some_and(|(n, k, p)| n == name && k == kind.id() && p == parent);
         if same {
             continue;
         }
@@ -133,10 +109,7 @@ pub async fn import(
         if change.is_some() || before.is_none() {
             summary.grids_changed += 1;
             let changes: Vec<_> = change.into_iter().collect();
-            let versions = state
-                .grids
-                .persist(&mut tx, lock, before, &doc, &changes)
-                .await?;
+            let versions = state.grids.persist(&mut tx, lock, before, &doc, &changes).await?;
             new_docs.push((i, versions, doc));
         }
     }
@@ -172,18 +145,16 @@ pub async fn import(
 async fn check_against_database(state: &AppState, rows: &[TerritoryRow]) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let mut area_kinds: HashMap<String, String> = HashMap::new();
-    for (code, kind) in sqlx::query_as::<_, (String, String)>("SELECT code, kind FROM areas")
-        .fetch_all(&state.db.pool)
-        .await?
+    for (code, kind) in
+        sqlx::query_as::<_, (String, String)>("SELECT code, kind FROM areas").fetch_all(&state.db.pool).await?
     {
         area_kinds.insert(code, kind);
     }
     for row in rows {
-        let existing: Option<(String,)> =
-            sqlx::query_as("SELECT grid_code FROM places WHERE place_id = $1")
-                .bind(&row.place.id)
-                .fetch_optional(&state.db.pool)
-                .await?;
+        let existing: Option<(String,)> = sqlx::query_as("SELECT grid_code FROM places WHERE place_id = $1")
+            .bind(&row.place.id)
+            .fetch_optional(&state.db.pool)
+            .await?;
         if let Some((grid,)) = existing {
             if grid != row.grid.code {
                 errors.push(format!(
@@ -194,11 +165,7 @@ async fn check_against_database(state: &AppState, rows: &[TerritoryRow]) -> Resu
         }
         let levels = [
             (&row.grid.code, "grid", AreaKind::Grid),
-            (
-                &row.grid.village_code,
-                "village_code",
-                row.grid.village_kind,
-            ),
+            (&row.grid.village_code, "village_code", row.grid.village_kind),
             (&row.grid.town_code, "town_code", AreaKind::Town),
         ];
         for (code, column, kind) in levels {
@@ -224,23 +191,14 @@ async fn check_against_database(state: &AppState, rows: &[TerritoryRow]) -> Resu
     } else {
         Err(ApiError::unprocessable(
             "invalid_csv",
-            format!(
-                "the file was not imported; fix these rows and try again:\n{}",
-                errors.join("\n")
-            ),
+            format!("the file was not imported; fix these rows and try again:\n{}", errors.join("\n")),
         ))
     }
 }
 
-async fn upsert_contact(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    row: &TerritoryRow,
-) -> Result<(), ApiError> {
+async fn upsert_contact(tx: &mut sqlx::Transaction<'static, sqlx::Any>, row: &TerritoryRow) -> Result<(), ApiError> {
     if row.contact_name.is_none() && row.contact_phone.is_none() {
-        sqlx::query("DELETE FROM place_contacts WHERE place_id = $1")
-            .bind(&row.place.id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("DELETE FROM place_contacts WHERE place_id = $1").bind(&row.place.id).execute(&mut **tx).await?;
         return Ok(());
     }
     sqlx::query(

@@ -43,10 +43,7 @@ pub fn parse_territory_csv(bytes: &[u8]) -> Result<Vec<TerritoryRow>, Vec<RowErr
     // Fields are read as bytes so that bad UTF-8 (typically a GBK export) is reported with its
     // line instead of aborting the read, and records are flexible so that a wrong field count
     // is one error among others rather than the end of parsing.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut record = ByteRecord::new();
     let mut lines = LineCounter::new(bytes);
     let mut importer: Option<Importer> = None;
@@ -67,13 +64,9 @@ pub fn parse_territory_csv(bytes: &[u8]) -> Result<Vec<TerritoryRow>, Vec<RowErr
         }
         let at = record.position().map_or(0, |p| p.byte());
         let line = lines.line_at(at);
-        let fields: Vec<Option<&str>> =
-            record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
+        let fields: Vec<Option<&str>> = record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
         // Spreadsheets leave rows of bare commas or spaces behind; they carry no data.
-        if fields
-            .iter()
-            .all(|f| f.is_some_and(|s| s.trim().is_empty()))
-        {
+        if fields.iter().all(|f| f.is_some_and(|s| s.trim().is_empty())) {
             continue;
         }
         match importer.as_mut() {
@@ -116,11 +109,7 @@ struct LineCounter<'a> {
 
 impl<'a> LineCounter<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        LineCounter {
-            bytes,
-            offset: 0,
-            line: 1,
-        }
+        LineCounter { bytes, offset: 0, line: 1 }
     }
 
     /// Line of the first character at or after `at` that is not a line break. Offsets must
@@ -135,8 +124,7 @@ impl<'a> LineCounter<'a> {
             let start = self.offset;
             for (i, &b) in bytes[start..end].iter().enumerate() {
                 // CRLF, LF and a lone CR each end one line, as they do for the csv reader.
-                let ends_line =
-                    b == b'\n' || (b == b'\r' && bytes.get(start + i + 1) != Some(&b'\n'));
+                let ends_line = b == b'\n' || (b == b'\r' && bytes.get(start + i + 1) != Some(&b'\n'));
                 self.line += u64::from(ends_line);
             }
             self.offset = end;
@@ -207,18 +195,12 @@ impl Col {
     }
 
     fn mandatory(self) -> bool {
-        !matches!(
-            self,
-            Col::Address | Col::ContactName | Col::ContactPhone | Col::Lat | Col::Lon
-        )
+        !matches!(self, Col::Address | Col::ContactName | Col::ContactPhone | Col::Lat | Col::Lon)
     }
 
     /// Codes become document keys and URL segments, so they are kept to a safe alphabet.
     fn is_identifier(self) -> bool {
-        matches!(
-            self,
-            Col::PlaceId | Col::GridCode | Col::VillageCode | Col::TownCode
-        )
+        matches!(self, Col::PlaceId | Col::GridCode | Col::VillageCode | Col::TownCode)
     }
 }
 
@@ -228,10 +210,7 @@ fn parse_header(fields: &[Option<&str>]) -> Result<Vec<Col>, Vec<String>> {
     let mut columns = Vec::with_capacity(fields.len());
     for (position, field) in fields.iter().enumerate() {
         let Some(field) = field else {
-            problems.push(format!(
-                "header field {} is not valid UTF-8; save the file as \"CSV UTF-8\"",
-                position + 1
-            ));
+            problems.push(format!("header field {} is not valid UTF-8; save the file as \"CSV UTF-8\"", position + 1));
             continue;
         };
         let name = field.trim();
@@ -239,20 +218,14 @@ fn parse_header(fields: &[Option<&str>]) -> Result<Vec<Col>, Vec<String>> {
             problems.push(format!("header field {} has no column name", position + 1));
             continue;
         }
-        match Col::ALL
-            .iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
-        {
+        match Col::ALL.iter().find(|c| c.name().eq_ignore_ascii_case(name)) {
             Some(&col) if columns.contains(&col) => {
                 problems.push(format!("column {} appears more than once", col.name()));
             }
             Some(&col) => columns.push(col),
             None => {
                 let accepted: Vec<&str> = Col::ALL.iter().map(|c| c.name()).collect();
-                problems.push(format!(
-                    "unknown column {name:?}; accepted columns: {}",
-                    accepted.join(", ")
-                ));
+                problems.push(format!("unknown column {name:?}; accepted columns: {}", accepted.join(", ")));
             }
         }
     }
@@ -329,10 +302,7 @@ impl Importer {
                 Some(col) => format!("column {}", col.name()),
                 None => format!("field {}", position + 1),
             };
-            errors.push(
-                line,
-                format!("{place} is not valid UTF-8; save the file as \"CSV UTF-8\""),
-            );
+            errors.push(line, format!("{place} is not valid UTF-8; save the file as \"CSV UTF-8\""));
             broken = true;
         }
         if broken {
@@ -409,10 +379,7 @@ impl Importer {
                 // The range check also rejects NaN and infinities, which parse() accepts.
                 Ok(n) if (-limit..=limit).contains(&n) => Some(n),
                 Ok(_) => {
-                    problems.push(format!(
-                        "column {}: {v} is outside -{limit}..{limit}",
-                        col.name()
-                    ));
+                    problems.push(format!("column {}: {v} is outside -{limit}..{limit}", col.name()));
                     None
                 }
                 Err(_) => {
@@ -431,8 +398,7 @@ impl Importer {
             _ => {}
         }
 
-        let (Some(kind), Some(village_kind), true) = (kind, village_kind, problems.is_empty())
-        else {
+        let (Some(kind), Some(village_kind), true) = (kind, village_kind, problems.is_empty()) else {
             return Err(problems);
         };
         let required = |col: Col| text(col).unwrap_or_default();
@@ -465,17 +431,13 @@ impl Importer {
     fn check_areas(&mut self, row: &TerritoryRow) -> Vec<String> {
         let g = &row.grid;
         let mut problems = Vec::new();
-        for (col, code) in [
-            (Col::GridCode, &g.code),
-            (Col::VillageCode, &g.village_code),
-            (Col::TownCode, &g.town_code),
-        ] {
+        for (col, code) in
+            [(Col::GridCode, &g.code), (Col::VillageCode, &g.village_code), (Col::TownCode, &g.town_code)]
+        {
             match self.roles.get(code) {
-                Some(&(other, first)) if other != col => problems.push(format!(
-                    "{} {code:?} is also used as a {} on line {first}",
-                    col.name(),
-                    other.name()
-                )),
+                Some(&(other, first)) if other != col => {
+                    problems.push(format!("{} {code:?} is also used as a {} on line {first}", col.name(), other.name()))
+                }
                 Some(_) => {}
                 None => {
                     self.roles.insert(code.clone(), (col, row.line));
@@ -487,10 +449,7 @@ impl Importer {
                 &mut self.grids,
                 Col::GridCode,
                 &g.code,
-                vec![
-                    (Col::GridName, g.name.clone()),
-                    (Col::VillageCode, g.village_code.clone()),
-                ],
+                vec![(Col::GridName, g.name.clone()), (Col::VillageCode, g.village_code.clone())],
             ),
             (
                 &mut self.villages,
@@ -502,12 +461,7 @@ impl Importer {
                     (Col::TownCode, g.town_code.clone()),
                 ],
             ),
-            (
-                &mut self.towns,
-                Col::TownCode,
-                &g.town_code,
-                vec![(Col::TownName, g.town_name.clone())],
-            ),
+            (&mut self.towns, Col::TownCode, &g.town_code, vec![(Col::TownName, g.town_name.clone())]),
         ];
         for (seen, key_col, key, attrs) in checks {
             problems.extend(check_consistent(seen, key_col, key, row.line, attrs));
@@ -526,17 +480,11 @@ fn check_text(col: Col, value: &str) -> Result<Option<&str>, String> {
         return Err(format!("contains the control character U+{:04X}", c as u32));
     }
     if value.is_empty() {
-        return if col.mandatory() {
-            Err("must not be empty".to_string())
-        } else {
-            Ok(None)
-        };
+        return if col.mandatory() { Err("must not be empty".to_string()) } else { Ok(None) };
     }
     let id_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
     if col.is_identifier() && !value.chars().all(id_char) {
-        return Err(format!(
-            "{value:?} is not a valid identifier; use only ASCII letters, digits, '-', '_', '.', ':'"
-        ));
+        return Err(format!("{value:?} is not a valid identifier; use only ASCII letters, digits, '-', '_', '.', ':'"));
     }
     Ok(Some(value))
 }
@@ -549,21 +497,13 @@ fn parse_village_kind(value: &str) -> Result<AreaKind, UnknownName> {
         _ => Err(UnknownName {
             what: "village kind",
             value: value.to_string(),
-            expected: [AreaKind::Village, AreaKind::Community]
-                .map(|k| format!("{} ({})", k.id(), k.zh()))
-                .join(", "),
+            expected: [AreaKind::Village, AreaKind::Community].map(|k| format!("{} ({})", k.id(), k.zh())).join(", "),
         }),
     }
 }
 
 /// Records the first use of `key`, or compares a later use against it.
-fn check_consistent(
-    seen: &mut Seen,
-    key_col: Col,
-    key: &str,
-    line: u64,
-    attrs: Vec<(Col, String)>,
-) -> Option<String> {
+fn check_consistent(seen: &mut Seen, key_col: Col, key: &str, line: u64, attrs: Vec<(Col, String)>) -> Option<String> {
     let Some((first, expected)) = seen.get(key) else {
         seen.insert(key.to_string(), (line, attrs));
         return None;
@@ -572,15 +512,9 @@ fn check_consistent(
         .iter()
         .zip(expected)
         .filter(|((_, new), (_, old))| new != old)
-        .map(|((col, new), (_, old))| {
-            format!(
-                "{} {new:?} disagrees with {old:?} on line {first}",
-                col.name()
-            )
-        })
+        .map(|((col, new), (_, old))| format!("{} {new:?} disagrees with {old:?} on line {first}", col.name()))
         .collect();
-    (!disagreements.is_empty())
-        .then(|| format!("{} {key:?}: {}", key_col.name(), disagreements.join("; ")))
+    (!disagreements.is_empty()).then(|| format!("{} {key:?}: {}", key_col.name(), disagreements.join("; ")))
 }
 
 /// Names the columns (other than place_id) whose values differ between two rows.
@@ -620,10 +554,7 @@ struct Errors {
 impl Errors {
     fn push(&mut self, line: u64, message: impl Into<String>) {
         if self.list.len() < MAX_ERRORS {
-            self.list.push(RowError {
-                line,
-                message: message.into(),
-            });
+            self.list.push(RowError { line, message: message.into() });
         } else {
             self.omitted += 1;
             self.last_omitted_line = self.last_omitted_line.max(line);
@@ -686,11 +617,7 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert_eq!(errs[0].line, line, "{errs:#?}");
         for fragment in fragments {
-            assert!(
-                errs[0].message.contains(fragment),
-                "{:?} lacks {fragment:?}",
-                errs[0]
-            );
+            assert!(errs[0].message.contains(fragment), "{:?} lacks {fragment:?}", errs[0]);
         }
     }
 
@@ -756,25 +683,12 @@ mod tests {
     #[test]
     fn line_numbers_count_blank_lines_with_any_line_ending() {
         for newline in ["\n", "\r\n", "\r"] {
-            let text = [
-                HEADER,
-                "",
-                &row("P1", "a"),
-                "",
-                "",
-                &row("P2", "b"),
-                "P3,shop",
-            ]
-            .join(newline);
+            let text = [HEADER, "", &row("P1", "a"), "", "", &row("P2", "b"), "P3,shop"].join(newline);
             let errs = errors(text.as_bytes());
             assert_eq!(errs.len(), 1, "{newline:?}: {errs:#?}");
             assert_eq!(errs[0].line, 7, "{newline:?}");
             let fixed = text.replace("P3,shop", "");
-            let lines: Vec<u64> = parse_territory_csv(fixed.as_bytes())
-                .unwrap()
-                .iter()
-                .map(|r| r.line)
-                .collect();
+            let lines: Vec<u64> = parse_territory_csv(fixed.as_bytes()).unwrap().iter().map(|r| r.line).collect();
             assert_eq!(lines, vec![3, 6], "{newline:?}");
         }
     }
@@ -789,10 +703,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].place.label, "Li's shop, north gate");
         assert_eq!(rows[0].grid.name, "Grid, one");
-        assert_eq!(
-            rows[0].place.address.as_deref(),
-            Some("No. 5, \"Old\" Street")
-        );
+        assert_eq!(rows[0].place.address.as_deref(), Some("No. 5, \"Old\" Street"));
     }
 
     #[test]
@@ -849,26 +760,14 @@ mod tests {
 
     #[test]
     fn unknown_kind_lists_accepted_values() {
-        let bytes = csv(&[
-            HEADER,
-            &row("P1", "a"),
-            &row("P2", "b").replace("household", "castle"),
-        ]);
-        assert_single_error(
-            &bytes,
-            3,
-            &["column kind", "\"castle\"", "market (集贸市场)"],
-        );
+        let bytes = csv(&[HEADER, &row("P1", "a"), &row("P2", "b").replace("household", "castle")]);
+        assert_single_error(&bytes, 3, &["column kind", "\"castle\"", "market (集贸市场)"]);
     }
 
     #[test]
     fn village_kind_must_be_village_or_community() {
         let bytes = csv(&[HEADER, &row("P1", "a").replace(",village,", ",镇,")]);
-        assert_single_error(
-            &bytes,
-            2,
-            &["column village_kind", "village (村), community (社区)"],
-        );
+        assert_single_error(&bytes, 2, &["column village_kind", "village (村), community (社区)"]);
         let errs = errors(&bytes);
         assert!(!errs[0].message.contains("district"), "{errs:?}");
     }
@@ -876,10 +775,7 @@ mod tests {
     #[test]
     fn header_problems_are_reported_on_line_1() {
         let without_label = HEADER.replace(",label,", ",");
-        let bytes = csv(&[
-            &without_label,
-            "P1,household,G1,Grid,V1,V,village,T1,Town,,,,,",
-        ]);
+        let bytes = csv(&[&without_label, "P1,household,G1,Grid,V1,V,village,T1,Town,,,,,"]);
         assert_single_error(&bytes, 1, &["missing column label"]);
 
         let doubled = format!("{HEADER},Lat");
@@ -889,30 +785,16 @@ mod tests {
         assert_single_error(
             &csv(&[&unknown, &format!("{},red", row("P1", "a"))]),
             1,
-            &[
-                "unknown column \"colour\"",
-                "accepted columns: place_id, kind,",
-                "lon",
-            ],
+            &["unknown column \"colour\"", "accepted columns: place_id, kind,", "lon"],
         );
     }
 
     #[test]
     fn duplicate_place_ids() {
         // An identical repeat (even spelled differently) is kept once, at its first line.
-        let same = csv(&[
-            HEADER,
-            &row("P1", "a"),
-            &row("P2", "b"),
-            &row(" P1 ", "a").replace("household", "户"),
-        ]);
+        let same = csv(&[HEADER, &row("P1", "a"), &row("P2", "b"), &row(" P1 ", "a").replace("household", "户")]);
         let rows = parse_territory_csv(&same).unwrap();
-        assert_eq!(
-            rows.iter()
-                .map(|r| (r.line, r.place.id.as_str()))
-                .collect::<Vec<_>>(),
-            vec![(2, "P1"), (3, "P2")]
-        );
+        assert_eq!(rows.iter().map(|r| (r.line, r.place.id.as_str())).collect::<Vec<_>>(), vec![(2, "P1"), (3, "P2")]);
 
         let different = csv(&[HEADER, &row("P1", "a"), &row("P2", "b"), &row("P1", "c")]);
         assert_single_error(&different, 4, &["place_id \"P1\"", "on line 2", "(label)"]);
@@ -940,50 +822,27 @@ mod tests {
         let errs = errors(&bytes);
         assert_eq!(errs.len(), 2, "{errs:#?}");
         assert_eq!((errs[0].line, errs[1].line), (3, 4));
-        assert!(errs[0]
-            .message
-            .contains("found 16 fields but the header has 15"));
+        assert!(errs[0].message.contains("found 16 fields but the header has 15"));
         assert!(errs[1].message.contains("found 2 fields"));
     }
 
     #[test]
     fn bad_coordinates() {
-        let with = |lat: &str, lon: &str| {
-            csv(&[
-                HEADER,
-                &row("P1", "a"),
-                &row_with("P2", "b", &format!(",,,{lat},{lon}")),
-            ])
-        };
+        let with =
+            |lat: &str, lon: &str| csv(&[HEADER, &row("P1", "a"), &row_with("P2", "b", &format!(",,,{lat},{lon}"))]);
         assert!(parse_territory_csv(&with("-90", "180")).is_ok());
         assert_single_error(&with("91", "10"), 3, &["column lat", "outside -90..90"]);
-        assert_single_error(
-            &with("10", "-180.5"),
-            3,
-            &["column lon", "outside -180..180"],
-        );
+        assert_single_error(&with("10", "-180.5"), 3, &["column lon", "outside -180..180"]);
         assert_single_error(&with("NaN", "10"), 3, &["column lat"]);
         assert_single_error(&with("north", "10"), 3, &["column lat", "not a number"]);
-        assert_single_error(
-            &with("10", ""),
-            3,
-            &["column lon: empty while lat is given"],
-        );
-        assert_single_error(
-            &with("", "10"),
-            3,
-            &["column lat: empty while lon is given"],
-        );
+        assert_single_error(&with("10", ""), 3, &["column lon: empty while lat is given"]);
+        assert_single_error(&with("", "10"), 3, &["column lat: empty while lon is given"]);
     }
 
     #[test]
     fn bad_identifiers_and_text() {
         let bytes = csv(&[HEADER, &row("P1", "a"), &row("P 2", "b")]);
-        assert_single_error(
-            &bytes,
-            3,
-            &["column place_id", "\"P 2\"", "not a valid identifier"],
-        );
+        assert_single_error(&bytes, 3, &["column place_id", "\"P 2\"", "not a valid identifier"]);
 
         let bytes = csv(&[HEADER, &row("P1", "a").replace("G1", "网格1")]);
         assert_single_error(&bytes, 2, &["column grid_code", "not a valid identifier"]);
@@ -1006,49 +865,25 @@ mod tests {
         assert_single_error(
             &grid_name,
             3,
-            &[
-                "grid_code \"G1\"",
-                "grid_name \"Grid 1\" disagrees with \"Grid one\" on line 2",
-            ],
+            &["grid_code \"G1\"", "grid_name \"Grid 1\" disagrees with \"Grid one\" on line 2"],
         );
 
-        let village = csv(&[
-            HEADER,
-            &base,
-            &row("P2", "b").replace("village,T1", "community,T1"),
-        ]);
-        assert_single_error(
-            &village,
-            3,
-            &["village_code \"V1\"", "village_kind", "line 2"],
-        );
+        let village = csv(&[HEADER, &base, &row("P2", "b").replace("village,T1", "community,T1")]);
+        assert_single_error(&village, 3, &["village_code \"V1\"", "village_kind", "line 2"]);
 
         let town = csv(&[HEADER, &base, &row("P2", "b").replace("Town", "Other town")]);
         assert_single_error(&town, 3, &["town_code \"T1\"", "town_name", "line 2"]);
 
         let moved = csv(&[HEADER, &base, &row("P2", "b").replace("V1", "V2")]);
-        assert_single_error(
-            &moved,
-            3,
-            &["grid_code \"G1\"", "village_code \"V2\"", "line 2"],
-        );
+        assert_single_error(&moved, 3, &["grid_code \"G1\"", "village_code \"V2\"", "line 2"]);
 
         let reused = csv(&[HEADER, &base, &row("P2", "b").replace("G1", "V1")]);
-        assert_single_error(
-            &reused,
-            3,
-            &["grid_code \"V1\" is also used as a village_code on line 2"],
-        );
+        assert_single_error(&reused, 3, &["grid_code \"V1\" is also used as a village_code on line 2"]);
     }
 
     #[test]
     fn no_rows() {
-        for bytes in [
-            b"".to_vec(),
-            UTF8_BOM.to_vec(),
-            csv(&[HEADER]),
-            csv(&[HEADER, "", " ", ",,"]),
-        ] {
+        for bytes in [b"".to_vec(), UTF8_BOM.to_vec(), csv(&[HEADER]), csv(&[HEADER, "", " ", ",,"])] {
             assert_single_error(&bytes, 1, &["the file has no rows"]);
         }
     }
@@ -1064,23 +899,14 @@ mod tests {
             &row("P1", "changed"),
         ]);
         let errs = errors(&bytes);
-        let summary: Vec<(u64, &str)> = errs
-            .iter()
-            .map(|e| (e.line, e.message.split(':').next().unwrap()))
-            .collect();
+        let summary: Vec<(u64, &str)> = errs.iter().map(|e| (e.line, e.message.split(':').next().unwrap())).collect();
         assert_eq!(
             summary,
             vec![
                 (3, "column label"),
                 (3, "column kind"),
-                (
-                    5,
-                    "found 2 fields but the header has 15; quote values that contain commas"
-                ),
-                (
-                    6,
-                    "place_id \"P1\" already appears on line 2 with different data (label)"
-                ),
+                (5, "found 2 fields but the header has 15; quote values that contain commas"),
+                (6, "place_id \"P1\" already appears on line 2 with different data (label)"),
             ]
         );
         assert_eq!(errs[2].to_string(), format!("line 5: {}", errs[2].message));
@@ -1095,8 +921,6 @@ mod tests {
         assert_eq!(errs.len(), MAX_ERRORS + 1);
         assert_eq!(errs[MAX_ERRORS - 1].line, 101);
         assert_eq!(errs[MAX_ERRORS].line, 151);
-        assert!(errs[MAX_ERRORS]
-            .message
-            .starts_with("50 more errors omitted"));
+        assert!(errs[MAX_ERRORS].message.starts_with("50 more errors omitted"));
     }
 }

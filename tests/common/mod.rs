@@ -53,11 +53,7 @@ impl Server {
                 sink.clear();
             }
         });
-        Server {
-            url,
-            data_dir: data_dir.to_path_buf(),
-            child,
-        }
+        Server { url, data_dir: data_dir.to_path_buf(), child }
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -132,17 +128,7 @@ pub fn bootstrap_office(data_dir: &Path, scratch: &Path) {
     let dir = data_dir.to_str().unwrap();
     ok(
         scratch,
-        &[
-            "admin",
-            "create-user",
-            "--data-dir",
-            dir,
-            "--username",
-            "office",
-            "--role",
-            "office",
-            "--password-stdin",
-        ],
+        &["admin", "create-user", "--data-dir", dir, "--username", "office", "--role", "office", "--password-stdin"],
         Some(&pw()),
     );
 }
@@ -168,9 +154,5 @@ pub fn figure(rows: &[serde_json::Value], area: &str, indicator: &str) -> (u64, 
         .iter()
         .find(|r| r["area"] == area && r["indicator"] == indicator)
         .unwrap_or_else(|| panic!("no row for {area}/{indicator} in {rows:#?}"));
-    (
-        r["eligible"].as_u64().unwrap(),
-        r["reached"].as_u64().unwrap(),
-        r["excluded"].as_u64().unwrap(),
-    )
+    (r["eligible"].as_u64().unwrap(), r["reached"].as_u64().unwrap(), r["excluded"].as_u64().unwrap())
 }
