@@ -4,7 +4,7 @@
 //! before the visit id is printed.
 
 use crate::http::{Api, CallError};
-use crate::profile::{Device, Profile};
+use crate::profile::{CarriedVisit, Device, Profile};
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::ActorId;
 use client_core::coverage::place_coverage;
@@ -29,16 +29,14 @@ struct EnrolReply {
 
 pub async fn login(profile: &Profile, server: &str, username: &str, password: &str, name: &str) -> Result<()> {
     // Never strand another user's unsent visits: they stay until synced.
-    if let Some(old) = profile.try_device()? {
-        let pending = pending_visits(&profile.grids()?, &old)?;
+    let old = profile.try_device()?;
+    if let Some(old) = &old {
+        let pending = pending_visits(profile, &profile.grids()?, old)?;
         if pending > 0 && old.username != username {
             bail!(
                 "this profile holds {pending} unsynced visits by {}; run `doorstep field sync` first, or use another --profile",
                 old.username
             );
-        }
-        if pending > 0 {
-            bail!("this profile holds {pending} unsynced visits; run `doorstep field sync` before enrolling again");
         }
     }
     let api = Api::new(server, None)?;
@@ -49,7 +47,13 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         .await?;
     ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
     let store = profile.grids()?;
-    // A new enrolment gets a new actor: grids written under the old one are dropped (all were synced above).
+    // A new enrolment gets a new actor. The old enrolment's unsent visits are set aside first (durably),
+    // to be recorded again under the new actor at the next sync; then the grids are dropped.
+    let mut carried = profile.carry_over()?;
+    if let Some(old) = &old {
+        carried.extend(unsent_visits(&store, old)?);
+    }
+    profile.save_carry_over(&carried)?;
     for grid in store.grids()? {
         store.remove(&grid)?;
     }
@@ -67,7 +71,49 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         reply.username,
         reply.team.as_deref().unwrap_or("none")
     );
+    if !carried.is_empty() {
+        eprintln!(
+            "{} unsynced visits from the earlier enrolment are kept and go out with the next sync",
+            carried.len()
+        );
+    }
     Ok(())
+}
+
+/// Visits this enrolment recorded that the server has not confirmed.
+fn unsent_visits(store: &GridStore, device: &Device) -> Result<Vec<CarriedVisit>> {
+    let mut out = Vec::new();
+    for grid in store.grids()? {
+        let doc = store.load(&grid)?;
+        let confirmed = store.mark(&grid)?.confirmed_heads();
+        let at_server = GridDoc::from_automerge(doc.automerge().fork_at(&confirmed)?);
+        for visit in doc.visits()? {
+            if visit.device == device.device_id && at_server.visit(&visit.id.to_string())?.is_none() {
+                out.push(CarriedVisit { grid: grid.clone(), visit });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Records carried-over visits again under this enrolment, in grids now on the device. Returns how many.
+fn record_carried(profile: &Profile, store: &GridStore, device: &Device) -> Result<usize> {
+    let carried = profile.carry_over()?;
+    let mut recorded = 0;
+    for c in &carried {
+        if !store.grids()?.contains(&c.grid) {
+            continue;
+        }
+        let mut doc = load(store, device, &c.grid)?;
+        if doc.visit(&c.visit.id.to_string())?.is_some() {
+            continue; // already on the server under the earlier enrolment
+        }
+        let visit = Visit { device: device.device_id.clone(), ..c.visit.clone() };
+        let change = doc.add_visit(&visit)?;
+        store.append(&c.grid, &[change])?;
+        recorded += 1;
+    }
+    Ok(recorded)
 }
 
 fn actor_of(device: &Device) -> Result<ActorId> {
@@ -95,8 +141,10 @@ fn pending_by_grid(store: &GridStore, device: &Device) -> Result<Vec<(String, us
         .collect()
 }
 
-fn pending_visits(store: &GridStore, device: &Device) -> Result<usize> {
-    Ok(pending_by_grid(store, device)?.iter().map(|(_, n)| n).sum())
+/// Unsynced visits: recorded here and not confirmed, plus any carried over from an earlier enrolment.
+fn pending_visits(profile: &Profile, store: &GridStore, device: &Device) -> Result<usize> {
+    let carried = profile.carry_over()?.len();
+    Ok(pending_by_grid(store, device)?.iter().map(|(_, n)| n).sum::<usize>() + carried)
 }
 
 #[derive(Default)]
@@ -115,8 +163,10 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let api = Api::new(&server, Some(device.token.clone()))?;
     let mut tally = SyncTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
-    // Normally one round trip; a second only when the server asked for a grid's whole history.
-    for _round in 0..2 {
+    let mut carrying = !profile.carry_over()?.is_empty();
+    // Normally one round trip; another when the server asked for a grid's whole history, or to send visits
+    // carried over from an earlier enrolment once their grids are here.
+    for _round in 0..3 {
         let mut grids = Vec::new();
         let mut docs = HashMap::new();
         for grid in store.grids()? {
@@ -132,16 +182,21 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         let req = api.request(Method::POST, "/api/v1/sync").header("content-type", protocol::CONTENT_TYPE).body(body);
         let resp = match api.send(req).await {
             Ok(r) => r,
-            Err(e) => return Err(sync_failed(&store, &device, e)),
+            Err(e) => return Err(sync_failed(profile, &store, &device, e)),
         };
         let bytes = resp.bytes().await.map_err(|e| {
-            let pending = pending_visits(&store, &device).unwrap_or(0);
+            let pending = pending_visits(profile, &store, &device).unwrap_or(0);
             anyhow!("the connection broke while receiving the server's answer ({e}); your {pending} unsynced visits are kept; run `doorstep field sync` again")
         })?;
         let reply: SyncResponse = protocol::decode(&bytes)?;
         resend_all.clear();
         for r in reply.grids {
             apply_grid_reply(&store, &device, docs.remove(&r.grid), r, &mut tally, &mut resend_all)?;
+        }
+        if carrying {
+            record_carried(profile, &store, &device)?;
+            carrying = false;
+            continue;
         }
         if resend_all.is_empty() {
             break;
@@ -150,9 +205,13 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     if !resend_all.is_empty() {
         bail!("the server still could not place the history of grids {resend_all:?}; try again, or contact the office");
     }
+    // Carried visits are now recorded under this enrolment and confirmed, or their grid is gone.
+    let still_carried: Vec<CarriedVisit> =
+        profile.carry_over()?.into_iter().filter(|c| !store.grids().unwrap_or_default().contains(&c.grid)).collect();
+    profile.save_carry_over(&still_carried)?;
     device.last_sync = Some(chrono::Utc::now());
     profile.save_device(&device)?;
-    let pending = pending_visits(&store, &device)?;
+    let pending = pending_visits(profile, &store, &device)?;
     println!(
         "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced",
         store.grids()?.len(),
@@ -165,8 +224,8 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn sync_failed(store: &GridStore, device: &Device, e: CallError) -> anyhow::Error {
-    let pending = pending_visits(store, device).unwrap_or(0);
+fn sync_failed(profile: &Profile, store: &GridStore, device: &Device, e: CallError) -> anyhow::Error {
+    let pending = pending_visits(profile, store, device).unwrap_or(0);
     match e {
         CallError::Unreachable { .. } => {
             anyhow!("{e}\nnothing was lost: {pending} unsynced visits stay on this device; run `doorstep field sync` again when the server is reachable")
@@ -389,7 +448,7 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     let device = profile.device()?;
     let store = profile.grids()?;
     let per_grid = pending_by_grid(&store, &device)?;
-    let total: usize = per_grid.iter().map(|(_, n)| n).sum();
+    let total = pending_visits(profile, &store, &device)?;
     if json_out {
         let grids: Vec<_> = per_grid.iter().map(|(g, n)| json!({"grid": g, "unsynced_visits": n})).collect();
         println!(

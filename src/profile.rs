@@ -83,11 +83,35 @@ impl Profile {
         Ok(write_json_atomic(&self.dir.join("device.json"), d)?)
     }
 
+    /// Visits recorded under an earlier enrolment of this profile, waiting to be recorded again under the
+    /// current one (a new enrolment has a new actor id, and the server accepts only the current one's changes).
+    pub fn carry_over(&self) -> Result<Vec<CarriedVisit>> {
+        Ok(read_json(&self.dir.join("carry-over.json"))?.unwrap_or_default())
+    }
+
+    pub fn save_carry_over(&self, visits: &[CarriedVisit]) -> Result<()> {
+        let path = self.dir.join("carry-over.json");
+        if visits.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&path, &visits)?)
+    }
+
     /// Opens the device's grid store, waiting for any other doorstep process using this profile.
     pub fn grids(&self) -> Result<GridStore> {
         self.ensure_dir()?;
         Ok(GridStore::open(&self.dir.join("grids"))?)
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarriedVisit {
+    pub grid: String,
+    pub visit: client_core::model::Visit,
 }
 
 /// `--profile`, else `DOORSTEP_PROFILE` (both handled by clap), else `~/.doorstep`.

@@ -1,0 +1,483 @@
+//! The attack suite: every forbidden action is tried against a real server and refused with the right status,
+//! and nothing changes.
+
+mod common;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, ReadDoc};
+use client_core::model::{Deliveries, Outcome, Visit};
+use client_core::protocol::{self, GridPush, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::store::GridStore;
+use client_core::sync::build_push;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const TERRITORY: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+A1,household,a1,GA,ga,V1,v1,village,T1,t\nA2,household,a2,GA,ga,V1,v1,village,T1,t\n\
+B1,household,b1,GB,gb,V2,v2,community,T1,t\nB2,shop,b2,GB,gb,V2,v2,community,T1,t\n";
+
+struct World {
+    tmp: tempfile::TempDir,
+    server: Server,
+    office: PathBuf,
+    /// Volunteers: a1 and a2 in team-a (grid GA), b1 in team-b (grid GB).
+    a1: PathBuf,
+    a2: PathBuf,
+    b1: PathBuf,
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+fn world_with(extra: &[&str]) -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start_with(&data, "127.0.0.1:0", extra);
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let f = write_file(tmp.path(), "t.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    for (team, grid) in [("team-a", "GA"), ("team-b", "GB")] {
+        ok(&office, &["team", "create", team], None);
+        ok(&office, &["assign", grid, "--team", team], None);
+    }
+    let mut profiles = Vec::new();
+    for (user, team) in [("a1", "team-a"), ("a2", "team-a"), ("b1", "team-b")] {
+        ok(&office, &["user", "create", user, "--role", "volunteer", "--team", team, "--password-stdin"], Some(&pw()));
+        let p = tmp.path().join(user);
+        ok(&p, &["field", "login", "--server", &server.url, "--username", user, "--password-stdin"], Some(&pw()));
+        ok(&p, &["field", "sync"], None);
+        profiles.push(p);
+    }
+    let b1 = profiles.pop().unwrap();
+    let a2 = profiles.pop().unwrap();
+    let a1 = profiles.pop().unwrap();
+    World { tmp, server, office, a1, a2, b1, rt: tokio::runtime::Runtime::new().unwrap(), http: reqwest::Client::new() }
+}
+
+fn world() -> World {
+    world_with(&[])
+}
+
+fn device(profile: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(profile.join("device.json")).unwrap()).unwrap()
+}
+
+fn session_token(profile: &Path) -> String {
+    let s: Value = serde_json::from_slice(&std::fs::read(profile.join("session.json")).unwrap()).unwrap();
+    s["token"].as_str().unwrap().to_string()
+}
+
+impl World {
+    fn sync_raw(&self, token: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.rt.block_on(async {
+            let resp = self
+                .http
+                .post(format!("{}/api/v1/sync", self.server.url))
+                .bearer_auth(token)
+                .header("content-type", protocol::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+        })
+    }
+
+    fn sync(&self, token: &str, grids: Vec<GridPush>) -> (u16, Vec<u8>) {
+        self.sync_raw(token, protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids }))
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        self.rt.block_on(async {
+            let mut req = self.http.request(method, format!("{}{path}", self.server.url));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    }
+
+    fn town(&self) -> Vec<Value> {
+        coverage(&self.office, "town", None)
+    }
+
+    /// A device's copy of a grid, with its own actor.
+    fn grid(&self, profile: &Path, code: &str) -> client_core::GridDoc {
+        let store = GridStore::open(&profile.join("grids")).unwrap();
+        let mut doc = store.load(code).unwrap();
+        doc.set_actor(ActorId::try_from(device(profile)["actor"].as_str().unwrap()).unwrap());
+        doc
+    }
+}
+
+fn error_message(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    v["error"]["message"].as_str().unwrap_or_default().to_string()
+}
+
+fn new_visit(profile: &Path, place: &str) -> Visit {
+    let d = device(profile);
+    Visit {
+        id: uuid::Uuid::now_v7(),
+        place_id: place.into(),
+        volunteer: d["username"].as_str().unwrap().into(),
+        device: d["device_id"].as_str().unwrap().into(),
+        at: chrono::Utc::now(),
+        outcome: Outcome::Completed,
+        deliveries: Deliveries { handbook: true, ..Default::default() },
+        note: None,
+        gps: None,
+    }
+}
+
+#[test]
+fn another_teams_grid_can_be_neither_pulled_nor_pushed() {
+    let w = world();
+    let before = w.town();
+    let b_token = device(&w.b1)["token"].as_str().unwrap().to_string();
+    // The team-b device never received GA.
+    assert!(!w.b1.join("grids/GA.snapshot").exists());
+    // Asking for GA by pushing an empty state for it.
+    let (status, body) = w.sync(&b_token, vec![GridPush { grid: "GA".into(), ..Default::default() }]);
+    assert_eq!(status, 403, "{}", error_message(&body));
+    assert!(error_message(&body).contains("not assigned to your team"));
+    // Pushing a visit into GA built on a stolen copy of the document.
+    let mut stolen = w.grid(&w.a1, "GA");
+    stolen.set_actor(ActorId::try_from(device(&w.b1)["actor"].as_str().unwrap()).unwrap());
+    let base = stolen.heads();
+    stolen.add_visit(&new_visit(&w.b1, "A1")).unwrap();
+    let (status, _) = w.sync(&b_token, vec![build_push("GA", &stolen, Some(&base))]);
+    assert_eq!(status, 403);
+    assert_eq!(w.town(), before, "nothing changed");
+}
+
+#[test]
+fn spoofed_actor_deletion_and_impersonation_are_rejected() {
+    let w = world();
+    // a2 records a real visit that a1 will then try to erase.
+    ok(&w.a2, &["field", "visit", "A2", "--handbook", "--briefed", "--poster"], None);
+    ok(&w.a2, &["field", "sync"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    let before = w.town();
+    assert_eq!(figure(&before, "T1", "handbook"), (4, 1, 0));
+    let a1_token = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let doc = w.grid(&w.a1, "GA");
+    let base = doc.heads();
+
+    // 1. A change written under someone else's actor id.
+    let mut spoof = doc.fork();
+    spoof.set_actor(ActorId::try_from(device(&w.a2)["actor"].as_str().unwrap()).unwrap());
+    spoof.add_visit(&new_visit(&w.a1, "A1")).unwrap();
+    let (status, body) = w.sync(&a1_token, vec![build_push("GA", &spoof, Some(&base))]);
+    assert_eq!(status, 422, "{}", error_message(&body));
+    assert!(error_message(&body).contains("actor"), "{}", error_message(&body));
+
+    // 2. Deleting another volunteer's visit, crafted directly with automerge.
+    let mut am =
+        doc.automerge().fork().with_actor(ActorId::try_from(device(&w.a1)["actor"].as_str().unwrap()).unwrap());
+    let visits = am.get(automerge::ROOT, "visits").unwrap().unwrap().1;
+    let key = am.keys(&visits).next().unwrap();
+    let mut tx = am.transaction();
+    tx.delete(&visits, key.as_str()).unwrap();
+    tx.commit();
+    let deleting = client_core::GridDoc::from_automerge(am);
+    let (status, body) = w.sync(&a1_token, vec![build_push("GA", &deleting, Some(&base))]);
+    assert_eq!(status, 422);
+    assert!(error_message(&body).contains("overwrites or deletes"), "{}", error_message(&body));
+
+    // 3. Rewriting a field of that visit.
+    let mut am =
+        doc.automerge().fork().with_actor(ActorId::try_from(device(&w.a1)["actor"].as_str().unwrap()).unwrap());
+    let visit = am.get(&visits, key.as_str()).unwrap().unwrap().1;
+    let mut tx = am.transaction();
+    tx.put(&visit, "handbook", false).unwrap();
+    tx.commit();
+    let (status, _) = w.sync(&a1_token, vec![build_push("GA", &client_core::GridDoc::from_automerge(am), Some(&base))]);
+    assert_eq!(status, 422);
+
+    // 4. A visit in another volunteer's name, and 5. one for a place outside the grid.
+    for (visit, reason) in [
+        (Visit { volunteer: "a2".into(), ..new_visit(&w.a1, "A1") }, "claims volunteer"),
+        (new_visit(&w.a1, "B1"), "not in this grid"),
+    ] {
+        let mut forged = doc.fork();
+        forged.add_visit(&visit).unwrap();
+        let (status, body) = w.sync(&a1_token, vec![build_push("GA", &forged, Some(&base))]);
+        assert_eq!(status, 422);
+        assert!(error_message(&body).contains(reason), "{}", error_message(&body));
+    }
+
+    // 6. Writing outside the schema: a new root key.
+    let mut am =
+        doc.automerge().fork().with_actor(ActorId::try_from(device(&w.a1)["actor"].as_str().unwrap()).unwrap());
+    let mut tx = am.transaction();
+    tx.put(automerge::ROOT, "owned", "yes").unwrap();
+    tx.commit();
+    let (status, _) = w.sync(&a1_token, vec![build_push("GA", &client_core::GridDoc::from_automerge(am), Some(&base))]);
+    assert_eq!(status, 422);
+
+    // 7. An oversized note.
+    let mut big = doc.fork();
+    big.add_visit(&Visit { note: Some("x".repeat(5000)), ..new_visit(&w.a1, "A1") }).unwrap();
+    let (status, body) = w.sync(&a1_token, vec![build_push("GA", &big, Some(&base))]);
+    assert_eq!(status, 422, "{}", error_message(&body));
+
+    // 8. Garbage in place of a change, and garbage in place of CBOR.
+    let push = GridPush { grid: "GA".into(), have: vec![], changes: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])] };
+    assert_eq!(w.sync(&a1_token, vec![push]).0, 400);
+    assert_eq!(w.sync_raw(&a1_token, b"\xff\x00not cbor".to_vec()).0, 400);
+
+    assert_eq!(w.town(), before, "nothing of any refused request was stored");
+    // The real device still syncs normally afterwards, and the rejections are in the audit log.
+    ok(&w.a1, &["field", "sync"], None);
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.rejected"), "{audit}");
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[test]
+fn tampered_expired_unsigned_and_misdirected_tokens_get_401() {
+    let w = world();
+    let office_token = session_token(&w.office);
+    let device_token = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let coverage_with = |t: &str| w.call(reqwest::Method::GET, "/api/v1/reports/coverage", Some(t), None).0;
+    assert_eq!(coverage_with(&office_token), 200);
+
+    // Tampered: the payload says role office for a volunteer, the signature is the original.
+    let parts: Vec<&str> = device_token.split('.').collect();
+    use base64::Engine;
+    let mut claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["role"] = "office".into();
+    claims["aud"] = "doorstep-session".into();
+    let tampered = format!("{}.{}.{}", parts[0], b64(claims.to_string().as_bytes()), parts[2]);
+    assert_eq!(coverage_with(&tampered), 401);
+
+    // alg: none.
+    let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
+    assert_eq!(coverage_with(&none), 401);
+
+    // Expired, but correctly signed with the server's own secret.
+    let secret = std::fs::read(w.server.data_dir.join("jwt-secret")).unwrap();
+    let mut office_claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(office_token.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    office_claims["exp"] = (chrono::Utc::now().timestamp() - 3600).into();
+    let key = jsonwebtoken::EncodingKey::from_secret(&secret);
+    let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &office_claims, &key).unwrap();
+    assert_eq!(coverage_with(&expired), 401);
+    // Signed with another secret.
+    office_claims["exp"] = (chrono::Utc::now().timestamp() + 3600).into();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &office_claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"guess"),
+    )
+    .unwrap();
+    assert_eq!(coverage_with(&forged), 401);
+    // The same claims with the right secret work, so the refusals above are about the token alone.
+    let fresh = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &office_claims, &key).unwrap();
+    assert_eq!(coverage_with(&fresh), 200);
+
+    // Wrong audience both ways.
+    assert_eq!(coverage_with(&device_token), 401, "a device token is not a session");
+    assert_eq!(w.sync(&office_token, vec![]).0, 401, "a session token cannot sync");
+}
+
+#[test]
+fn revoked_devices_and_disabled_users_are_locked_out_and_keep_their_visits() {
+    let w = world();
+    let id = device(&w.a1)["device_id"].as_str().unwrap().to_string();
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    ok(&w.office, &["device", "revoke", &id], None);
+    let err = fails(&w.a1, &["field", "sync"], None);
+    assert!(err.contains("revoked") && err.contains("1 unsynced visits stay on this device"), "{err}");
+    let status: Value = serde_json::from_str(&ok(&w.a1, &["field", "status", "--format", "json"], None)).unwrap();
+    assert_eq!(status["unsynced_visits"], 1);
+    let devices: Vec<Value> =
+        serde_json::from_str(&ok(&w.office, &["device", "list", "--format", "json"], None)).unwrap();
+    assert!(devices.iter().any(|d| d["device_id"] == id.as_str() && !d["revoked_at"].is_null()));
+
+    // Re-enrolling keeps the unsynced visit and delivers it.
+    ok(&w.a1, &["field", "login", "--server", &w.server.url, "--username", "a1", "--password-stdin"], Some(&pw()))
+        .to_string();
+    ok(&w.a1, &["field", "sync"], None);
+    assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 1, 0));
+
+    // Disabling a user stops every device of theirs at once.
+    ok(&w.office, &["user", "disable", "a2"], None);
+    let err = fails(&w.a2, &["field", "sync"], None);
+    assert!(err.contains("disabled"), "{err}");
+    let err = fails(
+        &w.a2,
+        &["field", "login", "--server", &w.server.url, "--username", "a2", "--password-stdin"],
+        Some(&pw()),
+    );
+    assert!(err.contains("wrong username or password"), "{err}");
+}
+
+#[test]
+fn roles_are_enforced_on_every_endpoint() {
+    let w = world();
+    ok(&w.office, &["user", "create", "viewer1", "--role", "viewer", "--area", "V2", "--password-stdin"], Some(&pw()));
+    ok(&w.office, &["user", "create", "lead-a", "--role", "lead", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    let viewer = w.tmp.path().join("viewer");
+    let vol = w.tmp.path().join("vol-session");
+    let lead = w.tmp.path().join("lead");
+    for (p, u) in [(&viewer, "viewer1"), (&vol, "a1"), (&lead, "lead-a")] {
+        ok(p, &["login", "--server", &w.server.url, "--username", u, "--password-stdin"], Some(&pw()));
+    }
+    let before = w.town();
+    let f = write_file(w.tmp.path(), "evil.csv", TERRITORY.replace("a1,GA", "pwned,GA").as_bytes());
+    for p in [&viewer, &vol, &lead] {
+        let err = fails(p, &["territory", "import", f.to_str().unwrap()], None);
+        assert!(err.contains("may not do this"), "{err}");
+        let err = fails(p, &["assign", "GA", "--team", "team-b"], None);
+        assert!(err.contains("may not do this"), "{err}");
+    }
+    let err = fails(&viewer, &["user", "create", "x1", "--role", "office", "--password-stdin"], Some(&pw()));
+    assert!(err.contains("may not do this"), "{err}");
+    let err = fails(&vol, &["report", "coverage"], None);
+    assert!(err.contains("may not do this"), "{err}");
+    assert_eq!(w.town(), before);
+
+    // A viewer reads only their own area.
+    let rows = coverage(&viewer, "grid", None);
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["area"] == "GB"), "{rows:?}");
+    let err = fails(&viewer, &["report", "coverage", "--area", "V1"], None);
+    assert!(err.contains("outside your area"), "{err}");
+    // A viewer cannot enrol a device.
+    let err = fails(
+        &w.tmp.path().join("vp"),
+        &["field", "login", "--server", &w.server.url, "--username", "viewer1", "--password-stdin"],
+        Some(&pw()),
+    );
+    assert!(err.contains("viewers"), "{err}");
+
+    // A lead sees the team's grids only, and adds volunteers to their own team only.
+    let rows = coverage(&lead, "grid", None);
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["area"] == "GA"), "{rows:?}");
+    ok(&lead, &["user", "create", "a3", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    let err = fails(
+        &lead,
+        &["user", "create", "b9", "--role", "volunteer", "--team", "team-b", "--password-stdin"],
+        Some(&pw()),
+    );
+    assert!(err.contains("own team"), "{err}");
+    let err = fails(
+        &lead,
+        &["user", "create", "boss", "--role", "office", "--team", "team-a", "--password-stdin"],
+        Some(&pw()),
+    );
+    assert!(err.contains("own team"), "{err}");
+}
+
+#[test]
+fn oversized_bodies_get_413_and_the_server_keeps_serving() {
+    let w = world();
+    let token = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let (status, _) = w.sync_raw(&token, vec![0u8; 65 * 1024 * 1024]);
+    assert_eq!(status, 413);
+    let (status, _) = w.call(
+        reqwest::Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(serde_json::json!({"username": "a1", "password": "x".repeat(100_000)})),
+    );
+    assert_eq!(status, 413);
+    ok(&w.a1, &["field", "sync"], None);
+}
+
+#[test]
+fn password_guessing_is_throttled_and_the_owner_gets_back_in() {
+    let w = world_with(&["--login-max-failures", "5", "--login-window-secs", "3"]);
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..1000 {
+        let (status, _) = w.call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": "office", "password": format!("guess {i}")})),
+        );
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&401), Some(&5), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&995), "{statuses:?}");
+    // Even the right password is refused while the window lasts...
+    let err = fails(
+        &w.office,
+        &["login", "--server", &w.server.url, "--username", "office", "--password-stdin"],
+        Some(&pw()),
+    );
+    assert!(err.contains("too many failed logins"), "{err}");
+    // ...and works once it has passed.
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    ok(&w.office, &["login", "--server", &w.server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("login.failed"));
+}
+
+#[test]
+fn a_reassigned_grid_still_accepts_earlier_visits_then_leaves_the_device() {
+    let w = world();
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None); // recorded before the reassignment is known
+    ok(&w.office, &["assign", "GA", "--team", "team-b"], None);
+    let out = ok(&w.a1, &["field", "sync"], None);
+    assert!(out.contains("no longer assigned, removed: GA"), "{out}");
+    assert!(!w.a1.join("grids/GA.snapshot").exists());
+    assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 1, 0), "the visit was accepted");
+    let out = ok(&w.b1, &["field", "sync"], None);
+    assert!(out.contains("new grids: GA"), "{out}");
+    // The old team can no longer push to it.
+    let token = device(&w.a2)["token"].as_str().unwrap().to_string();
+    let doc = w.grid(&w.a2, "GA");
+    let base = doc.heads();
+    let mut late = doc.fork();
+    late.add_visit(&new_visit(&w.a2, "A2")).unwrap();
+    let (status, body) = w.sync(&token, vec![build_push("GA", &late, Some(&base))]);
+    // a2 held GA before, so its visits recorded before learning of the change are still accepted.
+    assert_eq!(status, 200, "{}", error_message(&body));
+    let reply: SyncResponse = protocol::decode(&body).unwrap();
+    assert_eq!(reply.grids.iter().find(|g| g.grid == "GA").unwrap().kind, protocol::ReplyKind::Unassigned);
+}
+
+#[test]
+fn refresh_tokens_rotate_and_logout_revokes_them() {
+    let w = world();
+    let s: Value = serde_json::from_slice(&std::fs::read(w.office.join("session.json")).unwrap()).unwrap();
+    let first = s["refresh_token"].as_str().unwrap().to_string();
+    let body = |t: &str| Some(serde_json::json!({ "refresh_token": t }));
+    let (status, renewed) = w.call(reqwest::Method::POST, "/api/v1/auth/refresh", None, body(&first));
+    assert_eq!(status, 200);
+    let access = renewed["token"].as_str().unwrap();
+    assert_eq!(w.call(reqwest::Method::GET, "/api/v1/reports/coverage", Some(access), None).0, 200);
+    // A refresh token works once: replaying it is refused.
+    assert_eq!(w.call(reqwest::Method::POST, "/api/v1/auth/refresh", None, body(&first)).0, 401);
+    let second = renewed["refresh_token"].as_str().unwrap();
+    assert_eq!(w.call(reqwest::Method::POST, "/api/v1/auth/logout", None, body(second)).0, 204);
+    assert_eq!(w.call(reqwest::Method::POST, "/api/v1/auth/refresh", None, body(second)).0, 401);
+    // The CLI renews an expired access token by itself.
+    ok(&w.office, &["login", "--server", &w.server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let s: Value = serde_json::from_slice(&std::fs::read(w.office.join("session.json")).unwrap()).unwrap();
+    let mut stale = s.clone();
+    stale["expires_at"] = 0.into();
+    std::fs::write(w.office.join("session.json"), stale.to_string()).unwrap();
+    ok(&w.office, &["report", "coverage"], None);
+    let renewed: Value = serde_json::from_slice(&std::fs::read(w.office.join("session.json")).unwrap()).unwrap();
+    assert!(renewed["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+    ok(&w.office, &["logout"], None);
+    let err = fails(&w.office, &["report", "coverage"], None);
+    assert!(err.contains("not logged in"), "{err}");
+}
