@@ -249,6 +249,9 @@ fn apply_grid_reply(
 ) -> Result<()> {
     check_grid_code(&reply.grid)?;
     tally.stored += u64::from(reply.stored);
+    if let Some(contacts) = &reply.contacts {
+        store.set_contacts(&reply.grid, contacts)?;
+    }
     match (reply.kind, doc) {
         (ReplyKind::New, _) => {
             let snapshot = reply.snapshot.as_ref().context("the server sent a new grid without its document")?;
@@ -316,6 +319,10 @@ struct PlaceLine {
     excluded: bool,
     needs_revisit: bool,
     visits: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_phone: Option<String>,
 }
 
 pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool) -> Result<()> {
@@ -341,12 +348,15 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
         }
         let mut places = doc.places()?;
         places.sort_by(|a, b| a.id.cmp(&b.id));
+        let contacts: HashMap<String, client_core::protocol::Contact> =
+            store.contacts(code)?.into_iter().map(|c| (c.place_id.clone(), c)).collect();
         for p in places {
             let pv = by_place.get(p.id.as_str()).cloned().unwrap_or_default();
             let cov = place_coverage(p.kind, rural, pv);
             if todo && cov.is_done() {
                 continue;
             }
+            let contact = contacts.get(&p.id);
             lines.push(PlaceLine {
                 place_id: p.id,
                 grid: code.clone(),
@@ -358,6 +368,8 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
                 excluded: cov.excluded,
                 needs_revisit: cov.needs_revisit,
                 visits: cov.visit_count,
+                contact_name: contact.and_then(|c| c.name.clone()),
+                contact_phone: contact.and_then(|c| c.phone.clone()),
             });
         }
     }

@@ -74,6 +74,11 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Show or change server settings (office).
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
     /// Read the audit log (logins, imports, assignments, revocations, rejected syncs).
     Audit {
         /// Only events at or after this RFC 3339 time.
@@ -161,6 +166,14 @@ enum UserCommand {
     },
     /// Disable an account: its sessions and all its devices stop working at once.
     Disable { username: String },
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// Print every setting and its value.
+    Show,
+    /// Change a setting, e.g. `settings set share_contacts on` to send contact details to the teams' devices.
+    Set { name: String, value: String },
 }
 
 #[derive(Subcommand)]
@@ -334,6 +347,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Device { command: DeviceCommand::List { format } } => office::device_list(&profile, format).await,
         Command::Device { command: DeviceCommand::Revoke { device_id } } => {
             office::device_revoke(&profile, &device_id).await
+        }
+        Command::Settings { command: SettingsCommand::Show } => office::settings(&profile, None).await,
+        Command::Settings { command: SettingsCommand::Set { name, value } } => {
+            office::settings(&profile, Some((&name, &value))).await
         }
         Command::Audit { since, format } => office::audit(&profile, since.as_deref(), format).await,
         Command::Team { command: TeamCommand::Create { name, lead } } => {

@@ -130,6 +130,22 @@ pub async fn user_disable(profile: &Profile, username: &str) -> Result<()> {
     Ok(())
 }
 
+/// Prints the server's settings, after changing one if asked.
+pub async fn settings(profile: &Profile, change: Option<(&str, &str)>) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    let values: std::collections::BTreeMap<String, String> = match change {
+        Some((name, value)) => {
+            let path = format!("/api/v1/settings/{}", urlencode(name));
+            api.json(api.request(Method::PUT, &path).json(&json!({ "value": value }))).await?
+        }
+        None => api.json(api.request(Method::GET, "/api/v1/settings")).await?,
+    };
+    for (name, value) in values {
+        println!("{name} = {value}");
+    }
+    Ok(())
+}
+
 #[derive(Deserialize, Serialize)]
 struct AuditEvent {
     at: String,

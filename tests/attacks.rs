@@ -481,3 +481,58 @@ fn refresh_tokens_rotate_and_logout_revokes_them() {
     let err = fails(&w.office, &["report", "coverage"], None);
     assert!(err.contains("not logged in"), "{err}");
 }
+
+#[test]
+fn contact_details_reach_devices_only_when_shared_and_never_reports() {
+    let w = world();
+    let csv = TERRITORY
+        .replace(
+            "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n",
+            "",
+        )
+        .lines()
+        .map(|l| format!("{l},张三{},1390000{}\n", &l[..2], &l[..2]))
+        .collect::<String>();
+    let csv = format!("place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name,contact_name,contact_phone\n{csv}");
+    let f = write_file(w.tmp.path(), "contacts.csv", csv.as_bytes());
+    ok(&w.office, &["territory", "import", f.to_str().unwrap()], None);
+    let phone = "1390000A1";
+    let device_files = |p: &Path| -> Vec<u8> {
+        let mut all = Vec::new();
+        for e in std::fs::read_dir(p.join("grids")).unwrap() {
+            all.extend(std::fs::read(e.unwrap().path()).unwrap());
+        }
+        all
+    };
+    let contains = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+
+    // Off by default: nothing reaches the device.
+    ok(&w.a1, &["field", "sync"], None);
+    assert!(!contains(&device_files(&w.a1), phone));
+    assert_eq!(ok(&w.office, &["settings", "show"], None).trim(), "share_contacts = off");
+
+    ok(&w.office, &["settings", "set", "share_contacts", "on"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    let places: Vec<Value> = serde_json::from_str(&ok(&w.a1, &["field", "places", "--format", "json"], None)).unwrap();
+    let a1 = places.iter().find(|p| p["place_id"] == "A1").unwrap();
+    assert_eq!(a1["contact_phone"], phone);
+    // Only the team holding the grid: b1 gets its own grid's contacts, not GA's.
+    ok(&w.b1, &["field", "sync"], None);
+    assert!(!contains(&device_files(&w.b1), phone));
+    assert!(contains(&device_files(&w.b1), "1390000B1"));
+    // Never in the grid documents themselves, and never in reports.
+    let store = GridStore::open(&w.a1.join("grids")).unwrap();
+    assert!(!contains(&store.load("GA").unwrap().save(), phone));
+    drop(store);
+    for by in ["town", "village", "grid", "team", "volunteer"] {
+        let csv = ok(&w.office, &["report", "coverage", "--by", by, "--format", "csv"], None);
+        assert!(!csv.contains("1390000") && !csv.contains("张三"), "{csv}");
+    }
+
+    // Turned off again: the next sync really removes them from the device.
+    ok(&w.office, &["settings", "set", "share_contacts", "off"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    assert!(!contains(&device_files(&w.a1), phone));
+    let err = fails(&w.office, &["settings", "set", "share_contacts", "maybe"], None);
+    assert!(err.contains("on, off"), "{err}");
+}

@@ -58,6 +58,17 @@ pub struct GridReply {
     /// Changes of the push that were new to the server and are now durably stored.
     #[serde(default)]
     pub stored: u32,
+    /// Contact details of the grid's places, kept beside the document (never inside it, so they can be truly
+    /// removed). `Some(empty)` tells the device to hold none; `None` leaves what it holds unchanged.
+    #[serde(default)]
+    pub contacts: Option<Vec<Contact>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub place_id: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

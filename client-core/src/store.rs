@@ -188,9 +188,27 @@ impl GridStore {
         write_json_atomic(&self.path(grid, "sync.json"), mark)
     }
 
+    /// Contact details of the grid's places, if the office shares them with this device.
+    pub fn contacts(&self, grid: &str) -> Result<Vec<crate::protocol::Contact>> {
+        Ok(read_json(&self.path(grid, "contacts.json"))?.unwrap_or_default())
+    }
+
+    /// Replaces the grid's contact details; an empty list deletes the file, so nothing lingers on the device.
+    pub fn set_contacts(&self, grid: &str, contacts: &[crate::protocol::Contact]) -> Result<()> {
+        let path = self.path(grid, "contacts.json");
+        if !contacts.is_empty() {
+            return write_json_atomic(&path, &contacts);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// Forgets a grid entirely (after its unsent changes were confirmed by the server).
     pub fn remove(&self, grid: &str) -> Result<()> {
-        for ext in ["snapshot", "log", "sync.json"] {
+        for ext in ["snapshot", "log", "sync.json", "contacts.json"] {
             let p = self.path(grid, ext);
             match fs::remove_file(&p) {
                 Ok(()) => {}

@@ -120,6 +120,7 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
                 changes: Vec::new(),
                 snapshot: None,
                 stored: 0,
+                contacts: None,
             },
         });
     }
@@ -135,6 +136,7 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
         changes: next.changes_since(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
         snapshot: None,
         stored: unknown.len() as u32,
+        contacts: None,
     };
     // Order for storage: as the document's own history orders them.
     let new_changes = if unknown.is_empty() { Vec::new() } else { next.changes_since(&current.heads()) };
@@ -150,6 +152,7 @@ pub fn new_grid_reply(grid: &str, doc: &GridDoc) -> GridReply {
         changes: Vec::new(),
         snapshot: Some(ByteBuf::from(doc.save())),
         stored: 0,
+        contacts: None,
     }
 }
 

@@ -5,8 +5,8 @@ use crate::auth::DeviceAuth;
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::grids::GridRepo;
-use crate::{audit, projection, AppState};
-use client_core::protocol::{hex_heads, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use crate::{audit, projection, settings, AppState};
+use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sync::{accept_push, new_grid_reply, Accepted, PushError};
 use client_core::validate::Author;
 use std::collections::{BTreeSet, HashMap};
@@ -123,7 +123,27 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
     replies.extend(accepted.into_iter().map(|(_, a, _)| a.reply));
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
+    let share = settings::get_value(db, settings::SHARE_CONTACTS).await? == "on";
+    for reply in &mut replies {
+        reply.contacts = match reply.kind {
+            ReplyKind::ResendAll => None,
+            ReplyKind::Synced | ReplyKind::New if share => Some(contacts_of(state, &reply.grid).await?),
+            _ => Some(Vec::new()),
+        };
+    }
     Ok(SyncResponse { grids: replies })
+}
+
+/// Contact details of a grid's places, sent beside the document when the office shares them.
+async fn contacts_of(state: &AppState, grid: &str) -> Result<Vec<Contact>, ApiError> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT c.place_id, c.contact_name, c.contact_phone FROM place_contacts c \
+         JOIN places p ON p.place_id = c.place_id WHERE p.grid_code = $1 ORDER BY c.place_id",
+    )
+    .bind(grid)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(place_id, name, phone)| Contact { place_id, name, phone }).collect())
 }
 
 fn hex_of(heads: &[serde_bytes::ByteBuf]) -> String {

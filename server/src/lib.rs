@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod people;
 pub mod projection;
 pub mod reports;
+pub mod settings;
 pub mod territory;
 pub mod territory_csv;
 pub mod throttle;
