@@ -10,6 +10,7 @@ fn start_demo(data: &std::path::Path) -> (std::process::Child, String, Vec<(Stri
     let mut child = Command::new(BIN)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(database_args(data))
         .env("DOORSTEP_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -115,6 +115,29 @@ async fn insert_visit_indicator(tx: &mut Tx, v: &Visit, indicator: &str) -> Resu
     Ok(())
 }
 
+/// An optional double for the `Any` driver. sqlx 0.9 sends a NULL `Option<f64>` to PostgreSQL typed as
+/// `float4` (its `Null(Double)` and `Null(Real)` cases are swapped), after which binding a real `f64` to the same
+/// prepared statement fails. Encoding NULL as `Option<f32>` lands in the swapped case and comes out as `float8`.
+struct NullableF64(Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for NullableF64 {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for NullableF64 {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(x) => <f64 as sqlx::Encode<sqlx::Any>>::encode_by_ref(&x, buf),
+            None => <Option<f32> as sqlx::Encode<sqlx::Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}
+
 /// Adds one visit to the projection. Idempotent: a visit already projected changes nothing.
 pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<(), ApiError> {
     let id = v.id.to_string();
@@ -138,8 +161,8 @@ pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<()
     .bind(i64::from(v.deliveries.banner))
     .bind(i64::from(v.deliveries.led_playing))
     .bind(&v.note)
-    .bind(v.gps.map(|g| g.0))
-    .bind(v.gps.map(|g| g.1))
+    .bind(NullableF64(v.gps.map(|g| g.0)))
+    .bind(NullableF64(v.gps.map(|g| g.1)))
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;

@@ -26,6 +26,7 @@ impl Server {
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", listen])
+            .args(database_args(data_dir))
             .args(extra)
             .env("DOORSTEP_LOG", "warn")
             .stdout(Stdio::piped())
@@ -123,14 +124,36 @@ pub fn pw() -> String {
     format!("{PASSWORD}\n")
 }
 
-/// Creates the bootstrap office account directly in the data dir.
+/// Creates the bootstrap office account directly in the data dir (or the test's PostgreSQL database).
 pub fn bootstrap_office(data_dir: &Path, scratch: &Path) {
     let dir = data_dir.to_str().unwrap();
-    ok(
-        scratch,
-        &["admin", "create-user", "--data-dir", dir, "--username", "office", "--role", "office", "--password-stdin"],
-        Some(&pw()),
-    );
+    let db = database_args(data_dir);
+    let mut args =
+        vec!["admin", "create-user", "--data-dir", dir, "--username", "office", "--role", "office", "--password-stdin"];
+    args.extend(db.iter().map(String::as_str));
+    ok(scratch, &args, Some(&pw()));
+}
+
+/// The backend under test. With `DOORSTEP_TEST_PG_URL` set (an admin URL of a PostgreSQL server), every data
+/// dir gets its own fresh PostgreSQL database, remembered in the data dir so a restarted server finds it again;
+/// otherwise the server uses its embedded SQLite file.
+pub fn database_args(data_dir: &Path) -> Vec<String> {
+    let Ok(admin_url) = std::env::var("DOORSTEP_TEST_PG_URL") else { return Vec::new() };
+    std::fs::create_dir_all(data_dir).unwrap();
+    let remembered = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return vec!["--database-url".into(), url];
+    }
+    let name = format!("doorstep_test_{}", uuid::Uuid::new_v4().simple());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::postgres::PgConnection::connect(&admin_url).await.expect("connect to test PostgreSQL");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+    });
+    let (base, _) = admin_url.rsplit_once('/').expect("DOORSTEP_TEST_PG_URL ends with /DATABASE");
+    let url = format!("{base}/{name}");
+    std::fs::write(&remembered, &url).unwrap();
+    vec!["--database-url".into(), url]
 }
 
 pub fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
