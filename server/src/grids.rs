@@ -1,11 +1,13 @@
 //! Durable storage of grid documents: a snapshot plus appended changes per grid, compacted from time to time,
 //! behind a per-grid lock and a cache that is checked against the stored version before every use.
 
-use crate::db::{now_ms, Db};
+use crate::db::{now_ms, Backend, Db, WriteGuard};
 use crate::error::ApiError;
 use automerge::{ActorId, Change};
 use client_core::protocol::hex_heads;
 use client_core::GridDoc;
+use sqlx::pool::PoolConnection;
+use sqlx::AnyConnection;
 use sqlx::{Any, Transaction};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,11 +60,39 @@ impl GridRepo {
         out
     }
 
+    /// Locks grids for a read-check-write: in this process, and on PostgreSQL also across server instances
+    /// (transaction-scoped advisory locks, taken in sorted order). Reads go through the returned session.
+    pub async fn begin(&self, codes: &[String]) -> Result<(Vec<GridLock>, GridSession), ApiError> {
+        let locks = self.lock_many(codes).await;
+        let session = match self.db.backend {
+            Backend::Postgres => {
+                let mut tx = self.db.pool.begin().await?;
+                for lock in &locks {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(advisory_key(&lock.code))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                GridSession { tx: Some(tx), reader: None, db: self.db.clone() }
+            }
+            // One process owns an SQLite file: the in-process locks suffice, and reads stay outside the write
+            // transaction so that it starts (behind the write gate) only when there is something to write.
+            Backend::Sqlite => {
+                GridSession { tx: None, reader: Some(self.db.pool.acquire().await?), db: self.db.clone() }
+            }
+        };
+        Ok((locks, session))
+    }
+
     /// The current document of a locked grid, or `None` if the grid has no document yet.
-    pub async fn current<'a>(&self, lock: &'a mut GridLock) -> Result<Option<&'a mut Cached>, ApiError> {
+    pub async fn current<'a>(
+        &self,
+        lock: &'a mut GridLock,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<&'a mut Cached>, ApiError> {
         let row: Option<(i64, i64)> = sqlx::query_as("SELECT version, log_count FROM grid_docs WHERE grid_code = $1")
             .bind(&lock.code)
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(&mut *conn)
             .await?;
         let Some((version, log_count)) = row else {
             *lock.guard = None;
@@ -70,21 +100,21 @@ impl GridRepo {
         };
         let fresh = matches!(&*lock.guard, Some(c) if c.version == version);
         if !fresh {
-            let doc = self.load(&lock.code).await?;
+            let doc = self.load(&lock.code, conn).await?;
             *lock.guard = Some(Cached { version, log_count, doc });
         }
         Ok(lock.guard.as_mut())
     }
 
-    async fn load(&self, code: &str) -> Result<GridDoc, ApiError> {
+    async fn load(&self, code: &str, conn: &mut AnyConnection) -> Result<GridDoc, ApiError> {
         let (snapshot,): (Vec<u8>,) = sqlx::query_as("SELECT snapshot FROM grid_docs WHERE grid_code = $1")
             .bind(code)
-            .fetch_one(&self.db.pool)
+            .fetch_one(&mut *conn)
             .await?;
         let mut doc = GridDoc::load(&snapshot)?;
         let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT bytes FROM grid_changes WHERE grid_code = $1 ORDER BY seq")
             .bind(code)
-            .fetch_all(&self.db.pool)
+            .fetch_all(&mut *conn)
             .await?;
         let changes = rows
             .into_iter()
@@ -169,6 +199,42 @@ impl GridRepo {
                 Ok((version + 1, log_count))
             }
         }
+    }
+}
+
+/// A stable 64-bit advisory lock key for a grid code.
+fn advisory_key(code: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("doorstep-grid:{code}").as_bytes());
+    i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// The database side of a locked read-check-write on grids: where to read, then where to write.
+pub struct GridSession {
+    tx: Option<Transaction<'static, Any>>,
+    reader: Option<PoolConnection<Any>>,
+    db: Db,
+}
+
+impl GridSession {
+    pub fn reader(&mut self) -> &mut AnyConnection {
+        match (&mut self.tx, &mut self.reader) {
+            (Some(tx), _) => tx,
+            (None, Some(conn)) => conn,
+            (None, None) => unreachable!("a grid session always has a connection"),
+        }
+    }
+
+    /// Switches to writing: waits for SQLite's write gate and opens the transaction (on PostgreSQL the
+    /// transaction holding the advisory locks continues).
+    pub async fn into_writer(mut self) -> Result<(WriteGuard, Transaction<'static, Any>), ApiError> {
+        drop(self.reader.take());
+        let gate = self.db.write_gate().await;
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => self.db.pool.begin().await?,
+        };
+        Ok((gate, tx))
     }
 }
 

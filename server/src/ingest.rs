@@ -50,7 +50,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         }
     }
     let codes: Vec<String> = pushed.iter().chain(assigned.iter()).cloned().collect();
-    let mut locks = state.grids.lock_many(&codes).await;
+    let (mut locks, mut session) = state.grids.begin(&codes).await?;
     let author =
         Author { actor: device.actor.clone(), username: device.claims.usr.clone(), device: device.device_id.clone() };
     let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
@@ -60,7 +60,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let mut replies: Vec<GridReply> = Vec::new();
     for (i, lock) in locks.iter_mut().enumerate() {
         let code = lock.code.clone();
-        let Some(cached) = state.grids.current(lock).await? else {
+        let Some(cached) = state.grids.current(lock, session.reader()).await? else {
             if pushes.contains_key(code.as_str()) {
                 return Err(ApiError::not_found(format!("grid {code} does not exist on this server")));
             }
@@ -80,8 +80,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
     // Phase 2: store all new changes and their projection in one transaction.
     let stored: u64 = accepted.iter().map(|(_, a, _)| a.new_changes.len() as u64).sum();
-    let _gate = db.write_gate().await;
-    let mut tx = db.pool.begin().await?;
+    let (_gate, mut tx) = session.into_writer().await?;
     let now = now_ms();
     let mut new_versions = Vec::new();
     for (i, acc, before) in &accepted {

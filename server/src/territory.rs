@@ -38,9 +38,13 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
     check_against_database(state, &rows).await?;
 
     let codes: Vec<String> = by_grid.keys().cloned().collect();
-    let mut locks = state.grids.lock_many(&codes).await;
-    let _gate = state.db.write_gate().await;
-    let mut tx = state.db.pool.begin().await?;
+    let (mut locks, mut session) = state.grids.begin(&codes).await?;
+    let mut current = Vec::with_capacity(locks.len());
+    for lock in locks.iter_mut() {
+        current
+            .push(state.grids.current(lock, session.reader()).await?.map(|c| (c.doc.fork(), c.version, c.log_count)));
+    }
+    let (_gate, mut tx) = session.into_writer().await?;
     let mut areas: Vec<(String, String, AreaKind, Option<String>)> = Vec::new();
     for info in by_grid.values().map(|r| &r[0].grid) {
         areas.push((info.town_code.clone(), info.town_name.clone(), AreaKind::Town, None));
@@ -85,8 +89,8 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
     for (i, lock) in locks.iter_mut().enumerate() {
         let group = &by_grid[&lock.code];
         let info: &GridInfo = &group[0].grid;
-        let (base, before) = match state.grids.current(lock).await? {
-            Some(c) => (c.doc.fork(), Some((c.version, c.log_count))),
+        let (base, before) = match current[i].take() {
+            Some((doc, version, log_count)) => (doc, Some((version, log_count))),
             None => (GridDoc::genesis(), None),
         };
         let mut doc = base.clone();

@@ -1,0 +1,85 @@
+//! Two server instances on one PostgreSQL database: devices syncing the same grid through either instance, at
+//! the same time, converge with nothing lost. Runs in the PostgreSQL pass of the test suite only.
+
+mod common;
+use common::*;
+use std::fmt::Write;
+
+#[test]
+fn two_instances_on_one_database_lose_nothing() {
+    assert!(
+        std::env::var("DOORSTEP_TEST_PG_URL").is_ok(),
+        "this test needs PostgreSQL: run it through ./scripts/test, which starts one"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data_a = tmp.path().join("a");
+    let data_b = tmp.path().join("b");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data_a, &office);
+    let a = Server::start(&data_a);
+    // The second instance shares the database and the token secret, nothing else.
+    std::fs::create_dir_all(&data_b).unwrap();
+    std::fs::copy(data_a.join("jwt-secret"), data_b.join("jwt-secret")).unwrap();
+    std::fs::copy(data_a.join("test-database-url"), data_b.join("test-database-url")).unwrap();
+    let b = Server::start(&data_b);
+
+    ok(&office, &["login", "--server", &a.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let mut csv = String::from(
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n",
+    );
+    for i in 0..200 {
+        writeln!(csv, "P{i:03},household,{i},G1,g,V1,v,village,T1,t").unwrap();
+    }
+    let f = write_file(tmp.path(), "t.csv", csv.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    let devices: Vec<_> = (0..4)
+        .map(|d| {
+            let name = format!("v{d}");
+            ok(
+                &office,
+                &["user", "create", &name, "--role", "volunteer", "--team", "t", "--password-stdin"],
+                Some(&pw()),
+            );
+            let p = tmp.path().join(&name);
+            ok(&p, &["field", "login", "--server", &a.url, "--username", &name, "--password-stdin"], Some(&pw()));
+            p
+        })
+        .collect();
+
+    // Each device records 5 visits, then syncs, 10 times; even devices use instance A, odd ones B, all at once.
+    let urls = [a.url.clone(), b.url.clone()];
+    std::thread::scope(|s| {
+        for (d, profile) in devices.iter().enumerate() {
+            let url = urls[d % 2].clone();
+            s.spawn(move || {
+                ok(profile, &["field", "sync", "--via", &url], None);
+                for round in 0..10 {
+                    for k in 0..5 {
+                        let place = format!("P{:03}", (d * 50 + round * 5 + k) % 200);
+                        ok(profile, &["field", "visit", &place, "--handbook"], None);
+                    }
+                    ok(profile, &["field", "sync", "--via", &url], None);
+                }
+            });
+        }
+    });
+    for _ in 0..2 {
+        for (d, profile) in devices.iter().enumerate() {
+            ok(profile, &["field", "sync", "--via", &urls[(d + 1) % 2]], None);
+        }
+    }
+    let total = 4 * 10 * 5;
+    for profile in &devices {
+        let places: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(profile, &["field", "places", "--format", "json"], None)).unwrap();
+        let visits: u64 = places.iter().map(|p| p["visits"].as_u64().unwrap()).sum();
+        assert_eq!(visits, total, "every device holds every visit exactly once");
+    }
+    for url in &urls {
+        ok(&office, &["login", "--server", url, "--username", "office", "--password-stdin"], Some(&pw()));
+        let town = coverage(&office, "town", None);
+        assert_eq!(figure(&town, "T1", "handbook"), (200, 200, 0), "both instances report the same figures");
+    }
+}
