@@ -5,6 +5,7 @@ mod http;
 mod office;
 mod output;
 mod profile;
+mod reports_cli;
 mod serve;
 
 use anyhow::{bail, Context, Result};
@@ -219,6 +220,25 @@ enum ReportCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The month's ranking of villages and communities (coverage at month end, change, visits, laggards).
+    Monthly {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Only this area (usually a town) and what lies below it.
+        #[arg(long)]
+        area: Option<String>,
+        /// Units whose score is below this rate (0..1) are listed as laggards; default 0.8.
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// The local time of month boundaries; default +08:00.
+        #[arg(long, allow_hyphen_values = true)]
+        utc_offset: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -359,6 +379,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Assign { grid_code, team } => office::assign(&profile, &grid_code, &team).await,
         Command::Report { command: ReportCommand::Coverage { by, area, format, output } } => {
             office::report_coverage(&profile, by_str(by), area.as_deref(), format, output.as_deref()).await
+        }
+        Command::Report { command: ReportCommand::Monthly { month, area, threshold, utc_offset, format, output } } => {
+            let args = reports_cli::MonthlyArgs {
+                month: &month,
+                area: area.as_deref(),
+                threshold,
+                utc_offset: utc_offset.as_deref(),
+                format,
+                output: output.as_deref(),
+            };
+            reports_cli::monthly(&profile, args).await
         }
         Command::Field { command } => match command {
             FieldCommand::Login { server, username, device_name, .. } => {

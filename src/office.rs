@@ -10,7 +10,7 @@ use serde_json::json;
 use std::path::Path;
 
 /// A client for the logged-in session, renewing the short-lived access token first if it is about to expire.
-async fn api(profile: &Profile) -> Result<(Api, Session)> {
+pub(crate) async fn api(profile: &Profile) -> Result<(Api, Session)> {
     let mut session = profile.session()?;
     if session.expires_at < chrono::Utc::now().timestamp() + 30 {
         let expired = || anyhow::anyhow!("your login to {} has expired; run `doorstep login` again", session.server);

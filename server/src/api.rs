@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk)
         .merge(small)
         .merge(crate::settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(crate::reports_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }
@@ -295,7 +296,11 @@ async fn coverage(
 }
 
 /// A viewer reads only their own area and what lies below it; others read everything.
-async fn scoped_area(state: &AppState, session: &Session, requested: Option<String>) -> ApiResult<Option<String>> {
+pub(crate) async fn scoped_area(
+    state: &AppState,
+    session: &Session,
+    requested: Option<String>,
+) -> ApiResult<Option<String>> {
     if session.0.role != Role::Viewer {
         return Ok(requested);
     }

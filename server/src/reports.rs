@@ -33,7 +33,7 @@ pub struct CoverageRow {
 type Counts = (String, String, i64, i64, i64);
 
 /// The place filter: an optional area's subtree ($1) and an optional team's grids ($2).
-const AREA_FILTER: &str = "($1 = '' OR p.grid_code = $1 OR p.village_code = $1 OR p.town_code = $1) \
+pub(crate) const AREA_FILTER: &str = "($1 = '' OR p.grid_code = $1 OR p.village_code = $1 OR p.town_code = $1) \
     AND ($2 = '' OR p.grid_code IN (SELECT grid_code FROM assignments WHERE team = $2))";
 
 /// Coverage grouped by `by`, limited to `area`'s subtree and, for a lead, to `team`'s grids.

@@ -1,0 +1,197 @@
+//! The report endpoints beyond plain coverage: monthly ranking, gap lists, daily progress and activity. Each
+//! applies the coverage report's scoping: the office reads everything, a lead their team's grids, a viewer
+//! their own area's subtree.
+
+use crate::accounts::own_team;
+use crate::api::scoped_area;
+use crate::auth::{Role, Session};
+use crate::error::{ApiError, ApiResult};
+use crate::report_time::{self, day_start_ms, parse_date, parse_offset, today, DAY_MS};
+use crate::reports_activity::{self, ActivityBy, ActivityRow};
+use crate::reports_gaps::{self, GapQuery, GapRow};
+use crate::reports_monthly::{self, MonthlyParams, MonthlyReport, DEFAULT_THRESHOLD};
+use crate::reports_progress::{self, Progress};
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{Duration, NaiveDate};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/reports/monthly", get(monthly))
+        .route("/api/v1/reports/gaps", get(gaps))
+        .route("/api/v1/reports/progress", get(progress))
+        .route("/api/v1/reports/activity", get(activity))
+}
+
+/// What a reader may see: an area subtree (None: everything) and, for a lead, one team's grids.
+pub struct Scope {
+    pub area: Option<String>,
+    pub team: Option<String>,
+}
+
+impl Scope {
+    fn area(&self) -> &str {
+        self.area.as_deref().unwrap_or("")
+    }
+    fn team(&self) -> &str {
+        self.team.as_deref().unwrap_or("")
+    }
+}
+
+/// Applies the same rules as the coverage report, and refuses unknown areas.
+pub async fn scope(state: &AppState, session: &Session, requested: Option<String>) -> ApiResult<Scope> {
+    session.require(&[Role::Office, Role::Lead, Role::Viewer])?;
+    let requested = requested.filter(|a| !a.is_empty());
+    if let Some(code) = &requested {
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT code FROM areas WHERE code = $1").bind(code).fetch_optional(&state.db.pool).await?;
+        if found.is_none() {
+            return Err(ApiError::not_found(format!("no area with code {code:?}")));
+        }
+    }
+    let area = scoped_area(state, session, requested).await?;
+    let team = match session.0.role {
+        Role::Lead => Some(own_team(state, session).await?),
+        _ => None,
+    };
+    Ok(Scope { area, team })
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+#[derive(Deserialize)]
+struct MonthlyQuery {
+    month: Option<String>,
+    #[serde(default)]
+    area: Option<String>,
+    #[serde(default)]
+    threshold: Option<f64>,
+    #[serde(default)]
+    utc_offset: Option<String>,
+}
+
+async fn monthly(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<Query<MonthlyQuery>, QueryRejection>,
+) -> ApiResult<Json<MonthlyReport>> {
+    let q = query(q)?;
+    let month = q.month.ok_or_else(|| ApiError::bad_request("month is required, e.g. month=2026-11"))?;
+    let offset = parse_offset(q.utc_offset.as_deref())?;
+    let scope = scope(&state, &session, q.area).await?;
+    let params = MonthlyParams {
+        month: &month,
+        offset,
+        threshold: q.threshold.unwrap_or(DEFAULT_THRESHOLD),
+        area: scope.area.as_deref(),
+        team: scope.team.as_deref(),
+    };
+    reports_monthly::monthly(&state, params).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct GapsQuery {
+    grid: Option<String>,
+    #[serde(default)]
+    indicator: Option<String>,
+    #[serde(default)]
+    revisit: bool,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    utc_offset: Option<String>,
+}
+
+async fn gaps(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<Query<GapsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<GapRow>>> {
+    let q = query(q)?;
+    let grid = q.grid.filter(|g| !g.is_empty()).ok_or_else(|| ApiError::bad_request("grid is required"))?;
+    let offset = parse_offset(q.utc_offset.as_deref())?;
+    let kind: Option<(String,)> =
+        sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(&grid).fetch_optional(&state.db.pool).await?;
+    match kind {
+        None => return Err(ApiError::not_found(format!("no grid with code {grid:?}"))),
+        Some((k,)) if k != "grid" => return Err(ApiError::bad_request(format!("{grid} is a {k}, not a grid"))),
+        _ => {}
+    }
+    let scope = scope(&state, &session, Some(grid.clone())).await?;
+    if let Some(team) = &scope.team {
+        let assigned: Option<(String,)> = sqlx::query_as("SELECT team FROM assignments WHERE grid_code = $1")
+            .bind(&grid)
+            .fetch_optional(&state.db.pool)
+            .await?;
+        if assigned.as_ref().map(|a| &a.0) != Some(team) {
+            return Err(ApiError::forbidden(format!("grid {grid} is not assigned to your team ({team})")));
+        }
+    }
+    let gq = GapQuery { grid: &grid, indicator: q.indicator.as_deref(), revisit_only: q.revisit, all: q.all };
+    reports_gaps::gaps(&state, gq, offset).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    #[serde(default)]
+    area: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    utc_offset: Option<String>,
+    #[serde(default)]
+    by: ActivityBy,
+}
+
+/// The longest daily series one request may ask for.
+const MAX_DAYS: i64 = 400;
+
+/// `from` and `to` (inclusive dates); by default the 30 days up to today.
+fn dates(q: &RangeQuery, offset: chrono::FixedOffset) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => parse_date("to", s)?,
+        None => today(offset),
+    };
+    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => parse_date("from", s)?,
+        None => to - Duration::days(29),
+    };
+    Ok((from, to))
+}
+
+async fn progress(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<Query<RangeQuery>, QueryRejection>,
+) -> ApiResult<Json<Progress>> {
+    let q = query(q)?;
+    let offset = parse_offset(q.utc_offset.as_deref())?;
+    let (from, to) = dates(&q, offset)?;
+    let days = report_time::day_range(from, to, MAX_DAYS)?;
+    let scope = scope(&state, &session, q.area.clone()).await?;
+    reports_progress::progress(&state, &days, offset, scope.area(), scope.team()).await.map(Json)
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<Query<RangeQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<ActivityRow>>> {
+    let q = query(q)?;
+    let offset = parse_offset(q.utc_offset.as_deref())?;
+    let (from, to) = dates(&q, offset)?;
+    report_time::day_range(from, to, MAX_DAYS)?;
+    let scope = scope(&state, &session, q.area.clone()).await?;
+    // Idle teams or members are listed only to readers who see whole teams (not a viewer's area slice).
+    let list_idle = session.0.role != Role::Viewer && scope.area.is_none();
+    let bounds = (day_start_ms(from, offset), day_start_ms(to, offset) + DAY_MS);
+    reports_activity::activity(&state, q.by, bounds, offset, (scope.area(), scope.team()), list_idle).await.map(Json)
+}
