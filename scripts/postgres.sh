@@ -27,5 +27,6 @@ start_throwaway_postgres() {
   PG_STOP="${as_pg[*]} $bindir/pg_ctl -D $dir/data -m immediate stop"
   trap 'eval "$PG_STOP" >/dev/null 2>&1 || true; rm -rf "'"$dir"'"' EXIT
   export PG_ADMIN_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export PG_BINDIR="$bindir"
   echo "PostgreSQL running at $PG_ADMIN_URL"
 }

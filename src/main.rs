@@ -37,6 +37,15 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy a town's data from SQLite to PostgreSQL, verifying counts and every grid document's heads.
+    Migrate {
+        /// sqlite://PATH of the source (e.g. sqlite://doorstep-data/doorstep.db).
+        #[arg(long)]
+        from: String,
+        /// postgres://… of an empty destination database.
+        #[arg(long)]
+        to: String,
+    },
     /// Log in to a server as office, lead or viewer.
     Login {
         #[arg(long)]
@@ -102,6 +111,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Copy the embedded SQLite database to FILE while the server keeps running (a consistent snapshot).
+    Backup {
+        #[arg(long, default_value = "doorstep-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Create a user directly in the database (bootstrap the first office account).
     CreateUser {
         #[arg(long, default_value = "doorstep-data")]
@@ -348,12 +364,16 @@ async fn run(cli: Cli) -> Result<()> {
     let profile = profile::Profile::new(cli.profile.clone().unwrap_or_else(profile::default_dir));
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
+        Command::Admin { command: AdminCommand::Backup { data_dir, output } } => {
+            serve::backup(&data_dir, &output).await
+        }
         Command::Admin {
             command: AdminCommand::CreateUser { data_dir, database_url, username, role, team, area, .. },
         } => {
             let password = read_password()?;
             serve::admin_create_user(data_dir, database_url, username, role.as_str(), team, area, password).await
         }
+        Command::Migrate { from, to } => serve::migrate(&from, &to).await,
         Command::Login { server, username, .. } => office::login(&profile, &server, &username, &read_password()?).await,
         Command::Territory { command: TerritoryCommand::Import { file, dry_run } } => {
             office::territory_import(&profile, &file, dry_run).await

@@ -75,6 +75,40 @@ async fn shutdown_signal() {
     tracing::info!("shutting down after in-flight requests finish");
 }
 
+/// An online backup of the SQLite database: `VACUUM INTO` writes a consistent, compacted copy while the
+/// server keeps serving.
+pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    if output.exists() {
+        anyhow::bail!("{} already exists; choose a new file name", output.display());
+    }
+    let db_file = data_dir.join("doorstep.db");
+    if !db_file.exists() {
+        anyhow::bail!("no database at {}; is --data-dir right?", db_file.display());
+    }
+    let db = server::db::Db::connect(&server::db::sqlite_url(data_dir)).await?;
+    let target = output.to_str().context("the output path is not valid UTF-8")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", target.replace('\'', "''"))))
+        .execute(&db.pool)
+        .await
+        .with_context(|| format!("backing up to {}", output.display()))?;
+    let size = std::fs::metadata(output)?.len();
+    println!("backed up {} to {} ({size} bytes)", db_file.display(), output.display());
+    Ok(())
+}
+
+pub async fn migrate(from: &str, to: &str) -> Result<()> {
+    let report = server::migrate::sqlite_to_postgres(from, to).await?;
+    for t in &report.tables {
+        println!("{:<20} {:>10} rows", t.table, t.rows);
+    }
+    println!(
+        "copied and verified: row counts match, and all {} grid documents have the same heads in {}",
+        report.grids_verified,
+        server::db::redact(to)
+    );
+    Ok(())
+}
+
 pub async fn admin_create_user(
     data_dir: PathBuf,
     database_url: Option<String>,

@@ -60,6 +60,12 @@ impl GridRepo {
         out
     }
 
+    /// The heads of a grid as stored (for verification after copies and restores).
+    pub async fn load_for_check(&self, code: &str) -> Result<Vec<automerge::ChangeHash>, ApiError> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(self.load(code, &mut conn).await?.heads())
+    }
+
     /// Locks grids for a read-check-write: in this process, and on PostgreSQL also across server instances
     /// (transaction-scoped advisory locks, taken in sorted order). Reads go through the returned session.
     pub async fn begin(&self, codes: &[String]) -> Result<(Vec<GridLock>, GridSession), ApiError> {

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod grids;
 pub mod ingest;
+pub mod migrate;
 pub mod people;
 pub mod projection;
 pub mod report_time;

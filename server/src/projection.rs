@@ -118,7 +118,7 @@ async fn insert_visit_indicator(tx: &mut Tx, v: &Visit, indicator: &str) -> Resu
 /// An optional double for the `Any` driver. sqlx 0.9 sends a NULL `Option<f64>` to PostgreSQL typed as
 /// `float4` (its `Null(Double)` and `Null(Real)` cases are swapped), after which binding a real `f64` to the same
 /// prepared statement fails. Encoding NULL as `Option<f32>` lands in the swapped case and comes out as `float8`.
-struct NullableF64(Option<f64>);
+pub struct NullableF64(pub Option<f64>);
 
 impl sqlx::Type<sqlx::Any> for NullableF64 {
     fn type_info() -> sqlx::any::AnyTypeInfo {

@@ -26,7 +26,7 @@ impl Server {
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", listen])
-            .args(database_args(data_dir))
+            .args(if extra.contains(&"--database-url") { Vec::new() } else { database_args(data_dir) })
             .args(extra)
             .env("DOORSTEP_LOG", "warn")
             .stdout(Stdio::piped())
@@ -134,6 +134,19 @@ pub fn bootstrap_office(data_dir: &Path, scratch: &Path) {
     ok(scratch, &args, Some(&pw()));
 }
 
+/// A fresh, empty PostgreSQL database on the test server (for tests that need one whatever the backend).
+pub fn fresh_pg_database() -> String {
+    let admin_url = std::env::var("DOORSTEP_TEST_PG_URL").expect("this test needs PostgreSQL: run ./scripts/test");
+    let name = format!("doorstep_test_{}", uuid::Uuid::new_v4().simple());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::postgres::PgConnection::connect(&admin_url).await.expect("connect to test PostgreSQL");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+    });
+    let (base, _) = admin_url.rsplit_once('/').expect("DOORSTEP_TEST_PG_URL ends with /DATABASE");
+    format!("{base}/{name}")
+}
+
 /// The backend under test. With `DOORSTEP_TEST_PG_URL` set (an admin URL of a PostgreSQL server), every data
 /// dir gets its own fresh PostgreSQL database, remembered in the data dir so a restarted server finds it again;
 /// otherwise the server uses its embedded SQLite file.
@@ -144,14 +157,8 @@ pub fn database_args(data_dir: &Path) -> Vec<String> {
     if let Ok(url) = std::fs::read_to_string(&remembered) {
         return vec!["--database-url".into(), url];
     }
-    let name = format!("doorstep_test_{}", uuid::Uuid::new_v4().simple());
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::{Connection, Executor};
-        let mut conn = sqlx::postgres::PgConnection::connect(&admin_url).await.expect("connect to test PostgreSQL");
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
-    });
-    let (base, _) = admin_url.rsplit_once('/').expect("DOORSTEP_TEST_PG_URL ends with /DATABASE");
-    let url = format!("{base}/{name}");
+    let _ = admin_url;
+    let url = fresh_pg_database();
     std::fs::write(&remembered, &url).unwrap();
     vec!["--database-url".into(), url]
 }
@@ -178,4 +185,30 @@ pub fn figure(rows: &[serde_json::Value], area: &str, indicator: &str) -> (u64, 
         .find(|r| r["area"] == area && r["indicator"] == indicator)
         .unwrap_or_else(|| panic!("no row for {area}/{indicator} in {rows:#?}"));
     (r["eligible"].as_u64().unwrap(), r["reached"].as_u64().unwrap(), r["excluded"].as_u64().unwrap())
+}
+
+/// A small town with one volunteer who recorded and synced `visits` visits. Returns the volunteer's profile.
+pub fn small_town(tmp: &Path, url: &str, office: &Path, visits: usize) -> PathBuf {
+    use std::fmt::Write as _;
+    ok(office, &["login", "--server", url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let mut csv = String::from(
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n",
+    );
+    for i in 0..60 {
+        writeln!(csv, "P{i:02},household,{i},G{},g,V1,v,village,T1,t", i % 2).unwrap();
+    }
+    let f = write_file(tmp, "town.csv", csv.as_bytes());
+    ok(office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(office, &["team", "create", "t"], None);
+    ok(office, &["assign", "G0", "--team", "t"], None);
+    ok(office, &["assign", "G1", "--team", "t"], None);
+    ok(office, &["user", "create", "vol", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let vol = tmp.join("vol");
+    ok(&vol, &["field", "login", "--server", url, "--username", "vol", "--password-stdin"], Some(&pw()));
+    ok(&vol, &["field", "sync"], None);
+    for i in 0..visits {
+        ok(&vol, &["field", "visit", &format!("P{:02}", i % 60), "--handbook", "--poster"], None);
+    }
+    ok(&vol, &["field", "sync"], None);
+    vol
 }
