@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports/coverage", get(coverage))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::ops::routes())
         .merge(bulk)
         .merge(small)
         .merge(crate::settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
@@ -176,6 +176,7 @@ async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: Header
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(protocol::CONTENT_TYPE));
+    let started = std::time::Instant::now();
     let result = async {
         if !is_cbor {
             return Err(ApiError::new(
@@ -188,6 +189,13 @@ async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: Header
         ingest::sync(&state, &device, req).await
     }
     .await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) if e.status.is_client_error() => "rejected",
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::ops::SYNC_REQUESTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(crate::ops::SYNC_SECONDS).record(started.elapsed().as_secs_f64());
     match result {
         Ok(resp) => ([(header::CONTENT_TYPE, protocol::CONTENT_TYPE)], protocol::encode(&resp)).into_response(),
         Err(e) => {

@@ -105,7 +105,10 @@ impl GridRepo {
             return Ok(None);
         };
         let fresh = matches!(&*lock.guard, Some(c) if c.version == version);
-        if !fresh {
+        if fresh {
+            metrics::counter!(crate::ops::DOC_CACHE_HITS).increment(1);
+        } else {
+            metrics::counter!(crate::ops::DOC_CACHE_LOADS).increment(1);
             let doc = self.load(&lock.code, conn).await?;
             *lock.guard = Some(Cached { version, log_count, doc });
         }

@@ -117,6 +117,9 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         }
     }
     drop(locks);
+    let visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
+    metrics::counter!(crate::ops::CHANGES_STORED).increment(stored);
+    metrics::counter!(crate::ops::VISITS_INGESTED).increment(visits as u64);
     if stored > 0 {
         tracing::info!(device = %device.device_id, user = %device.claims.usr, changes = stored, "sync stored changes");
     }
@@ -172,7 +175,10 @@ async fn record_device_grid(
 /// A refused push becomes a 4xx with the reason; the audit log keeps a trace.
 fn push_error(e: &PushError) -> ApiError {
     match e {
-        PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
+        PushError::Forbidden { .. } => {
+            metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
+            ApiError::unprocessable("change_rejected", e.to_string())
+        }
         PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
     }
 }

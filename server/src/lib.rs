@@ -10,6 +10,7 @@ pub mod error;
 pub mod grids;
 pub mod ingest;
 pub mod migrate;
+pub mod ops;
 pub mod people;
 pub mod projection;
 pub mod report_time;
@@ -53,6 +54,7 @@ impl AppState {
         let db = db::Db::connect(&url).await?;
         let keys = Arc::new(auth::Keys::load_or_create(&config.data_dir)?);
         let grids = Arc::new(grids::GridRepo::new(db.clone()));
+        ops::prometheus();
         Ok(AppState { db, keys, grids, login_throttle: config.login_throttle })
     }
 }

@@ -1,0 +1,67 @@
+//! Operations endpoints: liveness (`/healthz`), readiness (`/readyz`, the database answers) and Prometheus
+//! metrics (`/metrics`), plus the metric names recorded elsewhere.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const SYNC_REQUESTS: &str = "doorstep_sync_requests_total";
+pub const SYNC_SECONDS: &str = "doorstep_sync_duration_seconds";
+pub const VISITS_INGESTED: &str = "doorstep_visits_ingested_total";
+pub const CHANGES_STORED: &str = "doorstep_changes_stored_total";
+pub const CHANGES_REJECTED: &str = "doorstep_sync_rejected_total";
+pub const DOC_CACHE_HITS: &str = "doorstep_document_cache_hits_total";
+pub const DOC_CACHE_LOADS: &str = "doorstep_document_cache_loads_total";
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(SYNC_SECONDS.to_string()),
+                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            )
+            .expect("valid buckets")
+            .install_recorder()
+            .expect("no other metrics recorder is installed");
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    metrics::describe_counter!(SYNC_REQUESTS, "Sync requests by outcome (ok, rejected, error)");
+    metrics::describe_histogram!(SYNC_SECONDS, metrics::Unit::Seconds, "Time to answer a sync request");
+    metrics::describe_counter!(VISITS_INGESTED, "Visits new to the server, stored and projected");
+    metrics::describe_counter!(CHANGES_STORED, "Automerge changes new to the server and stored");
+    metrics::describe_counter!(CHANGES_REJECTED, "Sync requests refused because a change was not allowed");
+    metrics::describe_counter!(DOC_CACHE_HITS, "Grid documents served from the cache (stored version unchanged)");
+    metrics::describe_counter!(DOC_CACHE_LOADS, "Grid documents loaded from the database");
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("SELECT 1").execute(&state.db.pool).await {
+        Ok(_) => (StatusCode::OK, "ready".to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable".to_string())
+        }
+    }
+}
+
+async fn metrics_text() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render())
+}

@@ -1,0 +1,94 @@
+//! Operations: health and readiness probes, Prometheus metrics, JSON logs, and a graceful shutdown on SIGTERM
+//! that finishes the sync in flight.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn get(url: &str) -> (u16, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let resp = reqwest::get(url).await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    })
+}
+
+#[test]
+fn probes_and_metrics_report_what_happened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    assert_eq!(get(&format!("{}/healthz", server.url)), (200, "ok".into()));
+    assert_eq!(get(&format!("{}/readyz", server.url)), (200, "ready".into()));
+    let vol = small_town(tmp.path(), &server.url, &office, 7);
+    let (status, text) = get(&format!("{}/metrics", server.url));
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    };
+    assert_eq!(value("doorstep_visits_ingested_total"), 7.0);
+    assert_eq!(value("doorstep_sync_requests_total{outcome=\"ok\"}"), 2.0);
+    assert!(text.contains("doorstep_sync_duration_seconds_bucket"), "{text}");
+    drop(vol);
+}
+
+#[test]
+fn sigterm_lets_the_sync_in_flight_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let first = Server::start(&data);
+    let vol = small_town(tmp.path(), &first.url, &office, 0);
+    for i in 0..400 {
+        ok(&vol, &["field", "visit", &format!("P{:02}", i % 60), "--briefed"], None);
+    }
+    first.kill();
+
+    // A server whose logs (JSON, request tracing on) tell us when the sync request has arrived.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(database_args(&data))
+        .env("DOORSTEP_LOG", "warn,tower_http=debug")
+        .env("DOORSTEP_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("Doorstep listening on ").unwrap().to_string();
+    let sync = Command::new(BIN)
+        .args(["--profile", vol.to_str().unwrap(), "field", "sync", "--via", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stderr.take().unwrap());
+    loop {
+        line.clear();
+        assert!(logs.read_line(&mut line).unwrap() > 0, "server log ended before the sync arrived");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("every log line is JSON");
+        if event["span"]["uri"] == "/api/v1/sync" && event["fields"]["message"] == "started processing request" {
+            break;
+        }
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let synced = sync.wait_with_output().unwrap();
+    assert!(synced.status.success(), "the sync in flight finished: {}", String::from_utf8_lossy(&synced.stderr));
+    assert!(String::from_utf8_lossy(&synced.stdout).contains("400 new to the server"));
+    assert!(child.wait().unwrap().success(), "the server exits cleanly after SIGTERM");
+
+    let server = Server::start(&data);
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    assert_eq!(figure(&coverage(&office, "town", None), "T1", "awareness"), (60, 60, 0));
+}
