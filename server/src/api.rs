@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk)
         .merge(small)
         .merge(crate::settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(crate::dashboard::routes())
         .merge(crate::reports_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

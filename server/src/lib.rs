@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod error;

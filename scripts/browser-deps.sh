@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the dashboard's browser test needs when it is missing: Debian's chromium (and a CJK font so
+# screenshots show Chinese), Node.js, and the pinned playwright-core in tests/browser (npm ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-zenhei)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "the browser test needs: ${missing[*]} (apt-get install them, or set DOORSTEP_SKIP_BROWSER_TESTS=1)" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi

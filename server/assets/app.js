@@ -1,0 +1,288 @@
+// Doorstep's office dashboard: login, coverage toward 100%, drill-down, ranking, progress chart and the printable
+// monthly report. Plain JavaScript against the JSON API; the session lives in sessionStorage only.
+"use strict";
+
+const IND = ["handbook", "awareness", "poster", "banner", "led"];
+const COLORS = { handbook: "#1d4ed8", awareness: "#047857", poster: "#b45309", banner: "#7c3aed", led: "#be123c" };
+const TEXT = {
+  zh: {
+    title: "反诈宣传入户覆盖", skip: "跳到正文", overview: "总览", monthly: "月度通报", logout: "退出登录",
+    login: "登录", username: "用户名", password: "密码", signin: "登录", loginFailed: "登录失败：",
+    handbook: "宣传手册发放", awareness: "知晓率", poster: "海报张贴", banner: "横幅悬挂", led: "LED屏播放",
+    reached: "已覆盖", of: "／", excluded: "已不存在", area: "区域", code: "编码", rank: "名次", score: "综合覆盖率",
+    change: "较上月", visits: "本月走访", laggard: "挂牌整治", ranking: "排名", progress: "近30天覆盖进度",
+    children: "下级覆盖情况", places: "点位", kind: "类型", missing: "未完成", revisit: "需回访", done: "已完成",
+    lastVisit: "最近走访", month: "月份", threshold: "整治线", show: "查看", print: "打印", laggards: "挂牌整治单位",
+    none: "无", reportTitle: "反诈宣传工作月度通报", monthEnd: "覆盖率按月末统计；名次按各项指标覆盖率平均值排列。",
+    loading: "加载中…", error: "出错了：", gone: "已不存在", yes: "是", date: "日期", chartLabel: "各指标覆盖率随时间变化",
+    lang: "English", langCode: "en",
+  },
+  en: {
+    title: "Anti-fraud outreach coverage", skip: "Skip to content", overview: "Overview", monthly: "Monthly report",
+    logout: "Log out", login: "Log in", username: "Username", password: "Password", signin: "Log in",
+    loginFailed: "Login failed: ", handbook: "Handbook delivered", awareness: "Residents briefed",
+    poster: "Poster posted", banner: "Banner hung", led: "LED screen playing", reached: "reached", of: " of ",
+    excluded: "gone", area: "Area", code: "Code", rank: "Rank", score: "Score", change: "Change",
+    visits: "Visits this month", laggard: "Laggard", ranking: "Ranking", progress: "Coverage over the last 30 days",
+    children: "Coverage below", places: "Places", kind: "Kind", missing: "Missing", revisit: "Revisit",
+    done: "Done", lastVisit: "Last visit", month: "Month", threshold: "Threshold", show: "Show", print: "Print",
+    laggards: "Units listed for rectification", none: "None", reportTitle: "Monthly anti-fraud outreach report",
+    monthEnd: "Coverage at month end; ranked by the mean rate over the indicators.", loading: "Loading…",
+    error: "Error: ", gone: "gone", yes: "yes", date: "Date", chartLabel: "Coverage rate per indicator over time",
+    lang: "中文", langCode: "zh-CN",
+  },
+};
+
+let lang = sessionStorage.getItem("doorstep.lang") || "zh";
+const t = (k) => TEXT[lang][k] ?? k;
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const pct = (r) => (r * 100).toFixed(1) + "%";
+const signed = (r) => (r > 0 ? "+" : "") + (r * 100).toFixed(1) + "%";
+
+// --- session -------------------------------------------------------------------------------------------
+let session = JSON.parse(sessionStorage.getItem("doorstep.session") || "null");
+let refreshTimer = null;
+
+function saveSession(s) {
+  session = s;
+  scopeArea = null;
+  if (s) sessionStorage.setItem("doorstep.session", JSON.stringify(s));
+  else sessionStorage.removeItem("doorstep.session");
+  scheduleRefresh();
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  if (!session) return;
+  const wait = Math.max(5, session.expires_at - Date.now() / 1000 - 60) * 1000;
+  refreshTimer = setTimeout(refresh, wait);
+}
+
+async function refresh() {
+  if (!session) return false;
+  const r = await fetch("/api/v1/auth/refresh", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: session.refresh_token }),
+  });
+  if (!r.ok) { saveSession(null); render(); return false; }
+  saveSession(await r.json());
+  return true;
+}
+
+async function api(path) {
+  let r = await fetch(path, { headers: { authorization: "Bearer " + session.token } });
+  if (r.status === 401 && (await refresh())) {
+    r = await fetch(path, { headers: { authorization: "Bearer " + session.token } });
+  }
+  const body = await r.json();
+  if (!r.ok) throw new Error(body?.error?.message || r.statusText);
+  return body;
+}
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("login-error").textContent = "";
+  const r = await fetch("/api/v1/auth/login", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: $("username").value, password: $("password").value }),
+  });
+  const body = await r.json();
+  if (!r.ok) { $("login-error").textContent = t("loginFailed") + (body?.error?.message || r.status); return; }
+  $("password").value = "";
+  saveSession(body);
+  render();
+});
+
+$("logout").addEventListener("click", async () => {
+  if (session) {
+    await fetch("/api/v1/auth/logout", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: session.refresh_token }),
+    });
+  }
+  saveSession(null);
+  location.hash = "#/";
+  render();
+});
+
+$("lang").addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  sessionStorage.setItem("doorstep.lang", lang);
+  render();
+});
+
+// --- figures -------------------------------------------------------------------------------------------
+/** Sums coverage rows per indicator (several towns add up). */
+function totals(rows) {
+  const out = {};
+  for (const r of rows) {
+    const o = (out[r.indicator] ||= { eligible: 0, reached: 0, excluded: 0 });
+    o.eligible += r.eligible; o.reached += r.reached; o.excluded += r.excluded;
+  }
+  for (const o of Object.values(out)) o.rate = o.eligible === 0 ? 1 : o.reached / o.eligible;
+  return out;
+}
+
+function cards(tot) {
+  return `<div class="cards">${IND.filter((i) => tot[i]).map((i) => {
+    const f = tot[i];
+    return `<div class="card" data-indicator="${i}" data-eligible="${f.eligible}" data-reached="${f.reached}">
+      <h3 id="card-${i}">${t(i)}</h3>
+      <div class="pct" data-role="rate">${pct(f.rate)}</div>
+      <div class="bar" role="progressbar" aria-labelledby="card-${i}" aria-valuemin="0" aria-valuemax="100"
+        aria-valuenow="${(f.rate * 100).toFixed(1)}"><span style="width:${(f.rate * 100).toFixed(1)}%"></span></div>
+      <div class="sub">${t("reached")} ${f.reached}${t("of")}${f.eligible}${f.excluded ? ` · ${t("excluded")} ${f.excluded}` : ""}</div>
+    </div>`;
+  }).join("")}</div>`;
+}
+
+/** A table of child areas, one row each, one column per indicator, each name a drill-down link. */
+function childTable(rows, level) {
+  const byArea = new Map();
+  for (const r of rows) {
+    if (!byArea.has(r.area)) byArea.set(r.area, { name: r.name, ind: {} });
+    byArea.get(r.area).ind[r.indicator] = r;
+  }
+  const cols = IND.filter((i) => rows.some((r) => r.indicator === i));
+  const body = [...byArea].map(([code, a]) => `<tr data-area="${esc(code)}">
+      <td><a href="#/${level}/${encodeURIComponent(code)}">${esc(a.name)}</a></td><td>${esc(code)}</td>
+      ${cols.map((i) => `<td class="num" data-indicator="${i}">${a.ind[i] ? pct(a.ind[i].rate) : "—"}</td>`).join("")}</tr>`).join("");
+  return `<table id="children"><caption>${t("children")}</caption><thead><tr><th scope="col">${t("area")}</th>
+    <th scope="col">${t("code")}</th>${cols.map((i) => `<th scope="col" class="num">${t(i)}</th>`).join("")}</tr></thead>
+    <tbody>${body}</tbody></table>`;
+}
+
+/** An inline SVG line chart of each indicator's rate per day. */
+function chart(progress) {
+  const W = 720, H = 260, L = 44, R = 12, T = 12, B = 30;
+  const series = progress.series;
+  if (!series.length) return "";
+  const n = series[0].points.length;
+  const x = (k) => L + (n <= 1 ? 0 : (k * (W - L - R)) / (n - 1));
+  const y = (r) => T + (1 - r) * (H - T - B);
+  let grid = "";
+  for (const r of [0, 0.25, 0.5, 0.75, 1]) {
+    grid += `<line x1="${L}" x2="${W - R}" y1="${y(r)}" y2="${y(r)}" stroke="#d1d5db"/>
+      <text x="${L - 6}" y="${y(r) + 4}" font-size="11" text-anchor="end" fill="#374151">${r * 100}%</text>`;
+  }
+  const first = series[0].points[0].date, last = series[0].points[n - 1].date;
+  grid += `<text x="${L}" y="${H - 8}" font-size="11" fill="#374151">${first}</text>
+    <text x="${W - R}" y="${H - 8}" font-size="11" text-anchor="end" fill="#374151">${last}</text>`;
+  const lines = series.map((s) => `<polyline fill="none" stroke="${COLORS[s.indicator]}" stroke-width="2"
+      data-indicator="${s.indicator}" points="${s.points.map((p, k) => `${x(k).toFixed(1)},${y(p.rate).toFixed(1)}`).join(" ")}"/>`).join("");
+  const summary = series.map((s) => `${t(s.indicator)} ${pct(s.points[n - 1].rate)}`).join("；");
+  return `<figure class="chart" id="chart"><figcaption><strong>${t("progress")}</strong></figcaption>
+    <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${t("chartLabel")}: ${esc(summary)}">${grid}${lines}</svg>
+    <div class="legend">${series.map((s) => `<span><i style="background:${COLORS[s.indicator]}"></i>${t(s.indicator)}</span>`).join("")}</div>
+  </figure>`;
+}
+
+function rankingTable(report, id) {
+  const cols = IND.filter((i) => report.rows.some((r) => r.indicators.some((x) => x.indicator === i)));
+  const rows = report.rows.map((r) => {
+    const cell = (i) => { const x = r.indicators.find((v) => v.indicator === i); return x ? pct(x.rate) : "—"; };
+    return `<tr data-area="${esc(r.area)}" data-rank="${r.rank}" class="${r.laggard ? "laggard" : ""}">
+      <td class="num">${r.rank}</td><td>${esc(r.name)}</td><td class="num">${r.visits}</td>
+      <td class="num" data-role="score">${pct(r.score)}</td>
+      <td class="num ${r.score_change > 0 ? "up" : r.score_change < 0 ? "down" : ""}">${signed(r.score_change)}</td>
+      ${cols.map((i) => `<td class="num">${cell(i)}</td>`).join("")}<td>${r.laggard ? t("laggard") : ""}</td></tr>`;
+  }).join("");
+  return `<table id="${id}"><caption>${t("ranking")} · ${esc(report.month)}</caption><thead><tr>
+    <th scope="col" class="num">${t("rank")}</th><th scope="col">${t("area")}</th><th scope="col" class="num">${t("visits")}</th>
+    <th scope="col" class="num">${t("score")}</th><th scope="col" class="num">${t("change")}</th>
+    ${cols.map((i) => `<th scope="col" class="num">${t(i)}</th>`).join("")}<th scope="col">${t("laggard")}</th></tr></thead>
+    <tbody>${rows}</tbody></table>`;
+}
+
+const thisMonth = () => { const d = new Date(); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`; };
+/** The reader's top area: the office's or lead's first town; a viewer's own area (the server scopes it). */
+let scopeArea = null;
+async function topArea() {
+  if (scopeArea) return scopeArea;
+  const towns = await api("/api/v1/reports/coverage?by=town");
+  const first = towns[0];
+  scopeArea = { towns, code: first?.area, name: first?.name };
+  return scopeArea;
+}
+const monthlyPath = (month, code) =>
+  `/api/v1/reports/monthly?month=${month}` + (session.role === "viewer" || !code ? "" : `&area=${encodeURIComponent(code)}`);
+
+// --- views ---------------------------------------------------------------------------------------------
+async function overview() {
+  const area = await topArea();
+  const [villages, progress, monthly] = await Promise.all([
+    area.code ? api(`/api/v1/reports/coverage?by=village&area=${encodeURIComponent(session.role === "viewer" ? "" : area.code)}`) : [],
+    api("/api/v1/reports/progress" + (session.role === "viewer" || !area.code ? "" : `?area=${encodeURIComponent(area.code)}`)),
+    api(monthlyPath(thisMonth(), area.code)),
+  ]);
+  return `<h2 id="view-title">${esc(area.name || t("overview"))}</h2>
+    ${cards(totals(area.towns))}${chart(progress)}${childTable(villages, "village")}${rankingTable(monthly, "ranking")}`;
+}
+
+async function areaView(level, code) {
+  if (level === "grid") {
+    const places = await api(`/api/v1/reports/gaps?grid=${encodeURIComponent(code)}&all=true`);
+    const cov = await api(`/api/v1/reports/coverage?by=grid&area=${encodeURIComponent(code)}`);
+    const rows = places.map((p) => `<tr data-place="${esc(p.place_id)}"><td>${esc(p.place_id)}</td><td>${esc(p.label)}</td>
+      <td>${esc(p.kind)}</td><td>${p.excluded ? t("gone") : p.missing.length ? p.missing.map(t).join("、") : t("done")}</td>
+      <td>${p.needs_revisit ? t("revisit") : ""}</td><td>${esc((p.last_visit_at || "").slice(0, 16).replace("T", " "))}</td></tr>`).join("");
+    return `<p class="crumbs"><a href="#/">${t("overview")}</a></p><h2 id="view-title">${esc(cov[0]?.name || code)}</h2>
+      ${cards(totals(cov))}<table id="places"><caption>${t("places")}</caption><thead><tr><th scope="col">${t("code")}</th>
+      <th scope="col">${t("places")}</th><th scope="col">${t("kind")}</th><th scope="col">${t("missing")}</th>
+      <th scope="col">${t("revisit")}</th><th scope="col">${t("lastVisit")}</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+  const own = await api(`/api/v1/reports/coverage?by=${level}&area=${encodeURIComponent(code)}`);
+  const below = level === "town" ? "village" : "grid";
+  const children = await api(`/api/v1/reports/coverage?by=${below}&area=${encodeURIComponent(code)}`);
+  return `<p class="crumbs"><a href="#/">${t("overview")}</a></p><h2 id="view-title">${esc(own[0]?.name || code)}</h2>
+    ${cards(totals(own))}${childTable(children, below)}`;
+}
+
+async function monthlyView(month) {
+  month ||= thisMonth();
+  const area = await topArea();
+  const report = await api(monthlyPath(month, area.code));
+  const name = report.area_name || area.name || "";
+  const laggards = report.rows.filter((r) => r.laggard).map((r) => esc(r.name));
+  return `<div class="controls no-print"><form id="month-form" class="controls">
+      <label for="month">${t("month")}<input id="month" type="month" value="${esc(month)}" required></label>
+      <button type="submit">${t("show")}</button><button type="button" id="print" class="primary">${t("print")}</button></form></div>
+    <div class="report-head"><h2 id="report-title">${esc(name)} ${esc(month)} ${t("reportTitle")}</h2>
+      <p>${t("monthEnd")} ${t("threshold")} ${pct(report.threshold)}</p></div>
+    ${rankingTable(report, "monthly-ranking")}
+    <h3>${t("laggards")}</h3><p id="laggards">${laggards.length ? laggards.join("、") : t("none")}</p>`;
+}
+
+async function render() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  $("lang").textContent = t("lang");
+  $("lang").lang = TEXT[lang].langCode;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  document.title = "Doorstep · " + t("title");
+  const logged = !!session;
+  $("login-view").hidden = logged;
+  $("nav").hidden = !logged;
+  $("logout").hidden = !logged;
+  const view = $("view");
+  if (!logged) { view.innerHTML = ""; return; }
+  const [, route, arg] = (location.hash || "#/").split("/");
+  view.innerHTML = `<p>${t("loading")}</p>`;
+  try {
+    if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
+    else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
+    else view.innerHTML = await overview();
+  } catch (e) {
+    view.innerHTML = `<p class="error" role="alert">${t("error")}${esc(e.message)}</p>`;
+  }
+  const form = $("month-form");
+  if (form) {
+    form.addEventListener("submit", (e) => { e.preventDefault(); location.hash = `#/monthly/${$("month").value}`; });
+    $("print").addEventListener("click", () => window.print());
+  }
+  view.dataset.ready = location.hash || "#/";
+}
+
+window.addEventListener("hashchange", render);
+scheduleRefresh();
+render();

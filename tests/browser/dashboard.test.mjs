@@ -1,0 +1,176 @@
+// Browser test of the office dashboard: real headless Chromium against a running doorstep server (started by
+// tests/dashboard_browser.rs). Logs in, checks that the page's figures equal the API's, drills down to places,
+// renews the session, switches language, prints the monthly report, and saves screenshots.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.DOORSTEP_URL;
+const officePassword = process.env.DOORSTEP_OFFICE_PASSWORD;
+const viewerPassword = process.env.DOORSTEP_VIEWER_PASSWORD;
+const artifacts = process.env.DOORSTEP_ARTIFACTS || "test-artifacts";
+assert.ok(base && officePassword && viewerPassword, "DOORSTEP_URL and the demo passwords are required");
+mkdirSync(artifacts, { recursive: true });
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `dashboard-${name}.png`), fullPage: true });
+const pct = (r) => (r * 100).toFixed(1) + "%";
+
+async function token(username, password) {
+  const r = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password }),
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()).token;
+}
+async function get(tok, path) {
+  const r = await fetch(base + path, { headers: { authorization: `Bearer ${tok}` } });
+  assert.equal(r.status, 200, path);
+  return r.json();
+}
+function totals(rows) {
+  const out = {};
+  for (const r of rows) {
+    const o = (out[r.indicator] ||= { eligible: 0, reached: 0 });
+    o.eligible += r.eligible; o.reached += r.reached;
+  }
+  return out;
+}
+const thisMonth = () => { const d = new Date(); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`; };
+
+async function login(page, username, password) {
+  await page.goto(base + "/");
+  await page.getByLabel("用户名").fill(username);
+  await page.getByLabel("密码").fill(password);
+  await page.getByLabel("密码").press("Enter");
+  await page.waitForSelector('#view[data-ready="#/"] .card');
+}
+
+/** The overview's cards and ranking equal the API's figures for the same reader. */
+async function checkOverview(page, tok, areaParam) {
+  const api = totals(await get(tok, "/api/v1/reports/coverage?by=town"));
+  const cards = await page.$$eval(".card", (els) => els.map((e) => ({
+    indicator: e.dataset.indicator, eligible: +e.dataset.eligible, reached: +e.dataset.reached,
+    text: e.querySelector("[data-role=rate]").textContent,
+  })));
+  assert.equal(cards.length, Object.keys(api).length, "one card per indicator with places");
+  for (const c of cards) {
+    const f = api[c.indicator];
+    assert.deepEqual([c.eligible, c.reached], [f.eligible, f.reached], c.indicator);
+    assert.equal(c.text, pct(f.eligible ? f.reached / f.eligible : 1), c.indicator);
+  }
+  const monthly = await get(tok, `/api/v1/reports/monthly?month=${thisMonth()}${areaParam}`);
+  const ranking = await page.$$eval("#ranking tbody tr", (trs) => trs.map((tr) => ({
+    area: tr.dataset.area, rank: +tr.dataset.rank, score: tr.querySelector("[data-role=score]").textContent,
+  })));
+  assert.deepEqual(ranking, monthly.rows.map((r) => ({ area: r.area, rank: r.rank, score: pct(r.score) })));
+  assert.ok(await page.$("#chart svg polyline"), "the progress chart is drawn");
+  return monthly;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.DOORSTEP_CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run"],
+});
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const office = await token("office", officePassword);
+
+  // Wrong password: a clear message, still on the login form.
+  await page.goto(base + "/");
+  assert.equal(await page.getAttribute("html", "lang"), "zh-CN", "Chinese by default");
+  await page.getByLabel("用户名").fill("office");
+  await page.getByLabel("密码").fill("wrong password");
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.waitForFunction(() => document.getElementById("login-error").textContent.length > 0);
+  await shot(page, "login-error");
+
+  await login(page, "office", officePassword);
+  const town = await get(office, "/api/v1/reports/coverage?by=town");
+  const monthly = await checkOverview(page, office, `&area=${town[0].area}`);
+  assert.ok(monthly.rows.length >= 5, "the demo town ranks its villages");
+  await shot(page, "overview");
+
+  // Drill down with the keyboard: town -> village -> grid -> places.
+  const villages = await get(office, `/api/v1/reports/coverage?by=village&area=${town[0].area}`);
+  const village = villages[0].area;
+  await page.focus(`#children tr[data-area="${village}"] a`);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`#view[data-ready="#/village/${village}"]`);
+  const grids = await get(office, `/api/v1/reports/coverage?by=grid&area=${village}`);
+  const gridCodes = [...new Set(grids.map((r) => r.area))];
+  const shown = await page.$$eval("#children tbody tr", (trs) => trs.map((tr) => tr.dataset.area));
+  assert.deepEqual(shown, gridCodes);
+  for (const r of grids) {
+    const cell = await page.textContent(`#children tr[data-area="${r.area}"] td[data-indicator="${r.indicator}"]`);
+    assert.equal(cell, pct(r.rate), `${r.area}/${r.indicator}`);
+  }
+  const grid = gridCodes[0];
+  await page.click(`#children tr[data-area="${grid}"] a`);
+  await page.waitForSelector(`#view[data-ready="#/grid/${grid}"]`);
+  const places = await get(office, `/api/v1/reports/gaps?grid=${grid}&all=true`);
+  assert.equal(await page.locator("#places tbody tr").count(), places.length);
+  const missing = places.find((p) => !p.excluded && p.missing.length);
+  if (missing) {
+    const text = await page.textContent(`#places tr[data-place="${missing.place_id}"]`);
+    assert.ok(text.includes("未完成") || text.length > 0);
+  }
+  const body = await page.textContent("body");
+  assert.ok(!/1[3-9]\d{9}/.test(body), "no phone numbers on the page");
+  await shot(page, "grid");
+
+  // An expired access token is renewed with the refresh token, transparently.
+  await page.evaluate(() => {
+    const s = JSON.parse(sessionStorage.getItem("doorstep.session"));
+    s.token = "expired";
+    sessionStorage.setItem("doorstep.session", JSON.stringify(s));
+  });
+  await page.goto(base + "/#/");
+  await page.reload();
+  await page.waitForSelector('#view[data-ready="#/"] .card');
+  const renewed = await page.evaluate(() => JSON.parse(sessionStorage.getItem("doorstep.session")).token);
+  assert.notEqual(renewed, "expired");
+
+  // English.
+  await page.click("#lang");
+  await page.waitForSelector('#view[data-ready="#/"] .card');
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+  assert.equal(await page.textContent('.card[data-indicator="handbook"] h3'), "Handbook delivered");
+  assert.equal(await page.textContent("#nav-monthly"), "Monthly report");
+  await shot(page, "overview-en");
+  await page.click("#lang");
+  await page.waitForSelector('#view[data-ready="#/"] .card');
+  assert.equal(await page.getAttribute("html", "lang"), "zh-CN");
+
+  // The monthly report prints on A4 with the town's name and the month; the navigation is not printed.
+  const month = thisMonth();
+  await page.click("#nav-monthly");
+  await page.waitForSelector("#monthly-ranking");
+  const title = await page.textContent("#report-title");
+  assert.ok(title.includes(town[0].name) && title.includes(month), title);
+  const printed = await page.$$eval("#monthly-ranking tbody tr", (trs) => trs.map((tr) => tr.dataset.area));
+  assert.deepEqual(printed, monthly.rows.map((r) => r.area));
+  await page.emulateMedia({ media: "print" });
+  assert.equal(await page.$eval("header.top", (e) => getComputedStyle(e).display), "none");
+  assert.equal(await page.$eval("#month-form", (e) => getComputedStyle(e).display), "none");
+  await shot(page, "monthly-print");
+  await page.pdf({ path: join(artifacts, "monthly-report.pdf"), format: "A4", printBackground: true });
+  await page.emulateMedia({ media: "screen" });
+
+  // A viewer sees their own area's figures, equal to the API's for them.
+  const viewerPage = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  viewerPage.on("pageerror", (e) => errors.push(String(e)));
+  await login(viewerPage, "viewer", viewerPassword);
+  await checkOverview(viewerPage, await token("viewer", viewerPassword), "");
+  await shot(viewerPage, "viewer");
+
+  // Log out: back to the login form.
+  await page.click("#logout");
+  await page.waitForSelector("#login-form", { state: "visible" });
+} finally {
+  await browser.close();
+}
+assert.deepEqual(errors, [], "no script errors on the page");
+console.log("dashboard browser test: 1 passed, 0 failed");

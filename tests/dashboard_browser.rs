@@ -1,0 +1,70 @@
+//! The office dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core from
+//! tests/browser) against the real binary serving the demo town. Screenshots go to test-artifacts/.
+//! Set DOORSTEP_SKIP_BROWSER_TESTS=1 to skip on a machine without Chromium; CI never sets it.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+#[test]
+fn dashboard_in_headless_chromium() {
+    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let browser_dir = root.join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(database_args(&data))
+        .env("DOORSTEP_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut passwords = std::collections::HashMap::new();
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "demo server exited early");
+        let t = line.trim();
+        if let Some(url) = t.strip_prefix("Doorstep listening on ") {
+            break url.to_string();
+        }
+        if let [user, pw, _role] = t.split_whitespace().collect::<Vec<_>>()[..] {
+            passwords.insert(user.to_string(), pw.to_string());
+        }
+    };
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        while reader.read_line(&mut s).map(|n| n > 0).unwrap_or(false) {
+            s.clear();
+        }
+    });
+    let out = Command::new("node")
+        .arg("dashboard.test.mjs")
+        .current_dir(&browser_dir)
+        .env("DOORSTEP_URL", &url)
+        .env("DOORSTEP_OFFICE_PASSWORD", &passwords["office"])
+        .env("DOORSTEP_VIEWER_PASSWORD", &passwords["viewer"])
+        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
+        .output()
+        .expect("run node (install Node.js)");
+    child.kill().ok();
+    child.wait().ok();
+    assert!(
+        out.status.success(),
+        "browser test failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
