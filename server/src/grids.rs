@@ -66,6 +66,14 @@ impl GridRepo {
         Ok(self.load(code, &mut conn).await?.heads())
     }
 
+    /// Reads one grid's current document under a brief lock (no write follows, so nothing is held for long).
+    pub async fn with_current<T>(&self, code: &str, f: impl FnOnce(Option<&Cached>) -> T) -> Result<T, ApiError> {
+        let mut locks = self.lock_many(&[code.to_string()]).await;
+        let mut conn = self.db.pool.acquire().await?;
+        let cached = self.current(&mut locks[0], &mut conn).await?;
+        Ok(f(cached.as_deref()))
+    }
+
     /// Locks grids for a read-check-write: in this process, and on PostgreSQL also across server instances
     /// (transaction-scoped advisory locks, taken in sorted order). Reads go through the returned session.
     pub async fn begin(&self, codes: &[String]) -> Result<(Vec<GridLock>, GridSession), ApiError> {

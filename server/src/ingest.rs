@@ -49,15 +49,45 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             return Err(ApiError::forbidden(format!("grid {} is not assigned to your team", push.grid)));
         }
     }
-    let codes: Vec<String> = pushed.iter().chain(assigned.iter()).cloned().collect();
-    let (mut locks, mut session) = state.grids.begin(&codes).await?;
     let author =
         Author { actor: device.actor.clone(), username: device.claims.usr.clone(), device: device.device_id.clone() };
     let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
+    // Grids with something to store are locked until the transaction commits; the others (most grids of most
+    // syncs) are only read, each under a brief lock, so team-mates' syncs do not queue behind each other.
+    let (write_codes, read_codes): (Vec<String>, Vec<String>) = pushed
+        .iter()
+        .chain(assigned.iter().filter(|g| !pushed.contains(*g)))
+        .cloned()
+        .partition(|g| pushes.get(g.as_str()).is_some_and(|p| !p.changes.is_empty()));
 
-    // Phase 1: check everything against the current documents; nothing is written yet.
-    let mut accepted: Vec<(usize, Accepted, (i64, i64))> = Vec::new();
     let mut replies: Vec<GridReply> = Vec::new();
+    let mut pulled: Vec<GridReply> = Vec::new();
+    for code in &read_codes {
+        let reply = state
+            .grids
+            .with_current(code, |cached| match (cached, pushes.get(code.as_str())) {
+                (None, Some(_)) => Err(ApiError::not_found(format!("grid {code} does not exist on this server"))),
+                (None, None) => Ok(None), // assigned but never imported: nothing to send yet
+                (Some(c), None) => Ok(Some(new_grid_reply(code, &c.doc))),
+                (Some(c), Some(push)) => {
+                    accept_push(&c.doc, push, &author).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
+                }
+            })
+            .await??;
+        if let Some(mut reply) = reply {
+            if reply.kind == ReplyKind::Synced && !assigned.contains(code) {
+                reply.kind = ReplyKind::Unassigned;
+            }
+            match reply.kind {
+                ReplyKind::New => replies.push(reply),
+                _ => pulled.push(reply),
+            }
+        }
+    }
+
+    let (mut locks, mut session) = state.grids.begin(&write_codes).await?;
+    // Phase 1: check every push against the current documents; nothing is written yet.
+    let mut accepted: Vec<(usize, Accepted, (i64, i64))> = Vec::new();
     for (i, lock) in locks.iter_mut().enumerate() {
         let code = lock.code.clone();
         let Some(cached) = state.grids.current(lock, session.reader()).await? else {
@@ -96,7 +126,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             record_device_grid(&mut tx, &device.device_id, &lock.code, &hex_of(&acc.reply.heads), now).await?;
         }
     }
-    for reply in &replies {
+    for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
         record_device_grid(&mut tx, &device.device_id, &reply.grid, &hex_of(&reply.heads), now).await?;
     }
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
@@ -123,6 +153,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     if stored > 0 {
         tracing::info!(device = %device.device_id, user = %device.claims.usr, changes = stored, "sync stored changes");
     }
+    replies.extend(pulled);
     replies.extend(accepted.into_iter().map(|(_, a, _)| a.reply));
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
     let share = settings::get_value(db, settings::SHARE_CONTACTS).await? == "on";
