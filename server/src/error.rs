@@ -45,7 +45,25 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if is_storage_full(&e) {
+            tracing::error!(error = %e, "the database cannot write: disk full or failing");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the server cannot write to its disk (full or failing); nothing of this request was stored; try again later",
+            );
+        }
         ApiError::internal(format!("database: {e}"))
+    }
+}
+
+/// SQLite's SQLITE_FULL (13) and I/O errors (10 and its extended codes, e.g. a write refused by a file-size
+/// limit), and PostgreSQL's disk_full (53100).
+fn is_storage_full(e: &sqlx::Error) -> bool {
+    let Some(code) = e.as_database_error().and_then(|d| d.code()) else { return false };
+    match code.parse::<i64>() {
+        Ok(n) if !code.starts_with('5') || code.len() != 5 => n == 13 || n & 0xff == 10 || n & 0xff == 13,
+        _ => code == "53100",
     }
 }
 
