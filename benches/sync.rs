@@ -122,23 +122,30 @@ async fn sync(client: &reqwest::Client, base: &str, device: &mut Device) -> Resu
             })
             .collect::<Vec<_>>();
         stats.sent_changes += grids.iter().map(|g| g.changes.len()).sum::<usize>();
-        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids });
+        // As `doorstep field sync` sends it: CBOR, gzip-compressed.
+        let body = protocol::compress(&protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids }));
         stats.request_bytes += body.len();
         stats.rounds += 1;
         let resp = client
             .post(format!("{base}/api/v1/sync"))
             .bearer_auth(&device.token)
             .header("content-type", protocol::CONTENT_TYPE)
+            .header("content-encoding", protocol::CONTENT_ENCODING)
+            .header("accept-encoding", "gzip")
             .body(body)
             .send()
             .await
             .context("sync request")?;
         let status = resp.status();
+        let resp_gzip = resp.headers().get("content-encoding").is_some_and(|v| v == "gzip");
         let bytes = resp.bytes().await.context("sync response body")?;
         if !status.is_success() {
             bail!("{}: sync refused with HTTP {status}: {}", device.username, String::from_utf8_lossy(&bytes));
         }
+        // Bytes on the wire are the compressed ones; the client inflates them itself to count them.
         stats.response_bytes += bytes.len();
+        let gzipped = resp_gzip;
+        let bytes = if gzipped { inflate(&bytes)? } else { bytes.to_vec() };
         let reply: SyncResponse = protocol::decode(&bytes)?;
         resend_all.clear();
         for r in reply.grids {
@@ -197,8 +204,20 @@ fn apply_grid_reply(
 }
 
 /// A fresh HTTP client per device and phase, as each `doorstep field sync` run opens its own connection.
+fn inflate(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).context("inflating the sync response")?;
+    Ok(out)
+}
+
 fn client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(300)).build()?)
+    // Decompression is done by hand (see `inflate`) so that the bytes on the wire can be counted.
+    Ok(reqwest::Client::builder()
+        .no_gzip()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(300))
+        .build()?)
 }
 
 /// What a phase measured over all its syncs.

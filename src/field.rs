@@ -178,8 +178,12 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             grids.push(push);
             docs.insert(grid, doc);
         }
-        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids });
-        let req = api.request(Method::POST, "/api/v1/sync").header("content-type", protocol::CONTENT_TYPE).body(body);
+        let body = protocol::compress(&protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids }));
+        let req = api
+            .request(Method::POST, "/api/v1/sync")
+            .header("content-type", protocol::CONTENT_TYPE)
+            .header("content-encoding", protocol::CONTENT_ENCODING)
+            .body(body);
         let resp = match api.send(req).await {
             Ok(r) => r,
             Err(e) => return Err(sync_failed(profile, &store, &device, e)),

@@ -390,6 +390,23 @@ fn oversized_bodies_get_413_and_the_server_keeps_serving() {
     let token = device(&w.a1)["token"].as_str().unwrap().to_string();
     let (status, _) = w.sync_raw(&token, vec![0u8; 65 * 1024 * 1024]);
     assert_eq!(status, 413);
+    // A small gzip body that inflates beyond the limit is refused too.
+    let bomb = client_core::protocol::compress(&vec![0u8; 100 * 1024 * 1024]);
+    assert!(bomb.len() < 1024 * 1024);
+    let status = w.rt.block_on(async {
+        w.http
+            .post(format!("{}/api/v1/sync", w.server.url))
+            .bearer_auth(&token)
+            .header("content-type", protocol::CONTENT_TYPE)
+            .header("content-encoding", "gzip")
+            .body(bomb)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 413);
     let (status, _) = w.call(
         reqwest::Method::POST,
         "/api/v1/auth/login",

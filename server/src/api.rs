@@ -28,7 +28,9 @@ pub fn router(state: AppState) -> Router {
     let bulk = Router::new()
         .route("/api/v1/sync", post(sync))
         .route("/api/v1/territory/import", post(import))
-        .layer(DefaultBodyLimit::max(MAX_BULK_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
+        // Gzip request bodies are inflated here; the size limit above applies to the inflated body.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new());
     let small = Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(accounts::refresh))
