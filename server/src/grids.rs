@@ -31,16 +31,46 @@ pub struct GridLock {
     guard: OwnedMutexGuard<Option<Cached>>,
 }
 
+/// Grid documents kept in memory at most; beyond that the least recently used idle ones are dropped (a
+/// 300-place grid with its visits takes about 1 MB loaded).
+pub const CACHED_GRIDS: usize = 1000;
+
 pub struct GridRepo {
     db: Db,
-    slots: Mutex<HashMap<String, GridSlot>>,
+    /// Per grid: its lock and cached document, and when it was last used.
+    slots: Mutex<HashMap<String, (GridSlot, u64)>>,
+    clock: std::sync::atomic::AtomicU64,
     /// This process's automerge actor for the registry changes it writes.
     actor: ActorId,
 }
 
 impl GridRepo {
     pub fn new(db: Db) -> Self {
-        GridRepo { db, slots: Mutex::new(HashMap::new()), actor: ActorId::random() }
+        GridRepo { db, slots: Mutex::new(HashMap::new()), clock: Default::default(), actor: ActorId::random() }
+    }
+
+    /// The slot of a grid, marked as just used; drops idle documents beyond `CACHED_GRIDS`.
+    fn slot(&self, code: &str) -> GridSlot {
+        let now = self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut slots = self.slots.lock().expect("slot map poisoned");
+        let entry = slots.entry(code.to_string()).or_insert_with(|| (GridSlot::default(), now));
+        entry.1 = now;
+        let slot = entry.0.clone();
+        if slots.len() > CACHED_GRIDS {
+            let mut idle: Vec<(u64, String)> = slots
+                .iter()
+                // Only the map holds an idle slot: nobody has it locked or is waiting for it.
+                .filter(|(_, (s, _))| Arc::strong_count(s) == 1)
+                .map(|(c, (_, used))| (*used, c.clone()))
+                .collect();
+            idle.sort_unstable();
+            let excess = slots.len() - CACHED_GRIDS;
+            for (_, c) in idle.into_iter().take(excess) {
+                slots.remove(&c);
+            }
+        }
+        metrics::gauge!(crate::ops::DOC_CACHE_GRIDS).set(slots.len() as f64);
+        slot
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -54,7 +84,7 @@ impl GridRepo {
         sorted.dedup();
         let mut out = Vec::with_capacity(sorted.len());
         for code in sorted {
-            let slot = self.slots.lock().expect("slot map poisoned").entry(code.clone()).or_default().clone();
+            let slot = self.slot(&code);
             out.push(GridLock { code, guard: slot.lock_owned().await });
         }
         out
@@ -273,5 +303,27 @@ impl GridRepo {
     /// After a failed transaction: forget the cached copy so the next use reloads from the database.
     pub fn discard_cache(lock: &mut GridLock) {
         *lock.guard = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_documents_beyond_the_cap_are_dropped_but_held_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap();
+        let repo = GridRepo::new(db);
+        let held = repo.lock_many(&["held".to_string()]).await;
+        for i in 0..CACHED_GRIDS + 50 {
+            drop(repo.lock_many(&[format!("g{i}")]).await);
+        }
+        let slots = repo.slots.lock().unwrap();
+        assert!(slots.len() <= CACHED_GRIDS, "{} slots", slots.len());
+        assert!(slots.contains_key("held"), "a locked grid is never dropped");
+        assert!(slots.contains_key(&format!("g{}", CACHED_GRIDS + 49)), "the most recent stays");
+        assert!(!slots.contains_key("g0"), "the oldest idle one went");
+        drop(held);
     }
 }

@@ -17,6 +17,7 @@ pub const CHANGES_STORED: &str = "doorstep_changes_stored_total";
 pub const CHANGES_REJECTED: &str = "doorstep_sync_rejected_total";
 pub const DOC_CACHE_HITS: &str = "doorstep_document_cache_hits_total";
 pub const DOC_CACHE_LOADS: &str = "doorstep_document_cache_loads_total";
+pub const DOC_CACHE_GRIDS: &str = "doorstep_document_cache_grids";
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -43,6 +44,7 @@ fn describe() {
     metrics::describe_counter!(CHANGES_REJECTED, "Sync requests refused because a change was not allowed");
     metrics::describe_counter!(DOC_CACHE_HITS, "Grid documents served from the cache (stored version unchanged)");
     metrics::describe_counter!(DOC_CACHE_LOADS, "Grid documents loaded from the database");
+    metrics::describe_gauge!(DOC_CACHE_GRIDS, "Grids with a lock slot (and possibly a cached document) in memory");
 }
 
 pub fn routes() -> Router<AppState> {
