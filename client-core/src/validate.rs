@@ -70,6 +70,15 @@ pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Resu
             _ => return deny(format!("change {hash} writes `{key}` outside a new visit; devices may only add visits")),
         }
     }
+    // Valid operations name only the device's own actor and the actor that created the `visits` map; a change
+    // whose actor table lists any other is refused, since automerge 0.12 aborts the process when applying a
+    // change that names an actor the document does not know.
+    let automerge::ObjId::Id(_, visits_actor, _) = &visits else {
+        return deny("the grid's visits map has no creator");
+    };
+    if let Some(other) = change.other_actor_ids().iter().find(|a| *a != visits_actor) {
+        return deny(format!("change {hash} refers to actor {other}, which has no place in a new visit"));
+    }
     Ok(keys)
 }
 
