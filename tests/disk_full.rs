@@ -41,24 +41,7 @@ fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
     let office = tmp.path().join("office");
     let db_file = data.join("doorstep.db");
     let sqlite = format!("sqlite://{}?mode=rwc", db_file.display());
-    ok(
-        &office,
-        &[
-            "admin",
-            "create-user",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--database-url",
-            &sqlite,
-            "--username",
-            "office",
-            "--role",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
-    let server = Server::start_with(&data, "127.0.0.1:0", &["--database-url", &sqlite]);
+    let server = sqlite_server_with_office(&data, &office, &sqlite);
     let vol = small_town(tmp.path(), &server.url, &office, 5);
     server.kill();
     let largest = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).max().unwrap();

@@ -10,25 +10,7 @@ fn migrate_from_sqlite_to_postgres_keeps_everything() {
     let data = tmp.path().join("data");
     let office = tmp.path().join("office");
     let sqlite = format!("sqlite://{}?mode=rwc", data.join("doorstep.db").display());
-    let dir = data.to_str().unwrap();
-    ok(
-        &office,
-        &[
-            "admin",
-            "create-user",
-            "--data-dir",
-            dir,
-            "--database-url",
-            &sqlite,
-            "--username",
-            "office",
-            "--role",
-            "office",
-            "--password-stdin",
-        ],
-        Some(&pw()),
-    );
-    let server = Server::start_with(&data, "127.0.0.1:0", &["--database-url", &sqlite]);
+    let server = sqlite_server_with_office(&data, &office, &sqlite);
     let vol = small_town(tmp.path(), &server.url, &office, 25);
     let before = coverage(&office, "volunteer", None);
     server.kill();

@@ -187,6 +187,17 @@ pub fn figure(rows: &[serde_json::Value], area: &str, indicator: &str) -> (u64, 
     (r["eligible"].as_u64().unwrap(), r["reached"].as_u64().unwrap(), r["excluded"].as_u64().unwrap())
 }
 
+/// A server on an SQLite file whatever the backend under test (for SQLite-specific tests and migrations),
+/// with the bootstrap office account.
+pub fn sqlite_server_with_office(data: &Path, office: &Path, sqlite_url: &str) -> Server {
+    let dir = data.to_str().unwrap();
+    let args = ["admin", "create-user", "--data-dir", dir, "--database-url", sqlite_url];
+    let mut args = args.to_vec();
+    args.extend(["--username", "office", "--role", "office", "--password-stdin"]);
+    ok(office, &args, Some(&pw()));
+    Server::start_with(data, "127.0.0.1:0", &["--database-url", sqlite_url])
+}
+
 /// A small town with one volunteer who recorded and synced `visits` visits. Returns the volunteer's profile.
 pub fn small_town(tmp: &Path, url: &str, office: &Path, visits: usize) -> PathBuf {
     use std::fmt::Write as _;
