@@ -255,6 +255,56 @@ enum ReportCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Places of a grid not yet reached for an indicator, or needing a revisit.
+    Gaps {
+        #[arg(long)]
+        grid: String,
+        #[arg(long)]
+        indicator: Option<String>,
+        /// Only places whose last visit found nobody home or was refused.
+        #[arg(long)]
+        revisit: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Coverage per indicator at the end of each day (default: the last 30 days).
+    Progress {
+        #[arg(long)]
+        area: Option<String>,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Visits per team or volunteer over a period (default: the last 30 days).
+    Activity {
+        #[arg(long, value_enum, default_value = "team")]
+        by: ActivityByArg,
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ActivityByArg {
+    Team,
+    Volunteer,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -399,6 +449,33 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Assign { grid_code, team } => office::assign(&profile, &grid_code, &team).await,
         Command::Report { command: ReportCommand::Coverage { by, area, format, output } } => {
             office::report_coverage(&profile, by_str(by), area.as_deref(), format, output.as_deref()).await
+        }
+        Command::Report { command: ReportCommand::Gaps { grid, indicator, revisit, format, output } } => {
+            reports_cli::gaps(&profile, &grid, indicator.as_deref(), revisit, format, output.as_deref()).await
+        }
+        Command::Report { command: ReportCommand::Progress { area, from, to, format, output } } => {
+            let args = reports_cli::RangeArgs {
+                area: area.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                format,
+                output: output.as_deref(),
+            };
+            reports_cli::progress(&profile, args).await
+        }
+        Command::Report { command: ReportCommand::Activity { by, area, from, to, format, output } } => {
+            let by = match by {
+                ActivityByArg::Team => "team",
+                ActivityByArg::Volunteer => "volunteer",
+            };
+            let args = reports_cli::RangeArgs {
+                area: area.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                format,
+                output: output.as_deref(),
+            };
+            reports_cli::activity(&profile, by, args).await
         }
         Command::Report { command: ReportCommand::Monthly { month, area, threshold, utc_offset, format, output } } => {
             let args = reports_cli::MonthlyArgs {

@@ -1,5 +1,5 @@
-//! `doorstep report monthly`: the month's ranking of villages and communities, with laggards, as a table,
-//! JSON (one row per unit, each with its `rank`), CSV or XLSX.
+//! `doorstep report monthly|gaps|progress|activity`: the month's ranking of villages and communities (every JSON
+//! row carries its `rank`), the places still to reach, daily progress and activity, as a table, JSON, CSV or XLSX.
 
 use crate::office::api;
 use crate::output::{self, Cell, Format, Report};
@@ -85,6 +85,137 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
         header,
         rows,
         json: Value::Array(r.rows),
+    };
+    output::write(&report, a.format, a.output)
+}
+
+/// Sends a report request with the given query pairs (empty values left out) and returns its JSON.
+async fn fetch(profile: &Profile, path: &str, params: &[(&str, Option<&str>)]) -> Result<Value> {
+    let (api, _) = api(profile).await?;
+    let pairs: Vec<(&str, &str)> = params.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    api.json(api.request(Method::GET, path).query(&pairs)).await
+}
+
+fn text(v: &Value) -> Cell {
+    Cell::Text(match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    })
+}
+
+fn int(v: &Value) -> Cell {
+    Cell::Int(v.as_u64().unwrap_or(0))
+}
+
+/// `doorstep report gaps`: the places of a grid not yet reached (or needing a revisit), for the team's walk.
+pub async fn gaps(
+    profile: &Profile,
+    grid: &str,
+    indicator: Option<&str>,
+    revisit: bool,
+    format: Format,
+    output: Option<&Path>,
+) -> Result<()> {
+    let revisit = revisit.then_some("true");
+    let params = [("grid", Some(grid)), ("indicator", indicator), ("revisit", revisit)];
+    let json = fetch(profile, "/api/v1/reports/gaps", &params).await?;
+    let rows = json.as_array().cloned().unwrap_or_default();
+    let report = Report {
+        title: format!("Places of grid {grid} still to reach{}", if revisit.is_some() { " (revisits)" } else { "" }),
+        header: vec![
+            "place",
+            "kind",
+            "label",
+            "address",
+            "missing",
+            "reached",
+            "revisit",
+            "last visit",
+            "last outcome",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    text(&r["place_id"]),
+                    text(&r["kind"]),
+                    text(&r["label"]),
+                    text(&r["address"]),
+                    text(&r["missing"]),
+                    text(&r["reached"]),
+                    text(&r["needs_revisit"]),
+                    text(&r["last_visit_at"]),
+                    text(&r["last_outcome"]),
+                ]
+            })
+            .collect(),
+        json,
+    };
+    output::write(&report, format, output)
+}
+
+pub struct RangeArgs<'a> {
+    pub area: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub format: Format,
+    pub output: Option<&'a Path>,
+}
+
+/// `doorstep report progress`: cumulative coverage per indicator at the end of each day.
+pub async fn progress(profile: &Profile, a: RangeArgs<'_>) -> Result<()> {
+    let params = [("area", a.area), ("from", a.from), ("to", a.to)];
+    let json = fetch(profile, "/api/v1/reports/progress", &params).await?;
+    let mut rows = Vec::new();
+    for series in json["series"].as_array().into_iter().flatten() {
+        for p in series["points"].as_array().into_iter().flatten() {
+            let rate = p["rate"].as_f64().unwrap_or(0.0);
+            rows.push(vec![
+                text(&p["date"]),
+                text(&series["indicator"]),
+                int(&p["eligible"]),
+                int(&p["reached"]),
+                Cell::Rate(rate),
+            ]);
+        }
+    }
+    let report = Report {
+        title: format!("Progress {} to {}", json["from"].as_str().unwrap_or(""), json["to"].as_str().unwrap_or("")),
+        header: vec!["date", "indicator", "eligible", "reached", "rate"],
+        rows,
+        json,
+    };
+    output::write(&report, a.format, a.output)
+}
+
+/// `doorstep report activity`: visits per team or volunteer over a period.
+pub async fn activity(profile: &Profile, by: &str, a: RangeArgs<'_>) -> Result<()> {
+    let params = [("by", Some(by)), ("area", a.area), ("from", a.from), ("to", a.to)];
+    let json = fetch(profile, "/api/v1/reports/activity", &params).await?;
+    let rows = json.as_array().cloned().unwrap_or_default();
+    let report = Report {
+        title: format!("Activity by {by}"),
+        header: vec!["who", "team", "visits", "places", "completed", "nobody home", "refused", "gone", "first", "last"],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    text(&r["key"]),
+                    text(&r["team"]),
+                    int(&r["visits"]),
+                    int(&r["places"]),
+                    int(&r["completed"]),
+                    int(&r["nobody_home"]),
+                    int(&r["refused"]),
+                    int(&r["gone"]),
+                    text(&r["first_at"]),
+                    text(&r["last_at"]),
+                ]
+            })
+            .collect(),
+        json,
     };
     output::write(&report, a.format, a.output)
 }

@@ -142,6 +142,42 @@ fn record_offline_sync_and_report() {
     assert_eq!(figure(&vol, "vol1", "led"), (1, 0, 0));
     assert_eq!(figure(&vol, "vol2", "led"), (1, 1, 0));
 
+    // What is left in G1, and who did what.
+    let gaps: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&office, &["report", "gaps", "--grid", "G1", "--format", "json"], None)).unwrap();
+    let gap_ids: Vec<&str> = gaps.iter().map(|g| g["place_id"].as_str().unwrap()).collect();
+    assert_eq!(gap_ids, ["H2"], "{gaps:?}");
+    assert_eq!(gaps[0]["missing"], serde_json::json!(["awareness", "poster"]));
+    let revisit = ok(&office, &["report", "gaps", "--grid", "G1", "--revisit", "--format", "csv"], None);
+    assert_eq!(revisit.lines().count(), 2, "header and H2: {revisit}");
+    assert!(revisit.lines().nth(1).unwrap().starts_with("H2,household,"), "{revisit}");
+    // The longest range a report takes, ending tomorrow: today's visits are always in it, the dated ones of
+    // November 2026 while they are less than 400 days old.
+    let to = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let from = to - chrono::Duration::days(399);
+    let dated_in_range = from <= chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let (from, to) = (from.to_string(), to.to_string());
+    let activity: Vec<serde_json::Value> = serde_json::from_str(&ok(
+        &office,
+        &["report", "activity", "--by", "volunteer", "--from", &from, "--to", &to, "--format", "json"],
+        None,
+    ))
+    .unwrap();
+    let visits_of = |u: &str| activity.iter().find(|r| r["key"] == u).map(|r| r["visits"].as_u64().unwrap());
+    let dated = |n: u64| if dated_in_range { n } else { 0 };
+    assert_eq!((visits_of("vol1"), visits_of("vol2")), (Some(3 + dated(3)), Some(2 + dated(1))));
+    let progress =
+        ok(&office, &["report", "progress", "--from", "2026-11-01", "--to", "2026-11-03", "--format", "csv"], None);
+    assert!(
+        progress.starts_with(
+            "date,indicator,eligible,reached,rate
+"
+        ),
+        "{progress}"
+    );
+    let handbook_nov3 = progress.lines().find(|l| l.starts_with("2026-11-03,handbook,")).unwrap();
+    assert_eq!(handbook_nov3.split(',').nth(3), Some("2"), "H1 and H2 by the end of 3 November: {progress}");
+
     // The same report as CSV and as a table.
     let csv = ok(&office, &["report", "coverage", "--by", "town", "--format", "csv"], None);
     assert!(csv.starts_with("area,name,indicator,eligible,reached,excluded,rate\n"), "{csv}");
