@@ -98,6 +98,26 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
             .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
         visit_keys.extend(keys);
     }
+    let in_sequence = check_sequence(current, &unknown, author)
+        .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
+    // Some of the device's history is missing here: store nothing and ask for the whole of it.
+    let resend_all = |grid: String| Accepted {
+        doc: None,
+        new_changes: Vec::new(),
+        new_visits: Vec::new(),
+        reply: GridReply {
+            grid,
+            kind: ReplyKind::ResendAll,
+            heads: hashes_to_wire(&current.heads()),
+            changes: Vec::new(),
+            snapshot: None,
+            stored: 0,
+            contacts: None,
+        },
+    };
+    if !in_sequence {
+        return Ok(resend_all(grid));
+    }
     let mut next = current.fork();
     if !unknown.is_empty() {
         next.apply_changes(unknown.clone()).map_err(|e| PushError::Malformed {
@@ -108,21 +128,7 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
     }
     let applied_all = unknown.iter().all(|c| next.contains_all(&[c.hash()]));
     if !applied_all || !next.contains_all(&have) {
-        // Some dependency is missing here: store nothing and ask for the whole history.
-        return Ok(Accepted {
-            doc: None,
-            new_changes: Vec::new(),
-            new_visits: Vec::new(),
-            reply: GridReply {
-                grid,
-                kind: ReplyKind::ResendAll,
-                heads: hashes_to_wire(&current.heads()),
-                changes: Vec::new(),
-                snapshot: None,
-                stored: 0,
-                contacts: None,
-            },
-        });
+        return Ok(resend_all(grid));
     }
     let new_visits = visit_keys
         .iter()
@@ -141,6 +147,30 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
     // Order for storage: as the document's own history orders them.
     let new_changes = if unknown.is_empty() { Vec::new() } else { next.changes_since(&current.heads()) };
     Ok(Accepted { doc: (!unknown.is_empty()).then_some(next), new_changes, new_visits, reply })
+}
+
+/// The device's new changes must continue its own numbering without gaps or repeats, and carry no author
+/// record: automerge 0.12 aborts the process on a change whose sequence number does not follow its actor's last.
+/// `Ok(false)`: they start beyond what the server holds, so earlier ones are missing here (ask for a resend).
+fn check_sequence(current: &GridDoc, unknown: &[Change], author: &Author) -> Result<bool, Violation> {
+    if unknown.is_empty() {
+        return Ok(true);
+    }
+    if let Some(c) = unknown.iter().find(|c| c.author().is_some()) {
+        return Err(Violation(format!("change {} carries an author record, which devices do not write", c.hash())));
+    }
+    let held = current.automerge().get_changes_meta(&[]).iter().filter(|m| m.actor.as_ref() == &author.actor).count();
+    let mut seqs: Vec<u64> = unknown.iter().map(|c| c.seq()).collect();
+    seqs.sort_unstable();
+    let consecutive = seqs.windows(2).all(|w| w[1] == w[0] + 1);
+    let first = seqs[0];
+    if !consecutive || first <= held as u64 {
+        return Err(Violation(format!(
+            "this device's changes are numbered {seqs:?}, but the server already holds its first {held}; \
+             a device's changes are numbered once, without gaps"
+        )));
+    }
+    Ok(first == held as u64 + 1)
 }
 
 /// The reply for a grid the device does not hold yet.

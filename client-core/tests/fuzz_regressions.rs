@@ -1,5 +1,5 @@
-//! Inputs that once made the fuzzers crash, replayed through the server's path: each must be refused with an
-//! error, never a panic that escapes.
+//! Inputs that once made the fuzzers crash (automerge 0.12 panics or aborts on some malformed changes),
+//! replayed through the server's path: none may panic or abort any more.
 //!
 //! `change-*` files are raw automerge changes; `sync_message-*` files are whole CBOR sync requests;
 //! `grid.automerge` is the document they are checked against (the fuzz targets use the same one).
@@ -43,7 +43,9 @@ fn every_recorded_crash_input_is_refused_without_panicking() {
             })
             .filter(|refused| *refused)
             .count();
-        assert!(refused > 0, "{name}: its malformed change must be refused");
+        // A bare change that once crashed is malformed and must be refused; a whole request may instead be
+        // answered without applying anything (e.g. asking for a resend), as long as nothing panics.
+        assert!(refused > 0 || name.starts_with("sync_message"), "{name}: its malformed change must be refused");
         seen += 1;
     }
     assert!(seen >= 2);
