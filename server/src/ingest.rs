@@ -111,6 +111,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     // Phase 2: store all new changes and their projection in one transaction.
     let stored: u64 = accepted.iter().map(|(_, a, _)| a.new_changes.len() as u64).sum();
     let (_gate, mut tx) = session.into_writer().await?;
+    let mut deltas = projection::AreaDeltas::default();
     let now = now_ms();
     let mut new_versions = Vec::new();
     for (i, acc, before) in &accepted {
@@ -118,7 +119,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         if let Some(doc) = &acc.doc {
             let versions = state.grids.persist(&mut tx, lock, Some(*before), doc, &acc.new_changes).await?;
             for visit in &acc.new_visits {
-                projection::project_visit(&mut tx, &lock.code, visit).await?;
+                projection::project_visit(&mut tx, &lock.code, visit, &mut deltas).await?;
             }
             new_versions.push((*i, versions));
         }
@@ -129,6 +130,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
         record_device_grid(&mut tx, &device.device_id, &reply.grid, &hex_of(&reply.heads), now).await?;
     }
+    deltas.flush(&mut tx).await?;
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
         .bind(now)
         .bind(&device.device_id)

@@ -10,9 +10,123 @@ use sqlx::{Any, Transaction};
 
 type Tx = Transaction<'static, Any>;
 
+/// What one place adds to the coverage counts of its grid, village and town.
+struct PlaceState {
+    grid: String,
+    village: String,
+    town: String,
+    excluded: bool,
+    /// Eligible indicators, and whether each is reached.
+    indicators: Vec<(String, bool)>,
+}
+
+async fn place_state(tx: &mut Tx, place_id: &str) -> Result<Option<PlaceState>, ApiError> {
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("SELECT grid_code, village_code, town_code, excluded FROM places WHERE place_id = $1")
+            .bind(place_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((grid, village, town, excluded)) = row else { return Ok(None) };
+    let indicators: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT indicator, reached_at FROM place_indicators WHERE place_id = $1")
+            .bind(place_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let indicators = indicators.into_iter().map(|(i, r)| (i, r.is_some())).collect();
+    Ok(Some(PlaceState { grid, village, town, excluded: excluded != 0, indicators }))
+}
+
+/// Changes to the per-area coverage counts, gathered while projecting and written once per transaction.
+#[derive(Default)]
+pub struct AreaDeltas {
+    /// (level, area, indicator) -> (eligible, reached, excluded)
+    counts: std::collections::HashMap<(&'static str, String, String), (i64, i64, i64)>,
+    /// (level, area) -> (village, town) above it, as they are after the changes (a grid may change village).
+    parents: std::collections::HashMap<(&'static str, String), (String, String)>,
+}
+
+impl AreaDeltas {
+    fn add(&mut self, place: &PlaceState, sign: i64) {
+        let levels = [
+            ("grid", &place.grid, &place.village),
+            ("village", &place.village, &place.village),
+            ("town", &place.town, &String::new()),
+        ];
+        for (level, area, village) in levels {
+            let parents = (village.clone(), place.town.clone());
+            match self.parents.entry((level, area.clone())) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(parents);
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) if sign > 0 => {
+                    e.insert(parents);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
+        }
+        for (indicator, reached) in &place.indicators {
+            let (e, r, x) = if place.excluded { (0, 0, 1) } else { (1, i64::from(*reached), 0) };
+            for (level, area, _) in levels {
+                let entry = self.counts.entry((level, area.clone(), indicator.clone())).or_default();
+                *entry = (entry.0 + sign * e, entry.1 + sign * r, entry.2 + sign * x);
+            }
+        }
+    }
+
+    /// Takes a place's contribution out before it changes (`before`) or puts it back after (`after`).
+    async fn before(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+        if let Some(state) = place_state(tx, place_id).await? {
+            self.add(&state, -1);
+        }
+        Ok(())
+    }
+
+    async fn after(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+        if let Some(state) = place_state(tx, place_id).await? {
+            self.add(&state, 1);
+        }
+        Ok(())
+    }
+
+    /// Writes the gathered changes; call once, before the transaction commits.
+    pub async fn flush(self, tx: &mut Tx) -> Result<(), ApiError> {
+        for ((level, area, indicator), (e, r, x)) in self.counts {
+            let (village, town) = self.parents.get(&(level, area.clone())).cloned().unwrap_or_default();
+            if (e, r, x) == (0, 0, 0) && village.is_empty() {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, \
+                 excluded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (level, area_code, indicator) DO UPDATE SET \
+                 eligible = area_coverage.eligible + excluded.eligible, reached = area_coverage.reached + excluded.reached, \
+                 excluded = area_coverage.excluded + excluded.excluded, village_code = excluded.village_code, \
+                 town_code = excluded.town_code",
+            )
+            .bind(level)
+            .bind(area)
+            .bind(village)
+            .bind(town)
+            .bind(indicator)
+            .bind(e)
+            .bind(r)
+            .bind(x)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// Brings a place's registry row up to date. When its kind or setting changed, its indicator rows are
 /// recomputed from its visits.
-pub async fn project_place(tx: &mut Tx, grid: &GridInfo, place: &Place) -> Result<(), ApiError> {
+pub async fn project_place(
+    tx: &mut Tx,
+    grid: &GridInfo,
+    place: &Place,
+    deltas: &mut AreaDeltas,
+) -> Result<(), ApiError> {
+    deltas.before(tx, &place.id).await?;
     let rural = i64::from(grid.is_rural());
     let previous: Option<(String, i64)> = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
         .bind(&place.id)
@@ -39,7 +153,7 @@ pub async fn project_place(tx: &mut Tx, grid: &GridInfo, place: &Place) -> Resul
     if !unchanged {
         reproject_indicators(tx, &place.id, place.kind, grid.is_rural()).await?;
     }
-    Ok(())
+    deltas.after(tx, &place.id).await
 }
 
 /// Recomputes a place's indicator rows from its stored visits with the coverage rules.
@@ -139,7 +253,7 @@ impl<'q> sqlx::Encode<'q, sqlx::Any> for NullableF64 {
 }
 
 /// Adds one visit to the projection. Idempotent: a visit already projected changes nothing.
-pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<(), ApiError> {
+pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit, deltas: &mut AreaDeltas) -> Result<(), ApiError> {
     let id = v.id.to_string();
     let at = v.at.timestamp_millis();
     let inserted = sqlx::query(
@@ -169,6 +283,7 @@ pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<()
     if inserted.rows_affected() == 0 {
         return Ok(());
     }
+    deltas.before(tx, &v.place_id).await?;
     let place: Option<(String, i64)> = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
         .bind(&v.place_id)
         .fetch_optional(&mut **tx)
@@ -202,5 +317,5 @@ pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit) -> Result<()
     .bind(&v.place_id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    deltas.after(tx, &v.place_id).await
 }

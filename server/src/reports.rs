@@ -45,13 +45,52 @@ pub async fn coverage(
 ) -> Result<Vec<CoverageRow>, ApiError> {
     let area = area.unwrap_or("");
     let team = team.unwrap_or("");
-    if !area.is_empty() {
-        let exists: Option<(String,)> =
-            sqlx::query_as("SELECT code FROM areas WHERE code = $1").bind(area).fetch_optional(&state.db.pool).await?;
-        if exists.is_none() {
-            return Err(ApiError::not_found(format!("no area with code {area:?}")));
+    let area_kind = if area.is_empty() {
+        None
+    } else {
+        let kind: Option<(String,)> =
+            sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(area).fetch_optional(&state.db.pool).await?;
+        Some(kind.ok_or_else(|| ApiError::not_found(format!("no area with code {area:?}")))?.0)
+    };
+    // Area levels read the counts the projection keeps, when the filter is an area at or above the grouping.
+    let level = match by {
+        GroupBy::Town => Some(("town", ["town"].as_slice())),
+        GroupBy::Village => Some(("village", ["town", "village", "community"].as_slice())),
+        GroupBy::Grid => Some(("grid", ["town", "village", "community", "grid"].as_slice())),
+        GroupBy::Team | GroupBy::Volunteer => None,
+    };
+    if let Some((level, filters)) = level {
+        if team.is_empty() && area_kind.as_deref().is_none_or(|k| filters.contains(&k)) {
+            return counted(state, level, area).await;
         }
     }
+    scanned(state, by, area, team).await
+}
+
+/// Coverage from the per-area counts (a few rows, whatever the number of places).
+async fn counted(state: &AppState, level: &str, area: &str) -> Result<Vec<CoverageRow>, ApiError> {
+    let counts: Vec<Counts> = sqlx::query_as(
+        "SELECT area_code, indicator, eligible, reached, excluded FROM area_coverage \
+         WHERE level = $1 AND eligible + excluded > 0 \
+         AND ($2 = '' OR area_code = $2 OR village_code = $2 OR town_code = $2)",
+    )
+    .bind(level)
+    .bind(area)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let names = area_names(state).await?;
+    let rows = counts
+        .into_iter()
+        .map(|c| {
+            let name = names.get(&c.0).cloned().unwrap_or_default();
+            (c.0, name, c.1, c.2 as u64, c.3 as u64, c.4 as u64)
+        })
+        .collect();
+    Ok(sorted_rows(rows))
+}
+
+/// Coverage computed from the projected places and indicators (any grouping and filter).
+pub async fn scanned(state: &AppState, by: GroupBy, area: &str, team: &str) -> Result<Vec<CoverageRow>, ApiError> {
     let group_col = match by {
         GroupBy::Town => "p.town_code",
         GroupBy::Village => "p.village_code",

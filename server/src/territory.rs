@@ -86,6 +86,7 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
     }
 
     let mut new_docs = Vec::new();
+    let mut deltas = projection::AreaDeltas::default();
     for (i, lock) in locks.iter_mut().enumerate() {
         let group = &by_grid[&lock.code];
         let info: &GridInfo = &group[0].grid;
@@ -106,7 +107,7 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
                 Some(_) => summary.places_unchanged += 1,
             }
             if info_changed || old.as_ref() != Some(&row.place) {
-                projection::project_place(&mut tx, info, &row.place).await?;
+                projection::project_place(&mut tx, info, &row.place, &mut deltas).await?;
             }
             upsert_contact(&mut tx, row).await?;
         }
@@ -117,6 +118,7 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
             new_docs.push((i, versions, doc));
         }
     }
+    deltas.flush(&mut tx).await?;
     if dry_run {
         tx.rollback().await?;
         return Ok(summary);
