@@ -186,6 +186,15 @@ pub fn new_grid_reply(grid: &str, doc: &GridDoc) -> GridReply {
     }
 }
 
+/// Parses changes. automerge 0.12 panics on some malformed input instead of returning an error (fuzzing found
+/// it); such a panic is caught and reported as a malformed change.
 fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, String)> {
-    raw.iter().enumerate().map(|(i, b)| Change::from_bytes(b.to_vec()).map_err(|e| (i, e.to_string()))).collect()
+    raw.iter()
+        .enumerate()
+        .map(|(i, b)| {
+            std::panic::catch_unwind(|| Change::from_bytes(b.to_vec()))
+                .map_err(|_| (i, "the change could not be parsed".to_string()))?
+                .map_err(|e| (i, e.to_string()))
+        })
+        .collect()
 }

@@ -67,6 +67,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = api::router(state)
+        // A panic in a handler answers 500 with the usual error body; the server keeps serving, and the
+        // request's transaction (never committed) rolls back.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            axum::response::IntoResponse::into_response(error::ApiError::internal("a request handler panicked"))
+        }))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Client addresses feed the login throttle.
