@@ -1,0 +1,133 @@
+//! Report speed on a province-sized town: 1,000,000 places and 3,000,000 visits, generated straight into the
+//! projection tables of a real SQLite database, then the dashboard overview's queries timed against a full
+//! scan of the same data in the same run.
+//!
+//! `cargo bench --bench reports` (or `-- --places N --visits-per-place V --runs R`).
+
+use server::reports::{coverage, scanned, GroupBy};
+use server::{AppState, ServerConfig};
+use std::time::{Duration, Instant};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Generates the data with recursive SQL, so a million places take seconds rather than minutes. Kinds and
+/// outcomes follow the demo town's mix; 300 places per grid, 10 grids per village, 30 villages per town.
+const GENERATE: &[&str] = &[
+    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)
+     INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural,
+                         last_visit_at, last_visit_id, last_outcome, excluded)
+     SELECT printf('P%07d', i), printf('G%05d', i / 300), printf('V%04d', i / 3000), printf('T%02d', i / 90000),
+            CASE WHEN i % 20 = 0 THEN 'shop' WHEN i % 97 = 0 THEN 'building' WHEN i % 1999 = 0 THEN 'market'
+                 WHEN i % 4999 = 0 THEN 'led_screen' ELSE 'household' END,
+            printf('%d', i), NULL, CASE WHEN (i / 3000) % 3 = 0 THEN 0 ELSE 1 END,
+            NULL, NULL, NULL, CASE WHEN i % 50 = 0 THEN 1 ELSE 0 END
+     FROM n",
+    "INSERT INTO place_indicators (place_id, indicator, reached_at)
+     SELECT place_id, ind, CASE WHEN (abs(random()) % 100) < 60 THEN 1700000000000 + abs(random()) % 2592000000 END
+     FROM places JOIN (SELECT 'handbook' AS ind UNION ALL SELECT 'awareness' UNION ALL SELECT 'poster'
+                       UNION ALL SELECT 'banner' UNION ALL SELECT 'led') ON
+       (ind IN ('handbook', 'awareness') AND kind IN ('household', 'shop'))
+       OR (ind = 'poster' AND (kind = 'building' OR (kind = 'household' AND rural = 1)))
+       OR (ind = 'banner' AND kind = 'market') OR (ind = 'led' AND kind = 'led_screen')",
+    "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < $1 - 1)
+     INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed,
+                         poster, banner, led_playing, note, lat, lon, received_at)
+     SELECT printf('%s-%d', place_id, j), place_id, grid_code, printf('v%d', abs(random()) % 500), 'd',
+            1700000000000 + abs(random()) % 2592000000, 'completed', 1, j % 2, 0, 0, 0, NULL, NULL, NULL, 0
+     FROM places, k",
+    "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
+     SELECT 'grid', p.grid_code, p.village_code, p.town_code, pi.indicator,
+            SUM(CASE WHEN p.excluded = 0 THEN 1 ELSE 0 END),
+            SUM(CASE WHEN p.excluded = 0 AND pi.reached_at IS NOT NULL THEN 1 ELSE 0 END), SUM(p.excluded)
+     FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id
+     GROUP BY p.grid_code, p.village_code, p.town_code, pi.indicator",
+    "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
+     SELECT 'village', village_code, village_code, town_code, indicator, SUM(eligible), SUM(reached), SUM(excluded)
+     FROM area_coverage WHERE level = 'grid' GROUP BY village_code, town_code, indicator",
+    "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
+     SELECT 'town', town_code, '', town_code, indicator, SUM(eligible), SUM(reached), SUM(excluded)
+     FROM area_coverage WHERE level = 'grid' GROUP BY town_code, indicator",
+    "INSERT INTO areas (code, name, kind, parent_code)
+     SELECT DISTINCT town_code, town_code, 'town', NULL FROM places
+     UNION ALL SELECT DISTINCT village_code, village_code, 'village', town_code FROM places
+     UNION ALL SELECT DISTINCT grid_code, grid_code, 'grid', village_code FROM places",
+];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let places = arg("--places", 1_000_000);
+    let visits_per_place = arg("--visits-per-place", 3);
+    let runs = arg("--runs", 21) as usize;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let tmp = tempfile::tempdir()?;
+        let config =
+            ServerConfig { data_dir: tmp.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+        let state = AppState::open(&config).await?;
+        let started = Instant::now();
+        for (i, sql) in GENERATE.iter().enumerate() {
+            let q = sqlx::query(sqlx::AssertSqlSafe(*sql));
+            let q = match i {
+                0 => q.bind(places as i64),
+                2 => q.bind(visits_per_place as i64),
+                _ => q,
+            };
+            q.execute(&state.db.pool).await?;
+        }
+        let (v,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visits").fetch_one(&state.db.pool).await?;
+        println!("generated {places} places and {v} visits in {:.1} s", started.elapsed().as_secs_f64());
+
+        println!("{:<38} {:>10} {:>10} {:>8}", "query (median of runs)", "counted", "full scan", "ratio");
+        for (label, by, area) in [
+            ("overview: coverage by town", GroupBy::Town, None),
+            ("coverage by village, whole territory", GroupBy::Village, None),
+            ("drill-down: grids of one village", GroupBy::Grid, Some("V0001")),
+        ] {
+            let mut fast = Vec::new();
+            let mut slow = Vec::new();
+            for run in 0..runs {
+                let t = Instant::now();
+                let a = coverage(&state, by, area, None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+                fast.push(t.elapsed());
+                // The scan is the baseline; a few runs are enough for it.
+                if run < 3 {
+                    let t = Instant::now();
+                    let b =
+                        scanned(&state, by, area.unwrap_or(""), "").await.map_err(|e| anyhow::anyhow!(e.message))?;
+                    slow.push(t.elapsed());
+                    anyhow::ensure!(a == b, "the counts and the scan disagree for {label}");
+                }
+            }
+            let (f, s) = (median(fast), median(slow));
+            println!(
+                "{label:<38} {:>8.1}ms {:>8.1}ms {:>7.0}×",
+                f.as_secs_f64() * 1e3,
+                s.as_secs_f64() * 1e3,
+                s.as_secs_f64() / f.as_secs_f64()
+            );
+        }
+        // The overview's other query: the daily series of the last 30 days of the generated period.
+        let to = chrono::NaiveDate::from_ymd_opt(2023, 12, 14).expect("a date");
+        let days = server::report_time::day_range(to - chrono::Duration::days(29), to, 400)
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
+        let mut times = Vec::new();
+        for _ in 0..runs.min(5) {
+            let t = Instant::now();
+            server::reports_progress::progress(&state, &days, offset, "", "")
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            times.push(t.elapsed());
+        }
+        println!("{:<38} {:>8.1}ms", "overview: daily progress, 30 days", median(times).as_secs_f64() * 1e3);
+        println!("check: counted and scanned figures are identical for every query");
+        Ok(())
+    })
+}
