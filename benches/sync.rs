@@ -1,22 +1,34 @@
-//! Measures sync: N devices record M visits offline each, then all sync at once with a real server. Run: `cargo bench --bench sync [-- --devices 20 --visits 60]`.
+//! Sync load generator: N simulated devices record M visits offline each, then all sync at once against the real
+//! `doorstep serve` binary. Run: `cargo bench --bench sync [-- --devices 20 --visits 60 --grids 19
+//! --database-url postgres://… --instances 1]`.
 //!
-//! Reports wall time, visits ingested per second, per-sync latency (p50, p99) and bytes per visit, against two
-//! baselines from the same run: an empty sync (the fixed cost of a request) and each visit as compact JSON.
+//! Reports visits ingested per second, per-sync latency (p50, p99), bytes on the wire per visit (gzip bodies as
+//! sent), CPU time per phase (servers, this generator, the whole machine) and each server process's peak RSS,
+//! against two baselines from the same run: an empty sync (the fixed cost of a request) and each visit as compact
+//! JSON.
 //!
-//! Every part is the real one: the server is `server::serve` on 127.0.0.1, devices enrol through
-//! `POST /api/v1/devices` and sync through `POST /api/v1/sync` with the CBOR protocol, building pushes and
-//! applying replies exactly as `doorstep field sync` does (`src/field.rs`); only the device's grid store is
-//! kept in memory instead of a profile directory.
+//! The server is the `doorstep` binary in separate processes: bootstrapped with `doorstep admin create-user`,
+//! started with `doorstep serve --listen 127.0.0.1:0`, and set up only through the HTTP API (territory import,
+//! teams, assignments, users, device enrolment). Without `--database-url` it uses its embedded SQLite file in a
+//! temporary data dir; with `--database-url postgres://…` (an empty database) `--instances K` starts K servers on
+//! that database, sharing one token secret, and the devices are spread over them round-robin.
+//!
+//! The territory is the demo town, copied under new codes as often as needed so that every team holds G grids
+//! of its own (default: the 19 of one town); devices form teams of at most 20. Devices sync through
+//! `POST /api/v1/sync` with the CBOR protocol and gzip bodies, building pushes and applying replies as
+//! `doorstep field sync` does (`src/field.rs`); only their grid store is kept in memory instead of a profile.
 //!
 //! Phases, each measured:
-//! 1. initial download: every device's first sync, one device at a time (it receives every grid's snapshot);
+//! 1. initial download: every device's first sync, one device at a time (it receives its grids' snapshots);
 //! 2. empty sync, before: all N sync concurrently with nothing new either way (the fixed cost of a request,
 //!    the baseline for the next phase);
 //! 3. visit sync: every device records M visits offline, then all N sync concurrently;
-//! 4. catch-up: all N sync concurrently again and receive the visits of the devices that synced after them;
+//! 4. catch-up: all N sync concurrently again and receive the visits of team-mates that synced after them;
 //! 5. empty sync, after: nothing new again, but every grid now has one head per device that wrote to it.
 //!
-//! At the end the server must hold exactly N×M new visits and every device all of them, or the run fails.
+//! The run fails unless the database gained exactly M visits per volunteer (the office's activity report), the
+//! servers count N×M visits ingested (`/metrics`), and every device holds all its team's visits with the same
+//! heads as its team-mates.
 
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::{ActorId, ChangeHash};
@@ -24,38 +36,55 @@ use client_core::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sync::{apply_reply, build_push};
 use client_core::GridDoc;
-use server::people::{self, NewUser};
-use server::{territory, AppState, ServerConfig};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
 const PASSWORD: &str = "bench-password";
-const TEAM: &str = "bench-team";
+const OFFICE: &str = "bench-office";
+/// Devices per team at most, about the size of a real team.
+const TEAM_SIZE: usize = 20;
+const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G \
+                     --database-url postgres://… --instances K]";
 
 struct Args {
     devices: usize,
     visits: usize,
+    /// Grids per team; by default those of one demo town.
+    grids: Option<usize>,
+    database_url: Option<String>,
+    instances: usize,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { devices: 20, visits: 60 };
+    let mut args = Args { devices: 20, visits: 60, grids: None, database_url: None, instances: 1 };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut number = |name: &str| -> Result<usize> {
-            let v = it.next().ok_or_else(|| anyhow!("{name} needs a number"))?;
+        let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
+        let number = |name: &str, v: String| -> Result<usize> {
             v.parse().ok().filter(|n| *n > 0).ok_or_else(|| anyhow!("{name} {v:?} is not a positive number"))
         };
         match arg.as_str() {
-            "--devices" => args.devices = number("--devices")?,
-            "--visits" => args.visits = number("--visits")?,
+            "--devices" => args.devices = number("--devices", value("--devices")?)?,
+            "--visits" => args.visits = number("--visits", value("--visits")?)?,
+            "--grids" => args.grids = Some(number("--grids", value("--grids")?)?),
+            "--instances" => args.instances = number("--instances", value("--instances")?)?,
+            "--database-url" => args.database_url = Some(value("--database-url")?),
             // `cargo bench` passes `--bench` to every bench target.
             "--bench" => {}
             "-h" | "--help" => {
-                println!("usage: cargo bench --bench sync [-- --devices N --visits M]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other:?}; expected --devices N --visits M"),
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
+    }
+    let postgres = args.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+    if args.instances > 1 && !postgres {
+        bail!("--instances {} needs --database-url postgres://…: an SQLite file belongs to one server", args.instances);
     }
     Ok(args)
 }
@@ -79,6 +108,243 @@ impl Rng {
     }
 }
 
+/// The demo territory `copies` times over: the first copy as it is, the others with every code prefixed `T02-`,
+/// `T03-`, … so that each team can hold grids of its own. Returns each copy's CSV and its grid codes.
+fn territory(copies: usize) -> Result<Vec<(String, Vec<String>)>> {
+    let demo = server::demo::territory_csv();
+    let mut out = Vec::with_capacity(copies);
+    for k in 1..=copies {
+        let mut reader = csv::Reader::from_reader(demo.as_bytes());
+        let headers = reader.headers()?.clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| anyhow!("demo CSV lacks {name}"));
+        let (place, grid, village) = (col("place_id")?, col("grid_code")?, col("village_code")?);
+        let (town, town_name) = (col("town_code")?, col("town_name")?);
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&headers)?;
+        let mut grids: Vec<String> = Vec::new();
+        for record in reader.records() {
+            let mut fields: Vec<String> = record?.iter().map(str::to_string).collect();
+            if k > 1 {
+                for c in [place, grid, village] {
+                    fields[c] = format!("T{k:02}-{}", fields[c]);
+                }
+                fields[town] = format!("T{k:02}");
+                fields[town_name] = format!("{}{k}", fields[town_name]);
+            }
+            if !grids.contains(&fields[grid]) {
+                grids.push(fields[grid].clone());
+            }
+            writer.write_record(&fields)?;
+        }
+        let bytes = writer.into_inner().map_err(|e| anyhow!("writing the territory CSV: {e}"))?;
+        out.push((String::from_utf8(bytes)?, grids));
+    }
+    Ok(out)
+}
+
+/// Passes the database URL on, and keeps one from the environment from reaching an SQLite run.
+fn database_arg(cmd: &mut Command, database_url: Option<&str>) {
+    match database_url {
+        Some(url) => cmd.args(["--database-url", url]),
+        None => cmd.env_remove("DOORSTEP_DATABASE_URL"),
+    };
+}
+
+/// `doorstep admin create-user`: the office account, written straight into the database (it also creates the
+/// data dir's token secret).
+fn create_office(data_dir: &Path, profile: &Path, database_url: Option<&str>) -> Result<()> {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--profile").arg(profile).args(["admin", "create-user", "--data-dir"]).arg(data_dir);
+    cmd.args(["--username", OFFICE, "--role", "office", "--password-stdin"]);
+    database_arg(&mut cmd, database_url);
+    let mut child = cmd
+        .env("DOORSTEP_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running doorstep admin create-user")?;
+    child.stdin.take().context("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("doorstep admin create-user failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// One `doorstep serve` process. Killed when dropped, so a failed run leaves no server behind.
+struct Instance {
+    url: String,
+    child: Child,
+}
+
+impl Instance {
+    fn start(data_dir: &Path, database_url: Option<&str>) -> Result<Instance> {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+        database_arg(&mut cmd, database_url);
+        let mut child = cmd
+            // Per-sync info lines would only interleave with the report, and under this load sqlx warns of every
+            // statement that waited over a second for a grid's lock.
+            .env("DOORSTEP_LOG", "warn,sqlx::query=error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting doorstep serve")?;
+        let mut reader = BufReader::new(child.stdout.take().context("stdout")?);
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("doorstep serve exited before listening ({})", child.wait()?);
+            }
+            if let Some(url) = line.trim().strip_prefix("Doorstep listening on ") {
+                break url.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        Ok(Instance { url, child })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// This process's Prometheus counters since it started, summed over their labels.
+    async fn counters(&self, client: &reqwest::Client) -> Result<BTreeMap<String, u64>> {
+        let text = client.get(format!("{}/metrics", self.url)).send().await?.error_for_status()?.text().await?;
+        let mut out = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let name = series.split('{').next().unwrap_or(series);
+            *out.entry(name.to_string()).or_default() += value.parse::<f64>().unwrap_or(0.0) as u64;
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Peak (`VmHWM`) and current (`VmRSS`) resident memory of a process, in bytes.
+fn memory(pid: &str) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| -> Result<u64> {
+        let line = status.lines().find_map(|l| l.strip_prefix(key)).ok_or_else(|| anyhow!("no {key} for {pid}"))?;
+        Ok(line.trim().trim_end_matches("kB").trim().parse::<u64>()? * 1024)
+    };
+    Ok((kib("VmHWM:")?, kib("VmRSS:")?))
+}
+
+/// User plus system CPU time of a process, all threads.
+fn cpu_time(pid: &str) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it are fixed. utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').context("unexpected /proc stat")?.1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // USER_HZ: 100 on every Linux platform.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time spent so far: by the server processes together, by this generator, and by the whole machine (all
+/// processes, PostgreSQL's included).
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    servers: Duration,
+    generator: Duration,
+    machine: Duration,
+}
+
+impl Cpu {
+    fn now(instances: &[Instance]) -> Result<Cpu> {
+        let servers = instances.iter().map(|i| cpu_time(&i.pid().to_string())).sum::<Result<Duration>>()?;
+        let stat = std::fs::read_to_string("/proc/stat")?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("cpu "))
+            .context("unexpected /proc/stat")?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        // user nice system idle iowait irq softirq …: all but idle and I/O wait.
+        let busy = ticks.iter().take(7).sum::<u64>() - ticks[3] - ticks[4];
+        Ok(Cpu { servers, generator: cpu_time("self")?, machine: Duration::from_millis(busy * 10) })
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            servers: self.servers - before.servers,
+            generator: self.generator - before.generator,
+            machine: self.machine - before.machine,
+        }
+    }
+}
+
+/// The office's session, for the setup and the end-of-run counts.
+struct Office {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Office {
+    async fn login(base: &str) -> Result<Office> {
+        let client = client()?;
+        let reply: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": OFFICE, "password": PASSWORD }))
+            .send()
+            .await?
+            .error_for_status()
+            .context("office login")?
+            .json()
+            .await?;
+        let token = reply["token"].as_str().ok_or_else(|| anyhow!("login reply lacks a token: {reply}"))?.to_string();
+        Ok(Office { client, base: base.to_string(), token })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Body) -> Result<reqwest::Response> {
+        let req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Csv(text) => req.header("content-type", "text/csv").body(text),
+        };
+        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            bail!("{method} {path}: HTTP {status}: {}", resp.text().await.unwrap_or_default());
+        }
+        Ok(resp)
+    }
+
+    /// Visits stored per volunteer, from the activity report over the days the bench's visits fall in.
+    async fn visits_by_volunteer(&self) -> Result<BTreeMap<String, u64>> {
+        let today = chrono::Utc::now().date_naive();
+        let (from, to) = (today - chrono::Days::new(40), today + chrono::Days::new(1));
+        let path = format!("/api/v1/reports/activity?by=volunteer&from={from}&to={to}&utc_offset=Z");
+        let rows: Vec<serde_json::Value> = self.call(reqwest::Method::GET, &path, Body::None).await?.json().await?;
+        rows.iter()
+            .map(|r| {
+                let key = r["key"].as_str().ok_or_else(|| anyhow!("activity row lacks key: {r}"))?;
+                Ok((key.to_string(), r["visits"].as_u64().ok_or_else(|| anyhow!("activity row lacks visits"))?))
+            })
+            .collect()
+    }
+}
+
+enum Body {
+    None,
+    Json(serde_json::Value),
+    Csv(String),
+}
+
 /// One grid as a device holds it: the document and the heads the server last confirmed.
 struct HeldGrid {
     doc: GridDoc,
@@ -88,6 +354,9 @@ struct HeldGrid {
 /// A field device, as `doorstep field` keeps it in its profile, but in memory.
 struct Device {
     username: String,
+    team: usize,
+    /// The server instance this device syncs with.
+    server: String,
     device_id: String,
     actor: ActorId,
     token: String,
@@ -108,7 +377,7 @@ struct SyncStats {
 
 /// One sync of one device, as `field::sync` does it: one round trip, a second only for grids the server
 /// answered ResendAll.
-async fn sync(client: &reqwest::Client, base: &str, device: &mut Device) -> Result<SyncStats> {
+async fn sync(client: &reqwest::Client, device: &mut Device) -> Result<SyncStats> {
     let start = Instant::now();
     let mut stats = SyncStats::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
@@ -127,7 +396,7 @@ async fn sync(client: &reqwest::Client, base: &str, device: &mut Device) -> Resu
         stats.request_bytes += body.len();
         stats.rounds += 1;
         let resp = client
-            .post(format!("{base}/api/v1/sync"))
+            .post(format!("{}/api/v1/sync", device.server))
             .bearer_auth(&device.token)
             .header("content-type", protocol::CONTENT_TYPE)
             .header("content-encoding", protocol::CONTENT_ENCODING)
@@ -137,14 +406,13 @@ async fn sync(client: &reqwest::Client, base: &str, device: &mut Device) -> Resu
             .await
             .context("sync request")?;
         let status = resp.status();
-        let resp_gzip = resp.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+        let gzipped = resp.headers().get("content-encoding").is_some_and(|v| v == "gzip");
         let bytes = resp.bytes().await.context("sync response body")?;
         if !status.is_success() {
             bail!("{}: sync refused with HTTP {status}: {}", device.username, String::from_utf8_lossy(&bytes));
         }
         // Bytes on the wire are the compressed ones; the client inflates them itself to count them.
         stats.response_bytes += bytes.len();
-        let gzipped = resp_gzip;
         let bytes = if gzipped { inflate(&bytes)? } else { bytes.to_vec() };
         let reply: SyncResponse = protocol::decode(&bytes)?;
         resend_all.clear();
@@ -203,7 +471,6 @@ fn apply_grid_reply(
     Ok(())
 }
 
-/// A fresh HTTP client per device and phase, as each `doorstep field sync` run opens its own connection.
 fn inflate(bytes: &[u8]) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
@@ -211,6 +478,7 @@ fn inflate(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A fresh HTTP client per device and phase, as each `doorstep field sync` run opens its own connection.
 fn client() -> Result<reqwest::Client> {
     // Decompression is done by hand (see `inflate`) so that the bytes on the wire can be counted.
     Ok(reqwest::Client::builder()
@@ -225,6 +493,7 @@ struct Phase {
     name: &'static str,
     wall: Duration,
     syncs: Vec<SyncStats>,
+    cpu: Cpu,
 }
 
 impl Phase {
@@ -241,16 +510,16 @@ impl Phase {
 }
 
 /// Every device syncs once, all at the same time.
-async fn sync_all(name: &'static str, base: &str, devices: &mut Vec<Device>) -> Result<Phase> {
+async fn sync_all(name: &'static str, devices: &mut Vec<Device>, instances: &[Instance]) -> Result<Phase> {
     let clients = devices.iter().map(|_| client()).collect::<Result<Vec<_>>>()?;
+    let cpu_before = Cpu::now(instances)?;
     let start = Instant::now();
     let tasks: Vec<_> = devices
         .drain(..)
         .zip(clients)
         .map(|(mut device, client)| {
-            let base = base.to_string();
             tokio::spawn(async move {
-                let stats = sync(&client, &base, &mut device).await;
+                let stats = sync(&client, &mut device).await;
                 (device, stats)
             })
         })
@@ -261,18 +530,21 @@ async fn sync_all(name: &'static str, base: &str, devices: &mut Vec<Device>) -> 
         syncs.push(stats?);
         devices.push(device);
     }
-    Ok(Phase { name, wall: start.elapsed(), syncs })
+    let wall = start.elapsed();
+    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before) })
 }
 
 /// Every device syncs once, one after the other.
-async fn sync_each(name: &'static str, base: &str, devices: &mut [Device]) -> Result<Phase> {
+async fn sync_each(name: &'static str, devices: &mut [Device], instances: &[Instance]) -> Result<Phase> {
+    let cpu_before = Cpu::now(instances)?;
     let start = Instant::now();
     let mut syncs = Vec::new();
     for device in devices.iter_mut() {
         let client = client()?;
-        syncs.push(sync(&client, base, device).await?);
+        syncs.push(sync(&client, device).await?);
     }
-    Ok(Phase { name, wall: start.elapsed(), syncs })
+    let wall = start.elapsed();
+    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before) })
 }
 
 /// Records `count` visits offline across the device's grids, one change each, as `doorstep field visit`
@@ -330,13 +602,20 @@ fn record_visits(
     Ok((visits, change_bytes))
 }
 
-async fn count(state: &AppState, sql: &'static str) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&state.db.pool).await?;
-    Ok(n)
+fn team_name(t: usize) -> String {
+    format!("bench-team-{:02}", t + 1)
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn print_phase(p: &Phase, per: Option<usize>) {
@@ -349,7 +628,7 @@ fn print_phase(p: &Phase, per: Option<usize>) {
         None => "-".into(),
     };
     println!(
-        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>9} {:>9}",
+        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>8} {:>9} {:>8} {:>8} {:>8}",
         p.name,
         n,
         rounds,
@@ -360,96 +639,117 @@ fn print_phase(p: &Phase, per: Option<usize>) {
         resp / n,
         per_visit(req),
         per_visit(resp),
+        ms(p.cpu.servers),
+        ms(p.cpu.generator),
+        ms(p.cpu.machine),
     );
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
-    let (n, m) = (args.devices, args.visits);
+    let (n, m, k) = (args.devices, args.visits, args.instances);
     let total_visits = n * m;
+    let teams = n.div_ceil(TEAM_SIZE);
+    // Contiguous blocks, so that round-robin over instances puts every team on all of them.
+    let team_of = |i: usize| i * teams / n;
+    let team_sizes: Vec<usize> = (0..teams).map(|t| (0..n).filter(|&i| team_of(i) == t).count()).collect();
+    let town_grids = territory(1)?[0].1.len();
+    let g = args.grids.unwrap_or(town_grids);
+    let towns = territory((teams * g).div_ceil(town_grids))?;
+    let all_grids: Vec<&String> = towns.iter().flat_map(|(_, grids)| grids).collect();
+    let database_url = args.database_url.as_deref();
 
-    // ---- server: real SQLite file, real HTTP on loopback ----
+    // ---- servers: the real binary, bootstrapped from the command line ----
+    let setup_start = Instant::now();
     let tmp = tempfile::tempdir()?;
-    let state = AppState::open(&ServerConfig {
-        data_dir: tmp.path().join("data"),
-        database_url: None,
-        login_throttle: Default::default(),
-    })
-    .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(state.clone(), listener, async {
-        let _ = stopped.await;
-    }));
-
-    // ---- setup: the demo territory, one team holding every grid, N volunteers ----
-    let api = |e: server::error::ApiError| anyhow!(e.message);
-    territory::import(&state, server::demo::territory_csv().as_bytes(), false, "bench").await.map_err(api)?;
-    people::create_team(&state.db, TEAM, None).await.map_err(api)?;
-    let grids: Vec<(String,)> =
-        sqlx::query_as("SELECT code FROM areas WHERE kind = 'grid' ORDER BY code").fetch_all(&state.db.pool).await?;
-    for (grid,) in &grids {
-        people::assign_grid(&state.db, grid, TEAM).await.map_err(api)?;
+    let dirs: Vec<PathBuf> = (0..k).map(|i| tmp.path().join(format!("data-{}", i + 1))).collect();
+    create_office(&dirs[0], &tmp.path().join("profile"), database_url)?;
+    // Instances on one database must sign and accept the same tokens.
+    for dir in &dirs[1..] {
+        std::fs::create_dir_all(dir)?;
+        std::fs::copy(dirs[0].join("jwt-secret"), dir.join("jwt-secret"))?;
     }
-    let place_count = count(&state, "SELECT COUNT(*) FROM places").await?;
+    let instances = dirs.iter().map(|d| Instance::start(d, database_url)).collect::<Result<Vec<_>>>()?;
+    for (i, instance) in instances.iter().enumerate() {
+        // For profiling from outside: `perf record -g -p PID`.
+        eprintln!("server instance {} (pid {}) listening on {}", i + 1, instance.pid(), instance.url);
+    }
+
+    // ---- setup through the HTTP API: territory, teams holding G grids each, N volunteers ----
+    let office = Office::login(&instances[0].url).await?;
+    for (csv, _) in &towns {
+        office.call(reqwest::Method::POST, "/api/v1/territory/import", Body::Csv(csv.clone())).await?;
+    }
+    for t in 0..teams {
+        office
+            .call(reqwest::Method::POST, "/api/v1/teams", Body::Json(serde_json::json!({ "name": team_name(t) })))
+            .await?;
+        for grid in &all_grids[t * g..(t + 1) * g] {
+            let body = Body::Json(serde_json::json!({ "team": team_name(t) }));
+            office.call(reqwest::Method::PUT, &format!("/api/v1/assignments/{grid}"), body).await?;
+        }
+    }
+    // One at a time: password hashing takes about 19 MiB per hash, and concurrent hashes would set the servers'
+    // peak memory instead of the sync.
     let mut devices = Vec::with_capacity(n);
-    for i in 1..=n {
-        let username = format!("bench-vol-{i:03}");
-        people::create_user(
-            &state.db,
-            NewUser {
-                username: username.clone(),
-                password: PASSWORD.into(),
-                role: server::auth::Role::Volunteer,
-                team: Some(TEAM.into()),
-                area: None,
-            },
-        )
-        .await
-        .map_err(api)?;
-        let resp = client()?
-            .post(format!("{base}/api/v1/devices"))
+    for i in 0..n {
+        let username = format!("bench-vol-{:03}", i + 1);
+        let user = serde_json::json!({
+            "username": username, "password": PASSWORD, "role": "volunteer", "team": team_name(team_of(i))
+        });
+        office.call(reqwest::Method::POST, "/api/v1/users", Body::Json(user)).await?;
+        let server = instances[i % k].url.clone();
+        let reply: serde_json::Value = client()?
+            .post(format!("{server}/api/v1/devices"))
             .json(&serde_json::json!({
-                "username": username, "password": PASSWORD, "device_name": format!("bench phone {i}")
+                "username": username, "password": PASSWORD, "device_name": format!("bench phone {}", i + 1)
             }))
             .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("enrolling {username}"))?
+            .json()
             .await?;
-        if !resp.status().is_success() {
-            bail!("enrolling {username}: HTTP {}", resp.status());
-        }
-        let reply: serde_json::Value = resp.json().await?;
-        let field = |k: &str| -> Result<String> {
-            reply[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("enrol reply lacks {k}: {reply}"))
+        let field = |key: &str| -> Result<String> {
+            reply[key].as_str().map(str::to_string).ok_or_else(|| anyhow!("enrol reply lacks {key}: {reply}"))
         };
         let actor =
             ActorId::try_from(field("actor")?.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
         devices.push(Device {
             username,
+            team: team_of(i),
+            server,
             device_id: field("device_id")?,
             actor,
             token: field("token")?,
             grids: BTreeMap::new(),
         });
     }
-    let visits_before = count(&state, "SELECT COUNT(*) FROM visits").await?;
+    let before = office.visits_by_volunteer().await?;
+    let setup_time = setup_start.elapsed();
+    let rss_after_setup =
+        instances.iter().map(|i| Ok(memory(&i.pid().to_string())?.1)).collect::<Result<Vec<u64>>>()?;
 
     // ---- 1. initial download ----
-    let download = sync_each("initial download", &base, &mut devices).await?;
+    let download = sync_each("initial download", &mut devices, &instances).await?;
+    let mut places: BTreeMap<String, Vec<Place>> = BTreeMap::new();
     for d in &devices {
-        if d.grids.len() != grids.len() {
-            bail!("{} holds {} grids after its first sync, expected {}", d.username, d.grids.len(), grids.len());
+        if d.grids.len() != g {
+            bail!("{} holds {} grids after its first sync, expected {g}", d.username, d.grids.len());
+        }
+        for (code, held) in &d.grids {
+            if !places.contains_key(code) {
+                places.insert(code.clone(), held.doc.places()?);
+            }
         }
     }
-    let places: BTreeMap<String, Vec<Place>> =
-        devices[0].grids.iter().map(|(code, held)| Ok((code.clone(), held.doc.places()?))).collect::<Result<_>>()?;
-
+    let place_count: usize = places.values().map(Vec::len).sum();
     let saved_size = |d: &Device| d.grids.values().map(|g| g.doc.save().len()).sum::<usize>();
     let saved_before = saved_size(&devices[0]);
 
     // ---- 2. baseline: nothing new either way ----
-    let empty_before = sync_all("empty, before", &base, &mut devices).await?;
+    let empty_before = sync_all("empty, before", &mut devices, &instances).await?;
 
     // ---- 3. record offline, then everybody syncs at once ----
     let mut rng = Rng(0x5eed_d00d_2021);
@@ -464,21 +764,33 @@ async fn main() -> Result<()> {
         }
     }
     let record_time = record_start.elapsed();
-    let visit_sync = sync_all("visit sync", &base, &mut devices).await?;
+    let visit_sync = sync_all("visit sync", &mut devices, &instances).await?;
     let stored: u64 = visit_sync.syncs.iter().map(|s| s.stored).sum();
     let sent = visit_sync.total(|s| s.sent_changes);
 
-    // ---- 4. catch-up: receive the visits of devices that synced later ----
-    let catch_up = sync_all("catch-up", &base, &mut devices).await?;
+    // ---- 4. catch-up: receive the visits of team-mates that synced later ----
+    let catch_up = sync_all("catch-up", &mut devices, &instances).await?;
     let saved_after = saved_size(&devices[0]);
     // ---- 5. nothing new either way, now with many heads per grid ----
-    let empty_after = sync_all("empty, after", &base, &mut devices).await?;
+    let empty_after = sync_all("empty, after", &mut devices, &instances).await?;
 
-    // ---- checks ----
-    let visits_after = count(&state, "SELECT COUNT(*) FROM visits").await?;
-    let new_visits = visits_after - visits_before;
-    if new_visits != total_visits as i64 {
-        bail!("the server holds {new_visits} new visits, expected {n}×{m} = {total_visits}");
+    // ---- checks, all through the servers' HTTP API ----
+    let after = office.visits_by_volunteer().await?;
+    for d in &devices {
+        let new = after.get(&d.username).copied().unwrap_or(0) - before.get(&d.username).copied().unwrap_or(0);
+        if new != m as u64 {
+            bail!("the server holds {new} new visits of {}, expected {m}", d.username);
+        }
+    }
+    let new_visits = after.values().sum::<u64>() - before.values().sum::<u64>();
+    let mut counters = Vec::new();
+    for instance in &instances {
+        counters.push(instance.counters(&office.client).await?);
+    }
+    let counter = |c: &BTreeMap<String, u64>, name: &str| c.get(name).copied().unwrap_or(0);
+    let ingested: u64 = counters.iter().map(|c| counter(c, "doorstep_visits_ingested_total")).sum();
+    if new_visits != total_visits as u64 || ingested != total_visits as u64 {
+        bail!("the database gained {new_visits} visits and the servers ingested {ingested}, expected {total_visits}");
     }
     if stored != total_visits as u64 || sent != total_visits {
         bail!("sent {sent} changes and the server stored {stored}, expected {total_visits}");
@@ -487,29 +799,59 @@ async fn main() -> Result<()> {
     if catch_up.total(|s| s.sent_changes) != 0 || moved(&empty_before) != 0 || moved(&empty_after) != 0 {
         bail!("the catch-up sent changes, or an empty sync moved some");
     }
+    let mut team_heads: BTreeMap<usize, BTreeMap<&String, Vec<ChangeHash>>> = BTreeMap::new();
     for d in &devices {
         let held: usize = d.grids.values().map(|g| g.doc.visit_count()).sum();
-        if held != total_visits {
-            bail!("{} holds {held} visits after catching up, expected {total_visits}", d.username);
+        if held != team_sizes[d.team] * m {
+            bail!(
+                "{} holds {held} visits after catching up, expected its team's {}",
+                d.username,
+                team_sizes[d.team] * m
+            );
+        }
+        let heads: BTreeMap<&String, Vec<ChangeHash>> = d.grids.iter().map(|(c, h)| (c, h.doc.heads())).collect();
+        if *team_heads.entry(d.team).or_insert_with(|| heads.clone()) != heads {
+            bail!("{} holds other heads than its team-mates", d.username);
         }
     }
-    let _ = stop.send(());
-    server.await??;
+    // Read before the servers stop: the peak covers the whole life of each process, setup included.
+    let server_memory =
+        instances.iter().map(|i| Ok((i.pid(), memory(&i.pid().to_string())?))).collect::<Result<Vec<_>>>()?;
+    let own_memory = memory("self")?;
+    drop(instances);
 
     // ---- report ----
+    let backend = match database_url {
+        Some(url) => format!("PostgreSQL ({}), {k} server instance(s)", server::db::redact(url)),
+        None => "embedded SQLite, 1 server instance".to_string(),
+    };
+    println!("doorstep sync benchmark: {n} devices × {m} visits = {total_visits} visits; {backend}");
     println!(
-        "doorstep sync benchmark: {n} devices × {m} visits = {total_visits} visits; {} grids, {place_count} places, every grid held by every device",
-        grids.len()
+        "{teams} team(s) of at most {TEAM_SIZE} devices, each team holding {g} grids; {} grids with {place_count} places held",
+        places.len(),
     );
     println!(
-        "recording offline: {} ms for all {total_visits} visits ({:.0} µs per visit)",
+        "setup {:.1} s; recording offline: {} ms for all {total_visits} visits ({:.0} µs per visit)",
+        setup_time.as_secs_f64(),
         ms(record_time),
         record_time.as_secs_f64() * 1e6 / total_visits as f64
     );
     println!();
     println!(
-        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>9} {:>9}",
-        "phase", "syncs", "rounds", "wall ms", "p50 ms", "p99 ms", "req B/sync", "resp B/sync", "req B/v", "resp B/v"
+        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>8} {:>9} {:>8} {:>8} {:>8}",
+        "phase",
+        "syncs",
+        "rounds",
+        "wall ms",
+        "p50 ms",
+        "p99 ms",
+        "req B/sync",
+        "resp B/sync",
+        "req B/v",
+        "resp B/v",
+        "srv cpu",
+        "gen cpu",
+        "all cpu"
     );
     print_phase(&download, None);
     print_phase(&empty_before, None);
@@ -518,15 +860,25 @@ async fn main() -> Result<()> {
     print_phase(&empty_after, None);
     println!("initial download: one device at a time; the other phases: all devices at once.");
     println!("empty, before/after: nothing new to send or receive, before and after the visit sync.");
-    println!("p50/p99: per-device sync latency; B/v: bytes per synced visit.");
+    println!("p50/p99: per-device sync latency; B: gzip bodies as sent; B/v: bytes per synced visit;");
+    println!("srv / gen / all cpu: CPU ms of the server processes / of this load generator / of the whole machine");
+    println!("(PostgreSQL included) during the phase; the machine has {} CPUs.", cpus());
     println!();
     let visit_req = visit_sync.total(|s| s.request_bytes) as f64 / total_visits as f64;
+    let visit_resp = visit_sync.total(|s| s.response_bytes) as f64 / total_visits as f64;
     let per_json = json_bytes as f64 / total_visits as f64;
     let per_change = change_bytes as f64 / total_visits as f64;
     println!(
-        "visits ingested per second: {:.0} ({total_visits} visits in {} ms)",
+        "visits ingested per second: {:.0} ({total_visits} visits in {} ms); p50 {} ms, p99 {} ms",
         total_visits as f64 / visit_sync.wall.as_secs_f64(),
-        ms(visit_sync.wall)
+        ms(visit_sync.wall),
+        ms(visit_sync.percentile(0.5)),
+        ms(visit_sync.percentile(0.99)),
+    );
+    println!(
+        "server CPU per visit ingested: {:.0} µs; per empty sync: {:.0} µs",
+        visit_sync.cpu.servers.as_secs_f64() * 1e6 / total_visits as f64,
+        empty_before.cpu.servers.as_secs_f64() * 1e6 / n as f64,
     );
     println!(
         "visit sync vs empty sync before: wall ×{:.1}, p50 ×{:.1}, request bytes ×{:.1}",
@@ -534,16 +886,42 @@ async fn main() -> Result<()> {
         visit_sync.percentile(0.5).as_secs_f64() / empty_before.percentile(0.5).as_secs_f64(),
         visit_sync.total(|s| s.request_bytes) as f64 / empty_before.total(|s| s.request_bytes) as f64,
     );
-    let per_saved = saved_after.saturating_sub(saved_before) as f64 / total_visits as f64;
+    let team0_visits = team_sizes[0] * m;
+    let per_saved = saved_after.saturating_sub(saved_before) as f64 / team0_visits as f64;
     println!("bytes per visit:");
     for (what, bytes) in [
-        ("sync request on the wire", visit_req),
+        ("visit sync request, on the wire", visit_req),
+        ("visit sync response, on the wire", visit_resp),
         ("one automerge change", per_change),
         ("saved document (all changes compressed together)", per_saved),
         ("compact JSON of the Visit (baseline)", per_json),
     ] {
         println!("  {what:<52} {bytes:>6.0} B  ×{:.2} JSON", bytes / per_json);
     }
-    println!("check: the server stored exactly {total_visits} new visits and every device holds all of them");
+    println!("memory:");
+    for (i, ((pid, (peak, now)), setup)) in server_memory.iter().zip(&rss_after_setup).enumerate() {
+        println!(
+            "  server instance {} (pid {pid}): peak RSS {}, RSS after setup {}, at the end {}",
+            i + 1,
+            mib(*peak),
+            mib(*setup),
+            mib(*now)
+        );
+    }
+    println!("  load generator ({n} devices' documents in memory): peak RSS {}", mib(own_memory.0));
+    for (i, c) in counters.iter().enumerate() {
+        println!(
+            "server instance {}: {} sync requests, {} visits ingested; grid documents from its cache {}, loaded {}",
+            i + 1,
+            counter(c, "doorstep_sync_requests_total"),
+            counter(c, "doorstep_visits_ingested_total"),
+            counter(c, "doorstep_document_cache_hits_total"),
+            counter(c, "doorstep_document_cache_loads_total"),
+        );
+    }
+    println!(
+        "check: the database gained exactly {m} visits per volunteer ({total_visits}), the servers ingested \
+         {total_visits}, and every device holds all its team's visits with its team-mates' heads"
+    );
     Ok(())
 }
