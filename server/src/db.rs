@@ -90,3 +90,23 @@ pub fn now_ms() -> i64 {
 pub fn affected(r: &AnyQueryResult) -> u64 {
     r.rows_affected()
 }
+
+/// The most bound values one statement carries: under SQLite's limit (32,766) and PostgreSQL's (65,535).
+pub const MAX_BINDS: usize = 30_000;
+
+/// `($1, $2, …), (…)` for `rows` rows of `cols` values, numbered from `$1`.
+pub fn values_list(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}

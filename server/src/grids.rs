@@ -1,7 +1,7 @@
 //! Durable storage of grid documents: a snapshot plus appended changes per grid, compacted from time to time,
 //! behind a per-grid lock and a cache that is checked against the stored version before every use.
 
-use crate::db::{now_ms, Backend, Db, WriteGuard};
+use crate::db::{now_ms, values_list, Backend, Db, WriteGuard, MAX_BINDS};
 use crate::error::ApiError;
 use automerge::{ActorId, Change};
 use client_core::protocol::hex_heads;
@@ -220,14 +220,22 @@ impl GridRepo {
                 Ok((version + 1, 0))
             }
             Some((version, log_count)) => {
-                for (i, change) in new_changes.iter().enumerate() {
-                    sqlx::query("INSERT INTO grid_changes (grid_code, seq, hash, bytes) VALUES ($1, $2, $3, $4)")
-                        .bind(&lock.code)
-                        .bind(log_count + i as i64 + 1)
-                        .bind(change.hash().to_string())
-                        .bind(change.raw_bytes().to_vec())
-                        .execute(&mut **tx)
-                        .await?;
+                const COLS: usize = 4;
+                for (c, chunk) in new_changes.chunks(MAX_BINDS / COLS).enumerate() {
+                    let sql = format!(
+                        "INSERT INTO grid_changes (grid_code, seq, hash, bytes) VALUES {}",
+                        values_list(chunk.len(), COLS)
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (i, change) in chunk.iter().enumerate() {
+                        let seq = log_count + (c * (MAX_BINDS / COLS) + i) as i64 + 1;
+                        query = query
+                            .bind(&lock.code)
+                            .bind(seq)
+                            .bind(change.hash().to_string())
+                            .bind(change.raw_bytes().to_vec());
+                    }
+                    query.execute(&mut **tx).await?;
                 }
                 let log_count = log_count + new_changes.len() as i64;
                 let updated = sqlx::query(

@@ -2,14 +2,14 @@
 //! it), project the new visits, and answer with what the device lacks, including newly assigned grids.
 
 use crate::auth::DeviceAuth;
-use crate::db::now_ms;
+use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use crate::grids::GridRepo;
 use crate::{audit, projection, settings, AppState};
 use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sync::{accept_push, new_grid_reply, Accepted, PushError};
 use client_core::validate::Author;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Result<SyncResponse, ApiError> {
     if req.protocol != PROTOCOL_VERSION {
@@ -114,22 +114,27 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let mut deltas = projection::AreaDeltas::default();
     let now = now_ms();
     let mut new_versions = Vec::new();
+    let mut new_visits = Vec::new();
+    let mut device_heads = Vec::new();
     for (i, acc, before) in &accepted {
         let lock = &locks[*i];
         if let Some(doc) = &acc.doc {
             let versions = state.grids.persist(&mut tx, lock, Some(*before), doc, &acc.new_changes).await?;
-            for visit in &acc.new_visits {
-                projection::project_visit(&mut tx, &lock.code, visit, &mut deltas).await?;
-            }
+            new_visits.extend(acc.new_visits.iter().map(|v| (lock.code.as_str(), v)));
             new_versions.push((*i, versions));
         }
         if acc.reply.kind != ReplyKind::ResendAll {
-            record_device_grid(&mut tx, &device.device_id, &lock.code, &hex_of(&acc.reply.heads), now).await?;
+            device_heads.push((lock.code.clone(), hex_of(&acc.reply.heads)));
         }
     }
+    projection::project_visits(&mut tx, &new_visits, &mut deltas).await?;
     for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
-        record_device_grid(&mut tx, &device.device_id, &reply.grid, &hex_of(&reply.heads), now).await?;
+        device_heads.push((reply.grid.clone(), hex_of(&reply.heads)));
     }
+    // One row per grid (a multi-row upsert may not touch a row twice).
+    let device_heads: Vec<(String, String)> =
+        device_heads.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
+    record_device_grids(&mut tx, &device.device_id, &device_heads, now).await?;
     deltas.flush(&mut tx).await?;
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
         .bind(now)
@@ -185,23 +190,26 @@ fn hex_of(heads: &[serde_bytes::ByteBuf]) -> String {
     client_core::protocol::hashes_from_wire(heads).map(|h| hex_heads(&h)).unwrap_or_default()
 }
 
-async fn record_device_grid(
+/// Remembers which grids a device holds and at which heads, one statement for all of them.
+async fn record_device_grids(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     device: &str,
-    grid: &str,
-    heads: &str,
+    grids: &[(String, String)],
     now: i64,
 ) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO device_grids (device_id, grid_code, heads, last_sync_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (device_id, grid_code) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at",
-    )
-    .bind(device)
-    .bind(grid)
-    .bind(heads)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    const COLS: usize = 4;
+    for chunk in grids.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO device_grids (device_id, grid_code, heads, last_sync_at) VALUES {} \
+             ON CONFLICT (device_id, grid_code) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at",
+            values_list(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (grid, heads) in chunk {
+            query = query.bind(device).bind(grid).bind(heads).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

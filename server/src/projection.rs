@@ -1,12 +1,13 @@
 //! Projection of merged grid documents into SQL rows (places, visits, per-indicator reach), updated
 //! incrementally from new changes only, so that reports never load documents.
 
-use crate::db::now_ms;
+use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use client_core::coverage::{eligible_indicators, place_coverage};
 use client_core::doc::millis_to_time;
 use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use sqlx::{Any, Transaction};
+use std::collections::BTreeSet;
 
 type Tx = Transaction<'static, Any>;
 
@@ -90,29 +91,28 @@ impl AreaDeltas {
 
     /// Writes the gathered changes; call once, before the transaction commits.
     pub async fn flush(self, tx: &mut Tx) -> Result<(), ApiError> {
+        const COLS: usize = 8;
+        let mut rows = Vec::new();
         for ((level, area, indicator), (e, r, x)) in self.counts {
             let (village, town) = self.parents.get(&(level, area.clone())).cloned().unwrap_or_default();
-            if (e, r, x) == (0, 0, 0) && village.is_empty() {
-                continue;
+            if (e, r, x) != (0, 0, 0) || !village.is_empty() {
+                rows.push((level, area, village, town, indicator, e, r, x));
             }
-            sqlx::query(
+        }
+        for chunk in rows.chunks(MAX_BINDS / COLS) {
+            let sql = format!(
                 "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, \
-                 excluded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (level, area_code, indicator) DO UPDATE SET \
+                 excluded) VALUES {} ON CONFLICT (level, area_code, indicator) DO UPDATE SET \
                  eligible = area_coverage.eligible + excluded.eligible, reached = area_coverage.reached + excluded.reached, \
                  excluded = area_coverage.excluded + excluded.excluded, village_code = excluded.village_code, \
                  town_code = excluded.town_code",
-            )
-            .bind(level)
-            .bind(area)
-            .bind(village)
-            .bind(town)
-            .bind(indicator)
-            .bind(e)
-            .bind(r)
-            .bind(x)
-            .execute(&mut **tx)
-            .await?;
+                values_list(chunk.len(), COLS)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (level, area, village, town, indicator, e, r, x) in chunk {
+                query = query.bind(*level).bind(area).bind(village).bind(town).bind(indicator).bind(e).bind(r).bind(x);
+            }
+            query.execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -252,70 +252,232 @@ impl<'q> sqlx::Encode<'q, sqlx::Any> for NullableF64 {
     }
 }
 
-/// Adds one visit to the projection. Idempotent: a visit already projected changes nothing.
-pub async fn project_visit(tx: &mut Tx, grid_code: &str, v: &Visit, deltas: &mut AreaDeltas) -> Result<(), ApiError> {
-    let id = v.id.to_string();
-    let at = v.at.timestamp_millis();
-    let inserted = sqlx::query(
-        "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
-         poster, banner, led_playing, note, lat, lon, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT (visit_id) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(&v.place_id)
-    .bind(grid_code)
-    .bind(&v.volunteer)
-    .bind(&v.device)
-    .bind(at)
-    .bind(v.outcome.id())
-    .bind(i64::from(v.deliveries.handbook))
-    .bind(i64::from(v.deliveries.briefed))
-    .bind(i64::from(v.deliveries.poster))
-    .bind(i64::from(v.deliveries.banner))
-    .bind(i64::from(v.deliveries.led_playing))
-    .bind(&v.note)
-    .bind(NullableF64(v.gps.map(|g| g.0)))
-    .bind(NullableF64(v.gps.map(|g| g.1)))
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
+/// A place as the visit projection needs it: where it counts, its rules, and the state new visits change.
+struct ProjectedPlace {
+    grid: String,
+    village: String,
+    town: String,
+    kind: PlaceKind,
+    rural: bool,
+    excluded: bool,
+    last_visit: Option<(i64, String)>,
+    last_outcome: Option<String>,
+    /// Eligible indicator -> first time it was reached.
+    reached_at: std::collections::BTreeMap<String, Option<i64>>,
+}
+
+impl ProjectedPlace {
+    fn state(&self) -> PlaceState {
+        PlaceState {
+            grid: self.grid.clone(),
+            village: self.village.clone(),
+            town: self.town.clone(),
+            excluded: self.excluded,
+            indicators: self.reached_at.iter().map(|(i, r)| (i.clone(), r.is_some())).collect(),
+        }
+    }
+}
+
+/// Loads the places new visits refer to, with their indicator rows, in a few statements.
+async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::HashMap<String, ProjectedPlace>, ApiError> {
+    type PlaceRow = (String, String, String, String, String, i64, i64, Option<i64>, Option<String>, Option<String>);
+    let mut places = std::collections::HashMap::new();
+    for chunk in ids.chunks(MAX_BINDS) {
+        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT place_id, grid_code, village_code, town_code, kind, rural, excluded, last_visit_at, \
+             last_visit_id, last_outcome FROM places WHERE place_id IN ({list})"
+        );
+        let mut query = sqlx::query_as::<_, PlaceRow>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (id, grid, village, town, kind, rural, excluded, last_at, last_id, last_outcome) in
+            query.fetch_all(&mut **tx).await?
+        {
+            let place = ProjectedPlace {
+                grid,
+                village,
+                town,
+                kind: kind.parse().map_err(ApiError::internal)?,
+                rural: rural != 0,
+                excluded: excluded != 0,
+                last_visit: last_at.zip(last_id),
+                last_outcome,
+                reached_at: Default::default(),
+            };
+            places.insert(id, place);
+        }
+        let sql = format!("SELECT place_id, indicator, reached_at FROM place_indicators WHERE place_id IN ({list})");
+        let mut query = sqlx::query_as::<_, (String, String, Option<i64>)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (id, indicator, reached_at) in query.fetch_all(&mut **tx).await? {
+            if let Some(place) = places.get_mut(&id) {
+                place.reached_at.insert(indicator, reached_at);
+            }
+        }
+    }
+    Ok(places)
+}
+
+/// Inserts the visits not stored yet and returns the ids of those it inserted.
+async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit)]) -> Result<BTreeSet<String>, ApiError> {
+    const COLS: usize = 16;
+    let mut inserted = BTreeSet::new();
+    let received_at = now_ms();
+    for chunk in visits.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
+             poster, banner, led_playing, note, lat, lon, received_at) VALUES {} \
+             ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
+            values_list(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+        for (grid_code, v) in chunk {
+            query = query
+                .bind(v.id.to_string())
+                .bind(&v.place_id)
+                .bind(*grid_code)
+                .bind(&v.volunteer)
+                .bind(&v.device)
+                .bind(v.at.timestamp_millis())
+                .bind(v.outcome.id())
+                .bind(i64::from(v.deliveries.handbook))
+                .bind(i64::from(v.deliveries.briefed))
+                .bind(i64::from(v.deliveries.poster))
+                .bind(i64::from(v.deliveries.banner))
+                .bind(i64::from(v.deliveries.led_playing))
+                .bind(&v.note)
+                .bind(NullableF64(v.gps.map(|g| g.0)))
+                .bind(NullableF64(v.gps.map(|g| g.1)))
+                .bind(received_at);
+        }
+        inserted.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id));
+    }
+    Ok(inserted)
+}
+
+/// Adds new visits to the projection with a fixed number of statements, whatever their number: the visits,
+/// the indicators they reach, each place's first-reached times and last visit, and the per-area counts.
+/// Idempotent: visits already projected change nothing.
+pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut AreaDeltas) -> Result<(), ApiError> {
+    if visits.is_empty() {
         return Ok(());
     }
-    deltas.before(tx, &v.place_id).await?;
-    let place: Option<(String, i64)> = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
-        .bind(&v.place_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some((kind, rural)) = place else {
-        return Err(ApiError::internal(format!("visit {id} for unknown place {}", v.place_id)));
-    };
-    let kind: PlaceKind = kind.parse().map_err(ApiError::internal)?;
-    for ind in eligible_indicators(kind, rural != 0).filter(|i| i.is_reached_by(&v.deliveries)) {
-        insert_visit_indicator(tx, v, ind.id).await?;
-        sqlx::query(
-            "UPDATE place_indicators SET reached_at = $1 \
-             WHERE place_id = $2 AND indicator = $3 AND (reached_at IS NULL OR reached_at > $1)",
-        )
-        .bind(at)
-        .bind(&v.place_id)
-        .bind(ind.id)
-        .execute(&mut **tx)
-        .await?;
+    let inserted = insert_visits(tx, visits).await?;
+    let new: Vec<&Visit> = visits.iter().map(|(_, v)| *v).filter(|v| inserted.contains(&v.id.to_string())).collect();
+    if new.is_empty() {
+        return Ok(());
     }
-    // The last visit (by time, then id, as in client_core::coverage::later_visit) decides exclusion.
-    sqlx::query(
-        "UPDATE places SET last_visit_at = $1, last_visit_id = $2, last_outcome = $3, excluded = $4 \
-         WHERE place_id = $5 AND (last_visit_at IS NULL OR last_visit_at < $1 \
-         OR (last_visit_at = $1 AND last_visit_id < $2))",
-    )
-    .bind(at)
-    .bind(&id)
-    .bind(v.outcome.id())
-    .bind(i64::from(v.outcome == Outcome::Gone))
-    .bind(&v.place_id)
-    .execute(&mut **tx)
-    .await?;
-    deltas.after(tx, &v.place_id).await
+    let ids: BTreeSet<&str> = new.iter().map(|v| v.place_id.as_str()).collect();
+    let mut places = load_places(tx, &ids.iter().copied().collect::<Vec<_>>()).await?;
+    let mut before = std::collections::HashMap::new();
+    let mut visit_indicators: Vec<(&Visit, &'static str)> = Vec::new();
+    for v in &new {
+        let Some(place) = places.get_mut(&v.place_id) else {
+            return Err(ApiError::internal(format!("visit {} for unknown place {}", v.id, v.place_id)));
+        };
+        before.entry(v.place_id.as_str()).or_insert_with(|| (place.state(), place.reached_at.clone()));
+        let at = v.at.timestamp_millis();
+        for ind in eligible_indicators(place.kind, place.rural).filter(|i| i.is_reached_by(&v.deliveries)) {
+            visit_indicators.push((v, ind.id));
+            if let Some(reached) = place.reached_at.get_mut(ind.id) {
+                if reached.is_none_or(|r| r > at) {
+                    *reached = Some(at);
+                }
+            }
+        }
+        // The last visit (by time, then id, as in client_core::coverage::later_visit) decides exclusion.
+        let id = v.id.to_string();
+        if place.last_visit.as_ref().is_none_or(|(last_at, last_id)| (*last_at, last_id.as_str()) < (at, id.as_str())) {
+            place.last_visit = Some((at, id));
+            place.last_outcome = Some(v.outcome.id().to_string());
+            place.excluded = v.outcome == Outcome::Gone;
+        }
+    }
+    insert_visit_indicators(tx, &visit_indicators).await?;
+    let mut reached_rows = Vec::new();
+    let mut place_rows = Vec::new();
+    for (place_id, (old_state, old_reached)) in &before {
+        let place = &places[*place_id];
+        for (indicator, reached) in &place.reached_at {
+            if let Some(at) = reached.filter(|_| old_reached.get(indicator) != Some(reached)) {
+                reached_rows.push((*place_id, indicator.as_str(), at));
+            }
+        }
+        place_rows.push((*place_id, place));
+        deltas.add(old_state, -1);
+        deltas.add(&place.state(), 1);
+    }
+    update_reached(tx, &reached_rows).await?;
+    update_last_visits(tx, &place_rows).await
+}
+
+async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &'static str)]) -> Result<(), ApiError> {
+    const COLS: usize = 5;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO visit_indicators (visit_id, indicator, place_id, volunteer, at) VALUES {} \
+             ON CONFLICT (visit_id, indicator) DO NOTHING",
+            values_list(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (v, indicator) in chunk {
+            query = query
+                .bind(v.id.to_string())
+                .bind(*indicator)
+                .bind(&v.place_id)
+                .bind(&v.volunteer)
+                .bind(v.at.timestamp_millis());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves places' first-reached times earlier (never later: a concurrent writer cannot undo a reach).
+async fn update_reached(tx: &mut Tx, rows: &[(&str, &str, i64)]) -> Result<(), ApiError> {
+    const COLS: usize = 3;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "WITH v (place_id, indicator, reached_at) AS (VALUES {}) \
+             UPDATE place_indicators SET reached_at = v.reached_at FROM v \
+             WHERE place_indicators.place_id = v.place_id AND place_indicators.indicator = v.indicator \
+             AND (place_indicators.reached_at IS NULL OR place_indicators.reached_at > v.reached_at)",
+            values_list(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (place_id, indicator, at) in chunk {
+            query = query.bind(*place_id).bind(*indicator).bind(*at);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Records each place's last visit (which decides whether it is excluded as gone).
+async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Result<(), ApiError> {
+    const COLS: usize = 5;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "WITH v (place_id, last_visit_at, last_visit_id, last_outcome, excluded) AS (VALUES {}) \
+             UPDATE places SET last_visit_at = v.last_visit_at, last_visit_id = v.last_visit_id, \
+             last_outcome = v.last_outcome, excluded = v.excluded FROM v WHERE places.place_id = v.place_id",
+            values_list(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (place_id, place) in chunk {
+            let (at, id) = place.last_visit.clone().unzip();
+            query = query
+                .bind(*place_id)
+                .bind(at)
+                .bind(id)
+                .bind(place.last_outcome.clone())
+                .bind(i64::from(place.excluded));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

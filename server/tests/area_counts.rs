@@ -38,3 +38,141 @@ async fn counts_agree_with_a_full_scan() {
     assert!(summary.places_changed > 0);
     assert_counts_match_scan(&state).await;
 }
+
+/// Recomputes, from the stored visit rows and the coverage rules, what the projection should hold for every
+/// place (first-reached time per eligible indicator, last visit, exclusion) and compares.
+async fn assert_projection_matches_visit_rows(state: &AppState) {
+    use client_core::coverage::{eligible_indicators, later_visit};
+    use client_core::model::{Deliveries, PlaceKind, Visit};
+    use std::collections::{BTreeMap, HashMap};
+    type VisitRow = (String, String, i64, String, i64, i64, i64, i64, i64);
+    let rows: Vec<VisitRow> = sqlx::query_as(
+        "SELECT visit_id, place_id, at, outcome, handbook, briefed, poster, banner, led_playing FROM visits",
+    )
+    .fetch_all(&state.db.pool)
+    .await
+    .unwrap();
+    let mut by_place: HashMap<String, Vec<Visit>> = HashMap::new();
+    for (id, place_id, at, outcome, hb, br, po, ba, led) in rows {
+        by_place.entry(place_id.clone()).or_default().push(Visit {
+            id: id.parse().unwrap(),
+            place_id,
+            volunteer: String::new(),
+            device: String::new(),
+            at: client_core::doc::millis_to_time(at),
+            outcome: outcome.parse().unwrap(),
+            deliveries: Deliveries {
+                handbook: hb != 0,
+                briefed: br != 0,
+                poster: po != 0,
+                banner: ba != 0,
+                led_playing: led != 0,
+            },
+            note: None,
+            gps: None,
+        });
+    }
+    let places: Vec<(String, String, i64, i64, Option<String>)> =
+        sqlx::query_as("SELECT place_id, kind, rural, excluded, last_visit_id FROM places")
+            .fetch_all(&state.db.pool)
+            .await
+            .unwrap();
+    let mut indicators: HashMap<String, BTreeMap<String, Option<i64>>> = HashMap::new();
+    let rows: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT place_id, indicator, reached_at FROM place_indicators")
+            .fetch_all(&state.db.pool)
+            .await
+            .unwrap();
+    for (place_id, indicator, reached_at) in rows {
+        indicators.entry(place_id).or_default().insert(indicator, reached_at);
+    }
+    for (place_id, kind, rural, excluded, last_visit_id) in places {
+        let kind: PlaceKind = kind.parse().unwrap();
+        let visits = by_place.remove(&place_id).unwrap_or_default();
+        let last = visits.iter().reduce(later_visit);
+        assert_eq!(last_visit_id, last.map(|v| v.id.to_string()), "last visit of {place_id}");
+        let gone = last.is_some_and(|v| v.outcome == client_core::model::Outcome::Gone);
+        assert_eq!(excluded != 0, gone, "exclusion of {place_id}");
+        let expected: BTreeMap<String, Option<i64>> = eligible_indicators(kind, rural != 0)
+            .map(|ind| {
+                let first =
+                    visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)).map(|v| v.at.timestamp_millis()).min();
+                (ind.id.to_string(), first)
+            })
+            .collect();
+        assert_eq!(indicators.remove(&place_id).unwrap_or_default(), expected, "indicators of {place_id}");
+    }
+    assert!(by_place.is_empty(), "visits of unknown places: {:?}", by_place.keys());
+}
+
+/// Several visits to one place in one sync, in any order of time, and the same visits again, end up as the
+/// coverage rules say; the counts follow.
+#[tokio::test]
+async fn batched_visits_project_like_the_rules() {
+    use client_core::model::{Deliveries, Outcome, Visit};
+    use server::projection::{project_visits, AreaDeltas};
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        ServerConfig { data_dir: dir.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+    let state = AppState::open(&config).await.unwrap();
+    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    assert_projection_matches_visit_rows(&state).await;
+
+    let households: Vec<(String, String)> = sqlx::query_as(
+        "SELECT place_id, grid_code FROM places WHERE kind = 'household' AND last_visit_id IS NULL \
+         ORDER BY place_id LIMIT 2",
+    )
+    .fetch_all(&state.db.pool)
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let visit = |place: &str, hours_ago: i64, outcome: Outcome, handbook: bool| Visit {
+        id: uuid::Uuid::now_v7(),
+        place_id: place.into(),
+        volunteer: "test".into(),
+        device: "test-device".into(),
+        at: now - chrono::Duration::hours(hours_ago),
+        outcome,
+        deliveries: Deliveries { handbook, ..Default::default() },
+        note: None,
+        gps: None,
+    };
+    let (p, q) = (&households[0], &households[1]);
+    let batch = [
+        // p: the latest visit delivers; an earlier one found it gone: p counts, reached at the latest time.
+        visit(&p.0, 1, Outcome::Completed, true),
+        visit(&p.0, 120, Outcome::Gone, false),
+        visit(&p.0, 48, Outcome::NobodyHome, false),
+        // q: the latest visit found it gone after an earlier delivery: q is excluded.
+        visit(&q.0, 2, Outcome::Gone, false),
+        visit(&q.0, 72, Outcome::Completed, true),
+        visit(&q.0, 96, Outcome::Completed, true),
+    ];
+    for attempt in 0..2 {
+        let rows: Vec<(&str, &Visit)> =
+            batch.iter().map(|v| (if v.place_id == p.0 { p.1.as_str() } else { q.1.as_str() }, v)).collect();
+        let mut tx = state.db.pool.begin().await.unwrap();
+        let mut deltas = AreaDeltas::default();
+        project_visits(&mut tx, &rows, &mut deltas).await.unwrap();
+        deltas.flush(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let states: Vec<(i64, Option<String>)> =
+            sqlx::query_as("SELECT excluded, last_visit_id FROM places WHERE place_id IN ($1, $2) ORDER BY place_id")
+                .bind(&p.0)
+                .bind(&q.0)
+                .fetch_all(&state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(states[0], (0, Some(batch[0].id.to_string())), "attempt {attempt}");
+        assert_eq!(states[1], (1, Some(batch[3].id.to_string())), "attempt {attempt}");
+        let (reached_at,): (Option<i64>,) =
+            sqlx::query_as("SELECT reached_at FROM place_indicators WHERE place_id = $1 AND indicator = 'handbook'")
+                .bind(&q.0)
+                .fetch_one(&state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(reached_at, Some(batch[5].at.timestamp_millis()));
+        assert_projection_matches_visit_rows(&state).await;
+        assert_counts_match_scan(&state).await;
+    }
+}
