@@ -1,6 +1,6 @@
 //! Sync load generator: N simulated devices record M visits offline each, then all sync at once against the real
 //! `doorstep serve` binary. Run: `cargo bench --bench sync [-- --devices 20 --visits 60 --grids 19
-//! --database-url postgres://… --instances 1]`.
+//! --database-url postgres://… --instances 1 --server-bin PATH]`.
 //!
 //! Reports visits ingested per second, per-sync latency (p50, p99), bytes on the wire per visit (gzip bodies as
 //! sent), CPU time per phase (servers, this generator, the whole machine) and each server process's peak RSS,
@@ -43,12 +43,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+/// The server binary under test: this build's `doorstep`, or another build given with `--server-bin` (to compare
+/// two versions of the server in one run against the same load generator).
+static SERVER_BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn server_bin() -> &'static Path {
+    SERVER_BIN.get_or_init(|| PathBuf::from(BIN))
+}
 const PASSWORD: &str = "bench-password";
 const OFFICE: &str = "bench-office";
 /// Devices per team at most, about the size of a real team.
 const TEAM_SIZE: usize = 20;
 const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G \
-                     --database-url postgres://… --instances K]";
+                     --database-url postgres://… --instances K --server-bin PATH]";
 
 struct Args {
     devices: usize,
@@ -73,6 +80,13 @@ fn parse_args() -> Result<Args> {
             "--grids" => args.grids = Some(number("--grids", value("--grids")?)?),
             "--instances" => args.instances = number("--instances", value("--instances")?)?,
             "--database-url" => args.database_url = Some(value("--database-url")?),
+            "--server-bin" => {
+                let bin = PathBuf::from(value("--server-bin")?);
+                if !bin.is_file() {
+                    bail!("--server-bin {}: no such file", bin.display());
+                }
+                SERVER_BIN.set(bin).map_err(|_| anyhow!("--server-bin given twice"))?;
+            }
             // `cargo bench` passes `--bench` to every bench target.
             "--bench" => {}
             "-h" | "--help" => {
@@ -153,7 +167,7 @@ fn database_arg(cmd: &mut Command, database_url: Option<&str>) {
 /// `doorstep admin create-user`: the office account, written straight into the database (it also creates the
 /// data dir's token secret).
 fn create_office(data_dir: &Path, profile: &Path, database_url: Option<&str>) -> Result<()> {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(server_bin());
     cmd.arg("--profile").arg(profile).args(["admin", "create-user", "--data-dir"]).arg(data_dir);
     cmd.args(["--username", OFFICE, "--role", "office", "--password-stdin"]);
     database_arg(&mut cmd, database_url);
@@ -180,7 +194,7 @@ struct Instance {
 
 impl Instance {
     fn start(data_dir: &Path, database_url: Option<&str>) -> Result<Instance> {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(server_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
         database_arg(&mut cmd, database_url);
         let mut child = cmd

@@ -235,6 +235,9 @@ fn spoofed_actor_deletion_and_impersonation_are_rejected() {
     assert_eq!(w.sync_raw(&a1_token, b"\xff\x00not cbor".to_vec()).0, 400);
 
     assert_eq!(w.town(), before, "nothing of any refused request was stored");
+    // Nor kept in the server's copy of the document: a team-mate syncing now receives nothing new.
+    ok(&w.a2, &["field", "sync"], None);
+    assert_eq!(w.grid(&w.a2, "GA").heads(), base, "a refused change reached another device");
     // The real device still syncs normally afterwards, and the rejections are in the audit log.
     ok(&w.a1, &["field", "sync"], None);
     let audit = ok(&w.office, &["audit", "--format", "json"], None);

@@ -71,17 +71,21 @@ pub enum PushError {
 /// The outcome of checking a push against the server's copy of a grid.
 #[derive(Debug)]
 pub struct Accepted {
-    /// The document with the push applied; `None` when the push brought nothing new.
-    pub doc: Option<GridDoc>,
-    /// Changes new to the server, in an order that respects their dependencies, to store.
+    /// Changes new to the server, now applied to its copy, in an order that respects their dependencies, to
+    /// store. Empty when the push brought nothing new (or the reply asks for a resend).
     pub new_changes: Vec<Change>,
     /// Visits those changes added, to project.
     pub new_visits: Vec<Visit>,
     pub reply: GridReply,
 }
 
-/// Checks a push and computes the reply. `current` is the server's copy, not modified.
-pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Result<Accepted, PushError> {
+/// Checks a push, applies what it brings to `doc` (the server's copy) and computes the reply.
+///
+/// Applying in place spares a copy of the whole document per grid and sync. The price: on `Err`, `doc` may
+/// hold part of the refused push and must be thrown away (reloaded from storage). On `Ok`, `doc` holds exactly
+/// the stored history plus `new_changes`, which the caller must store before anyone else sees `doc`.
+pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Result<Accepted, PushError> {
+    let current = &*doc;
     let grid = push.grid.clone();
     let have = hashes_from_wire(&push.have).map_err(|source| PushError::Wire { grid: grid.clone(), source })?;
     let changes = decode_changes(&push.changes).map_err(|(index, reason)| PushError::Malformed {
@@ -102,7 +106,6 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
         .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
     // Some of the device's history is missing here: store nothing and ask for the whole of it.
     let resend_all = |grid: String| Accepted {
-        doc: None,
         new_changes: Vec::new(),
         new_visits: Vec::new(),
         reply: GridReply {
@@ -115,38 +118,46 @@ pub fn accept_push(current: &GridDoc, push: &GridPush, author: &Author) -> Resul
             contacts: None,
         },
     };
-    if !in_sequence {
+    // Everything the new changes depend on, and everything the device says it has, must be here or arrive
+    // now; otherwise some of the device's history is missing here. Checked before anything is applied.
+    let arriving: HashSet<ChangeHash> = unknown.iter().map(|c| c.hash()).collect();
+    let known = |h: &ChangeHash| arriving.contains(h) || current.contains_all(&[*h]);
+    let complete = unknown.iter().all(|c| c.deps().iter().all(known)) && have.iter().all(known);
+    if !in_sequence || !complete {
         return Ok(resend_all(grid));
     }
-    let mut next = current.fork();
+    let before = current.heads();
     if !unknown.is_empty() {
-        next.apply_changes(unknown.clone()).map_err(|e| PushError::Malformed {
+        doc.apply_changes(unknown.clone()).map_err(|e| PushError::Malformed {
             grid: grid.clone(),
             index: 0,
             reason: e.to_string(),
         })?;
     }
-    let applied_all = unknown.iter().all(|c| next.contains_all(&[c.hash()]));
-    if !applied_all || !next.contains_all(&have) {
-        return Ok(resend_all(grid));
+    if !unknown.iter().all(|c| doc.contains_all(&[c.hash()])) {
+        return Err(PushError::Malformed {
+            grid,
+            index: 0,
+            reason: "the changes could not all be applied".to_string(),
+        });
     }
     let new_visits = visit_keys
         .iter()
-        .map(|k| check_new_visit(&next, k, author))
+        .map(|k| check_new_visit(doc, k, author))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
     let reply = GridReply {
         grid,
         kind: ReplyKind::Synced,
-        heads: hashes_to_wire(&next.heads()),
-        changes: next.changes_since(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+        heads: hashes_to_wire(&doc.heads()),
+        changes: doc.changes_since(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
         snapshot: None,
         stored: unknown.len() as u32,
         contacts: None,
     };
     // Order for storage: as the document's own history orders them.
-    let new_changes = if unknown.is_empty() { Vec::new() } else { next.changes_since(&current.heads()) };
-    Ok(Accepted { doc: (!unknown.is_empty()).then_some(next), new_changes, new_visits, reply })
+    let new_changes = if unknown.is_empty() { Vec::new() } else { doc.changes_since(&before) };
+    Ok(Accepted { new_changes, new_visits, reply })
 }
 
 /// The device's new changes must continue its own numbering without gaps or repeats, and carry no author

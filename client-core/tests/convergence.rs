@@ -128,10 +128,12 @@ impl Server {
     fn sync(&mut self, author: &Author, request: &[u8]) -> Result<Vec<u8>, PushError> {
         let req: SyncRequest = decode(request).expect("the device's request decodes");
         assert_eq!(req.protocol, PROTOCOL_VERSION);
+        // Checked on copies, so that a refusal of any grid leaves every stored grid as it was.
         let mut accepted = Vec::new();
         for push in &req.grids {
-            let current = self.grids.get(&push.grid).expect("pushed grid exists");
-            accepted.push(accept_push(current, push, author)?);
+            let mut next = self.grids.get(&push.grid).expect("pushed grid exists").fork();
+            let acc = accept_push(&mut next, push, author)?;
+            accepted.push((acc, next));
         }
         let mut replies: Vec<_> = self
             .grids
@@ -139,20 +141,17 @@ impl Server {
             .filter(|(code, _)| !req.grids.iter().any(|p| &p.grid == *code))
             .map(|(code, doc)| new_grid_reply(code, doc))
             .collect();
-        for acc in accepted {
+        for (acc, doc) in accepted {
             let code = acc.reply.grid.clone();
             assert_eq!(acc.reply.stored as usize, acc.new_changes.len());
-            match acc.doc {
-                Some(doc) => {
-                    assert_eq!(acc.reply.kind, ReplyKind::Synced);
-                    assert!(!acc.new_changes.is_empty());
-                    self.grids.insert(code.clone(), doc);
-                    self.log.entry(code.clone()).or_default().extend(acc.new_changes);
-                    self.projected.entry(code).or_default().extend(acc.new_visits);
-                }
-                None => {
-                    assert!(acc.new_changes.is_empty() && acc.new_visits.is_empty());
-                }
+            if acc.new_changes.is_empty() {
+                assert!(acc.new_visits.is_empty());
+                assert_eq!(doc.heads(), self.grids[&code].heads(), "nothing new leaves the copy as it was");
+            } else {
+                assert_eq!(acc.reply.kind, ReplyKind::Synced);
+                self.grids.insert(code.clone(), doc);
+                self.log.entry(code.clone()).or_default().extend(acc.new_changes);
+                self.projected.entry(code).or_default().extend(acc.new_visits);
             }
             replies.push(acc.reply);
         }

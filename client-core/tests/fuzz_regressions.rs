@@ -38,7 +38,7 @@ fn every_recorded_crash_input_is_refused_without_panicking() {
         let refused = pushes
             .iter()
             .map(|push| {
-                let outcome = std::panic::catch_unwind(|| accept_push(&doc, push, &author));
+                let outcome = std::panic::catch_unwind(|| accept_push(&mut doc.fork(), push, &author));
                 outcome.unwrap_or_else(|_| panic!("{name}: a panic escaped the validator")).is_err()
             })
             .filter(|refused| *refused)

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let grid = GRID.get_or_init(common::grid);
     if let Ok(req) = decode::<SyncRequest>(data) {
         for push in req.grids.iter().take(4) {
-            let _ = accept_push(grid, push, &common::author());
+            let _ = accept_push(&mut grid.fork(), push, &common::author());
         }
     }
 });

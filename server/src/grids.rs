@@ -97,11 +97,12 @@ impl GridRepo {
     }
 
     /// Reads one grid's current document under a brief lock (no write follows, so nothing is held for long).
-    pub async fn with_current<T>(&self, code: &str, f: impl FnOnce(Option<&Cached>) -> T) -> Result<T, ApiError> {
+    /// `f` must leave the document as stored: what it changes would be taken for stored.
+    pub async fn with_current<T>(&self, code: &str, f: impl FnOnce(Option<&mut Cached>) -> T) -> Result<T, ApiError> {
         let mut locks = self.lock_many(&[code.to_string()]).await;
         let mut conn = self.db.pool.acquire().await?;
         let cached = self.current(&mut locks[0], &mut conn).await?;
-        Ok(f(cached.as_deref()))
+        Ok(f(cached))
     }
 
     /// Locks grids for a read-check-write: in this process, and on PostgreSQL also across server instances
@@ -306,6 +307,18 @@ impl GridRepo {
     /// After the transaction committed: the cache now holds the new document.
     pub fn commit_cache(lock: &mut GridLock, version_and_log: (i64, i64), doc: GridDoc) {
         *lock.guard = Some(Cached { version: version_and_log.0, log_count: version_and_log.1, doc });
+    }
+
+    /// Takes a locked grid's document out of the cache to change it: until `commit_cache` puts it back after
+    /// the transaction commits, the slot is empty, so any failure in between leaves nothing half-applied in
+    /// memory (the next use reloads the document from the database).
+    pub async fn take_current(
+        &self,
+        lock: &mut GridLock,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<Cached>, ApiError> {
+        self.current(lock, conn).await?;
+        Ok(lock.guard.take())
     }
 
     /// After a failed transaction: forget the cached copy so the next use reloads from the database.

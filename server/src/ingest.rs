@@ -4,7 +4,7 @@
 use crate::auth::DeviceAuth;
 use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
-use crate::grids::GridRepo;
+use crate::grids::{Cached, GridRepo};
 use crate::{audit, projection, settings, AppState};
 use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sync::{accept_push, new_grid_reply, Accepted, PushError};
@@ -69,8 +69,9 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
                 (None, Some(_)) => Err(ApiError::not_found(format!("grid {code} does not exist on this server"))),
                 (None, None) => Ok(None), // assigned but never imported: nothing to send yet
                 (Some(c), None) => Ok(Some(new_grid_reply(code, &c.doc))),
+                // Only grids without changes are read here: the document is checked, not changed.
                 (Some(c), Some(push)) => {
-                    accept_push(&c.doc, push, &author).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
+                    accept_push(&mut c.doc, push, &author).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
                 }
             })
             .await??;
@@ -86,25 +87,28 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
 
     let (mut locks, mut session) = state.grids.begin(&write_codes).await?;
-    // Phase 1: check every push against the current documents; nothing is written yet.
-    let mut accepted: Vec<(usize, Accepted, (i64, i64))> = Vec::new();
+    // Phase 1: check every push and apply it to the document taken out of the cache; nothing is written yet.
+    // A document goes back into the cache only after the transaction commits (below).
+    let mut accepted: Vec<(usize, Accepted, Cached)> = Vec::new();
     for (i, lock) in locks.iter_mut().enumerate() {
         let code = lock.code.clone();
-        let Some(cached) = state.grids.current(lock, session.reader()).await? else {
+        let Some(mut cached) = state.grids.take_current(lock, session.reader()).await? else {
             if pushes.contains_key(code.as_str()) {
                 return Err(ApiError::not_found(format!("grid {code} does not exist on this server")));
             }
             continue; // assigned but never imported: nothing to send yet
         };
-        let before = (cached.version, cached.log_count);
         match pushes.get(code.as_str()) {
-            None => replies.push(new_grid_reply(&code, &cached.doc)),
+            None => {
+                replies.push(new_grid_reply(&code, &cached.doc));
+                GridRepo::commit_cache(lock, (cached.version, cached.log_count), cached.doc);
+            }
             Some(push) => {
-                let mut result = accept_push(&cached.doc, push, &author).map_err(|e| push_error(&e))?;
+                let mut result = accept_push(&mut cached.doc, push, &author).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
                     result.reply.kind = ReplyKind::Unassigned;
                 }
-                accepted.push((i, result, before));
+                accepted.push((i, result, cached));
             }
         }
     }
@@ -116,13 +120,16 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let mut new_versions = Vec::new();
     let mut new_visits = Vec::new();
     let mut device_heads = Vec::new();
-    for (i, acc, before) in &accepted {
+    for (i, acc, cached) in &accepted {
         let lock = &locks[*i];
-        if let Some(doc) = &acc.doc {
-            let versions = state.grids.persist(&mut tx, lock, Some(*before), doc, &acc.new_changes).await?;
+        let versions = if acc.new_changes.is_empty() {
+            (cached.version, cached.log_count)
+        } else {
+            let before = Some((cached.version, cached.log_count));
             new_visits.extend(acc.new_visits.iter().map(|v| (lock.code.as_str(), v)));
-            new_versions.push((*i, versions));
-        }
+            state.grids.persist(&mut tx, lock, before, &cached.doc, &acc.new_changes).await?
+        };
+        new_versions.push((*i, versions));
         if acc.reply.kind != ReplyKind::ResendAll {
             device_heads.push((lock.code.clone(), hex_of(&acc.reply.heads)));
         }
@@ -141,27 +148,21 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         .bind(&device.device_id)
         .execute(&mut *tx)
         .await?;
-    if let Err(e) = tx.commit().await {
-        for (i, _) in &new_versions {
-            GridRepo::discard_cache(&mut locks[*i]);
-        }
-        return Err(e.into());
-    }
-    for (i, versions) in new_versions {
-        let doc = accepted.iter_mut().find(|(j, _, _)| *j == i).and_then(|(_, a, _)| a.doc.take());
-        if let Some(doc) = doc {
-            GridRepo::commit_cache(&mut locks[i], versions, doc);
-        }
+    tx.commit().await?;
+    let mut accepted_replies = Vec::with_capacity(accepted.len());
+    for ((i, versions), (_, acc, cached)) in new_versions.into_iter().zip(accepted) {
+        GridRepo::commit_cache(&mut locks[i], versions, cached.doc);
+        accepted_replies.push(acc);
     }
     drop(locks);
-    let visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
+    let visits: usize = accepted_replies.iter().map(|a| a.new_visits.len()).sum();
     metrics::counter!(crate::ops::CHANGES_STORED).increment(stored);
     metrics::counter!(crate::ops::VISITS_INGESTED).increment(visits as u64);
     if stored > 0 {
         tracing::info!(device = %device.device_id, user = %device.claims.usr, changes = stored, "sync stored changes");
     }
     replies.extend(pulled);
-    replies.extend(accepted.into_iter().map(|(_, a, _)| a.reply));
+    replies.extend(accepted_replies.into_iter().map(|a| a.reply));
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
     let share = settings::get_value(db, settings::SHARE_CONTACTS).await? == "on";
     for reply in &mut replies {
