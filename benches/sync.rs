@@ -1,6 +1,6 @@
 //! Sync load generator: N simulated devices record M visits offline each, then all sync at once against the real
-//! `doorstep serve` binary. Run: `cargo bench --bench sync [-- --devices 20 --visits 60 --grids 19
-//! --database-url postgres://… --instances 1 --server-bin PATH]`.
+//! `doorstep serve` binary. Run: `cargo bench --bench sync [-- --devices 20 --visits 60 --grids 19 --team-size 20
+//! --database-url postgres://… --instances 1 --restart --server-bin PATH]`.
 //!
 //! Reports visits ingested per second, per-sync latency (p50, p99), bytes on the wire per visit (gzip bodies as
 //! sent), CPU time per phase (servers, this generator, the whole machine) and each server process's peak RSS,
@@ -14,7 +14,10 @@
 //! that database, sharing one token secret, and the devices are spread over them round-robin.
 //!
 //! The territory is the demo town, copied under new codes as often as needed so that every team holds G grids
-//! of its own (default: the 19 of one town); devices form teams of at most 20. Devices sync through
+//! of its own (default: the 19 of one town); devices form teams of at most S (default 20). With `--restart` the
+//! servers are stopped after the setup and started again on their data dirs, so that their peak memory is that
+//! of serving what is on disk (e.g. `--devices 500 --team-size 1 --grids 20`: 10,000 grid documents, every one
+//! of them synced), not of having imported it. Devices sync through
 //! `POST /api/v1/sync` with the CBOR protocol and gzip bodies, building pushes and applying replies as
 //! `doorstep field sync` does (`src/field.rs`); only their grid store is kept in memory instead of a profile.
 //!
@@ -52,22 +55,26 @@ fn server_bin() -> &'static Path {
 }
 const PASSWORD: &str = "bench-password";
 const OFFICE: &str = "bench-office";
-/// Devices per team at most, about the size of a real team.
-const TEAM_SIZE: usize = 20;
-const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G \
-                     --database-url postgres://… --instances K --server-bin PATH]";
+const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G --team-size S \
+                     --database-url postgres://… --instances K --restart --server-bin PATH]";
 
 struct Args {
     devices: usize,
     visits: usize,
     /// Grids per team; by default those of one demo town.
     grids: Option<usize>,
+    /// Devices per team at most; by default 20, about the size of a real team.
+    team_size: usize,
     database_url: Option<String>,
     instances: usize,
+    /// Restart the servers on their data dirs after the setup, so that their memory reflects serving what is
+    /// on disk rather than having imported it.
+    restart: bool,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { devices: 20, visits: 60, grids: None, database_url: None, instances: 1 };
+    let mut args =
+        Args { devices: 20, visits: 60, grids: None, team_size: 20, database_url: None, instances: 1, restart: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -78,7 +85,9 @@ fn parse_args() -> Result<Args> {
             "--devices" => args.devices = number("--devices", value("--devices")?)?,
             "--visits" => args.visits = number("--visits", value("--visits")?)?,
             "--grids" => args.grids = Some(number("--grids", value("--grids")?)?),
+            "--team-size" => args.team_size = number("--team-size", value("--team-size")?)?,
             "--instances" => args.instances = number("--instances", value("--instances")?)?,
+            "--restart" => args.restart = true,
             "--database-url" => args.database_url = Some(value("--database-url")?),
             "--server-bin" => {
                 let bin = PathBuf::from(value("--server-bin")?);
@@ -253,6 +262,14 @@ fn memory(pid: &str) -> Result<(u64, u64)> {
         Ok(line.trim().trim_end_matches("kB").trim().parse::<u64>()? * 1024)
     };
     Ok((kib("VmHWM:")?, kib("VmRSS:")?))
+}
+
+/// Reads a process's peak and current RSS, then resets its peak to the current RSS (`clear_refs`, Linux 4.0 on).
+fn reset_peak(pid: &str) -> Result<(u64, u64)> {
+    let before = memory(pid)?;
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak RSS of {pid}"))?;
+    Ok(before)
 }
 
 /// User plus system CPU time of a process, all threads.
@@ -508,6 +525,8 @@ struct Phase {
     wall: Duration,
     syncs: Vec<SyncStats>,
     cpu: Cpu,
+    /// The servers' RSS, summed, when the phase ended.
+    server_rss: u64,
 }
 
 impl Phase {
@@ -521,6 +540,21 @@ impl Phase {
         let rank = ((p * l.len() as f64).ceil() as usize).clamp(1, l.len());
         l[rank - 1]
     }
+}
+
+/// Current RSS of the server processes together.
+fn servers_rss(instances: &[Instance]) -> Result<u64> {
+    instances.iter().map(|i| Ok(memory(&i.pid().to_string())?.1)).sum()
+}
+
+/// Starts one server per data dir.
+fn start_instances(dirs: &[PathBuf], database_url: Option<&str>) -> Result<Vec<Instance>> {
+    let instances = dirs.iter().map(|d| Instance::start(d, database_url)).collect::<Result<Vec<_>>>()?;
+    for (i, instance) in instances.iter().enumerate() {
+        // For profiling from outside: `perf record -g -p PID`.
+        eprintln!("server instance {} (pid {}) listening on {}", i + 1, instance.pid(), instance.url);
+    }
+    Ok(instances)
 }
 
 /// Every device syncs once, all at the same time.
@@ -545,7 +579,7 @@ async fn sync_all(name: &'static str, devices: &mut Vec<Device>, instances: &[In
         devices.push(device);
     }
     let wall = start.elapsed();
-    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before) })
+    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before), server_rss: servers_rss(instances)? })
 }
 
 /// Every device syncs once, one after the other.
@@ -558,7 +592,7 @@ async fn sync_each(name: &'static str, devices: &mut [Device], instances: &[Inst
         syncs.push(sync(&client, device).await?);
     }
     let wall = start.elapsed();
-    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before) })
+    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before), server_rss: servers_rss(instances)? })
 }
 
 /// Records `count` visits offline across the device's grids, one change each, as `doorstep field visit`
@@ -642,7 +676,7 @@ fn print_phase(p: &Phase, per: Option<usize>) {
         None => "-".into(),
     };
     println!(
-        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>8} {:>9} {:>8} {:>8} {:>8}",
+        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}",
         p.name,
         n,
         rounds,
@@ -656,6 +690,7 @@ fn print_phase(p: &Phase, per: Option<usize>) {
         ms(p.cpu.servers),
         ms(p.cpu.generator),
         ms(p.cpu.machine),
+        format!("{:.0}", p.server_rss as f64 / (1024.0 * 1024.0)),
     );
 }
 
@@ -664,11 +699,13 @@ async fn main() -> Result<()> {
     let args = parse_args()?;
     let (n, m, k) = (args.devices, args.visits, args.instances);
     let total_visits = n * m;
-    let teams = n.div_ceil(TEAM_SIZE);
+    let teams = n.div_ceil(args.team_size);
     // Contiguous blocks, so that round-robin over instances puts every team on all of them.
     let team_of = |i: usize| i * teams / n;
     let team_sizes: Vec<usize> = (0..teams).map(|t| (0..n).filter(|&i| team_of(i) == t).count()).collect();
-    let town_grids = territory(1)?[0].1.len();
+    let demo = territory(1)?;
+    let town_grids = demo[0].1.len();
+    let town_places = csv::Reader::from_reader(demo[0].0.as_bytes()).records().count();
     let g = args.grids.unwrap_or(town_grids);
     let towns = territory((teams * g).div_ceil(town_grids))?;
     let all_grids: Vec<&String> = towns.iter().flat_map(|(_, grids)| grids).collect();
@@ -684,14 +721,10 @@ async fn main() -> Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::copy(dirs[0].join("jwt-secret"), dir.join("jwt-secret"))?;
     }
-    let instances = dirs.iter().map(|d| Instance::start(d, database_url)).collect::<Result<Vec<_>>>()?;
-    for (i, instance) in instances.iter().enumerate() {
-        // For profiling from outside: `perf record -g -p PID`.
-        eprintln!("server instance {} (pid {}) listening on {}", i + 1, instance.pid(), instance.url);
-    }
+    let mut instances = start_instances(&dirs, database_url)?;
 
     // ---- setup through the HTTP API: territory, teams holding G grids each, N volunteers ----
-    let office = Office::login(&instances[0].url).await?;
+    let mut office = Office::login(&instances[0].url).await?;
     for (csv, _) in &towns {
         office.call(reqwest::Method::POST, "/api/v1/territory/import", Body::Csv(csv.clone())).await?;
     }
@@ -740,10 +773,20 @@ async fn main() -> Result<()> {
             grids: BTreeMap::new(),
         });
     }
+    if args.restart {
+        // Killed mid-flight is fine: every setup call was answered, so it is committed.
+        drop(std::mem::take(&mut instances));
+        instances = start_instances(&dirs, database_url)?;
+        for (i, device) in devices.iter_mut().enumerate() {
+            device.server = instances[i % k].url.clone();
+        }
+        office = Office::login(&instances[0].url).await?;
+    }
     let before = office.visits_by_volunteer().await?;
     let setup_time = setup_start.elapsed();
-    let rss_after_setup =
-        instances.iter().map(|i| Ok(memory(&i.pid().to_string())?.1)).collect::<Result<Vec<u64>>>()?;
+    // The setup's peak (password hashing, territory import) is read, then reset, so that the peak reported is
+    // that of the sync phases.
+    let setup_memory = instances.iter().map(|i| reset_peak(&i.pid().to_string())).collect::<Result<Vec<_>>>()?;
 
     // ---- 1. initial download ----
     let download = sync_each("initial download", &mut devices, &instances).await?;
@@ -841,8 +884,15 @@ async fn main() -> Result<()> {
     };
     println!("doorstep sync benchmark: {n} devices × {m} visits = {total_visits} visits; {backend}");
     println!(
-        "{teams} team(s) of at most {TEAM_SIZE} devices, each team holding {g} grids; {} grids with {place_count} places held",
+        "{teams} team(s) of at most {} devices, each team holding {g} grids; {} grids with {place_count} places held",
+        args.team_size,
         places.len(),
+    );
+    println!(
+        "territory on the servers: {} grids, {} places{}",
+        towns.iter().map(|(_, grids)| grids.len()).sum::<usize>(),
+        towns.len() * town_places,
+        if args.restart { "; the servers were restarted on their data dirs after the setup" } else { "" },
     );
     println!(
         "setup {:.1} s; recording offline: {} ms for all {total_visits} visits ({:.0} µs per visit)",
@@ -852,7 +902,7 @@ async fn main() -> Result<()> {
     );
     println!();
     println!(
-        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>8} {:>9} {:>8} {:>8} {:>8}",
+        "{:<18} {:>6} {:>6} {:>9} {:>8} {:>8} {:>11} {:>12} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}",
         "phase",
         "syncs",
         "rounds",
@@ -865,7 +915,8 @@ async fn main() -> Result<()> {
         "resp B/v",
         "srv cpu",
         "gen cpu",
-        "all cpu"
+        "all cpu",
+        "srv RSS"
     );
     print_phase(&download, None);
     print_phase(&empty_before, None);
@@ -876,7 +927,10 @@ async fn main() -> Result<()> {
     println!("empty, before/after: nothing new to send or receive, before and after the visit sync.");
     println!("p50/p99: per-device sync latency; B: gzip bodies as sent; B/v: bytes per synced visit;");
     println!("srv / gen / all cpu: CPU ms of the server processes / of this load generator / of the whole machine");
-    println!("(PostgreSQL included) during the phase; the machine has {} CPUs.", cpus());
+    println!(
+        "(PostgreSQL included) during the phase; the machine has {} CPUs. srv RSS: MiB at the phase's end.",
+        cpus()
+    );
     println!();
     let visit_req = visit_sync.total(|s| s.request_bytes) as f64 / total_visits as f64;
     let visit_resp = visit_sync.total(|s| s.response_bytes) as f64 / total_visits as f64;
@@ -913,12 +967,14 @@ async fn main() -> Result<()> {
         println!("  {what:<52} {bytes:>6.0} B  ×{:.2} JSON", bytes / per_json);
     }
     println!("memory:");
-    for (i, ((pid, (peak, now)), setup)) in server_memory.iter().zip(&rss_after_setup).enumerate() {
+    for (i, ((pid, (peak, now)), (setup_peak, setup))) in server_memory.iter().zip(&setup_memory).enumerate() {
         println!(
-            "  server instance {} (pid {pid}): peak RSS {}, RSS after setup {}, at the end {}",
+            "  server instance {} (pid {pid}): peak RSS {} while syncing; RSS after setup {} (peak during setup {}); \
+             at the end {}",
             i + 1,
             mib(*peak),
             mib(*setup),
+            mib(*setup_peak),
             mib(*now)
         );
     }
