@@ -423,7 +423,11 @@ async fn sync(client: &reqwest::Client, device: &mut Device) -> Result<SyncStats
             .collect::<Vec<_>>();
         stats.sent_changes += grids.iter().map(|g| g.changes.len()).sum::<usize>();
         // As `doorstep field sync` sends it: CBOR, gzip-compressed.
-        let body = protocol::compress(&protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids }));
+        let body = protocol::compress(&protocol::encode(&SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids,
+            tasks: Vec::new(),
+        }));
         stats.request_bytes += body.len();
         stats.rounds += 1;
         let resp = client

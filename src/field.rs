@@ -3,6 +3,7 @@
 //! A visit is durable when `field visit` returns: its change is appended to the grid's log and fsynced
 //! before the visit id is printed.
 
+use crate::field_tasks;
 use crate::http::{Api, CallError};
 use crate::profile::{CarriedVisit, Device, Profile};
 use anyhow::{anyhow, bail, Context, Result};
@@ -31,10 +32,12 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
     // Never strand another user's unsent visits: they stay until synced.
     let old = profile.try_device()?;
     if let Some(old) = &old {
-        let pending = pending_visits(profile, &profile.grids()?, old)?;
+        let pending = pending_visits(profile, &profile.grids()?, old)?
+            + field_tasks::unsent(&profile.tasks()?, old)?
+            + profile.task_carry_over()?.len();
         if pending > 0 && old.username != username {
             bail!(
-                "this profile holds {pending} unsynced visits by {}; run `doorstep field sync` first, or use another --profile",
+                "this profile holds {pending} unsynced visits or task outcomes by {}; run `doorstep field sync` first, or use another --profile",
                 old.username
             );
         }
@@ -56,6 +59,17 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
     profile.save_carry_over(&carried)?;
     for grid in store.grids()? {
         store.remove(&grid)?;
+    }
+    // The same for urgent tasks: unsent sign-fors and outcomes are set aside, then every task file goes (the
+    // next sync brings the team's open tasks again).
+    let tasks = profile.tasks()?;
+    let mut carried_tasks = profile.task_carry_over()?;
+    if let Some(old) = &old {
+        carried_tasks.extend(field_tasks::unsent_entries(&tasks, old)?);
+    }
+    profile.save_task_carry_over(&carried_tasks)?;
+    for task in tasks.tasks()? {
+        tasks.remove(&task)?;
     }
     profile.save_device(&Device {
         server: server.trim_end_matches('/').to_string(),
@@ -159,13 +173,18 @@ struct SyncTally {
 pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let mut device = profile.device()?;
     let store = profile.grids()?;
+    let tasks = profile.tasks()?;
     let server = via.unwrap_or(&device.server).to_string();
     let api = Api::new(&server, Some(device.token.clone()))?;
     let mut tally = SyncTally::default();
+    let mut task_tally = field_tasks::TaskTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
+    let mut resend_tasks: BTreeSet<String> = BTreeSet::new();
     let mut carrying = !profile.carry_over()?.is_empty();
-    // Normally one round trip; another when the server asked for a grid's whole history, or to send visits
-    // carried over from an earlier enrolment once their grids are here.
+    let mut carried_tasks = profile.task_carry_over()?;
+    // Normally one round trip; another when the server asked for a document's whole history, to send visits
+    // carried over from an earlier enrolment once their grids are here, or to send the sign-for (签收) of tasks
+    // that just arrived.
     for _round in 0..3 {
         let mut grids = Vec::new();
         let mut docs = HashMap::new();
@@ -178,7 +197,10 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             grids.push(push);
             docs.insert(grid, doc);
         }
-        let body = protocol::compress(&protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids }));
+        let (task_pushes, mut task_docs) =
+            field_tasks::build_pushes(&tasks, &device, &carried_tasks, &resend_tasks, &mut task_tally)?;
+        let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: task_pushes };
+        let body = protocol::compress(&protocol::encode(&request));
         let req = api
             .request(Method::POST, "/api/v1/sync")
             .header("content-type", protocol::CONTENT_TYPE)
@@ -194,20 +216,30 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         })?;
         let reply: SyncResponse = protocol::decode(&bytes)?;
         resend_all.clear();
+        resend_tasks.clear();
         for r in reply.grids {
             apply_grid_reply(&store, &device, docs.remove(&r.grid), r, &mut tally, &mut resend_all)?;
         }
+        task_tally.signed = 0;
+        for r in reply.tasks {
+            let doc = task_docs.remove(&r.task);
+            field_tasks::apply_reply(&tasks, &device, doc, r, &mut task_tally, &mut resend_tasks, &mut carried_tasks)?;
+        }
+        profile.save_task_carry_over(&carried_tasks)?;
         if carrying {
             record_carried(profile, &store, &device)?;
             carrying = false;
             continue;
         }
-        if resend_all.is_empty() {
+        if resend_all.is_empty() && resend_tasks.is_empty() && task_tally.signed == 0 {
             break;
         }
     }
-    if !resend_all.is_empty() {
-        bail!("the server still could not place the history of grids {resend_all:?}; try again, or contact the office");
+    if !resend_all.is_empty() || !resend_tasks.is_empty() {
+        bail!(
+            "the server still could not place the history of {:?}; try again, or contact the office",
+            resend_all.iter().chain(&resend_tasks).collect::<Vec<_>>()
+        );
     }
     // Carried visits are now recorded under this enrolment and confirmed, or their grid is gone.
     let still_carried: Vec<CarriedVisit> =
@@ -216,14 +248,18 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     device.last_sync = Some(chrono::Utc::now());
     profile.save_device(&device)?;
     let pending = pending_visits(profile, &store, &device)?;
+    let held = tasks.tasks()?.len();
     println!(
-        "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced",
+        "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced; \
+         {held} urgent tasks on this device{}{}",
         store.grids()?.len(),
-        tally.sent,
+        tally.sent + task_tally.sent,
         tally.stored,
         tally.received,
         if tally.new_grids.is_empty() { String::new() } else { format!("; new grids: {}", tally.new_grids.join(", ")) },
         if tally.removed.is_empty() { String::new() } else { format!("; grids no longer assigned, removed: {}", tally.removed.join(", ")) },
+        if task_tally.new == 0 { String::new() } else { format!(" ({} new: see `doorstep field tasks`)", task_tally.new) },
+        if task_tally.deleted == 0 { String::new() } else { format!("; {} closed tasks deleted from this device", task_tally.deleted) },
     );
     Ok(())
 }
@@ -381,6 +417,12 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
         println!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(());
     }
+    // Urgent tasks come first: the volunteer sees them before the day's round.
+    let urgent: Vec<_> = field_tasks::lines(profile, &device)?.into_iter().filter(|l| l.state != "done").collect();
+    if !urgent.is_empty() {
+        println!("URGENT dissuasion tasks ({}): open one with `doorstep field task TASK_ID`", urgent.len());
+        field_tasks::print_table(&urgent);
+    }
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     t.set_header(["place", "grid", "kind", "label", "to do", "visits"]);
@@ -465,6 +507,11 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     let store = profile.grids()?;
     let per_grid = pending_by_grid(&store, &device)?;
     let total = pending_visits(profile, &store, &device)?;
+    let tasks = profile.tasks()?;
+    let unsent_task_entries = field_tasks::unsent(&tasks, &device)?;
+    let held_tasks = tasks.tasks()?.len();
+    drop(tasks);
+    let open_tasks = field_tasks::lines(profile, &device)?.iter().filter(|l| l.state != "done").count();
     if json_out {
         let grids: Vec<_> = per_grid.iter().map(|(g, n)| json!({"grid": g, "unsynced_visits": n})).collect();
         println!(
@@ -473,6 +520,7 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
                 "server": device.server, "username": device.username, "team": device.team,
                 "device_id": device.device_id, "last_sync": device.last_sync,
                 "unsynced_visits": total, "grids": grids,
+                "tasks": held_tasks, "open_tasks": open_tasks, "unsynced_task_entries": unsent_task_entries,
             }))?
         );
         return Ok(());
@@ -482,6 +530,9 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     println!("device:          {}", device.device_id);
     println!("last sync:       {}", device.last_sync.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into()));
     println!("unsynced visits: {total}");
+    println!(
+        "urgent tasks:    {held_tasks} ({open_tasks} to do; {unsent_task_entries} unsynced sign-fors and outcomes)"
+    );
     for (g, n) in per_grid {
         println!("  grid {g}: {n} unsynced");
     }

@@ -1,12 +1,14 @@
 //! `doorstep`: the one binary — server, office client and offline field client.
 
 mod field;
+mod field_tasks;
 mod http;
 mod office;
 mod output;
 mod profile;
 mod reports_cli;
 mod serve;
+mod tasks_cli;
 
 use anyhow::{bail, Context, Result};
 
@@ -16,6 +18,7 @@ use anyhow::{bail, Context, Result};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand, ValueEnum};
 use client_core::model::{Deliveries, Outcome};
+use client_core::task_model::{parse_yuan, ContactMethod};
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -101,6 +104,11 @@ enum Command {
         since: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: output::Format,
+    },
+    /// Urgent dissuasion tasks (预警劝阻): issue, follow and evaluate.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
     },
     /// Print reports.
     Report {
@@ -306,6 +314,113 @@ enum ReportCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum TaskCommand {
+    /// Issue a task to the team holding the target's grid (or a chosen team). Prints the task id.
+    Create {
+        /// The target is a place of the registry.
+        #[arg(long, conflicts_with = "address")]
+        place: Option<String>,
+        /// The target's address, for someone not in the registry.
+        #[arg(long)]
+        address: Option<String>,
+        /// The grid where the address lies (its team acts, unless --team is given).
+        #[arg(long)]
+        grid: Option<String>,
+        /// The team to act, instead of the grid's.
+        #[arg(long)]
+        team: Option<String>,
+        /// The person, as the warning platform names them (e.g. "王某, 62").
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        phone: Option<String>,
+        /// impersonation (冒充公检法), dating (网络交友), investment (投资理财), gambling (网络赌博) or other (其他).
+        #[arg(long)]
+        fraud_type: String,
+        #[arg(long, value_enum, default_value = "urgent")]
+        priority: PriorityArg,
+        /// When the person must have been reached (RFC 3339).
+        #[arg(long, conflicts_with = "within")]
+        deadline: Option<String>,
+        /// The deadline as a delay from now: 90m, 2h, 1d.
+        #[arg(long)]
+        within: Option<String>,
+        #[arg(long)]
+        instructions: Option<String>,
+    },
+    /// Tasks, most urgent first, with sign-for, response and reach times.
+    List {
+        #[arg(long, value_enum, default_value = "active")]
+        status: TaskStatusArg,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// One task in full: target, outcomes, evaluations, and the devices that received it.
+    Show {
+        task_id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Evaluate (评价) a task the team has reported on: effective and ineffective close it.
+    Evaluate {
+        task_id: String,
+        #[arg(long, value_enum)]
+        result: EvaluationArg,
+        #[arg(long)]
+        comment: Option<String>,
+        /// With follow-up: a new deadline (RFC 3339).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PriorityArg {
+    Urgent,
+    High,
+    Normal,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TaskStatusArg {
+    Active,
+    Open,
+    Overdue,
+    Done,
+    FollowUp,
+    Closed,
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EvaluationArg {
+    Effective,
+    Ineffective,
+    FollowUp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    FaceToFace,
+    Phone,
+    Sms,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum YesNo {
+    Yes,
+    No,
+}
+
+impl YesNo {
+    fn yes(self) -> bool {
+        matches!(self, YesNo::Yes)
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ActivityByArg {
     Team,
@@ -380,6 +495,45 @@ enum FieldCommand {
         #[arg(long)]
         gps: Option<String>,
     },
+    /// The urgent tasks on this device, those still to do first (works offline).
+    Tasks {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Open one urgent task: target, phone, instructions. The first open is recorded (signed for).
+    Task {
+        /// The task id, or its first characters (at least 4).
+        task_id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Record what was done for an urgent task (works offline). Prints the outcome id.
+    TaskDone {
+        task_id: String,
+        #[arg(long, value_enum)]
+        method: MethodArg,
+        /// Whether the person was reached.
+        #[arg(long, value_enum)]
+        reached: YesNo,
+        /// Whether the person was dissuaded (only if reached).
+        #[arg(long, value_enum, default_value = "no")]
+        dissuaded: YesNo,
+        /// Whether money had already been lost.
+        #[arg(long, value_enum, default_value = "no")]
+        money_lost: YesNo,
+        /// The amount lost, in yuan (e.g. 5000 or 1234.50).
+        #[arg(long)]
+        amount: Option<String>,
+        /// What happened, for the office (反馈).
+        #[arg(long)]
+        feedback: Option<String>,
+        /// When it happened (RFC 3339); defaults to now.
+        #[arg(long)]
+        at: Option<String>,
+        /// LAT,LON
+        #[arg(long)]
+        gps: Option<String>,
+    },
     /// Unsynced visits and last sync.
     Status {
         #[arg(long, value_enum, default_value = "table")]
@@ -403,6 +557,70 @@ fn parse_gps(s: &str) -> Result<(f64, f64)> {
         lat.trim().parse().context("--gps latitude is not a number")?,
         lon.trim().parse().context("--gps longitude is not a number")?,
     ))
+}
+
+fn parse_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .with_context(|| format!("--at {s:?} is not an RFC 3339 time such as 2026-11-27T09:30:00+08:00"))
+}
+
+async fn run_task(profile: &profile::Profile, command: TaskCommand) -> Result<()> {
+    match command {
+        TaskCommand::Create {
+            place,
+            address,
+            grid,
+            team,
+            person,
+            phone,
+            fraud_type,
+            priority,
+            deadline,
+            within,
+            instructions,
+        } => {
+            let args = tasks_cli::CreateArgs {
+                place: place.as_deref(),
+                address: address.as_deref(),
+                grid: grid.as_deref(),
+                team: team.as_deref(),
+                person: &person,
+                phone: phone.as_deref(),
+                fraud_type: &fraud_type,
+                priority: match priority {
+                    PriorityArg::Urgent => "urgent",
+                    PriorityArg::High => "high",
+                    PriorityArg::Normal => "normal",
+                },
+                deadline: deadline.as_deref(),
+                within: within.as_deref(),
+                instructions: instructions.as_deref(),
+            };
+            tasks_cli::create(profile, args).await
+        }
+        TaskCommand::List { status, format, output } => {
+            let status = match status {
+                TaskStatusArg::Active => "active",
+                TaskStatusArg::Open => "open",
+                TaskStatusArg::Overdue => "overdue",
+                TaskStatusArg::Done => "done",
+                TaskStatusArg::FollowUp => "follow_up",
+                TaskStatusArg::Closed => "closed",
+                TaskStatusArg::All => "all",
+            };
+            tasks_cli::list(profile, status, format, output.as_deref()).await
+        }
+        TaskCommand::Show { task_id, format } => tasks_cli::show(profile, &task_id, format == ListFormat::Json).await,
+        TaskCommand::Evaluate { task_id, result, comment, deadline } => {
+            let result = match result {
+                EvaluationArg::Effective => "effective",
+                EvaluationArg::Ineffective => "ineffective",
+                EvaluationArg::FollowUp => "follow-up",
+            };
+            tasks_cli::evaluate(profile, &task_id, result, comment.as_deref(), deadline.as_deref()).await
+        }
+    }
 }
 
 fn by_str(by: ByArg) -> &'static str {
@@ -493,6 +711,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             reports_cli::monthly(&profile, args).await
         }
+        Command::Task { command } => run_task(&profile, command).await,
         Command::Field { command } => match command {
             FieldCommand::Login { server, username, device_name, .. } => {
                 field::login(&profile, &server, &username, &read_password()?, &device_name).await
@@ -513,13 +732,7 @@ async fn run(cli: Cli) -> Result<()> {
                 at,
                 gps,
             } => {
-                let at = at
-                    .map(|s| {
-                        chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&chrono::Utc)).with_context(
-                            || format!("--at {s:?} is not an RFC 3339 time such as 2026-11-27T09:30:00+08:00"),
-                        )
-                    })
-                    .transpose()?;
+                let at = at.as_deref().map(parse_at).transpose()?;
                 let outcome = outcome.map(|o| match o {
                     OutcomeArg::Completed => Outcome::Completed,
                     OutcomeArg::NobodyHome => Outcome::NobodyHome,
@@ -537,6 +750,30 @@ async fn run(cli: Cli) -> Result<()> {
                 field::visit(&profile, input)
             }
             FieldCommand::Status { format } => field::status(&profile, format == ListFormat::Json),
+            FieldCommand::Tasks { format } => field_tasks::list(&profile, format == ListFormat::Json),
+            FieldCommand::Task { task_id, format } => field_tasks::show(&profile, &task_id, format == ListFormat::Json),
+            FieldCommand::TaskDone { task_id, method, reached, dissuaded, money_lost, amount, feedback, at, gps } => {
+                let input = field_tasks::DoneInput {
+                    task: task_id,
+                    method: match method {
+                        MethodArg::FaceToFace => ContactMethod::FaceToFace,
+                        MethodArg::Phone => ContactMethod::Phone,
+                        MethodArg::Sms => ContactMethod::Sms,
+                    },
+                    reached: reached.yes(),
+                    dissuaded: dissuaded.yes(),
+                    money_lost: money_lost.yes(),
+                    amount_fen: amount
+                        .as_deref()
+                        .map(parse_yuan)
+                        .transpose()
+                        .map_err(|e| anyhow::anyhow!("--amount {e}"))?,
+                    feedback,
+                    at: at.as_deref().map(parse_at).transpose()?,
+                    gps: gps.as_deref().map(parse_gps).transpose()?,
+                };
+                field_tasks::done(&profile, input)
+            }
         },
     }
 }

@@ -1,7 +1,8 @@
-//! The client profile directory: the office session, the enrolled device and the device's grid store.
+//! The client profile directory: the office session, the enrolled device, and the device's grids and urgent tasks.
 
 use anyhow::{Context, Result};
 use client_core::store::{read_json, write_json_atomic, GridStore};
+use client_core::task_store::TaskStore;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -101,10 +102,34 @@ impl Profile {
         Ok(write_json_atomic(&path, &visits)?)
     }
 
+    /// Task sign-fors and outcomes recorded under an earlier enrolment, waiting to be recorded again under the
+    /// current one once their task is back on the device.
+    pub fn task_carry_over(&self) -> Result<Vec<CarriedTaskEntry>> {
+        Ok(read_json(&self.dir.join("task-carry-over.json"))?.unwrap_or_default())
+    }
+
+    pub fn save_task_carry_over(&self, entries: &[CarriedTaskEntry]) -> Result<()> {
+        let path = self.dir.join("task-carry-over.json");
+        if entries.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&path, &entries)?)
+    }
+
     /// Opens the device's grid store, waiting for any other doorstep process using this profile.
     pub fn grids(&self) -> Result<GridStore> {
         self.ensure_dir()?;
         Ok(GridStore::open(&self.dir.join("grids"))?)
+    }
+
+    /// Opens the device's urgent tasks (one folder, its own lock). Commands that need both open the grids first.
+    pub fn tasks(&self) -> Result<TaskStore> {
+        self.ensure_dir()?;
+        Ok(TaskStore::open(&self.dir.join("tasks"))?)
     }
 }
 
@@ -112,6 +137,16 @@ impl Profile {
 pub struct CarriedVisit {
     pub grid: String,
     pub visit: client_core::model::Visit,
+}
+
+/// A task's sign-for or outcome set aside at re-enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarriedTaskEntry {
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<client_core::task_model::Sign>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<client_core::task_model::TaskOutcome>,
 }
 
 /// `--profile`, else `DOORSTEP_PROFILE` (both handled by clap), else `~/.doorstep`.

@@ -1,5 +1,6 @@
 //! `doorstep report monthly|gaps|progress|activity`: the month's ranking of villages and communities (every JSON
-//! row carries its `rank`), the places still to reach, daily progress and activity, as a table, JSON, CSV or XLSX.
+//! row carries its `rank` and its urgent task figures), the places still to reach, daily progress and activity, as a
+//! table, JSON, CSV or XLSX.
 
 use crate::office::api;
 use crate::output::{self, Cell, Format, Report};
@@ -19,6 +20,8 @@ struct MonthlyReport {
     area_name: Option<String>,
     threshold: f64,
     rows: Vec<Value>,
+    #[serde(default)]
+    tasks: Value,
 }
 
 pub struct MonthlyArgs<'a> {
@@ -51,7 +54,7 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
     for ind in INDICATORS {
         header.push(ind);
     }
-    header.push("laggard");
+    header.extend(["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)"]);
     let rows = r
         .rows
         .iter()
@@ -73,20 +76,38 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
                 });
             }
             cells.push(Cell::Text(if row["laggard"] == true { "挂牌整治".into() } else { String::new() }));
+            cells.extend(task_cells(&row["tasks"]));
             cells
         })
         .collect();
+    let t = &r.tasks;
     let report = Report {
         title: format!(
-            "Monthly report {}{place}: ranked by mean coverage at month end; laggards below {:.0}%",
+            "Monthly report {}{place}: ranked by mean coverage at month end; laggards below {:.0}%\n\
+             Urgent dissuasion tasks: {} issued, {} completed, {} overdue, {} effective; median response {} min",
             r.month,
-            r.threshold * 100.0
+            r.threshold * 100.0,
+            t["created"].as_u64().unwrap_or(0),
+            t["completed"].as_u64().unwrap_or(0),
+            t["overdue"].as_u64().unwrap_or(0),
+            t["effective"].as_u64().unwrap_or(0),
+            t["median_response_minutes"].as_f64().map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
         ),
         header,
         rows,
         json: Value::Array(r.rows),
     };
     output::write(&report, a.format, a.output)
+}
+
+/// A unit's task figures as cells: issued, completed, overdue, median response minutes (blank when none).
+fn task_cells(t: &Value) -> [Cell; 4] {
+    [
+        Cell::Int(t["created"].as_u64().unwrap_or(0)),
+        Cell::Int(t["completed"].as_u64().unwrap_or(0)),
+        Cell::Int(t["overdue"].as_u64().unwrap_or(0)),
+        Cell::Text(t["median_response_minutes"].as_f64().map(|m| m.to_string()).unwrap_or_default()),
+    ]
 }
 
 /// Sends a report request with the given query pairs (empty values left out) and returns its JSON.

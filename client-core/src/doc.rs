@@ -56,7 +56,7 @@ pub struct GridDoc {
     doc: Automerge,
 }
 
-fn schema_err(msg: impl Into<String>) -> DocError {
+pub(crate) fn schema_err(msg: impl Into<String>) -> DocError {
     DocError::Schema(msg.into())
 }
 
@@ -348,7 +348,7 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
     })
 }
 
-fn read_map(doc: &Automerge, obj: &ObjId) -> Result<HashMap<String, ScalarValue>> {
+pub(crate) fn read_map(doc: &Automerge, obj: &ObjId) -> Result<HashMap<String, ScalarValue>> {
     let mut out = HashMap::new();
     for key in doc.keys(obj) {
         if let Some((Value::Scalar(s), _)) = doc.get(obj, key.as_str())? {
@@ -358,14 +358,14 @@ fn read_map(doc: &Automerge, obj: &ObjId) -> Result<HashMap<String, ScalarValue>
     Ok(out)
 }
 
-fn str_field(m: &HashMap<String, ScalarValue>, k: &str) -> Option<String> {
+pub(crate) fn str_field(m: &HashMap<String, ScalarValue>, k: &str) -> Option<String> {
     match m.get(k) {
         Some(ScalarValue::Str(s)) => Some(s.to_string()),
         _ => None,
     }
 }
 
-fn f64_field(m: &HashMap<String, ScalarValue>, k: &str) -> Option<f64> {
+pub(crate) fn f64_field(m: &HashMap<String, ScalarValue>, k: &str) -> Option<f64> {
     match m.get(k) {
         Some(ScalarValue::F64(x)) => Some(*x),
         Some(ScalarValue::Int(x)) => Some(*x as f64),

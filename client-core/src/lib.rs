@@ -1,5 +1,5 @@
-//! Doorstep's shared core: the grid document model, the coverage rules, change validation, the sync
-//! engine (no IO) and the device's offline store. Used by the field client and by the server alike.
+//! Doorstep's shared core: the grid and urgent-task document models, the coverage rules, change validation, the
+//! sync engine (no IO) and the device's offline store. Used by the field client and by the server alike.
 
 pub mod coverage;
 pub mod doc;
@@ -7,6 +7,11 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod sync;
+pub mod task_doc;
+pub mod task_model;
+pub mod task_store;
+pub mod task_sync;
+pub mod task_validate;
 pub mod validate;
 
 pub use doc::GridDoc;

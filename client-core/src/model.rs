@@ -57,6 +57,7 @@ macro_rules! named_enum {
         }
     };
 }
+pub(crate) use named_enum;
 
 named_enum!(
     /// What kind of place a volunteer visits.

@@ -14,6 +14,9 @@ pub const CONTENT_TYPE: &str = "application/cbor";
 pub struct SyncRequest {
     pub protocol: u32,
     pub grids: Vec<GridPush>,
+    /// The urgent tasks the device holds (absent in requests of clients that predate tasks).
+    #[serde(default)]
+    pub tasks: Vec<TaskPush>,
 }
 
 /// What a device sends for one grid it holds.
@@ -30,6 +33,9 @@ pub struct GridPush {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub grids: Vec<GridReply>,
+    /// Replies for the tasks pushed and the team's open tasks the device does not hold yet.
+    #[serde(default)]
+    pub tasks: Vec<TaskReply>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +75,40 @@ pub struct Contact {
     pub place_id: String,
     pub name: Option<String>,
     pub phone: Option<String>,
+}
+
+/// What a device sends for one urgent task it holds: the same exchange as for a grid.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TaskPush {
+    pub task: String,
+    pub have: Vec<ByteBuf>,
+    pub changes: Vec<ByteBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskReplyKind {
+    /// The push is stored; `changes` are what the device lacks; `heads` are the server's heads.
+    Synced,
+    /// A task newly issued to the device's team: `snapshot` is the whole document.
+    New,
+    /// The server could not place the device's history; nothing was stored; send the whole history again.
+    ResendAll,
+    /// The task is closed (or no longer the team's). The push, if any, was stored (`stored`); once the device
+    /// has nothing of its own unconfirmed, it deletes every file of the task.
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReply {
+    pub task: String,
+    pub kind: TaskReplyKind,
+    pub heads: Vec<ByteBuf>,
+    pub changes: Vec<ByteBuf>,
+    #[serde(default)]
+    pub snapshot: Option<ByteBuf>,
+    #[serde(default)]
+    pub stored: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

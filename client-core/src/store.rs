@@ -65,6 +65,37 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     }
 }
 
+/// A document the store can keep: a grid or an urgent task.
+pub trait StoredDoc: Sized {
+    fn load(bytes: &[u8]) -> Result<Self, DocError>;
+    fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError>;
+    fn save(&self) -> Vec<u8>;
+}
+
+impl StoredDoc for GridDoc {
+    fn load(bytes: &[u8]) -> Result<Self, DocError> {
+        GridDoc::load(bytes)
+    }
+    fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
+        GridDoc::apply_changes(self, changes)
+    }
+    fn save(&self) -> Vec<u8> {
+        GridDoc::save(self)
+    }
+}
+
+impl StoredDoc for crate::task_doc::TaskDoc {
+    fn load(bytes: &[u8]) -> Result<Self, DocError> {
+        crate::task_doc::TaskDoc::load(bytes)
+    }
+    fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
+        crate::task_doc::TaskDoc::apply_changes(self, changes)
+    }
+    fn save(&self) -> Vec<u8> {
+        crate::task_doc::TaskDoc::save(self)
+    }
+}
+
 /// What the device knows about the server's copy of a grid.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SyncMark {
@@ -119,11 +150,16 @@ impl GridStore {
 
     /// Loads a grid: its snapshot plus every intact log record.
     pub fn load(&self, grid: &str) -> Result<GridDoc> {
-        let snap_path = self.path(grid, "snapshot");
+        self.load_doc(grid)
+    }
+
+    /// Loads any stored document: its snapshot plus every intact log record.
+    pub fn load_doc<D: StoredDoc>(&self, name: &str) -> Result<D> {
+        let snap_path = self.path(name, "snapshot");
         let snapshot = fs::read(&snap_path).map_err(io_err(&snap_path))?;
-        let mut doc = GridDoc::load(&snapshot)
+        let mut doc = D::load(&snapshot)
             .map_err(|source| StoreError::Doc { path: snap_path.clone(), source: Box::new(source) })?;
-        let log_path = self.path(grid, "log");
+        let log_path = self.path(name, "log");
         let (records, intact_len) = read_log(&log_path)?;
         let changes = records
             .into_iter()
@@ -141,7 +177,7 @@ impl GridStore {
             f.set_len(len).and_then(|_| f.sync_all()).map_err(io_err(&log_path))?;
         }
         if count >= COMPACT_AFTER_RECORDS {
-            self.replace(grid, &doc)?;
+            self.replace_doc(name, &doc)?;
         }
         Ok(doc)
     }
@@ -171,8 +207,13 @@ impl GridStore {
     /// Replaces a grid's files with one snapshot of `doc` (a new grid, or compaction). The snapshot is
     /// written before the log is emptied, so a crash in between only replays changes already present.
     pub fn replace(&self, grid: &str, doc: &GridDoc) -> Result<()> {
-        write_atomic(&self.path(grid, "snapshot"), &doc.save())?;
-        let log = self.path(grid, "log");
+        self.replace_doc(grid, doc)
+    }
+
+    /// Replaces any stored document's files with one snapshot of `doc`.
+    pub fn replace_doc<D: StoredDoc>(&self, name: &str, doc: &D) -> Result<()> {
+        write_atomic(&self.path(name, "snapshot"), &doc.save())?;
+        let log = self.path(name, "log");
         match OpenOptions::new().write(true).open(&log) {
             Ok(f) => f.set_len(0).and_then(|_| f.sync_all()).map_err(io_err(&log)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -206,14 +247,18 @@ impl GridStore {
         }
     }
 
-    /// Forgets a grid entirely (after its unsent changes were confirmed by the server).
+    /// Forgets a grid entirely (after its unsent changes were confirmed by the server): every file that held it,
+    /// including the temporary files an interrupted atomic write may have left, then the directory entry is synced.
     pub fn remove(&self, grid: &str) -> Result<()> {
         for ext in ["snapshot", "log", "sync.json", "contacts.json"] {
             let p = self.path(grid, ext);
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&p)(e)),
+            let tmp = self.dir.join(format!(".{grid}.{ext}.tmp"));
+            for p in [p, tmp] {
+                match fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&p)(e)),
+                }
             }
         }
         sync_dir(&self.dir)

@@ -102,7 +102,7 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
             .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
         visit_keys.extend(keys);
     }
-    let in_sequence = check_sequence(current, &unknown, author)
+    let in_sequence = check_sequence(current.automerge(), &unknown, author)
         .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
     // Some of the device's history is missing here: store nothing and ask for the whole of it.
     let resend_all = |grid: String| Accepted {
@@ -163,14 +163,18 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
 /// The device's new changes must continue its own numbering without gaps or repeats, and carry no author
 /// record: automerge 0.12 aborts the process on a change whose sequence number does not follow its actor's last.
 /// `Ok(false)`: they start beyond what the server holds, so earlier ones are missing here (ask for a resend).
-fn check_sequence(current: &GridDoc, unknown: &[Change], author: &Author) -> Result<bool, Violation> {
+pub(crate) fn check_sequence(
+    current: &automerge::Automerge,
+    unknown: &[Change],
+    author: &Author,
+) -> Result<bool, Violation> {
     if unknown.is_empty() {
         return Ok(true);
     }
     if let Some(c) = unknown.iter().find(|c| c.author().is_some()) {
         return Err(Violation(format!("change {} carries an author record, which devices do not write", c.hash())));
     }
-    let held = current.automerge().get_changes_meta(&[]).iter().filter(|m| m.actor.as_ref() == &author.actor).count();
+    let held = current.get_changes_meta(&[]).iter().filter(|m| m.actor.as_ref() == &author.actor).count();
     let mut seqs: Vec<u64> = unknown.iter().map(|c| c.seq()).collect();
     seqs.sort_unstable();
     let consecutive = seqs.windows(2).all(|w| w[1] == w[0] + 1);
@@ -202,7 +206,7 @@ const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
 /// Parses changes. automerge 0.12 panics on some malformed input instead of returning an error (fuzzing found
 /// it); such a panic is caught and reported as a malformed change.
-fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, String)> {
+pub(crate) fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, String)> {
     raw.iter()
         .enumerate()
         .map(|(i, b)| {

@@ -82,7 +82,7 @@ pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Resu
     Ok(keys)
 }
 
-fn is_obj(obj: &legacy::ObjectId, target: &ObjId) -> bool {
+pub(crate) fn is_obj(obj: &legacy::ObjectId, target: &ObjId) -> bool {
     match (obj, target) {
         (legacy::ObjectId::Id(legacy::OpId(ctr, actor)), automerge::ObjId::Id(tctr, tactor, _)) => {
             ctr == tctr && actor == tactor

@@ -155,12 +155,12 @@ impl Server {
             }
             replies.push(acc.reply);
         }
-        Ok(encode(&SyncResponse { grids: replies }))
+        Ok(encode(&SyncResponse { grids: replies, tasks: vec![] }))
     }
 
     /// Checks a single grid push on its own, storing it if accepted.
     fn push(&mut self, author: &Author, push: &GridPush) -> Result<ReplyKind, PushError> {
-        let req = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push.clone()] });
+        let req = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push.clone()], tasks: vec![] });
         let resp: SyncResponse = decode(&self.sync(author, &req)?).unwrap();
         Ok(resp.grids.iter().find(|r| r.grid == push.grid).expect("a reply for the pushed grid").kind)
     }
@@ -204,7 +204,7 @@ impl Device {
     fn request(&mut self) -> Vec<u8> {
         let grids =
             self.grids.iter().map(|(code, held)| build_push(code, &held.doc, held.confirmed.as_deref())).collect();
-        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids });
+        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Vec::new() });
         self.last_request = Some(bytes.clone());
         bytes
     }

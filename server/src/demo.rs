@@ -198,7 +198,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         device_id: device_id.clone(),
         actor: actor.clone(),
     };
-    let first = ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![] })
+    let first = ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: vec![] })
         .await
         .map_err(|e| anyhow!(e.message))?;
     let now = chrono::Utc::now();
@@ -239,7 +239,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         }
         pushes.push(build_push(&reply.grid, &doc, Some(&confirmed)));
     }
-    ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes })
+    ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: vec![] })
         .await
         .map_err(|e| anyhow!(e.message))?;
     Ok(())

@@ -1,5 +1,6 @@
-//! The sync endpoint's work: check every grid a device pushes, store all of it in one transaction (or none of
-//! it), project the new visits, and answer with what the device lacks, including newly assigned grids.
+//! The sync endpoint's work: check every grid (and urgent task) a device pushes, store all of it in one transaction
+//! (or none of it), project the new visits, and answer with what the device lacks, including newly assigned grids
+//! and newly issued tasks.
 
 use crate::auth::DeviceAuth;
 use crate::db::{now_ms, values_list, MAX_BINDS};
@@ -142,6 +143,8 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let device_heads: Vec<(String, String)> =
         device_heads.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
     record_device_grids(&mut tx, &device.device_id, &device_heads, now).await?;
+    let task_replies =
+        crate::task_ingest::sync_tasks(state, &mut tx, device, &author, team.as_deref(), &req.tasks).await?;
     deltas.flush(&mut tx).await?;
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
         .bind(now)
@@ -172,7 +175,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             _ => Some(Vec::new()),
         };
     }
-    Ok(SyncResponse { grids: replies })
+    Ok(SyncResponse { grids: replies, tasks: task_replies })
 }
 
 /// Contact details of a grid's places, sent beside the document when the office shares them.

@@ -5,10 +5,13 @@
 //! figures whenever it is printed: a place counts as reached for an indicator if a visit before T reached it
 //! (`place_indicators.reached_at < T`), and as excluded if its last visit before T (greatest `(at, visit_id)`)
 //! found it gone. The denominator is the current territory (places carry no import date).
+//!
+//! Each unit, and the report as a whole, also carries the month's urgent dissuasion task figures (`tasks_read`).
 
 use crate::error::ApiError;
 use crate::report_time::{self, day_start_ms, next_month, offset_text, time_text};
 use crate::reports::AREA_FILTER;
+use crate::tasks_read::{self, TaskFigures};
 use crate::AppState;
 use chrono::FixedOffset;
 use client_core::coverage::{Figure, INDICATORS};
@@ -50,6 +53,8 @@ pub struct MonthlyRow {
     /// Below the threshold: listed for rectification.
     pub laggard: bool,
     pub indicators: Vec<MonthlyIndicator>,
+    /// Urgent dissuasion tasks issued in the month for targets in this unit.
+    pub tasks: TaskFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +69,8 @@ pub struct MonthlyReport {
     pub starts_at: String,
     pub ends_at: String,
     pub rows: Vec<MonthlyRow>,
+    /// Urgent dissuasion tasks issued in the month within the report's scope, including those outside any unit.
+    pub tasks: TaskFigures,
 }
 
 /// Per unit and indicator: (eligible, reached, excluded) at a time.
@@ -161,6 +168,7 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
     let now = coverage_at(state, end, area, team).await?;
     let before = coverage_at(state, start, area, team).await?;
     let visits = visits_between(state, start, end, area, team).await?;
+    let (mut unit_tasks, tasks) = tasks_read::monthly_figures(state, (start, end), area, team).await?;
 
     let mut units: BTreeMap<String, Vec<MonthlyIndicator>> = BTreeMap::new();
     for ind in INDICATORS {
@@ -185,6 +193,7 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
             let score_before = score(&indicators.iter().map(|i| i.previous_rate).collect::<Vec<_>>());
             let (n, places) = visits.get(&unit).copied().unwrap_or_default();
             let (name, kind) = names.get(&unit).cloned().unwrap_or_default();
+            let tasks = unit_tasks.remove(&unit).unwrap_or_default();
             MonthlyRow {
                 rank: 0,
                 month: p.month.to_string(),
@@ -197,6 +206,7 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
                 previous_score: score_before,
                 score_change: score_now - score_before,
                 laggard: score_now < p.threshold,
+                tasks,
                 indicators,
             }
         })
@@ -211,6 +221,7 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
         starts_at: time_text(start, p.offset),
         ends_at: time_text(end, p.offset),
         rows,
+        tasks,
     })
 }
 
@@ -242,6 +253,7 @@ mod tests {
             score_change: 0.0,
             laggard: false,
             indicators: vec![],
+            tasks: TaskFigures::default(),
         }
     }
 

@@ -1,0 +1,148 @@
+//! The task part of a sync: inside the sync's transaction, check and store what a device pushes for the tasks it
+//! holds, send it its team's open tasks it lacks, tell it which tasks are closed (so it deletes them), and note
+//! which closed tasks it no longer holds.
+
+use crate::auth::DeviceAuth;
+use crate::db::now_ms;
+use crate::error::ApiError;
+use crate::tasks::{self, status};
+use crate::AppState;
+use client_core::protocol::{hashes_from_wire, hex_heads, TaskPush, TaskReply, TaskReplyKind};
+use client_core::task_sync::{accept_task_push, new_task_reply, TaskPushError};
+use client_core::validate::Author;
+use sqlx::{Any, Transaction};
+use std::collections::{BTreeSet, HashMap};
+
+type Tx = Transaction<'static, Any>;
+
+/// Runs within the sync's write transaction: a refused push fails the whole sync, and nothing is stored.
+pub async fn sync_tasks(
+    state: &AppState,
+    tx: &mut Tx,
+    device: &DeviceAuth,
+    author: &Author,
+    team: Option<&str>,
+    pushes: &[TaskPush],
+) -> Result<Vec<TaskReply>, ApiError> {
+    let now = now_ms();
+    let mut ids = BTreeSet::new();
+    for p in pushes {
+        if !ids.insert(p.task.as_str()) {
+            return Err(ApiError::bad_request(format!("task {} appears twice in the sync request", p.task)));
+        }
+    }
+    let held: HashMap<String, Option<i64>> =
+        sqlx::query_as::<_, (String, Option<i64>)>("SELECT task_id, purged_at FROM device_tasks WHERE device_id = $1")
+            .bind(&device.device_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    let mut replies = Vec::new();
+    // Sorted, so that two syncs lock tasks in the same order.
+    for push in ids.iter().map(|id| pushes.iter().find(|p| p.task == *id).expect("pushed")) {
+        let id = push.task.as_str();
+        let row: Option<(String, String)> = sqlx::query_as("SELECT team, status FROM tasks WHERE task_id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let (task_team, task_status) =
+            row.ok_or_else(|| ApiError::not_found(format!("task {id} does not exist on this server")))?;
+        // A device that received a task (or another enrolment of the same user) may still deliver what it
+        // recorded, even if its user changed teams meanwhile.
+        if team != Some(task_team.as_str()) && !held.contains_key(id) && !received_by_user(tx, device, id).await? {
+            return Err(ApiError::forbidden(format!("task {id} is not issued to your team")));
+        }
+        tasks::lock(tx, state.db.backend, id).await?;
+        let (current, version) =
+            tasks::load_doc(tx, id).await?.ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
+        let accepted = accept_task_push(&current, push, author).map_err(|e| push_error(&e))?;
+        if let Some(doc) = &accepted.doc {
+            tasks::save_doc(tx, id, doc, version).await?;
+            tasks::record_entries(tx, id, &accepted.entries).await?;
+        }
+        let mut reply = accepted.reply;
+        let gone = task_status == status::CLOSED || team != Some(task_team.as_str());
+        if reply.kind == TaskReplyKind::Synced && gone {
+            reply.kind = TaskReplyKind::Closed;
+        }
+        if reply.kind != TaskReplyKind::ResendAll {
+            record_device_task(tx, &device.device_id, id, &heads_text(&reply), now).await?;
+        }
+        replies.push(reply);
+    }
+    if let Some(team) = team {
+        let open: Vec<(String,)> =
+            sqlx::query_as("SELECT task_id FROM tasks WHERE team = $1 AND status <> $2 ORDER BY task_id")
+                .bind(team)
+                .bind(status::CLOSED)
+                .fetch_all(&mut **tx)
+                .await?;
+        for (id,) in open.into_iter().filter(|(id,)| !ids.contains(id.as_str())) {
+            let (doc, _) = tasks::load_doc(tx, &id)
+                .await?
+                .ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
+            let reply = new_task_reply(&id, &doc);
+            record_device_task(tx, &device.device_id, &id, &heads_text(&reply), now).await?;
+            replies.push(reply);
+        }
+    }
+    // Tasks this device received and no longer holds: once closed, that is the device's word that it deleted them.
+    for (id, purged) in &held {
+        if purged.is_none() && !ids.contains(id.as_str()) && !replies.iter().any(|r| &r.task == id) {
+            sqlx::query(
+                "UPDATE device_tasks SET purged_at = $1 WHERE device_id = $2 AND task_id = $3 \
+                 AND task_id IN (SELECT task_id FROM tasks WHERE status = $4)",
+            )
+            .bind(now)
+            .bind(&device.device_id)
+            .bind(id)
+            .bind(status::CLOSED)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(replies)
+}
+
+async fn received_by_user(tx: &mut Tx, device: &DeviceAuth, task: &str) -> Result<bool, ApiError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT dt.device_id FROM device_tasks dt JOIN devices d ON d.device_id = dt.device_id \
+         WHERE dt.task_id = $1 AND d.user_id = $2",
+    )
+    .bind(task)
+    .bind(&device.claims.sub)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some())
+}
+
+fn heads_text(reply: &TaskReply) -> String {
+    hashes_from_wire(&reply.heads).map(|h| hex_heads(&h)).unwrap_or_default()
+}
+
+async fn record_device_task(tx: &mut Tx, device: &str, task: &str, heads: &str, now: i64) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO device_tasks (device_id, task_id, heads, delivered_at, last_sync_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (device_id, task_id) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at, \
+         purged_at = NULL",
+    )
+    .bind(device)
+    .bind(task)
+    .bind(heads)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A refused push becomes a 4xx with the reason, as for grids.
+fn push_error(e: &TaskPushError) -> ApiError {
+    match e {
+        TaskPushError::Forbidden { .. } => {
+            metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
+            ApiError::unprocessable("change_rejected", e.to_string())
+        }
+        TaskPushError::Malformed { .. } | TaskPushError::Wire { .. } => ApiError::bad_request(e.to_string()),
+    }
+}
