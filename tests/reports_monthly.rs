@@ -350,7 +350,10 @@ fn monthly_report_and_report_api_match_an_independent_computation() {
     assert!(table.contains("太安镇 (T1)") && table.contains("2026-11"), "{table}");
     let csv = ok(&office, &["report", "monthly", "--month", "2026-11", "--format", "csv"], None);
     assert!(
-        csv.starts_with("rank,area,name,visits,score,change,handbook,awareness,poster,banner,led,laggard\n"),
+        csv.starts_with(
+            "rank,area,name,visits,score,change,handbook,awareness,poster,banner,led,laggard,\
+             tasks,tasks done,tasks overdue,median response (min)\n"
+        ),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 1 + UNITS.len());

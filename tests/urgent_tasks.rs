@@ -485,3 +485,143 @@ fn the_monthly_report_counts_tasks_and_their_response_times() {
     let header: Vec<String> = sheet.rows().next().unwrap().iter().map(|c| c.to_string()).collect();
     assert!(header.contains(&"tasks overdue".to_string()), "{header:?}");
 }
+
+fn device_field(profile: &Path, key: &str) -> String {
+    let d: Value = serde_json::from_slice(&std::fs::read(profile.join("device.json")).unwrap()).unwrap();
+    d[key].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_outcome_recorded_before_re_enrolment_arrives_even_if_the_task_closed_meanwhile() {
+    let (town, [amy, ben, _zoe]) = town();
+    let office = &town.office;
+    let id = ok(
+        office,
+        &[
+            "task",
+            "create",
+            "--place",
+            "H1",
+            "--person",
+            PERSON,
+            "--phone",
+            PHONE,
+            "--fraud-type",
+            "dating",
+            "--within",
+            "2h",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
+    ok(&amy, &["field", "sync"], None);
+    ok(&ben, &["field", "sync"], None);
+    // Amy records an outcome offline; meanwhile Ben's outcome arrives and the office closes the task.
+    let amy_outcome = ok(
+        &amy,
+        &[
+            "field",
+            "task-done",
+            &id,
+            "--method",
+            "sms",
+            "--reached",
+            "yes",
+            "--dissuaded",
+            "yes",
+            "--feedback",
+            "短信确认",
+        ],
+        None,
+    );
+    ok(&ben, &["field", "task-done", &id, "--method", "phone", "--reached", "yes", "--dissuaded", "yes"], None);
+    ok(&ben, &["field", "sync"], None);
+    ok(office, &["task", "evaluate", &id, "--result", "effective"], None);
+    // Amy's device was revoked by mistake: she enrols the same profile again.
+    ok(office, &["device", "revoke", &device_field(&amy, "device_id")], None);
+    let err = fails(&amy, &["field", "sync"], None);
+    assert!(err.contains("revoked"), "{err}");
+    ok(&amy, &["field", "login", "--server", &town.server.url, "--username", "amy", "--password-stdin"], Some(&pw()));
+    assert!(amy.join("task-carry-over.json").exists(), "the unsent outcome is set aside");
+    let status = json(&amy, &["field", "status", "--format", "json"]);
+    assert_eq!(status["tasks"], 0, "task files go with the old enrolment: {status}");
+
+    // The next sync fetches the closed task's history, records the outcome again under the new enrolment, sends it,
+    // and deletes everything of the task.
+    ok(&amy, &["field", "sync"], None);
+    let t = task_show(office, &id);
+    let outcomes = t["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{t:#}");
+    let amys = outcomes.iter().find(|o| o["outcome_id"] == amy_outcome.trim()).expect("Amy's outcome arrived");
+    assert_eq!(amys["device_id"], device_field(&amy, "device_id").as_str(), "recorded under the new enrolment");
+    assert_eq!(amys["feedback"], "短信确认");
+    assert!(!amy.join("task-carry-over.json").exists());
+    for (path, bytes) in files(&amy) {
+        assert!(!contains(&bytes, PHONE) && !contains(&bytes, &id), "{} still holds the task", path.display());
+    }
+}
+
+#[test]
+fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    use client_core::protocol::{self, SyncRequest, TaskPush, PROTOCOL_VERSION};
+    let (town, [amy, _ben, zoe]) = town();
+    let office = &town.office;
+    let id = ok(
+        office,
+        &["task", "create", "--place", "H1", "--person", PERSON, "--fraud-type", "other", "--within", "2h"],
+        None,
+    )
+    .trim()
+    .to_string();
+    ok(&amy, &["field", "sync"], None);
+    let before = task_show(office, &id);
+    let sync = |profile: &Path, push: TaskPush| -> (u16, String) {
+        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: vec![push] });
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let resp = reqwest::Client::new()
+                .post(format!("{}/api/v1/sync", town.server.url))
+                .bearer_auth(device_field(profile, "token"))
+                .header("content-type", protocol::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        })
+    };
+    // Team-b's device asks for team-a's task: refused, nothing sent.
+    let (status, body) = sync(&zoe, TaskPush { task: id.clone(), ..Default::default() });
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not issued to your team"), "{body}");
+    assert!(!body.contains(PERSON));
+
+    // Amy's device rewrites the deadline in the office's part of the document: refused, nothing stored.
+    let store = client_core::task_store::TaskStore::open(&amy.join("tasks")).unwrap();
+    let mut doc = store.load(&id).unwrap().automerge().clone();
+    doc.set_actor(automerge::ActorId::try_from(device_field(&amy, "actor").as_str()).unwrap());
+    let confirmed = store.mark(&id).unwrap().confirmed_heads();
+    let task = doc.get(automerge::ROOT, "task").unwrap().unwrap().1;
+    let mut tx = doc.transaction();
+    tx.put(&task, "deadline", automerge::ScalarValue::Timestamp(4_102_444_800_000)).unwrap();
+    tx.commit();
+    drop(store);
+    let push = TaskPush {
+        task: id.clone(),
+        have: protocol::hashes_to_wire(&doc.get_heads()),
+        changes: doc
+            .get_changes(&confirmed)
+            .iter()
+            .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+            .collect(),
+    };
+    let (status, body) = sync(&amy, push);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("devices may not") || body.contains("devices may only"), "{body}");
+    assert_eq!(task_show(office, &id)["deadline"], before["deadline"], "nothing stored");
+    let audit = ok(office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.rejected"), "{audit}");
+}

@@ -1,5 +1,5 @@
-// Doorstep's office dashboard: login, coverage toward 100%, drill-down, ranking, progress chart and the printable
-// monthly report. Plain JavaScript against the JSON API; the session lives in sessionStorage only.
+// Doorstep's office dashboard: login, coverage toward 100%, drill-down, ranking, progress chart, the printable
+// monthly report and the urgent dissuasion tasks. Plain JavaScript against the JSON API; the session lives in sessionStorage only.
 "use strict";
 
 const IND = ["handbook", "awareness", "poster", "banner", "led"];
@@ -16,6 +16,13 @@ const TEXT = {
     none: "无", reportTitle: "反诈宣传工作月度通报", monthEnd: "覆盖率按月末统计；名次按各项指标覆盖率平均值排列。",
     loading: "加载中…", error: "出错了：", gone: "已不存在", yes: "是", date: "日期", chartLabel: "各指标覆盖率随时间变化",
     lang: "English", langCode: "en",
+    tasks: "预警劝阻", tasksTitle: "预警劝阻任务", openTasks: "待处置", overdueTasks: "已超时", doneTasks: "已完成",
+    medianResponse: "响应时间中位数", person: "对象", fraud: "诈骗类型", team: "队伍", deadline: "处置时限",
+    statusCol: "状态", signMin: "签收用时", responseMin: "响应用时", reachMin: "劝阻用时", evaluation: "评价",
+    minutes: "分钟", hours: "小时", issued: "下发", noTasks: "暂无任务", late: "超时完成",
+    impersonation: "冒充公检法", dating: "网络交友", investment: "投资理财", gambling: "网络赌博", other: "其他",
+    st_open: "待处置", st_done: "已劝阻", st_follow_up: "需跟进", st_closed: "已办结",
+    effective: "有效", ineffective: "无效", "follow-up": "需跟进",
   },
   en: {
     title: "Anti-fraud outreach coverage", skip: "Skip to content", overview: "Overview", monthly: "Monthly report",
@@ -30,6 +37,13 @@ const TEXT = {
     monthEnd: "Coverage at month end; ranked by the mean rate over the indicators.", loading: "Loading…",
     error: "Error: ", gone: "gone", yes: "yes", date: "Date", chartLabel: "Coverage rate per indicator over time",
     lang: "中文", langCode: "zh-CN",
+    tasks: "Urgent tasks", tasksTitle: "Urgent dissuasion tasks", openTasks: "Open", overdueTasks: "Overdue",
+    doneTasks: "Completed", medianResponse: "Median response time", person: "Person", fraud: "Fraud type",
+    team: "Team", deadline: "Deadline", statusCol: "Status", signMin: "Signed for after", responseMin: "Response time",
+    reachMin: "Reached after", evaluation: "Evaluation", issued: "Issued", minutes: "min", hours: "h", noTasks: "No tasks",
+    late: "completed late", impersonation: "Impersonating officials", dating: "Online dating", investment: "Investment",
+    gambling: "Gambling", other: "Other", st_open: "Open", st_done: "Reached", st_follow_up: "Follow-up",
+    st_closed: "Closed", effective: "Effective", ineffective: "Ineffective", "follow-up": "Follow-up",
   },
 };
 
@@ -251,7 +265,53 @@ async function monthlyView(month) {
     <div class="report-head"><h2 id="report-title">${esc(name)} ${esc(month)} ${t("reportTitle")}</h2>
       <p>${t("monthEnd")} ${t("threshold")} ${pct(report.threshold)}</p></div>
     ${rankingTable(report, "monthly-ranking")}
-    <h3>${t("laggards")}</h3><p id="laggards">${laggards.length ? laggards.join("、") : t("none")}</p>`;
+    <h3>${t("laggards")}</h3><p id="laggards">${laggards.length ? laggards.join("、") : t("none")}</p>
+    <h3>${t("tasksTitle")}</h3><p id="monthly-tasks" data-created="${report.tasks.created}"
+      data-completed="${report.tasks.completed}" data-overdue="${report.tasks.overdue}">
+      ${t("issued")} ${report.tasks.created} · ${t("doneTasks")} ${report.tasks.completed} ·
+      ${t("overdueTasks")} ${report.tasks.overdue} · ${t("medianResponse")} ${duration(report.tasks.median_response_minutes)}</p>`;
+}
+
+/** Minutes as "25 分钟" or "2.5 小时"; a dash when there is no time yet. */
+const duration = (m) => m == null ? "—" : m < 60 ? `${m} ${t("minutes")}` : `${(m / 60).toFixed(1)} ${t("hours")}`;
+
+function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b), n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : Math.round(((s[n / 2 - 1] + s[n / 2]) / 2) * 10) / 10;
+}
+
+function taskTable(id, caption, rows) {
+  const body = rows.map((r) => `<tr data-task="${esc(r.task_id)}" class="${r.overdue ? "laggard" : ""}">
+      <td>${esc(r.person)}</td><td>${esc(t(r.fraud_type))}</td><td>${esc(r.team)}</td>
+      <td>${esc(r.deadline.slice(0, 16).replace("T", " "))}</td>
+      <td>${esc(t("st_" + r.status))}${r.late ? ` · ${t("late")}` : ""}</td>
+      <td class="num" data-role="sign">${duration(r.sign_minutes)}</td>
+      <td class="num" data-role="response">${duration(r.response_minutes)}</td>
+      <td class="num" data-role="reach">${duration(r.reach_minutes)}</td>
+      <td>${r.evaluation ? esc(t(r.evaluation)) : ""}</td></tr>`).join("");
+  return `<table id="${id}"><caption>${caption} (${rows.length})</caption><thead><tr>
+    <th scope="col">${t("person")}</th><th scope="col">${t("fraud")}</th><th scope="col">${t("team")}</th>
+    <th scope="col">${t("deadline")}</th><th scope="col">${t("statusCol")}</th><th scope="col" class="num">${t("signMin")}</th>
+    <th scope="col" class="num">${t("responseMin")}</th><th scope="col" class="num">${t("reachMin")}</th>
+    <th scope="col">${t("evaluation")}</th></tr></thead>
+    <tbody>${body || `<tr><td colspan="9">${t("noTasks")}</td></tr>`}</tbody></table>`;
+}
+
+/** Open, overdue and completed urgent tasks with their sign-for, response and reach times. */
+async function tasksView() {
+  const rows = await api("/api/v1/tasks?status=all");
+  const overdue = rows.filter((r) => r.overdue);
+  const open = rows.filter((r) => !r.overdue && (r.status === "open" || r.status === "follow_up"));
+  const done = rows.filter((r) => r.status === "done" || r.status === "closed");
+  const med = median(rows.map((r) => r.response_minutes).filter((m) => m != null));
+  const card = (key, n, extra = "") => `<div class="card" data-figure="${key}"><h3>${t(key)}</h3>
+    <div class="pct" data-role="value">${n}</div>${extra}</div>`;
+  return `<h2 id="view-title">${t("tasksTitle")}</h2><div class="cards">
+      ${card("openTasks", open.length)}${card("overdueTasks", overdue.length)}${card("doneTasks", done.length)}
+      ${card("medianResponse", duration(med))}</div>
+    ${taskTable("tasks-overdue", t("overdueTasks"), overdue)}${taskTable("tasks-open", t("openTasks"), open)}
+    ${taskTable("tasks-done", t("doneTasks"), done)}`;
 }
 
 async function render() {
@@ -264,12 +324,15 @@ async function render() {
   $("login-view").hidden = logged;
   $("nav").hidden = !logged;
   $("logout").hidden = !logged;
+  // Tasks name people at risk: the office and leads only.
+  $("nav-tasks").hidden = !logged || !["office", "lead"].includes(session.role);
   const view = $("view");
   if (!logged) { view.innerHTML = ""; return; }
   const [, route, arg] = (location.hash || "#/").split("/");
   view.innerHTML = `<p>${t("loading")}</p>`;
   try {
     if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
+    else if (route === "tasks") view.innerHTML = await tasksView();
     else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
     else view.innerHTML = await overview();
   } catch (e) {

@@ -1,9 +1,9 @@
-//! The demo town for `doorstep serve --demo`: a territory, two teams, accounts and some visits, created
-//! through the same import and sync paths real data takes.
+//! The demo town for `doorstep serve --demo`: a territory, two teams, accounts, some visits and urgent tasks,
+//! created through the same import and sync paths real data takes.
 
 use crate::auth::{Claims, DeviceAuth, Role, DEVICE_AUDIENCE};
 use crate::people::{self, NewUser};
-use crate::{ingest, territory, AppState};
+use crate::{demo_tasks, ingest, territory, AppState};
 use anyhow::{anyhow, Result};
 use client_core::model::{Deliveries, Outcome, PlaceKind, Visit};
 use client_core::protocol::{GridPush, ReplyKind, SyncRequest, PROTOCOL_VERSION};
@@ -169,9 +169,11 @@ pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
             }
         }
     }
+    let tasks = demo_tasks::issue(state).await?;
     for (i, (name, _team)) in volunteers.iter().enumerate() {
         record_demo_visits(state, name, &mut StdRng::seed_from_u64(7919 * (i as u64 + 1))).await?;
     }
+    demo_tasks::evaluate_first(state, &tasks).await?;
     Ok(Some(accounts))
 }
 
@@ -239,7 +241,10 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         }
         pushes.push(build_push(&reply.grid, &doc, Some(&confirmed)));
     }
-    ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: vec![] })
+    // The first volunteer of a team acts on its urgent tasks; the others only receive them.
+    let tasks =
+        if username.ends_with("-1") { demo_tasks::act_on(&first.tasks, &actor, username, &device_id)? } else { vec![] };
+    ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks })
         .await
         .map_err(|e| anyhow!(e.message))?;
     Ok(())

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
+pub mod demo_tasks;
 pub mod error;
 pub mod grids;
 pub mod ingest;

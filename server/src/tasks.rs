@@ -132,6 +132,11 @@ async fn placement(state: &AppState, t: &NewTask) -> Result<Placement, ApiError>
 
 /// Creates a task: its document and its record, in one transaction. Returns the task id.
 pub async fn create(state: &AppState, t: NewTask, by: &str) -> Result<String, ApiError> {
+    create_at(state, t, by, now_ms()).await
+}
+
+/// `create` as if at `created_ms` (the demo town back-dates some tasks).
+pub(crate) async fn create_at(state: &AppState, t: NewTask, by: &str, created_ms: i64) -> Result<String, ApiError> {
     let deadline = DateTime::parse_from_rfc3339(&t.deadline)
         .map_err(|_| {
             ApiError::bad_request(format!(
@@ -141,7 +146,7 @@ pub async fn create(state: &AppState, t: NewTask, by: &str) -> Result<String, Ap
         })?
         .with_timezone(&Utc);
     let p = placement(state, &t).await?;
-    let now = client_core::doc::millis_to_time(now_ms());
+    let now = client_core::doc::millis_to_time(created_ms);
     let info = TaskInfo {
         id: uuid::Uuid::now_v7(),
         fraud_type: t.fraud_type,

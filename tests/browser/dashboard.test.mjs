@@ -1,6 +1,6 @@
 // Browser test of the office dashboard: real headless Chromium against a running doorstep server (started by
 // tests/dashboard_browser.rs). Logs in, checks that the page's figures equal the API's, drills down to places,
-// renews the session, switches language, prints the monthly report, and saves screenshots.
+// renews the session, switches language, prints the monthly report, shows the urgent tasks, and saves screenshots.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -159,11 +159,49 @@ try {
   await page.pdf({ path: join(artifacts, "monthly-report.pdf"), format: "A4", printBackground: true });
   await page.emulateMedia({ media: "screen" });
 
+  // The monthly report carries the urgent task figures of the API's report.
+  const monthReport = await get(office, `/api/v1/reports/monthly?month=${month}&area=${town[0].area}`);
+  const printedTasks = await page.$eval("#monthly-tasks", (e) => ({ ...e.dataset }));
+  assert.deepEqual(printedTasks, {
+    created: String(monthReport.tasks.created), completed: String(monthReport.tasks.completed),
+    overdue: String(monthReport.tasks.overdue),
+  });
+
+  // Urgent tasks: open, overdue and completed ones, with the API's response times, and no phone numbers.
+  const taskRows = await get(office, "/api/v1/tasks?status=all");
+  assert.ok(taskRows.length >= 4, "the demo town has urgent tasks");
+  await page.click("#nav-tasks");
+  await page.waitForSelector('#view[data-ready="#/tasks"] #tasks-done');
+  const rowsOf = (id) => page.locator(`#${id} tbody tr[data-task]`).count();
+  const overdue = taskRows.filter((r) => r.overdue);
+  const open = taskRows.filter((r) => !r.overdue && ["open", "follow_up"].includes(r.status));
+  const completed = taskRows.filter((r) => ["done", "closed"].includes(r.status));
+  assert.ok(overdue.length >= 1 && open.length >= 1 && completed.length >= 2, "the demo has tasks of every kind");
+  assert.equal(await rowsOf("tasks-overdue"), overdue.length);
+  assert.equal(await rowsOf("tasks-open"), open.length);
+  assert.equal(await rowsOf("tasks-done"), completed.length);
+  for (const r of completed) {
+    const cell = await page.textContent(`#tasks-done tr[data-task="${r.task_id}"] [data-role=response]`);
+    assert.equal(cell, r.response_minutes < 60 ? `${r.response_minutes} 分钟` : `${(r.response_minutes / 60).toFixed(1)} 小时`);
+  }
+  const figure = (key) => page.textContent(`.card[data-figure="${key}"] [data-role=value]`);
+  assert.equal(await figure("overdueTasks"), String(overdue.length));
+  assert.equal(await figure("doneTasks"), String(completed.length));
+  assert.ok(!/1[3-9]\d{9}/.test(await page.textContent("body")), "no phone numbers on the tasks page");
+  await shot(page, "tasks");
+  await page.click("#lang");
+  await page.waitForSelector('#view[data-ready="#/tasks"] #tasks-done');
+  assert.equal(await page.textContent("#view-title"), "Urgent dissuasion tasks");
+  await shot(page, "tasks-en");
+  await page.click("#lang");
+  await page.waitForSelector('#view[data-ready="#/tasks"] #tasks-done');
+
   // A viewer sees their own area's figures, equal to the API's for them.
   const viewerPage = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   viewerPage.on("pageerror", (e) => errors.push(String(e)));
   await login(viewerPage, "viewer", viewerPassword);
   await checkOverview(viewerPage, await token("viewer", viewerPassword), "");
+  assert.ok(await viewerPage.locator("#nav-tasks").isHidden(), "viewers do not see urgent tasks");
   await shot(viewerPage, "viewer");
 
   // Log out: back to the login form.
