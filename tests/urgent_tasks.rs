@@ -625,3 +625,49 @@ fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
     let audit = ok(office, &["audit", "--format", "json"], None);
     assert!(audit.contains("sync.rejected"), "{audit}");
 }
+
+#[test]
+fn a_field_client_killed_while_recording_outcomes_loses_no_acknowledged_one() {
+    use std::process::{Command, Stdio};
+    let (town, [amy, _ben, _zoe]) = town();
+    let office = &town.office;
+    let id = ok(
+        office,
+        &["task", "create", "--place", "H1", "--person", "x", "--fraud-type", "other", "--within", "2h"],
+        None,
+    )
+    .trim()
+    .to_string();
+    ok(&amy, &["field", "sync"], None);
+    let mut printed = Vec::new();
+    for i in 0..40u64 {
+        let feedback = format!("attempt {i}");
+        let child = Command::new(BIN)
+            .args(["--profile", amy.to_str().unwrap(), "field", "task-done", &id, "--method", "phone"])
+            .args(["--reached", "no", "--feedback", &feedback])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros((i * 1999) % 40_000));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !stdout.is_empty() {
+            printed.push(stdout);
+        }
+    }
+    eprintln!("{} of 40 outcomes acknowledged before the kill", printed.len());
+    // The profile stays readable, and everything acknowledged reaches the server once.
+    assert_eq!(json(&amy, &["field", "tasks", "--format", "json"]).as_array().unwrap().len(), 1);
+    ok(&amy, &["field", "sync"], None);
+    let t = task_show(office, &id);
+    let stored: Vec<&str> =
+        t["outcomes"].as_array().unwrap().iter().map(|o| o["outcome_id"].as_str().unwrap()).collect();
+    for p in &printed {
+        assert!(stored.contains(&p.as_str()), "acknowledged outcome {p} lost; stored {stored:?}");
+    }
+    let unique: std::collections::BTreeSet<&&str> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "nothing stored twice");
+    assert_eq!(json(&amy, &["field", "status", "--format", "json"])["unsynced_task_entries"], 0);
+}
