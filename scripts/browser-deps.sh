@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the dashboard's browser test needs when it is missing: Debian's chromium (and a CJK font so
-# screenshots show Chinese), Node.js, and the pinned playwright-core in tests/browser (npm ci).
+# Installs what the browser tests need when it is missing: Debian's chromium (and a CJK font so screenshots show
+# Chinese), Node.js, the pinned playwright-core in tests/browser, and the field app's pinned build tools in
+# web/field (npm ci), with which scripts/test checks that the committed build matches its sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d web/field/node_modules/esbuild ]; then
+  (cd web/field && npm ci --no-audit --no-fund --loglevel=error)
 fi

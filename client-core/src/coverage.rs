@@ -110,15 +110,18 @@ impl PlaceCoverage {
     }
 }
 
+/// Outcomes that take a place out of the denominator when they are its last visit.
+pub const EXCLUDING_OUTCOMES: &[Outcome] = &[Outcome::Gone];
+/// Outcomes that call for another visit when they are the last one and something is still missing.
+pub const REVISIT_OUTCOMES: &[Outcome] = &[Outcome::NobodyHome, Outcome::Refused];
+
 pub fn place_coverage<'a>(kind: PlaceKind, rural: bool, visits: impl IntoIterator<Item = &'a Visit>) -> PlaceCoverage {
     let visits: Vec<&Visit> = visits.into_iter().collect();
     let last = visits.iter().copied().reduce(later_visit);
-    let excluded = last.is_some_and(|v| v.outcome == Outcome::Gone);
+    let excluded = last.is_some_and(|v| EXCLUDING_OUTCOMES.contains(&v.outcome));
     let (reached, missing): (Vec<_>, Vec<_>) =
         eligible_indicators(kind, rural).partition(|ind| visits.iter().any(|v| ind.is_reached_by(&v.deliveries)));
-    let needs_revisit = !excluded
-        && !missing.is_empty()
-        && last.is_some_and(|v| matches!(v.outcome, Outcome::NobodyHome | Outcome::Refused));
+    let needs_revisit = !excluded && !missing.is_empty() && last.is_some_and(|v| REVISIT_OUTCOMES.contains(&v.outcome));
     PlaceCoverage {
         reached: reached.iter().map(|i| i.id).collect(),
         missing: missing.iter().map(|i| i.id).collect(),

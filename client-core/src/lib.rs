@@ -5,6 +5,7 @@ pub mod coverage;
 pub mod doc;
 pub mod model;
 pub mod protocol;
+pub mod rules_table;
 pub mod store;
 pub mod sync;
 pub mod task_doc;

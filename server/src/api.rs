@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(small)
         .merge(crate::settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(crate::dashboard::routes())
+        .merge(crate::field_app::router())
         .merge(crate::reports_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(crate::tasks_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })

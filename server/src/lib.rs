@@ -9,6 +9,7 @@ pub mod db;
 pub mod demo;
 pub mod demo_tasks;
 pub mod error;
+pub mod field_app;
 pub mod grids;
 pub mod ingest;
 pub mod migrate;

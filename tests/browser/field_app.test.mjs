@@ -1,0 +1,267 @@
+// Browser steps of the field web app's test (tests/field_app_browser.rs runs them in order, and stops and
+// starts the server and the CLI client between them). Each step starts Debian's Chromium on the same profile
+// folder, drives the app in a 360 px wide phone viewport, prints `RESULT <json>` and kills the browser with
+// SIGKILL, as a phone's system would: nothing is closed cleanly.
+//   node field_app.test.mjs enrol|offline|reload-offline|online|quota|bench-open|bench-record
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.DOORSTEP_URL;
+const profile = process.env.DOORSTEP_BROWSER_PROFILE;
+const artifacts = process.env.DOORSTEP_ARTIFACTS || "test-artifacts";
+const chromiumPath = process.env.DOORSTEP_CHROMIUM || "/usr/bin/chromium";
+assert.ok(base && profile, "DOORSTEP_URL and DOORSTEP_BROWSER_PROFILE are required");
+mkdirSync(artifacts, { recursive: true });
+const errors = [];
+
+/** Starts Chromium in its own process group (so the whole browser can be killed at once) and connects to it. */
+async function launch() {
+  const proc = spawn(chromiumPath, [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0", `--user-data-dir=${profile}`,
+    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    // Phones draw scrollbars over the page; desktop Chromium's would take 15 px of the 360.
+    "--window-size=360,740", "--hide-scrollbars", "about:blank",
+  ], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  const ws = await new Promise((resolve, reject) => {
+    let text = "";
+    proc.stderr.on("data", (d) => {
+      text += d;
+      const m = text.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    proc.on("exit", (code) => reject(new Error(`chromium exited with ${code}: ${text}`)));
+    setTimeout(() => reject(new Error(`chromium did not start: ${text}`)), 60_000).unref();
+  });
+  const browser = await chromium.connectOverCDP(ws);
+  const context = browser.contexts()[0];
+  const page = context.pages()[0] || (await context.newPage());
+  await page.setViewportSize({ width: 360, height: 740 });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error" && !/Failed to load resource|ERR_INTERNET_DISCONNECTED|net::ERR/.test(m.text())) errors.push(m.text()); });
+  const kill = () => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  return { browser, context, page, kill };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `field-${name}.png`), fullPage: true });
+const ready = (page) => page.waitForSelector("body[data-ready='1']", { timeout: 30_000 });
+const pending = async (page) => Number(await page.getAttribute("#pending", "data-count"));
+
+async function openGrid(page, grid) {
+  await page.goto(`${base}/field/#/grid/${grid}`);
+  await ready(page);
+  await page.waitForSelector("#places");
+}
+
+/** Every place of a grid as the list shows it. */
+async function placeStates(page, grid) {
+  await openGrid(page, grid);
+  await page.click("[data-filter=all]");
+  return page.$$eval("#places a.place", (as) => as.map((a) => ({
+    place: a.dataset.place, done: a.dataset.done === "true", needs_revisit: a.dataset.revisit === "true",
+    excluded: a.dataset.excluded === "true", reached: a.dataset.reached ? a.dataset.reached.split(",") : [],
+    missing: a.dataset.missing ? a.dataset.missing.split(",") : [], visits: Number(a.dataset.visits),
+  })));
+}
+
+/** Each grid card's figures on the home screen. */
+async function gridFigures(page) {
+  await page.goto(`${base}/field/#/`);
+  await ready(page);
+  await page.waitForSelector("#grids .card");
+  return page.$$eval("#grids .card", (cards) => Object.fromEntries(cards.map((c) => [c.dataset.grid,
+    [...c.querySelectorAll(".figures li")].map((li) => ({
+      indicator: li.dataset.indicator, eligible: +li.dataset.eligible, reached: +li.dataset.reached, excluded: +li.dataset.excluded,
+    }))])));
+}
+
+/** Opens a place from its grid's list (tap 1) and taps a quick button (tap 2); resolves with the visit id. */
+async function quickVisit(page, grid, place, quick) {
+  await page.click(`#places a.place[data-place="${place}"]`);
+  await page.waitForSelector(`#place[data-place="${place}"]`);
+  const before = await page.getAttribute("#status", "data-visit");
+  await page.click(`[data-quick="${quick}"]`);
+  await page.waitForFunction((b) => { const s = document.getElementById("status"); return s.dataset.visit && s.dataset.visit !== b; }, before);
+  await page.waitForSelector("#places");
+  return page.getAttribute("#status", "data-visit");
+}
+
+const durable = (page) => page.evaluate(() => performance.getEntriesByName("doorstep:visit-durable").map((e) => e.duration));
+
+async function noHorizontalScroll(page, what) {
+  const [width, visible] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.equal(visible, 360);
+  assert.ok(width <= visible, `${what} is ${width} px wide on a ${visible} px screen`);
+  const header = await page.$eval("header.top", (e) => e.getBoundingClientRect().height);
+  assert.ok(header < 60, `the header fits on one line (${header} px)`);
+}
+
+const steps = {
+  /** Online at base: the page installs itself, the volunteer enrols, the first sync brings the team's grids. */
+  async enrol({ page }) {
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    assert.equal(await page.getAttribute("html", "lang"), "zh-CN", "Chinese by default");
+    const manifest = await page.evaluate(async () => (await fetch(document.querySelector("link[rel=manifest]").href)).json());
+    assert.equal(manifest.display, "standalone");
+    assert.equal(manifest.start_url, "./");
+    await shot(page, "enrol");
+    await page.getByLabel("用户名").fill(process.env.DOORSTEP_USERNAME);
+    await page.getByLabel("密码").fill(process.env.DOORSTEP_PASSWORD);
+    await page.getByRole("button", { name: "登记" }).click();
+    await page.waitForSelector("#grids .card", { timeout: 30_000 });
+    await page.waitForSelector("body[data-offline-ready='1']", { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => !!navigator.serviceWorker.controller), true, "the service worker controls the page");
+    assert.equal(await pending(page), 0);
+    await noHorizontalScroll(page, "my grids");
+    await shot(page, "grids");
+    const figures = await gridFigures(page);
+    const places = {};
+    for (const grid of Object.keys(figures)) places[grid] = await placeStates(page, grid);
+    await openGrid(page, "G1");
+    await noHorizontalScroll(page, "the place list");
+    await shot(page, "places");
+    await page.click("#lang");
+    await page.waitForFunction(() => document.documentElement.lang === "en");
+    assert.equal(await page.textContent("[data-filter=todo]"), "Not yet reached");
+    await shot(page, "places-en");
+    await page.click("#lang");
+    await page.waitForFunction(() => document.documentElement.lang === "zh-CN");
+    return { figures, places };
+  },
+
+  /** No network and no server: the app opens from its own cache, visits are recorded, the browser is killed. */
+  async offline({ page, context }) {
+    await context.setOffline(true);
+    await context.grantPermissions(["geolocation"], { origin: base });
+    await context.setGeolocation({ latitude: 30.18, longitude: 105.83, accuracy: 12 });
+    await openGrid(page, "G1");
+    assert.equal(await page.getAttribute("#net", "data-online"), "false");
+    await page.click("[data-filter=todo]");
+    const todo = await page.$$eval("#places a.place", (as) => as.map((a) => a.dataset.place));
+    await page.click("[data-filter=revisit]");
+    const revisit = await page.$$eval("#places a.place", (as) => as.map((a) => a.dataset.place));
+    await page.click("[data-filter=all]");
+    await page.fill("#search", "1组2");
+    assert.deepEqual(await page.$$eval("#places a.place", (as) => as.map((a) => a.dataset.place)), ["H2"], "search by label");
+    await page.fill("#search", "");
+
+    const visits = {};
+    visits.H1 = await quickVisit(page, "G1", "H1", "all");
+    visits.H2 = await quickVisit(page, "G1", "H2", "nobody-home");
+    assert.equal(await pending(page), 2);
+
+    // A visit with a note, the location and a chosen delivery.
+    await page.click('#places a.place[data-place="S1"]');
+    await page.waitForSelector('#place[data-place="S1"]');
+    const heights = await page.$$eval("[data-quick]", (bs) => bs.map((b) => b.getBoundingClientRect().height));
+    assert.ok(heights.every((hgt) => hgt >= 48), `touch targets: ${heights}`);
+    await noHorizontalScroll(page, "a place");
+    await page.fill("#note", "店主不在，留了手册");
+    await page.check("#gps");
+    await page.waitForFunction(() => document.getElementById("gps-state").textContent.includes("已定位"));
+    await page.click("details.details summary");
+    await page.check('input[name=delivery][value=handbook]');
+    await shot(page, "place");
+    const before = await page.getAttribute("#status", "data-visit");
+    await page.click("#save");
+    await page.waitForFunction((b) => document.getElementById("status").dataset.visit !== b, before);
+    visits.S1 = await page.getAttribute("#status", "data-visit");
+    assert.equal(await pending(page), 3, "three visits wait to sync");
+    assert.equal(await page.textContent("#status"), "已保存，待同步");
+    const durableMs = await durable(page);
+    await shot(page, "places-offline");
+    return { visits, todo, revisit, durable_ms: durableMs };
+  },
+
+  /** The browser was killed; with no network the app opens again and every visit is still there. */
+  async "reload-offline"({ page, context }) {
+    await context.setOffline(true);
+    await page.goto(`${base}/field/#/place/G1/S1`);
+    await ready(page);
+    await page.waitForSelector("#place");
+    assert.equal(await pending(page), 3, "the visits survived the killed browser");
+    const s1 = await page.$$eval("#history li", (lis) => lis.map((li) => ({ id: li.dataset.visit, pending: li.dataset.pending, text: li.textContent })));
+    assert.equal(s1.length, 1);
+    assert.equal(s1[0].pending, "true");
+    assert.ok(s1[0].text.includes("店主不在，留了手册") && s1[0].text.includes("GPS 30.18000, 105.83000"), s1[0].text);
+    await page.reload();
+    await ready(page);
+    assert.equal(await pending(page), 3, "a reload with no network keeps them too");
+    await page.click("#sync");
+    await page.waitForFunction(() => document.getElementById("status").textContent.includes("连不上服务器"));
+    assert.equal(await pending(page), 3);
+    await shot(page, "offline-reload");
+    const places = await placeStates(page, "G1");
+    return { s1_visit: s1[0].id, places };
+  },
+
+  /** Back online: the app syncs by itself and shows the team-mate's concurrent visits too. */
+  async online({ page }) {
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    await page.goto(`${base}/field/#/place/G1/H1`);
+    await page.waitForSelector("#history li");
+    const h1 = await page.$$eval("#history li", (lis) => lis.map((li) => ({ id: li.dataset.visit, outcome: li.dataset.outcome, pending: li.dataset.pending })));
+    assert.ok(h1.every((v) => v.pending === "false"), "nothing waits to sync");
+    await shot(page, "synced");
+    const places = {};
+    for (const grid of ["G1", "G2"]) places[grid] = await placeStates(page, grid);
+    return { h1, places, figures: await gridFigures(page) };
+  },
+
+  /** A full phone: the visit is refused with a clear message and nothing recorded before is lost. */
+  async quota({ page, context }) {
+    // Less room than the app already uses, set before the app touches its storage in this browser (Chromium
+    // checks the quota when a site's storage is first opened, and then only now and then).
+    await context.setOffline(true);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: base, quotaSize: 1024 });
+    await page.goto(`${base}/field/#/place/G1/H2`);
+    await ready(page);
+    await page.waitForSelector("#place");
+    const before = await page.$$eval("#history li", (lis) => lis.length);
+    await page.click('[data-quick="nobody-home"]');
+    await page.waitForFunction(() => document.getElementById("visit-message")?.textContent.includes("存储空间已满"), null, { timeout: 30_000 });
+    const message = await page.textContent("#visit-message");
+    assert.equal(await pending(page), 0);
+    assert.equal(await page.$$eval("#history li", (lis) => lis.length), before, "nothing is shown as saved");
+    await shot(page, "storage-full");
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: base });
+    await page.reload();
+    await ready(page);
+    await page.waitForSelector("#place");
+    assert.equal(await page.$$eval("#history li", (lis) => lis.length), before, "the refused visit is not there, the others are");
+    await page.click('[data-quick="nobody-home"]');
+    await page.waitForSelector("#places");
+    assert.equal(await pending(page), 1);
+    await context.setOffline(false);
+    await page.click("#sync");
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    return { message, before };
+  },
+};
+
+const step = process.argv[2];
+assert.ok(steps[step], `unknown step ${step}`);
+const b = await launch();
+let result;
+try {
+  result = await steps[step](b);
+} catch (e) {
+  await shot(b.page, `failed-${step}`).catch(() => {});
+  b.kill();
+  throw e;
+}
+b.kill();
+assert.deepEqual(errors, [], "no script errors on the page");
+console.log(`RESULT ${JSON.stringify(result)}`);

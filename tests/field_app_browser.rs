@@ -1,0 +1,227 @@
+//! The volunteers' web app (`/field/`) in a real headless Chromium (Debian's `chromium`, driven by playwright-core
+//! from tests/browser) against the real binary and a CLI field client of the same team: enrol and sync online;
+//! with the server stopped and the browser offline, record visits and kill the browser; open it again offline
+//! and find them; start the server again and sync. The office report and the CLI client see the web app's visits,
+//! the app sees the CLI's, both agree on every place, and a full disk loses nothing. Screenshots go to
+//! test-artifacts/. Set DOORSTEP_SKIP_BROWSER_TESTS=1 to skip on a machine without Chromium; CI never sets it.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const TERRITORY: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name,address\n\
+H1,household,1组1号,G1,一网格,V1,龙凤村,village,T1,太安镇,龙凤村1组1号\n\
+H2,household,1组2号,G1,一网格,V1,龙凤村,village,T1,太安镇,龙凤村1组2号\n\
+H3,household,1组3号,G1,一网格,V1,龙凤村,village,T1,太安镇,\n\
+S1,shop,小卖部,G1,一网格,V1,龙凤村,village,T1,太安镇,\n\
+M1,market,龙凤市场,G1,一网格,V1,龙凤村,village,T1,太安镇,\n\
+B1,building,3栋,G2,二网格,C1,新街社区,community,T1,太安镇,\n\
+H4,household,3栋201,G2,二网格,C1,新街社区,community,T1,太安镇,\n";
+
+fn skip() -> bool {
+    let skip = std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    }
+    skip
+}
+
+/// Runs one step of tests/browser/field_app.test.mjs and returns its result.
+fn browser_step(step: &str, url: &str, browser_profile: &Path) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
+    );
+    let started = std::time::Instant::now();
+    let out = Command::new("node")
+        .args(["field_app.test.mjs", step])
+        .current_dir(&dir)
+        .env("DOORSTEP_URL", url)
+        .env("DOORSTEP_BROWSER_PROFILE", browser_profile)
+        .env("DOORSTEP_USERNAME", "amy")
+        .env("DOORSTEP_PASSWORD", PASSWORD)
+        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser step {step} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("browser step {step}: {:.1} s", started.elapsed().as_secs_f64());
+    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("the step prints its result");
+    serde_json::from_str(line).unwrap()
+}
+
+/// Per place, what the CLI client says: reached, missing, excluded, needs a revisit, number of visits.
+fn cli_places(profile: &Path) -> BTreeMap<String, Value> {
+    let rows: Vec<Value> = serde_json::from_str(&ok(profile, &["field", "places", "--format", "json"], None)).unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let state = serde_json::json!({
+                "reached": r["reached"], "missing": r["missing"], "excluded": r["excluded"],
+                "needs_revisit": r["needs_revisit"], "visits": r["visits"],
+            });
+            (r["place_id"].as_str().unwrap().to_string(), state)
+        })
+        .collect()
+}
+
+/// Per place, what the web app's list says, in the same shape.
+fn app_places(result: &Value) -> BTreeMap<String, Value> {
+    result["places"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|rows| rows.as_array().unwrap().iter())
+        .map(|r| {
+            let state = serde_json::json!({
+                "reached": r["reached"], "missing": r["missing"], "excluded": r["excluded"],
+                "needs_revisit": r["needs_revisit"], "visits": r["visits"],
+            });
+            (r["place"].as_str().unwrap().to_string(), state)
+        })
+        .collect()
+}
+
+/// The app's progress figures for each grid equal the office's coverage report by grid.
+fn assert_figures_match_report(result: &Value, office: &Path) {
+    let report = coverage(office, "grid", None);
+    let figures = result["figures"].as_object().unwrap();
+    assert_eq!(figures.len(), 2, "{figures:?}");
+    for (grid, list) in figures {
+        let list = list.as_array().unwrap();
+        let rows: Vec<&Value> = report.iter().filter(|r| r["area"] == grid.as_str()).collect();
+        assert_eq!(list.len(), rows.len(), "{grid}: {list:?} vs {rows:?}");
+        for f in list {
+            let ind = f["indicator"].as_str().unwrap();
+            let expected = figure(&report, grid, ind);
+            let shown =
+                (f["eligible"].as_u64().unwrap(), f["reached"].as_u64().unwrap(), f["excluded"].as_u64().unwrap());
+            assert_eq!(shown, expected, "{grid}/{ind}");
+        }
+    }
+}
+
+#[test]
+fn a_day_offline_in_the_field_app() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    let bob = tmp.path().join("bob");
+    let browser = tmp.path().join("chromium-profile");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    let listen = url.trim_start_matches("http://").to_string();
+
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "team-a"], None);
+    for v in ["amy", "bob"] {
+        ok(&office, &["user", "create", v, "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    }
+    ok(&office, &["assign", "G1", "--team", "team-a"], None);
+    ok(&office, &["assign", "G2", "--team", "team-a"], None);
+    ok(&bob, &["field", "login", "--server", &url, "--username", "bob", "--password-stdin"], Some(&pw()));
+    ok(&bob, &["field", "sync"], None);
+    ok(&bob, &["field", "visit", "H3", "--handbook", "--briefed", "--poster"], None);
+    ok(&bob, &["field", "visit", "B1", "--poster"], None);
+    ok(&bob, &["field", "sync"], None);
+
+    // At base: enrol in the browser; the first sync brings both grids with bob's visits; the app's figures and
+    // place states equal the server's report and the CLI client's, computed from the same rules table.
+    let enrolled = browser_step("enrol", &url, &browser);
+    assert_figures_match_report(&enrolled, &office);
+    assert_eq!(app_places(&enrolled), cli_places(&bob));
+
+    // In the field: no server at all. Bob records offline too, at two of the same places.
+    server.kill();
+    ok(&bob, &["field", "visit", "H1", "--outcome", "nobody-home"], None);
+    ok(&bob, &["field", "visit", "M1", "--banner"], None);
+    let offline = browser_step("offline", &url, &browser);
+    assert_eq!(offline["todo"], serde_json::json!(["H1", "H2", "M1", "S1"]), "not yet reached: {offline}");
+    assert_eq!(offline["revisit"], serde_json::json!([]), "{offline}");
+    eprintln!("visit durable in ms: {}", offline["durable_ms"]);
+
+    // The browser was killed; it opens again with no network and every visit is there.
+    let reopened = browser_step("reload-offline", &url, &browser);
+    assert_eq!(reopened["s1_visit"], offline["visits"]["S1"]);
+
+    // Back at base: the server runs again on the same address; bob syncs first, then the app syncs by itself.
+    let server = Server::start_with(&data, &listen, &[]);
+    ok(&bob, &["field", "sync"], None);
+    let online = browser_step("online", &url, &browser);
+    let h1: Vec<&str> = online["h1"].as_array().unwrap().iter().map(|v| v["outcome"].as_str().unwrap()).collect();
+    let mut h1_sorted = h1.clone();
+    h1_sorted.sort();
+    assert_eq!(h1_sorted, ["completed", "nobody-home"], "both concurrent visits to H1 are kept: {h1:?}");
+
+    // The office report counts the app's visits; bob's CLI reads them after its own sync; all agree.
+    assert_figures_match_report(&online, &office);
+    let report = coverage(&office, "grid", None);
+    assert_eq!(figure(&report, "G1", "handbook"), (4, 3, 0), "H1 and S1 from the app, H3 from bob");
+    assert_eq!(figure(&report, "G1", "awareness"), (4, 2, 0));
+    assert_eq!(figure(&report, "G1", "poster"), (3, 2, 0));
+    assert_eq!(figure(&report, "G1", "banner"), (1, 1, 0));
+    ok(&bob, &["field", "sync"], None);
+    let cli = cli_places(&bob);
+    assert_eq!(app_places(&online), cli, "the app and the CLI client converge");
+    assert_eq!(cli["H1"]["visits"], 2);
+    assert_eq!(cli["S1"]["visits"], 1);
+    let status: Value = serde_json::from_str(&ok(&bob, &["field", "status", "--format", "json"], None)).unwrap();
+    assert_eq!(status["unsynced_visits"], 0);
+
+    // A full disk: the app says so, records nothing, keeps everything; with space again it records and syncs.
+    let full = browser_step("quota", &url, &browser);
+    assert!(full["message"].as_str().unwrap().contains("之前记录的"), "{full}");
+    ok(&bob, &["field", "sync"], None);
+    assert_eq!(cli_places(&bob)["H2"]["visits"], full["before"].as_u64().unwrap() + 1);
+    drop(server);
+}
+
+/// A plain HTTP/1.1 GET: the status line and headers (lower-cased), and the body.
+fn http_get(base: &str, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete answer") + 4;
+    (String::from_utf8_lossy(&raw[..split]).to_lowercase(), raw[split..].to_vec())
+}
+
+#[test]
+fn the_app_is_served_with_its_manifest_worker_and_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    let (head, page) = http_get(&url, "/field/");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'self'"), "same origin only, no CDN: {head}");
+    assert!(String::from_utf8_lossy(&page).contains("rel=\"manifest\""));
+    assert!(http_get(&url, "/field").0.contains("location: /field/"));
+    let (head, worker) = http_get(&url, "/field/sw.js");
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert!(!String::from_utf8_lossy(&worker).contains("__DOORSTEP_FIELD_VERSION__"));
+    let (head, rules) = http_get(&url, "/field/rules.json");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let served: Value = serde_json::from_slice(&rules).unwrap();
+    assert_eq!(served, serde_json::to_value(client_core::rules_table::rules_table()).unwrap());
+    assert!(http_get(&url, "/field/automerge.wasm").0.contains("content-type: application/wasm"));
+    assert!(http_get(&url, "/field/manifest.webmanifest").0.contains("content-type: application/manifest+json"));
+    assert!(http_get(&url, "/field/nope.js").0.starts_with("http/1.1 404"));
+}

@@ -1,0 +1,212 @@
+// Doorstep's field app: starts the automerge core, opens the phone's store, routes between screens, and syncs
+// on demand and by itself whenever the phone is online. Served by `doorstep serve` at /field/; works offline
+// once loaded (sw.js keeps every file).
+import { A } from "./grid.js";
+import { Store } from "./store.js";
+import { State } from "./state.js";
+import { sync, enrol, CallError } from "./sync.js";
+import { t, setLang, getLang } from "./i18n.js";
+import { h, $ } from "./dom.js";
+import * as screens from "./screens.js";
+
+const AUTO_SYNC_EVERY_MS = 60_000;
+const AUTO_SYNC_AFTER_VISIT_MS = 3_000;
+/** A GPS fix older than this is not attached to a visit. */
+const FIX_MAX_AGE_MS = 5 * 60_000;
+
+const app = {
+  state: null,
+  syncing: null,
+  syncTimer: null,
+  gridUis: new Map(),
+  lastFix: null,
+  gpsError: null,
+};
+
+function say(text, kind = "") {
+  const el = $("#status");
+  el.textContent = text;
+  el.className = `status-line ${kind}`;
+}
+
+/** Runs one sync at a time. `manual` syncs report every outcome; automatic ones stay quiet unless refused. */
+function runSync(manual) {
+  if (!app.state?.device) return Promise.resolve();
+  if (app.syncing) return app.syncing;
+  const button = $("#sync");
+  button.disabled = true;
+  button.textContent = t("syncing");
+  app.syncing = sync(app.state)
+    .then((tally) => {
+      const news = tally.received || tally.newGrids.length || tally.removed.length;
+      if (manual || news) say(t("synced"), "ok");
+      // Redraw with what arrived and what is now confirmed, unless someone is typing.
+      const typing = $("#note")?.value || ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
+      if (!typing) route();
+    })
+    .catch((err) => {
+      if (!(err instanceof CallError) || !err.unreachable) say(`${t(err.status === 401 ? "refused" : "syncFailed")}${err.message} ${err.status === 401 ? t("reenrolHint") : ""}`, "error");
+      else if (manual) say(t("unreachable"), "error");
+    })
+    .finally(() => {
+      app.syncing = null;
+      button.disabled = false;
+      button.textContent = t("sync");
+      chrome();
+    });
+  return app.syncing;
+}
+
+function scheduleSync(delay) {
+  clearTimeout(app.syncTimer);
+  app.syncTimer = setTimeout(() => { if (navigator.onLine) runSync(false); }, delay);
+}
+
+/** The header's live parts: connectivity and the count of visits waiting to sync. */
+function chrome() {
+  const online = navigator.onLine;
+  const net = $("#net");
+  net.textContent = t(online ? "online" : "offline");
+  net.dataset.online = online;
+  const pending = app.state?.device ? app.state.pendingCount() : 0;
+  const badge = $("#pending");
+  badge.textContent = `${t("pending")} ${pending}`;
+  badge.dataset.count = pending;
+  $("#sync").hidden = !app.state?.device;
+  $("#settings-link").hidden = !app.state?.device;
+  $("#lang").textContent = t("langSwitch");
+  $("#title").textContent = t("appName");
+}
+
+const gps = {
+  wanted: () => localStorage.getItem("doorstep.gps") === "1",
+  setWanted(on) {
+    localStorage.setItem("doorstep.gps", on ? "1" : "0");
+    if (on) gps.locate();
+  },
+  fix: () => (app.lastFix && Date.now() - app.lastFix.at < FIX_MAX_AGE_MS ? app.lastFix : null),
+  describe() {
+    if (!gps.wanted()) return "";
+    if (gps.fix()) return `${t("gpsOk")} (±${Math.round(app.lastFix.accuracy)} m)`;
+    return app.gpsError ? `${t("gpsDenied")}${app.gpsError}` : t("gpsWaiting");
+  },
+  onUpdate: null,
+  /** Asks for a position in the background, so recording never waits for the GPS. */
+  locate() {
+    if (!gps.wanted() || !navigator.geolocation) return;
+    navigator.geolocation.getCurrentPosition(
+      (pos) => {
+        app.lastFix = { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy: pos.coords.accuracy, at: Date.now() };
+        app.gpsError = null;
+        gps.onUpdate?.();
+      },
+      (err) => { app.gpsError = err.message; gps.onUpdate?.(); },
+      { enableHighAccuracy: true, timeout: 20_000, maximumAge: 60_000 },
+    );
+  },
+};
+
+const ctx = {
+  get state() { return app.state; },
+  gps,
+  go(hash) { location.hash = hash; },
+  gridUi(code) {
+    if (!app.gridUis.has(code)) app.gridUis.set(code, { filter: "all", search: "" });
+    return app.gridUis.get(code);
+  },
+  async enrol(input) {
+    await enrol(app.state, input);
+    navigator.storage?.persist?.();
+    say(t("enrolled"), "ok");
+    location.hash = "#/";
+    await runSync(true);
+  },
+  saved(visit, code) {
+    say(t(navigator.onLine ? "saved" : "savedPending"), "ok");
+    $("#status").dataset.visit = visit.id;
+    location.hash = `#/grid/${encodeURIComponent(code)}`;
+    scheduleSync(AUTO_SYNC_AFTER_VISIT_MS);
+  },
+};
+
+let gridOpened = false;
+
+function route() {
+  const main = $("#app");
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const state = app.state;
+  let screen;
+  let name;
+  if (!state.device || parts[0] === "enrol") [name, screen] = ["enrol", screens.enrolScreen(ctx)];
+  else if (parts[0] === "grid" && parts[1]) [name, screen] = ["grid", screens.gridScreen(ctx, parts[1])];
+  else if (parts[0] === "place" && parts[2]) {
+    [name, screen] = ["place", screens.placeScreen(ctx, parts[1], parts[2])];
+    gps.locate();
+  } else if (parts[0] === "settings") [name, screen] = ["settings", screens.settingsScreen(ctx)];
+  else [name, screen] = ["home", screens.homeScreen(ctx)];
+  const scroll = main.dataset.route === location.hash ? window.scrollY : 0;
+  main.replaceChildren(screen);
+  main.dataset.screen = name;
+  main.dataset.route = location.hash;
+  window.scrollTo(0, scroll);
+  if (name === "grid" && !gridOpened) {
+    gridOpened = true;
+    performance.measure("doorstep:grid-open", { start: 0, end: performance.now() });
+  }
+  chrome();
+}
+
+/** One tab writes at a time: two tabs writing with the same actor would number their changes twice. */
+function holdWriterLock() {
+  if (!navigator.locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    navigator.locks.request("doorstep-field-writer", { ifAvailable: true }, (lock) => {
+      resolve(!!lock);
+      return lock ? new Promise(() => {}) : undefined;
+    });
+  });
+}
+
+function fatal(text) {
+  $("#app").replaceChildren(h("p", { class: "message error", role: "alert" }, text));
+  document.body.dataset.ready = "error";
+}
+
+async function boot() {
+  setLang(localStorage.getItem("doorstep.lang") || "zh");
+  $("#lang").addEventListener("click", () => {
+    setLang(getLang() === "zh" ? "en" : "zh");
+    localStorage.setItem("doorstep.lang", getLang());
+    route();
+  });
+  $("#sync").addEventListener("click", () => runSync(true));
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("sw.js", { scope: "./" }).catch((e) => say(`${t("needsHttps")} (${e.message})`, "error"));
+    navigator.serviceWorker.ready.then(() => { document.body.dataset.offlineReady = "1"; });
+  } else {
+    say(t("needsHttps"), "error");
+  }
+  if (!(await holdWriterLock())) return fatal(t("otherTab"));
+  let store;
+  try {
+    await A.initializeWasm("automerge.wasm");
+    const rules = await (await fetch("rules.json")).json();
+    store = await Store.open();
+    app.state = new State(store, rules);
+    await app.state.load();
+  } catch (e) {
+    return fatal(`${t("storageError")}${e.message}`);
+  }
+  app.state.onChange(chrome);
+  window.addEventListener("hashchange", route);
+  window.addEventListener("online", () => { chrome(); runSync(false); });
+  window.addEventListener("offline", chrome);
+  route();
+  document.body.dataset.ready = "1";
+  if (app.state.device && navigator.onLine) runSync(false);
+  setInterval(() => {
+    if (navigator.onLine && app.state.device && app.state.pendingCount() > 0) runSync(false);
+  }, AUTO_SYNC_EVERY_MS);
+}
+
+boot();

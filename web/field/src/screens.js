@@ -1,0 +1,214 @@
+// The app's screens, each built from the state: enrolment, my grids, a grid's places, a place (with its visit
+// history and the visit buttons), and settings. Sized for a 360 px wide phone with big touch targets.
+import { h, $ } from "./dom.js";
+import { t, named, indicatorName, formatTime } from "./i18n.js";
+import { deliveriesForAll, relevantDeliveries } from "./coverage.js";
+import { StoreError } from "./store.js";
+
+const pct = (f) => Math.floor((f.eligible ? f.reached / f.eligible : 1) * 100);
+
+function progress(rules, figures) {
+  return h("ul", { class: "figures" }, figures.map((f) => {
+    const ind = rules.indicators.find((i) => i.id === f.indicator);
+    return h("li", { dataset: { indicator: f.indicator, eligible: f.eligible, reached: f.reached, excluded: f.excluded } },
+      h("div", { class: "figure-label" }, h("span", {}, indicatorName(ind)), h("span", { class: "num" }, `${f.reached}/${f.eligible} · ${pct(f)}%`)),
+      h("div", { class: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct(f), "aria-label": indicatorName(ind) },
+        h("span", { style: { width: `${pct(f)}%` } })));
+  }));
+}
+
+export function enrolScreen(ctx) {
+  const form = h("form", { class: "stack", id: "enrol-form" },
+    h("h2", {}, t("enrolTitle")),
+    h("p", { class: "help" }, t("enrolHelp")),
+    h("label", {}, t("username"), h("input", { name: "username", autocomplete: "username", required: true, autocapitalize: "off" })),
+    h("label", {}, t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    h("label", {}, t("deviceName"), h("input", { name: "device", value: t("deviceNameDefault") })),
+    h("button", { class: "big primary", type: "submit" }, t("enrol")),
+    h("p", { class: "message", role: "alert", id: "enrol-message" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const button = form.querySelector("button");
+    button.disabled = true;
+    $("#enrol-message", form).textContent = t("enrolling");
+    try {
+      await ctx.enrol({ username: data.get("username").trim(), password: data.get("password"), deviceName: data.get("device").trim() });
+    } catch (err) {
+      $("#enrol-message", form).textContent = err.message;
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+export function homeScreen(ctx) {
+  const { state } = ctx;
+  const codes = state.sortedGrids();
+  const carried = state.carried.length
+    ? h("p", { class: "notice" }, `${state.carried.length} ${t("carried")}`) : null;
+  if (!codes.length) return h("section", { class: "stack" }, h("h2", {}, t("myGrids")), carried, h("p", { class: "empty" }, t("noGrids")));
+  return h("section", { class: "stack" },
+    h("h2", {}, t("myGrids")),
+    carried,
+    h("ul", { class: "cards", id: "grids" }, codes.map((code) => {
+      const v = state.view(code);
+      const todo = v.places.filter((p) => !p.cov.done).length;
+      const revisit = v.places.filter((p) => p.cov.needsRevisit).length;
+      return h("li", {},
+        h("a", { class: "card", href: `#/grid/${encodeURIComponent(code)}`, dataset: { grid: code, todo, revisit } },
+          h("div", { class: "card-title" }, h("strong", {}, v.info.name || code), h("span", { class: "muted" }, ` ${code}`)),
+          h("div", { class: "muted" }, [v.info.village_name, `${v.places.length} ${t("places")}`].filter(Boolean).join(" · ")),
+          h("div", { class: "counts" },
+            h("span", { class: "pill todo" }, `${t("toDo")} ${todo}`),
+            revisit ? h("span", { class: "pill revisit" }, `${t("revisitShort")} ${revisit}`) : null),
+          progress(state.rules, v.figures)));
+    })));
+}
+
+function placeStatus(rules, p) {
+  if (p.cov.excluded) return h("span", { class: "status gone" }, t("gone"));
+  if (!p.cov.missing.length) return h("span", { class: "status done" }, `✓ ${t("done")}`);
+  const names = p.cov.missing.map((id) => indicatorName(rules.indicators.find((i) => i.id === id)));
+  return h("span", { class: `status ${p.cov.needsRevisit ? "revisit" : "todo"}` },
+    p.cov.needsRevisit ? `↻ ${t("revisitShort")} · ` : "", names.join("、"));
+}
+
+const FILTERS = { all: () => true, todo: (p) => !p.cov.done, revisit: (p) => p.cov.needsRevisit };
+
+export function gridScreen(ctx, code) {
+  const { state } = ctx;
+  const view = state.view(code);
+  if (!view) return h("p", { class: "empty" }, t("nothingHere"));
+  const ui = ctx.gridUi(code); // remembers the filter and search per grid while the app is open
+  const list = h("ul", { class: "places", id: "places" });
+  const fill = () => {
+    const q = ui.search.trim().toLowerCase();
+    const rows = view.places.filter(FILTERS[ui.filter]).filter((p) =>
+      !q || [p.id, p.label, p.address].some((s) => s && s.toLowerCase().includes(q)));
+    list.replaceChildren(...(rows.length ? rows.map((p) => h("li", {},
+      h("a", { class: "place", href: `#/place/${encodeURIComponent(code)}/${encodeURIComponent(p.id)}`, dataset: {
+        place: p.id, done: p.cov.done, revisit: p.cov.needsRevisit, excluded: p.cov.excluded,
+        reached: p.cov.reached.join(","), missing: p.cov.missing.join(","), visits: p.cov.visitCount,
+      } },
+        h("div", { class: "place-title" }, h("strong", {}, p.label || p.id), h("span", { class: "muted" }, ` ${named(state.rules.place_kinds, p.kind)}`)),
+        h("div", { class: "place-sub" }, h("span", { class: "muted" }, p.id), placeStatus(state.rules, p),
+          p.cov.visitCount ? h("span", { class: "muted" }, ` · ${p.cov.visitCount} ${t("visits")}`) : null))))
+      : [h("li", { class: "empty" }, t("nothingHere"))]));
+    list.dataset.count = rows.length;
+  };
+  const chips = h("div", { class: "chips", role: "group" }, Object.keys(FILTERS).map((f) =>
+    h("button", { type: "button", class: "chip", dataset: { filter: f }, "aria-pressed": String(ui.filter === f), onclick: (e) => {
+      ui.filter = f;
+      for (const b of chips.children) b.setAttribute("aria-pressed", String(b === e.currentTarget));
+      fill();
+    } }, t(`filter${f[0].toUpperCase()}${f.slice(1)}`))));
+  const search = h("input", { type: "search", id: "search", placeholder: t("search"), "aria-label": t("search"), value: ui.search,
+    oninput: (e) => { ui.search = e.target.value; fill(); } });
+  fill();
+  return h("section", { class: "stack" },
+    h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
+    h("h2", {}, view.info.name || code, h("span", { class: "muted" }, ` ${code}`)),
+    progress(state.rules, view.figures),
+    search, chips, list);
+}
+
+export function placeScreen(ctx, code, placeId) {
+  const { state } = ctx;
+  const view = state.view(code);
+  const p = view?.byId.get(placeId);
+  if (!p) return h("p", { class: "empty" }, t("nothingHere"));
+  const rules = state.rules;
+  const pending = state.pendingIds(code);
+  const contact = (state.grids.get(code).record.contacts || []).find((c) => c.place_id === placeId);
+  const message = h("p", { class: "message", role: "status", id: "visit-message" });
+  const note = h("textarea", { id: "note", rows: 2, maxlength: 2000, "aria-label": t("note"), placeholder: t("note") });
+  const gpsBox = h("input", { type: "checkbox", id: "gps", checked: ctx.gps.wanted() });
+  const gpsState = h("span", { class: "muted", id: "gps-state" });
+  const showFix = () => { gpsState.textContent = ctx.gps.describe(); };
+  gpsBox.addEventListener("change", () => { ctx.gps.setWanted(gpsBox.checked); showFix(); });
+  ctx.gps.onUpdate = showFix;
+  showFix();
+
+  const save = async (fields, button) => {
+    const started = performance.now();
+    for (const b of document.querySelectorAll("[data-quick], #save")) b.disabled = true;
+    const text = note.value.trim();
+    const fix = gpsBox.checked ? ctx.gps.fix() : null;
+    try {
+      const visit = await state.recordVisit(code, {
+        place: placeId, ...fields,
+        ...(text ? { note: text } : {}),
+        ...(fix ? { lat: fix.lat, lon: fix.lon } : {}),
+      });
+      performance.measure("doorstep:visit-durable", { start: started, end: performance.now() });
+      ctx.saved(visit, code);
+    } catch (err) {
+      message.textContent = err instanceof StoreError && err.quota
+        ? t("quota", { n: state.pendingCount() })
+        : t("saveFailed") + err.message;
+      message.className = "message error";
+      for (const b of document.querySelectorAll("[data-quick], #save")) b.disabled = false;
+    }
+    button?.blur();
+  };
+  const flags = (list) => Object.fromEntries(rules.delivery_fields.map((f) => [f, list.includes(f)]));
+  const all = deliveriesForAll(rules, p.kind, view.rural);
+  const quick = h("div", { class: "quick" },
+    h("button", { type: "button", class: "big primary wide", dataset: { quick: "all" }, onclick: (e) => save({ outcome: "completed", ...flags(all) }, e.currentTarget) },
+      `✓ ${t("quickAll")}`, h("small", {}, all.map((f) => t(f)).join(" + "))),
+    ...[["nobody-home", "nobodyHome"], ["refused", "refusedOutcome"], ["gone", "goneOutcome"]].map(([outcome, key]) =>
+      h("button", { type: "button", class: "big", dataset: { quick: outcome }, onclick: (e) => save({ outcome, ...flags([]) }, e.currentTarget) }, t(key))));
+
+  const relevant = relevantDeliveries(rules, p.kind, view.rural);
+  const boxes = relevant.map((f) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "delivery", value: f }), t(f)));
+  const outcome = h("select", { id: "outcome", "aria-label": t("outcome") }, rules.outcomes.map((o) => h("option", { value: o.id }, named(rules.outcomes, o.id))));
+  const details = h("details", { class: "details" },
+    h("summary", {}, t("details")),
+    h("div", { class: "stack" }, boxes, h("label", {}, t("outcome"), outcome),
+      h("button", { type: "button", class: "big primary", id: "save", onclick: (e) => {
+        const chosen = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+        if (rules.excluding_outcomes.includes(outcome.value) && chosen.length) {
+          message.textContent = t("goneWithDeliveries");
+          message.className = "message error";
+          return;
+        }
+        save({ outcome: outcome.value, ...flags(chosen) }, e.currentTarget);
+      } }, t("save"))));
+
+  const chip = (id, ok) => h("span", { class: `pill ${ok ? "done" : "todo"}` }, `${ok ? "✓" : "○"} ${indicatorName(rules.indicators.find((i) => i.id === id))}`);
+  return h("section", { class: "stack", id: "place", dataset: { place: placeId, grid: code } },
+    h("a", { class: "back", href: `#/grid/${encodeURIComponent(code)}` }, `‹ ${t("back")}`),
+    h("h2", {}, p.label || p.id),
+    h("div", { class: "muted" }, `${named(rules.place_kinds, p.kind)} · ${p.id}${p.address ? ` · ${p.address}` : ""}`),
+    contact && (contact.name || contact.phone)
+      ? h("div", { class: "muted" }, `${t("contact")}: ${contact.name || ""} `, contact.phone ? h("a", { href: `tel:${contact.phone}` }, contact.phone) : null) : null,
+    h("div", { class: "counts", id: "place-status" }, p.cov.excluded ? h("span", { class: "pill gone" }, t("gone")) : null,
+      p.cov.reached.map((id) => chip(id, true)), p.cov.missing.map((id) => chip(id, false))),
+    quick,
+    h("div", { class: "extras" }, note, h("label", { class: "check" }, gpsBox, t("attachGps")), gpsState),
+    details, message,
+    h("h3", {}, t("history")),
+    p.visits.length
+      ? h("ul", { class: "history", id: "history" }, p.visits.map((v) => h("li", { dataset: { visit: v.id, outcome: v.outcome, pending: pending.has(v.id) } },
+        h("div", {}, h("strong", {}, named(rules.outcomes, v.outcome)), h("span", { class: "muted" }, ` ${formatTime(v.at)} · ${v.volunteer}`),
+          pending.has(v.id) ? h("span", { class: "pill pending" }, t("unsynced")) : null),
+        h("div", {}, rules.delivery_fields.filter((f) => v[f]).map((f) => t(f)).join(" + ")),
+        v.note ? h("div", { class: "note" }, v.note) : null,
+        v.lat != null ? h("div", { class: "muted" }, `GPS ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`) : null)))
+      : h("p", { class: "empty", id: "history" }, t("noVisits")));
+}
+
+export function settingsScreen(ctx) {
+  const d = ctx.state.device;
+  const row = (k, v) => [h("dt", {}, t(k)), h("dd", {}, v ?? "—")];
+  return h("section", { class: "stack" },
+    h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
+    h("h2", {}, t("settings")),
+    h("dl", { class: "facts" }, row("volunteer", d.username), row("team", d.team), row("server", d.server),
+      row("device", d.device_id), row("lastSync", d.last_sync ? formatTime(d.last_sync) : t("never")),
+      row("pending", String(ctx.state.pendingCount()))),
+    h("button", { type: "button", class: "big", id: "reenrol", onclick: () => {
+      if (confirm(t("reenrolConfirm"))) ctx.go("#/enrol");
+    } }, t("reenrol")));
+}
