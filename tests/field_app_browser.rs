@@ -32,6 +32,10 @@ fn skip() -> bool {
 
 /// Runs one step of tests/browser/field_app.test.mjs and returns its result.
 fn browser_step(step: &str, url: &str, browser_profile: &Path) -> Value {
+    browser_step_with(step, url, browser_profile, &[])
+}
+
+fn browser_step_with(step: &str, url: &str, browser_profile: &Path, env: &[(&str, &str)]) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("tests/browser");
     assert!(
@@ -47,6 +51,7 @@ fn browser_step(step: &str, url: &str, browser_profile: &Path) -> Value {
         .env("DOORSTEP_USERNAME", "amy")
         .env("DOORSTEP_PASSWORD", PASSWORD)
         .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
+        .envs(env.iter().copied())
         .output()
         .expect("run node (install Node.js)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -193,10 +198,14 @@ fn a_day_offline_in_the_field_app() {
 
 /// A plain HTTP/1.1 GET: the status line and headers (lower-cased), and the body.
 fn http_get(base: &str, path: &str) -> (String, Vec<u8>) {
+    http_get_with(base, path, "")
+}
+
+fn http_get_with(base: &str, path: &str, extra_headers: &str) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete answer") + 4;
@@ -224,4 +233,81 @@ fn the_app_is_served_with_its_manifest_worker_and_rules() {
     assert!(http_get(&url, "/field/automerge.wasm").0.contains("content-type: application/wasm"));
     assert!(http_get(&url, "/field/manifest.webmanifest").0.contains("content-type: application/manifest+json"));
     assert!(http_get(&url, "/field/nope.js").0.starts_with("http/1.1 404"));
+}
+
+/// Figures for docs/benchmarks.md (run by scripts/bench-field-app.sh; ignored in the test suite): the app's size as a
+/// phone downloads it, and, offline in Chromium, opening a 500-place grid holding 1,000 visits and recording visits
+/// until they are on disk.
+#[test]
+#[ignore]
+fn field_app_figures() {
+    let places: usize = std::env::var("DOORSTEP_BENCH_PLACES").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let visits: usize = std::env::var("DOORSTEP_BENCH_CLI_VISITS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    let bob = tmp.path().join("bob");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    let url = server.url.clone();
+
+    // The app shell as served (gzip, as the phone's browser asks for it), without and with the automerge core.
+    let mut shell = 0;
+    for file in ["", "app.js", "app.css", "sw.js", "manifest.webmanifest", "icon.svg", "rules.json", "automerge.wasm"] {
+        let (head, body) = http_get_with(&url, &format!("/field/{file}"), "Accept-Encoding: gzip\r\n");
+        assert!(head.contains("content-encoding: gzip") || body.len() < 1024, "{file}: {head}");
+        println!("served gzip: /field/{file:<22} {:>9} B", body.len());
+        if file != "automerge.wasm" {
+            shell += body.len();
+        }
+    }
+    println!("app shell without the automerge core, gzip as served: {shell} B");
+
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let mut csv = String::from(
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name,address\n",
+    );
+    for i in 0..places {
+        let kind = if i % 25 == 0 { "shop" } else { "household" };
+        csv += &format!(
+            "P{i:04},{kind},{}组{}号,G1,一网格,V1,龙凤村,village,T1,太安镇,龙凤村{}组{}号\n",
+            i / 50 + 1,
+            i % 50 + 1,
+            i / 50 + 1,
+            i % 50 + 1
+        );
+    }
+    let file = write_file(tmp.path(), "territory.csv", csv.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "team-a"], None);
+    for v in ["amy", "bob"] {
+        ok(&office, &["user", "create", v, "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    }
+    ok(&office, &["assign", "G1", "--team", "team-a"], None);
+    ok(&bob, &["field", "login", "--server", &url, "--username", "bob", "--password-stdin"], Some(&pw()));
+    ok(&bob, &["field", "sync"], None);
+    for i in 0..visits {
+        let place = format!("P{:04}", (i * 7) % places);
+        let flags: &[&str] = match i % 4 {
+            0 => &["--handbook", "--briefed", "--poster"],
+            1 => &["--outcome", "nobody-home"],
+            2 => &["--handbook", "--note", "留了手册，下次再讲解"],
+            _ => &["--poster", "--gps", "30.18,105.83"],
+        };
+        let mut args = vec!["field", "visit", place.as_str()];
+        args.extend_from_slice(flags);
+        ok(&bob, &args, None);
+    }
+    ok(&bob, &["field", "sync"], None);
+
+    let artifacts = tmp.path().join("artifacts");
+    let env = [("DOORSTEP_ARTIFACTS", artifacts.to_str().unwrap())];
+    let browser = tmp.path().join("chromium-profile");
+    browser_step_with("enrol", &url, &browser, &env);
+    server.kill();
+    let figures = browser_step_with("figures", &url, &browser, &env);
+    println!("places in the grid: {}, visits in its document: {visits}", figures["places"]);
+    println!("grid open offline, ms (first after the browser started, then reloads): {}", figures["grid_open_ms"]);
+    println!("visit until durable, ms: {}", figures["visit_durable_ms"]);
+    assert_eq!(figures["places"].as_u64().unwrap() as usize, places);
 }

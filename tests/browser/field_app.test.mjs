@@ -2,7 +2,7 @@
 // starts the server and the CLI client between them). Each step starts Debian's Chromium on the same profile
 // folder, drives the app in a 360 px wide phone viewport, prints `RESULT <json>` and kills the browser with
 // SIGKILL, as a phone's system would: nothing is closed cleanly.
-//   node field_app.test.mjs enrol|offline|reload-offline|online|quota|bench-open|bench-record
+//   node field_app.test.mjs enrol|offline|reload-offline|online|quota|figures
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -113,8 +113,11 @@ const steps = {
     const manifest = await page.evaluate(async () => (await fetch(document.querySelector("link[rel=manifest]").href)).json());
     assert.equal(manifest.display, "standalone");
     assert.equal(manifest.start_url, "./");
-    await shot(page, "enrol");
     await page.getByLabel("用户名").fill(process.env.DOORSTEP_USERNAME);
+    await page.getByLabel("密码").fill("not the password");
+    await page.getByRole("button", { name: "登记" }).click();
+    await page.waitForFunction(() => document.getElementById("enrol-message").textContent === "用户名或密码错误。");
+    await shot(page, "enrol");
     await page.getByLabel("密码").fill(process.env.DOORSTEP_PASSWORD);
     await page.getByRole("button", { name: "登记" }).click();
     await page.waitForSelector("#grids .card", { timeout: 30_000 });
@@ -248,6 +251,36 @@ const steps = {
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
     return { message, before };
+  },
+
+  /**
+   * Figures for docs/benchmarks.md, offline with a large grid: opening the grid (from navigation to its place list
+   * drawn, the app's own `doorstep:grid-open` measure), first after the browser started and then on reloads; and
+   * recording visits until they are on disk (`doorstep:visit-durable`).
+   */
+  async figures({ page, context }) {
+    await context.setOffline(true);
+    const grid = process.env.DOORSTEP_BENCH_GRID || "G1";
+    const opens = [];
+    for (let i = 0; i < Number(process.env.DOORSTEP_BENCH_OPENS || 8); i++) {
+      await page.goto("about:blank");
+      await page.goto(`${base}/field/#/grid/${grid}`);
+      await page.waitForSelector("#places a.place");
+      await page.waitForFunction(() => performance.getEntriesByName("doorstep:grid-open").length > 0);
+      opens.push(await page.evaluate(() => performance.getEntriesByName("doorstep:grid-open")[0].duration));
+    }
+    const places = await page.$$eval("#places a.place", (as) => as.map((a) => a.dataset.place));
+    const durableMs = [];
+    for (let i = 0; i < Number(process.env.DOORSTEP_BENCH_VISITS || 30); i++) {
+      await page.click(`#places a.place[data-place="${places[(i * 7) % places.length]}"]`);
+      await page.waitForSelector("#place");
+      await page.click('[data-quick="nobody-home"]');
+      await page.waitForSelector("#places");
+      durableMs.push(...(await durable(page)));
+      await page.evaluate(() => performance.clearMeasures("doorstep:visit-durable"));
+    }
+    const visits = await page.evaluate(() => document.querySelectorAll("#places a.place").length);
+    return { places: visits, grid_open_ms: opens, visit_durable_ms: durableMs, pending: await pending(page) };
   },
 };
 

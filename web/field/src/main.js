@@ -195,7 +195,7 @@ async function boot() {
     app.state = new State(store, rules);
     await app.state.load();
   } catch (e) {
-    return fatal(`${t("storageError")}${e.message}`);
+    return fatal(`${t("startError")}${e.message}`);
   }
   app.state.onChange(chrome);
   window.addEventListener("hashchange", route);

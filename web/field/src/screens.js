@@ -35,7 +35,7 @@ export function enrolScreen(ctx) {
     try {
       await ctx.enrol({ username: data.get("username").trim(), password: data.get("password"), deviceName: data.get("device").trim() });
     } catch (err) {
-      $("#enrol-message", form).textContent = err.message;
+      $("#enrol-message", form).textContent = err.unreachable ? t("enrolOffline") : err.status === 401 ? t("wrongPassword") : err.message;
       button.disabled = false;
     }
   });
