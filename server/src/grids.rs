@@ -96,12 +96,47 @@ impl GridRepo {
         Ok(self.load(code, &mut conn).await?.heads())
     }
 
+    /// The stored version and log length of each of `codes` that has a document, in one statement.
+    pub async fn stored_versions(
+        &self,
+        conn: &mut AnyConnection,
+        codes: &[String],
+    ) -> Result<HashMap<String, (i64, i64)>, ApiError> {
+        let mut out = HashMap::with_capacity(codes.len());
+        for chunk in codes.chunks(MAX_BINDS) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT grid_code, version, log_count FROM grid_docs WHERE grid_code IN ({list})");
+            let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql));
+            for code in chunk {
+                query = query.bind(code);
+            }
+            out.extend(query.fetch_all(&mut *conn).await?.into_iter().map(|(c, v, l)| (c, (v, l))));
+        }
+        Ok(out)
+    }
+
     /// Reads one grid's current document under a brief lock (no write follows, so nothing is held for long).
+    /// `stored` is its version as read just before (from `stored_versions`): when the cached copy is at that
+    /// version no database access is needed; otherwise the version is read again under the lock.
     /// `f` must leave the document as stored: what it changes would be taken for stored.
-    pub async fn with_current<T>(&self, code: &str, f: impl FnOnce(Option<&mut Cached>) -> T) -> Result<T, ApiError> {
+    pub async fn with_current<T>(
+        &self,
+        code: &str,
+        stored: Option<(i64, i64)>,
+        f: impl FnOnce(Option<&mut Cached>) -> T,
+    ) -> Result<T, ApiError> {
         let mut locks = self.lock_many(&[code.to_string()]).await;
+        let lock = &mut locks[0];
+        let fresh = matches!((&*lock.guard, stored), (Some(c), Some((v, _))) if c.version == v);
+        if fresh {
+            metrics::counter!(crate::ops::DOC_CACHE_HITS).increment(1);
+            return Ok(f(lock.guard.as_mut()));
+        }
         let mut conn = self.db.pool.acquire().await?;
-        let cached = self.current(&mut locks[0], &mut conn).await?;
+        let cached = self.current(lock, &mut conn).await?;
         Ok(f(cached))
     }
 
@@ -135,11 +170,18 @@ impl GridRepo {
         lock: &'a mut GridLock,
         conn: &mut AnyConnection,
     ) -> Result<Option<&'a mut Cached>, ApiError> {
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT version, log_count FROM grid_docs WHERE grid_code = $1")
-            .bind(&lock.code)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let Some((version, log_count)) = row else {
+        let stored = self.stored_versions(conn, std::slice::from_ref(&lock.code)).await?.remove(&lock.code);
+        self.current_at(lock, conn, stored).await
+    }
+
+    /// As `current`, with the stored version already read while the lock was held.
+    async fn current_at<'a>(
+        &self,
+        lock: &'a mut GridLock,
+        conn: &mut AnyConnection,
+        stored: Option<(i64, i64)>,
+    ) -> Result<Option<&'a mut Cached>, ApiError> {
+        let Some((version, log_count)) = stored else {
             *lock.guard = None;
             return Ok(None);
         };
@@ -312,12 +354,14 @@ impl GridRepo {
     /// Takes a locked grid's document out of the cache to change it: until `commit_cache` puts it back after
     /// the transaction commits, the slot is empty, so any failure in between leaves nothing half-applied in
     /// memory (the next use reloads the document from the database).
+    /// `stored`: the grid's version read while the lock was held (from `stored_versions`).
     pub async fn take_current(
         &self,
         lock: &mut GridLock,
         conn: &mut AnyConnection,
+        stored: Option<(i64, i64)>,
     ) -> Result<Option<Cached>, ApiError> {
-        self.current(lock, conn).await?;
+        self.current_at(lock, conn, stored).await?;
         Ok(lock.guard.take())
     }
 

@@ -63,10 +63,16 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
 
     let mut replies: Vec<GridReply> = Vec::new();
     let mut pulled: Vec<GridReply> = Vec::new();
+    // One statement for the versions of all grids read; a grid whose cached copy is at that version needs no
+    // further database access (most grids of most syncs).
+    let stored = {
+        let mut conn = db.pool.acquire().await?;
+        state.grids.stored_versions(&mut conn, &read_codes).await?
+    };
     for code in &read_codes {
         let reply = state
             .grids
-            .with_current(code, |cached| match (cached, pushes.get(code.as_str())) {
+            .with_current(code, stored.get(code).copied(), |cached| match (cached, pushes.get(code.as_str())) {
                 (None, Some(_)) => Err(ApiError::not_found(format!("grid {code} does not exist on this server"))),
                 (None, None) => Ok(None), // assigned but never imported: nothing to send yet
                 (Some(c), None) => Ok(Some(new_grid_reply(code, &c.doc))),
@@ -91,9 +97,12 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     // Phase 1: check every push and apply it to the document taken out of the cache; nothing is written yet.
     // A document goes back into the cache only after the transaction commits (below).
     let mut accepted: Vec<(usize, Accepted, Cached)> = Vec::new();
+    let lock_codes: Vec<String> = locks.iter().map(|l| l.code.clone()).collect();
+    let stored = state.grids.stored_versions(session.reader(), &lock_codes).await?;
     for (i, lock) in locks.iter_mut().enumerate() {
         let code = lock.code.clone();
-        let Some(mut cached) = state.grids.take_current(lock, session.reader()).await? else {
+        let Some(mut cached) = state.grids.take_current(lock, session.reader(), stored.get(&code).copied()).await?
+        else {
             if pushes.contains_key(code.as_str()) {
                 return Err(ApiError::not_found(format!("grid {code} does not exist on this server")));
             }
