@@ -31,8 +31,8 @@ fn skip() -> bool {
 }
 
 /// Runs one step of tests/browser/field_app.test.mjs and returns its result.
-fn browser_step(step: &str, url: &str, browser_profile: &Path) -> Value {
-    browser_step_with(step, url, browser_profile, &[])
+fn browser_step(step: &str, url: &str, browser_profile: &Path, task: &str) -> Value {
+    browser_step_with(step, url, browser_profile, &[("DOORSTEP_TASK", task)])
 }
 
 fn browser_step_with(step: &str, url: &str, browser_profile: &Path, env: &[(&str, &str)]) -> Value {
@@ -63,6 +63,10 @@ fn browser_step_with(step: &str, url: &str, browser_profile: &Path, env: &[(&str
     eprintln!("browser step {step}: {:.1} s", started.elapsed().as_secs_f64());
     let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("the step prints its result");
     serde_json::from_str(line).unwrap()
+}
+
+fn task_show(office: &Path, id: &str) -> Value {
+    serde_json::from_str(&ok(office, &["task", "show", id, "--format", "json"], None)).unwrap()
 }
 
 /// Per place, what the CLI client says: reached, missing, excluded, needs a revisit, number of visits.
@@ -144,10 +148,38 @@ fn a_day_offline_in_the_field_app() {
     ok(&bob, &["field", "visit", "H3", "--handbook", "--briefed", "--poster"], None);
     ok(&bob, &["field", "visit", "B1", "--poster"], None);
     ok(&bob, &["field", "sync"], None);
+    let task = ok(
+        &office,
+        &[
+            "task",
+            "create",
+            "--place",
+            "H2",
+            "--person",
+            "李四, 68",
+            "--phone",
+            "13912345678",
+            "--fraud-type",
+            "impersonation",
+            "--within",
+            "2h",
+            "--instructions",
+            "自称法院来电要求转账，请立即联系劝阻",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
 
     // At base: enrol in the browser; the first sync brings both grids with bob's visits; the app's figures and
     // place states equal the server's report and the CLI client's, computed from the same rules table.
-    let enrolled = browser_step("enrol", &url, &browser);
+    let enrolled = browser_step("enrol", &url, &browser, &task);
+    assert_eq!(enrolled["tasks"], serde_json::json!([{"id": task, "state": "new", "priority": "urgent"}]));
+    let shown = task_show(&office, &task);
+    assert!(
+        shown["signs"].as_array().unwrap().iter().any(|s| s["kind"] == "received" && s["volunteer"] == "amy"),
+        "the phone signed for the task on receipt: {shown}"
+    );
     assert_figures_match_report(&enrolled, &office);
     assert_eq!(app_places(&enrolled), cli_places(&bob));
 
@@ -155,19 +187,19 @@ fn a_day_offline_in_the_field_app() {
     server.kill();
     ok(&bob, &["field", "visit", "H1", "--outcome", "nobody-home"], None);
     ok(&bob, &["field", "visit", "M1", "--banner"], None);
-    let offline = browser_step("offline", &url, &browser);
+    let offline = browser_step("offline", &url, &browser, &task);
     assert_eq!(offline["todo"], serde_json::json!(["H1", "H2", "M1", "S1"]), "not yet reached: {offline}");
     assert_eq!(offline["revisit"], serde_json::json!([]), "{offline}");
     eprintln!("visit durable in ms: {}", offline["durable_ms"]);
 
     // The browser was killed; it opens again with no network and every visit is there.
-    let reopened = browser_step("reload-offline", &url, &browser);
+    let reopened = browser_step("reload-offline", &url, &browser, &task);
     assert_eq!(reopened["s1_visit"], offline["visits"]["S1"]);
 
     // Back at base: the server runs again on the same address; bob syncs first, then the app syncs by itself.
     let server = Server::start_with(&data, &listen, &[]);
     ok(&bob, &["field", "sync"], None);
-    let online = browser_step("online", &url, &browser);
+    let online = browser_step("online", &url, &browser, &task);
     let h1: Vec<&str> = online["h1"].as_array().unwrap().iter().map(|v| v["outcome"].as_str().unwrap()).collect();
     let mut h1_sorted = h1.clone();
     h1_sorted.sort();
@@ -188,8 +220,21 @@ fn a_day_offline_in_the_field_app() {
     let status: Value = serde_json::from_str(&ok(&bob, &["field", "status", "--format", "json"], None)).unwrap();
     assert_eq!(status["unsynced_visits"], 0);
 
+    // The task's opening and outcome, recorded offline in the browser, reached the office.
+    let shown = task_show(&office, &task);
+    assert!(
+        shown["signs"].as_array().unwrap().iter().any(|s| s["kind"] == "opened" && s["volunteer"] == "amy"),
+        "{shown}"
+    );
+    let outcomes = shown["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 1, "{shown}");
+    assert_eq!(outcomes[0]["method"], "phone");
+    assert_eq!(outcomes[0]["reached"], true);
+    assert_eq!(outcomes[0]["dissuaded"], true);
+    assert_eq!(outcomes[0]["feedback"], "电话联系上，已劝阻转账");
+
     // A full disk: the app says so, records nothing, keeps everything; with space again it records and syncs.
-    let full = browser_step("quota", &url, &browser);
+    let full = browser_step("quota", &url, &browser, &task);
     assert!(full["message"].as_str().unwrap().contains("之前记录的"), "{full}");
     ok(&bob, &["field", "sync"], None);
     assert_eq!(cli_places(&bob)["H2"]["visits"], full["before"].as_u64().unwrap() + 1);

@@ -1,4 +1,5 @@
-//! The coverage rules as data, for programs that cannot call `coverage` (the field web app reads this as JSON).
+//! The coverage rules as data, for programs that cannot call `coverage` (the field web app reads this as JSON),
+//! with the names of the urgent tasks' enumerations.
 //!
 //! The table is computed from `coverage` by evaluating its rules on every input they can receive: each place
 //! kind in a rural and an urban setting, and each of the 32 combinations of deliveries. It is therefore exact
@@ -7,6 +8,7 @@
 use crate::coverage::{EXCLUDING_OUTCOMES, INDICATORS, REVISIT_OUTCOMES};
 use crate::doc::visit_field;
 use crate::model::{Deliveries, Outcome, PlaceKind};
+use crate::task_model::{ContactMethod, FraudType, Priority};
 use serde::Serialize;
 
 /// Visit fields of the deliveries, in the bit order of the masks below (bit 0 is the first).
@@ -39,6 +41,10 @@ pub struct RulesTable {
     /// The last visit's outcome asks for a revisit while something is missing.
     pub revisit_outcomes: Vec<&'static str>,
     pub indicators: Vec<IndicatorRule>,
+    /// Names of the urgent tasks' fraud types, priorities (most urgent first) and contact methods.
+    pub fraud_types: Vec<Named>,
+    pub priorities: Vec<Named>,
+    pub contact_methods: Vec<Named>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,6 +88,9 @@ pub fn rules_table() -> RulesTable {
                 reached_by: (0..32u8).filter(|m| ind.is_reached_by(&Deliveries::from_mask(*m))).collect(),
             })
             .collect(),
+        fraud_types: FraudType::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
+        priorities: Priority::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
+        contact_methods: ContactMethod::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
     }
 }
 

@@ -124,6 +124,10 @@ const steps = {
     await page.waitForSelector("body[data-offline-ready='1']", { timeout: 30_000 });
     assert.equal(await page.evaluate(() => !!navigator.serviceWorker.controller), true, "the service worker controls the page");
     assert.equal(await pending(page), 0);
+    // The urgent task comes first, above the grids.
+    const order = await page.$$eval("#tasks, #grids", (els) => els.map((e) => e.id));
+    assert.deepEqual(order, process.env.DOORSTEP_TASK ? ["tasks", "grids"] : ["grids"]);
+    const tasks = await page.$$eval("#tasks a.card", (as) => as.map((a) => ({ id: a.dataset.task, state: a.dataset.state, priority: a.dataset.priority })));
     await noHorizontalScroll(page, "my grids");
     await shot(page, "grids");
     const figures = await gridFigures(page);
@@ -138,7 +142,7 @@ const steps = {
     await shot(page, "places-en");
     await page.click("#lang");
     await page.waitForFunction(() => document.documentElement.lang === "zh-CN");
-    return { figures, places };
+    return { figures, places, tasks };
   },
 
   /** No network and no server: the app opens from its own cache, visits are recorded, the browser is killed. */
@@ -182,6 +186,24 @@ const steps = {
     assert.equal(await page.textContent("#status"), "已保存，待同步");
     const durableMs = await durable(page);
     await shot(page, "places-offline");
+
+    // The urgent task, offline: opened (signed for as opened), an inconsistent outcome refused, then recorded.
+    const task = process.env.DOORSTEP_TASK;
+    await page.goto(`${base}/field/#/`);
+    await page.click(`#tasks a.card[data-task="${task}"]`);
+    await page.waitForSelector(`#task[data-task="${task}"]`);
+    await page.check('input[name=method][value=phone]');
+    await page.check("input[name=dissuaded]");
+    await page.click("#save-outcome");
+    await page.waitForFunction(() => document.getElementById("outcome-message").textContent.includes("未联系上本人"));
+    await page.check("input[name=reached]");
+    await page.fill("#feedback", "电话联系上，已劝阻转账");
+    await page.click("#save-outcome");
+    await page.waitForSelector("#outcomes li");
+    assert.equal(await page.getAttribute("#task", "data-state"), "done");
+    await noHorizontalScroll(page, "a task");
+    await shot(page, "task");
+    assert.equal(await pending(page), 5, "three visits, the task's opening and its outcome wait to sync");
     return { visits, todo, revisit, durable_ms: durableMs };
   },
 
@@ -191,17 +213,17 @@ const steps = {
     await page.goto(`${base}/field/#/place/G1/S1`);
     await ready(page);
     await page.waitForSelector("#place");
-    assert.equal(await pending(page), 3, "the visits survived the killed browser");
+    assert.equal(await pending(page), 5, "the visits and the task's records survived the killed browser");
     const s1 = await page.$$eval("#history li", (lis) => lis.map((li) => ({ id: li.dataset.visit, pending: li.dataset.pending, text: li.textContent })));
     assert.equal(s1.length, 1);
     assert.equal(s1[0].pending, "true");
     assert.ok(s1[0].text.includes("店主不在，留了手册") && s1[0].text.includes("GPS 30.18000, 105.83000"), s1[0].text);
     await page.reload();
     await ready(page);
-    assert.equal(await pending(page), 3, "a reload with no network keeps them too");
+    assert.equal(await pending(page), 5, "a reload with no network keeps them too");
     await page.click("#sync");
     await page.waitForFunction(() => document.getElementById("status").textContent.includes("连不上服务器"));
-    assert.equal(await pending(page), 3);
+    assert.equal(await pending(page), 5);
     await shot(page, "offline-reload");
     const places = await placeStates(page, "G1");
     return { s1_visit: s1[0].id, places };
@@ -267,7 +289,8 @@ const steps = {
       await page.goto(`${base}/field/#/grid/${grid}`);
       await page.waitForSelector("#places a.place");
       await page.waitForFunction(() => performance.getEntriesByName("doorstep:grid-open").length > 0);
-      opens.push(await page.evaluate(() => performance.getEntriesByName("doorstep:grid-open")[0].duration));
+      opens.push(await page.evaluate(() => Object.fromEntries(["doorstep:wasm-ready", "doorstep:state-loaded", "doorstep:grid-open"]
+        .map((n) => [n.slice(9), Math.round(performance.getEntriesByName(n)[0][n.endsWith("open") ? "duration" : "startTime"])]))));
     }
     const places = await page.$$eval("#places a.place", (as) => as.map((a) => a.dataset.place));
     const durableMs = [];

@@ -41,7 +41,7 @@ function runSync(manual) {
       const news = tally.received || tally.newGrids.length || tally.removed.length;
       if (manual || news) say(t("synced"), "ok");
       // Redraw with what arrived and what is now confirmed, unless someone is typing.
-      const typing = $("#note")?.value || ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
+      const typing = $("#note")?.value || $("#feedback")?.value || ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
       if (!typing) route();
     })
     .catch((err) => {
@@ -121,6 +121,11 @@ const ctx = {
     location.hash = "#/";
     await runSync(true);
   },
+  recorded(text) {
+    say(text, "ok");
+    route();
+    scheduleSync(AUTO_SYNC_AFTER_VISIT_MS);
+  },
   saved(visit, code) {
     say(t(navigator.onLine ? "saved" : "savedPending"), "ok");
     $("#status").dataset.visit = visit.id;
@@ -142,6 +147,10 @@ function route() {
   else if (parts[0] === "place" && parts[2]) {
     [name, screen] = ["place", screens.placeScreen(ctx, parts[1], parts[2])];
     gps.locate();
+  } else if (parts[0] === "task" && parts[1]) {
+    [name, screen] = ["task", screens.taskScreen(ctx, parts[1])];
+    // Opening the task is signed for once per phone (the office sees when it was first read).
+    if (state.tasks.has(parts[1])) state.markOpened(parts[1]).catch(() => {});
   } else if (parts[0] === "settings") [name, screen] = ["settings", screens.settingsScreen(ctx)];
   else [name, screen] = ["home", screens.homeScreen(ctx)];
   const scroll = main.dataset.route === location.hash ? window.scrollY : 0;
@@ -190,10 +199,12 @@ async function boot() {
   let store;
   try {
     await A.initializeWasm("automerge.wasm");
+    performance.mark("doorstep:wasm-ready");
     const rules = await (await fetch("rules.json")).json();
     store = await Store.open();
     app.state = new State(store, rules);
     await app.state.load();
+    performance.mark("doorstep:state-loaded");
   } catch (e) {
     return fatal(`${t("startError")}${e.message}`);
   }

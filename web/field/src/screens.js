@@ -4,6 +4,7 @@ import { h, $ } from "./dom.js";
 import { t, named, indicatorName, formatTime } from "./i18n.js";
 import { deliveriesForAll, relevantDeliveries } from "./coverage.js";
 import { StoreError } from "./store.js";
+import { outcomeProblem, parseYuan, yuanText } from "./task.js";
 
 const pct = (f) => Math.floor((f.eligible ? f.reached / f.eligible : 1) * 100);
 
@@ -42,13 +43,36 @@ export function enrolScreen(ctx) {
   return form;
 }
 
+const STATE_WORD = { new: "taskNew", opened: "taskOpened", attempted: "taskAttempted", done: "taskDone" };
+
+/** The team's urgent tasks, still-to-do and most urgent first; shown above everything else. */
+function taskList(ctx) {
+  const { state } = ctx;
+  const tasks = state.sortedTasks();
+  if (!tasks.length) return null;
+  const now = Date.now();
+  return h("section", { class: "stack urgent", id: "tasks" },
+    h("h2", {}, `⚠ ${t("urgent")}`),
+    h("ul", { class: "cards" }, tasks.map((v) => {
+      const overdue = v.state !== "done" && v.info.deadline < now;
+      return h("li", {}, h("a", { class: `card task ${v.state}`, href: `#/task/${v.info.id}`, dataset: { task: v.info.id, state: v.state, priority: v.info.priority } },
+        h("div", { class: "counts" },
+          h("span", { class: `pill priority-${v.info.priority}` }, named(state.rules.priorities, v.info.priority)),
+          h("span", { class: "pill" }, named(state.rules.fraud_types, v.info.fraud_type)),
+          h("span", { class: `pill ${v.state === "done" ? "done" : "todo"}` }, t(STATE_WORD[v.state]))),
+        h("div", { class: "card-title" }, h("strong", {}, v.info.target_label)),
+        h("div", { class: overdue ? "overdue" : "muted" }, `${t("deadline")} ${formatTime(v.info.deadline)}${overdue ? ` · ${t("overdue")}` : ""}`)));
+    })));
+}
+
 export function homeScreen(ctx) {
   const { state } = ctx;
   const codes = state.sortedGrids();
   const carried = state.carried.length
     ? h("p", { class: "notice" }, `${state.carried.length} ${t("carried")}`) : null;
-  if (!codes.length) return h("section", { class: "stack" }, h("h2", {}, t("myGrids")), carried, h("p", { class: "empty" }, t("noGrids")));
+  if (!codes.length) return h("section", { class: "stack" }, taskList(ctx), h("h2", {}, t("myGrids")), carried, h("p", { class: "empty" }, t("noGrids")));
   return h("section", { class: "stack" },
+    taskList(ctx),
     h("h2", {}, t("myGrids")),
     carried,
     h("ul", { class: "cards", id: "grids" }, codes.map((code) => {
@@ -197,6 +221,82 @@ export function placeScreen(ctx, code, placeId) {
         v.note ? h("div", { class: "note" }, v.note) : null,
         v.lat != null ? h("div", { class: "muted" }, `GPS ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`) : null)))
       : h("p", { class: "empty", id: "history" }, t("noVisits")));
+}
+
+export function taskScreen(ctx, id) {
+  const { state } = ctx;
+  const v = state.taskView(id);
+  if (!v) return h("p", { class: "empty" }, t("nothingHere"));
+  const rules = state.rules;
+  const i = v.info;
+  const message = h("p", { class: "message", role: "status", id: "outcome-message" });
+  const fail = (text) => {
+    message.textContent = text;
+    message.className = "message error";
+  };
+  const method = h("div", { class: "chips", role: "radiogroup", "aria-label": t("method") }, rules.contact_methods.map((m, n) =>
+    h("label", { class: "chip check" }, h("input", { type: "radio", name: "method", value: m.id, checked: n === 0 }), named(rules.contact_methods, m.id))));
+  const box = (name, label) => h("label", { class: "check" }, h("input", { type: "checkbox", name }), label);
+  const reached = box("reached", t("reached"));
+  const dissuaded = box("dissuaded", t("dissuaded"));
+  const lost = box("money_lost", t("moneyLost"));
+  const amount = h("input", { id: "amount", inputmode: "decimal", "aria-label": t("amount"), placeholder: t("amount") });
+  const feedback = h("textarea", { id: "feedback", rows: 2, maxlength: 2000, "aria-label": t("feedback"), placeholder: t("feedback") });
+  const gpsBox = h("input", { type: "checkbox", id: "gps", checked: ctx.gps.wanted() });
+  gpsBox.addEventListener("change", () => ctx.gps.setWanted(gpsBox.checked));
+  const checked = (label) => label.querySelector("input").checked;
+  const save = h("button", { type: "button", class: "big primary", id: "save-outcome", onclick: async () => {
+    const amountText = amount.value.trim();
+    const fen = amountText ? parseYuan(amountText) : undefined;
+    if (fen === null) return fail(t("badAmount"));
+    const fields = {
+      method: method.querySelector("input:checked").value,
+      reached: checked(reached), dissuaded: checked(dissuaded), money_lost: checked(lost),
+      ...(fen != null ? { amount_fen: fen } : {}),
+      ...(feedback.value.trim() ? { feedback: feedback.value.trim() } : {}),
+    };
+    const problem = outcomeProblem(fields);
+    if (problem) return fail(t(problem));
+    const fix = gpsBox.checked ? ctx.gps.fix() : null;
+    if (fix) Object.assign(fields, { lat: fix.lat, lon: fix.lon });
+    save.disabled = true;
+    try {
+      await state.recordOutcome(id, fields);
+      ctx.recorded(t(navigator.onLine ? "saved" : "savedPending"));
+    } catch (err) {
+      save.disabled = false;
+      fail(err instanceof StoreError && err.quota ? t("quota", { n: state.pendingCount() }) : t("saveFailed") + err.message);
+    }
+  } }, t("saveOutcome"));
+  const fact = (k, val) => (val ? [h("dt", {}, t(k)), h("dd", {}, val)] : null);
+  return h("section", { class: "stack", id: "task", dataset: { task: id, state: v.state } },
+    h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
+    h("div", { class: "counts" },
+      h("span", { class: `pill priority-${i.priority}` }, named(rules.priorities, i.priority)),
+      h("span", { class: "pill" }, named(rules.fraud_types, i.fraud_type)),
+      h("span", { class: `pill ${v.state === "done" ? "done" : "todo"}` }, t(STATE_WORD[v.state]))),
+    h("h2", {}, i.target_label),
+    h("dl", { class: "facts" },
+      fact("deadline", `${formatTime(i.deadline)}${v.state !== "done" && i.deadline < Date.now() ? ` · ${t("overdue")}` : ""}`),
+      i.target_phone ? [h("dt", {}, t("phone")), h("dd", {}, h("a", { href: `tel:${i.target_phone}` }, i.target_phone))] : null,
+      fact("address", i.target_address),
+      i.place_id && i.grid && state.grids.has(i.grid)
+        ? [h("dt", {}, t("place")), h("dd", {}, h("a", { href: `#/place/${encodeURIComponent(i.grid)}/${encodeURIComponent(i.place_id)}` }, state.view(i.grid).byId.get(i.place_id)?.label || i.place_id))]
+        : fact("place", i.place_id),
+      fact("instructions", i.instructions)),
+    i.follow_up_at ? h("p", { class: "notice" }, `${t("followUp")}${i.follow_up_comment || ""}`) : null,
+    h("h3", {}, t("saveOutcome")),
+    method, reached, dissuaded, lost, amount, feedback,
+    h("label", { class: "check" }, gpsBox, t("attachGps")),
+    save, message,
+    h("h3", {}, t("outcomes")),
+    v.outcomes.length
+      ? h("ul", { class: "history", id: "outcomes" }, v.outcomes.map((o) => h("li", { dataset: { outcome: o.id, reached: o.reached } },
+        h("div", {}, h("strong", {}, named(rules.contact_methods, o.method)), h("span", { class: "muted" }, ` ${formatTime(o.at)} · ${o.volunteer}`)),
+        h("div", {}, [o.reached ? t("reached") : `${t("reached")}: ${t("no")}`, o.dissuaded ? t("dissuaded") : null,
+          o.money_lost ? `${t("moneyLost")}${o.amount_fen != null ? ` ${yuanText(o.amount_fen)}` : ""}` : null].filter(Boolean).join(" · ")),
+        o.feedback ? h("div", { class: "note" }, o.feedback) : null)))
+      : h("p", { class: "empty", id: "outcomes" }, t("noVisits")));
 }
 
 export function settingsScreen(ctx) {

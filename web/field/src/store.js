@@ -3,12 +3,20 @@
 // transaction to commit with strict durability (flushed to disk) before it resolves, so a visit the screen
 // confirms survives a closed tab, a killed browser and a dead battery.
 //
-// Stores:  meta     key → value      "device", "carry_over", "lang"
-//          grids    keyPath "grid"   { grid, snapshot, confirmed: [hex], last_sync, contacts }
-//          changes  auto key         { grid, bytes }   (index "grid"; key order is append order)
+// Stores:  meta          key → value      "device", "carry_over"
+//          grids         keyPath "grid"   { grid, snapshot, confirmed: [hex], last_sync, contacts }
+//          changes       auto key         { grid, bytes }   (index "grid"; key order is append order)
+//          tasks         keyPath "task"   { task, snapshot, confirmed: [hex], last_sync }   (urgent tasks)
+//          task_changes  auto key         { task, bytes }   (index "task")
 
 const DB_NAME = "doorstep-field";
-const DB_VERSION = 1;
+const DB_VERSION = 2;
+
+/** The two kinds of document the phone holds, and where each keeps its records and its log. */
+const KINDS = {
+  grid: { records: "grids", log: "changes", key: "grid" },
+  task: { records: "tasks", log: "task_changes", key: "task" },
+};
 
 /** Why a write failed, in terms the screens can act on. */
 export class StoreError extends Error {
@@ -33,9 +41,11 @@ export class Store {
     const req = indexedDB.open(DB_NAME, DB_VERSION);
     req.onupgradeneeded = () => {
       const db = req.result;
-      db.createObjectStore("meta");
-      db.createObjectStore("grids", { keyPath: "grid" });
-      db.createObjectStore("changes", { autoIncrement: true }).createIndex("grid", "grid");
+      if (!db.objectStoreNames.contains("meta")) db.createObjectStore("meta");
+      for (const { records, log, key } of Object.values(KINDS)) {
+        if (!db.objectStoreNames.contains(records)) db.createObjectStore(records, { keyPath: key });
+        if (!db.objectStoreNames.contains(log)) db.createObjectStore(log, { autoIncrement: true }).createIndex(key, key);
+      }
     };
     return new Store(await done(req));
   }
@@ -80,50 +90,56 @@ export class Store {
     return this.write(["meta"], ({ meta }) => { meta.delete(key); });
   }
 
-  listGrids() {
-    return this.read("grids", (s) => s.getAll());
+  /** Every record of one kind of document ("grid" or "task"). */
+  list(kind) {
+    return this.read(KINDS[kind].records, (s) => s.getAll());
   }
 
-  /** The grid's logged changes in the order they were appended. */
-  async changesOf(grid) {
-    const rows = await this.read("changes", (s) => s.index("grid").getAll(IDBKeyRange.only(grid)));
+  /** A document's logged changes in the order they were appended. */
+  async changesOf(kind, id) {
+    const { log, key } = KINDS[kind];
+    const rows = await this.read(log, (s) => s.index(key).getAll(IDBKeyRange.only(id)));
     return rows.map((r) => r.bytes);
   }
 
-  /** Appends changes to a grid's log; resolves once they are on disk. */
-  appendChanges(grid, changes) {
+  /** Appends changes to a document's log; resolves once they are on disk. */
+  appendChanges(kind, id, changes) {
     if (changes.length === 0) return Promise.resolve();
-    return this.write(["changes"], ({ changes: log }) => {
-      for (const bytes of changes) log.add({ grid, bytes });
+    const { log, key } = KINDS[kind];
+    return this.write([log], (stores) => {
+      for (const bytes of changes) stores[log].add({ [key]: id, bytes });
     });
   }
 
-  /** Replaces a grid's snapshot (its log is folded into it) and, when given, its confirmed heads. */
-  replaceGrid(grid, snapshot, fields = {}) {
-    return this.write(["grids", "changes"], async ({ grids, changes }) => {
-      const old = await done(grids.get(grid));
-      grids.put({ confirmed: [], last_sync: null, contacts: null, ...old, ...fields, grid, snapshot });
-      await deleteLog(changes, grid);
+  /** Replaces a document's snapshot (its log is folded into it) and, when given, other fields of its record. */
+  replaceDoc(kind, id, snapshot, fields = {}) {
+    const { records, log, key } = KINDS[kind];
+    return this.write([records, log], async (stores) => {
+      const old = await done(stores[records].get(id));
+      stores[records].put({ confirmed: [], last_sync: null, ...old, ...fields, [key]: id, snapshot });
+      await deleteLog(stores[log], key, id);
     });
   }
 
-  /** Records what the server confirmed (and when), and the contacts it sent, if any. */
-  setGridFields(grid, fields) {
-    return this.write(["grids"], async ({ grids }) => {
-      const old = await done(grids.get(grid));
-      if (old) grids.put({ ...old, ...fields });
+  /** Updates fields of a document's record: the heads the server confirmed, the last sync, contacts. */
+  setFields(kind, id, fields) {
+    const { records } = KINDS[kind];
+    return this.write([records], async (stores) => {
+      const old = await done(stores[records].get(id));
+      if (old) stores[records].put({ ...old, ...fields });
     });
   }
 
-  removeGrid(grid) {
-    return this.write(["grids", "changes"], async ({ grids, changes }) => {
-      grids.delete(grid);
-      await deleteLog(changes, grid);
+  removeDoc(kind, id) {
+    const { records, log, key } = KINDS[kind];
+    return this.write([records, log], async (stores) => {
+      stores[records].delete(id);
+      await deleteLog(stores[log], key, id);
     });
   }
 }
 
-async function deleteLog(changes, grid) {
-  const keys = await done(changes.index("grid").getAllKeys(IDBKeyRange.only(grid)));
-  for (const k of keys) changes.delete(k);
+async function deleteLog(log, key, id) {
+  const keys = await done(log.index(key).getAllKeys(IDBKeyRange.only(id)));
+  for (const k of keys) log.delete(k);
 }
