@@ -426,7 +426,7 @@ async fn sync(client: &reqwest::Client, device: &mut Device) -> Result<SyncStats
         let body = protocol::compress(&protocol::encode(&SyncRequest {
             protocol: PROTOCOL_VERSION,
             grids,
-            tasks: Vec::new(),
+            tasks: Some(Vec::new()),
         }));
         stats.request_bytes += body.len();
         stats.rounds += 1;

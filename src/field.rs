@@ -199,7 +199,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         }
         let (task_pushes, mut task_docs) =
             field_tasks::build_pushes(&tasks, &device, &carried_tasks, &resend_tasks, &mut task_tally)?;
-        let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: task_pushes };
+        let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes) };
         let body = protocol::compress(&protocol::encode(&request));
         let req = api
             .request(Method::POST, "/api/v1/sync")

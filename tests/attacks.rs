@@ -86,7 +86,7 @@ impl World {
     }
 
     fn sync(&self, token: &str, grids: Vec<GridPush>) -> (u16, Vec<u8>) {
-        self.sync_raw(token, protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Vec::new() }))
+        self.sync_raw(token, protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None }))
     }
 
     fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {

@@ -578,8 +578,8 @@ fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
     .to_string();
     ok(&amy, &["field", "sync"], None);
     let before = task_show(office, &id);
-    let sync = |profile: &Path, push: TaskPush| -> (u16, String) {
-        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: vec![push] });
+    let sync_raw = |profile: &Path, tasks: Option<Vec<TaskPush>>| -> (u16, Vec<u8>) {
+        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks });
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let resp = reqwest::Client::new()
@@ -590,9 +590,21 @@ fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
                 .send()
                 .await
                 .unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
         })
     };
+    let sync = |profile: &Path, push: TaskPush| -> (u16, String) {
+        let (status, body) = sync_raw(profile, Some(vec![push]));
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    // A client that does not handle tasks (no `tasks` key, like one that predates them) is sent none.
+    let (status, body) = sync_raw(&amy, None);
+    assert_eq!(status, 200);
+    let reply: client_core::protocol::SyncResponse = protocol::decode(&body).unwrap();
+    assert!(reply.tasks.is_empty() && !reply.grids.is_empty());
+    let (_, body) = sync_raw(&amy, Some(vec![]));
+    let reply: client_core::protocol::SyncResponse = protocol::decode(&body).unwrap();
+    assert_eq!(reply.tasks.len(), 1, "a client that handles tasks and holds none gets the open one");
     // Team-b's device asks for team-a's task: refused, nothing sent.
     let (status, body) = sync(&zoe, TaskPush { task: id.clone(), ..Default::default() });
     assert_eq!(status, 403, "{body}");

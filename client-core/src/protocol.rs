@@ -14,9 +14,10 @@ pub const CONTENT_TYPE: &str = "application/cbor";
 pub struct SyncRequest {
     pub protocol: u32,
     pub grids: Vec<GridPush>,
-    /// The urgent tasks the device holds (absent in requests of clients that predate tasks).
-    #[serde(default)]
-    pub tasks: Vec<TaskPush>,
+    /// The urgent tasks the device holds. `None` (the key absent): a client that does not handle urgent tasks;
+    /// the server then sends it none, so no task's personal data goes where it would not be deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<TaskPush>>,
 }
 
 /// What a device sends for one grid it holds.

@@ -160,7 +160,7 @@ impl Server {
 
     /// Checks a single grid push on its own, storing it if accepted.
     fn push(&mut self, author: &Author, push: &GridPush) -> Result<ReplyKind, PushError> {
-        let req = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push.clone()], tasks: vec![] });
+        let req = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push.clone()], tasks: None });
         let resp: SyncResponse = decode(&self.sync(author, &req)?).unwrap();
         Ok(resp.grids.iter().find(|r| r.grid == push.grid).expect("a reply for the pushed grid").kind)
     }
@@ -204,7 +204,7 @@ impl Device {
     fn request(&mut self) -> Vec<u8> {
         let grids =
             self.grids.iter().map(|(code, held)| build_push(code, &held.doc, held.confirmed.as_deref())).collect();
-        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Vec::new() });
+        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
         self.last_request = Some(bytes.clone());
         bytes
     }

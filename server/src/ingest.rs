@@ -153,7 +153,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         device_heads.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
     record_device_grids(&mut tx, &device.device_id, &device_heads, now).await?;
     let task_replies =
-        crate::task_ingest::sync_tasks(state, &mut tx, device, &author, team.as_deref(), &req.tasks).await?;
+        crate::task_ingest::sync_tasks(state, &mut tx, device, &author, team.as_deref(), req.tasks.as_deref()).await?;
     deltas.flush(&mut tx).await?;
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
         .bind(now)

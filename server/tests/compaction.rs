@@ -36,8 +36,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
         exp: 0,
     };
     let device = DeviceAuth { claims, device_id: device_id.clone(), actor: actor.clone() };
-    let sync =
-        |grids| ingest::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Vec::new() });
+    let sync = |grids| ingest::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
 
     let first = sync(vec![]).await.unwrap();
     let mut doc = GridDoc::load(first.grids[0].snapshot.as_ref().unwrap()).unwrap();
