@@ -6,11 +6,14 @@
 use crate::field_tasks;
 use crate::http::{Api, CallError};
 use crate::profile::{CarriedVisit, Device, Profile};
+use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::ActorId;
 use client_core::coverage::place_coverage;
+use client_core::found::PlaceReview;
 use client_core::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::sign::KeyPair;
 use client_core::store::GridStore;
 use client_core::sync::{apply_reply, build_push};
 use client_core::GridDoc;
@@ -26,6 +29,10 @@ struct EnrolReply {
     token: String,
     username: String,
     team: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    server_key: Option<String>,
 }
 
 pub async fn login(profile: &Profile, server: &str, username: &str, password: &str, name: &str) -> Result<()> {
@@ -43,9 +50,11 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         }
     }
     let api = Api::new(server, None)?;
+    // The device signs every change it writes with this key, so its visits can travel through a team hub.
+    let key = KeyPair::generate();
     let reply: EnrolReply = api
         .json(api.request(Method::POST, "/api/v1/devices").json(&json!({
-            "username": username, "password": password, "device_name": name
+            "username": username, "password": password, "device_name": name, "public_key": key.public().to_hex()
         })))
         .await?;
     ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
@@ -79,6 +88,9 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         actor: reply.actor,
         token: reply.token,
         last_sync: None,
+        role: reply.role,
+        signing_key: Some(key.to_hex()),
+        server_key: reply.server_key,
     })?;
     eprintln!(
         "device enrolled for {} (team {}); run `doorstep field sync` to download the team's grids",
@@ -134,7 +146,7 @@ fn actor_of(device: &Device) -> Result<ActorId> {
     ActorId::try_from(device.actor.as_str()).map_err(|_| anyhow!("the profile's actor id is damaged; enrol again"))
 }
 
-fn load(store: &GridStore, device: &Device, grid: &str) -> Result<GridDoc> {
+pub(crate) fn load(store: &GridStore, device: &Device, grid: &str) -> Result<GridDoc> {
     let mut doc = store.load(grid)?;
     doc.set_actor(actor_of(device)?);
     Ok(doc)
@@ -163,6 +175,8 @@ fn pending_visits(profile: &Profile, store: &GridStore, device: &Device) -> Resu
 
 #[derive(Default)]
 struct SyncTally {
+    /// Set when the answer came from a team hub (its device id) rather than the server.
+    hub: Option<String>,
     sent: usize,
     stored: u64,
     received: usize,
@@ -176,6 +190,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let tasks = profile.tasks()?;
     let server = via.unwrap_or(&device.server).to_string();
     let api = Api::new(&server, Some(device.token.clone()))?;
+    let key = device.key_pair()?;
     let mut tally = SyncTally::default();
     let mut task_tally = field_tasks::TaskTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
@@ -192,7 +207,11 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             let doc = load(&store, &device, &grid)?;
             let confirmed = store.mark(&grid)?.confirmed_heads();
             let since = (!resend_all.contains(&grid)).then_some(confirmed.as_slice());
-            let push = build_push(&grid, &doc, since);
+            let mut push = build_push(&grid, &doc, since);
+            let changes = doc.changes_since(since.unwrap_or(&[]));
+            push.signatures =
+                relay::signatures_for(&changes, &actor_of(&device)?, key.as_ref(), &store.signatures(&grid)?);
+            push.attestation = store.attestation(&grid)?;
             tally.sent += push.changes.len();
             grids.push(push);
             docs.insert(grid, doc);
@@ -215,6 +234,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             anyhow!("the connection broke while receiving the server's answer ({e}); your {pending} unsynced visits are kept; run `doorstep field sync` again")
         })?;
         let reply: SyncResponse = protocol::decode(&bytes)?;
+        tally.hub = reply.relay.clone();
         resend_all.clear();
         resend_tasks.clear();
         for r in reply.grids {
@@ -245,9 +265,25 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let still_carried: Vec<CarriedVisit> =
         profile.carry_over()?.into_iter().filter(|c| !store.grids().unwrap_or_default().contains(&c.grid)).collect();
     profile.save_carry_over(&still_carried)?;
+    let pending = pending_visits(profile, &store, &device)?;
+    if tally.hub.is_some() {
+        println!(
+            "synced {} grids through the hub at {server}: sent {} changes ({} new to the hub), received {}{}; \
+             {pending} visits not yet at the server (the hub forwards them)",
+            store.grids()?.len(),
+            tally.sent,
+            tally.stored,
+            tally.received,
+            if tally.new_grids.is_empty() {
+                String::new()
+            } else {
+                format!("; new grids: {}", tally.new_grids.join(", "))
+            },
+        );
+        return Ok(());
+    }
     device.last_sync = Some(chrono::Utc::now());
     profile.save_device(&device)?;
-    let pending = pending_visits(profile, &store, &device)?;
     let held = tasks.tasks()?.len();
     println!(
         "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced; \
@@ -292,6 +328,9 @@ fn apply_grid_reply(
     if let Some(contacts) = &reply.contacts {
         store.set_contacts(&reply.grid, contacts)?;
     }
+    // A hub's heads are not the server's: they confirm nothing about what the server holds.
+    let from_server = tally.hub.is_none();
+    relay::keep_from_reply(store, &reply)?;
     match (reply.kind, doc) {
         (ReplyKind::New, _) => {
             let snapshot = reply.snapshot.as_ref().context("the server sent a new grid without its document")?;
@@ -303,7 +342,11 @@ fn apply_grid_reply(
             }
             store.replace(&reply.grid, &doc)?;
             let mut mark = store.mark(&reply.grid)?;
-            mark.set_confirmed(&protocol::hashes_from_wire(&reply.heads)?);
+            let confirmed = match from_server {
+                true => protocol::hashes_from_wire(&reply.heads)?,
+                false => relay::attested_heads(store, &reply.grid)?,
+            };
+            mark.set_confirmed(&confirmed);
             mark.last_sync = Some(chrono::Utc::now());
             store.set_mark(&reply.grid, &mark)?;
             tally.new_grids.push(reply.grid);
@@ -316,10 +359,14 @@ fn apply_grid_reply(
             tally.received += applied.new_changes.len();
             // Changes first, then the mark: a crash in between only makes the next push repeat itself.
             store.append(&reply.grid, &applied.new_changes)?;
+            if !from_server {
+                return Ok(());
+            }
             let mut mark = store.mark(&reply.grid)?;
             mark.set_confirmed(&applied.confirmed);
             mark.last_sync = Some(chrono::Utc::now());
             store.set_mark(&reply.grid, &mark)?;
+            relay::forget_delivered_signatures(store, &reply.grid, &doc, &applied.confirmed)?;
             if kind == ReplyKind::Unassigned {
                 let actor = actor_of(device)?;
                 let unsent = doc.changes_since(&applied.confirmed).iter().any(|c| c.actor_id() == &actor);
@@ -359,6 +406,8 @@ struct PlaceLine {
     excluded: bool,
     needs_revisit: bool,
     visits: usize,
+    /// Found in the field and not yet reviewed by the office.
+    awaiting_review: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     contact_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -382,11 +431,16 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
         let doc = load(&store, &device, code)?;
         let rural = doc.grid_info()?.is_some_and(|i| i.is_rural());
         let visits = doc.visits()?;
+        // Visits of a place merged into another count for that other place, as on the server.
+        let merged = doc.merged_places()?;
         let mut by_place: HashMap<&str, Vec<&Visit>> = HashMap::new();
         for v in &visits {
-            by_place.entry(v.place_id.as_str()).or_default().push(v);
+            let place = merged.get(&v.place_id).unwrap_or(&v.place_id);
+            by_place.entry(place.as_str()).or_default().push(v);
         }
-        let mut places = doc.places()?;
+        let awaiting_review: BTreeSet<String> =
+            doc.found_places()?.into_iter().filter(|p| p.review.is_none()).map(|p| p.place.id).collect();
+        let mut places = doc.active_places()?;
         places.sort_by(|a, b| a.id.cmp(&b.id));
         let contacts: HashMap<String, client_core::protocol::Contact> =
             store.contacts(code)?.into_iter().map(|c| (c.place_id.clone(), c)).collect();
@@ -397,6 +451,7 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
                 continue;
             }
             let contact = contacts.get(&p.id);
+            let awaiting_review = awaiting_review.contains(&p.id);
             lines.push(PlaceLine {
                 place_id: p.id,
                 grid: code.clone(),
@@ -408,6 +463,7 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
                 excluded: cov.excluded,
                 needs_revisit: cov.needs_revisit,
                 visits: cov.visit_count,
+                awaiting_review,
                 contact_name: contact.and_then(|c| c.name.clone()),
                 contact_phone: contact.and_then(|c| c.phone.clone()),
             });
@@ -434,7 +490,8 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
         } else {
             format!("{}{}", l.missing.join(", "), if l.needs_revisit { " (revisit)" } else { "" })
         };
-        t.add_row([l.place_id.clone(), l.grid.clone(), l.kind.clone(), l.label.clone(), status, l.visits.to_string()]);
+        let label = if l.awaiting_review { format!("{} (new, awaiting review)", l.label) } else { l.label.clone() };
+        t.add_row([l.place_id.clone(), l.grid.clone(), l.kind.clone(), label, status, l.visits.to_string()]);
     }
     println!("{t}");
     eprintln!("{} places", lines.len());
@@ -451,6 +508,13 @@ pub struct VisitInput {
     pub gps: Option<(f64, f64)>,
 }
 
+pub(crate) fn check_gps(lat: f64, lon: f64) -> Result<()> {
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        bail!("--gps {lat},{lon} is outside the valid range (latitude -90..90, longitude -180..180)");
+    }
+    Ok(())
+}
+
 pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
     let device = profile.device()?;
     let outcome = input.outcome.unwrap_or(Outcome::Completed);
@@ -465,9 +529,7 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
         }
     }
     if let Some((lat, lon)) = input.gps {
-        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            bail!("--gps {lat},{lon} is outside the valid range (latitude -90..90, longitude -180..180)");
-        }
+        check_gps(lat, lon)?;
     }
     let store = profile.grids()?;
     let grids = store.grids()?;
@@ -476,9 +538,20 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
         if doc.place(&input.place_id)?.is_none() {
             continue;
         }
+        let place_id = match doc.found_place(&input.place_id)?.and_then(|p| p.review) {
+            Some(PlaceReview::Rejected) => bail!(
+                "the office found that place {} is not a place; add it again with `doorstep field add-place` if it is",
+                input.place_id
+            ),
+            Some(PlaceReview::MergedInto(target)) => {
+                eprintln!("place {} is a duplicate of {target}; the visit is recorded for {target}", input.place_id);
+                target
+            }
+            _ => input.place_id.clone(),
+        };
         let visit = Visit {
             id: uuid::Uuid::now_v7(),
-            place_id: input.place_id.clone(),
+            place_id,
             volunteer: device.username.clone(),
             device: device.device_id.clone(),
             at: input.at.unwrap_or_else(chrono::Utc::now),

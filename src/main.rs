@@ -1,12 +1,17 @@
 //! `doorstep`: the one binary — server, office client and offline field client.
 
 mod field;
+mod field_found;
 mod field_tasks;
 mod http;
+mod hub;
+mod hub_exchange;
 mod office;
 mod output;
 mod profile;
+mod relay;
 mod reports_cli;
+mod review_cli;
 mod serve;
 mod tasks_cli;
 
@@ -119,6 +124,45 @@ enum Command {
     Field {
         #[command(subcommand)]
         command: FieldCommand,
+    },
+    /// A team lead's device as the team's sync hub at base, without internet.
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+    /// Review places found in the field and corrections proposed from it (office).
+    Place {
+        #[command(subcommand)]
+        command: PlaceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HubCommand {
+    /// Serve the sync API for the team's grids from this (lead's) profile, for `field sync --via`.
+    Serve(hub::ServeArgs),
+    /// Forward everything the team synced through this hub to the server, and receive what is new.
+    Sync,
+}
+
+#[derive(Subcommand)]
+enum PlaceCommand {
+    /// What awaits review: places found in the field and proposed corrections.
+    Review {
+        #[arg(long)]
+        grid: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Confirm a place found in the field (F-…), or a correction (its id): the place takes the new label/address.
+    Confirm { id: String },
+    /// Reject a place found in the field (it leaves coverage), or a correction.
+    Reject { id: String },
+    /// Merge a place found in the field into the existing place it duplicates; its visits count there.
+    Merge {
+        id: String,
+        #[arg(long)]
+        into: String,
     },
 }
 
@@ -539,6 +583,30 @@ enum FieldCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
     },
+    /// Record a place the registry lacks, found in the field (works offline). Prints its id.
+    AddPlace {
+        #[arg(long)]
+        grid: String,
+        /// household, shop, building, street_block, market, pedestrian_street, scenic_spot,
+        /// residential_complex, led_screen (or the Chinese term).
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        address: Option<String>,
+        /// LAT,LON
+        #[arg(long)]
+        gps: Option<String>,
+    },
+    /// Propose a corrected label and/or address for a place (works offline). Prints the correction's id.
+    Correct {
+        place_id: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 fn read_password() -> Result<String> {
@@ -773,6 +841,32 @@ async fn run(cli: Cli) -> Result<()> {
                     gps: gps.as_deref().map(parse_gps).transpose()?,
                 };
                 field_tasks::done(&profile, input)
+            }
+            FieldCommand::AddPlace { grid, kind, label, address, gps } => {
+                let input = field_found::NewPlace {
+                    grid,
+                    kind: kind.parse()?,
+                    label,
+                    address,
+                    gps: gps.as_deref().map(parse_gps).transpose()?,
+                };
+                field_found::add_place(&profile, input)
+            }
+            FieldCommand::Correct { place_id, label, address } => {
+                field_found::correct(&profile, &place_id, label, address)
+            }
+        },
+        Command::Hub { command: HubCommand::Serve(args) } => hub::serve(&profile, args).await,
+        Command::Hub { command: HubCommand::Sync } => hub::sync(&profile).await,
+        Command::Place { command } => match command {
+            PlaceCommand::Review { grid, format } => {
+                let format = if format == ListFormat::Json { output::Format::Json } else { output::Format::Table };
+                review_cli::review(&profile, grid.as_deref(), format).await
+            }
+            PlaceCommand::Confirm { id } => review_cli::decide(&profile, &id, review_cli::Decision::Confirm).await,
+            PlaceCommand::Reject { id } => review_cli::decide(&profile, &id, review_cli::Decision::Reject).await,
+            PlaceCommand::Merge { id, into } => {
+                review_cli::decide(&profile, &id, review_cli::Decision::MergeInto(&into)).await
             }
         },
     }

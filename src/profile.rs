@@ -30,6 +30,26 @@ pub struct Device {
     pub actor: String,
     pub token: String,
     pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    /// The account's role; a lead's device can serve as the team's hub.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// This device's Ed25519 signing key (hex): it signs every change it writes, so that they can travel
+    /// through a hub. Profiles enrolled before signing have none and sync only with the server.
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// The server's public key (hex): a hub checks device tokens and the server's attested heads with it.
+    #[serde(default)]
+    pub server_key: Option<String>,
+}
+
+impl Device {
+    pub fn key_pair(&self) -> Result<Option<client_core::sign::KeyPair>> {
+        self.signing_key
+            .as_deref()
+            .map(client_core::sign::KeyPair::from_hex)
+            .transpose()
+            .context("the profile's signing key is damaged; enrol again with `doorstep field login`")
+    }
 }
 
 pub struct Profile {
@@ -39,6 +59,10 @@ pub struct Profile {
 impl Profile {
     pub fn new(dir: PathBuf) -> Profile {
         Profile { dir }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     fn ensure_dir(&self) -> Result<()> {
@@ -118,6 +142,16 @@ impl Profile {
         }
         self.ensure_dir()?;
         Ok(write_json_atomic(&path, &entries)?)
+    }
+
+    /// The team roster a hub keeps (devices, their keys, which are revoked).
+    pub fn roster(&self) -> Result<Option<server::roster::Roster>> {
+        Ok(read_json(&self.dir.join("roster.json"))?)
+    }
+
+    pub fn save_roster(&self, roster: &server::roster::Roster) -> Result<()> {
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&self.dir.join("roster.json"), roster)?)
     }
 
     /// Opens the device's grid store, waiting for any other doorstep process using this profile.

@@ -57,7 +57,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     server::serve(state, listener, shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -230,7 +230,12 @@ fn spoofed_actor_deletion_and_impersonation_are_rejected() {
     assert_eq!(status, 422, "{}", error_message(&body));
 
     // 8. Garbage in place of a change, and garbage in place of CBOR.
-    let push = GridPush { grid: "GA".into(), have: vec![], changes: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])] };
+    let push = GridPush {
+        grid: "GA".into(),
+        have: vec![],
+        changes: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])],
+        ..Default::default()
+    };
     assert_eq!(w.sync(&a1_token, vec![push]).0, 400);
     assert_eq!(w.sync_raw(&a1_token, b"\xff\x00not cbor".to_vec()).0, 400);
 

@@ -5,12 +5,15 @@
 //! ROOT
 //! ├── schema: 1
 //! ├── grid:   { code, name, village_code, village_name, village_kind, town_code, town_name }
-//! ├── places: { <place_id>: { kind, label, address?, lat?, lon? } }
-//! └── visits: { <uuid v7>:  { place, volunteer, device, at, outcome, handbook, briefed, poster,
-//!                             banner, led_playing, note?, lat?, lon? } }
+//! ├── places: { <place_id>: { kind, label, address?, lat?, lon?,
+//! │                           added_by?, device?, added_at?, review?, merged_into? } }   (see `found`)
+//! ├── visits: { <uuid v7>:  { place, volunteer, device, at, outcome, handbook, briefed, poster,
+//! │                           banner, led_playing, note?, lat?, lon? } }
+//! └── corrections: { <uuid v7>: { place, label?, address?, volunteer, device, at, review? } }   (see `found`)
 //! ```
-//! The root maps are created by a deterministic genesis change (fixed actor, fixed time), so every server
-//! instance that creates the same grid produces the same change and the maps never conflict.
+//! The root maps are created by deterministic changes (fixed actor, fixed time), so every server instance and
+//! device that creates them produces the same changes and the maps never conflict. `corrections` came later:
+//! its change is a constant (`CORRECTIONS_UPGRADE`) that any replica may apply to a grid created before it.
 
 use crate::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use automerge::{
@@ -60,10 +63,30 @@ pub(crate) fn schema_err(msg: impl Into<String>) -> DocError {
     DocError::Schema(msg.into())
 }
 
+/// The actor of the deterministic changes that create the root maps.
+pub const GENESIS_ACTOR: &[u8] = b"doorstep-genesis";
+
+/// The change adding the `corrections` map to a grid document, as bytes: it must be identical on every replica
+/// and under every automerge version, so it is stored rather than rebuilt (a test checks it against a rebuild).
+const CORRECTIONS_UPGRADE: &str = "856f4a83d02acd530156019efb2fe0845efd285794c7e6af860b0990a05c678ab5f9a2f41da93cc021b58b10646f6f72737465702d67656e65736973020500000005150d34014202560270027f0b636f7272656374696f6e73017f007f007f00";
+
+/// The constant change that creates the `corrections` map (see the module documentation).
+pub fn corrections_upgrade() -> Change {
+    let bytes = hex::decode(CORRECTIONS_UPGRADE).expect("constant hex");
+    Change::from_bytes(bytes).expect("constant change")
+}
+
 impl GridDoc {
     /// The empty document of a grid: identical bytes wherever and whenever it is created.
     pub fn genesis() -> Self {
-        let mut doc = Automerge::new().with_actor(ActorId::from(&b"doorstep-genesis"[..]));
+        let mut doc = Self::genesis_without_corrections();
+        doc.apply_changes(vec![corrections_upgrade()]).expect("the upgrade follows the first genesis change");
+        doc
+    }
+
+    /// The first genesis change alone: how grids created before the `corrections` map began.
+    pub(crate) fn genesis_without_corrections() -> Self {
+        let mut doc = Automerge::new().with_actor(ActorId::from(GENESIS_ACTOR));
         let mut tx = doc.transaction();
         tx.put(ROOT, "schema", SCHEMA_VERSION).expect("fresh document");
         tx.put_object(ROOT, "grid", ObjType::Map).expect("fresh document");
@@ -129,10 +152,24 @@ impl GridDoc {
     }
 
     pub(crate) fn obj(&self, name: &str) -> Result<ObjId> {
+        self.obj_opt(name)?.ok_or_else(|| schema_err(format!("the root has no `{name}` map")))
+    }
+
+    pub(crate) fn obj_opt(&self, name: &str) -> Result<Option<ObjId>> {
         match self.doc.get(ROOT, name)? {
-            Some((Value::Object(ObjType::Map), id)) => Ok(id),
-            _ => Err(schema_err(format!("the root has no `{name}` map"))),
+            Some((Value::Object(ObjType::Map), id)) => Ok(Some(id)),
+            _ => Ok(None),
         }
+    }
+
+    /// Adds the `corrections` map to a grid created before it existed; returns the change when it was missing.
+    pub fn ensure_corrections(&mut self) -> Result<Option<Change>> {
+        let upgrade = corrections_upgrade();
+        if self.contains_all(&[upgrade.hash()]) {
+            return Ok(None);
+        }
+        self.doc.apply_changes(vec![upgrade.clone()])?;
+        Ok(Some(upgrade))
     }
 
     pub fn grid_info(&self) -> Result<Option<GridInfo>> {
@@ -205,11 +242,24 @@ impl GridDoc {
             return Err(schema_err(format!("visit {key} already exists")));
         }
         let value = hydrate::Value::Map(visit_to_hydrate(visit));
+        self.commit_one(visit.at.timestamp_millis(), |tx| {
+            tx.batch_create_object(&visits, key.as_str(), &value, false).map(|_| ())
+        })
+    }
+
+    /// Runs `write` in one transaction committed with `time` (ms) and returns the change it made.
+    pub(crate) fn commit_one(
+        &mut self,
+        time: i64,
+        write: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+    ) -> Result<Change> {
         let mut tx = self.doc.transaction();
-        tx.batch_create_object(&visits, key.as_str(), &value, false)?;
-        let time = visit.at.timestamp_millis();
+        if let Err(e) = write(&mut tx) {
+            tx.rollback();
+            return Err(e.into());
+        }
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
-        let hash = hash.ok_or_else(|| schema_err("recording the visit produced no change"))?;
+        let hash = hash.ok_or_else(|| schema_err("the write produced no change"))?;
         self.doc.get_change_by_hash(&hash).ok_or_else(|| schema_err("the new change is missing"))
     }
 
@@ -402,6 +452,24 @@ mod tests {
     #[test]
     fn genesis_is_identical_everywhere() {
         assert_eq!(GridDoc::genesis().heads(), GridDoc::genesis().heads());
+        assert!(GridDoc::genesis().obj_opt("corrections").unwrap().is_some());
+    }
+
+    /// The stored upgrade change is what this automerge version builds; if this fails after an automerge
+    /// upgrade, keep the stored bytes (replicas must agree on them), do not replace them.
+    #[test]
+    fn the_corrections_upgrade_is_the_change_automerge_builds() {
+        let mut doc = GridDoc::genesis_without_corrections();
+        let mut tx = doc.doc.transaction();
+        tx.put_object(ROOT, "corrections", ObjType::Map).unwrap();
+        tx.commit_with(CommitOptions::default().with_time(0));
+        let built = doc.doc.get_last_local_change().unwrap().clone();
+        assert_eq!(hex::encode(built.raw_bytes()), CORRECTIONS_UPGRADE);
+
+        let mut old = GridDoc::genesis_without_corrections();
+        assert!(old.ensure_corrections().unwrap().is_some());
+        assert!(old.ensure_corrections().unwrap().is_none(), "applied once");
+        assert_eq!(old.heads(), GridDoc::genesis().heads());
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 pub mod coverage;
 pub mod doc;
+pub mod found;
 pub mod model;
 pub mod protocol;
 pub mod rules_table;
+pub mod sign;
 pub mod store;
 pub mod sync;
 pub mod task_doc;

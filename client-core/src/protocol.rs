@@ -29,6 +29,14 @@ pub struct GridPush {
     /// Raw automerge changes the server may lack: everything after the last heads the server confirmed,
     /// or the whole history when the server asked for it.
     pub changes: Vec<ByteBuf>,
+    /// Signatures by the devices that wrote changes above: the sender's own, and those it relays for others
+    /// (received from a hub). A receiver accepts another device's change only with its signature.
+    #[serde(default)]
+    pub signatures: Vec<ChangeSignature>,
+    /// The server's latest signed statement of the heads it holds, so that a hub accepts changes the server
+    /// already has without their writers' signatures.
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +45,10 @@ pub struct SyncResponse {
     /// Replies for the tasks pushed and the team's open tasks the device does not hold yet.
     #[serde(default)]
     pub tasks: Vec<TaskReply>,
+    /// Set by a hub (its device id): the answer comes from a team hub, not the server, so the heads in it are
+    /// not the server's and nothing in it is confirmed by the server.
+    #[serde(default)]
+    pub relay: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +81,31 @@ pub struct GridReply {
     /// removed). `Some(empty)` tells the device to hold none; `None` leaves what it holds unchanged.
     #[serde(default)]
     pub contacts: Option<Vec<Contact>>,
+    /// Writers' signatures of the changes above that the receiver may have to pass on (sent by hubs).
+    #[serde(default)]
+    pub signatures: Vec<ChangeSignature>,
+    /// The server's signed statement of the heads it holds (from the server, or forwarded by a hub).
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
+}
+
+/// A device's Ed25519 signature of one change it wrote (see `sign`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSignature {
+    /// The change's hash (32 bytes).
+    pub change: ByteBuf,
+    /// 64 bytes.
+    pub signature: ByteBuf,
+}
+
+/// The server's Ed25519 signature over a grid's heads at a time: every change in their history is stored on the
+/// server (see `sign`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    pub heads: Vec<ByteBuf>,
+    /// Milliseconds since the epoch; a device keeps the latest it has seen.
+    pub at: i64,
+    pub signature: ByteBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,13 +4,16 @@
 //! Per grid: `<code>.snapshot` (a saved document, replaced atomically by temp file + fsync + rename) and
 //! `<code>.log` (an append-only log of changes since the snapshot, one fsynced record per write; each record
 //! is length + CRC32 + bytes, so a torn tail from a crash mid-write is detected and dropped on the next
-//! open). `<code>.sync.json` holds the heads the server last confirmed. A lock file serialises processes
-//! sharing a profile, so two commands never write changes with the same actor sequence number.
+//! open). `<code>.sync.json` holds the heads the server last confirmed. `<code>.sigs` keeps the writers'
+//! signatures of other devices' changes received through a hub (to pass them on), `<code>.attest` the server's
+//! latest signed statement of its heads. A lock file serialises processes sharing a profile, so two commands
+//! never write changes with the same actor sequence number.
 
 use crate::doc::{DocError, GridDoc};
-use crate::protocol::{hex_heads, parse_hex_heads};
+use crate::protocol::{hex_heads, parse_hex_heads, Attestation, ChangeSignature};
 use automerge::{Change, ChangeHash};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -53,6 +56,16 @@ fn sync_dir(dir: &Path) -> Result<()> {
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).expect("serialising plain data cannot fail");
     write_atomic(path, &bytes)
+}
+
+fn read_cbor<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => crate::protocol::decode(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), message: e.to_string() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
@@ -247,10 +260,66 @@ impl GridStore {
         }
     }
 
+    /// Writers' signatures of other devices' changes, by change hash.
+    pub fn signatures(&self, grid: &str) -> Result<HashMap<ChangeHash, ChangeSignature>> {
+        let list: Vec<ChangeSignature> = read_cbor(&self.path(grid, "sigs"))?.unwrap_or_default();
+        Ok(list.into_iter().filter_map(|s| Some((ChangeHash(s.change.as_slice().try_into().ok()?), s))).collect())
+    }
+
+    /// Keeps signatures durably. Call before appending the changes they sign, so a stored change never lacks
+    /// the signature it needs to travel on.
+    pub fn add_signatures(&self, grid: &str, new: &[ChangeSignature]) -> Result<()> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut all = self.signatures(grid)?;
+        let before = all.len();
+        for s in new {
+            if let Ok(hash) = s.change.as_slice().try_into() {
+                all.entry(ChangeHash(hash)).or_insert_with(|| s.clone());
+            }
+        }
+        if all.len() == before {
+            return Ok(());
+        }
+        self.write_signatures(grid, all)
+    }
+
+    /// Drops the signatures `keep` says are no longer needed (their changes are stored on the server).
+    pub fn retain_signatures(&self, grid: &str, keep: impl Fn(&ChangeHash) -> bool) -> Result<()> {
+        let all = self.signatures(grid)?;
+        let before = all.len();
+        let kept: HashMap<_, _> = all.into_iter().filter(|(h, _)| keep(h)).collect();
+        if kept.len() == before {
+            return Ok(());
+        }
+        self.write_signatures(grid, kept)
+    }
+
+    fn write_signatures(&self, grid: &str, all: HashMap<ChangeHash, ChangeSignature>) -> Result<()> {
+        let mut list: Vec<ChangeSignature> = all.into_values().collect();
+        list.sort_by(|a, b| a.change.cmp(&b.change));
+        write_atomic(&self.path(grid, "sigs"), &crate::protocol::encode(&list))
+    }
+
+    /// The server's latest signed statement of the heads it holds for this grid.
+    pub fn attestation(&self, grid: &str) -> Result<Option<Attestation>> {
+        read_cbor(&self.path(grid, "attest"))
+    }
+
+    /// Keeps `attestation` if it is newer than the one held.
+    pub fn offer_attestation(&self, grid: &str, attestation: &Attestation) -> Result<bool> {
+        if self.attestation(grid)?.is_some_and(|held| held.at >= attestation.at) {
+            return Ok(false);
+        }
+        write_atomic(&self.path(grid, "attest"), &crate::protocol::encode(attestation))?;
+        Ok(true)
+    }
+
     /// Forgets a grid entirely (after its unsent changes were confirmed by the server): every file that held it,
     /// including the temporary files an interrupted atomic write may have left, then the directory entry is synced.
     pub fn remove(&self, grid: &str) -> Result<()> {
-        for ext in ["snapshot", "log", "sync.json", "contacts.json"] {
+        for ext in ["snapshot", "log", "sync.json", "contacts.json", "sigs", "attest"] {
             let p = self.path(grid, ext);
             let tmp = self.dir.join(format!(".{grid}.{ext}.tmp"));
             for p in [p, tmp] {

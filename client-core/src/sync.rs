@@ -1,13 +1,17 @@
 //! The sync engine, both halves, with no IO: the device builds pushes and applies replies; the server
 //! checks a push against its copy and computes the reply. Transport and storage belong to the callers.
 
-use crate::doc::{DocError, GridDoc};
+use crate::doc::{corrections_upgrade, DocError, GridDoc};
+use crate::found::{Correction, FoundPlace};
 use crate::model::Visit;
-use crate::protocol::{hashes_from_wire, hashes_to_wire, GridPush, GridReply, ReplyKind, WireError};
-use crate::validate::{check_change_ops, check_new_visit, Author, Violation};
-use automerge::{Change, ChangeHash};
+use crate::protocol::{hashes_from_wire, hashes_to_wire, ChangeSignature, GridPush, GridReply, ReplyKind, WireError};
+use crate::sign::PublicKey;
+use crate::validate::{
+    check_change_ops, check_new_correction, check_new_place, check_new_visit, Added, Author, Violation,
+};
+use automerge::{ActorId, Change, ChangeHash};
 use serde_bytes::ByteBuf;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 // ---------- device side ----------
 
@@ -18,6 +22,7 @@ pub fn build_push(grid: &str, doc: &GridDoc, confirmed: Option<&[ChangeHash]>) -
         grid: grid.to_string(),
         have: hashes_to_wire(&doc.heads()),
         changes: changes.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+        ..Default::default()
     }
 }
 
@@ -51,9 +56,9 @@ pub fn apply_reply(doc: &mut GridDoc, reply: &GridReply) -> Result<Applied, Appl
     Ok(Applied { new_changes, confirmed })
 }
 
-// ---------- server side ----------
+// ---------- receiving side (the server, or a hub) ----------
 
-/// Why the server refuses a push. Nothing of the request is stored.
+/// Why the receiver refuses a push. Nothing of the request is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("grid {grid}: change #{index} is not a valid automerge change: {reason}")]
@@ -68,25 +73,66 @@ pub enum PushError {
     },
 }
 
-/// The outcome of checking a push against the server's copy of a grid.
+/// The outcome of checking a push against the receiver's copy of a grid.
 #[derive(Debug)]
 pub struct Accepted {
-    /// Changes new to the server, now applied to its copy, in an order that respects their dependencies, to
+    /// Changes new to the receiver, now applied to its copy, in an order that respects their dependencies, to
     /// store. Empty when the push brought nothing new (or the reply asks for a resend).
     pub new_changes: Vec<Change>,
-    /// Visits those changes added, to project.
+    /// Visits those changes added, to project; each names the device that wrote it.
     pub new_visits: Vec<Visit>,
+    /// Places found in the field that those changes added.
+    pub new_places: Vec<FoundPlace>,
+    /// Corrections those changes proposed.
+    pub new_corrections: Vec<Correction>,
+    /// Verified writers' signatures of the new changes, for a hub to keep and pass on.
+    pub signatures: Vec<ChangeSignature>,
     pub reply: GridReply,
 }
 
-/// Checks a push, applies what it brings to `doc` (the server's copy) and computes the reply.
+/// A device whose changes a receiver accepts when another device relays them with its signature.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub author: Author,
+    pub key: PublicKey,
+}
+
+/// Whose changes a receiver accepts in a push, besides nothing at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// The pushing device, from its verified token.
+    pub pusher: &'a Author,
+    /// When set, the pusher's own changes must carry its signature too: a hub needs it to relay them onward.
+    pub pusher_key: Option<&'a PublicKey>,
+    /// Devices whose signed changes the pusher may relay, by actor.
+    pub signers: Option<&'a HashMap<ActorId, Signer>>,
+    /// The server's key, on a hub: changes in the history of heads the server attested are already stored
+    /// upstream and are taken as they are.
+    pub server_key: Option<&'a PublicKey>,
+}
+
+impl<'a> Trust<'a> {
+    /// Only the pusher's own changes, authenticated by its token (a device syncing with the server).
+    pub fn own(pusher: &'a Author) -> Self {
+        Trust { pusher, pusher_key: None, signers: None, server_key: None }
+    }
+}
+
+/// Checks a push of a device's own changes, applies what it brings to `doc` and computes the reply.
+pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Result<Accepted, PushError> {
+    accept_push_with(doc, push, &Trust::own(author))
+}
+
+/// Checks a push, which may relay other devices' signed changes, applies what it brings to `doc` (the
+/// receiver's copy) and computes the reply.
 ///
 /// Applying in place spares a copy of the whole document per grid and sync. The price: on `Err`, `doc` may
 /// hold part of the refused push and must be thrown away (reloaded from storage). On `Ok`, `doc` holds exactly
 /// the stored history plus `new_changes`, which the caller must store before anyone else sees `doc`.
-pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Result<Accepted, PushError> {
+pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -> Result<Accepted, PushError> {
     let current = &*doc;
     let grid = push.grid.clone();
+    let forbidden = |violation| PushError::Forbidden { grid: grid.clone(), violation };
     let have = hashes_from_wire(&push.have).map_err(|source| PushError::Wire { grid: grid.clone(), source })?;
     let changes = decode_changes(&push.changes).map_err(|(index, reason)| PushError::Malformed {
         grid: grid.clone(),
@@ -96,18 +142,24 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
     let mut seen = HashSet::new();
     let unknown: Vec<Change> =
         changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
-    let mut visit_keys = Vec::new();
-    for change in &unknown {
-        let keys = check_change_ops(current, change, author)
-            .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
-        visit_keys.extend(keys);
+    let signatures: HashMap<ChangeHash, &ChangeSignature> =
+        push.signatures.iter().filter_map(|s| Some((ChangeHash(s.change.as_slice().try_into().ok()?), s))).collect();
+    let vouched = vouched_changes(&grid, &unknown, push, trust);
+    let mut added: Vec<(Author, Added)> = Vec::new();
+    let mut kept_signatures = Vec::new();
+    for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
+        let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
+        added.push((author.clone(), check_change_ops(current, change, &author).map_err(forbidden)?));
+        kept_signatures.extend(signature.cloned());
     }
-    let in_sequence = check_sequence(current.automerge(), &unknown, author)
-        .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
-    // Some of the device's history is missing here: store nothing and ask for the whole of it.
+    let in_sequence = check_sequence(current.automerge(), &unknown).map_err(forbidden)?;
+    // Some of the pushed history is missing here: store nothing and ask for the whole of it.
     let resend_all = |grid: String| Accepted {
         new_changes: Vec::new(),
         new_visits: Vec::new(),
+        new_places: Vec::new(),
+        new_corrections: Vec::new(),
+        signatures: Vec::new(),
         reply: GridReply {
             grid,
             kind: ReplyKind::ResendAll,
@@ -116,6 +168,8 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
             snapshot: None,
             stored: 0,
             contacts: None,
+            signatures: Vec::new(),
+            attestation: None,
         },
     };
     // Everything the new changes depend on, and everything the device says it has, must be here or arrive
@@ -141,11 +195,18 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
             reason: "the changes could not all be applied".to_string(),
         });
     }
-    let new_visits = visit_keys
-        .iter()
-        .map(|k| check_new_visit(doc, k, author))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|violation| PushError::Forbidden { grid: grid.clone(), violation })?;
+    let (mut new_visits, mut new_places, mut new_corrections) = (Vec::new(), Vec::new(), Vec::new());
+    for (author, added) in &added {
+        for key in &added.visits {
+            new_visits.push(check_new_visit(doc, key, author).map_err(forbidden)?);
+        }
+        for key in &added.places {
+            new_places.push(check_new_place(doc, key, author).map_err(forbidden)?);
+        }
+        for key in &added.corrections {
+            new_corrections.push(check_new_correction(doc, key, author).map_err(forbidden)?);
+        }
+    }
     let reply = GridReply {
         grid,
         kind: ReplyKind::Synced,
@@ -154,38 +215,111 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
         snapshot: None,
         stored: unknown.len() as u32,
         contacts: None,
+        signatures: Vec::new(),
+        attestation: None,
     };
     // Order for storage: as the document's own history orders them.
     let new_changes = if unknown.is_empty() { Vec::new() } else { doc.changes_since(&before) };
-    Ok(Accepted { new_changes, new_visits, reply })
+    Ok(Accepted { new_changes, new_visits, new_places, new_corrections, signatures: kept_signatures, reply })
 }
 
-/// The device's new changes must continue its own numbering without gaps or repeats, and carry no author
+/// Changes the receiver takes without a writer's check: the constant upgrade change that creates the
+/// `corrections` map, and, on a hub, those in the history of heads the server attested (the server stores them
+/// already). Ancestry is followed through the changes' own dependency hashes, so nothing has to be applied first.
+fn vouched_changes(grid: &str, unknown: &[Change], push: &GridPush, trust: &Trust<'_>) -> HashSet<ChangeHash> {
+    let upgrade = corrections_upgrade().hash();
+    let mut vouched: HashSet<ChangeHash> = unknown.iter().map(|c| c.hash()).filter(|h| *h == upgrade).collect();
+    let attested = match (trust.server_key, &push.attestation) {
+        (Some(key), Some(attestation)) => key.attested_heads(grid, attestation).unwrap_or_default(),
+        _ => return vouched,
+    };
+    let by_hash: HashMap<ChangeHash, &Change> = unknown.iter().map(|c| (c.hash(), c)).collect();
+    let mut stack = attested;
+    while let Some(hash) = stack.pop() {
+        if let Some(change) = by_hash.get(&hash) {
+            if vouched.insert(hash) {
+                stack.extend(change.deps().iter().copied());
+            }
+        }
+    }
+    vouched
+}
+
+/// The device whose rules a change follows: the pusher for its own changes, or the team device whose valid
+/// signature it carries.
+fn author_of<'s>(
+    change: &Change,
+    trust: &Trust<'_>,
+    signatures: &HashMap<ChangeHash, &'s ChangeSignature>,
+) -> Result<(Author, Option<&'s ChangeSignature>), Violation> {
+    let hash = change.hash();
+    let signature = signatures.get(&hash).copied();
+    if change.actor_id() == &trust.pusher.actor {
+        return match (trust.pusher_key, signature) {
+            (None, _) => Ok((trust.pusher.clone(), None)),
+            (Some(key), Some(s)) if key.verifies_change(&hash, s) => Ok((trust.pusher.clone(), Some(s))),
+            (Some(_), _) => Err(Violation(format!(
+                "change {hash} of this device carries no valid signature; enrol the device again with \
+                 `doorstep field login` to sync through a hub"
+            ))),
+        };
+    }
+    let signer = trust.signers.and_then(|s| s.get(change.actor_id()));
+    match (signer, signature) {
+        (Some(signer), Some(s)) if signer.key.verifies_change(&hash, s) => Ok((signer.author.clone(), Some(s))),
+        (Some(signer), Some(_)) => Err(Violation(format!(
+            "change {hash} was written by actor {} of device {}, but its signature is not that device's",
+            change.actor_id(),
+            signer.author.device
+        ))),
+        (Some(signer), None) => Err(Violation(format!(
+            "change {hash} was written by actor {} of device {} and is relayed without that device's signature",
+            change.actor_id(),
+            signer.author.device
+        ))),
+        (None, _) => Err(Violation(format!(
+            "change {hash} was written by actor {} but this device's actor is {}, and it is no active device of \
+             your team whose signed changes may be relayed",
+            change.actor_id(),
+            trust.pusher.actor
+        ))),
+    }
+}
+
+/// Each writer's new changes must continue its own numbering without gaps or repeats, and carry no author
 /// record: automerge 0.12 aborts the process on a change whose sequence number does not follow its actor's last.
-/// `Ok(false)`: they start beyond what the server holds, so earlier ones are missing here (ask for a resend).
-pub(crate) fn check_sequence(
-    current: &automerge::Automerge,
-    unknown: &[Change],
-    author: &Author,
-) -> Result<bool, Violation> {
+/// `Ok(false)`: some start beyond what the receiver holds, so earlier ones are missing here (ask for a resend).
+pub(crate) fn check_sequence(current: &automerge::Automerge, unknown: &[Change]) -> Result<bool, Violation> {
     if unknown.is_empty() {
         return Ok(true);
     }
     if let Some(c) = unknown.iter().find(|c| c.author().is_some()) {
         return Err(Violation(format!("change {} carries an author record, which devices do not write", c.hash())));
     }
-    let held = current.get_changes_meta(&[]).iter().filter(|m| m.actor.as_ref() == &author.actor).count();
-    let mut seqs: Vec<u64> = unknown.iter().map(|c| c.seq()).collect();
-    seqs.sort_unstable();
-    let consecutive = seqs.windows(2).all(|w| w[1] == w[0] + 1);
-    let first = seqs[0];
-    if !consecutive || first <= held as u64 {
-        return Err(Violation(format!(
-            "this device's changes are numbered {seqs:?}, but the server already holds its first {held}; \
-             a device's changes are numbered once, without gaps"
-        )));
+    let mut by_actor: HashMap<&ActorId, Vec<u64>> = HashMap::new();
+    for c in unknown {
+        by_actor.entry(c.actor_id()).or_default().push(c.seq());
     }
-    Ok(first == held as u64 + 1)
+    let mut held: HashMap<&ActorId, u64> = by_actor.keys().map(|a| (*a, 0)).collect();
+    for meta in current.get_changes_meta(&[]) {
+        if let Some(n) = held.get_mut(meta.actor.as_ref()) {
+            *n += 1;
+        }
+    }
+    let mut all_follow = true;
+    for (actor, seqs) in &mut by_actor {
+        seqs.sort_unstable();
+        let held = held[actor];
+        let consecutive = seqs.windows(2).all(|w| w[1] == w[0] + 1);
+        if !consecutive || seqs[0] <= held {
+            return Err(Violation(format!(
+                "the changes of actor {actor} are numbered {seqs:?}, but the receiver already holds its first \
+                 {held}; a writer's changes are numbered once, without gaps"
+            )));
+        }
+        all_follow &= seqs[0] == held + 1;
+    }
+    Ok(all_follow)
 }
 
 /// The reply for a grid the device does not hold yet.
@@ -198,6 +332,8 @@ pub fn new_grid_reply(grid: &str, doc: &GridDoc) -> GridReply {
         snapshot: Some(ByteBuf::from(doc.save())),
         stored: 0,
         contacts: None,
+        signatures: Vec::new(),
+        attestation: None,
     }
 }
 

@@ -85,7 +85,7 @@ pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, author: &Author) -> 
     for change in &unknown {
         keys.extend(check_task_change_ops(current, change, author).map_err(forbidden)?);
     }
-    let in_sequence = check_sequence(current.automerge(), &unknown, author).map_err(forbidden)?;
+    let in_sequence = check_sequence(current.automerge(), &unknown).map_err(forbidden)?;
     let resend_all = || AcceptedTask {
         doc: None,
         stored: 0,

@@ -1,16 +1,19 @@
-//! What a device may change in a grid document, checked by the server before anything is stored.
+//! What a device may change in a grid document, checked by the server (and a hub) before anything is stored.
 //!
-//! A device may only add visits: new entries in the `visits` map, written by its own actor, filled with
-//! known fields of the right type, for a place of that grid, in the name of its own user and device.
-//! Nothing may be deleted or overwritten (no operation may have a predecessor).
+//! A device may only add: new visits (entries of the `visits` map), places it found (entries of the `places` map
+//! under a fresh `F-<uuid>` key) and corrections it proposes (entries of the `corrections` map), written by its
+//! own actor, filled with known fields of the right type, in the name of its own user and device. Nothing may be
+//! deleted or overwritten (no operation may have a predecessor), and review decisions are the server's alone.
 
-use crate::doc::{visit_field as f, GridDoc};
-use crate::model::{MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+use crate::doc::{corrections_upgrade, visit_field as f, GridDoc};
+use crate::found::{correction_field as cf, is_found_place_key, place_field as pf, Correction, FoundPlace};
+use crate::model::{PlaceKind, Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
 use automerge::{legacy, ActorId, Change, ObjId, ReadDoc, ScalarValue};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-/// Who is pushing: taken from the verified device token, never from the message.
-#[derive(Debug, Clone)]
+/// Who wrote a change: the pushing device (taken from its verified token, never from the message) or a device
+/// whose signature the change carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Author {
     pub actor: ActorId,
     pub username: String,
@@ -25,8 +28,24 @@ fn deny<T>(msg: impl Into<String>) -> Result<T, Violation> {
     Err(Violation(msg.into()))
 }
 
-/// Checks the operations of one change (before it is applied) and returns the keys of the visits it adds.
-pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Result<Vec<String>, Violation> {
+/// The kinds of object a device may add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Visit,
+    Place,
+    Correction,
+}
+
+/// Keys of the objects one change adds, by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Added {
+    pub visits: Vec<String>,
+    pub places: Vec<String>,
+    pub corrections: Vec<String>,
+}
+
+/// Checks the operations of one change (before it is applied) and returns the keys of the objects it adds.
+pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Result<Added, Violation> {
     let hash = change.hash();
     if change.actor_id() != &author.actor {
         return deny(format!(
@@ -36,12 +55,14 @@ pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Resu
         ));
     }
     let visits = doc.obj("visits").map_err(|e| Violation(e.to_string()))?;
+    let places = doc.obj("places").map_err(|e| Violation(e.to_string()))?;
+    let corrections = doc.obj_opt("corrections").map_err(|e| Violation(e.to_string()))?;
     // Decoding rejects nothing on its own and may panic on hostile input in some automerge versions.
     let expanded = std::panic::catch_unwind(|| change.decode())
         .or_else(|_| deny(format!("change {hash} could not be decoded")))?;
     let start = change.start_op().get();
-    let mut created: HashSet<u64> = HashSet::new();
-    let mut keys = Vec::new();
+    let mut created: HashMap<u64, Kind> = HashMap::new();
+    let mut added = Added::default();
     for (i, op) in expanded.operations.iter().enumerate() {
         let counter = start + i as u64;
         if !op.pred.is_empty() || op.insert {
@@ -51,35 +72,62 @@ pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Resu
             legacy::Key::Map(k) => k.to_string(),
             legacy::Key::Seq(_) => return deny(format!("change {hash} writes to a list, outside the schema")),
         };
+        let exists =
+            |map: Option<&ObjId>| map.is_some_and(|m| doc.automerge().get(m, key.as_str()).ok().flatten().is_some());
         match (&op.action, &op.obj) {
             (legacy::OpType::Make(automerge::ObjType::Map), obj) if is_obj(obj, &visits) => {
                 if uuid::Uuid::parse_str(&key).is_err() {
                     return deny(format!("visit key {key:?} is not a UUID"));
                 }
-                if doc.automerge().get(&visits, key.as_str()).ok().flatten().is_some() || keys.contains(&key) {
+                if exists(Some(&visits)) || added.visits.contains(&key) {
                     return deny(format!("visit {key} already exists; visits are never rewritten"));
                 }
-                created.insert(counter);
-                keys.push(key);
+                created.insert(counter, Kind::Visit);
+                added.visits.push(key);
             }
-            (legacy::OpType::Put(value), legacy::ObjectId::Id(legacy::OpId(ctr, actor)))
-                if actor == &author.actor && created.contains(ctr) =>
-            {
-                check_field(&key, value)?;
+            (legacy::OpType::Make(automerge::ObjType::Map), obj) if is_obj(obj, &places) => {
+                if !is_found_place_key(&key) {
+                    return deny(format!("a place found in the field needs a key F-<uuid>, not {key:?}"));
+                }
+                if exists(Some(&places)) || added.places.contains(&key) {
+                    return deny(format!("place {key} already exists; devices only add new places"));
+                }
+                created.insert(counter, Kind::Place);
+                added.places.push(key);
             }
-            _ => return deny(format!("change {hash} writes `{key}` outside a new visit; devices may only add visits")),
+            (legacy::OpType::Make(automerge::ObjType::Map), obj) if is_corrections(obj) => {
+                if uuid::Uuid::parse_str(&key).is_err() {
+                    return deny(format!("correction key {key:?} is not a UUID"));
+                }
+                if exists(corrections.as_ref()) || added.corrections.contains(&key) {
+                    return deny(format!("correction {key} already exists; corrections are never rewritten"));
+                }
+                created.insert(counter, Kind::Correction);
+                added.corrections.push(key);
+            }
+            (legacy::OpType::Put(value), legacy::ObjectId::Id(legacy::OpId(ctr, actor))) if actor == &author.actor => {
+                match created.get(ctr) {
+                    Some(kind) => check_field(*kind, &key, value)?,
+                    None => return deny(outside(hash, &key)),
+                }
+            }
+            _ => return deny(outside(hash, &key)),
         }
     }
-    // Valid operations name only the device's own actor and the actor that created the `visits` map; a change
-    // whose actor table lists any other is refused, since automerge 0.12 aborts the process when applying a
-    // change that names an actor the document does not know.
-    let automerge::ObjId::Id(_, visits_actor, _) = &visits else {
+    // Valid operations name only the device's own actor and the actor that created the root maps; a change whose
+    // actor table lists any other is refused, since automerge 0.12 aborts the process when applying a change
+    // that names an actor the document does not know.
+    let automerge::ObjId::Id(_, root_maps_actor, _) = &visits else {
         return deny("the grid's visits map has no creator");
     };
-    if let Some(other) = change.other_actor_ids().iter().find(|a| *a != visits_actor) {
-        return deny(format!("change {hash} refers to actor {other}, which has no place in a new visit"));
+    if let Some(other) = change.other_actor_ids().iter().find(|a| *a != root_maps_actor) {
+        return deny(format!("change {hash} refers to actor {other}, which has no place in what a device adds"));
     }
-    Ok(keys)
+    Ok(added)
+}
+
+fn outside(hash: automerge::ChangeHash, key: &str) -> String {
+    format!("change {hash} writes `{key}` outside a new visit, place or correction; devices may only add those")
 }
 
 pub(crate) fn is_obj(obj: &legacy::ObjectId, target: &ObjId) -> bool {
@@ -91,45 +139,116 @@ pub(crate) fn is_obj(obj: &legacy::ObjectId, target: &ObjId) -> bool {
     }
 }
 
-fn check_field(key: &str, value: &ScalarValue) -> Result<(), Violation> {
-    let ok = match key {
-        f::PLACE | f::VOLUNTEER | f::DEVICE | f::OUTCOME => {
-            matches!(value, ScalarValue::Str(s) if s.len() <= MAX_TEXT_BYTES)
-        }
-        f::NOTE => matches!(value, ScalarValue::Str(s) if s.len() <= MAX_NOTE_BYTES),
-        f::AT => matches!(value, ScalarValue::Timestamp(_)),
-        f::HANDBOOK | f::BRIEFED | f::POSTER | f::BANNER | f::LED_PLAYING => {
+/// The `corrections` map is the one object of the constant upgrade change, in grids that have it and in those
+/// whose push brings it.
+fn is_corrections(obj: &legacy::ObjectId) -> bool {
+    let upgrade = corrections_upgrade();
+    matches!(obj, legacy::ObjectId::Id(legacy::OpId(ctr, actor))
+        if *ctr == upgrade.start_op().get() && actor == upgrade.actor_id())
+}
+
+fn text(value: &ScalarValue, max: usize) -> bool {
+    matches!(value, ScalarValue::Str(s) if s.len() <= max)
+}
+
+fn check_field(kind: Kind, key: &str, value: &ScalarValue) -> Result<(), Violation> {
+    let lat = |v: &ScalarValue| matches!(v, ScalarValue::F64(x) if (-90.0..=90.0).contains(x));
+    let lon = |v: &ScalarValue| matches!(v, ScalarValue::F64(x) if (-180.0..=180.0).contains(x));
+    let ok = match (kind, key) {
+        (Kind::Visit, f::PLACE | f::VOLUNTEER | f::DEVICE | f::OUTCOME) => text(value, MAX_TEXT_BYTES),
+        (Kind::Visit, f::NOTE) => text(value, MAX_NOTE_BYTES),
+        (Kind::Visit, f::AT) => matches!(value, ScalarValue::Timestamp(_)),
+        (Kind::Visit, f::HANDBOOK | f::BRIEFED | f::POSTER | f::BANNER | f::LED_PLAYING) => {
             matches!(value, ScalarValue::Boolean(_))
         }
-        f::LAT => matches!(value, ScalarValue::F64(x) if (-90.0..=90.0).contains(x)),
-        f::LON => matches!(value, ScalarValue::F64(x) if (-180.0..=180.0).contains(x)),
-        _ => return deny(format!("visit field `{key}` is not part of the schema")),
+        (Kind::Visit, f::LAT) | (Kind::Place, pf::LAT) => lat(value),
+        (Kind::Visit, f::LON) | (Kind::Place, pf::LON) => lon(value),
+        (Kind::Place, pf::KIND) => {
+            matches!(value, ScalarValue::Str(s) if PlaceKind::ALL.iter().any(|k| k.id() == s.as_str()))
+        }
+        (Kind::Place, pf::LABEL | pf::ADDRESS | pf::ADDED_BY | pf::DEVICE) => text(value, MAX_TEXT_BYTES),
+        (Kind::Place, pf::ADDED_AT) | (Kind::Correction, cf::AT) => matches!(value, ScalarValue::Timestamp(_)),
+        (Kind::Correction, cf::PLACE | cf::LABEL | cf::ADDRESS | cf::VOLUNTEER | cf::DEVICE) => {
+            text(value, MAX_TEXT_BYTES)
+        }
+        (kind, _) => {
+            return deny(format!("{} field `{key}` is not part of the schema a device may write", kind_name(kind)))
+        }
     };
     if ok {
         Ok(())
     } else {
-        deny(format!("visit field `{key}` has a value of the wrong type or size"))
+        deny(format!("{} field `{key}` has a value of the wrong type or size", kind_name(kind)))
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Visit => "visit",
+        Kind::Place => "place",
+        Kind::Correction => "correction",
     }
 }
 
 /// Checks a visit as it reads after the changes are applied: complete, for a place of this grid, and in the
-/// name of the pushing user and device.
-pub fn check_new_visit(doc_after: &GridDoc, key: &str, author: &Author) -> Result<crate::model::Visit, Violation> {
+/// name of its writer's user and device.
+pub fn check_new_visit(doc_after: &GridDoc, key: &str, author: &Author) -> Result<Visit, Violation> {
     let visit = doc_after
         .visit(key)
         .map_err(|e| Violation(e.to_string()))?
         .ok_or_else(|| Violation(format!("visit {key} is missing after applying the change")))?;
-    if visit.volunteer != author.username {
-        return deny(format!(
-            "visit {key} claims volunteer {:?} but the device belongs to {:?}",
-            visit.volunteer, author.username
-        ));
-    }
-    if visit.device != author.device {
-        return deny(format!("visit {key} claims device {:?}, not this device", visit.device));
-    }
+    check_name("visit", key, &visit.volunteer, &visit.device, author)?;
     if doc_after.place(&visit.place_id).map_err(|e| Violation(e.to_string()))?.is_none() {
         return deny(format!("visit {key} is for place {:?}, which is not in this grid", visit.place_id));
     }
     Ok(visit)
+}
+
+/// Checks a found place after the changes are applied: complete, labelled, in its writer's name.
+pub fn check_new_place(doc_after: &GridDoc, key: &str, author: &Author) -> Result<FoundPlace, Violation> {
+    let found = doc_after
+        .found_place(key)
+        .map_err(|e| Violation(e.to_string()))?
+        .ok_or_else(|| Violation(format!("place {key} does not say who found it")))?;
+    check_name("place", key, &found.added_by, &found.device, author)?;
+    if found.place.label.trim().is_empty() {
+        return deny(format!("place {key} has an empty label"));
+    }
+    if found.place.lat.is_some() != found.place.lon.is_some() {
+        return deny(format!("place {key} has a latitude without a longitude or the reverse"));
+    }
+    Ok(found)
+}
+
+/// Checks a correction after the changes are applied: for a place of this grid, proposing something, in its
+/// writer's name.
+pub fn check_new_correction(doc_after: &GridDoc, key: &str, author: &Author) -> Result<Correction, Violation> {
+    let correction = doc_after
+        .correction(key)
+        .map_err(|e| Violation(e.to_string()))?
+        .ok_or_else(|| Violation(format!("correction {key} is missing after applying the change")))?;
+    check_name("correction", key, &correction.volunteer, &correction.device, author)?;
+    if correction.label.is_none() && correction.address.is_none() {
+        return deny(format!("correction {key} proposes neither a label nor an address"));
+    }
+    if correction.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
+        return deny(format!("correction {key} proposes an empty label"));
+    }
+    if doc_after.place(&correction.place_id).map_err(|e| Violation(e.to_string()))?.is_none() {
+        return deny(format!("correction {key} is for place {:?}, which is not in this grid", correction.place_id));
+    }
+    Ok(correction)
+}
+
+fn check_name(what: &str, key: &str, username: &str, device: &str, author: &Author) -> Result<(), Violation> {
+    if username != author.username {
+        return deny(format!(
+            "{what} {key} claims volunteer {username:?} but the device belongs to {:?}",
+            author.username
+        ));
+    }
+    if device != author.device {
+        return deny(format!("{what} {key} claims device {device:?}, not the device that wrote it"));
+    }
+    Ok(())
 }

@@ -155,7 +155,7 @@ impl Server {
             }
             replies.push(acc.reply);
         }
-        Ok(encode(&SyncResponse { grids: replies, tasks: vec![] }))
+        Ok(encode(&SyncResponse { grids: replies, tasks: vec![], relay: None }))
     }
 
     /// Checks a single grid push on its own, storing it if accepted.
@@ -564,6 +564,7 @@ fn assert_forbidden(server: &mut Server, author: &Author, have: Vec<ChangeHash>,
         grid: RURAL.into(),
         have: client_core::protocol::hashes_to_wire(&have),
         changes: changes.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+        ..Default::default()
     };
     match server.push(author, &push) {
         Err(PushError::Forbidden { grid, violation }) => {
@@ -729,6 +730,7 @@ fn an_unknown_field_in_a_new_visit_is_forbidden() {
         grid: RURAL.into(),
         have: client_core::protocol::hashes_to_wire(&have),
         changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
+        ..Default::default()
     };
     assert_eq!(server.push(&b.author, &push).unwrap(), ReplyKind::Synced);
     assert_eq!(server.doc(RURAL).visit_count(), 1);
@@ -745,6 +747,7 @@ fn garbage_change_bytes_are_malformed() {
             grid: RURAL.into(),
             have: client_core::protocol::hashes_to_wire(&b.doc(RURAL).heads()),
             changes: vec![ByteBuf::from(bytes)],
+            ..Default::default()
         };
         match server.push(&b.author, &push) {
             Err(PushError::Malformed { grid, index, .. }) => {

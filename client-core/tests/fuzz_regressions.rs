@@ -32,7 +32,12 @@ fn every_recorded_crash_input_is_refused_without_panicking() {
         let pushes = if name.starts_with("sync_message") {
             decode::<SyncRequest>(&bytes).map(|r| r.grids).unwrap_or_default()
         } else {
-            vec![GridPush { grid: "G1".into(), have: vec![], changes: vec![ByteBuf::from(bytes)] }]
+            vec![GridPush {
+                grid: "G1".into(),
+                have: vec![],
+                changes: vec![ByteBuf::from(bytes)],
+                ..Default::default()
+            }]
         };
         assert!(!pushes.is_empty(), "{name} still reaches the validator");
         let refused = pushes

@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
     let grid = GRID.get_or_init(common::grid);
     // The whole path the server takes: parse (only plain change chunks), validate, apply, read the new visits
     // back.
-    let push = GridPush { grid: "G1".into(), have: vec![], changes: vec![ByteBuf::from(data.to_vec())] };
+    let push = GridPush { grid: "G1".into(), have: vec![], changes: vec![ByteBuf::from(data.to_vec())], ..Default::default() };
     let _ = accept_push(&mut grid.fork(), &push, &common::author());
 });

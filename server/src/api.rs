@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use client_core::protocol::{self, SyncRequest};
+use client_core::sign::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::field_app::router())
         .merge(crate::reports_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(crate::tasks_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(crate::review_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(crate::roster::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }
@@ -74,6 +77,9 @@ struct Credentials {
     /// Device name, for enrolment.
     #[serde(default)]
     device_name: Option<String>,
+    /// The device's Ed25519 public key (hex), for enrolment: changes it signs can travel through a hub.
+    #[serde(default)]
+    public_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -119,6 +125,8 @@ pub(crate) fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Op
         role: u.role,
         team: u.team.clone(),
         dev: device,
+        act: None,
+        key: None,
         aud: aud.to_string(),
         iat: now,
         exp: now + ttl,
@@ -145,6 +153,9 @@ pub struct EnrolReply {
     pub username: String,
     pub role: Role,
     pub team: Option<String>,
+    /// The server's Ed25519 public key (hex): a team hub checks device tokens and the server's statements of
+    /// what it holds with it.
+    pub server_key: String,
 }
 
 async fn enrol(
@@ -157,18 +168,26 @@ async fn enrol(
     if user.role == Role::Viewer {
         return Err(ApiError::forbidden("viewers read reports; they do not enrol field devices"));
     }
+    let public_key = c
+        .public_key
+        .as_deref()
+        .map(|k| PublicKey::from_hex(k).map_err(|e| ApiError::bad_request(format!("public_key: {e}"))))
+        .transpose()?;
     let name = c.device_name.unwrap_or_else(|| "device".into());
     let name: String = name.chars().take(100).collect();
-    let (device_id, actor) = people::enrol_device(&state.db, &user.id, &name).await?;
-    let claims = claims_for(&user, DEVICE_AUDIENCE, DEVICE_TTL_SECS, Some(device_id.clone()));
+    let (device_id, actor) = people::enrol_device(&state.db, &user.id, &name, public_key.as_ref()).await?;
+    let mut claims = claims_for(&user, DEVICE_AUDIENCE, DEVICE_TTL_SECS, Some(device_id.clone()));
+    claims.act = Some(actor.clone());
+    claims.key = public_key.map(|k| k.to_hex());
     audit::record(&state.db, Some(&user.username), "device.enrol", &format!("device {device_id} ({name})")).await;
     Ok(Json(EnrolReply {
         device_id,
         actor,
-        token: state.keys.issue(&claims),
+        token: state.keys.issue_device(&claims),
         username: user.username,
         role: user.role,
         team: user.team,
+        server_key: state.keys.server_key().public().to_hex(),
     }))
 }
 

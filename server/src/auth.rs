@@ -1,5 +1,9 @@
-//! Passwords (argon2), tokens (HS256 JWTs with a secret kept in the data dir) and the request extractors that
-//! check them on every call: `Session` for people, `DeviceAuth` for enrolled field devices.
+//! Passwords (argon2), tokens and the request extractors that check them on every call: `Session` for people,
+//! `DeviceAuth` for enrolled field devices.
+//!
+//! Session tokens are HS256 JWTs with a secret kept in the data dir. Device tokens are EdDSA JWTs signed with the
+//! server's Ed25519 key (derived from the same secret), so that a team hub holding only the public key can check
+//! them offline; device tokens issued before were HS256 and are still accepted by the server.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -7,6 +11,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Pass
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use client_core::sign::{KeyPair, PublicKey};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -64,6 +69,12 @@ pub struct Claims {
     /// Device id, on device tokens only.
     #[serde(default)]
     pub dev: Option<String>,
+    /// The device's automerge actor (hex), on device tokens: a hub learns from it whose changes these are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<String>,
+    /// The device's Ed25519 public key (hex), on device tokens of devices that sign their changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
@@ -72,11 +83,31 @@ pub struct Claims {
 pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Signs device tokens and the heads the server attests to holding.
+    server_key: KeyPair,
+    device_encoding: EncodingKey,
+    device_decoding: DecodingKey,
 }
 
 impl Keys {
     pub fn from_secret(secret: &[u8]) -> Keys {
-        Keys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        // One secret file serves every instance of an installation; the Ed25519 key is derived from it.
+        use sha2::{Digest, Sha256};
+        let seed: [u8; 32] =
+            Sha256::new().chain_update(b"doorstep-ed25519-v1\0").chain_update(secret).finalize().into();
+        let server_key = KeyPair::from_seed(seed);
+        Keys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            device_encoding: EncodingKey::from_ed_der(&server_key.to_pkcs8_der()),
+            device_decoding: device_decoding_key(&server_key.public()),
+            server_key,
+        }
+    }
+
+    /// The server's Ed25519 key pair.
+    pub fn server_key(&self) -> &KeyPair {
+        &self.server_key
     }
 
     /// Reads the data dir's secret, creating a random one (owner-only permissions) on first start.
@@ -98,19 +129,48 @@ impl Keys {
         Ok(Keys::from_secret(&secret))
     }
 
+    /// A session token (HS256).
     pub fn issue(&self, claims: &Claims) -> String {
         encode(&Header::new(Algorithm::HS256), claims, &self.encoding).expect("HS256 signing cannot fail")
     }
 
-    /// Checks signature (HS256 only), expiry and audience.
-    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[audience]);
-        validation.leeway = 30;
-        decode::<Claims>(token, &self.decoding, &validation)
-            .map(|d| d.claims)
-            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))
+    /// A device token (EdDSA), checkable offline with the server's public key.
+    pub fn issue_device(&self, claims: &Claims) -> String {
+        encode(&Header::new(Algorithm::EdDSA), claims, &self.device_encoding).expect("EdDSA signing cannot fail")
     }
+
+    /// Checks signature, expiry and audience: HS256 only for sessions; for devices EdDSA, or HS256 for tokens
+    /// issued before device tokens were EdDSA.
+    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, ApiError> {
+        let invalid = |e: jsonwebtoken::errors::Error| ApiError::unauthorized(format!("invalid token: {e}"));
+        let alg = jsonwebtoken::decode_header(token).map_err(invalid)?.alg;
+        if audience == DEVICE_AUDIENCE && alg == Algorithm::EdDSA {
+            return check(token, &self.device_decoding, Algorithm::EdDSA, audience).map_err(invalid);
+        }
+        check(token, &self.decoding, Algorithm::HS256, audience).map_err(invalid)
+    }
+}
+
+fn check(token: &str, key: &DecodingKey, alg: Algorithm, audience: &str) -> jsonwebtoken::errors::Result<Claims> {
+    let mut validation = Validation::new(alg);
+    validation.set_audience(&[audience]);
+    validation.leeway = 30;
+    decode::<Claims>(token, key, &validation).map(|d| d.claims)
+}
+
+fn device_decoding_key(server: &PublicKey) -> DecodingKey {
+    DecodingKey::from_ed_der(server.as_bytes())
+}
+
+/// Checks a device token offline, as a team hub does: EdDSA signature by the server's key, audience, expiry.
+/// (Revocation and the account's state are checked by the server at the device's next request to it.)
+pub fn verify_device_token(server: &PublicKey, token: &str) -> Result<Claims, String> {
+    check(token, &device_decoding_key(server), Algorithm::EdDSA, DEVICE_AUDIENCE).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
+            "this device's token predates sync through a hub; enrol it again with `doorstep field login`".to_string()
+        }
+        _ => format!("invalid device token: {e}"),
+    })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -209,6 +269,17 @@ pub struct DeviceAuth {
     pub claims: Claims,
     pub device_id: String,
     pub actor: automerge::ActorId,
+}
+
+impl DeviceAuth {
+    /// The author of this device's own changes.
+    pub fn author(&self) -> client_core::validate::Author {
+        client_core::validate::Author {
+            actor: self.actor.clone(),
+            username: self.claims.usr.clone(),
+            device: self.device_id.clone(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for DeviceAuth {

@@ -184,7 +184,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         .map_err(|e| anyhow!(e.message))?
         .ok_or_else(|| anyhow!("demo user missing"))?;
     let (device_id, actor_hex) =
-        people::enrol_device(&state.db, &user.id, "demo phone").await.map_err(|e| anyhow!(e.message))?;
+        people::enrol_device(&state.db, &user.id, "demo phone", None).await.map_err(|e| anyhow!(e.message))?;
     let actor = automerge::ActorId::try_from(actor_hex.as_str()).map_err(|_| anyhow!("bad actor"))?;
     let device = DeviceAuth {
         claims: Claims {
@@ -193,6 +193,8 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
             role: user.role,
             team: user.team.clone(),
             dev: Some(device_id.clone()),
+            act: None,
+            key: None,
             aud: DEVICE_AUDIENCE.into(),
             iat: 0,
             exp: 0,

@@ -1,6 +1,7 @@
-//! The sync endpoint's work: check every grid (and urgent task) a device pushes, store all of it in one transaction
-//! (or none of it), project the new visits, and answer with what the device lacks, including newly assigned grids
-//! and newly issued tasks.
+//! The sync endpoint's work: check every grid (and urgent task) a device pushes (its own changes, and those of
+//! team-mates it relays with their signatures), store all of it in one transaction (or none of it), project the new
+//! visits, found places and corrections, and answer with what the device lacks, including newly assigned grids
+//! (each with the server's signed statement of the heads it holds) and newly issued tasks.
 
 use crate::auth::DeviceAuth;
 use crate::db::{now_ms, values_list, MAX_BINDS};
@@ -8,9 +9,41 @@ use crate::error::ApiError;
 use crate::grids::{Cached, GridRepo};
 use crate::{audit, projection, settings, AppState};
 use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
-use client_core::sync::{accept_push, new_grid_reply, Accepted, PushError};
+use client_core::sign::PublicKey;
+use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// The devices of a team whose signed changes a team-mate may relay.
+pub struct TeamSigners {
+    pub by_actor: HashMap<automerge::ActorId, Signer>,
+    /// Revoked devices and devices of disabled accounts: their relayed changes are stored (later work of the
+    /// whole team depends on them) but their visits are not counted.
+    pub quarantined: HashSet<String>,
+}
+
+/// Every device of `team` that registered a signing key.
+pub async fn team_signers(db: &crate::db::Db, team: Option<&str>) -> Result<TeamSigners, ApiError> {
+    let mut signers = TeamSigners { by_actor: HashMap::new(), quarantined: HashSet::new() };
+    let Some(team) = team else { return Ok(signers) };
+    type Row = (String, String, String, String, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT d.device_id, d.actor, d.public_key, u.username, d.revoked_at, u.disabled_at \
+         FROM devices d JOIN users u ON u.id = d.user_id WHERE u.team = $1 AND d.public_key IS NOT NULL",
+    )
+    .bind(team)
+    .fetch_all(&db.pool)
+    .await?;
+    for (device, actor, key, username, revoked, disabled) in rows {
+        let (Ok(actor), Ok(key)) = (actor.parse(), PublicKey::from_hex(&key)) else { continue };
+        if revoked.is_some() || disabled.is_some() {
+            signers.quarantined.insert(device.clone());
+        }
+        let author = Author { actor, username, device };
+        signers.by_actor.insert(author.actor.clone(), Signer { author, key });
+    }
+    Ok(signers)
+}
 
 pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Result<SyncResponse, ApiError> {
     if req.protocol != PROTOCOL_VERSION {
@@ -50,8 +83,9 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             return Err(ApiError::forbidden(format!("grid {} is not assigned to your team", push.grid)));
         }
     }
-    let author =
-        Author { actor: device.actor.clone(), username: device.claims.usr.clone(), device: device.device_id.clone() };
+    let author = device.author();
+    let signers = team_signers(db, team.as_deref()).await?;
+    let trust = Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: None };
     let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
     // Grids with something to store are locked until the transaction commits; the others (most grids of most
     // syncs) are only read, each under a brief lock, so team-mates' syncs do not queue behind each other.
@@ -78,7 +112,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
                 (Some(c), None) => Ok(Some(new_grid_reply(code, &c.doc))),
                 // Only grids without changes are read here: the document is checked, not changed.
                 (Some(c), Some(push)) => {
-                    accept_push(&mut c.doc, push, &author).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
+                    accept_push_with(&mut c.doc, push, &trust).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
                 }
             })
             .await??;
@@ -114,7 +148,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
                 GridRepo::commit_cache(lock, (cached.version, cached.log_count), cached.doc);
             }
             Some(push) => {
-                let mut result = accept_push(&mut cached.doc, push, &author).map_err(|e| push_error(&e))?;
+                let mut result = accept_push_with(&mut cached.doc, push, &trust).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
                     result.reply.kind = ReplyKind::Unassigned;
                 }
@@ -136,7 +170,26 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             (cached.version, cached.log_count)
         } else {
             let before = Some((cached.version, cached.log_count));
-            new_visits.extend(acc.new_visits.iter().map(|v| (lock.code.as_str(), v)));
+            // Revoked devices' visits, relayed by a team-mate, are stored but not counted.
+            new_visits.extend(
+                acc.new_visits
+                    .iter()
+                    .filter(|v| !signers.quarantined.contains(&v.device))
+                    .map(|v| (lock.code.as_str(), v)),
+            );
+            // Places before visits: a visit may be for a place found in the same push.
+            if !acc.new_places.is_empty() {
+                let info = cached
+                    .doc
+                    .grid_info()?
+                    .ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
+                for place in &acc.new_places {
+                    crate::field_places::project_found_place(&mut tx, &info, place, &mut deltas).await?;
+                }
+            }
+            for correction in &acc.new_corrections {
+                crate::field_places::project_correction(&mut tx, &lock.code, correction).await?;
+            }
             state.grids.persist(&mut tx, lock, before, &cached.doc, &acc.new_changes).await?
         };
         new_versions.push((*i, versions));
@@ -144,6 +197,9 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             device_heads.push((lock.code.clone(), hex_of(&acc.reply.heads)));
         }
     }
+    let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
+    let not_counted = total_visits - new_visits.len();
+    let relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     projection::project_visits(&mut tx, &new_visits, &mut deltas).await?;
     for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
         device_heads.push((reply.grid.clone(), hex_of(&reply.heads)));
@@ -173,9 +229,20 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     if stored > 0 {
         tracing::info!(device = %device.device_id, user = %device.claims.usr, changes = stored, "sync stored changes");
     }
+    if relayed > 0 || not_counted > 0 {
+        let detail = format!(
+            "device {} relayed {relayed} changes of team-mates; {not_counted} visits of revoked devices stored, not counted",
+            device.device_id
+        );
+        audit::record(db, Some(&device.claims.usr), "sync.relayed", &detail).await;
+    }
     replies.extend(pulled);
     replies.extend(accepted_replies.into_iter().map(|a| a.reply));
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
+    for reply in replies.iter_mut().filter(|r| r.kind != ReplyKind::ResendAll) {
+        let heads = client_core::protocol::hashes_from_wire(&reply.heads).map_err(ApiError::internal)?;
+        reply.attestation = Some(state.keys.server_key().attest(&reply.grid, &heads, now));
+    }
     let share = settings::get_value(db, settings::SHARE_CONTACTS).await? == "on";
     for reply in &mut replies {
         reply.contacts = match reply.kind {
@@ -184,7 +251,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             _ => Some(Vec::new()),
         };
     }
-    Ok(SyncResponse { grids: replies, tasks: task_replies })
+    Ok(SyncResponse { grids: replies, tasks: task_replies, relay: None })
 }
 
 /// Contact details of a grid's places, sent beside the document when the office shares them.

@@ -155,17 +155,26 @@ pub async fn find_user(db: &Db, username: &str) -> Result<Option<UserRecord>, Ap
     .transpose()
 }
 
-/// Registers a device and gives it a fresh automerge actor id, returned as hex.
-pub async fn enrol_device(db: &Db, user_id: &str, name: &str) -> Result<(String, String), ApiError> {
+/// Registers a device and gives it a fresh automerge actor id, returned as hex. `public_key` verifies the
+/// signatures of the changes it writes (devices enrolled without one cannot sync through a hub).
+pub async fn enrol_device(
+    db: &Db,
+    user_id: &str,
+    name: &str,
+    public_key: Option<&client_core::sign::PublicKey>,
+) -> Result<(String, String), ApiError> {
     let device_id = uuid::Uuid::now_v7().to_string();
     let actor = automerge::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()).to_hex_string();
-    sqlx::query("INSERT INTO devices (device_id, user_id, actor, name, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&device_id)
-        .bind(user_id)
-        .bind(&actor)
-        .bind(name)
-        .bind(now_ms())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO devices (device_id, user_id, actor, name, created_at, public_key) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&device_id)
+    .bind(user_id)
+    .bind(&actor)
+    .bind(name)
+    .bind(now_ms())
+    .bind(public_key.map(|k| k.to_hex()))
+    .execute(&db.pool)
+    .await?;
     Ok((device_id, actor))
 }

@@ -7,7 +7,7 @@ use client_core::coverage::{eligible_indicators, place_coverage};
 use client_core::doc::millis_to_time;
 use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use sqlx::{Any, Transaction};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Tx = Transaction<'static, Any>;
 
@@ -75,14 +75,14 @@ impl AreaDeltas {
     }
 
     /// Takes a place's contribution out before it changes (`before`) or puts it back after (`after`).
-    async fn before(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+    pub async fn before(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
         if let Some(state) = place_state(tx, place_id).await? {
             self.add(&state, -1);
         }
         Ok(())
     }
 
-    async fn after(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+    pub async fn after(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
         if let Some(state) = place_state(tx, place_id).await? {
             self.add(&state, 1);
         }
@@ -322,23 +322,73 @@ async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::Hash
     Ok(places)
 }
 
-/// Inserts the visits not stored yet and returns the ids of those it inserted.
-async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit)]) -> Result<BTreeSet<String>, ApiError> {
-    const COLS: usize = 16;
+/// Where visits recorded for these places count: the place itself, the place it was merged into (following
+/// merges), or nowhere (`None`: a rejected place; its visits are kept but count for nothing).
+async fn counted_places(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Option<String>>, ApiError> {
+    let mut counted = HashMap::new();
+    // Recorded place -> the place it leads to so far.
+    let mut pending: BTreeMap<String, String> = ids.iter().map(|id| (id.to_string(), id.to_string())).collect();
+    // Merges only go into places that still count, so one step is the rule; the bound guards against bad data.
+    for _ in 0..4 {
+        if pending.is_empty() {
+            return Ok(counted);
+        }
+        let candidates: Vec<String> = pending.values().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut review: HashMap<String, (String, Option<String>)> = HashMap::new();
+        for chunk in candidates.chunks(MAX_BINDS) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT place_id, status, merged_into FROM places WHERE place_id IN ({list})");
+            let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for (id, status, merged_into) in query.fetch_all(&mut **tx).await? {
+                review.insert(id, (status, merged_into));
+            }
+        }
+        let mut next = BTreeMap::new();
+        for (recorded, place) in pending {
+            match review.get(&place) {
+                Some((status, Some(target))) if status == "merged" => {
+                    next.insert(recorded, target.clone());
+                }
+                Some((status, _)) if status == "rejected" => {
+                    counted.insert(recorded, None);
+                }
+                _ => {
+                    counted.insert(recorded, Some(place));
+                }
+            }
+        }
+        pending = next;
+    }
+    if pending.is_empty() {
+        Ok(counted)
+    } else {
+        Err(ApiError::internal(format!("places merged in a loop: {pending:?}")))
+    }
+}
+
+/// Inserts the visits not stored yet and returns the ids of those it inserted. Each is stored under the place it
+/// counts for, with the place it was recorded for beside it when that differs (a merged duplicate).
+async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> Result<BTreeSet<String>, ApiError> {
+    const COLS: usize = 17;
     let mut inserted = BTreeSet::new();
     let received_at = now_ms();
     for chunk in visits.chunks(MAX_BINDS / COLS) {
         let sql = format!(
             "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
-             poster, banner, led_playing, note, lat, lon, received_at) VALUES {} \
+             poster, banner, led_playing, note, lat, lon, received_at, recorded_place_id) VALUES {} \
              ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
             values_list(chunk.len(), COLS)
         );
         let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
-        for (grid_code, v) in chunk {
+        for (grid_code, v, counted) in chunk {
+            let place = counted.unwrap_or(&v.place_id);
+            let recorded = (place != v.place_id).then_some(v.place_id.as_str());
             query = query
                 .bind(v.id.to_string())
-                .bind(&v.place_id)
+                .bind(place)
                 .bind(*grid_code)
                 .bind(&v.volunteer)
                 .bind(&v.device)
@@ -352,7 +402,8 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit)]) -> Result<BTreeSe
                 .bind(&v.note)
                 .bind(NullableF64(v.gps.map(|g| g.0)))
                 .bind(NullableF64(v.gps.map(|g| g.1)))
-                .bind(received_at);
+                .bind(received_at)
+                .bind(recorded);
         }
         inserted.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id));
     }
@@ -366,23 +417,33 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
     if visits.is_empty() {
         return Ok(());
     }
-    let inserted = insert_visits(tx, visits).await?;
-    let new: Vec<&Visit> = visits.iter().map(|(_, v)| *v).filter(|v| inserted.contains(&v.id.to_string())).collect();
+    let recorded: Vec<&str> =
+        visits.iter().map(|(_, v)| v.place_id.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let counted = counted_places(tx, &recorded).await?;
+    let placed: Vec<(&str, &Visit, Option<&str>)> =
+        visits.iter().map(|(grid, v)| (*grid, *v, counted.get(&v.place_id).and_then(|c| c.as_deref()))).collect();
+    let inserted = insert_visits(tx, &placed).await?;
+    // New visits with the place they count for; those of rejected places count nowhere.
+    let new: Vec<(&Visit, &str)> = placed
+        .iter()
+        .filter(|(_, v, _)| inserted.contains(&v.id.to_string()))
+        .filter_map(|(_, v, place)| Some((*v, (*place)?)))
+        .collect();
     if new.is_empty() {
         return Ok(());
     }
-    let ids: BTreeSet<&str> = new.iter().map(|v| v.place_id.as_str()).collect();
+    let ids: BTreeSet<&str> = new.iter().map(|(_, place)| *place).collect();
     let mut places = load_places(tx, &ids.iter().copied().collect::<Vec<_>>()).await?;
     let mut before = std::collections::HashMap::new();
-    let mut visit_indicators: Vec<(&Visit, &'static str)> = Vec::new();
-    for v in &new {
-        let Some(place) = places.get_mut(&v.place_id) else {
-            return Err(ApiError::internal(format!("visit {} for unknown place {}", v.id, v.place_id)));
+    let mut visit_indicators: Vec<(&Visit, &str, &'static str)> = Vec::new();
+    for (v, place_id) in &new {
+        let Some(place) = places.get_mut(*place_id) else {
+            return Err(ApiError::internal(format!("visit {} for unknown place {place_id}", v.id)));
         };
-        before.entry(v.place_id.as_str()).or_insert_with(|| (place.state(), place.reached_at.clone()));
+        before.entry(*place_id).or_insert_with(|| (place.state(), place.reached_at.clone()));
         let at = v.at.timestamp_millis();
         for ind in eligible_indicators(place.kind, place.rural).filter(|i| i.is_reached_by(&v.deliveries)) {
-            visit_indicators.push((v, ind.id));
+            visit_indicators.push((v, place_id, ind.id));
             if let Some(reached) = place.reached_at.get_mut(ind.id) {
                 if reached.is_none_or(|r| r > at) {
                     *reached = Some(at);
@@ -415,7 +476,7 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
     update_last_visits(tx, &place_rows).await
 }
 
-async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &'static str)]) -> Result<(), ApiError> {
+async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static str)]) -> Result<(), ApiError> {
     const COLS: usize = 5;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -424,11 +485,11 @@ async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &'static str)]) -
             values_list(chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (v, indicator) in chunk {
+        for (v, place_id, indicator) in chunk {
             query = query
                 .bind(v.id.to_string())
                 .bind(*indicator)
-                .bind(&v.place_id)
+                .bind(*place_id)
                 .bind(&v.volunteer)
                 .bind(v.at.timestamp_millis());
         }
@@ -479,5 +540,50 @@ async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Re
         }
         query.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// Recomputes everything a place's coverage depends on from its stored visits: its indicator rows, its last
+/// visit and whether that excludes it (after visits moved to it). Call between `deltas` before and after.
+pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+    let (kind, rural): (String, i64) = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
+        .bind(place_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    reproject_indicators(tx, place_id, kind.parse().map_err(ApiError::internal)?, rural != 0).await?;
+    let last: Option<(String, i64, String)> = sqlx::query_as(
+        "SELECT visit_id, at, outcome FROM visits WHERE place_id = $1 ORDER BY at DESC, visit_id DESC LIMIT 1",
+    )
+    .bind(place_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (id, at, outcome) = match last {
+        Some((id, at, outcome)) => (Some(id), Some(at), Some(outcome)),
+        None => (None, None, None),
+    };
+    let excluded = i64::from(outcome.as_deref() == Some(Outcome::Gone.id()));
+    sqlx::query(
+        "UPDATE places SET last_visit_at = $1, last_visit_id = $2, last_outcome = $3, excluded = $4 WHERE place_id = $5",
+    )
+    .bind(at)
+    .bind(id)
+    .bind(outcome)
+    .bind(excluded)
+    .bind(place_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Takes a place out of coverage (rejected, or merged into another): it keeps its row, but no indicator rows.
+/// Call between `deltas` before and after.
+pub async fn uncount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+    for table in ["place_indicators", "visit_indicators"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE place_id = $1")))
+            .bind(place_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("UPDATE places SET excluded = 0 WHERE place_id = $1").bind(place_id).execute(&mut **tx).await?;
     Ok(())
 }

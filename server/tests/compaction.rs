@@ -23,7 +23,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
     let password = "long enough password".to_string();
     let user = NewUser { username: "amy".into(), password, role: Role::Volunteer, team: Some("t".into()), area: None };
     let user_id = people::create_user(&state.db, user).await.unwrap();
-    let (device_id, actor) = people::enrol_device(&state.db, &user_id, "phone").await.unwrap();
+    let (device_id, actor) = people::enrol_device(&state.db, &user_id, "phone", None).await.unwrap();
     let actor = automerge::ActorId::try_from(actor.as_str()).unwrap();
     let claims = Claims {
         sub: user_id,
@@ -31,6 +31,8 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
         role: Role::Volunteer,
         team: Some("t".into()),
         dev: Some(device_id.clone()),
+        act: None,
+        key: None,
         aud: DEVICE_AUDIENCE.into(),
         iat: 0,
         exp: 0,

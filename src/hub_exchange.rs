@@ -1,0 +1,188 @@
+//! One sync exchange at a team hub: a volunteer's device pushes to the lead's copy of the team's grids and
+//! receives what it lacks, exactly as with the server, while the server is out of reach.
+//!
+//! The hub checks what the server would: the device token (offline, with the server's public key), the team,
+//! the roster's revocations, and every change with the same validator; besides, each change must carry its
+//! writer's signature (or be in the history the server attested), so that the server can check its origin when
+//! the hub forwards it.
+
+use crate::profile::{Device, Profile};
+use crate::relay;
+use automerge::ActorId;
+use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::sign::{KeyPair, PublicKey};
+use client_core::store::GridStore;
+use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
+use client_core::validate::Author;
+use client_core::GridDoc;
+use server::error::ApiError;
+use server::roster::{Roster, RosterDevice};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+/// What a hub serves from: the lead's enrolled profile.
+pub struct Hub {
+    pub profile_dir: PathBuf,
+    pub device: Device,
+    pub actor: ActorId,
+    pub key: KeyPair,
+    pub server_key: PublicKey,
+}
+
+impl Hub {
+    pub fn team(&self) -> &str {
+        self.device.team.as_deref().unwrap_or_default()
+    }
+}
+
+/// Checks the token and the pushes, stores what is new, and answers. Blocking: it takes the profile's lock, so
+/// exchanges, upstream syncs and the lead's own commands take turns.
+pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, ApiError> {
+    let claims = server::auth::verify_device_token(&hub.server_key, token).map_err(ApiError::unauthorized)?;
+    let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
+    if claims.team.as_deref() != Some(hub.team()) {
+        return Err(ApiError::forbidden(format!(
+            "this hub serves team {}; this device belongs to team {}",
+            hub.team(),
+            claims.team.as_deref().unwrap_or("none")
+        )));
+    }
+    let (Some(actor), Some(key)) = (claims.act.as_deref(), claims.key.as_deref()) else {
+        return Err(ApiError::unauthorized(
+            "this device was enrolled before devices signed their visits; enrol it again with `doorstep field login` \
+             to sync through a hub",
+        ));
+    };
+    let actor: ActorId = actor.parse().map_err(|_| ApiError::unauthorized("the token's actor is not hex"))?;
+    let key = PublicKey::from_hex(key).map_err(|e| ApiError::unauthorized(format!("the token's key: {e}")))?;
+    let req: SyncRequest = protocol::decode(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::bad_request(format!(
+            "sync protocol {} is not supported (this hub speaks {PROTOCOL_VERSION}); update doorstep",
+            req.protocol
+        )));
+    }
+
+    let profile = Profile::new(hub.profile_dir.clone());
+    let store = profile.grids().map_err(ApiError::internal)?;
+    let mut roster = profile.roster().map_err(ApiError::internal)?.unwrap_or_else(|| Roster {
+        team: hub.team().to_string(),
+        server_key: hub.server_key.to_hex(),
+        devices: Vec::new(),
+    });
+    match roster.devices.iter().find(|d| d.device_id == device_id) {
+        Some(d) if d.revoked => return Err(ApiError::unauthorized("this device has been revoked by the office")),
+        Some(_) => {}
+        // Enrolled after the hub last read the roster: the server-signed token vouches for it.
+        None => {
+            roster.devices.push(RosterDevice {
+                device_id: device_id.clone(),
+                username: claims.usr.clone(),
+                actor: actor.to_hex_string(),
+                public_key: key.to_hex(),
+                revoked: false,
+            });
+            profile.save_roster(&roster).map_err(ApiError::internal)?;
+        }
+    }
+    let signers = signers(&roster);
+    let pusher = Author { actor, username: claims.usr.clone(), device: device_id.clone() };
+    let trust =
+        Trust { pusher: &pusher, pusher_key: Some(&key), signers: Some(&signers), server_key: Some(&hub.server_key) };
+
+    let held: BTreeSet<String> = store.grids().map_err(ApiError::internal)?.into_iter().collect();
+    let mut pushed = BTreeSet::new();
+    // Check everything first: a refused change anywhere stores nothing of the request.
+    let mut checked: Vec<(GridDoc, Vec<automerge::ChangeHash>, Accepted)> = Vec::new();
+    for push in &req.grids {
+        if !pushed.insert(push.grid.clone()) {
+            return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
+        }
+        if !held.contains(&push.grid) {
+            return Err(ApiError::forbidden(format!(
+                "grid {} is not on this hub; sync it with the server when you can",
+                push.grid
+            )));
+        }
+        // Loaded for this exchange alone: a refused push leaves nothing behind in it.
+        let mut doc = load(&store, hub, &push.grid)?;
+        let accepted = accept_push_with(&mut doc, push, &trust).map_err(|e| push_error(&e))?;
+        let have = protocol::hashes_from_wire(&push.have).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        checked.push((doc, have, accepted));
+    }
+    let mut stored = 0;
+    for (_, _, accepted) in &checked {
+        if !accepted.new_changes.is_empty() {
+            // Signatures before changes: a stored change always has what it needs to travel on.
+            store.add_signatures(&accepted.reply.grid, &accepted.signatures).map_err(ApiError::internal)?;
+            store.append(&accepted.reply.grid, &accepted.new_changes).map_err(ApiError::internal)?;
+            stored += accepted.new_changes.len();
+        }
+    }
+
+    let mut replies = Vec::new();
+    for (doc, have, accepted) in checked {
+        let mut reply = accepted.reply;
+        if reply.kind == ReplyKind::Synced {
+            decorate(&store, hub, &doc.changes_since(&have), &mut reply)?;
+        }
+        replies.push(reply);
+    }
+    for grid in held.iter().filter(|g| !pushed.contains(*g)) {
+        let doc = load(&store, hub, grid)?;
+        let mut reply = new_grid_reply(grid, &doc);
+        let attested = relay::attested_heads(&store, grid).map_err(ApiError::internal)?;
+        decorate(&store, hub, &doc.changes_since(&attested), &mut reply)?;
+        replies.push(reply);
+    }
+    replies.sort_by(|a, b| a.grid.cmp(&b.grid));
+    tracing::info!(device = %device_id, user = %claims.usr, changes = stored, "hub sync stored changes");
+    // Urgent tasks are not relayed: the answer carries none, which leaves the device's tasks as they are.
+    Ok(SyncResponse { grids: replies, tasks: Vec::new(), relay: Some(hub.device.device_id.clone()) })
+}
+
+/// Adds what the device needs to pass the reply's changes on: their writers' signatures, the server's latest
+/// attestation, and the contacts the lead holds.
+fn decorate(
+    store: &GridStore,
+    hub: &Hub,
+    changes: &[automerge::Change],
+    reply: &mut GridReply,
+) -> Result<(), ApiError> {
+    let kept = store.signatures(&reply.grid).map_err(ApiError::internal)?;
+    reply.signatures = relay::signatures_for(changes, &hub.actor, Some(&hub.key), &kept);
+    reply.attestation = store.attestation(&reply.grid).map_err(ApiError::internal)?;
+    let contacts = store.contacts(&reply.grid).map_err(ApiError::internal)?;
+    reply.contacts = (!contacts.is_empty()).then_some(contacts);
+    Ok(())
+}
+
+/// The team's devices whose signed changes the hub accepts: every one the roster lists, unless revoked.
+fn signers(roster: &Roster) -> HashMap<ActorId, Signer> {
+    roster
+        .devices
+        .iter()
+        .filter(|d| !d.revoked)
+        .filter_map(|d| {
+            let actor: ActorId = d.actor.parse().ok()?;
+            let key = PublicKey::from_hex(&d.public_key).ok()?;
+            let author = Author { actor: actor.clone(), username: d.username.clone(), device: d.device_id.clone() };
+            Some((actor, Signer { author, key }))
+        })
+        .collect()
+}
+
+fn load(store: &GridStore, hub: &Hub, grid: &str) -> Result<GridDoc, ApiError> {
+    let mut doc = store.load(grid).map_err(ApiError::internal)?;
+    doc.set_actor(hub.actor.clone());
+    Ok(doc)
+}
+
+/// A refused push becomes a 4xx with the reason, as at the server.
+fn push_error(e: &PushError) -> ApiError {
+    tracing::warn!(error = %e, "hub refused a sync");
+    match e {
+        PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
+        PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
+    }
+}
