@@ -223,3 +223,69 @@ pub fn small_town(tmp: &Path, url: &str, office: &Path, visits: usize) -> PathBu
     ok(&vol, &["field", "sync"], None);
     vol
 }
+
+/// A loopback port that was free a moment ago (for a server that must come back on the same address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `doorstep hub serve` with a lead's profile, on a free loopback port. Killed when dropped.
+pub struct Hub {
+    pub url: String,
+    child: Child,
+}
+
+impl Hub {
+    pub fn start(profile: &Path, extra: &[&str]) -> Hub {
+        let mut child = Command::new(BIN)
+            .arg("--profile")
+            .arg(profile)
+            .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("DOORSTEP_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start doorstep hub serve");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            if reader.read_line(&mut line).expect("read hub stdout") == 0 {
+                panic!("hub exited before listening: {:?}", child.wait());
+            }
+            if let Some(rest) = line.trim().strip_prefix("Doorstep hub listening on ") {
+                break rest.to_string();
+            }
+        };
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        Hub { url, child }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Rows of two text columns read straight from the server's database (SQLite file or the test's PostgreSQL).
+pub fn db_pairs(data_dir: &Path, sql: &str) -> Vec<(String, String)> {
+    let url = match database_args(data_dir).get(1) {
+        Some(pg) => pg.clone(),
+        None => format!("sqlite://{}?mode=ro", data_dir.join("doorstep.db").display()),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.expect("open the server's database");
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.expect("query");
+        pool.close().await;
+        rows
+    })
+}

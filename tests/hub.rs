@@ -1,0 +1,270 @@
+//! Sync at base without internet: three volunteers sync through the team lead's hub while the server is down;
+//! the hub then forwards everything upstream, where every visit arrives once, attributed to the device that
+//! recorded it. A hub cannot forge a team-mate's visit, and the hub refuses what the server would refuse.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const TERRITORY: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+H1,household,1号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+H2,household,2号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+H3,household,3号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+S1,shop,小卖部,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+H4,household,4号,G2,二网格,V1,龙凤村,village,T1,太安镇\n\
+M1,market,市场,G2,二网格,V1,龙凤村,village,T1,太安镇\n";
+
+struct Team {
+    tmp: tempfile::TempDir,
+    data: PathBuf,
+    port: u16,
+    server: Option<Server>,
+    office: PathBuf,
+    lead: PathBuf,
+    volunteers: Vec<PathBuf>,
+}
+
+impl Team {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server comes back on the same address with the same data.
+    fn restart_server(&mut self) {
+        self.server = Some(Server::start_with(&self.data, &format!("127.0.0.1:{}", self.port), &[]));
+    }
+
+    fn stop_server(&mut self) {
+        self.server.take().expect("server running").kill();
+    }
+}
+
+/// A team of a lead and three volunteers, everyone enrolled and synced at the start of the day.
+fn team() -> Team {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let port = free_port();
+    let server = Server::start_with(&data, &format!("127.0.0.1:{port}"), &[]);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "east", "--lead", "lead"], None);
+    for grid in ["G1", "G2"] {
+        ok(&office, &["assign", grid, "--team", "east"], None);
+    }
+    let mut profiles = Vec::new();
+    for name in ["lead", "v1", "v2", "v3"] {
+        if name != "lead" {
+            let args = ["user", "create", name, "--role", "volunteer", "--team", "east", "--password-stdin"];
+            ok(&office, &args, Some(&pw()));
+        }
+        let profile = tmp.path().join(name);
+        ok(&profile, &["field", "login", "--server", &url, "--username", name, "--password-stdin"], Some(&pw()));
+        ok(&profile, &["field", "sync"], None);
+        profiles.push(profile);
+    }
+    let lead = profiles.remove(0);
+    Team { tmp, data, port, server: Some(server), office, lead, volunteers: profiles }
+}
+
+fn device_id(profile: &Path) -> String {
+    let device: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(profile.join("device.json")).unwrap()).unwrap();
+    device["device_id"].as_str().unwrap().to_string()
+}
+
+/// Records a visit offline and returns its id.
+fn visit(profile: &Path, args: &[&str]) -> String {
+    let mut all = vec!["field", "visit"];
+    all.extend_from_slice(args);
+    ok(profile, &all, None).trim().to_string()
+}
+
+/// Every visit the server holds, with the device it is attributed to.
+fn server_visits(data: &Path) -> BTreeMap<String, String> {
+    db_pairs(data, "SELECT visit_id, device_id FROM visits").into_iter().collect()
+}
+
+fn visits_on(profile: &Path, place: &str) -> u64 {
+    let places: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(profile, &["field", "places", "--format", "json"], None)).unwrap();
+    places.iter().find(|p| p["place_id"] == place).unwrap()["visits"].as_u64().unwrap()
+}
+
+#[test]
+fn three_volunteers_sync_through_the_hub_offline_and_every_visit_arrives_once_upstream() {
+    let mut t = team();
+    let hub = Hub::start(&t.lead, &["--upstream-every", "1"]);
+    t.stop_server();
+    let volunteers = t.volunteers.clone();
+    let (v1, v2, v3) = (&volunteers[0], &volunteers[1], &volunteers[2]);
+    let err = fails(v1, &["field", "sync"], None);
+    assert!(err.contains("cannot reach the server"), "the server is really down: {err}");
+
+    // The day's work, recorded offline; two volunteers visit the same door.
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+    let mut record = |profile: &Path, args: &[&str]| {
+        expected.insert(visit(profile, args), device_id(profile));
+    };
+    record(v1, &["H1", "--handbook", "--briefed", "--poster"]);
+    record(v1, &["H2", "--handbook"]);
+    record(v1, &["M1", "--banner"]);
+    record(v2, &["H2", "--briefed", "--poster"]);
+    record(v2, &["S1", "--outcome", "gone"]);
+    record(v3, &["H3", "--outcome", "nobody-home"]);
+    record(v3, &["H4", "--handbook", "--briefed"]);
+    record(&t.lead, &["H3", "--handbook"]);
+
+    // At base: everyone syncs through the hub; a second round brings each the visits of those after it.
+    for profile in [v1, v2, v3] {
+        let out = ok(profile, &["field", "sync", "--via", &hub.url], None);
+        assert!(out.contains("through the hub") && out.contains("not yet at the server"), "{out}");
+    }
+    for profile in [v1, v2] {
+        ok(profile, &["field", "sync", "--via", &hub.url], None);
+    }
+    for profile in [v1, v2, v3] {
+        assert_eq!(visits_on(profile, "H2"), 2, "both visits to H2 reached every device");
+        assert_eq!(visits_on(profile, "H3"), 2, "the lead's visit too");
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(v1, &["field", "status", "--format", "json"], None)).unwrap();
+    assert_eq!(status["unsynced_visits"], 3, "visits handed to the hub are not yet at the server");
+
+    // The server comes back: the hub forwards everything by itself.
+    t.restart_server();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server_visits(&t.data).len() < expected.len() {
+        assert!(Instant::now() < deadline, "the hub did not forward the visits: {:?}", server_visits(&t.data));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // One volunteer also syncs directly: what the hub already forwarded is not stored twice.
+    let out = ok(v3, &["field", "sync"], None);
+    assert!(out.contains("0 new to the server") && out.contains("0 visits unsynced"), "{out}");
+    let out = ok(&t.lead, &["hub", "sync"], None);
+    assert!(out.contains("0 new to the server"), "{out}");
+    assert_eq!(server_visits(&t.data), expected, "every visit once, attributed to the device that recorded it");
+
+    ok(&t.office, &["login", "--server", &t.url(), "--username", "office", "--password-stdin"], Some(&pw()));
+    let town = coverage(&t.office, "town", None);
+    assert_eq!(figure(&town, "T1", "handbook"), (4, 4, 1), "H1 H2 H3 H4 reached, S1 gone");
+    assert_eq!(figure(&town, "T1", "awareness"), (4, 3, 1));
+    let audit = ok(&t.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.relayed"), "relaying is audited: {audit}");
+    drop(hub);
+    drop(t.tmp);
+}
+
+/// Appends a change to a profile's copy of a grid as if the device had written it, with an optional signature.
+fn plant(
+    profile: &Path,
+    grid: &str,
+    change: &automerge::Change,
+    signature: Option<client_core::protocol::ChangeSignature>,
+) {
+    let store = client_core::store::GridStore::open(&profile.join("grids")).unwrap();
+    if let Some(s) = signature {
+        store.add_signatures(grid, &[s]).unwrap();
+    }
+    store.append(grid, std::slice::from_ref(change)).unwrap();
+}
+
+fn profile_value(profile: &Path, key: &str) -> String {
+    let device: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(profile.join("device.json")).unwrap()).unwrap();
+    device[key].as_str().unwrap().to_string()
+}
+
+/// A visit in `victim`'s name, written under the victim's actor on `forger`'s copy of G1.
+fn forged_visit(forger: &Path, victim: &Path) -> automerge::Change {
+    let store = client_core::store::GridStore::open(&forger.join("grids")).unwrap();
+    let mut doc = store.load("G1").unwrap();
+    doc.set_actor(profile_value(victim, "actor").parse().unwrap());
+    let visit = client_core::model::Visit {
+        id: uuid::Uuid::now_v7(),
+        place_id: "H1".into(),
+        volunteer: profile_value(victim, "username"),
+        device: device_id(victim),
+        at: chrono::Utc::now(),
+        outcome: client_core::model::Outcome::Completed,
+        deliveries: client_core::model::Deliveries { handbook: true, ..Default::default() },
+        note: None,
+        gps: None,
+    };
+    doc.add_visit(&visit).unwrap()
+}
+
+fn signing_key(profile: &Path) -> client_core::sign::KeyPair {
+    client_core::sign::KeyPair::from_hex(&profile_value(profile, "signing_key")).unwrap()
+}
+
+#[test]
+fn a_hub_cannot_forge_a_visit_for_another_device() {
+    let t = team();
+    let v1 = &t.volunteers[0];
+    let before = server_visits(&t.data);
+
+    // The lead's hub writes a visit in v1's name under v1's actor: without v1's signature, ...
+    let forged = forged_visit(&t.lead, v1);
+    plant(&t.lead, "G1", &forged, None);
+    let err = fails(&t.lead, &["hub", "sync"], None);
+    assert!(err.contains("refused the sync") && err.contains("relayed without that device's signature"), "{err}");
+    // ... and signed with a key that is not v1's.
+    let bogus = signing_key(&t.lead).sign_change(&forged.hash());
+    plant(&t.lead, "G1", &forged, Some(bogus));
+    let err = fails(&t.lead, &["hub", "sync"], None);
+    assert!(err.contains("its signature is not that device's"), "{err}");
+
+    assert_eq!(server_visits(&t.data), before, "nothing of the forged sync was stored");
+    let audit = ok(&t.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.rejected") && audit.contains("signature"), "{audit}");
+}
+
+#[test]
+fn the_hub_refuses_forged_visits_and_revoked_devices_offline() {
+    let t = team();
+    let (v1, v2, v3) = (&t.volunteers[0], &t.volunteers[1], &t.volunteers[2]);
+    let hub = Hub::start(&t.lead, &["--upstream-every", "0"]);
+
+    // v2 forges a visit of v1's, signing it with its own key: the hub checks like the server.
+    let forged = forged_visit(v2, v1);
+    plant(v2, "G1", &forged, Some(signing_key(v2).sign_change(&forged.hash())));
+    let err = fails(v2, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("its signature is not that device's"), "{err}");
+    let err = fails(v2, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("nothing was lost"), "the device keeps its data: {err}");
+
+    // A device revoked by the office is refused by the hub once the hub has read the roster.
+    ok(&t.office, &["device", "revoke", &device_id(v3)], None);
+    visit(v3, &["H3", "--handbook"]);
+    ok(&t.lead, &["hub", "sync"], None);
+    let err = fails(v3, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("revoked"), "{err}");
+
+    // The others still sync; a token the server signed the old way (HS256, which a hub cannot check) is refused.
+    ok(v1, &["field", "sync", "--via", &hub.url], None);
+    let legacy = t.tmp.path().join("legacy");
+    std::fs::create_dir_all(&legacy).unwrap();
+    let mut device: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v1.join("device.json")).unwrap()).unwrap();
+    let token = device["token"].as_str().unwrap();
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token).unwrap().claims;
+    let secret = std::fs::read(t.data.join("jwt-secret")).unwrap();
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    device["token"] = serde_json::Value::String(hs256);
+    std::fs::write(legacy.join("device.json"), serde_json::to_vec(&device).unwrap()).unwrap();
+    let err = fails(&legacy, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("enrol it again"), "{err}");
+}
