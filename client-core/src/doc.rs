@@ -85,7 +85,7 @@ impl GridDoc {
     }
 
     /// The first genesis change alone: how grids created before the `corrections` map began.
-    pub(crate) fn genesis_without_corrections() -> Self {
+    pub fn genesis_without_corrections() -> Self {
         let mut doc = Automerge::new().with_actor(ActorId::from(GENESIS_ACTOR));
         let mut tx = doc.transaction();
         tx.put(ROOT, "schema", SCHEMA_VERSION).expect("fresh document");

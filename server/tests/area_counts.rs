@@ -72,8 +72,8 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
             gps: None,
         });
     }
-    let places: Vec<(String, String, i64, i64, Option<String>)> =
-        sqlx::query_as("SELECT place_id, kind, rural, excluded, last_visit_id FROM places")
+    let places: Vec<(String, String, i64, i64, Option<String>, String)> =
+        sqlx::query_as("SELECT place_id, kind, rural, excluded, last_visit_id, status FROM places")
             .fetch_all(&state.db.pool)
             .await
             .unwrap();
@@ -86,9 +86,15 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
     for (place_id, indicator, reached_at) in rows {
         indicators.entry(place_id).or_default().insert(indicator, reached_at);
     }
-    for (place_id, kind, rural, excluded, last_visit_id) in places {
+    for (place_id, kind, rural, excluded, last_visit_id, status) in places {
         let kind: PlaceKind = kind.parse().unwrap();
         let visits = by_place.remove(&place_id).unwrap_or_default();
+        // A rejected place keeps its visits but counts for nothing; a merged one's visits moved to its target.
+        if status == "rejected" || status == "merged" {
+            assert_eq!(indicators.remove(&place_id), None, "indicators of {status} {place_id}");
+            assert!(status == "rejected" || visits.is_empty(), "visits left at merged {place_id}");
+            continue;
+        }
         let last = visits.iter().reduce(later_visit);
         assert_eq!(last_visit_id, last.map(|v| v.id.to_string()), "last visit of {place_id}");
         let gone = last.is_some_and(|v| v.outcome == client_core::model::Outcome::Gone);
@@ -175,4 +181,108 @@ async fn batched_visits_project_like_the_rules() {
         assert_projection_matches_visit_rows(&state).await;
         assert_counts_match_scan(&state).await;
     }
+}
+
+/// Places found in the field count once synced; confirming, merging (into a registry place, moving the
+/// visits) and rejecting keep the per-area counts equal to a full scan and the projection equal to the rules.
+#[tokio::test]
+async fn review_decisions_keep_the_counts() {
+    use client_core::found::{new_found_place_id, FoundPlace};
+    use client_core::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
+    use client_core::protocol::{ReplyKind, SyncRequest, PROTOCOL_VERSION};
+    use client_core::sync::build_push;
+    use client_core::GridDoc;
+    use server::auth::{Claims, DeviceAuth, Role, DEVICE_AUDIENCE};
+    use server::field_places::{decide_place, PlaceDecision};
+    use server::{ingest, people};
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        ServerConfig { data_dir: dir.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+    let state = AppState::open(&config).await.unwrap();
+    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    let (user_id, username, team): (String, String, String) = sqlx::query_as(
+        "SELECT id, username, team FROM users WHERE role = 'volunteer' AND team IS NOT NULL ORDER BY username LIMIT 1",
+    )
+    .fetch_one(&state.db.pool)
+    .await
+    .unwrap();
+    let (device_id, actor) = people::enrol_device(&state.db, &user_id, "phone", None).await.unwrap();
+    let actor: automerge::ActorId = actor.parse().unwrap();
+    let claims = Claims {
+        sub: user_id,
+        usr: username.clone(),
+        role: Role::Volunteer,
+        team: Some(team),
+        dev: Some(device_id.clone()),
+        act: None,
+        key: None,
+        aud: DEVICE_AUDIENCE.into(),
+        iat: 0,
+        exp: 0,
+    };
+    let device = DeviceAuth { claims, device_id: device_id.clone(), actor: actor.clone() };
+    let sync = |grids| ingest::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: vec![] });
+    let first = sync(vec![]).await.unwrap();
+    let reply = first.grids.iter().find(|r| r.kind == ReplyKind::New).unwrap();
+    let mut doc = GridDoc::load(reply.snapshot.as_ref().unwrap()).unwrap();
+    doc.set_actor(actor);
+    let confirmed = doc.heads();
+    let target = doc.places().unwrap().into_iter().find(|p| p.kind == PlaceKind::Household).unwrap().id;
+
+    let now = chrono::Utc::now();
+    let mut found = Vec::new();
+    for (i, outcome) in [Outcome::Completed, Outcome::Completed, Outcome::Gone].into_iter().enumerate() {
+        let id = new_found_place_id();
+        let place = Place {
+            id: id.clone(),
+            kind: PlaceKind::Household,
+            label: format!("found {i}"),
+            address: None,
+            lat: None,
+            lon: None,
+        };
+        doc.add_found_place(&FoundPlace {
+            place,
+            added_by: username.clone(),
+            device: device_id.clone(),
+            added_at: now,
+            review: None,
+        })
+        .unwrap();
+        let handbook = outcome == Outcome::Completed;
+        doc.add_visit(&Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: id.clone(),
+            volunteer: username.clone(),
+            device: device_id.clone(),
+            at: now + chrono::Duration::hours(i as i64),
+            outcome,
+            deliveries: Deliveries { handbook, briefed: handbook, ..Default::default() },
+            note: None,
+            gps: None,
+        })
+        .unwrap();
+        found.push(id);
+    }
+    sync(vec![build_push(&reply.grid, &doc, Some(&confirmed))]).await.unwrap();
+    let (provisional,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM places WHERE status = 'provisional'")
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(provisional, 3);
+    assert_counts_match_scan(&state).await;
+    assert_projection_matches_visit_rows(&state).await;
+
+    decide_place(&state, &found[0], &PlaceDecision::Confirm, "office").await.unwrap();
+    decide_place(&state, &found[1], &PlaceDecision::Merge { into: target.clone() }, "office").await.unwrap();
+    decide_place(&state, &found[2], &PlaceDecision::Reject, "office").await.unwrap();
+    assert_counts_match_scan(&state).await;
+    assert_projection_matches_visit_rows(&state).await;
+    let (reached,): (Option<i64>,) =
+        sqlx::query_as("SELECT reached_at FROM place_indicators WHERE place_id = $1 AND indicator = 'handbook'")
+            .bind(&target)
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap();
+    assert!(reached.is_some(), "the merged duplicate's delivery reaches {target}");
 }
