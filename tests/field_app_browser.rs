@@ -195,6 +195,7 @@ fn a_day_offline_in_the_field_app() {
     // The browser was killed; it opens again with no network and every visit is there.
     let reopened = browser_step("reload-offline", &url, &browser, &task);
     assert_eq!(reopened["s1_visit"], offline["visits"]["S1"]);
+    assert_eq!(app_places(&reopened), app_places(&offline), "the cached view shows what the document holds");
 
     // Back at base: the server runs again on the same address; bob syncs first, then the app syncs by itself.
     let server = Server::start_with(&data, &listen, &[]);

@@ -70,8 +70,9 @@ function chrome() {
   net.dataset.online = online;
   const pending = app.state?.device ? app.state.pendingCount() : 0;
   const badge = $("#pending");
-  badge.textContent = `${t("pending")} ${pending}`;
-  badge.dataset.count = pending;
+  badge.textContent = `${t("pending")} ${pending ?? "…"}`;
+  if (pending == null) delete badge.dataset.count; // not known until the documents are loaded
+  else badge.dataset.count = pending;
   $("#sync").hidden = !app.state?.device;
   $("#settings-link").hidden = !app.state?.device;
   $("#lang").textContent = t("langSwitch");
@@ -158,7 +159,7 @@ function route() {
   main.dataset.screen = name;
   main.dataset.route = location.hash;
   window.scrollTo(0, scroll);
-  if (name === "grid" && !gridOpened) {
+  if (name === "grid" && !gridOpened && $("#places")) {
     gridOpened = true;
     performance.measure("doorstep:grid-open", { start: 0, end: performance.now() });
   }
@@ -196,15 +197,10 @@ async function boot() {
     say(t("needsHttps"), "error");
   }
   if (!(await holdWriterLock())) return fatal(t("otherTab"));
-  let store;
   try {
-    await A.initializeWasm("automerge.wasm");
-    performance.mark("doorstep:wasm-ready");
     const rules = await (await fetch("rules.json")).json();
-    store = await Store.open();
-    app.state = new State(store, rules);
+    app.state = new State(await Store.open(), rules);
     await app.state.load();
-    performance.mark("doorstep:state-loaded");
   } catch (e) {
     return fatal(`${t("startError")}${e.message}`);
   }
@@ -213,6 +209,17 @@ async function boot() {
   window.addEventListener("online", () => { chrome(); runSync(false); });
   window.addEventListener("offline", chrome);
   route();
+  try {
+    // The screen is drawn from the store's plain views first; the automerge core (needed to write and sync)
+    // compiles after, so the two do not compete for the phone's CPU.
+    await A.initializeWasm("automerge.wasm");
+    performance.mark("doorstep:wasm-ready");
+    await app.state.loadDocs();
+    performance.mark("doorstep:state-loaded");
+  } catch (e) {
+    return fatal(`${t("startError")}${e.message}`);
+  }
+  if (!["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName)) route();
   document.body.dataset.ready = "1";
   if (app.state.device && navigator.onLine) runSync(false);
   setInterval(() => {

@@ -103,7 +103,7 @@ const FILTERS = { all: () => true, todo: (p) => !p.cov.done, revisit: (p) => p.c
 export function gridScreen(ctx, code) {
   const { state } = ctx;
   const view = state.view(code);
-  if (!view) return h("p", { class: "empty" }, t("nothingHere"));
+  if (!view) return h("p", { class: "empty" }, t(state.loaded ? "nothingHere" : "loading"));
   const ui = ctx.gridUi(code); // remembers the filter and search per grid while the app is open
   const list = h("ul", { class: "places", id: "places" });
   const fill = () => {
@@ -141,7 +141,7 @@ export function placeScreen(ctx, code, placeId) {
   const { state } = ctx;
   const view = state.view(code);
   const p = view?.byId.get(placeId);
-  if (!p) return h("p", { class: "empty" }, t("nothingHere"));
+  if (!p) return h("p", { class: "empty" }, t(state.loaded ? "nothingHere" : "loading"));
   const rules = state.rules;
   const pending = state.pendingIds(code);
   const contact = (state.grids.get(code).record.contacts || []).find((c) => c.place_id === placeId);
@@ -226,7 +226,7 @@ export function placeScreen(ctx, code, placeId) {
 export function taskScreen(ctx, id) {
   const { state } = ctx;
   const v = state.taskView(id);
-  if (!v) return h("p", { class: "empty" }, t("nothingHere"));
+  if (!v) return h("p", { class: "empty" }, t(state.loaded ? "nothingHere" : "loading"));
   const rules = state.rules;
   const i = v.info;
   const message = h("p", { class: "message", role: "status", id: "outcome-message" });

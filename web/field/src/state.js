@@ -41,37 +41,73 @@ export class State {
     for (const fn of this.listeners) fn();
   }
 
+  /**
+   * Reads what the phone holds, without the automerge core: each grid's plain view comes from its cache, so the
+   * screens can draw at once. `loadDocs()` then loads the documents themselves (needed to write and to sync).
+   */
   async load() {
     this.device = (await this.store.getMeta("device")) || null;
     this.carried = (await this.store.getMeta("carry_over")) || [];
     this.grids.clear();
     this.tasks.clear();
+    this.loaded = !this.device;
     if (!this.device) return;
     for (const kind of ["grid", "task"]) {
-      for (const record of await this.store.list(kind)) await this.loadDoc(kind, record);
+      for (const record of await this.store.list(kind)) {
+        const log = await this.store.logOf(kind, record[kind]);
+        const plain = kind === "grid" ? cachedPlain(record, log) : null;
+        this.docs(kind).set(record[kind], { record, log, doc: null, logged: log.length, plain, view: null });
+      }
     }
   }
 
-  async loadDoc(kind, record) {
-    const id = record[kind];
-    const changes = await this.store.changesOf(kind, id);
-    const entry = { record, doc: loadDoc(record.snapshot, changes, this.device.actor), logged: changes.length, view: null };
-    this.docs(kind).set(id, entry);
-    return entry;
+  /** Loads every document into the automerge core (which must be ready), and caches views that were missing. */
+  async loadDocs() {
+    for (const [kind, map] of [["grid", this.grids], ["task", this.tasks]]) {
+      for (const entry of map.values()) {
+        entry.doc = loadDoc(entry.record.snapshot, entry.log.map((r) => r.bytes), this.device.actor);
+        entry.log = null;
+        if (kind === "grid" && !entry.plain) {
+          entry.view = null;
+          await this.exclusive(() => this.store.setFields("grid", entry.record.grid, { view_cache: viewCache(entry) }));
+        }
+        entry.plain = null;
+      }
+    }
+    this.loaded = true;
+    this.docsLoaded?.();
+  }
+
+  /** Resolves once the documents are loaded: writes wait for it. */
+  whenLoaded() {
+    if (this.loaded) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.docsLoaded;
+      this.docsLoaded = () => { before?.(); resolve(); };
+    });
+  }
+
+  /** Reloads a document from disk (after a failed write, so memory never holds what the disk does not). */
+  async reload(kind, id) {
+    const entry = this.docs(kind).get(id);
+    const log = await this.store.logOf(kind, id);
+    entry.doc = loadDoc(entry.record.snapshot, log.map((r) => r.bytes), this.device.actor);
+    entry.logged = log.length;
+    entry.view = null;
   }
 
   /** The grid as the screens show it: places with their visits and coverage, and the grid's figures. */
   view(code) {
     const entry = this.grids.get(code);
-    if (!entry) return null;
-    if (!entry.view) entry.view = buildView(this.rules, code, entry.doc);
+    if (!entry || !(entry.doc || entry.plain)) return null;
+    if (!entry.view) entry.view = buildView(this.rules, code, entry.doc ? readGrid(entry.doc) : entry.plain);
     return entry.view;
   }
 
   /** A task as the screens show it, with where it stands on this phone. */
   taskView(id) {
     const entry = this.tasks.get(id);
-    if (!entry) return null;
+    if (!entry?.doc) return null;
     if (!entry.view) {
       entry.view = readTask(entry.doc);
       entry.view.state = taskState(entry.view, this.device.device_id);
@@ -86,12 +122,13 @@ export class State {
   /** Tasks still to do first, then by priority and deadline (as `doorstep field tasks`). */
   sortedTasks() {
     const rank = (p) => this.rules.priorities.findIndex((n) => n.id === p);
-    return [...this.tasks.keys()].map((id) => this.taskView(id)).sort((a, b) =>
+    return [...this.tasks.keys()].map((id) => this.taskView(id)).filter(Boolean).sort((a, b) =>
       (a.state === "done") - (b.state === "done") || rank(a.info.priority) - rank(b.info.priority) || a.info.deadline - b.info.deadline);
   }
 
   /** Visits and task entries written on this phone that the server has not confirmed, plus any carried over. */
   pendingCount() {
+    if (!this.loaded) return null;
     let n = this.carried.length;
     for (const map of [this.grids, this.tasks]) {
       for (const { doc, record } of map.values()) n += unconfirmedBy(doc, record.confirmed, this.device.actor);
@@ -102,7 +139,7 @@ export class State {
   /** Pending visit ids of one grid (to mark them in a place's history). */
   pendingIds(code) {
     const entry = this.grids.get(code);
-    if (!entry) return new Set();
+    if (!entry?.doc) return new Set();
     return new Set(unconfirmedVisits(entry.doc, entry.record.confirmed, this.device.device_id).map((v) => v.id));
   }
 
@@ -119,22 +156,24 @@ export class State {
    */
   recordVisit(code, fields) {
     const visit = { id: uuidv7(), volunteer: this.device.username, device: this.device.device_id, at: Date.now(), ...fields };
-    return this.exclusive(() => this.writeVisit(code, visit));
+    return this.whenLoaded().then(() => this.exclusive(() => this.writeVisit(code, visit)));
   }
 
   writeVisit(code, visit) {
-    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit)).then(() => visit);
+    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit), visit).then(() => visit);
   }
 
   /** Records a task outcome, durably, as a visit is recorded. */
   recordOutcome(taskId, fields) {
     const outcome = { id: uuidv7(), volunteer: this.device.username, device: this.device.device_id, at: Date.now(), ...fields };
-    return this.exclusive(() => this.writeEntry("task", taskId, (doc) => addOutcome(doc, outcome))).then(() => outcome);
+    return this.whenLoaded()
+      .then(() => this.exclusive(() => this.writeEntry("task", taskId, (doc) => addOutcome(doc, outcome))))
+      .then(() => outcome);
   }
 
   /** The volunteer opened a task: signed for as "opened" once per phone, durably. */
   markOpened(taskId) {
-    return this.exclusive(() => this.signTask(taskId, "opened"));
+    return this.whenLoaded().then(() => this.exclusive(() => this.signTask(taskId, "opened")));
   }
 
   /** Signs for a task ("received" or "opened") unless this phone already did. Returns whether it wrote one. */
@@ -146,7 +185,8 @@ export class State {
     return true;
   }
 
-  async writeEntry(kind, id, add) {
+  /** Writes one entry (a visit, a sign-for, an outcome) as one change; `plain` is a visit's plain form. */
+  async writeEntry(kind, id, add, plain) {
     const entry = this.docs(kind).get(id);
     if (!entry) throw new Error(`${kind} ${id} is not on this phone`);
     // automerge retires the old document once changed, so readers (the header's count) get the new one at
@@ -155,9 +195,9 @@ export class State {
     entry.doc = doc;
     entry.view = null;
     try {
-      await this.store.appendChanges(kind, id, [change]);
+      await this.store.appendChanges(kind, id, [change], [plain]);
     } catch (e) {
-      await this.loadDoc(kind, entry.record);
+      await this.reload(kind, id);
       this.changed();
       throw e;
     }
@@ -179,30 +219,38 @@ export class State {
       try {
         await this.store.appendChanges(kind, id, fresh);
       } catch (e) {
-        await this.loadDoc(kind, entry.record);
+        await this.reload(kind, id);
         throw e;
       }
       entry.logged += fresh.length;
     }
     const confirmed = A.hasHeads(entry.doc, serverHeads) ? serverHeads : [];
+    if (entry.logged > COMPACT_AFTER) {
+      // A new snapshot and the view cache that goes with it, in one write.
+      entry.logged = 0;
+      const snapshot = A.save(entry.doc);
+      await this.store.replaceDoc(kind, id, snapshot, kind === "grid" ? { view_cache: viewCache(entry) } : {});
+      entry.record.snapshot = snapshot;
+    }
     const fields = { ...extra, confirmed, last_sync: Date.now() };
+    // The grid's view as of its whole log, so the next start shows it at once.
+    if (kind === "grid" && fresh.length) fields.view_cache = viewCache(entry);
     await this.store.setFields(kind, id, fields);
     Object.assign(entry.record, fields);
-    if (entry.logged > COMPACT_AFTER) {
-      await this.store.replaceDoc(kind, id, A.save(entry.doc));
-      entry.logged = 0;
-    }
     return fresh.length;
   }
 
   /** Stores a document the server sent whole, keeping anything this phone already held for it. */
-  async putNew(kind, id, snapshot, confirmed, extra = {}) {
-    let doc = A.load(snapshot, { actor: this.device.actor });
+  async putNew(kind, id, sent, confirmed, extra = {}) {
+    let doc = A.load(sent, { actor: this.device.actor });
     const held = this.docs(kind).get(id);
     if (held) [doc] = A.applyChanges(doc, A.getAllChanges(held.doc));
-    const fields = { ...extra, confirmed, last_sync: Date.now() };
-    await this.store.replaceDoc(kind, id, A.save(doc), fields);
-    this.docs(kind).set(id, { record: { ...(held?.record || {}), ...fields, [kind]: id }, doc, logged: 0, view: null });
+    const snapshot = A.save(doc);
+    const entry = { record: { ...(held?.record || {}), [kind]: id, snapshot }, doc, logged: 0, view: null };
+    const fields = { ...extra, confirmed, last_sync: Date.now(), ...(kind === "grid" ? { view_cache: viewCache(entry) } : {}) };
+    await this.store.replaceDoc(kind, id, snapshot, fields);
+    Object.assign(entry.record, fields);
+    this.docs(kind).set(id, entry);
   }
 
   async drop(kind, id) {
@@ -222,8 +270,24 @@ export class State {
   }
 }
 
-function buildView(rules, code, doc) {
-  const { info, places, visits } = readGrid(doc);
+/** What a grid's view cache holds: the grid read into plain values, as of its first `count` log records. */
+function viewCache(entry) {
+  return { count: entry.logged, ...readGrid(entry.doc) };
+}
+
+/**
+ * The grid in plain values from its cache and the visits logged since, or null when the cache cannot tell (none
+ * yet, or the log holds changes from a sync that the cache does not cover).
+ */
+function cachedPlain(record, log) {
+  const cache = record.view_cache;
+  if (!cache || cache.count > log.length) return null;
+  const since = log.slice(cache.count);
+  if (!since.every((r) => r.visit)) return null;
+  return { info: cache.info, places: cache.places, visits: [...cache.visits, ...since.map((r) => r.visit)] };
+}
+
+function buildView(rules, code, { info, places, visits }) {
   const rural = info.village_kind === "village";
   const byPlace = new Map(places.map((p) => [p.id, { ...p, visits: [] }]));
   for (const v of visits) byPlace.get(v.place)?.visits.push(v);

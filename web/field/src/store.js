@@ -4,8 +4,11 @@
 // confirms survives a closed tab, a killed browser and a dead battery.
 //
 // Stores:  meta          key → value      "device", "carry_over"
-//          grids         keyPath "grid"   { grid, snapshot, confirmed: [hex], last_sync, contacts }
-//          changes       auto key         { grid, bytes }   (index "grid"; key order is append order)
+//          grids         keyPath "grid"   { grid, snapshot, confirmed: [hex], last_sync, contacts, view_cache }
+//          changes       auto key         { grid, bytes, visit? }   (index "grid"; key order is append order)
+// `view_cache` is the grid read into plain values ({ count, info, places, visits }) as of its first `count` log
+// records; a visit written on this phone carries its plain form in its log record. Together they let a grid be
+// shown before the automerge core has loaded it (see state.js).
 //          tasks         keyPath "task"   { task, snapshot, confirmed: [hex], last_sync }   (urgent tasks)
 //          task_changes  auto key         { task, bytes }   (index "task")
 
@@ -95,19 +98,18 @@ export class Store {
     return this.read(KINDS[kind].records, (s) => s.getAll());
   }
 
-  /** A document's logged changes in the order they were appended. */
-  async changesOf(kind, id) {
+  /** A document's log records ({ bytes, visit? }) in the order they were appended. */
+  logOf(kind, id) {
     const { log, key } = KINDS[kind];
-    const rows = await this.read(log, (s) => s.index(key).getAll(IDBKeyRange.only(id)));
-    return rows.map((r) => r.bytes);
+    return this.read(log, (s) => s.index(key).getAll(IDBKeyRange.only(id)));
   }
 
-  /** Appends changes to a document's log; resolves once they are on disk. */
-  appendChanges(kind, id, changes) {
+  /** Appends changes to a document's log, each with its plain form if given; resolves once they are on disk. */
+  appendChanges(kind, id, changes, plain = []) {
     if (changes.length === 0) return Promise.resolve();
     const { log, key } = KINDS[kind];
     return this.write([log], (stores) => {
-      for (const bytes of changes) stores[log].add({ [key]: id, bytes });
+      changes.forEach((bytes, i) => stores[log].add(plain[i] ? { [key]: id, bytes, visit: plain[i] } : { [key]: id, bytes }));
     });
   }
 

@@ -48,6 +48,7 @@ async function gzip(bytes) {
  * enrolment at the next sync, since the server accepts only the new actor's changes.
  */
 export async function enrol(state, { username, password, deviceName }) {
+  await state.whenLoaded();
   const old = state.device;
   const pending = old ? state.pendingCount() : 0;
   if (old && pending > 0 && old.username !== username) {
@@ -101,6 +102,7 @@ function pushes(state, kind, resendAll, tally) {
  * grids are here.
  */
 export async function sync(state) {
+  await state.whenLoaded();
   const tally = { sent: 0, stored: 0, received: 0, newGrids: [], removed: [], newTasks: 0, signed: 0 };
   let resendAll = new Set();
   let carrying = state.carried.length > 0;
