@@ -68,8 +68,12 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let tmp = tempfile::tempdir()?;
-        let config =
-            ServerConfig { data_dir: tmp.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+        let config = ServerConfig {
+            data_dir: tmp.path().to_path_buf(),
+            database_url: None,
+            login_throttle: Default::default(),
+            doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        };
         let state = AppState::open(&config).await?;
         let started = Instant::now();
         for (i, sql) in GENERATE.iter().enumerate() {

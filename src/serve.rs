@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Length of the login throttle window, in seconds.
     #[arg(long, default_value_t = 900)]
     login_window_secs: i64,
+    /// Memory for cached grid documents, in MiB (estimated); the least recently used are dropped beyond it.
+    #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::grids::DEFAULT_CACHE_BYTES >> 20)]
+    doc_cache_mb: u64,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -34,6 +37,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             max_failures: args.login_max_failures.max(1),
             window_secs: args.login_window_secs.max(1),
         },
+        doc_cache_bytes: args.doc_cache_mb << 20,
     };
     let state = AppState::open(&config).await?;
     if args.demo {
@@ -118,7 +122,13 @@ pub async fn admin_create_user(
     area: Option<String>,
     password: String,
 ) -> Result<()> {
-    let state = AppState::open(&ServerConfig { data_dir, database_url, login_throttle: Default::default() }).await?;
+    let config = ServerConfig {
+        data_dir,
+        database_url,
+        login_throttle: Default::default(),
+        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+    };
+    let state = AppState::open(&config).await?;
     let user = server::people::NewUser {
         username: username.clone(),
         password,

@@ -10,6 +10,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
 use sqlx::{Any, Transaction};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
 
@@ -29,48 +30,118 @@ pub type GridSlot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 pub struct GridLock {
     pub code: String,
     guard: OwnedMutexGuard<Option<Cached>>,
+    size: SlotSize,
 }
 
-/// Grid documents kept in memory at most; beyond that the least recently used idle ones are dropped (a
-/// 300-place grid with its visits takes about 1 MB loaded).
-pub const CACHED_GRIDS: usize = 1000;
+impl GridLock {
+    /// Puts a document in the slot (or empties it) and counts it against the cache's budget.
+    fn set_cached(&mut self, cached: Option<Cached>) {
+        self.size.set(cached.as_ref().map_or(0, |c| estimated_bytes(&c.doc)));
+        *self.guard = cached;
+    }
+}
+
+/// Default bound of the document cache: the estimated memory of the grid documents it keeps loaded
+/// (`doorstep serve --doc-cache-mb`).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
+/// Memory of a loaded document per automerge operation, for the cache's estimate. Measured: a 100-place grid
+/// of about 630 operations takes about 94 KiB loaded (its stored snapshot, 2.9 KB); with 70 visits applied,
+/// 1,300 operations take about 82 KiB, so the estimate errs on the large side once visits arrive.
+const BYTES_PER_OP: u64 = 150;
+
+/// Slots without a document are cheap but not free: beyond this many, idle empty ones are dropped too.
+const EMPTY_SLOTS_KEPT: usize = 10_000;
+
+/// The estimated memory of a loaded document.
+fn estimated_bytes(doc: &GridDoc) -> u64 {
+    use automerge::ReadDoc;
+    // At least one operation's worth, so that every cached document counts.
+    doc.automerge().stats().num_ops.max(1) * BYTES_PER_OP
+}
+
+/// What one slot's document is counted for, and the total over all slots, kept up to date by whoever holds the
+/// slot's lock.
+#[derive(Clone)]
+struct SlotSize {
+    slot: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
+}
+
+impl SlotSize {
+    fn set(&self, bytes: u64) {
+        // Added before the old size is taken off, so that the total never wraps below zero.
+        self.total.fetch_add(bytes, Ordering::Relaxed);
+        let before = self.slot.swap(bytes, Ordering::Relaxed);
+        self.total.fetch_sub(before, Ordering::Relaxed);
+    }
+}
+
+/// One grid's lock and cached document, when it was last used, and what its document is counted for.
+struct Entry {
+    slot: GridSlot,
+    used: u64,
+    size: Arc<AtomicU64>,
+}
 
 pub struct GridRepo {
     db: Db,
-    /// Per grid: its lock and cached document, and when it was last used.
-    slots: Mutex<HashMap<String, (GridSlot, u64)>>,
-    clock: std::sync::atomic::AtomicU64,
+    /// Per grid: its lock and cached document.
+    slots: Mutex<HashMap<String, Entry>>,
+    clock: AtomicU64,
+    /// Estimated memory of all cached documents, and the bound beyond which idle ones are dropped.
+    cached_bytes: Arc<AtomicU64>,
+    budget: u64,
     /// This process's automerge actor for the registry changes it writes.
     actor: ActorId,
 }
 
 impl GridRepo {
-    pub fn new(db: Db) -> Self {
-        GridRepo { db, slots: Mutex::new(HashMap::new()), clock: Default::default(), actor: ActorId::random() }
+    /// A repository whose cache keeps loaded documents up to an estimated `cache_bytes` of memory.
+    pub fn new(db: Db, cache_bytes: u64) -> Self {
+        GridRepo {
+            db,
+            slots: Mutex::new(HashMap::new()),
+            clock: Default::default(),
+            cached_bytes: Default::default(),
+            budget: cache_bytes,
+            actor: ActorId::random(),
+        }
     }
 
-    /// The slot of a grid, marked as just used; drops idle documents beyond `CACHED_GRIDS`.
-    fn slot(&self, code: &str) -> GridSlot {
-        let now = self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// The slot of a grid, marked as just used. While the cached documents are estimated above the budget, the
+    /// least recently used idle ones are dropped; a document in use stays, so the bound can be exceeded by the
+    /// documents that requests hold at that moment.
+    fn slot(&self, code: &str) -> (GridSlot, SlotSize) {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut slots = self.slots.lock().expect("slot map poisoned");
-        let entry = slots.entry(code.to_string()).or_insert_with(|| (GridSlot::default(), now));
-        entry.1 = now;
-        let slot = entry.0.clone();
-        if slots.len() > CACHED_GRIDS {
+        let entry = slots.entry(code.to_string()).or_insert_with(|| Entry {
+            slot: GridSlot::default(),
+            used: now,
+            size: Default::default(),
+        });
+        entry.used = now;
+        let taken = (entry.slot.clone(), SlotSize { slot: entry.size.clone(), total: self.cached_bytes.clone() });
+        let over_budget = || self.cached_bytes.load(Ordering::Relaxed) > self.budget;
+        if over_budget() || slots.len() > EMPTY_SLOTS_KEPT {
             let mut idle: Vec<(u64, String)> = slots
                 .iter()
                 // Only the map holds an idle slot: nobody has it locked or is waiting for it.
-                .filter(|(_, (s, _))| Arc::strong_count(s) == 1)
-                .map(|(c, (_, used))| (*used, c.clone()))
+                .filter(|(_, e)| Arc::strong_count(&e.slot) == 1)
+                .map(|(c, e)| (e.used, c.clone()))
                 .collect();
             idle.sort_unstable();
-            let excess = slots.len() - CACHED_GRIDS;
-            for (_, c) in idle.into_iter().take(excess) {
-                slots.remove(&c);
+            for (_, c) in idle {
+                let empty = slots[&c].size.load(Ordering::Relaxed) == 0;
+                if empty || over_budget() {
+                    let gone = slots.remove(&c).expect("listed above");
+                    self.cached_bytes.fetch_sub(gone.size.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
             }
         }
         metrics::gauge!(crate::ops::DOC_CACHE_GRIDS).set(slots.len() as f64);
-        slot
+        metrics::gauge!(crate::ops::DOC_CACHE_BYTES).set(self.cached_bytes.load(Ordering::Relaxed) as f64);
+        taken
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -84,8 +155,8 @@ impl GridRepo {
         sorted.dedup();
         let mut out = Vec::with_capacity(sorted.len());
         for code in sorted {
-            let slot = self.slot(&code);
-            out.push(GridLock { code, guard: slot.lock_owned().await });
+            let (slot, size) = self.slot(&code);
+            out.push(GridLock { code, guard: slot.lock_owned().await, size });
         }
         out
     }
@@ -182,7 +253,7 @@ impl GridRepo {
         stored: Option<(i64, i64)>,
     ) -> Result<Option<&'a mut Cached>, ApiError> {
         let Some((version, log_count)) = stored else {
-            *lock.guard = None;
+            lock.set_cached(None);
             return Ok(None);
         };
         let fresh = matches!(&*lock.guard, Some(c) if c.version == version);
@@ -191,7 +262,7 @@ impl GridRepo {
         } else {
             metrics::counter!(crate::ops::DOC_CACHE_LOADS).increment(1);
             let doc = self.load(&lock.code, conn).await?;
-            *lock.guard = Some(Cached { version, log_count, doc });
+            lock.set_cached(Some(Cached { version, log_count, doc }));
         }
         Ok(lock.guard.as_mut())
     }
@@ -348,7 +419,7 @@ fn check_one(rows: u64, code: &str) -> Result<(), ApiError> {
 impl GridRepo {
     /// After the transaction committed: the cache now holds the new document.
     pub fn commit_cache(lock: &mut GridLock, version_and_log: (i64, i64), doc: GridDoc) {
-        *lock.guard = Some(Cached { version: version_and_log.0, log_count: version_and_log.1, doc });
+        lock.set_cached(Some(Cached { version: version_and_log.0, log_count: version_and_log.1, doc }));
     }
 
     /// Takes a locked grid's document out of the cache to change it: until `commit_cache` puts it back after
@@ -362,12 +433,14 @@ impl GridRepo {
         stored: Option<(i64, i64)>,
     ) -> Result<Option<Cached>, ApiError> {
         self.current_at(lock, conn, stored).await?;
-        Ok(lock.guard.take())
+        let cached = lock.guard.take();
+        lock.size.set(0);
+        Ok(cached)
     }
 
     /// After a failed transaction: forget the cached copy so the next use reloads from the database.
     pub fn discard_cache(lock: &mut GridLock) {
-        *lock.guard = None;
+        lock.set_cached(None);
     }
 }
 
@@ -375,20 +448,83 @@ impl GridRepo {
 mod tests {
     use super::*;
 
+    use client_core::model::{AreaKind, GridInfo, Place, PlaceKind};
+
+    /// A grid document with `places` places, as the territory import writes it.
+    fn grid_doc(code: &str, places: usize) -> GridDoc {
+        let mut doc = GridDoc::genesis();
+        let info = GridInfo {
+            code: code.to_string(),
+            name: code.to_string(),
+            village_code: "V1".into(),
+            village_name: "village".into(),
+            village_kind: AreaKind::Village,
+            town_code: "T1".into(),
+            town_name: "town".into(),
+        };
+        let places: Vec<Place> = (0..places)
+            .map(|i| Place {
+                id: format!("{code}-P{i}"),
+                kind: PlaceKind::Household,
+                label: format!("house {i}"),
+                address: None,
+                lat: None,
+                lon: None,
+            })
+            .collect();
+        doc.update_registry(&info, &places).unwrap();
+        doc
+    }
+
+    async fn store(repo: &GridRepo, code: &str) {
+        let (locks, session) = repo.begin(&[code.to_string()]).await.unwrap();
+        let (_gate, mut tx) = session.into_writer().await.unwrap();
+        repo.persist(&mut tx, &locks[0], None, &grid_doc(code, 50), &[]).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    fn cached(repo: &GridRepo) -> Vec<String> {
+        let slots = repo.slots.lock().unwrap();
+        let mut codes: Vec<String> =
+            slots.iter().filter(|(_, e)| e.size.load(Ordering::Relaxed) > 0).map(|(c, _)| c.clone()).collect();
+        codes.sort();
+        codes
+    }
+
     #[tokio::test]
-    async fn idle_documents_beyond_the_cap_are_dropped_but_held_ones_stay() {
+    async fn idle_documents_beyond_the_byte_budget_are_dropped_but_held_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap();
-        let repo = GridRepo::new(db);
-        let held = repo.lock_many(&["held".to_string()]).await;
-        for i in 0..CACHED_GRIDS + 50 {
-            drop(repo.lock_many(&[format!("g{i}")]).await);
+        let one = estimated_bytes(&grid_doc("G00", 50));
+        let repo = GridRepo::new(db, 3 * one);
+        for i in 0..10 {
+            store(&repo, &format!("G{i:02}")).await;
         }
-        let slots = repo.slots.lock().unwrap();
-        assert!(slots.len() <= CACHED_GRIDS, "{} slots", slots.len());
-        assert!(slots.contains_key("held"), "a locked grid is never dropped");
-        assert!(slots.contains_key(&format!("g{}", CACHED_GRIDS + 49)), "the most recent stays");
-        assert!(!slots.contains_key("g0"), "the oldest idle one went");
-        drop(held);
+        store(&repo, "held").await;
+        let mut held = repo.lock_many(&["held".to_string()]).await;
+        let mut conn = repo.db.pool.acquire().await.unwrap();
+        assert!(repo.current(&mut held[0], &mut conn).await.unwrap().is_some());
+        drop(conn);
+        for i in 0..10 {
+            assert!(repo.with_current(&format!("G{i:02}"), None, |c| c.is_some()).await.unwrap());
+        }
+        let kept = cached(&repo);
+        // Each use drops idle documents down to the budget before it loads its own.
+        let total = repo.cached_bytes.load(Ordering::Relaxed);
+        assert!(total <= 4 * one, "{total} bytes cached for a budget of {}: {kept:?}", 3 * one);
+        assert!(kept.contains(&"held".to_string()), "a locked grid is never dropped: {kept:?}");
+        assert!(kept.contains(&"G09".to_string()), "the most recent stays: {kept:?}");
+        assert!(!kept.contains(&"G00".to_string()), "the oldest idle one went: {kept:?}");
+        // The running total is the sum of what the slots hold.
+        let sum: u64 = repo.slots.lock().unwrap().values().map(|e| e.size.load(Ordering::Relaxed)).sum();
+        assert_eq!(total, sum);
+
+        // A document taken out to be changed counts for nothing until it is put back.
+        let mut conn = repo.db.pool.acquire().await.unwrap();
+        let stored = repo.stored_versions(&mut conn, &["held".to_string()]).await.unwrap().remove("held");
+        let taken = repo.take_current(&mut held[0], &mut conn, stored).await.unwrap().unwrap();
+        assert_eq!(repo.cached_bytes.load(Ordering::Relaxed), total - one);
+        GridRepo::commit_cache(&mut held[0], (taken.version, taken.log_count), taken.doc);
+        assert_eq!(repo.cached_bytes.load(Ordering::Relaxed), total);
     }
 }

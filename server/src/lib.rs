@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub login_throttle: throttle::ThrottlePolicy,
+    /// Bound of the grid document cache, in estimated bytes of memory.
+    pub doc_cache_bytes: u64,
 }
 
 impl AppState {
@@ -63,7 +65,7 @@ impl AppState {
         let url = config.database_url.clone().unwrap_or_else(|| db::sqlite_url(&config.data_dir));
         let db = db::Db::connect(&url).await?;
         let keys = Arc::new(auth::Keys::load_or_create(&config.data_dir)?);
-        let grids = Arc::new(grids::GridRepo::new(db.clone()));
+        let grids = Arc::new(grids::GridRepo::new(db.clone(), config.doc_cache_bytes));
         ops::prometheus();
         Ok(AppState { db, keys, grids, login_throttle: config.login_throttle })
     }

@@ -122,7 +122,10 @@ async fn verify(from: &Db, to: &Db, report: &Report) -> Result<usize> {
     }
     let grids: Vec<(String,)> =
         sqlx::query_as("SELECT grid_code FROM grid_docs ORDER BY grid_code").fetch_all(&from.pool).await?;
-    let (src, dst) = (GridRepo::new(from.clone()), GridRepo::new(to.clone()));
+    let (src, dst) = (
+        GridRepo::new(from.clone(), crate::grids::DEFAULT_CACHE_BYTES),
+        GridRepo::new(to.clone(), crate::grids::DEFAULT_CACHE_BYTES),
+    );
     for (code,) in &grids {
         let a = src.load_for_check(code).await.map_err(|e| anyhow::anyhow!(e.message))?;
         let b = dst.load_for_check(code).await.map_err(|e| anyhow::anyhow!(e.message))?;

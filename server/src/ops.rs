@@ -18,6 +18,7 @@ pub const CHANGES_REJECTED: &str = "doorstep_sync_rejected_total";
 pub const DOC_CACHE_HITS: &str = "doorstep_document_cache_hits_total";
 pub const DOC_CACHE_LOADS: &str = "doorstep_document_cache_loads_total";
 pub const DOC_CACHE_GRIDS: &str = "doorstep_document_cache_grids";
+pub const DOC_CACHE_BYTES: &str = "doorstep_document_cache_bytes";
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -45,6 +46,10 @@ fn describe() {
     metrics::describe_counter!(DOC_CACHE_HITS, "Grid documents served from the cache (stored version unchanged)");
     metrics::describe_counter!(DOC_CACHE_LOADS, "Grid documents loaded from the database");
     metrics::describe_gauge!(DOC_CACHE_GRIDS, "Grids with a lock slot (and possibly a cached document) in memory");
+    metrics::describe_gauge!(
+        DOC_CACHE_BYTES,
+        "Estimated memory of the cached grid documents, bounded by --doc-cache-mb"
+    );
 }
 
 pub fn routes() -> Router<AppState> {

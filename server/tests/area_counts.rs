@@ -20,8 +20,12 @@ async fn assert_counts_match_scan(state: &AppState) {
 #[tokio::test]
 async fn counts_agree_with_a_full_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        ServerConfig { data_dir: dir.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        login_throttle: Default::default(),
+        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+    };
     let state = AppState::open(&config).await.unwrap();
     // The demo town: ~2,000 places, two teams, ~1,200 visits with every outcome, through the sync path.
     demo::populate(&state).await.unwrap().expect("an empty data dir");
@@ -118,8 +122,12 @@ async fn batched_visits_project_like_the_rules() {
     use client_core::model::{Deliveries, Outcome, Visit};
     use server::projection::{project_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        ServerConfig { data_dir: dir.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        login_throttle: Default::default(),
+        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+    };
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");
     assert_projection_matches_visit_rows(&state).await;
