@@ -321,12 +321,18 @@ impl Cpu {
 struct Office {
     client: reqwest::Client,
     base: String,
-    token: String,
+    /// Renewed when it expires: a large setup outlasts an office session token.
+    token: std::sync::Mutex<String>,
 }
 
 impl Office {
     async fn login(base: &str) -> Result<Office> {
         let client = client()?;
+        let token = Office::session(&client, base).await?;
+        Ok(Office { client, base: base.to_string(), token: std::sync::Mutex::new(token) })
+    }
+
+    async fn session(client: &reqwest::Client, base: &str) -> Result<String> {
         let reply: serde_json::Value = client
             .post(format!("{base}/api/v1/auth/login"))
             .json(&serde_json::json!({ "username": OFFICE, "password": PASSWORD }))
@@ -336,23 +342,32 @@ impl Office {
             .context("office login")?
             .json()
             .await?;
-        let token = reply["token"].as_str().ok_or_else(|| anyhow!("login reply lacks a token: {reply}"))?.to_string();
-        Ok(Office { client, base: base.to_string(), token })
+        Ok(reply["token"].as_str().ok_or_else(|| anyhow!("login reply lacks a token: {reply}"))?.to_string())
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Body) -> Result<reqwest::Response> {
-        let req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
-        let req = match body {
-            Body::None => req,
-            Body::Json(v) => req.json(&v),
-            Body::Csv(text) => req.header("content-type", "text/csv").body(text),
-        };
-        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let mut resp = self.send(method.clone(), path, body.clone()).await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            let token = Office::session(&self.client, &self.base).await?;
+            *self.token.lock().expect("token lock poisoned") = token;
+            resp = self.send(method.clone(), path, body).await?;
+        }
         let status = resp.status();
         if !status.is_success() {
             bail!("{method} {path}: HTTP {status}: {}", resp.text().await.unwrap_or_default());
         }
         Ok(resp)
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Body) -> Result<reqwest::Response> {
+        let token = self.token.lock().expect("token lock poisoned").clone();
+        let req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(token);
+        let req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Csv(text) => req.header("content-type", "text/csv").body(text),
+        };
+        req.send().await.with_context(|| format!("{method} {path}"))
     }
 
     /// Visits stored per volunteer, from the activity report over the days the bench's visits fall in.
@@ -370,6 +385,7 @@ impl Office {
     }
 }
 
+#[derive(Clone)]
 enum Body {
     None,
     Json(serde_json::Value),
@@ -985,12 +1001,15 @@ async fn main() -> Result<()> {
     println!("  load generator ({n} devices' documents in memory): peak RSS {}", mib(own_memory.0));
     for (i, c) in counters.iter().enumerate() {
         println!(
-            "server instance {}: {} sync requests, {} visits ingested; grid documents from its cache {}, loaded {}",
+            "server instance {}: {} sync requests, {} visits ingested; grid documents from its cache {}, loaded {}; \
+             at the end {} grid slots, cached documents estimated at {}",
             i + 1,
             counter(c, "doorstep_sync_requests_total"),
             counter(c, "doorstep_visits_ingested_total"),
             counter(c, "doorstep_document_cache_hits_total"),
             counter(c, "doorstep_document_cache_loads_total"),
+            counter(c, "doorstep_document_cache_grids"),
+            mib(counter(c, "doorstep_document_cache_bytes")),
         );
     }
     println!(
