@@ -204,8 +204,12 @@ async fn review_decisions_keep_the_counts() {
     use server::field_places::{decide_place, PlaceDecision};
     use server::{ingest, people};
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        ServerConfig { data_dir: dir.path().to_path_buf(), database_url: None, login_throttle: Default::default() };
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        login_throttle: Default::default(),
+        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+    };
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");
     let (user_id, username, team): (String, String, String) = sqlx::query_as(
