@@ -182,6 +182,8 @@ struct SyncTally {
     received: usize,
     new_grids: Vec<String>,
     removed: Vec<String>,
+    /// Grids the last answer spoke of (a hub leaves out those it does not hold).
+    answered: BTreeSet<String>,
 }
 
 pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
@@ -237,6 +239,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         tally.hub = reply.relay.clone();
         resend_all.clear();
         resend_tasks.clear();
+        tally.answered = reply.grids.iter().map(|r| r.grid.clone()).collect();
         for r in reply.grids {
             apply_grid_reply(&store, &device, docs.remove(&r.grid), r, &mut tally, &mut resend_all)?;
         }
@@ -267,10 +270,11 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     profile.save_carry_over(&still_carried)?;
     let pending = pending_visits(profile, &store, &device)?;
     if tally.hub.is_some() {
+        let not_on_hub: Vec<String> = store.grids()?.into_iter().filter(|g| !tally.answered.contains(g)).collect();
         println!(
-            "synced {} grids through the hub at {server}: sent {} changes ({} new to the hub), received {}{}; \
+            "synced {} grids through the hub at {server}: sent {} changes ({} new to the hub), received {}{}{}; \
              {pending} visits not yet at the server (the hub forwards them)",
-            store.grids()?.len(),
+            tally.answered.len(),
             tally.sent,
             tally.stored,
             tally.received,
@@ -278,6 +282,11 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
                 String::new()
             } else {
                 format!("; new grids: {}", tally.new_grids.join(", "))
+            },
+            if not_on_hub.is_empty() {
+                String::new()
+            } else {
+                format!("; not on the hub, left for the server: {}", not_on_hub.join(", "))
             },
         );
         return Ok(());

@@ -92,6 +92,7 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
 
     let held: BTreeSet<String> = store.grids().map_err(ApiError::internal)?.into_iter().collect();
     let mut pushed = BTreeSet::new();
+    let mut skipped = Vec::new();
     // Check everything first: a refused change anywhere stores nothing of the request.
     let mut checked: Vec<(GridDoc, Vec<automerge::ChangeHash>, Accepted)> = Vec::new();
     for push in &req.grids {
@@ -99,10 +100,10 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
             return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
         }
         if !held.contains(&push.grid) {
-            return Err(ApiError::forbidden(format!(
-                "grid {} is not on this hub; sync it with the server when you can",
-                push.grid
-            )));
+            // Assigned to the team after the hub last synced: left for the server, with no answer, so the
+            // device keeps it as it is and the other grids still sync.
+            skipped.push(push.grid.clone());
+            continue;
         }
         // Loaded for this exchange alone: a refused push leaves nothing behind in it.
         let mut doc = load(&store, hub, &push.grid)?;
@@ -136,7 +137,7 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         replies.push(reply);
     }
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
-    tracing::info!(device = %device_id, user = %claims.usr, changes = stored, "hub sync stored changes");
+    tracing::info!(device = %device_id, user = %claims.usr, changes = stored, ?skipped, "hub sync stored changes");
     // Urgent tasks are not relayed: the answer carries none, which leaves the device's tasks as they are.
     Ok(SyncResponse { grids: replies, tasks: Vec::new(), relay: Some(hub.device.device_id.clone()) })
 }

@@ -15,7 +15,8 @@ H2,household,2号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
 H3,household,3号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
 S1,shop,小卖部,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
 H4,household,4号,G2,二网格,V1,龙凤村,village,T1,太安镇\n\
-M1,market,市场,G2,二网格,V1,龙凤村,village,T1,太安镇\n";
+M1,market,市场,G2,二网格,V1,龙凤村,village,T1,太安镇\n\
+M3,market,三号市场,G3,三网格,V1,龙凤村,village,T1,太安镇\n";
 
 struct Team {
     tmp: tempfile::TempDir,
@@ -228,10 +229,22 @@ fn a_hub_cannot_forge_a_visit_for_another_device() {
 }
 
 #[test]
-fn the_hub_refuses_forged_visits_and_revoked_devices_offline() {
+fn the_hub_checks_offline_what_the_server_would() {
     let t = team();
     let (v1, v2, v3) = (&t.volunteers[0], &t.volunteers[1], &t.volunteers[2]);
     let hub = Hub::start(&t.lead, &["--upstream-every", "0"]);
+
+    // A grid assigned after the lead last synced is left for the server; the others still sync through the hub.
+    ok(&t.office, &["assign", "G3", "--team", "east"], None);
+    ok(v1, &["field", "sync"], None);
+    visit(v1, &["M3", "--banner"]);
+    visit(v1, &["H1", "--handbook"]);
+    let out = ok(v1, &["field", "sync", "--via", &hub.url], None);
+    assert!(out.contains("synced 2 grids through the hub") && out.contains("left for the server: G3"), "{out}");
+    assert_eq!(visits_on(&t.lead, "H1"), 1, "the hub holds v1's visit to H1");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(v1, &["field", "status", "--format", "json"], None)).unwrap();
+    assert_eq!(status["unsynced_visits"], 2, "neither is at the server yet");
 
     // v2 forges a visit of v1's, signing it with its own key: the hub checks like the server.
     let forged = forged_visit(v2, v1);
@@ -241,10 +254,20 @@ fn the_hub_refuses_forged_visits_and_revoked_devices_offline() {
     let err = fails(v2, &["field", "sync", "--via", &hub.url], None);
     assert!(err.contains("nothing was lost"), "the device keeps its data: {err}");
 
-    // A device revoked by the office is refused by the hub once the hub has read the roster.
+    // v3 syncs through the hub, then the office revokes it before the hub forwards: its visit is stored
+    // upstream (later work depends on it) but not counted.
+    let quarantined = visit(v3, &["H3", "--handbook"]);
+    ok(v3, &["field", "sync", "--via", &hub.url], None);
     ok(&t.office, &["device", "revoke", &device_id(v3)], None);
-    visit(v3, &["H3", "--handbook"]);
     ok(&t.lead, &["hub", "sync"], None);
+    let stored = server_visits(&t.data);
+    assert!(!stored.contains_key(&quarantined) && stored.len() == 1, "only v1's H1 visit counts: {stored:?}");
+    let gaps = ok(&t.office, &["report", "gaps", "--grid", "G1", "--indicator", "handbook", "--format", "json"], None);
+    assert!(gaps.contains("\"H3\""), "H3 is still to reach: {gaps}");
+    let audit = ok(&t.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("1 visits of revoked devices stored, not counted"), "{audit}");
+    // Once the hub has read the roster, it refuses the revoked device itself.
+    visit(v3, &["H4", "--handbook"]);
     let err = fails(v3, &["field", "sync", "--via", &hub.url], None);
     assert!(err.contains("revoked"), "{err}");
 
