@@ -40,6 +40,10 @@ impl Hub {
 pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, ApiError> {
     let claims = server::auth::verify_device_token(&hub.server_key, token).map_err(ApiError::unauthorized)?;
     let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
+    if device_id == hub.device.device_id {
+        // Its visits are the hub's own copy already; and the caller holds the profile this exchange would wait for.
+        return Err(ApiError::conflict("this is the hub's own profile: its visits are on the hub already"));
+    }
     if claims.team.as_deref() != Some(hub.team()) {
         return Err(ApiError::forbidden(format!(
             "this hub serves team {}; this device belongs to team {}",

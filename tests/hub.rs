@@ -234,6 +234,10 @@ fn the_hub_checks_offline_what_the_server_would() {
     let (v1, v2, v3) = (&t.volunteers[0], &t.volunteers[1], &t.volunteers[2]);
     let hub = Hub::start(&t.lead, &["--upstream-every", "0"]);
 
+    // The lead's own profile is the hub's copy: syncing it through the hub is refused at once.
+    let err = fails(&t.lead, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("on the hub already"), "{err}");
+
     // A grid assigned after the lead last synced is left for the server; the others still sync through the hub.
     ok(&t.office, &["assign", "G3", "--team", "east"], None);
     ok(v1, &["field", "sync"], None);
