@@ -200,6 +200,20 @@ fn a_day_offline_in_the_field_app() {
     // Back at base: the server runs again on the same address; bob syncs first, then the app syncs by itself.
     let server = Server::start_with(&data, &listen, &[]);
     ok(&bob, &["field", "sync"], None);
+    // Bob found two places; the office confirms one and merges the other (a duplicate he visited) into S1. The
+    // app must count them as the server does: the confirmed one as a place, the merged one's visit for S1.
+    let add = |args: &[&str]| {
+        let mut all = vec!["field", "add-place", "--grid", "G1"];
+        all.extend_from_slice(args);
+        ok(&bob, &all, None).trim().to_string()
+    };
+    let found = add(&["--kind", "household", "--label", "1组9号（新建）"]);
+    let duplicate = add(&["--kind", "shop", "--label", "小卖部（重复）"]);
+    ok(&bob, &["field", "visit", &duplicate, "--handbook", "--briefed"], None);
+    ok(&bob, &["field", "sync"], None);
+    ok(&office, &["place", "confirm", &found], None);
+    ok(&office, &["place", "merge", &duplicate, "--into", "S1"], None);
+    ok(&bob, &["field", "sync"], None);
     let online = browser_step("online", &url, &browser, &task);
     let h1: Vec<&str> = online["h1"].as_array().unwrap().iter().map(|v| v["outcome"].as_str().unwrap()).collect();
     let mut h1_sorted = h1.clone();
@@ -209,15 +223,16 @@ fn a_day_offline_in_the_field_app() {
     // The office report counts the app's visits; bob's CLI reads them after its own sync; all agree.
     assert_figures_match_report(&online, &office);
     let report = coverage(&office, "grid", None);
-    assert_eq!(figure(&report, "G1", "handbook"), (4, 3, 0), "H1 and S1 from the app, H3 from bob");
-    assert_eq!(figure(&report, "G1", "awareness"), (4, 2, 0));
-    assert_eq!(figure(&report, "G1", "poster"), (3, 2, 0));
+    assert_eq!(figure(&report, "G1", "handbook"), (5, 3, 0), "H1 and S1 from the app, H3 from bob; the found house");
+    assert_eq!(figure(&report, "G1", "awareness"), (5, 3, 0), "S1 briefed through the merged duplicate");
+    assert_eq!(figure(&report, "G1", "poster"), (4, 2, 0));
     assert_eq!(figure(&report, "G1", "banner"), (1, 1, 0));
     ok(&bob, &["field", "sync"], None);
     let cli = cli_places(&bob);
     assert_eq!(app_places(&online), cli, "the app and the CLI client converge");
     assert_eq!(cli["H1"]["visits"], 2);
-    assert_eq!(cli["S1"]["visits"], 1);
+    assert_eq!(cli["S1"]["visits"], 2, "the app's visit and the merged duplicate's");
+    assert!(cli.contains_key(&found) && !cli.contains_key(&duplicate));
     let status: Value = serde_json::from_str(&ok(&bob, &["field", "status", "--format", "json"], None)).unwrap();
     assert_eq!(status["unsynced_visits"], 0);
 

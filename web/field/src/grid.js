@@ -1,6 +1,6 @@
 // One grid's automerge document, as client-core's GridDoc writes and reads it (client-core/src/doc.rs):
 //   ROOT { schema, grid: {code, name, village_code, village_name, village_kind, town_code, town_name},
-//          places: {<id>: {kind, label, address?, lat?, lon?}},
+//          places: {<id>: {kind, label, address?, lat?, lon?}},   (found in the field: `F-<uuid>`, see found.rs)
 //          visits: {<uuid v7>: {place, volunteer, device, at, outcome, handbook, briefed, poster, banner,
 //                               led_playing, note?, lat?, lon?}} }
 // The server accepts from a device only changes that add one visit object with exactly these fields and types:
@@ -64,6 +64,9 @@ export function readGrid(doc) {
     address: text(p.address),
     lat: p.lat,
     lon: p.lon,
+    // Places found in the field (`F-` keys) carry the office's review: confirmed, rejected or merged.
+    review: text(p.review),
+    merged_into: text(p.merged_into),
   }));
   const visits = Object.entries(js.visits || {}).map(([id, v]) => readVisit(id, v));
   return { info, places, visits };

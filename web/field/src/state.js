@@ -287,10 +287,15 @@ function cachedPlain(record, log) {
   return { info: cache.info, places: cache.places, visits: [...cache.visits, ...since.map((r) => r.visit)] };
 }
 
+/** Found places the office rejected or merged away no longer count (client_core::found::FoundPlace::is_active). */
+const isActive = (p) => !p.id.startsWith("F-") || p.review == null || p.review === "confirmed";
+
 function buildView(rules, code, { info, places, visits }) {
   const rural = info.village_kind === "village";
-  const byPlace = new Map(places.map((p) => [p.id, { ...p, visits: [] }]));
-  for (const v of visits) byPlace.get(v.place)?.visits.push(v);
+  // Visits of a found place merged into another count for that other place, as on the server.
+  const merged = new Map(places.filter((p) => p.id.startsWith("F-") && p.review === "merged").map((p) => [p.id, p.merged_into]));
+  const byPlace = new Map(places.filter(isActive).map((p) => [p.id, { ...p, visits: [] }]));
+  for (const v of visits) byPlace.get(merged.get(v.place) ?? v.place)?.visits.push(v);
   const list = [...byPlace.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const p of list) {
     p.visits.sort((a, b) => b.at - a.at || (b.id > a.id ? 1 : -1));
