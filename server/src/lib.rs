@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod area_progress;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;

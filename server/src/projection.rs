@@ -1,6 +1,7 @@
 //! Projection of merged grid documents into SQL rows (places, visits, per-indicator reach), updated
 //! incrementally from new changes only, so that reports never load documents.
 
+use crate::area_progress::{place_changes, VisitMark};
 use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use client_core::coverage::{eligible_indicators, place_coverage};
@@ -11,37 +12,67 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Tx = Transaction<'static, Any>;
 
-/// What one place adds to the coverage counts of its grid, village and town.
+/// What one place adds to the coverage counts and the progress changes of its grid, village and town.
 struct PlaceState {
     grid: String,
     village: String,
     town: String,
     excluded: bool,
-    /// Eligible indicators, and whether each is reached.
-    indicators: Vec<(String, bool)>,
+    /// Eligible indicators, and when each was first reached.
+    indicators: Vec<(String, Option<i64>)>,
+    /// Its visits if one of them found it gone (they decide when it counts); empty otherwise.
+    gone_history: Vec<VisitMark>,
 }
 
 async fn place_state(tx: &mut Tx, place_id: &str) -> Result<Option<PlaceState>, ApiError> {
-    let row: Option<(String, String, String, i64)> =
-        sqlx::query_as("SELECT grid_code, village_code, town_code, excluded FROM places WHERE place_id = $1")
-            .bind(place_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some((grid, village, town, excluded)) = row else { return Ok(None) };
+    let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT grid_code, village_code, town_code, excluded, last_visit_id FROM places WHERE place_id = $1",
+    )
+    .bind(place_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((grid, village, town, excluded, last_visit)) = row else { return Ok(None) };
     let indicators: Vec<(String, Option<i64>)> =
         sqlx::query_as("SELECT indicator, reached_at FROM place_indicators WHERE place_id = $1")
             .bind(place_id)
             .fetch_all(&mut **tx)
             .await?;
-    let indicators = indicators.into_iter().map(|(i, r)| (i, r.is_some())).collect();
-    Ok(Some(PlaceState { grid, village, town, excluded: excluded != 0, indicators }))
+    let gone_history = match last_visit {
+        Some(_) => gone_histories(tx, &[place_id]).await?.remove(place_id).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(Some(PlaceState { grid, village, town, excluded: excluded != 0, indicators, gone_history }))
 }
 
-/// Changes to the per-area coverage counts, gathered while projecting and written once per transaction.
+/// The visits of those of `places` that a visit found gone, per place, in one statement per chunk.
+async fn gone_histories(tx: &mut Tx, places: &[&str]) -> Result<HashMap<String, Vec<VisitMark>>, ApiError> {
+    let mut histories: HashMap<String, Vec<VisitMark>> = HashMap::new();
+    for chunk in places.chunks(MAX_BINDS) {
+        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT v.place_id, v.at, v.visit_id, v.outcome FROM visits v WHERE v.place_id IN ({list}) \
+             AND EXISTS (SELECT 1 FROM visits g WHERE g.place_id = v.place_id AND g.outcome = 'gone')"
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (place_id, at, visit_id, outcome) in query.fetch_all(&mut **tx).await? {
+            let gone = outcome == Outcome::Gone.id();
+            histories.entry(place_id).or_default().push(VisitMark { at, visit_id, gone });
+        }
+    }
+    Ok(histories)
+}
+
+/// Changes to the per-area coverage counts and progress changes, gathered while projecting and written once
+/// per transaction.
 #[derive(Default)]
 pub struct AreaDeltas {
     /// (level, area, indicator) -> (eligible, reached, excluded)
     counts: std::collections::HashMap<(&'static str, String, String), (i64, i64, i64)>,
+    /// (level, area, indicator, bucket) -> (eligible, reached) changes of the daily progress series.
+    progress: HashMap<(&'static str, String, String, i64), (i64, i64)>,
     /// (level, area) -> (village, town) above it, as they are after the changes (a grid may change village).
     parents: std::collections::HashMap<(&'static str, String), (String, String)>,
 }
@@ -65,11 +96,17 @@ impl AreaDeltas {
                 std::collections::hash_map::Entry::Occupied(_) => {}
             }
         }
-        for (indicator, reached) in &place.indicators {
-            let (e, r, x) = if place.excluded { (0, 0, 1) } else { (1, i64::from(*reached), 0) };
+        for (indicator, reached_at) in &place.indicators {
+            let (e, r, x) = if place.excluded { (0, 0, 1) } else { (1, i64::from(reached_at.is_some()), 0) };
             for (level, area, _) in levels {
                 let entry = self.counts.entry((level, area.clone(), indicator.clone())).or_default();
                 *entry = (entry.0 + sign * e, entry.1 + sign * r, entry.2 + sign * x);
+            }
+        }
+        for ((indicator, bucket), (e, r)) in place_changes(&place.indicators, &place.gone_history) {
+            for (level, area, _) in levels {
+                let entry = self.progress.entry((level, area.clone(), indicator.clone(), bucket)).or_default();
+                *entry = (entry.0 + sign * e, entry.1 + sign * r);
             }
         }
     }
@@ -89,7 +126,8 @@ impl AreaDeltas {
         Ok(())
     }
 
-    /// Writes the gathered changes; call once, before the transaction commits.
+    /// Writes the gathered changes; call once, before the transaction commits. Rows are written in key order,
+    /// so concurrent transactions on PostgreSQL lock shared rows in the same order and cannot deadlock.
     pub async fn flush(self, tx: &mut Tx) -> Result<(), ApiError> {
         const COLS: usize = 8;
         let mut rows = Vec::new();
@@ -99,6 +137,7 @@ impl AreaDeltas {
                 rows.push((level, area, village, town, indicator, e, r, x));
             }
         }
+        rows.sort();
         for chunk in rows.chunks(MAX_BINDS / COLS) {
             let sql = format!(
                 "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, \
@@ -114,8 +153,31 @@ impl AreaDeltas {
             }
             query.execute(&mut **tx).await?;
         }
-        Ok(())
+        flush_progress(tx, self.progress).await
     }
+}
+
+async fn flush_progress(
+    tx: &mut Tx,
+    progress: HashMap<(&'static str, String, String, i64), (i64, i64)>,
+) -> Result<(), ApiError> {
+    const COLS: usize = 6;
+    let mut rows: Vec<_> = progress.into_iter().filter(|(_, change)| *change != (0, 0)).collect();
+    rows.sort();
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO area_progress (level, area_code, indicator, bucket, eligible, reached) VALUES {} \
+             ON CONFLICT (level, area_code, indicator, bucket) DO UPDATE SET \
+             eligible = area_progress.eligible + excluded.eligible, reached = area_progress.reached + excluded.reached",
+            values_list(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((level, area, indicator, bucket), (e, r)) in chunk {
+            query = query.bind(*level).bind(area).bind(indicator).bind(bucket).bind(e).bind(r);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Brings a place's registry row up to date. When its kind or setting changed, its indicator rows are
@@ -264,6 +326,8 @@ struct ProjectedPlace {
     last_outcome: Option<String>,
     /// Eligible indicator -> first time it was reached.
     reached_at: std::collections::BTreeMap<String, Option<i64>>,
+    /// Its visits if one of them found it gone.
+    gone_history: Vec<VisitMark>,
 }
 
 impl ProjectedPlace {
@@ -273,7 +337,8 @@ impl ProjectedPlace {
             village: self.village.clone(),
             town: self.town.clone(),
             excluded: self.excluded,
-            indicators: self.reached_at.iter().map(|(i, r)| (i.clone(), r.is_some())).collect(),
+            indicators: self.reached_at.iter().map(|(i, r)| (i.clone(), *r)).collect(),
+            gone_history: self.gone_history.clone(),
         }
     }
 }
@@ -305,6 +370,7 @@ async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::Hash
                 last_visit: last_at.zip(last_id),
                 last_outcome,
                 reached_at: Default::default(),
+                gone_history: Vec::new(),
             };
             places.insert(id, place);
         }
@@ -432,8 +498,15 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
     if new.is_empty() {
         return Ok(());
     }
-    let ids: BTreeSet<&str> = new.iter().map(|(_, place)| *place).collect();
-    let mut places = load_places(tx, &ids.iter().copied().collect::<Vec<_>>()).await?;
+    let ids: Vec<&str> = new.iter().map(|(_, place)| *place).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut places = load_places(tx, &ids).await?;
+    // Histories as they are now, with the new visits; before them, without.
+    let mut histories = gone_histories(tx, &ids).await?;
+    for (place_id, history) in &histories {
+        if let Some(place) = places.get_mut(place_id) {
+            place.gone_history = history.iter().filter(|v| !inserted.contains(&v.visit_id)).cloned().collect();
+        }
+    }
     let mut before = std::collections::HashMap::new();
     let mut visit_indicators: Vec<(&Visit, &str, &'static str)> = Vec::new();
     for (v, place_id) in &new {
@@ -459,9 +532,15 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
         }
     }
     insert_visit_indicators(tx, &visit_indicators).await?;
+    for (place_id, (old_state, _)) in &before {
+        deltas.add(old_state, -1);
+        let place = places.get_mut(*place_id).expect("loaded above");
+        place.gone_history = histories.remove(*place_id).unwrap_or_default();
+        deltas.add(&place.state(), 1);
+    }
     let mut reached_rows = Vec::new();
     let mut place_rows = Vec::new();
-    for (place_id, (old_state, old_reached)) in &before {
+    for (place_id, (_, old_reached)) in &before {
         let place = &places[*place_id];
         for (indicator, reached) in &place.reached_at {
             if let Some(at) = reached.filter(|_| old_reached.get(indicator) != Some(reached)) {
@@ -469,8 +548,6 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
             }
         }
         place_rows.push((*place_id, place));
-        deltas.add(old_state, -1);
-        deltas.add(&place.state(), 1);
     }
     update_reached(tx, &reached_rows).await?;
     update_last_visits(tx, &place_rows).await

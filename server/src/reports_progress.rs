@@ -2,9 +2,12 @@
 //! the monthly report's month end: reached before then, excluded if the last visit before then found the
 //! place gone).
 //!
-//! Places that were never found gone are counted in SQL, bucketed by the day their indicator was first
-//! reached. The few places with a "gone" visit are replayed here, day by day, from their visits.
+//! [`progress`] reads the per-area changes the projection keeps (`area_progress`, see
+//! [`crate::area_progress`]): a few rows per day, whatever the number of places. [`scanned`] computes the same
+//! series from the places, indicators and visits; it is the reference the counts are checked against, and
+//! answers the rare requests the counts cannot (offsets that are not whole quarter hours, areas above towns).
 
+use crate::area_progress::{BUCKET_MS, FROM_THE_START};
 use crate::error::ApiError;
 use crate::report_time::{day_start_ms, offset_text, DAY_MS};
 use crate::reports::AREA_FILTER;
@@ -39,8 +42,110 @@ pub struct Progress {
 
 const EVER_GONE: &str = "EXISTS (SELECT 1 FROM visits g WHERE g.place_id = p.place_id AND g.outcome = 'gone')";
 
+/// Per indicator: eligible and reached at the end of each day of the series.
+type Figures = HashMap<String, (Vec<u64>, Vec<u64>)>;
+
 /// Counts per indicator for `days` (consecutive), within the area and team filter.
 pub async fn progress(
+    state: &AppState,
+    days: &[NaiveDate],
+    offset: FixedOffset,
+    area: &str,
+    team: &str,
+) -> Result<Progress, ApiError> {
+    match counted(state, days, offset, area, team).await? {
+        Some(progress) => Ok(progress),
+        None => scanned(state, days, offset, area, team).await,
+    }
+}
+
+/// The series from the per-area changes, or `None` when they cannot answer: day ends that are not on a quarter
+/// hour, or an area above towns.
+pub async fn counted(
+    state: &AppState,
+    days: &[NaiveDate],
+    offset: FixedOffset,
+    area: &str,
+    team: &str,
+) -> Result<Option<Progress>, ApiError> {
+    let first = *days.first().ok_or_else(|| ApiError::bad_request("an empty date range"))?;
+    if i64::from(offset.local_minus_utc()) * 1000 % BUCKET_MS != 0 {
+        return Ok(None);
+    }
+    let area_kind = if area.is_empty() {
+        None
+    } else {
+        let kind: Option<(String,)> =
+            sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(area).fetch_optional(&state.db.pool).await?;
+        Some(kind.map(|k| k.0).unwrap_or_default())
+    };
+    // Whose rows to add up: every town's, one area's, or (for a team) the team's grids within the area.
+    let (level, rows_of) = match (team.is_empty(), area_kind.as_deref()) {
+        (true, None) => ("town", "TRUE".to_string()),
+        (true, Some("town")) => ("town", "area_code = $4".to_string()),
+        (true, Some("village" | "community")) => ("village", "area_code = $4".to_string()),
+        (true, Some("grid")) => ("grid", "area_code = $4".to_string()),
+        (true, Some(_)) => return Ok(None),
+        (false, _) => ("grid", format!("area_code IN (SELECT area_code FROM area_coverage WHERE {TEAM_GRIDS})")),
+    };
+    let n = days.len();
+    let start = day_start_ms(first, offset);
+    let end = day_start_ms(days[n - 1], offset) + DAY_MS;
+    // Day -2: the eligible places themselves; -1: changes before the first day; k: changes during day k.
+    let sql = format!(
+        "SELECT indicator, CASE WHEN bucket = {FROM_THE_START} THEN -2 WHEN bucket < $1 THEN -1 \
+           ELSE (bucket - $1) / $3 END AS day_index, CAST(SUM(eligible) AS BIGINT), CAST(SUM(reached) AS BIGINT) \
+         FROM area_progress WHERE level = '{level}' AND {rows_of} AND bucket < $2 GROUP BY indicator, day_index"
+    );
+    let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql))
+        .bind(start / BUCKET_MS)
+        .bind(end / BUCKET_MS)
+        .bind(DAY_MS / BUCKET_MS);
+    if rows_of.contains("$4") {
+        query = query.bind(area);
+    }
+    if rows_of.contains("$5") {
+        query = query.bind(team);
+    }
+    let changes = query.fetch_all(&state.db.pool).await?;
+    // Indicators none of whose places is in scope (a grid that moved away leaves rows adding up to zero) are
+    // left out, as the scan leaves them out.
+    let present: Vec<&str> = changes.iter().filter(|c| c.1 == -2 && c.2 > 0).map(|c| c.0.as_str()).collect();
+    let mut sums: HashMap<&str, (Vec<i64>, Vec<i64>)> = HashMap::new();
+    for (indicator, day, eligible, reached) in &changes {
+        if !present.contains(&indicator.as_str()) {
+            continue;
+        }
+        let (e, r) = sums.entry(indicator.as_str()).or_insert_with(|| (vec![0; n], vec![0; n]));
+        let from = usize::try_from(*day).unwrap_or(0);
+        if from < n {
+            e[from] += eligible;
+            r[from] += reached;
+        }
+    }
+    let mut figures: Figures = HashMap::new();
+    for (indicator, (e, r)) in sums {
+        let cumulative = |changes: Vec<i64>| {
+            changes
+                .iter()
+                .scan(0, |sum, c| {
+                    *sum += c;
+                    Some(u64::try_from(*sum).unwrap_or(0))
+                })
+                .collect()
+        };
+        figures.insert(indicator.to_string(), (cumulative(e), cumulative(r)));
+    }
+    Ok(Some(series(days, offset, area, figures)))
+}
+
+/// The grids of a team ($5) within an area ($4, or everywhere), from the per-grid coverage rows, which know
+/// each grid's village and town as its places do.
+const TEAM_GRIDS: &str = "level = 'grid' AND ($4 = '' OR area_code = $4 OR village_code = $4 OR town_code = $4) \
+    AND area_code IN (SELECT grid_code FROM assignments WHERE team = $5)";
+
+/// The series computed from places, indicators and visits: the reference for [`progress`].
+pub async fn scanned(
     state: &AppState,
     days: &[NaiveDate],
     offset: FixedOffset,
@@ -60,7 +165,7 @@ pub async fn progress(
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(area).bind(team).bind(start).fetch_all(&state.db.pool).await?;
     let n = days.len();
     // Per indicator: eligible total, and reached per day (cumulative after the loop).
-    let mut figures: HashMap<String, (Vec<u64>, Vec<u64>)> = HashMap::new();
+    let mut figures: Figures = HashMap::new();
     for (ind, bucket, count) in buckets {
         let (eligible, reached) = figures.entry(ind).or_insert_with(|| (vec![0; n], vec![0; n]));
         for e in eligible.iter_mut() {
@@ -78,6 +183,11 @@ pub async fn progress(
         }
     }
     replay_gone_places(state, days, offset, area, team, &mut figures).await?;
+    Ok(series(days, offset, area, figures))
+}
+
+fn series(days: &[NaiveDate], offset: FixedOffset, area: &str, figures: Figures) -> Progress {
+    let n = days.len();
     let series = INDICATORS
         .iter()
         .filter_map(|ind| {
@@ -93,13 +203,13 @@ pub async fn progress(
             Some(ProgressSeries { indicator: ind.id.to_string(), points })
         })
         .collect();
-    Ok(Progress {
+    Progress {
         area: (!area.is_empty()).then(|| area.to_string()),
-        from: first.to_string(),
+        from: days[0].to_string(),
         to: days[n - 1].to_string(),
         utc_offset: offset_text(offset),
         series,
-    })
+    }
 }
 
 /// Adds the places that have a "gone" visit, deciding their exclusion at each day's end from their visits.
@@ -109,7 +219,7 @@ async fn replay_gone_places(
     offset: FixedOffset,
     area: &str,
     team: &str,
-    figures: &mut HashMap<String, (Vec<u64>, Vec<u64>)>,
+    figures: &mut Figures,
 ) -> Result<(), ApiError> {
     let n = days.len();
     let indicators: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
