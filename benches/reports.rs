@@ -1,12 +1,20 @@
 //! Report speed on a province-sized town: 1,000,000 places and 3,000,000 visits, generated straight into the
 //! projection tables of a real SQLite database, then the dashboard overview's queries timed against a full
-//! scan of the same data in the same run.
+//! scan of the same data in the same run, and the gap list of every place exported through a real
+//! `doorstep serve` process, with its time and the server's peak memory.
 //!
 //! `cargo bench --bench reports` (or `-- --places N --visits-per-place V --runs R`).
 
+use anyhow::{anyhow, bail, Context};
 use server::reports::{coverage, scanned, GroupBy};
 use server::{AppState, ServerConfig};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+const PASSWORD: &str = "a bench password";
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -14,7 +22,8 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 /// Generates the data with recursive SQL, so a million places take seconds rather than minutes. Kinds and
-/// outcomes follow the demo town's mix; 300 places per grid, 10 grids per village, 30 villages per town.
+/// outcomes follow the demo town's mix; 300 places per grid, 10 grids per village, 30 villages per town. One
+/// place in 50 has a visit that found it gone, at a random time among its visits.
 const GENERATE: &[&str] = &[
     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)
      INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural,
@@ -36,7 +45,8 @@ const GENERATE: &[&str] = &[
      INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed,
                          poster, banner, led_playing, note, lat, lon, received_at)
      SELECT printf('%s-%d', place_id, j), place_id, grid_code, printf('v%d', abs(random()) % 500), 'd',
-            1700000000000 + abs(random()) % 2592000000, 'completed', 1, j % 2, 0, 0, 0, NULL, NULL, NULL, 0
+            1700000000000 + abs(random()) % 2592000000, CASE WHEN excluded = 1 AND j = 0 THEN 'gone' ELSE 'completed' END,
+            1, j % 2, 0, 0, 0, NULL, NULL, NULL, 0
      FROM places, k",
     "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
      SELECT 'grid', p.grid_code, p.village_code, p.town_code, pi.indicator,
@@ -117,21 +127,181 @@ fn main() -> anyhow::Result<()> {
                 s.as_secs_f64() / f.as_secs_f64()
             );
         }
-        // The overview's other query: the daily series of the last 30 days of the generated period.
+        // The overview's other query: the daily series of the last 30 days of the generated period, read from
+        // the per-area changes, which the migration that creates them fills from the generated data.
+        sqlx::query("DROP TABLE area_progress").execute(&state.db.pool).await?;
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 8").execute(&state.db.pool).await?;
+        state.db.pool.close().await;
+        let started = Instant::now();
+        let db = server::db::Db::connect(&server::db::sqlite_url(tmp.path())).await?;
+        println!("migration 0008 filled the progress changes in {:.1} s", started.elapsed().as_secs_f64());
+        let state = AppState { db, ..state };
         let to = chrono::NaiveDate::from_ymd_opt(2023, 12, 14).expect("a date");
         let days = server::report_time::day_range(to - chrono::Duration::days(29), to, 400)
             .map_err(|e| anyhow::anyhow!(e.message))?;
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
-        let mut times = Vec::new();
-        for _ in 0..runs.min(5) {
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        for run in 0..runs {
             let t = Instant::now();
-            server::reports_progress::progress(&state, &days, offset, "", "")
+            let a = server::reports_progress::progress(&state, &days, offset, "", "")
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
-            times.push(t.elapsed());
+            fast.push(t.elapsed());
+            if run < 3 {
+                let t = Instant::now();
+                let b = server::reports_progress::scanned(&state, &days, offset, "", "")
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                slow.push(t.elapsed());
+                anyhow::ensure!(a == b, "the progress changes and the scan disagree");
+            }
         }
-        println!("{:<38} {:>8.1}ms", "overview: daily progress, 30 days", median(times).as_secs_f64() * 1e3);
+        let (f, s) = (median(fast), median(slow));
+        println!(
+            "{:<38} {:>8.1}ms {:>8.1}ms {:>7.0}×",
+            "overview: daily progress, 30 days",
+            f.as_secs_f64() * 1e3,
+            s.as_secs_f64() * 1e3,
+            s.as_secs_f64() / f.as_secs_f64()
+        );
         println!("check: counted and scanned figures are identical for every query");
-        Ok(())
+        state.db.pool.close().await;
+        export(tmp.path(), places).await
     })
+}
+
+/// Exports the gap list of every place as CSV through a `doorstep serve` process on the generated database,
+/// after one grid's, and prints the time and the server's memory.
+async fn export(data_dir: &Path, places: u64) -> anyhow::Result<()> {
+    create_office(data_dir)?;
+    let server = Server::start(data_dir)?;
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&serde_json::json!({"username": "office", "password": PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("a token")?.to_string();
+    let (_, idle) = memory(server.child.id())?;
+    println!("\nexport through doorstep serve (pid {}), CSV, gzip as the CLI asks for it", server.child.id());
+    println!(
+        "{:<34} {:>10} {:>12} {:>10} {:>10} {:>14}",
+        "gap list", "rows", "bytes", "first row", "total", "server peak RSS"
+    );
+    println!(
+        "{:<34} {:>10} {:>12} {:>10} {:>10} {:>11.0} MiB",
+        "(server idle, after login)",
+        "",
+        "",
+        "",
+        "",
+        mib(idle)
+    );
+    for (label, query) in
+        [("one grid (G00000), every place", "grid=G00000&all=true"), ("everything, every place", "all=true")]
+    {
+        let started = Instant::now();
+        let mut resp = client
+            .get(format!("{}/api/v1/reports/gaps?{query}&format=csv", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?;
+        let (mut bytes, mut lines, mut first) = (0u64, 0u64, None);
+        while let Some(chunk) = resp.chunk().await? {
+            first.get_or_insert_with(|| started.elapsed());
+            bytes += chunk.len() as u64;
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        }
+        let total = started.elapsed();
+        let (peak, _) = memory(server.child.id())?;
+        println!(
+            "{label:<34} {:>10} {:>12} {:>8.0}ms {:>9.1}s {:>11.0} MiB",
+            lines - 1,
+            bytes,
+            first.unwrap_or_default().as_secs_f64() * 1e3,
+            total.as_secs_f64(),
+            mib(peak)
+        );
+        if query == "all=true" && lines - 1 != places {
+            bail!("the export has {} rows, not {places}", lines - 1);
+        }
+    }
+    Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// `doorstep admin create-user`: the office account, written straight into the generated database.
+fn create_office(data_dir: &Path) -> anyhow::Result<()> {
+    let mut child = Command::new(BIN)
+        .arg("--profile")
+        .arg(data_dir.join("profile"))
+        .args(["admin", "create-user", "--data-dir"])
+        .arg(data_dir)
+        .args(["--username", "office", "--role", "office", "--password-stdin"])
+        .env("DOORSTEP_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().context("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("doorstep admin create-user failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// A `doorstep serve` process, killed when dropped.
+struct Server {
+    url: String,
+    child: Child,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> anyhow::Result<Server> {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("DOORSTEP_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut reader = BufReader::new(child.stdout.take().context("stdout")?);
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("doorstep serve exited before listening ({})", child.wait()?);
+            }
+            if let Some(url) = line.trim().strip_prefix("Doorstep listening on ") {
+                break url.to_string();
+            }
+        };
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        Ok(Server { url, child })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Peak (`VmHWM`) and current (`VmRSS`) resident memory of a process, in bytes.
+fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| -> anyhow::Result<u64> {
+        let line = status.lines().find_map(|l| l.strip_prefix(key)).ok_or_else(|| anyhow!("no {key} for {pid}"))?;
+        Ok(line.trim().trim_end_matches("kB").trim().parse::<u64>()? * 1024)
+    };
+    Ok((kib("VmHWM:")?, kib("VmRSS:")?))
 }

@@ -26,8 +26,12 @@ impl Api {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(anyhow!("server address {base:?} must start with http:// or https://"));
         }
-        let client =
-            Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(300)).build()?;
+        // Exports set a longer total time per request; the read timeout still catches a server that stalls.
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .read_timeout(Duration::from_secs(300))
+            .build()?;
         Ok(Api { base, token, client })
     }
 
@@ -64,7 +68,7 @@ impl Api {
     }
 }
 
-fn root_cause(e: &reqwest::Error) -> String {
+pub fn root_cause(e: &reqwest::Error) -> String {
     let mut source: &dyn std::error::Error = e;
     while let Some(next) = source.source() {
         source = next;

@@ -312,15 +312,22 @@ enum ReportCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
-    /// Places of a grid not yet reached for an indicator, or needing a revisit.
+    /// Places not yet reached for an indicator, or needing a revisit: of a grid, an area, or everything you may
+    /// read. JSON, CSV and XLSX are written as they arrive; a file appears only once complete.
     Gaps {
+        #[arg(long, conflicts_with = "area")]
+        grid: Option<String>,
+        /// A town, village or community (or a grid) and what lies below it.
         #[arg(long)]
-        grid: String,
+        area: Option<String>,
         #[arg(long)]
         indicator: Option<String>,
         /// Only places whose last visit found nobody home or was refused.
         #[arg(long)]
         revisit: bool,
+        /// Every place, reached or not, with what it still misses.
+        #[arg(long, conflicts_with_all = ["indicator", "revisit"])]
+        all: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: output::Format,
         #[arg(long)]
@@ -741,8 +748,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Report { command: ReportCommand::Coverage { by, area, format, output } } => {
             office::report_coverage(&profile, by_str(by), area.as_deref(), format, output.as_deref()).await
         }
-        Command::Report { command: ReportCommand::Gaps { grid, indicator, revisit, format, output } } => {
-            reports_cli::gaps(&profile, &grid, indicator.as_deref(), revisit, format, output.as_deref()).await
+        Command::Report { command: ReportCommand::Gaps { grid, area, indicator, revisit, all, format, output } } => {
+            let args = reports_cli::GapsArgs {
+                grid: grid.as_deref(),
+                area: area.as_deref(),
+                indicator: indicator.as_deref(),
+                revisit,
+                all,
+                format,
+                output: output.as_deref(),
+            };
+            reports_cli::gaps(&profile, args).await
         }
         Command::Report { command: ReportCommand::Progress { area, from, to, format, output } } => {
             let args = reports_cli::RangeArgs {
@@ -873,12 +889,15 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() {
-    // Behave like other command-line tools when output is piped into `head`: exit quietly.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    // Behave like other command-line tools when output is piped into `head`: exit quietly. Not the server: a
+    // client that goes away while a response is being written would kill it.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve(_)) {
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("DOORSTEP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

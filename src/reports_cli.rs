@@ -2,14 +2,18 @@
 //! row carries its `rank` and its urgent task figures), the places still to reach, daily progress and activity, as a
 //! table, JSON, CSV or XLSX.
 
+use crate::http;
 use crate::office::api;
-use crate::output::{self, Cell, Format, Report};
+use crate::output::{self, Cell, Destination, Format, Report, XLSX_MAX_ROWS};
 use crate::profile::Profile;
-use anyhow::Result;
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
+use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 const INDICATORS: [&str; 5] = ["handbook", "awareness", "poster", "banner", "led"];
 
@@ -130,23 +134,46 @@ fn int(v: &Value) -> Cell {
     Cell::Int(v.as_u64().unwrap_or(0))
 }
 
-/// `doorstep report gaps`: the places of a grid not yet reached (or needing a revisit), for the team's walk.
-pub async fn gaps(
-    profile: &Profile,
-    grid: &str,
-    indicator: Option<&str>,
-    revisit: bool,
-    format: Format,
-    output: Option<&Path>,
-) -> Result<()> {
-    let revisit = revisit.then_some("true");
-    let params = [("grid", Some(grid)), ("indicator", indicator), ("revisit", revisit)];
+pub struct GapsArgs<'a> {
+    pub grid: Option<&'a str>,
+    pub area: Option<&'a str>,
+    pub indicator: Option<&'a str>,
+    pub revisit: bool,
+    pub all: bool,
+    pub format: Format,
+    pub output: Option<&'a Path>,
+}
+
+/// `doorstep report gaps`: the places not yet reached (or needing a revisit) of a grid, an area or everything
+/// the login may read. JSON, CSV and XLSX are written as the server streams the list.
+pub async fn gaps(profile: &Profile, a: GapsArgs<'_>) -> Result<()> {
+    let flag = |on: bool| on.then_some("true");
+    let mut params = vec![
+        ("grid", a.grid),
+        ("area", a.area),
+        ("indicator", a.indicator),
+        ("revisit", flag(a.revisit)),
+        ("all", flag(a.all)),
+    ];
+    let what = match (a.grid, a.area) {
+        (Some(grid), _) => format!("grid {grid}"),
+        (None, Some(area)) => format!("area {area}"),
+        (None, None) => "everything you may read".to_string(),
+    };
+    if a.format != Format::Table {
+        if a.format == Format::Xlsx && a.output.is_none() {
+            bail!("--format xlsx writes a spreadsheet file: add --output FILE.xlsx");
+        }
+        params.push(("format", Some(if a.format == Format::Json { "json" } else { "csv" })));
+        return export(profile, "/api/v1/reports/gaps", &params, a.format, a.output).await;
+    }
     let json = fetch(profile, "/api/v1/reports/gaps", &params).await?;
     let rows = json.as_array().cloned().unwrap_or_default();
     let report = Report {
-        title: format!("Places of grid {grid} still to reach{}", if revisit.is_some() { " (revisits)" } else { "" }),
+        title: format!("Places of {what} still to reach{}", if a.revisit { " (revisits)" } else { "" }),
         header: vec![
             "place",
+            "grid",
             "kind",
             "label",
             "address",
@@ -161,6 +188,7 @@ pub async fn gaps(
             .map(|r| {
                 vec![
                     text(&r["place_id"]),
+                    text(&r["grid"]),
                     text(&r["kind"]),
                     text(&r["label"]),
                     text(&r["address"]),
@@ -174,7 +202,86 @@ pub async fn gaps(
             .collect(),
         json,
     };
-    output::write(&report, format, output)
+    output::write(&report, Format::Table, a.output)
+}
+
+/// Copies a report the server streams (JSON or CSV) to the output as it arrives; XLSX is converted from the
+/// CSV as it arrives. If the transfer breaks, the command fails and no file is left under the output's name.
+async fn export(
+    profile: &Profile,
+    path: &str,
+    params: &[(&str, Option<&str>)],
+    format: Format,
+    output: Option<&Path>,
+) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    let pairs: Vec<(&str, &str)> = params.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    let mut resp = api.send(api.request(Method::GET, path).query(&pairs).timeout(EXPORT_TIMEOUT)).await?;
+    let broken = |e: reqwest::Error, into: &str| {
+        let left =
+            if into == "standard output" { "what was written above is incomplete" } else { "no file was written" };
+        anyhow!("the export broke off before it was complete ({}); {left}", http::root_cause(&e))
+    };
+    if format == Format::Xlsx {
+        let file = output.expect("checked by the caller").to_path_buf();
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let writer =
+            tokio::task::spawn_blocking(move || output::csv_to_xlsx(ChunkReader::new(rx), &file, XLSX_MAX_ROWS));
+        loop {
+            let chunk = resp.chunk().await.map_err(|e| broken(e, "").to_string());
+            let last = !matches!(chunk, Ok(Some(_)));
+            // The writer stops reading when it refuses the file; its error is the one to report.
+            if tx.send(chunk).await.is_err() || last {
+                break;
+            }
+        }
+        drop(tx);
+        return writer.await?;
+    }
+    let mut out = Destination::open(output)?;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| broken(e, &out.name()))? {
+        out.write_all(&chunk).with_context(|| format!("cannot write {}", out.name()))?;
+    }
+    out.finish()
+}
+
+/// How long an export may take in all; a stalled server is caught sooner by the client's read timeout.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+/// A download's chunks as the writer thread receives them: `Ok(None)` marks the end.
+type Chunk = Result<Option<Bytes>, String>;
+
+/// Reads the chunks of a download from a blocking thread, as `csv::Reader` needs; an error in the download is
+/// an error here, so a broken transfer cannot pass for a short file.
+struct ChunkReader {
+    chunks: tokio::sync::mpsc::Receiver<Chunk>,
+    current: Bytes,
+    ended: bool,
+}
+
+impl ChunkReader {
+    fn new(chunks: tokio::sync::mpsc::Receiver<Chunk>) -> ChunkReader {
+        ChunkReader { chunks, current: Bytes::new(), ended: false }
+    }
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.chunks.blocking_recv() {
+                Some(Ok(Some(chunk))) => self.current = chunk,
+                Some(Ok(None)) => self.ended = true,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Err(std::io::Error::other("the export ended without its last part")),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 pub struct RangeArgs<'a> {

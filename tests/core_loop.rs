@@ -150,7 +150,7 @@ fn record_offline_sync_and_report() {
     assert_eq!(gaps[0]["missing"], serde_json::json!(["awareness", "poster"]));
     let revisit = ok(&office, &["report", "gaps", "--grid", "G1", "--revisit", "--format", "csv"], None);
     assert_eq!(revisit.lines().count(), 2, "header and H2: {revisit}");
-    assert!(revisit.lines().nth(1).unwrap().starts_with("H2,household,"), "{revisit}");
+    assert!(revisit.lines().nth(1).unwrap().starts_with("H2,G1,household,"), "{revisit}");
     // The longest range a report takes, ending tomorrow: today's visits are always in it, the dated ones of
     // November 2026 while they are less than 400 days old.
     let to = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();

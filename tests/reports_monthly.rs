@@ -462,6 +462,32 @@ async fn api_checks(base: &str, town: &Town) {
     assert_eq!(ids(&poster), expected_poster);
     assert!(!gaps.to_string().contains("张三"), "no contact names in gap lists");
 
+    // The whole town's gap list, streamed as CSV: every grid's places still to reach, in place order.
+    let csv =
+        client.get(format!("{base}/api/v1/reports/gaps?area=T1&format=csv")).bearer_auth(&office).send().await.unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(!csv.contains("张三"), "no contact names in exports");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("place,grid,kind,label,address,missing,reached,excluded,revisit,last visit,last outcome")
+    );
+    let mut expected_town: Vec<String> = Vec::new();
+    for p in &town.places {
+        let vs: Vec<&V> = town.visits.iter().filter(|v| v.place == p.id).collect();
+        let last = vs.iter().max_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        let missing: Vec<&str> =
+            (0..5).filter(|&i| eligible(p.kind, p.rural)[i] && !vs.iter().any(|v| v.d[i])).map(|i| IND[i]).collect();
+        if last.is_none_or(|v| v.outcome != "gone") && !missing.is_empty() {
+            expected_town.push(format!("{},{},{},", p.id, p.grid, p.kind));
+        }
+    }
+    expected_town.sort();
+    let got: Vec<String> = lines.map(|l| l.splitn(4, ',').take(3).collect::<Vec<_>>().join(",") + ",").collect();
+    assert_eq!(got, expected_town);
+
     // Activity per volunteer in November.
     let (status, activity) =
         get(&client, &format!("{base}/api/v1/reports/activity?by=volunteer&from=2026-11-01&to=2026-11-30"), &office)

@@ -8,15 +8,19 @@ use crate::auth::{Role, Session};
 use crate::error::{ApiError, ApiResult};
 use crate::report_time::{self, day_start_ms, parse_date, parse_offset, today, DAY_MS};
 use crate::reports_activity::{self, ActivityBy, ActivityRow};
-use crate::reports_gaps::{self, GapQuery, GapRow};
+use crate::reports_gaps::{self, GapFormat, GapQuery, GapScope};
 use crate::reports_monthly::{self, MonthlyParams, MonthlyReport, DEFAULT_THRESHOLD};
 use crate::reports_progress::{self, Progress};
 use crate::AppState;
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Duration, NaiveDate};
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -97,7 +101,10 @@ async fn monthly(
 
 #[derive(Deserialize)]
 struct GapsQuery {
+    #[serde(default)]
     grid: Option<String>,
+    #[serde(default)]
+    area: Option<String>,
     #[serde(default)]
     indicator: Option<String>,
     #[serde(default)]
@@ -106,35 +113,74 @@ struct GapsQuery {
     all: bool,
     #[serde(default)]
     utc_offset: Option<String>,
+    #[serde(default)]
+    format: GapFormat,
 }
 
+/// A grid's, an area's or the whole scope's gap list, streamed as JSON or CSV.
 async fn gaps(
     State(state): State<AppState>,
     session: Session,
     q: Result<Query<GapsQuery>, QueryRejection>,
-) -> ApiResult<Json<Vec<GapRow>>> {
+) -> ApiResult<Response> {
     let q = query(q)?;
-    let grid = q.grid.filter(|g| !g.is_empty()).ok_or_else(|| ApiError::bad_request("grid is required"))?;
     let offset = parse_offset(q.utc_offset.as_deref())?;
-    let kind: Option<(String,)> =
-        sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(&grid).fetch_optional(&state.db.pool).await?;
-    match kind {
-        None => return Err(ApiError::not_found(format!("no grid with code {grid:?}"))),
-        Some((k,)) if k != "grid" => return Err(ApiError::bad_request(format!("{grid} is a {k}, not a grid"))),
-        _ => {}
-    }
-    let scope = scope(&state, &session, Some(grid.clone())).await?;
-    if let Some(team) = &scope.team {
-        let assigned: Option<(String,)> = sqlx::query_as("SELECT team FROM assignments WHERE grid_code = $1")
-            .bind(&grid)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        if assigned.as_ref().map(|a| &a.0) != Some(team) {
-            return Err(ApiError::forbidden(format!("grid {grid} is not assigned to your team ({team})")));
+    reports_gaps::check_indicator(q.indicator.as_deref())?;
+    let grid = q.grid.filter(|g| !g.is_empty());
+    let gap_scope = match grid {
+        Some(grid) => {
+            let kind = area_kind(&state, &grid).await?;
+            match kind.as_deref() {
+                None => return Err(ApiError::not_found(format!("no grid with code {grid:?}"))),
+                Some("grid") => {}
+                Some(k) => return Err(ApiError::bad_request(format!("{grid} is a {k}, not a grid"))),
+            }
+            let scope = scope(&state, &session, Some(grid.clone())).await?;
+            if let Some(team) = &scope.team {
+                let assigned: Option<(String,)> = sqlx::query_as("SELECT team FROM assignments WHERE grid_code = $1")
+                    .bind(&grid)
+                    .fetch_optional(&state.db.pool)
+                    .await?;
+                if assigned.as_ref().map(|a| &a.0) != Some(team) {
+                    return Err(ApiError::forbidden(format!("grid {grid} is not assigned to your team ({team})")));
+                }
+            }
+            GapScope::Grid(grid)
         }
-    }
-    let gq = GapQuery { grid: &grid, indicator: q.indicator.as_deref(), revisit_only: q.revisit, all: q.all };
-    reports_gaps::gaps(&state, gq, offset).await.map(Json)
+        None => {
+            let scope = scope(&state, &session, q.area).await?;
+            let area = match scope.area {
+                Some(code) => {
+                    let kind = area_kind(&state, &code).await?.unwrap_or_default();
+                    Some((code, kind))
+                }
+                None => None,
+            };
+            GapScope::Area { area, team: scope.team }
+        }
+    };
+    let gq = GapQuery { scope: gap_scope, indicator: q.indicator, revisit_only: q.revisit, all: q.all };
+    let mut chunks = reports_gaps::stream(state, gq, offset, q.format);
+    // A failure before the first chunk is still an error status; after it, the response ends incomplete.
+    let first = chunks.recv().await.unwrap_or_else(|| Err(ApiError::internal("the gap list ended early")))?;
+    let rest = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        let item = chunks.recv().await?;
+        let item = item.map_err(|e| std::io::Error::other(format!("the gap list stopped midway: {}", e.message)));
+        Some((item, chunks))
+    });
+    // Fused: the body may be polled again after its end.
+    let body = Body::from_stream(futures_util::stream::once(async { Ok(first) }).chain(rest).fuse());
+    let content_type = match q.format {
+        GapFormat::Json => "application/json",
+        GapFormat::Csv => "text/csv; charset=utf-8",
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+async fn area_kind(state: &AppState, code: &str) -> ApiResult<Option<String>> {
+    let kind: Option<(String,)> =
+        sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(code).fetch_optional(&state.db.pool).await?;
+    Ok(kind.map(|k| k.0))
 }
 
 #[derive(Deserialize)]
