@@ -153,6 +153,7 @@ fn the_daily_series_from_per_area_changes_equals_the_scan() {
         data_dir: tmp.path().to_path_buf(),
         database_url: database_url.clone(),
         login_throttle: Default::default(),
+        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let state = AppState::open(&config).await.unwrap();
