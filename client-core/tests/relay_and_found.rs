@@ -293,3 +293,56 @@ fn a_correction_reaches_a_grid_created_before_corrections_existed() {
     assert_eq!((accepted.new_changes.len(), accepted.new_corrections.len()), (2, 1));
     assert_eq!(server.corrections().unwrap(), vec![correction]);
 }
+
+/// Figures for docs/benchmarks.md (ignored in the suite): what checking 300 visits costs the receiving side when
+/// their writer pushes them, when a team-mate relays them with their signatures (the server), and at a hub (which
+/// checks the pusher's own signatures too). Best of 9 interleaved runs each.
+#[test]
+#[ignore]
+fn relay_cost_figures() {
+    let server = grid();
+    let (a, b) = (device("amy", 1), device("bo", 2));
+    let mut doc = copy(&server, &a);
+    let changes: Vec<Change> = (0..300).map(|_| doc.add_visit(&visit(&a, "P1")).unwrap()).collect();
+    let signed: Vec<(&KeyPair, &Change)> = changes.iter().map(|c| (&a.key, c)).collect();
+    let own = push(&doc, &changes, &[]);
+    let relayed = push(&doc, &changes, &signed);
+    let team = signers(&[&a, &b]);
+    let a_key = a.key.public();
+    let run = |trust: &Trust<'_>, push: &GridPush| {
+        let mut copy = server.fork();
+        let started = std::time::Instant::now();
+        let accepted = accept_push_with(&mut copy, push, trust).unwrap();
+        let took = started.elapsed();
+        assert_eq!(accepted.new_visits.len(), 300);
+        took
+    };
+    let server_trust = Trust { pusher: &b.author, pusher_key: None, signers: Some(&team), server_key: None };
+    let hub_trust = Trust { pusher: &a.author, pusher_key: Some(&a_key), signers: Some(&team), server_key: None };
+    // Interleaved rounds, so that a busy moment of the shared machine hits every variant alike.
+    let mut best = [std::time::Duration::MAX; 3];
+    for _ in 0..9 {
+        best[0] = best[0].min(run(&Trust::own(&a.author), &own));
+        best[1] = best[1].min(run(&server_trust, &relayed));
+        best[2] = best[2].min(run(&hub_trust, &relayed));
+    }
+    let [base, server_relay, hub] = best;
+    let signatures = relayed.signatures.clone();
+    let checks = (0..9)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            assert!(changes.iter().zip(&signatures).all(|(c, s)| a_key.verifies_change(&c.hash(), s)));
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    println!("300 signature checks alone:                   {:.1} ms", ms(checks));
+    println!("300 visits pushed by their writer:            {:.1} ms", ms(base));
+    println!(
+        "300 visits relayed with signatures (server):  {:.1} ms ({:.2}x)",
+        ms(server_relay),
+        ms(server_relay) / ms(base)
+    );
+    println!("300 visits, signatures required (hub):        {:.1} ms ({:.2}x)", ms(hub), ms(hub) / ms(base));
+}
