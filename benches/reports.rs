@@ -136,6 +136,11 @@ fn main() -> anyhow::Result<()> {
         let db = server::db::Db::connect(&server::db::sqlite_url(tmp.path())).await?;
         println!("migration 0008 filled the progress changes in {:.1} s", started.elapsed().as_secs_f64());
         let state = AppState { db, ..state };
+        let levels: Vec<(String, i64)> =
+            sqlx::query_as("SELECT level, COUNT(*) FROM area_progress GROUP BY level ORDER BY level")
+                .fetch_all(&state.db.pool)
+                .await?;
+        println!("progress change rows per level: {levels:?}");
         let to = chrono::NaiveDate::from_ymd_opt(2023, 12, 14).expect("a date");
         let days = server::report_time::day_range(to - chrono::Duration::days(29), to, 400)
             .map_err(|e| anyhow::anyhow!(e.message))?;
