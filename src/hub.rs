@@ -4,6 +4,7 @@
 
 use crate::field;
 use crate::http::Api;
+use crate::hub_enrol;
 use crate::hub_exchange::{exchange, Hub};
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
@@ -29,12 +30,17 @@ pub struct ServeArgs {
     upstream_every: u64,
 }
 
-/// The hub's routes. The field web app's pages are merged in beside them by whoever serves it, so phones at base
-/// can load it from the hub as from the server.
+/// The hub's routes: the sync API, enrolment passed on to the server, and the field web app's pages, so phones at
+/// base load, reload and sync the app from the hub as from the server.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/api/v1/sync", post(sync_handler))
+        .route(
+            "/api/v1/devices",
+            post(hub_enrol::forward_enrolment).layer(DefaultBodyLimit::max(hub_enrol::MAX_ENROL_BODY)),
+        )
         .route("/healthz", get(|| async { "ok" }))
+        .merge(server::field_app::router())
         .layer(DefaultBodyLimit::max(server::api::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(tower_http::compression::CompressionLayer::new())
@@ -106,8 +112,10 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     println!("Doorstep hub listening on http://{addr}");
     eprintln!(
-        "serving team {}'s grids from this profile; volunteers run `doorstep field sync --via http://THIS-MACHINE:{}`",
+        "serving team {}'s grids from this profile; volunteers run `doorstep field sync --via http://THIS-MACHINE:{}`, \
+         or open the field app at THIS-MACHINE:{}/field/ (see docs/hub.md: the app needs HTTPS)",
         hub.team(),
+        addr.port(),
         addr.port()
     );
     use std::io::Write;

@@ -5,6 +5,7 @@ mod field_found;
 mod field_tasks;
 mod http;
 mod hub;
+mod hub_enrol;
 mod hub_exchange;
 mod office;
 mod output;

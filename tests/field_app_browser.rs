@@ -2,8 +2,9 @@
 //! from tests/browser) against the real binary and a CLI field client of the same team: enrol and sync online;
 //! with the server stopped and the browser offline, record visits and kill the browser; open it again offline
 //! and find them; start the server again and sync. The office report and the CLI client see the web app's visits,
-//! the app sees the CLI's, both agree on every place, and a full disk loses nothing. Screenshots go to
-//! test-artifacts/. Set DOORSTEP_SKIP_BROWSER_TESTS=1 to skip on a machine without Chromium; CI never sets it.
+//! the app sees the CLI's, both agree on every place, re-enrolling carries unsynced visits and task records over,
+//! and a full disk loses nothing. A second test loads the app from a team hub and syncs through it. Screenshots
+//! go to test-artifacts/. Set DOORSTEP_SKIP_BROWSER_TESTS=1 to skip on a machine without Chromium; CI never sets it.
 
 mod common;
 use common::*;
@@ -249,6 +250,20 @@ fn a_day_offline_in_the_field_app() {
     assert_eq!(outcomes[0]["dissuaded"], true);
     assert_eq!(outcomes[0]["feedback"], "电话联系上，已劝阻转账");
 
+    // Enrolled again while a visit and a task outcome wait to sync: both are carried over and arrive under the
+    // new enrolment.
+    let reenrolled = browser_step("reenrol", &url, &browser, &task);
+    let new_device = reenrolled["after"].as_str().unwrap();
+    assert_ne!(reenrolled["before"], reenrolled["after"]);
+    let visits: BTreeMap<String, String> =
+        db_pairs(&data, "SELECT visit_id, device_id FROM visits").into_iter().collect();
+    assert_eq!(visits[reenrolled["visit"].as_str().unwrap()], new_device, "the carried visit, under the new enrolment");
+    let outcomes: BTreeMap<String, String> =
+        db_pairs(&data, "SELECT feedback, device_id FROM task_outcomes").into_iter().collect();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes["回访：本人确认未再转账"], new_device, "the carried outcome, under the new enrolment");
+    assert_eq!(outcomes["电话联系上，已劝阻转账"], reenrolled["before"].as_str().unwrap());
+
     // A full disk: the app says so, records nothing, keeps everything; with space again it records and syncs.
     let full = browser_step("quota", &url, &browser, &task);
     assert!(full["message"].as_str().unwrap().contains("之前记录的"), "{full}");
@@ -371,4 +386,84 @@ fn field_app_figures() {
     println!("grid open offline, ms (first after the browser started, then reloads): {}", figures["grid_open_ms"]);
     println!("visit until durable, ms: {}", figures["visit_durable_ms"]);
     assert_eq!(figures["places"].as_u64().unwrap() as usize, places);
+}
+
+/// The app loaded from a team hub at base. It enrols there (the hub passes enrolment on to the server) and
+/// syncs with the hub; with the server down, it records visits, a place found in the field and a correction,
+/// and syncs them with the hub, which refuses a push whose signatures were removed or altered. `hub sync` then
+/// delivers everything upstream, attributed to the app's device; the office's review comes back the same way,
+/// and the server's statement of what it holds tells the app that nothing waits any more.
+#[test]
+fn the_app_syncs_through_a_team_hub() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    let lead = tmp.path().join("lead");
+    let browser = tmp.path().join("chromium-profile");
+    bootstrap_office(&data, &office);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_with(&data, &listen, &[]);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "team-a", "--lead", "lead"], None);
+    ok(&office, &["user", "create", "amy", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    ok(&office, &["assign", "G1", "--team", "team-a"], None);
+    ok(&office, &["assign", "G2", "--team", "team-a"], None);
+    ok(&lead, &["field", "login", "--server", &url, "--username", "lead", "--password-stdin"], Some(&pw()));
+    ok(&lead, &["field", "sync"], None);
+    let hub = Hub::start(&lead, &["--upstream-every", "0"]);
+
+    // At base with the server reachable: the phone opens the app at the hub and enrols there.
+    let enrolled = browser_step("enrol", &hub.url, &browser, "");
+    assert_figures_match_report(&enrolled, &office);
+    assert_eq!(app_places(&enrolled), cli_places(&lead));
+
+    // The server is gone; the hub is all the phone reaches.
+    server.kill();
+    let field = browser_step("hub-field", &hub.url, &browser, "");
+    for refused in [&field["unsigned"], &field["forged"]] {
+        assert!(refused.as_str().unwrap().contains("carries no valid signature"), "the hub refused: {field}");
+    }
+    let found = field["found"].as_str().unwrap();
+    let held = cli_places(&lead);
+    assert_eq!(held[found]["visits"], 1, "the hub holds the found place and its visit: {held:?}");
+    assert_eq!(held["H1"]["visits"], 1);
+
+    // Back online, the lead forwards everything; the server attributes each visit to the app's device.
+    let server = Server::start_with(&data, &listen, &[]);
+    ok(&lead, &["hub", "sync"], None);
+    let device = field["device"].as_str().unwrap();
+    let visits: BTreeMap<String, String> =
+        db_pairs(&data, "SELECT visit_id, device_id FROM visits").into_iter().collect();
+    for (place, visit) in field["visits"].as_object().unwrap() {
+        assert_eq!(visits.get(visit.as_str().unwrap()).map(String::as_str), Some(device), "the visit to {place}");
+    }
+    let report = coverage(&office, "grid", None);
+    assert_eq!(figure(&report, "G1", "handbook"), (5, 2, 0), "H1 and the found house, of five with it");
+
+    // The office finds the new place and the correction in its review queue, and confirms both.
+    let review: Value = serde_json::from_str(&ok(&office, &["place", "review", "--format", "json"], None)).unwrap();
+    let place = &review["places"].as_array().unwrap()[0];
+    assert_eq!((place["place_id"].as_str(), place["added_by"].as_str()), (Some(found), Some("amy")), "{review}");
+    assert_eq!(place["label"], "1组9号（新建）");
+    assert!(place["lat"].as_f64().is_some_and(|lat| (lat - 30.181).abs() < 1e-9), "{place}");
+    let correction = &review["corrections"].as_array().unwrap()[0];
+    assert_eq!((correction["place_id"].as_str(), correction["label"].as_str()), (Some("H3"), Some("1组3号（张家）")));
+    ok(&office, &["place", "confirm", found], None);
+    ok(&office, &["place", "confirm", correction["correction_id"].as_str().unwrap()], None);
+    ok(&lead, &["hub", "sync"], None);
+
+    let forwarded = browser_step_with("hub-forwarded", &hub.url, &browser, &[("DOORSTEP_FOUND", found)]);
+    assert_eq!(forwarded["provisional"], "false", "confirmed by the office: {forwarded}");
+    assert_eq!(forwarded["h3"], "1组3号（张家）");
+    assert_figures_match_report(&forwarded, &office);
+    assert_eq!(app_places(&forwarded), cli_places(&lead));
+    drop(hub);
+    drop(server);
 }

@@ -295,3 +295,83 @@ fn the_hub_checks_offline_what_the_server_would() {
     let err = fails(&legacy, &["field", "sync", "--via", &hub.url], None);
     assert!(err.contains("enrol it again"), "{err}");
 }
+
+/// What the field web app does, at the protocol level: it enrols at the hub (passed on to the server) with a
+/// public key, then pushes its own visit to the hub. The hub takes it only with the signature of that key: not
+/// without one, not with another key's. Enrolment through a hub needs the server, and says so when it is down.
+#[test]
+fn a_hub_takes_a_web_app_s_visit_only_with_its_own_signature() {
+    use client_core::protocol::{self, GridPush, SyncRequest, PROTOCOL_VERSION};
+    use client_core::sign::KeyPair;
+    let mut t = team();
+    let hub = Hub::start(&t.lead, &["--upstream-every", "0"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let enrol = |password: &str, key: &KeyPair| -> (u16, serde_json::Value) {
+        let body = serde_json::json!({
+            "username": "v1", "password": password, "device_name": "phone", "public_key": key.public().to_hex()
+        });
+        rt.block_on(async {
+            let resp = http.post(format!("{}/api/v1/devices", hub.url)).json(&body).send().await.unwrap();
+            (resp.status().as_u16(), resp.json().await.unwrap())
+        })
+    };
+    let key = KeyPair::generate();
+    assert_eq!(enrol("not the password", &key).0, 401, "the server's answer comes back through the hub");
+    let (status, device) = enrol(PASSWORD, &key);
+    assert_eq!(status, 200, "{device}");
+    let str_of = |k: &str| device[k].as_str().unwrap().to_string();
+
+    // The app's first visit, on the hub's copy of G1 (which it received there).
+    let mut doc = client_core::store::GridStore::open(&t.lead.join("grids")).unwrap().load("G1").unwrap();
+    doc.set_actor(str_of("actor").parse().unwrap());
+    let visit = client_core::model::Visit {
+        id: uuid::Uuid::now_v7(),
+        place_id: "H2".into(),
+        volunteer: "v1".into(),
+        device: str_of("device_id"),
+        at: chrono::Utc::now(),
+        outcome: client_core::model::Outcome::Completed,
+        deliveries: client_core::model::Deliveries { handbook: true, ..Default::default() },
+        note: None,
+        gps: None,
+    };
+    let change = doc.add_visit(&visit).unwrap();
+    let push = |signatures| {
+        let grids = vec![GridPush {
+            grid: "G1".into(),
+            have: protocol::hashes_to_wire(&doc.heads()),
+            changes: vec![serde_bytes::ByteBuf::from(change.raw_bytes().to_vec())],
+            signatures,
+            attestation: None,
+        }];
+        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(Vec::new()) });
+        rt.block_on(async {
+            let resp = http
+                .post(format!("{}/api/v1/sync", hub.url))
+                .bearer_auth(str_of("token"))
+                .header("content-type", protocol::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+        })
+    };
+    let (status, body) = push(Vec::new());
+    assert_eq!(status, 422, "unsigned: {}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("carries no valid signature"));
+    let (status, body) = push(vec![KeyPair::generate().sign_change(&change.hash())]);
+    assert_eq!(status, 422, "signed by another key: {}", String::from_utf8_lossy(&body));
+    assert_eq!(visits_on(&t.lead, "H2"), 0, "nothing of a refused push is kept");
+    let (status, body) = push(vec![key.sign_change(&change.hash())]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let reply: client_core::protocol::SyncResponse = protocol::decode(&body).unwrap();
+    assert_eq!(reply.grids.iter().find(|g| g.grid == "G1").unwrap().stored, 1);
+    assert_eq!(visits_on(&t.lead, "H2"), 1);
+
+    t.stop_server();
+    let (status, body) = enrol(PASSWORD, &KeyPair::generate());
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("only the server can enrol a device"), "{body}");
+}

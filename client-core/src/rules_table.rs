@@ -1,13 +1,13 @@
 //! The coverage rules as data, for programs that cannot call `coverage` (the field web app reads this as JSON),
-//! with the names of the urgent tasks' enumerations.
+//! with the names of the urgent tasks' enumerations and the grid document's constants a writer needs.
 //!
 //! The table is computed from `coverage` by evaluating its rules on every input they can receive: each place
 //! kind in a rural and an urban setting, and each of the 32 combinations of deliveries. It is therefore exact
 //! for any rule written there, and nothing in it is written by hand.
 
 use crate::coverage::{EXCLUDING_OUTCOMES, INDICATORS, REVISIT_OUTCOMES};
-use crate::doc::visit_field;
-use crate::model::{Deliveries, Outcome, PlaceKind};
+use crate::doc::{corrections_upgrade, visit_field};
+use crate::model::{Deliveries, Outcome, PlaceKind, MAX_TEXT_BYTES};
 use crate::task_model::{ContactMethod, FraudType, Priority};
 use serde::Serialize;
 
@@ -45,6 +45,11 @@ pub struct RulesTable {
     pub fraud_types: Vec<Named>,
     pub priorities: Vec<Named>,
     pub contact_methods: Vec<Named>,
+    /// Longest label or address of a place, or text of a correction, in UTF-8 bytes (notes may be longer).
+    pub max_text_bytes: usize,
+    /// The constant change (hex) that creates the `corrections` map of a grid created before it: a writer
+    /// applies it before the first correction on such a grid (`GridDoc::ensure_corrections`).
+    pub corrections_upgrade: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,6 +96,8 @@ pub fn rules_table() -> RulesTable {
         fraud_types: FraudType::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
         priorities: Priority::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
         contact_methods: ContactMethod::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
+        max_text_bytes: MAX_TEXT_BYTES,
+        corrections_upgrade: hex::encode(corrections_upgrade().raw_bytes()),
     }
 }
 

@@ -2,12 +2,15 @@
 // starts the server and the CLI client between them). Each step starts Debian's Chromium on the same profile
 // folder, drives the app in a 360 px wide phone viewport, prints `RESULT <json>` and kills the browser with
 // SIGKILL, as a phone's system would: nothing is closed cleanly.
-//   node field_app.test.mjs enrol|offline|reload-offline|online|quota|figures
+// DOORSTEP_URL is where the app is loaded from and syncs with: the server, or a team hub.
+//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|hub-field|hub-forwarded|figures
 import { chromium } from "playwright-core";
+import { decode, encode } from "cborg";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 
 const base = process.env.DOORSTEP_URL;
 const profile = process.env.DOORSTEP_BROWSER_PROFILE;
@@ -92,6 +95,42 @@ async function quickVisit(page, grid, place, quick) {
   await page.waitForFunction((b) => { const s = document.getElementById("status"); return s.dataset.visit && s.dataset.visit !== b; }, before);
   await page.waitForSelector("#places");
   return page.getAttribute("#status", "data-visit");
+}
+
+/** The device id of this enrolment, from the settings screen. */
+async function deviceId(page) {
+  await page.goto(`${base}/field/#/settings`);
+  await ready(page);
+  return page.textContent('dd[data-key="device"]');
+}
+
+/**
+ * Makes every sync request of the page leave with its grids' signatures removed (`unsigned`) or each one's first
+ * byte flipped (`forged`), as a tampered app or a meddler on the network would send it.
+ */
+async function tamperSignatures(page, how) {
+  await page.route("**/api/v1/sync", async (route) => {
+    const request = route.request();
+    const headers = { ...request.headers() };
+    let body = request.postDataBuffer();
+    if (headers["content-encoding"] === "gzip") body = gunzipSync(body);
+    delete headers["content-encoding"];
+    delete headers["content-length"];
+    const message = decode(new Uint8Array(body));
+    for (const grid of message.grids) {
+      if (how === "unsigned") grid.signatures = [];
+      else for (const s of grid.signatures) s.signature[0] ^= 0xff;
+    }
+    await route.continue({ headers, postData: Buffer.from(encode(message)) });
+  });
+}
+
+/** Taps Sync and waits for what the status line then says. */
+async function syncSays(page, text) {
+  await page.evaluate(() => { document.getElementById("status").textContent = ""; });
+  await page.click("#sync");
+  await page.waitForFunction((t) => document.getElementById("status").textContent.includes(t), text, { timeout: 30_000 });
+  return page.textContent("#status");
 }
 
 const durable = (page) => page.evaluate(() => performance.getEntriesByName("doorstep:visit-durable").map((e) => e.duration));
@@ -245,6 +284,52 @@ const steps = {
     return { h1, places, figures: await gridFigures(page) };
   },
 
+  /**
+   * Enrolled again while a visit and a task outcome wait to sync (the sync endpoint is blocked): both are carried
+   * over to the new enrolment and delivered under it once sync works again.
+   */
+  async reenrol({ page }) {
+    const before = await deviceId(page);
+    await page.route("**/api/v1/sync", (route) => route.abort("internetdisconnected"));
+    await openGrid(page, "G1");
+    const visit = await quickVisit(page, "G1", "H2", "nobody-home");
+    const task = process.env.DOORSTEP_TASK;
+    await page.goto(`${base}/field/#/task/${task}`);
+    await page.waitForSelector(`#task[data-task="${task}"]`);
+    const outcomes = await page.$$eval("#outcomes li", (lis) => lis.length);
+    await page.check("input[name=reached]");
+    await page.fill("#feedback", "回访：本人确认未再转账");
+    await page.click("#save-outcome");
+    await page.waitForFunction((n) => document.querySelectorAll("#outcomes li").length === n + 1, outcomes);
+    assert.equal(await pending(page), 2, "the visit and the outcome wait to sync");
+
+    await page.goto(`${base}/field/#/settings`);
+    page.once("dialog", (d) => d.accept());
+    await page.click("#reenrol");
+    await page.waitForSelector("#enrol-form");
+    await page.getByLabel("用户名").fill(process.env.DOORSTEP_USERNAME);
+    await page.getByLabel("密码").fill(process.env.DOORSTEP_PASSWORD);
+    await page.getByRole("button", { name: "登记" }).click();
+    // Enrolled; the sync that follows cannot get through, and both records are set aside, not lost.
+    await page.waitForSelector("p.notice", { timeout: 30_000 });
+    const notices = await page.$$eval("p.notice", (ps) => ps.map((p) => p.textContent));
+    assert.ok(notices.some((n) => n.startsWith("1 条记录")) && notices.some((n) => n.startsWith("1 条紧急任务")), `${notices}`);
+    assert.equal(await pending(page), 2);
+    await shot(page, "reenrol-carried");
+
+    await page.unroute("**/api/v1/sync");
+    await page.click("#sync");
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    assert.equal(await page.$$eval("p.notice", (ps) => ps.length), 0, "nothing is carried any more");
+    await page.goto(`${base}/field/#/task/${task}`);
+    await page.waitForSelector(`#task[data-task="${task}"]`);
+    assert.equal(await page.$$eval("#outcomes li", (lis) => lis.length), outcomes + 1);
+    // Opened again under the new enrolment (signed for once per device): sent before the next step.
+    await page.click("#sync");
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    return { before, after: await deviceId(page), visit };
+  },
+
   /** A full phone: the visit is refused with a clear message and nothing recorded before is lost. */
   async quota({ page, context }) {
     // Less room than the app already uses, set before the app touches its storage in this browser (Chromium
@@ -274,6 +359,88 @@ const steps = {
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
     return { message, before };
+  },
+
+  /**
+   * Loaded from the team hub with the server down: visits, a place found in the field (with a visit) and a
+   * correction are recorded and synced with the hub; a push whose signatures were removed or altered is refused
+   * by the hub and loses nothing.
+   */
+  async "hub-field"({ page, context }) {
+    await context.grantPermissions(["geolocation"], { origin: base });
+    await context.setGeolocation({ latitude: 30.181, longitude: 105.832, accuracy: 8 });
+    const device = await deviceId(page);
+    // Held back until the tampering below: the hub checks only changes new to it.
+    await page.route("**/api/v1/sync", (route) => route.abort("internetdisconnected"));
+    await openGrid(page, "G1");
+    const visits = {};
+    visits.H1 = await quickVisit(page, "G1", "H1", "all");
+    visits.H2 = await quickVisit(page, "G1", "H2", "nobody-home");
+
+    // A house the registry lacks: added, then visited, all offline from the server.
+    await page.click("#add-place");
+    await page.waitForSelector("#add-place-form");
+    await page.click("#save-place");
+    await page.waitForFunction(() => document.getElementById("add-place-message").textContent === "请填写名称。");
+    await page.selectOption("#place-kind", "household");
+    await page.fill("#place-label", "1组9号（新建）");
+    await page.fill("#place-address", "龙凤村1组9号");
+    await page.check("#gps");
+    await page.waitForFunction(() => document.getElementById("gps-state").textContent.includes("已定位"));
+    await noHorizontalScroll(page, "the new place form");
+    await shot(page, "add-place");
+    await page.click("#save-place");
+    await page.waitForSelector("#place #provisional");
+    const found = await page.getAttribute("#place", "data-place");
+    assert.match(found, /^F-[0-9a-f-]{36}$/);
+    const before = await page.getAttribute("#status", "data-visit");
+    await page.click('[data-quick="all"]');
+    await page.waitForFunction((b) => { const s = document.getElementById("status"); return s.dataset.visit && s.dataset.visit !== b; }, before);
+    visits.found = await page.getAttribute("#status", "data-visit");
+    await page.waitForSelector(`#places a.place[data-place="${found}"][data-provisional="true"]`);
+
+    // A correction of H3's name.
+    await page.goto(`${base}/field/#/place/G1/H3`);
+    await page.waitForSelector('#place[data-place="H3"]');
+    await page.click("#correct summary");
+    await page.click("#save-correction");
+    await page.waitForFunction(() => document.getElementById("correct-message").textContent.includes("请填写正确的名称或地址"));
+    await page.fill("#correct-label", "1组3号（张家）");
+    await page.click("#save-correction");
+    await page.waitForSelector('#corrections li[data-review=""]');
+    await shot(page, "correction");
+    assert.equal(await pending(page), 5, "three visits, the found place and the correction");
+
+    // Signatures removed or altered on the way: the hub refuses the whole push; the phone keeps everything.
+    await page.unroute("**/api/v1/sync");
+    await tamperSignatures(page, "unsigned");
+    const unsigned = await syncSays(page, "同步失败");
+    await page.unroute("**/api/v1/sync");
+    await tamperSignatures(page, "forged");
+    const forged = await syncSays(page, "同步失败");
+    await page.unroute("**/api/v1/sync");
+    assert.equal(await pending(page), 5);
+
+    // As sent: the hub takes everything; none of it is at the server yet.
+    const synced = await syncSays(page, "已与中转设备同步");
+    assert.equal(await pending(page), 5, "not at the server until the hub forwards it");
+    await shot(page, "hub-synced");
+    return { device, visits, found, unsigned, forged, synced, places: { G1: await placeStates(page, "G1") } };
+  },
+
+  /** The hub forwarded everything and brought back the office's review: the next sync with it confirms all. */
+  async "hub-forwarded"({ page }) {
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    await page.click("#sync");
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    const found = process.env.DOORSTEP_FOUND;
+    await openGrid(page, "G1");
+    const provisional = await page.getAttribute(`#places a.place[data-place="${found}"]`, "data-provisional");
+    const h3 = await page.textContent('#places a.place[data-place="H3"] .place-title strong');
+    const places = {};
+    for (const grid of ["G1", "G2"]) places[grid] = await placeStates(page, grid);
+    return { provisional, h3, places, figures: await gridFigures(page) };
   },
 
   /**

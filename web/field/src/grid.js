@@ -1,11 +1,14 @@
-// One grid's automerge document, as client-core's GridDoc writes and reads it (client-core/src/doc.rs):
+// One grid's automerge document, as client-core's GridDoc writes and reads it (client-core/src/doc.rs, found.rs):
 //   ROOT { schema, grid: {code, name, village_code, village_name, village_kind, town_code, town_name},
-//          places: {<id>: {kind, label, address?, lat?, lon?}},   (found in the field: `F-<uuid>`, see found.rs)
+//          places: {<id>: {kind, label, address?, lat?, lon?}},
+//                  found in the field: {F-<uuid v7>: {…, added_by, device, added_at, review?, merged_into?}}
 //          visits: {<uuid v7>: {place, volunteer, device, at, outcome, handbook, briefed, poster, banner,
-//                               led_playing, note?, lat?, lon?}} }
-// The server accepts from a device only changes that add one visit object with exactly these fields and types:
-// texts are scalar strings (automerge's ImmutableString, not collaborative text), `at` a timestamp, the five
-// deliveries booleans, lat/lon 64-bit floats.
+//                               led_playing, note?, lat?, lon?}},
+//          corrections: {<uuid v7>: {place, label?, address?, volunteer, device, at, review?}} }
+// The server accepts from a device only changes that add one new visit, found place or correction object with
+// exactly these fields and types: texts are scalar strings (automerge's ImmutableString, not collaborative text),
+// `at`/`added_at` timestamps, the five deliveries booleans, lat/lon 64-bit floats; `review` and `merged_into` are
+// the server's alone.
 import * as A from "@automerge/automerge/slim";
 
 export { A };
@@ -52,7 +55,9 @@ function readVisit(id, v) {
   };
 }
 
-/** The grid's description, places and visits as plain values. */
+const millis = (v) => (v instanceof Date ? v.getTime() : v == null ? undefined : Number(v));
+
+/** The grid's description, places, visits and corrections as plain values. */
 export function readGrid(doc) {
   const js = A.toJS(doc);
   const g = js.grid || {};
@@ -64,35 +69,104 @@ export function readGrid(doc) {
     address: text(p.address),
     lat: p.lat,
     lon: p.lon,
-    // Places found in the field (`F-` keys) carry the office's review: confirmed, rejected or merged.
+    // Places found in the field (`F-` keys): who found them on which device, and the office's review
+    // (confirmed, rejected or merged), none while it awaits one.
+    added_by: text(p.added_by),
+    device: text(p.device),
+    added_at: millis(p.added_at),
     review: text(p.review),
     merged_into: text(p.merged_into),
   }));
   const visits = Object.entries(js.visits || {}).map(([id, v]) => readVisit(id, v));
-  return { info, places, visits };
+  const corrections = Object.entries(js.corrections || {}).map(([id, c]) => ({
+    id,
+    place: text(c.place),
+    label: text(c.label),
+    address: text(c.address),
+    volunteer: text(c.volunteer),
+    device: text(c.device),
+    at: millis(c.at),
+    review: text(c.review),
+  }));
+  return { info, places, visits, corrections };
+}
+
+/** Runs `write` as one change by the document's actor at `time` (ms); returns the new document and the change. */
+function commitOne(doc, time, write) {
+  const next = A.change(doc, { time }, write);
+  const change = A.getLastLocalChange(next);
+  if (!change) throw new Error("the write produced no change");
+  return { doc: next, change };
+}
+
+const scalar = (v) => new A.ImmutableString(v);
+
+/** Sets lat/lon as 64-bit floats when both are given. */
+function putGps(obj, { lat, lon }) {
+  if (lat != null && lon != null) {
+    obj.lat = new A.Float64(lat);
+    obj.lon = new A.Float64(lon);
+  }
+}
+
+/** A place found in the field as one change (GridDoc::add_found_place); `found.id` is `F-<uuid v7>`. */
+export function addFoundPlace(doc, found) {
+  if (!/^F-[0-9a-f-]{36}$/.test(found.id)) throw new Error(`${found.id} is not a key for a found place`);
+  if (doc.places?.[found.id]) throw new Error(`place ${found.id} already exists`);
+  return commitOne(doc, found.added_at, (d) => {
+    d.places[found.id] = {};
+    const p = d.places[found.id];
+    p.kind = scalar(found.kind);
+    p.label = scalar(found.label);
+    if (found.address) p.address = scalar(found.address);
+    putGps(p, found);
+    p.added_by = scalar(found.added_by);
+    p.device = scalar(found.device);
+    p.added_at = new Date(found.added_at);
+  });
+}
+
+/**
+ * A proposed correction of a place's label and/or address (GridDoc::add_correction). A grid created before
+ * corrections existed first takes the constant change that creates their map (`upgrade`, bytes), exactly as the
+ * CLI applies it; returns the new document and every change to store.
+ */
+export function addCorrection(doc, c, upgrade) {
+  const changes = [];
+  if (!doc.corrections) {
+    [doc] = A.applyChanges(doc, [upgrade]);
+    if (!doc.corrections) throw new Error("the corrections upgrade did not apply to this grid");
+    changes.push(upgrade);
+  }
+  if (doc.corrections[c.id]) throw new Error(`correction ${c.id} already exists`);
+  const { doc: next, change } = commitOne(doc, c.at, (d) => {
+    d.corrections[c.id] = {};
+    const o = d.corrections[c.id];
+    o.place = scalar(c.place);
+    if (c.label) o.label = scalar(c.label);
+    if (c.address) o.address = scalar(c.address);
+    o.volunteer = scalar(c.volunteer);
+    o.device = scalar(c.device);
+    o.at = new Date(c.at);
+  });
+  return { doc: next, changes: [...changes, change] };
 }
 
 /** Records a visit as one change by the document's actor; returns the new document and the change's bytes. */
 export function addVisit(doc, visit) {
   if (doc.visits?.[visit.id]) throw new Error(`visit ${visit.id} already exists`);
-  const next = A.change(doc, { time: visit.at }, (d) => {
+  return commitOne(doc, visit.at, (d) => {
     d.visits[visit.id] = {};
     const v = d.visits[visit.id];
-    v.place = new A.ImmutableString(visit.place);
-    v.volunteer = new A.ImmutableString(visit.volunteer);
-    v.device = new A.ImmutableString(visit.device);
+    v.place = scalar(visit.place);
+    v.volunteer = scalar(visit.volunteer);
+    v.device = scalar(visit.device);
     v.at = new Date(visit.at);
-    v.outcome = new A.ImmutableString(visit.outcome);
+    v.outcome = scalar(visit.outcome);
     for (const f of ["handbook", "briefed", "poster", "banner", "led_playing"]) v[f] = visit[f] === true;
-    if (visit.note) v.note = new A.ImmutableString(visit.note);
-    if (visit.lat != null && visit.lon != null) {
-      v.lat = new A.Float64(visit.lat);
-      v.lon = new A.Float64(visit.lon);
-    }
+    if (visit.note) v.note = scalar(visit.note);
+    putGps(v, visit);
   });
-  const change = A.getLastLocalChange(next);
-  if (!change) throw new Error("recording the visit produced no change");
-  return { doc: next, change };
 }
 
 /** Heads as the wire carries them (32-byte hashes). */
@@ -108,6 +182,21 @@ export function unconfirmedBy(doc, confirmed, actor) {
 
 /** Visits by `device` that are not part of the document as it stood at `confirmed`. */
 export function unconfirmedVisits(doc, confirmed, device) {
+  return unconfirmedRecords(doc, confirmed, device).filter((r) => r.visit).map((r) => r.visit);
+}
+
+/**
+ * Found places, visits and corrections (in that order, so that each can be written again after what it names)
+ * by `device` that are not part of the document as it stood at `confirmed`, as `{ place }`, `{ visit }` and
+ * `{ correction }`.
+ */
+export function unconfirmedRecords(doc, confirmed, device) {
   const atServer = confirmed.length ? A.view(doc, confirmed) : null;
-  return readGrid(doc).visits.filter((v) => v.device === device && !atServer?.visits?.[v.id]);
+  const { places, visits, corrections } = readGrid(doc);
+  const fresh = (list, map) => list.filter((r) => r.device === device && !atServer?.[map]?.[r.id]);
+  return [
+    ...fresh(places, "places").map((place) => ({ place })),
+    ...fresh(visits, "visits").map((visit) => ({ visit })),
+    ...fresh(corrections, "corrections").map((correction) => ({ correction })),
+  ];
 }

@@ -1,6 +1,6 @@
 // Doorstep's field app: starts the automerge core, opens the phone's store, routes between screens, and syncs
-// on demand and by itself whenever the phone is online. Served by `doorstep serve` at /field/; works offline
-// once loaded (sw.js keeps every file).
+// on demand and by itself whenever the phone is online. Served at /field/ by `doorstep serve` and by a team's
+// `doorstep hub serve`, and syncs with whichever served it; works offline once loaded (sw.js keeps every file).
 import { A } from "./grid.js";
 import { Store } from "./store.js";
 import { State } from "./state.js";
@@ -39,7 +39,8 @@ function runSync(manual) {
   app.syncing = sync(app.state)
     .then((tally) => {
       const news = tally.received || tally.newGrids.length || tally.removed.length;
-      if (manual || news) say(t("synced"), "ok");
+      if (tally.hub && (manual || news)) say(t("syncedHub", { n: app.state.pendingCount() }), "ok");
+      else if (manual || news) say(t("synced"), "ok");
       // Redraw with what arrived and what is now confirmed, unless someone is typing.
       const typing = $("#note")?.value || $("#feedback")?.value || ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
       if (!typing) route();
@@ -127,6 +128,11 @@ const ctx = {
     route();
     scheduleSync(AUTO_SYNC_AFTER_VISIT_MS);
   },
+  placeAdded(found, code) {
+    say(t("placeSaved"), "ok");
+    location.hash = `#/place/${encodeURIComponent(code)}/${encodeURIComponent(found.id)}`;
+    scheduleSync(AUTO_SYNC_AFTER_VISIT_MS);
+  },
   saved(visit, code) {
     say(t(navigator.onLine ? "saved" : "savedPending"), "ok");
     $("#status").dataset.visit = visit.id;
@@ -145,6 +151,7 @@ function route() {
   let name;
   if (!state.device || parts[0] === "enrol") [name, screen] = ["enrol", screens.enrolScreen(ctx)];
   else if (parts[0] === "grid" && parts[1]) [name, screen] = ["grid", screens.gridScreen(ctx, parts[1])];
+  else if (parts[0] === "add-place" && parts[1]) [name, screen] = ["add-place", screens.addPlaceScreen(ctx, parts[1])];
   else if (parts[0] === "place" && parts[2]) {
     [name, screen] = ["place", screens.placeScreen(ctx, parts[1], parts[2])];
     gps.locate();

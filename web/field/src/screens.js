@@ -1,9 +1,11 @@
 // The app's screens, each built from the state: enrolment, my grids, a grid's places, a place (with its visit
-// history and the visit buttons), and settings. Sized for a 360 px wide phone with big touch targets.
+// history, the visit buttons and a proposed correction), a place found in the field, an urgent task, and
+// settings. Sized for a 360 px wide phone with big touch targets.
 import { h, $ } from "./dom.js";
 import { t, named, indicatorName, formatTime } from "./i18n.js";
 import { deliveriesForAll, relevantDeliveries } from "./coverage.js";
 import { StoreError } from "./store.js";
+import { SigningUnavailable } from "./sign.js";
 import { outcomeProblem, parseYuan, yuanText } from "./task.js";
 
 const pct = (f) => Math.floor((f.eligible ? f.reached / f.eligible : 1) * 100);
@@ -36,7 +38,8 @@ export function enrolScreen(ctx) {
     try {
       await ctx.enrol({ username: data.get("username").trim(), password: data.get("password"), deviceName: data.get("device").trim() });
     } catch (err) {
-      $("#enrol-message", form).textContent = err.unreachable ? t("enrolOffline") : err.status === 401 ? t("wrongPassword") : err.message;
+      $("#enrol-message", form).textContent = err instanceof SigningUnavailable ? t(err.message === "https" ? "needsHttpsKey" : "noEd25519")
+        : err.unreachable ? t("enrolOffline") : err.status === 401 ? t("wrongPassword") : err.message;
       button.disabled = false;
     }
   });
@@ -68,8 +71,10 @@ function taskList(ctx) {
 export function homeScreen(ctx) {
   const { state } = ctx;
   const codes = state.sortedGrids();
-  const carried = state.carried.length
-    ? h("p", { class: "notice" }, `${state.carried.length} ${t("carried")}`) : null;
+  const carried = [
+    state.carried.length ? h("p", { class: "notice" }, `${state.carried.length} ${t("carried")}`) : null,
+    state.carriedTasks.length ? h("p", { class: "notice" }, `${state.carriedTasks.length} ${t("carriedTasks")}`) : null,
+  ];
   if (!codes.length) return h("section", { class: "stack" }, taskList(ctx), h("h2", {}, t("myGrids")), carried, h("p", { class: "empty" }, t("noGrids")));
   return h("section", { class: "stack" },
     taskList(ctx),
@@ -113,9 +118,10 @@ export function gridScreen(ctx, code) {
     list.replaceChildren(...(rows.length ? rows.map((p) => h("li", {},
       h("a", { class: "place", href: `#/place/${encodeURIComponent(code)}/${encodeURIComponent(p.id)}`, dataset: {
         place: p.id, done: p.cov.done, revisit: p.cov.needsRevisit, excluded: p.cov.excluded,
-        reached: p.cov.reached.join(","), missing: p.cov.missing.join(","), visits: p.cov.visitCount,
+        reached: p.cov.reached.join(","), missing: p.cov.missing.join(","), visits: p.cov.visitCount, provisional: p.provisional,
       } },
-        h("div", { class: "place-title" }, h("strong", {}, p.label || p.id), h("span", { class: "muted" }, ` ${named(state.rules.place_kinds, p.kind)}`)),
+        h("div", { class: "place-title" }, h("strong", {}, p.label || p.id), h("span", { class: "muted" }, ` ${named(state.rules.place_kinds, p.kind)}`),
+          p.provisional ? h("span", { class: "pill pending" }, t("provisional")) : null),
         h("div", { class: "place-sub" }, h("span", { class: "muted" }, p.id), placeStatus(state.rules, p),
           p.cov.visitCount ? h("span", { class: "muted" }, ` · ${p.cov.visitCount} ${t("visits")}`) : null))))
       : [h("li", { class: "empty" }, t("nothingHere"))]));
@@ -134,7 +140,99 @@ export function gridScreen(ctx, code) {
     h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
     h("h2", {}, view.info.name || code, h("span", { class: "muted" }, ` ${code}`)),
     progress(state.rules, view.figures),
-    search, chips, list);
+    search, chips, list,
+    h("a", { class: "big button", id: "add-place", href: `#/add-place/${encodeURIComponent(code)}` }, `＋ ${t("addPlace")}`));
+}
+
+/** The UTF-8 length limit of a place's texts (client_core::model::MAX_TEXT_BYTES), or null when within it. */
+function tooLong(rules, what, text) {
+  return new TextEncoder().encode(text).length > rules.max_text_bytes ? t("tooLong", { what, n: rules.max_text_bytes }) : null;
+}
+
+/** Why a write was refused, for the screen: a full phone, or the error itself. */
+const notSaved = (state, err) => (err instanceof StoreError && err.quota ? t("quotaRecord", { n: state.pendingCount() }) : t("notSaved") + err.message);
+
+/** A place the registry lacks, found in the field (`doorstep field add-place`): kind, name, address, location. */
+export function addPlaceScreen(ctx, code) {
+  const { state } = ctx;
+  const view = state.view(code);
+  if (!view) return h("p", { class: "empty" }, t(state.loaded ? "nothingHere" : "loading"));
+  const rules = state.rules;
+  const kind = h("select", { id: "place-kind", name: "kind" }, rules.place_kinds.map((k) => h("option", { value: k.id }, named(rules.place_kinds, k.id))));
+  const label = h("input", { id: "place-label", name: "label", required: true, autocomplete: "off" });
+  const address = h("input", { id: "place-address", name: "address", autocomplete: "off" });
+  const gpsBox = h("input", { type: "checkbox", id: "gps", checked: ctx.gps.wanted() });
+  const gpsState = h("span", { class: "muted", id: "gps-state" });
+  const showFix = () => { gpsState.textContent = ctx.gps.describe(); };
+  gpsBox.addEventListener("change", () => { ctx.gps.setWanted(gpsBox.checked); showFix(); });
+  ctx.gps.onUpdate = showFix;
+  showFix();
+  ctx.gps.locate();
+  const message = h("p", { class: "message", role: "status", id: "add-place-message" });
+  const fail = (text) => { message.textContent = text; message.className = "message error"; };
+  const save = h("button", { type: "button", class: "big primary", id: "save-place", onclick: async () => {
+    const fields = { kind: kind.value, label: label.value.trim() };
+    if (!fields.label) return fail(t("labelRequired"));
+    if (address.value.trim()) fields.address = address.value.trim();
+    const problem = tooLong(rules, t("label"), fields.label) || (fields.address && tooLong(rules, t("address"), fields.address));
+    if (problem) return fail(problem);
+    const fix = gpsBox.checked ? ctx.gps.fix() : null;
+    if (fix) Object.assign(fields, { lat: fix.lat, lon: fix.lon });
+    save.disabled = true;
+    try {
+      const found = await state.recordFoundPlace(code, fields);
+      ctx.placeAdded(found, code);
+    } catch (err) {
+      save.disabled = false;
+      fail(notSaved(state, err));
+    }
+  } }, t("savePlace"));
+  return h("section", { class: "stack", id: "add-place-form", dataset: { grid: code } },
+    h("a", { class: "back", href: `#/grid/${encodeURIComponent(code)}` }, `‹ ${t("back")}`),
+    h("h2", {}, t("addPlaceTitle")),
+    h("p", { class: "help" }, t("addPlaceHelp")),
+    h("label", {}, t("kind"), kind),
+    h("label", {}, t("label"), label),
+    h("label", {}, t("addressOptional"), address),
+    h("label", { class: "check" }, gpsBox, t("attachGps")), gpsState,
+    save, message);
+}
+
+const REVIEW_WORD = { confirmed: "reviewConfirmed", rejected: "reviewRejected" };
+
+/** Proposed corrections of a place, and the form to propose one (`doorstep field correct`). */
+function corrections(ctx, code, p) {
+  const { state } = ctx;
+  const label = h("input", { id: "correct-label", autocomplete: "off", placeholder: p.label || "" });
+  const address = h("input", { id: "correct-address", autocomplete: "off", placeholder: p.address || "" });
+  const message = h("p", { class: "message", role: "status", id: "correct-message" });
+  const fail = (text) => { message.textContent = text; message.className = "message error"; };
+  const send = h("button", { type: "button", class: "big", id: "save-correction", onclick: async () => {
+    const fields = {};
+    if (label.value.trim()) fields.label = label.value.trim();
+    if (address.value.trim()) fields.address = address.value.trim();
+    if (!fields.label && !fields.address) return fail(t("correctionNeedsText"));
+    const problem = (fields.label && tooLong(state.rules, t("label"), fields.label)) || (fields.address && tooLong(state.rules, t("address"), fields.address));
+    if (problem) return fail(problem);
+    send.disabled = true;
+    try {
+      await state.recordCorrection(code, p.id, fields);
+      ctx.recorded(t("correctionSaved"));
+    } catch (err) {
+      send.disabled = false;
+      fail(notSaved(state, err));
+    }
+  } }, t("saveCorrection"));
+  return [
+    p.corrections.length ? h("ul", { class: "history", id: "corrections" }, p.corrections.map((c) => h("li", { dataset: { correction: c.id, review: c.review || "" } },
+      h("div", {}, h("strong", {}, [c.label, c.address].filter(Boolean).join(" · ")),
+        h("span", { class: `pill ${c.review === "confirmed" ? "done" : c.review ? "todo" : "pending"}` }, t(REVIEW_WORD[c.review] || "provisional"))),
+      h("div", { class: "muted" }, `${formatTime(c.at)} · ${c.volunteer}`)))) : null,
+    h("details", { class: "details", id: "correct" },
+      h("summary", {}, t("correct")),
+      h("div", { class: "stack" }, h("p", { class: "help" }, t("correctHelp")),
+        h("label", {}, t("newLabel"), label), h("label", {}, t("newAddress"), address), send, message)),
+  ];
 }
 
 export function placeScreen(ctx, code, placeId) {
@@ -205,6 +303,7 @@ export function placeScreen(ctx, code, placeId) {
     h("a", { class: "back", href: `#/grid/${encodeURIComponent(code)}` }, `‹ ${t("back")}`),
     h("h2", {}, p.label || p.id),
     h("div", { class: "muted" }, `${named(rules.place_kinds, p.kind)} · ${p.id}${p.address ? ` · ${p.address}` : ""}`),
+    p.provisional ? h("p", { class: "notice", id: "provisional" }, t("provisionalHelp", { who: p.added_by || "" })) : null,
     contact && (contact.name || contact.phone)
       ? h("div", { class: "muted" }, `${t("contact")}: ${contact.name || ""} `, contact.phone ? h("a", { href: `tel:${contact.phone}` }, contact.phone) : null) : null,
     h("div", { class: "counts", id: "place-status" }, p.cov.excluded ? h("span", { class: "pill gone" }, t("gone")) : null,
@@ -220,7 +319,9 @@ export function placeScreen(ctx, code, placeId) {
         h("div", {}, rules.delivery_fields.filter((f) => v[f]).map((f) => t(f)).join(" + ")),
         v.note ? h("div", { class: "note" }, v.note) : null,
         v.lat != null ? h("div", { class: "muted" }, `GPS ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`) : null)))
-      : h("p", { class: "empty", id: "history" }, t("noVisits")));
+      : h("p", { class: "empty", id: "history" }, t("noVisits")),
+    h("h3", {}, t("corrections")),
+    corrections(ctx, code, p));
 }
 
 export function taskScreen(ctx, id) {
@@ -301,12 +402,13 @@ export function taskScreen(ctx, id) {
 
 export function settingsScreen(ctx) {
   const d = ctx.state.device;
-  const row = (k, v) => [h("dt", {}, t(k)), h("dd", {}, v ?? "—")];
+  const row = (k, v) => [h("dt", {}, t(k)), h("dd", { dataset: { key: k } }, v ?? "—")];
   return h("section", { class: "stack" },
     h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
     h("h2", {}, t("settings")),
     h("dl", { class: "facts" }, row("volunteer", d.username), row("team", d.team), row("server", d.server),
-      row("device", d.device_id), row("lastSync", d.last_sync ? formatTime(d.last_sync) : t("never")),
+      row("device", d.device_id), row("signingKey", d.public_key ? `${d.public_key.slice(0, 16)}…` : t("noKey")),
+      row("lastSync", d.last_sync ? formatTime(d.last_sync) : t("never")),
       row("pending", String(ctx.state.pendingCount()))),
     h("button", { type: "button", class: "big", id: "reenrol", onclick: () => {
       if (confirm(t("reenrolConfirm"))) ctx.go("#/enrol");

@@ -2,7 +2,7 @@
 // in memory as an automerge document and on disk in the store. The only writer of the store; screens read the
 // views it computes.
 import { v7 as uuidv7 } from "uuid";
-import { loadDoc, readGrid, addVisit, unconfirmedBy, unconfirmedVisits, A } from "./grid.js";
+import { loadDoc, readGrid, addVisit, addFoundPlace, addCorrection, unconfirmedBy, unconfirmedVisits, hexToBytes, A } from "./grid.js";
 import { readTask, addSign, addOutcome, taskState } from "./task.js";
 import { placeCoverage, summarize } from "./coverage.js";
 
@@ -17,6 +17,7 @@ export class State {
     this.grids = new Map(); // code → { record, doc, logged, view }
     this.tasks = new Map(); // task id → { record, doc, logged, view }
     this.carried = [];
+    this.carriedTasks = [];
     this.listeners = new Set();
     this.queue = Promise.resolve();
   }
@@ -48,6 +49,7 @@ export class State {
   async load() {
     this.device = (await this.store.getMeta("device")) || null;
     this.carried = (await this.store.getMeta("carry_over")) || [];
+    this.carriedTasks = (await this.store.getMeta("task_carry_over")) || [];
     this.grids.clear();
     this.tasks.clear();
     this.loaded = !this.device;
@@ -126,10 +128,13 @@ export class State {
       (a.state === "done") - (b.state === "done") || rank(a.info.priority) - rank(b.info.priority) || a.info.deadline - b.info.deadline);
   }
 
-  /** Visits and task entries written on this phone that the server has not confirmed, plus any carried over. */
+  /**
+   * Changes written on this phone that the server has not confirmed (visits, found places, corrections, task
+   * sign-fors and outcomes), plus records carried over from an earlier enrolment.
+   */
   pendingCount() {
     if (!this.loaded) return null;
-    let n = this.carried.length;
+    let n = this.carried.length + this.carriedTasks.length;
     for (const map of [this.grids, this.tasks]) {
       for (const { doc, record } of map.values()) n += unconfirmedBy(doc, record.confirmed, this.device.actor);
     }
@@ -160,7 +165,37 @@ export class State {
   }
 
   writeVisit(code, visit) {
-    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit), visit).then(() => visit);
+    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit), [{ visit }]).then(() => visit);
+  }
+
+  /**
+   * Records a place found in the field (`doorstep field add-place`): kind, label, optional address and location.
+   * Resolves with it once on disk; it counts at once on this phone and awaits the office's review.
+   */
+  recordFoundPlace(code, fields) {
+    const found = { id: `F-${uuidv7()}`, added_by: this.device.username, device: this.device.device_id, added_at: Date.now(), ...fields };
+    return this.whenLoaded().then(() => this.exclusive(() => this.writeFoundPlace(code, found)));
+  }
+
+  writeFoundPlace(code, found) {
+    const { id, kind, label, address, lat, lon, added_by, device, added_at } = found;
+    const place = { id, kind, label, address, lat, lon, added_by, device, added_at };
+    return this.writeEntry("grid", code, (doc) => addFoundPlace(doc, found), [{ place }]).then(() => found);
+  }
+
+  /** Proposes a new label and/or address for a place (`doorstep field correct`), durably; the office reviews it. */
+  recordCorrection(code, placeId, fields) {
+    const c = { id: uuidv7(), place: placeId, volunteer: this.device.username, device: this.device.device_id, at: Date.now(), ...fields };
+    return this.whenLoaded().then(() => this.exclusive(() => this.writeCorrection(code, c)));
+  }
+
+  writeCorrection(code, c) {
+    const upgrade = hexToBytes(this.rules.corrections_upgrade);
+    return this.writeEntry("grid", code, (doc) => {
+      const written = addCorrection(doc, c, upgrade);
+      // The constant upgrade change, when the grid needed it, is logged first with nothing to show.
+      return { ...written, plain: [...written.changes.slice(1).map(() => ({ upgrade: true })), { correction: c }] };
+    }).then(() => c);
   }
 
   /** Records a task outcome, durably, as a visit is recorded. */
@@ -185,30 +220,35 @@ export class State {
     return true;
   }
 
-  /** Writes one entry (a visit, a sign-for, an outcome) as one change; `plain` is a visit's plain form. */
-  async writeEntry(kind, id, add, plain) {
+  /**
+   * Writes one entry (a visit, a found place, a correction, a sign-for, an outcome). `add` returns the new
+   * document and its change (or changes, with their plain forms); `plain` gives a single change's plain form.
+   */
+  async writeEntry(kind, id, add, plain = []) {
     const entry = this.docs(kind).get(id);
     if (!entry) throw new Error(`${kind} ${id} is not on this phone`);
     // automerge retires the old document once changed, so readers (the header's count) get the new one at
     // once; nothing confirms, sends or compacts it before the disk has it (those wait their turn in `exclusive`).
-    const { doc, change } = add(entry.doc);
-    entry.doc = doc;
+    const written = add(entry.doc);
+    const changes = written.changes || [written.change];
+    entry.doc = written.doc;
     entry.view = null;
     try {
-      await this.store.appendChanges(kind, id, [change], [plain]);
+      await this.store.appendChanges(kind, id, changes, written.plain || plain);
     } catch (e) {
       await this.reload(kind, id);
       this.changed();
       throw e;
     }
-    entry.logged += 1;
+    entry.logged += changes.length;
     this.changed();
   }
 
   /**
    * Applies what a sync brought for a document the phone holds: new changes go to disk first, then the heads the
-   * server is now known to hold (only if they all arrived; otherwise the next push repeats more). Returns how
-   * many changes were new.
+   * server is now known to hold. When some of them did not arrive, or `serverHeads` is null (a hub's answer
+   * without the server's statement), the heads confirmed before stay (the next push repeats a little more).
+   * Returns how many changes were new.
    */
   async applyServerChanges(kind, id, changes, serverHeads, extra = {}) {
     const entry = this.docs(kind).get(id);
@@ -224,7 +264,7 @@ export class State {
       }
       entry.logged += fresh.length;
     }
-    const confirmed = A.hasHeads(entry.doc, serverHeads) ? serverHeads : [];
+    const confirmed = serverHeads && A.hasHeads(entry.doc, serverHeads) ? serverHeads : entry.record.confirmed;
     if (entry.logged > COMPACT_AFTER) {
       // A new snapshot and the view cache that goes with it, in one write.
       entry.logged = 0;
@@ -232,7 +272,7 @@ export class State {
       await this.store.replaceDoc(kind, id, snapshot, kind === "grid" ? { view_cache: viewCache(entry) } : {});
       entry.record.snapshot = snapshot;
     }
-    const fields = { ...extra, confirmed, last_sync: Date.now() };
+    const fields = { ...extra, confirmed, last_sync: Date.now(), ...forgetDelivered(entry, extra, confirmed) };
     // The grid's view as of its whole log, so the next start shows it at once.
     if (kind === "grid" && fresh.length) fields.view_cache = viewCache(entry);
     await this.store.setFields(kind, id, fields);
@@ -245,6 +285,7 @@ export class State {
     let doc = A.load(sent, { actor: this.device.actor });
     const held = this.docs(kind).get(id);
     if (held) [doc] = A.applyChanges(doc, A.getAllChanges(held.doc));
+    if (!A.hasHeads(doc, confirmed)) confirmed = [];
     const snapshot = A.save(doc);
     const entry = { record: { ...(held?.record || {}), [kind]: id, snapshot }, doc, logged: 0, view: null };
     const fields = { ...extra, confirmed, last_sync: Date.now(), ...(kind === "grid" ? { view_cache: viewCache(entry) } : {}) };
@@ -268,6 +309,54 @@ export class State {
     else await this.store.deleteMeta("carry_over");
     this.carried = list;
   }
+
+  async saveCarriedTasks(list) {
+    if (list.length) await this.store.setMeta("task_carry_over", list);
+    else await this.store.deleteMeta("task_carry_over");
+    this.carriedTasks = list;
+  }
+
+  /** Sign-fors and outcomes this enrolment recorded that the server has not confirmed, to carry over. */
+  unconfirmedTaskEntries() {
+    const out = [];
+    for (const [task, { doc, record }] of this.tasks) {
+      const atServer = record.confirmed.length ? A.view(doc, record.confirmed) : null;
+      const view = readTask(doc);
+      for (const sign of view.signs) {
+        if (sign.device === this.device.device_id && !atServer?.signs?.[sign.id]) out.push({ task, sign });
+      }
+      for (const outcome of view.outcomes) {
+        if (outcome.device === this.device.device_id && !atServer?.outcomes?.[outcome.id]) out.push({ task, outcome });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Records the carried-over entries of a task now on the phone again, under this enrolment (same ids), and
+   * forgets them. Entries already in the document are skipped, so a crash between the two writes repeats
+   * nothing. Returns how many were written.
+   */
+  async recordCarriedTask(taskId) {
+    const entry = this.tasks.get(taskId);
+    const mine = this.carriedTasks.filter((c) => c.task === taskId);
+    if (!entry || !mine.length) return 0;
+    let written = 0;
+    for (const { sign, outcome } of mine) {
+      const held = readTask(entry.doc);
+      const device = this.device.device_id;
+      if (sign && !held.signs.some((s) => s.id === sign.id)) {
+        await this.writeEntry("task", taskId, (doc) => addSign(doc, { ...sign, device }));
+        written += 1;
+      }
+      if (outcome && !held.outcomes.some((o) => o.id === outcome.id)) {
+        await this.writeEntry("task", taskId, (doc) => addOutcome(doc, { ...outcome, device }));
+        written += 1;
+      }
+    }
+    await this.saveCarriedTasks(this.carriedTasks.filter((c) => c.task !== taskId));
+    return written;
+  }
 }
 
 /** What a grid's view cache holds: the grid read into plain values, as of its first `count` log records. */
@@ -276,28 +365,46 @@ function viewCache(entry) {
 }
 
 /**
- * The grid in plain values from its cache and the visits logged since, or null when the cache cannot tell (none
- * yet, or the log holds changes from a sync that the cache does not cover).
+ * The grid in plain values from its cache and what this phone logged since, or null when the cache cannot tell
+ * (none yet, or the log holds changes from a sync that the cache does not cover).
  */
 function cachedPlain(record, log) {
   const cache = record.view_cache;
   if (!cache || cache.count > log.length) return null;
   const since = log.slice(cache.count);
-  if (!since.every((r) => r.visit)) return null;
-  return { info: cache.info, places: cache.places, visits: [...cache.visits, ...since.map((r) => r.visit)] };
+  if (!since.every((r) => r.visit || r.place || r.correction || r.upgrade)) return null;
+  const written = (k) => since.filter((r) => r[k]).map((r) => r[k]);
+  return {
+    info: cache.info,
+    places: [...cache.places, ...written("place")],
+    visits: [...cache.visits, ...written("visit")],
+    corrections: [...(cache.corrections || []), ...written("correction")],
+  };
+}
+
+/** Team-mates' signatures kept until the server holds their changes: those of confirmed changes go. */
+function forgetDelivered(entry, extra, confirmed) {
+  const kept = extra.signatures || entry.record.signatures;
+  if (!kept || !Object.keys(kept).length) return {};
+  const undelivered = new Set(A.getChangesMetaSince(entry.doc, confirmed).map((m) => m.hash));
+  return { signatures: Object.fromEntries(Object.entries(kept).filter(([hash]) => undelivered.has(hash))) };
 }
 
 /** Found places the office rejected or merged away no longer count (client_core::found::FoundPlace::is_active). */
 const isActive = (p) => !p.id.startsWith("F-") || p.review == null || p.review === "confirmed";
 
-function buildView(rules, code, { info, places, visits }) {
+function buildView(rules, code, { info, places, visits, corrections = [] }) {
   const rural = info.village_kind === "village";
   // Visits of a found place merged into another count for that other place, as on the server.
   const merged = new Map(places.filter((p) => p.id.startsWith("F-") && p.review === "merged").map((p) => [p.id, p.merged_into]));
-  const byPlace = new Map(places.filter(isActive).map((p) => [p.id, { ...p, visits: [] }]));
+  const byPlace = new Map(places.filter(isActive).map((p) => [p.id, { ...p, visits: [], corrections: [] }]));
   for (const v of visits) byPlace.get(merged.get(v.place) ?? v.place)?.visits.push(v);
   const list = [...byPlace.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const c of corrections) byPlace.get(c.place)?.corrections.push(c);
   for (const p of list) {
+    // Found in the field and not reviewed yet: counted, but provisional until the office confirms it.
+    p.provisional = p.id.startsWith("F-") && p.review == null;
+    p.corrections.sort((a, b) => b.at - a.at);
     p.visits.sort((a, b) => b.at - a.at || (b.id > a.id ? 1 : -1));
     p.cov = placeCoverage(rules, p.kind, rural, p.visits);
   }

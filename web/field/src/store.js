@@ -3,12 +3,17 @@
 // transaction to commit with strict durability (flushed to disk) before it resolves, so a visit the screen
 // confirms survives a closed tab, a killed browser and a dead battery.
 //
-// Stores:  meta          key → value      "device", "carry_over"
-//          grids         keyPath "grid"   { grid, snapshot, confirmed: [hex], last_sync, contacts, view_cache }
-//          changes       auto key         { grid, bytes, visit? }   (index "grid"; key order is append order)
-// `view_cache` is the grid read into plain values ({ count, info, places, visits }) as of its first `count` log
-// records; a visit written on this phone carries its plain form in its log record. Together they let a grid be
-// shown before the automerge core has loaded it (see state.js).
+// Stores:  meta          key → value      "device", "carry_over", "task_carry_over"
+//          grids         keyPath "grid"   { grid, snapshot, confirmed: [hex], last_sync, contacts, view_cache,
+//                                           signatures: {hash hex → bytes}, attestation }
+//          changes       auto key         { grid, bytes, visit? | place? | correction? | upgrade? }
+//                                         (index "grid"; key order is append order)
+// `view_cache` is the grid read into plain values ({ count, info, places, visits, corrections }) as of its first
+// `count` log records; what this phone writes carries its plain form in its log record (a visit, a found place, a
+// correction, or `upgrade` for the constant change that creates the corrections map). Together they let a grid be
+// shown before the automerge core has loaded it (see state.js). `signatures` are team-mates' signatures of
+// changes received from a hub, kept to pass those changes on; `attestation` is the server's latest signed
+// statement of the heads it holds (docs/sync-protocol.md).
 //          tasks         keyPath "task"   { task, snapshot, confirmed: [hex], last_sync }   (urgent tasks)
 //          task_changes  auto key         { task, bytes }   (index "task")
 
@@ -104,12 +109,15 @@ export class Store {
     return this.read(log, (s) => s.index(key).getAll(IDBKeyRange.only(id)));
   }
 
-  /** Appends changes to a document's log, each with its plain form if given; resolves once they are on disk. */
+  /**
+   * Appends changes to a document's log, each with its plain form if given (e.g. `{ visit }`); resolves once they
+   * are on disk.
+   */
   appendChanges(kind, id, changes, plain = []) {
     if (changes.length === 0) return Promise.resolve();
     const { log, key } = KINDS[kind];
     return this.write([log], (stores) => {
-      changes.forEach((bytes, i) => stores[log].add(plain[i] ? { [key]: id, bytes, visit: plain[i] } : { [key]: id, bytes }));
+      changes.forEach((bytes, i) => stores[log].add({ ...plain[i], [key]: id, bytes }));
     });
   }
 

@@ -1,8 +1,11 @@
-// Enrolment and sync with the server, exactly as the CLI field client does them (src/field.rs): the same
-// endpoints, the same CBOR messages (client-core/src/protocol.rs, docs/sync-protocol.md), gzip bodies, the
-// server-assigned actor id, and visits of an earlier enrolment carried over to the new one.
+// Enrolment and sync with whichever origin served the app (the server, or a team hub that passes enrolment on
+// to the server), exactly as the CLI field client does them (src/field.rs, src/relay.rs): the same endpoints, the
+// same CBOR messages (client-core/src/protocol.rs, docs/sync-protocol.md), gzip bodies, the server-assigned actor
+// id, every change of this phone signed with its key, and visits and task records of an earlier enrolment carried
+// over to the new one.
 import { encode, decode } from "cborg";
-import { bytesToHex, headsBytes, changesSince, unconfirmedVisits } from "./grid.js";
+import { A, bytesToHex, hexToBytes, headsBytes, changesSince, unconfirmedRecords } from "./grid.js";
+import { generateKeyPair, signChange, attestedHeads } from "./sign.js";
 
 const PROTOCOL_VERSION = 1;
 
@@ -24,6 +27,8 @@ async function call(path, init) {
     throw new CallError(String(e?.message || e), { unreachable: true });
   }
   if (resp.ok) return resp;
+  // A proxy or hub that cannot reach the server answers so: as good as unreachable, nothing was done.
+  const unreachable = [502, 503, 504].includes(resp.status);
   let code = "http_error";
   let message = `HTTP ${resp.status}`;
   try {
@@ -33,7 +38,7 @@ async function call(path, init) {
   } catch {
     // not a JSON error body: keep the status line
   }
-  throw new CallError(message, { status: resp.status, code });
+  throw new CallError(message, { status: resp.status, code, unreachable });
 }
 
 async function gzip(bytes) {
@@ -43,34 +48,38 @@ async function gzip(bytes) {
 }
 
 /**
- * Enrols this phone (POST /api/v1/devices). Another user cannot enrol a phone that still holds someone's
- * unsynced visits; the same user's unsynced visits are set aside durably and recorded again under the new
- * enrolment at the next sync, since the server accepts only the new actor's changes.
+ * Enrols this phone (POST /api/v1/devices, at the server or through the hub that served the app) with a new
+ * Ed25519 key pair whose public half the server records, as `doorstep field login` does. Another user cannot
+ * enrol a phone that still holds someone's unsynced records; the same user's unsynced visits and task records
+ * are set aside durably and recorded again under the new enrolment at the next sync, since the server accepts
+ * only the new actor's changes.
  */
 export async function enrol(state, { username, password, deviceName }) {
   await state.whenLoaded();
   const old = state.device;
   const pending = old ? state.pendingCount() : 0;
   if (old && pending > 0 && old.username !== username) {
-    throw new CallError(`this phone holds ${pending} unsynced visits by ${old.username}; sync them first`);
+    throw new CallError(`this phone holds ${pending} unsynced records by ${old.username}; sync them first`);
   }
-  // Task sign-fors and outcomes are not carried over (the CLI does that): they must reach the server first.
-  const taskPending = old ? [...state.tasks.keys()].filter((id) => state.hasUnconfirmed("task", id)).length : 0;
-  if (taskPending > 0) throw new CallError(`this phone holds unsynced records of ${taskPending} urgent tasks; sync them first`);
+  const key = await generateKeyPair();
   const resp = await call("/api/v1/devices", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, password, device_name: deviceName }),
+    body: JSON.stringify({ username, password, device_name: deviceName, public_key: key.publicKey }),
   });
   const reply = await resp.json();
   if (!/^[0-9a-f]+$/.test(reply.actor || "")) throw new CallError("the server sent an invalid actor id");
   const carried = [...state.carried];
+  const carriedTasks = [...state.carriedTasks];
   if (old) {
     for (const [grid, entry] of state.grids) {
-      for (const visit of unconfirmedVisits(entry.doc, entry.record.confirmed, old.device_id)) carried.push({ grid, visit });
+      for (const record of unconfirmedRecords(entry.doc, entry.record.confirmed, old.device_id)) carried.push({ grid, ...record });
     }
+    carriedTasks.push(...state.unconfirmedTaskEntries());
   }
+  // Set aside on disk before anything is dropped.
   await state.saveCarried(carried);
+  await state.saveCarriedTasks(carriedTasks);
   for (const grid of [...state.grids.keys()]) await state.drop("grid", grid);
   for (const task of [...state.tasks.keys()]) await state.drop("task", task);
   await state.saveDevice({
@@ -80,19 +89,55 @@ export async function enrol(state, { username, password, deviceName }) {
     device_id: reply.device_id,
     actor: reply.actor,
     token: reply.token,
+    public_key: key.publicKey,
+    signing_key: key.privateKey,
+    server_key: reply.server_key ?? null,
     last_sync: null,
   });
   state.changed();
 }
 
-/** The push for every document of one kind the phone holds: its changes after what the server confirmed. */
-function pushes(state, kind, resendAll, tally) {
-  return [...state.docs(kind)].map(([id, entry]) => {
+/**
+ * Signatures for the changes of a push, as src/relay.rs gives them: this phone signs its own; team-mates' come
+ * from those it keeps; others (the server's, or already on the server) travel without one.
+ */
+async function signaturesFor(device, changes, kept = {}) {
+  const out = [];
+  for (const bytes of changes) {
+    const { actor, hash } = A.decodeChange(bytes);
+    if (actor === device.actor) {
+      if (device.signing_key) out.push(await signChange(device.signing_key, hash));
+    } else if (kept[hash]) {
+      out.push({ change: hexToBytes(hash), signature: kept[hash] });
+    }
+  }
+  return out;
+}
+
+/**
+ * The pushes for every document the phone holds: its changes after what the server confirmed; for a grid, with
+ * their signatures and the server's latest statement of its heads (so that a hub takes changes the server holds
+ * already); for a task only carried-over records name, an empty push, whose answer brings its whole history.
+ */
+async function buildPushes(state, resendAll, tally) {
+  // Read in turn with writes, so an entry being written is either fully in (on disk) or not in at all.
+  const read = (kind) => [...state.docs(kind)].map(([id, entry]) => {
     const since = resendAll.has(`${kind}:${id}`) ? [] : entry.record.confirmed;
     const changes = changesSince(entry.doc, since);
     tally.sent += changes.length;
-    return { [kind]: id, have: headsBytes(entry.doc), changes };
+    return { id, changes, have: headsBytes(entry.doc), record: entry.record };
   });
+  const [grids, tasks] = await state.exclusive(() => [read("grid"), read("task")]);
+  const gridPushes = [];
+  for (const { id, changes, have, record } of grids) {
+    const push = { grid: id, have, changes, signatures: await signaturesFor(state.device, changes, record.signatures) };
+    if (record.attestation) push.attestation = record.attestation;
+    gridPushes.push(push);
+  }
+  const taskPushes = tasks.map(({ id, changes, have }) => ({ task: id, have, changes }));
+  const wanted = new Set(state.carriedTasks.map((c) => c.task).filter((id) => !state.tasks.has(id)));
+  for (const id of wanted) taskPushes.push({ task: id, have: [], changes: [] });
+  return { grids: gridPushes, tasks: taskPushes };
 }
 
 /**
@@ -103,12 +148,11 @@ function pushes(state, kind, resendAll, tally) {
  */
 export async function sync(state) {
   await state.whenLoaded();
-  const tally = { sent: 0, stored: 0, received: 0, newGrids: [], removed: [], newTasks: 0, signed: 0 };
+  const tally = { sent: 0, stored: 0, received: 0, newGrids: [], removed: [], newTasks: 0, signed: 0, hub: null };
   let resendAll = new Set();
   let carrying = state.carried.length > 0;
   for (let round = 0; round < 4; round++) {
-    // Built in turn with writes, so a visit being written is either fully in (on disk) or not in at all.
-    const [grids, tasks] = await state.exclusive(() => [pushes(state, "grid", resendAll, tally), pushes(state, "task", resendAll, tally)]);
+    const { grids, tasks } = await buildPushes(state, resendAll, tally);
     const body = encode({ protocol: PROTOCOL_VERSION, grids, tasks });
     const compressed = await gzip(body);
     const headers = { "content-type": "application/cbor", authorization: `Bearer ${state.device.token}` };
@@ -122,8 +166,12 @@ export async function sync(state) {
     }
     resendAll = new Set();
     const signedBefore = tally.signed;
+    // A hub's answer: its heads are not the server's, so they confirm nothing (docs/sync-protocol.md).
+    tally.hub = reply.relay ?? null;
+    const kept = [];
+    for (const r of reply.grids) kept.push(await keptFromReply(state, r));
     await state.exclusive(async () => {
-      for (const r of reply.grids) await applyGridReply(state, r, tally, resendAll);
+      for (const [i, r] of reply.grids.entries()) await applyGridReply(state, r, kept[i], tally, resendAll);
       for (const r of reply.tasks || []) await applyTaskReply(state, r, tally, resendAll);
     });
     if (carrying) {
@@ -137,20 +185,42 @@ export async function sync(state) {
     throw new CallError(`the server still could not place the history of ${[...resendAll].join(", ")}; try again, or contact the office`);
   }
   await state.saveCarried(state.carried.filter((c) => !state.grids.has(c.grid)));
-  await state.saveDevice({ ...state.device, last_sync: Date.now() });
+  if (!tally.hub) await state.saveDevice({ ...state.device, last_sync: Date.now() });
   state.changed();
   return tally;
 }
 
-async function applyGridReply(state, r, tally, resendAll) {
+/**
+ * What a grid's answer brings for passing changes on (src/relay.rs): team-mates' signatures (from a hub), and
+ * the server's signed statement of its heads when it checks out with the server's key and is newer than the
+ * one held. `attested`: the heads of the newest statement, which the server is known to hold.
+ */
+async function keptFromReply(state, r) {
+  const record = state.grids.get(r.grid)?.record || {};
+  const fields = {};
+  if (r.signatures?.length) {
+    fields.signatures = { ...record.signatures };
+    for (const s of r.signatures) fields.signatures[bytesToHex(s.change)] = s.signature;
+  }
+  let attestation = record.attestation;
+  if (r.attestation && !(attestation?.at >= r.attestation.at) && (await attestedHeads(state.device.server_key, r.grid, r.attestation))) {
+    attestation = r.attestation;
+    fields.attestation = attestation;
+  }
+  const attested = attestation ? attestation.heads.map(bytesToHex) : null;
+  return { fields, attested };
+}
+
+async function applyGridReply(state, r, kept, tally, resendAll) {
   if (typeof r.grid !== "string" || !r.grid) throw new CallError("the server sent a reply without a grid code");
   tally.stored += r.stored || 0;
-  const heads = (r.heads || []).map(bytesToHex);
-  const extra = r.contacts != null ? { contacts: r.contacts } : {};
+  // From the server its heads are confirmed; from a hub, only what the server attested.
+  const heads = tally.hub ? kept.attested : (r.heads || []).map(bytesToHex);
+  const extra = { ...kept.fields, ...(r.contacts != null ? { contacts: r.contacts } : {}) };
   switch (r.kind) {
     case "new":
       if (!r.snapshot) throw new CallError(`the server sent the new grid ${r.grid} without its document`);
-      await state.putNew("grid", r.grid, r.snapshot, heads, extra);
+      await state.putNew("grid", r.grid, r.snapshot, heads || [], extra);
       tally.newGrids.push(r.grid);
       return;
     case "resend_all":
@@ -160,7 +230,7 @@ async function applyGridReply(state, r, tally, resendAll) {
     case "unassigned":
       if (!state.grids.has(r.grid)) throw new CallError(`the server answered for grid ${r.grid}, which this phone did not send`);
       tally.received += await state.applyServerChanges("grid", r.grid, r.changes || [], heads, extra);
-      if (r.kind === "unassigned" && !state.hasUnconfirmed("grid", r.grid)) {
+      if (r.kind === "unassigned" && !tally.hub && !state.hasUnconfirmed("grid", r.grid)) {
         await state.drop("grid", r.grid);
         tally.removed.push(r.grid);
       }
@@ -175,37 +245,54 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 async function applyTaskReply(state, r, tally, resendAll) {
   if (typeof r.task !== "string" || !UUID.test(r.task)) throw new CallError(`the server sent an unusable task id ${r.task}`);
   tally.stored += r.stored || 0;
-  const heads = (r.heads || []).map(bytesToHex);
+  // A hub's heads confirm nothing about the server, and tasks carry no statement of the server's.
+  const heads = tally.hub ? null : (r.heads || []).map(bytesToHex);
   switch (r.kind) {
     case "new":
       if (!r.snapshot) throw new CallError(`the server sent the new task ${r.task} without its document`);
-      await state.putNew("task", r.task, r.snapshot, heads);
+      await state.putNew("task", r.task, r.snapshot, heads || []);
       tally.newTasks += 1;
       // Signed for (签收) the moment the task is on the phone; the sign-for goes out in the next round.
       if (await state.signTask(r.task, "received")) tally.signed += 1;
+      tally.signed += await state.recordCarriedTask(r.task);
       return;
     case "resend_all":
       resendAll.add(`task:${r.task}`);
       return;
     case "synced":
     case "closed":
+      if (!state.tasks.has(r.task) && state.carriedTasks.some((c) => c.task === r.task)) {
+        // Asked for by an empty push because carried-over records name it: the answer is its whole history.
+        let doc = A.init();
+        [doc] = A.applyChanges(doc, r.changes || []);
+        await state.putNew("task", r.task, A.save(doc), heads || []);
+        tally.signed += await state.recordCarriedTask(r.task);
+        return;
+      }
       if (!state.tasks.has(r.task)) throw new CallError(`the server answered for task ${r.task}, which this phone did not send`);
       tally.received += await state.applyServerChanges("task", r.task, r.changes || [], heads);
       // A closed task is deleted from the phone once everything it recorded for it is on the server.
-      if (r.kind === "closed" && !state.hasUnconfirmed("task", r.task)) await state.drop("task", r.task);
+      if (r.kind === "closed" && !tally.hub && !state.hasUnconfirmed("task", r.task)) await state.drop("task", r.task);
       return;
     default:
       throw new CallError(`the server sent an unknown task reply kind ${r.kind}; update the app`);
   }
 }
 
-/** Records carried-over visits again under this enrolment, in grids now on the phone. */
+/**
+ * Records carried-over found places, visits and corrections again under this enrolment (same ids, this
+ * device), in grids now on the phone, in the order they were set aside. One already in the document (it reached
+ * the server under the earlier enrolment, or a crash came between this and forgetting the list) is skipped.
+ */
 async function recordCarried(state) {
   await state.exclusive(async () => {
-    for (const { grid, visit } of state.carried) {
-      const entry = state.grids.get(grid);
-      if (!entry || entry.doc.visits?.[visit.id]) continue; // grid gone, or already on the server
-      await state.writeVisit(grid, { ...visit, device: state.device.device_id });
+    const device = state.device.device_id;
+    for (const { grid, place, visit, correction } of state.carried) {
+      const doc = state.grids.get(grid)?.doc;
+      if (!doc) continue; // the grid is no longer the team's
+      if (place && !doc.places?.[place.id]) await state.writeFoundPlace(grid, { ...place, device });
+      if (visit && !doc.visits?.[visit.id]) await state.writeVisit(grid, { ...visit, device });
+      if (correction && !doc.corrections?.[correction.id]) await state.writeCorrection(grid, { ...correction, device });
     }
   });
 }
