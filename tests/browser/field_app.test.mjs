@@ -145,7 +145,26 @@ async function noHorizontalScroll(page, what) {
 
 const steps = {
   /** Online at base: the page installs itself, the volunteer enrols, the first sync brings the team's grids. */
-  async enrol({ page }) {
+  async enrol({ page, context }) {
+    // A browser that cannot make the signing key (no Ed25519 in WebCrypto; no WebCrypto at all, as on a plain
+    // HTTP address) is told why, and nothing is enrolled.
+    for (const [lacks, says] of [["ed25519", "此浏览器不支持 Ed25519 签名"], ["webcrypto", "请通过 HTTPS 地址打开本应用"]]) {
+      const old = await context.newPage();
+      await old.addInitScript((what) => {
+        if (what === "webcrypto") Object.defineProperty(globalThis.crypto, "subtle", { value: undefined });
+        else {
+          const generate = crypto.subtle.generateKey.bind(crypto.subtle);
+          crypto.subtle.generateKey = (alg, ...rest) => (alg?.name === "Ed25519" ? Promise.reject(new DOMException("unsupported", "NotSupportedError")) : generate(alg, ...rest));
+        }
+      }, lacks);
+      await old.goto(`${base}/field/`);
+      await ready(old);
+      await old.getByLabel("用户名").fill(process.env.DOORSTEP_USERNAME);
+      await old.getByLabel("密码").fill(process.env.DOORSTEP_PASSWORD);
+      await old.getByRole("button", { name: "登记" }).click();
+      await old.waitForFunction((t) => document.getElementById("enrol-message").textContent.includes(t), says);
+      await old.close();
+    }
     await page.goto(`${base}/field/`);
     await ready(page);
     assert.equal(await page.getAttribute("html", "lang"), "zh-CN", "Chinese by default");
