@@ -250,14 +250,23 @@ fn a_day_offline_in_the_field_app() {
     assert_eq!(outcomes[0]["dissuaded"], true);
     assert_eq!(outcomes[0]["feedback"], "电话联系上，已劝阻转账");
 
-    // Enrolled again while a visit and a task outcome wait to sync: both are carried over and arrive under the
-    // new enrolment.
+    // Enrolled again while visits, a found place, a correction and a task outcome wait to sync: all are carried
+    // over and arrive under the new enrolment.
     let reenrolled = browser_step("reenrol", &url, &browser, &task);
     let new_device = reenrolled["after"].as_str().unwrap();
     assert_ne!(reenrolled["before"], reenrolled["after"]);
     let visits: BTreeMap<String, String> =
         db_pairs(&data, "SELECT visit_id, device_id FROM visits").into_iter().collect();
-    assert_eq!(visits[reenrolled["visit"].as_str().unwrap()], new_device, "the carried visit, under the new enrolment");
+    for carried in ["visit", "found_visit"] {
+        let id = reenrolled[carried].as_str().unwrap();
+        assert_eq!(visits[id], new_device, "the carried {carried}, under the new enrolment");
+    }
+    let review: Value = serde_json::from_str(&ok(&office, &["place", "review", "--format", "json"], None)).unwrap();
+    let found = review["places"].as_array().unwrap().iter().find(|p| p["place_id"] == reenrolled["found"]);
+    let found = found.unwrap_or_else(|| panic!("the carried found place awaits review: {review}"));
+    assert_eq!((found["label"].as_str(), found["visits"].as_i64()), (Some("1组10号（新建）"), Some(1)), "{found}");
+    let corrections = review["corrections"].as_array().unwrap();
+    assert!(corrections.iter().any(|c| c["place_id"] == "H1" && c["address"] == "龙凤村1组1号（桥边）"), "{review}");
     let outcomes: BTreeMap<String, String> =
         db_pairs(&data, "SELECT feedback, device_id FROM task_outcomes").into_iter().collect();
     assert_eq!(outcomes.len(), 2, "{outcomes:?}");

@@ -304,14 +304,30 @@ const steps = {
   },
 
   /**
-   * Enrolled again while a visit and a task outcome wait to sync (the sync endpoint is blocked): both are carried
-   * over to the new enrolment and delivered under it once sync works again.
+   * Enrolled again while records wait to sync (the sync endpoint is blocked): a visit, a found place and a visit
+   * to it, a correction and a task outcome are all carried over to the new enrolment and delivered under it once
+   * sync works again.
    */
   async reenrol({ page }) {
     const before = await deviceId(page);
     await page.route("**/api/v1/sync", (route) => route.abort("internetdisconnected"));
     await openGrid(page, "G1");
     const visit = await quickVisit(page, "G1", "H2", "nobody-home");
+    await page.click("#add-place");
+    await page.fill("#place-label", "1组10号（新建）");
+    await page.click("#save-place");
+    await page.waitForSelector("#place #provisional");
+    const found = await page.getAttribute("#place", "data-place");
+    const beforeFound = await page.getAttribute("#status", "data-visit");
+    await page.click('[data-quick="all"]');
+    await page.waitForFunction((b) => document.getElementById("status").dataset.visit !== b, beforeFound);
+    const foundVisit = await page.getAttribute("#status", "data-visit");
+    await page.goto(`${base}/field/#/place/G1/H1`);
+    await page.waitForSelector('#place[data-place="H1"]');
+    await page.click("#correct summary");
+    await page.fill("#correct-address", "龙凤村1组1号（桥边）");
+    await page.click("#save-correction");
+    await page.waitForSelector("#corrections li");
     const task = process.env.DOORSTEP_TASK;
     await page.goto(`${base}/field/#/task/${task}`);
     await page.waitForSelector(`#task[data-task="${task}"]`);
@@ -320,7 +336,7 @@ const steps = {
     await page.fill("#feedback", "回访：本人确认未再转账");
     await page.click("#save-outcome");
     await page.waitForFunction((n) => document.querySelectorAll("#outcomes li").length === n + 1, outcomes);
-    assert.equal(await pending(page), 2, "the visit and the outcome wait to sync");
+    assert.equal(await pending(page), 5, "two visits, the found place, the correction and the outcome wait to sync");
 
     await page.goto(`${base}/field/#/settings`);
     page.once("dialog", (d) => d.accept());
@@ -332,8 +348,8 @@ const steps = {
     // Enrolled; the sync that follows cannot get through, and both records are set aside, not lost.
     await page.waitForSelector("p.notice", { timeout: 30_000 });
     const notices = await page.$$eval("p.notice", (ps) => ps.map((p) => p.textContent));
-    assert.ok(notices.some((n) => n.startsWith("1 条记录")) && notices.some((n) => n.startsWith("1 条紧急任务")), `${notices}`);
-    assert.equal(await pending(page), 2);
+    assert.ok(notices.some((n) => n.startsWith("4 条记录")) && notices.some((n) => n.startsWith("1 条紧急任务")), `${notices}`);
+    assert.equal(await pending(page), 5);
     await shot(page, "reenrol-carried");
 
     await page.unroute("**/api/v1/sync");
@@ -346,7 +362,7 @@ const steps = {
     // Opened again under the new enrolment (signed for once per device): sent before the next step.
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
-    return { before, after: await deviceId(page), visit };
+    return { before, after: await deviceId(page), visit, found, found_visit: foundVisit };
   },
 
   /** A full phone: the visit is refused with a clear message and nothing recorded before is lost. */
