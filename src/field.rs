@@ -5,12 +5,12 @@
 
 use crate::field_tasks;
 use crate::http::{Api, CallError};
-use crate::profile::{CarriedVisit, Device, Profile};
+use crate::profile::{Carried, CarriedRecord, Device, Profile};
 use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::ActorId;
 use client_core::coverage::place_coverage;
-use client_core::found::PlaceReview;
+use client_core::found::{Correction, FoundPlace, PlaceReview};
 use client_core::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::KeyPair;
@@ -59,11 +59,12 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         .await?;
     ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
     let store = profile.grids()?;
-    // A new enrolment gets a new actor. The old enrolment's unsent visits are set aside first (durably),
-    // to be recorded again under the new actor at the next sync; then the grids are dropped.
+    // A new enrolment gets a new actor. The old enrolment's unsent visits, found places and corrections are
+    // set aside first (durably), to be recorded again under the new actor at the next sync; then the grids
+    // are dropped.
     let mut carried = profile.carry_over()?;
     if let Some(old) = &old {
-        carried.extend(unsent_visits(&store, old)?);
+        carried.extend(unsent_records(&store, old)?);
     }
     profile.save_carry_over(&carried)?;
     for grid in store.grids()? {
@@ -99,44 +100,63 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
     );
     if !carried.is_empty() {
         eprintln!(
-            "{} unsynced visits from the earlier enrolment are kept and go out with the next sync",
+            "{} unsynced records (visits, found places, corrections) from the earlier enrolment are kept and go out with the next sync",
             carried.len()
         );
     }
     Ok(())
 }
 
-/// Visits this enrolment recorded that the server has not confirmed.
-fn unsent_visits(store: &GridStore, device: &Device) -> Result<Vec<CarriedVisit>> {
+/// Visits, found places and corrections this enrolment recorded that the server has not confirmed.
+fn unsent_records(store: &GridStore, device: &Device) -> Result<Vec<CarriedRecord>> {
     let mut out = Vec::new();
     for grid in store.grids()? {
         let doc = store.load(&grid)?;
         let confirmed = store.mark(&grid)?.confirmed_heads();
         let at_server = GridDoc::from_automerge(doc.automerge().fork_at(&confirmed)?);
+        let mut keep = |record| out.push(CarriedRecord { grid: grid.clone(), record });
+        for found in doc.found_places()? {
+            if found.device == device.device_id && at_server.found_place(&found.place.id)?.is_none() {
+                keep(Carried::FoundPlace(found));
+            }
+        }
+        for correction in doc.corrections()? {
+            if correction.device == device.device_id && at_server.correction(&correction.id.to_string())?.is_none() {
+                keep(Carried::Correction(correction));
+            }
+        }
         for visit in doc.visits()? {
             if visit.device == device.device_id && at_server.visit(&visit.id.to_string())?.is_none() {
-                out.push(CarriedVisit { grid: grid.clone(), visit });
+                keep(Carried::Visit(visit));
             }
         }
     }
     Ok(out)
 }
 
-/// Records carried-over visits again under this enrolment, in grids now on the device. Returns how many.
+/// Records carried-over records again under this enrolment, in grids now on the device; a record already
+/// there (it reached the server under the earlier enrolment) is skipped. Returns how many were recorded.
 fn record_carried(profile: &Profile, store: &GridStore, device: &Device) -> Result<usize> {
-    let carried = profile.carry_over()?;
+    let mut carried = profile.carry_over()?;
+    carried.sort_by_key(|c| c.record.order());
+    let grids = store.grids()?;
     let mut recorded = 0;
-    for c in &carried {
-        if !store.grids()?.contains(&c.grid) {
-            continue;
-        }
+    for c in carried.iter().filter(|c| grids.contains(&c.grid)) {
         let mut doc = load(store, device, &c.grid)?;
-        if doc.visit(&c.visit.id.to_string())?.is_some() {
-            continue; // already on the server under the earlier enrolment
-        }
-        let visit = Visit { device: device.device_id.clone(), ..c.visit.clone() };
-        let change = doc.add_visit(&visit)?;
-        store.append(&c.grid, &[change])?;
+        let device_id = device.device_id.clone();
+        let changes = match &c.record {
+            Carried::FoundPlace(found) if doc.found_place(&found.place.id)?.is_none() => {
+                vec![doc.add_found_place(&FoundPlace { device: device_id, ..found.clone() })?]
+            }
+            Carried::Correction(correction) if doc.correction(&correction.id.to_string())?.is_none() => {
+                doc.add_correction(&Correction { device: device_id, ..correction.clone() })?
+            }
+            Carried::Visit(visit) if doc.visit(&visit.id.to_string())?.is_none() => {
+                vec![doc.add_visit(&Visit { device: device_id, ..visit.clone() })?]
+            }
+            _ => continue,
+        };
+        store.append(&c.grid, &changes)?;
         recorded += 1;
     }
     Ok(recorded)
@@ -264,8 +284,8 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             resend_all.iter().chain(&resend_tasks).collect::<Vec<_>>()
         );
     }
-    // Carried visits are now recorded under this enrolment and confirmed, or their grid is gone.
-    let still_carried: Vec<CarriedVisit> =
+    // Carried records are now recorded under this enrolment and confirmed, or their grid is gone.
+    let still_carried: Vec<CarriedRecord> =
         profile.carry_over()?.into_iter().filter(|c| !store.grids().unwrap_or_default().contains(&c.grid)).collect();
     profile.save_carry_over(&still_carried)?;
     let pending = pending_visits(profile, &store, &device)?;

@@ -108,22 +108,22 @@ impl Profile {
         Ok(write_json_atomic(&self.dir.join("device.json"), d)?)
     }
 
-    /// Visits recorded under an earlier enrolment of this profile, waiting to be recorded again under the
+    /// Visits, found places and corrections recorded under an earlier enrolment of this profile, waiting to be recorded again under the
     /// current one (a new enrolment has a new actor id, and the server accepts only the current one's changes).
-    pub fn carry_over(&self) -> Result<Vec<CarriedVisit>> {
+    pub fn carry_over(&self) -> Result<Vec<CarriedRecord>> {
         Ok(read_json(&self.dir.join("carry-over.json"))?.unwrap_or_default())
     }
 
-    pub fn save_carry_over(&self, visits: &[CarriedVisit]) -> Result<()> {
+    pub fn save_carry_over(&self, records: &[CarriedRecord]) -> Result<()> {
         let path = self.dir.join("carry-over.json");
-        if visits.is_empty() {
+        if records.is_empty() {
             return match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
                 _ => Ok(()),
             };
         }
         self.ensure_dir()?;
-        Ok(write_json_atomic(&path, &visits)?)
+        Ok(write_json_atomic(&path, &records)?)
     }
 
     /// Task sign-fors and outcomes recorded under an earlier enrolment, waiting to be recorded again under the
@@ -167,10 +167,33 @@ impl Profile {
     }
 }
 
+/// A record of the device's own set aside at re-enrolment, to be written again under the new one. Stored as
+/// `{"grid": …, "visit": {…}}` (or `"found_place"`, `"correction"`), so files written when only visits were
+/// carried still read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CarriedVisit {
+pub struct CarriedRecord {
     pub grid: String,
-    pub visit: client_core::model::Visit,
+    #[serde(flatten)]
+    pub record: Carried,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carried {
+    FoundPlace(client_core::found::FoundPlace),
+    Correction(client_core::found::Correction),
+    Visit(client_core::model::Visit),
+}
+
+impl Carried {
+    /// Found places are written first, so carried visits to them and corrections of them find their place.
+    pub fn order(&self) -> u8 {
+        match self {
+            Carried::FoundPlace(_) => 0,
+            Carried::Correction(_) => 1,
+            Carried::Visit(_) => 2,
+        }
+    }
 }
 
 /// A task's sign-for or outcome set aside at re-enrolment.

@@ -158,3 +158,67 @@ fn found_places_count_once_synced_and_a_merge_moves_their_visits() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate of H1"));
     assert_eq!(place(&places(&v1), "H1").unwrap()["visits"], 3);
 }
+
+/// A volunteer who enrols the device again before syncing keeps everything recorded under the earlier
+/// enrolment: found places, corrections (also of a found place) and visits (also to a found place) are written
+/// again under the new enrolment, reach the server once, and the device syncs cleanly afterwards.
+#[test]
+fn re_enrolment_carries_unsynced_found_places_corrections_and_visits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "east"], None);
+    ok(&office, &["assign", "G1", "--team", "east"], None);
+    ok(&office, &["user", "create", "v1", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));
+    let v1 = tmp.path().join("v1");
+    let login = ["field", "login", "--server", &url, "--username", "v1", "--password-stdin"];
+    ok(&v1, &login, Some(&pw()));
+    ok(&v1, &["field", "sync"], None);
+    let first_device = device_id(&v1);
+
+    // Offline, then the phone is enrolled again before any of it was synced.
+    let found = ok(&v1, &["field", "add-place", "--grid", "G1", "--kind", "household", "--label", "新房"], None);
+    let found = found.trim().to_string();
+    ok(&v1, &["field", "visit", &found, "--handbook", "--briefed"], None);
+    ok(&v1, &["field", "visit", "H1", "--handbook"], None);
+    ok(&v1, &["field", "correct", "H2", "--label", "1组2号 王家"], None);
+    ok(&v1, &["field", "correct", &found, "--address", "龙凤村1组"], None);
+    let out = run(&v1, &login, Some(&pw()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 unsynced records"), "{out:?}");
+    let second_device = device_id(&v1);
+    assert_ne!(first_device, second_device);
+
+    ok(&v1, &["field", "sync"], None);
+    let town = coverage(&office, "town", None);
+    assert_eq!(figure(&town, "T1", "handbook"), (5, 2, 0), "H1, H2, S1, H9 and the found place; H1 and it reached");
+    let review: Value = serde_json::from_str(&ok(&office, &["place", "review", "--format", "json"], None)).unwrap();
+    let places_pending: Vec<&Value> = review["places"].as_array().unwrap().iter().collect();
+    assert_eq!(places_pending.len(), 1, "{review}");
+    assert_eq!(places_pending[0]["place_id"], found.as_str());
+    assert_eq!(places_pending[0]["visits"], 1);
+    let corrections = review["corrections"].as_array().unwrap();
+    let mut corrected: Vec<&str> = corrections.iter().map(|c| c["place_id"].as_str().unwrap()).collect();
+    corrected.sort();
+    let mut expected = vec!["H2", found.as_str()];
+    expected.sort();
+    assert_eq!(corrected, expected, "{review}");
+    // Every record is the new enrolment's; nothing came twice.
+    let visits = db_pairs(&data, "SELECT place_id, device_id FROM visits ORDER BY place_id");
+    let mut want = vec![(found.clone(), second_device.clone()), ("H1".to_string(), second_device.clone())];
+    want.sort();
+    assert_eq!(visits, want);
+    let status = ok(&v1, &["field", "sync"], None);
+    assert!(status.contains("sent 0 changes"), "{status}");
+}
+
+fn device_id(profile: &Path) -> String {
+    let device: Value = serde_json::from_slice(&std::fs::read(profile.join("device.json")).unwrap()).unwrap();
+    device["device_id"].as_str().unwrap().to_string()
+}

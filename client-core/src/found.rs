@@ -11,6 +11,7 @@ use crate::doc::{f64_field, read_map, str_field, DocError, GridDoc, Result};
 use crate::model::{Place, PlaceKind};
 use automerge::{hydrate, transaction::Transactable, Change, ObjType, ReadDoc, ScalarValue, Value};
 use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -46,7 +47,7 @@ pub mod correction_field {
 }
 
 /// The office's decision on a found place.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PlaceReview {
     /// A real place: it stays, no longer awaiting review.
     Confirmed,
@@ -67,7 +68,7 @@ impl PlaceReview {
 }
 
 /// The office's decision on a correction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CorrectionReview {
     /// The place takes the proposed label and address.
     Confirmed,
@@ -84,7 +85,7 @@ impl CorrectionReview {
 }
 
 /// A place a volunteer found in the field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoundPlace {
     pub place: Place,
     /// Username of the volunteer who found it.
@@ -103,7 +104,7 @@ impl FoundPlace {
 }
 
 /// A new label and/or address for a place, proposed from the field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
     pub id: Uuid,
     pub place_id: String,
