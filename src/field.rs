@@ -13,7 +13,7 @@ use client_core::coverage::place_coverage;
 use client_core::found::{Correction, FoundPlace, PlaceReview};
 use client_core::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
-use client_core::sign::KeyPair;
+use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::GridStore;
 use client_core::sync::{apply_reply, build_push};
 use client_core::GridDoc;
@@ -214,11 +214,13 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let api = Api::new(&server, Some(device.token.clone()))?;
     let key = device.key_pair()?;
     let mut tally = SyncTally::default();
-    let mut task_tally = field_tasks::TaskTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
-    let mut resend_tasks: BTreeSet<String> = BTreeSet::new();
     let mut carrying = !profile.carry_over()?.is_empty();
-    let mut carried_tasks = profile.task_carry_over()?;
+    let mut task_sync = field_tasks::TaskSync {
+        carried: profile.task_carry_over()?,
+        server_key: device.server_key.as_deref().and_then(|k| PublicKey::from_hex(k).ok()),
+        ..Default::default()
+    };
     // Normally one round trip; another when the server asked for a document's whole history, to send visits
     // carried over from an earlier enrolment once their grids are here, or to send the sign-for (签收) of tasks
     // that just arrived.
@@ -238,8 +240,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             grids.push(push);
             docs.insert(grid, doc);
         }
-        let (task_pushes, mut task_docs) =
-            field_tasks::build_pushes(&tasks, &device, &carried_tasks, &resend_tasks, &mut task_tally)?;
+        let (task_pushes, mut task_docs) = field_tasks::build_pushes(&tasks, &device, key.as_ref(), &mut task_sync)?;
         let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes) };
         let body = protocol::compress(&protocol::encode(&request));
         let req = api
@@ -257,45 +258,57 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         })?;
         let reply: SyncResponse = protocol::decode(&bytes)?;
         tally.hub = reply.relay.clone();
+        task_sync.via_hub = reply.relay.is_some();
         resend_all.clear();
-        resend_tasks.clear();
+        task_sync.resend_all.clear();
         tally.answered = reply.grids.iter().map(|r| r.grid.clone()).collect();
         for r in reply.grids {
             apply_grid_reply(&store, &device, docs.remove(&r.grid), r, &mut tally, &mut resend_all)?;
         }
-        task_tally.signed = 0;
+        task_sync.tally.signed = 0;
+        task_sync.tally.left_for_server =
+            task_docs.keys().filter(|t| !reply.tasks.iter().any(|r| &r.task == *t)).count();
         for r in reply.tasks {
             let doc = task_docs.remove(&r.task);
-            field_tasks::apply_reply(&tasks, &device, doc, r, &mut task_tally, &mut resend_tasks, &mut carried_tasks)?;
+            field_tasks::apply_reply(&tasks, &device, doc, r, &mut task_sync)?;
         }
-        profile.save_task_carry_over(&carried_tasks)?;
+        profile.save_task_carry_over(&task_sync.carried)?;
+        // A lead's profile serves as the team's hub: it remembers which tasks closed, so that devices syncing only
+        // through it delete theirs too.
+        if matches!(device.role.as_deref(), Some("lead") | Some("office")) {
+            profile.remember_closed_tasks(std::mem::take(&mut task_sync.closed))?;
+        }
         if carrying {
             record_carried(profile, &store, &device)?;
             carrying = false;
             continue;
         }
-        if resend_all.is_empty() && resend_tasks.is_empty() && task_tally.signed == 0 {
+        if resend_all.is_empty() && task_sync.resend_all.is_empty() && task_sync.tally.signed == 0 {
             break;
         }
     }
-    if !resend_all.is_empty() || !resend_tasks.is_empty() {
+    if !resend_all.is_empty() || !task_sync.resend_all.is_empty() {
         bail!(
             "the server still could not place the history of {:?}; try again, or contact the office",
-            resend_all.iter().chain(&resend_tasks).collect::<Vec<_>>()
+            resend_all.iter().chain(&task_sync.resend_all).collect::<Vec<_>>()
         );
     }
+    let task_tally = task_sync.tally;
     // Carried records are now recorded under this enrolment and confirmed, or their grid is gone.
     let still_carried: Vec<CarriedRecord> =
         profile.carry_over()?.into_iter().filter(|c| !store.grids().unwrap_or_default().contains(&c.grid)).collect();
     profile.save_carry_over(&still_carried)?;
     let pending = pending_visits(profile, &store, &device)?;
+    let held = tasks.tasks()?.len();
     if tally.hub.is_some() {
         let not_on_hub: Vec<String> = store.grids()?.into_iter().filter(|g| !tally.answered.contains(g)).collect();
+        let unsent_tasks = field_tasks::unsent(&tasks, &device)?;
         println!(
             "synced {} grids through the hub at {server}: sent {} changes ({} new to the hub), received {}{}{}; \
-             {pending} visits not yet at the server (the hub forwards them)",
+             {pending} visits not yet at the server (the hub forwards them); {held} urgent tasks on this device{}{}{}; \
+             {unsent_tasks} sign-fors and outcomes not yet at the server",
             tally.answered.len(),
-            tally.sent,
+            tally.sent + task_tally.sent,
             tally.stored,
             tally.received,
             if tally.new_grids.is_empty() {
@@ -308,12 +321,26 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             } else {
                 format!("; not on the hub, left for the server: {}", not_on_hub.join(", "))
             },
+            if task_tally.new == 0 {
+                String::new()
+            } else {
+                format!(" ({} new: see `doorstep field tasks`)", task_tally.new)
+            },
+            if task_tally.deleted == 0 {
+                String::new()
+            } else {
+                format!("; {} closed tasks deleted from this device", task_tally.deleted)
+            },
+            if task_tally.left_for_server == 0 {
+                String::new()
+            } else {
+                format!("; {} tasks left for the server", task_tally.left_for_server)
+            },
         );
         return Ok(());
     }
     device.last_sync = Some(chrono::Utc::now());
     profile.save_device(&device)?;
-    let held = tasks.tasks()?.len();
     println!(
         "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced; \
          {held} urgent tasks on this device{}{}",

@@ -3,15 +3,21 @@
 //!
 //! An outcome is durable when `field task-done` prints its id: its change is appended to the task's log and
 //! fsynced first, exactly like a visit.
+//!
+//! Task changes travel like grid changes: signed by the device that wrote them, with the signatures of
+//! team-mates' changes received from a hub kept (`tasks/<id>.sigs`) and passed on, and the server's latest
+//! attestation kept (`tasks/<id>.attest`) for hubs.
 
-use crate::profile::{CarriedTaskEntry, Device, Profile};
+use crate::profile::{CarriedTaskEntry, ClosedTask, Device, Profile};
+use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
-use automerge::ActorId;
+use automerge::{ActorId, ChangeHash};
 use client_core::protocol::{self, TaskPush, TaskReply, TaskReplyKind};
+use client_core::sign::{task_subject, KeyPair, PublicKey};
 use client_core::task_doc::TaskDoc;
 use client_core::task_model::{yuan_text, ContactMethod, Sign, SignKind, TaskInfo, TaskOutcome};
 use client_core::task_store::TaskStore;
-use client_core::task_sync::{all_confirmed, apply_task_reply, build_task_push};
+use client_core::task_sync::{all_confirmed, all_listed, apply_task_reply, build_task_push};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -35,31 +41,54 @@ pub struct TaskTally {
     pub deleted: usize,
     /// Sign-for entries recorded while applying the answer, to send in another round.
     pub signed: usize,
+    /// Tasks a hub left out of its answer (it does not hold them, or cannot check what the device sends for a
+    /// task it knows to be closed): they stay as they are until the device syncs with the server.
+    pub left_for_server: usize,
+}
+
+/// The task part of one `field sync`, carried from round to round.
+#[derive(Default)]
+pub struct TaskSync {
+    pub tally: TaskTally,
+    /// Tasks whose whole history goes out in the next round.
+    pub resend_all: BTreeSet<String>,
+    pub carried: Vec<CarriedTaskEntry>,
+    /// The answer came from a team hub: its heads are not the server's and confirm nothing.
+    pub via_hub: bool,
+    /// The server's key, to check the attestations a hub passes on before trusting them.
+    pub server_key: Option<PublicKey>,
+    /// Tasks the server said are closed and this device deleted, for a lead's profile to remember when it
+    /// serves as the team's hub.
+    pub closed: Vec<ClosedTask>,
 }
 
 /// One push per task held (the whole history of those in `resend_all`), and an empty one per task that only
 /// carried-over entries name: its answer brings the task's whole history, even once closed, so that those
-/// entries can still be delivered.
+/// entries can still be delivered. Each push carries the signatures of its changes (this device's own, and
+/// team-mates' it received from a hub) and the server's latest attestation.
 pub fn build_pushes(
     store: &TaskStore,
     device: &Device,
-    carried: &[CarriedTaskEntry],
-    resend_all: &BTreeSet<String>,
-    tally: &mut TaskTally,
+    key: Option<&KeyPair>,
+    sync: &mut TaskSync,
 ) -> Result<(Vec<TaskPush>, HashMap<String, TaskDoc>)> {
     let mut pushes = Vec::new();
     let mut docs = HashMap::new();
     let held = store.tasks()?;
+    let actor = actor_of(device)?;
     for task in &held {
         let doc = load(store, device, task)?;
         let confirmed = store.mark(task)?.confirmed_heads();
-        let since = (!resend_all.contains(task)).then_some(confirmed.as_slice());
-        let push = build_task_push(task, &doc, since);
-        tally.sent += push.changes.len();
+        let since = (!sync.resend_all.contains(task)).then_some(confirmed.as_slice());
+        let mut push = build_task_push(task, &doc, since);
+        let changes = doc.changes_since(since.unwrap_or(&[]));
+        push.signatures = relay::signatures_for(&changes, &actor, key, &store.files().signatures(task)?);
+        push.attestation = store.files().attestation(task)?;
+        sync.tally.sent += push.changes.len();
         pushes.push(push);
         docs.insert(task.clone(), doc);
     }
-    let wanted: BTreeSet<&String> = carried.iter().map(|c| &c.task).filter(|t| !held.contains(t)).collect();
+    let wanted: BTreeSet<&String> = sync.carried.iter().map(|c| &c.task).filter(|t| !held.contains(t)).collect();
     pushes.extend(wanted.into_iter().map(|t| TaskPush { task: t.clone(), ..Default::default() }));
     Ok((pushes, docs))
 }
@@ -113,18 +142,18 @@ fn record_carried(
     Ok(changes.len())
 }
 
-/// Applies the server's answer for one task.
+/// Applies the answer (of the server, or of a hub) for one task.
 pub fn apply_reply(
     store: &TaskStore,
     device: &Device,
     doc: Option<TaskDoc>,
     reply: TaskReply,
-    tally: &mut TaskTally,
-    resend_all: &mut BTreeSet<String>,
-    carried: &mut Vec<CarriedTaskEntry>,
+    sync: &mut TaskSync,
 ) -> Result<()> {
     check_task_id(&reply.task)?;
-    let carries = carried.iter().any(|c| c.task == reply.task);
+    let carries = sync.carried.iter().any(|c| c.task == reply.task);
+    // Signatures before changes: a stored change never lacks what it needs to travel on.
+    relay::keep(store.files(), &reply.task, &reply.signatures, reply.attestation.as_ref())?;
     match (reply.kind, doc) {
         (TaskReplyKind::New, _) => {
             let snapshot = reply.snapshot.as_ref().context("the server sent a new task without its document")?;
@@ -136,15 +165,19 @@ pub fn apply_reply(
             // Signed for (签收) the moment the task is on the device; the sign-for goes out in the next round.
             if !signed(&doc, device, SignKind::Received)? {
                 add_sign(&mut doc, device, SignKind::Received)?;
-                tally.signed += 1;
+                sync.tally.signed += 1;
             }
             store.replace(&reply.task, &doc)?;
+            let confirmed = match sync.via_hub {
+                false => protocol::hashes_from_wire(&reply.heads)?,
+                true => attested_heads_held(&doc, &reply, sync.server_key.as_ref()),
+            };
             let mut mark = store.mark(&reply.task)?;
-            mark.set_confirmed(&protocol::hashes_from_wire(&reply.heads)?);
+            mark.set_confirmed(&confirmed);
             mark.last_sync = Some(chrono::Utc::now());
             store.set_mark(&reply.task, &mark)?;
-            tally.new += 1;
-            tally.signed += record_carried(store, device, &reply.task, &mut doc, carried)?;
+            sync.tally.new += 1;
+            sync.tally.signed += record_carried(store, device, &reply.task, &mut doc, &mut sync.carried)?;
         }
         // Asked for because carried-over entries name it: the answer holds the task's whole history.
         (TaskReplyKind::Synced | TaskReplyKind::Closed, None) if carries => {
@@ -153,13 +186,35 @@ pub fn apply_reply(
             let mut doc = TaskDoc::load(&doc.save())?;
             doc.set_actor(actor_of(device)?);
             store.replace(&reply.task, &doc)?;
+            let confirmed = match sync.via_hub {
+                false => applied.confirmed,
+                true => attested_heads_held(&doc, &reply, sync.server_key.as_ref()),
+            };
             let mut mark = store.mark(&reply.task)?;
-            mark.set_confirmed(&applied.confirmed);
+            mark.set_confirmed(&confirmed);
             store.set_mark(&reply.task, &mark)?;
-            tally.signed += record_carried(store, device, &reply.task, &mut doc, carried)?;
+            sync.tally.signed += record_carried(store, device, &reply.task, &mut doc, &mut sync.carried)?;
         }
         (TaskReplyKind::ResendAll, _) => {
-            resend_all.insert(reply.task);
+            sync.resend_all.insert(reply.task);
+        }
+        // A hub's heads confirm nothing; what it sent is kept, and goes to the server with its signatures.
+        (TaskReplyKind::Synced, Some(mut doc)) if sync.via_hub => {
+            let applied = apply_task_reply(&mut doc, &reply)?;
+            store.append(&reply.task, &applied.new_changes)?;
+        }
+        // A hub that no longer holds a closed task says so with the server's list of the task's changes: nothing
+        // this device holds may be missing from it.
+        (TaskReplyKind::Closed, Some(doc)) if sync.via_hub => {
+            let listed = sync
+                .server_key
+                .as_ref()
+                .zip(reply.attestation.as_ref())
+                .and_then(|(key, a)| key.attested_heads(&task_subject(&reply.task), a));
+            if listed.is_some_and(|listed| all_listed(&doc, &listed)) {
+                store.remove(&reply.task)?;
+                sync.tally.deleted += 1;
+            }
         }
         (kind @ (TaskReplyKind::Synced | TaskReplyKind::Closed), Some(mut doc)) => {
             let applied = apply_task_reply(&mut doc, &reply)?;
@@ -169,14 +224,38 @@ pub fn apply_reply(
             mark.set_confirmed(&applied.confirmed);
             mark.last_sync = Some(chrono::Utc::now());
             store.set_mark(&reply.task, &mark)?;
-            if kind == TaskReplyKind::Closed && all_confirmed(&doc, &applied.confirmed, &actor_of(device)?) {
+            relay::forget_signatures_but(store.files(), &reply.task, &doc.changes_since(&applied.confirmed))?;
+            // Deleted only once the server holds everything this device holds: its own entries, and those of
+            // team-mates it relays (a hub's copy may be the only one left of them).
+            if kind == TaskReplyKind::Closed && all_confirmed(&doc, &applied.confirmed) {
+                if let Some(attestation) = reply.attestation {
+                    sync.closed.push(ClosedTask {
+                        task: reply.task.clone(),
+                        learned_at: chrono::Utc::now(),
+                        attestation,
+                    });
+                }
                 store.remove(&reply.task)?;
-                tally.deleted += 1;
+                sync.tally.deleted += 1;
             }
         }
         (_, None) => bail!("the server answered for task {} which this device did not send", reply.task),
     }
     Ok(())
+}
+
+/// The heads the server attested to holding, as a hub passed them on, if they are genuine and this device holds
+/// them (then they are confirmed); none otherwise (the next push to the server sends the whole history).
+fn attested_heads_held(doc: &TaskDoc, reply: &TaskReply, server_key: Option<&PublicKey>) -> Vec<ChangeHash> {
+    let heads = server_key
+        .zip(reply.attestation.as_ref())
+        .and_then(|(key, a)| key.attested_heads(&task_subject(&reply.task), a))
+        .unwrap_or_default();
+    if doc.contains_all(&heads) {
+        heads
+    } else {
+        Vec::new()
+    }
 }
 
 /// Task ids become file names: only UUIDs are accepted.

@@ -1,5 +1,5 @@
-//! One sync exchange at a team hub: a volunteer's device pushes to the lead's copy of the team's grids and
-//! receives what it lacks, exactly as with the server, while the server is out of reach.
+//! One sync exchange at a team hub: a volunteer's device pushes to the lead's copy of the team's grids (and urgent
+//! tasks, `hub_tasks`) and receives what it lacks, exactly as with the server, while the server is out of reach.
 //!
 //! The hub checks what the server would: the device token (offline, with the server's public key), the team,
 //! the roster's revocations, and every change with the same validator; besides, each change must carry its
@@ -7,7 +7,7 @@
 //! the hub forwards it.
 
 use crate::profile::{Device, Profile};
-use crate::relay;
+use crate::{hub_tasks, relay};
 use automerge::ActorId;
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::{KeyPair, PublicKey};
@@ -73,10 +73,18 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         team: hub.team().to_string(),
         server_key: hub.server_key.to_hex(),
         devices: Vec::new(),
+        at: None,
     });
     match roster.devices.iter().find(|d| d.device_id == device_id) {
         Some(d) if d.revoked => return Err(ApiError::unauthorized("this device has been revoked by the office")),
         Some(_) => {}
+        // Enrolled before the server made the roster, yet not on it: no longer in the team.
+        None if roster.at.is_some_and(|at| claims.iat < at) => {
+            return Err(ApiError::forbidden(format!(
+                "this device is not in team {} according to the roster the hub last read from the server; sync                  with the server instead",
+                hub.team()
+            )))
+        }
         // Enrolled after the hub last read the roster: the server-signed token vouches for it.
         None => {
             roster.devices.push(RosterDevice {
@@ -115,6 +123,8 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         let have = protocol::hashes_from_wire(&push.have).map_err(|e| ApiError::bad_request(e.to_string()))?;
         checked.push((doc, have, accepted));
     }
+    // Tasks only for clients that handle them (they send the `tasks` key), as at the server.
+    let tasks = req.tasks.as_deref().map(|pushes| hub_tasks::check(&profile, hub, pushes, &trust)).transpose()?;
     let mut stored = 0;
     for (_, _, accepted) in &checked {
         if !accepted.new_changes.is_empty() {
@@ -141,9 +151,19 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         replies.push(reply);
     }
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
-    tracing::info!(device = %device_id, user = %claims.usr, changes = stored, ?skipped, "hub sync stored changes");
-    // Urgent tasks are not relayed: the answer carries none, which leaves the device's tasks as they are.
-    Ok(SyncResponse { grids: replies, tasks: Vec::new(), relay: Some(hub.device.device_id.clone()) })
+    let (task_replies, task_changes, skipped_tasks) = match tasks {
+        Some(tasks) => {
+            let skipped = tasks.skipped.clone();
+            let (replies, stored) = tasks.store_and_answer(hub)?;
+            (replies, stored, skipped)
+        }
+        None => Default::default(),
+    };
+    tracing::info!(
+        device = %device_id, user = %claims.usr, changes = stored, task_changes, ?skipped, ?skipped_tasks,
+        "hub sync stored changes"
+    );
+    Ok(SyncResponse { grids: replies, tasks: task_replies, relay: Some(hub.device.device_id.clone()) })
 }
 
 /// Adds what the device needs to pass the reply's changes on: their writers' signatures, the server's latest

@@ -7,6 +7,7 @@ mod http;
 mod hub;
 mod hub_enrol;
 mod hub_exchange;
+mod hub_tasks;
 mod office;
 mod output;
 mod profile;

@@ -144,6 +144,27 @@ impl Profile {
         Ok(write_json_atomic(&path, &entries)?)
     }
 
+    /// Tasks the server told this (lead's) profile are closed, once their files were deleted: a hub answers
+    /// `closed` from them to devices that still hold such a task.
+    pub fn closed_tasks(&self) -> Result<Vec<ClosedTask>> {
+        Ok(read_json(&self.dir.join("closed-tasks.json"))?.unwrap_or_default())
+    }
+
+    /// Adds closings to those remembered, and forgets those older than `CLOSED_TASKS_KEPT_DAYS`.
+    pub fn remember_closed_tasks(&self, new: Vec<ClosedTask>) -> Result<()> {
+        let mut all = self.closed_tasks()?;
+        let (held, adding) = (all.len(), !new.is_empty());
+        all.retain(|c| !new.iter().any(|n| n.task == c.task));
+        all.extend(new);
+        let oldest = chrono::Utc::now() - chrono::Duration::days(CLOSED_TASKS_KEPT_DAYS);
+        all.retain(|c| c.learned_at > oldest);
+        if !adding && all.len() == held {
+            return Ok(());
+        }
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&self.dir.join("closed-tasks.json"), &all)?)
+    }
+
     /// The team roster a hub keeps (devices, their keys, which are revoked).
     pub fn roster(&self) -> Result<Option<server::roster::Roster>> {
         Ok(read_json(&self.dir.join("roster.json"))?)
@@ -204,6 +225,19 @@ pub struct CarriedTaskEntry {
     pub sign: Option<client_core::task_model::Sign>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<client_core::task_model::TaskOutcome>,
+}
+
+/// How long a lead's profile remembers a closed task for devices that sync only through its hub. A device that
+/// brings the task to the hub later keeps it until it syncs with the server.
+pub const CLOSED_TASKS_KEPT_DAYS: i64 = 90;
+
+/// A closed task as a hub remembers it: no personal data, only the id and the server's signed list of every
+/// change of the task, against which a device checks that it may delete its copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClosedTask {
+    pub task: String,
+    pub learned_at: chrono::DateTime<chrono::Utc>,
+    pub attestation: client_core::protocol::Attestation,
 }
 
 /// `--profile`, else `DOORSTEP_PROFILE` (both handled by clap), else `~/.doorstep`.

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use automerge::{ActorId, Change, ChangeHash};
-use client_core::protocol::{hashes_from_wire, ChangeSignature, GridReply};
+use client_core::protocol::{hashes_from_wire, Attestation, ChangeSignature, GridReply};
 use client_core::sign::KeyPair;
 use client_core::store::GridStore;
 use client_core::GridDoc;
@@ -31,9 +31,19 @@ pub fn signatures_for(
 /// Keeps what a reply carries for passing changes on, before its changes are stored: the signatures (so a
 /// stored change never lacks the one it needs) and the server's attestation if newer than the one held.
 pub fn keep_from_reply(store: &GridStore, reply: &GridReply) -> Result<()> {
-    store.add_signatures(&reply.grid, &reply.signatures)?;
-    if let Some(attestation) = &reply.attestation {
-        store.offer_attestation(&reply.grid, attestation)?;
+    keep(store, &reply.grid, &reply.signatures, reply.attestation.as_ref())
+}
+
+/// `keep_from_reply` for any document kept in `store` under `name` (a grid, or a task).
+pub fn keep(
+    store: &GridStore,
+    name: &str,
+    signatures: &[ChangeSignature],
+    attestation: Option<&Attestation>,
+) -> Result<()> {
+    store.add_signatures(name, signatures)?;
+    if let Some(attestation) = attestation {
+        store.offer_attestation(name, attestation)?;
     }
     Ok(())
 }
@@ -48,9 +58,13 @@ pub fn forget_delivered_signatures(
     if confirmed.is_empty() {
         return Ok(());
     }
-    let undelivered: std::collections::HashSet<ChangeHash> =
-        doc.changes_since(confirmed).iter().map(|c| c.hash()).collect();
-    store.retain_signatures(grid, |h| undelivered.contains(h))?;
+    forget_signatures_but(store, grid, &doc.changes_since(confirmed))
+}
+
+/// Drops the signatures kept under `name` except those of `undelivered`.
+pub fn forget_signatures_but(store: &GridStore, name: &str, undelivered: &[Change]) -> Result<()> {
+    let undelivered: std::collections::HashSet<ChangeHash> = undelivered.iter().map(|c| c.hash()).collect();
+    store.retain_signatures(name, |h| undelivered.contains(h))?;
     Ok(())
 }
 

@@ -375,3 +375,176 @@ fn a_hub_takes_a_web_app_s_visit_only_with_its_own_signature() {
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("only the server can enrol a device"), "{body}");
 }
+
+const PERSON: &str = "李四婆婆";
+const PHONE: &str = "13912345678";
+const INSTRUCTIONS: &str = "自称法院来电要求转账，请立即上门劝阻";
+
+/// Paths of the files under `dir` whose name or content holds one of `secrets`.
+fn files_holding(dir: &Path, secrets: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_holding(&path, secrets));
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.to_string_lossy();
+        if secrets.iter().any(|s| name.contains(s) || bytes.windows(s.len()).any(|w| w == s.as_bytes())) {
+            out.push(name.into_owned());
+        }
+    }
+    out
+}
+
+fn copy_profile(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_profile(&path, &target);
+        } else if !path.file_name().unwrap().to_string_lossy().ends_with(".lock") {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// Appends to `profile`'s copy of a task an outcome in `victim`'s name under the victim's actor, with an optional
+/// signature by `key`, as a device or hub bent on forging would.
+fn plant_forged_outcome(profile: &Path, task: &str, victim: &Path, key: Option<&client_core::sign::KeyPair>) {
+    let store = client_core::task_store::TaskStore::open(&profile.join("tasks")).unwrap();
+    let mut doc = store.load(task).unwrap();
+    doc.set_actor(profile_value(victim, "actor").parse().unwrap());
+    let outcome = client_core::task_model::TaskOutcome {
+        id: uuid::Uuid::now_v7(),
+        volunteer: profile_value(victim, "username"),
+        device: device_id(victim),
+        at: chrono::Utc::now(),
+        method: client_core::task_model::ContactMethod::Phone,
+        reached: true,
+        dissuaded: true,
+        money_lost: false,
+        amount_fen: None,
+        feedback: Some("forged".into()),
+        gps: None,
+    };
+    let change = doc.add_outcome(&outcome).unwrap();
+    if let Some(key) = key {
+        store.files().add_signatures(task, &[key.sign_change(&change.hash())]).unwrap();
+    }
+    store.append(task, &[change]).unwrap();
+}
+
+/// The sign-fors a device holds in its copy of a task, as (kind, milliseconds) pairs it wrote.
+fn own_signs(profile: &Path, task: &str) -> std::collections::BTreeSet<(String, String)> {
+    let store = client_core::task_store::TaskStore::open(&profile.join("tasks")).unwrap();
+    let device = device_id(profile);
+    let signs = store.load(task).unwrap().signs().unwrap();
+    signs
+        .into_iter()
+        .filter(|s| s.device == device)
+        .map(|s| (s.kind.id().to_string(), s.at.timestamp_millis().to_string()))
+        .collect()
+}
+
+#[test]
+fn urgent_tasks_go_out_through_the_hub_and_their_outcomes_come_back_attributed_to_the_volunteer() {
+    let mut t = team();
+    let office = t.office.clone();
+    let args = ["--person", PERSON, "--phone", PHONE, "--fraud-type", "impersonation", "--within", "2h"];
+    let mut create = vec!["task", "create", "--place", "H2", "--instructions", INSTRUCTIONS];
+    create.extend_from_slice(&args);
+    let id = ok(&office, &create, None).trim().to_string();
+    // The lead's copy receives the task; then the server goes down.
+    ok(&t.lead, &["field", "sync"], None);
+    let hub = Hub::start(&t.lead, &["--upstream-every", "0"]);
+    t.stop_server();
+    let (v1, v2) = (t.volunteers[0].clone(), t.volunteers[1].clone());
+
+    // v1 receives it through the hub and signs for it at once, opens it and records an outcome, all offline.
+    let out = ok(&v1, &["field", "sync", "--via", &hub.url], None);
+    assert!(out.contains("1 urgent tasks on this device (1 new"), "{out}");
+    let shown = ok(&v1, &["field", "task", &id[..8]], None);
+    assert!(shown.contains(PHONE) && shown.contains(PERSON), "{shown}");
+    let done = ["--method", "face-to-face", "--reached", "yes", "--dissuaded", "yes", "--feedback", "已劝阻"];
+    let mut record = vec!["field", "task-done", &id[..8]];
+    record.extend_from_slice(&done);
+    let outcome = ok(&v1, &record, None).trim().to_string();
+    let out = ok(&v1, &["field", "sync", "--via", &hub.url], None);
+    assert!(out.contains("3 sign-fors and outcomes not yet at the server"), "{out}");
+    // v2 receives it from the hub with v1's outcome in it.
+    ok(&v2, &["field", "sync", "--via", &hub.url], None);
+    let tasks: serde_json::Value =
+        serde_json::from_str(&ok(&v2, &["field", "tasks", "--format", "json"], None)).unwrap();
+    assert_eq!(tasks[0]["state"], "done", "v1's outcome reached v2 through the hub: {tasks}");
+
+    // A volunteer cannot pass off an outcome in v1's name at the hub, signed with its own key.
+    let forger = t.tmp.path().join("v2-forger");
+    copy_profile(&v2, &forger);
+    plant_forged_outcome(&forger, &id, &v1, Some(&signing_key(&v2)));
+    let err = fails(&forger, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("its signature is not that device's"), "{err}");
+
+    // The server is back. A hub that writes an outcome in v1's name cannot sign it: refused, nothing stored.
+    t.restart_server();
+    let forged_hub = t.tmp.path().join("lead-forger");
+    copy_profile(&t.lead, &forged_hub);
+    plant_forged_outcome(&forged_hub, &id, &v1, None);
+    let err = fails(&forged_hub, &["hub", "sync"], None);
+    assert!(err.contains("refused the sync") && err.contains("relayed without that device's signature"), "{err}");
+    let outcomes = |data: &Path| {
+        db_pairs(data, &format!("SELECT outcome_id, device_id FROM task_outcomes WHERE task_id = '{id}'"))
+    };
+    assert!(outcomes(&t.data).is_empty(), "nothing of the forged sync was stored");
+
+    // The hub forwards: the server has v1's sign-fors and outcome once, in v1's name, at v1's device times.
+    let out = ok(&t.lead, &["hub", "sync"], None);
+    assert!(out.contains("1 urgent tasks on this device"), "{out}");
+    assert_eq!(outcomes(&t.data), vec![(outcome.clone(), device_id(&v1))]);
+    let signs = db_pairs(
+        &t.data,
+        &format!(
+            "SELECT kind, CAST(at AS TEXT) FROM task_signs WHERE task_id = '{id}' AND device_id = '{}'",
+            device_id(&v1)
+        ),
+    );
+    assert_eq!(signs.len(), 2, "received and opened, once each: {signs:?}");
+    assert_eq!(signs.into_iter().collect::<std::collections::BTreeSet<_>>(), own_signs(&v1, &id));
+    let outcome_at =
+        db_pairs(&t.data, &format!("SELECT outcome_id, CAST(at AS TEXT) FROM task_outcomes WHERE task_id = '{id}'"));
+    let v1_doc = client_core::task_store::TaskStore::open(&v1.join("tasks")).unwrap().load(&id).unwrap();
+    assert_eq!(outcome_at[0].1, v1_doc.outcomes().unwrap()[0].at.timestamp_millis().to_string());
+    drop(v1_doc);
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&office, &["task", "show", &id, "--format", "json"], None)).unwrap();
+    assert_eq!(shown["status"], "done", "{shown:#}");
+    // v2 syncs directly too: what the hub forwarded is not stored twice.
+    ok(&v2, &["field", "sync"], None);
+    assert_eq!(outcomes(&t.data).len(), 1);
+
+    // The office closes the task: the hub's next upstream sync deletes it from the lead's profile, ...
+    ok(&office, &["task", "evaluate", &id, "--result", "effective"], None);
+    let out = ok(&t.lead, &["hub", "sync"], None);
+    assert!(out.contains("1 closed tasks deleted"), "{out}");
+    assert_eq!(files_holding(&t.lead, &[PHONE, PERSON, INSTRUCTIONS]), Vec::<String>::new());
+    // ... and devices that sync only through the hub delete theirs, with no server in reach.
+    t.stop_server();
+    for p in [&v1, &v2] {
+        let out = ok(p, &["field", "sync", "--via", &hub.url], None);
+        assert!(out.contains("1 closed tasks deleted"), "{out}");
+        assert_eq!(files_holding(p, &[PHONE, PERSON, INSTRUCTIONS, &id]), Vec::<String>::new());
+    }
+    assert_eq!(files_holding(&t.lead, &[PHONE, PERSON, INSTRUCTIONS]), Vec::<String>::new());
+
+    // A device that the roster (read from the server after the device enrolled) no longer lists has left the
+    // team: the hub gives it nothing, as the server would not.
+    let roster_path = t.lead.join("roster.json");
+    let mut roster: serde_json::Value = serde_json::from_slice(&std::fs::read(&roster_path).unwrap()).unwrap();
+    roster["devices"].as_array_mut().unwrap().retain(|d| d["device_id"] != device_id(&v2).as_str());
+    std::fs::write(&roster_path, serde_json::to_vec(&roster).unwrap()).unwrap();
+    let err = fails(&v2, &["field", "sync", "--via", &hub.url], None);
+    assert!(err.contains("not in team east"), "{err}");
+    drop(hub);
+}

@@ -629,6 +629,7 @@ fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
             .iter()
             .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
             .collect(),
+        ..Default::default()
     };
     let (status, body) = sync(&amy, push);
     assert_eq!(status, 422, "{body}");

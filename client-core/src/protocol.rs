@@ -115,12 +115,19 @@ pub struct Contact {
     pub phone: Option<String>,
 }
 
-/// What a device sends for one urgent task it holds: the same exchange as for a grid.
+/// What a device sends for one urgent task it holds: the same exchange as for a grid, signatures and the
+/// server's attestation included, so that sign-fors and outcomes can travel through a hub.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TaskPush {
     pub task: String,
     pub have: Vec<ByteBuf>,
     pub changes: Vec<ByteBuf>,
+    /// Writers' signatures of the changes above (the sender's own, and team-mates' it relays).
+    #[serde(default)]
+    pub signatures: Vec<ChangeSignature>,
+    /// The server's latest signed statement of the task's changes it holds (subject `sign::task_subject`).
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +154,13 @@ pub struct TaskReply {
     pub snapshot: Option<ByteBuf>,
     #[serde(default)]
     pub stored: u32,
+    /// Writers' signatures of the changes above that the receiver may have to pass on (sent by hubs).
+    #[serde(default)]
+    pub signatures: Vec<ChangeSignature>,
+    /// The server's signed statement of the task's changes it holds: its heads, or, in a `closed` reply, every
+    /// change of the task (so that a device told by a hub can check that nothing it holds is missing upstream).
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
 }
 
 #[derive(Debug, thiserror::Error)]

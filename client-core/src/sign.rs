@@ -68,9 +68,10 @@ impl KeyPair {
         }
     }
 
-    /// The server's statement that it holds every change up to `heads` of `grid`.
-    pub fn attest(&self, grid: &str, heads: &[ChangeHash], at: i64) -> Attestation {
-        let signature = self.0.sign(&heads_message(grid, heads, at));
+    /// The server's statement that it holds every change up to `heads` of `subject` (a grid code, or
+    /// `task_subject` of a task).
+    pub fn attest(&self, subject: &str, heads: &[ChangeHash], at: i64) -> Attestation {
+        let signature = self.0.sign(&heads_message(subject, heads, at));
         Attestation { heads: hashes_to_wire(heads), at, signature: ByteBuf::from(signature.to_bytes().to_vec()) }
     }
 }
@@ -99,10 +100,10 @@ impl PublicKey {
         sig.change.as_slice() == hash.0 && self.verifies(&change_message(hash), &sig.signature)
     }
 
-    /// The heads of a valid attestation for `grid`, or `None` if it was not signed by this key.
-    pub fn attested_heads(&self, grid: &str, attestation: &Attestation) -> Option<Vec<ChangeHash>> {
+    /// The heads of a valid attestation for `subject`, or `None` if it was not signed by this key.
+    pub fn attested_heads(&self, subject: &str, attestation: &Attestation) -> Option<Vec<ChangeHash>> {
         let heads = hashes_from_wire(&attestation.heads).ok()?;
-        self.verifies(&heads_message(grid, &heads, attestation.at), &attestation.signature).then_some(heads)
+        self.verifies(&heads_message(subject, &heads, attestation.at), &attestation.signature).then_some(heads)
     }
 
     fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
@@ -110,17 +111,23 @@ impl PublicKey {
     }
 }
 
+/// What the server's attestations of a task's document are about. Grid codes cannot contain `/`, so a task's
+/// attestation can never be read as a grid's.
+pub fn task_subject(task: &str) -> String {
+    format!("task/{task}")
+}
+
 fn change_message(hash: &ChangeHash) -> Vec<u8> {
     [CHANGE_TAG, &hash.0].concat()
 }
 
-fn heads_message(grid: &str, heads: &[ChangeHash], at: i64) -> Vec<u8> {
+fn heads_message(subject: &str, heads: &[ChangeHash], at: i64) -> Vec<u8> {
     let mut sorted = heads.to_vec();
     sorted.sort();
-    let mut m = Vec::with_capacity(HEADS_TAG.len() + 4 + grid.len() + 8 + 32 * sorted.len());
+    let mut m = Vec::with_capacity(HEADS_TAG.len() + 4 + subject.len() + 8 + 32 * sorted.len());
     m.extend_from_slice(HEADS_TAG);
-    m.extend_from_slice(&(grid.len() as u32).to_be_bytes());
-    m.extend_from_slice(grid.as_bytes());
+    m.extend_from_slice(&(subject.len() as u32).to_be_bytes());
+    m.extend_from_slice(subject.as_bytes());
     m.extend_from_slice(&at.to_be_bytes());
     for h in &sorted {
         m.extend_from_slice(&h.0);

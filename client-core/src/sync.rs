@@ -116,6 +116,15 @@ impl<'a> Trust<'a> {
     pub fn own(pusher: &'a Author) -> Self {
         Trust { pusher, pusher_key: None, signers: None, server_key: None }
     }
+
+    /// The heads a push's attestation vouches for, when this receiver checks attestations (a hub) and the server
+    /// signed it for `subject`; none otherwise.
+    pub fn attested(&self, subject: &str, attestation: Option<&crate::protocol::Attestation>) -> Vec<ChangeHash> {
+        match (self.server_key, attestation) {
+            (Some(key), Some(a)) => key.attested_heads(subject, a).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Checks a push of a device's own changes, applies what it brings to `doc` and computes the reply.
@@ -142,9 +151,11 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
     let mut seen = HashSet::new();
     let unknown: Vec<Change> =
         changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
-    let signatures: HashMap<ChangeHash, &ChangeSignature> =
-        push.signatures.iter().filter_map(|s| Some((ChangeHash(s.change.as_slice().try_into().ok()?), s))).collect();
-    let vouched = vouched_changes(&grid, &unknown, push, trust);
+    let mut vouched = vouched_changes(&unknown, &trust.attested(&grid, push.attestation.as_ref()));
+    // The constant change that creates the `corrections` map has no writer to check.
+    let upgrade = corrections_upgrade().hash();
+    vouched.extend(unknown.iter().map(|c| c.hash()).filter(|h| *h == upgrade));
+    let signatures = signatures_by_change(&push.signatures);
     let mut added: Vec<(Author, Added)> = Vec::new();
     let mut kept_signatures = Vec::new();
     for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
@@ -223,18 +234,18 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
     Ok(Accepted { new_changes, new_visits, new_places, new_corrections, signatures: kept_signatures, reply })
 }
 
-/// Changes the receiver takes without a writer's check: the constant upgrade change that creates the
-/// `corrections` map, and, on a hub, those in the history of heads the server attested (the server stores them
-/// already). Ancestry is followed through the changes' own dependency hashes, so nothing has to be applied first.
-fn vouched_changes(grid: &str, unknown: &[Change], push: &GridPush, trust: &Trust<'_>) -> HashSet<ChangeHash> {
-    let upgrade = corrections_upgrade().hash();
-    let mut vouched: HashSet<ChangeHash> = unknown.iter().map(|c| c.hash()).filter(|h| *h == upgrade).collect();
-    let attested = match (trust.server_key, &push.attestation) {
-        (Some(key), Some(attestation)) => key.attested_heads(grid, attestation).unwrap_or_default(),
-        _ => return vouched,
-    };
+/// Signatures of a push, by the change they sign (malformed ones are left out: their change then has none).
+pub(crate) fn signatures_by_change(signatures: &[ChangeSignature]) -> HashMap<ChangeHash, &ChangeSignature> {
+    signatures.iter().filter_map(|s| Some((ChangeHash(s.change.as_slice().try_into().ok()?), s))).collect()
+}
+
+/// Changes a hub takes without a writer's check because they are in the history of heads the server attested
+/// (the server stores them already). Ancestry is followed through the changes' own dependency hashes, so nothing
+/// has to be applied first.
+pub(crate) fn vouched_changes(unknown: &[Change], attested: &[ChangeHash]) -> HashSet<ChangeHash> {
     let by_hash: HashMap<ChangeHash, &Change> = unknown.iter().map(|c| (c.hash(), c)).collect();
-    let mut stack = attested;
+    let mut vouched = HashSet::new();
+    let mut stack = attested.to_vec();
     while let Some(hash) = stack.pop() {
         if let Some(change) = by_hash.get(&hash) {
             if vouched.insert(hash) {
@@ -247,7 +258,7 @@ fn vouched_changes(grid: &str, unknown: &[Change], push: &GridPush, trust: &Trus
 
 /// The device whose rules a change follows: the pusher for its own changes, or the team device whose valid
 /// signature it carries.
-fn author_of<'s>(
+pub(crate) fn author_of<'s>(
     change: &Change,
     trust: &Trust<'_>,
     signatures: &HashMap<ChangeHash, &'s ChangeSignature>,

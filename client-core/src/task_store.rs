@@ -45,6 +45,12 @@ impl TaskStore {
         self.files.set_mark(task, mark)
     }
 
+    /// The files underneath, for what a task keeps exactly like a grid: the writers' signatures of changes to pass
+    /// on (`<id>.sigs`) and the server's latest attestation (`<id>.attest`). `remove` deletes those too.
+    pub fn files(&self) -> &GridStore {
+        &self.files
+    }
+
     /// Deletes every file of the task (snapshot, log, sync mark, leftovers of interrupted writes) and syncs the
     /// folder, so that neither the task nor any of its history remains in the profile.
     pub fn remove(&self, task: &str) -> Result<()> {

@@ -1,11 +1,16 @@
 //! The sync engine for task documents, both halves, with no IO. The exchange is the grids' (heads-based, all
 //! or nothing, resend on a missing dependency); only the validator and the `closed` reply differ.
 
-use crate::protocol::{hashes_from_wire, hashes_to_wire, TaskPush, TaskReply, TaskReplyKind, WireError};
-use crate::sync::{check_sequence, decode_changes, Applied, ApplyError};
+use crate::protocol::{
+    hashes_from_wire, hashes_to_wire, ChangeSignature, TaskPush, TaskReply, TaskReplyKind, WireError,
+};
+use crate::sign::task_subject;
+use crate::sync::{
+    author_of, check_sequence, decode_changes, signatures_by_change, vouched_changes, Applied, ApplyError, Trust,
+};
 use crate::task_doc::TaskDoc;
 use crate::task_validate::{check_new_entries, check_task_change_ops, NewEntries};
-use crate::validate::{Author, Violation};
+use crate::validate::Violation;
 use automerge::{Change, ChangeHash};
 use serde_bytes::ByteBuf;
 use std::collections::HashSet;
@@ -22,6 +27,7 @@ pub fn build_task_push(task: &str, doc: &TaskDoc, confirmed: Option<&[ChangeHash
             .iter()
             .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -35,9 +41,17 @@ pub fn apply_task_reply(doc: &mut TaskDoc, reply: &TaskReply) -> Result<Applied,
     Ok(Applied { new_changes, confirmed })
 }
 
-/// True when every change `actor` wrote is part of what the server confirmed: the device may then delete.
-pub fn all_confirmed(doc: &TaskDoc, confirmed: &[ChangeHash], actor: &automerge::ActorId) -> bool {
-    !doc.changes_since(confirmed).iter().any(|c| c.actor_id() == actor)
+/// True when every change the device holds, its own and those it relays, is part of what the server confirmed:
+/// the device may then delete the task without losing anything.
+pub fn all_confirmed(doc: &TaskDoc, confirmed: &[ChangeHash]) -> bool {
+    doc.contains_all(confirmed) && doc.changes_since(confirmed).is_empty()
+}
+
+/// True when every change the device holds is among `stored` (the changes a `closed` reply's attestation lists):
+/// the test for a closing told by a hub, which no longer holds the task to send what the device lacks.
+pub fn all_listed(doc: &TaskDoc, stored: &[ChangeHash]) -> bool {
+    let stored: HashSet<&ChangeHash> = stored.iter().collect();
+    doc.changes_since(&[]).iter().all(|c| stored.contains(&c.hash()))
 }
 
 // ---------- server side ----------
@@ -63,13 +77,18 @@ pub struct AcceptedTask {
     pub doc: Option<TaskDoc>,
     /// How many changes were new to the server.
     pub stored: usize,
-    /// Sign-for entries and outcomes those changes added, to record in SQL.
+    /// The changes new to the receiver, in an order that respects their dependencies, for a hub to store.
+    pub new_changes: Vec<Change>,
+    /// Sign-for entries and outcomes those changes added, to record in SQL; each names the device that wrote it.
     pub entries: NewEntries,
+    /// Verified writers' signatures of the new changes, for a hub to keep and pass on.
+    pub signatures: Vec<ChangeSignature>,
     pub reply: TaskReply,
 }
 
-/// Checks a push and computes the reply. `current` is the server's copy, not modified.
-pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, author: &Author) -> Result<AcceptedTask, TaskPushError> {
+/// Checks a push, which may relay team-mates' signed changes, and computes the reply. `current` is the
+/// receiver's copy, not modified. Each change is checked against the device that wrote it (see `Trust`).
+pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, trust: &Trust<'_>) -> Result<AcceptedTask, TaskPushError> {
     let task = push.task.clone();
     let have = hashes_from_wire(&push.have).map_err(|source| TaskPushError::Wire { task: task.clone(), source })?;
     let changes = decode_changes(&push.changes).map_err(|(index, reason)| TaskPushError::Malformed {
@@ -81,15 +100,24 @@ pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, author: &Author) -> 
     let mut seen = HashSet::new();
     let unknown: Vec<Change> =
         changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
-    let mut keys = Vec::new();
-    for change in &unknown {
-        keys.extend(check_task_change_ops(current, change, author).map_err(forbidden)?);
+    // A hub takes what the server attested to holding as it is (the office's own changes among them).
+    let vouched = vouched_changes(&unknown, &trust.attested(&task_subject(&task), push.attestation.as_ref()));
+    let signatures = signatures_by_change(&push.signatures);
+    let mut added = Vec::new();
+    let mut kept_signatures = Vec::new();
+    for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
+        let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
+        let keys = check_task_change_ops(current, change, &author).map_err(forbidden)?;
+        added.push((author, keys));
+        kept_signatures.extend(signature.cloned());
     }
     let in_sequence = check_sequence(current.automerge(), &unknown).map_err(forbidden)?;
     let resend_all = || AcceptedTask {
         doc: None,
         stored: 0,
+        new_changes: Vec::new(),
         entries: NewEntries::default(),
+        signatures: Vec::new(),
         reply: reply(&task, TaskReplyKind::ResendAll, current, &[], 0),
     };
     if !in_sequence {
@@ -106,13 +134,21 @@ pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, author: &Author) -> 
     if !unknown.iter().all(|c| next.contains_all(&[c.hash()])) || !next.contains_all(&have) {
         return Ok(resend_all());
     }
-    let entries = check_new_entries(&next, &keys, author).map_err(forbidden)?;
+    let mut entries = NewEntries::default();
+    for (author, keys) in &added {
+        let new = check_new_entries(&next, keys, author).map_err(forbidden)?;
+        entries.signs.extend(new.signs);
+        entries.outcomes.extend(new.outcomes);
+    }
     let stored = unknown.len();
+    let new_changes = if unknown.is_empty() { Vec::new() } else { next.changes_since(&current.heads()) };
     Ok(AcceptedTask {
         reply: reply(&task, TaskReplyKind::Synced, &next, &have, stored),
         doc: (stored > 0).then_some(next),
         stored,
+        new_changes,
         entries,
+        signatures: kept_signatures,
     })
 }
 
@@ -128,6 +164,8 @@ fn reply(task: &str, kind: TaskReplyKind, doc: &TaskDoc, have: &[ChangeHash], st
         changes,
         snapshot: None,
         stored: stored as u32,
+        signatures: Vec::new(),
+        attestation: None,
     }
 }
 
@@ -140,6 +178,8 @@ pub fn new_task_reply(task: &str, doc: &TaskDoc) -> TaskReply {
         changes: Vec::new(),
         snapshot: Some(ByteBuf::from(doc.save())),
         stored: 0,
+        signatures: Vec::new(),
+        attestation: None,
     }
 }
 
@@ -148,6 +188,7 @@ mod tests {
     use super::*;
     use crate::task_doc::tests::sample_task;
     use crate::task_model::{ContactMethod, Sign, SignKind, TaskOutcome};
+    use crate::validate::Author;
     use automerge::transaction::Transactable;
     use automerge::{ActorId, ReadDoc, ROOT};
     use chrono::Duration;
@@ -188,8 +229,9 @@ mod tests {
             task: "t".into(),
             have: hashes_to_wire(&[change.hash()]),
             changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
+            ..Default::default()
         };
-        accept_task_push(&f.server, &push, &f.author)
+        accept_task_push(&f.server, &push, &Trust::own(&f.author))
     }
 
     #[test]
@@ -202,7 +244,7 @@ mod tests {
         let o = outcome(&f);
         f.device.add_outcome(&o).unwrap();
         let push = build_task_push("t", &f.device, Some(&f.server.heads()));
-        let accepted = accept_task_push(&f.server, &push, &f.author).unwrap();
+        let accepted = accept_task_push(&f.server, &push, &Trust::own(&f.author)).unwrap();
         assert_eq!(accepted.stored, 2);
         assert_eq!(accepted.entries.signs, vec![sign]);
         assert_eq!(accepted.entries.outcomes, vec![o]);
@@ -210,9 +252,9 @@ mod tests {
         let server = accepted.doc.unwrap();
         let applied = apply_task_reply(&mut f.device, &accepted.reply).unwrap();
         assert_eq!(applied.confirmed, server.heads());
-        assert!(all_confirmed(&f.device, &applied.confirmed, &f.author.actor));
+        assert!(all_confirmed(&f.device, &applied.confirmed));
         // The same push again stores nothing.
-        let again = accept_task_push(&server, &push, &f.author).unwrap();
+        let again = accept_task_push(&server, &push, &Trust::own(&f.author)).unwrap();
         assert_eq!(again.stored, 0);
         assert!(again.doc.is_none());
     }
@@ -270,8 +312,61 @@ mod tests {
             task: "t".into(),
             have: hashes_to_wire(&[change.hash()]),
             changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
+            ..Default::default()
         };
-        let err = accept_task_push(&f.server, &push, &other).unwrap_err().to_string();
+        let err = accept_task_push(&f.server, &push, &Trust::own(&other)).unwrap_err().to_string();
         assert!(err.contains("this device's actor"), "{err}");
+    }
+
+    /// A hub relays a volunteer's outcome: accepted with the volunteer's signature and attributed to the
+    /// volunteer; refused without it or with the hub's own; the office's changes pass on the server's attestation.
+    #[test]
+    fn relayed_entries_need_their_writers_signature() {
+        let mut f = fixture();
+        let volunteer_key = crate::sign::KeyPair::generate();
+        let hub = Author { actor: ActorId::random(), username: "lead".into(), device: "hub".into() };
+        let hub_key = crate::sign::KeyPair::generate();
+        let signer = crate::sync::Signer { author: f.author.clone(), key: volunteer_key.public() };
+        let team = std::collections::HashMap::from([(f.author.actor.clone(), signer)]);
+        let upstream = Trust { pusher: &hub, pusher_key: None, signers: Some(&team), server_key: None };
+        let change = f.device.add_outcome(&outcome(&f)).unwrap();
+        let push = |signatures: Vec<ChangeSignature>| TaskPush {
+            task: "t".into(),
+            have: hashes_to_wire(&[change.hash()]),
+            changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
+            signatures,
+            attestation: None,
+        };
+        let err = accept_task_push(&f.server, &push(vec![]), &upstream).unwrap_err().to_string();
+        assert!(err.contains("relayed without that device's signature"), "{err}");
+        let forged = vec![hub_key.sign_change(&change.hash())];
+        let err = accept_task_push(&f.server, &push(forged), &upstream).unwrap_err().to_string();
+        assert!(err.contains("its signature is not that device's"), "{err}");
+        let signed = vec![volunteer_key.sign_change(&change.hash())];
+        let accepted = accept_task_push(&f.server, &push(signed.clone()), &upstream).unwrap();
+        assert_eq!(accepted.entries.outcomes[0].device, "d1", "attributed to the device that wrote it");
+        assert_eq!(accepted.signatures, signed, "kept for passing on");
+        assert_eq!(accepted.new_changes, vec![change.clone()]);
+
+        // A hub whose copy lacks the office's follow-up takes it on the server's attestation alone.
+        let server_key = crate::sign::KeyPair::generate();
+        let mut office = f.server.fork();
+        let follow_up = office.request_follow_up(chrono::Utc::now(), "call again", None).unwrap();
+        let attestation = server_key.attest(&task_subject("t"), &office.heads(), 1);
+        let volunteer_trust =
+            Trust { pusher: &f.author, pusher_key: Some(&volunteer_key.public()), signers: None, server_key: None };
+        let hub_trust = Trust { server_key: Some(&server_key.public()), ..volunteer_trust };
+        let mut resent = TaskPush {
+            task: "t".into(),
+            have: hashes_to_wire(&office.heads()),
+            changes: vec![ByteBuf::from(follow_up.raw_bytes().to_vec())],
+            signatures: vec![],
+            attestation: Some(attestation),
+        };
+        let err = accept_task_push(&f.server, &resent, &volunteer_trust).unwrap_err().to_string();
+        assert!(err.contains("no active device of your team"), "{err}");
+        assert_eq!(accept_task_push(&f.server, &resent, &hub_trust).unwrap().stored, 1);
+        resent.attestation = Some(server_key.attest(&task_subject("other"), &office.heads(), 1));
+        assert!(accept_task_push(&f.server, &resent, &hub_trust).is_err(), "another task's attestation");
     }
 }

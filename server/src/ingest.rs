@@ -199,7 +199,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
-    let relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
+    let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     projection::project_visits(&mut tx, &new_visits, &mut deltas).await?;
     for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
         device_heads.push((reply.grid.clone(), hex_of(&reply.heads)));
@@ -208,8 +208,17 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let device_heads: Vec<(String, String)> =
         device_heads.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
     record_device_grids(&mut tx, &device.device_id, &device_heads, now).await?;
-    let task_replies =
-        crate::task_ingest::sync_tasks(state, &mut tx, device, &author, team.as_deref(), req.tasks.as_deref()).await?;
+    let task_sync = crate::task_ingest::sync_tasks(
+        state,
+        &mut tx,
+        device,
+        &trust,
+        &signers.quarantined,
+        team.as_deref(),
+        req.tasks.as_deref(),
+    )
+    .await?;
+    relayed += task_sync.relayed;
     deltas.flush(&mut tx).await?;
     sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
         .bind(now)
@@ -251,7 +260,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             _ => Some(Vec::new()),
         };
     }
-    Ok(SyncResponse { grids: replies, tasks: task_replies, relay: None })
+    Ok(SyncResponse { grids: replies, tasks: task_sync.replies, relay: None })
 }
 
 /// Contact details of a grid's places, sent beside the document when the office shares them.

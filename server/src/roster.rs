@@ -19,6 +19,10 @@ pub struct Roster {
     /// The server's Ed25519 public key (hex): device tokens and attested heads are signed with it.
     pub server_key: String,
     pub devices: Vec<RosterDevice>,
+    /// When the server read the roster (seconds since the epoch): a device whose token is older and that the
+    /// roster does not list has left the team, and a hub refuses it.
+    #[serde(default)]
+    pub at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +47,8 @@ async fn roster(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<
         .fetch_one(&state.db.pool)
         .await?;
     let team = team.ok_or_else(|| ApiError::forbidden("you are not in a team; ask the office"))?;
+    // Taken before the query: every device enrolled since has a token issued at this second or later.
+    let at = chrono::Utc::now().timestamp();
     type Row = (String, String, String, String, Option<i64>, Option<i64>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT d.device_id, u.username, d.actor, d.public_key, d.revoked_at, u.disabled_at \
@@ -65,5 +71,6 @@ async fn roster(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<
                 revoked: revoked.is_some() || disabled.is_some(),
             })
             .collect(),
+        at: Some(at),
     }))
 }

@@ -1,6 +1,11 @@
 //! The task part of a sync: inside the sync's transaction, check and store what a device pushes for the tasks it
-//! holds, send it its team's open tasks it lacks, tell it which tasks are closed (so it deletes them), and note
-//! which closed tasks it no longer holds. Clients that do not send the request's `tasks` key get no tasks.
+//! holds (its own sign-fors and outcomes, and those of team-mates it relays with their signatures), send it its
+//! team's open tasks it lacks, tell it which tasks are closed (so it deletes them), and note which closed tasks it
+//! no longer holds. Clients that do not send the request's `tasks` key get no tasks.
+//!
+//! Every reply but `resend_all` carries the server's signed statement of what it holds of the task: its heads,
+//! or, for a closed task, every change, so that a device told of the closing by a hub can check that nothing it
+//! holds is missing here before it deletes the task.
 
 use crate::auth::DeviceAuth;
 use crate::db::now_ms;
@@ -8,24 +13,38 @@ use crate::error::ApiError;
 use crate::tasks::{self, status};
 use crate::AppState;
 use client_core::protocol::{hashes_from_wire, hex_heads, TaskPush, TaskReply, TaskReplyKind};
+use client_core::sign::task_subject;
+use client_core::sync::Trust;
+use client_core::task_doc::TaskDoc;
 use client_core::task_sync::{accept_task_push, new_task_reply, TaskPushError};
-use client_core::validate::Author;
+use client_core::task_validate::NewEntries;
 use sqlx::{Any, Transaction};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 type Tx = Transaction<'static, Any>;
 
+/// What the task part of a sync did.
+#[derive(Default)]
+pub struct TaskSync {
+    pub replies: Vec<TaskReply>,
+    /// Team-mates' changes the device relayed.
+    pub relayed: usize,
+}
+
 /// Runs within the sync's write transaction: a refused push fails the whole sync, and nothing is stored.
+/// `trust` says whose changes the device may relay; entries of `quarantined` devices (revoked, or their account
+/// disabled) relayed by a team-mate are stored in the document but not recorded.
 pub async fn sync_tasks(
     state: &AppState,
     tx: &mut Tx,
     device: &DeviceAuth,
-    author: &Author,
+    trust: &Trust<'_>,
+    quarantined: &HashSet<String>,
     team: Option<&str>,
     pushes: Option<&[TaskPush]>,
-) -> Result<Vec<TaskReply>, ApiError> {
+) -> Result<TaskSync, ApiError> {
     // A client that does not handle tasks gets none: their personal data would stay where nothing deletes it.
-    let Some(pushes) = pushes else { return Ok(Vec::new()) };
+    let Some(pushes) = pushes else { return Ok(TaskSync::default()) };
     let now = now_ms();
     let mut ids = BTreeSet::new();
     for p in pushes {
@@ -40,7 +59,7 @@ pub async fn sync_tasks(
             .await?
             .into_iter()
             .collect();
-    let mut replies = Vec::new();
+    let mut out = TaskSync::default();
     // Sorted, so that two syncs lock tasks in the same order.
     for push in ids.iter().map(|id| pushes.iter().find(|p| p.task == *id).expect("pushed")) {
         let id = push.task.as_str();
@@ -58,11 +77,22 @@ pub async fn sync_tasks(
         tasks::lock(tx, state.db.backend, id).await?;
         let (current, version) =
             tasks::load_doc(tx, id).await?.ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
-        let accepted = accept_task_push(&current, push, author).map_err(|e| push_error(&e))?;
+        let accepted = accept_task_push(&current, push, trust).map_err(|e| push_error(&e))?;
         if let Some(doc) = &accepted.doc {
             tasks::save_doc(tx, id, doc, version).await?;
-            tasks::record_entries(tx, id, &accepted.entries).await?;
+            let counted = NewEntries {
+                signs: accepted.entries.signs.iter().filter(|s| !quarantined.contains(&s.device)).cloned().collect(),
+                outcomes: accepted
+                    .entries
+                    .outcomes
+                    .iter()
+                    .filter(|o| !quarantined.contains(&o.device))
+                    .cloned()
+                    .collect(),
+            };
+            tasks::record_entries(tx, id, &counted).await?;
         }
+        out.relayed += accepted.signatures.len();
         let mut reply = accepted.reply;
         let gone = task_status == status::CLOSED || team != Some(task_team.as_str());
         if reply.kind == TaskReplyKind::Synced && gone {
@@ -70,8 +100,9 @@ pub async fn sync_tasks(
         }
         if reply.kind != TaskReplyKind::ResendAll {
             record_device_task(tx, &device.device_id, id, &heads_text(&reply), now).await?;
+            attest(state, &mut reply, accepted.doc.as_ref().unwrap_or(&current), now);
         }
-        replies.push(reply);
+        out.replies.push(reply);
     }
     if let Some(team) = team {
         let open: Vec<(String,)> =
@@ -84,14 +115,15 @@ pub async fn sync_tasks(
             let (doc, _) = tasks::load_doc(tx, &id)
                 .await?
                 .ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
-            let reply = new_task_reply(&id, &doc);
+            let mut reply = new_task_reply(&id, &doc);
             record_device_task(tx, &device.device_id, &id, &heads_text(&reply), now).await?;
-            replies.push(reply);
+            attest(state, &mut reply, &doc, now);
+            out.replies.push(reply);
         }
     }
     // Tasks this device received and no longer holds: once closed, that is the device's word that it deleted them.
     for (id, purged) in &held {
-        if purged.is_none() && !ids.contains(id.as_str()) && !replies.iter().any(|r| &r.task == id) {
+        if purged.is_none() && !ids.contains(id.as_str()) && !out.replies.iter().any(|r| &r.task == id) {
             sqlx::query(
                 "UPDATE device_tasks SET purged_at = $1 WHERE device_id = $2 AND task_id = $3 \
                  AND task_id IN (SELECT task_id FROM tasks WHERE status = $4)",
@@ -104,7 +136,16 @@ pub async fn sync_tasks(
             .await?;
         }
     }
-    Ok(replies)
+    Ok(out)
+}
+
+/// Signs what the server holds of the task: its heads, or every change once the device is told it is closed.
+fn attest(state: &AppState, reply: &mut TaskReply, doc: &TaskDoc, now: i64) {
+    let held = match reply.kind {
+        TaskReplyKind::Closed => doc.changes_since(&[]).iter().map(|c| c.hash()).collect(),
+        _ => doc.heads(),
+    };
+    reply.attestation = Some(state.keys.server_key().attest(&task_subject(&reply.task), &held, now));
 }
 
 async fn received_by_user(tx: &mut Tx, device: &DeviceAuth, task: &str) -> Result<bool, ApiError> {
