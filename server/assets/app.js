@@ -1,5 +1,6 @@
 // Doorstep's office dashboard: login, coverage toward 100%, drill-down, ranking, progress chart, the printable
-// monthly report and the urgent dissuasion tasks. Plain JavaScript against the JSON API; the session lives in sessionStorage only.
+// monthly report, the urgent dissuasion tasks and the review queue of places found in the field. Plain JavaScript
+// against the JSON API; the session lives in sessionStorage only.
 "use strict";
 
 const IND = ["handbook", "awareness", "poster", "banner", "led"];
@@ -23,6 +24,15 @@ const TEXT = {
     impersonation: "冒充公检法", dating: "网络交友", investment: "投资理财", gambling: "网络赌博", other: "其他",
     st_open: "待处置", st_done: "已劝阻", st_follow_up: "需跟进", st_closed: "已办结",
     effective: "有效", ineffective: "无效", "follow-up": "需跟进",
+    review: "点位审核", reviewTitle: "待审核的新增点位与更正", foundPlaces: "实地新增点位", corrections: "点位信息更正",
+    foundBy: "发现人", foundAt: "发现时间", address: "地址", actions: "操作", confirm: "确认", reject: "驳回",
+    mergeInto: "合并到", merge: "合并", choosePlace: "请选择要合并到的点位", current: "现有", proposed: "建议",
+    accept: "采纳", decline: "不采纳", proposedBy: "提出人", gridCoverage: "相关网格覆盖情况", grid: "网格",
+    nothingPending: "暂无待审核项", pendingPlaces: "待审核点位", pendingCorrections: "待审核更正", metres: "米",
+    readOnly: "仅镇反诈办可作出审核决定。", confirmed: "已确认", rejected: "已驳回", merged: "已合并到",
+    accepted: "已采纳", declined: "未采纳", label: "名称", visitCount: "走访次数",
+    household: "住户", shop: "门店", building: "楼栋", street_block: "街区", market: "集贸市场",
+    pedestrian_street: "商业步行街", scenic_spot: "景区", residential_complex: "居民小区", led_screen: "LED屏",
   },
   en: {
     title: "Anti-fraud outreach coverage", skip: "Skip to content", overview: "Overview", monthly: "Monthly report",
@@ -44,6 +54,17 @@ const TEXT = {
     late: "completed late", impersonation: "Impersonating officials", dating: "Online dating", investment: "Investment",
     gambling: "Gambling", other: "Other", st_open: "Open", st_done: "Reached", st_follow_up: "Follow-up",
     st_closed: "Closed", effective: "Effective", ineffective: "Ineffective", "follow-up": "Follow-up",
+    review: "Review", reviewTitle: "Review queue: places found in the field and corrections", foundPlaces: "Places found in the field",
+    corrections: "Proposed corrections", foundBy: "Found by", foundAt: "Found at", address: "Address", actions: "Actions",
+    confirm: "Confirm", reject: "Reject", mergeInto: "Merge into", merge: "Merge", choosePlace: "Choose the place to merge into",
+    current: "Now", proposed: "Proposed", accept: "Accept", decline: "Reject", proposedBy: "Proposed by",
+    gridCoverage: "Coverage of the grids concerned", grid: "Grid", nothingPending: "Nothing awaits review",
+    pendingPlaces: "Places to review", pendingCorrections: "Corrections to review", metres: "m",
+    readOnly: "Only the office decides on reviews.", confirmed: "Confirmed", rejected: "Rejected", merged: "Merged into",
+    accepted: "Accepted", declined: "Rejected", label: "Label", visitCount: "Visits",
+    household: "Household", shop: "Shop", building: "Building", street_block: "Street block", market: "Market",
+    pedestrian_street: "Pedestrian street", scenic_spot: "Scenic spot", residential_complex: "Residential complex",
+    led_screen: "LED screen",
   },
 };
 
@@ -84,14 +105,18 @@ async function refresh() {
   return true;
 }
 
-async function api(path) {
-  let r = await fetch(path, { headers: { authorization: "Bearer " + session.token } });
-  if (r.status === 401 && (await refresh())) {
-    r = await fetch(path, { headers: { authorization: "Bearer " + session.token } });
-  }
-  const body = await r.json();
-  if (!r.ok) throw new Error(body?.error?.message || r.statusText);
-  return body;
+/** Calls the API with the session, renewing it once if the access token expired. `body` makes it a POST. */
+async function api(path, body) {
+  const call = () => fetch(path, body === undefined ? { headers: { authorization: "Bearer " + session.token } } : {
+    method: "POST", headers: { authorization: "Bearer " + session.token, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  let r = await call();
+  if (r.status === 401 && (await refresh())) r = await call();
+  const text = await r.text();
+  const reply = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error(reply?.error?.message || r.statusText);
+  return reply;
 }
 
 $("login-form").addEventListener("submit", async (e) => {
@@ -314,6 +339,115 @@ async function tasksView() {
     ${taskTable("tasks-done", t("doneTasks"), done)}`;
 }
 
+/** One row per grid with pending items, one column per indicator: reached of eligible, and the rate. */
+function gridCoverageTable(rows) {
+  const byGrid = new Map();
+  for (const r of rows) {
+    if (!byGrid.has(r.area)) byGrid.set(r.area, { name: r.name, ind: {} });
+    byGrid.get(r.area).ind[r.indicator] = r;
+  }
+  const cols = IND.filter((i) => rows.some((r) => r.indicator === i));
+  const body = [...byGrid].map(([code, g]) => `<tr data-grid="${esc(code)}"><td><a href="#/grid/${encodeURIComponent(code)}">${esc(g.name)}</a></td>
+      ${cols.map((i) => { const f = g.ind[i]; return f ? `<td class="num" data-indicator="${i}" data-eligible="${f.eligible}"
+        data-reached="${f.reached}">${f.reached}${t("of")}${f.eligible} · ${pct(f.rate)}</td>` : `<td class="num">—</td>`; }).join("")}</tr>`).join("");
+  return `<table id="review-coverage"><caption>${t("gridCoverage")}</caption><thead><tr><th scope="col">${t("grid")}</th>
+    ${cols.map((i) => `<th scope="col" class="num">${t(i)}</th>`).join("")}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+const when = (ms) => new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "short", timeStyle: "short" });
+
+/** The review queue: found places (confirm, reject, merge into a place of the same grid) and corrections (accept or
+ * reject), in the reader's scope; only the office gets the buttons. The grids' coverage follows each decision. */
+async function reviewView() {
+  const pending = await api("/api/v1/review");
+  const decides = session.role === "office";
+  const grids = [...new Set([...pending.places, ...pending.corrections].map((x) => x.grid))].sort();
+  const [coverage, candidates] = await Promise.all([
+    Promise.all(grids.map((g) => api(`/api/v1/reports/coverage?by=grid&area=${encodeURIComponent(g)}`))).then((r) => r.flat()),
+    decides ? Promise.all(pending.places.map((p) => api(`/api/v1/places/${encodeURIComponent(p.place_id)}/merge-candidates`))) : [],
+  ]);
+  const placeRows = pending.places.map((p, k) => {
+    const label = esc(p.label);
+    const options = (candidates[k] || []).map((c) => `<option value="${esc(c.place_id)}">${esc(c.place_id)} · ${esc(c.label)}${
+      c.distance_m != null ? ` · ${Math.round(c.distance_m)} ${t("metres")}` : ""}</option>`).join("");
+    const actions = decides ? `<td class="actions">
+        <button type="button" data-action="confirm" data-place="${esc(p.place_id)}" aria-label="${t("confirm")} ${label}">${t("confirm")}</button>
+        <button type="button" data-action="reject" data-place="${esc(p.place_id)}" aria-label="${t("reject")} ${label}">${t("reject")}</button>
+        <label for="merge-${esc(p.place_id)}">${t("mergeInto")}</label>
+        <select id="merge-${esc(p.place_id)}"><option value="">${t("choosePlace")}</option>${options}</select>
+        <button type="button" data-action="merge" data-place="${esc(p.place_id)}" aria-label="${t("merge")} ${label}">${t("merge")}</button></td>` : "";
+    return `<tr data-place="${esc(p.place_id)}" data-visits="${p.visits}"><td>${esc(p.place_id)}</td><td>${esc(p.grid)}</td>
+      <td>${esc(t(p.kind))}</td><td>${label}</td><td>${esc(p.address || "")}</td><td>${esc(p.added_by)}</td>
+      <td>${when(p.added_at)}</td><td class="num">${p.visits}</td>${actions}</tr>`;
+  }).join("");
+  const correctionRows = pending.corrections.map((c) => {
+    const change = (now, proposed) => proposed == null ? esc(now || "") : `${esc(now || "—")} → <strong>${esc(proposed)}</strong>`;
+    const actions = decides ? `<td class="actions">
+        <button type="button" data-action="accept" data-correction="${esc(c.correction_id)}" aria-label="${t("accept")} ${esc(c.place_id)}">${t("accept")}</button>
+        <button type="button" data-action="decline" data-correction="${esc(c.correction_id)}" aria-label="${t("decline")} ${esc(c.place_id)}">${t("decline")}</button></td>` : "";
+    return `<tr data-correction="${esc(c.correction_id)}"><td>${esc(c.place_id)}</td><td>${esc(c.grid)}</td>
+      <td>${change(c.current_label, c.label)}</td><td>${change(c.current_address, c.address)}</td>
+      <td>${esc(c.volunteer)}</td><td>${when(c.at)}</td>${actions}</tr>`;
+  }).join("");
+  const actionHead = decides ? `<th scope="col">${t("actions")}</th>` : "";
+  const card = (key, n) => `<div class="card" data-figure="${key}"><h3>${t(key)}</h3><div class="pct" data-role="value">${n}</div></div>`;
+  return `<h2 id="view-title" tabindex="-1">${t("reviewTitle")}</h2>
+    <p id="review-status" role="status" aria-live="polite">${decides ? "" : t("readOnly")}</p>
+    <div class="cards">${card("pendingPlaces", pending.places.length)}${card("pendingCorrections", pending.corrections.length)}</div>
+    <table id="review-places"><caption>${t("foundPlaces")}</caption><thead><tr><th scope="col">${t("code")}</th>
+      <th scope="col">${t("grid")}</th><th scope="col">${t("kind")}</th><th scope="col">${t("label")}</th>
+      <th scope="col">${t("address")}</th><th scope="col">${t("foundBy")}</th><th scope="col">${t("foundAt")}</th>
+      <th scope="col" class="num">${t("visitCount")}</th>${actionHead}</tr></thead>
+      <tbody>${placeRows || `<tr><td colspan="9">${t("nothingPending")}</td></tr>`}</tbody></table>
+    <table id="review-corrections"><caption>${t("corrections")}</caption><thead><tr><th scope="col">${t("code")}</th>
+      <th scope="col">${t("grid")}</th><th scope="col">${t("label")}</th><th scope="col">${t("address")}</th>
+      <th scope="col">${t("proposedBy")}</th><th scope="col">${t("date")}</th>${actionHead}</tr></thead>
+      <tbody>${correctionRows || `<tr><td colspan="7">${t("nothingPending")}</td></tr>`}</tbody></table>
+    ${grids.length ? gridCoverageTable(coverage) : ""}`;
+}
+
+/** Sends one review decision through the same endpoints as `doorstep place confirm|reject|merge`, then shows the
+ * queue again with a message; a refusal (e.g. decided meanwhile elsewhere) is shown as the server worded it. */
+async function decide(button) {
+  const { action, place, correction } = button.dataset;
+  const status = $("review-status");
+  let path, body, done;
+  if (place) {
+    path = `/api/v1/places/${encodeURIComponent(place)}/review`;
+    if (action === "merge") {
+      const into = $(`merge-${place}`).value;
+      if (!into) { status.setAttribute("role", "alert"); status.textContent = t("choosePlace"); $(`merge-${place}`).focus(); return; }
+      body = { decision: "merge", into };
+      done = `${place} ${t("merged")} ${into}`;
+    } else {
+      body = { decision: action };
+      done = `${place} ${t(action === "confirm" ? "confirmed" : "rejected")}`;
+    }
+  } else {
+    path = `/api/v1/corrections/${encodeURIComponent(correction)}/review`;
+    body = { decision: action === "accept" ? "confirm" : "reject" };
+    done = `${correction.slice(0, 8)} ${t(action === "accept" ? "accepted" : "declined")}`;
+  }
+  button.disabled = true;
+  try {
+    await api(path, body);
+  } catch (e) {
+    button.disabled = false;
+    status.setAttribute("role", "alert");
+    status.textContent = t("error") + e.message;
+    return;
+  }
+  await render();
+  const after = $("review-status");
+  after.textContent = done;
+  $("view-title").focus();
+}
+
+$("view").addEventListener("click", (e) => {
+  const button = e.target.closest("button[data-action]");
+  if (button && $("view").contains(button)) decide(button);
+});
+
 async function render() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   $("lang").textContent = t("lang");
@@ -326,6 +460,7 @@ async function render() {
   $("logout").hidden = !logged;
   // Tasks name people at risk: the office and leads only.
   $("nav-tasks").hidden = !logged || !["office", "lead"].includes(session.role);
+  $("nav-review").hidden = !logged;
   const view = $("view");
   if (!logged) { view.innerHTML = ""; return; }
   const [, route, arg] = (location.hash || "#/").split("/");
@@ -333,6 +468,7 @@ async function render() {
   try {
     if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
     else if (route === "tasks") view.innerHTML = await tasksView();
+    else if (route === "review") view.innerHTML = await reviewView();
     else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
     else view.innerHTML = await overview();
   } catch (e) {

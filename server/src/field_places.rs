@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::grids::GridRepo;
-use crate::projection::{self, AreaDeltas, NullableF64};
+use crate::projection::{self, AreaDeltas};
 use crate::{audit, AppState};
 use client_core::found::{Correction, CorrectionReview, FoundPlace, PlaceReview};
 use client_core::model::GridInfo;
@@ -23,14 +23,12 @@ pub async fn project_found_place(
 ) -> Result<(), ApiError> {
     projection::project_place(tx, grid, &found.place, deltas).await?;
     sqlx::query(
-        "UPDATE places SET status = 'provisional', added_by = $1, added_device = $2, added_at = $3, lat = $4, \
-         lon = $5 WHERE place_id = $6 AND status = 'registry'",
+        "UPDATE places SET status = 'provisional', added_by = $1, added_device = $2, added_at = $3 \
+         WHERE place_id = $4 AND status = 'registry'",
     )
     .bind(&found.added_by)
     .bind(&found.device)
     .bind(found.added_at.timestamp_millis())
-    .bind(NullableF64(found.place.lat))
-    .bind(NullableF64(found.place.lon))
     .bind(&found.place.id)
     .execute(&mut **tx)
     .await?;
@@ -93,11 +91,18 @@ pub struct Pending {
     pub corrections: Vec<PendingCorrection>,
 }
 
-/// What awaits review, in `grid` (or everywhere) and, for a lead, in the team's grids.
-pub async fn pending(state: &AppState, grid: Option<&str>, team: Option<&str>) -> Result<Pending, ApiError> {
-    let (grid, team) = (grid.unwrap_or(""), team.unwrap_or(""));
+/// What awaits review, in `grid` (or everywhere), within `area` (a grid, village, town or district) and, for a
+/// lead, in the team's grids.
+pub async fn pending(
+    state: &AppState,
+    grid: Option<&str>,
+    area: Option<&str>,
+    team: Option<&str>,
+) -> Result<Pending, ApiError> {
+    let (grid, team, area) = (grid.unwrap_or(""), team.unwrap_or(""), area.unwrap_or(""));
     let scope = "($1 = '' OR p.grid_code = $1) AND ($2 = '' OR p.grid_code IN \
-                 (SELECT grid_code FROM assignments WHERE team = $2))";
+                 (SELECT grid_code FROM assignments WHERE team = $2)) AND ($3 = '' OR p.grid_code = $3 \
+                 OR p.village_code = $3 OR p.town_code = $3 OR p.town_code IN (SELECT code FROM areas WHERE parent_code = $3))";
     type PlaceRow =
         (String, String, String, String, Option<String>, Option<f64>, Option<f64>, String, String, i64, i64);
     let places: Vec<PlaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -107,6 +112,7 @@ pub async fn pending(state: &AppState, grid: Option<&str>, team: Option<&str>) -
     )))
     .bind(grid)
     .bind(team)
+    .bind(area)
     .fetch_all(&state.db.pool)
     .await?;
     type CorrectionRow = (String, String, String, String, Option<String>, Option<String>, Option<String>, String, i64);
@@ -117,6 +123,7 @@ pub async fn pending(state: &AppState, grid: Option<&str>, team: Option<&str>) -
     )))
     .bind(grid)
     .bind(team)
+    .bind(area)
     .fetch_all(&state.db.pool)
     .await?;
     Ok(Pending {
@@ -153,6 +160,71 @@ pub async fn pending(state: &AppState, grid: Option<&str>, team: Option<&str>) -
             })
             .collect(),
     })
+}
+
+/// A place a found place may be merged into.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergeCandidate {
+    pub place_id: String,
+    pub kind: String,
+    pub label: String,
+    pub address: Option<String>,
+    /// Metres from the found place, when both have coordinates.
+    pub distance_m: Option<f64>,
+}
+
+/// Most candidates listed for one found place: a grid holds a few hundred places, the nearest matter.
+const MAX_CANDIDATES: usize = 100;
+
+/// The places of a found place's grid it may be merged into (those that still count on their own), nearest first
+/// when coordinates are known, then by id.
+pub async fn merge_candidates(state: &AppState, place_id: &str) -> Result<Vec<MergeCandidate>, ApiError> {
+    let row: Option<(String, Option<f64>, Option<f64>)> =
+        sqlx::query_as("SELECT grid_code, lat, lon FROM places WHERE place_id = $1")
+            .bind(place_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    let (grid, lat, lon) = row.ok_or_else(|| ApiError::not_found(format!("no place {place_id}")))?;
+    type Row = (String, String, String, Option<String>, Option<f64>, Option<f64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT place_id, kind, label, address, lat, lon FROM places \
+         WHERE grid_code = $1 AND place_id <> $2 AND status NOT IN ('rejected', 'merged') ORDER BY place_id",
+    )
+    .bind(&grid)
+    .bind(place_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut out: Vec<MergeCandidate> = rows
+        .into_iter()
+        .map(|(place_id, kind, label, address, plat, plon)| MergeCandidate {
+            distance_m: match (lat, lon, plat, plon) {
+                (Some(a), Some(b), Some(c), Some(d)) => Some(metres_between((a, b), (c, d))),
+                _ => None,
+            },
+            place_id,
+            kind,
+            label,
+            address,
+        })
+        .collect();
+    // Stable: places without a distance keep their id order after the others.
+    out.sort_by(|a, b| match (a.distance_m, b.distance_m) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    out.truncate(MAX_CANDIDATES);
+    Ok(out)
+}
+
+/// Great-circle distance in metres (haversine; plenty for places a few hundred metres apart).
+fn metres_between((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
+    const EARTH_RADIUS_M: f64 = 6_371_000.0;
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let (dp, dl) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().asin()
 }
 
 /// The office's decision on a found place.
@@ -362,4 +434,14 @@ async fn with_grid(
     }
     GridRepo::commit_cache(&mut locks[0], versions, doc);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn distances_between_nearby_places() {
+        let d = super::metres_between((30.18, 105.83), (30.181, 105.83));
+        assert!((d - 111.2).abs() < 0.5, "a thousandth of a degree of latitude is about 111 m: {d}");
+        assert_eq!(super::metres_between((30.18, 105.83), (30.18, 105.83)), 0.0);
+    }
 }

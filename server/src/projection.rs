@@ -195,11 +195,11 @@ pub async fn project_place(
         .fetch_optional(&mut **tx)
         .await?;
     sqlx::query(
-        "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural, lat, lon) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (place_id) DO UPDATE SET grid_code = excluded.grid_code, village_code = excluded.village_code, \
          town_code = excluded.town_code, kind = excluded.kind, label = excluded.label, address = excluded.address, \
-         rural = excluded.rural",
+         rural = excluded.rural, lat = excluded.lat, lon = excluded.lon",
     )
     .bind(&place.id)
     .bind(&grid.code)
@@ -209,6 +209,8 @@ pub async fn project_place(
     .bind(&place.label)
     .bind(&place.address)
     .bind(rural)
+    .bind(NullableF64(place.lat))
+    .bind(NullableF64(place.lon))
     .execute(&mut **tx)
     .await?;
     let unchanged = previous.as_ref().is_some_and(|(k, r)| k == place.kind.id() && *r == rural);

@@ -1,9 +1,10 @@
-//! The review endpoints: what awaits review (office, or a lead for the team's grids) and the office's decisions
-//! on places found in the field and on proposed corrections.
+//! The review endpoints: what awaits review (office; a lead for the team's grids; a viewer for their area), the
+//! places a found place may be merged into, and the office's decisions on places found in the field and on
+//! proposed corrections (audited).
 
 use crate::auth::{Role, Session};
 use crate::error::{ApiError, ApiResult};
-use crate::field_places::{self, Pending, PlaceDecision};
+use crate::field_places::{self, MergeCandidate, Pending, PlaceDecision};
 use crate::{accounts, api::json_body, AppState};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -17,6 +18,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/review", get(list))
         .route("/api/v1/places/{id}/review", post(review_place))
+        .route("/api/v1/places/{id}/merge-candidates", get(candidates))
         .route("/api/v1/corrections/{id}/review", post(review_correction))
 }
 
@@ -24,20 +26,36 @@ pub fn routes() -> Router<AppState> {
 struct ListQuery {
     #[serde(default)]
     grid: Option<String>,
+    #[serde(default)]
+    area: Option<String>,
 }
 
+/// What awaits review: everything for the office, the team's grids for a lead, the viewer's own area (and
+/// below) for a viewer.
 async fn list(
     State(state): State<AppState>,
     session: Session,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<Pending>> {
-    session.require(&[Role::Office, Role::Lead])?;
+    session.require(&[Role::Office, Role::Lead, Role::Viewer])?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let area = crate::api::scoped_area(&state, &session, q.area.filter(|a| !a.is_empty())).await?;
     let team = match session.0.role {
         Role::Lead => Some(accounts::own_team(&state, &session).await?),
         _ => None,
     };
-    field_places::pending(&state, q.grid.as_deref().filter(|g| !g.is_empty()), team.as_deref()).await.map(Json)
+    let grid = q.grid.as_deref().filter(|g| !g.is_empty());
+    field_places::pending(&state, grid, area.as_deref(), team.as_deref()).await.map(Json)
+}
+
+/// The places a found place may be merged into, for the office choosing one.
+async fn candidates(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MergeCandidate>>> {
+    session.require(&[Role::Office])?;
+    field_places::merge_candidates(&state, &id).await.map(Json)
 }
 
 async fn review_place(
