@@ -148,6 +148,17 @@ export class State {
     return new Set(unconfirmedVisits(entry.doc, entry.record.confirmed, this.device.device_id).map((v) => v.id));
   }
 
+  /**
+   * True when every change the phone holds of the document is among `stored` or in their history: the heads the
+   * server confirmed, or the server's signed list of a closed task's changes.
+   */
+  heldOnly(kind, id, stored) {
+    const entry = this.docs(kind).get(id);
+    if (A.hasHeads(entry.doc, stored) && A.getChangesMetaSince(entry.doc, stored).length === 0) return true;
+    const listed = new Set(stored);
+    return A.getChangesMetaSince(entry.doc, []).every((m) => listed.has(m.hash));
+  }
+
   /** True when this phone wrote changes to the document that the server has not confirmed. */
   hasUnconfirmed(kind, id) {
     const entry = this.docs(kind).get(id);

@@ -115,8 +115,8 @@ async function signaturesFor(device, changes, kept = {}) {
 }
 
 /**
- * The pushes for every document the phone holds: its changes after what the server confirmed; for a grid, with
- * their signatures and the server's latest statement of its heads (so that a hub takes changes the server holds
+ * The pushes for every document the phone holds: its changes after what the server confirmed, with their
+ * signatures and the server's latest statement of its heads (so that a hub takes changes the server holds
  * already); for a task only carried-over records name, an empty push, whose answer brings its whole history.
  */
 async function buildPushes(state, resendAll, tally) {
@@ -128,13 +128,15 @@ async function buildPushes(state, resendAll, tally) {
     return { id, changes, have: headsBytes(entry.doc), record: entry.record };
   });
   const [grids, tasks] = await state.exclusive(() => [read("grid"), read("task")]);
-  const gridPushes = [];
-  for (const { id, changes, have, record } of grids) {
-    const push = { grid: id, have, changes, signatures: await signaturesFor(state.device, changes, record.signatures) };
+  const signed = async (key, { id, changes, have, record }) => {
+    const push = { [key]: id, have, changes, signatures: await signaturesFor(state.device, changes, record.signatures) };
     if (record.attestation) push.attestation = record.attestation;
-    gridPushes.push(push);
-  }
-  const taskPushes = tasks.map(({ id, changes, have }) => ({ task: id, have, changes }));
+    return push;
+  };
+  const gridPushes = [];
+  for (const grid of grids) gridPushes.push(await signed("grid", grid));
+  const taskPushes = [];
+  for (const task of tasks) taskPushes.push(await signed("task", task));
   const wanted = new Set(state.carriedTasks.map((c) => c.task).filter((id) => !state.tasks.has(id)));
   for (const id of wanted) taskPushes.push({ task: id, have: [], changes: [] });
   return { grids: gridPushes, tasks: taskPushes };
@@ -169,10 +171,12 @@ export async function sync(state) {
     // A hub's answer: its heads are not the server's, so they confirm nothing (docs/sync-protocol.md).
     tally.hub = reply.relay ?? null;
     const kept = [];
-    for (const r of reply.grids) kept.push(await keptFromReply(state, r));
+    for (const r of reply.grids) kept.push(await keptFromReply(state, "grid", r.grid, r));
+    const keptTasks = [];
+    for (const r of reply.tasks || []) keptTasks.push(await keptFromReply(state, "task", r.task, r));
     await state.exclusive(async () => {
       for (const [i, r] of reply.grids.entries()) await applyGridReply(state, r, kept[i], tally, resendAll);
-      for (const r of reply.tasks || []) await applyTaskReply(state, r, tally, resendAll);
+      for (const [i, r] of (reply.tasks || []).entries()) await applyTaskReply(state, r, keptTasks[i], tally, resendAll);
     });
     if (carrying) {
       await recordCarried(state);
@@ -190,20 +194,23 @@ export async function sync(state) {
   return tally;
 }
 
+/** What the server's statements about a document are signed for: its grid code, or `task/<id>` (sign.rs). */
+const subjectOf = (kind, id) => (kind === "task" ? `task/${id}` : id);
+
 /**
- * What a grid's answer brings for passing changes on (src/relay.rs): team-mates' signatures (from a hub), and
- * the server's signed statement of its heads when it checks out with the server's key and is newer than the
- * one held. `attested`: the heads of the newest statement, which the server is known to hold.
+ * What an answer for a grid or task brings for passing changes on (src/relay.rs): team-mates' signatures (from a
+ * hub), and the server's signed statement of its heads when it checks out with the server's key and is newer
+ * than the one held. `attested`: the heads of the newest statement, which the server is known to hold.
  */
-async function keptFromReply(state, r) {
-  const record = state.grids.get(r.grid)?.record || {};
+async function keptFromReply(state, kind, id, r) {
+  const record = state.docs(kind).get(id)?.record || {};
   const fields = {};
   if (r.signatures?.length) {
     fields.signatures = { ...record.signatures };
     for (const s of r.signatures) fields.signatures[bytesToHex(s.change)] = s.signature;
   }
   let attestation = record.attestation;
-  if (r.attestation && !(attestation?.at >= r.attestation.at) && (await attestedHeads(state.device.server_key, r.grid, r.attestation))) {
+  if (r.attestation && !(attestation?.at >= r.attestation.at) && (await attestedHeads(state.device.server_key, subjectOf(kind, id), r.attestation))) {
     attestation = r.attestation;
     fields.attestation = attestation;
   }
@@ -242,15 +249,22 @@ async function applyGridReply(state, r, kept, tally, resendAll) {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-async function applyTaskReply(state, r, tally, resendAll) {
+async function applyTaskReply(state, r, kept, tally, resendAll) {
   if (typeof r.task !== "string" || !UUID.test(r.task)) throw new CallError(`the server sent an unusable task id ${r.task}`);
   tally.stored += r.stored || 0;
-  // A hub's heads confirm nothing about the server, and tasks carry no statement of the server's.
-  const heads = tally.hub ? null : (r.heads || []).map(bytesToHex);
+  // From the server its heads are confirmed; from a hub, only what the server attested.
+  const heads = tally.hub ? kept.attested : (r.heads || []).map(bytesToHex);
+  if (r.kind === "closed" && tally.hub) {
+    // A hub that no longer holds the task: the server's signed list of the task's changes must hold every change
+    // this phone has, or the task stays until the server says so itself.
+    const listed = await attestedHeads(state.device.server_key, subjectOf("task", r.task), r.attestation);
+    if (listed && state.tasks.has(r.task) && state.heldOnly("task", r.task, listed)) await state.drop("task", r.task);
+    return;
+  }
   switch (r.kind) {
     case "new":
       if (!r.snapshot) throw new CallError(`the server sent the new task ${r.task} without its document`);
-      await state.putNew("task", r.task, r.snapshot, heads || []);
+      await state.putNew("task", r.task, r.snapshot, heads || [], kept.fields);
       tally.newTasks += 1;
       // Signed for (签收) the moment the task is on the phone; the sign-for goes out in the next round.
       if (await state.signTask(r.task, "received")) tally.signed += 1;
@@ -265,14 +279,17 @@ async function applyTaskReply(state, r, tally, resendAll) {
         // Asked for by an empty push because carried-over records name it: the answer is its whole history.
         let doc = A.init();
         [doc] = A.applyChanges(doc, r.changes || []);
-        await state.putNew("task", r.task, A.save(doc), heads || []);
+        await state.putNew("task", r.task, A.save(doc), heads || [], kept.fields);
         tally.signed += await state.recordCarriedTask(r.task);
         return;
       }
       if (!state.tasks.has(r.task)) throw new CallError(`the server answered for task ${r.task}, which this phone did not send`);
-      tally.received += await state.applyServerChanges("task", r.task, r.changes || [], heads);
-      // A closed task is deleted from the phone once everything it recorded for it is on the server.
-      if (r.kind === "closed" && !tally.hub && !state.hasUnconfirmed("task", r.task)) await state.drop("task", r.task);
+      tally.received += await state.applyServerChanges("task", r.task, r.changes || [], heads, kept.fields);
+      // A closed task is deleted from the phone once everything it holds of it (its own records, and team-mates'
+      // it relays) is on the server.
+      if (r.kind === "closed" && state.heldOnly("task", r.task, state.tasks.get(r.task).record.confirmed)) {
+        await state.drop("task", r.task);
+      }
       return;
     default:
       throw new CallError(`the server sent an unknown task reply kind ${r.kind}; update the app`);
