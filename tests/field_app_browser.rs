@@ -401,7 +401,8 @@ fn field_app_figures() {
 /// syncs with the hub; with the server down, it records visits, a place found in the field and a correction,
 /// and syncs them with the hub, which refuses a push whose signatures were removed or altered. `hub sync` then
 /// delivers everything upstream, attributed to the app's device; the office's review comes back the same way,
-/// and the server's statement of what it holds tells the app that nothing waits any more.
+/// and the server's statement of what it holds tells the app that nothing waits any more. An urgent task goes
+/// out through the hub, its outcome comes back signed by the phone, and once closed it leaves the phone.
 #[test]
 fn the_app_syncs_through_a_team_hub() {
     if skip() {
@@ -466,9 +467,37 @@ fn the_app_syncs_through_a_team_hub() {
     assert_eq!((correction["place_id"].as_str(), correction["label"].as_str()), (Some("H3"), Some("1组3号（张家）")));
     ok(&office, &["place", "confirm", found], None);
     ok(&office, &["place", "confirm", correction["correction_id"].as_str().unwrap()], None);
+    // An urgent task, issued now, reaches the phone through the hub; its sign-fors and outcome come back signed.
+    let args = ["--place", "H1", "--person", "赵某", "--phone", "13911112222", "--fraud-type", "investment"];
+    let mut create = vec!["task", "create", "--within", "2h"];
+    create.extend_from_slice(&args);
+    let task = ok(&office, &create, None).trim().to_string();
+    ok(&lead, &["hub", "sync"], None);
+    let tasked = browser_step("hub-task", &hub.url, &browser, &task);
+    assert_eq!(tasked["pending"], 3, "received, opened and the outcome wait for the server: {tasked}");
+    assert!(task_show(&office, &task)["outcomes"].as_array().unwrap().is_empty(), "not at the server yet");
+    ok(&lead, &["hub", "sync"], None);
+    let shown = task_show(&office, &task);
+    let outcomes = shown["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 1, "{shown}");
+    assert_eq!(
+        (outcomes[0]["device_id"].as_str(), outcomes[0]["feedback"].as_str()),
+        (Some(device), Some("上门劝阻成功"))
+    );
+    let kinds: Vec<&str> = shown["signs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["device_id"] == device)
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "received and opened, signed by the phone: {shown}");
+    // Closed by the office: the hub forgets it, and tells the phone, which deletes it.
+    ok(&office, &["task", "evaluate", &task, "--result", "effective"], None);
     ok(&lead, &["hub", "sync"], None);
 
     let forwarded = browser_step_with("hub-forwarded", &hub.url, &browser, &[("DOORSTEP_FOUND", found)]);
+    assert_eq!(forwarded["tasks"], serde_json::json!([]), "the closed task left the phone: {forwarded}");
     assert_eq!(forwarded["provisional"], "false", "confirmed by the office: {forwarded}");
     assert_eq!(forwarded["h3"], "1组3号（张家）");
     assert_figures_match_report(&forwarded, &office);

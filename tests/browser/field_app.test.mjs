@@ -3,7 +3,7 @@
 // folder, drives the app in a 360 px wide phone viewport, prints `RESULT <json>` and kills the browser with
 // SIGKILL, as a phone's system would: nothing is closed cleanly.
 // DOORSTEP_URL is where the app is loaded from and syncs with: the server, or a team hub.
-//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|hub-field|hub-forwarded|figures
+//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|hub-field|hub-task|hub-forwarded|figures
 import { chromium } from "playwright-core";
 import { decode, encode } from "cborg";
 import assert from "node:assert/strict";
@@ -463,6 +463,31 @@ const steps = {
     return { device, visits, found, unsigned, forged, synced, places: { G1: await placeStates(page, "G1") } };
   },
 
+  /**
+   * An urgent task through the hub: it arrives and is signed for, is opened and gets an outcome, and goes back to
+   * the hub, signed by the phone; none of it is at the server until the hub forwards it.
+   */
+  async "hub-task"({ page }) {
+    const task = process.env.DOORSTEP_TASK;
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    await syncSays(page, "已与中转设备同步");
+    await page.waitForSelector(`#tasks a.card[data-task="${task}"]`);
+    await page.click(`#tasks a.card[data-task="${task}"]`);
+    await page.waitForSelector(`#task[data-task="${task}"]`);
+    await page.check("input[name=method][value=face-to-face]");
+    await page.check("input[name=reached]");
+    await page.check("input[name=dissuaded]");
+    await page.fill("#feedback", "上门劝阻成功");
+    await page.click("#save-outcome");
+    await page.waitForSelector("#outcomes li");
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    const status = await syncSays(page, "已与中转设备同步");
+    await shot(page, "hub-task");
+    return { status, pending: await pending(page), device: await deviceId(page) };
+  },
+
   /** The hub forwarded everything and brought back the office's review: the next sync with it confirms all. */
   async "hub-forwarded"({ page }) {
     await page.goto(`${base}/field/`);
@@ -475,7 +500,10 @@ const steps = {
     const h3 = await page.textContent('#places a.place[data-place="H3"] .place-title strong');
     const places = {};
     for (const grid of ["G1", "G2"]) places[grid] = await placeStates(page, grid);
-    return { provisional, h3, places, figures: await gridFigures(page) };
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    const tasks = await page.$$eval("#tasks a.card", (as) => as.map((a) => a.dataset.task));
+    return { provisional, h3, places, figures: await gridFigures(page), tasks };
   },
 
   /**
