@@ -43,6 +43,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .merge(server::field_app::router())
         .layer(DefaultBodyLimit::max(server::api::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(server::api::refuse_declared_oversize))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(hub)
 }

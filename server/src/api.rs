@@ -31,7 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/territory/import", post(import))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         // Gzip request bodies are inflated here; the size limit above applies to the inflated body.
-        .layer(tower_http::decompression::RequestDecompressionLayer::new());
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(refuse_declared_oversize));
     let small = Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(accounts::refresh))
@@ -59,6 +60,25 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::roster::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
+}
+
+/// Refuses a bulk request whose declared length is already over the limit, before reading any of it. Past the
+/// inflation layer the body's length is unknown, so without this the server would read 64 MiB only to refuse it.
+pub async fn refuse_declared_oversize(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > MAX_BULK_BODY as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is {n} bytes; the limit is {MAX_BULK_BODY} (sync fewer grids at a time)"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
