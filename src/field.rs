@@ -58,6 +58,15 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         })))
         .await?;
     ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
+    // The CA that signs team hubs' certificates: from now on this device trusts hubs it vouches for.
+    let ca = match api.send(api.request(Method::GET, "/api/v1/ca")).await {
+        Ok(resp) => Some(resp.json::<server::tls_ca::CaInfo>().await?.certificate),
+        Err(CallError::Refused { status: 404, .. }) => {
+            eprintln!("{server} has no Doorstep CA certificate; this device trusts only publicly certified HTTPS hubs");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let store = profile.grids()?;
     // A new enrolment gets a new actor. The old enrolment's unsent visits, found places and corrections are
     // set aside first (durably), to be recorded again under the new actor at the next sync; then the grids
@@ -92,6 +101,7 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         role: reply.role,
         signing_key: Some(key.to_hex()),
         server_key: reply.server_key,
+        ca_certificate: ca,
     })?;
     eprintln!(
         "device enrolled for {} (team {}); run `doorstep field sync` to download the team's grids",
@@ -211,7 +221,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let store = profile.grids()?;
     let tasks = profile.tasks()?;
     let server = via.unwrap_or(&device.server).to_string();
-    let api = Api::new(&server, Some(device.token.clone()))?;
+    let api = device.api(via)?;
     let key = device.key_pair()?;
     let mut tally = SyncTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
@@ -367,6 +377,9 @@ fn sync_failed(profile: &Profile, store: &GridStore, device: &Device, e: CallErr
         }
         CallError::Refused { .. } => {
             anyhow!("the server refused the sync: {e}\nnothing was lost: {pending} unsynced visits stay on this device")
+        }
+        CallError::Untrusted { .. } => {
+            anyhow!("{e}\nnothing was lost: {pending} unsynced visits stay on this device")
         }
     }
 }

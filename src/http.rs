@@ -9,6 +9,8 @@ pub struct Api {
     base: String,
     token: Option<String>,
     client: Client,
+    /// Whether the installation's Doorstep CA is trusted besides the public certificate authorities.
+    doorstep_ca: bool,
 }
 
 /// Why a call failed, so callers can treat "unreachable" differently from "refused".
@@ -18,21 +20,34 @@ pub enum CallError {
     Unreachable { url: String, detail: String },
     #[error("{message}")]
     Refused { status: u16, code: String, message: String },
+    /// The address answered, but with a certificate this client does not trust: nothing was sent to it.
+    #[error("refused {url}: {reason}")]
+    Untrusted { url: String, reason: String },
 }
 
 impl Api {
     pub fn new(base: &str, token: Option<String>) -> Result<Api> {
+        Api::trusting(base, token, None)
+    }
+
+    /// A client that trusts HTTPS certificates signed by `doorstep_ca` (PEM: the installation's CA, which signs
+    /// team hubs' certificates) as well as those of the public certificate authorities.
+    pub fn trusting(base: &str, token: Option<String>, doorstep_ca: Option<&str>) -> Result<Api> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(anyhow!("server address {base:?} must start with http:// or https://"));
         }
         // Exports set a longer total time per request; the read timeout still catches a server that stalls.
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
-            .read_timeout(Duration::from_secs(300))
-            .build()?;
-        Ok(Api { base, token, client })
+            .read_timeout(Duration::from_secs(300));
+        if let Some(pem) = doorstep_ca {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| anyhow!("the profile's Doorstep CA certificate is damaged ({e}); enrol again"))?;
+            builder = builder.add_root_certificate(ca);
+        }
+        Ok(Api { base, token, client: builder.build()?, doorstep_ca: doorstep_ca.is_some() })
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -44,8 +59,10 @@ impl Api {
     }
 
     pub async fn send(&self, req: RequestBuilder) -> Result<Response, CallError> {
-        let resp =
-            req.send().await.map_err(|e| CallError::Unreachable { url: self.base.clone(), detail: root_cause(&e) })?;
+        let resp = req.send().await.map_err(|e| match certificate_refusal(&e, self.doorstep_ca) {
+            Some(reason) => CallError::Untrusted { url: self.base.clone(), reason },
+            None => CallError::Unreachable { url: self.base.clone(), detail: root_cause(&e) },
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -66,6 +83,68 @@ impl Api {
         let resp = self.send(req).await?;
         Ok(resp.json().await?)
     }
+}
+
+/// Why the peer's certificate was refused, in words a volunteer or lead can act on; `None` if the failure was
+/// not about a certificate.
+fn certificate_refusal(e: &reqwest::Error, doorstep_ca: bool) -> Option<String> {
+    use rustls::CertificateError as Cert;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let refused = std::iter::from_fn(|| {
+        let current = next?;
+        // io::Error's source() skips the error it wraps, which is where rustls puts its own: step into it.
+        next = match current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+        Some(current)
+    })
+    .find_map(|err| match err.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(cert)) => Some(cert.clone()),
+        _ => None,
+    })?;
+    let when = |secs: u64| {
+        chrono::DateTime::from_timestamp(secs as i64, 0).map_or_else(|| format!("{secs} s"), |t| t.to_rfc3339())
+    };
+    Some(match refused {
+        Cert::UnknownIssuer if !doorstep_ca => {
+            "its certificate is signed by no public certificate authority, and this \
+             profile holds no Doorstep CA certificate (it was enrolled before hubs served HTTPS): enrol again with \
+             `doorstep field login`, which saves it"
+                .to_string()
+        }
+        Cert::UnknownIssuer => "its certificate is signed neither by this installation's Doorstep CA (saved at \
+             `doorstep field login`) nor by a public certificate authority, so it may not be your team's hub or \
+             server; nothing was sent. Check the address with your team lead; a lead gets the hub a certificate with \
+             `doorstep hub certificate`"
+            .to_string(),
+        Cert::ExpiredContext { not_after, .. } => format!(
+            "its certificate expired at {}; the team lead renews it with `doorstep hub sync` or `doorstep hub \
+             certificate` while the server can be reached",
+            when(not_after.as_secs())
+        ),
+        Cert::Expired => "its certificate has expired; the team lead renews it with `doorstep hub sync` or \
+             `doorstep hub certificate` while the server can be reached"
+            .to_string(),
+        Cert::NotValidYet | Cert::NotValidYetContext { .. } => {
+            "its certificate is not valid yet: check this device's date and time".to_string()
+        }
+        Cert::NotValidForNameContext { presented, .. } => {
+            let names: Vec<&str> = presented.iter().map(|name| bare_name(name)).collect();
+            format!("its certificate is for another address ({}); use one of those", names.join(", "))
+        }
+        Cert::NotValidForName => "its certificate is for another address".to_string(),
+        other => format!("its certificate is not acceptable ({other})"),
+    })
+}
+
+/// `DnsName("hub.home.arpa")` or `IpAddress(127.0.0.1)`, as rustls lists a certificate's names, without the
+/// wrapping.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once('(')
+        .and_then(|(_, inner)| inner.strip_suffix(')'))
+        .map_or(presented, |inner| inner.trim_matches('"'))
 }
 
 pub fn root_cause(e: &reqwest::Error) -> String {

@@ -3,9 +3,9 @@
 //! reached again (`hub sync`, or the serving hub by itself).
 
 use crate::field;
-use crate::http::Api;
 use crate::hub_enrol;
 use crate::hub_exchange::{exchange, Hub};
+use crate::hub_tls;
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
 use axum::body::Bytes;
@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
 use client_core::protocol;
 use client_core::sign::PublicKey;
 use server::error::ApiError;
@@ -28,6 +29,18 @@ pub struct ServeArgs {
     /// Seconds between attempts to forward everything to the server; 0 leaves it to `doorstep hub sync`.
     #[arg(long, default_value_t = 300)]
     upstream_every: u64,
+    /// Refuse to start without HTTPS (phones' browsers run the field app only over HTTPS).
+    #[arg(long, conflicts_with = "plain_http")]
+    tls: bool,
+    /// Serve HTTPS with this certificate chain (PEM) instead of the profile's hub certificate. Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP although the profile holds a hub certificate (CLI devices only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    plain_http: bool,
 }
 
 /// The hub's routes: the sync API, enrolment passed on to the server, and the field web app's pages, so phones at
@@ -40,6 +53,14 @@ pub fn router(hub: Arc<Hub>) -> Router {
             post(hub_enrol::forward_enrolment).layer(DefaultBodyLimit::max(hub_enrol::MAX_ENROL_BODY)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/v1/ca",
+            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::ca_api::info_response) }),
+        )
+        .route(
+            "/api/v1/ca.pem",
+            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::ca_api::file_response) }),
+        )
         .merge(server::field_app::router())
         .layer(DefaultBodyLimit::max(server::api::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
@@ -70,6 +91,17 @@ async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byt
         Ok(Ok(reply)) => ([(header::CONTENT_TYPE, protocol::CONTENT_TYPE)], protocol::encode(&reply)).into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::internal(format!("the hub's exchange failed: {e}")).into_response(),
+    }
+}
+
+/// The lead's copy of the Doorstep CA certificate, for phones to install at base.
+fn ca_response(hub: &Hub, respond: fn(&str) -> Response) -> Response {
+    match &hub.device.ca_certificate {
+        Some(pem) => respond(pem),
+        None => ApiError::not_found(
+            "this hub's profile holds no Doorstep CA certificate; the lead enrols again with `doorstep field login`",
+        )
+        .into_response(),
     }
 }
 
@@ -104,6 +136,12 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
     if profile.grids()?.grids()?.is_empty() {
         bail!("this profile holds no grids yet; run `doorstep field sync` while the server can be reached");
     }
+    let files = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    let serving = if args.plain_http {
+        hub_tls::Serving { tls: None, from_profile: false }
+    } else {
+        hub_tls::serving(profile, files, args.tls)?
+    };
     if let Err(e) = refresh_roster(profile).await {
         eprintln!("the team roster could not be refreshed ({e:#}); the hub uses what it knows");
     }
@@ -111,37 +149,45 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("Doorstep hub listening on http://{addr}");
+    let scheme = if serving.tls.is_some() { "https" } else { "http" };
+    println!("Doorstep hub listening on {scheme}://{addr}");
     eprintln!(
-        "serving team {}'s grids from this profile; volunteers run `doorstep field sync --via http://THIS-MACHINE:{}`, \
-         or open the field app at THIS-MACHINE:{}/field/ (see docs/hub.md: the app needs HTTPS)",
+        "serving team {}'s grids from this profile; volunteers run `doorstep field sync --via {scheme}://THIS-MACHINE:{}`, \
+         or open the field app at {scheme}://THIS-MACHINE:{}/field/{}",
         hub.team(),
         addr.port(),
-        addr.port()
+        addr.port(),
+        if serving.tls.is_some() { "" } else { " (phones need HTTPS: see `doorstep hub certificate`)" }
     );
     use std::io::Write;
     std::io::stdout().flush()?;
     if args.upstream_every > 0 {
-        tokio::spawn(forward_upstream(Profile::new(profile.dir().to_path_buf()), args.upstream_every));
+        let reload = serving.tls.clone().filter(|_| serving.from_profile);
+        tokio::spawn(forward_upstream(Profile::new(profile.dir().to_path_buf()), args.upstream_every, reload));
     }
-    axum::serve(listener, router(Arc::new(hub))).with_graceful_shutdown(crate::serve::shutdown_signal()).await?;
-    Ok(())
+    server::listen::serve_app(router(Arc::new(hub)), listener, serving.tls, crate::serve::shutdown_signal()).await
 }
 
-/// Forwards everything upstream whenever the server answers, every `every` seconds.
-async fn forward_upstream(profile: Profile, every: u64) {
-    let Ok(device) = profile.device() else { return };
-    let health = format!("{}/healthz", device.server.trim_end_matches('/'));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("HTTP client");
+/// Forwards everything upstream whenever the server answers, every `every` seconds; then serves the renewed
+/// hub certificate, if `tls` is the profile's and it was renewed.
+async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig>) {
+    let Ok(api) = profile.device().and_then(|device| device.api(None)) else { return };
     loop {
         tokio::time::sleep(Duration::from_secs(every)).await;
         // A quick probe first, so the profile is not held while the network times out.
-        if !client.get(&health).send().await.is_ok_and(|r| r.status().is_success()) {
+        let probe = api.request(reqwest::Method::GET, "/healthz").timeout(Duration::from_secs(3));
+        if api.send(probe).await.is_err() {
             continue;
         }
         match sync(&profile).await {
             Ok(()) => tracing::info!("forwarded the team's work to the server"),
             Err(e) => tracing::warn!("forwarding to the server failed: {e:#}"),
+        }
+        if let Some(tls) = &tls {
+            match hub_tls::profile_tls_config(&profile) {
+                Ok(config) => tls.reload_from_config(config),
+                Err(e) => tracing::warn!("the hub certificate could not be loaded again: {e:#}"),
+            }
         }
     }
 }
@@ -151,12 +197,23 @@ async fn forward_upstream(profile: Profile, every: u64) {
 pub async fn sync(profile: &Profile) -> Result<()> {
     hub_of(profile)?;
     field::sync(profile, None).await?;
-    refresh_roster(profile).await
+    refresh_roster(profile).await?;
+    // The sync itself succeeded; a failed renewal is reported and tried again at the next one.
+    match hub_tls::renew_if_due(profile).await {
+        Ok(Some(renewed)) => eprintln!(
+            "renewed the hub certificate for {}, valid until {}",
+            renewed.names.join(", "),
+            renewed.not_after.to_rfc3339()
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!("the hub certificate could not be renewed ({e:#}); it is tried again at the next sync"),
+    }
+    Ok(())
 }
 
 async fn refresh_roster(profile: &Profile) -> Result<()> {
     let device = profile.device()?;
-    let api = Api::new(&device.server, Some(device.token.clone()))?;
+    let api = device.api(None)?;
     let roster: server::roster::Roster = api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
     profile.save_roster(&roster)?;
     Ok(())

@@ -8,6 +8,7 @@ mod hub;
 mod hub_enrol;
 mod hub_exchange;
 mod hub_tasks;
+mod hub_tls;
 mod office;
 mod output;
 mod profile;
@@ -143,8 +144,12 @@ enum Command {
 enum HubCommand {
     /// Serve the sync API for the team's grids from this (lead's) profile, for `field sync --via`.
     Serve(hub::ServeArgs),
-    /// Forward everything the team synced through this hub to the server, and receive what is new.
+    /// Forward everything the team synced through this hub to the server, and receive what is new; renews the
+    /// hub certificate when it is due.
     Sync,
+    /// Get this hub an HTTPS certificate signed by the installation's Doorstep CA, for the addresses phones reach
+    /// it at (without addresses: renew the one held). `hub serve` then serves HTTPS.
+    Certificate(hub_tls::CertificateArgs),
 }
 
 #[derive(Subcommand)]
@@ -876,6 +881,7 @@ async fn run(cli: Cli) -> Result<()> {
         },
         Command::Hub { command: HubCommand::Serve(args) } => hub::serve(&profile, args).await,
         Command::Hub { command: HubCommand::Sync } => hub::sync(&profile).await,
+        Command::Hub { command: HubCommand::Certificate(args) } => hub_tls::command(&profile, args).await,
         Command::Place { command } => match command {
             PlaceCommand::Review { grid, format } => {
                 let format = if format == ListFormat::Json { output::Format::Json } else { output::Format::Table };

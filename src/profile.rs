@@ -40,9 +40,22 @@ pub struct Device {
     /// The server's public key (hex): a hub checks device tokens and the server's attested heads with it.
     #[serde(default)]
     pub server_key: Option<String>,
+    /// The installation's Doorstep CA certificate (PEM), saved at enrolment: this device trusts HTTPS hubs (and
+    /// servers) whose certificate it signed, besides the public certificate authorities.
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
 }
 
 impl Device {
+    /// A client for the enrolment server, or for `via` (a team hub), trusting the Doorstep CA.
+    pub fn api(&self, via: Option<&str>) -> Result<crate::http::Api> {
+        crate::http::Api::trusting(
+            via.unwrap_or(&self.server),
+            Some(self.token.clone()),
+            self.ca_certificate.as_deref(),
+        )
+    }
+
     pub fn key_pair(&self) -> Result<Option<client_core::sign::KeyPair>> {
         self.signing_key
             .as_deref()
@@ -175,6 +188,17 @@ impl Profile {
         Ok(write_json_atomic(&self.dir.join("roster.json"), roster)?)
     }
 
+    /// The hub's HTTPS private key and certificate, one PEM file readable by its owner only
+    /// (`doorstep hub certificate`).
+    pub fn hub_tls_file(&self) -> PathBuf {
+        self.dir.join("hub-tls.pem")
+    }
+
+    pub fn save_hub_tls(&self, key_pem: &str, certificate_pem: &str) -> Result<()> {
+        self.ensure_dir()?;
+        write_private_atomic(&self.hub_tls_file(), format!("{key_pem}{certificate_pem}").as_bytes())
+    }
+
     /// Opens the device's grid store, waiting for any other doorstep process using this profile.
     pub fn grids(&self) -> Result<GridStore> {
         self.ensure_dir()?;
@@ -238,6 +262,28 @@ pub struct ClosedTask {
     pub task: String,
     pub learned_at: chrono::DateTime<chrono::Utc>,
     pub attestation: client_core::protocol::Attestation,
+}
+
+/// Writes a file only its owner may read, so that readers see the old content or the new, even after a crash.
+fn write_private_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    // A leftover temporary file would keep its permissions; the mode below applies only to a new one.
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::File::open(path.parent().unwrap_or(std::path::Path::new(".")))?.sync_all()?;
+    Ok(())
 }
 
 /// `--profile`, else `DOORSTEP_PROFILE` (both handled by clap), else `~/.doorstep`.

@@ -1,6 +1,7 @@
 //! `doorstep serve` and `doorstep admin`: start the server, bootstrap accounts, fill the demo town.
 
 use anyhow::{Context, Result};
+use axum_server::tls_rustls::RustlsConfig;
 use clap::Args;
 use server::{AppState, ServerConfig};
 use std::path::PathBuf;
@@ -27,9 +28,20 @@ pub struct ServeArgs {
     /// Memory for cached grid documents, in MiB (estimated); the least recently used are dropped beyond it.
     #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::grids::DEFAULT_CACHE_BYTES >> 20)]
     doc_cache_mb: u64,
+    /// Serve HTTPS with this certificate chain (PEM), e.g. on a LAN without a reverse proxy. Needs --tls-key.
+    #[arg(long, env = "DOORSTEP_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "DOORSTEP_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
+    // Certificate problems are reported before anything else starts.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(RustlsConfig::from_config(server::listen::tls_config(cert, key)?)),
+        _ => None,
+    };
     let config = ServerConfig {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),
@@ -55,10 +67,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("Doorstep listening on http://{addr}");
+    println!("Doorstep listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
     use std::io::Write;
     std::io::stdout().flush()?;
-    server::serve(state, listener, shutdown_signal()).await
+    server::serve(state, listener, tls, shutdown_signal()).await
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -1,5 +1,5 @@
 //! Operations: health and readiness probes, Prometheus metrics, JSON logs, and a graceful shutdown on SIGTERM
-//! that finishes the sync in flight.
+//! that finishes the sync in flight, over plain HTTP and HTTPS.
 
 mod common;
 use common::*;
@@ -41,12 +41,32 @@ fn probes_and_metrics_report_what_happened() {
 
 #[test]
 fn sigterm_lets_the_sync_in_flight_finish() {
+    sigterm_during_a_sync(false);
+}
+
+#[test]
+fn sigterm_lets_the_sync_in_flight_finish_over_https() {
+    sigterm_during_a_sync(true);
+}
+
+/// A server stopped by SIGTERM while a sync is in flight, over plain HTTP or HTTPS (`--tls-cert/--tls-key`, with
+/// a certificate the installation's Doorstep CA signed, which the volunteer's profile trusts).
+fn sigterm_during_a_sync(tls: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let office = tmp.path().join("office");
     bootstrap_office(&data, &office);
     let first = Server::start(&data);
     let vol = small_town(tmp.path(), &first.url, &office, 0);
+    let mut tls_args = Vec::new();
+    if tls {
+        let lead = tmp.path().join("lead");
+        ok(&office, &["user", "create", "lead", "--role", "lead", "--team", "t", "--password-stdin"], Some(&pw()));
+        ok(&lead, &["field", "login", "--server", &first.url, "--username", "lead", "--password-stdin"], Some(&pw()));
+        ok(&lead, &["hub", "certificate", "--ip", "127.0.0.1"], None);
+        let file = lead.join("hub-tls.pem").to_str().unwrap().to_string();
+        tls_args = vec!["--tls-cert".to_string(), file.clone(), "--tls-key".to_string(), file];
+    }
     for i in 0..400 {
         ok(&vol, &["field", "visit", &format!("P{:02}", i % 60), "--briefed"], None);
     }
@@ -57,6 +77,7 @@ fn sigterm_lets_the_sync_in_flight_finish() {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .args(database_args(&data))
+        .args(&tls_args)
         .env("DOORSTEP_LOG", "warn,tower_http=debug")
         .env("DOORSTEP_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
@@ -67,6 +88,7 @@ fn sigterm_lets_the_sync_in_flight_finish() {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let url = line.trim().strip_prefix("Doorstep listening on ").unwrap().to_string();
+    assert_eq!(url.starts_with("https://"), tls, "{url}");
     let sync = Command::new(BIN)
         .args(["--profile", vol.to_str().unwrap(), "field", "sync", "--via", &url])
         .stdout(Stdio::piped())

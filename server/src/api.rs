@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::tasks_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(crate::review_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(crate::roster::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(crate::ca_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

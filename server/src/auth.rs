@@ -3,7 +3,8 @@
 //!
 //! Session tokens are HS256 JWTs with a secret kept in the data dir. Device tokens are EdDSA JWTs signed with the
 //! server's Ed25519 key (derived from the same secret), so that a team hub holding only the public key can check
-//! them offline; device tokens issued before were HS256 and are still accepted by the server.
+//! them offline; device tokens issued before were HS256 and are still accepted by the server. The Doorstep CA's
+//! key (`tls_ca`) is derived from the same secret.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -87,6 +88,8 @@ pub struct Keys {
     server_key: KeyPair,
     device_encoding: EncodingKey,
     device_decoding: DecodingKey,
+    /// Signs team hubs' HTTPS certificates.
+    ca: crate::tls_ca::CertificateAuthority,
 }
 
 impl Keys {
@@ -102,12 +105,18 @@ impl Keys {
             device_encoding: EncodingKey::from_ed_der(&server_key.to_pkcs8_der()),
             device_decoding: device_decoding_key(&server_key.public()),
             server_key,
+            ca: crate::tls_ca::CertificateAuthority::from_secret(secret),
         }
     }
 
     /// The server's Ed25519 key pair.
     pub fn server_key(&self) -> &KeyPair {
         &self.server_key
+    }
+
+    /// The installation's certificate authority for hub certificates.
+    pub fn ca(&self) -> &crate::tls_ca::CertificateAuthority {
+        &self.ca
     }
 
     /// Reads the data dir's secret, creating a random one (owner-only permissions) on first start.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod area_progress;
 pub mod audit;
 pub mod auth;
+pub mod ca_api;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
@@ -14,6 +15,7 @@ pub mod field_app;
 pub mod field_places;
 pub mod grids;
 pub mod ingest;
+pub mod listen;
 pub mod migrate;
 pub mod ops;
 pub mod people;
@@ -35,6 +37,7 @@ pub mod tasks_read;
 pub mod territory;
 pub mod territory_csv;
 pub mod throttle;
+pub mod tls_ca;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -72,10 +75,12 @@ impl AppState {
     }
 }
 
-/// Serves the API on an already-bound listener until `shutdown` resolves; in-flight requests finish first.
+/// Serves the API on an already-bound listener, over HTTPS when `tls` is given, until `shutdown` resolves;
+/// in-flight requests finish first.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = api::router(state)
@@ -87,8 +92,5 @@ pub async fn serve(
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Client addresses feed the login throttle.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    listen::serve_app(app, listener, tls, shutdown).await
 }
