@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the browser tests need when it is missing: Debian's chromium (and a CJK font so screenshots show
-# Chinese), Node.js, the pinned playwright-core (and cborg, to tamper with sync messages) in tests/browser, and
+# Chinese, and NSS's certutil to install a CA certificate in its store), Node.js, the pinned playwright-core (and cborg, to tamper with sync messages) in tests/browser, and
 # the field app's pinned build tools in web/field (npm ci), with which scripts/test checks that the committed
 # build matches its sources.
 set -euo pipefail
@@ -11,6 +11,8 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-zenhei)
+# certutil: the field app's HTTPS test installs the Doorstep CA in Chromium's certificate store, as on a phone.
+command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "the browser test needs: ${missing[*]} (apt-get install them, or set DOORSTEP_SKIP_BROWSER_TESTS=1)" >&2

@@ -505,3 +505,84 @@ fn the_app_syncs_through_a_team_hub() {
     drop(hub);
     drop(server);
 }
+
+/// The app from a team hub over HTTPS, at a name that is not localhost (`hub.home.arpa`, which the browser maps to
+/// the loopback address), on a phone that installed the installation's Doorstep CA: Chromium trusts the hub's
+/// certificate through the CA in its certificate store (NSS), exactly as for a CA a person installed, so the page
+/// is a secure context with its service worker and Ed25519 signing key; it enrols through the hub and syncs a visit
+/// with it, which the hub then forwards. Without the CA installed, Chromium refuses the hub.
+#[test]
+fn the_app_runs_from_a_hub_over_https_once_the_phone_trusts_the_doorstep_ca() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    let lead = tmp.path().join("lead");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "team-a", "--lead", "lead"], None);
+    ok(&office, &["user", "create", "amy", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    ok(&office, &["assign", "G1", "--team", "team-a"], None);
+    ok(&lead, &["field", "login", "--server", &url, "--username", "lead", "--password-stdin"], Some(&pw()));
+    ok(&lead, &["field", "sync"], None);
+    ok(&lead, &["hub", "certificate", "--ip", "127.0.0.1", "--name", "hub.home.arpa"], None);
+    let hub = Hub::start(&lead, &["--upstream-every", "0", "--tls"]);
+    let port = hub.url.rsplit(':').next().unwrap();
+    let hub_url = format!("https://hub.home.arpa:{port}");
+    let rules = "MAP hub.home.arpa 127.0.0.1";
+
+    // The phone's certificate store, with the CA installed from the server as the office hands it out.
+    let ca: Value = serde_json::from_slice(&http_get(&url, "/api/v1/ca").1).unwrap();
+    let ca_file = write_file(tmp.path(), "doorstep-ca.crt", ca["certificate"].as_str().unwrap().as_bytes());
+    let phone_home = tmp.path().join("phone-home");
+    let nssdb = phone_home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    certutil(&["-N", "-d", &db, "--empty-password"]);
+    certutil(&["-A", "-d", &db, "-t", "C,,", "-n", ca["name"].as_str().unwrap(), "-i", ca_file.to_str().unwrap()]);
+
+    let home = phone_home.to_str().unwrap();
+    let env = [("DOORSTEP_HOST_RULES", rules), ("DOORSTEP_BROWSER_HOME", home)];
+    let app = browser_step_with("https-hub", &hub_url, &tmp.path().join("chromium-profile"), &env);
+    assert_eq!(app["host"], "hub.home.arpa", "{app}");
+    assert_eq!(app["protocol"], "https:");
+    assert_eq!(app["secure"], true, "a secure context by HTTPS, not by localhost: {app}");
+    assert_eq!(app["ed25519"], true, "WebCrypto Ed25519: {app}");
+    assert_eq!(app["worker"], true, "the service worker controls the page: {app}");
+    assert_eq!(
+        (&app["ca"]["name"], &app["ca"]["sha256"]),
+        (&ca["name"], &ca["sha256"]),
+        "the enrolment screen shows the CA"
+    );
+    assert_eq!(app["download"], ca["certificate"]);
+    assert!(app["synced"].as_str().unwrap().contains("已与中转设备同步"), "{app}");
+    assert_eq!(cli_places(&lead)["H1"]["visits"], 1, "the hub holds the app's visit");
+
+    // Forwarded by the hub, attributed to the phone.
+    ok(&lead, &["hub", "sync"], None);
+    let visits: BTreeMap<String, String> =
+        db_pairs(&data, "SELECT visit_id, device_id FROM visits").into_iter().collect();
+    assert_eq!(visits.get(app["visit"].as_str().unwrap()), app["device"].as_str().map(str::to_string).as_ref());
+
+    // A phone that has not installed the CA is refused by its own browser.
+    let bare_home = tmp.path().join("bare-home");
+    std::fs::create_dir_all(&bare_home).unwrap();
+    let env = [("DOORSTEP_HOST_RULES", rules), ("DOORSTEP_BROWSER_HOME", bare_home.to_str().unwrap())];
+    let refused = browser_step_with("https-untrusted", &hub_url, &tmp.path().join("other-profile"), &env);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("ERR_CERT_AUTHORITY_INVALID")), "{refused}");
+    drop(hub);
+    drop(server);
+}
+
+/// NSS's certutil (Debian's libnss3-tools, which scripts/browser-deps.sh installs).
+fn certutil(args: &[&str]) {
+    let out = Command::new("certutil").args(args).output().expect("run certutil (apt-get install libnss3-tools)");
+    assert!(out.status.success(), "certutil {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}

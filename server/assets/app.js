@@ -31,6 +31,8 @@ const TEXT = {
     nothingPending: "暂无待审核项", pendingPlaces: "待审核点位", pendingCorrections: "待审核更正", metres: "米",
     readOnly: "仅镇反诈办可作出审核决定。", confirmed: "已确认", rejected: "已驳回", merged: "已合并到",
     accepted: "已采纳", declined: "未采纳", label: "名称", visitCount: "走访次数",
+    caTitle: "驻地中转证书（每部手机安装一次）", caDownload: "下载证书", caCheck: "核对 SHA-256 指纹：",
+    caHelp: "队长的中转设备在没有网络的驻地通过 HTTPS 提供走访应用。每部志愿者手机安装一次本证书即可使用；它只对内网地址有效。",
     household: "住户", shop: "门店", building: "楼栋", street_block: "街区", market: "集贸市场",
     pedestrian_street: "商业步行街", scenic_spot: "景区", residential_complex: "居民小区", led_screen: "LED屏",
   },
@@ -62,6 +64,8 @@ const TEXT = {
     pendingPlaces: "Places to review", pendingCorrections: "Corrections to review", metres: "m",
     readOnly: "Only the office decides on reviews.", confirmed: "Confirmed", rejected: "Rejected", merged: "Merged into",
     accepted: "Accepted", declined: "Rejected", label: "Label", visitCount: "Visits",
+    caTitle: "Certificate for phones at base (install once per phone)", caDownload: "Download the certificate",
+    caCheck: "SHA-256 fingerprint to check:", caHelp: "A team lead's hub serves the field app over HTTPS at a base without internet. Install this certificate once on each volunteer's phone; it is valid for local network addresses only.",
     household: "Household", shop: "Shop", building: "Building", street_block: "Street block", market: "Market",
     pedestrian_street: "Pedestrian street", scenic_spot: "Scenic spot", residential_complex: "Residential complex",
     led_screen: "LED screen",
@@ -250,13 +254,23 @@ const monthlyPath = (month, code) =>
 // --- views ---------------------------------------------------------------------------------------------
 async function overview() {
   const area = await topArea();
-  const [villages, progress, monthly] = await Promise.all([
+  const [villages, progress, monthly, ca] = await Promise.all([
     area.code ? api(`/api/v1/reports/coverage?by=village&area=${encodeURIComponent(session.role === "viewer" ? "" : area.code)}`) : [],
     api("/api/v1/reports/progress" + (session.role === "viewer" || !area.code ? "" : `?area=${encodeURIComponent(area.code)}`)),
     api(monthlyPath(thisMonth(), area.code)),
+    api("/api/v1/ca"),
   ]);
   return `<h2 id="view-title">${esc(area.name || t("overview"))}</h2>
-    ${cards(totals(area.towns))}${chart(progress)}${childTable(villages, "village")}${rankingTable(monthly, "ranking")}`;
+    ${cards(totals(area.towns))}${chart(progress)}${childTable(villages, "village")}${rankingTable(monthly, "ranking")}
+    ${caSection(ca)}`;
+}
+
+/** The Doorstep CA that signs team hubs' HTTPS certificates, for the office to hand out and phones to install. */
+function caSection(ca) {
+  return `<section id="ca" class="no-print"><h3>${t("caTitle")}</h3><p>${t("caHelp")}</p>
+    <p><a id="ca-download" href="/api/v1/ca.pem" download="doorstep-ca.crt">${t("caDownload")}</a>
+      · <strong id="ca-name">${esc(ca.name)}</strong></p>
+    <p>${t("caCheck")} <code id="ca-sha256">${esc(ca.sha256)}</code></p></section>`;
 }
 
 async function areaView(level, code) {

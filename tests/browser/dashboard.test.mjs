@@ -91,6 +91,12 @@ try {
   const town = await get(office, "/api/v1/reports/coverage?by=town");
   const monthly = await checkOverview(page, office, `&area=${town[0].area}`);
   assert.ok(monthly.rows.length >= 5, "the demo town ranks its villages");
+  // The CA certificate phones install for team hubs, with the fingerprint to check it by.
+  const ca = await (await fetch(`${base}/api/v1/ca`)).json();
+  assert.equal(await page.textContent("#ca-sha256"), ca.sha256);
+  assert.equal(await page.textContent("#ca-name"), ca.name);
+  const download = await page.getAttribute("#ca-download", "href");
+  assert.equal(await (await fetch(new URL(download, base))).text(), ca.certificate);
   await shot(page, "overview");
 
   // Drill down with the keyboard: town -> village -> grid -> places.

@@ -2,8 +2,11 @@
 // starts the server and the CLI client between them). Each step starts Debian's Chromium on the same profile
 // folder, drives the app in a 360 px wide phone viewport, prints `RESULT <json>` and kills the browser with
 // SIGKILL, as a phone's system would: nothing is closed cleanly.
-// DOORSTEP_URL is where the app is loaded from and syncs with: the server, or a team hub.
-//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|hub-field|hub-task|hub-forwarded|figures
+// DOORSTEP_URL is where the app is loaded from and syncs with: the server, or a team hub. DOORSTEP_HOST_RULES
+// maps host names to addresses (Chromium's --host-resolver-rules), and DOORSTEP_BROWSER_HOME is the home folder
+// Chromium reads its certificate trust from (NSS, ~/.pki/nssdb), as a phone keeps the certificates installed on it.
+//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|hub-field|hub-task|hub-forwarded|
+//     https-hub|https-untrusted|figures
 import { chromium } from "playwright-core";
 import { decode, encode } from "cborg";
 import assert from "node:assert/strict";
@@ -26,8 +29,13 @@ async function launch() {
     "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0", `--user-data-dir=${profile}`,
     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
     // Phones draw scrollbars over the page; desktop Chromium's would take 15 px of the 360.
-    "--window-size=360,740", "--hide-scrollbars", "about:blank",
-  ], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+    "--window-size=360,740", "--hide-scrollbars",
+    ...(process.env.DOORSTEP_HOST_RULES ? [`--host-resolver-rules=${process.env.DOORSTEP_HOST_RULES}`] : []),
+    "about:blank",
+  ], {
+    detached: true, stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...(process.env.DOORSTEP_BROWSER_HOME ? { HOME: process.env.DOORSTEP_BROWSER_HOME } : {}) },
+  });
   const ws = await new Promise((resolve, reject) => {
     let text = "";
     proc.stderr.on("data", (d) => {
@@ -504,6 +512,47 @@ const steps = {
     await ready(page);
     const tasks = await page.$$eval("#tasks a.card", (as) => as.map((a) => a.dataset.task));
     return { provisional, h3, places, figures: await gridFigures(page), tasks };
+  },
+
+  /**
+   * A phone that installed the Doorstep CA opens the app from the team hub over HTTPS, at a name that is not
+   * localhost: the page is a secure context (service worker, WebCrypto Ed25519), shows the CA's fingerprint,
+   * enrols through the hub, records a visit and syncs it with the hub.
+   */
+  async "https-hub"({ page }) {
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    const context = await page.evaluate(async () => {
+      let ed25519 = false;
+      try {
+        await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+        ed25519 = true;
+      } catch {
+        // reported below
+      }
+      return { secure: window.isSecureContext, host: location.hostname, protocol: location.protocol, ed25519 };
+    });
+    await page.waitForSelector("#ca:not([hidden])");
+    const ca = { name: await page.textContent("#ca-name"), sha256: await page.textContent("#ca-sha256") };
+    const download = await page.evaluate(async () => (await fetch(document.getElementById("ca-download").href)).text());
+    await shot(page, "https-enrol");
+    await page.getByLabel("用户名").fill(process.env.DOORSTEP_USERNAME);
+    await page.getByLabel("密码").fill(process.env.DOORSTEP_PASSWORD);
+    await page.getByRole("button", { name: "登记" }).click();
+    await page.waitForSelector("#grids .card", { timeout: 30_000 });
+    await page.waitForSelector("body[data-offline-ready='1']", { timeout: 30_000 });
+    const worker = await page.evaluate(() => !!navigator.serviceWorker.controller);
+    await openGrid(page, "G1");
+    const visit = await quickVisit(page, "G1", "H1", "all");
+    const synced = await syncSays(page, "已与中转设备同步");
+    await shot(page, "https-synced");
+    return { ...context, ca, download, worker, visit, synced, device: await deviceId(page) };
+  },
+
+  /** A phone without the Doorstep CA installed: the browser refuses the hub's certificate. */
+  async "https-untrusted"({ page }) {
+    const error = await page.goto(`${base}/field/`).then(() => null, (e) => String(e));
+    return { error };
   },
 
   /**

@@ -5,6 +5,8 @@ const TEXT = {
   zh: {
     appName: "入户宣传", langSwitch: "EN", online: "在线", offline: "离线",
     enrolTitle: "登记本机", enrolHelp: "在有网络时登记一次。之后没有信号也能记录走访，回到有网络的地方再同步。",
+    caTitle: "安装本系统证书（每部手机一次）", caHelp: "在没有网络的驻地，手机通过队长的中转设备（HTTPS）使用本应用。为此每部手机需安装一次本系统的证书，它只对内网地址有效。",
+    caDownload: "下载证书", caCheck: "安装前请核对证书名称和 SHA-256 指纹与队长或办公室公布的一致：",
     username: "用户名", password: "密码", deviceName: "设备名称", deviceNameDefault: "手机", enrol: "登记",
     enrolling: "正在登记…", enrolled: "已登记，正在下载本队的网格…",
     myGrids: "我的网格", noGrids: "本机还没有网格。请在有网络时点“同步”。", toDo: "未完成", revisitShort: "需回访",
@@ -53,6 +55,8 @@ const TEXT = {
   en: {
     appName: "Doorstep", langSwitch: "中", online: "Online", offline: "Offline",
     enrolTitle: "Enrol this phone", enrolHelp: "Enrol once while online. Then record visits with no signal and sync when you are back in range.",
+    caTitle: "Install the certificate (once per phone)", caHelp: "At a base without internet, phones use this app through the team lead's hub over HTTPS. For that, install this certificate once on each phone; it is valid for local network addresses only.",
+    caDownload: "Download the certificate", caCheck: "Before installing, check that its name and SHA-256 fingerprint match those the lead or the office shows:",
     username: "Username", password: "Password", deviceName: "Device name", deviceNameDefault: "phone", enrol: "Enrol",
     enrolling: "Enrolling…", enrolled: "Enrolled; downloading your team's grids…",
     myGrids: "My grids", noGrids: "No grids on this phone yet. Tap “Sync” while online.", toDo: "to do", revisitShort: "revisit",

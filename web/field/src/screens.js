@@ -43,7 +43,28 @@ export function enrolScreen(ctx) {
       button.disabled = false;
     }
   });
-  return form;
+  return h("div", { class: "stack" }, form, caSection());
+}
+
+/**
+ * The installation's CA, which signs team hubs' HTTPS certificates: installed once on a phone, the app works from
+ * the lead's hub at base. Shown with its fingerprint, to check against the one the lead or the office shows, once
+ * whichever served the app (server or hub) has answered.
+ */
+function caSection() {
+  const section = h("section", { class: "stack ca", id: "ca", hidden: true },
+    h("h3", {}, t("caTitle")),
+    h("p", { class: "help" }, t("caHelp")),
+    h("a", { class: "big button", id: "ca-download", href: "/api/v1/ca.pem", download: "doorstep-ca.crt" }, t("caDownload")),
+    h("p", { class: "help" }, t("caCheck")),
+    h("p", {}, h("strong", { id: "ca-name" }), h("br"), h("code", { class: "fingerprint", id: "ca-sha256" })));
+  fetch("/api/v1/ca").then((r) => (r.ok ? r.json() : null)).then((ca) => {
+    if (!ca) return;
+    $("#ca-name", section).textContent = ca.name;
+    $("#ca-sha256", section).textContent = ca.sha256;
+    section.hidden = false;
+  }).catch(() => { /* offline: nothing to show */ });
+  return section;
 }
 
 const STATE_WORD = { new: "taskNew", opened: "taskOpened", attempted: "taskAttempted", done: "taskDone" };
