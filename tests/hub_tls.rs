@@ -193,3 +193,53 @@ fn the_server_serves_https_with_a_certificate_the_ca_signed() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the certificate"), "{out:?}");
 }
+
+/// A hub certificate for 127.0.0.1 expiring `days` from now, made and signed by the test (as an old certificate
+/// whose signer no longer matters: what counts is when it expires and which addresses it names).
+fn plant_certificate(profile: &Path, days: i64) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(40);
+    params.not_after = now + time::Duration::days(days);
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(profile.join("hub-tls.pem"), format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
+}
+
+#[test]
+fn a_serving_hub_renews_its_certificate_when_due_and_serves_the_new_one() {
+    let base = base();
+    // Expired: the hub does not start with it, and says how to renew.
+    plant_certificate(&base.lead, -1);
+    let refused = fails(&base.lead, &["hub", "serve", "--listen", "127.0.0.1:0"], None);
+    assert!(refused.contains("expired at") && refused.contains("`doorstep hub sync`"), "{refused}");
+
+    // Five days left: the hub serves it, and its first upstream sync renews it and serves the renewal.
+    plant_certificate(&base.lead, 5);
+    let hub = Hub::start(&base.lead, &["--upstream-every", "1"]);
+    ok(&base.volunteer, &["field", "visit", "H1", "--handbook"], None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = run(&base.volunteer, &["field", "sync", "--via", &hub.url], None);
+        if out.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("signed neither by this installation's Doorstep CA"), "{err}");
+        assert!(std::time::Instant::now() < deadline, "the hub never served a renewed certificate: {err}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(visits_on(&base.lead, "H1"), 1);
+    drop(hub);
+
+    // `hub sync` leaves a certificate that is not due alone, and renews one that is, for the same addresses.
+    let before = std::fs::read(base.lead.join("hub-tls.pem")).unwrap();
+    ok(&base.lead, &["hub", "sync"], None);
+    assert_eq!(std::fs::read(base.lead.join("hub-tls.pem")).unwrap(), before, "30 days left: not renewed");
+    plant_certificate(&base.lead, 14);
+    let out = run(&base.lead, &["hub", "sync"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("renewed the hub certificate for 127.0.0.1"), "{out:?}");
+    // Without addresses, `hub certificate` renews at once for those held.
+    let renewed = ok(&base.lead, &["hub", "certificate"], None);
+    assert!(renewed.starts_with("hub certificate for 127.0.0.1, valid until"), "{renewed}");
+}
