@@ -168,8 +168,8 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
     server::listen::serve_app(router(Arc::new(hub)), listener, serving.tls, crate::serve::shutdown_signal()).await
 }
 
-/// Forwards everything upstream whenever the server answers, every `every` seconds; then serves the renewed
-/// hub certificate, if `tls` is the profile's and it was renewed.
+/// Forwards everything upstream whenever the server answers, every `every` seconds. When the hub serves the
+/// profile's certificate (`tls`), it loads it again after each forward, which may have renewed it.
 async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig>) {
     let Ok(api) = profile.device().and_then(|device| device.api(None)) else { return };
     loop {
