@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<()> {
             database_url: None,
             login_throttle: Default::default(),
             doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+            max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
         };
         let state = AppState::open(&config).await?;
         let started = Instant::now();

@@ -34,6 +34,11 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "DOORSTEP_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Syncs that write, processed at the same time; more wait their turn, holding only their request. Each
+    /// holds its grids' documents until its changes are stored, so this bounds that memory.
+    #[arg(long, env = "DOORSTEP_MAX_CONCURRENT_SYNCS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS as u64)]
+    max_concurrent_syncs: u64,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -50,6 +55,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             window_secs: args.login_window_secs.max(1),
         },
         doc_cache_bytes: args.doc_cache_mb << 20,
+        max_concurrent_syncs: args.max_concurrent_syncs as usize,
     };
     let state = AppState::open(&config).await?;
     if args.demo {
@@ -139,6 +145,7 @@ pub async fn admin_create_user(
         database_url,
         login_throttle: Default::default(),
         doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
     };
     let state = AppState::open(&config).await?;
     let user = server::people::NewUser {

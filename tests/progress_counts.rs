@@ -154,6 +154,7 @@ fn the_daily_series_from_per_area_changes_equals_the_scan() {
         database_url: database_url.clone(),
         login_throttle: Default::default(),
         doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let state = AppState::open(&config).await.unwrap();

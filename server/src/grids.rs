@@ -31,6 +31,34 @@ pub struct GridLock {
     pub code: String,
     guard: OwnedMutexGuard<Option<Cached>>,
     size: SlotSize,
+    _held: Held,
+}
+
+/// Counts a grid as held by a request while its lock lives: a held grid's document cannot be dropped from
+/// memory, so the count (and its peak, both exported as metrics) is what a burst of syncs keeps loaded.
+struct Held(Arc<HeldCount>);
+
+#[derive(Default)]
+struct HeldCount {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl Held {
+    fn new(count: &Arc<HeldCount>) -> Held {
+        let now = count.now.fetch_add(1, Ordering::Relaxed) + 1;
+        let peak = count.peak.fetch_max(now, Ordering::Relaxed).max(now);
+        metrics::gauge!(crate::ops::GRIDS_HELD).set(now as f64);
+        metrics::gauge!(crate::ops::GRIDS_HELD_PEAK).set(peak as f64);
+        Held(count.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let now = self.0.now.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!(crate::ops::GRIDS_HELD).set(now as f64);
+    }
 }
 
 impl GridLock {
@@ -92,6 +120,8 @@ pub struct GridRepo {
     /// Estimated memory of all cached documents, and the bound beyond which idle ones are dropped.
     cached_bytes: Arc<AtomicU64>,
     budget: u64,
+    /// Grids locked by requests right now, and the most at once.
+    held: Arc<HeldCount>,
     /// This process's automerge actor for the registry changes it writes.
     actor: ActorId,
 }
@@ -105,6 +135,7 @@ impl GridRepo {
             clock: Default::default(),
             cached_bytes: Default::default(),
             budget: cache_bytes,
+            held: Default::default(),
             actor: ActorId::random(),
         }
     }
@@ -156,7 +187,8 @@ impl GridRepo {
         let mut out = Vec::with_capacity(sorted.len());
         for code in sorted {
             let (slot, size) = self.slot(&code);
-            out.push(GridLock { code, guard: slot.lock_owned().await, size });
+            let guard = slot.lock_owned().await;
+            out.push(GridLock { code, guard, size, _held: Held::new(&self.held) });
         }
         out
     }
@@ -489,6 +521,21 @@ mod tests {
             slots.iter().filter(|(_, e)| e.size.load(Ordering::Relaxed) > 0).map(|(c, _)| c.clone()).collect();
         codes.sort();
         codes
+    }
+
+    #[tokio::test]
+    async fn grids_count_as_held_while_locked_and_the_peak_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = GridRepo::new(Db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap(), 1 << 20);
+        let held = |repo: &GridRepo| (repo.held.now.load(Ordering::Relaxed), repo.held.peak.load(Ordering::Relaxed));
+        let two = repo.lock_many(&["A".to_string(), "B".to_string()]).await;
+        assert_eq!(held(&repo), (2, 2));
+        drop(two);
+        assert_eq!(held(&repo), (0, 2));
+        let one = repo.lock_many(&["C".to_string()]).await;
+        assert_eq!(held(&repo), (1, 2));
+        drop(one);
+        assert_eq!(held(&repo), (0, 2));
     }
 
     #[tokio::test]

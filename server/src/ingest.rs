@@ -45,6 +45,28 @@ pub async fn team_signers(db: &crate::db::Db, team: Option<&str>) -> Result<Team
     Ok(signers)
 }
 
+/// Writing syncs processed at the same time unless `doorstep serve --max-concurrent-syncs` says otherwise:
+/// enough to keep the CPUs busy while one of them waits for the database, few enough that their documents take
+/// little memory (a sync holds one document per grid it writes, about 0.1 MB for a 100-place grid).
+pub const DEFAULT_MAX_CONCURRENT_SYNCS: usize = 16;
+
+/// Waits until a writing sync may proceed. A sync that writes holds its grids' documents from locking them
+/// until its transaction commits, and on SQLite commits queue for one write gate: admitting a bounded number at
+/// a time bounds the documents in memory under a burst, while the others wait here holding only their request.
+/// Waiting never fails a sync; it only delays it.
+async fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    /// Counts a sync as waiting until it is admitted or its client goes away.
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            metrics::gauge!(crate::ops::SYNCS_WAITING).decrement(1.0);
+        }
+    }
+    metrics::gauge!(crate::ops::SYNCS_WAITING).increment(1.0);
+    let _waiting = Waiting;
+    state.sync_admission.clone().acquire_owned().await.map_err(|_| ApiError::internal("sync admission closed"))
+}
+
 pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Result<SyncResponse, ApiError> {
     if req.protocol != PROTOCOL_VERSION {
         return Err(ApiError::bad_request(format!(
@@ -52,6 +74,9 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             req.protocol
         )));
     }
+    // Syncs that only read hold one document at a time, briefly, and are not queued.
+    let writes = req.grids.iter().any(|p| !p.changes.is_empty());
+    let _admitted = if writes { Some(admit(state).await?) } else { None };
     let db = &state.db;
     let (team,): (Option<String>,) =
         sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(&device.claims.sub).fetch_one(&db.pool).await?;

@@ -50,6 +50,8 @@ pub struct AppState {
     pub keys: Arc<auth::Keys>,
     pub grids: Arc<grids::GridRepo>,
     pub login_throttle: throttle::ThrottlePolicy,
+    /// Admits a bounded number of writing syncs at a time (see `ingest::admit`).
+    pub sync_admission: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ pub struct ServerConfig {
     pub login_throttle: throttle::ThrottlePolicy,
     /// Bound of the grid document cache, in estimated bytes of memory.
     pub doc_cache_bytes: u64,
+    /// Syncs that write, processed at the same time (at least one).
+    pub max_concurrent_syncs: usize,
 }
 
 impl AppState {
@@ -71,7 +75,8 @@ impl AppState {
         let keys = Arc::new(auth::Keys::load_or_create(&config.data_dir)?);
         let grids = Arc::new(grids::GridRepo::new(db.clone(), config.doc_cache_bytes));
         ops::prometheus();
-        Ok(AppState { db, keys, grids, login_throttle: config.login_throttle })
+        let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
+        Ok(AppState { db, keys, grids, login_throttle: config.login_throttle, sync_admission })
     }
 }
 

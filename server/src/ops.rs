@@ -19,6 +19,9 @@ pub const DOC_CACHE_HITS: &str = "doorstep_document_cache_hits_total";
 pub const DOC_CACHE_LOADS: &str = "doorstep_document_cache_loads_total";
 pub const DOC_CACHE_GRIDS: &str = "doorstep_document_cache_grids";
 pub const DOC_CACHE_BYTES: &str = "doorstep_document_cache_bytes";
+pub const GRIDS_HELD: &str = "doorstep_grids_held";
+pub const GRIDS_HELD_PEAK: &str = "doorstep_grids_held_peak";
+pub const SYNCS_WAITING: &str = "doorstep_syncs_waiting";
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -50,6 +53,9 @@ fn describe() {
         DOC_CACHE_BYTES,
         "Estimated memory of the cached grid documents, bounded by --doc-cache-mb"
     );
+    metrics::describe_gauge!(GRIDS_HELD, "Grids locked by requests now: their documents stay in memory");
+    metrics::describe_gauge!(GRIDS_HELD_PEAK, "Most grids locked by requests at once since the server started");
+    metrics::describe_gauge!(SYNCS_WAITING, "Writing syncs waiting for admission (--max-concurrent-syncs)");
 }
 
 pub fn routes() -> Router<AppState> {

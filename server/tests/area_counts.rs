@@ -25,6 +25,7 @@ async fn counts_agree_with_a_full_scan() {
         database_url: None,
         login_throttle: Default::default(),
         doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
     };
     let state = AppState::open(&config).await.unwrap();
     // The demo town: ~2,000 places, two teams, ~1,200 visits with every outcome, through the sync path.
@@ -127,6 +128,7 @@ async fn batched_visits_project_like_the_rules() {
         database_url: None,
         login_throttle: Default::default(),
         doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
     };
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");
@@ -209,6 +211,7 @@ async fn review_decisions_keep_the_counts() {
         database_url: None,
         login_throttle: Default::default(),
         doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
     };
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");

@@ -17,6 +17,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
         database_url: None,
         login_throttle: Default::default(),
         doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
     };
     let state = AppState::open(&config).await.unwrap();
     let csv = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
