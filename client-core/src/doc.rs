@@ -21,7 +21,7 @@ use automerge::{
     ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
 use chrono::{DateTime, TimeZone, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Version of the document layout above.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -57,6 +57,37 @@ pub type Result<T, E = DocError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct GridDoc {
     doc: Automerge,
+    recent: RecentChanges,
+}
+
+/// Changes kept as bytes per document (see `RecentChanges`): more than one sync round of a team brings to a grid.
+const RECENT_CHANGES_KEPT: usize = 256;
+
+/// The changes this copy applied or made last, as they came. Handing changes on (a device's push, a sync reply)
+/// would otherwise make automerge rebuild each from its operations, which costs far more than copying its bytes.
+#[derive(Debug, Clone, Default)]
+struct RecentChanges {
+    by_hash: HashMap<ChangeHash, Change>,
+    order: VecDeque<ChangeHash>,
+    bytes: usize,
+}
+
+impl RecentChanges {
+    fn remember(&mut self, change: &Change) {
+        let hash = change.hash();
+        if self.by_hash.contains_key(&hash) {
+            return;
+        }
+        self.bytes += change.raw_bytes().len();
+        self.by_hash.insert(hash, change.clone());
+        self.order.push_back(hash);
+        if self.order.len() > RECENT_CHANGES_KEPT {
+            let oldest = self.order.pop_front().expect("longer than the limit");
+            if let Some(gone) = self.by_hash.remove(&oldest) {
+                self.bytes -= gone.raw_bytes().len();
+            }
+        }
+    }
 }
 
 pub(crate) fn schema_err(msg: impl Into<String>) -> DocError {
@@ -93,18 +124,17 @@ impl GridDoc {
         tx.put_object(ROOT, "places", ObjType::Map).expect("fresh document");
         tx.put_object(ROOT, "visits", ObjType::Map).expect("fresh document");
         tx.commit_with(CommitOptions::default().with_time(0));
-        GridDoc { doc }
+        GridDoc::from_automerge(doc)
     }
 
     pub fn load(bytes: &[u8]) -> Result<Self> {
-        let doc = Automerge::load(bytes)?;
-        let this = GridDoc { doc };
+        let this = GridDoc::from_automerge(Automerge::load(bytes)?);
         this.obj("visits")?;
         Ok(this)
     }
 
     pub fn from_automerge(doc: Automerge) -> Self {
-        GridDoc { doc }
+        GridDoc { doc, recent: RecentChanges::default() }
     }
 
     pub fn automerge(&self) -> &Automerge {
@@ -129,14 +159,25 @@ impl GridDoc {
         hashes.iter().all(|h| self.doc.get_change_meta_by_hash(h).is_some())
     }
 
-    /// Changes this document has that a peer whose heads are `have` lacks.
+    /// Changes this document has that a peer whose heads are `have` lacks, in automerge's order. Taken from the
+    /// recent changes' bytes when they are all there; rebuilt by automerge otherwise.
     pub fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change> {
-        self.doc.get_changes(have)
+        let wanted = self.doc.get_changes_meta(have);
+        let kept: Option<Vec<Change>> = wanted.iter().map(|m| self.recent.by_hash.get(&m.hash).cloned()).collect();
+        kept.unwrap_or_else(|| self.doc.get_changes(have))
+    }
+
+    /// Memory taken by the bytes of recent changes kept beside the document.
+    pub fn recent_changes_bytes(&self) -> usize {
+        self.recent.bytes
     }
 
     /// Applies changes (duplicates are ignored). Changes whose dependencies are missing are held back by
     /// automerge until they arrive; callers check `contains_all` to detect that.
     pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<()> {
+        for change in &changes {
+            self.recent.remember(change);
+        }
         self.doc.apply_changes(changes)?;
         Ok(())
     }
@@ -148,7 +189,7 @@ impl GridDoc {
     }
 
     pub fn fork(&self) -> Self {
-        GridDoc { doc: self.doc.fork().with_actor(self.doc.get_actor().clone()) }
+        GridDoc::from_automerge(self.doc.fork().with_actor(self.doc.get_actor().clone()))
     }
 
     pub(crate) fn obj(&self, name: &str) -> Result<ObjId> {
@@ -216,6 +257,12 @@ impl GridDoc {
         }))
     }
 
+    /// Whether the grid holds a place with this id (cheaper than reading it).
+    pub fn has_place(&self, id: &str) -> Result<bool> {
+        let places = self.obj("places")?;
+        Ok(matches!(self.doc.get(&places, id)?, Some((Value::Object(ObjType::Map), _))))
+    }
+
     pub fn visit_count(&self) -> usize {
         self.obj("visits").map(|v| self.doc.length(&v)).unwrap_or(0)
     }
@@ -260,7 +307,9 @@ impl GridDoc {
         }
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time));
         let hash = hash.ok_or_else(|| schema_err("the write produced no change"))?;
-        self.doc.get_change_by_hash(&hash).ok_or_else(|| schema_err("the new change is missing"))
+        let change = self.doc.get_change_by_hash(&hash).ok_or_else(|| schema_err("the new change is missing"))?;
+        self.recent.remember(&change);
+        Ok(change)
     }
 
     /// Server side: brings the grid's description and registry places up to date, writing only fields that
@@ -313,7 +362,11 @@ impl GridDoc {
         }
         let (hash, _) = tx.commit();
         let hash = hash.ok_or_else(|| schema_err("registry update produced no change"))?;
-        Ok(self.doc.get_change_by_hash(&hash))
+        let change = self.doc.get_change_by_hash(&hash);
+        if let Some(change) = &change {
+            self.recent.remember(change);
+        }
+        Ok(change)
     }
 }
 
@@ -398,11 +451,12 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
     })
 }
 
+/// The scalar fields of a map, in one pass over it (a lookup per key costs a search each).
 pub(crate) fn read_map(doc: &Automerge, obj: &ObjId) -> Result<HashMap<String, ScalarValue>> {
     let mut out = HashMap::new();
-    for key in doc.keys(obj) {
-        if let Some((Value::Scalar(s), _)) = doc.get(obj, key.as_str())? {
-            out.insert(key, s.into_owned());
+    for item in doc.map_range(obj, ..) {
+        if let Value::Scalar(s) = Value::from(item.value) {
+            out.insert(item.key.into_owned(), s.into_owned());
         }
     }
     Ok(out)

@@ -198,7 +198,7 @@ pub fn check_new_visit(doc_after: &GridDoc, key: &str, author: &Author) -> Resul
         .map_err(|e| Violation(e.to_string()))?
         .ok_or_else(|| Violation(format!("visit {key} is missing after applying the change")))?;
     check_name("visit", key, &visit.volunteer, &visit.device, author)?;
-    if doc_after.place(&visit.place_id).map_err(|e| Violation(e.to_string()))?.is_none() {
+    if !doc_after.has_place(&visit.place_id).map_err(|e| Violation(e.to_string()))? {
         return deny(format!("visit {key} is for place {:?}, which is not in this grid", visit.place_id));
     }
     Ok(visit)
@@ -234,7 +234,7 @@ pub fn check_new_correction(doc_after: &GridDoc, key: &str, author: &Author) -> 
     if correction.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
         return deny(format!("correction {key} proposes an empty label"));
     }
-    if doc_after.place(&correction.place_id).map_err(|e| Violation(e.to_string()))?.is_none() {
+    if !doc_after.has_place(&correction.place_id).map_err(|e| Violation(e.to_string()))? {
         return deny(format!("correction {key} is for place {:?}, which is not in this grid", correction.place_id));
     }
     Ok(correction)

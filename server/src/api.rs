@@ -27,7 +27,13 @@ pub const MAX_SMALL_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let bulk = Router::new()
-        .route("/api/v1/sync", post(sync))
+        // Sync replies are compressed at the fastest level: the default level took about a tenth of the server's
+        // CPU under a burst of syncs, for replies a few percent smaller. Other responses keep the default.
+        .route(
+            "/api/v1/sync",
+            post(sync)
+                .layer(tower_http::compression::CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest)),
+        )
         .route("/api/v1/territory/import", post(import))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         // Gzip request bodies are inflated here; the size limit above applies to the inflated body.

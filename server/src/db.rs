@@ -2,7 +2,7 @@
 //! the URL scheme, with each backend's own migrations.
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -94,19 +94,50 @@ pub fn affected(r: &AnyQueryResult) -> u64 {
 /// The most bound values one statement carries: under SQLite's limit (32,766) and PostgreSQL's (65,535).
 pub const MAX_BINDS: usize = 30_000;
 
-/// `($1, $2, …), (…)` for `rows` rows of `cols` values, numbered from `$1`.
-pub fn values_list(rows: usize, cols: usize) -> String {
+/// `(…, …), (…)`: placeholders for `rows` rows of `cols` values, bound in order from the statement's first.
+pub fn values_list(conn: &AnyConnection, rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
+    let mut placeholder = placeholders(conn);
     for r in 0..rows {
         out.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..cols {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
+            placeholder(&mut out);
         }
         out.push(')');
     }
     out
+}
+
+/// `…, …`: placeholders for `n` values (an `IN` list), bound in order from the statement's first.
+pub fn in_list(conn: &AnyConnection, n: usize) -> String {
+    let mut out = String::with_capacity(n * 5);
+    let mut placeholder = placeholders(conn);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        placeholder(&mut out);
+    }
+    out
+}
+
+/// Writes the next placeholder in the backend's style: `$1`, `$2`, … on PostgreSQL; bare `?` on SQLite, which
+/// numbers them in order. SQLite takes `$1` as a name and finds each name by a linear search, when parsing a
+/// statement and again when sqlx binds each value: quadratic in the values of a multi-row statement, where it
+/// cost a quarter of the server's CPU in a sync.
+fn placeholders(conn: &AnyConnection) -> impl FnMut(&mut String) {
+    let sqlite = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
+    let mut next = 0usize;
+    move |out: &mut String| {
+        next += 1;
+        if sqlite {
+            out.push('?');
+        } else {
+            out.push('$');
+            out.push_str(&next.to_string());
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Durable storage of grid documents: a snapshot plus appended changes per grid, compacted from time to time,
 //! behind a per-grid lock and a cache that is checked against the stored version before every use.
 
-use crate::db::{now_ms, values_list, Backend, Db, WriteGuard, MAX_BINDS};
+use crate::db::{in_list, now_ms, values_list, Backend, Db, WriteGuard, MAX_BINDS};
 use crate::error::ApiError;
 use automerge::{ActorId, Change};
 use client_core::protocol::hex_heads;
@@ -81,11 +81,11 @@ const BYTES_PER_OP: u64 = 150;
 /// Slots without a document are cheap but not free: beyond this many, idle empty ones are dropped too.
 const EMPTY_SLOTS_KEPT: usize = 10_000;
 
-/// The estimated memory of a loaded document.
+/// The estimated memory of a loaded document, with the bytes of the recent changes it keeps.
 fn estimated_bytes(doc: &GridDoc) -> u64 {
     use automerge::ReadDoc;
     // At least one operation's worth, so that every cached document counts.
-    doc.automerge().stats().num_ops.max(1) * BYTES_PER_OP
+    doc.automerge().stats().num_ops.max(1) * BYTES_PER_OP + doc.recent_changes_bytes() as u64
 }
 
 /// What one slot's document is counted for, and the total over all slots, kept up to date by whoever holds the
@@ -210,7 +210,7 @@ impl GridRepo {
             if chunk.is_empty() {
                 continue;
             }
-            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let list = in_list(conn, chunk.len());
             let sql = format!("SELECT grid_code, version, log_count FROM grid_docs WHERE grid_code IN ({list})");
             let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql));
             for code in chunk {
@@ -329,78 +329,127 @@ impl GridRepo {
         doc: &GridDoc,
         new_changes: &[Change],
     ) -> Result<(i64, i64), ApiError> {
+        let written = self.persist_many(tx, &[GridWrite { lock, before, doc, new_changes }]).await?;
+        Ok(written[0])
+    }
+
+    /// Writes the new changes of several locked grids inside the caller's transaction and returns, in the same
+    /// order, what each cache slot must hold once that transaction commits. Grids that only gain changes (most)
+    /// share two statements, whatever their number: the appended changes, and the new versions.
+    pub async fn persist_many(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        writes: &[GridWrite<'_>],
+    ) -> Result<Vec<(i64, i64)>, ApiError> {
         let now = now_ms();
-        let heads = hex_heads(&doc.heads());
-        match before {
-            None => {
-                sqlx::query(
-                    "INSERT INTO grid_docs (grid_code, snapshot, version, log_count, heads, updated_at) \
-                     VALUES ($1, $2, 1, 0, $3, $4)",
-                )
-                .bind(&lock.code)
-                .bind(doc.save())
-                .bind(&heads)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                Ok((1, 0))
-            }
-            Some((version, log_count)) if log_count + new_changes.len() as i64 > COMPACT_AFTER_CHANGES => {
-                sqlx::query("DELETE FROM grid_changes WHERE grid_code = $1")
-                    .bind(&lock.code)
+        let mut versions = Vec::with_capacity(writes.len());
+        let mut appended: Vec<(&str, i64, &Change)> = Vec::new();
+        let mut updated: Vec<VersionUpdate> = Vec::new();
+        for write in writes {
+            let code = write.lock.code.as_str();
+            let heads = hex_heads(&write.doc.heads());
+            let added = write.new_changes.len() as i64;
+            match write.before {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO grid_docs (grid_code, snapshot, version, log_count, heads, updated_at) \
+                         VALUES ($1, $2, 1, 0, $3, $4)",
+                    )
+                    .bind(code)
+                    .bind(write.doc.save())
+                    .bind(&heads)
+                    .bind(now)
                     .execute(&mut **tx)
                     .await?;
-                let updated = sqlx::query(
-                    "UPDATE grid_docs SET snapshot = $1, version = $2, log_count = 0, heads = $3, updated_at = $4 \
-                     WHERE grid_code = $5 AND version = $6",
-                )
-                .bind(doc.save())
-                .bind(version + 1)
-                .bind(&heads)
-                .bind(now)
-                .bind(&lock.code)
-                .bind(version)
-                .execute(&mut **tx)
-                .await?;
-                check_one(updated.rows_affected(), &lock.code)?;
-                Ok((version + 1, 0))
-            }
-            Some((version, log_count)) => {
-                const COLS: usize = 4;
-                for (c, chunk) in new_changes.chunks(MAX_BINDS / COLS).enumerate() {
-                    let sql = format!(
-                        "INSERT INTO grid_changes (grid_code, seq, hash, bytes) VALUES {}",
-                        values_list(chunk.len(), COLS)
-                    );
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (i, change) in chunk.iter().enumerate() {
-                        let seq = log_count + (c * (MAX_BINDS / COLS) + i) as i64 + 1;
-                        query = query
-                            .bind(&lock.code)
-                            .bind(seq)
-                            .bind(change.hash().to_string())
-                            .bind(change.raw_bytes().to_vec());
-                    }
-                    query.execute(&mut **tx).await?;
+                    versions.push((1, 0));
                 }
-                let log_count = log_count + new_changes.len() as i64;
-                let updated = sqlx::query(
-                    "UPDATE grid_docs SET version = $1, log_count = $2, heads = $3, updated_at = $4 \
-                     WHERE grid_code = $5 AND version = $6",
-                )
-                .bind(version + 1)
-                .bind(log_count)
-                .bind(&heads)
-                .bind(now)
-                .bind(&lock.code)
-                .bind(version)
-                .execute(&mut **tx)
-                .await?;
-                check_one(updated.rows_affected(), &lock.code)?;
-                Ok((version + 1, log_count))
+                Some((version, log_count)) if log_count + added > COMPACT_AFTER_CHANGES => {
+                    sqlx::query("DELETE FROM grid_changes WHERE grid_code = $1").bind(code).execute(&mut **tx).await?;
+                    let done = sqlx::query(
+                        "UPDATE grid_docs SET snapshot = $1, version = $2, log_count = 0, heads = $3, updated_at = $4 \
+                         WHERE grid_code = $5 AND version = $6",
+                    )
+                    .bind(write.doc.save())
+                    .bind(version + 1)
+                    .bind(&heads)
+                    .bind(now)
+                    .bind(code)
+                    .bind(version)
+                    .execute(&mut **tx)
+                    .await?;
+                    check_updated(done.rows_affected(), 1)?;
+                    versions.push((version + 1, 0));
+                }
+                Some((version, log_count)) => {
+                    appended.extend(write.new_changes.iter().zip(log_count + 1..).map(|(c, seq)| (code, seq, c)));
+                    updated.push(VersionUpdate { code, version: version + 1, log_count: log_count + added, heads });
+                    versions.push((version + 1, log_count + added));
+                }
             }
         }
+        append_changes(tx, &appended).await?;
+        update_versions(tx, &updated, now).await?;
+        Ok(versions)
     }
+}
+
+/// One locked grid's new state, to write: the stored version and log length it was read at (`None`: not
+/// stored yet), the document with the new changes applied, and those changes.
+pub struct GridWrite<'a> {
+    pub lock: &'a GridLock,
+    pub before: Option<(i64, i64)>,
+    pub doc: &'a GridDoc,
+    pub new_changes: &'a [Change],
+}
+
+/// A grid's row after appending changes; `version` is the new one, which replaces `version - 1`.
+struct VersionUpdate<'a> {
+    code: &'a str,
+    version: i64,
+    log_count: i64,
+    heads: String,
+}
+
+/// Appends changes to their grids' logs, as (grid, sequence number, change).
+async fn append_changes(tx: &mut Transaction<'static, Any>, rows: &[(&str, i64, &Change)]) -> Result<(), ApiError> {
+    const COLS: usize = 4;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO grid_changes (grid_code, seq, hash, bytes) VALUES {}",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (code, seq, change) in chunk {
+            query = query.bind(*code).bind(*seq).bind(change.hash().to_string()).bind(change.raw_bytes().to_vec());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves each grid to its new version, only from the version it was read at.
+async fn update_versions(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[VersionUpdate<'_>],
+    now: i64,
+) -> Result<(), ApiError> {
+    const COLS: usize = 5;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "WITH v (grid_code, version, log_count, heads, updated_at) AS (VALUES {}) \
+             UPDATE grid_docs SET version = v.version, log_count = v.log_count, heads = v.heads, \
+             updated_at = v.updated_at FROM v \
+             WHERE grid_docs.grid_code = v.grid_code AND grid_docs.version = v.version - 1",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query.bind(row.code).bind(row.version).bind(row.log_count).bind(&row.heads).bind(now);
+        }
+        let done = query.execute(&mut **tx).await?;
+        check_updated(done.rows_affected(), chunk.len())?;
+    }
+    Ok(())
 }
 
 /// A stable 64-bit advisory lock key for a grid code.
@@ -440,11 +489,11 @@ impl GridSession {
 }
 
 /// The version check makes a concurrent writer on another instance fail instead of interleaving.
-fn check_one(rows: u64, code: &str) -> Result<(), ApiError> {
-    if rows == 1 {
+fn check_updated(rows: u64, expected: usize) -> Result<(), ApiError> {
+    if rows == expected as u64 {
         Ok(())
     } else {
-        Err(ApiError::conflict(format!("grid {code} changed concurrently; retry")))
+        Err(ApiError::conflict("a grid changed concurrently while this request wrote it; retry"))
     }
 }
 
@@ -542,7 +591,8 @@ mod tests {
     async fn idle_documents_beyond_the_byte_budget_are_dropped_but_held_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap();
-        let one = estimated_bytes(&grid_doc("G00", 50));
+        // As loaded from the database: a snapshot, without recent changes' bytes.
+        let one = estimated_bytes(&GridDoc::load(&grid_doc("G00", 50).save()).unwrap());
         let repo = GridRepo::new(db, 3 * one);
         for i in 0..10 {
             store(&repo, &format!("G{i:02}")).await;

@@ -6,7 +6,7 @@
 use crate::auth::DeviceAuth;
 use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
-use crate::grids::{Cached, GridRepo};
+use crate::grids::{Cached, GridRepo, GridWrite};
 use crate::{audit, projection, settings, AppState};
 use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::PublicKey;
@@ -186,15 +186,12 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let (_gate, mut tx) = session.into_writer().await?;
     let mut deltas = projection::AreaDeltas::default();
     let now = now_ms();
-    let mut new_versions = Vec::new();
     let mut new_visits = Vec::new();
     let mut device_heads = Vec::new();
+    let mut writes = Vec::new();
     for (i, acc, cached) in &accepted {
         let lock = &locks[*i];
-        let versions = if acc.new_changes.is_empty() {
-            (cached.version, cached.log_count)
-        } else {
-            let before = Some((cached.version, cached.log_count));
+        if !acc.new_changes.is_empty() {
             // Revoked devices' visits, relayed by a team-mate, are stored but not counted.
             new_visits.extend(
                 acc.new_visits
@@ -215,13 +212,29 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             for correction in &acc.new_corrections {
                 crate::field_places::project_correction(&mut tx, &lock.code, correction).await?;
             }
-            state.grids.persist(&mut tx, lock, before, &cached.doc, &acc.new_changes).await?
-        };
-        new_versions.push((*i, versions));
+            let before = Some((cached.version, cached.log_count));
+            writes.push(GridWrite { lock, before, doc: &cached.doc, new_changes: &acc.new_changes });
+        }
         if acc.reply.kind != ReplyKind::ResendAll {
             device_heads.push((lock.code.clone(), hex_of(&acc.reply.heads)));
         }
     }
+    let mut written = state.grids.persist_many(&mut tx, &writes).await?.into_iter();
+    drop(writes);
+    // What each accepted grid's cache slot holds after the commit: unchanged, or the version just written.
+    let new_versions: Vec<(i64, i64)> = accepted
+        .iter()
+        .map(
+            |(_, acc, cached)| {
+                if acc.new_changes.is_empty() {
+                    Some((cached.version, cached.log_count))
+                } else {
+                    written.next()
+                }
+            },
+        )
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::internal("fewer grids written than accepted"))?;
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
     let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
@@ -252,7 +265,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         .await?;
     tx.commit().await?;
     let mut accepted_replies = Vec::with_capacity(accepted.len());
-    for ((i, versions), (_, acc, cached)) in new_versions.into_iter().zip(accepted) {
+    for (versions, (i, acc, cached)) in new_versions.into_iter().zip(accepted) {
         GridRepo::commit_cache(&mut locks[i], versions, cached.doc);
         accepted_replies.push(acc);
     }
@@ -316,7 +329,7 @@ async fn record_device_grids(
         let sql = format!(
             "INSERT INTO device_grids (device_id, grid_code, heads, last_sync_at) VALUES {} \
              ON CONFLICT (device_id, grid_code) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at",
-            values_list(chunk.len(), COLS)
+            values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (grid, heads) in chunk {

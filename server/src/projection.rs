@@ -2,7 +2,7 @@
 //! incrementally from new changes only, so that reports never load documents.
 
 use crate::area_progress::{place_changes, VisitMark};
-use crate::db::{now_ms, values_list, MAX_BINDS};
+use crate::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use client_core::coverage::{eligible_indicators, place_coverage};
 use client_core::doc::millis_to_time;
@@ -48,7 +48,7 @@ async fn place_state(tx: &mut Tx, place_id: &str) -> Result<Option<PlaceState>, 
 async fn gone_histories(tx: &mut Tx, places: &[&str]) -> Result<HashMap<String, Vec<VisitMark>>, ApiError> {
     let mut histories: HashMap<String, Vec<VisitMark>> = HashMap::new();
     for chunk in places.chunks(MAX_BINDS) {
-        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let list = in_list(tx, chunk.len());
         let sql = format!(
             "SELECT v.place_id, v.at, v.visit_id, v.outcome FROM visits v WHERE v.place_id IN ({list}) \
              AND EXISTS (SELECT 1 FROM visits g WHERE g.place_id = v.place_id AND g.outcome = 'gone')"
@@ -145,7 +145,7 @@ impl AreaDeltas {
                  eligible = area_coverage.eligible + excluded.eligible, reached = area_coverage.reached + excluded.reached, \
                  excluded = area_coverage.excluded + excluded.excluded, village_code = excluded.village_code, \
                  town_code = excluded.town_code",
-                values_list(chunk.len(), COLS)
+                values_list(tx, chunk.len(), COLS)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (level, area, village, town, indicator, e, r, x) in chunk {
@@ -169,7 +169,7 @@ async fn flush_progress(
             "INSERT INTO area_progress (level, area_code, indicator, bucket, eligible, reached) VALUES {} \
              ON CONFLICT (level, area_code, indicator, bucket) DO UPDATE SET \
              eligible = area_progress.eligible + excluded.eligible, reached = area_progress.reached + excluded.reached",
-            values_list(chunk.len(), COLS)
+            values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((level, area, indicator, bucket), (e, r)) in chunk {
@@ -350,7 +350,7 @@ async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::Hash
     type PlaceRow = (String, String, String, String, String, i64, i64, Option<i64>, Option<String>, Option<String>);
     let mut places = std::collections::HashMap::new();
     for chunk in ids.chunks(MAX_BINDS) {
-        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let list = in_list(tx, chunk.len());
         let sql = format!(
             "SELECT place_id, grid_code, village_code, town_code, kind, rural, excluded, last_visit_at, \
              last_visit_id, last_outcome FROM places WHERE place_id IN ({list})"
@@ -404,7 +404,7 @@ async fn counted_places(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Opt
         let candidates: Vec<String> = pending.values().cloned().collect::<BTreeSet<_>>().into_iter().collect();
         let mut review: HashMap<String, (String, Option<String>)> = HashMap::new();
         for chunk in candidates.chunks(MAX_BINDS) {
-            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let list = in_list(tx, chunk.len());
             let sql = format!("SELECT place_id, status, merged_into FROM places WHERE place_id IN ({list})");
             let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
             for id in chunk {
@@ -448,7 +448,7 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> 
             "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
              poster, banner, led_playing, note, lat, lon, received_at, recorded_place_id) VALUES {} \
              ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
-            values_list(chunk.len(), COLS)
+            values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
         for (grid_code, v, counted) in chunk {
@@ -561,7 +561,7 @@ async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static st
         let sql = format!(
             "INSERT INTO visit_indicators (visit_id, indicator, place_id, volunteer, at) VALUES {} \
              ON CONFLICT (visit_id, indicator) DO NOTHING",
-            values_list(chunk.len(), COLS)
+            values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (v, place_id, indicator) in chunk {
@@ -586,7 +586,7 @@ async fn update_reached(tx: &mut Tx, rows: &[(&str, &str, i64)]) -> Result<(), A
              UPDATE place_indicators SET reached_at = v.reached_at FROM v \
              WHERE place_indicators.place_id = v.place_id AND place_indicators.indicator = v.indicator \
              AND (place_indicators.reached_at IS NULL OR place_indicators.reached_at > v.reached_at)",
-            values_list(chunk.len(), COLS)
+            values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (place_id, indicator, at) in chunk {
@@ -605,7 +605,7 @@ async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Re
             "WITH v (place_id, last_visit_at, last_visit_id, last_outcome, excluded) AS (VALUES {}) \
              UPDATE places SET last_visit_at = v.last_visit_at, last_visit_id = v.last_visit_id, \
              last_outcome = v.last_outcome, excluded = v.excluded FROM v WHERE places.place_id = v.place_id",
-            values_list(chunk.len(), COLS)
+            values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (place_id, place) in chunk {
