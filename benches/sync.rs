@@ -1,11 +1,16 @@
 //! Sync load generator: N simulated devices record M visits offline each, then all sync at once against the real
 //! `doorstep serve` binary. Run: `cargo bench --bench sync [-- --devices 20 --visits 60 --grids 19 --team-size 20
-//! --database-url postgres://… --instances 1 --restart --server-bin PATH]`.
+//! --database-url postgres://… --instances 1 --restart --server-bin PATH --pause-before-visits SECS]`.
 //!
 //! Reports visits ingested per second, per-sync latency (p50, p99), bytes on the wire per visit (gzip bodies as
 //! sent), CPU time per phase (servers, this generator, the whole machine) and each server process's peak RSS,
 //! against two baselines from the same run: an empty sync (the fixed cost of a request) and each visit as compact
 //! JSON.
+//!
+//! What each device does on its phone happens outside the timed window of a phase: its request is built before
+//! (its visits were recorded offline, so its push is ready before it reaches a signal), and the reply is applied
+//! to its documents after all replies have arrived. The window holds the HTTP exchanges and the servers' work,
+//! and the latency of a sync is from sending its request to holding the whole reply.
 //!
 //! The server is the `doorstep` binary in separate processes: bootstrapped with `doorstep admin create-user`,
 //! started with `doorstep serve --listen 127.0.0.1:0`, and set up only through the HTTP API (territory import,
@@ -56,7 +61,8 @@ fn server_bin() -> &'static Path {
 const PASSWORD: &str = "bench-password";
 const OFFICE: &str = "bench-office";
 const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G --team-size S \
-                     --database-url postgres://… --instances K --restart --server-bin PATH]";
+                     --database-url postgres://… --instances K --restart --server-bin PATH \
+                     --pause-before-visits SECS]";
 
 struct Args {
     devices: usize,
@@ -70,11 +76,21 @@ struct Args {
     /// Restart the servers on their data dirs after the setup, so that their memory reflects serving what is
     /// on disk rather than having imported it.
     restart: bool,
+    /// Seconds to wait before the visit sync, to attach a profiler to the server processes (`perf record -p`).
+    pause_before_visits: u64,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args =
-        Args { devices: 20, visits: 60, grids: None, team_size: 20, database_url: None, instances: 1, restart: false };
+    let mut args = Args {
+        devices: 20,
+        visits: 60,
+        grids: None,
+        team_size: 20,
+        database_url: None,
+        instances: 1,
+        restart: false,
+        pause_before_visits: 0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -88,6 +104,11 @@ fn parse_args() -> Result<Args> {
             "--team-size" => args.team_size = number("--team-size", value("--team-size")?)?,
             "--instances" => args.instances = number("--instances", value("--instances")?)?,
             "--restart" => args.restart = true,
+            "--pause-before-visits" => {
+                let v = value("--pause-before-visits")?;
+                args.pause_before_visits =
+                    v.parse().map_err(|_| anyhow!("--pause-before-visits {v:?} is not seconds"))?;
+            }
             "--database-url" => args.database_url = Some(value("--database-url")?),
             "--server-bin" => {
                 let bin = PathBuf::from(value("--server-bin")?);
@@ -422,63 +443,115 @@ struct SyncStats {
     received_changes: usize,
 }
 
-/// One sync of one device, as `field::sync` does it: one round trip, a second only for grids the server
-/// answered ResendAll.
-async fn sync(client: &reqwest::Client, device: &mut Device) -> Result<SyncStats> {
+/// One device's request, built before the timed window: on a phone the push is ready before the volunteer
+/// reaches a signal, and building it uses the phone's CPU, not the server's.
+struct Prepared {
+    body: Vec<u8>,
+    sent_changes: usize,
+}
+
+/// The push of every grid the device holds, as `field::sync` builds it: the changes after the confirmed heads,
+/// or all of them for grids in `resend_all`; CBOR, gzip-compressed.
+fn prepare(device: &Device, resend_all: &BTreeSet<String>) -> Prepared {
+    let grids = device
+        .grids
+        .iter()
+        .map(|(code, held)| {
+            let since = (!resend_all.contains(code)).then_some(held.confirmed.as_slice());
+            build_push(code, &held.doc, since)
+        })
+        .collect::<Vec<_>>();
+    let sent_changes = grids.iter().map(|g| g.changes.len()).sum::<usize>();
+    let body = protocol::compress(&protocol::encode(&SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        grids,
+        tasks: Some(Vec::new()),
+    }));
+    Prepared { body, sent_changes }
+}
+
+/// A reply as it came off the wire, kept for the device to apply after the timed window.
+struct Received {
+    bytes: Vec<u8>,
+    gzipped: bool,
+}
+
+/// The timed part of a sync: one round trip.
+async fn exchange(client: &reqwest::Client, device: &Device, body: Vec<u8>) -> Result<Received> {
+    let resp = client
+        .post(format!("{}/api/v1/sync", device.server))
+        .bearer_auth(&device.token)
+        .header("content-type", protocol::CONTENT_TYPE)
+        .header("content-encoding", protocol::CONTENT_ENCODING)
+        .header("accept-encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .context("sync request")?;
+    let status = resp.status();
+    let gzipped = resp.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+    let bytes = resp.bytes().await.context("sync response body")?;
+    if !status.is_success() {
+        bail!("{}: sync refused with HTTP {status}: {}", device.username, String::from_utf8_lossy(&bytes));
+    }
+    Ok(Received { bytes: bytes.to_vec(), gzipped })
+}
+
+/// Applies a reply to the device's documents, as `field::sync` does; returns the grids the server asked to
+/// have resent in full.
+fn apply(device: &mut Device, received: Received, stats: &mut SyncStats) -> Result<BTreeSet<String>> {
+    // Bytes on the wire are the compressed ones; the client inflates them itself to count them.
+    stats.response_bytes += received.bytes.len();
+    let bytes = if received.gzipped { inflate(&received.bytes)? } else { received.bytes };
+    let reply: SyncResponse = protocol::decode(&bytes)?;
+    let mut resend_all = BTreeSet::new();
+    for r in reply.grids {
+        apply_grid_reply(device, r, stats, &mut resend_all)?;
+    }
+    Ok(resend_all)
+}
+
+/// One timed round trip with a prepared request; `elapsed` is from sending the request to holding the whole
+/// reply.
+async fn timed_exchange(
+    client: &reqwest::Client,
+    device: &Device,
+    prepared: Prepared,
+) -> Result<(SyncStats, Received)> {
+    let mut stats = SyncStats {
+        rounds: 1,
+        request_bytes: prepared.body.len(),
+        sent_changes: prepared.sent_changes,
+        ..Default::default()
+    };
     let start = Instant::now();
-    let mut stats = SyncStats::default();
-    let mut resend_all: BTreeSet<String> = BTreeSet::new();
-    for _round in 0..2 {
-        let grids = device
-            .grids
-            .iter()
-            .map(|(code, held)| {
-                let since = (!resend_all.contains(code)).then_some(held.confirmed.as_slice());
-                build_push(code, &held.doc, since)
-            })
-            .collect::<Vec<_>>();
-        stats.sent_changes += grids.iter().map(|g| g.changes.len()).sum::<usize>();
-        // As `doorstep field sync` sends it: CBOR, gzip-compressed.
-        let body = protocol::compress(&protocol::encode(&SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            grids,
-            tasks: Some(Vec::new()),
-        }));
-        stats.request_bytes += body.len();
-        stats.rounds += 1;
-        let resp = client
-            .post(format!("{}/api/v1/sync", device.server))
-            .bearer_auth(&device.token)
-            .header("content-type", protocol::CONTENT_TYPE)
-            .header("content-encoding", protocol::CONTENT_ENCODING)
-            .header("accept-encoding", "gzip")
-            .body(body)
-            .send()
-            .await
-            .context("sync request")?;
-        let status = resp.status();
-        let gzipped = resp.headers().get("content-encoding").is_some_and(|v| v == "gzip");
-        let bytes = resp.bytes().await.context("sync response body")?;
-        if !status.is_success() {
-            bail!("{}: sync refused with HTTP {status}: {}", device.username, String::from_utf8_lossy(&bytes));
-        }
-        // Bytes on the wire are the compressed ones; the client inflates them itself to count them.
-        stats.response_bytes += bytes.len();
-        let bytes = if gzipped { inflate(&bytes)? } else { bytes.to_vec() };
-        let reply: SyncResponse = protocol::decode(&bytes)?;
-        resend_all.clear();
-        for r in reply.grids {
-            apply_grid_reply(device, r, &mut stats, &mut resend_all)?;
-        }
-        if resend_all.is_empty() {
-            break;
-        }
-    }
-    if !resend_all.is_empty() {
-        bail!("{}: the server still could not place grids {resend_all:?}", device.username);
-    }
+    let received = exchange(client, device, prepared.body).await?;
     stats.elapsed = start.elapsed();
-    Ok(stats)
+    Ok((stats, received))
+}
+
+/// After the timed window: applies the reply and, for grids the server answered ResendAll (which the phases
+/// never need; the table's `rounds` would show it), a second round trip, as `field::sync` does.
+async fn finish(
+    client: &reqwest::Client,
+    device: &mut Device,
+    received: Received,
+    stats: &mut SyncStats,
+) -> Result<()> {
+    let resend_all = apply(device, received, stats)?;
+    if resend_all.is_empty() {
+        return Ok(());
+    }
+    let prepared = prepare(device, &resend_all);
+    stats.rounds += 1;
+    stats.request_bytes += prepared.body.len();
+    stats.sent_changes += prepared.sent_changes;
+    let received = exchange(client, device, prepared.body).await?;
+    let again = apply(device, received, stats)?;
+    if !again.is_empty() {
+        bail!("{}: the server still could not place grids {again:?}", device.username);
+    }
+    Ok(())
 }
 
 /// `field::apply_grid_reply`, on the in-memory store.
@@ -577,41 +650,55 @@ fn start_instances(dirs: &[PathBuf], database_url: Option<&str>) -> Result<Vec<I
     Ok(instances)
 }
 
-/// Every device syncs once, all at the same time.
+/// Every device syncs once, all at the same time. Requests are built before and replies applied after the
+/// timed window (see `Prepared`), so that the window holds the server's work and the HTTP exchanges only.
 async fn sync_all(name: &'static str, devices: &mut Vec<Device>, instances: &[Instance]) -> Result<Phase> {
     let clients = devices.iter().map(|_| client()).collect::<Result<Vec<_>>>()?;
+    let prepared: Vec<Prepared> = devices.iter().map(|d| prepare(d, &BTreeSet::new())).collect();
+    eprintln!("{name}: {} devices sync at once", devices.len());
     let cpu_before = Cpu::now(instances)?;
     let start = Instant::now();
     let tasks: Vec<_> = devices
         .drain(..)
         .zip(clients)
-        .map(|(mut device, client)| {
+        .zip(prepared)
+        .map(|((device, client), prepared)| {
             tokio::spawn(async move {
-                let stats = sync(&client, &mut device).await;
-                (device, stats)
+                let exchanged = timed_exchange(&client, &device, prepared).await;
+                (device, client, exchanged)
             })
         })
         .collect();
-    let mut syncs = Vec::new();
+    let mut exchanged = Vec::new();
     for task in tasks {
-        let (device, stats) = task.await?;
-        syncs.push(stats?);
-        devices.push(device);
+        exchanged.push(task.await?);
     }
     let wall = start.elapsed();
-    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before), server_rss: servers_rss(instances)? })
+    let cpu = Cpu::now(instances)?.since(cpu_before);
+    let server_rss = servers_rss(instances)?;
+    let mut syncs = Vec::new();
+    for (mut device, client, result) in exchanged {
+        let (mut stats, received) = result?;
+        finish(&client, &mut device, received, &mut stats).await?;
+        syncs.push(stats);
+        devices.push(device);
+    }
+    Ok(Phase { name, wall, syncs, cpu, server_rss })
 }
 
-/// Every device syncs once, one after the other.
+/// Every device syncs once, one after the other; the wall time is the sum of the round trips.
 async fn sync_each(name: &'static str, devices: &mut [Device], instances: &[Instance]) -> Result<Phase> {
+    eprintln!("{name}: {} devices sync one at a time", devices.len());
     let cpu_before = Cpu::now(instances)?;
-    let start = Instant::now();
+    let mut wall = Duration::ZERO;
     let mut syncs = Vec::new();
     for device in devices.iter_mut() {
         let client = client()?;
-        syncs.push(sync(&client, device).await?);
+        let (mut stats, received) = timed_exchange(&client, device, prepare(device, &BTreeSet::new())).await?;
+        wall += stats.elapsed;
+        finish(&client, device, received, &mut stats).await?;
+        syncs.push(stats);
     }
-    let wall = start.elapsed();
     Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before), server_rss: servers_rss(instances)? })
 }
 
@@ -841,6 +928,10 @@ async fn main() -> Result<()> {
         }
     }
     let record_time = record_start.elapsed();
+    if args.pause_before_visits > 0 {
+        eprintln!("visit sync in {} s: time to attach a profiler to the servers", args.pause_before_visits);
+        tokio::time::sleep(Duration::from_secs(args.pause_before_visits)).await;
+    }
     let visit_sync = sync_all("visit sync", &mut devices, &instances).await?;
     let stored: u64 = visit_sync.syncs.iter().map(|s| s.stored).sum();
     let sent = visit_sync.total(|s| s.sent_changes);
