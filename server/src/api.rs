@@ -19,6 +19,7 @@ use client_core::protocol::{self, SyncRequest};
 use client_core::sign::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 /// Largest sync or import body: a device's whole history for several grids, or a town's territory file.
 pub const MAX_BULK_BODY: usize = 64 * 1024 * 1024;
@@ -27,13 +28,9 @@ pub const MAX_SMALL_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let bulk = Router::new()
-        // Sync replies are compressed at the fastest level: the default level took about a tenth of the server's
-        // CPU under a burst of syncs, for replies a few percent smaller. Other responses keep the default.
-        .route(
-            "/api/v1/sync",
-            post(sync)
-                .layer(tower_http::compression::CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest)),
-        )
+        // Sync replies are compressed at level 3: the default level (6) took about 7% of the server's CPU under a
+        // burst of syncs, for replies about a tenth smaller (docs/benchmarks.md). Other responses keep the default.
+        .route("/api/v1/sync", post(sync).layer(CompressionLayer::new().quality(CompressionLevel::Precise(3))))
         .route("/api/v1/territory/import", post(import))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         // Gzip request bodies are inflated here; the size limit above applies to the inflated body.

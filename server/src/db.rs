@@ -41,7 +41,9 @@ impl Db {
         };
         let mut options = AnyPoolOptions::new();
         if backend == Backend::Sqlite {
-            options = options.max_connections(8).after_connect(|conn, _| {
+            // A local file's connection does not go stale: no round trip to its worker thread to test it before
+            // every use.
+            options = options.max_connections(8).test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     // FULL: a committed sync survives power loss, not just a crash.
                     conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
