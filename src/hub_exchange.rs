@@ -81,7 +81,7 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         // Enrolled before the server made the roster, yet not on it: no longer in the team.
         None if roster.at.is_some_and(|at| claims.iat < at) => {
             return Err(ApiError::forbidden(format!(
-                "this device is not in team {} according to the roster the hub last read from the server; sync                  with the server instead",
+                "this device is not in team {} according to the roster the hub last read from the server; sync with the server instead",
                 hub.team()
             )))
         }
