@@ -1093,7 +1093,7 @@ async fn main() -> Result<()> {
     for (i, c) in counters.iter().enumerate() {
         println!(
             "server instance {}: {} sync requests, {} visits ingested; grid documents from its cache {}, loaded {}; \
-             at the end {} grid slots, cached documents estimated at {}",
+             at the end {} grid slots, cached documents estimated at {}; at most {} grids held by requests at once",
             i + 1,
             counter(c, "doorstep_sync_requests_total"),
             counter(c, "doorstep_visits_ingested_total"),
@@ -1101,6 +1101,7 @@ async fn main() -> Result<()> {
             counter(c, "doorstep_document_cache_loads_total"),
             counter(c, "doorstep_document_cache_grids"),
             mib(counter(c, "doorstep_document_cache_bytes")),
+            counter(c, "doorstep_grids_held_peak"),
         );
     }
     println!(

@@ -162,9 +162,18 @@ impl GridDoc {
     /// Changes this document has that a peer whose heads are `have` lacks, in automerge's order. Taken from the
     /// recent changes' bytes when they are all there; rebuilt by automerge otherwise.
     pub fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change> {
+        self.map_changes_since(have, Change::clone)
+    }
+
+    /// The bytes of `changes_since(have)`, as a push or a reply carries them.
+    pub fn change_bytes_since(&self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
+        self.map_changes_since(have, |c| c.raw_bytes().to_vec())
+    }
+
+    fn map_changes_since<T>(&self, have: &[ChangeHash], f: impl Fn(&Change) -> T) -> Vec<T> {
         let wanted = self.doc.get_changes_meta(have);
-        let kept: Option<Vec<Change>> = wanted.iter().map(|m| self.recent.by_hash.get(&m.hash).cloned()).collect();
-        kept.unwrap_or_else(|| self.doc.get_changes(have))
+        let kept: Option<Vec<T>> = wanted.iter().map(|m| self.recent.by_hash.get(&m.hash).map(&f)).collect();
+        kept.unwrap_or_else(|| self.doc.get_changes(have).iter().map(f).collect())
     }
 
     /// Memory taken by the bytes of recent changes kept beside the document.

@@ -17,11 +17,10 @@ use std::collections::{HashMap, HashSet};
 
 /// The push for one grid: every change after the heads the server last confirmed (`None` = send all).
 pub fn build_push(grid: &str, doc: &GridDoc, confirmed: Option<&[ChangeHash]>) -> GridPush {
-    let changes = doc.changes_since(confirmed.unwrap_or(&[]));
     GridPush {
         grid: grid.to_string(),
         have: hashes_to_wire(&doc.heads()),
-        changes: changes.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+        changes: doc.change_bytes_since(confirmed.unwrap_or(&[])).into_iter().map(ByteBuf::from).collect(),
         ..Default::default()
     }
 }
@@ -222,7 +221,7 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
         grid,
         kind: ReplyKind::Synced,
         heads: hashes_to_wire(&doc.heads()),
-        changes: doc.changes_since(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+        changes: doc.change_bytes_since(&have).into_iter().map(ByteBuf::from).collect(),
         snapshot: None,
         stored: unknown.len() as u32,
         contacts: None,

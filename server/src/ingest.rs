@@ -23,7 +23,7 @@ pub struct TeamSigners {
 }
 
 /// Every device of `team` that registered a signing key.
-pub async fn team_signers(db: &crate::db::Db, team: Option<&str>) -> Result<TeamSigners, ApiError> {
+pub async fn team_signers(conn: &mut sqlx::AnyConnection, team: Option<&str>) -> Result<TeamSigners, ApiError> {
     let mut signers = TeamSigners { by_actor: HashMap::new(), quarantined: HashSet::new() };
     let Some(team) = team else { return Ok(signers) };
     type Row = (String, String, String, String, Option<i64>, Option<i64>);
@@ -32,7 +32,7 @@ pub async fn team_signers(db: &crate::db::Db, team: Option<&str>) -> Result<Team
          FROM devices d JOIN users u ON u.id = d.user_id WHERE u.team = $1 AND d.public_key IS NOT NULL",
     )
     .bind(team)
-    .fetch_all(&db.pool)
+    .fetch_all(&mut *conn)
     .await?;
     for (device, actor, key, username, revoked, disabled) in rows {
         let (Ok(actor), Ok(key)) = (actor.parse(), PublicKey::from_hex(&key)) else { continue };
@@ -78,12 +78,15 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let writes = req.grids.iter().any(|p| !p.changes.is_empty());
     let _admitted = if writes { Some(admit(state).await?) } else { None };
     let db = &state.db;
+    // The reads before any grid is locked share one connection: each use of the pool costs a round trip to an
+    // SQLite connection's thread (or hands a PostgreSQL connection over).
+    let mut conn = db.pool.acquire().await?;
     let (team,): (Option<String>,) =
-        sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(&device.claims.sub).fetch_one(&db.pool).await?;
+        sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(&device.claims.sub).fetch_one(&mut *conn).await?;
     let assigned: BTreeSet<String> = match &team {
         Some(team) => sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
             .bind(team)
-            .fetch_all(&db.pool)
+            .fetch_all(&mut *conn)
             .await?
             .into_iter()
             .map(|(g,)| g)
@@ -93,7 +96,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let known: BTreeSet<String> =
         sqlx::query_as::<_, (String,)>("SELECT grid_code FROM device_grids WHERE device_id = $1")
             .bind(&device.device_id)
-            .fetch_all(&db.pool)
+            .fetch_all(&mut *conn)
             .await?
             .into_iter()
             .map(|(g,)| g)
@@ -109,7 +112,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         }
     }
     let author = device.author();
-    let signers = team_signers(db, team.as_deref()).await?;
+    let signers = team_signers(&mut conn, team.as_deref()).await?;
     let trust = Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: None };
     let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
     // Grids with something to store are locked until the transaction commits; the others (most grids of most
@@ -124,10 +127,8 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let mut pulled: Vec<GridReply> = Vec::new();
     // One statement for the versions of all grids read; a grid whose cached copy is at that version needs no
     // further database access (most grids of most syncs).
-    let stored = {
-        let mut conn = db.pool.acquire().await?;
-        state.grids.stored_versions(&mut conn, &read_codes).await?
-    };
+    let stored = state.grids.stored_versions(&mut conn, &read_codes).await?;
+    drop(conn);
     for code in &read_codes {
         let reply = state
             .grids
