@@ -50,6 +50,13 @@ impl Api {
         Ok(Api { base, token, client: builder.build()?, doorstep_ca: doorstep_ca.is_some() })
     }
 
+    /// The same client waiting up to `wait` for an answer, for requests the server takes long to answer.
+    pub fn waiting(self, wait: Duration) -> Result<Api> {
+        let client =
+            Client::builder().connect_timeout(Duration::from_secs(10)).timeout(wait).read_timeout(wait).build()?;
+        Ok(Api { client, ..self })
+    }
+
     pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {

@@ -108,7 +108,9 @@ impl Server {
         let spec = grid_spec(code);
         let mut doc = GridDoc::genesis();
         doc.set_actor(actor.clone());
-        doc.update_registry(&spec.info, &spec.places).unwrap().expect("a new grid gets its registry");
+        doc.update_registry(&spec.info, &spec.places, &Default::default())
+            .unwrap()
+            .expect("a new grid gets its registry");
         doc
     }
 

@@ -41,7 +41,7 @@ fn grid_from(mut doc: GridDoc) -> GridDoc {
     };
     let place =
         Place { id: "P1".into(), kind: PlaceKind::Household, label: "1".into(), address: None, lat: None, lon: None };
-    doc.update_registry(&info, &[place]).unwrap();
+    doc.update_registry(&info, &[place], &Default::default()).unwrap();
     doc
 }
 

@@ -4,8 +4,10 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(rows) = server::territory_csv::parse_territory_csv(data) {
-        // Every accepted row is complete.
+    if let Ok(territory) = server::territory_csv::parse_territory_csv(data) {
+        // Every accepted row reads again from the file, complete.
+        let rows = territory.rows().expect("an accepted row reads again");
+        assert_eq!(rows.len(), territory.row_count());
         for row in rows {
             assert!(!row.place.id.is_empty() && !row.grid.code.is_empty());
         }

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
-/// Largest sync or import body: a device's whole history for several grids, or a town's territory file.
+/// Largest sync body: a device's whole history for several grids.
 pub const MAX_BULK_BODY: usize = 64 * 1024 * 1024;
+/// Largest territory file, inflated: a province of about four million places (about 120 bytes a place).
+pub const MAX_IMPORT_BODY: usize = 512 * 1024 * 1024;
 /// Largest body of any other request.
 pub const MAX_SMALL_BODY: usize = 64 * 1024;
 
@@ -31,11 +33,15 @@ pub fn router(state: AppState) -> Router {
         // Sync replies are compressed at level 3: the default level (6) took about 7% of the server's CPU under a
         // burst of syncs, for replies about a tenth smaller (docs/benchmarks.md). Other responses keep the default.
         .route("/api/v1/sync", post(sync).layer(CompressionLayer::new().quality(CompressionLevel::Precise(3))))
-        .route("/api/v1/territory/import", post(import))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         // Gzip request bodies are inflated here; the size limit above applies to the inflated body.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(refuse_declared_oversize));
+    let territory = Router::new()
+        .route("/api/v1/territory/import", post(import))
+        .layer(DefaultBodyLimit::max(MAX_IMPORT_BODY))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(refuse_declared_oversize_import));
     let small = Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(accounts::refresh))
@@ -53,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::ops::routes())
         .merge(bulk)
+        .merge(territory)
         .merge(small)
         .merge(crate::settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(crate::dashboard::routes())
@@ -69,16 +76,29 @@ pub fn router(state: AppState) -> Router {
 /// Refuses a bulk request whose declared length is already over the limit, before reading any of it. Past the
 /// inflation layer the body's length is unknown, so without this the server would read 64 MiB only to refuse it.
 pub async fn refuse_declared_oversize(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    refuse_declared_over(MAX_BULK_BODY, "sync fewer grids at a time", request, next).await
+}
+
+async fn refuse_declared_oversize_import(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    refuse_declared_over(MAX_IMPORT_BODY, "import the territory a few towns at a time", request, next).await
+}
+
+async fn refuse_declared_over(
+    limit: usize,
+    advice: &str,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(n) if n > MAX_BULK_BODY as u64 => ApiError::new(
+        Some(n) if n > limit as u64 => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("the request body is {n} bytes; the limit is {MAX_BULK_BODY} (sync fewer grids at a time)"),
+            format!("the request body is {n} bytes; the limit is {limit} ({advice})"),
         )
         .into_response(),
         _ => next.run(request).await,

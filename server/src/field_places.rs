@@ -21,7 +21,7 @@ pub async fn project_found_place(
     found: &FoundPlace,
     deltas: &mut AreaDeltas,
 ) -> Result<(), ApiError> {
-    projection::project_place(tx, grid, &found.place, deltas).await?;
+    projection::project_places(tx, &[(grid, &found.place)], deltas).await?;
     sqlx::query(
         "UPDATE places SET status = 'provisional', added_by = $1, added_device = $2, added_at = $3 \
          WHERE place_id = $4 AND status = 'registry'",

@@ -250,6 +250,11 @@ impl GridRepo {
         let session = match self.db.backend {
             Backend::Postgres => {
                 let mut tx = self.db.pool.begin().await?;
+                // Shared with every other grid write, exclusive to a territory import (`begin_import`).
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    .bind(advisory_key(IMPORT_LOCK))
+                    .execute(&mut *tx)
+                    .await?;
                 for lock in &locks {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)")
                         .bind(advisory_key(&lock.code))
@@ -265,6 +270,22 @@ impl GridRepo {
             }
         };
         Ok((locks, session))
+    }
+
+    /// Locks the grids of a territory import, however many, and opens its write transaction: in this process
+    /// grid by grid, and on PostgreSQL with one lock that excludes every other grid write across instances (a
+    /// lock per grid would exhaust PostgreSQL's lock table at province scale). Reads go through the transaction.
+    pub async fn begin_import(
+        &self,
+        codes: &[String],
+    ) -> Result<(Vec<GridLock>, WriteGuard, Transaction<'static, Any>), ApiError> {
+        let locks = self.lock_many(codes).await;
+        let gate = self.db.write_gate().await;
+        let mut tx = self.db.pool.begin().await?;
+        if self.db.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(advisory_key(IMPORT_LOCK)).execute(&mut *tx).await?;
+        }
+        Ok((locks, gate, tx))
     }
 
     /// The current document of a locked grid, or `None` if the grid has no document yet.
@@ -452,6 +473,10 @@ async fn update_versions(
     Ok(())
 }
 
+/// The advisory lock a territory import holds exclusively and other grid writes shared; no grid code contains
+/// a space, so it is no grid's key.
+const IMPORT_LOCK: &str = "territory import";
+
 /// A stable 64-bit advisory lock key for a grid code.
 fn advisory_key(code: &str) -> i64 {
     use sha2::{Digest, Sha256};
@@ -553,7 +578,7 @@ mod tests {
                 lon: None,
             })
             .collect();
-        doc.update_registry(&info, &places).unwrap();
+        doc.update_registry(&info, &places, &HashMap::new()).unwrap();
         doc
     }
 

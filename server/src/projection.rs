@@ -4,7 +4,7 @@
 use crate::area_progress::{place_changes, VisitMark};
 use crate::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
-use client_core::coverage::{eligible_indicators, place_coverage};
+use client_core::coverage::eligible_indicators;
 use client_core::doc::millis_to_time;
 use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use sqlx::{Any, Transaction};
@@ -180,86 +180,179 @@ async fn flush_progress(
     Ok(())
 }
 
-/// Brings a place's registry row up to date. When its kind or setting changed, its indicator rows are
-/// recomputed from its visits.
-pub async fn project_place(
+/// Brings places' registry rows up to date with a few statements per chunk of places, whatever their number.
+/// A place whose kind or setting (rural or not) changed has its indicator rows recomputed from its visits; the
+/// per-area counts follow, each place's contribution taken out before and put back after.
+pub async fn project_places(
     tx: &mut Tx,
-    grid: &GridInfo,
-    place: &Place,
+    places: &[(&GridInfo, &Place)],
     deltas: &mut AreaDeltas,
 ) -> Result<(), ApiError> {
-    deltas.before(tx, &place.id).await?;
-    let rural = i64::from(grid.is_rural());
-    let previous: Option<(String, i64)> = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
-        .bind(&place.id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural, lat, lon) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (place_id) DO UPDATE SET grid_code = excluded.grid_code, village_code = excluded.village_code, \
-         town_code = excluded.town_code, kind = excluded.kind, label = excluded.label, address = excluded.address, \
-         rural = excluded.rural, lat = excluded.lat, lon = excluded.lon",
-    )
-    .bind(&place.id)
-    .bind(&grid.code)
-    .bind(&grid.village_code)
-    .bind(&grid.town_code)
-    .bind(place.kind.id())
-    .bind(&place.label)
-    .bind(&place.address)
-    .bind(rural)
-    .bind(NullableF64(place.lat))
-    .bind(NullableF64(place.lon))
-    .execute(&mut **tx)
-    .await?;
-    let unchanged = previous.as_ref().is_some_and(|(k, r)| k == place.kind.id() && *r == rural);
-    if !unchanged {
-        reproject_indicators(tx, &place.id, place.kind, grid.is_rural()).await?;
-    }
-    deltas.after(tx, &place.id).await
-}
-
-/// Recomputes a place's indicator rows from its stored visits with the coverage rules.
-async fn reproject_indicators(tx: &mut Tx, place_id: &str, kind: PlaceKind, rural: bool) -> Result<(), ApiError> {
-    for table in ["place_indicators", "visit_indicators"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE place_id = $1")))
-            .bind(place_id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let visits = load_visits(tx, place_id).await?;
-    let cov = place_coverage(kind, rural, &visits);
-    for ind in eligible_indicators(kind, rural) {
-        let first = visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)).map(|v| v.at.timestamp_millis()).min();
-        sqlx::query("INSERT INTO place_indicators (place_id, indicator, reached_at) VALUES ($1, $2, $3)")
-            .bind(place_id)
-            .bind(ind.id)
-            .bind(first)
-            .execute(&mut **tx)
-            .await?;
-        for v in visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)) {
-            insert_visit_indicator(tx, v, ind.id).await?;
+    const COLS: usize = 10;
+    for chunk in places.chunks(MAX_BINDS / COLS) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, p)| p.id.as_str()).collect();
+        let mut before = load_places(tx, &ids).await?;
+        let visited: Vec<&str> =
+            before.iter().filter(|(_, p)| p.last_visit.is_some()).map(|(id, _)| id.as_str()).collect();
+        for (id, history) in gone_histories(tx, &visited).await? {
+            if let Some(place) = before.get_mut(&id) {
+                place.gone_history = history;
+            }
+        }
+        for place in before.values() {
+            deltas.add(&place.state(), -1);
+        }
+        let sql = format!(
+            "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural, lat, lon) \
+             VALUES {} ON CONFLICT (place_id) DO UPDATE SET grid_code = excluded.grid_code, \
+             village_code = excluded.village_code, town_code = excluded.town_code, kind = excluded.kind, \
+             label = excluded.label, address = excluded.address, rural = excluded.rural, lat = excluded.lat, \
+             lon = excluded.lon",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (grid, place) in chunk {
+            query = query
+                .bind(&place.id)
+                .bind(&grid.code)
+                .bind(&grid.village_code)
+                .bind(&grid.town_code)
+                .bind(place.kind.id())
+                .bind(&place.label)
+                .bind(&place.address)
+                .bind(i64::from(grid.is_rural()))
+                .bind(NullableF64(place.lat))
+                .bind(NullableF64(place.lon));
+        }
+        query.execute(&mut **tx).await?;
+        // New places have no visits yet; existing ones are recounted only when their rules changed.
+        let changed_rules: Vec<(&str, PlaceKind, bool)> = chunk
+            .iter()
+            .filter(|(grid, place)| {
+                before.get(&place.id).is_none_or(|b| b.kind != place.kind || b.rural != grid.is_rural())
+            })
+            .map(|(grid, place)| (place.id.as_str(), place.kind, grid.is_rural()))
+            .collect();
+        let mut recounted = reproject_indicators(tx, &changed_rules).await?;
+        for (grid, place) in chunk {
+            let (excluded, gone_history, old_indicators) = match before.remove(&place.id) {
+                Some(b) => (b.excluded, b.gone_history, b.reached_at.into_iter().collect()),
+                None => (false, Vec::new(), Vec::new()),
+            };
+            let after = PlaceState {
+                grid: grid.code.clone(),
+                village: grid.village_code.clone(),
+                town: grid.town_code.clone(),
+                excluded,
+                indicators: recounted.remove(place.id.as_str()).unwrap_or(old_indicators),
+                gone_history,
+            };
+            deltas.add(&after, 1);
         }
     }
-    debug_assert_eq!(cov.visit_count, visits.len());
     Ok(())
 }
 
-async fn load_visits(tx: &mut Tx, place_id: &str) -> Result<Vec<Visit>, ApiError> {
-    type Row = (String, String, String, i64, String, i64, i64, i64, i64, i64);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT visit_id, volunteer, device_id, at, outcome, handbook, briefed, poster, banner, led_playing \
-         FROM visits WHERE place_id = $1",
-    )
-    .bind(place_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    rows.into_iter()
-        .map(|(id, volunteer, device, at, outcome, hb, br, po, ba, led)| {
-            Ok(Visit {
+/// Recomputes places' indicator rows from their stored visits with the coverage rules, for each place its
+/// kind and whether it is rural. Rejected and merged places count nowhere and keep no indicator rows.
+/// Returns each recounted place's eligible indicators with the time each was first reached.
+async fn reproject_indicators(
+    tx: &mut Tx,
+    places: &[(&str, PlaceKind, bool)],
+) -> Result<HashMap<String, Vec<(String, Option<i64>)>>, ApiError> {
+    let mut out = HashMap::new();
+    for chunk in places.chunks(MAX_BINDS) {
+        let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| *id).collect();
+        let uncounted: BTreeSet<String> =
+            select_ids(tx, "SELECT place_id FROM places WHERE status IN ('rejected', 'merged') AND place_id IN", &ids)
+                .await?;
+        for table in ["place_indicators", "visit_indicators"] {
+            delete_by_place(tx, table, &ids).await?;
+        }
+        let mut visits = load_visits(tx, &ids).await?;
+        let mut place_rows: Vec<(&str, &'static str, Option<i64>)> = Vec::new();
+        let mut visit_rows: Vec<(Visit, &'static str)> = Vec::new();
+        for (place_id, kind, rural) in chunk.iter().filter(|(id, _, _)| !uncounted.contains(*id)) {
+            let visits = visits.remove(*place_id).unwrap_or_default();
+            let mut indicators = Vec::new();
+            for ind in eligible_indicators(*kind, *rural) {
+                let reaching: Vec<&Visit> = visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)).collect();
+                let first = reaching.iter().map(|v| v.at.timestamp_millis()).min();
+                place_rows.push((place_id, ind.id, first));
+                visit_rows.extend(reaching.into_iter().map(|v| (v.clone(), ind.id)));
+                indicators.push((ind.id.to_string(), first));
+            }
+            out.insert(place_id.to_string(), indicators);
+        }
+        insert_place_indicators(tx, &place_rows).await?;
+        let visit_rows: Vec<(&Visit, &str, &'static str)> =
+            visit_rows.iter().map(|(v, ind)| (v, v.place_id.as_str(), *ind)).collect();
+        insert_visit_indicators(tx, &visit_rows).await?;
+    }
+    Ok(out)
+}
+
+/// The ids among `ids` that `select` (a query ending in `place_id IN`) returns, one statement per chunk.
+async fn select_ids(tx: &mut Tx, select: &str, ids: &[&str]) -> Result<BTreeSet<String>, ApiError> {
+    let mut out = BTreeSet::new();
+    for chunk in ids.chunks(MAX_BINDS) {
+        let list = in_list(tx, chunk.len());
+        let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!("{select} ({list})")));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        out.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id));
+    }
+    Ok(out)
+}
+
+async fn delete_by_place(tx: &mut Tx, table: &str, ids: &[&str]) -> Result<(), ApiError> {
+    for chunk in ids.chunks(MAX_BINDS) {
+        let list = in_list(tx, chunk.len());
+        let sql = format!("DELETE FROM {table} WHERE place_id IN ({list})");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &'static str, Option<i64>)]) -> Result<(), ApiError> {
+    const COLS: usize = 3;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO place_indicators (place_id, indicator, reached_at) VALUES {}",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (place_id, indicator, reached_at) in chunk {
+            query = query.bind(*place_id).bind(*indicator).bind(*reached_at);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The stored visits of places, per place, in one statement per chunk.
+async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Visit>>, ApiError> {
+    type Row = (String, String, String, String, i64, String, i64, i64, i64, i64, i64);
+    let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
+    for chunk in ids.chunks(MAX_BINDS) {
+        let list = in_list(tx, chunk.len());
+        let sql = format!(
+            "SELECT place_id, visit_id, volunteer, device_id, at, outcome, handbook, briefed, poster, banner, \
+             led_playing FROM visits WHERE place_id IN ({list})"
+        );
+        let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (place_id, id, volunteer, device, at, outcome, hb, br, po, ba, led) in query.fetch_all(&mut **tx).await? {
+            let visit = Visit {
                 id: id.parse().map_err(|_| ApiError::internal("stored visit id is not a UUID"))?,
-                place_id: place_id.to_string(),
+                place_id: place_id.clone(),
                 volunteer,
                 device,
                 at: millis_to_time(at),
@@ -273,24 +366,11 @@ async fn load_visits(tx: &mut Tx, place_id: &str) -> Result<Vec<Visit>, ApiError
                 },
                 note: None,
                 gps: None,
-            })
-        })
-        .collect()
-}
-
-async fn insert_visit_indicator(tx: &mut Tx, v: &Visit, indicator: &str) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO visit_indicators (visit_id, indicator, place_id, volunteer, at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (visit_id, indicator) DO NOTHING",
-    )
-    .bind(v.id.to_string())
-    .bind(indicator)
-    .bind(&v.place_id)
-    .bind(&v.volunteer)
-    .bind(v.at.timestamp_millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+            };
+            out.entry(place_id).or_default().push(visit);
+        }
+    }
+    Ok(out)
 }
 
 /// An optional double for the `Any` driver. sqlx 0.9 sends a NULL `Option<f64>` to PostgreSQL typed as
@@ -629,7 +709,7 @@ pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> 
         .bind(place_id)
         .fetch_one(&mut **tx)
         .await?;
-    reproject_indicators(tx, place_id, kind.parse().map_err(ApiError::internal)?, rural != 0).await?;
+    reproject_indicators(tx, &[(place_id, kind.parse().map_err(ApiError::internal)?, rural != 0)]).await?;
     let last: Option<(String, i64, String)> = sqlx::query_as(
         "SELECT visit_id, at, outcome FROM visits WHERE place_id = $1 ORDER BY at DESC, visit_id DESC LIMIT 1",
     )
@@ -658,10 +738,7 @@ pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> 
 /// Call between `deltas` before and after.
 pub async fn uncount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
     for table in ["place_indicators", "visit_indicators"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE place_id = $1")))
-            .bind(place_id)
-            .execute(&mut **tx)
-            .await?;
+        delete_by_place(tx, table, &[place_id]).await?;
     }
     sqlx::query("UPDATE places SET excluded = 0 WHERE place_id = $1").bind(place_id).execute(&mut **tx).await?;
     Ok(())

@@ -1,14 +1,31 @@
-//! Applying a territory CSV: areas, grid documents and place projections, all in one transaction.
-//! A dry run does the same work and rolls it back, so its summary is exactly what a real run would do.
+//! Applying a territory CSV: areas, grid documents and place projections, all in one transaction, a chunk of
+//! grids at a time with a few multi-row statements per chunk, so that a province's million places take minutes
+//! and memory stays bounded. A dry run does the same work and rolls it back, so its summary is exactly what a
+//! real run would do.
 
+use crate::db::{in_list, values_list, MAX_BINDS};
 use crate::error::ApiError;
-use crate::grids::GridRepo;
-use crate::territory_csv::{parse_territory_csv, TerritoryRow};
+use crate::grids::GridWrite;
+use crate::territory_csv::{parse_territory_csv, Territory, TerritoryRow};
 use crate::{audit, projection, AppState};
-use client_core::model::{AreaKind, GridInfo};
+use automerge::Change;
+use client_core::model::{AreaKind, GridInfo, Place};
 use client_core::GridDoc;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use sqlx::{Any, Transaction};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+
+type Tx = Transaction<'static, Any>;
+
+/// Places applied together: enough for the multi-row statements to pay, few enough to keep a chunk's rows and
+/// documents small.
+const CHUNK_PLACES: usize = 20_000;
+
+/// A grid document to store: its lock's index, the version it was read at, the document and its new changes.
+type Written = (usize, Option<(i64, i64)>, GridDoc, Vec<Change>);
+
+/// Errors listed at most, as for the file's own errors.
+const MAX_ERRORS: usize = 100;
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -23,115 +40,96 @@ pub struct ImportSummary {
 }
 
 pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, ApiError> {
-    let rows = parse_territory_csv(bytes).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        ApiError::unprocessable(
-            "invalid_csv",
-            format!("the file was not imported; fix these rows and try again:\n{}", lines.join("\n")),
-        )
-    })?;
-    let mut summary = ImportSummary { dry_run, rows: rows.len() as u64, ..Default::default() };
-    let mut by_grid: BTreeMap<String, Vec<&TerritoryRow>> = BTreeMap::new();
-    for row in &rows {
-        by_grid.entry(row.grid.code.clone()).or_default().push(row);
-    }
-    check_against_database(state, &rows).await?;
+    let territory = parse_territory_csv(bytes)
+        .map_err(|errors| not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let mut summary = ImportSummary { dry_run, rows: territory.row_count() as u64, ..Default::default() };
+    let codes: Vec<String> = territory.grids().map(|(g, _)| g.code.clone()).collect();
+    let (mut locks, _gate, mut tx) = state.grids.begin_import(&codes).await?;
+    let lock_of: HashMap<String, usize> = locks.iter().enumerate().map(|(i, l)| (l.code.clone(), i)).collect();
 
-    let codes: Vec<String> = by_grid.keys().cloned().collect();
-    let (mut locks, mut session) = state.grids.begin(&codes).await?;
-    let mut current = Vec::with_capacity(locks.len());
-    for lock in locks.iter_mut() {
-        current
-            .push(state.grids.current(lock, session.reader()).await?.map(|c| (c.doc.fork(), c.version, c.log_count)));
+    let mut errors = ErrorList::default();
+    let (areas, stored) = check_areas(&mut tx, &territory, &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(not_imported(errors.finish()));
     }
-    let (_gate, mut tx) = session.into_writer().await?;
-    let mut areas: Vec<(String, String, AreaKind, Option<String>)> = Vec::new();
-    for info in by_grid.values().map(|r| &r[0].grid) {
-        areas.push((info.town_code.clone(), info.town_name.clone(), AreaKind::Town, None));
-        areas.push((
-            info.village_code.clone(),
-            info.village_name.clone(),
-            info.village_kind,
-            Some(info.town_code.clone()),
-        ));
-        areas.push((info.code.clone(), info.name.clone(), AreaKind::Grid, Some(info.village_code.clone())));
-    }
-    areas.sort();
-    areas.dedup();
-    for (code, name, kind, parent) in &areas {
-        let old: Option<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT name, kind, parent_code FROM areas WHERE code = $1")
-                .bind(code)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let same = old.as_ref().is_some_and(|(n, k, p)| n == name && k == kind.id() && p == parent);
-        if same {
+    write_areas(&mut tx, &areas, &stored, &mut summary).await?;
+
+    let mut deltas = projection::AreaDeltas::default();
+    let grids: Vec<(usize, &GridInfo)> = territory.grids().map(|(g, _)| g).enumerate().collect();
+    let mut next = 0;
+    while next < grids.len() {
+        let mut chunk: Vec<(&GridInfo, Vec<TerritoryRow>)> = Vec::new();
+        let mut places = 0;
+        while next < grids.len() && places < CHUNK_PLACES {
+            let (index, info) = grids[next];
+            let rows = territory.grid_rows(index).map_err(ApiError::internal)?;
+            places += rows.len();
+            chunk.push((info, rows));
+            next += 1;
+        }
+        check_places_stay(&mut tx, &chunk, &mut errors).await?;
+        // Past the first error only the checks go on, so that the office gets every error at once.
+        if !errors.is_empty() {
             continue;
         }
-        if old.is_some() {
-            summary.areas_changed += 1;
-        } else {
-            summary.areas_added += 1;
+        let codes: Vec<String> = chunk.iter().map(|(info, _)| info.code.clone()).collect();
+        let stored = state.grids.stored_versions(&mut tx, &codes).await?;
+        let mut changed: Vec<(&GridInfo, &Place)> = Vec::new();
+        let mut written: Vec<Written> = Vec::new();
+        for (info, rows) in &chunk {
+            let lock = lock_of[info.code.as_str()];
+            // Out of the cache for good: a province's documents would not fit, and after the import each
+            // grid is loaded again from what was committed when it is next used.
+            let stored = stored.get(&info.code).copied();
+            let (mut doc, before) = match state.grids.take_current(&mut locks[lock], &mut tx, stored).await? {
+                Some(c) => (c.doc, Some((c.version, c.log_count))),
+                None => (GridDoc::genesis(), None),
+            };
+            doc.set_actor(state.grids.actor().clone());
+            let info_changed = doc.grid_info()?.as_ref() != Some(*info);
+            let current = doc.places_by_id()?;
+            for row in rows {
+                let old = current.get(&row.place.id);
+                match old {
+                    None => summary.places_added += 1,
+                    Some(p) if p != &row.place => summary.places_changed += 1,
+                    Some(_) => summary.places_unchanged += 1,
+                }
+                if info_changed || old != Some(&row.place) {
+                    changed.push((info, &row.place));
+                }
+            }
+            let places: Vec<Place> = rows.iter().map(|r| r.place.clone()).collect();
+            let change = doc.update_registry(info, &places, &current)?;
+            if change.is_some() || before.is_none() {
+                written.push((lock, before, doc, change.into_iter().collect()));
+            }
         }
-        sqlx::query(
-            "INSERT INTO areas (code, name, kind, parent_code) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, parent_code = excluded.parent_code",
-        )
-        .bind(code)
-        .bind(name)
-        .bind(kind.id())
-        .bind(parent)
-        .execute(&mut *tx)
-        .await?;
+        let writes: Vec<GridWrite> = written
+            .iter()
+            .map(|(lock, before, doc, new_changes)| GridWrite {
+                lock: &locks[*lock],
+                before: *before,
+                doc,
+                new_changes,
+            })
+            .collect();
+        state.grids.persist_many(&mut tx, &writes).await?;
+        summary.grids_changed += writes.len() as u64;
+        drop(writes);
+        drop(written);
+        projection::project_places(&mut tx, &changed, &mut deltas).await?;
+        write_contacts(&mut tx, chunk.iter().flat_map(|(_, rows)| rows)).await?;
     }
-
-    let mut new_docs = Vec::new();
-    let mut deltas = projection::AreaDeltas::default();
-    for (i, lock) in locks.iter_mut().enumerate() {
-        let group = &by_grid[&lock.code];
-        let info: &GridInfo = &group[0].grid;
-        let (base, before) = match current[i].take() {
-            Some((doc, version, log_count)) => (doc, Some((version, log_count))),
-            None => (GridDoc::genesis(), None),
-        };
-        let mut doc = base.clone();
-        doc.set_actor(state.grids.actor().clone());
-        let info_changed = base.grid_info()?.as_ref() != Some(info);
-        let places: Vec<_> = group.iter().map(|r| r.place.clone()).collect();
-        let change = doc.update_registry(info, &places)?;
-        for row in group {
-            let old = base.place(&row.place.id)?;
-            match &old {
-                None => summary.places_added += 1,
-                Some(p) if p != &row.place => summary.places_changed += 1,
-                Some(_) => summary.places_unchanged += 1,
-            }
-            if info_changed || old.as_ref() != Some(&row.place) {
-                projection::project_place(&mut tx, info, &row.place, &mut deltas).await?;
-            }
-            upsert_contact(&mut tx, row).await?;
-        }
-        if change.is_some() || before.is_none() {
-            summary.grids_changed += 1;
-            let changes: Vec<_> = change.into_iter().collect();
-            let versions = state.grids.persist(&mut tx, lock, before, &doc, &changes).await?;
-            new_docs.push((i, versions, doc));
-        }
+    if !errors.is_empty() {
+        return Err(not_imported(errors.finish()));
     }
     deltas.flush(&mut tx).await?;
     if dry_run {
         tx.rollback().await?;
         return Ok(summary);
     }
-    if let Err(e) = tx.commit().await {
-        for (i, _, _) in &new_docs {
-            GridRepo::discard_cache(&mut locks[*i]);
-        }
-        return Err(e.into());
-    }
-    for (i, versions, doc) in new_docs {
-        GridRepo::commit_cache(&mut locks[i], versions, doc);
-    }
+    tx.commit().await?;
     drop(locks);
     audit::record(
         &state.db,
@@ -146,75 +144,194 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
     Ok(summary)
 }
 
-/// Rejects rows that contradict what the server already holds: a place moving to another grid (its visits
-/// live in the old grid's document) or a code already used for another level of the area tree.
-async fn check_against_database(state: &AppState, rows: &[TerritoryRow]) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    let mut area_kinds: HashMap<String, String> = HashMap::new();
-    for (code, kind) in
-        sqlx::query_as::<_, (String, String)>("SELECT code, kind FROM areas").fetch_all(&state.db.pool).await?
-    {
-        area_kinds.insert(code, kind);
-    }
-    for row in rows {
-        let existing: Option<(String,)> = sqlx::query_as("SELECT grid_code FROM places WHERE place_id = $1")
-            .bind(&row.place.id)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        if let Some((grid,)) = existing {
-            if grid != row.grid.code {
-                errors.push(format!(
-                    "line {}: place {} already belongs to grid {grid}; moving places between grids is not supported",
-                    row.line, row.place.id
-                ));
-            }
-        }
-        let levels = [
-            (&row.grid.code, "grid", AreaKind::Grid),
-            (&row.grid.village_code, "village_code", row.grid.village_kind),
-            (&row.grid.town_code, "town_code", AreaKind::Town),
-        ];
-        for (code, column, kind) in levels {
-            let level_ok = match area_kinds.get(code.as_str()).map(String::as_str) {
-                None => true,
-                Some(k) if kind == AreaKind::Grid || kind == AreaKind::Town => k == kind.id(),
-                Some(k) => k == AreaKind::Village.id() || k == AreaKind::Community.id(),
-            };
-            if !level_ok {
-                errors.push(format!(
-                    "line {}: {column} {code} is already used for a {} on this server",
-                    row.line,
-                    area_kinds[code.as_str()]
-                ));
-            }
-        }
-        if errors.len() >= 100 {
-            break;
+fn not_imported(errors: String) -> ApiError {
+    ApiError::unprocessable(
+        "invalid_csv",
+        format!("the file was not imported; fix these rows and try again:\n{errors}"),
+    )
+}
+
+/// Errors of the checks against the database, the first `MAX_ERRORS` by line, with a count of the rest.
+#[derive(Default)]
+struct ErrorList {
+    /// A max-heap by line, so that the last line is the one dropped when it is full.
+    kept: BinaryHeap<(u64, String)>,
+    omitted: usize,
+    last_omitted_line: u64,
+}
+
+impl ErrorList {
+    fn push(&mut self, line: u64, message: String) {
+        self.kept.push((line, message));
+        if self.kept.len() > MAX_ERRORS {
+            let (line, _) = self.kept.pop().expect("over the bound");
+            self.omitted += 1;
+            self.last_omitted_line = self.last_omitted_line.max(line);
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable(
-            "invalid_csv",
-            format!("the file was not imported; fix these rows and try again:\n{}", errors.join("\n")),
-        ))
+
+    fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    fn finish(self) -> String {
+        let mut lines: Vec<String> =
+            self.kept.into_sorted_vec().into_iter().map(|(line, message)| format!("line {line}: {message}")).collect();
+        if self.omitted > 0 {
+            lines.push(format!(
+                "line {}: {} more errors omitted (up to this line); fix the ones above and try again",
+                self.last_omitted_line, self.omitted
+            ));
+        }
+        lines.join("\n")
     }
 }
 
-async fn upsert_contact(tx: &mut sqlx::Transaction<'static, sqlx::Any>, row: &TerritoryRow) -> Result<(), ApiError> {
-    if row.contact_name.is_none() && row.contact_phone.is_none() {
-        sqlx::query("DELETE FROM place_contacts WHERE place_id = $1").bind(&row.place.id).execute(&mut **tx).await?;
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO place_contacts (place_id, contact_name, contact_phone) VALUES ($1, $2, $3) \
-         ON CONFLICT (place_id) DO UPDATE SET contact_name = excluded.contact_name, contact_phone = excluded.contact_phone",
+/// An area as the file describes it: code, name, kind, parent.
+type AreaRow = (String, String, AreaKind, Option<String>);
+/// The areas the server holds: code -> (name, kind, parent).
+type StoredAreas = HashMap<String, (String, String, Option<String>)>;
+
+/// Checks the file's area codes against the areas the server holds (a code already used for another level of
+/// the area tree is refused), and returns the towns, villages and grids the file describes, sorted and each
+/// once, with those already stored as they are.
+async fn check_areas(
+    tx: &mut Tx,
+    territory: &Territory<'_>,
+    errors: &mut ErrorList,
+) -> Result<(Vec<AreaRow>, StoredAreas), ApiError> {
+    let stored: StoredAreas = sqlx::query_as::<_, (String, String, String, Option<String>)>(
+        "SELECT code, name, kind, parent_code FROM areas",
     )
-    .bind(&row.place.id)
-    .bind(&row.contact_name)
-    .bind(&row.contact_phone)
-    .execute(&mut **tx)
-    .await?;
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|(code, name, kind, parent)| (code, (name, kind, parent)))
+    .collect();
+    let mut areas: Vec<AreaRow> = Vec::with_capacity(territory.grids().len() * 3);
+    let mut checked = BTreeSet::new();
+    for (info, line) in territory.grids() {
+        let levels = [
+            (&info.code, "grid", AreaKind::Grid),
+            (&info.village_code, "village_code", info.village_kind),
+            (&info.town_code, "town_code", AreaKind::Town),
+        ];
+        for (code, column, kind) in levels {
+            if !checked.insert(code.as_str()) {
+                continue;
+            }
+            let Some((_, stored_kind, _)) = stored.get(code.as_str()) else { continue };
+            let level_ok = if kind == AreaKind::Grid || kind == AreaKind::Town {
+                stored_kind == kind.id()
+            } else {
+                stored_kind == AreaKind::Village.id() || stored_kind == AreaKind::Community.id()
+            };
+            if !level_ok {
+                errors.push(line, format!("{column} {code} is already used for a {stored_kind} on this server"));
+            }
+        }
+        areas.push((info.town_code.clone(), info.town_name.clone(), AreaKind::Town, None));
+        areas.push((
+            info.village_code.clone(),
+            info.village_name.clone(),
+            info.village_kind,
+            Some(info.town_code.clone()),
+        ));
+        areas.push((info.code.clone(), info.name.clone(), AreaKind::Grid, Some(info.village_code.clone())));
+    }
+    areas.sort();
+    areas.dedup();
+    Ok((areas, stored))
+}
+
+/// Adds the areas the server lacks and updates those whose name, kind or parent changed, in multi-row statements.
+async fn write_areas(
+    tx: &mut Tx,
+    areas: &[AreaRow],
+    stored: &StoredAreas,
+    summary: &mut ImportSummary,
+) -> Result<(), ApiError> {
+    let mut writes = Vec::new();
+    for area @ (code, name, kind, parent) in areas {
+        match stored.get(code) {
+            Some((n, k, p)) if n == name && k == kind.id() && p == parent => continue,
+            Some(_) => summary.areas_changed += 1,
+            None => summary.areas_added += 1,
+        }
+        writes.push(area);
+    }
+    const COLS: usize = 4;
+    for chunk in writes.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO areas (code, name, kind, parent_code) VALUES {} ON CONFLICT (code) DO UPDATE SET \
+             name = excluded.name, kind = excluded.kind, parent_code = excluded.parent_code",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (code, name, kind, parent) in chunk {
+            query = query.bind(code).bind(name).bind(kind.id()).bind(parent);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Refuses places that the server holds in another grid: their visits live in that grid's document.
+async fn check_places_stay(
+    tx: &mut Tx,
+    chunk: &[(&GridInfo, Vec<TerritoryRow>)],
+    errors: &mut ErrorList,
+) -> Result<(), ApiError> {
+    let rows: Vec<&TerritoryRow> = chunk.iter().flat_map(|(_, rows)| rows).collect();
+    for part in rows.chunks(MAX_BINDS) {
+        let list = in_list(tx, part.len());
+        let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({list})");
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for row in part {
+            query = query.bind(&row.place.id);
+        }
+        let stored: HashMap<String, String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
+        for row in part {
+            match stored.get(&row.place.id) {
+                Some(grid) if grid != &row.grid.code => errors.push(
+                    row.line,
+                    format!(
+                        "place {} already belongs to grid {grid}; moving places between grids is not supported",
+                        row.place.id
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Contacts as the file gives them: set where given, removed where not, in multi-row statements.
+async fn write_contacts<'r>(tx: &mut Tx, rows: impl Iterator<Item = &'r TerritoryRow>) -> Result<(), ApiError> {
+    let (with, without): (Vec<&TerritoryRow>, Vec<&TerritoryRow>) =
+        rows.partition(|r| r.contact_name.is_some() || r.contact_phone.is_some());
+    for chunk in without.chunks(MAX_BINDS) {
+        let list = in_list(tx, chunk.len());
+        let sql = format!("DELETE FROM place_contacts WHERE place_id IN ({list})");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query.bind(&row.place.id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    const COLS: usize = 3;
+    for chunk in with.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO place_contacts (place_id, contact_name, contact_phone) VALUES {} ON CONFLICT (place_id) \
+             DO UPDATE SET contact_name = excluded.contact_name, contact_phone = excluded.contact_phone",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query.bind(&row.place.id).bind(&row.contact_name).bind(&row.contact_phone);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }

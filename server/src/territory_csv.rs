@@ -8,6 +8,7 @@
 use client_core::model::{AreaKind, GridInfo, Place, PlaceKind, UnknownName, MAX_TEXT_BYTES};
 use csv::ByteRecord;
 use std::collections::HashMap;
+use std::io::Cursor;
 
 /// One valid row of the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,16 +35,95 @@ const MAX_ERRORS: usize = 100;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Parses and validates the whole file. Returns either every row (identical duplicate
-/// places kept once, at their first line) or every error found, sorted by line.
-pub fn parse_territory_csv(bytes: &[u8]) -> Result<Vec<TerritoryRow>, Vec<RowError>> {
+/// A valid file, held compactly: its grids once, and for each place only where its record starts in the file,
+/// so that a province of a million places costs a few dozen bytes per place beyond the file itself. Rows are
+/// read again from the file, one grid at a time, when they are applied.
+pub struct Territory<'a> {
+    bytes: &'a [u8],
+    columns: Columns,
+    /// Each grid as its rows describe it, in order of first appearance, and the line of its first row.
+    grids: Vec<(GridInfo, u64)>,
+    /// The valid rows (identical repeats of a place kept once, at their first line), by grid, then line.
+    rows: Vec<RowRef>,
+    /// Where each grid's rows start in `rows`; one more entry marks the end.
+    grid_starts: Vec<usize>,
+}
+
+/// Where a valid row's record starts, and its grid (an index into `Territory::grids`).
+#[derive(Debug, Clone, Copy)]
+struct RowRef {
+    grid: u32,
+    line: u64,
+    offset: u64,
+}
+
+impl<'a> Territory<'a> {
+    /// Number of places (valid rows, identical repeats counted once).
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The grids with the line of each one's first row, in order of first appearance.
+    pub fn grids(&self) -> impl ExactSizeIterator<Item = (&GridInfo, u64)> {
+        self.grids.iter().map(|(g, line)| (g, *line))
+    }
+
+    /// The rows of the `index`th grid, read again from the file.
+    pub fn grid_rows(&self, index: usize) -> Result<Vec<TerritoryRow>, String> {
+        let refs = &self.rows[self.grid_starts[index]..self.grid_starts[index + 1]];
+        let mut reader = RowReader::new(self.bytes);
+        refs.iter().map(|r| reader.read(&self.columns, r)).collect()
+    }
+
+    /// Every row, in line order.
+    pub fn rows(&self) -> Result<Vec<TerritoryRow>, String> {
+        let mut refs = self.rows.clone();
+        refs.sort_by_key(|r| r.line);
+        let mut reader = RowReader::new(self.bytes);
+        refs.iter().map(|r| reader.read(&self.columns, r)).collect()
+    }
+}
+
+/// Reads valid records again from where they start; consecutive records need no seek.
+struct RowReader<'a> {
+    reader: csv::Reader<Cursor<&'a [u8]>>,
+    record: ByteRecord,
+}
+
+impl<'a> RowReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        RowReader { reader: csv_reader(Cursor::new(bytes)), record: ByteRecord::new() }
+    }
+
+    fn read(&mut self, columns: &Columns, row: &RowRef) -> Result<TerritoryRow, String> {
+        if self.reader.position().byte() != row.offset {
+            let mut position = csv::Position::new();
+            position.set_byte(row.offset).set_line(row.line);
+            self.reader.seek(position).map_err(|e| format!("line {}: cannot read again: {e}", row.line))?;
+        }
+        let unreadable = || format!("line {}: the record cannot be read again", row.line);
+        if !self.reader.read_byte_record(&mut self.record).map_err(|_| unreadable())? {
+            return Err(unreadable());
+        }
+        let fields: Option<Vec<&str>> = self.record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
+        columns.parse_row(row.line, &fields.ok_or_else(unreadable)?).map_err(|problems| problems.join("; "))
+    }
+}
+
+/// Fields are read as bytes so that bad UTF-8 (typically a GBK export) is reported with its line instead of
+/// aborting the read, and records are flexible so that a wrong field count is one error among others rather
+/// than the end of parsing.
+fn csv_reader<R: std::io::Read>(input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input)
+}
+
+/// Parses and validates the whole file. Returns either the valid file (identical duplicate places kept once,
+/// at their first line) or every error found, sorted by line.
+pub fn parse_territory_csv(bytes: &[u8]) -> Result<Territory<'_>, Vec<RowError>> {
     // Excel's "CSV UTF-8" export starts with a BOM. The csv reader would skip it too, but
     // stripping it here keeps its byte offsets aligned with the slice `LineCounter` scans.
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    // Fields are read as bytes so that bad UTF-8 (typically a GBK export) is reported with its
-    // line instead of aborting the read, and records are flexible so that a wrong field count
-    // is one error among others rather than the end of parsing.
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut reader = csv_reader(bytes);
     let mut record = ByteRecord::new();
     let mut lines = LineCounter::new(bytes);
     let mut importer: Option<Importer> = None;
@@ -70,7 +150,7 @@ pub fn parse_territory_csv(bytes: &[u8]) -> Result<Vec<TerritoryRow>, Vec<RowErr
             continue;
         }
         match importer.as_mut() {
-            Some(importer) => importer.record(line, &fields, &mut errors),
+            Some(importer) => importer.record(bytes, at, line, &fields, &mut errors),
             None => {
                 header_line = line;
                 match parse_header(&fields) {
@@ -92,7 +172,7 @@ pub fn parse_territory_csv(bytes: &[u8]) -> Result<Vec<TerritoryRow>, Vec<RowErr
         return Err(errors.finish());
     };
     if errors.is_empty() {
-        Ok(importer.rows)
+        Ok(importer.finish(bytes))
     } else {
         Err(errors.finish())
     }
@@ -245,17 +325,25 @@ fn parse_header(fields: &[Option<&str>]) -> Result<Vec<Col>, Vec<String>> {
 /// every later use of the code must repeat.
 type Seen = HashMap<String, (u64, Vec<(Col, String)>)>;
 
-/// Row-by-row state once the header is known.
-struct Importer {
+/// The columns of the file by position, and the reverse.
+struct Columns {
     /// Column of each field position.
     columns: Vec<Col>,
     /// Field position of each column, if present.
     positions: [Option<usize>; COLUMN_COUNT],
+}
+
+/// Row-by-row state once the header is known.
+struct Importer {
+    columns: Columns,
     /// Non-blank data records seen, valid or not.
     records: usize,
-    rows: Vec<TerritoryRow>,
+    rows: Vec<RowRef>,
     /// Index into `rows` of each place's first occurrence.
-    places: HashMap<String, usize>,
+    places: HashMap<Box<str>, u32>,
+    /// Each grid as first described, with its line, and its index in that list by code.
+    grid_infos: Vec<(GridInfo, u64)>,
+    grid_numbers: HashMap<String, u32>,
     grids: Seen,
     villages: Seen,
     towns: Seen,
@@ -271,11 +359,12 @@ impl Importer {
             positions[col as usize] = Some(position);
         }
         Importer {
-            columns,
-            positions,
+            columns: Columns { columns, positions },
             records: 0,
             rows: Vec::new(),
             places: HashMap::new(),
+            grid_infos: Vec::new(),
+            grid_numbers: HashMap::new(),
             grids: HashMap::new(),
             villages: HashMap::new(),
             towns: HashMap::new(),
@@ -283,22 +372,24 @@ impl Importer {
         }
     }
 
-    fn record(&mut self, line: u64, fields: &[Option<&str>], errors: &mut Errors) {
+    /// Checks one record that starts at byte `offset` of `bytes`.
+    fn record(&mut self, bytes: &[u8], offset: u64, line: u64, fields: &[Option<&str>], errors: &mut Errors) {
         self.records += 1;
         let mut broken = false;
-        if fields.len() != self.columns.len() {
+        let columns = &self.columns.columns;
+        if fields.len() != columns.len() {
             errors.push(
                 line,
                 format!(
                     "found {} fields but the header has {}; quote values that contain commas",
                     fields.len(),
-                    self.columns.len()
+                    columns.len()
                 ),
             );
             broken = true;
         }
         if let Some(position) = fields.iter().position(Option::is_none) {
-            let place = match self.columns.get(position) {
+            let place = match columns.get(position) {
                 Some(col) => format!("column {}", col.name()),
                 None => format!("field {}", position + 1),
             };
@@ -309,7 +400,7 @@ impl Importer {
             return;
         }
         let fields: Vec<&str> = fields.iter().map(|f| f.unwrap_or_default()).collect();
-        let row = match self.parse_row(line, &fields) {
+        let row = match self.columns.parse_row(line, &fields) {
             Ok(row) => row,
             Err(problems) => {
                 for problem in problems {
@@ -321,10 +412,14 @@ impl Importer {
         for problem in self.check_areas(&row) {
             errors.push(line, problem);
         }
-        match self.places.get(&row.place.id) {
+        match self.places.get(row.place.id.as_str()) {
             Some(&first) => {
-                let first = &self.rows[first];
-                let differing = differing_columns(first, &row);
+                // Read back from the file: only the first occurrence's position is kept.
+                let first = match RowReader::new(bytes).read(&self.columns, &self.rows[first as usize]) {
+                    Ok(first) => first,
+                    Err(problem) => return errors.push(line, problem),
+                };
+                let differing = differing_columns(&first, &row);
                 // An identical repeat is harmless (files are often concatenated); a different
                 // one means two places claim the same id and only the office can tell which is right.
                 if !differing.is_empty() {
@@ -340,12 +435,38 @@ impl Importer {
                 }
             }
             None => {
-                self.places.insert(row.place.id.clone(), self.rows.len());
-                self.rows.push(row);
+                let grid = match self.grid_numbers.get(&row.grid.code) {
+                    Some(&grid) => grid,
+                    None => {
+                        let grid = self.grid_infos.len() as u32;
+                        self.grid_numbers.insert(row.grid.code.clone(), grid);
+                        self.grid_infos.push((row.grid.clone(), line));
+                        grid
+                    }
+                };
+                self.places.insert(row.place.id.into_boxed_str(), self.rows.len() as u32);
+                self.rows.push(RowRef { grid, line, offset });
             }
         }
     }
 
+    /// The valid file, its rows grouped by grid.
+    fn finish(self, bytes: &[u8]) -> Territory<'_> {
+        let mut rows = self.rows;
+        // Stable, and rows were pushed in line order: within a grid they stay in line order.
+        rows.sort_by_key(|r| r.grid);
+        let mut grid_starts = Vec::with_capacity(self.grid_infos.len() + 1);
+        for (i, row) in rows.iter().enumerate() {
+            if grid_starts.len() <= row.grid as usize {
+                grid_starts.push(i);
+            }
+        }
+        grid_starts.push(rows.len());
+        Territory { bytes, columns: self.columns, grids: self.grid_infos, rows, grid_starts }
+    }
+}
+
+impl Columns {
     /// Validates one record's fields on their own; every problem is reported, not just the first.
     fn parse_row(&self, line: u64, fields: &[&str]) -> Result<TerritoryRow, Vec<String>> {
         let mut problems = Vec::new();
@@ -425,7 +546,9 @@ impl Importer {
             contact_phone: text(Col::ContactPhone),
         })
     }
+}
 
+impl Importer {
     /// Checks the row's area data against earlier rows. Each level checks only its own
     /// attributes and the link to its parent, so one disagreement yields one message.
     fn check_areas(&mut self, row: &TerritoryRow) -> Vec<String> {
@@ -606,8 +729,16 @@ mod tests {
 
     fn errors(bytes: &[u8]) -> Vec<RowError> {
         match parse_territory_csv(bytes) {
-            Ok(rows) => panic!("expected errors, got {rows:?}"),
+            Ok(territory) => panic!("expected errors, got {:?}", territory.rows()),
             Err(errors) => errors,
+        }
+    }
+
+    /// The rows of a valid file, in line order.
+    fn rows(bytes: &[u8]) -> Vec<TerritoryRow> {
+        match parse_territory_csv(bytes) {
+            Ok(territory) => territory.rows().unwrap(),
+            Err(errors) => panic!("expected a valid file, got {errors:#?}"),
         }
     }
 
@@ -677,7 +808,7 @@ mod tests {
                 contact_phone: None,
             },
         ];
-        assert_eq!(parse_territory_csv(&bytes), Ok(expected));
+        assert_eq!(rows(&bytes), expected);
     }
 
     #[test]
@@ -688,9 +819,29 @@ mod tests {
             assert_eq!(errs.len(), 1, "{newline:?}: {errs:#?}");
             assert_eq!(errs[0].line, 7, "{newline:?}");
             let fixed = text.replace("P3,shop", "");
-            let lines: Vec<u64> = parse_territory_csv(fixed.as_bytes()).unwrap().iter().map(|r| r.line).collect();
+            let lines: Vec<u64> = rows(fixed.as_bytes()).iter().map(|r| r.line).collect();
             assert_eq!(lines, vec![3, 6], "{newline:?}");
         }
+    }
+
+    #[test]
+    fn rows_are_read_again_grid_by_grid_in_line_order() {
+        // Grids interleaved, CRLF endings, a blank line, quoted fields and an identical repeat.
+        let g2 = |id: &str, label: &str| row(id, label).replace("G1,Grid one", "G2,Grid two");
+        let text =
+            [HEADER, &row("P1", "a"), &g2("P2", "\"b, quoted\""), "", &row("P3", "c"), &g2("P4", "d"), &row("P1", "a")]
+                .join("\r\n");
+        let territory = parse_territory_csv(text.as_bytes()).unwrap();
+        assert_eq!(territory.row_count(), 4);
+        let grids: Vec<(&str, u64)> = territory.grids().map(|(g, line)| (g.code.as_str(), line)).collect();
+        assert_eq!(grids, vec![("G1", 2), ("G2", 3)]);
+        let read = |g: usize| -> Vec<(u64, String, String)> {
+            let rows = territory.grid_rows(g).unwrap();
+            rows.into_iter().map(|r| (r.line, r.place.id, r.place.label)).collect()
+        };
+        assert_eq!(read(0), vec![(2, "P1".into(), "a".into()), (5, "P3".into(), "c".into())]);
+        assert_eq!(read(1), vec![(3, "P2".into(), "b, quoted".into()), (6, "P4".into(), "d".into())]);
+        assert_eq!(territory.rows().unwrap().iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3, 5, 6]);
     }
 
     #[test]
@@ -699,7 +850,7 @@ mod tests {
             HEADER,
             r#"P1,shop,"Li's shop, north gate",G1,"Grid, one",V1,East village,village,T1,Town,"No. 5, ""Old"" Street",,,,"#,
         ]);
-        let rows = parse_territory_csv(&bytes).unwrap();
+        let rows = rows(&bytes);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].place.label, "Li's shop, north gate");
         assert_eq!(rows[0].grid.name, "Grid, one");
@@ -730,7 +881,7 @@ mod tests {
             " Town_Name ,TOWN_CODE,village_kind,village_name,village_code,grid_name,grid_code,label,kind,place_id,lon,lat",
             "Town,T1,community,Riverside,C1,Grid one,G1,Market hall,market,P9,114.5,-30",
         ]);
-        let rows = parse_territory_csv(&bytes).unwrap();
+        let rows = rows(&bytes);
         assert_eq!(
             rows,
             vec![TerritoryRow {
@@ -793,7 +944,7 @@ mod tests {
     fn duplicate_place_ids() {
         // An identical repeat (even spelled differently) is kept once, at its first line.
         let same = csv(&[HEADER, &row("P1", "a"), &row("P2", "b"), &row(" P1 ", "a").replace("household", "户")]);
-        let rows = parse_territory_csv(&same).unwrap();
+        let rows = rows(&same);
         assert_eq!(rows.iter().map(|r| (r.line, r.place.id.as_str())).collect::<Vec<_>>(), vec![(2, "P1"), (3, "P2")]);
 
         let different = csv(&[HEADER, &row("P1", "a"), &row("P2", "b"), &row("P1", "c")]);
