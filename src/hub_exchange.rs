@@ -73,13 +73,12 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         team: hub.team().to_string(),
         server_key: hub.server_key.to_hex(),
         devices: Vec::new(),
-        at: None,
+        at_ms: None,
     });
     match roster.devices.iter().find(|d| d.device_id == device_id) {
         Some(d) if d.revoked => return Err(ApiError::unauthorized("this device has been revoked by the office")),
         Some(_) => {}
-        // Enrolled before the server made the roster, yet not on it: no longer in the team.
-        None if roster.at.is_some_and(|at| claims.iat < at) => {
+        None if left_the_team(&roster, &claims) => {
             return Err(ApiError::forbidden(format!(
                 "this device is not in team {} according to the roster the hub last read from the server; sync with the server instead",
                 hub.team()
@@ -182,6 +181,14 @@ fn decorate(
     Ok(())
 }
 
+/// Whether a device the roster does not list was enrolled before the server read the roster, and so has left
+/// the team since; otherwise it enrolled later and its server-signed token vouches for it. A token from before
+/// enrolment times were in milliseconds counts from the start of its second, so the doubt goes to refusal.
+fn left_the_team(roster: &Roster, claims: &server::auth::Claims) -> bool {
+    let enrolled_ms = claims.enrolled_ms.unwrap_or(claims.iat.saturating_mul(1000));
+    roster.at_ms.is_some_and(|at_ms| enrolled_ms < at_ms)
+}
+
 /// The team's devices whose signed changes the hub accepts: every one the roster lists, unless revoked.
 fn signers(roster: &Roster) -> HashMap<ActorId, Signer> {
     roster
@@ -209,5 +216,39 @@ fn push_error(e: &PushError) -> ApiError {
     match e {
         PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
         PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(iat: i64, enrolled_ms: Option<i64>) -> server::auth::Claims {
+        server::auth::Claims {
+            sub: "u".into(),
+            usr: "v2".into(),
+            role: server::auth::Role::Volunteer,
+            team: Some("east".into()),
+            dev: Some("d".into()),
+            act: None,
+            key: None,
+            enrolled_ms,
+            aud: server::auth::DEVICE_AUDIENCE.into(),
+            iat,
+            exp: iat + 1,
+        }
+    }
+
+    /// Within one second the roster's time decides: the same second no longer means "enrolled afterwards".
+    #[test]
+    fn a_device_missing_from_the_roster_is_judged_by_milliseconds() {
+        let roster = |at_ms| Roster { team: "east".into(), server_key: String::new(), devices: Vec::new(), at_ms };
+        let second = 1_800_000_000;
+        let read_at = roster(Some(second * 1000 + 600));
+        assert!(left_the_team(&read_at, &token(second, Some(second * 1000 + 200))), "enrolled before the read");
+        assert!(!left_the_team(&read_at, &token(second, Some(second * 1000 + 700))), "enrolled after the read");
+        assert!(left_the_team(&read_at, &token(second, None)), "an old token's second is taken at its start");
+        assert!(!left_the_team(&read_at, &token(second + 1, None)));
+        assert!(!left_the_team(&roster(None), &token(second, Some(0))), "no roster read yet: the token vouches");
     }
 }

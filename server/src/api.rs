@@ -171,6 +171,7 @@ pub(crate) fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Op
         dev: device,
         act: None,
         key: None,
+        enrolled_ms: None,
         aud: aud.to_string(),
         iat: now,
         exp: now + ttl,
@@ -223,6 +224,8 @@ async fn enrol(
     let mut claims = claims_for(&user, DEVICE_AUDIENCE, DEVICE_TTL_SECS, Some(device_id.clone()));
     claims.act = Some(actor.clone());
     claims.key = public_key.map(|k| k.to_hex());
+    // After the device's row is committed: a roster read from this instant on lists it.
+    claims.enrolled_ms = Some(chrono::Utc::now().timestamp_millis());
     audit::record(&state.db, Some(&user.username), "device.enrol", &format!("device {device_id} ({name})")).await;
     Ok(Json(EnrolReply {
         device_id,

@@ -76,6 +76,10 @@ pub struct Claims {
     /// The device's Ed25519 public key (hex), on device tokens of devices that sign their changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// When the device was enrolled (milliseconds since the epoch), on device tokens: a hub compares it with
+    /// the time of its roster.
+    #[serde(default, rename = "enr", skip_serializing_if = "Option::is_none")]
+    pub enrolled_ms: Option<i64>,
     pub aud: String,
     pub iat: i64,
     pub exp: i64,

@@ -195,6 +195,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
             dev: Some(device_id.clone()),
             act: None,
             key: None,
+            enrolled_ms: None,
             aud: DEVICE_AUDIENCE.into(),
             iat: 0,
             exp: 0,

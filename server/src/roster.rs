@@ -19,10 +19,11 @@ pub struct Roster {
     /// The server's Ed25519 public key (hex): device tokens and attested heads are signed with it.
     pub server_key: String,
     pub devices: Vec<RosterDevice>,
-    /// When the server read the roster (seconds since the epoch): a device whose token is older and that the
-    /// roster does not list has left the team, and a hub refuses it.
+    /// When the server read the roster (milliseconds since the epoch): a device enrolled earlier that the
+    /// roster does not list has left the team, and a hub refuses it. Milliseconds, because a device enrolled
+    /// in the same second as the roster was read may be on either side of it.
     #[serde(default)]
-    pub at: Option<i64>,
+    pub at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -47,8 +48,9 @@ async fn roster(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<
         .fetch_one(&state.db.pool)
         .await?;
     let team = team.ok_or_else(|| ApiError::forbidden("you are not in a team; ask the office"))?;
-    // Taken before the query: every device enrolled since has a token issued at this second or later.
-    let at = chrono::Utc::now().timestamp();
+    // Taken before the query: a device whose enrolment time is earlier committed before the query began, so
+    // the roster lists it unless it left the team.
+    let at_ms = chrono::Utc::now().timestamp_millis();
     type Row = (String, String, String, String, Option<i64>, Option<i64>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT d.device_id, u.username, d.actor, d.public_key, d.revoked_at, u.disabled_at \
@@ -71,6 +73,6 @@ async fn roster(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<
                 revoked: revoked.is_some() || disabled.is_some(),
             })
             .collect(),
-        at: Some(at),
+        at_ms: Some(at_ms),
     }))
 }
