@@ -1,8 +1,8 @@
 //! Territory import of a file larger than one chunk of work: imported, visited, then imported again with changes
 //! of every kind (kinds, labels, addresses, coordinates, contacts, new places, a grid moved to a village of the
 //! other kind, a village renamed). The coverage counts per grid, village and town equal a recomputation from the
-//! file and the visits with the coverage rules, a device sees exactly the imported places, and a dry run or a
-//! file with an error in its last grid changes nothing.
+//! file and the visits with the coverage rules, a device sees exactly the imported places, visits synced during
+//! the import are all counted, and a dry run or a file with an error in its last grid changes nothing.
 
 mod common;
 use client_core::coverage::{place_coverage, summarize};
@@ -180,8 +180,8 @@ const VISITS: &[Recorded] = &[
     Recorded { place: "G080-P013", flags: &["--poster"], outcome: Outcome::NobodyHome },
 ];
 
-fn as_visits() -> BTreeMap<&'static str, Visit> {
-    VISITS
+fn as_visits(recorded: &[Recorded]) -> BTreeMap<&'static str, Visit> {
+    recorded
         .iter()
         .map(|r| {
             let has = |f: &str| r.flags.contains(&f);
@@ -209,8 +209,8 @@ fn as_visits() -> BTreeMap<&'static str, Visit> {
 }
 
 /// `(area, indicator) -> (eligible, reached, excluded)` recomputed from the rows and the visits with the rules.
-fn expected(rows: &[Row], by: &str) -> BTreeMap<(String, String), (u64, u64, u64)> {
-    let visits = as_visits();
+fn expected(rows: &[Row], recorded: &[Recorded], by: &str) -> BTreeMap<(String, String), (u64, u64, u64)> {
+    let visits = as_visits(recorded);
     let mut areas: BTreeMap<String, Vec<(PlaceKind, bool, client_core::coverage::PlaceCoverage)>> = BTreeMap::new();
     for r in rows {
         let area = match by {
@@ -242,9 +242,9 @@ fn reported(office: &Path, by: &str) -> BTreeMap<(String, String), (u64, u64, u6
         .collect()
 }
 
-fn assert_counts(office: &Path, rows: &[Row], when: &str) {
+fn assert_counts(office: &Path, rows: &[Row], recorded: &[Recorded], when: &str) {
     for by in ["grid", "village", "town"] {
-        let (expected, reported) = (expected(rows, by), reported(office, by));
+        let (expected, reported) = (expected(rows, recorded, by), reported(office, by));
         if expected != reported {
             let wrong: Vec<_> = expected
                 .iter()
@@ -286,7 +286,7 @@ fn device_places(vol: &Path) -> BTreeMap<String, DevicePlace> {
 }
 
 fn expected_device_places(rows: &[Row]) -> BTreeMap<String, DevicePlace> {
-    let visits = as_visits();
+    let visits = as_visits(VISITS);
     rows.iter()
         .filter(|r| r.grid == MOVED || r.grid == RECOUNTED)
         .map(|r| {
@@ -312,6 +312,14 @@ fn contacts(data_dir: &Path) -> BTreeSet<(String, String)> {
 
 fn expected_contacts(rows: &[Row]) -> BTreeSet<(String, String)> {
     rows.iter().filter_map(|r| Some((r.id.clone(), r.contact_phone.clone()?))).collect()
+}
+
+fn record(vol: &Path, visits: &[Recorded]) {
+    for visit in visits {
+        let mut args = vec!["field", "visit", visit.place, "--outcome", visit.outcome.id()];
+        args.extend(visit.flags);
+        ok(vol, &args, None);
+    }
 }
 
 fn import(office: &Path, dir: &Path, name: &str, text: &str, extra: &[&str]) -> std::process::Output {
@@ -351,20 +359,18 @@ fn import_and_reimport_keep_counts_and_devices_exact() {
     ok(&vol, &["field", "login", "--server", &server.url, "--username", "vol", "--password-stdin"], Some(&pw()));
     ok(&vol, &["field", "sync"], None);
     assert_eq!(device_places(&vol).keys().len(), 2 * PLACES_PER_GRID);
-    for visit in VISITS {
-        let mut args = vec!["field", "visit", visit.place, "--outcome", visit.outcome.id()];
-        args.extend(visit.flags);
-        ok(&vol, &args, None);
-    }
+    // Some visits are synced now; the others are recorded now and synced while the second file is imported.
+    let (early, late) = VISITS.split_at(VISITS.len() - 3);
+    record(&vol, early);
     ok(&vol, &["field", "sync"], None);
-    assert_counts(&office, &first, "after the first import and the visits");
+    assert_counts(&office, &first, early, "after the first import and the visits");
 
     let (second, added, changed) = changed(&first);
     assert!(changed > 200 && added == 3, "{changed} changed, {added} added");
     // A dry run reports the changes and applies none.
     let dry = stdout_of(&import(&office, tmp.path(), "second.csv", &csv(&second), &["--dry-run"]));
     assert!(dry.contains(&format!("{added} places added, {changed} changed")), "{dry}");
-    assert_counts(&office, &first, "after a dry run");
+    assert_counts(&office, &first, early, "after a dry run");
     // A place of the first grid moved to the last one, on the file's last line: it is found after the other
     // grids were applied inside the transaction, and the whole file is refused.
     let mut moving = second.clone();
@@ -375,12 +381,20 @@ fn import_and_reimport_keep_counts_and_devices_exact() {
     assert!(!refused.status.success(), "a place moving to another grid must be refused");
     let line = moving.len() + 1;
     assert!(err.contains(&format!("line {line}: place {} already belongs to grid G000", moved.id)), "{err}");
-    assert_counts(&office, &first, "after a refused file");
+    assert_counts(&office, &first, early, "after a refused file");
     assert_eq!(contacts(&data), expected_contacts(&first));
 
-    let text = stdout_of(&import(&office, tmp.path(), "second.csv", &csv(&second), &[]));
+    record(&vol, late);
+    let importing = {
+        let (office, dir, text) = (office.clone(), tmp.path().to_path_buf(), csv(&second));
+        std::thread::spawn(move || import(&office, &dir, "second.csv", &text, &[]))
+    };
+    // Syncing the device's grids while they are being imported: the sync waits for the import or goes first.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(&vol, &["field", "sync"], None);
+    let text = stdout_of(&importing.join().unwrap());
     assert!(text.contains(&format!("{added} places added, {changed} changed")), "{text}");
-    assert_counts(&office, &second, "after the re-import");
+    assert_counts(&office, &second, VISITS, "after the re-import");
     assert_eq!(contacts(&data), expected_contacts(&second));
 
     // The device receives the registry as imported: places, kinds, labels, and the grid's new village kind in
@@ -390,5 +404,5 @@ fn import_and_reimport_keep_counts_and_devices_exact() {
 
     let again = stdout_of(&import(&office, tmp.path(), "second.csv", &csv(&second), &[]));
     assert!(again.contains("0 places added, 0 changed") && again.contains("0 grids updated"), "{again}");
-    assert_counts(&office, &second, "after importing the same file again");
+    assert_counts(&office, &second, VISITS, "after importing the same file again");
 }

@@ -249,12 +249,7 @@ impl GridRepo {
         let locks = self.lock_many(codes).await;
         let session = match self.db.backend {
             Backend::Postgres => {
-                let mut tx = self.db.pool.begin().await?;
-                // Shared with every other grid write, exclusive to a territory import (`begin_import`).
-                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-                    .bind(advisory_key(IMPORT_LOCK))
-                    .execute(&mut *tx)
-                    .await?;
+                let mut tx = self.shared_with_imports().await?;
                 for lock in &locks {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)")
                         .bind(advisory_key(&lock.code))
@@ -270,6 +265,24 @@ impl GridRepo {
             }
         };
         Ok((locks, session))
+    }
+
+    /// A transaction holding the territory import's lock shared, as every grid write on PostgreSQL does, so that
+    /// an import excludes them all with one lock (`begin_import`). While an import runs this waits without
+    /// holding a database connection, so that syncs piling up behind a long import leave the pool to the rest.
+    async fn shared_with_imports(&self) -> Result<Transaction<'static, Any>, ApiError> {
+        loop {
+            let mut tx = self.db.pool.begin().await?;
+            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock_shared($1)")
+                .bind(advisory_key(IMPORT_LOCK))
+                .fetch_one(&mut *tx)
+                .await?;
+            if got {
+                return Ok(tx);
+            }
+            tx.rollback().await?;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
 
     /// Locks the grids of a territory import, however many, and opens its write transaction: in this process
