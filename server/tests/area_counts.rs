@@ -231,6 +231,7 @@ async fn review_decisions_keep_the_counts() {
         dev: Some(device_id.clone()),
         act: None,
         key: None,
+        enrolled_ms: None,
         aud: DEVICE_AUDIENCE.into(),
         iat: 0,
         exp: 0,

@@ -38,6 +38,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
         dev: Some(device_id.clone()),
         act: None,
         key: None,
+        enrolled_ms: None,
         aud: DEVICE_AUDIENCE.into(),
         iat: 0,
         exp: 0,
