@@ -1,6 +1,7 @@
 //! Sync load generator: N simulated devices record M visits offline each, then all sync at once against the real
 //! `doorstep serve` binary. Run: `cargo bench --bench sync [-- --devices 20 --visits 60 --grids 19 --team-size 20
-//! --database-url postgres://… --instances 1 --restart --server-bin PATH --pause-before-visits SECS]`.
+//! --database-url postgres://… --instances 1 --restart --server-bin PATH --pause-before-visits SECS
+//! --spread SECS]`.
 //!
 //! Reports visits ingested per second, per-sync latency (p50, p99), bytes on the wire per visit (gzip bodies as
 //! sent), CPU time per phase (servers, this generator, the whole machine) and each server process's peak RSS,
@@ -30,7 +31,9 @@
 //! 1. initial download: every device's first sync, one device at a time (it receives its grids' snapshots);
 //! 2. empty sync, before: all N sync concurrently with nothing new either way (the fixed cost of a request,
 //!    the baseline for the next phase);
-//! 3. visit sync: every device records M visits offline, then all N sync concurrently;
+//! 3. visit sync: every device records M visits offline, then all N sync concurrently (with `--spread SECS`,
+//!    each starts at its own instant, the N instants evenly spaced over SECS seconds in a shuffled order: an
+//!    offered load of N×M/SECS visits per second, and each sync's latency counts from its own start);
 //! 4. catch-up: all N sync concurrently again and receive the visits of team-mates that synced after them;
 //! 5. empty sync, after: nothing new again, but every grid now has one head per device that wrote to it.
 //!
@@ -62,7 +65,7 @@ const PASSWORD: &str = "bench-password";
 const OFFICE: &str = "bench-office";
 const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G --team-size S \
                      --database-url postgres://… --instances K --restart --server-bin PATH \
-                     --pause-before-visits SECS]";
+                     --pause-before-visits SECS --spread SECS]";
 
 struct Args {
     devices: usize,
@@ -78,6 +81,8 @@ struct Args {
     restart: bool,
     /// Seconds to wait before the visit sync, to attach a profiler to the server processes (`perf record -p`).
     pause_before_visits: u64,
+    /// Seconds over which the devices' visit syncs start, instead of all in one instant.
+    spread: Duration,
 }
 
 fn parse_args() -> Result<Args> {
@@ -90,6 +95,7 @@ fn parse_args() -> Result<Args> {
         instances: 1,
         restart: false,
         pause_before_visits: 0,
+        spread: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -108,6 +114,15 @@ fn parse_args() -> Result<Args> {
                 let v = value("--pause-before-visits")?;
                 args.pause_before_visits =
                     v.parse().map_err(|_| anyhow!("--pause-before-visits {v:?} is not seconds"))?;
+            }
+            "--spread" => {
+                let v = value("--spread")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| anyhow!("--spread {v:?} is not a number of seconds"))?;
+                args.spread = Duration::from_secs_f64(secs);
             }
             "--database-url" => args.database_url = Some(value("--database-url")?),
             "--server-bin" => {
@@ -650,20 +665,38 @@ fn start_instances(dirs: &[PathBuf], database_url: Option<&str>) -> Result<Vec<I
     Ok(instances)
 }
 
-/// Every device syncs once, all at the same time. Requests are built before and replies applied after the
-/// timed window (see `Prepared`), so that the window holds the server's work and the HTTP exchanges only.
-async fn sync_all(name: &'static str, devices: &mut Vec<Device>, instances: &[Instance]) -> Result<Phase> {
+/// Every device syncs once, all at the same time, or each at its own instant of `spread` (evenly spaced, in an
+/// order shuffled with `rng`). Requests are built before and replies applied after the timed window (see
+/// `Prepared`), so that the window holds the server's work and the HTTP exchanges only.
+async fn sync_all(
+    name: &'static str,
+    devices: &mut Vec<Device>,
+    instances: &[Instance],
+    spread: Duration,
+    rng: &mut Rng,
+) -> Result<Phase> {
     let clients = devices.iter().map(|_| client()).collect::<Result<Vec<_>>>()?;
     let prepared: Vec<Prepared> = devices.iter().map(|d| prepare(d, &BTreeSet::new())).collect();
-    eprintln!("{name}: {} devices sync at once", devices.len());
+    let mut order: Vec<usize> = (0..devices.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let starts: Vec<Duration> = order.iter().map(|&k| spread.mul_f64(k as f64 / devices.len() as f64)).collect();
+    if spread.is_zero() {
+        eprintln!("{name}: {} devices sync at once", devices.len());
+    } else {
+        eprintln!("{name}: {} devices start their syncs over {} ms", devices.len(), ms(spread));
+    }
     let cpu_before = Cpu::now(instances)?;
     let start = Instant::now();
     let tasks: Vec<_> = devices
         .drain(..)
         .zip(clients)
         .zip(prepared)
-        .map(|((device, client), prepared)| {
+        .zip(starts)
+        .map(|(((device, client), prepared), start_after)| {
             tokio::spawn(async move {
+                tokio::time::sleep_until((start + start_after).into()).await;
                 let exchanged = timed_exchange(&client, &device, prepared).await;
                 (device, client, exchanged)
             })
@@ -913,7 +946,9 @@ async fn main() -> Result<()> {
     let saved_before = saved_size(&devices[0]);
 
     // ---- 2. baseline: nothing new either way ----
-    let empty_before = sync_all("empty, before", &mut devices, &instances).await?;
+    // Its own generator, so that the visits drawn below stay those the peer comparison reproduces.
+    let mut order_rng = Rng(0x0bde_4a11_5eed);
+    let empty_before = sync_all("empty, before", &mut devices, &instances, Duration::ZERO, &mut order_rng).await?;
 
     // ---- 3. record offline, then everybody syncs at once ----
     let mut rng = Rng(0x5eed_d00d_2021);
@@ -932,15 +967,15 @@ async fn main() -> Result<()> {
         eprintln!("visit sync in {} s: time to attach a profiler to the servers", args.pause_before_visits);
         tokio::time::sleep(Duration::from_secs(args.pause_before_visits)).await;
     }
-    let visit_sync = sync_all("visit sync", &mut devices, &instances).await?;
+    let visit_sync = sync_all("visit sync", &mut devices, &instances, args.spread, &mut order_rng).await?;
     let stored: u64 = visit_sync.syncs.iter().map(|s| s.stored).sum();
     let sent = visit_sync.total(|s| s.sent_changes);
 
     // ---- 4. catch-up: receive the visits of team-mates that synced later ----
-    let catch_up = sync_all("catch-up", &mut devices, &instances).await?;
+    let catch_up = sync_all("catch-up", &mut devices, &instances, Duration::ZERO, &mut order_rng).await?;
     let saved_after = saved_size(&devices[0]);
     // ---- 5. nothing new either way, now with many heads per grid ----
-    let empty_after = sync_all("empty, after", &mut devices, &instances).await?;
+    let empty_after = sync_all("empty, after", &mut devices, &instances, Duration::ZERO, &mut order_rng).await?;
 
     // ---- checks, all through the servers' HTTP API ----
     let after = office.visits_by_volunteer().await?;
@@ -1047,6 +1082,13 @@ async fn main() -> Result<()> {
     let visit_resp = visit_sync.total(|s| s.response_bytes) as f64 / total_visits as f64;
     let per_json = json_bytes as f64 / total_visits as f64;
     let per_change = change_bytes as f64 / total_visits as f64;
+    if !args.spread.is_zero() {
+        println!(
+            "visit sync starts spread over {} ms: offered {:.0} visits per second",
+            ms(args.spread),
+            total_visits as f64 / args.spread.as_secs_f64()
+        );
+    }
     println!(
         "visits ingested per second: {:.0} ({total_visits} visits in {} ms); p50 {} ms, p99 {} ms",
         total_visits as f64 / visit_sync.wall.as_secs_f64(),
