@@ -173,8 +173,7 @@ pub async fn disable_user(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user named {username:?}")))?;
     let now = now_ms();
-    let _gate = state.db.write_gate().await;
-    let mut tx = state.db.pool.begin().await?;
+    let (_gate, mut tx) = state.db.begin_write().await?;
     for sql in [
         "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
         "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",

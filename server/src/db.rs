@@ -2,7 +2,7 @@
 //! the URL scheme, with each backend's own migrations.
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -20,6 +20,10 @@ pub struct Db {
     /// SQLite allows one writer; taking this before a write transaction queues writers here instead of
     /// failing with "database is locked". PostgreSQL relies on row locks instead.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Where write transactions run: on SQLite one connection kept open, so that its page cache stays warm (SQLite
+    /// empties a connection's cache whenever another connection wrote since its last transaction, and syncs then
+    /// read back from the file the pages they change); on PostgreSQL the pool itself.
+    writer: AnyPool,
 }
 
 pub type WriteGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
@@ -39,38 +43,52 @@ impl Db {
         } else {
             anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://...");
         };
-        let mut options = AnyPoolOptions::new();
-        if backend == Backend::Sqlite {
-            // A local file's connection does not go stale: no round trip to its worker thread to test it before
-            // every use.
-            options = options.max_connections(8).test_before_acquire(false).after_connect(|conn, _| {
-                Box::pin(async move {
-                    // FULL: a committed sync survives power loss, not just a crash.
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
-                        .await?;
-                    Ok(())
-                })
-            });
-        } else {
-            options = options.max_connections(16);
-        }
-        let pool =
-            options.connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(url)))?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
+        let open = |options: AnyPoolOptions| async move {
+            options.connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(url)))
+        };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let pool = open(sqlite_options().max_connections(8)).await?;
+                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+                // Never closed for being idle or old: its cache is what it is kept for.
+                let writer = open(sqlite_options().max_connections(1).idle_timeout(None).max_lifetime(None)).await?;
+                (pool, writer)
+            }
+            Backend::Postgres => {
+                let pool = open(AnyPoolOptions::new().max_connections(16)).await?;
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                (pool.clone(), pool)
+            }
+        };
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db { pool, backend, write_gate })
+        Ok(Db { pool, backend, write_gate, writer })
     }
 
-    /// Waits for the right to write (SQLite); a no-op on PostgreSQL.
-    pub async fn write_gate(&self) -> WriteGuard {
-        match &self.write_gate {
+    /// Waits for the right to write (SQLite; a no-op on PostgreSQL) and opens a write transaction. Whoever holds
+    /// the guard is the only writer in this process until it drops it.
+    pub async fn begin_write(&self) -> Result<(WriteGuard, Transaction<'static, Any>), sqlx::Error> {
+        let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
-        }
+        };
+        Ok((gate, self.writer.begin().await?))
     }
+}
+
+/// How every SQLite connection is opened. A local file's connection does not go stale: no round trip to its
+/// worker thread to test it before every use.
+fn sqlite_options() -> AnyPoolOptions {
+    AnyPoolOptions::new().test_before_acquire(false).after_connect(|conn, _| {
+        Box::pin(async move {
+            // FULL: a committed sync survives power loss, not just a crash.
+            conn.execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON;",
+            )
+            .await?;
+            Ok(())
+        })
+    })
 }
 
 /// Hides the password in a database URL for messages and logs.
@@ -140,6 +158,39 @@ fn placeholders(conn: &AnyConnection) -> impl FnMut(&mut String) {
         } else {
             out.push('$');
             out.push_str(&next.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite write transactions all run on one connection of their own, the one whose page cache is kept warm:
+    /// they need none of the readers' connections, and a temporary table (visible only to the connection that
+    /// made it) made in one is still there in the next.
+    #[tokio::test]
+    async fn sqlite_writes_share_one_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&sqlite_url(dir.path())).await.unwrap();
+        let mut readers = Vec::new();
+        for _ in 0..8 {
+            readers.push(db.pool.acquire().await.unwrap());
+        }
+        let begin = tokio::time::timeout(std::time::Duration::from_secs(5), db.begin_write());
+        let (gate, mut tx) = begin.await.expect("a write waited for a reader's connection").unwrap();
+        assert!(gate.is_some(), "SQLite writers queue at the gate");
+        sqlx::query("CREATE TEMP TABLE writer_mark (x INTEGER)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        drop(gate);
+        for _ in 0..3 {
+            let (_gate, mut tx) = db.begin_write().await.unwrap();
+            let (marks,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'writer_mark'")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(marks, 1, "a write transaction ran on another connection");
+            tx.commit().await.unwrap();
         }
     }
 }

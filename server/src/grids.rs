@@ -293,8 +293,7 @@ impl GridRepo {
         codes: &[String],
     ) -> Result<(Vec<GridLock>, WriteGuard, Transaction<'static, Any>), ApiError> {
         let locks = self.lock_many(codes).await;
-        let gate = self.db.write_gate().await;
-        let mut tx = self.db.pool.begin().await?;
+        let (gate, mut tx) = self.db.begin_write().await?;
         if self.db.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(advisory_key(IMPORT_LOCK)).execute(&mut *tx).await?;
         }
@@ -517,12 +516,10 @@ impl GridSession {
     /// transaction holding the advisory locks continues).
     pub async fn into_writer(mut self) -> Result<(WriteGuard, Transaction<'static, Any>), ApiError> {
         drop(self.reader.take());
-        let gate = self.db.write_gate().await;
-        let tx = match self.tx.take() {
-            Some(tx) => tx,
-            None => self.db.pool.begin().await?,
-        };
-        Ok((gate, tx))
+        match self.tx.take() {
+            Some(tx) => Ok((None, tx)),
+            None => Ok(self.db.begin_write().await?),
+        }
     }
 }
 

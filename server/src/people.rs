@@ -80,8 +80,7 @@ pub async fn create_team(db: &Db, name: &str, lead: Option<&str>) -> Result<(), 
             return Err(ApiError::not_found(format!("no user named {lead:?}")));
         }
     }
-    let _gate = db.write_gate().await;
-    let mut tx = db.pool.begin().await?;
+    let (_gate, mut tx) = db.begin_write().await?;
     let inserted =
         sqlx::query("INSERT INTO teams (name, lead, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
             .bind(name)

@@ -166,8 +166,7 @@ pub(crate) async fn create_at(state: &AppState, t: NewTask, by: &str, created_ms
     info.check().map_err(ApiError::bad_request)?;
     let doc = TaskDoc::create(state.grids.actor().clone(), &info)?;
     let id = info.id.to_string();
-    let _gate = state.db.write_gate().await;
-    let mut tx = state.db.pool.begin().await?;
+    let (_gate, mut tx) = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO tasks (task_id, team, grid_code, village_code, town_code, place_id, target_label, target_address, \
          target_phone, fraud_type, priority, instructions, deadline, created_by, created_at, status) \
@@ -341,8 +340,7 @@ pub async fn evaluate(state: &AppState, id: &str, e: NewEvaluation, by: &str) ->
     if deadline.is_some_and(|d| d.timestamp_millis() <= now) {
         return Err(ApiError::bad_request("the new deadline must be in the future"));
     }
-    let _gate = state.db.write_gate().await;
-    let mut tx = state.db.pool.begin().await?;
+    let (_gate, mut tx) = state.db.begin_write().await?;
     lock(&mut tx, state.db.backend, id).await?;
     let row: Option<(String, i64)> = sqlx::query_as(
         "SELECT status, (SELECT COUNT(*) FROM task_outcomes o WHERE o.task_id = t.task_id) FROM tasks t WHERE task_id = $1",
