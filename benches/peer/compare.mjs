@@ -26,7 +26,8 @@
 //    its generator, seed and draws are reproduced below, and the values have the types `GridDoc::add_visit`
 //    writes), and reconnect all at once. Measured from the reconnection: until the server's storage files hold
 //    all N×M visits (ingest; per device, until they hold its M visits: the latency), and until every device
-//    holds all its team's visits (convergence). The run fails if any of that does not happen within --timeout.
+//    holds all its team's visits (convergence). The run fails if any of that does not happen within --timeout,
+//    after reporting what was measured until then.
 //
 // Both servers are restarted on their data dirs after the setup (so that their memory is that of serving the
 // grids on disk, not of having imported them), and their peak RSS is reset (`/proc/PID/clear_refs`) before the
@@ -618,8 +619,10 @@ class DeviceWorker {
   }
 }
 
-/** Nearest rank, as benches/sync.rs. */
+/** The p-th percentile by nearest rank, as benches/sync.rs; null when some value is missing (a device that never
+ *  got there). */
 function percentile(values, p) {
+  if (values.some(x => x == null)) return null
   const v = [...values].sort((a, b) => a - b)
   return v[Math.min(Math.max(Math.ceil(p * v.length), 1), v.length) - 1]
 }
@@ -730,9 +733,15 @@ async function runPeer(kind, grids, args) {
       const held = devices.reduce((s, d) => s + d.held, 0)
       return `${fmt((performance.now() - start) / 1000, 1)} s: the server stored ${stored} of ${total} visits; the devices hold ${held} of ${allHeld}; server CPU ${fmt(procCpu(server.pid) - cpu0, 1)} s; ${fmt(bytesOf(devices) - bytesBefore)} B moved`
     }
+    // A peer that does not converge in time is reported with what it reached, and the run fails at the end.
+    let unfinished = null
     while (ingestMs === null || convergeMs === null) {
       for (const d of devices) if (d.failed) throw d.failed
-      if (performance.now() - start > args.timeout * 1000) throw new Error(`no convergence within ${args.timeout} s: ${progress()}`)
+      if (performance.now() - start > args.timeout * 1000) {
+        unfinished = `no convergence within ${args.timeout} s: ${progress()}`
+        console.error(unfinished)
+        break
+      }
       if (args.verbose && performance.now() - lastReport > 10_000) {
         lastReport = performance.now()
         console.error(progress())
@@ -763,7 +772,7 @@ async function runPeer(kind, grids, args) {
       if (convergeMs === null && devices.every(d => d.convergedMs != null)) convergeMs = now
     }
     // Until nothing moves any more.
-    let last = -1
+    let last = unfinished ? bytesOf(devices) : -1
     while (bytesOf(devices) !== last) {
       last = bytesOf(devices)
       await sleep(300)
@@ -774,12 +783,18 @@ async function runPeer(kind, grids, args) {
     const driverCpu = (self.user + self.system) / 1e6
     const syncBytes = bytesOf(devices) - bytesBefore
     const status = procStatus(server.pid)
+    const heldAtEnd = devices.reduce((s, d) => s + d.held, 0)
     for (const d of devices) {
       const r = await d.ask("stop", "stopped")
-      if (r.held !== teamTotal(d)) throw new Error(`${d.username} holds ${r.held} visits at the end, expected ${teamTotal(d)}`)
+      if (!unfinished && r.held !== teamTotal(d)) {
+        throw new Error(`${d.username} holds ${r.held} visits at the end, expected ${teamTotal(d)}`)
+      }
     }
     return {
       system: PEERS[kind].label,
+      unfinished,
+      heldAtEnd,
+      allHeld,
       versions: PEERS[kind].versions(),
       seedMs,
       downloadMs,
@@ -866,7 +881,8 @@ function report(args, round, d, peers) {
   console.log("  the visit sync, every visit committed to SQLite and projected; peer: its nodefs files hold every visit)")
   console.log("p50, p99: per device (Doorstep: its visit sync, request to reply; peer: from reconnecting until the server's")
   console.log("  files hold all its visits)")
-  console.log("converge: until every device holds all its team's visits (Doorstep: visit sync + catch-up)")
+  console.log("converge: until every device holds all its team's visits (Doorstep: visit sync + catch-up); – if not")
+  console.log("  within --timeout (the run then fails, with the figures measured until then)")
   console.log("server CPU, devices CPU: user + system time until converged, of the server process and of the devices")
   console.log("wire: HTTP bodies (Doorstep, gzip) / websocket message payloads (peer), both ways, until converged")
   console.log("RSS: the server process, restarted on its data dir after the setup (Doorstep: accounts, territory,")
@@ -887,6 +903,9 @@ function report(args, round, d, peers) {
     console.log(
       `Doorstep: load generator peak RSS ${fmt(d.generatorRssMiB, 1)} MiB; other processes' CPU during the whole bench ${fmt(d.otherCpu, 2)} s`,
     )
+  }
+  for (const p of peers.filter(p => p.unfinished)) {
+    console.log(`FAILED: ${p.system}: ${p.unfinished} (figures measured until then)`)
   }
   for (const p of peers) {
     console.log(
@@ -1018,6 +1037,7 @@ async function main() {
     ratios.push(report(args, round, d, peers))
   }
   summary(ratios)
+  if (ratios.some(r => r.systems.some(s => s.unfinished))) process.exit(1)
 }
 
 main().catch(e => {
