@@ -22,6 +22,7 @@ use automerge::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::{HashMap, VecDeque};
+use std::sync::OnceLock;
 
 /// Version of the document layout above.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -58,6 +59,18 @@ pub type Result<T, E = DocError> = std::result::Result<T, E>;
 pub struct GridDoc {
     doc: Automerge,
     recent: RecentChanges,
+    /// The root's maps, looked up once per state of the document: checking a push reads them for every change and
+    /// every new visit. Emptied by every write.
+    roots: OnceLock<RootMaps>,
+}
+
+/// The object ids of the root's maps, by name (`None`: not there, or not a map).
+#[derive(Debug, Clone, Default)]
+struct RootMaps {
+    grid: Option<ObjId>,
+    places: Option<ObjId>,
+    visits: Option<ObjId>,
+    corrections: Option<ObjId>,
 }
 
 /// Changes kept as bytes per document (see `RecentChanges`): more than one sync round of a team brings to a grid.
@@ -101,10 +114,15 @@ pub const GENESIS_ACTOR: &[u8] = b"doorstep-genesis";
 /// and under every automerge version, so it is stored rather than rebuilt (a test checks it against a rebuild).
 const CORRECTIONS_UPGRADE: &str = "856f4a83d02acd530156019efb2fe0845efd285794c7e6af860b0990a05c678ab5f9a2f41da93cc021b58b10646f6f72737465702d67656e65736973020500000005150d34014202560270027f0b636f7272656374696f6e73017f007f007f00";
 
-/// The constant change that creates the `corrections` map (see the module documentation).
+/// The constant change that creates the `corrections` map (see the module documentation), parsed once.
 pub fn corrections_upgrade() -> Change {
-    let bytes = hex::decode(CORRECTIONS_UPGRADE).expect("constant hex");
-    Change::from_bytes(bytes).expect("constant change")
+    static UPGRADE: OnceLock<Change> = OnceLock::new();
+    UPGRADE
+        .get_or_init(|| {
+            let bytes = hex::decode(CORRECTIONS_UPGRADE).expect("constant hex");
+            Change::from_bytes(bytes).expect("constant change")
+        })
+        .clone()
 }
 
 impl GridDoc {
@@ -134,7 +152,7 @@ impl GridDoc {
     }
 
     pub fn from_automerge(doc: Automerge) -> Self {
-        GridDoc { doc, recent: RecentChanges::default() }
+        GridDoc { doc, recent: RecentChanges::default(), roots: OnceLock::new() }
     }
 
     pub fn automerge(&self) -> &Automerge {
@@ -187,12 +205,14 @@ impl GridDoc {
         for change in &changes {
             self.recent.remember(change);
         }
+        self.roots.take();
         self.doc.apply_changes(changes)?;
         Ok(())
     }
 
     /// Loads concatenated saved chunks (a snapshot or changes) into this document.
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<()> {
+        self.roots.take();
         self.doc.load_incremental(bytes)?;
         Ok(())
     }
@@ -206,10 +226,32 @@ impl GridDoc {
     }
 
     pub(crate) fn obj_opt(&self, name: &str) -> Result<Option<ObjId>> {
-        match self.doc.get(ROOT, name)? {
-            Some((Value::Object(ObjType::Map), id)) => Ok(Some(id)),
-            _ => Ok(None),
-        }
+        let roots = match self.roots.get() {
+            Some(roots) => roots,
+            None => {
+                let map = |name: &str| -> Result<Option<ObjId>> {
+                    match self.doc.get(ROOT, name)? {
+                        Some((Value::Object(ObjType::Map), id)) => Ok(Some(id)),
+                        _ => Ok(None),
+                    }
+                };
+                let found = RootMaps {
+                    grid: map("grid")?,
+                    places: map("places")?,
+                    visits: map("visits")?,
+                    corrections: map("corrections")?,
+                };
+                self.roots.get_or_init(|| found)
+            }
+        };
+        let id = match name {
+            "grid" => &roots.grid,
+            "places" => &roots.places,
+            "visits" => &roots.visits,
+            "corrections" => &roots.corrections,
+            other => return Err(schema_err(format!("the root has no map named `{other}` in the schema"))),
+        };
+        Ok(id.clone())
     }
 
     /// Adds the `corrections` map to a grid created before it existed; returns the change when it was missing.
@@ -218,6 +260,7 @@ impl GridDoc {
         if self.contains_all(&[upgrade.hash()]) {
             return Ok(None);
         }
+        self.roots.take();
         self.doc.apply_changes(vec![upgrade.clone()])?;
         Ok(Some(upgrade))
     }
@@ -322,6 +365,7 @@ impl GridDoc {
         time: i64,
         write: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
     ) -> Result<Change> {
+        self.roots.take();
         let mut tx = self.doc.transaction();
         if let Err(e) = write(&mut tx) {
             tx.rollback();
@@ -345,6 +389,7 @@ impl GridDoc {
     ) -> Result<Option<Change>> {
         let grid = self.obj("grid")?;
         let places_obj = self.obj("places")?;
+        self.roots.take();
         let mut tx = self.doc.transaction();
         let mut changed = false;
         let grid_fields = [
@@ -591,6 +636,32 @@ mod tests {
         assert!(old.ensure_corrections().unwrap().is_some());
         assert!(old.ensure_corrections().unwrap().is_none(), "applied once");
         assert_eq!(old.heads(), GridDoc::genesis().heads());
+    }
+
+    /// The root's maps are looked up once per state of the document: a map that a write adds is found after it,
+    /// however the write came (applied change, local upgrade, loaded bytes).
+    #[test]
+    fn root_maps_are_looked_up_again_after_every_write() {
+        let mut applied = GridDoc::genesis_without_corrections();
+        assert!(applied.obj_opt("corrections").unwrap().is_none());
+        applied.apply_changes(vec![corrections_upgrade()]).unwrap();
+        assert!(applied.obj_opt("corrections").unwrap().is_some(), "after apply_changes");
+
+        let mut upgraded = GridDoc::genesis_without_corrections();
+        assert!(upgraded.obj_opt("corrections").unwrap().is_none());
+        upgraded.ensure_corrections().unwrap();
+        assert!(upgraded.obj_opt("corrections").unwrap().is_some(), "after ensure_corrections");
+
+        let mut loaded = GridDoc::genesis_without_corrections();
+        assert!(loaded.obj_opt("corrections").unwrap().is_none());
+        loaded.load_incremental(corrections_upgrade().raw_bytes()).unwrap();
+        assert!(loaded.obj_opt("corrections").unwrap().is_some(), "after load_incremental");
+
+        let mut written = GridDoc::genesis_without_corrections();
+        assert!(written.obj_opt("corrections").unwrap().is_none());
+        written.commit_one(0, |tx| tx.put_object(ROOT, "corrections", ObjType::Map).map(|_| ())).unwrap();
+        assert!(written.obj_opt("corrections").unwrap().is_some(), "after a local change");
+        assert_eq!(written.obj("visits").unwrap(), GridDoc::genesis().obj("visits").unwrap());
     }
 
     #[test]

@@ -48,10 +48,11 @@ impl Db {
         };
         let (pool, writer) = match backend {
             Backend::Sqlite => {
-                let pool = open(sqlite_options().max_connections(8)).await?;
+                let pool = open(sqlite_options(SQLITE_CACHE_KIB).max_connections(8)).await?;
                 sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
                 // Never closed for being idle or old: its cache is what it is kept for.
-                let writer = open(sqlite_options().max_connections(1).idle_timeout(None).max_lifetime(None)).await?;
+                let writer = sqlite_options(SQLITE_WRITER_CACHE_KIB).max_connections(1);
+                let writer = open(writer.idle_timeout(None).max_lifetime(None)).await?;
                 (pool, writer)
             }
             Backend::Postgres => {
@@ -75,17 +76,23 @@ impl Db {
     }
 }
 
-/// How every SQLite connection is opened. A local file's connection does not go stale: no round trip to its
-/// worker thread to test it before every use.
-fn sqlite_options() -> AnyPoolOptions {
-    AnyPoolOptions::new().test_before_acquire(false).after_connect(|conn, _| {
+/// Page cache of each reading SQLite connection: SQLite's default.
+const SQLITE_CACHE_KIB: i64 = 2_000;
+/// Page cache of the writing SQLite connection: with SQLite's default 2 MB it still read back from the file some
+/// of the index pages that a burst of syncs changes. Filled only as pages are used.
+const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// How every SQLite connection is opened, with a page cache of `cache_kib` KiB. A local file's connection does
+/// not go stale: no round trip to its worker thread to test it before every use.
+fn sqlite_options(cache_kib: i64) -> AnyPoolOptions {
+    AnyPoolOptions::new().test_before_acquire(false).after_connect(move |conn, _| {
         Box::pin(async move {
-            // FULL: a committed sync survives power loss, not just a crash.
-            conn.execute(
+            // FULL: a committed sync survives power loss, not just a crash. A negative cache size is in KiB.
+            let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON;",
-            )
-            .await?;
+                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+            );
+            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
             Ok(())
         })
     })
@@ -190,6 +197,8 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(marks, 1, "a write transaction ran on another connection");
+            let (cache,): (i64,) = sqlx::query_as("PRAGMA cache_size").fetch_one(&mut *tx).await.unwrap();
+            assert_eq!(cache, -SQLITE_WRITER_CACHE_KIB, "the writer's page cache in KiB");
             tx.commit().await.unwrap();
         }
     }
