@@ -20,11 +20,13 @@
 //! village (eligible places per indicator) equals the counts recomputed here from the file with the coverage
 //! rules.
 
+mod common;
+
 use anyhow::{anyhow, bail, Context, Result};
 use client_core::coverage::eligible_indicators;
 use client_core::model::PlaceKind;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -319,24 +321,7 @@ impl Server {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
         database_arg(&mut cmd, database_url);
-        let mut child = cmd
-            .env("DOORSTEP_LOG", "warn,sqlx::query=error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting doorstep serve")?;
-        let mut reader = BufReader::new(child.stdout.take().context("stdout")?);
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                bail!("doorstep serve exited before listening ({})", child.wait()?);
-            }
-            if let Some(url) = line.trim().strip_prefix("Doorstep listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let (url, child) = common::spawn_server(cmd, "warn,sqlx::query=error")?;
         Ok(Server { url, child })
     }
 

@@ -5,10 +5,12 @@
 //!
 //! `cargo bench --bench reports` (or `-- --places N --visits-per-place V --runs R`).
 
+mod common;
+
 use anyhow::{anyhow, bail, Context};
 use server::reports::{coverage, scanned, GroupBy};
 use server::{AppState, ServerConfig};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -272,25 +274,9 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> anyhow::Result<Server> {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("DOORSTEP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut reader = BufReader::new(child.stdout.take().context("stdout")?);
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                bail!("doorstep serve exited before listening ({})", child.wait()?);
-            }
-            if let Some(url) = line.trim().strip_prefix("Doorstep listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+        let (url, child) = common::spawn_server(cmd, "warn")?;
         Ok(Server { url, child })
     }
 }

@@ -41,6 +41,8 @@
 //! servers count N×M visits ingested (`/metrics`), and every device holds all its team's visits with the same
 //! heads as its team-mates.
 
+mod common;
+
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::{ActorId, ChangeHash};
 use client_core::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
@@ -48,7 +50,7 @@ use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncRespons
 use client_core::sync::{apply_reply, build_push};
 use client_core::GridDoc;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -242,27 +244,9 @@ impl Instance {
         let mut cmd = Command::new(server_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
         database_arg(&mut cmd, database_url);
-        let mut child = cmd
-            // Per-sync info lines would only interleave with the report, and under this load sqlx warns of every
-            // statement that waited over a second for a grid's lock.
-            .env("DOORSTEP_LOG", "warn,sqlx::query=error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting doorstep serve")?;
-        let mut reader = BufReader::new(child.stdout.take().context("stdout")?);
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                bail!("doorstep serve exited before listening ({})", child.wait()?);
-            }
-            if let Some(url) = line.trim().strip_prefix("Doorstep listening on ") {
-                break url.to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        // Per-sync info lines would only interleave with the report, and under this load sqlx warns of every
+        // statement that waited over a second for a grid's lock.
+        let (url, child) = common::spawn_server(cmd, "warn,sqlx::query=error")?;
         Ok(Instance { url, child })
     }
 
