@@ -324,7 +324,7 @@ fn the_app_is_served_with_its_manifest_worker_and_rules() {
 /// phone downloads it, and, offline in Chromium, opening a 500-place grid holding 1,000 visits and recording visits
 /// until they are on disk.
 #[test]
-#[ignore]
+#[ignore = "benchmark figures (scripts/bench-field-app.sh); scripts/test runs it once with the browser tests"]
 fn field_app_figures() {
     let places: usize = std::env::var("DOORSTEP_BENCH_PLACES").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
     let visits: usize = std::env::var("DOORSTEP_BENCH_CLI_VISITS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);

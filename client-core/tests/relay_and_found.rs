@@ -298,7 +298,7 @@ fn a_correction_reaches_a_grid_created_before_corrections_existed() {
 /// their writer pushes them, when a team-mate relays them with their signatures (the server), and at a hub (which
 /// checks the pusher's own signatures too). Best of 9 interleaved runs each.
 #[test]
-#[ignore]
+#[ignore = "benchmark figures; scripts/test runs it once (its assertions checked, its timings not)"]
 fn relay_cost_figures() {
     let server = grid();
     let (a, b) = (device("amy", 1), device("bo", 2));
