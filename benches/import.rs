@@ -22,6 +22,8 @@
 
 mod common;
 
+use common::Rng;
+
 use anyhow::{anyhow, bail, Context, Result};
 use client_core::coverage::eligible_indicators;
 use client_core::model::PlaceKind;
@@ -79,25 +81,6 @@ fn parse_args() -> Result<Args> {
         }
     }
     Ok(args)
-}
-
-/// Small deterministic generator, so every run imports the same territory.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn range(&mut self, low: usize, high: usize) -> usize {
-        low + (self.next() % (high - low) as u64) as usize
-    }
-    fn coordinate(&mut self, centre: f64) -> f64 {
-        centre + (self.next() % 100_000) as f64 / 1_000_000.0 - 0.05
-    }
 }
 
 #[derive(Clone)]

@@ -43,6 +43,8 @@
 
 mod common;
 
+use common::Rng;
+
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::{ActorId, ChangeHash};
 use client_core::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
@@ -148,25 +150,6 @@ fn parse_args() -> Result<Args> {
         bail!("--instances {} needs --database-url postgres://…: an SQLite file belongs to one server", args.instances);
     }
     Ok(args)
-}
-
-/// Small deterministic generator, so every run records the same kind of visits.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
 }
 
 /// The demo territory `copies` times over: the first copy as it is, the others with every code prefixed `T02-`,
