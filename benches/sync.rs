@@ -4,7 +4,8 @@
 //! --spread SECS]`.
 //!
 //! Reports visits ingested per second, per-sync latency (p50, p99), bytes on the wire per visit (gzip bodies as
-//! sent), CPU time per phase (servers, this generator, the whole machine) and each server process's peak RSS,
+//! sent), CPU time per phase (servers, this generator, the whole machine), the bytes the servers wrote (their
+//! databases' logs and checkpoints) and each server process's peak RSS,
 //! against two baselines from the same run: an empty sync (the fixed cost of a request) and each visit as compact
 //! JSON.
 //!
@@ -285,18 +286,28 @@ fn cpu_time(pid: &str) -> Result<Duration> {
     Ok(Duration::from_millis(ticks * 10))
 }
 
+/// Bytes a process handed to `write`-like system calls so far (`wchar`): for a server, its database's
+/// write-ahead log and checkpoints, whether or not the kernel has put them on the disk yet.
+fn bytes_written(pid: &str) -> Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    let line = io.lines().find_map(|l| l.strip_prefix("wchar:")).ok_or_else(|| anyhow!("no wchar for {pid}"))?;
+    Ok(line.trim().parse()?)
+}
+
 /// CPU time spent so far: by the server processes together, by this generator, and by the whole machine (all
-/// processes, PostgreSQL's included).
+/// processes, PostgreSQL's included); and the bytes the server processes wrote.
 #[derive(Default, Clone, Copy)]
 struct Cpu {
     servers: Duration,
     generator: Duration,
     machine: Duration,
+    servers_written: u64,
 }
 
 impl Cpu {
     fn now(instances: &[Instance]) -> Result<Cpu> {
         let servers = instances.iter().map(|i| cpu_time(&i.pid().to_string())).sum::<Result<Duration>>()?;
+        let servers_written = instances.iter().map(|i| bytes_written(&i.pid().to_string())).sum::<Result<u64>>()?;
         let stat = std::fs::read_to_string("/proc/stat")?;
         let ticks: Vec<u64> = stat
             .lines()
@@ -308,7 +319,8 @@ impl Cpu {
             .collect::<Result<_, _>>()?;
         // user nice system idle iowait irq softirq …: all but idle and I/O wait.
         let busy = ticks.iter().take(7).sum::<u64>() - ticks[3] - ticks[4];
-        Ok(Cpu { servers, generator: cpu_time("self")?, machine: Duration::from_millis(busy * 10) })
+        let machine = Duration::from_millis(busy * 10);
+        Ok(Cpu { servers, generator: cpu_time("self")?, machine, servers_written })
     }
 
     fn since(self, before: Cpu) -> Cpu {
@@ -316,6 +328,7 @@ impl Cpu {
             servers: self.servers - before.servers,
             generator: self.generator - before.generator,
             machine: self.machine - before.machine,
+            servers_written: self.servers_written - before.servers_written,
         }
     }
 }
@@ -1067,6 +1080,12 @@ async fn main() -> Result<()> {
         "server CPU per visit ingested: {:.0} µs; per empty sync: {:.0} µs",
         visit_sync.cpu.servers.as_secs_f64() * 1e6 / total_visits as f64,
         empty_before.cpu.servers.as_secs_f64() * 1e6 / n as f64,
+    );
+    println!(
+        "server writes per visit ingested: {:.1} KiB ({} in the visit sync; per empty sync: {:.1} KiB)",
+        visit_sync.cpu.servers_written as f64 / 1024.0 / total_visits as f64,
+        mib(visit_sync.cpu.servers_written),
+        empty_before.cpu.servers_written as f64 / 1024.0 / n as f64,
     );
     println!(
         "visit sync vs empty sync before: wall ×{:.1}, p50 ×{:.1}, request bytes ×{:.1}",

@@ -53,6 +53,7 @@ impl Db {
                 // Never closed for being idle or old: its cache is what it is kept for.
                 let writer = sqlite_options(SQLITE_WRITER_CACHE_KIB).max_connections(1);
                 let writer = open(writer.idle_timeout(None).max_lifetime(None)).await?;
+                tokio::spawn(checkpoint_in_background(pool.clone()));
                 (pool, writer)
             }
             Backend::Postgres => {
@@ -76,6 +77,30 @@ impl Db {
     }
 }
 
+/// How often the WAL's new pages are copied into the database file (SQLite's checkpoint).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints an SQLite database until its pool closes. SQLite would otherwise checkpoint inside the commit
+/// that crosses 1,000 pages of WAL, while that commit holds the write gate and every queued writer waits: here
+/// the copy (and the database file's fsync) runs beside the writers instead. A passive checkpoint never blocks
+/// them, and copies only what no reader still needs, so a long reader delays it, exactly as it would SQLite's.
+async fn checkpoint_in_background(pool: AnyPool) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "could not checkpoint the database's write-ahead log; retrying");
+        }
+    }
+}
+
 /// Page cache of each reading SQLite connection: SQLite's default.
 const SQLITE_CACHE_KIB: i64 = 2_000;
 /// Page cache of the writing SQLite connection: with SQLite's default 2 MB it still read back from the file some
@@ -88,9 +113,10 @@ fn sqlite_options(cache_kib: i64) -> AnyPoolOptions {
     AnyPoolOptions::new().test_before_acquire(false).after_connect(move |conn, _| {
         Box::pin(async move {
             // FULL: a committed sync survives power loss, not just a crash. A negative cache size is in KiB.
+            // No checkpoint inside commits: `checkpoint_in_background` does them.
             let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0;"
             );
             conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
             Ok(())
@@ -172,6 +198,69 @@ fn placeholders(conn: &AnyConnection) -> impl FnMut(&mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Commits leave the write-ahead log to the background checkpoint, which copies it into the database file
+    /// soon after: the file grows only through checkpoints.
+    #[tokio::test]
+    async fn sqlite_checkpoints_run_beside_the_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&sqlite_url(dir.path())).await.unwrap();
+        let file_size = || std::fs::metadata(dir.path().join("doorstep.db")).unwrap().len();
+        let (_gate, mut tx) = db.begin_write().await.unwrap();
+        let (autocheckpoint,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint").fetch_one(&mut *tx).await.unwrap();
+        assert_eq!(autocheckpoint, 0, "a commit of the writer would checkpoint");
+        sqlx::query("CREATE TABLE filler (bytes BLOB)").execute(&mut *tx).await.unwrap();
+        // 8 MiB: past SQLite's own threshold of 1,000 pages.
+        for _ in 0..64 {
+            sqlx::query("INSERT INTO filler (bytes) VALUES (randomblob(131072))").execute(&mut *tx).await.unwrap();
+        }
+        let before = file_size();
+        tx.commit().await.unwrap();
+        drop(_gate);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while file_size() < before + 8 * 1024 * 1024 {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint copied the log: {} bytes", file_size());
+            tokio::time::sleep(CHECKPOINT_EVERY / 2).await;
+        }
+    }
+
+    /// Migration 0009 moves each grid's snapshot out of `grid_docs` and keeps it whole.
+    #[tokio::test]
+    async fn upgrading_moves_snapshots_to_their_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url(dir.path());
+        {
+            sqlx::any::install_default_drivers();
+            let pool = sqlite_options(SQLITE_CACHE_KIB).connect(&url).await.unwrap();
+            let mut before_0009 = sqlx::migrate!("./migrations/sqlite");
+            before_0009.migrations =
+                std::borrow::Cow::Owned(before_0009.migrations.iter().filter(|m| m.version < 9).cloned().collect());
+            before_0009.run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO grid_docs (grid_code, snapshot, version, log_count, heads, updated_at) \
+                 VALUES ('G1', x'0102030405', 7, 3, 'aa', 1)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let db = Db::connect(&url).await.unwrap();
+        let (snapshot,): (Vec<u8>,) = sqlx::query_as("SELECT snapshot FROM grid_snapshots WHERE grid_code = 'G1'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(snapshot, vec![1, 2, 3, 4, 5]);
+        let (version, log_count): (i64, i64) =
+            sqlx::query_as("SELECT version, log_count FROM grid_docs WHERE grid_code = 'G1'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!((version, log_count), (7, 3));
+        let columns: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM pragma_table_info('grid_docs')").fetch_all(&db.pool).await.unwrap();
+        assert!(!columns.iter().any(|(c,)| c == "snapshot"), "grid_docs still holds snapshots: {columns:?}");
+    }
 
     /// SQLite write transactions all run on one connection of their own, the one whose page cache is kept warm:
     /// they need none of the readers' connections, and a temporary table (visible only to the connection that

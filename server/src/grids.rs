@@ -333,7 +333,7 @@ impl GridRepo {
     }
 
     async fn load(&self, code: &str, conn: &mut AnyConnection) -> Result<GridDoc, ApiError> {
-        let (snapshot,): (Vec<u8>,) = sqlx::query_as("SELECT snapshot FROM grid_docs WHERE grid_code = $1")
+        let (snapshot,): (Vec<u8>,) = sqlx::query_as("SELECT snapshot FROM grid_snapshots WHERE grid_code = $1")
             .bind(code)
             .fetch_one(&mut *conn)
             .await?;
@@ -385,24 +385,31 @@ impl GridRepo {
             match write.before {
                 None => {
                     sqlx::query(
-                        "INSERT INTO grid_docs (grid_code, snapshot, version, log_count, heads, updated_at) \
-                         VALUES ($1, $2, 1, 0, $3, $4)",
+                        "INSERT INTO grid_docs (grid_code, version, log_count, heads, updated_at) VALUES ($1, 1, 0, $2, $3)",
                     )
                     .bind(code)
-                    .bind(write.doc.save())
                     .bind(&heads)
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
+                    sqlx::query("INSERT INTO grid_snapshots (grid_code, snapshot) VALUES ($1, $2)")
+                        .bind(code)
+                        .bind(write.doc.save())
+                        .execute(&mut **tx)
+                        .await?;
                     versions.push((1, 0));
                 }
                 Some((version, log_count)) if log_count + added > COMPACT_AFTER_CHANGES => {
                     sqlx::query("DELETE FROM grid_changes WHERE grid_code = $1").bind(code).execute(&mut **tx).await?;
+                    sqlx::query("UPDATE grid_snapshots SET snapshot = $1 WHERE grid_code = $2")
+                        .bind(write.doc.save())
+                        .bind(code)
+                        .execute(&mut **tx)
+                        .await?;
                     let done = sqlx::query(
-                        "UPDATE grid_docs SET snapshot = $1, version = $2, log_count = 0, heads = $3, updated_at = $4 \
-                         WHERE grid_code = $5 AND version = $6",
+                        "UPDATE grid_docs SET version = $1, log_count = 0, heads = $2, updated_at = $3 \
+                         WHERE grid_code = $4 AND version = $5",
                     )
-                    .bind(write.doc.save())
                     .bind(version + 1)
                     .bind(&heads)
                     .bind(now)
@@ -593,9 +600,13 @@ mod tests {
     }
 
     async fn store(repo: &GridRepo, code: &str) {
+        store_doc(repo, code, &grid_doc(code, 50)).await
+    }
+
+    async fn store_doc(repo: &GridRepo, code: &str, doc: &GridDoc) {
         let (locks, session) = repo.begin(&[code.to_string()]).await.unwrap();
         let (_gate, mut tx) = session.into_writer().await.unwrap();
-        repo.persist(&mut tx, &locks[0], None, &grid_doc(code, 50), &[]).await.unwrap();
+        repo.persist(&mut tx, &locks[0], None, doc, &[]).await.unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -605,6 +616,74 @@ mod tests {
             slots.iter().filter(|(_, e)| e.size.load(Ordering::Relaxed) > 0).map(|(c, _)| c.clone()).collect();
         codes.sort();
         codes
+    }
+
+    /// Frames in the database's write-ahead log: those written since the last complete checkpoint restarted it.
+    async fn wal_frames(db: &Db) -> i64 {
+        let (_, frames, _): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&db.pool).await.unwrap();
+        frames
+    }
+
+    /// A visit a device records, as its change to the grid.
+    fn visit_change(doc: &mut GridDoc, actor: u8, place: &str) -> Change {
+        doc.set_actor(automerge::ActorId::from(vec![actor; 16]));
+        let visit = client_core::model::Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: place.into(),
+            volunteer: format!("v{actor}"),
+            device: format!("d{actor}"),
+            at: client_core::doc::millis_to_time(1_700_000_000_000),
+            outcome: client_core::model::Outcome::Completed,
+            deliveries: Default::default(),
+            note: None,
+            gps: None,
+        };
+        doc.add_visit(&visit).unwrap()
+    }
+
+    /// Storing new changes of a grid writes its version, heads and log, never its snapshot again: in SQLite a row
+    /// whose length changes (as heads do when devices write concurrently) is written whole, with every page of a
+    /// snapshot held in it.
+    #[tokio::test]
+    async fn storing_changes_leaves_the_snapshot_unwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = GridRepo::new(Db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap(), 1 << 20);
+        // A registry that compresses like a real one: addresses and coordinates.
+        let mut doc = grid_doc("G1", 0);
+        let info = doc.grid_info().unwrap().unwrap();
+        let places: Vec<Place> = (0..2000u32)
+            .map(|i| Place {
+                id: format!("G1-P{i}"),
+                kind: PlaceKind::Household,
+                label: format!("house {}", i.wrapping_mul(7919) % 10_007),
+                address: Some(format!("{} Long Street, building {}", i.wrapping_mul(104_729) % 9_973, i % 37)),
+                lat: Some(30.0 + f64::from(i.wrapping_mul(2_654_435_761)) / 1e12),
+                lon: Some(120.0 + f64::from(i.wrapping_mul(40_503)) / 1e9),
+            })
+            .collect();
+        doc.update_registry(&info, &places, &HashMap::new()).unwrap();
+        let snapshot_pages = doc.save().len() / 4096;
+        assert!(snapshot_pages >= 8, "a snapshot of {snapshot_pages} pages is too small to tell");
+        store_doc(&repo, "G1", &doc).await;
+        // Two devices' visits made concurrently: the grid goes from one head to two.
+        let mut other = doc.fork();
+        let changes = vec![visit_change(&mut doc, 1, "G1-P0"), visit_change(&mut other, 2, "G1-P1")];
+        doc.apply_changes(vec![changes[1].clone()]).unwrap();
+        assert_eq!(doc.heads().len(), 2);
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&repo.db.pool).await.unwrap();
+        assert_eq!(wal_frames(&repo.db).await, 0);
+
+        let (locks, session) = repo.begin(&["G1".to_string()]).await.unwrap();
+        let (_gate, mut tx) = session.into_writer().await.unwrap();
+        let writes = [GridWrite { lock: &locks[0], before: Some((1, 0)), doc: &doc, new_changes: &changes }];
+        assert_eq!(repo.persist_many(&mut tx, &writes).await.unwrap(), vec![(2, 2)]);
+        tx.commit().await.unwrap();
+        let frames = wal_frames(&repo.db).await;
+        assert!(frames < 6, "storing two changes wrote {frames} pages (the snapshot has {snapshot_pages})");
+        drop(locks);
+        let mut conn = repo.db.pool.acquire().await.unwrap();
+        assert_eq!(repo.load("G1", &mut conn).await.unwrap().heads().len(), 2, "the stored grid has both changes");
     }
 
     #[tokio::test]
