@@ -238,6 +238,16 @@ impl Instance {
         self.child.id()
     }
 
+    /// Time this process's writes held SQLite's single writer since it started (0 on PostgreSQL).
+    async fn write_gate_held(&self, client: &reqwest::Client) -> Result<Duration> {
+        let text = client.get(format!("{}/metrics", self.url)).send().await?.error_for_status()?.text().await?;
+        let seconds = text
+            .lines()
+            .find_map(|l| l.strip_prefix("doorstep_write_gate_held_seconds_sum "))
+            .map_or(Ok(0.0), str::parse::<f64>)?;
+        Ok(Duration::from_secs_f64(seconds))
+    }
+
     /// This process's Prometheus counters since it started, summed over their labels.
     async fn counters(&self, client: &reqwest::Client) -> Result<BTreeMap<String, u64>> {
         let text = client.get(format!("{}/metrics", self.url)).send().await?.error_for_status()?.text().await?;
@@ -615,6 +625,18 @@ struct Phase {
     cpu: Cpu,
     /// The servers' RSS, summed, when the phase ended.
     server_rss: u64,
+    /// How long the servers' writes held SQLite's single writer during the phase, summed.
+    write_gate_held: Duration,
+}
+
+/// How long the servers' writes have held SQLite's single writer so far, summed.
+async fn write_gate_held(instances: &[Instance]) -> Result<Duration> {
+    let client = client()?;
+    let mut held = Duration::ZERO;
+    for instance in instances {
+        held += instance.write_gate_held(&client).await?;
+    }
+    Ok(held)
 }
 
 impl Phase {
@@ -667,6 +689,7 @@ async fn sync_all(
     } else {
         eprintln!("{name}: {} devices start their syncs over {} ms", devices.len(), ms(spread));
     }
+    let gate_before = write_gate_held(instances).await?;
     let cpu_before = Cpu::now(instances)?;
     let start = Instant::now();
     let tasks: Vec<_> = devices
@@ -689,6 +712,7 @@ async fn sync_all(
     let wall = start.elapsed();
     let cpu = Cpu::now(instances)?.since(cpu_before);
     let server_rss = servers_rss(instances)?;
+    let write_gate_held = write_gate_held(instances).await? - gate_before;
     let mut syncs = Vec::new();
     for (mut device, client, result) in exchanged {
         let (mut stats, received) = result?;
@@ -696,12 +720,13 @@ async fn sync_all(
         syncs.push(stats);
         devices.push(device);
     }
-    Ok(Phase { name, wall, syncs, cpu, server_rss })
+    Ok(Phase { name, wall, syncs, cpu, server_rss, write_gate_held })
 }
 
 /// Every device syncs once, one after the other; the wall time is the sum of the round trips.
 async fn sync_each(name: &'static str, devices: &mut [Device], instances: &[Instance]) -> Result<Phase> {
     eprintln!("{name}: {} devices sync one at a time", devices.len());
+    let gate_before = write_gate_held(instances).await?;
     let cpu_before = Cpu::now(instances)?;
     let mut wall = Duration::ZERO;
     let mut syncs = Vec::new();
@@ -712,7 +737,9 @@ async fn sync_each(name: &'static str, devices: &mut [Device], instances: &[Inst
         finish(&client, device, received, &mut stats).await?;
         syncs.push(stats);
     }
-    Ok(Phase { name, wall, syncs, cpu: Cpu::now(instances)?.since(cpu_before), server_rss: servers_rss(instances)? })
+    let cpu = Cpu::now(instances)?.since(cpu_before);
+    let write_gate_held = write_gate_held(instances).await? - gate_before;
+    Ok(Phase { name, wall, syncs, cpu, server_rss: servers_rss(instances)?, write_gate_held })
 }
 
 /// Records `count` visits offline across the device's grids, one change each, as `doorstep field visit`
@@ -1081,6 +1108,15 @@ async fn main() -> Result<()> {
         visit_sync.cpu.servers.as_secs_f64() * 1e6 / total_visits as f64,
         empty_before.cpu.servers.as_secs_f64() * 1e6 / n as f64,
     );
+    if !visit_sync.write_gate_held.is_zero() {
+        println!(
+            "SQLite's single writer held {} ms of the visit sync's {} ms ({:.0}%); {:.0} µs per visit",
+            ms(visit_sync.write_gate_held),
+            ms(visit_sync.wall),
+            100.0 * visit_sync.write_gate_held.as_secs_f64() / visit_sync.wall.as_secs_f64(),
+            visit_sync.write_gate_held.as_secs_f64() * 1e6 / total_visits as f64,
+        );
+    }
     println!(
         "server writes per visit ingested: {:.1} KiB ({} in the visit sync; per empty sync: {:.1} KiB)",
         visit_sync.cpu.servers_written as f64 / 1024.0 / total_visits as f64,

@@ -8,7 +8,7 @@
 mod common;
 use chrono::{Duration, FixedOffset, NaiveDate, Utc};
 use client_core::model::{Deliveries, Outcome, Visit};
-use server::projection::{project_visits, AreaDeltas};
+use server::projection::{apply_visits, plan_visits, AreaDeltas};
 use server::report_time::{day_range, day_start_ms};
 use server::reports_progress::{counted, progress, scanned};
 use server::{db, demo, territory, AppState, ServerConfig};
@@ -85,7 +85,8 @@ async fn sync_visits(state: &AppState, rng: &mut Rng, count: usize, now: i64, sp
     let rows: Vec<(&str, &Visit)> = visits.iter().map(|(g, v)| (g.as_str(), v)).collect();
     let mut tx = state.db.pool.begin().await.unwrap();
     let mut deltas = AreaDeltas::default();
-    project_visits(&mut tx, &rows, &mut deltas).await.unwrap();
+    let plan = plan_visits(&mut tx, &rows, &mut deltas).await.unwrap();
+    apply_visits(&mut tx, &plan).await.unwrap();
     deltas.flush(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
 }

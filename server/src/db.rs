@@ -26,7 +26,24 @@ pub struct Db {
     writer: AnyPool,
 }
 
-pub type WriteGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
+/// The right to write, held until dropped (SQLite; empty on PostgreSQL). Records how long it was held: the sum
+/// of those times over a period is how busy SQLite's single writer was.
+pub struct WriteGuard(Option<(tokio::sync::OwnedMutexGuard<()>, std::time::Instant)>);
+
+impl WriteGuard {
+    /// No gate: the database orders writers itself (PostgreSQL).
+    pub fn none() -> WriteGuard {
+        WriteGuard(None)
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        if let Some((_, since)) = &self.0 {
+            metrics::histogram!(crate::ops::WRITE_GATE_HELD).record(since.elapsed().as_secs_f64());
+        }
+    }
+}
 
 /// The default database of a data directory.
 pub fn sqlite_url(data_dir: &Path) -> String {
@@ -70,10 +87,15 @@ impl Db {
     /// the guard is the only writer in this process until it drops it.
     pub async fn begin_write(&self) -> Result<(WriteGuard, Transaction<'static, Any>), sqlx::Error> {
         let gate = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
+            Some(gate) => {
+                let asked = std::time::Instant::now();
+                let guard = gate.clone().lock_owned().await;
+                metrics::histogram!(crate::ops::WRITE_GATE_WAIT).record(asked.elapsed().as_secs_f64());
+                Some((guard, std::time::Instant::now()))
+            }
             None => None,
         };
-        Ok((gate, self.writer.begin().await?))
+        Ok((WriteGuard(gate), self.writer.begin().await?))
     }
 }
 
@@ -275,7 +297,7 @@ mod tests {
         }
         let begin = tokio::time::timeout(std::time::Duration::from_secs(5), db.begin_write());
         let (gate, mut tx) = begin.await.expect("a write waited for a reader's connection").unwrap();
-        assert!(gate.is_some(), "SQLite writers queue at the gate");
+        assert!(gate.0.is_some(), "SQLite writers queue at the gate");
         sqlx::query("CREATE TEMP TABLE writer_mark (x INTEGER)").execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         drop(gate);

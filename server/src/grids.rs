@@ -524,7 +524,7 @@ impl GridSession {
     pub async fn into_writer(mut self) -> Result<(WriteGuard, Transaction<'static, Any>), ApiError> {
         drop(self.reader.take());
         match self.tx.take() {
-            Some(tx) => Ok((None, tx)),
+            Some(tx) => Ok((WriteGuard::none(), tx)),
             None => Ok(self.db.begin_write().await?),
         }
     }

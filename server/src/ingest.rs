@@ -8,6 +8,7 @@ use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use crate::grids::{Cached, GridRepo, GridWrite};
 use crate::{audit, projection, settings, AppState};
+use client_core::model::Visit;
 use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::PublicKey;
 use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
@@ -182,24 +183,31 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             }
         }
     }
-    // Phase 2: store all new changes and their projection in one transaction.
+    // Revoked devices' visits, relayed by a team-mate, are stored but not counted.
+    let new_visits: Vec<(&str, &Visit)> = accepted
+        .iter()
+        .filter(|(_, acc, _)| !acc.new_changes.is_empty())
+        .flat_map(|(i, acc, _)| acc.new_visits.iter().map(|v| (locks[*i].code.as_str(), v)))
+        .filter(|(_, v)| !signers.quarantined.contains(&v.device))
+        .collect();
+    // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
+    // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
+    // also holds places found in the field: its visits may be for them, and they are written behind the gate.
+    let mut deltas = projection::AreaDeltas::default();
+    let finds_places = accepted.iter().any(|(_, acc, _)| !acc.new_places.is_empty());
+    let planned = match finds_places {
+        false => Some(projection::plan_visits(session.reader(), &new_visits, &mut deltas).await?),
+        true => None,
+    };
+    // Phase 3: store all new changes and their projection in one transaction.
     let stored: u64 = accepted.iter().map(|(_, a, _)| a.new_changes.len() as u64).sum();
     let (_gate, mut tx) = session.into_writer().await?;
-    let mut deltas = projection::AreaDeltas::default();
     let now = now_ms();
-    let mut new_visits = Vec::new();
     let mut device_heads = Vec::new();
     let mut writes = Vec::new();
     for (i, acc, cached) in &accepted {
         let lock = &locks[*i];
         if !acc.new_changes.is_empty() {
-            // Revoked devices' visits, relayed by a team-mate, are stored but not counted.
-            new_visits.extend(
-                acc.new_visits
-                    .iter()
-                    .filter(|v| !signers.quarantined.contains(&v.device))
-                    .map(|v| (lock.code.as_str(), v)),
-            );
             // Places before visits: a visit may be for a place found in the same push.
             if !acc.new_places.is_empty() {
                 let info = cached
@@ -239,7 +247,12 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
     let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
-    projection::project_visits(&mut tx, &new_visits, &mut deltas).await?;
+    let plan = match planned {
+        Some(plan) => plan,
+        None => projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?,
+    };
+    projection::apply_visits(&mut tx, &plan).await?;
+    drop(plan);
     for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
         device_heads.push((reply.grid.clone(), hex_of(&reply.heads)));
     }

@@ -22,6 +22,8 @@ pub const DOC_CACHE_BYTES: &str = "doorstep_document_cache_bytes";
 pub const GRIDS_HELD: &str = "doorstep_grids_held";
 pub const GRIDS_HELD_PEAK: &str = "doorstep_grids_held_peak";
 pub const SYNCS_WAITING: &str = "doorstep_syncs_waiting";
+pub const WRITE_GATE_WAIT: &str = "doorstep_write_gate_wait_seconds";
+pub const WRITE_GATE_HELD: &str = "doorstep_write_gate_held_seconds";
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -31,6 +33,11 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(SYNC_SECONDS.to_string()),
                 &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            )
+            .expect("valid buckets")
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Prefix("doorstep_write_gate_".to_string()),
+                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0],
             )
             .expect("valid buckets")
             .install_recorder()
@@ -56,6 +63,16 @@ fn describe() {
     metrics::describe_gauge!(GRIDS_HELD, "Grids locked by requests now: their documents stay in memory");
     metrics::describe_gauge!(GRIDS_HELD_PEAK, "Most grids locked by requests at once since the server started");
     metrics::describe_gauge!(SYNCS_WAITING, "Writing syncs waiting for admission (--max-concurrent-syncs)");
+    metrics::describe_histogram!(
+        WRITE_GATE_WAIT,
+        metrics::Unit::Seconds,
+        "SQLite: time a write transaction waited for the one writer's turn"
+    );
+    metrics::describe_histogram!(
+        WRITE_GATE_HELD,
+        metrics::Unit::Seconds,
+        "SQLite: time a write transaction held the one writer's turn; their sum over time is the writer's load"
+    );
 }
 
 pub fn routes() -> Router<AppState> {

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use client_core::coverage::eligible_indicators;
 use client_core::doc::millis_to_time;
 use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Tx = Transaction<'static, Any>;
@@ -38,26 +38,34 @@ async fn place_state(tx: &mut Tx, place_id: &str) -> Result<Option<PlaceState>, 
             .fetch_all(&mut **tx)
             .await?;
     let gone_history = match last_visit {
-        Some(_) => gone_histories(tx, &[place_id]).await?.remove(place_id).unwrap_or_default(),
+        Some(_) => visit_histories(tx, &[place_id], true).await?.remove(place_id).unwrap_or_default(),
         None => Vec::new(),
     };
     Ok(Some(PlaceState { grid, village, town, excluded: excluded != 0, indicators, gone_history }))
 }
 
-/// The visits of those of `places` that a visit found gone, per place, in one statement per chunk.
-async fn gone_histories(tx: &mut Tx, places: &[&str]) -> Result<HashMap<String, Vec<VisitMark>>, ApiError> {
+/// The stored visits of `places`, per place, in one statement per chunk: of every one of them, or (`only_gone`)
+/// of those a visit found gone.
+async fn visit_histories(
+    conn: &mut AnyConnection,
+    places: &[&str],
+    only_gone: bool,
+) -> Result<HashMap<String, Vec<VisitMark>>, ApiError> {
     let mut histories: HashMap<String, Vec<VisitMark>> = HashMap::new();
+    let gone = if only_gone {
+        "AND EXISTS (SELECT 1 FROM visits g WHERE g.place_id = v.place_id AND g.outcome = 'gone')"
+    } else {
+        ""
+    };
     for chunk in places.chunks(MAX_BINDS) {
-        let list = in_list(tx, chunk.len());
-        let sql = format!(
-            "SELECT v.place_id, v.at, v.visit_id, v.outcome FROM visits v WHERE v.place_id IN ({list}) \
-             AND EXISTS (SELECT 1 FROM visits g WHERE g.place_id = v.place_id AND g.outcome = 'gone')"
-        );
+        let list = in_list(conn, chunk.len());
+        let sql =
+            format!("SELECT v.place_id, v.at, v.visit_id, v.outcome FROM visits v WHERE v.place_id IN ({list}) {gone}");
         let mut query = sqlx::query_as::<_, (String, i64, String, String)>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(*id);
         }
-        for (place_id, at, visit_id, outcome) in query.fetch_all(&mut **tx).await? {
+        for (place_id, at, visit_id, outcome) in query.fetch_all(&mut *conn).await? {
             let gone = outcome == Outcome::Gone.id();
             histories.entry(place_id).or_default().push(VisitMark { at, visit_id, gone });
         }
@@ -194,7 +202,7 @@ pub async fn project_places(
         let mut before = load_places(tx, &ids).await?;
         let visited: Vec<&str> =
             before.iter().filter(|(_, p)| p.last_visit.is_some()).map(|(id, _)| id.as_str()).collect();
-        for (id, history) in gone_histories(tx, &visited).await? {
+        for (id, history) in visit_histories(tx, &visited, true).await? {
             if let Some(place) = before.get_mut(&id) {
                 place.gone_history = history;
             }
@@ -293,15 +301,19 @@ async fn reproject_indicators(
 }
 
 /// The ids among `ids` that `select` (a query ending in `place_id IN`) returns, one statement per chunk.
-async fn select_ids(tx: &mut Tx, select: &str, ids: &[&str]) -> Result<BTreeSet<String>, ApiError> {
+async fn select_ids(
+    conn: &mut AnyConnection,
+    select: &str,
+    ids: &[impl AsRef<str>],
+) -> Result<BTreeSet<String>, ApiError> {
     let mut out = BTreeSet::new();
     for chunk in ids.chunks(MAX_BINDS) {
-        let list = in_list(tx, chunk.len());
+        let list = in_list(conn, chunk.len());
         let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!("{select} ({list})")));
         for id in chunk {
-            query = query.bind(*id);
+            query = query.bind(id.as_ref());
         }
-        out.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id));
+        out.extend(query.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
     }
     Ok(out)
 }
@@ -426,11 +438,14 @@ impl ProjectedPlace {
 }
 
 /// Loads the places new visits refer to, with their indicator rows, in a few statements.
-async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::HashMap<String, ProjectedPlace>, ApiError> {
+async fn load_places(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, ProjectedPlace>, ApiError> {
     type PlaceRow = (String, String, String, String, String, i64, i64, Option<i64>, Option<String>, Option<String>);
     let mut places = std::collections::HashMap::new();
     for chunk in ids.chunks(MAX_BINDS) {
-        let list = in_list(tx, chunk.len());
+        let list = in_list(conn, chunk.len());
         let sql = format!(
             "SELECT place_id, grid_code, village_code, town_code, kind, rural, excluded, last_visit_at, \
              last_visit_id, last_outcome FROM places WHERE place_id IN ({list})"
@@ -440,7 +455,7 @@ async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::Hash
             query = query.bind(*id);
         }
         for (id, grid, village, town, kind, rural, excluded, last_at, last_id, last_outcome) in
-            query.fetch_all(&mut **tx).await?
+            query.fetch_all(&mut *conn).await?
         {
             let place = ProjectedPlace {
                 grid,
@@ -461,7 +476,7 @@ async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::Hash
         for id in chunk {
             query = query.bind(*id);
         }
-        for (id, indicator, reached_at) in query.fetch_all(&mut **tx).await? {
+        for (id, indicator, reached_at) in query.fetch_all(&mut *conn).await? {
             if let Some(place) = places.get_mut(&id) {
                 place.reached_at.insert(indicator, reached_at);
             }
@@ -472,7 +487,7 @@ async fn load_places(tx: &mut Tx, ids: &[&str]) -> Result<std::collections::Hash
 
 /// Where visits recorded for these places count: the place itself, the place it was merged into (following
 /// merges), or nowhere (`None`: a rejected place; its visits are kept but count for nothing).
-async fn counted_places(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Option<String>>, ApiError> {
+async fn counted_places(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, Option<String>>, ApiError> {
     let mut counted = HashMap::new();
     // Recorded place -> the place it leads to so far.
     let mut pending: BTreeMap<String, String> = ids.iter().map(|id| (id.to_string(), id.to_string())).collect();
@@ -484,13 +499,13 @@ async fn counted_places(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Opt
         let candidates: Vec<String> = pending.values().cloned().collect::<BTreeSet<_>>().into_iter().collect();
         let mut review: HashMap<String, (String, Option<String>)> = HashMap::new();
         for chunk in candidates.chunks(MAX_BINDS) {
-            let list = in_list(tx, chunk.len());
+            let list = in_list(conn, chunk.len());
             let sql = format!("SELECT place_id, status, merged_into FROM places WHERE place_id IN ({list})");
             let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(id);
             }
-            for (id, status, merged_into) in query.fetch_all(&mut **tx).await? {
+            for (id, status, merged_into) in query.fetch_all(&mut *conn).await? {
                 review.insert(id, (status, merged_into));
             }
         }
@@ -558,39 +573,84 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> 
     Ok(inserted)
 }
 
-/// Adds new visits to the projection with a fixed number of statements, whatever their number: the visits,
-/// the indicators they reach, each place's first-reached times and last visit, and the per-area counts.
-/// Idempotent: visits already projected change nothing.
-pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut AreaDeltas) -> Result<(), ApiError> {
+/// What new visits change in the projection, worked out from the stored rows before the write transaction
+/// (`plan_visits`) and written behind the write gate (`apply_visits`), so that the reads and the working out take
+/// no turn at the gate. Valid while the visits' grids stay locked: every write to their places' rows, visits and
+/// indicators holds the lock of the place's grid.
+pub struct VisitPlan<'a> {
+    /// Each visit, with the place it counts for (`None`: a rejected place).
+    placed: Vec<(&'a str, &'a Visit, Option<String>)>,
+    /// Visits not stored yet: what inserting `placed` must insert, no more and no less.
+    new_ids: BTreeSet<String>,
+    /// (visit, place, indicator) the new visits reach.
+    visit_indicators: Vec<(&'a Visit, String, &'static str)>,
+    /// (place, indicator, first reached): earlier than stored.
+    reached: Vec<(String, String, i64)>,
+    /// Places whose last visit (and so exclusion) is to be written.
+    places: Vec<(String, ProjectedPlace)>,
+}
+
+/// Works out what `visits` add to the projection, reading through `conn` (outside the write transaction on
+/// SQLite), and adds their places' changes to the per-area counts in `deltas`. Idempotent: visits already stored
+/// change nothing.
+pub async fn plan_visits<'a>(
+    conn: &mut AnyConnection,
+    visits: &[(&'a str, &'a Visit)],
+    deltas: &mut AreaDeltas,
+) -> Result<VisitPlan<'a>, ApiError> {
+    let mut plan = VisitPlan {
+        placed: Vec::new(),
+        new_ids: BTreeSet::new(),
+        visit_indicators: Vec::new(),
+        reached: Vec::new(),
+        places: Vec::new(),
+    };
     if visits.is_empty() {
-        return Ok(());
+        return Ok(plan);
     }
     let recorded: Vec<&str> =
         visits.iter().map(|(_, v)| v.place_id.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
-    let counted = counted_places(tx, &recorded).await?;
-    let placed: Vec<(&str, &Visit, Option<&str>)> =
-        visits.iter().map(|(grid, v)| (*grid, *v, counted.get(&v.place_id).and_then(|c| c.as_deref()))).collect();
-    let inserted = insert_visits(tx, &placed).await?;
+    let counted = counted_places(conn, &recorded).await?;
+    plan.placed = visits.iter().map(|(grid, v)| (*grid, *v, counted.get(&v.place_id).cloned().flatten())).collect();
+    let ids: Vec<String> = plan.placed.iter().map(|(_, v, _)| v.id.to_string()).collect();
+    let stored = select_ids(conn, "SELECT visit_id FROM visits WHERE visit_id IN", &ids).await?;
+    plan.new_ids = ids.into_iter().filter(|id| !stored.contains(id)).collect();
     // New visits with the place they count for; those of rejected places count nowhere.
-    let new: Vec<(&Visit, &str)> = placed
+    let new: Vec<(&Visit, &str)> = plan
+        .placed
         .iter()
-        .filter(|(_, v, _)| inserted.contains(&v.id.to_string()))
-        .filter_map(|(_, v, place)| Some((*v, (*place)?)))
+        .filter(|(_, v, _)| plan.new_ids.contains(&v.id.to_string()))
+        .filter_map(|(_, v, place)| Some((*v, place.as_deref()?)))
         .collect();
     if new.is_empty() {
-        return Ok(());
+        return Ok(plan);
     }
-    let ids: Vec<&str> = new.iter().map(|(_, place)| *place).collect::<BTreeSet<_>>().into_iter().collect();
-    let mut places = load_places(tx, &ids).await?;
-    // Histories as they are now, with the new visits; before them, without.
-    let mut histories = gone_histories(tx, &ids).await?;
-    for (place_id, history) in &histories {
-        if let Some(place) = places.get_mut(place_id) {
-            place.gone_history = history.iter().filter(|v| !inserted.contains(&v.visit_id)).cloned().collect();
+    let place_ids: Vec<&str> = new.iter().map(|(_, place)| *place).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut places = load_places(conn, &place_ids).await?;
+    // A place's visits decide when it counts once one of them found it gone: before the new visits, those
+    // stored; after them, those and the new ones.
+    let newly_gone: BTreeSet<&str> =
+        new.iter().filter(|(v, _)| v.outcome == Outcome::Gone).map(|(_, place)| *place).collect();
+    let (gone_before, gone_now): (Vec<&str>, Vec<&str>) = place_ids.iter().partition(|p| !newly_gone.contains(*p));
+    let mut stored_histories = visit_histories(conn, &gone_before, true).await?;
+    stored_histories.extend(visit_histories(conn, &gone_now, false).await?);
+    for place_id in &gone_now {
+        stored_histories.entry(place_id.to_string()).or_default();
+    }
+    let mut histories = stored_histories.clone();
+    for (v, place_id) in &new {
+        if let Some(history) = histories.get_mut(*place_id) {
+            let mark =
+                VisitMark { at: v.at.timestamp_millis(), visit_id: v.id.to_string(), gone: v.outcome == Outcome::Gone };
+            history.push(mark);
+        }
+    }
+    for (place_id, history) in stored_histories {
+        if let Some(place) = places.get_mut(&place_id) {
+            place.gone_history = history;
         }
     }
     let mut before = std::collections::HashMap::new();
-    let mut visit_indicators: Vec<(&Visit, &str, &'static str)> = Vec::new();
     for (v, place_id) in &new {
         let Some(place) = places.get_mut(*place_id) else {
             return Err(ApiError::internal(format!("visit {} for unknown place {place_id}", v.id)));
@@ -598,7 +658,7 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
         before.entry(*place_id).or_insert_with(|| (place.state(), place.reached_at.clone()));
         let at = v.at.timestamp_millis();
         for ind in eligible_indicators(place.kind, place.rural).filter(|i| i.is_reached_by(&v.deliveries)) {
-            visit_indicators.push((v, place_id, ind.id));
+            plan.visit_indicators.push((v, place_id.to_string(), ind.id));
             if let Some(reached) = place.reached_at.get_mut(ind.id) {
                 if reached.is_none_or(|r| r > at) {
                     *reached = Some(at);
@@ -613,26 +673,42 @@ pub async fn project_visits(tx: &mut Tx, visits: &[(&str, &Visit)], deltas: &mut
             place.excluded = v.outcome == Outcome::Gone;
         }
     }
-    insert_visit_indicators(tx, &visit_indicators).await?;
-    for (place_id, (old_state, _)) in &before {
-        deltas.add(old_state, -1);
-        let place = places.get_mut(*place_id).expect("loaded above");
-        place.gone_history = histories.remove(*place_id).unwrap_or_default();
+    for (place_id, (old_state, old_reached)) in before {
+        deltas.add(&old_state, -1);
+        let mut place = places.remove(place_id).expect("loaded above");
+        place.gone_history = histories.remove(place_id).unwrap_or_default();
         deltas.add(&place.state(), 1);
-    }
-    let mut reached_rows = Vec::new();
-    let mut place_rows = Vec::new();
-    for (place_id, (_, old_reached)) in &before {
-        let place = &places[*place_id];
         for (indicator, reached) in &place.reached_at {
             if let Some(at) = reached.filter(|_| old_reached.get(indicator) != Some(reached)) {
-                reached_rows.push((*place_id, indicator.as_str(), at));
+                plan.reached.push((place_id.to_string(), indicator.clone(), at));
             }
         }
-        place_rows.push((*place_id, place));
+        plan.places.push((place_id.to_string(), place));
     }
-    update_reached(tx, &reached_rows).await?;
-    update_last_visits(tx, &place_rows).await
+    Ok(plan)
+}
+
+/// Writes what `plan_visits` worked out, with a fixed number of statements whatever the number of visits. Fails
+/// (and the transaction with it) if the visits stored meanwhile are not those the plan was made against.
+pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan<'_>) -> Result<(), ApiError> {
+    if plan.placed.is_empty() {
+        return Ok(());
+    }
+    let placed: Vec<(&str, &Visit, Option<&str>)> =
+        plan.placed.iter().map(|(grid, v, place)| (*grid, *v, place.as_deref())).collect();
+    if insert_visits(tx, &placed).await? != plan.new_ids {
+        return Err(ApiError::conflict(
+            "visits of these grids were stored concurrently while this request wrote them; retry",
+        ));
+    }
+    let indicators: Vec<(&Visit, &str, &'static str)> =
+        plan.visit_indicators.iter().map(|(v, place, ind)| (*v, place.as_str(), *ind)).collect();
+    insert_visit_indicators(tx, &indicators).await?;
+    let reached: Vec<(&str, &str, i64)> =
+        plan.reached.iter().map(|(place, ind, at)| (place.as_str(), ind.as_str(), *at)).collect();
+    update_reached(tx, &reached).await?;
+    let places: Vec<(&str, &ProjectedPlace)> = plan.places.iter().map(|(id, p)| (id.as_str(), p)).collect();
+    update_last_visits(tx, &places).await
 }
 
 async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static str)]) -> Result<(), ApiError> {

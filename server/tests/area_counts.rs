@@ -116,12 +116,25 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
     assert!(by_place.is_empty(), "visits of unknown places: {:?}", by_place.keys());
 }
 
+/// Projects visits as a sync does: worked out on a connection of its own, then written in a transaction.
+async fn project(state: &AppState, rows: &[(&str, &client_core::model::Visit)]) -> Result<(), server::error::ApiError> {
+    use server::projection::{apply_visits, plan_visits, AreaDeltas};
+    let mut deltas = AreaDeltas::default();
+    let mut conn = state.db.pool.acquire().await.unwrap();
+    let plan = plan_visits(&mut conn, rows, &mut deltas).await?;
+    drop(conn);
+    let mut tx = state.db.pool.begin().await.unwrap();
+    apply_visits(&mut tx, &plan).await?;
+    deltas.flush(&mut tx).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
 /// Several visits to one place in one sync, in any order of time, and the same visits again, end up as the
-/// coverage rules say; the counts follow.
+/// coverage rules say; the counts follow. A later visit to a place a stored visit found gone, too.
 #[tokio::test]
 async fn batched_visits_project_like_the_rules() {
     use client_core::model::{Deliveries, Outcome, Visit};
-    use server::projection::{project_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
         data_dir: dir.path().to_path_buf(),
@@ -167,11 +180,7 @@ async fn batched_visits_project_like_the_rules() {
     for attempt in 0..2 {
         let rows: Vec<(&str, &Visit)> =
             batch.iter().map(|v| (if v.place_id == p.0 { p.1.as_str() } else { q.1.as_str() }, v)).collect();
-        let mut tx = state.db.pool.begin().await.unwrap();
-        let mut deltas = AreaDeltas::default();
-        project_visits(&mut tx, &rows, &mut deltas).await.unwrap();
-        deltas.flush(&mut tx).await.unwrap();
-        tx.commit().await.unwrap();
+        project(&state, &rows).await.unwrap();
         let states: Vec<(i64, Option<String>)> =
             sqlx::query_as("SELECT excluded, last_visit_id FROM places WHERE place_id IN ($1, $2) ORDER BY place_id")
                 .bind(&p.0)
@@ -191,6 +200,72 @@ async fn batched_visits_project_like_the_rules() {
         assert_projection_matches_visit_rows(&state).await;
         assert_counts_match_scan(&state).await;
     }
+    // q was found gone by its last visit; a visit after it finds it again and delivers: it counts again.
+    let again = visit(&q.0, 0, Outcome::Completed, true);
+    project(&state, &[(q.1.as_str(), &again)]).await.unwrap();
+    let (excluded, last): (i64, Option<String>) =
+        sqlx::query_as("SELECT excluded, last_visit_id FROM places WHERE place_id = $1")
+            .bind(&q.0)
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((excluded, last), (0, Some(again.id.to_string())));
+    assert_projection_matches_visit_rows(&state).await;
+    assert_counts_match_scan(&state).await;
+}
+
+/// A plan made against stored visits that changed before it was written is refused whole: nothing of it is
+/// written, and the counts stay those of a full scan.
+#[tokio::test]
+async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
+    use client_core::model::{Deliveries, Outcome, Visit};
+    use server::projection::{apply_visits, plan_visits, AreaDeltas};
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        login_throttle: Default::default(),
+        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
+        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
+    };
+    let state = AppState::open(&config).await.unwrap();
+    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    let (place, grid): (String, String) = sqlx::query_as(
+        "SELECT place_id, grid_code FROM places WHERE kind = 'household' AND last_visit_id IS NULL ORDER BY place_id LIMIT 1",
+    )
+    .fetch_one(&state.db.pool)
+    .await
+    .unwrap();
+    let visit = |outcome: Outcome| Visit {
+        id: uuid::Uuid::now_v7(),
+        place_id: place.clone(),
+        volunteer: "test".into(),
+        device: "test-device".into(),
+        at: chrono::Utc::now(),
+        outcome,
+        deliveries: Deliveries { handbook: true, ..Default::default() },
+        note: None,
+        gps: None,
+    };
+    let (first, second) = (visit(Outcome::Completed), visit(Outcome::Completed));
+    let mut deltas = AreaDeltas::default();
+    let mut conn = state.db.pool.acquire().await.unwrap();
+    let plan = plan_visits(&mut conn, &[(grid.as_str(), &first), (grid.as_str(), &second)], &mut deltas).await.unwrap();
+    drop(conn);
+    // Meanwhile the second visit is stored by another writer.
+    project(&state, &[(grid.as_str(), &second)]).await.unwrap();
+    let mut tx = state.db.pool.begin().await.unwrap();
+    let refused = apply_visits(&mut tx, &plan).await.expect_err("an outdated plan was written");
+    assert_eq!(refused.status, axum::http::StatusCode::CONFLICT, "{}", refused.message);
+    drop(tx);
+    let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visits WHERE place_id = $1")
+        .bind(&place)
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "only the concurrent write's visit is stored");
+    assert_projection_matches_visit_rows(&state).await;
+    assert_counts_match_scan(&state).await;
 }
 
 /// Places found in the field count once synced; confirming, merging (into a registry place, moving the
