@@ -80,13 +80,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let tmp = tempfile::tempdir()?;
-        let config = ServerConfig {
-            data_dir: tmp.path().to_path_buf(),
-            database_url: None,
-            login_throttle: Default::default(),
-            doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-            max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-        };
+        let config = ServerConfig::with_defaults(tmp.path().to_path_buf(), None);
         let state = AppState::open(&config).await?;
         let started = Instant::now();
         for (i, sql) in GENERATE.iter().enumerate() {

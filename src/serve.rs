@@ -140,13 +140,7 @@ pub async fn admin_create_user(
     area: Option<String>,
     password: String,
 ) -> Result<()> {
-    let config = ServerConfig {
-        data_dir,
-        database_url,
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(data_dir, database_url);
     let state = AppState::open(&config).await?;
     let user = server::people::NewUser {
         username: username.clone(),

@@ -150,13 +150,7 @@ async fn progress_rows(state: &AppState) -> Vec<(String, String, String, i64, i6
 fn the_daily_series_from_per_area_changes_equals_the_scan() {
     let tmp = tempfile::tempdir().unwrap();
     let database_url = std::env::var("DOORSTEP_TEST_PG_URL").ok().map(|_| common::fresh_pg_database());
-    let config = ServerConfig {
-        data_dir: tmp.path().to_path_buf(),
-        database_url: database_url.clone(),
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(tmp.path().to_path_buf(), database_url.clone());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let state = AppState::open(&config).await.unwrap();
         demo::populate(&state).await.unwrap().expect("an empty database");

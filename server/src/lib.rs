@@ -66,6 +66,19 @@ pub struct ServerConfig {
     pub max_concurrent_syncs: usize,
 }
 
+impl ServerConfig {
+    /// The server's defaults for everything but where its data lives.
+    pub fn with_defaults(data_dir: PathBuf, database_url: Option<String>) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            database_url,
+            login_throttle: Default::default(),
+            doc_cache_bytes: grids::DEFAULT_CACHE_BYTES,
+            max_concurrent_syncs: ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
+        }
+    }
+}
+
 impl AppState {
     pub async fn open(config: &ServerConfig) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)

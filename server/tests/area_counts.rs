@@ -20,13 +20,7 @@ async fn assert_counts_match_scan(state: &AppState) {
 #[tokio::test]
 async fn counts_agree_with_a_full_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
     let state = AppState::open(&config).await.unwrap();
     // The demo town: ~2,000 places, two teams, ~1,200 visits with every outcome, through the sync path.
     demo::populate(&state).await.unwrap().expect("an empty data dir");
@@ -136,13 +130,7 @@ async fn project(state: &AppState, rows: &[(&str, &client_core::model::Visit)]) 
 async fn batched_visits_project_like_the_rules() {
     use client_core::model::{Deliveries, Outcome, Visit};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");
     assert_projection_matches_visit_rows(&state).await;
@@ -221,13 +209,7 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
     use client_core::model::{Deliveries, Outcome, Visit};
     use server::projection::{apply_visits, plan_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");
     let (place, grid): (String, String) = sqlx::query_as(
@@ -281,13 +263,7 @@ async fn review_decisions_keep_the_counts() {
     use server::field_places::{decide_place, PlaceDecision};
     use server::{ingest, people};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
     let state = AppState::open(&config).await.unwrap();
     demo::populate(&state).await.unwrap().expect("an empty data dir");
     let (user_id, username, team): (String, String, String) = sqlx::query_as(

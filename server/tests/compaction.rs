@@ -12,13 +12,7 @@ use server::{ingest, territory, AppState, ServerConfig};
 #[tokio::test]
 async fn many_changes_fold_into_a_snapshot_without_losing_any() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        login_throttle: Default::default(),
-        doc_cache_bytes: server::grids::DEFAULT_CACHE_BYTES,
-        max_concurrent_syncs: server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
-    };
+    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
     let state = AppState::open(&config).await.unwrap();
     let csv = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
                P1,household,1,G1,g,V1,v,village,T1,t\n";
