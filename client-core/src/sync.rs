@@ -156,11 +156,20 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
     vouched.extend(unknown.iter().map(|c| c.hash()).filter(|h| *h == upgrade));
     let signatures = signatures_by_change(&push.signatures);
     let mut added: Vec<(Author, Added)> = Vec::new();
+    let mut vouched_added: Vec<Added> = Vec::new();
     let mut kept_signatures = Vec::new();
-    for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
-        let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
-        added.push((author.clone(), check_change_ops(current, change, &author).map_err(forbidden)?));
-        kept_signatures.extend(signature.cloned());
+    for change in &unknown {
+        if !vouched.contains(&change.hash()) {
+            let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
+            added.push((author.clone(), check_change_ops(current, change, &author).map_err(forbidden)?));
+            kept_signatures.extend(signature.cloned());
+        } else if change.hash() != upgrade {
+            // Checked when the server first stored it (it attested a history holding it): a device's addition
+            // is read back as it is, so that a server that lost it (restored from an old backup) counts its
+            // visits again. Others (the server's own changes) add nothing to count.
+            let writer = Author { actor: change.actor_id().clone(), username: String::new(), device: String::new() };
+            vouched_added.extend(check_change_ops(current, change, &writer).ok());
+        }
     }
     let in_sequence = check_sequence(current.automerge(), &unknown).map_err(forbidden)?;
     // Some of the pushed history is missing here: store nothing and ask for the whole of it.
@@ -206,6 +215,18 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
         });
     }
     let (mut new_visits, mut new_places, mut new_corrections) = (Vec::new(), Vec::new(), Vec::new());
+    for added in &vouched_added {
+        let malformed = |e: DocError| PushError::Malformed { grid: grid.clone(), index: 0, reason: e.to_string() };
+        for key in &added.visits {
+            new_visits.extend(doc.visit(key).map_err(malformed)?);
+        }
+        for key in &added.places {
+            new_places.extend(doc.found_place(key).map_err(malformed)?);
+        }
+        for key in &added.corrections {
+            new_corrections.extend(doc.correction(key).map_err(malformed)?);
+        }
+    }
     for (author, added) in &added {
         for key in &added.visits {
             new_visits.push(check_new_visit(doc, key, author).map_err(forbidden)?);

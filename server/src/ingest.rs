@@ -114,7 +114,12 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
     let author = device.author();
     let signers = team_signers(&mut conn, team.as_deref()).await?;
-    let trust = Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: None };
+    // Changes in the history of heads this server once attested were checked when it first stored them: a
+    // device's resend after the server lost them (restored from an old backup) brings them back, team-mates'
+    // included.
+    let server_key = state.keys.server_key().public();
+    let trust =
+        Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: Some(&server_key) };
     let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
     // Grids with something to store are locked until the transaction commits; the others (most grids of most
     // syncs) are only read, each under a brief lock, so team-mates' syncs do not queue behind each other.
@@ -260,11 +265,13 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let device_heads: Vec<(String, String)> =
         device_heads.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
     record_device_grids(&mut tx, &device.device_id, &device_heads, now).await?;
+    // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked changes.
+    let task_trust = Trust { server_key: None, ..trust };
     let task_sync = crate::task_ingest::sync_tasks(
         state,
         &mut tx,
         device,
-        &trust,
+        &task_trust,
         &signers.quarantined,
         team.as_deref(),
         req.tasks.as_deref(),
