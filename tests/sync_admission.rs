@@ -106,11 +106,14 @@ fn peak_of_burst(extra: &[&str]) -> f64 {
     let rows = coverage(&office, "town", None);
     assert_eq!(figure(&rows, "T1", "handbook").1, visits as u64, "every place reached once");
     assert_eq!(metric(&server.url, "doorstep_grids_held"), 0.0, "nothing held after the burst");
-    // Every writing sync took SQLite's one writer's turn once, and the server says how long in all.
-    let turns = metric(&server.url, "doorstep_write_gate_held_seconds_count");
-    assert!(turns >= DEVICES as f64, "{turns} write turns for {DEVICES} writing syncs");
-    assert_eq!(metric(&server.url, "doorstep_write_gate_wait_seconds_count"), turns, "each turn waited once");
-    assert!(metric(&server.url, "doorstep_write_gate_held_seconds_sum") > 0.0);
+    // On SQLite every writing sync took the one writer's turn once, and the server says how long in all
+    // (PostgreSQL orders writers itself: no gate).
+    if std::env::var("DOORSTEP_TEST_PG_URL").is_err() {
+        let turns = metric(&server.url, "doorstep_write_gate_held_seconds_count");
+        assert!(turns >= DEVICES as f64, "{turns} write turns for {DEVICES} writing syncs");
+        assert_eq!(metric(&server.url, "doorstep_write_gate_wait_seconds_count"), turns, "each turn waited once");
+        assert!(metric(&server.url, "doorstep_write_gate_held_seconds_sum") > 0.0);
+    }
     metric(&server.url, "doorstep_grids_held_peak")
 }
 
