@@ -3,14 +3,37 @@
 mod common;
 use common::*;
 
+/// A server on its embedded SQLite file in `tmp/data`, with the office's profile in `tmp/office`.
+fn embedded_server(tmp: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Server) {
+    let (data, office) = (tmp.join("data"), tmp.join("office"));
+    let sqlite = format!("sqlite://{}?mode=rwc", data.join("doorstep.db").display());
+    let server = sqlite_server_with_office(&data, &office, &sqlite);
+    (data, office, server)
+}
+
+/// Restores a backup: a new data dir with the backup as its database and the same token secret, served on a new
+/// port, the office logged in to it.
+fn restore(
+    tmp: &std::path::Path,
+    data: &std::path::Path,
+    backup: &std::path::Path,
+    office: &std::path::Path,
+) -> Server {
+    let restored = tmp.join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(backup, restored.join("doorstep.db")).unwrap();
+    std::fs::copy(data.join("jwt-secret"), restored.join("jwt-secret")).unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", restored.join("doorstep.db").display());
+    let server = Server::start_with(&restored, "127.0.0.1:0", &["--database-url", &sqlite]);
+    ok(office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    server
+}
+
 #[test]
 fn online_sqlite_backup_restores_every_visit() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    let sqlite = format!("sqlite://{}?mode=rwc", data.join("doorstep.db").display());
+    let (data, office, server) = embedded_server(tmp.path());
     let dir = data.to_str().unwrap();
-    let server = sqlite_server_with_office(&data, &office, &sqlite);
     let vol = small_town(tmp.path(), &server.url, &office, 30);
     let before = coverage(&office, "grid", None);
 
@@ -25,14 +48,7 @@ fn online_sqlite_backup_restores_every_visit() {
     ok(&vol, &["field", "sync"], None);
     server.kill();
 
-    // Restore: a new data dir with the backup as its database and the same token secret.
-    let restored = tmp.path().join("restored");
-    std::fs::create_dir_all(&restored).unwrap();
-    std::fs::copy(&backup, restored.join("doorstep.db")).unwrap();
-    std::fs::copy(data.join("jwt-secret"), restored.join("jwt-secret")).unwrap();
-    let sqlite2 = format!("sqlite://{}?mode=rwc", restored.join("doorstep.db").display());
-    let server = Server::start_with(&restored, "127.0.0.1:0", &["--database-url", &sqlite2]);
-    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let server = restore(tmp.path(), &data, &backup, &office);
     assert_eq!(coverage(&office, "grid", None), before, "the restored figures are the backed-up ones");
     // The device's later visit comes back at its next sync (its history reaches the restored server again).
     ok(&vol, &["field", "sync", "--via", &server.url], None);
@@ -47,11 +63,8 @@ fn online_sqlite_backup_restores_every_visit() {
 #[test]
 fn a_restored_server_gets_back_interleaved_visits_of_two_volunteers() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    let sqlite = format!("sqlite://{}?mode=rwc", data.join("doorstep.db").display());
+    let (data, office, server) = embedded_server(tmp.path());
     let dir = data.to_str().unwrap();
-    let server = sqlite_server_with_office(&data, &office, &sqlite);
     let amy = small_town(tmp.path(), &server.url, &office, 0);
     ok(&office, &["user", "create", "ben", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
     let ben = tmp.path().join("ben");
@@ -71,13 +84,7 @@ fn a_restored_server_gets_back_interleaved_visits_of_two_volunteers() {
     ok(&amy, &["field", "sync"], None);
     server.kill();
 
-    let restored = tmp.path().join("restored");
-    std::fs::create_dir_all(&restored).unwrap();
-    std::fs::copy(&backup, restored.join("doorstep.db")).unwrap();
-    std::fs::copy(data.join("jwt-secret"), restored.join("jwt-secret")).unwrap();
-    let sqlite2 = format!("sqlite://{}?mode=rwc", restored.join("doorstep.db").display());
-    let server = Server::start_with(&restored, "127.0.0.1:0", &["--database-url", &sqlite2]);
-    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let server = restore(tmp.path(), &data, &backup, &office);
     assert_eq!(
         figure(&coverage(&office, "town", None), "T1", "handbook"),
         (60, 0, 0),
