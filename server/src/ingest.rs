@@ -257,7 +257,6 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         None => projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?,
     };
     projection::apply_visits(&mut tx, &plan).await?;
-    drop(plan);
     for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
         device_heads.push((reply.grid.clone(), hex_of(&reply.heads)));
     }

@@ -17,13 +17,18 @@ async fn assert_counts_match_scan(state: &AppState) {
     }
 }
 
+/// A server in `dir` holding the demo town: ~2,000 places, two teams, ~1,200 visits with every outcome, stored
+/// through the sync path.
+async fn demo_town(dir: &std::path::Path) -> AppState {
+    let state = AppState::open(&ServerConfig::with_defaults(dir.to_path_buf(), None)).await.unwrap();
+    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    state
+}
+
 #[tokio::test]
 async fn counts_agree_with_a_full_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
-    let state = AppState::open(&config).await.unwrap();
-    // The demo town: ~2,000 places, two teams, ~1,200 visits with every outcome, through the sync path.
-    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    let state = demo_town(dir.path()).await;
     let (excluded,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM places WHERE excluded = 1").fetch_one(&state.db.pool).await.unwrap();
     assert!(excluded > 0, "some places are gone");
@@ -130,9 +135,7 @@ async fn project(state: &AppState, rows: &[(&str, &client_core::model::Visit)]) 
 async fn batched_visits_project_like_the_rules() {
     use client_core::model::{Deliveries, Outcome, Visit};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
-    let state = AppState::open(&config).await.unwrap();
-    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    let state = demo_town(dir.path()).await;
     assert_projection_matches_visit_rows(&state).await;
 
     let households: Vec<(String, String)> = sqlx::query_as(
@@ -209,9 +212,7 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
     use client_core::model::{Deliveries, Outcome, Visit};
     use server::projection::{apply_visits, plan_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
-    let state = AppState::open(&config).await.unwrap();
-    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    let state = demo_town(dir.path()).await;
     let (place, grid): (String, String) = sqlx::query_as(
         "SELECT place_id, grid_code FROM places WHERE kind = 'household' AND last_visit_id IS NULL ORDER BY place_id LIMIT 1",
     )
@@ -263,9 +264,7 @@ async fn review_decisions_keep_the_counts() {
     use server::field_places::{decide_place, PlaceDecision};
     use server::{ingest, people};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::with_defaults(dir.path().to_path_buf(), None);
-    let state = AppState::open(&config).await.unwrap();
-    demo::populate(&state).await.unwrap().expect("an empty data dir");
+    let state = demo_town(dir.path()).await;
     let (user_id, username, team): (String, String, String) = sqlx::query_as(
         "SELECT id, username, team FROM users WHERE role = 'volunteer' AND team IS NOT NULL ORDER BY username LIMIT 1",
     )
