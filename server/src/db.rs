@@ -65,10 +65,10 @@ impl Db {
         };
         let (pool, writer) = match backend {
             Backend::Sqlite => {
-                let pool = open(sqlite_options(SQLITE_CACHE_KIB).max_connections(8)).await?;
+                let pool = open(sqlite_options(SqliteRole::Reader).max_connections(8)).await?;
                 sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
                 // Never closed for being idle or old: its cache is what it is kept for.
-                let writer = sqlite_options(SQLITE_WRITER_CACHE_KIB).max_connections(1);
+                let writer = sqlite_options(SqliteRole::Writer).max_connections(1);
                 let writer = open(writer.idle_timeout(None).max_lifetime(None)).await?;
                 tokio::spawn(checkpoint_in_background(pool.clone()));
                 (pool, writer)
@@ -129,16 +129,33 @@ const SQLITE_CACHE_KIB: i64 = 2_000;
 /// of the index pages that a burst of syncs changes. Filled only as pages are used.
 const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
 
-/// How every SQLite connection is opened, with a page cache of `cache_kib` KiB. A local file's connection does
-/// not go stale: no round trip to its worker thread to test it before every use.
-fn sqlite_options(cache_kib: i64) -> AnyPoolOptions {
+/// What an SQLite connection is for: the pool of readers (which also take the odd small write outside the gate),
+/// or the one connection that writes behind the gate.
+#[derive(Clone, Copy)]
+enum SqliteRole {
+    Reader,
+    Writer,
+}
+
+/// How every SQLite connection is opened. A local file's connection does not go stale: no round trip to its
+/// worker thread to test it before every use.
+fn sqlite_options(role: SqliteRole) -> AnyPoolOptions {
+    // The writer's statements change many rows each (a sync's visits in one statement): SQLite keeps what each
+    // statement changed in a statement journal, to undo the statement alone if it fails, and writes the journal
+    // to a temporary file past 64 KiB. In memory, a sync's server writes fell by a quarter (docs/benchmarks.md).
+    // Readers keep temporary files: a report's sort of a million places would otherwise be held in memory.
+    let (cache_kib, temp_store) = match role {
+        SqliteRole::Reader => (SQLITE_CACHE_KIB, "DEFAULT"),
+        SqliteRole::Writer => (SQLITE_WRITER_CACHE_KIB, "MEMORY"),
+    };
     AnyPoolOptions::new().test_before_acquire(false).after_connect(move |conn, _| {
         Box::pin(async move {
             // FULL: a committed sync survives power loss, not just a crash. A negative cache size is in KiB.
             // No checkpoint inside commits: `checkpoint_in_background` does them.
             let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0;"
+                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0; \
+                 PRAGMA temp_store = {temp_store};"
             );
             conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
             Ok(())
@@ -246,6 +263,43 @@ mod tests {
         }
     }
 
+    /// A statement that changes many rows keeps its undo journal in the writer's memory: nothing reaches the
+    /// disk before the commit (with SQLite's default, over 64 KiB went to a temporary file).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_writers_statement_journals_stay_in_memory() {
+        fn bytes_written_by_this_process() -> u64 {
+            let io = std::fs::read_to_string("/proc/self/io").unwrap();
+            let line = io.lines().find(|l| l.starts_with("wchar:")).unwrap();
+            line["wchar:".len()..].trim().parse().unwrap()
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&sqlite_url(dir.path())).await.unwrap();
+        let (gate, mut tx) = db.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE rows (id INTEGER PRIMARY KEY, label TEXT UNIQUE, body TEXT)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO rows SELECT i, 'row ' || i, hex(randomblob(100)) FROM n",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        drop(gate);
+        // An empty log: the background checkpoint has nothing left to write.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&db.writer).await.unwrap();
+        let (_gate, mut tx) = db.begin_write().await.unwrap();
+        let before = bytes_written_by_this_process();
+        // Every row and its unique key: a statement SQLite must be able to undo alone, over ~100 pages.
+        sqlx::query("UPDATE rows SET label = label || '.', body = body || '.'").execute(&mut *tx).await.unwrap();
+        let written = bytes_written_by_this_process() - before;
+        assert!(written < 16 * 1024, "the statement wrote {written} bytes before its transaction committed");
+        tx.commit().await.unwrap();
+    }
+
     /// Migration 0009 moves each grid's snapshot out of `grid_docs` and keeps it whole.
     #[tokio::test]
     async fn upgrading_moves_snapshots_to_their_own_table() {
@@ -253,7 +307,7 @@ mod tests {
         let url = sqlite_url(dir.path());
         {
             sqlx::any::install_default_drivers();
-            let pool = sqlite_options(SQLITE_CACHE_KIB).connect(&url).await.unwrap();
+            let pool = sqlite_options(SqliteRole::Reader).connect(&url).await.unwrap();
             let mut before_0009 = sqlx::migrate!("./migrations/sqlite");
             before_0009.migrations =
                 std::borrow::Cow::Owned(before_0009.migrations.iter().filter(|m| m.version < 9).cloned().collect());
