@@ -146,3 +146,26 @@ fn a_limit_of_zero_is_refused_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--max-concurrent-syncs"), "{stderr}");
 }
+
+/// A sync with nothing new (a device checking in again, or retrying a request that was stored) takes no turn at
+/// SQLite's write gate; one that brings a visit takes one. On SQLite whatever the backend under test: the gate
+/// is SQLite's.
+#[test]
+fn a_sync_with_nothing_new_takes_no_turn_at_the_write_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, office) = (tmp.path().join("data"), tmp.path().join("office"));
+    let sqlite = format!("sqlite://{}?mode=rwc", data.join("doorstep.db").display());
+    let server = sqlite_server_with_office(&data, &office, &sqlite);
+    let vol = small_town(tmp.path(), &server.url, &office, 1);
+    let turns = || metric(&server.url, "doorstep_write_gate_held_seconds_count");
+    let after_first_visit = turns();
+    for _ in 0..3 {
+        ok(&vol, &["field", "sync"], None);
+    }
+    assert_eq!(turns(), after_first_visit, "syncs with nothing new took the writer's turn");
+    ok(&vol, &["field", "visit", "P02", "--handbook"], None);
+    ok(&vol, &["field", "sync"], None);
+    assert_eq!(turns(), after_first_visit + 1.0, "a sync with a visit takes one turn");
+    let rows = coverage(&office, "town", None);
+    assert_eq!(figure(&rows, "T1", "handbook").1, 2, "both visits counted");
+}

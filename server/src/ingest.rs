@@ -9,11 +9,11 @@ use crate::error::ApiError;
 use crate::grids::{Cached, GridRepo, GridWrite};
 use crate::{audit, projection, settings, AppState};
 use client_core::model::Visit;
-use client_core::protocol::{hex_heads, Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::protocol::{Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::PublicKey;
 use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The devices of a team whose signed changes a team-mate may relay.
 pub struct TeamSigners {
@@ -82,8 +82,14 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     // The reads before any grid is locked share one connection: each use of the pool costs a round trip to an
     // SQLite connection's thread (or hands a PostgreSQL connection over).
     let mut conn = db.pool.acquire().await?;
-    let (team,): (Option<String>,) =
-        sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(&device.claims.sub).fetch_one(&mut *conn).await?;
+    let (team, last_seen): (Option<String>, Option<i64>) = sqlx::query_as(
+        "SELECT u.team, d.last_seen_at FROM users u JOIN devices d ON d.user_id = u.id \
+         WHERE u.id = $1 AND d.device_id = $2",
+    )
+    .bind(&device.claims.sub)
+    .bind(&device.device_id)
+    .fetch_one(&mut *conn)
+    .await?;
     let assigned: BTreeSet<String> = match &team {
         Some(team) => sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
             .bind(team)
@@ -114,6 +120,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
     let author = device.author();
     let signers = team_signers(&mut conn, team.as_deref()).await?;
+    let tasks_may_write = tasks_may_write(&mut conn, &device.device_id, team.as_deref(), req.tasks.as_deref()).await?;
     // Changes in the history of heads this server once attested were checked when it first stored them: a
     // device's resend after the server lost them (restored from an old backup) brings them back, team-mates'
     // included.
@@ -204,86 +211,103 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         false => Some(projection::plan_visits(session.reader(), &new_visits, &mut deltas).await?),
         true => None,
     };
-    // Phase 3: store all new changes and their projection in one transaction.
     let stored: u64 = accepted.iter().map(|(_, a, _)| a.new_changes.len() as u64).sum();
-    let (_gate, mut tx) = session.into_writer().await?;
     let now = now_ms();
-    let mut device_heads = Vec::new();
-    let mut writes = Vec::new();
-    for (i, acc, cached) in &accepted {
-        let lock = &locks[*i];
-        if !acc.new_changes.is_empty() {
-            // Places before visits: a visit may be for a place found in the same push.
-            if !acc.new_places.is_empty() {
-                let info = cached
-                    .doc
-                    .grid_info()?
-                    .ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
-                for place in &acc.new_places {
-                    crate::field_places::project_found_place(&mut tx, &info, place, &mut deltas).await?;
-                }
-            }
-            for correction in &acc.new_corrections {
-                crate::field_places::project_correction(&mut tx, &lock.code, correction).await?;
-            }
-            let before = Some((cached.version, cached.log_count));
-            writes.push(GridWrite { lock, before, doc: &cached.doc, new_changes: &acc.new_changes });
-        }
-        if acc.reply.kind != ReplyKind::ResendAll {
-            device_heads.push((lock.code.clone(), hex_of(&acc.reply.heads)));
-        }
-    }
-    let mut written = state.grids.persist_many(&mut tx, &writes).await?.into_iter();
-    drop(writes);
-    // What each accepted grid's cache slot holds after the commit: unchanged, or the version just written.
-    let new_versions: Vec<(i64, i64)> = accepted
+    // Grids the device holds from now on that the server did not know it held.
+    let newly_held: Vec<String> = replies
         .iter()
-        .map(
-            |(_, acc, cached)| {
-                if acc.new_changes.is_empty() {
-                    Some((cached.version, cached.log_count))
-                } else {
-                    written.next()
-                }
-            },
+        .chain(pulled.iter())
+        .filter(|r| r.kind != ReplyKind::ResendAll)
+        .map(|r| &r.grid)
+        .chain(
+            accepted.iter().filter(|(_, a, _)| a.reply.kind != ReplyKind::ResendAll).map(|(i, _, _)| &locks[*i].code),
         )
-        .collect::<Option<_>>()
-        .ok_or_else(|| ApiError::internal("fewer grids written than accepted"))?;
+        .filter(|g| !known.contains(*g))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let seen_recently = last_seen.is_some_and(|at| now - at < LAST_SEEN_RESOLUTION_MS);
+    // Most syncs bring nothing new (a device checking in, a retried request): they take no turn at the gate.
+    let writes_nothing = stored == 0 && newly_held.is_empty() && seen_recently && !tasks_may_write;
+    let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
-    let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
-    let plan = match planned {
-        Some(plan) => plan,
-        None => projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?,
-    };
-    projection::apply_visits(&mut tx, &plan).await?;
-    for reply in replies.iter().chain(pulled.iter().filter(|r| r.kind != ReplyKind::ResendAll)) {
-        device_heads.push((reply.grid.clone(), hex_of(&reply.heads)));
-    }
-    // One row per grid (a multi-row upsert may not touch a row twice).
-    let device_heads: Vec<(String, String)> =
-        device_heads.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
-    record_device_grids(&mut tx, &device.device_id, &device_heads, now).await?;
-    // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked changes.
-    let task_trust = Trust { server_key: None, ..trust };
-    let task_sync = crate::task_ingest::sync_tasks(
-        state,
-        &mut tx,
-        device,
-        &task_trust,
-        &signers.quarantined,
-        team.as_deref(),
-        req.tasks.as_deref(),
-    )
-    .await?;
-    relayed += task_sync.relayed;
-    deltas.flush(&mut tx).await?;
-    sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
-        .bind(now)
-        .bind(&device.device_id)
-        .execute(&mut *tx)
+    let (new_versions, task_sync) = if writes_nothing {
+        drop(session);
+        let unchanged: Vec<(i64, i64)> =
+            accepted.iter().map(|(_, _, cached)| (cached.version, cached.log_count)).collect();
+        (unchanged, crate::task_ingest::TaskSync::default())
+    } else {
+        // Phase 3: store all new changes and their projection in one transaction.
+        let (_gate, mut tx) = session.into_writer().await?;
+        let mut writes = Vec::new();
+        for (i, acc, cached) in &accepted {
+            let lock = &locks[*i];
+            if !acc.new_changes.is_empty() {
+                // Places before visits: a visit may be for a place found in the same push.
+                if !acc.new_places.is_empty() {
+                    let info = cached
+                        .doc
+                        .grid_info()?
+                        .ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
+                    for place in &acc.new_places {
+                        crate::field_places::project_found_place(&mut tx, &info, place, &mut deltas).await?;
+                    }
+                }
+                for correction in &acc.new_corrections {
+                    crate::field_places::project_correction(&mut tx, &lock.code, correction).await?;
+                }
+                let before = Some((cached.version, cached.log_count));
+                writes.push(GridWrite { lock, before, doc: &cached.doc, new_changes: &acc.new_changes });
+            }
+        }
+        let mut written = state.grids.persist_many(&mut tx, &writes).await?.into_iter();
+        drop(writes);
+        // What each accepted grid's cache slot holds after the commit: unchanged, or the version just written.
+        let new_versions: Vec<(i64, i64)> = accepted
+            .iter()
+            .map(
+                |(_, acc, cached)| {
+                    if acc.new_changes.is_empty() {
+                        Some((cached.version, cached.log_count))
+                    } else {
+                        written.next()
+                    }
+                },
+            )
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::internal("fewer grids written than accepted"))?;
+        let plan = match planned {
+            Some(plan) => plan,
+            None => projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?,
+        };
+        projection::apply_visits(&mut tx, &plan).await?;
+        record_device_grids(&mut tx, &device.device_id, &newly_held).await?;
+        // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked changes.
+        let task_trust = Trust { server_key: None, ..trust };
+        let task_sync = crate::task_ingest::sync_tasks(
+            state,
+            &mut tx,
+            device,
+            &task_trust,
+            &signers.quarantined,
+            team.as_deref(),
+            req.tasks.as_deref(),
+        )
         .await?;
-    tx.commit().await?;
+        deltas.flush(&mut tx).await?;
+        if !seen_recently {
+            sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
+                .bind(now)
+                .bind(&device.device_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        (new_versions, task_sync)
+    };
+    relayed += task_sync.relayed;
     let mut accepted_replies = Vec::with_capacity(accepted.len());
     for (versions, (i, acc, cached)) in new_versions.into_iter().zip(accepted) {
         GridRepo::commit_cache(&mut locks[i], versions, cached.doc);
@@ -333,31 +357,60 @@ async fn contacts_of(state: &AppState, grid: &str) -> Result<Vec<Contact>, ApiEr
     Ok(rows.into_iter().map(|(place_id, name, phone)| Contact { place_id, name, phone }).collect())
 }
 
-fn hex_of(heads: &[serde_bytes::ByteBuf]) -> String {
-    client_core::protocol::hashes_from_wire(heads).map(|h| hex_heads(&h)).unwrap_or_default()
-}
+/// How precisely the office sees when a device last synced: a device syncing again within it is not written.
+const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
 
-/// Remembers which grids a device holds and at which heads, one statement for all of them.
+/// Remembers grids a device holds from now on (a grid taken from its team still accepts what it recorded).
 async fn record_device_grids(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     device: &str,
-    grids: &[(String, String)],
-    now: i64,
+    grids: &[String],
 ) -> Result<(), ApiError> {
-    const COLS: usize = 4;
+    const COLS: usize = 2;
     for chunk in grids.chunks(MAX_BINDS / COLS) {
         let sql = format!(
-            "INSERT INTO device_grids (device_id, grid_code, heads, last_sync_at) VALUES {} \
-             ON CONFLICT (device_id, grid_code) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at",
+            "INSERT INTO device_grids (device_id, grid_code) VALUES {} ON CONFLICT (device_id, grid_code) DO NOTHING",
             values_list(tx, chunk.len(), COLS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (grid, heads) in chunk {
-            query = query.bind(device).bind(grid).bind(heads).bind(now);
+        for grid in chunk {
+            query = query.bind(device).bind(grid);
         }
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Whether the task part of a sync may write: the device pushes tasks, holds one it has not deleted, or its
+/// team has an open one it may receive.
+async fn tasks_may_write(
+    conn: &mut sqlx::AnyConnection,
+    device: &str,
+    team: Option<&str>,
+    pushes: Option<&[client_core::protocol::TaskPush]>,
+) -> Result<bool, ApiError> {
+    match pushes {
+        None => Ok(false),
+        Some(pushes) if !pushes.is_empty() => Ok(true),
+        Some(_) => {
+            let held: Option<(i64,)> =
+                sqlx::query_as("SELECT 1 FROM device_tasks WHERE device_id = $1 AND purged_at IS NULL LIMIT 1")
+                    .bind(device)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let open: Option<(i64,)> = match team {
+                Some(team) => {
+                    sqlx::query_as("SELECT 1 FROM tasks WHERE team = $1 AND status <> $2 LIMIT 1")
+                        .bind(team)
+                        .bind(crate::tasks::status::CLOSED)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                }
+                None => None,
+            };
+            Ok(held.is_some() || open.is_some())
+        }
+    }
 }
 
 /// A refused push becomes a 4xx with the reason; the audit log keeps a trace.

@@ -12,7 +12,7 @@ use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::tasks::{self, status};
 use crate::AppState;
-use client_core::protocol::{hashes_from_wire, hex_heads, TaskPush, TaskReply, TaskReplyKind};
+use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sign::task_subject;
 use client_core::sync::Trust;
 use client_core::task_doc::TaskDoc;
@@ -99,7 +99,7 @@ pub async fn sync_tasks(
             reply.kind = TaskReplyKind::Closed;
         }
         if reply.kind != TaskReplyKind::ResendAll {
-            record_device_task(tx, &device.device_id, id, &heads_text(&reply), now).await?;
+            record_device_task(tx, &device.device_id, id, now).await?;
             attest(state, &mut reply, accepted.doc.as_ref().unwrap_or(&current), now);
         }
         out.replies.push(reply);
@@ -116,7 +116,7 @@ pub async fn sync_tasks(
                 .await?
                 .ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
             let mut reply = new_task_reply(&id, &doc);
-            record_device_task(tx, &device.device_id, &id, &heads_text(&reply), now).await?;
+            record_device_task(tx, &device.device_id, &id, now).await?;
             attest(state, &mut reply, &doc, now);
             out.replies.push(reply);
         }
@@ -160,19 +160,15 @@ async fn received_by_user(tx: &mut Tx, device: &DeviceAuth, task: &str) -> Resul
     Ok(row.is_some())
 }
 
-fn heads_text(reply: &TaskReply) -> String {
-    hashes_from_wire(&reply.heads).map(|h| hex_heads(&h)).unwrap_or_default()
-}
-
-async fn record_device_task(tx: &mut Tx, device: &str, task: &str, heads: &str, now: i64) -> Result<(), ApiError> {
+/// Records that the device holds the task: when it first received it, and that it holds it again if it had
+/// deleted it. A device that already holds it leaves its row unwritten.
+async fn record_device_task(tx: &mut Tx, device: &str, task: &str, now: i64) -> Result<(), ApiError> {
     sqlx::query(
-        "INSERT INTO device_tasks (device_id, task_id, heads, delivered_at, last_sync_at) VALUES ($1, $2, $3, $4, $4) \
-         ON CONFLICT (device_id, task_id) DO UPDATE SET heads = excluded.heads, last_sync_at = excluded.last_sync_at, \
-         purged_at = NULL",
+        "INSERT INTO device_tasks (device_id, task_id, delivered_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (device_id, task_id) DO UPDATE SET purged_at = NULL WHERE device_tasks.purged_at IS NOT NULL",
     )
     .bind(device)
     .bind(task)
-    .bind(heads)
     .bind(now)
     .execute(&mut **tx)
     .await?;
