@@ -145,9 +145,7 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
     if let Err(e) = refresh_roster(profile).await {
         eprintln!("the team roster could not be refreshed ({e:#}); the hub uses what it knows");
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = server::listen::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let scheme = if serving.tls.is_some() { "https" } else { "http" };
     println!("Doorstep hub listening on {scheme}://{addr}");

@@ -69,9 +69,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             None => println!("The data dir already holds data; --demo left it as it is."),
         }
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = server::listen::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     println!("Doorstep listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
     use std::io::Write;

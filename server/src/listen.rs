@@ -11,6 +11,33 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Connections the kernel completes and queues for a listener before it is accepted (capped by the system's
+/// `net.core.somaxconn`). Devices reach a server in bursts (a team syncing at base, all phones at once after a
+/// network outage): with the usual 128, every connection past it was dropped and the phone tried again a second
+/// later, which was the p99 of a burst of 200 syncs.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (`host:port`; the first of its addresses that can be bound) with a backlog for bursts.
+pub async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let mut last_error = None;
+    for candidate in tokio::net::lookup_host(addr).await.with_context(|| format!("cannot resolve {addr}"))? {
+        let socket = match candidate {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As std and tokio's own `bind` do: a restarted server may take its port back at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(candidate).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(match last_error {
+        Some(e) => anyhow!("cannot listen on {addr}: {e}"),
+        None => anyhow!("cannot listen on {addr}: it resolves to no address"),
+    })
+}
+
 /// A TLS server configuration from a certificate chain and its private key, both PEM (they may be one file).
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let chain = CertificateDer::pem_file_iter(cert)
@@ -54,4 +81,32 @@ pub async fn serve_app(
     });
     axum_server::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle).serve(service).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A burst of connections to a server that has not accepted them yet all complete their handshake at once:
+    /// none is dropped to be retried a second later.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = super::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // More than the usual 128, within what the system allows a listener.
+        let system_cap =
+            std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok().and_then(|s| s.trim().parse().ok());
+        let burst = system_cap.unwrap_or(300).min(300);
+        let connects = (0..burst)
+            .map(|_| tokio::time::timeout(std::time::Duration::from_millis(500), tokio::net::TcpStream::connect(addr)));
+        let results = futures_util::future::join_all(connects).await;
+        let connected = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(connected, burst, "connections completed before the server accepted any");
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_is_refused_with_its_address() {
+        let taken = super::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let e = super::bind(&addr).await.unwrap_err().to_string();
+        assert!(e.contains(&addr), "{e}");
+    }
 }
