@@ -6,7 +6,7 @@
 use crate::auth::DeviceAuth;
 use crate::db::{now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
-use crate::grids::{Cached, GridRepo, GridWrite};
+use crate::grids::{Cached, GridLock, GridRepo, GridWrite};
 use crate::{audit, projection, settings, AppState};
 use client_core::model::Visit;
 use client_core::protocol::{Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
@@ -241,43 +241,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     } else {
         // Phase 3: store all new changes and their projection in one transaction.
         let (_gate, mut tx) = session.into_writer().await?;
-        let mut writes = Vec::new();
-        for (i, acc, cached) in &accepted {
-            let lock = &locks[*i];
-            if !acc.new_changes.is_empty() {
-                // Places before visits: a visit may be for a place found in the same push.
-                if !acc.new_places.is_empty() {
-                    let info = cached
-                        .doc
-                        .grid_info()?
-                        .ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
-                    for place in &acc.new_places {
-                        crate::field_places::project_found_place(&mut tx, &info, place, &mut deltas).await?;
-                    }
-                }
-                for correction in &acc.new_corrections {
-                    crate::field_places::project_correction(&mut tx, &lock.code, correction).await?;
-                }
-                let before = Some((cached.version, cached.log_count));
-                writes.push(GridWrite { lock, before, doc: &cached.doc, new_changes: &acc.new_changes });
-            }
-        }
-        let mut written = state.grids.persist_many(&mut tx, &writes).await?.into_iter();
-        drop(writes);
-        // What each accepted grid's cache slot holds after the commit: unchanged, or the version just written.
-        let new_versions: Vec<(i64, i64)> = accepted
-            .iter()
-            .map(
-                |(_, acc, cached)| {
-                    if acc.new_changes.is_empty() {
-                        Some((cached.version, cached.log_count))
-                    } else {
-                        written.next()
-                    }
-                },
-            )
-            .collect::<Option<_>>()
-            .ok_or_else(|| ApiError::internal("fewer grids written than accepted"))?;
+        let new_versions = store_grids(state, &mut tx, &accepted, &locks, &mut deltas).await?;
         let plan = match planned {
             Some(plan) => plan,
             None => projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?,
@@ -355,6 +319,43 @@ async fn contacts_of(state: &AppState, grid: &str) -> Result<Vec<Contact>, ApiEr
     .fetch_all(&state.db.pool)
     .await?;
     Ok(rows.into_iter().map(|(place_id, name, phone)| Contact { place_id, name, phone }).collect())
+}
+
+/// Stores the accepted grids' new changes, with the places found and corrected in them (projected first: a
+/// visit may be for a place found in the same push). Returns what each accepted grid's cache slot holds after
+/// the commit: its version and log length, unchanged or just written.
+async fn store_grids(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    accepted: &[(usize, Accepted, Cached)],
+    locks: &[GridLock],
+    deltas: &mut projection::AreaDeltas,
+) -> Result<Vec<(i64, i64)>, ApiError> {
+    let mut writes = Vec::new();
+    for (i, acc, cached) in accepted.iter().filter(|(_, acc, _)| !acc.new_changes.is_empty()) {
+        let lock = &locks[*i];
+        if !acc.new_places.is_empty() {
+            let info =
+                cached.doc.grid_info()?.ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
+            for place in &acc.new_places {
+                crate::field_places::project_found_place(tx, &info, place, deltas).await?;
+            }
+        }
+        for correction in &acc.new_corrections {
+            crate::field_places::project_correction(tx, &lock.code, correction).await?;
+        }
+        let before = Some((cached.version, cached.log_count));
+        writes.push(GridWrite { lock, before, doc: &cached.doc, new_changes: &acc.new_changes });
+    }
+    let mut written = state.grids.persist_many(tx, &writes).await?.into_iter();
+    accepted
+        .iter()
+        .map(|(_, acc, cached)| match acc.new_changes.is_empty() {
+            true => Some((cached.version, cached.log_count)),
+            false => written.next(),
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::internal("fewer grids written than accepted"))
 }
 
 /// How precisely the office sees when a device last synced: a device syncing again within it is not written.
