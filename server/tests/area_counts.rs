@@ -352,3 +352,56 @@ async fn review_decisions_keep_the_counts() {
             .unwrap();
     assert!(reached.is_some(), "the merged duplicate's delivery reaches {target}");
 }
+
+/// A visit earlier than a place's last one (a late sync, a relayed old visit) counts, and leaves the place's
+/// row unwritten: its last visit, outcome and exclusion stay. A later visit writes it.
+#[tokio::test]
+async fn an_earlier_visit_leaves_the_places_row_unwritten() {
+    use client_core::model::{Deliveries, Outcome, Visit};
+    let dir = tempfile::tempdir().unwrap();
+    let state = demo_town(dir.path()).await;
+    let (place, grid, last_at): (String, String, i64) = sqlx::query_as(
+        "SELECT place_id, grid_code, last_visit_at FROM places \
+         WHERE kind = 'household' AND last_outcome = 'completed' ORDER BY place_id LIMIT 1",
+    )
+    .fetch_one(&state.db.pool)
+    .await
+    .unwrap();
+    for statement in [
+        "CREATE TABLE place_row_writes (n BIGINT NOT NULL)",
+        "INSERT INTO place_row_writes (n) VALUES (0)",
+        "CREATE TRIGGER count_place_row_writes AFTER UPDATE ON places BEGIN \
+         UPDATE place_row_writes SET n = n + 1; END",
+    ] {
+        sqlx::query(statement).execute(&state.db.pool).await.unwrap();
+    }
+    let writes = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT n FROM place_row_writes").fetch_one(&state.db.pool).await.unwrap();
+        n
+    };
+    let visit_at = |at_ms: i64| Visit {
+        id: uuid::Uuid::now_v7(),
+        place_id: place.clone(),
+        volunteer: "test".into(),
+        device: "test-device".into(),
+        at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
+        outcome: Outcome::NobodyHome,
+        deliveries: Deliveries::default(),
+        note: None,
+        gps: None,
+    };
+    let earlier = visit_at(last_at - 3_600_000);
+    project(&state, &[(grid.as_str(), &earlier)]).await.unwrap();
+    assert_eq!(writes().await, 0, "an earlier visit rewrote the place's row");
+    let (outcome,): (String,) = sqlx::query_as("SELECT last_outcome FROM places WHERE place_id = $1")
+        .bind(&place)
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(outcome, "completed", "the last visit is still the later one");
+    let later = visit_at(last_at + 3_600_000);
+    project(&state, &[(grid.as_str(), &later)]).await.unwrap();
+    assert_eq!(writes().await, 1, "a later visit is the place's new last visit");
+    assert_projection_matches_visit_rows(&state).await;
+    assert_counts_match_scan(&state).await;
+}
