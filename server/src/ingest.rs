@@ -120,7 +120,6 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     }
     let author = device.author();
     let signers = team_signers(&mut conn, team.as_deref()).await?;
-    let tasks_may_write = tasks_may_write(&mut conn, &device.device_id, team.as_deref(), req.tasks.as_deref()).await?;
     // Changes in the history of heads this server once attested were checked when it first stored them: a
     // device's resend after the server lost them (restored from an old backup) brings them back, team-mates'
     // included.
@@ -229,7 +228,11 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
         .collect();
     let seen_recently = last_seen.is_some_and(|at| now - at < LAST_SEEN_RESOLUTION_MS);
     // Most syncs bring nothing new (a device checking in, a retried request): they take no turn at the gate.
-    let writes_nothing = stored == 0 && newly_held.is_empty() && seen_recently && !tasks_may_write;
+    // The task check reads, so it comes last: a sync that stores something anyway skips it.
+    let writes_nothing = stored == 0
+        && newly_held.is_empty()
+        && seen_recently
+        && !tasks_may_write(session.reader(), &device.device_id, team.as_deref(), req.tasks.as_deref()).await?;
     let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
