@@ -70,7 +70,7 @@ const PASSWORD: &str = "bench-password";
 const OFFICE: &str = "bench-office";
 const USAGE: &str = "usage: cargo bench --bench sync [-- --devices N --visits M --grids G --team-size S \
                      --database-url postgres://… --instances K --restart --server-bin PATH \
-                     --pause-before-visits SECS --spread SECS]";
+                     --pause-before-visits SECS --spread SECS --visit-hours H]";
 
 struct Args {
     devices: usize,
@@ -88,6 +88,9 @@ struct Args {
     pause_before_visits: u64,
     /// Seconds over which the devices' visit syncs start, instead of all in one instant.
     spread: Duration,
+    /// The visits of a sync fall in this many hours before it: by default a day's round (8 hours), as when
+    /// volunteers sync at base in the evening; 720 for a month's visits synced at once.
+    visit_hours: u64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -101,6 +104,7 @@ fn parse_args() -> Result<Args> {
         restart: false,
         pause_before_visits: 0,
         spread: Duration::ZERO,
+        visit_hours: 8,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -114,6 +118,7 @@ fn parse_args() -> Result<Args> {
             "--grids" => args.grids = Some(number("--grids", value("--grids")?)?),
             "--team-size" => args.team_size = number("--team-size", value("--team-size")?)?,
             "--instances" => args.instances = number("--instances", value("--instances")?)?,
+            "--visit-hours" => args.visit_hours = number("--visit-hours", value("--visit-hours")?)? as u64,
             "--restart" => args.restart = true,
             "--pause-before-visits" => {
                 let v = value("--pause-before-visits")?;
@@ -396,10 +401,11 @@ impl Office {
         req.send().await.with_context(|| format!("{method} {path}"))
     }
 
-    /// Visits stored per volunteer, from the activity report over the days the bench's visits fall in.
-    async fn visits_by_volunteer(&self) -> Result<BTreeMap<String, u64>> {
+    /// Visits stored per volunteer, from the activity report over the days the bench's visits fall in (those
+    /// of the `visit_hours` before now).
+    async fn visits_by_volunteer(&self, visit_hours: u64) -> Result<BTreeMap<String, u64>> {
         let today = chrono::Utc::now().date_naive();
-        let (from, to) = (today - chrono::Days::new(40), today + chrono::Days::new(1));
+        let (from, to) = (today - chrono::Days::new(visit_hours / 24 + 2), today + chrono::Days::new(1));
         let path = format!("/api/v1/reports/activity?by=volunteer&from={from}&to={to}&utc_offset=Z");
         let rows: Vec<serde_json::Value> = self.call(reqwest::Method::GET, &path, Body::None).await?.json().await?;
         rows.iter()
@@ -743,11 +749,12 @@ async fn sync_each(name: &'static str, devices: &mut [Device], instances: &[Inst
 }
 
 /// Records `count` visits offline across the device's grids, one change each, as `doorstep field visit`
-/// does. Returns the visits and the total size of their automerge changes.
+/// does, at times in the `hours` before now. Returns the visits and the total size of their automerge changes.
 fn record_visits(
     device: &mut Device,
     places: &BTreeMap<String, Vec<Place>>,
     count: usize,
+    hours: u64,
     rng: &mut Rng,
 ) -> Result<(Vec<Visit>, usize)> {
     const NOTES: &[&str] =
@@ -772,7 +779,7 @@ fn record_visits(
             place_id: place.id.clone(),
             volunteer: device.username.clone(),
             device: device.device_id.clone(),
-            at: now - chrono::Duration::minutes(rng.below(60 * 24 * 30) as i64),
+            at: now - chrono::Duration::minutes(rng.below(60 * hours as usize) as i64),
             outcome,
             deliveries: Deliveries {
                 handbook: done,
@@ -929,7 +936,7 @@ async fn main() -> Result<()> {
         }
         office = Office::login(&instances[0].url).await?;
     }
-    let before = office.visits_by_volunteer().await?;
+    let before = office.visits_by_volunteer(args.visit_hours).await?;
     let setup_time = setup_start.elapsed();
     // The setup's peak (password hashing, territory import) is read, then reset, so that the peak reported is
     // that of the sync phases.
@@ -963,7 +970,7 @@ async fn main() -> Result<()> {
     let mut change_bytes = 0;
     let record_start = Instant::now();
     for device in devices.iter_mut() {
-        let (visits, bytes) = record_visits(device, &places, m, &mut rng)?;
+        let (visits, bytes) = record_visits(device, &places, m, args.visit_hours, &mut rng)?;
         change_bytes += bytes;
         for v in &visits {
             json_bytes += serde_json::to_vec(v)?.len();
@@ -985,7 +992,7 @@ async fn main() -> Result<()> {
     let empty_after = sync_all("empty, after", &mut devices, &instances, Duration::ZERO, &mut order_rng).await?;
 
     // ---- checks, all through the servers' HTTP API ----
-    let after = office.visits_by_volunteer().await?;
+    let after = office.visits_by_volunteer(args.visit_hours).await?;
     for d in &devices {
         let new = after.get(&d.username).copied().unwrap_or(0) - before.get(&d.username).copied().unwrap_or(0);
         if new != m as u64 {
