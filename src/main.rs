@@ -896,6 +896,17 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Lowers the calling thread's priority by `server::db::RUNTIME_NICE`: the runtime's threads of `serve` on
+/// SQLite, so that the thread driving the write transaction, and SQLite's writing connection, get a CPU first.
+/// On Linux a thread's priority is its own (elsewhere this would lower the whole process, so it is left alone).
+fn yield_to_the_writer() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: nice() only reads its integer argument and changes the calling thread's priority.
+    unsafe {
+        libc::nice(server::db::RUNTIME_NICE);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     // Behave like other command-line tools when output is piped into `head`: exit quietly. Not the server: a
@@ -915,7 +926,12 @@ fn main() {
     } else {
         logs.init();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if matches!(&cli.command, Command::Serve(args) if args.on_sqlite()) {
+        runtime.on_thread_start(yield_to_the_writer);
+    }
+    let runtime = runtime.build().expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(cli)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -41,6 +41,13 @@ pub struct ServeArgs {
     max_concurrent_syncs: u64,
 }
 
+impl ServeArgs {
+    /// Whether the server runs on SQLite (the embedded default, or a `sqlite:` URL).
+    pub fn on_sqlite(&self) -> bool {
+        self.database_url.as_deref().is_none_or(|url| url.starts_with("sqlite:"))
+    }
+}
+
 pub async fn serve(args: ServeArgs) -> Result<()> {
     // Certificate problems are reported before anything else starts.
     let tls = match (&args.tls_cert, &args.tls_key) {

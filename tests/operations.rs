@@ -114,3 +114,39 @@ fn sigterm_during_a_sync(tls: bool) {
     ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
     assert_eq!(figure(&coverage(&office, "town", None), "T1", "awareness"), (60, 60, 0));
 }
+
+/// On SQLite the runtime's threads run at a lower priority than the thread that drives write transactions and
+/// SQLite's writing connection, so that a sync holding the write gate gets a CPU first; on PostgreSQL, where
+/// writers do not queue behind one another, there is no writer thread and nothing is lowered.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_runtime_yields_the_cpu_to_the_sqlite_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    // (thread name, nice) of every thread of the server, from /proc (field 19 of `stat`).
+    let threads: Vec<(String, i64)> = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .map(|task| {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap().trim().to_string();
+            let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            (comm, after_name.split(' ').nth(16).unwrap().parse().unwrap())
+        })
+        .collect();
+    let nice_of = |name: &str| -> Vec<i64> { threads.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect() };
+    let main = threads[0].1;
+    let runtime = nice_of("tokio-rt-worker");
+    assert!(!runtime.is_empty(), "no runtime threads among {threads:?}");
+    if std::env::var("DOORSTEP_TEST_PG_URL").is_ok() {
+        assert!(runtime.iter().all(|n| *n == main), "PostgreSQL: runtime lowered: {threads:?}");
+        assert!(nice_of(server::db::WRITER_THREAD_NAME).is_empty(), "a writer thread on PostgreSQL: {threads:?}");
+    } else {
+        let lowered = main + i64::from(server::db::RUNTIME_NICE);
+        assert!(runtime.iter().all(|n| *n == lowered), "runtime threads not at {lowered}: {threads:?}");
+        assert_eq!(nice_of(server::db::WRITER_THREAD_NAME), vec![main], "{threads:?}");
+    }
+}

@@ -68,7 +68,7 @@ async fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Ap
     state.sync_admission.clone().acquire_owned().await.map_err(|_| ApiError::internal("sync admission closed"))
 }
 
-pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Result<SyncResponse, ApiError> {
+pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -> Result<SyncResponse, ApiError> {
     if req.protocol != PROTOCOL_VERSION {
         return Err(ApiError::bad_request(format!(
             "sync protocol {} is not supported (this server speaks {PROTOCOL_VERSION}); update doorstep",
@@ -194,13 +194,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
             }
         }
     }
-    // Revoked devices' visits, relayed by a team-mate, are stored but not counted.
-    let new_visits: Vec<(&str, &Visit)> = accepted
-        .iter()
-        .filter(|(_, acc, _)| !acc.new_changes.is_empty())
-        .flat_map(|(i, acc, _)| acc.new_visits.iter().map(|v| (locks[*i].code.as_str(), v)))
-        .filter(|(_, v)| !signers.quarantined.contains(&v.device))
-        .collect();
+    let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
     // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
     // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
     // also holds places found in the field: its visits may be for them, and they are written behind the gate.
@@ -236,43 +230,53 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, req: SyncRequest) -> Re
     let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
-    let (new_versions, task_sync) = if writes_nothing {
+    let (new_versions, task_sync, accepted, mut locks) = if writes_nothing {
         drop(session);
         let unchanged: Vec<(i64, i64)> =
             accepted.iter().map(|(_, _, cached)| (cached.version, cached.log_count)).collect();
-        (unchanged, crate::task_ingest::TaskSync::default())
+        (unchanged, crate::task_ingest::TaskSync::default(), accepted, locks)
     } else {
-        // Phase 3: store all new changes and their projection in one transaction.
-        let (_gate, mut tx) = session.into_writer().await?;
-        let new_versions = store_grids(state, &mut tx, &accepted, &locks, &mut deltas).await?;
-        let plan = match planned {
-            Some(plan) => plan,
-            None => projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?,
+        // Phase 3: store all new changes and their projection in one transaction, driven by the writer thread
+        // (`Db::write_job`). The job owns what it writes, and hands the documents and their locks back.
+        let (state, device, tasks) = (state.clone(), device.clone(), req.tasks.take());
+        let job = async move {
+            let (_gate, mut tx) = session.into_writer().await?;
+            let new_versions = store_grids(&state, &mut tx, &accepted, &locks, &mut deltas).await?;
+            let plan = match planned {
+                Some(plan) => plan,
+                None => {
+                    let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
+                    projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?
+                }
+            };
+            projection::apply_visits(&mut tx, &plan).await?;
+            record_device_grids(&mut tx, &device.device_id, &newly_held).await?;
+            // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked
+            // changes.
+            let task_trust =
+                Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: None };
+            let task_sync = crate::task_ingest::sync_tasks(
+                &state,
+                &mut tx,
+                &device,
+                &task_trust,
+                &signers.quarantined,
+                team.as_deref(),
+                tasks.as_deref(),
+            )
+            .await?;
+            deltas.flush(&mut tx).await?;
+            if !seen_recently {
+                sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
+                    .bind(now)
+                    .bind(&device.device_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, ApiError>((new_versions, task_sync, accepted, locks))
         };
-        projection::apply_visits(&mut tx, &plan).await?;
-        record_device_grids(&mut tx, &device.device_id, &newly_held).await?;
-        // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked changes.
-        let task_trust = Trust { server_key: None, ..trust };
-        let task_sync = crate::task_ingest::sync_tasks(
-            state,
-            &mut tx,
-            device,
-            &task_trust,
-            &signers.quarantined,
-            team.as_deref(),
-            req.tasks.as_deref(),
-        )
-        .await?;
-        deltas.flush(&mut tx).await?;
-        if !seen_recently {
-            sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
-                .bind(now)
-                .bind(&device.device_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        (new_versions, task_sync)
+        db.write_job(job).await.map_err(|e| ApiError::internal(format!("the sync's write stopped: {e}")))??
     };
     relayed += task_sync.relayed;
     let mut accepted_replies = Vec::with_capacity(accepted.len());
@@ -436,4 +440,19 @@ pub async fn audit_rejection(state: &AppState, device: &DeviceAuth, err: &ApiErr
         &format!("device {}: {}", device.device_id, err.message),
     )
     .await;
+}
+
+/// The new visits of the accepted grids that count, with their grids: revoked devices' visits, relayed by a
+/// team-mate, are stored but not counted.
+fn counted_new_visits<'a>(
+    accepted: &'a [(usize, Accepted, Cached)],
+    locks: &'a [GridLock],
+    quarantined: &HashSet<String>,
+) -> Vec<(&'a str, &'a Visit)> {
+    accepted
+        .iter()
+        .filter(|(_, acc, _)| !acc.new_changes.is_empty())
+        .flat_map(|(i, acc, _)| acc.new_visits.iter().map(|v| (locks[*i].code.as_str(), v)))
+        .filter(|(_, v)| !quarantined.contains(&v.device))
+        .collect()
 }

@@ -590,13 +590,14 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> 
 /// (`plan_visits`) and written behind the write gate (`apply_visits`), so that the reads and the working out take
 /// no turn at the gate. Valid while the visits' grids stay locked: every write to their places' rows, visits and
 /// indicators holds the lock of the place's grid.
-pub struct VisitPlan<'a> {
-    /// Each visit, with the place it counts for (`None`: a rejected place).
-    placed: Vec<(&'a str, &'a Visit, Option<String>)>,
+pub struct VisitPlan {
+    /// Each visit with its grid and the place it counts for (`None`: a rejected place). Owned, so that the
+    /// plan can go to the thread that writes it.
+    placed: Vec<(String, Visit, Option<String>)>,
     /// Visits not stored yet: what inserting `placed` must insert, no more and no less.
     new_ids: BTreeSet<String>,
-    /// (visit, place, indicator) the new visits reach.
-    visit_indicators: Vec<(&'a Visit, String, &'static str)>,
+    /// (visit's index in `placed`, place, indicator) the new visits reach.
+    visit_indicators: Vec<(usize, String, &'static str)>,
     /// (place, indicator, first reached): earlier than stored.
     reached: Vec<(String, String, i64)>,
     /// Places whose last visit (and so exclusion) is to be written.
@@ -606,11 +607,11 @@ pub struct VisitPlan<'a> {
 /// Works out what `visits` add to the projection, reading through `conn` (outside the write transaction on
 /// SQLite), and adds their places' changes to the per-area counts in `deltas`. Idempotent: visits already stored
 /// change nothing.
-pub async fn plan_visits<'a>(
+pub async fn plan_visits(
     conn: &mut AnyConnection,
-    visits: &[(&'a str, &'a Visit)],
+    visits: &[(&str, &Visit)],
     deltas: &mut AreaDeltas,
-) -> Result<VisitPlan<'a>, ApiError> {
+) -> Result<VisitPlan, ApiError> {
     let mut plan = VisitPlan {
         placed: Vec::new(),
         new_ids: BTreeSet::new(),
@@ -624,26 +625,30 @@ pub async fn plan_visits<'a>(
     let recorded: Vec<&str> =
         visits.iter().map(|(_, v)| v.place_id.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
     let counted = counted_places(conn, &recorded).await?;
-    plan.placed = visits.iter().map(|(grid, v)| (*grid, *v, counted.get(&v.place_id).cloned().flatten())).collect();
+    plan.placed = visits
+        .iter()
+        .map(|(grid, v)| (grid.to_string(), (*v).clone(), counted.get(&v.place_id).cloned().flatten()))
+        .collect();
     let ids: Vec<String> = plan.placed.iter().map(|(_, v, _)| v.id.to_string()).collect();
     let stored = select_ids(conn, "SELECT visit_id FROM visits WHERE visit_id IN", &ids).await?;
     plan.new_ids = ids.into_iter().filter(|id| !stored.contains(id)).collect();
     // New visits with the place they count for; those of rejected places count nowhere.
-    let new: Vec<(&Visit, &str)> = plan
+    let new: Vec<(usize, &Visit, &str)> = plan
         .placed
         .iter()
-        .filter(|(_, v, _)| plan.new_ids.contains(&v.id.to_string()))
-        .filter_map(|(_, v, place)| Some((*v, place.as_deref()?)))
+        .enumerate()
+        .filter(|(_, (_, v, _))| plan.new_ids.contains(&v.id.to_string()))
+        .filter_map(|(i, (_, v, place))| Some((i, v, place.as_deref()?)))
         .collect();
     if new.is_empty() {
         return Ok(plan);
     }
-    let place_ids: Vec<&str> = new.iter().map(|(_, place)| *place).collect::<BTreeSet<_>>().into_iter().collect();
+    let place_ids: Vec<&str> = new.iter().map(|(_, _, place)| *place).collect::<BTreeSet<_>>().into_iter().collect();
     let mut places = load_places(conn, &place_ids).await?;
     // A place's visits decide when it counts once one of them found it gone: before the new visits, those
     // stored; after them, those and the new ones.
     let newly_gone: BTreeSet<&str> =
-        new.iter().filter(|(v, _)| v.outcome == Outcome::Gone).map(|(_, place)| *place).collect();
+        new.iter().filter(|(_, v, _)| v.outcome == Outcome::Gone).map(|(_, _, place)| *place).collect();
     let (gone_before, gone_now): (Vec<&str>, Vec<&str>) = place_ids.iter().partition(|p| !newly_gone.contains(*p));
     let mut stored_histories = visit_histories(conn, &gone_before, true).await?;
     stored_histories.extend(visit_histories(conn, &gone_now, false).await?);
@@ -651,7 +656,7 @@ pub async fn plan_visits<'a>(
         stored_histories.entry(place_id.to_string()).or_default();
     }
     let mut histories = stored_histories.clone();
-    for (v, place_id) in &new {
+    for (_, v, place_id) in &new {
         if let Some(history) = histories.get_mut(*place_id) {
             let mark =
                 VisitMark { at: v.at.timestamp_millis(), visit_id: v.id.to_string(), gone: v.outcome == Outcome::Gone };
@@ -664,14 +669,14 @@ pub async fn plan_visits<'a>(
         }
     }
     let mut before = std::collections::HashMap::new();
-    for (v, place_id) in &new {
+    for (i, v, place_id) in &new {
         let Some(place) = places.get_mut(*place_id) else {
             return Err(ApiError::internal(format!("visit {} for unknown place {place_id}", v.id)));
         };
         before.entry(*place_id).or_insert_with(|| (place.state(), place.reached_at.clone(), place.last_seen()));
         let at = v.at.timestamp_millis();
         for ind in eligible_indicators(place.kind, place.rural).filter(|i| i.is_reached_by(&v.deliveries)) {
-            plan.visit_indicators.push((v, place_id.to_string(), ind.id));
+            plan.visit_indicators.push((*i, place_id.to_string(), ind.id));
             if let Some(reached) = place.reached_at.get_mut(ind.id) {
                 if reached.is_none_or(|r| r > at) {
                     *reached = Some(at);
@@ -706,19 +711,19 @@ pub async fn plan_visits<'a>(
 
 /// Writes what `plan_visits` worked out, with a fixed number of statements whatever the number of visits. Fails
 /// (and the transaction with it) if the visits stored meanwhile are not those the plan was made against.
-pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan<'_>) -> Result<(), ApiError> {
+pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan) -> Result<(), ApiError> {
     if plan.placed.is_empty() {
         return Ok(());
     }
     let placed: Vec<(&str, &Visit, Option<&str>)> =
-        plan.placed.iter().map(|(grid, v, place)| (*grid, *v, place.as_deref())).collect();
+        plan.placed.iter().map(|(grid, v, place)| (grid.as_str(), v, place.as_deref())).collect();
     if insert_visits(tx, &placed).await? != plan.new_ids {
         return Err(ApiError::conflict(
             "visits of these grids were stored concurrently while this request wrote them; retry",
         ));
     }
     let indicators: Vec<(&Visit, &str, &'static str)> =
-        plan.visit_indicators.iter().map(|(v, place, ind)| (*v, place.as_str(), *ind)).collect();
+        plan.visit_indicators.iter().map(|(i, place, ind)| (&plan.placed[*i].1, place.as_str(), *ind)).collect();
     insert_visit_indicators(tx, &indicators).await?;
     let reached: Vec<(&str, &str, i64)> =
         plan.reached.iter().map(|(place, ind, at)| (place.as_str(), ind.as_str(), *at)).collect();
