@@ -58,8 +58,8 @@ pub const WRITER_THREAD_NAME: &str = "doorstep-writer";
 
 /// How much lower than normal (`nice`) `serve` runs the runtime's threads on SQLite, so that the writer thread
 /// and SQLite's writing connection get a CPU before the document work of the syncs waiting for the gate. Only
-/// lowered, never raised: no privilege is needed. With 5, a 200-device burst held the gate 78–83% of the time
-/// instead of 86–90% (docs/benchmarks.md (j)).
+/// lowered, never raised: no privilege is needed. With the writer thread and 5, a 200-device burst held the gate
+/// 68–78% of the time instead of 86–90%, and a fifth to a third less per visit (docs/benchmarks.md (j)).
 pub const RUNTIME_NICE: i32 = 5;
 
 /// The right to write, held until dropped (SQLite; empty on PostgreSQL). Records how long it was held: the sum
