@@ -44,7 +44,9 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// Whether the server runs on SQLite (the embedded default, or a `sqlite:` URL).
     pub fn on_sqlite(&self) -> bool {
-        self.database_url.as_deref().is_none_or(|url| url.starts_with("sqlite:"))
+        self.database_url
+            .as_deref()
+            .is_none_or(|url| server::db::Backend::of_url(url) == Some(server::db::Backend::Sqlite))
     }
 }
 

@@ -13,6 +13,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a database URL names, from its scheme.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
@@ -89,15 +102,15 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
+        let Some(backend) = Backend::of_url(url) else {
             anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://...");
         };
-        let open = |options: AnyPoolOptions| async move {
-            options.connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(url)))
+        // Owns its URL, so that the writer thread can open the writing connection with it.
+        let open = |options: AnyPoolOptions| {
+            let url = url.to_string();
+            async move {
+                options.connect(&url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(&url)))
+            }
         };
         let (pool, writer, writer_thread) = match backend {
             Backend::Sqlite => {
@@ -107,13 +120,7 @@ impl Db {
                 // thread, so that the connection's own thread starts at that thread's priority.
                 let writer_thread = WriterThread::start()?;
                 let writer = sqlite_options(SqliteRole::Writer).max_connections(1);
-                let writer = writer.idle_timeout(None).max_lifetime(None);
-                let url_owned = url.to_string();
-                let writer = writer_thread
-                    .handle
-                    .spawn(async move { writer.connect(&url_owned).await })
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", redact(url)))?;
+                let writer = writer_thread.handle.spawn(open(writer.idle_timeout(None).max_lifetime(None))).await??;
                 tokio::spawn(checkpoint_in_background(pool.clone()));
                 (pool, writer, Some(Arc::new(writer_thread)))
             }
