@@ -919,7 +919,9 @@ fn main() {
     }
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("DOORSTEP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: escape codes in `doorstep serve > serve.log` make log files unreadable.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     // Structured logs for collectors: one JSON object per line.
     if std::env::var("DOORSTEP_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();

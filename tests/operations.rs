@@ -150,3 +150,28 @@ fn the_runtime_yields_the_cpu_to_the_sqlite_writer() {
         assert_eq!(nice_of(server::db::WRITER_THREAD_NAME), vec![main], "{threads:?}");
     }
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    bootstrap_office(&data, &tmp.path().join("office"));
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(database_args(&data))
+        .env("DOORSTEP_LOG", "info,tower_http=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("Doorstep listening on ").unwrap().to_string();
+    assert_eq!(get(&format!("{url}/healthz")).0, 200);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("/healthz"), "the request was logged: {logs}");
+    assert!(!logs.contains('\u{1b}'), "no ANSI escape codes in logs written to a pipe: {logs:?}");
+}

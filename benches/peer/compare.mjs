@@ -60,7 +60,7 @@ const disturbed = r => r.otherShare > DISTURBED && r.otherCpu > 0.5
 // ---------------------------------------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const args = { devices: 20, visits: 60, rounds: 1, peers: ["sync-server", "repo2"], idleWait: true, idleTimeout: 1800, timeout: 600, verbose: false, doorstep: true, deviceStorage: true }
+  const args = { devices: 20, visits: 60, rounds: 1, peers: ["sync-server", "repo2"], idleWait: true, idleTimeout: 1800, timeout: 600, verbose: false, doorstep: true, deviceStorage: true, release: true }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -77,12 +77,14 @@ function parseArgs(argv) {
     else if (a === "--verbose") args.verbose = true
     else if (a === "--no-doorstep") args.doorstep = false
     else if (a === "--ephemeral-devices") args.deviceStorage = false
+    // The test script's smoke run: the debug build it already has, so that it checks the driver, not the figures.
+    else if (a === "--debug-build") args.release = false
     else if (a === "--peers") {
       args.peers = String(argv[++i]).split(",").filter(Boolean)
       for (const p of args.peers) if (!PEERS[p]) throw new Error(`unknown peer ${p}; known: ${Object.keys(PEERS)}`)
     } else if (a === "-h" || a === "--help") {
       console.log(
-        "usage: node compare.mjs [--devices N] [--visits M] [--rounds R] [--peers sync-server,repo2] [--no-idle-wait] [--idle-timeout SECONDS] [--timeout SECONDS] [--verbose] [--no-doorstep] [--ephemeral-devices]",
+        "usage: node compare.mjs [--devices N] [--visits M] [--rounds R] [--peers sync-server,repo2] [--no-idle-wait] [--idle-timeout SECONDS] [--timeout SECONDS] [--verbose] [--no-doorstep] [--ephemeral-devices] [--debug-build]",
       )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
@@ -296,7 +298,7 @@ async function demoGrids(doorstep) {
       changes.get(r.grid).push(Buffer.from(r.bytes, "hex"))
     }
     const grids = []
-    for (const r of query("SELECT grid_code AS grid, hex(snapshot) AS snapshot FROM grid_docs ORDER BY grid_code")) {
+    for (const r of query("SELECT grid_code AS grid, hex(snapshot) AS snapshot FROM grid_snapshots ORDER BY grid_code")) {
       let doc = A.load(Buffer.from(r.snapshot, "hex"))
       for (const c of changes.get(r.grid) ?? []) doc = A.loadIncremental(doc, c)
       // Keep the genesis and registry changes; drop the demo devices' visits.
@@ -1000,10 +1002,12 @@ function summary(rounds) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2))
-  console.error("building doorstep and the sync bench (release)…")
-  run("cargo", ["build", "--release", "--quiet", "--bin", "doorstep"], { stdio: ["ignore", "ignore", "inherit"] })
-  const doorstep = path.join(ROOT, "target/release/doorstep")
-  const built = run("cargo", ["bench", "--bench", "sync", "--no-run", "--quiet", "--message-format=json"], {
+  const profile = args.release ? "release" : "debug"
+  console.error(`building doorstep and the sync bench (${profile})…`)
+  const release = args.release ? ["--release"] : []
+  run("cargo", ["build", ...release, "--quiet", "--bin", "doorstep"], { stdio: ["ignore", "ignore", "inherit"] })
+  const doorstep = path.join(ROOT, "target", profile, "doorstep")
+  const built = run("cargo", [args.release ? "bench" : "test", "--bench", "sync", "--no-run", "--quiet", "--message-format=json"], {
     stdio: ["ignore", "pipe", "inherit"],
   })
   const bench = built
