@@ -89,7 +89,11 @@ pub fn build_pushes(
         docs.insert(task.clone(), doc);
     }
     let wanted: BTreeSet<&String> = sync.carried.iter().map(|c| &c.task).filter(|t| !held.contains(t)).collect();
-    pushes.extend(wanted.into_iter().map(|t| TaskPush { task: t.clone(), ..Default::default() }));
+    pushes.extend(wanted.into_iter().map(|t| {
+        // The newest statement the earlier enrolment kept: the server sends a closed task only to its holders.
+        let kept = sync.carried.iter().filter(|c| &c.task == t).filter_map(|c| c.attestation.clone());
+        TaskPush { task: t.clone(), attestation: kept.max_by_key(|a| a.at), ..Default::default() }
+    }));
     Ok((pushes, docs))
 }
 
@@ -98,16 +102,27 @@ pub fn unsent_entries(store: &TaskStore, device: &Device) -> Result<Vec<CarriedT
     let mut out = Vec::new();
     for task in store.tasks()? {
         let doc = store.load(&task)?;
+        let attestation = store.files().attestation(&task)?;
         let confirmed = store.mark(&task)?.confirmed_heads();
         let at_server = TaskDoc::from_automerge(doc.automerge().fork_at(&confirmed)?);
         for sign in doc.signs()? {
             if sign.device == device.device_id && at_server.sign(&sign.id.to_string())?.is_none() {
-                out.push(CarriedTaskEntry { task: task.clone(), sign: Some(sign), outcome: None });
+                out.push(CarriedTaskEntry {
+                    task: task.clone(),
+                    sign: Some(sign),
+                    outcome: None,
+                    attestation: attestation.clone(),
+                });
             }
         }
         for outcome in doc.outcomes()? {
             if outcome.device == device.device_id && at_server.outcome(&outcome.id.to_string())?.is_none() {
-                out.push(CarriedTaskEntry { task: task.clone(), sign: None, outcome: Some(outcome) });
+                out.push(CarriedTaskEntry {
+                    task: task.clone(),
+                    sign: None,
+                    outcome: Some(outcome),
+                    attestation: attestation.clone(),
+                });
             }
         }
     }

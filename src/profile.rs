@@ -249,6 +249,10 @@ pub struct CarriedTaskEntry {
     pub sign: Option<client_core::task_model::Sign>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<client_core::task_model::TaskOutcome>,
+    /// The server's latest signed statement of the task that the earlier enrolment held: it shows the server that
+    /// this profile held the task, so that the server sends it again even once closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<client_core::protocol::Attestation>,
 }
 
 /// How long a lead's profile remembers a closed task for devices that sync only through its hub. A device that

@@ -592,3 +592,160 @@ fn contact_details_reach_devices_only_when_shared_and_never_reports() {
     let err = fails(&w.office, &["settings", "set", "share_contacts", "maybe"], None);
     assert!(err.contains("on, off"), "{err}");
 }
+
+// ---------- Grids taken from a team, and closed urgent tasks: served only to whoever may hold them ----------
+
+fn contains_text(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn device_token(profile: &Path) -> String {
+    device(profile)["token"].as_str().unwrap().to_string()
+}
+
+/// The reply for one grid of a sync answer.
+fn grid_reply(body: &[u8], grid: &str) -> protocol::GridReply {
+    let reply: SyncResponse = protocol::decode(body).unwrap();
+    reply.grids.into_iter().find(|g| g.grid == grid).unwrap_or_else(|| panic!("no reply for grid {grid}"))
+}
+
+#[test]
+fn a_grid_taken_from_a_team_sends_it_nothing_and_refuses_what_it_records_after_learning_it() {
+    const NOTE: &str = "team-b's newest note";
+    let w = world();
+    // a1 records a visit offline; then the office gives GA to team-b, which works it.
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    let a1_copy = w.grid(&w.a1, "GA");
+    ok(&w.office, &["assign", "GA", "--team", "team-b"], None);
+    ok(&w.b1, &["field", "sync"], None);
+    ok(&w.b1, &["field", "visit", "A2", "--handbook", "--note", NOTE], None);
+    ok(&w.b1, &["field", "sync"], None);
+    assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 1, 0));
+
+    // a2 held GA and was never told: asking for it with an empty state brings nothing of it.
+    let (status, body) = w.sync(&device_token(&w.a2), vec![GridPush { grid: "GA".into(), ..Default::default() }]);
+    assert_eq!(status, 200, "{}", error_message(&body));
+    let ga = grid_reply(&body, "GA");
+    assert_eq!(ga.kind, protocol::ReplyKind::Unassigned);
+    let sent = (ga.changes.len(), ga.heads.len(), ga.snapshot.is_some());
+    assert_eq!(sent, (0, 0, false), "changes, heads and a document of the grid were sent");
+    assert!(!contains_text(&body, NOTE));
+
+    // a1 syncs: the visit it recorded before is delivered and counted, and it learns that GA is gone.
+    let out = ok(&w.a1, &["field", "sync"], None);
+    assert!(out.contains("no longer assigned, removed: GA"), "{out}");
+    assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 2, 0), "a1's earlier visit counts");
+
+    // The attack: a device that was told pushes an empty state, or its old one, and receives nothing of the
+    // grid, not even heads it did not show.
+    let a1_token = device_token(&w.a1);
+    for push in [GridPush { grid: "GA".into(), ..Default::default() }, build_push("GA", &a1_copy, None)] {
+        let (status, body) = w.sync(&a1_token, vec![push]);
+        assert_eq!(status, 200, "{}", error_message(&body));
+        let ga = grid_reply(&body, "GA");
+        assert_eq!(ga.kind, protocol::ReplyKind::Unassigned);
+        assert_eq!(
+            (ga.changes.len(), ga.snapshot.is_some()),
+            (0, false),
+            "changes or a document of the grid were sent"
+        );
+        let heads = protocol::hashes_from_wire(&ga.heads).unwrap();
+        assert!(a1_copy.contains_all(&heads), "heads the device did not hold: {heads:?}");
+        assert!(!contains_text(&body, NOTE));
+    }
+
+    // A visit a1 records after learning it is refused with a reason, and nothing of that sync is stored.
+    let before = w.town();
+    let mut late = a1_copy.fork();
+    late.add_visit(&new_visit(&w.a1, "A2")).unwrap();
+    let (status, body) = w.sync(&a1_token, vec![build_push("GA", &late, Some(&a1_copy.heads()))]);
+    assert_eq!(status, 422, "{}", error_message(&body));
+    let message = error_message(&body);
+    assert!(message.contains("GA was given to another team") && message.contains("A2"), "{message}");
+    assert_eq!(w.town(), before, "nothing of the refused sync was stored");
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("given to another team"), "{audit}");
+
+    // Given back to team-a, the grid comes back to a1, whose new visits count again.
+    ok(&w.office, &["assign", "GA", "--team", "team-a"], None);
+    let out = ok(&w.a1, &["field", "sync"], None);
+    assert!(out.contains("new grids: GA"), "{out}");
+    ok(&w.a1, &["field", "visit", "A2", "--poster"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    assert_eq!(figure(&w.town(), "T1", "poster"), (2, 1, 0), "{:?}", w.town());
+}
+
+#[test]
+fn visits_recorded_before_a_device_learns_of_a_reassignment_are_delivered_and_counted() {
+    let w = world();
+    // Recorded offline in the morning, before the office gives GA to team-b at noon...
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    ok(&w.office, &["assign", "GA", "--team", "team-b"], None);
+    // ...and in the afternoon by a team-mate who has not synced since.
+    ok(&w.a2, &["field", "visit", "A2", "--handbook", "--briefed"], None);
+    for profile in [&w.a1, &w.a2] {
+        let out = ok(profile, &["field", "sync"], None);
+        assert!(out.contains("no longer assigned, removed: GA"), "{out}");
+        let status: Value = serde_json::from_str(&ok(profile, &["field", "status", "--format", "json"], None)).unwrap();
+        assert_eq!(status["unsynced_visits"], 0, "{status}");
+    }
+    let town = w.town();
+    assert_eq!(figure(&town, "T1", "handbook"), (4, 2, 0), "{town:?}");
+    assert_eq!(figure(&town, "T1", "awareness"), (4, 1, 0), "{town:?}");
+    // The new team receives them with the grid.
+    let out = ok(&w.b1, &["field", "sync"], None);
+    assert!(out.contains("new grids: GA"), "{out}");
+    let places: Vec<Value> =
+        serde_json::from_str(&ok(&w.b1, &["field", "places", "--grid", "GA", "--format", "json"], None)).unwrap();
+    assert!(places.iter().all(|p| p["visits"] == 1), "{places:?}");
+}
+
+#[test]
+fn a_closed_task_reaches_no_device_that_does_not_hold_it() {
+    const PHONE: &str = "13912345678";
+    let w = world();
+    let create = ["task", "create", "--place", "A1", "--person", "王婆婆", "--phone", PHONE, "--fraud-type", "dating"];
+    let id = ok(&w.office, &[&create[..], &["--within", "2h"]].concat(), None).trim().to_string();
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.a2, &["field", "sync"], None);
+    ok(&w.a1, &["field", "task-done", &id, "--method", "phone", "--reached", "yes", "--dissuaded", "yes"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.office, &["task", "evaluate", &id, "--result", "effective"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    let holders = |w: &World| -> Vec<String> {
+        let t: Value = serde_json::from_str(&ok(&w.office, &["task", "show", &id, "--format", "json"], None)).unwrap();
+        t["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_string()).collect()
+    };
+    let ask = |profile: &Path| {
+        let push = protocol::TaskPush { task: id.clone(), ..Default::default() };
+        let body = SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![push]) };
+        w.sync_raw(&device_token(profile), protocol::encode(&body))
+    };
+
+    // A volunteer of the right team who joined after the closing, and a1 enrolled again after its device deleted
+    // the task, name it: nothing of it comes back, and neither is recorded as holding it.
+    ok(
+        &w.office,
+        &["user", "create", "a3", "--role", "volunteer", "--team", "team-a", "--password-stdin"],
+        Some(&pw()),
+    );
+    let a3 = w.tmp.path().join("a3");
+    ok(&a3, &["field", "login", "--server", &w.server.url, "--username", "a3", "--password-stdin"], Some(&pw()));
+    ok(&w.a1, &["field", "login", "--server", &w.server.url, "--username", "a1", "--password-stdin"], Some(&pw()));
+    for profile in [&a3, &w.a1] {
+        let (status, body) = ask(profile);
+        assert_eq!(status, 200, "{}", error_message(&body));
+        let reply: SyncResponse = protocol::decode(&body).unwrap();
+        let sent: Vec<_> = reply.tasks.iter().map(|t| (t.kind, t.changes.len(), t.snapshot.is_some())).collect();
+        assert!(reply.tasks.iter().all(|t| t.changes.is_empty() && t.snapshot.is_none()), "{sent:?}");
+        assert!(!contains_text(&body, PHONE), "the person's phone went to a device that never held the task");
+        let device_id = device(profile)["device_id"].as_str().unwrap().to_string();
+        assert!(!holders(&w).contains(&device_id), "{device_id} recorded as holding the task");
+    }
+
+    // a2 received it and has not synced since: it still holds it, and deletes it at its next sync.
+    let a2_id = device(&w.a2)["device_id"].as_str().unwrap().to_string();
+    assert!(holders(&w).contains(&a2_id));
+    let out = ok(&w.a2, &["field", "sync"], None);
+    assert!(out.contains("1 closed tasks deleted"), "{out}");
+}

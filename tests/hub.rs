@@ -548,3 +548,45 @@ fn urgent_tasks_go_out_through_the_hub_and_their_outcomes_come_back_attributed_t
     assert!(err.contains("not in team east"), "{err}");
     drop(hub);
 }
+
+/// The office gives a grid to another team while the hub serves: the hub takes the team's visits until its next
+/// upstream sync tells it, forwards them, and from then on holds and serves nothing of the grid; volunteers
+/// deliver what they recorded before they learnt of it to the server, and nothing of the other team reaches them.
+#[test]
+fn a_hub_stops_serving_a_grid_taken_from_its_team_once_its_upstream_sync_tells_it() {
+    const NOTE: &str = "west's note on the market";
+    let t = team();
+    let hub = Hub::start(&t.lead, &["--upstream-every", "0"]);
+    let (v1, v2) = (&t.volunteers[0], &t.volunteers[1]);
+    let west = t.tmp.path().join("w1");
+    ok(&t.office, &["team", "create", "west"], None);
+    ok(&t.office, &["user", "create", "w1", "--role", "volunteer", "--team", "west", "--password-stdin"], Some(&pw()));
+    ok(&west, &["field", "login", "--server", &t.url(), "--username", "w1", "--password-stdin"], Some(&pw()));
+    ok(&t.office, &["assign", "G2", "--team", "west"], None);
+    ok(&west, &["field", "sync"], None);
+    visit(&west, &["M1", "--banner", "--note", NOTE]);
+    ok(&west, &["field", "sync"], None);
+
+    // East's volunteers have not heard: they record on G2 offline, and v1 syncs at base before the hub has.
+    let early = visit(v1, &["H4", "--handbook"]);
+    let later = visit(v2, &["H4", "--briefed"]);
+    ok(v1, &["field", "sync", "--via", &hub.url], None);
+    // The hub forwards v1's visit and learns that G2 is gone: its profile keeps nothing of G2.
+    ok(&t.lead, &["hub", "sync"], None);
+    assert!(!t.lead.join("grids/G2.snapshot").exists(), "the hub still holds G2");
+    assert_eq!(files_holding(&t.lead, &[NOTE]), Vec::<String>::new());
+    // Through the hub, G2 is left for the server: v2's visit stays on v2, unsynced, and nothing of G2 comes back.
+    let out = ok(v2, &["field", "sync", "--via", &hub.url], None);
+    assert!(out.contains("not on the hub, left for the server: G2"), "{out}");
+    assert!(out.contains("1 visits not yet at the server"), "{out}");
+    // With the server, each delivers what it recorded before it learnt, and drops the grid.
+    for profile in [v1, v2] {
+        let out = ok(profile, &["field", "sync"], None);
+        assert!(out.contains("no longer assigned, removed: G2"), "{out}");
+        assert_eq!(files_holding(profile, &[NOTE]), Vec::<String>::new());
+    }
+    let stored = server_visits(&t.data);
+    assert_eq!(stored.get(&early), Some(&device_id(v1)));
+    assert_eq!(stored.get(&later), Some(&device_id(v2)));
+    drop(hub);
+}

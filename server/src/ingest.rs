@@ -100,14 +100,14 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             .collect(),
         None => BTreeSet::new(),
     };
-    let known: BTreeSet<String> =
-        sqlx::query_as::<_, (String,)>("SELECT grid_code FROM device_grids WHERE device_id = $1")
+    let held_rows: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT grid_code, removal_told_at FROM device_grids WHERE device_id = $1")
             .bind(&device.device_id)
             .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(g,)| g)
-            .collect();
+            .await?;
+    let known: BTreeSet<String> = held_rows.iter().map(|(g, _)| g.clone()).collect();
+    // Grids the device was told its team lost.
+    let told: BTreeSet<String> = held_rows.into_iter().filter(|(_, at)| at.is_some()).map(|(g, _)| g).collect();
     let mut pushed = BTreeSet::new();
     for push in &req.grids {
         if !pushed.insert(push.grid.clone()) {
@@ -155,8 +155,8 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             })
             .await??;
         if let Some(mut reply) = reply {
-            if reply.kind == ReplyKind::Synced && !assigned.contains(code) {
-                reply.kind = ReplyKind::Unassigned;
+            if let Some(push) = pushes.get(code.as_str()).filter(|_| !assigned.contains(code)) {
+                crate::reassigned::withhold(&mut reply, push);
             }
             match reply.kind {
                 ReplyKind::New => replies.push(reply),
@@ -188,12 +188,18 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             Some(push) => {
                 let mut result = accept_push_with(&mut cached.doc, push, &trust).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
-                    result.reply.kind = ReplyKind::Unassigned;
+                    crate::reassigned::withhold(&mut result.reply, push);
                 }
                 accepted.push((i, result, cached));
             }
         }
     }
+    let no_longer_assigned: Vec<(&str, &Accepted)> = accepted
+        .iter()
+        .map(|(i, acc, _)| (locks[*i].code.as_str(), acc))
+        .filter(|(code, _)| !assigned.contains(*code))
+        .collect();
+    crate::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
     let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
     // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
     // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
@@ -220,11 +226,22 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Grids the device is told now, for the first time, that its team lost; and those given back to its team.
+    let newly_told: Vec<String> = pulled
+        .iter()
+        .map(|r| (&r.grid, r.kind))
+        .chain(accepted.iter().map(|(i, a, _)| (&locks[*i].code, a.reply.kind)))
+        .filter(|(g, kind)| *kind == ReplyKind::Unassigned && !told.contains(*g))
+        .map(|(g, _)| g.clone())
+        .collect();
+    let given_back: Vec<String> = told.iter().filter(|g| assigned.contains(*g)).cloned().collect();
     let seen_recently = last_seen.is_some_and(|at| now - at < LAST_SEEN_RESOLUTION_MS);
     // Most syncs bring nothing new (a device checking in, a retried request): they take no turn at the gate.
     // The task check reads, so it comes last: a sync that stores something anyway skips it.
     let writes_nothing = stored == 0
         && newly_held.is_empty()
+        && newly_told.is_empty()
+        && given_back.is_empty()
         && seen_recently
         && !tasks_may_write(session.reader(), &device.device_id, team.as_deref(), req.tasks.as_deref()).await?;
     let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
@@ -251,6 +268,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             };
             projection::apply_visits(&mut tx, &plan).await?;
             record_device_grids(&mut tx, &device.device_id, &newly_held).await?;
+            crate::reassigned::record_told(&mut tx, &device.device_id, &newly_told, &given_back, now).await?;
             // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked
             // changes.
             let task_trust =

@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod ops;
 pub mod people;
 pub mod projection;
+pub mod reassigned;
 pub mod report_time;
 pub mod reports;
 pub mod reports_activity;

@@ -74,6 +74,12 @@ pub async fn sync_tasks(
         if team != Some(task_team.as_str()) && !held.contains_key(id) && !received_by_user(tx, device, id).await? {
             return Err(ApiError::forbidden(format!("task {id} is not issued to your team")));
         }
+        let gone = task_status == status::CLOSED || team != Some(task_team.as_str());
+        if gone && !holds(state, &held, push) {
+            // Nothing of a closed task goes to a device that does not hold it, and it is not recorded as holding
+            // it: it is left out of the answer, as a hub leaves out what it cannot speak for.
+            continue;
+        }
         tasks::lock(tx, state.db.backend, id).await?;
         let (current, version) =
             tasks::load_doc(tx, id).await?.ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
@@ -94,7 +100,6 @@ pub async fn sync_tasks(
         }
         out.relayed += accepted.signatures.len();
         let mut reply = accepted.reply;
-        let gone = task_status == status::CLOSED || team != Some(task_team.as_str());
         if reply.kind == TaskReplyKind::Synced && gone {
             reply.kind = TaskReplyKind::Closed;
         }
@@ -137,6 +142,17 @@ pub async fn sync_tasks(
         }
     }
     Ok(out)
+}
+
+/// Whether the device holds the task: the server delivered it to this device, which has not deleted it since, or
+/// the push carries the server's signed statement of the task, which only devices given the task receive (from
+/// the server or the team's hub) and which a re-enrolled profile keeps for the entries it carries over.
+fn holds(state: &AppState, held: &HashMap<String, Option<i64>>, push: &TaskPush) -> bool {
+    let attested = push
+        .attestation
+        .as_ref()
+        .is_some_and(|a| state.keys.server_key().public().attested_heads(&task_subject(&push.task), a).is_some());
+    matches!(held.get(&push.task), Some(None)) || attested
 }
 
 /// Signs what the server holds of the task: its heads, or every change once the device is told it is closed.

@@ -327,17 +327,22 @@ export class State {
     this.carriedTasks = list;
   }
 
-  /** Sign-fors and outcomes this enrolment recorded that the server has not confirmed, to carry over. */
+  /**
+   * Sign-fors and outcomes this enrolment recorded that the server has not confirmed, to carry over, each with the
+   * server's latest signed statement of its task: it shows the server that this phone held the task, so that the
+   * server sends it again even once closed.
+   */
   unconfirmedTaskEntries() {
     const out = [];
     for (const [task, { doc, record }] of this.tasks) {
       const atServer = record.confirmed.length ? A.view(doc, record.confirmed) : null;
       const view = readTask(doc);
+      const kept = record.attestation ? { attestation: record.attestation } : {};
       for (const sign of view.signs) {
-        if (sign.device === this.device.device_id && !atServer?.signs?.[sign.id]) out.push({ task, sign });
+        if (sign.device === this.device.device_id && !atServer?.signs?.[sign.id]) out.push({ task, sign, ...kept });
       }
       for (const outcome of view.outcomes) {
-        if (outcome.device === this.device.device_id && !atServer?.outcomes?.[outcome.id]) out.push({ task, outcome });
+        if (outcome.device === this.device.device_id && !atServer?.outcomes?.[outcome.id]) out.push({ task, outcome, ...kept });
       }
     }
     return out;

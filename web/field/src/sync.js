@@ -138,7 +138,12 @@ async function buildPushes(state, resendAll, tally) {
   const taskPushes = [];
   for (const task of tasks) taskPushes.push(await signed("task", task));
   const wanted = new Set(state.carriedTasks.map((c) => c.task).filter((id) => !state.tasks.has(id)));
-  for (const id of wanted) taskPushes.push({ task: id, have: [], changes: [] });
+  for (const id of wanted) {
+    // The newest statement the earlier enrolment kept: the server sends a closed task only to its holders.
+    const kept = state.carriedTasks.filter((c) => c.task === id && c.attestation).map((c) => c.attestation);
+    const attestation = kept.reduce((a, b) => (a && a.at >= b.at ? a : b), null);
+    taskPushes.push({ task: id, have: [], changes: [], ...(attestation ? { attestation } : {}) });
+  }
   return { grids: gridPushes, tasks: taskPushes };
 }
 
