@@ -666,8 +666,7 @@ fn login_guesses_sent_at_once_are_counted_before_the_password_is_checked() {
             w.rt.spawn(async move { attempt_login(&http, &url, "a1", &p, None).await })
         })
         .collect();
-    let attempts: Vec<Attempt> =
-        w.rt.block_on(async { futures_join(sent).await });
+    let attempts: Vec<Attempt> = w.rt.block_on(async { futures_join(sent).await });
     let counts = count_statuses(&attempts);
     let right = &attempts[100];
     // Exactly the limit of wrong passwords was checked, however many arrived at once; every other was refused
@@ -702,14 +701,7 @@ fn a_strangers_guesses_do_not_lock_a_volunteer_out() {
 
 #[test]
 fn guesses_from_many_addresses_pace_the_account_and_the_office_unlocks_it() {
-    let w = world_with(&[
-        "--login-max-failures",
-        "3",
-        "--login-account-failures",
-        "12",
-        "--login-pace-secs",
-        "3600",
-    ]);
+    let w = world_with(&["--login-max-failures", "3", "--login-account-failures", "12", "--login-pace-secs", "3600"]);
     // Four addresses, three failures each: the account's twelve.
     for k in 0..4 {
         let from = format!("127.0.1.{}", k + 1);
@@ -782,7 +774,11 @@ fn metrics_are_served_only_on_their_own_address() {
 #[test]
 fn a_viewer_sees_only_the_volunteers_who_worked_in_their_area() {
     let w = world();
-    ok(&w.office, &["user", "create", "viewer-v1", "--role", "viewer", "--area", "V1", "--password-stdin"], Some(&pw()));
+    ok(
+        &w.office,
+        &["user", "create", "viewer-v1", "--role", "viewer", "--area", "V1", "--password-stdin"],
+        Some(&pw()),
+    );
     let viewer = w.tmp.path().join("viewer-v1");
     ok(&viewer, &["login", "--server", &w.server.url, "--username", "viewer-v1", "--password-stdin"], Some(&pw()));
     ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);

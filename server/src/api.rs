@@ -1,11 +1,11 @@
 //! The HTTP API: routes, request shapes and the checks each endpoint makes before it calls the domain code.
 
 use crate::auth::{verify_password, Claims, DeviceAuth, Role, Session, DEVICE_AUDIENCE, DEVICE_TTL_SECS};
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::people::{self, NewUser};
 use crate::reports::{self, CoverageRow, GroupBy};
 use crate::territory::{self, ImportSummary};
-use crate::client_addr::ClientAddr;
 use crate::{accounts, throttle};
 use crate::{audit, ingest, AppState};
 use axum::body::Bytes;
