@@ -225,18 +225,23 @@ fn create_office(data_dir: &Path, profile: &Path, database_url: Option<&str>) ->
 /// One `doorstep serve` process. Killed when dropped, so a failed run leaves no server behind.
 struct Instance {
     url: String,
+    /// Its `/metrics` (served on a port of its own).
+    metrics: String,
     child: Child,
 }
 
 impl Instance {
     fn start(data_dir: &Path, database_url: Option<&str>) -> Result<Instance> {
         let mut cmd = Command::new(server_bin());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+        // A port that was free a moment ago: the server prints only its API's address.
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", &metrics.to_string(), "--data-dir"]);
+        cmd.arg(data_dir);
         database_arg(&mut cmd, database_url);
         // Per-sync info lines would only interleave with the report, and under this load sqlx warns of every
         // statement that waited over a second for a grid's lock.
         let (url, child) = common::spawn_server(cmd, "warn,sqlx::query=error")?;
-        Ok(Instance { url, child })
+        Ok(Instance { url, metrics: format!("http://{metrics}/metrics"), child })
     }
 
     fn pid(&self) -> u32 {
@@ -245,7 +250,7 @@ impl Instance {
 
     /// Time this process's writes held SQLite's single writer since it started (0 on PostgreSQL).
     async fn write_gate_held(&self, client: &reqwest::Client) -> Result<Duration> {
-        let text = client.get(format!("{}/metrics", self.url)).send().await?.error_for_status()?.text().await?;
+        let text = client.get(&self.metrics).send().await?.error_for_status()?.text().await?;
         let seconds = text
             .lines()
             .find_map(|l| l.strip_prefix("doorstep_write_gate_held_seconds_sum "))
@@ -255,7 +260,7 @@ impl Instance {
 
     /// This process's Prometheus counters since it started, summed over their labels.
     async fn counters(&self, client: &reqwest::Client) -> Result<BTreeMap<String, u64>> {
-        let text = client.get(format!("{}/metrics", self.url)).send().await?.error_for_status()?.text().await?;
+        let text = client.get(&self.metrics).send().await?.error_for_status()?.text().await?;
         let mut out = BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let Some((series, value)) = line.rsplit_once(' ') else { continue };

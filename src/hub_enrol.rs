@@ -46,11 +46,16 @@ pub async fn forward_enrolment(State(hub): State<Arc<Hub>>, headers: HeaderMap, 
     };
     let status = answer.status();
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    // A refusal of the login limits says when to try again.
+    let retry_after = answer.headers().get(header::RETRY_AFTER).cloned();
     match answer.bytes().await {
         Ok(bytes) => {
             let mut resp = (status, bytes).into_response();
             if let Some(ct) = content_type {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            if let Some(wait) = retry_after {
+                resp.headers_mut().insert(header::RETRY_AFTER, wait);
             }
             // A device token is in it: no cache on the way may keep it.
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

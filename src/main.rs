@@ -247,6 +247,9 @@ enum UserCommand {
     },
     /// Disable an account: its sessions and all its devices stop working at once.
     Disable { username: String },
+    /// Lift the login limits on an account (its failed logins from every address, and the pace set on it), e.g.
+    /// when strangers' guesses hold a volunteer back.
+    Unlock { username: String },
 }
 
 #[derive(Subcommand)]
@@ -738,6 +741,7 @@ async fn run(cli: Cli) -> Result<()> {
             office::user_create(&profile, &username, role.as_str(), team.as_deref(), area.as_deref(), &password).await
         }
         Command::User { command: UserCommand::Disable { username } } => office::user_disable(&profile, &username).await,
+        Command::User { command: UserCommand::Unlock { username } } => office::user_unlock(&profile, &username).await,
         Command::Logout => office::logout(&profile).await,
         Command::Device { command: DeviceCommand::List { format } } => office::device_list(&profile, format).await,
         Command::Device { command: DeviceCommand::Revoke { device_id } } => {

@@ -130,6 +130,13 @@ pub async fn user_disable(profile: &Profile, username: &str) -> Result<()> {
     Ok(())
 }
 
+pub async fn user_unlock(profile: &Profile, username: &str) -> Result<()> {
+    let (api, _) = api(profile).await?;
+    api.send(api.request(Method::POST, &format!("/api/v1/users/{}/unlock", urlencode(username)))).await?;
+    eprintln!("user {username} unlocked: their failed logins from every address are forgotten");
+    Ok(())
+}
+
 /// Prints the server's settings, after changing one if asked.
 pub async fn settings(profile: &Profile, change: Option<(&str, &str)>) -> Result<()> {
     let (api, _) = api(profile).await?;

@@ -19,12 +19,31 @@ pub struct ServeArgs {
     /// Fill an empty data dir with a demo town and print its accounts.
     #[arg(long)]
     demo: bool,
-    /// Failed logins allowed per account within the throttle window (an address gets ten times as many).
-    #[arg(long, default_value_t = 10)]
+    /// Failed logins allowed per account and client address within the login window.
+    #[arg(long, env = "DOORSTEP_LOGIN_MAX_FAILURES", default_value_t = 10)]
     login_max_failures: i64,
-    /// Length of the login throttle window, in seconds.
-    #[arg(long, default_value_t = 900)]
+    /// Failed logins allowed per client address, whatever the accounts, within the login window.
+    #[arg(long, env = "DOORSTEP_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 100)]
+    login_max_failures_per_address: i64,
+    /// Failed logins on one account from all addresses within the login window, after which attempts on it are
+    /// paced (see --login-pace-secs) rather than refused.
+    #[arg(long, env = "DOORSTEP_LOGIN_ACCOUNT_FAILURES", default_value_t = 50)]
+    login_account_failures: i64,
+    /// While an account is paced, one login attempt on it every this many seconds.
+    #[arg(long, env = "DOORSTEP_LOGIN_PACE_SECS", default_value_t = 30)]
+    login_pace_secs: i64,
+    /// Length of the login window, in seconds.
+    #[arg(long, env = "DOORSTEP_LOGIN_WINDOW_SECS", default_value_t = 900)]
     login_window_secs: i64,
+    /// A reverse proxy in front of this server (an address or a network, e.g. 127.0.0.1 or 10.0.0.0/8; repeat
+    /// or separate with commas): for its connections, the client's address is taken from X-Forwarded-For.
+    #[arg(long = "trusted-proxy", env = "DOORSTEP_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = server::client_addr::parse_trusted_proxy)]
+    trusted_proxies: Vec<server::client_addr::IpNet>,
+    /// Serve Prometheus metrics (`/metrics`) on this address only (plain HTTP), e.g. 127.0.0.1:9464; the API's
+    /// address does not serve them.
+    #[arg(long, env = "DOORSTEP_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Memory for cached grid documents, in MiB (estimated); the least recently used are dropped beyond it.
     #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::grids::DEFAULT_CACHE_BYTES >> 20)]
     doc_cache_mb: u64,
@@ -61,8 +80,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         database_url: args.database_url.clone(),
         login_throttle: server::throttle::ThrottlePolicy {
             max_failures: args.login_max_failures.max(1),
+            max_failures_per_address: args.login_max_failures_per_address.max(1),
+            account_failures_before_pace: args.login_account_failures.max(1),
+            pace_secs: args.login_pace_secs.max(1),
             window_secs: args.login_window_secs.max(1),
         },
+        trusted_proxies: server::client_addr::TrustedProxies::new(args.trusted_proxies.clone()),
         doc_cache_bytes: args.doc_cache_mb << 20,
         max_concurrent_syncs: args.max_concurrent_syncs as usize,
     };
@@ -77,6 +100,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             }
             None => println!("The data dir already holds data; --demo left it as it is."),
         }
+    }
+    if let Some(metrics_addr) = &args.metrics_listen {
+        let listener = server::listen::bind(metrics_addr).await?;
+        println!("Doorstep metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, server::ops::metrics_routes()).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
     }
     let listener = server::listen::bind(&args.listen).await?;
     let addr = listener.local_addr()?;

@@ -748,4 +748,228 @@ fn a_closed_task_reaches_no_device_that_does_not_hold_it() {
     assert!(holders(&w).contains(&a2_id));
     let out = ok(&w.a2, &["field", "sync"], None);
     assert!(out.contains("1 closed tasks deleted"), "{out}");
+
+// ---------------------------------------------------------------------------------------------------------------
+// Login limits, the office's unlock, and small leaks (metrics, volunteers' names, cached tokens)
+
+/// What the server answered to one login attempt.
+#[derive(Debug)]
+struct Attempt {
+    status: u16,
+    retry_after: Option<u64>,
+    message: String,
+}
+
+/// An HTTP client whose connections come from `from` (any address of the loopback network: each is another
+/// client to the server).
+fn client_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(from.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
+}
+
+async fn attempt_login(
+    http: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Attempt {
+    let mut req = http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "username": username, "password": password }));
+    if let Some(f) = forwarded_for {
+        req = req.header("x-forwarded-for", f);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+    let body = resp.bytes().await.unwrap();
+    Attempt { status, retry_after, message: error_message(&body) }
+}
+
+impl World {
+    fn login_from(&self, from: &str, username: &str, password: &str) -> Attempt {
+        self.rt.block_on(attempt_login(&client_from(from), &self.server.url, username, password, None))
+    }
+}
+
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+fn count_statuses(attempts: &[Attempt]) -> std::collections::BTreeMap<u16, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for a in attempts {
+        *counts.entry(a.status).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn login_guesses_sent_at_once_are_counted_before_the_password_is_checked() {
+    let w = world_with(&["--login-max-failures", "5"]);
+    // 200 wrong passwords for a1 from one address, all at once, with the right one in the middle.
+    let http = client_from("127.0.0.2");
+    let mut passwords: Vec<String> = (0..200).map(|i| format!("guess {i}")).collect();
+    passwords.insert(100, PASSWORD.to_string());
+    let sent: Vec<_> = passwords
+        .into_iter()
+        .map(|p| {
+            let (http, url) = (http.clone(), w.server.url.clone());
+            w.rt.spawn(async move { attempt_login(&http, &url, "a1", &p, None).await })
+        })
+        .collect();
+    let attempts: Vec<Attempt> = w.rt.block_on(async { futures_join(sent).await });
+    let counts = count_statuses(&attempts);
+    let right = &attempts[100];
+    // Exactly the limit of wrong passwords was checked, however many arrived at once; every other was refused
+    // unchecked. The right one got in only if it came before the limit was reached.
+    assert_eq!(counts.get(&401), Some(&5), "{counts:?}");
+    assert!(right.status == 429 || right.status == 200, "{right:?}");
+    assert_eq!(counts.get(&429).copied().unwrap_or(0) + counts.get(&200).copied().unwrap_or(0), 196, "{counts:?}");
+    let refused = attempts.iter().find(|a| a.status == 429).unwrap();
+    assert!(refused.message.contains("try again in"), "{refused:?}");
+    assert!(refused.retry_after.is_some_and(|s| s > 0 && s <= 900), "{refused:?}");
+    // Now the limit is reached: the right password from that address is refused too, unchecked.
+    let again = w.login_from("127.0.0.2", "a1", PASSWORD);
+    assert_eq!(again.status, 429, "{again:?}");
+    // The volunteer from their own address is not held back.
+    let theirs = w.tmp.path().join("a1-new-phone");
+    let login = ["field", "login", "--server", &w.server.url, "--username", "a1", "--password-stdin"];
+    ok(&theirs, &login, Some(&pw()));
+}
+
+#[test]
+fn a_strangers_guesses_do_not_lock_a_volunteer_out() {
+    let w = world_with(&["--login-max-failures", "5"]);
+    let stranger: Vec<Attempt> = (0..30).map(|i| w.login_from("127.0.0.3", "a2", &format!("guess {i}"))).collect();
+    let counts = count_statuses(&stranger);
+    assert_eq!(counts.get(&401), Some(&5), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&25), "{counts:?}");
+    // The stranger's failures are theirs: a2 logs in from their own address, at once.
+    let phone = w.tmp.path().join("a2-phone");
+    ok(&phone, &["field", "login", "--server", &w.server.url, "--username", "a2", "--password-stdin"], Some(&pw()));
+    ok(&phone, &["field", "sync"], None);
+}
+
+#[test]
+fn guesses_from_many_addresses_pace_the_account_and_the_office_unlocks_it() {
+    let w = world_with(&["--login-max-failures", "3", "--login-account-failures", "12", "--login-pace-secs", "3600"]);
+    // Four addresses, three failures each: the account's twelve.
+    for k in 0..4 {
+        let from = format!("127.0.1.{}", k + 1);
+        for i in 0..3 {
+            assert_eq!(w.login_from(&from, "b1", &format!("guess {k}.{i}")).status, 401);
+        }
+    }
+    // From now on one attempt per pace, from whatever address: a fifth address takes this one...
+    assert_eq!(w.login_from("127.0.1.5", "b1", "guess 5").status, 401);
+    // ...and the next is told when the next turn comes, even with the right password.
+    let paced = w.login_from("127.0.1.6", "b1", PASSWORD);
+    assert_eq!(paced.status, 429, "{paced:?}");
+    assert!(paced.message.contains("one attempt every 3600 seconds"), "{paced:?}");
+    assert!(paced.retry_after.is_some_and(|s| s > 3000 && s <= 3600), "{paced:?}");
+    // A volunteer may not unlock; the office may, and it is audited.
+    let vol = w.tmp.path().join("a1-session");
+    ok(&vol, &["login", "--server", &w.server.url, "--username", "a1", "--password-stdin"], Some(&pw()));
+    let err = fails(&vol, &["user", "unlock", "b1"], None);
+    assert!(err.contains("may not do this"), "{err}");
+    let err = fails(&w.office, &["user", "unlock", "nobody"], None);
+    assert!(err.contains("no user named"), "{err}");
+    ok(&w.office, &["user", "unlock", "b1"], None);
+    let unlocked = w.login_from("127.0.1.6", "b1", PASSWORD);
+    assert_eq!(unlocked.status, 200, "{unlocked:?}");
+    let token = session_token(&w.office);
+    let audit = w.call(reqwest::Method::GET, "/api/v1/audit", Some(&token), None).1;
+    let unlock = audit.as_array().unwrap().iter().find(|e| e["action"] == "user.unlock").expect("audited");
+    assert_eq!((unlock["username"].as_str(), unlock["detail"].as_str()), (Some("office"), Some("b1")));
+}
+
+#[test]
+fn a_trusted_proxy_names_the_client_and_nobody_else_can() {
+    let w = world_with(&["--login-max-failures", "3", "--trusted-proxy", "127.0.0.1"]);
+    let run = |from: &str, forwarded: &str, password: &str| {
+        w.rt.block_on(attempt_login(&client_from(from), &w.server.url, "a1", password, Some(forwarded)))
+    };
+    // A client that is not the proxy cannot choose its address: each forged header counts as its own address.
+    let forged: Vec<Attempt> = (0..5).map(|i| run("127.0.0.4", &format!("198.51.100.{i}"), "wrong")).collect();
+    assert_eq!(count_statuses(&forged).get(&401), Some(&3), "{forged:?}");
+    // Through the proxy, the address it reports is the client's: one client's failures are not another's.
+    let proxied: Vec<Attempt> = (0..5).map(|_| run("127.0.0.1", "203.0.113.7", "wrong")).collect();
+    assert_eq!(count_statuses(&proxied).get(&401), Some(&3), "{proxied:?}");
+    assert_eq!(run("127.0.0.1", "203.0.113.8", PASSWORD).status, 200);
+    // A client's own entry before the proxy's is not believed.
+    assert_eq!(run("127.0.0.1", "203.0.113.8, 203.0.113.7", PASSWORD).status, 429);
+    let token = session_token(&w.office);
+    let audit = w.call(reqwest::Method::GET, "/api/v1/audit", Some(&token), None).1.to_string();
+    assert!(audit.contains("from 203.0.113.7") && audit.contains("from 127.0.0.4"), "{audit}");
+}
+
+#[test]
+fn metrics_are_served_only_on_their_own_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    bootstrap_office(&data, &tmp.path().join("office"));
+    let server = Server::start_with(&data, "127.0.0.1:0", &["--metrics-listen", "127.0.0.1:0"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let get = |url: String| rt.block_on(async { reqwest::get(url).await.unwrap().status().as_u16() });
+    assert_eq!(get(format!("{}/metrics", server.url)), 404, "the API's address serves no metrics");
+    let metrics = server.metrics_url.clone().expect("the server says where its metrics are");
+    assert_eq!(get(metrics.clone()), 200);
+    // The metrics address serves nothing else.
+    assert_eq!(get(metrics.replace("/metrics", "/api/v1/me")), 404);
+    // Without --metrics-listen, no metrics anywhere.
+    drop(server);
+    let server = Server::start(&data);
+    assert_eq!(get(format!("{}/metrics", server.url)), 404);
+}
+
+#[test]
+fn a_viewer_sees_only_the_volunteers_who_worked_in_their_area() {
+    let w = world();
+    ok(
+        &w.office,
+        &["user", "create", "viewer-v1", "--role", "viewer", "--area", "V1", "--password-stdin"],
+        Some(&pw()),
+    );
+    let viewer = w.tmp.path().join("viewer-v1");
+    ok(&viewer, &["login", "--server", &w.server.url, "--username", "viewer-v1", "--password-stdin"], Some(&pw()));
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.b1, &["field", "visit", "B1", "--handbook"], None);
+    ok(&w.b1, &["field", "sync"], None);
+    let names = |rows: Vec<Value>| -> std::collections::BTreeSet<String> {
+        rows.iter().map(|r| r["area"].as_str().unwrap().to_string()).collect()
+    };
+    // a2 (same team, no visit in V1) and b1 (working in V2) are none of this viewer's business.
+    let only = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(coverage(&viewer, "volunteer", None)), only(&["a1"]));
+    assert_eq!(figure(&coverage(&viewer, "volunteer", None), "a1", "handbook").1, 1);
+    // The office without an area still sees every team member, those who have not started too.
+    assert_eq!(names(coverage(&w.office, "volunteer", None)), only(&["a1", "a2", "b1"]));
+}
+
+#[test]
+fn replies_carrying_tokens_are_never_cached() {
+    let w = world();
+    let post = |path: &str, body: Value| {
+        w.rt.block_on(async {
+            let resp = w.http.post(format!("{}{path}", w.server.url)).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let cache = resp.headers().get("cache-control").map(|v| v.to_str().unwrap().to_string());
+            (status, cache, resp.json::<Value>().await.unwrap())
+        })
+    };
+    let credentials = serde_json::json!({ "username": "office", "password": PASSWORD });
+    let (status, cache, session) = post("/api/v1/auth/login", credentials);
+    assert_eq!((status, cache.as_deref()), (200, Some("no-store")));
+    let refresh = serde_json::json!({ "refresh_token": session["refresh_token"] });
+    let (status, cache, _) = post("/api/v1/auth/refresh", refresh);
+    assert_eq!((status, cache.as_deref()), (200, Some("no-store")));
+    let enrol = serde_json::json!({ "username": "a1", "password": PASSWORD, "device_name": "x" });
+    let (status, cache, _) = post("/api/v1/devices", enrol);
+    assert_eq!((status, cache.as_deref()), (200, Some("no-store")));
 }

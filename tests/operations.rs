@@ -20,11 +20,13 @@ fn probes_and_metrics_report_what_happened() {
     let data = tmp.path().join("data");
     let office = tmp.path().join("office");
     bootstrap_office(&data, &office);
-    let server = Server::start(&data);
+    let server = Server::start_with(&data, "127.0.0.1:0", &["--metrics-listen", "127.0.0.1:0"]);
     assert_eq!(get(&format!("{}/healthz", server.url)), (200, "ok".into()));
     assert_eq!(get(&format!("{}/readyz", server.url)), (200, "ready".into()));
     let vol = small_town(tmp.path(), &server.url, &office, 7);
-    let (status, text) = get(&format!("{}/metrics", server.url));
+    // Metrics are served on their own address only.
+    assert_eq!(get(&format!("{}/metrics", server.url)).0, 404);
+    let (status, text) = get(server.metrics_url.as_deref().unwrap());
     assert_eq!(status, 200);
     let value = |name: &str| -> f64 {
         text.lines()

@@ -18,7 +18,8 @@ fn burst_ready(tmp: &std::path::Path, extra: &[&str]) -> (Server, PathBuf, Vec<P
     let data = tmp.join("data");
     let office = tmp.join("office");
     bootstrap_office(&data, &office);
-    let server = Server::start_with(&data, "127.0.0.1:0", extra);
+    let extra = [extra, &["--metrics-listen", "127.0.0.1:0"]].concat();
+    let server = Server::start_with(&data, "127.0.0.1:0", &extra);
     ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
     let mut profiles = Vec::new();
     for d in 0..DEVICES {
@@ -83,10 +84,11 @@ fn sync_all_at_once(profiles: &[PathBuf]) {
     }
 }
 
-fn metric(url: &str, name: &str) -> f64 {
+fn metric(server: &Server, name: &str) -> f64 {
+    let url = server.metrics_url.as_deref().expect("the server serves its metrics (--metrics-listen)");
     let text = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(async { reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap() });
+        .block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() });
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
         .and_then(|v| v.parse().ok())
@@ -98,23 +100,23 @@ fn metric(url: &str, name: &str) -> f64 {
 fn peak_of_burst(extra: &[&str]) -> f64 {
     let tmp = tempfile::tempdir().unwrap();
     let (server, office, profiles) = burst_ready(tmp.path(), extra);
-    let before = metric(&server.url, "doorstep_grids_held_peak");
+    let before = metric(&server, "doorstep_grids_held_peak");
     assert!(before <= GRIDS_PER_DEVICE as f64, "the setup held one device's grids at a time: {before}");
     sync_all_at_once(&profiles);
     let visits = (DEVICES * GRIDS_PER_DEVICE * VISITS_PER_GRID) as f64;
-    assert_eq!(metric(&server.url, "doorstep_visits_ingested_total"), visits, "every visit stored once");
+    assert_eq!(metric(&server, "doorstep_visits_ingested_total"), visits, "every visit stored once");
     let rows = coverage(&office, "town", None);
     assert_eq!(figure(&rows, "T1", "handbook").1, visits as u64, "every place reached once");
-    assert_eq!(metric(&server.url, "doorstep_grids_held"), 0.0, "nothing held after the burst");
+    assert_eq!(metric(&server, "doorstep_grids_held"), 0.0, "nothing held after the burst");
     // On SQLite every writing sync took the one writer's turn once, and the server says how long in all
     // (PostgreSQL orders writers itself: no gate).
     if std::env::var("DOORSTEP_TEST_PG_URL").is_err() {
-        let turns = metric(&server.url, "doorstep_write_gate_held_seconds_count");
+        let turns = metric(&server, "doorstep_write_gate_held_seconds_count");
         assert!(turns >= DEVICES as f64, "{turns} write turns for {DEVICES} writing syncs");
-        assert_eq!(metric(&server.url, "doorstep_write_gate_wait_seconds_count"), turns, "each turn waited once");
-        assert!(metric(&server.url, "doorstep_write_gate_held_seconds_sum") > 0.0);
+        assert_eq!(metric(&server, "doorstep_write_gate_wait_seconds_count"), turns, "each turn waited once");
+        assert!(metric(&server, "doorstep_write_gate_held_seconds_sum") > 0.0);
     }
-    metric(&server.url, "doorstep_grids_held_peak")
+    metric(&server, "doorstep_grids_held_peak")
 }
 
 #[test]
@@ -157,7 +159,7 @@ fn a_sync_with_nothing_new_takes_no_turn_at_the_write_gate() {
     let sqlite = format!("sqlite://{}?mode=rwc", data.join("doorstep.db").display());
     let server = sqlite_server_with_office(&data, &office, &sqlite);
     let vol = small_town(tmp.path(), &server.url, &office, 1);
-    let turns = || metric(&server.url, "doorstep_write_gate_held_seconds_count");
+    let turns = || metric(&server, "doorstep_write_gate_held_seconds_count");
     let after_first_visit = turns();
     for _ in 0..3 {
         ok(&vol, &["field", "sync"], None);

@@ -186,6 +186,22 @@ pub async fn disable_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Lifts the login limits on an account (its failures from every address, and its pace), e.g. when strangers'
+/// guesses hold a volunteer back on a field day. Limits per address stay.
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    session: Session,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    session.require(&[Role::Office])?;
+    if people::find_user(&state.db, &username).await?.is_none() {
+        return Err(ApiError::not_found(format!("no user named {username:?}")));
+    }
+    crate::throttle::unlock_account(&state.db, &username).await?;
+    audit::record(&state.db, Some(&session.0.usr), "user.unlock", &username).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 pub struct AuditQuery {
     /// RFC 3339 time; only events at or after it.

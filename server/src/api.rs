@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request shapes and the checks each endpoint makes before it calls the domain code.
 
 use crate::auth::{verify_password, Claims, DeviceAuth, Role, Session, DEVICE_AUDIENCE, DEVICE_TTL_SECS};
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::people::{self, NewUser};
 use crate::reports::{self, CoverageRow, GroupBy};
@@ -9,7 +10,6 @@ use crate::{accounts, throttle};
 use crate::{audit, ingest, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use client_core::protocol::{self, SyncRequest};
 use client_core::sign::PublicKey;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 /// Largest sync body: a device's whole history for several grids.
@@ -44,14 +44,18 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(refuse_declared_oversize_import));
     let small = Router::new()
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(accounts::refresh))
+        .route("/api/v1/auth/login", post(login).layer(axum::middleware::map_response(no_store)))
+        .route("/api/v1/auth/refresh", post(accounts::refresh).layer(axum::middleware::map_response(no_store)))
         .route("/api/v1/auth/logout", post(accounts::logout))
-        .route("/api/v1/devices", post(enrol).get(accounts::list_devices))
+        .route(
+            "/api/v1/devices",
+            post(enrol).layer(axum::middleware::map_response(no_store)).get(accounts::list_devices),
+        )
         .route("/api/v1/devices/{id}/revoke", post(accounts::revoke_device))
         .route("/api/v1/me", get(me))
         .route("/api/v1/users", post(create_user))
         .route("/api/v1/users/{username}/disable", post(accounts::disable_user))
+        .route("/api/v1/users/{username}/unlock", post(accounts::unlock_user))
         .route("/api/v1/audit", get(accounts::audit_log))
         .route("/api/v1/teams", post(create_team))
         .route("/api/v1/assignments/{grid}", put(assign))
@@ -72,6 +76,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ca_api::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
+}
+
+/// Replies that carry tokens must not be kept by a browser's or a proxy's cache (a shared computer's cache
+/// would hand them to the next user).
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Refuses a bulk request whose declared length is already over the limit, before reading any of it. Past the
@@ -139,21 +150,21 @@ pub struct LoginReply {
     pub expires_at: i64,
 }
 
-async fn check_credentials(state: &AppState, c: &Credentials, addr: SocketAddr) -> ApiResult<people::UserRecord> {
-    let keys = throttle::keys(&c.username, Some(addr.ip()));
-    throttle::check(&state.db, state.login_throttle, &keys).await?;
+/// Checks a username and password, within the login limits: the attempt is counted before the password is
+/// checked (see `throttle`), and given back if the password is right.
+async fn check_credentials(state: &AppState, c: &Credentials, addr: IpAddr) -> ApiResult<people::UserRecord> {
+    let admission = throttle::admit(&state.db, state.login_throttle, &c.username, addr).await?;
     let user = people::find_user(&state.db, &c.username).await?;
     // Verify against a dummy hash for unknown users so timing does not reveal which usernames exist.
     let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_string());
     let ok = verify_password(c.password.clone(), hash).await;
     match user {
         Some(u) if ok && !u.disabled => {
-            throttle::clear_account(&state.db, &u.username).await?;
+            admission.succeeded(&state.db).await?;
             Ok(u)
         }
         _ => {
-            throttle::record_failure(&state.db, state.login_throttle, &keys).await?;
-            audit::record(&state.db, Some(&c.username), "login.failed", &format!("from {}", addr.ip())).await;
+            audit::record(&state.db, Some(&c.username), "login.failed", &format!("from {addr}")).await;
             Err(ApiError::unauthorized("wrong username or password"))
         }
     }
@@ -181,12 +192,12 @@ pub(crate) fn claims_for(u: &people::UserRecord, aud: &str, ttl: i64, device: Op
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> ApiResult<Json<LoginReply>> {
     let c = json_body(body)?;
     let user = check_credentials(&state, &c, addr).await?;
-    audit::record(&state.db, Some(&user.username), "login", &format!("session from {}", addr.ip())).await;
+    audit::record(&state.db, Some(&user.username), "login", &format!("session from {addr}")).await;
     accounts::open_session(&state, user).await.map(Json)
 }
 
@@ -206,7 +217,7 @@ pub struct EnrolReply {
 
 async fn enrol(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> ApiResult<Json<EnrolReply>> {
     let c = json_body(body)?;

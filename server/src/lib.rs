@@ -6,6 +6,7 @@ pub mod area_progress;
 pub mod audit;
 pub mod auth;
 pub mod ca_api;
+pub mod client_addr;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub keys: Arc<auth::Keys>,
     pub grids: Arc<grids::GridRepo>,
     pub login_throttle: throttle::ThrottlePolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `client_addr`).
+    pub trusted_proxies: Arc<client_addr::TrustedProxies>,
     /// Admits a bounded number of writing syncs at a time (see `ingest::admit`).
     pub sync_admission: Arc<tokio::sync::Semaphore>,
 }
@@ -61,6 +64,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub login_throttle: throttle::ThrottlePolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: client_addr::TrustedProxies,
     /// Bound of the grid document cache, in estimated bytes of memory.
     pub doc_cache_bytes: u64,
     /// Syncs that write, processed at the same time (at least one).
@@ -74,6 +79,7 @@ impl ServerConfig {
             data_dir,
             database_url,
             login_throttle: Default::default(),
+            trusted_proxies: Default::default(),
             doc_cache_bytes: grids::DEFAULT_CACHE_BYTES,
             max_concurrent_syncs: ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
         }
@@ -90,7 +96,14 @@ impl AppState {
         let grids = Arc::new(grids::GridRepo::new(db.clone(), config.doc_cache_bytes));
         ops::prometheus();
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
-        Ok(AppState { db, keys, grids, login_throttle: config.login_throttle, sync_admission })
+        Ok(AppState {
+            db,
+            keys,
+            grids,
+            login_throttle: config.login_throttle,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            sync_admission,
+        })
     }
 }
 

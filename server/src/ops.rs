@@ -1,5 +1,5 @@
 //! Operations endpoints: liveness (`/healthz`), readiness (`/readyz`, the database answers) and Prometheus
-//! metrics (`/metrics`), plus the metric names recorded elsewhere.
+//! metrics (`/metrics`, on its own listen address), plus the metric names recorded elsewhere.
 
 use crate::AppState;
 use axum::extract::State;
@@ -75,11 +75,16 @@ fn describe() {
     );
 }
 
+/// The probes, served on the API's address (load balancers and orchestrators call them there).
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics_text))
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready))
+}
+
+/// The metrics, served only on their own address (`doorstep serve --metrics-listen`): they tell how busy the
+/// server is and what it refused, which is the operator's business alone, and the API's address is usually
+/// open to every phone.
+pub fn metrics_routes() -> Router {
+    Router::new().route("/metrics", get(metrics_text))
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use client_core::coverage::{Figure, INDICATORS};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -160,8 +160,24 @@ async fn volunteer_rows(
     )
     .fetch_all(&state.db.pool)
     .await?;
+    // Within an area, only the volunteers whose visits are in it: a report on one village (all a viewer scoped
+    // to it may read) names nobody who works elsewhere. Without an area, every member of a team with grids,
+    // visits or not, so that the office and a lead see who has not started.
+    let worked_in_area: Option<HashSet<String>> = if area.is_empty() {
+        None
+    } else {
+        let sql = format!(
+            "SELECT DISTINCT v.volunteer FROM visits v JOIN places p ON p.place_id = v.place_id WHERE {AREA_FILTER}"
+        );
+        let names: Vec<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(area).bind(team).fetch_all(&state.db.pool).await?;
+        Some(names.into_iter().map(|(n,)| n).collect())
+    };
     let mut rows = Vec::new();
     for (user, team) in members {
+        if worked_in_area.as_ref().is_some_and(|names| !names.contains(&user)) {
+            continue;
+        }
         for ind in INDICATORS {
             if let Some((eligible, excluded)) = team_figures.get(&(team.clone(), ind.id.to_string())) {
                 let r = reached.get(&(user.clone(), ind.id.to_string())).copied().unwrap_or(0) as u64;

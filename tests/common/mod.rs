@@ -12,6 +12,8 @@ pub const PASSWORD: &str = "correct horse battery";
 /// A running `doorstep serve` on a free loopback port. Killed when dropped.
 pub struct Server {
     pub url: String,
+    /// The metrics endpoint's URL, when the server was started with `--metrics-listen`.
+    pub metrics_url: Option<String>,
     pub data_dir: PathBuf,
     child: Child,
 }
@@ -37,11 +39,15 @@ impl Server {
         let mut reader = BufReader::new(stdout);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut line = String::new();
+        let mut metrics_url = None;
         let url = loop {
             line.clear();
             assert!(Instant::now() < deadline, "server did not start");
             if reader.read_line(&mut line).expect("read server stdout") == 0 {
                 panic!("server exited before listening: {:?}", child.wait());
+            }
+            if let Some(rest) = line.trim().strip_prefix("Doorstep metrics on ") {
+                metrics_url = Some(rest.to_string());
             }
             if let Some(rest) = line.trim().strip_prefix("Doorstep listening on ") {
                 break rest.to_string();
@@ -54,7 +60,7 @@ impl Server {
                 sink.clear();
             }
         });
-        Server { url, data_dir: data_dir.to_path_buf(), child }
+        Server { url, metrics_url, data_dir: data_dir.to_path_buf(), child }
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -188,14 +194,14 @@ pub fn figure(rows: &[serde_json::Value], area: &str, indicator: &str) -> (u64, 
 }
 
 /// A server on an SQLite file whatever the backend under test (for SQLite-specific tests and migrations),
-/// with the bootstrap office account.
+/// with the bootstrap office account, serving its metrics on a port of their own.
 pub fn sqlite_server_with_office(data: &Path, office: &Path, sqlite_url: &str) -> Server {
     let dir = data.to_str().unwrap();
     let args = ["admin", "create-user", "--data-dir", dir, "--database-url", sqlite_url];
     let mut args = args.to_vec();
     args.extend(["--username", "office", "--role", "office", "--password-stdin"]);
     ok(office, &args, Some(&pw()));
-    Server::start_with(data, "127.0.0.1:0", &["--database-url", sqlite_url])
+    Server::start_with(data, "127.0.0.1:0", &["--database-url", sqlite_url, "--metrics-listen", "127.0.0.1:0"])
 }
 
 /// A small town with one volunteer who recorded and synced `visits` visits. Returns the volunteer's profile.
