@@ -748,6 +748,7 @@ fn a_closed_task_reaches_no_device_that_does_not_hold_it() {
     assert!(holders(&w).contains(&a2_id));
     let out = ok(&w.a2, &["field", "sync"], None);
     assert!(out.contains("1 closed tasks deleted"), "{out}");
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Login limits, the office's unlock, and small leaks (metrics, volunteers' names, cached tokens)
