@@ -592,3 +592,161 @@ fn contact_details_reach_devices_only_when_shared_and_never_reports() {
     let err = fails(&w.office, &["settings", "set", "share_contacts", "maybe"], None);
     assert!(err.contains("on, off"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Formulas in exports: every CSV Doorstep writes neutralises cells a spreadsheet would run.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Whether a spreadsheet could read the cell as a formula: it starts with `=`, `+`, `-`, `@`, tab or carriage
+/// return and is not a plain number or a lone dash (checked here independently of the server's own function).
+fn runs_in_a_spreadsheet(cell: &str) -> bool {
+    let Some(first) = cell.chars().next() else { return false };
+    if !"=+-@\t\r".contains(first) {
+        return false;
+    }
+    let rest = &cell[1..];
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let plain_number = matches!(first, '+' | '-')
+        && rest.split_once('.').map_or(digits(rest), |(whole, fraction)| digits(whole) && digits(fraction));
+    !(cell == "-" || plain_number)
+}
+
+/// Every command of the CLI that writes CSV (`--format csv`), found by walking `doorstep help`.
+fn commands_writing_csv(path: &mut Vec<String>, found: &mut Vec<String>) {
+    let out = std::process::Command::new(BIN).args(path.iter()).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut in_commands = false;
+    let mut subcommands = Vec::new();
+    for line in help.lines() {
+        if line.starts_with("Commands:") {
+            in_commands = true;
+            continue;
+        }
+        if in_commands {
+            match line.strip_prefix("  ").and_then(|l| l.split_whitespace().next()) {
+                Some(name) if !line.starts_with("   ") => subcommands.push(name.to_string()),
+                Some(_) => {}
+                None => in_commands = false,
+            }
+        }
+    }
+    subcommands.retain(|s| s != "help");
+    if subcommands.is_empty() {
+        if help.lines().any(|l| l.contains("possible values:") && l.contains("csv")) {
+            found.push(path.join(" "));
+        }
+        return;
+    }
+    for sub in subcommands {
+        path.push(sub);
+        commands_writing_csv(path, found);
+        path.pop();
+    }
+}
+
+#[test]
+fn every_csv_export_writes_formulas_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    // Formulas wherever a territory file or a phone can put text: labels, addresses, area names, device names.
+    let territory =
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name,address\n\
+        P1,household,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",G1,+grid,V1,@village,village,T1,-town,=2+2\n\
+        P2,household,2,G1,+grid,V1,@village,village,T1,-town,\n";
+    let f = write_file(tmp.path(), "formulas.csv", territory.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    ok(&office, &["user", "create", "vol", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let vol = tmp.path().join("vol");
+    let login = ["field", "login", "--server", &server.url, "--username", "vol", "--password-stdin"];
+    ok(&vol, &[&login[..], &["--device-name", "=cmd|' /C calc'!A0"]].concat(), Some(&pw()));
+    ok(&vol, &["field", "sync"], None);
+    let found = ok(&vol, &["field", "add-place", "--grid", "G1", "--kind", "household", "--label", "=1+2*3"], None);
+    ok(&vol, &["field", "visit", found.trim(), "--handbook", "--note=-1+1"], None);
+    ok(&vol, &["field", "visit", "P1", "--briefed", "--outcome", "nobody-home"], None);
+    ok(&vol, &["field", "sync"], None);
+    let task = ["task", "create", "--place", "P1", "--person", "@SUM(1)", "--fraud-type", "other", "--within", "2h"];
+    ok(&office, &[&task[..], &["--instructions", "=x"]].concat(), None);
+
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let exports: Vec<Vec<&str>> = vec![
+        vec!["audit"],
+        vec!["device", "list"],
+        vec!["report", "coverage", "--by", "town"],
+        vec!["report", "coverage", "--by", "village"],
+        vec!["report", "coverage", "--by", "grid"],
+        vec!["report", "coverage", "--by", "team"],
+        vec!["report", "coverage", "--by", "volunteer"],
+        vec!["report", "monthly", "--month", &month],
+        vec!["report", "gaps", "--all"],
+        vec!["report", "gaps", "--grid", "G1"],
+        vec!["report", "progress"],
+        vec!["report", "activity", "--by", "team"],
+        vec!["report", "activity", "--by", "volunteer"],
+        vec!["task", "list", "--status", "all"],
+    ];
+    // The list above is every command that writes CSV.
+    let mut writing_csv = Vec::new();
+    commands_writing_csv(&mut Vec::new(), &mut writing_csv);
+    let tested: std::collections::BTreeSet<String> = exports
+        .iter()
+        .map(|e| e.iter().take_while(|w| !w.starts_with("--")).copied().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(!writing_csv.is_empty());
+    for command in &writing_csv {
+        assert!(tested.contains(command), "`doorstep {command}` writes CSV and is not tested here");
+    }
+
+    let token = session_token(&office);
+    let api_gaps = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("{}/api/v1/reports/gaps?all=true&format=csv", server.url);
+        reqwest::Client::new().get(url).bearer_auth(&token).send().await.unwrap().text().await.unwrap()
+    });
+    let mut outputs: Vec<(String, String)> = vec![("GET /api/v1/reports/gaps?format=csv".into(), api_gaps.clone())];
+    for args in &exports {
+        outputs.push((args.join(" "), ok(&office, &[&args[..], &["--format", "csv"]].concat(), None)));
+    }
+    let mut cells_seen = 0;
+    for (what, csv) in &outputs {
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv.as_bytes());
+        for record in reader.records() {
+            for cell in record.unwrap().iter() {
+                cells_seen += 1;
+                assert!(!runs_in_a_spreadsheet(cell), "{what} writes {cell:?}:\n{csv}");
+            }
+        }
+    }
+    assert!(cells_seen > 100, "the exports hold data");
+    // Neutralised, not dropped: the text is there behind a quote, in the API's list and the CLI's.
+    for csv in [&api_gaps, &outputs.iter().find(|(w, _)| w == "report gaps --all").unwrap().1] {
+        assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""), "{csv}");
+        assert!(csv.contains(",'=1+2*3,"), "{csv}");
+        assert!(csv.contains(",'=2+2,"), "{csv}");
+    }
+    let devices = &outputs.iter().find(|(w, _)| w == "device list").unwrap().1;
+    assert!(devices.contains("'=cmd|"), "{devices}");
+
+    // XLSX keeps the text as it is, in text cells (a spreadsheet never runs a text cell).
+    for args in [vec!["report", "gaps", "--all"], vec!["report", "coverage", "--by", "grid"]] {
+        let file = tmp.path().join(format!("{}.xlsx", args[1]));
+        ok(&office, &[&args[..], &["--format", "xlsx", "--output", file.to_str().unwrap()]].concat(), None);
+        use calamine::Reader;
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&file).unwrap();
+        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+        let texts: Vec<String> = sheet
+            .cells()
+            .filter_map(|(_, _, c)| match c {
+                calamine::Data::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let wanted = if args[1] == "gaps" { "=HYPERLINK(\"http://x\",\"y\")" } else { "+grid" };
+        assert!(texts.iter().any(|t| t == wanted), "{args:?}: {texts:?}");
+        assert!(texts.iter().all(|t| !t.starts_with('\'')), "{args:?}: {texts:?}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod area_progress;
 pub mod audit;
 pub mod auth;
 pub mod ca_api;
+pub mod csv_safe;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
