@@ -717,6 +717,12 @@ fn by_str(by: ByArg) -> &'static str {
 
 async fn run(cli: Cli) -> Result<()> {
     let profile = profile::Profile::new(cli.profile.clone().unwrap_or_else(profile::default_dir));
+    // The profile holds the device's key and tokens: say so if someone made it readable to others.
+    if !matches!(cli.command, Command::Serve(_) | Command::Admin { .. } | Command::Migrate { .. }) {
+        for warning in profile.loosened() {
+            eprintln!("warning: {warning}");
+        }
+    }
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Admin { command: AdminCommand::Backup { data_dir, output } } => {

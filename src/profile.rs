@@ -78,8 +78,15 @@ impl Profile {
         &self.dir
     }
 
+    /// The profile's folder, made for its owner only: it holds the device's key and tokens.
     fn ensure_dir(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create profile {}", self.dir.display()))
+        client_core::private_files::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create profile {}", self.dir.display()))
+    }
+
+    /// Warnings for the profile's folder and files that other users of the machine may read.
+    pub fn loosened(&self) -> Vec<String> {
+        client_core::private_files::loosened(&self.dir)
     }
 
     pub fn session(&self) -> Result<Session> {
@@ -270,14 +277,11 @@ fn write_private_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     // A leftover temporary file would keep its permissions; the mode below applies only to a new one.
     let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut file = client_core::private_files::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

@@ -750,3 +750,138 @@ fn every_csv_export_writes_formulas_as_text() {
         assert!(texts.iter().all(|t| !t.starts_with('\'')), "{args:?}: {texts:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Files readable by every user of the machine: the data dir and every profile are the owner's alone.
+// ---------------------------------------------------------------------------------------------------------------
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// Every file and folder under `dir` (itself included) with a mode other than 0600 (files) or 0700 (folders).
+#[cfg(unix)]
+fn not_private(dir: &Path) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let is_dir = path.is_dir();
+        let want = if is_dir { 0o700 } else { 0o600 };
+        if mode(&path) != want {
+            wrong.push(format!("{} is {:o}", path.display(), mode(&path)));
+        }
+        if is_dir {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    wrong
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_every_profile_are_private_whatever_the_umask() {
+    // The usual default, under which files are created readable by everyone (0644) unless a mode is given.
+    // Each test runs in its own process under nextest, and the binaries started below inherit it.
+    unsafe { libc::umask(0o022) };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    // On PostgreSQL the data dir holds the token secret only; the database's address is passed, not remembered
+    // in the data dir as `database_args` does, so that the server makes the folder itself.
+    let pg = std::env::var("DOORSTEP_TEST_PG_URL").ok().map(|_| fresh_pg_database());
+    let on_sqlite = pg.is_none();
+    let db_args: Vec<String> = pg.iter().flat_map(|url| ["--database-url".to_string(), url.clone()]).collect();
+    let dir = data.to_str().unwrap();
+    let mut create = vec!["admin", "create-user", "--data-dir", dir, "--username", "office", "--role", "office"];
+    create.push("--password-stdin");
+    create.extend(db_args.iter().map(String::as_str));
+    ok(&office, &create, Some(&pw()));
+    let server = Server::start_with(&data, "127.0.0.1:0", &db_args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let f = write_file(tmp.path(), "t.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "team-a", "--lead", "lead"], None);
+    ok(&office, &["assign", "GA", "--team", "team-a"], None);
+    ok(&office, &["user", "create", "a1", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    let (lead, a1) = (tmp.path().join("lead"), tmp.path().join("a1"));
+    for (profile, user) in [(&lead, "lead"), (&a1, "a1")] {
+        ok(profile, &["field", "login", "--server", &server.url, "--username", user, "--password-stdin"], Some(&pw()));
+        ok(profile, &["field", "sync"], None);
+    }
+    ok(&a1, &["field", "visit", "A1", "--handbook"], None);
+    ok(&a1, &["field", "sync"], None);
+    ok(&lead, &["hub", "certificate", "--ip", "127.0.0.1"], None);
+    ok(&lead, &["hub", "sync"], None);
+
+    // The server's data dir, with its database, WAL and shared-memory files while it runs.
+    assert_eq!(not_private(&data), Vec::<String>::new());
+    if on_sqlite {
+        for file in ["doorstep.db", "doorstep.db-wal", "doorstep.db-shm", "jwt-secret"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+        let backup = tmp.path().join("backup.db");
+        ok(&office, &["admin", "backup", "--data-dir", dir, "--output", backup.to_str().unwrap()], None);
+        assert_eq!(mode(&backup), 0o600, "the backup");
+    }
+    // Every profile: the office's session, a volunteer's device, key and grids, the lead's hub files.
+    for profile in [&office, &a1, &lead] {
+        assert_eq!(not_private(profile), Vec::<String>::new());
+    }
+    for file in ["device.json", "roster.json", "hub-tls.pem"] {
+        assert!(lead.join(file).exists(), "{file}");
+    }
+    assert!(office.join("session.json").exists());
+
+    // Someone loosens them: every command says which and how to tighten them again, and still works.
+    chmod(&a1, 0o755);
+    chmod(&a1.join("device.json"), 0o644);
+    let out = run(&a1, &["field", "status"], None);
+    assert!(out.status.success());
+    let warned = String::from_utf8(out.stderr).unwrap();
+    assert!(warned.contains(&format!("chmod 700 {}", a1.display())), "{warned}");
+    assert!(warned.contains(&format!("chmod 600 {}", a1.join("device.json").display())), "{warned}");
+    assert!(warned.contains("other users of this machine"), "{warned}");
+    chmod(&office.join("session.json"), 0o640);
+    let out = run(&office, &["report", "coverage"], None);
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains(&format!("chmod 600 {}", office.join("session.json").display())));
+    // Tightened again: nothing to say.
+    chmod(&a1, 0o700);
+    chmod(&a1.join("device.json"), 0o600);
+    assert_eq!(String::from_utf8(run(&a1, &["field", "status"], None).stderr).unwrap(), "");
+
+    // The server warns at start about its data dir and database.
+    drop(server);
+    chmod(&data, 0o755);
+    let loosened = if on_sqlite { data.join("doorstep.db") } else { data.join("jwt-secret") };
+    chmod(&loosened, 0o644);
+    let mut serve = std::process::Command::new(BIN)
+        .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0"])
+        .args(&db_args)
+        .env("DOORSTEP_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(serve.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Doorstep listening on") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0, "the server stopped");
+    }
+    serve.kill().unwrap();
+    let out = serve.wait_with_output().unwrap();
+    let logged = String::from_utf8(out.stderr).unwrap();
+    assert!(logged.contains(&format!("chmod 700 {dir}")), "{logged}");
+    assert!(logged.contains(&format!("chmod 600 {}", loosened.display())), "{logged}");
+}
