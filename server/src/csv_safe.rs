@@ -62,8 +62,9 @@ impl<W: Write> Writer<W> {
         self.0.get_ref()
     }
 
-    pub fn into_inner(self) -> Result<W, csv::IntoInnerError<csv::Writer<W>>> {
-        self.0.into_inner()
+    /// The output, once everything is flushed to it.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        self.0.into_inner().map_err(|e| e.into_error())
     }
 }
 

@@ -309,7 +309,7 @@ impl Encoder {
     fn take(&mut self) -> Result<Bytes, EncodeError> {
         let bytes = match &mut self.out {
             Out::Json(buf) => std::mem::take(buf),
-            Out::Csv(w) => std::mem::replace(w, csv_writer()).into_inner().map_err(|e| e.into_error())?,
+            Out::Csv(w) => std::mem::replace(w, csv_writer()).into_inner()?,
         };
         Ok(Bytes::from(bytes))
     }
