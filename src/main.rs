@@ -9,6 +9,7 @@ mod hub_enrol;
 mod hub_exchange;
 mod hub_tasks;
 mod hub_tls;
+mod hub_trust;
 mod office;
 mod output;
 mod profile;

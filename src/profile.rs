@@ -47,15 +47,6 @@ pub struct Device {
 }
 
 impl Device {
-    /// A client for the enrolment server, or for `via` (a team hub), trusting the Doorstep CA.
-    pub fn api(&self, via: Option<&str>) -> Result<crate::http::Api> {
-        crate::http::Api::trusting(
-            via.unwrap_or(&self.server),
-            Some(self.token.clone()),
-            self.ca_certificate.as_deref(),
-        )
-    }
-
     pub fn key_pair(&self) -> Result<Option<client_core::sign::KeyPair>> {
         self.signing_key
             .as_deref()
@@ -76,6 +67,28 @@ impl Profile {
 
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// A client for the device's enrolment server, or for `via` (a team hub): it trusts the public certificate
+    /// authorities, and the Doorstep CA for hubs of the device's team that the server has not withdrawn.
+    pub fn api(&self, device: &Device, via: Option<&str>) -> Result<crate::http::Api> {
+        let tls = match &device.ca_certificate {
+            Some(ca) => {
+                Some(crate::hub_trust::client_config(ca, crate::hub_trust::HubCheck::for_device(self, device))?)
+            }
+            None => None,
+        };
+        crate::http::Api::trusting(via.unwrap_or(&device.server), Some(device.token.clone()), tls)
+    }
+
+    /// The server's latest signed list of the team's withdrawn hubs this device received (`hub_trust`).
+    pub fn hub_trust(&self) -> Result<Option<server::ca_api::SignedHubTrust>> {
+        Ok(read_json(&self.dir.join("hub-trust.json"))?)
+    }
+
+    pub fn save_hub_trust(&self, trust: &server::ca_api::SignedHubTrust) -> Result<()> {
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&self.dir.join("hub-trust.json"), trust)?)
     }
 
     /// The profile's folder, made for its owner only: it holds the device's key and tokens.

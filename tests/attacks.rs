@@ -885,3 +885,132 @@ fn the_data_dir_and_every_profile_are_private_whatever_the_umask() {
     assert!(logged.contains(&format!("chmod 700 {dir}")), "{logged}");
     assert!(logged.contains(&format!("chmod 600 {}", loosened.display())), "{logged}");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hubs: a lead of one team cannot pose as another team's hub.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// An HTTPS listener on `addr` serving `tls_pem` (a hub's certificate and key), as a lead posing as another
+/// team's hub would run: it records every request that reaches it (after the handshake) and refuses it.
+fn posing_hub(addr: &str, tls_pem: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let config = server::listen::tls_config(tls_pem, tls_pem).unwrap();
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let (config, record) = (config.clone(), record.clone());
+            std::thread::spawn(move || {
+                let connection = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, tcp);
+                let mut buf = [0u8; 4096];
+                // Fails when the client gives up during the handshake: nothing was sent.
+                if let Ok(n) = tls.read(&mut buf) {
+                    if n > 0 {
+                        record.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                        let _ =
+                            tls.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// The hub certificate a lead's profile holds, as DER.
+fn hub_certificate_der(profile: &Path) -> Vec<u8> {
+    let pem = std::fs::read(profile.join("hub-tls.pem")).unwrap();
+    x509_parser::pem::Pem::iter_from_buffer(&pem)
+        .map(Result::unwrap)
+        .find(|block| block.label == "CERTIFICATE")
+        .unwrap()
+        .contents
+}
+
+#[test]
+fn a_lead_can_pose_as_no_other_teams_hub_and_a_revoked_hub_is_refused() {
+    let w = world();
+    let lead = |name: &str, team: &str| {
+        let create = ["user", "create", name, "--role", "lead", "--team", team, "--password-stdin"];
+        ok(&w.office, &create, Some(&pw()));
+        let p = w.tmp.path().join(name);
+        ok(&p, &["field", "login", "--server", &w.server.url, "--username", name, "--password-stdin"], Some(&pw()));
+        ok(&p, &["field", "sync"], None);
+        p
+    };
+    let (lead_a, lead_b) = (lead("lead-a", "team-a"), lead("lead-b", "team-b"));
+
+    // Bounded names: no wildcard over a shared suffix, a few names at most.
+    for wildcard in ["*.home.arpa", "*.internal", "*.lan"] {
+        let refused = fails(&lead_b, &["hub", "certificate", "--name", wildcard], None);
+        assert!(refused.contains("is a wildcard"), "{wildcard}: {refused}");
+    }
+    let five = ["--ip", "10.0.0.1", "--ip", "10.0.0.2", "--ip", "10.0.0.3", "--ip", "10.0.0.4", "--ip", "10.0.0.5"];
+    let refused = fails(&lead_b, &[&["hub", "certificate"][..], &five].concat(), None);
+    assert!(refused.contains("at most 4 addresses"), "{refused}");
+
+    // Team A's hub: short-lived, naming its team and its lead's device.
+    ok(
+        &lead_a,
+        &["hub", "certificate", "--ip", "127.0.0.1", "--ip", "192.168.77.20", "--name", "hub-a.home.arpa"],
+        None,
+    );
+    let der = hub_certificate_der(&lead_a);
+    let identity = server::tls_ca::HubIdentity::of_certificate(&der).expect("the certificate names its hub");
+    assert_eq!(identity.team, "team-a");
+    assert_eq!(identity.device_id, device(&lead_a)["device_id"].as_str().unwrap());
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let lifetime = cert.validity().not_after.timestamp() - chrono::Utc::now().timestamp();
+    assert!(lifetime <= 7 * 24 * 3600 + 60, "valid for days, not weeks: {lifetime} s");
+
+    // Team A's addresses are team A's: team B's lead gets none of them, in any spelling. (Loopback addresses,
+    // which reach the machine itself, are nobody's.)
+    for taken in [&["--ip", "192.168.77.20"][..], &["--name", "HUB-A.home.arpa"]] {
+        let refused = fails(&lead_b, &[&["hub", "certificate"][..], taken].concat(), None);
+        assert!(refused.contains("is the address of another team's hub until"), "{taken:?}: {refused}");
+    }
+    // At another address team B's lead gets one, and serves it where team A's volunteer is sent: the volunteer
+    // refuses it during the handshake, so neither its token nor its visits reach the posing hub.
+    ok(&lead_b, &["hub", "certificate", "--ip", "127.0.0.2"], None);
+    let (posing, seen) = posing_hub("127.0.0.2:0", &lead_b.join("hub-tls.pem"));
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    let refused = fails(&w.a1, &["field", "sync", "--via", &posing], None);
+    assert!(refused.contains("issued to a hub of team team-b, not of your team (team-a)"), "{refused}");
+    assert!(refused.contains("nothing was lost: 1 unsynced visits stay on this device"), "{refused}");
+    assert_eq!(*seen.lock().unwrap(), Vec::<String>::new(), "nothing reached the posing hub");
+
+    // Team A's own hub is accepted.
+    let hub = Hub::start(&lead_a, &["--upstream-every", "0", "--tls"]);
+    ok(&w.a1, &["field", "sync", "--via", &hub.url], None);
+
+    // The office revokes the lead's device: the server renews nothing for it, and a volunteer who synced with the
+    // server since refuses the hub, although its certificate has days left.
+    let lead_a_device = device(&lead_a)["device_id"].as_str().unwrap().to_string();
+    ok(&w.office, &["device", "revoke", &lead_a_device], None);
+    let refused = fails(&lead_a, &["hub", "certificate"], None);
+    assert!(refused.contains("revoked"), "{refused}");
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.a1, &["field", "visit", "A2", "--handbook"], None);
+    let refused = fails(&w.a1, &["field", "sync", "--via", &hub.url], None);
+    assert!(refused.contains(&format!("device {lead_a_device}")) && refused.contains("revoked"), "{refused}");
+    assert!(refused.contains("nothing was lost"), "{refused}");
+
+    // The lead enrols again and serves a new hub (the address is still team A's). A volunteer who has not synced
+    // with the server since the revocation learns it from that hub, and refuses the old one from then on.
+    ok(
+        &lead_a,
+        &["field", "login", "--server", &w.server.url, "--username", "lead-a", "--password-stdin"],
+        Some(&pw()),
+    );
+    ok(&lead_a, &["field", "sync"], None);
+    ok(&lead_a, &["hub", "certificate", "--ip", "127.0.0.1"], None);
+    ok(&lead_a, &["hub", "sync"], None);
+    let new_hub = Hub::start(&lead_a, &["--upstream-every", "0", "--tls"]);
+    ok(&w.a2, &["field", "sync", "--via", &new_hub.url], None);
+    let refused = fails(&w.a2, &["field", "sync", "--via", &hub.url], None);
+    assert!(refused.contains(&format!("device {lead_a_device}")) && refused.contains("revoked"), "{refused}");
+    drop((hub, new_hub));
+}
