@@ -217,7 +217,11 @@ async fn refresh_roster(profile: &Profile) -> Result<()> {
     let api = profile.api(&device, None)?;
     let roster: server::roster::Roster = api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
     profile.save_roster(&roster)?;
-    crate::hub_trust::refresh(profile, &device, &api).await
+    // The roster is what the hub needs; the list is passed on as a courtesy, and the next refresh tries again.
+    if let Err(e) = crate::hub_trust::refresh(profile, &device, &api).await {
+        eprintln!("note: the list of revoked team hubs could not be refreshed ({e:#})");
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/hub/trust` at the hub: the server's signed list of the team's withdrawn hubs, as the hub last

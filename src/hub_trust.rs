@@ -170,7 +170,8 @@ impl ServerCertVerifier for HubVerifier {
 /// it if the server signed it, it is for the device's team and it is newer than the one held. An address that
 /// has none to give (a hub that never received one) changes nothing.
 pub async fn refresh(profile: &Profile, device: &Device, api: &Api) -> Result<()> {
-    let Some(server_key) = device.server_key.as_deref() else { return Ok(()) };
+    // A device in no team accepts no hub, and has no list to keep.
+    let (Some(server_key), Some(team)) = (device.server_key.as_deref(), device.team.as_deref()) else { return Ok(()) };
     let server_key = client_core::sign::PublicKey::from_hex(server_key)?;
     let signed: SignedHubTrust = match api.send(api.request(reqwest::Method::GET, "/api/v1/hub/trust")).await {
         Ok(resp) => resp.json().await?,
@@ -178,8 +179,12 @@ pub async fn refresh(profile: &Profile, device: &Device, api: &Api) -> Result<()
         Err(e) => return Err(e.into()),
     };
     let trust = signed.verify(&server_key).map_err(|e| anyhow!(e))?;
-    if device.team.as_ref() != Some(&trust.team) {
-        bail!("the list of withdrawn hubs is team {}'s, not this device's", trust.team);
+    if trust.team != team {
+        bail!(
+            "this device was enrolled in team {team}, and its account is now in team {}: enrol it again with \
+             `doorstep field login` to sync with the new team's hubs",
+            trust.team
+        );
     }
     if held(profile).is_some_and(|t| t.team == trust.team && t.at_ms >= trust.at_ms) {
         return Ok(());
