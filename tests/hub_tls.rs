@@ -164,7 +164,8 @@ fn a_hub_whose_certificate_the_doorstep_ca_did_not_sign_is_refused() {
 fn the_server_serves_https_with_a_certificate_the_ca_signed() {
     let base = base();
     ok(&base.lead, &["hub", "certificate", "--ip", "127.0.0.1"], None);
-    // Any certificate the installation's CA signed is one its devices trust: here the lead's, for 127.0.0.1.
+    // A certificate the installation's CA signed for a hub of the volunteer's team is one the volunteer's device
+    // trusts, wherever it is served: here the lead's, for 127.0.0.1.
     let tls = base.lead.join("hub-tls.pem");
     let tls = tls.to_str().unwrap();
     let https = Server::start_with(&base.data, "127.0.0.1:0", &["--tls-cert", tls, "--tls-key", tls]);
