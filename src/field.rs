@@ -90,7 +90,7 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
     for task in tasks.tasks()? {
         tasks.remove(&task)?;
     }
-    profile.save_device(&Device {
+    let device = Device {
         server: server.trim_end_matches('/').to_string(),
         username: reply.username.clone(),
         team: reply.team.clone(),
@@ -102,7 +102,10 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
         signing_key: Some(key.to_hex()),
         server_key: reply.server_key,
         ca_certificate: ca,
-    })?;
+    };
+    profile.save_device(&device)?;
+    // Which of the team's hubs the server withdrew, so this device refuses them from its first sync through one.
+    refresh_hub_trust(profile, &device, &profile.api(&device, None)?).await;
     eprintln!(
         "device enrolled for {} (team {}); run `doorstep field sync` to download the team's grids",
         reply.username,
@@ -221,7 +224,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let store = profile.grids()?;
     let tasks = profile.tasks()?;
     let server = via.unwrap_or(&device.server).to_string();
-    let api = device.api(via)?;
+    let api = profile.api(&device, via)?;
     let key = device.key_pair()?;
     let mut tally = SyncTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
@@ -310,6 +313,8 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     profile.save_carry_over(&still_carried)?;
     let pending = pending_visits(profile, &store, &device)?;
     let held = tasks.tasks()?.len();
+    // From the server, or passed on by the hub: the newest list of withdrawn hubs is kept.
+    refresh_hub_trust(profile, &device, &api).await;
     if tally.hub.is_some() {
         let not_on_hub: Vec<String> = store.grids()?.into_iter().filter(|g| !tally.answered.contains(g)).collect();
         let unsent_tasks = field_tasks::unsent(&tasks, &device)?;
@@ -364,6 +369,14 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
         if task_tally.deleted == 0 { String::new() } else { format!("; {} closed tasks deleted from this device", task_tally.deleted) },
     );
     Ok(())
+}
+
+/// Refreshes the list of the team's withdrawn hubs (`hub_trust`); a failure is reported and changes nothing (the
+/// list held stays in force, and the next sync tries again).
+async fn refresh_hub_trust(profile: &Profile, device: &Device, api: &Api) {
+    if let Err(e) = crate::hub_trust::refresh(profile, device, api).await {
+        eprintln!("note: the list of revoked team hubs could not be refreshed ({e:#}); the next sync tries again");
+    }
 }
 
 fn sync_failed(profile: &Profile, store: &GridStore, device: &Device, e: CallError) -> anyhow::Error {

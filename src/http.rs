@@ -3,14 +3,25 @@
 use anyhow::{anyhow, Result};
 use reqwest::{Client, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// An HTTP client waiting up to `wait` for an answer, verifying certificates with `tls` if given (else with the
+/// public certificate authorities, reqwest's own).
+fn client(tls: Option<&Arc<rustls::ClientConfig>>, wait: Duration) -> Result<Client> {
+    let mut builder = Client::builder().connect_timeout(Duration::from_secs(10)).timeout(wait).read_timeout(wait);
+    if let Some(tls) = tls {
+        builder = builder.use_preconfigured_tls(rustls::ClientConfig::clone(tls));
+    }
+    Ok(builder.build()?)
+}
 
 pub struct Api {
     base: String,
     token: Option<String>,
     client: Client,
-    /// Whether the installation's Doorstep CA is trusted besides the public certificate authorities.
-    doorstep_ca: bool,
+    /// The TLS configuration that also trusts the installation's Doorstep CA (for its team's hubs), if any.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Why a call failed, so callers can treat "unreachable" differently from "refused".
@@ -30,31 +41,22 @@ impl Api {
         Api::trusting(base, token, None)
     }
 
-    /// A client that trusts HTTPS certificates signed by `doorstep_ca` (PEM: the installation's CA, which signs
-    /// team hubs' certificates) as well as those of the public certificate authorities.
-    pub fn trusting(base: &str, token: Option<String>, doorstep_ca: Option<&str>) -> Result<Api> {
+    /// A client that verifies HTTPS certificates with `tls` (a device's: the public certificate authorities, and
+    /// the installation's Doorstep CA for hubs of its team, `hub_trust`), or with the public certificate
+    /// authorities alone.
+    pub fn trusting(base: &str, token: Option<String>, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Api> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(anyhow!("server address {base:?} must start with http:// or https://"));
         }
         // Exports set a longer total time per request; the read timeout still catches a server that stalls.
-        let mut builder = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .read_timeout(Duration::from_secs(300));
-        if let Some(pem) = doorstep_ca {
-            let ca = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| anyhow!("the profile's Doorstep CA certificate is damaged ({e}); enrol again"))?;
-            builder = builder.add_root_certificate(ca);
-        }
-        Ok(Api { base, token, client: builder.build()?, doorstep_ca: doorstep_ca.is_some() })
+        let client = client(tls.as_ref(), Duration::from_secs(300))?;
+        Ok(Api { base, token, client, tls })
     }
 
     /// The same client waiting up to `wait` for an answer, for requests the server takes long to answer.
     pub fn waiting(self, wait: Duration) -> Result<Api> {
-        let client =
-            Client::builder().connect_timeout(Duration::from_secs(10)).timeout(wait).read_timeout(wait).build()?;
-        Ok(Api { client, ..self })
+        Ok(Api { client: client(self.tls.as_ref(), wait)?, ..self })
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -66,7 +68,7 @@ impl Api {
     }
 
     pub async fn send(&self, req: RequestBuilder) -> Result<Response, CallError> {
-        let resp = req.send().await.map_err(|e| match certificate_refusal(&e, self.doorstep_ca) {
+        let resp = req.send().await.map_err(|e| match certificate_refusal(&e, self.tls.is_some()) {
             Some(reason) => CallError::Untrusted { url: self.base.clone(), reason },
             None => CallError::Unreachable { url: self.base.clone(), detail: root_cause(&e) },
         })?;
@@ -141,6 +143,8 @@ fn certificate_refusal(e: &reqwest::Error, doorstep_ca: bool) -> Option<String> 
             format!("its certificate is for another address ({}); use one of those", names.join(", "))
         }
         Cert::NotValidForName => "its certificate is for another address".to_string(),
+        // Signed by the Doorstep CA, but not for a hub of this device's team (`hub_trust`).
+        Cert::Other(other) if other.0.is::<crate::hub_trust::HubRefusal>() => other.0.to_string(),
         other => format!("its certificate is not acceptable ({other})"),
     })
 }

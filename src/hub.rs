@@ -53,6 +53,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             post(hub_enrol::forward_enrolment).layer(DefaultBodyLimit::max(hub_enrol::MAX_ENROL_BODY)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/hub/trust", get(trust_handler))
         .route(
             "/api/v1/ca",
             get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::ca_api::info_response) }),
@@ -169,7 +170,7 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
 /// Forwards everything upstream whenever the server answers, every `every` seconds. When the hub serves the
 /// profile's certificate (`tls`), it loads it again after each forward, which may have renewed it.
 async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig>) {
-    let Ok(api) = profile.device().and_then(|device| device.api(None)) else { return };
+    let Ok(api) = profile.device().and_then(|device| profile.api(&device, None)) else { return };
     loop {
         tokio::time::sleep(Duration::from_secs(every)).await;
         // A quick probe first, so the profile is not held while the network times out.
@@ -209,10 +210,38 @@ pub async fn sync(profile: &Profile) -> Result<()> {
     Ok(())
 }
 
+/// Reads the team roster again, and the server's list of the team's withdrawn hubs, which the hub passes on to
+/// the devices that sync through it.
 async fn refresh_roster(profile: &Profile) -> Result<()> {
     let device = profile.device()?;
-    let api = device.api(None)?;
+    let api = profile.api(&device, None)?;
     let roster: server::roster::Roster = api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
     profile.save_roster(&roster)?;
+    // The roster is what the hub needs; the list is passed on as a courtesy, and the next refresh tries again.
+    if let Err(e) = crate::hub_trust::refresh(profile, &device, &api).await {
+        eprintln!("note: the list of revoked team hubs could not be refreshed ({e:#})");
+    }
     Ok(())
+}
+
+/// `GET /api/v1/hub/trust` at the hub: the server's signed list of the team's withdrawn hubs, as the hub last
+/// received it, for the team's devices.
+async fn trust_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let claims = match server::auth::verify_device_token(&hub.server_key, token) {
+        Ok(claims) => claims,
+        Err(e) => return ApiError::unauthorized(e).into_response(),
+    };
+    if claims.team.as_deref() != Some(hub.team()) {
+        return ApiError::forbidden(format!("this hub serves team {}", hub.team())).into_response();
+    }
+    match Profile::new(hub.profile_dir.clone()).hub_trust() {
+        Ok(Some(trust)) => axum::Json(trust).into_response(),
+        Ok(None) => ApiError::not_found("this hub holds no list of withdrawn hubs yet").into_response(),
+        Err(e) => ApiError::internal(format!("{e:#}")).into_response(),
+    }
 }

@@ -10,8 +10,8 @@ use reqwest::Method;
 use server::ca_api::{HubCertificateReply, HubCertificateRequest};
 
 /// `hub sync` renews the hub certificate once fewer days than this remain (it is valid for
-/// `server::tls_ca::HUB_CERT_DAYS`).
-pub const RENEW_WITHIN_DAYS: i64 = 15;
+/// `server::tls_ca::HUB_CERT_DAYS`, a week): a lead who syncs every day or two keeps it valid for days ahead.
+pub const RENEW_WITHIN_DAYS: i64 = 5;
 
 #[derive(clap::Args)]
 pub struct CertificateArgs {
@@ -28,6 +28,18 @@ pub struct CertificateArgs {
 pub struct HeldCertificate {
     pub names: Vec<String>,
     pub not_after: DateTime<Utc>,
+    /// The team and device it names (`None` for one issued before certificates named them).
+    pub identity: Option<server::tls_ca::HubIdentity>,
+}
+
+impl HeldCertificate {
+    /// Whether it names this device of its team, as devices check: one issued to an earlier enrolment, or before
+    /// certificates named their hub, is replaced at the next `hub sync`.
+    fn names_device(&self, device: &crate::profile::Device) -> bool {
+        self.identity
+            .as_ref()
+            .is_some_and(|id| Some(&id.team) == device.team.as_ref() && id.device_id == device.device_id)
+    }
 }
 
 /// The profile's hub certificate, if it holds one.
@@ -62,7 +74,8 @@ pub fn held(profile: &Profile) -> Result<Option<HeldCertificate>> {
         })
         .unwrap_or_default();
     let not_after = DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0).with_context(damaged)?;
-    Ok(Some(HeldCertificate { names, not_after }))
+    let identity = server::tls_ca::HubIdentity::of_certificate(&pem.contents);
+    Ok(Some(HeldCertificate { names, not_after, identity }))
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
@@ -112,7 +125,7 @@ async fn obtain(profile: &Profile, names: &[String]) -> Result<HeldCertificate> 
     let params = rcgen::CertificateParams::new(names.to_vec())
         .map_err(|e| anyhow!("{} are not valid IP addresses or DNS names: {e}", names.join(", ")))?;
     let csr = params.serialize_request(&key)?.pem()?;
-    let api = device.api(None)?;
+    let api = profile.api(&device, None)?;
     let reply: HubCertificateReply = api
         .json(api.request(Method::POST, "/api/v1/hub/certificate").json(&HubCertificateRequest { csr }))
         .await
@@ -122,13 +135,22 @@ async fn obtain(profile: &Profile, names: &[String]) -> Result<HeldCertificate> 
         device.ca_certificate = Some(reply.ca_certificate);
         profile.save_device(&device)?;
     }
-    Ok(HeldCertificate { names: reply.names, not_after: reply.not_after })
+    Ok(HeldCertificate {
+        names: reply.names,
+        not_after: reply.not_after,
+        identity: Some(server::tls_ca::HubIdentity {
+            team: device.team.unwrap_or_default(),
+            device_id: device.device_id,
+        }),
+    })
 }
 
-/// Renews the profile's hub certificate (same addresses, new key) if it expires within `RENEW_WITHIN_DAYS`.
+/// Renews the profile's hub certificate (same addresses, new key) if it expires within `RENEW_WITHIN_DAYS`, or
+/// does not name this device of its team (devices would refuse it).
 pub async fn renew_if_due(profile: &Profile) -> Result<Option<HeldCertificate>> {
     let Some(current) = held(profile)? else { return Ok(None) };
-    if current.not_after - Utc::now() > chrono::Duration::days(RENEW_WITHIN_DAYS) {
+    let device = profile.device()?;
+    if current.not_after - Utc::now() > chrono::Duration::days(RENEW_WITHIN_DAYS) && current.names_device(&device) {
         return Ok(None);
     }
     obtain(profile, &current.names).await.map(Some)
@@ -166,6 +188,13 @@ pub fn serving(
              certificate` while the server can be reached, or serve CLI devices only with --plain-http",
             current.names.join(", "),
             current.not_after.to_rfc3339()
+        );
+    }
+    if !current.names_device(&profile.device()?) {
+        eprintln!(
+            "the hub certificate does not name this device of the team (it was issued to an earlier enrolment, or \
+             before certificates named their hub): team-mates' devices refuse it; `doorstep hub sync` or `doorstep \
+             hub certificate` replaces it while the server can be reached"
         );
     }
     let left = current.not_after - Utc::now();

@@ -9,6 +9,7 @@ mod hub_enrol;
 mod hub_exchange;
 mod hub_tasks;
 mod hub_tls;
+mod hub_trust;
 mod office;
 mod output;
 mod profile;
@@ -720,6 +721,12 @@ fn by_str(by: ByArg) -> &'static str {
 
 async fn run(cli: Cli) -> Result<()> {
     let profile = profile::Profile::new(cli.profile.clone().unwrap_or_else(profile::default_dir));
+    // The profile holds the device's key and tokens: say so if someone made it readable to others.
+    if !matches!(cli.command, Command::Serve(_) | Command::Admin { .. } | Command::Migrate { .. }) {
+        for warning in profile.loosened() {
+            eprintln!("warning: {warning}");
+        }
+    }
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Admin { command: AdminCommand::Backup { data_dir, output } } => {

@@ -47,15 +47,6 @@ pub struct Device {
 }
 
 impl Device {
-    /// A client for the enrolment server, or for `via` (a team hub), trusting the Doorstep CA.
-    pub fn api(&self, via: Option<&str>) -> Result<crate::http::Api> {
-        crate::http::Api::trusting(
-            via.unwrap_or(&self.server),
-            Some(self.token.clone()),
-            self.ca_certificate.as_deref(),
-        )
-    }
-
     pub fn key_pair(&self) -> Result<Option<client_core::sign::KeyPair>> {
         self.signing_key
             .as_deref()
@@ -78,8 +69,37 @@ impl Profile {
         &self.dir
     }
 
+    /// A client for the device's enrolment server, or for `via` (a team hub): it trusts the public certificate
+    /// authorities, and the Doorstep CA for hubs of the device's team that the server has not withdrawn.
+    pub fn api(&self, device: &Device, via: Option<&str>) -> Result<crate::http::Api> {
+        let tls = match &device.ca_certificate {
+            Some(ca) => {
+                Some(crate::hub_trust::client_config(ca, crate::hub_trust::HubCheck::for_device(self, device))?)
+            }
+            None => None,
+        };
+        crate::http::Api::trusting(via.unwrap_or(&device.server), Some(device.token.clone()), tls)
+    }
+
+    /// The server's latest signed list of the team's withdrawn hubs this device received (`hub_trust`).
+    pub fn hub_trust(&self) -> Result<Option<server::ca_api::SignedHubTrust>> {
+        Ok(read_json(&self.dir.join("hub-trust.json"))?)
+    }
+
+    pub fn save_hub_trust(&self, trust: &server::ca_api::SignedHubTrust) -> Result<()> {
+        self.ensure_dir()?;
+        Ok(write_json_atomic(&self.dir.join("hub-trust.json"), trust)?)
+    }
+
+    /// The profile's folder, made for its owner only: it holds the device's key and tokens.
     fn ensure_dir(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create profile {}", self.dir.display()))
+        client_core::private_files::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create profile {}", self.dir.display()))
+    }
+
+    /// Warnings for the profile's folder and files that other users of the machine may read.
+    pub fn loosened(&self) -> Vec<String> {
+        client_core::private_files::loosened(&self.dir)
     }
 
     pub fn session(&self) -> Result<Session> {
@@ -274,14 +294,11 @@ fn write_private_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     // A leftover temporary file would keep its permissions; the mode below applies only to a new one.
     let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut file = client_core::private_files::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

@@ -164,7 +164,8 @@ pub async fn gaps(profile: &Profile, a: GapsArgs<'_>) -> Result<()> {
         if a.format == Format::Xlsx && a.output.is_none() {
             bail!("--format xlsx writes a spreadsheet file: add --output FILE.xlsx");
         }
-        params.push(("format", Some(if a.format == Format::Json { "json" } else { "csv" })));
+        // XLSX is made from the JSON list: its cells hold the data as it is, the CSV's are neutralised.
+        params.push(("format", Some(if a.format == Format::Csv { "csv" } else { "json" })));
         return export(profile, "/api/v1/reports/gaps", &params, a.format, a.output).await;
     }
     let json = fetch(profile, "/api/v1/reports/gaps", &params).await?;
@@ -205,8 +206,8 @@ pub async fn gaps(profile: &Profile, a: GapsArgs<'_>) -> Result<()> {
     output::write(&report, Format::Table, a.output)
 }
 
-/// Copies a report the server streams (JSON or CSV) to the output as it arrives; XLSX is converted from the
-/// CSV as it arrives. If the transfer breaks, the command fails and no file is left under the output's name.
+/// Copies a gap list the server streams (JSON or CSV) to the output as it arrives; XLSX is converted from the
+/// JSON as it arrives. If the transfer breaks, the command fails and no file is left under the output's name.
 async fn export(
     profile: &Profile,
     path: &str,
@@ -226,7 +227,7 @@ async fn export(
         let file = output.expect("checked by the caller").to_path_buf();
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         let writer =
-            tokio::task::spawn_blocking(move || output::csv_to_xlsx(ChunkReader::new(rx), &file, XLSX_MAX_ROWS));
+            tokio::task::spawn_blocking(move || output::gaps_to_xlsx(ChunkReader::new(rx), &file, XLSX_MAX_ROWS));
         loop {
             let chunk = resp.chunk().await.map_err(|e| broken(e, "").to_string());
             let last = !matches!(chunk, Ok(Some(_)));
@@ -251,7 +252,7 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 /// A download's chunks as the writer thread receives them: `Ok(None)` marks the end.
 type Chunk = Result<Option<Bytes>, String>;
 
-/// Reads the chunks of a download from a blocking thread, as `csv::Reader` needs; an error in the download is
+/// Reads the chunks of a download from a blocking thread, as the XLSX writer needs; an error in the download is
 /// an error here, so a broken transfer cannot pass for a short file.
 struct ChunkReader {
     chunks: tokio::sync::mpsc::Receiver<Chunk>,

@@ -148,10 +148,20 @@ pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Res
     }
     let db = server::db::Db::connect(&server::db::sqlite_url(data_dir)).await?;
     let target = output.to_str().context("the output path is not valid UTF-8")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", target.replace('\'', "''"))))
+    // The copy holds everyone's data: made empty, for its owner only, before SQLite fills it (VACUUM INTO takes
+    // an empty file and keeps its mode).
+    client_core::private_files::options()
+        .write(true)
+        .create_new(true)
+        .open(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let copied = sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", target.replace('\'', "''"))))
         .execute(&db.pool)
-        .await
-        .with_context(|| format!("backing up to {}", output.display()))?;
+        .await;
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(output);
+        return Err(e).with_context(|| format!("backing up to {}", output.display()));
+    }
     let size = std::fs::metadata(output)?.len();
     println!("backed up {} to {} ({size} bytes)", db_file.display(), output.display());
     Ok(())

@@ -974,3 +974,425 @@ fn replies_carrying_tokens_are_never_cached() {
     let (status, cache, _) = post("/api/v1/devices", enrol);
     assert_eq!((status, cache.as_deref()), (200, Some("no-store")));
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Formulas in exports: every CSV Doorstep writes neutralises cells a spreadsheet would run.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Whether a spreadsheet could read the cell as a formula: it starts with `=`, `+`, `-`, `@`, tab or carriage
+/// return and is not a plain number or a lone dash (checked here independently of the server's own function).
+fn runs_in_a_spreadsheet(cell: &str) -> bool {
+    let Some(first) = cell.chars().next() else { return false };
+    if !"=+-@\t\r".contains(first) {
+        return false;
+    }
+    let rest = &cell[1..];
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let plain_number = matches!(first, '+' | '-')
+        && rest.split_once('.').map_or(digits(rest), |(whole, fraction)| digits(whole) && digits(fraction));
+    !(cell == "-" || plain_number)
+}
+
+/// Every command of the CLI that writes CSV (`--format csv`), found by walking `doorstep help`.
+fn commands_writing_csv(path: &mut Vec<String>, found: &mut Vec<String>) {
+    let out = std::process::Command::new(BIN).args(path.iter()).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut in_commands = false;
+    let mut subcommands = Vec::new();
+    for line in help.lines() {
+        if line.starts_with("Commands:") {
+            in_commands = true;
+            continue;
+        }
+        if in_commands {
+            match line.strip_prefix("  ").and_then(|l| l.split_whitespace().next()) {
+                Some(name) if !line.starts_with("   ") => subcommands.push(name.to_string()),
+                Some(_) => {}
+                None => in_commands = false,
+            }
+        }
+    }
+    subcommands.retain(|s| s != "help");
+    if subcommands.is_empty() {
+        if help.lines().any(|l| l.contains("possible values:") && l.contains("csv")) {
+            found.push(path.join(" "));
+        }
+        return;
+    }
+    for sub in subcommands {
+        path.push(sub);
+        commands_writing_csv(path, found);
+        path.pop();
+    }
+}
+
+#[test]
+fn every_csv_export_writes_formulas_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    // Formulas wherever a territory file or a phone can put text: labels, addresses, area names, device names.
+    let territory =
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name,address\n\
+        P1,household,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",G1,+grid,V1,@village,village,T1,-town,=2+2\n\
+        P2,household,2,G1,+grid,V1,@village,village,T1,-town,\n";
+    let f = write_file(tmp.path(), "formulas.csv", territory.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    ok(&office, &["user", "create", "vol", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let vol = tmp.path().join("vol");
+    let login = ["field", "login", "--server", &server.url, "--username", "vol", "--password-stdin"];
+    ok(&vol, &[&login[..], &["--device-name", "=cmd|' /C calc'!A0"]].concat(), Some(&pw()));
+    ok(&vol, &["field", "sync"], None);
+    let found = ok(&vol, &["field", "add-place", "--grid", "G1", "--kind", "household", "--label", "=1+2*3"], None);
+    ok(&vol, &["field", "visit", found.trim(), "--handbook", "--note=-1+1"], None);
+    ok(&vol, &["field", "visit", "P1", "--briefed", "--outcome", "nobody-home"], None);
+    ok(&vol, &["field", "sync"], None);
+    let task = ["task", "create", "--place", "P1", "--person", "@SUM(1)", "--fraud-type", "other", "--within", "2h"];
+    ok(&office, &[&task[..], &["--instructions", "=x"]].concat(), None);
+
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let exports: Vec<Vec<&str>> = vec![
+        vec!["audit"],
+        vec!["device", "list"],
+        vec!["report", "coverage", "--by", "town"],
+        vec!["report", "coverage", "--by", "village"],
+        vec!["report", "coverage", "--by", "grid"],
+        vec!["report", "coverage", "--by", "team"],
+        vec!["report", "coverage", "--by", "volunteer"],
+        vec!["report", "monthly", "--month", &month],
+        vec!["report", "gaps", "--all"],
+        vec!["report", "gaps", "--grid", "G1"],
+        vec!["report", "progress"],
+        vec!["report", "activity", "--by", "team"],
+        vec!["report", "activity", "--by", "volunteer"],
+        vec!["task", "list", "--status", "all"],
+    ];
+    // The list above is every command that writes CSV.
+    let mut writing_csv = Vec::new();
+    commands_writing_csv(&mut Vec::new(), &mut writing_csv);
+    let tested: std::collections::BTreeSet<String> = exports
+        .iter()
+        .map(|e| e.iter().take_while(|w| !w.starts_with("--")).copied().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(!writing_csv.is_empty());
+    for command in &writing_csv {
+        assert!(tested.contains(command), "`doorstep {command}` writes CSV and is not tested here");
+    }
+
+    let token = session_token(&office);
+    let api_gaps = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("{}/api/v1/reports/gaps?all=true&format=csv", server.url);
+        reqwest::Client::new().get(url).bearer_auth(&token).send().await.unwrap().text().await.unwrap()
+    });
+    let mut outputs: Vec<(String, String)> = vec![("GET /api/v1/reports/gaps?format=csv".into(), api_gaps.clone())];
+    for args in &exports {
+        outputs.push((args.join(" "), ok(&office, &[&args[..], &["--format", "csv"]].concat(), None)));
+    }
+    let mut cells_seen = 0;
+    for (what, csv) in &outputs {
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv.as_bytes());
+        for record in reader.records() {
+            for cell in record.unwrap().iter() {
+                cells_seen += 1;
+                assert!(!runs_in_a_spreadsheet(cell), "{what} writes {cell:?}:\n{csv}");
+            }
+        }
+    }
+    assert!(cells_seen > 100, "the exports hold data");
+    // Neutralised, not dropped: the text is there behind a quote, in the API's list and the CLI's.
+    for csv in [&api_gaps, &outputs.iter().find(|(w, _)| w == "report gaps --all").unwrap().1] {
+        assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""), "{csv}");
+        assert!(csv.contains(",'=1+2*3,"), "{csv}");
+        assert!(csv.contains(",'=2+2,"), "{csv}");
+    }
+    let devices = &outputs.iter().find(|(w, _)| w == "device list").unwrap().1;
+    assert!(devices.contains("'=cmd|"), "{devices}");
+
+    // XLSX keeps the text as it is, in text cells (a spreadsheet never runs a text cell).
+    for args in [vec!["report", "gaps", "--all"], vec!["report", "coverage", "--by", "grid"]] {
+        let file = tmp.path().join(format!("{}.xlsx", args[1]));
+        ok(&office, &[&args[..], &["--format", "xlsx", "--output", file.to_str().unwrap()]].concat(), None);
+        use calamine::Reader;
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&file).unwrap();
+        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+        let texts: Vec<String> = sheet
+            .cells()
+            .filter_map(|(_, _, c)| match c {
+                calamine::Data::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let wanted = if args[1] == "gaps" { "=HYPERLINK(\"http://x\",\"y\")" } else { "+grid" };
+        assert!(texts.iter().any(|t| t == wanted), "{args:?}: {texts:?}");
+        assert!(texts.iter().all(|t| !t.starts_with('\'')), "{args:?}: {texts:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Files readable by every user of the machine: the data dir and every profile are the owner's alone.
+// ---------------------------------------------------------------------------------------------------------------
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// Every file and folder under `dir` (itself included) with a mode other than 0600 (files) or 0700 (folders).
+#[cfg(unix)]
+fn not_private(dir: &Path) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let is_dir = path.is_dir();
+        let want = if is_dir { 0o700 } else { 0o600 };
+        if mode(&path) != want {
+            wrong.push(format!("{} is {:o}", path.display(), mode(&path)));
+        }
+        if is_dir {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    wrong
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_every_profile_are_private_whatever_the_umask() {
+    // The usual default, under which files are created readable by everyone (0644) unless a mode is given.
+    // Each test runs in its own process under nextest, and the binaries started below inherit it.
+    unsafe { libc::umask(0o022) };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    // On PostgreSQL the data dir holds the token secret only; the database's address is passed, not remembered
+    // in the data dir as `database_args` does, so that the server makes the folder itself.
+    let pg = std::env::var("DOORSTEP_TEST_PG_URL").ok().map(|_| fresh_pg_database());
+    let on_sqlite = pg.is_none();
+    let db_args: Vec<String> = pg.iter().flat_map(|url| ["--database-url".to_string(), url.clone()]).collect();
+    let dir = data.to_str().unwrap();
+    let mut create = vec!["admin", "create-user", "--data-dir", dir, "--username", "office", "--role", "office"];
+    create.push("--password-stdin");
+    create.extend(db_args.iter().map(String::as_str));
+    ok(&office, &create, Some(&pw()));
+    let server = Server::start_with(&data, "127.0.0.1:0", &db_args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let f = write_file(tmp.path(), "t.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "team-a", "--lead", "lead"], None);
+    ok(&office, &["assign", "GA", "--team", "team-a"], None);
+    ok(&office, &["user", "create", "a1", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    let (lead, a1) = (tmp.path().join("lead"), tmp.path().join("a1"));
+    for (profile, user) in [(&lead, "lead"), (&a1, "a1")] {
+        ok(profile, &["field", "login", "--server", &server.url, "--username", user, "--password-stdin"], Some(&pw()));
+        ok(profile, &["field", "sync"], None);
+    }
+    ok(&a1, &["field", "visit", "A1", "--handbook"], None);
+    ok(&a1, &["field", "sync"], None);
+    ok(&lead, &["hub", "certificate", "--ip", "127.0.0.1"], None);
+    ok(&lead, &["hub", "sync"], None);
+
+    // The server's data dir, with its database, WAL and shared-memory files while it runs.
+    assert_eq!(not_private(&data), Vec::<String>::new());
+    if on_sqlite {
+        for file in ["doorstep.db", "doorstep.db-wal", "doorstep.db-shm", "jwt-secret"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+        let backup = tmp.path().join("backup.db");
+        ok(&office, &["admin", "backup", "--data-dir", dir, "--output", backup.to_str().unwrap()], None);
+        assert_eq!(mode(&backup), 0o600, "the backup");
+    }
+    // Every profile: the office's session, a volunteer's device, key and grids, the lead's hub files.
+    for profile in [&office, &a1, &lead] {
+        assert_eq!(not_private(profile), Vec::<String>::new());
+    }
+    for file in ["device.json", "roster.json", "hub-tls.pem"] {
+        assert!(lead.join(file).exists(), "{file}");
+    }
+    assert!(office.join("session.json").exists());
+
+    // Someone loosens them: every command says which and how to tighten them again, and still works.
+    chmod(&a1, 0o755);
+    chmod(&a1.join("device.json"), 0o644);
+    let out = run(&a1, &["field", "status"], None);
+    assert!(out.status.success());
+    let warned = String::from_utf8(out.stderr).unwrap();
+    assert!(warned.contains(&format!("chmod 700 {}", a1.display())), "{warned}");
+    assert!(warned.contains(&format!("chmod 600 {}", a1.join("device.json").display())), "{warned}");
+    assert!(warned.contains("other users of this machine"), "{warned}");
+    chmod(&office.join("session.json"), 0o640);
+    let out = run(&office, &["report", "coverage"], None);
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains(&format!("chmod 600 {}", office.join("session.json").display())));
+    // Tightened again: nothing to say.
+    chmod(&a1, 0o700);
+    chmod(&a1.join("device.json"), 0o600);
+    assert_eq!(String::from_utf8(run(&a1, &["field", "status"], None).stderr).unwrap(), "");
+
+    // The server warns at start about its data dir and database.
+    drop(server);
+    chmod(&data, 0o755);
+    let loosened = if on_sqlite { data.join("doorstep.db") } else { data.join("jwt-secret") };
+    chmod(&loosened, 0o644);
+    let mut serve = std::process::Command::new(BIN)
+        .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0"])
+        .args(&db_args)
+        .env("DOORSTEP_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(serve.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Doorstep listening on") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0, "the server stopped");
+    }
+    serve.kill().unwrap();
+    let out = serve.wait_with_output().unwrap();
+    let logged = String::from_utf8(out.stderr).unwrap();
+    assert!(logged.contains(&format!("chmod 700 {dir}")), "{logged}");
+    assert!(logged.contains(&format!("chmod 600 {}", loosened.display())), "{logged}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hubs: a lead of one team cannot pose as another team's hub.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// An HTTPS listener on `addr` serving `tls_pem` (a hub's certificate and key), as a lead posing as another
+/// team's hub would run: it records every request that reaches it (after the handshake) and refuses it.
+fn posing_hub(addr: &str, tls_pem: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let config = server::listen::tls_config(tls_pem, tls_pem).unwrap();
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let (config, record) = (config.clone(), record.clone());
+            std::thread::spawn(move || {
+                let connection = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, tcp);
+                let mut buf = [0u8; 4096];
+                // Fails when the client gives up during the handshake: nothing was sent.
+                if let Ok(n) = tls.read(&mut buf) {
+                    if n > 0 {
+                        record.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                        let _ =
+                            tls.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// The hub certificate a lead's profile holds, as DER.
+fn hub_certificate_der(profile: &Path) -> Vec<u8> {
+    let pem = std::fs::read(profile.join("hub-tls.pem")).unwrap();
+    x509_parser::pem::Pem::iter_from_buffer(&pem)
+        .map(Result::unwrap)
+        .find(|block| block.label == "CERTIFICATE")
+        .unwrap()
+        .contents
+}
+
+#[test]
+fn a_lead_can_pose_as_no_other_teams_hub_and_a_revoked_hub_is_refused() {
+    let w = world();
+    let lead = |name: &str, team: &str| {
+        let create = ["user", "create", name, "--role", "lead", "--team", team, "--password-stdin"];
+        ok(&w.office, &create, Some(&pw()));
+        let p = w.tmp.path().join(name);
+        ok(&p, &["field", "login", "--server", &w.server.url, "--username", name, "--password-stdin"], Some(&pw()));
+        ok(&p, &["field", "sync"], None);
+        p
+    };
+    let (lead_a, lead_b) = (lead("lead-a", "team-a"), lead("lead-b", "team-b"));
+
+    // Bounded names: no wildcard over a shared suffix, a few names at most.
+    for wildcard in ["*.home.arpa", "*.internal", "*.lan"] {
+        let refused = fails(&lead_b, &["hub", "certificate", "--name", wildcard], None);
+        assert!(refused.contains("is a wildcard"), "{wildcard}: {refused}");
+    }
+    let five = ["--ip", "10.0.0.1", "--ip", "10.0.0.2", "--ip", "10.0.0.3", "--ip", "10.0.0.4", "--ip", "10.0.0.5"];
+    let refused = fails(&lead_b, &[&["hub", "certificate"][..], &five].concat(), None);
+    assert!(refused.contains("at most 4 addresses"), "{refused}");
+
+    // Team A's hub: short-lived, naming its team and its lead's device.
+    ok(
+        &lead_a,
+        &["hub", "certificate", "--ip", "127.0.0.1", "--ip", "192.168.77.20", "--name", "hub-a.home.arpa"],
+        None,
+    );
+    let der = hub_certificate_der(&lead_a);
+    let identity = server::tls_ca::HubIdentity::of_certificate(&der).expect("the certificate names its hub");
+    assert_eq!(identity.team, "team-a");
+    assert_eq!(identity.device_id, device(&lead_a)["device_id"].as_str().unwrap());
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let lifetime = cert.validity().not_after.timestamp() - chrono::Utc::now().timestamp();
+    assert!(lifetime <= 7 * 24 * 3600 + 60, "valid for days, not weeks: {lifetime} s");
+
+    // Team A's addresses are team A's: team B's lead gets none of them, in any spelling. (Loopback addresses,
+    // which reach the machine itself, are nobody's.)
+    for taken in [&["--ip", "192.168.77.20"][..], &["--name", "HUB-A.home.arpa"]] {
+        let refused = fails(&lead_b, &[&["hub", "certificate"][..], taken].concat(), None);
+        assert!(refused.contains("is the address of another team's hub until"), "{taken:?}: {refused}");
+    }
+    // At another address team B's lead gets one, and serves it where team A's volunteer is sent: the volunteer
+    // refuses it during the handshake, so neither its token nor its visits reach the posing hub.
+    ok(&lead_b, &["hub", "certificate", "--ip", "127.0.0.2"], None);
+    let (posing, seen) = posing_hub("127.0.0.2:0", &lead_b.join("hub-tls.pem"));
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    let refused = fails(&w.a1, &["field", "sync", "--via", &posing], None);
+    assert!(refused.contains("issued to a hub of team team-b, not of your team (team-a)"), "{refused}");
+    assert!(refused.contains("nothing was lost: 1 unsynced visits stay on this device"), "{refused}");
+    assert_eq!(*seen.lock().unwrap(), Vec::<String>::new(), "nothing reached the posing hub");
+
+    // Team A's own hub is accepted.
+    let hub = Hub::start(&lead_a, &["--upstream-every", "0", "--tls"]);
+    ok(&w.a1, &["field", "sync", "--via", &hub.url], None);
+
+    // The office revokes the lead's device: the server renews nothing for it, and a volunteer who synced with the
+    // server since refuses the hub, although its certificate has days left.
+    let lead_a_device = device(&lead_a)["device_id"].as_str().unwrap().to_string();
+    ok(&w.office, &["device", "revoke", &lead_a_device], None);
+    let refused = fails(&lead_a, &["hub", "certificate"], None);
+    assert!(refused.contains("revoked"), "{refused}");
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.a1, &["field", "visit", "A2", "--handbook"], None);
+    let refused = fails(&w.a1, &["field", "sync", "--via", &hub.url], None);
+    assert!(refused.contains(&format!("device {lead_a_device}")) && refused.contains("revoked"), "{refused}");
+    assert!(refused.contains("nothing was lost"), "{refused}");
+
+    // The lead enrols again and serves a new hub (the address is still team A's). A volunteer who has not synced
+    // with the server since the revocation learns it from that hub, and refuses the old one from then on.
+    ok(
+        &lead_a,
+        &["field", "login", "--server", &w.server.url, "--username", "lead-a", "--password-stdin"],
+        Some(&pw()),
+    );
+    ok(&lead_a, &["field", "sync"], None);
+    ok(&lead_a, &["hub", "certificate", "--ip", "127.0.0.1"], None);
+    ok(&lead_a, &["hub", "sync"], None);
+    let new_hub = Hub::start(&lead_a, &["--upstream-every", "0", "--tls"]);
+    ok(&w.a2, &["field", "sync", "--via", &new_hub.url], None);
+    let refused = fails(&w.a2, &["field", "sync", "--via", &hub.url], None);
+    assert!(refused.contains(&format!("device {lead_a_device}")) && refused.contains("revoked"), "{refused}");
+    drop((hub, new_hub));
+}

@@ -164,7 +164,8 @@ fn a_hub_whose_certificate_the_doorstep_ca_did_not_sign_is_refused() {
 fn the_server_serves_https_with_a_certificate_the_ca_signed() {
     let base = base();
     ok(&base.lead, &["hub", "certificate", "--ip", "127.0.0.1"], None);
-    // Any certificate the installation's CA signed is one its devices trust: here the lead's, for 127.0.0.1.
+    // A certificate the installation's CA signed for a hub of the volunteer's team is one the volunteer's device
+    // trusts, wherever it is served: here the lead's, for 127.0.0.1.
     let tls = base.lead.join("hub-tls.pem");
     let tls = tls.to_str().unwrap();
     let https = Server::start_with(&base.data, "127.0.0.1:0", &["--tls-cert", tls, "--tls-key", tls]);
@@ -206,6 +207,24 @@ fn plant_certificate(profile: &Path, days: i64) {
     std::fs::write(profile.join("hub-tls.pem"), format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
 }
 
+/// A hub certificate for 127.0.0.1 signed by the installation's CA for the lead's device, issued `days_ago` days
+/// ago (so valid for a week less that).
+fn plant_ca_certificate(base: &Base, days_ago: i64) {
+    let ca = server::tls_ca::CertificateAuthority::from_secret(&std::fs::read(base.data.join("jwt-secret")).unwrap());
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let device: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.lead.join("device.json")).unwrap()).unwrap();
+    let hub = server::tls_ca::HubIdentity {
+        team: "east".into(),
+        device_id: device["device_id"].as_str().unwrap().to_string(),
+    };
+    let issued_at = chrono::Utc::now() - chrono::Duration::days(days_ago);
+    let issued = ca.issue_hub_certificate(&params.serialize_request(&key).unwrap().pem().unwrap(), &hub, issued_at);
+    let pem = format!("{}{}", key.serialize_pem(), issued.unwrap().certificate_pem);
+    std::fs::write(base.lead.join("hub-tls.pem"), pem).unwrap();
+}
+
 #[test]
 fn a_serving_hub_renews_its_certificate_when_due_and_serves_the_new_one() {
     let base = base();
@@ -232,13 +251,24 @@ fn a_serving_hub_renews_its_certificate_when_due_and_serves_the_new_one() {
     assert_eq!(visits_on(&base.lead, "H1"), 1);
     drop(hub);
 
-    // `hub sync` leaves a certificate that is not due alone, and renews one that is, for the same addresses.
+    // `hub sync` leaves a certificate that is not due alone, and renews one that is, for the same addresses: one
+    // with five days or fewer left, or one that names no device of the team (devices refuse it).
     let before = std::fs::read(base.lead.join("hub-tls.pem")).unwrap();
     ok(&base.lead, &["hub", "sync"], None);
-    assert_eq!(std::fs::read(base.lead.join("hub-tls.pem")).unwrap(), before, "30 days left: not renewed");
-    plant_certificate(&base.lead, 14);
-    let out = run(&base.lead, &["hub", "sync"], None);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("renewed the hub certificate for 127.0.0.1"), "{out:?}");
+    assert_eq!(std::fs::read(base.lead.join("hub-tls.pem")).unwrap(), before, "a week left: not renewed");
+    plant_ca_certificate(&base, 1);
+    let before = std::fs::read(base.lead.join("hub-tls.pem")).unwrap();
+    ok(&base.lead, &["hub", "sync"], None);
+    assert_eq!(std::fs::read(base.lead.join("hub-tls.pem")).unwrap(), before, "six days left: not renewed");
+    for days_ago in [3, -100] {
+        if days_ago > 0 {
+            plant_ca_certificate(&base, days_ago);
+        } else {
+            plant_certificate(&base.lead, 14);
+        }
+        let out = run(&base.lead, &["hub", "sync"], None);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("renewed the hub certificate for 127.0.0.1"), "{out:?}");
+    }
     // Without addresses, `hub certificate` renews at once for those held.
     let renewed = ok(&base.lead, &["hub", "certificate"], None);
     assert!(renewed.starts_with("hub certificate for 127.0.0.1, valid until"), "{renewed}");

@@ -5,6 +5,7 @@ pub mod coverage;
 pub mod doc;
 pub mod found;
 pub mod model;
+pub mod private_files;
 pub mod protocol;
 pub mod rules_table;
 pub mod sign;

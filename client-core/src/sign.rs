@@ -13,6 +13,7 @@ use serde_bytes::ByteBuf;
 /// Domain tags keep a signature over a change from ever being read as one over heads, or as a token.
 const CHANGE_TAG: &[u8] = b"doorstep-change-v1\0";
 const HEADS_TAG: &[u8] = b"doorstep-heads-v1\0";
+const HUB_TRUST_TAG: &[u8] = b"doorstep-hub-trust-v1\0";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -74,6 +75,12 @@ impl KeyPair {
         let signature = self.0.sign(&heads_message(subject, heads, at));
         Attestation { heads: hashes_to_wire(heads), at, signature: ByteBuf::from(signature.to_bytes().to_vec()) }
     }
+
+    /// The server's signature (hex) of its statement (JSON text) of which hubs of a team no longer count, so that
+    /// devices pass it on through hubs and every device keeps the newest.
+    pub fn sign_hub_trust(&self, statement: &str) -> String {
+        hex::encode(self.0.sign(&[HUB_TRUST_TAG, statement.as_bytes()].concat()).to_bytes())
+    }
 }
 
 /// The public half of a key pair.
@@ -104,6 +111,11 @@ impl PublicKey {
     pub fn attested_heads(&self, subject: &str, attestation: &Attestation) -> Option<Vec<ChangeHash>> {
         let heads = hashes_from_wire(&attestation.heads).ok()?;
         self.verifies(&heads_message(subject, &heads, attestation.at), &attestation.signature).then_some(heads)
+    }
+
+    /// Whether `signature` (hex) is this key's signature of a statement of withdrawn hubs (`sign_hub_trust`).
+    pub fn verifies_hub_trust(&self, statement: &str, signature: &str) -> bool {
+        hex::decode(signature).is_ok_and(|s| self.verifies(&[HUB_TRUST_TAG, statement.as_bytes()].concat(), &s))
     }
 
     fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
@@ -151,6 +163,24 @@ mod tests {
         let round = KeyPair::from_hex(&key.to_hex()).unwrap();
         assert_eq!(round.public(), key.public());
         assert_eq!(PublicKey::from_hex(&key.public().to_hex()).unwrap(), key.public());
+    }
+
+    #[test]
+    fn hub_trust_statements_verify_only_unchanged_and_by_their_key() {
+        let server = KeyPair::generate();
+        let statement = r#"{"team":"east","at_ms":1,"withdrawn":["d1"]}"#;
+        let signature = server.sign_hub_trust(statement);
+        assert!(server.public().verifies_hub_trust(statement, &signature));
+        assert!(!server.public().verifies_hub_trust(&statement.replace("d1", "d2"), &signature));
+        assert!(!KeyPair::generate().public().verifies_hub_trust(statement, &signature));
+        assert!(!server.public().verifies_hub_trust(statement, "not hex"));
+        // Not a change signature either way.
+        let hash = ChangeHash([7; 32]);
+        let change = ChangeSignature {
+            change: ByteBuf::from(hash.0.to_vec()),
+            signature: ByteBuf::from(hex::decode(&signature).unwrap()),
+        };
+        assert!(!server.public().verifies_change(&hash, &change));
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! open). `<code>.sync.json` holds the heads the server last confirmed. `<code>.sigs` keeps the writers'
 //! signatures of other devices' changes received through a hub (to pass them on), `<code>.attest` the server's
 //! latest signed statement of its heads. A lock file serialises processes sharing a profile, so two commands
-//! never write changes with the same actor sequence number.
+//! never write changes with the same actor sequence number. Every folder and file is its owner's only
+//! (`private_files`): they hold the team's households and visits.
 
 use crate::doc::{DocError, GridDoc};
+use crate::private_files;
 use crate::protocol::{hex_heads, parse_hex_heads, Attestation, ChangeSignature};
 use automerge::{Change, ChangeHash};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -37,11 +39,14 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes a file so that readers see either the old or the new content, never a mix, even after a crash.
+/// Writes a file so that readers see either the old or the new content, never a mix, even after a crash. The
+/// file is its owner's only.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut f = private_files::options().write(true).create(true).truncate(true).open(&tmp).map_err(io_err(&tmp))?;
+    // A temporary file left by an interrupted write keeps its old mode.
+    private_files::restrict(&f).map_err(io_err(&tmp))?;
     f.write_all(bytes).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);
@@ -136,10 +141,14 @@ pub struct GridStore {
 impl GridStore {
     /// Opens (creating if needed) the store and waits for any other process using it to finish.
     pub fn open(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        private_files::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join(".lock");
-        let lock =
-            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        let lock = private_files::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
         lock.lock().map_err(io_err(&lock_path))?;
         Ok(GridStore { dir: dir.to_path_buf(), _lock: lock })
     }
@@ -209,7 +218,7 @@ impl GridStore {
             buf.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
             buf.extend_from_slice(bytes);
         }
-        let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
+        let mut f = private_files::options().create(true).append(true).open(&path).map_err(io_err(&path))?;
         f.write_all(&buf).and_then(|_| f.sync_data()).map_err(io_err(&path))?;
         if !existed {
             sync_dir(&self.dir)?;

@@ -114,6 +114,7 @@ impl Db {
         };
         let (pool, writer, writer_thread) = match backend {
             Backend::Sqlite => {
+                create_private_sqlite_file(url)?;
                 let pool = open(sqlite_options(SqliteRole::Reader).max_connections(8)).await?;
                 sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
                 // Never closed for being idle or old: its cache is what it is kept for. Opened from the writer
@@ -226,6 +227,24 @@ fn sqlite_options(role: SqliteRole) -> AnyPoolOptions {
             Ok(())
         })
     })
+}
+
+/// Creates the database file of an SQLite URL that may create it (`mode=rwc`), empty and for its owner only, if
+/// it is missing. SQLite would create it readable by everyone under the usual umask (0644), and it creates the
+/// `-wal` and `-shm` files with the database file's mode, so those are private too.
+fn create_private_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // In-memory databases, and paths sqlx would percent-decode, are left to SQLite.
+    if path.is_empty() || path.starts_with(':') || path.contains('%') || !query.split('&').any(|p| p == "mode=rwc") {
+        return Ok(());
+    }
+    match client_core::private_files::options().write(true).create_new(true).open(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(anyhow::anyhow!("cannot create the database file {path}: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Hides the password in a database URL for messages and logs.

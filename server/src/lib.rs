@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod ca_api;
 pub mod client_addr;
+pub mod csv_safe;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
@@ -88,11 +89,15 @@ impl ServerConfig {
 
 impl AppState {
     pub async fn open(config: &ServerConfig) -> anyhow::Result<AppState> {
-        std::fs::create_dir_all(&config.data_dir)
+        // Its owner's only: the data dir holds the installation's secret and (on SQLite) everyone's data.
+        client_core::private_files::create_dir_all(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()))?;
         let url = config.database_url.clone().unwrap_or_else(|| db::sqlite_url(&config.data_dir));
         let db = db::Db::connect(&url).await?;
         let keys = Arc::new(auth::Keys::load_or_create(&config.data_dir)?);
+        for warning in client_core::private_files::loosened(&config.data_dir) {
+            tracing::warn!("{warning}");
+        }
         let grids = Arc::new(grids::GridRepo::new(db.clone(), config.doc_cache_bytes));
         ops::prometheus();
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));

@@ -6,6 +6,7 @@
 //! places takes the memory of a few chunks. A failure midway ends the response without its closing chunk,
 //! which clients see as an incomplete body rather than a short list.
 
+use crate::csv_safe;
 use crate::error::ApiError;
 use crate::report_time::time_text;
 use crate::AppState;
@@ -14,6 +15,7 @@ use chrono::FixedOffset;
 use client_core::coverage::INDICATORS;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +35,26 @@ pub struct GapRow {
     pub needs_revisit: bool,
     pub last_visit_at: Option<String>,
     pub last_outcome: Option<String>,
+}
+
+impl GapRow {
+    /// The row's cells as the CSV columns (`CSV_HEADER`) hold them, before the CSV writer neutralises formulas.
+    pub fn cells(&self) -> [Cow<'_, str>; 11] {
+        let flag = |b: bool| Cow::Borrowed(if b { "true" } else { "false" });
+        [
+            Cow::Borrowed(self.place_id.as_str()),
+            Cow::Borrowed(self.grid.as_str()),
+            Cow::Borrowed(self.kind.as_str()),
+            Cow::Borrowed(self.label.as_str()),
+            Cow::Borrowed(self.address.as_deref().unwrap_or("")),
+            Cow::Owned(self.missing.join(" ")),
+            Cow::Owned(self.reached.join(" ")),
+            flag(self.excluded),
+            flag(self.needs_revisit),
+            Cow::Borrowed(self.last_visit_at.as_deref().unwrap_or("")),
+            Cow::Borrowed(self.last_outcome.as_deref().unwrap_or("")),
+        ]
+    }
 }
 
 /// Which places a list covers.
@@ -226,13 +248,15 @@ struct Encoder {
 
 enum Out {
     Json(Vec<u8>),
-    Csv(Box<csv::Writer<Vec<u8>>>),
+    Csv(Box<csv_safe::Writer<Vec<u8>>>),
 }
 
 type EncodeError = Box<dyn std::error::Error + Send + Sync>;
 
-fn csv_writer() -> Box<csv::Writer<Vec<u8>>> {
-    Box::new(csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES + 4096)))
+/// Cells are neutralised: labels and addresses come from territory files and phones, and must not run as
+/// formulas in a spreadsheet.
+fn csv_writer() -> Box<csv_safe::Writer<Vec<u8>>> {
+    Box::new(csv_safe::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES + 4096)))
 }
 
 impl Encoder {
@@ -261,20 +285,7 @@ impl Encoder {
                 if first {
                     w.write_record(CSV_HEADER)?;
                 }
-                let flag = |b: bool| if b { "true" } else { "false" };
-                w.write_record([
-                    r.place_id.as_str(),
-                    &r.grid,
-                    &r.kind,
-                    &r.label,
-                    r.address.as_deref().unwrap_or(""),
-                    &r.missing.join(" "),
-                    &r.reached.join(" "),
-                    flag(r.excluded),
-                    flag(r.needs_revisit),
-                    r.last_visit_at.as_deref().unwrap_or(""),
-                    r.last_outcome.as_deref().unwrap_or(""),
-                ])?;
+                w.write_record(r.cells())?;
                 w.flush()?;
                 Ok(w.get_ref().len() < CHUNK_BYTES)
             }
@@ -298,7 +309,7 @@ impl Encoder {
     fn take(&mut self) -> Result<Bytes, EncodeError> {
         let bytes = match &mut self.out {
             Out::Json(buf) => std::mem::take(buf),
-            Out::Csv(w) => std::mem::replace(w, csv_writer()).into_inner().map_err(|e| e.into_error())?,
+            Out::Csv(w) => std::mem::replace(w, csv_writer()).into_inner()?,
         };
         Ok(Bytes::from(bytes))
     }

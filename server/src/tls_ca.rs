@@ -6,6 +6,9 @@
 //! built from that key deterministically (fixed dates, deterministic ECDSA), so every instance of an installation
 //! has the same CA and the same fingerprint. The certificate's name constraints confine it to private networks'
 //! addresses and local names: a phone that trusts it trusts it for no site on the internet.
+//!
+//! A hub certificate names its team and the lead's device in its subject (`HubIdentity`), so that a CLI device
+//! checks, in the TLS handshake, that a hub is its own team's and that the server has not withdrawn its device.
 
 use p256::ecdsa::signature::Signer;
 use rcgen::{
@@ -17,10 +20,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 
-/// How long a hub certificate is valid: short, since a lead renews it at every `hub sync` when it is due.
-pub const HUB_CERT_DAYS: i64 = 30;
-/// A hub certificate names at most this many addresses.
-pub const MAX_HUB_NAMES: usize = 8;
+/// How long a hub certificate is valid: a week, so that one a lead no longer may hold stops working soon; a lead
+/// renews it at `hub sync` when it is due (`RENEW_WITHIN_DAYS` in the CLI).
+pub const HUB_CERT_DAYS: i64 = 7;
+/// A hub certificate names at most this many addresses (an IP address and a name or two are what a base needs).
+pub const MAX_HUB_NAMES: usize = 4;
+/// The attribute type of the subject's device id: LDAP's `uid` (0.9.2342.19200300.100.1.1).
+const UID_OID: [u64; 7] = [0, 9, 2342, 19200300, 100, 1, 1];
+const UID_OID_TEXT: &str = "0.9.2342.19200300.100.1.1";
+/// The subject's team: its organizational unit (2.5.4.11).
+const OU_OID_TEXT: &str = "2.5.4.11";
 /// DNS names a hub certificate may carry end in one of these (names that only mean something on a local network).
 pub const LOCAL_DNS_SUFFIXES: [&str; 4] = ["local", "lan", "home.arpa", "internal"];
 /// Addresses a hub certificate may carry: private, shared (carrier-grade NAT, phone hotspots), link-local and
@@ -64,6 +73,30 @@ impl rcgen::SigningKey for CaKey {
 pub struct CertificateAuthority {
     issuer: Issuer<'static, CaKey>,
     certificate_pem: String,
+}
+
+/// Whose hub a certificate is: the team, and the device of its lead that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubIdentity {
+    pub team: String,
+    pub device_id: String,
+}
+
+impl HubIdentity {
+    /// The identity a hub certificate (DER) carries in its subject; `None` for a certificate that names none
+    /// (one issued before hub certificates named their hub, or the CA's own). Whether the Doorstep CA signed the
+    /// certificate is for the caller to check first.
+    pub fn of_certificate(der: &[u8]) -> Option<HubIdentity> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let attribute = |oid: &str| {
+            cert.subject()
+                .iter_attributes()
+                .find(|a| a.attr_type().to_id_string() == oid)
+                .and_then(|a| a.as_str().ok())
+                .map(str::to_string)
+        };
+        Some(HubIdentity { team: attribute(OU_OID_TEXT)?, device_id: attribute(UID_OID_TEXT)? })
+    }
 }
 
 /// A hub certificate just signed.
@@ -152,12 +185,13 @@ impl CertificateAuthority {
     }
 
     /// Signs a hub certificate for the key and addresses of a certificate request (PEM), valid `HUB_CERT_DAYS`
-    /// from `now`. The request's signature proves the lead's machine holds the key; everything else in the
-    /// certificate is the CA's choice. Refuses (with a reason a person can act on) names the CA may not vouch for.
+    /// from `now`, naming the hub's team and device. The request's signature proves the lead's machine holds the
+    /// key; everything else in the certificate is the CA's choice. Refuses (with a reason a person can act on)
+    /// names the CA may not vouch for, wildcards, and more than `MAX_HUB_NAMES` names.
     pub fn issue_hub_certificate(
         &self,
         request_pem: &str,
-        team: &str,
+        hub: &HubIdentity,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<IssuedCertificate, String> {
         let mut request = CertificateSigningRequestParams::from_pem(request_pem)
@@ -165,8 +199,16 @@ impl CertificateAuthority {
         if request.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             return Err("a hub's key must be ECDSA P-256 (the key phones' browsers all accept)".into());
         }
-        let requested = std::mem::take(&mut request.params.subject_alt_names);
-        let names = requested.iter().map(permitted_name).collect::<Result<Vec<_>, _>>()?;
+        let mut names = Vec::new();
+        let mut kept = Vec::new();
+        for name in std::mem::take(&mut request.params.subject_alt_names) {
+            let text = permitted_name(&name)?;
+            // The same name twice (in any letter case) counts once.
+            if !names.contains(&text) {
+                names.push(text);
+                kept.push(name);
+            }
+        }
         if names.is_empty() {
             return Err("name at least one address of the hub: --ip 192.168.1.10 or --name hub.home.arpa".into());
         }
@@ -177,9 +219,11 @@ impl CertificateAuthority {
         let mut params = CertificateParams::default();
         let mut subject = DistinguishedName::new();
         subject.push(DnType::OrganizationName, "Doorstep");
-        subject.push(DnType::CommonName, format!("Doorstep hub of team {team}"));
+        subject.push(DnType::OrganizationalUnitName, hub.team.as_str());
+        subject.push(DnType::CommonName, format!("Doorstep hub of team {}", hub.team));
+        subject.push(DnType::CustomDnType(UID_OID.to_vec()), hub.device_id.as_str());
         params.distinguished_name = subject;
-        params.subject_alt_names = requested;
+        params.subject_alt_names = kept;
         // An hour of slack for phones whose clock runs a little behind.
         params.not_before = to_time(now - chrono::Duration::hours(1));
         params.not_after = to_time(not_after);
@@ -211,6 +255,16 @@ fn permitted_name(name: &SanType) -> Result<String, String> {
         )),
         SanType::DnsName(dns) => {
             let dns = dns.as_str().to_ascii_lowercase();
+            if dns.contains('*') {
+                return Err(format!(
+                    "{dns} is a wildcard; a hub certificate names the hub's own hosts only, e.g. hub.home.arpa"
+                ));
+            }
+            if !is_host_name(&dns) {
+                return Err(format!(
+                    "{dns} is not a host name (letters, digits and hyphens, in labels of at most 63 characters)"
+                ));
+            }
             if LOCAL_DNS_SUFFIXES
                 .iter()
                 .any(|s| dns.strip_suffix(s).is_some_and(|head| head.len() > 1 && head.ends_with('.')))
@@ -225,6 +279,18 @@ fn permitted_name(name: &SanType) -> Result<String, String> {
         }
         other => Err(format!("a hub certificate names IP addresses and DNS names only, not {other:?}")),
     }
+}
+
+/// A DNS host name: dot-separated labels of 1 to 63 letters, digits and hyphens, not starting or ending with a
+/// hyphen, 253 characters at most.
+fn is_host_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn private_networks() -> impl Iterator<Item = (IpAddr, u8)> {
@@ -291,27 +357,54 @@ mod tests {
         assert_ne!(a.info().name, c.info().name);
     }
 
+    fn hub() -> HubIdentity {
+        HubIdentity { team: "team-a".into(), device_id: "0193-device".into() }
+    }
+
     #[test]
     fn hub_certificates_name_only_local_addresses() {
         let ca = CertificateAuthority::from_secret(b"one secret of at least thirty-two bytes");
         let now = chrono::Utc::now();
-        let issued = ca.issue_hub_certificate(&request(&["192.168.1.10", "Hub.Home.Arpa"]), "team-a", now).unwrap();
-        assert_eq!(issued.names, ["192.168.1.10", "hub.home.arpa"]);
+        let names = ["192.168.1.10", "Hub.Home.Arpa", "hub.home.arpa"];
+        let issued = ca.issue_hub_certificate(&request(&names), &hub(), now).unwrap();
+        assert_eq!(issued.names, ["192.168.1.10", "hub.home.arpa"], "a name asked twice counts once");
         assert!((issued.not_after - now).num_minutes() >= HUB_CERT_DAYS * 24 * 60 - 1);
+        assert!((issued.not_after - now).num_days() <= 7, "short-lived");
         for (name, why) in [
             ("8.8.8.8", "not an address of a local network"),
             ("example.com", "not a local name"),
             ("local", "not a local name"),
             ("evil-local", "not a local name"),
+            ("*.home.arpa", "is a wildcard"),
+            ("*.internal", "is a wildcard"),
+            ("*.lan", "is a wildcard"),
+            ("a.*.lan", "is a wildcard"),
+            ("hub_1.lan", "not a host name"),
+            ("-hub.lan", "not a host name"),
+            ("hub..lan", "not a host name"),
         ] {
-            let refused = ca.issue_hub_certificate(&request(&[name]), "team-a", now).unwrap_err();
+            let refused = ca.issue_hub_certificate(&request(&[name]), &hub(), now).unwrap_err();
             assert!(refused.contains(why), "{name}: {refused}");
         }
-        assert!(ca.issue_hub_certificate(&request(&[]), "team-a", now).unwrap_err().contains("at least one"));
-        assert!(ca.issue_hub_certificate("not a request", "team-a", now).unwrap_err().contains("not a valid"));
+        let many = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
+        let refused = ca.issue_hub_certificate(&request(&many), &hub(), now).unwrap_err();
+        assert!(refused.contains("at most 4 addresses"), "{refused}");
+        assert!(ca.issue_hub_certificate(&request(&[]), &hub(), now).unwrap_err().contains("at least one"));
+        assert!(ca.issue_hub_certificate("not a request", &hub(), now).unwrap_err().contains("not a valid"));
         let ed25519 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
         let other = CertificateParams::new(vec!["10.0.0.1".to_string()]).unwrap();
-        let refused = ca.issue_hub_certificate(&other.serialize_request(&ed25519).unwrap().pem().unwrap(), "t", now);
+        let refused = ca.issue_hub_certificate(&other.serialize_request(&ed25519).unwrap().pem().unwrap(), &hub(), now);
         assert!(refused.unwrap_err().contains("P-256"));
+    }
+
+    #[test]
+    fn a_hub_certificate_names_its_team_and_device() {
+        let ca = CertificateAuthority::from_secret(b"one secret of at least thirty-two bytes");
+        let issued = ca.issue_hub_certificate(&request(&["10.0.0.1"]), &hub(), chrono::Utc::now()).unwrap();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(issued.certificate_pem.as_bytes()).unwrap();
+        assert_eq!(HubIdentity::of_certificate(&pem.contents), Some(hub()));
+        // The CA's own certificate, like any certificate the CA did not issue to a hub, names no hub.
+        let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.certificate_pem().as_bytes()).unwrap();
+        assert_eq!(HubIdentity::of_certificate(&ca_pem.contents), None);
     }
 }
