@@ -106,6 +106,7 @@ pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, trust: &Trust<'_>) -
     let mut added = Vec::new();
     let mut kept_signatures = Vec::new();
     for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
+        crate::limits::check_change_size(change).map_err(forbidden)?;
         let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
         let keys = check_task_change_ops(current, change, &author).map_err(forbidden)?;
         added.push((author, keys));

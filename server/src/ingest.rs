@@ -4,14 +4,15 @@
 //! (each with the server's signed statement of the heads it holds) and newly issued tasks.
 
 use crate::auth::DeviceAuth;
-use crate::db::{now_ms, values_list, MAX_BINDS};
+use crate::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use crate::grids::{Cached, GridLock, GridRepo, GridWrite};
 use crate::{audit, projection, settings, AppState};
+use client_core::limits::SyncBudget;
 use client_core::model::Visit;
 use client_core::protocol::{Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::PublicKey;
-use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
+use client_core::sync::{accept_push_with, accept_push_within, new_grid_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -75,6 +76,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             req.protocol
         )));
     }
+    client_core::limits::check_task_changes(req.tasks.as_deref()).map_err(|e| too_large(&e))?;
     // Syncs that only read hold one document at a time, briefly, and are not queued.
     let writes = req.grids.iter().any(|p| !p.changes.is_empty());
     let _admitted = if writes { Some(admit(state).await?) } else { None };
@@ -171,6 +173,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
     let mut accepted: Vec<(usize, Accepted, Cached)> = Vec::new();
     let lock_codes: Vec<String> = locks.iter().map(|l| l.code.clone()).collect();
     let stored = state.grids.stored_versions(session.reader(), &lock_codes).await?;
+    let mut budget = SyncBudget::default();
     for (i, lock) in locks.iter_mut().enumerate() {
         let code = lock.code.clone();
         let Some(mut cached) = state.grids.take_current(lock, session.reader(), stored.get(&code).copied()).await?
@@ -186,7 +189,8 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
                 GridRepo::commit_cache(lock, (cached.version, cached.log_count), cached.doc);
             }
             Some(push) => {
-                let mut result = accept_push_with(&mut cached.doc, push, &trust).map_err(|e| push_error(&e))?;
+                let mut result =
+                    accept_push_within(&mut cached.doc, push, &trust, &mut budget).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
                     result.reply.kind = ReplyKind::Unassigned;
                 }
@@ -194,6 +198,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             }
         }
     }
+    check_accepted(session.reader(), &accepted, &locks).await?;
     let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
     // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
     // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
@@ -428,8 +433,72 @@ fn push_error(e: &PushError) -> ApiError {
             metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
             ApiError::unprocessable("change_rejected", e.to_string())
         }
+        PushError::FromTheFuture { .. } => {
+            metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
+            ApiError::unprocessable("clock_ahead", e.to_string())
+        }
+        PushError::TooLarge { .. } => too_large(e),
         PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
     }
+}
+
+fn too_large(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "sync_too_large", e.to_string())
+}
+
+/// What no single grid's document can tell, checked over the whole request before anything is stored: every
+/// record is dated no later than shortly after the server's clock, and a place id belongs to one grid only in
+/// the whole territory (a found place may not take the id of a place of another grid, and nothing may be
+/// recorded in one grid for a place the server holds in another).
+async fn check_accepted(
+    conn: &mut sqlx::AnyConnection,
+    accepted: &[(usize, Accepted, Cached)],
+    locks: &[GridLock],
+) -> Result<(), ApiError> {
+    let now = chrono::Utc::now();
+    for (_, acc, _) in accepted {
+        acc.check_not_ahead(now, "the server").map_err(|e| push_error(&e))?;
+    }
+    // (place id, grid, what refers to it: `None` for the found place itself).
+    let mut refs: Vec<(&str, &str, Option<&'static str>)> = Vec::new();
+    let mut found_in: HashMap<&str, &str> = HashMap::new();
+    for (i, acc, _) in accepted {
+        let grid = locks[*i].code.as_str();
+        for place in &acc.new_places {
+            if found_in.insert(&place.place.id, grid).is_some_and(|other| other != grid) {
+                return Err(projection::place_taken(&place.place.id, grid));
+            }
+            refs.push((&place.place.id, grid, None));
+        }
+        refs.extend(acc.new_corrections.iter().map(|c| (c.place_id.as_str(), grid, Some("a correction"))));
+        refs.extend(acc.new_visits.iter().map(|v| (v.place_id.as_str(), grid, Some("a visit"))));
+    }
+    let ids: Vec<&str> = refs.iter().map(|(id, _, _)| *id).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut stored: HashMap<String, String> = HashMap::new();
+    for chunk in ids.chunks(MAX_BINDS) {
+        let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({})", in_list(conn, chunk.len()));
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        stored.extend(query.fetch_all(&mut *conn).await?);
+    }
+    for (id, grid, referrer) in refs {
+        if stored.get(id).is_none_or(|other| other == grid) {
+            continue;
+        }
+        return Err(match referrer {
+            None => projection::place_taken(id, grid),
+            Some(what) => {
+                metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
+                ApiError::unprocessable(
+                    "change_rejected",
+                    format!("grid {grid}: {what} is for place {id}, which belongs to another grid"),
+                )
+            }
+        });
+    }
+    Ok(())
 }
 
 pub async fn audit_rejection(state: &AppState, device: &DeviceAuth, err: &ApiError) {
