@@ -873,11 +873,8 @@ fn visits_dated_ahead_of_the_servers_clock_are_refused_and_the_phone_is_told_why
     assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 3, 0));
 }
 
-/// A team hub has its own clock, holds the team's grids, and checks what the server would.
-#[test]
-fn a_hub_refuses_what_the_server_would_of_place_ids_crowded_changes_and_clocks() {
-    let w = world();
-    // Team a gets a second grid, and a lead whose profile serves as the team's hub.
+/// Team a gets a second grid (GC), and a lead whose profile serves as the team's hub.
+fn team_a_hub(w: &World) -> (PathBuf, Hub) {
     let row = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
                C1,household,c1,GC,gc,V1,v1,village,T1,t\n";
     ok(&w.office, &["territory", "import", write_file(w.tmp.path(), "c.csv", row.as_bytes()).to_str().unwrap()], None);
@@ -886,8 +883,18 @@ fn a_hub_refuses_what_the_server_would_of_place_ids_crowded_changes_and_clocks()
     let lead = w.tmp.path().join("lead-a");
     ok(&lead, &["field", "login", "--server", &w.server.url, "--username", "lead-a", "--password-stdin"], Some(&pw()));
     ok(&lead, &["field", "sync"], None);
-    ok(&w.a1, &["field", "sync"], None);
+    for p in [&w.a1, &w.a2] {
+        ok(p, &["field", "sync"], None);
+    }
     let hub = Hub::start(&lead, &["--upstream-every", "0"]);
+    (lead, hub)
+}
+
+/// A team hub has its own clock, holds the team's grids, and checks what the server would.
+#[test]
+fn a_hub_refuses_what_the_server_would_of_place_ids_crowded_changes_and_clocks() {
+    let w = world();
+    let (lead, hub) = team_a_hub(&w);
     let args = ["field", "add-place", "--grid", "GA", "--kind", "household", "--label", "new house"];
     let found_id = ok(&w.a1, &args, None).trim().to_string();
     ok(&w.a1, &["field", "sync", "--via", &hub.url], None);
@@ -934,4 +941,37 @@ fn a_hub_refuses_what_the_server_would_of_place_ids_crowded_changes_and_clocks()
     assert!(store.load("GA").unwrap().found_place(&found_id).unwrap().is_some());
     assert!(store.load("GC").unwrap().place(&found_id).unwrap().is_none());
     assert!(store.load("GA").unwrap().visits().unwrap().is_empty());
+}
+
+/// A hub cannot know another team's grids, so it may accept a found place under the id of one of their places.
+/// The server stores it (the team's later work depends on it) but counts it nowhere: the place stays where it is,
+/// visits recorded to it in the other grid count for nothing, and the team keeps syncing.
+#[test]
+fn a_found_place_relayed_under_another_teams_place_id_is_stored_but_moves_nothing() {
+    let w = world();
+    let (lead, hub) = team_a_hub(&w);
+    let args = ["field", "add-place", "--grid", "GB", "--kind", "household", "--label", "b's house"];
+    let taken = ok(&w.b1, &args, None).trim().to_string();
+    ok(&w.b1, &["field", "sync"], None);
+    let (town, places) = (w.town(), found_rows(&w));
+
+    // a1 takes the id in GA, through the hub, which holds no grid of team b; a2 receives it there and visits it.
+    let change = w.grid(&w.a1, "GA").add_found_place(&found_place(&w.a1, &taken, "hijacked")).unwrap();
+    GridStore::open(&w.a1.join("grids")).unwrap().append("GA", &[change]).unwrap();
+    ok(&w.a1, &["field", "sync", "--via", &hub.url], None);
+    ok(&w.a2, &["field", "sync", "--via", &hub.url], None);
+    ok(&w.a2, &["field", "visit", &taken, "--handbook"], None);
+    ok(&w.a2, &["field", "sync", "--via", &hub.url], None);
+
+    // Upstream, neither the lead's hub nor a2 is refused: the team's documents depend on those changes.
+    ok(&lead, &["hub", "sync"], None);
+    ok(&w.a2, &["field", "sync"], None);
+    assert_eq!(found_rows(&w), places, "the place stays b1's, in GB");
+    assert_eq!(w.town(), town, "nothing counted");
+    assert!(db_pairs(&w.server.data_dir, "SELECT visit_id, grid_code FROM visits").is_empty());
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.set_aside") && audit.contains("stored, not counted"), "{audit}");
+    // a1's own direct sync brings nothing new any more; b1's team syncs on.
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.b1, &["field", "sync"], None);
 }

@@ -1,5 +1,5 @@
-//! How much one sync may bring, checked by the receiver (the server, or a hub) from the changes' metadata before
-//! any of their operations is read or applied, so that a hostile push costs no more than a legitimate one.
+//! How much one sync may bring, checked by the receiver (the server, or a hub) from the changes' headers before
+//! any of their operations is decoded or applied, so that a hostile push costs no more than a legitimate one.
 //!
 //! The figures come from what devices write: every visit, found place, correction, sign-for or outcome is a change
 //! of its own (the CLI, the web app and the carry-over at re-enrolment alike), at most 14 operations and about
@@ -27,7 +27,7 @@ pub const MAX_SYNC_NEW_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_SYNC_TASK_CHANGES: usize = 2_000;
 
 /// Refuses a change a device cannot have written: more operations or bytes than any visit, found place,
-/// correction, sign-for or outcome. Reads only the change's header, never its operations.
+/// correction, sign-for or outcome. Reads only the change's header, not its operations.
 pub fn check_change_size(change: &Change) -> Result<(), Violation> {
     let (ops, bytes) = (change.len(), change.raw_bytes().len());
     if ops > MAX_CHANGE_OPS || bytes > MAX_CHANGE_BYTES {

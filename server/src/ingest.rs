@@ -198,7 +198,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             }
         }
     }
-    check_accepted(session.reader(), &accepted, &locks).await?;
+    let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
     let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
     // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
     // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
@@ -302,6 +302,14 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             device.device_id
         );
         audit::record(db, Some(&device.claims.usr), "sync.relayed", &detail).await;
+    }
+    if set_aside > 0 {
+        let detail = format!(
+            "device {}: {set_aside} records for places another grid holds (found places relayed under the id of \
+             another grid's place, and visits and corrections naming them) stored, not counted",
+            device.device_id
+        );
+        audit::record(db, Some(&device.claims.usr), "sync.set_aside", &detail).await;
     }
     replies.extend(pulled);
     replies.extend(accepted_replies.into_iter().map(|a| a.reply));
@@ -448,57 +456,58 @@ fn too_large(e: &dyn std::fmt::Display) -> ApiError {
 
 /// What no single grid's document can tell, checked over the whole request before anything is stored: every
 /// record is dated no later than shortly after the server's clock, and a place id belongs to one grid only in
-/// the whole territory (a found place may not take the id of a place of another grid, and nothing may be
-/// recorded in one grid for a place the server holds in another).
+/// the whole territory. A device's own found place under the id of a place of another grid is refused. The same
+/// relayed by a team-mate (a hub, which holds only its team's grids, could not know) is stored, since the team's
+/// later work depends on it in the document, but set aside like a revoked device's visits: it is not projected,
+/// and neither is any visit or correction recorded in one grid for a place the server holds in another. Returns
+/// how many records were set aside.
 async fn check_accepted(
     conn: &mut sqlx::AnyConnection,
-    accepted: &[(usize, Accepted, Cached)],
+    accepted: &mut [(usize, Accepted, Cached)],
     locks: &[GridLock],
-) -> Result<(), ApiError> {
+    pusher: &str,
+) -> Result<usize, ApiError> {
     let now = chrono::Utc::now();
-    for (_, acc, _) in accepted {
+    for (_, acc, _) in accepted.iter() {
         acc.check_not_ahead(now, "the server").map_err(|e| push_error(&e))?;
     }
-    // (place id, grid, what refers to it: `None` for the found place itself).
-    let mut refs: Vec<(&str, &str, Option<&'static str>)> = Vec::new();
     let mut found_in: HashMap<&str, &str> = HashMap::new();
-    for (i, acc, _) in accepted {
+    let mut ids = BTreeSet::new();
+    for (i, acc, _) in accepted.iter() {
         let grid = locks[*i].code.as_str();
         for place in &acc.new_places {
             if found_in.insert(&place.place.id, grid).is_some_and(|other| other != grid) {
                 return Err(projection::place_taken(&place.place.id, grid));
             }
-            refs.push((&place.place.id, grid, None));
         }
-        refs.extend(acc.new_corrections.iter().map(|c| (c.place_id.as_str(), grid, Some("a correction"))));
-        refs.extend(acc.new_visits.iter().map(|v| (v.place_id.as_str(), grid, Some("a visit"))));
+        ids.extend(acc.new_places.iter().map(|p| p.place.id.clone()));
+        ids.extend(acc.new_corrections.iter().map(|c| c.place_id.clone()));
+        ids.extend(acc.new_visits.iter().map(|v| v.place_id.clone()));
     }
-    let ids: Vec<&str> = refs.iter().map(|(id, _, _)| *id).collect::<BTreeSet<_>>().into_iter().collect();
+    let ids: Vec<String> = ids.into_iter().collect();
     let mut stored: HashMap<String, String> = HashMap::new();
     for chunk in ids.chunks(MAX_BINDS) {
         let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({})", in_list(conn, chunk.len()));
         let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
-            query = query.bind(*id);
+            query = query.bind(id);
         }
         stored.extend(query.fetch_all(&mut *conn).await?);
     }
-    for (id, grid, referrer) in refs {
-        if stored.get(id).is_none_or(|other| other == grid) {
-            continue;
+    let mut set_aside = 0;
+    for (i, acc, _) in accepted.iter_mut() {
+        let grid = locks[*i].code.as_str();
+        let elsewhere = |id: &str| stored.get(id).is_some_and(|other| other != grid);
+        if let Some(own) = acc.new_places.iter().find(|p| p.device == pusher && elsewhere(&p.place.id)) {
+            return Err(projection::place_taken(&own.place.id, grid));
         }
-        return Err(match referrer {
-            None => projection::place_taken(id, grid),
-            Some(what) => {
-                metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
-                ApiError::unprocessable(
-                    "change_rejected",
-                    format!("grid {grid}: {what} is for place {id}, which belongs to another grid"),
-                )
-            }
-        });
+        let before = acc.new_places.len() + acc.new_corrections.len() + acc.new_visits.len();
+        acc.new_places.retain(|p| !elsewhere(&p.place.id));
+        acc.new_corrections.retain(|c| !elsewhere(&c.place_id));
+        acc.new_visits.retain(|v| !elsewhere(&v.place_id));
+        set_aside += before - (acc.new_places.len() + acc.new_corrections.len() + acc.new_visits.len());
     }
-    Ok(())
+    Ok(set_aside)
 }
 
 pub async fn audit_rejection(state: &AppState, device: &DeviceAuth, err: &ApiError) {
