@@ -284,6 +284,25 @@ mod tests {
     }
 
     #[test]
+    fn a_change_adds_one_entry_at_most() {
+        let f = fixture();
+        let mut doc = f.device.automerge().clone();
+        let signs = match doc.get(ROOT, "signs").unwrap() {
+            Some((_, id)) => id,
+            None => unreachable!(),
+        };
+        let mut tx = doc.transaction();
+        for _ in 0..2 {
+            let entry = tx.put_object(&signs, Uuid::now_v7().to_string(), automerge::ObjType::Map).unwrap();
+            tx.put(&entry, "kind", "received").unwrap();
+        }
+        let (hash, _) = tx.commit();
+        let change = doc.get_change_by_hash(&hash.unwrap()).unwrap();
+        let err = push_one(&f, change).unwrap_err().to_string();
+        assert!(err.contains("adds more than one entry"), "{err}");
+    }
+
+    #[test]
     fn inconsistent_outcomes_and_foreign_actors_are_refused() {
         let f = fixture();
         // Written with the automerge API directly, bypassing the device's own check.
