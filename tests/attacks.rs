@@ -816,6 +816,15 @@ fn a_sync_may_bring_at_most_a_teams_days_of_changes() {
         assert!(message.contains(seen) && message.contains("at most 20000 changes and 16 MiB"), "{message}");
         assert!(message.contains("Sync more often"), "{message}");
     }
+    // More urgent-task changes than a team's tasks can hold are refused before any is read.
+    let task = protocol::TaskPush {
+        task: uuid::Uuid::now_v7().to_string(),
+        changes: vec![serde_bytes::ByteBuf::from(vec![0u8; 8]); 2_001],
+        ..Default::default()
+    };
+    let request = SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![task]) };
+    let (status, body) = w.sync_raw(&token, protocol::encode(&request));
+    assert_eq!((status, error_code(&body).as_str()), (413, "sync_too_large"), "{}", error_message(&body));
     assert_eq!(w.town(), before, "nothing stored");
     let audit = ok(&w.office, &["audit", "--format", "json"], None);
     assert!(audit.contains("sync.rejected") && audit.contains("at least 20001 changes"), "{audit}");
