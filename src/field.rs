@@ -148,24 +148,28 @@ fn unsent_records(store: &GridStore, device: &Device) -> Result<Vec<CarriedRecor
 }
 
 /// Records carried-over records again under this enrolment, in grids now on the device; a record already
-/// there (it reached the server under the earlier enrolment) is skipped. Returns how many were recorded.
+/// there (it reached the server under the earlier enrolment) is skipped. A record dated after this moment (the
+/// clock was wrong when it was recorded, and the server refused it) is dated now. Returns how many were recorded.
 fn record_carried(profile: &Profile, store: &GridStore, device: &Device) -> Result<usize> {
     let mut carried = profile.carry_over()?;
     carried.sort_by_key(|c| c.record.order());
     let grids = store.grids()?;
+    let now = chrono::Utc::now();
     let mut recorded = 0;
     for c in carried.iter().filter(|c| grids.contains(&c.grid)) {
         let mut doc = load(store, device, &c.grid)?;
         let device_id = device.device_id.clone();
         let changes = match &c.record {
             Carried::FoundPlace(found) if doc.found_place(&found.place.id)?.is_none() => {
-                vec![doc.add_found_place(&FoundPlace { device: device_id, ..found.clone() })?]
+                let added_at = found.added_at.min(now);
+                vec![doc.add_found_place(&FoundPlace { device: device_id, added_at, ..found.clone() })?]
             }
             Carried::Correction(correction) if doc.correction(&correction.id.to_string())?.is_none() => {
-                doc.add_correction(&Correction { device: device_id, ..correction.clone() })?
+                let at = correction.at.min(now);
+                doc.add_correction(&Correction { device: device_id, at, ..correction.clone() })?
             }
             Carried::Visit(visit) if doc.visit(&visit.id.to_string())?.is_none() => {
-                vec![doc.add_visit(&Visit { device: device_id, ..visit.clone() })?]
+                vec![doc.add_visit(&Visit { device: device_id, at: visit.at.min(now), ..visit.clone() })?]
             }
             _ => continue,
         };

@@ -9,10 +9,11 @@
 use crate::profile::{Device, Profile};
 use crate::{hub_tasks, relay};
 use automerge::ActorId;
+use client_core::limits::SyncBudget;
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::GridStore;
-use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
+use client_core::sync::{accept_push_within, new_grid_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
 use client_core::GridDoc;
 use server::error::ApiError;
@@ -66,6 +67,7 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
             req.protocol
         )));
     }
+    client_core::limits::check_task_changes(req.tasks.as_deref()).map_err(|e| too_large(&e))?;
 
     let profile = Profile::new(hub.profile_dir.clone());
     let store = profile.grids().map_err(ApiError::internal)?;
@@ -106,6 +108,8 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
     let mut skipped = Vec::new();
     // Check everything first: a refused change anywhere stores nothing of the request.
     let mut checked: Vec<(GridDoc, Vec<automerge::ChangeHash>, Accepted)> = Vec::new();
+    let mut budget = SyncBudget::default();
+    let now = chrono::Utc::now();
     for push in &req.grids {
         if !pushed.insert(push.grid.clone()) {
             return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
@@ -118,10 +122,13 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         }
         // Loaded for this exchange alone: a refused push leaves nothing behind in it.
         let mut doc = load(&store, hub, &push.grid)?;
-        let accepted = accept_push_with(&mut doc, push, &trust).map_err(|e| push_error(&e))?;
+        let accepted = accept_push_within(&mut doc, push, &trust, &mut budget).map_err(|e| push_error(&e))?;
+        // The hub's own clock: a phone whose clock is far ahead hears so here already.
+        accepted.check_not_ahead(now, "this hub").map_err(|e| push_error(&e))?;
         let have = protocol::hashes_from_wire(&push.have).map_err(|e| ApiError::bad_request(e.to_string()))?;
         checked.push((doc, have, accepted));
     }
+    check_found_place_ids(&store, hub, &held, &checked)?;
     // Tasks only for clients that handle them (they send the `tasks` key), as at the server.
     let tasks = req.tasks.as_deref().map(|pushes| hub_tasks::check(&profile, hub, pushes, &trust)).transpose()?;
     let mut stored = 0;
@@ -210,13 +217,61 @@ fn load(store: &GridStore, hub: &Hub, grid: &str) -> Result<GridDoc, ApiError> {
     Ok(doc)
 }
 
+/// A place id is unique in the whole territory. The hub holds only its team's grids, so it refuses a found place
+/// whose id a place of another of those grids holds (or another grid of the same request adds); the server,
+/// which holds every grid, checks the rest.
+fn check_found_place_ids(
+    store: &GridStore,
+    hub: &Hub,
+    held: &BTreeSet<String>,
+    checked: &[(GridDoc, Vec<automerge::ChangeHash>, Accepted)],
+) -> Result<(), ApiError> {
+    let found: Vec<(&str, &str)> = checked
+        .iter()
+        .flat_map(|(_, _, acc)| acc.new_places.iter().map(|p| (p.place.id.as_str(), acc.reply.grid.as_str())))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let pushed: HashMap<&str, &GridDoc> = checked.iter().map(|(doc, _, acc)| (acc.reply.grid.as_str(), doc)).collect();
+    for grid in held {
+        let loaded;
+        let doc = match pushed.get(grid.as_str()) {
+            Some(doc) => *doc,
+            None => {
+                loaded = load(store, hub, grid)?;
+                &loaded
+            }
+        };
+        for (id, found_in) in &found {
+            if found_in != grid && doc.has_place(id).map_err(ApiError::internal)? {
+                tracing::warn!(place = id, grid = found_in, other = %grid, "hub refused a found place's id");
+                return Err(ApiError::unprocessable(
+                    "place_id_taken",
+                    format!(
+                        "grid {found_in}: place {id} already belongs to another grid; a place id is unique in the \
+                         whole territory, and a place found in the field gets a new random one when it is recorded"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A refused push becomes a 4xx with the reason, as at the server.
 fn push_error(e: &PushError) -> ApiError {
     tracing::warn!(error = %e, "hub refused a sync");
     match e {
         PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
+        PushError::FromTheFuture { .. } => ApiError::unprocessable("clock_ahead", e.to_string()),
+        PushError::TooLarge { .. } => too_large(e),
         PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
     }
+}
+
+fn too_large(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "sync_too_large", e.to_string())
 }
 
 #[cfg(test)]

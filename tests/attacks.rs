@@ -1396,3 +1396,395 @@ fn a_lead_can_pose_as_no_other_teams_hub_and_a_revoked_hub_is_refused() {
     assert!(refused.contains(&format!("device {lead_a_device}")) && refused.contains("revoked"), "{refused}");
     drop((hub, new_hub));
 }
+
+// ---------- Place ids across grids, the size of a sync, and clocks ahead ----------
+
+fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+fn device_str(profile: &Path, key: &str) -> String {
+    device(profile)[key].as_str().unwrap().to_string()
+}
+
+/// A place found in the field by `profile`'s volunteer, under `id`.
+fn found_place(profile: &Path, id: &str, label: &str) -> client_core::found::FoundPlace {
+    found_place_by(&device_str(profile, "username"), &device_str(profile, "device_id"), id, label)
+}
+
+fn found_place_by(username: &str, device: &str, id: &str, label: &str) -> client_core::found::FoundPlace {
+    client_core::found::FoundPlace {
+        place: client_core::model::Place {
+            id: id.into(),
+            kind: client_core::model::PlaceKind::Household,
+            label: label.into(),
+            address: None,
+            lat: Some(30.2),
+            lon: Some(105.9),
+        },
+        added_by: username.into(),
+        device: device.into(),
+        added_at: chrono::Utc::now(),
+        review: None,
+    }
+}
+
+/// `n` visits to `place` in `profile`'s name, all written as one change on `doc` (no device writes that).
+fn visits_in_one_change(doc: &client_core::GridDoc, profile: &Path, place: &str, n: usize) -> client_core::GridDoc {
+    let actor = ActorId::try_from(device_str(profile, "actor").as_str()).unwrap();
+    let mut am = doc.automerge().fork().with_actor(actor);
+    let visits = am.get(automerge::ROOT, "visits").unwrap().unwrap().1;
+    let mut tx = am.transaction();
+    for _ in 0..n {
+        let v = new_visit(profile, place);
+        let obj = tx.put_object(&visits, v.id.to_string(), automerge::ObjType::Map).unwrap();
+        tx.put(&obj, "place", place).unwrap();
+        tx.put(&obj, "volunteer", v.volunteer.as_str()).unwrap();
+        tx.put(&obj, "device", v.device.as_str()).unwrap();
+        tx.put(&obj, "at", automerge::ScalarValue::Timestamp(v.at.timestamp_millis())).unwrap();
+        tx.put(&obj, "outcome", "completed").unwrap();
+        for flag in ["handbook", "briefed", "poster", "banner", "led_playing"] {
+            tx.put(&obj, flag, flag == "handbook").unwrap();
+        }
+    }
+    tx.commit();
+    client_core::GridDoc::from_automerge(am)
+}
+
+/// The places found in the field, as the server holds them: id -> "grid label added_by".
+fn found_rows(w: &World) -> Vec<(String, String)> {
+    db_pairs(
+        &w.server.data_dir,
+        "SELECT place_id, grid_code || ' ' || label || ' ' || COALESCE(added_by, '') FROM places \
+         WHERE place_id LIKE 'F-%' ORDER BY place_id",
+    )
+}
+
+#[test]
+fn a_found_place_cannot_take_the_id_of_a_place_of_another_grid() {
+    let w = world();
+    // A registry place whose id has the shape of a found place's, and a place a1 found, both in team-a's GA.
+    let registry_id = "F-0193a000-0000-7000-8000-00000000a11a";
+    let row = format!(
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+         {registry_id},household,r1,GA,ga,V1,v1,village,T1,t\n"
+    );
+    ok(&w.office, &["territory", "import", write_file(w.tmp.path(), "r.csv", row.as_bytes()).to_str().unwrap()], None);
+    let args = ["field", "add-place", "--grid", "GA", "--kind", "household", "--label", "new house"];
+    let found_id = ok(&w.a1, &args, None).trim().to_string();
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.b1, &["field", "sync"], None);
+    let (town, places) = (w.town(), found_rows(&w));
+    assert_eq!(places.len(), 2, "{places:?}");
+
+    // b1 (team-b) adds to its own grid GB a found place under each of those ids, to move it there relabelled.
+    let token = device_str(&w.b1, "token");
+    for id in [found_id.as_str(), registry_id] {
+        let mut doc = w.grid(&w.b1, "GB");
+        let base = doc.heads();
+        doc.add_found_place(&found_place(&w.b1, id, "hijacked")).unwrap();
+        let (status, body) = w.sync(&token, vec![build_push("GB", &doc, Some(&base))]);
+        assert_eq!(status, 422, "{id}: {}", error_message(&body));
+        assert_eq!(error_code(&body), "place_id_taken", "{}", error_message(&body));
+        let message = error_message(&body);
+        assert!(message.contains(&format!("place {id} already belongs to another grid")), "{message}");
+        assert!(!message.contains("GA"), "another team's grid is not named: {message}");
+    }
+    // Nor may it propose a correction of that place, or record a visit to it, from its grid.
+    let mut doc = w.grid(&w.b1, "GB");
+    let base = doc.heads();
+    doc.add_correction(&client_core::found::Correction {
+        id: uuid::Uuid::now_v7(),
+        place_id: found_id.clone(),
+        label: Some("hijacked".into()),
+        address: None,
+        volunteer: "b1".into(),
+        device: device_str(&w.b1, "device_id"),
+        at: chrono::Utc::now(),
+        review: None,
+    })
+    .unwrap();
+    doc.add_visit(&new_visit(&w.b1, &found_id)).unwrap();
+    let (status, body) = w.sync(&token, vec![build_push("GB", &doc, Some(&base))]);
+    assert_eq!(status, 422, "{}", error_message(&body));
+    assert!(error_message(&body).contains("not in this grid"), "{}", error_message(&body));
+
+    // Nothing moved: the place is a1's, in GA, awaiting review there; coverage is as it was.
+    assert_eq!(found_rows(&w), places);
+    assert_eq!(w.town(), town);
+    let review: Value = serde_json::from_str(&ok(&w.office, &["place", "review", "--format", "json"], None)).unwrap();
+    let pending = review["places"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{review}");
+    assert_eq!((pending[0]["place_id"].as_str(), pending[0]["grid"].as_str()), (Some(found_id.as_str()), Some("GA")));
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.rejected") && audit.contains("already belongs to another grid"), "{audit}");
+    // b1's team-mates receive nothing of it, and b1 itself syncs on.
+    ok(&w.b1, &["field", "sync"], None);
+}
+
+/// Two syncs of different grids that add the same place id at the same moment both pass the check before the
+/// write; the database has the last word. The projection itself never moves a place to another grid.
+#[test]
+fn the_projection_never_moves_a_place_to_another_grid() {
+    use client_core::model::{AreaKind, GridInfo};
+    use server::projection::AreaDeltas;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let url = database_args(&data).get(1).cloned();
+    let grid = |code: &str, village: &str, kind| GridInfo {
+        code: code.into(),
+        name: code.to_lowercase(),
+        village_code: village.into(),
+        village_name: village.to_lowercase(),
+        village_kind: kind,
+        town_code: "T1".into(),
+        town_name: "t".into(),
+    };
+    let (ga, gb) = (grid("GA", "V1", AreaKind::Village), grid("GB", "V2", AreaKind::Community));
+    let found_id = "F-0193a000-0000-7000-8000-0000000f0c0d";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let state = server::AppState::open(&server::ServerConfig::with_defaults(data.clone(), url)).await.unwrap();
+        server::territory::import(&state, TERRITORY.as_bytes(), false, "office").await.unwrap();
+        let project = |info: &GridInfo, id: &str| {
+            let place = found_place_by("a1", "d-a1", id, &format!("seen from {}", info.code));
+            let (state, info) = (&state, info.clone());
+            async move {
+                let (_gate, mut tx) = state.db.begin_write().await.unwrap();
+                let mut deltas = AreaDeltas::default();
+                server::field_places::project_found_place(&mut tx, &info, &place, &mut deltas).await?;
+                deltas.flush(&mut tx).await?;
+                tx.commit().await?;
+                Ok::<_, server::error::ApiError>(())
+            }
+        };
+        project(&ga, found_id).await.unwrap();
+        let rows = || async {
+            let sql = "SELECT place_id, grid_code || ' ' || label FROM places WHERE place_id IN ('A1', $1) ORDER BY 1";
+            sqlx::query_as::<_, (String, String)>(sql).bind(found_id).fetch_all(&state.db.pool).await.unwrap()
+        };
+        let before = rows().await;
+        assert_eq!(before[1], (found_id.to_string(), "GA seen from GA".to_string()));
+        for id in [found_id, "A1"] {
+            let err = project(&gb, id).await.unwrap_err();
+            assert_eq!((err.status.as_u16(), err.code), (422, "place_id_taken"), "{id}: {}", err.message);
+        }
+        assert_eq!(rows().await, before, "nothing moved");
+        // The same place again in its own grid is fine (a retried sync projects idempotently).
+        project(&ga, found_id).await.unwrap();
+    });
+}
+
+#[test]
+fn one_change_cannot_carry_a_crowd_of_visits() {
+    let w = world();
+    let before = w.town();
+    let token = device_str(&w.a1, "token");
+    let doc = w.grid(&w.a1, "GA");
+    let base = doc.heads();
+    let crowd = visits_in_one_change(&doc, &w.a1, "A1", 2_000);
+    let (status, body) = w.sync(&token, vec![build_push("GA", &crowd, Some(&base))]);
+    assert_eq!(status, 422, "{}", error_message(&body));
+    let message = error_message(&body);
+    assert!(message.contains("holds 22000 operations") && message.contains("at most 64 operations"), "{message}");
+    // Two visits in one change are refused as well: a device writes each visit as a change of its own.
+    let (status, body) =
+        w.sync(&token, vec![build_push("GA", &visits_in_one_change(&doc, &w.a1, "A1", 2), Some(&base))]);
+    assert_eq!(status, 422, "{}", error_message(&body));
+    assert!(error_message(&body).contains("adds more than one object"), "{}", error_message(&body));
+
+    assert_eq!(w.town(), before, "nothing stored");
+    ok(&w.a2, &["field", "sync"], None);
+    assert_eq!(w.grid(&w.a2, "GA").heads(), base, "a team-mate receives nothing of it");
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    ok(&w.a1, &["field", "sync"], None);
+    assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 1, 0), "the device syncs on");
+}
+
+#[test]
+fn a_sync_may_bring_at_most_a_teams_days_of_changes() {
+    let w = world();
+    let before = w.town();
+    let token = device_str(&w.a1, "token");
+    // 7,500 visits with the longest note: more bytes than a sync may bring; then 20,001 short ones.
+    for (count, note, seen) in [(7_500, Some("n".repeat(2000)), "MiB) new"), (20_001, None, "at least 20001 changes")] {
+        let mut doc = w.grid(&w.a1, "GA");
+        let base = doc.heads();
+        for _ in 0..count {
+            doc.add_visit(&Visit { note: note.clone(), ..new_visit(&w.a1, "A1") }).unwrap();
+        }
+        let (status, body) = w.sync(&token, vec![build_push("GA", &doc, Some(&base))]);
+        assert_eq!(status, 413, "{}", error_message(&body));
+        assert_eq!(error_code(&body), "sync_too_large");
+        let message = error_message(&body);
+        assert!(message.contains(seen) && message.contains("at most 20000 changes and 16 MiB"), "{message}");
+        assert!(message.contains("Sync more often"), "{message}");
+    }
+    // More urgent-task changes than a team's tasks can hold are refused before any is read.
+    let task = protocol::TaskPush {
+        task: uuid::Uuid::now_v7().to_string(),
+        changes: vec![serde_bytes::ByteBuf::from(vec![0u8; 8]); 2_001],
+        ..Default::default()
+    };
+    let request = SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![task]) };
+    let (status, body) = w.sync_raw(&token, protocol::encode(&request));
+    assert_eq!((status, error_code(&body).as_str()), (413, "sync_too_large"), "{}", error_message(&body));
+    assert_eq!(w.town(), before, "nothing stored");
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.rejected") && audit.contains("at least 20001 changes"), "{audit}");
+    ok(&w.a1, &["field", "sync"], None);
+}
+
+/// Appends a visit of `profile`'s to its copy of `grid`, as if its clock had read `at` when it was recorded.
+fn plant_visit_at(w: &World, profile: &Path, grid: &str, place: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let mut doc = w.grid(profile, grid);
+    let visit = Visit { at, ..new_visit(profile, place) };
+    let change = doc.add_visit(&visit).unwrap();
+    GridStore::open(&profile.join("grids")).unwrap().append(grid, &[change]).unwrap();
+    visit.id.to_string()
+}
+
+#[test]
+fn visits_dated_ahead_of_the_servers_clock_are_refused_and_the_phone_is_told_why() {
+    let w = world();
+    let before = w.town();
+    let honest = ok(&w.a1, &["field", "visit", "A2", "--handbook"], None).trim().to_string();
+    let year_2099 = chrono::DateTime::parse_from_rfc3339("2099-01-01T08:00:00Z").unwrap().to_utc();
+    let future = plant_visit_at(&w, &w.a1, "GA", "A1", year_2099);
+    let err = fails(&w.a1, &["field", "sync"], None);
+    for words in [
+        "dated 2099-01-01 08:00 UTC",
+        "after the server's clock",
+        "the phone's clock is probably wrong",
+        "doorstep field login",
+        "nothing was lost: 2 unsynced visits stay on this device",
+    ] {
+        assert!(err.contains(words), "{words:?} in {err}");
+    }
+    assert_eq!(w.town(), before, "neither visit is stored: a sync is all or nothing");
+    assert!(db_pairs(&w.server.data_dir, "SELECT visit_id, volunteer FROM visits").is_empty());
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.rejected") && audit.contains("clock is probably wrong"), "{audit}");
+
+    // A phone a few minutes fast syncs as usual.
+    let fast = plant_visit_at(&w, &w.b1, "GB", "B1", chrono::Utc::now() + chrono::Duration::minutes(5));
+    ok(&w.b1, &["field", "sync"], None);
+
+    // With its clock set right, a1 enrols again: the visit dated in the future is recorded at that time.
+    let enrolled = chrono::Utc::now();
+    ok(&w.a1, &["field", "login", "--server", &w.server.url, "--username", "a1", "--password-stdin"], Some(&pw()));
+    ok(&w.a1, &["field", "sync"], None);
+    let stored: std::collections::BTreeMap<String, i64> =
+        db_pairs(&w.server.data_dir, "SELECT visit_id, CAST(at AS TEXT) FROM visits")
+            .into_iter()
+            .map(|(id, at)| (id, at.parse().unwrap()))
+            .collect();
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert!(stored.contains_key(&honest) && stored.contains_key(&fast));
+    let at = chrono::DateTime::from_timestamp_millis(stored[&future]).unwrap();
+    assert!(at >= enrolled && at <= chrono::Utc::now(), "dated at its recording again: {at}");
+    assert_eq!(figure(&w.town(), "T1", "handbook"), (4, 3, 0));
+}
+
+/// Team a gets a second grid (GC), and a lead whose profile serves as the team's hub.
+fn team_a_hub(w: &World) -> (PathBuf, Hub) {
+    let row = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+               C1,household,c1,GC,gc,V1,v1,village,T1,t\n";
+    ok(&w.office, &["territory", "import", write_file(w.tmp.path(), "c.csv", row.as_bytes()).to_str().unwrap()], None);
+    ok(&w.office, &["assign", "GC", "--team", "team-a"], None);
+    ok(&w.office, &["user", "create", "lead-a", "--role", "lead", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    let lead = w.tmp.path().join("lead-a");
+    ok(&lead, &["field", "login", "--server", &w.server.url, "--username", "lead-a", "--password-stdin"], Some(&pw()));
+    ok(&lead, &["field", "sync"], None);
+    for p in [&w.a1, &w.a2] {
+        ok(p, &["field", "sync"], None);
+    }
+    let hub = Hub::start(&lead, &["--upstream-every", "0"]);
+    (lead, hub)
+}
+
+/// A team hub has its own clock, holds the team's grids, and checks what the server would.
+#[test]
+fn a_hub_refuses_what_the_server_would_of_place_ids_crowded_changes_and_clocks() {
+    let w = world();
+    let (lead, hub) = team_a_hub(&w);
+    let args = ["field", "add-place", "--grid", "GA", "--kind", "household", "--label", "new house"];
+    let found_id = ok(&w.a1, &args, None).trim().to_string();
+    ok(&w.a1, &["field", "sync", "--via", &hub.url], None);
+
+    let key = client_core::sign::KeyPair::from_hex(&device_str(&w.a1, "signing_key")).unwrap();
+    let hub_sync = |grid: &str, doc: &client_core::GridDoc, base: &[automerge::ChangeHash]| {
+        let mut push = build_push(grid, doc, Some(base));
+        push.signatures = doc.changes_since(base).iter().map(|c| key.sign_change(&c.hash())).collect();
+        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push], tasks: None });
+        w.rt.block_on(async {
+            let resp = w
+                .http
+                .post(format!("{}/api/v1/sync", hub.url))
+                .bearer_auth(device_str(&w.a1, "token"))
+                .header("content-type", protocol::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+        })
+    };
+    // The same place id in the team's other grid.
+    let mut doc = w.grid(&w.a1, "GC");
+    let base = doc.heads();
+    doc.add_found_place(&found_place(&w.a1, &found_id, "moved")).unwrap();
+    let (status, body) = hub_sync("GC", &doc, &base);
+    assert_eq!((status, error_code(&body).as_str()), (422, "place_id_taken"), "{}", error_message(&body));
+    // A change holding many visits.
+    let doc = w.grid(&w.a1, "GA");
+    let base = doc.heads();
+    let (status, body) = hub_sync("GA", &visits_in_one_change(&doc, &w.a1, "A1", 100), &base);
+    assert_eq!(status, 422, "{}", error_message(&body));
+    assert!(error_message(&body).contains("at most 64 operations"), "{}", error_message(&body));
+    // A visit dated tomorrow.
+    let mut doc = w.grid(&w.a1, "GA");
+    doc.add_visit(&Visit { at: chrono::Utc::now() + chrono::Duration::days(1), ..new_visit(&w.a1, "A1") }).unwrap();
+    let (status, body) = hub_sync("GA", &doc, &base);
+    assert_eq!((status, error_code(&body).as_str()), (422, "clock_ahead"), "{}", error_message(&body));
+    assert!(error_message(&body).contains("after this hub's clock"), "{}", error_message(&body));
+
+    // The hub stored none of it: the lead's copy holds a1's found place, in GA only, and no visit.
+    let store = GridStore::open(&lead.join("grids")).unwrap();
+    assert!(store.load("GA").unwrap().found_place(&found_id).unwrap().is_some());
+    assert!(store.load("GC").unwrap().place(&found_id).unwrap().is_none());
+    assert!(store.load("GA").unwrap().visits().unwrap().is_empty());
+}
+
+/// A hub cannot know another team's grids, so it may accept a found place under the id of one of their places.
+/// The server stores it (the team's later work depends on it) but counts it nowhere: the place stays where it is,
+/// visits recorded to it in the other grid count for nothing, and the team keeps syncing.
+#[test]
+fn a_found_place_relayed_under_another_teams_place_id_is_stored_but_moves_nothing() {
+    let w = world();
+    let (lead, hub) = team_a_hub(&w);
+    let args = ["field", "add-place", "--grid", "GB", "--kind", "household", "--label", "b's house"];
+    let taken = ok(&w.b1, &args, None).trim().to_string();
+    ok(&w.b1, &["field", "sync"], None);
+    let (town, places) = (w.town(), found_rows(&w));
+
+    // a1 takes the id in GA, through the hub, which holds no grid of team b; a2 receives it there and visits it.
+    let change = w.grid(&w.a1, "GA").add_found_place(&found_place(&w.a1, &taken, "hijacked")).unwrap();
+    GridStore::open(&w.a1.join("grids")).unwrap().append("GA", &[change]).unwrap();
+    ok(&w.a1, &["field", "sync", "--via", &hub.url], None);
+    ok(&w.a2, &["field", "sync", "--via", &hub.url], None);
+    ok(&w.a2, &["field", "visit", &taken, "--handbook"], None);
+    ok(&w.a2, &["field", "sync", "--via", &hub.url], None);
+
+    // Upstream, neither the lead's hub nor a2 is refused: the team's documents depend on those changes.
+    ok(&lead, &["hub", "sync"], None);
+    ok(&w.a2, &["field", "sync"], None);
+    assert_eq!(found_rows(&w), places, "the place stays b1's, in GB");
+    assert_eq!(w.town(), town, "nothing counted");
+    assert!(db_pairs(&w.server.data_dir, "SELECT visit_id, grid_code FROM visits").is_empty());
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("sync.set_aside") && audit.contains("stored, not counted"), "{audit}");
+    // a1's own direct sync brings nothing new any more; b1's team syncs on.
+    ok(&w.a1, &["field", "sync"], None);
+    ok(&w.b1, &["field", "sync"], None);
+}

@@ -3,6 +3,7 @@
 
 use crate::doc::{corrections_upgrade, DocError, GridDoc};
 use crate::found::{Correction, FoundPlace};
+use crate::limits::{check_change_size, SyncBudget};
 use crate::model::Visit;
 use crate::protocol::{hashes_from_wire, hashes_to_wire, ChangeSignature, GridPush, GridReply, ReplyKind, WireError};
 use crate::sign::PublicKey;
@@ -64,6 +65,12 @@ pub enum PushError {
     Malformed { grid: String, index: usize, reason: String },
     #[error("grid {grid}: {violation}")]
     Forbidden { grid: String, violation: Violation },
+    /// The request brings more than a sync may (`crate::limits`), checked before anything is applied.
+    #[error("grid {grid}: {reason}")]
+    TooLarge { grid: String, reason: crate::limits::TooLarge },
+    /// A record is dated after the receiver's clock (`Accepted::check_not_ahead`).
+    #[error("grid {grid}: {violation}")]
+    FromTheFuture { grid: String, violation: Violation },
     #[error("grid {grid}: {source}")]
     Wire {
         grid: String,
@@ -87,6 +94,47 @@ pub struct Accepted {
     /// Verified writers' signatures of the new changes, for a hub to keep and pass on.
     pub signatures: Vec<ChangeSignature>,
     pub reply: GridReply,
+}
+
+/// How far after the receiver's clock a device may date a visit, found place or correction. Phones that take
+/// the time from the network are within seconds, one set by hand within a few minutes; and a record X minutes
+/// ahead is taken once X minus this has passed since it was recorded, so a clock a little fast only delays the
+/// sync of what was recorded just before it. What it refuses is a wrong date, hour or time zone.
+pub const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(10);
+
+impl Accepted {
+    /// Refuses the push if it adds a visit, found place or correction dated more than `MAX_CLOCK_AHEAD` after
+    /// `now`, the receiver's clock; `receiver` names it in the message ("the server", "this hub").
+    pub fn check_not_ahead(&self, now: chrono::DateTime<chrono::Utc>, receiver: &str) -> Result<(), PushError> {
+        let dated = self
+            .new_visits
+            .iter()
+            .map(|v| (format!("visit {} (place {})", v.id, v.place_id), v.at))
+            .chain(self.new_places.iter().map(|p| (format!("found place {}", p.place.id), p.added_at)))
+            .chain(self.new_corrections.iter().map(|c| (format!("correction {}", c.id), c.at)));
+        let Some((what, at)) = dated.max_by_key(|(_, at)| *at).filter(|(_, at)| *at > now + MAX_CLOCK_AHEAD) else {
+            return Ok(());
+        };
+        let ahead = at - now;
+        let ahead = match (ahead.num_days(), ahead.num_hours(), ahead.num_minutes()) {
+            (days, _, _) if days >= 2 => format!("{days} days"),
+            (_, hours, _) if hours >= 2 => format!("{hours} hours"),
+            (_, _, minutes) => format!("{minutes} minutes"),
+        };
+        let format = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+        Err(PushError::FromTheFuture {
+            grid: self.reply.grid.clone(),
+            violation: Violation(format!(
+                "{what} is dated {}, {ahead} after {receiver}'s clock ({}): the phone's clock is probably wrong. Set \
+                 its date, time and time zone right. Nothing of this sync was stored and nothing is lost; the sync \
+                 is accepted from {} on, or at once after enrolling again with the clock right (`doorstep field \
+                 login`, or the app's enrolment), which records what is dated in the future again at that time",
+                format(at),
+                format(now),
+                format(at - MAX_CLOCK_AHEAD),
+            )),
+        })
+    }
 }
 
 /// A device whose changes a receiver accepts when another device relays them with its signature.
@@ -132,12 +180,24 @@ pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Resul
 }
 
 /// Checks a push, which may relay other devices' signed changes, applies what it brings to `doc` (the
-/// receiver's copy) and computes the reply.
+/// receiver's copy) and computes the reply. The push alone may bring at most what a whole sync request may.
+pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -> Result<Accepted, PushError> {
+    accept_push_within(doc, push, trust, &mut SyncBudget::default())
+}
+
+/// Checks a push, which may relay other devices' signed changes, applies what it brings to `doc` (the
+/// receiver's copy) and computes the reply. Its new changes are taken out of `budget`, shared by every grid of
+/// the request, before anything is applied.
 ///
 /// Applying in place spares a copy of the whole document per grid and sync. The price: on `Err`, `doc` may
 /// hold part of the refused push and must be thrown away (reloaded from storage). On `Ok`, `doc` holds exactly
 /// the stored history plus `new_changes`, which the caller must store before anyone else sees `doc`.
-pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -> Result<Accepted, PushError> {
+pub fn accept_push_within(
+    doc: &mut GridDoc,
+    push: &GridPush,
+    trust: &Trust<'_>,
+    budget: &mut SyncBudget,
+) -> Result<Accepted, PushError> {
     let current = &*doc;
     let grid = push.grid.clone();
     let forbidden = |violation| PushError::Forbidden { grid: grid.clone(), violation };
@@ -150,6 +210,7 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
     let mut seen = HashSet::new();
     let unknown: Vec<Change> =
         changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
+    budget.spend(&unknown).map_err(|reason| PushError::TooLarge { grid: grid.clone(), reason })?;
     let mut vouched = vouched_changes(&unknown, &trust.attested(&grid, push.attestation.as_ref()));
     // The constant change that creates the `corrections` map has no writer to check.
     let upgrade = corrections_upgrade().hash();
@@ -160,6 +221,7 @@ pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -
     let mut kept_signatures = Vec::new();
     for change in &unknown {
         if !vouched.contains(&change.hash()) {
+            check_change_size(change).map_err(forbidden)?;
             let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
             added.push((author.clone(), check_change_ops(current, change, &author).map_err(forbidden)?));
             kept_signatures.extend(signature.cloned());
@@ -387,4 +449,50 @@ pub(crate) fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, Str
                 .map_err(|e| (i, e.to_string()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Deliveries, Outcome};
+
+    fn accepted_visit_at(at: chrono::DateTime<chrono::Utc>) -> Accepted {
+        let visit = Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: "P1".into(),
+            volunteer: "amy".into(),
+            device: "d1".into(),
+            at,
+            outcome: Outcome::Completed,
+            deliveries: Deliveries::default(),
+            note: None,
+            gps: None,
+        };
+        let mut reply = new_grid_reply("G1", &GridDoc::genesis());
+        reply.kind = ReplyKind::Synced;
+        Accepted {
+            new_changes: Vec::new(),
+            new_visits: vec![visit],
+            new_places: Vec::new(),
+            new_corrections: Vec::new(),
+            signatures: Vec::new(),
+            reply,
+        }
+    }
+
+    /// A phone a few minutes fast syncs; one with a wrong date hears why it may not.
+    #[test]
+    fn records_dated_beyond_the_tolerance_after_the_receivers_clock_are_refused() {
+        let now = chrono::Utc::now();
+        for ahead in [-600, 0, 60, 599, 600] {
+            accepted_visit_at(now + chrono::Duration::seconds(ahead)).check_not_ahead(now, "the server").unwrap();
+        }
+        let err = accepted_visit_at(now + chrono::Duration::seconds(601)).check_not_ahead(now, "the server");
+        assert!(matches!(err, Err(PushError::FromTheFuture { .. })), "{err:?}");
+        let year_2099 = chrono::DateTime::parse_from_rfc3339("2099-01-01T08:00:00Z").unwrap().to_utc();
+        let err = accepted_visit_at(year_2099).check_not_ahead(now, "this hub").unwrap_err().to_string();
+        for words in ["dated 2099-01-01 08:00 UTC", "days after this hub's clock", "phone's clock is probably wrong"] {
+            assert!(err.contains(words), "{words:?} in {err}");
+        }
+    }
 }

@@ -106,6 +106,7 @@ pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, trust: &Trust<'_>) -
     let mut added = Vec::new();
     let mut kept_signatures = Vec::new();
     for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
+        crate::limits::check_change_size(change).map_err(forbidden)?;
         let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
         let keys = check_task_change_ops(current, change, &author).map_err(forbidden)?;
         added.push((author, keys));
@@ -280,6 +281,25 @@ mod tests {
         let change = f.device.add_outcome(&o).unwrap();
         let err = push_one(&f, change).unwrap_err().to_string();
         assert!(err.contains("claims volunteer \"bob\""), "{err}");
+    }
+
+    #[test]
+    fn a_change_adds_one_entry_at_most() {
+        let f = fixture();
+        let mut doc = f.device.automerge().clone();
+        let signs = match doc.get(ROOT, "signs").unwrap() {
+            Some((_, id)) => id,
+            None => unreachable!(),
+        };
+        let mut tx = doc.transaction();
+        for _ in 0..2 {
+            let entry = tx.put_object(&signs, Uuid::now_v7().to_string(), automerge::ObjType::Map).unwrap();
+            tx.put(&entry, "kind", "received").unwrap();
+        }
+        let (hash, _) = tx.commit();
+        let change = doc.get_change_by_hash(&hash.unwrap()).unwrap();
+        let err = push_one(&f, change).unwrap_err().to_string();
+        assert!(err.contains("adds more than one entry"), "{err}");
     }
 
     #[test]

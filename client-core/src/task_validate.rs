@@ -59,6 +59,12 @@ pub fn check_task_change_ops(
         };
         match (&op.action, new_entry, &op.obj) {
             (legacy::OpType::Make(automerge::ObjType::Map), Some((kind, map)), _) => {
+                if !created.is_empty() {
+                    return deny(format!(
+                        "change {hash} adds more than one entry; a device writes each sign-for or outcome as a \
+                         change of its own"
+                    ));
+                }
                 if uuid::Uuid::parse_str(&key).is_err() {
                     return deny(format!("task entry key {key:?} is not a UUID"));
                 }

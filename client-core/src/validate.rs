@@ -74,6 +74,12 @@ pub fn check_change_ops(doc: &GridDoc, change: &Change, author: &Author) -> Resu
         };
         let exists =
             |map: Option<&ObjId>| map.is_some_and(|m| doc.automerge().get(m, key.as_str()).ok().flatten().is_some());
+        if matches!(op.action, legacy::OpType::Make(_)) && !created.is_empty() {
+            return deny(format!(
+                "change {hash} adds more than one object; a device writes each visit, found place or correction as \
+                 a change of its own"
+            ));
+        }
         match (&op.action, &op.obj) {
             (legacy::OpType::Make(automerge::ObjType::Map), obj) if is_obj(obj, &visits) => {
                 if uuid::Uuid::parse_str(&key).is_err() {

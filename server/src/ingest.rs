@@ -4,14 +4,15 @@
 //! (each with the server's signed statement of the heads it holds) and newly issued tasks.
 
 use crate::auth::DeviceAuth;
-use crate::db::{now_ms, values_list, MAX_BINDS};
+use crate::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
 use crate::grids::{Cached, GridLock, GridRepo, GridWrite};
 use crate::{audit, projection, settings, AppState};
+use client_core::limits::SyncBudget;
 use client_core::model::Visit;
 use client_core::protocol::{Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::PublicKey;
-use client_core::sync::{accept_push_with, new_grid_reply, Accepted, PushError, Signer, Trust};
+use client_core::sync::{accept_push_with, accept_push_within, new_grid_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -75,6 +76,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             req.protocol
         )));
     }
+    client_core::limits::check_task_changes(req.tasks.as_deref()).map_err(|e| too_large(&e))?;
     // Syncs that only read hold one document at a time, briefly, and are not queued.
     let writes = req.grids.iter().any(|p| !p.changes.is_empty());
     let _admitted = if writes { Some(admit(state).await?) } else { None };
@@ -171,6 +173,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
     let mut accepted: Vec<(usize, Accepted, Cached)> = Vec::new();
     let lock_codes: Vec<String> = locks.iter().map(|l| l.code.clone()).collect();
     let stored = state.grids.stored_versions(session.reader(), &lock_codes).await?;
+    let mut budget = SyncBudget::default();
     for (i, lock) in locks.iter_mut().enumerate() {
         let code = lock.code.clone();
         let Some(mut cached) = state.grids.take_current(lock, session.reader(), stored.get(&code).copied()).await?
@@ -186,7 +189,8 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
                 GridRepo::commit_cache(lock, (cached.version, cached.log_count), cached.doc);
             }
             Some(push) => {
-                let mut result = accept_push_with(&mut cached.doc, push, &trust).map_err(|e| push_error(&e))?;
+                let mut result =
+                    accept_push_within(&mut cached.doc, push, &trust, &mut budget).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
                     crate::reassigned::withhold(&mut result.reply, push);
                 }
@@ -200,6 +204,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         .filter(|(code, _)| !assigned.contains(*code))
         .collect();
     crate::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
+    let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
     let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
     // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
     // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
@@ -315,6 +320,14 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             device.device_id
         );
         audit::record(db, Some(&device.claims.usr), "sync.relayed", &detail).await;
+    }
+    if set_aside > 0 {
+        let detail = format!(
+            "device {}: {set_aside} records for places another grid holds (found places relayed under the id of \
+             another grid's place, and visits and corrections naming them) stored, not counted",
+            device.device_id
+        );
+        audit::record(db, Some(&device.claims.usr), "sync.set_aside", &detail).await;
     }
     replies.extend(pulled);
     replies.extend(accepted_replies.into_iter().map(|a| a.reply));
@@ -446,8 +459,73 @@ fn push_error(e: &PushError) -> ApiError {
             metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
             ApiError::unprocessable("change_rejected", e.to_string())
         }
+        PushError::FromTheFuture { .. } => {
+            metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
+            ApiError::unprocessable("clock_ahead", e.to_string())
+        }
+        PushError::TooLarge { .. } => too_large(e),
         PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
     }
+}
+
+fn too_large(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "sync_too_large", e.to_string())
+}
+
+/// What no single grid's document can tell, checked over the whole request before anything is stored: every
+/// record is dated no later than shortly after the server's clock, and a place id belongs to one grid only in
+/// the whole territory. A device's own found place under the id of a place of another grid is refused. The same
+/// relayed by a team-mate (a hub, which holds only its team's grids, could not know) is stored, since the team's
+/// later work depends on it in the document, but set aside like a revoked device's visits: it is not projected,
+/// and neither is any visit or correction recorded in one grid for a place the server holds in another. Returns
+/// how many records were set aside.
+async fn check_accepted(
+    conn: &mut sqlx::AnyConnection,
+    accepted: &mut [(usize, Accepted, Cached)],
+    locks: &[GridLock],
+    pusher: &str,
+) -> Result<usize, ApiError> {
+    let now = chrono::Utc::now();
+    for (_, acc, _) in accepted.iter() {
+        acc.check_not_ahead(now, "the server").map_err(|e| push_error(&e))?;
+    }
+    let mut found_in: HashMap<&str, &str> = HashMap::new();
+    let mut ids = BTreeSet::new();
+    for (i, acc, _) in accepted.iter() {
+        let grid = locks[*i].code.as_str();
+        for place in &acc.new_places {
+            if found_in.insert(&place.place.id, grid).is_some_and(|other| other != grid) {
+                return Err(projection::place_taken(&place.place.id, grid));
+            }
+        }
+        ids.extend(acc.new_places.iter().map(|p| p.place.id.clone()));
+        ids.extend(acc.new_corrections.iter().map(|c| c.place_id.clone()));
+        ids.extend(acc.new_visits.iter().map(|v| v.place_id.clone()));
+    }
+    let ids: Vec<String> = ids.into_iter().collect();
+    let mut stored: HashMap<String, String> = HashMap::new();
+    for chunk in ids.chunks(MAX_BINDS) {
+        let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({})", in_list(conn, chunk.len()));
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id);
+        }
+        stored.extend(query.fetch_all(&mut *conn).await?);
+    }
+    let mut set_aside = 0;
+    for (i, acc, _) in accepted.iter_mut() {
+        let grid = locks[*i].code.as_str();
+        let elsewhere = |id: &str| stored.get(id).is_some_and(|other| other != grid);
+        if let Some(own) = acc.new_places.iter().find(|p| p.device == pusher && elsewhere(&p.place.id)) {
+            return Err(projection::place_taken(&own.place.id, grid));
+        }
+        let before = acc.new_places.len() + acc.new_corrections.len() + acc.new_visits.len();
+        acc.new_places.retain(|p| !elsewhere(&p.place.id));
+        acc.new_corrections.retain(|c| !elsewhere(&c.place_id));
+        acc.new_visits.retain(|v| !elsewhere(&v.place_id));
+        set_aside += before - (acc.new_places.len() + acc.new_corrections.len() + acc.new_visits.len());
+    }
+    Ok(set_aside)
 }
 
 pub async fn audit_rejection(state: &AppState, device: &DeviceAuth, err: &ApiError) {

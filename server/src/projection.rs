@@ -210,15 +210,18 @@ pub async fn project_places(
         for place in before.values() {
             deltas.add(&place.state(), -1);
         }
+        // A place never moves to another grid (its visits live in its grid's document): the update is skipped
+        // for a row of another grid, and the place it skipped fails the transaction. Checked by the database
+        // itself, so that two writers that each checked before (two grids' syncs at once) cannot both win.
         let sql = format!(
             "INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural, lat, lon) \
-             VALUES {} ON CONFLICT (place_id) DO UPDATE SET grid_code = excluded.grid_code, \
+             VALUES {} ON CONFLICT (place_id) DO UPDATE SET \
              village_code = excluded.village_code, town_code = excluded.town_code, kind = excluded.kind, \
              label = excluded.label, address = excluded.address, rural = excluded.rural, lat = excluded.lat, \
-             lon = excluded.lon",
+             lon = excluded.lon WHERE places.grid_code = excluded.grid_code RETURNING place_id",
             values_list(tx, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
         for (grid, place) in chunk {
             query = query
                 .bind(&place.id)
@@ -232,7 +235,10 @@ pub async fn project_places(
                 .bind(NullableF64(place.lat))
                 .bind(NullableF64(place.lon));
         }
-        query.execute(&mut **tx).await?;
+        let written: BTreeSet<String> = query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id).collect();
+        if let Some((grid, place)) = chunk.iter().find(|(_, p)| !written.contains(&p.id)) {
+            return Err(place_taken(&place.id, &grid.code));
+        }
         // New places have no visits yet; existing ones are recounted only when their rules changed.
         let changed_rules: Vec<(&str, PlaceKind, bool)> = chunk
             .iter()
@@ -259,6 +265,19 @@ pub async fn project_places(
         }
     }
     Ok(())
+}
+
+/// The refusal of a found place whose id a place of another grid holds (which grid is not said: it may be
+/// another team's).
+pub fn place_taken(id: &str, grid: &str) -> ApiError {
+    metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
+    ApiError::unprocessable(
+        "place_id_taken",
+        format!(
+            "grid {grid}: place {id} already belongs to another grid; a place id is unique in the whole territory, \
+             and a place found in the field gets a new random one when it is recorded"
+        ),
+    )
 }
 
 /// Recomputes places' indicator rows from their stored visits with the coverage rules, for each place its

@@ -321,7 +321,7 @@ async fn review_decisions_keep_the_counts() {
             place_id: id.clone(),
             volunteer: username.clone(),
             device: device_id.clone(),
-            at: now + chrono::Duration::hours(i as i64),
+            at: now - chrono::Duration::hours(i as i64),
             outcome,
             deliveries: Deliveries { handbook, briefed: handbook, ..Default::default() },
             note: None,

@@ -46,7 +46,8 @@ function runSync(manual) {
       if (!typing) route();
     })
     .catch((err) => {
-      if (!(err instanceof CallError) || !err.unreachable) say(`${t(err.status === 401 ? "refused" : "syncFailed")}${err.message} ${err.status === 401 ? t("reenrolHint") : ""}`, "error");
+      const hint = err.status === 401 ? t("reenrolHint") : err.code === "clock_ahead" ? t("clockHint") : "";
+      if (!(err instanceof CallError) || !err.unreachable) say(`${t(err.status === 401 ? "refused" : "syncFailed")}${err.message} ${hint}`, "error");
       else if (manual) say(t("unreachable"), "error");
     })
     .finally(() => {

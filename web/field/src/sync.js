@@ -309,12 +309,19 @@ async function applyTaskReply(state, r, kept, tally, resendAll) {
 async function recordCarried(state) {
   await state.exclusive(async () => {
     const device = state.device.device_id;
+    // A record dated after now was recorded while the phone's clock was wrong (and the server refused it): it is
+    // dated now, as src/field.rs does.
+    const now = Date.now();
     for (const { grid, place, visit, correction } of state.carried) {
       const doc = state.grids.get(grid)?.doc;
       if (!doc) continue; // the grid is no longer the team's
-      if (place && !doc.places?.[place.id]) await state.writeFoundPlace(grid, { ...place, device });
-      if (visit && !doc.visits?.[visit.id]) await state.writeVisit(grid, { ...visit, device });
-      if (correction && !doc.corrections?.[correction.id]) await state.writeCorrection(grid, { ...correction, device });
+      if (place && !doc.places?.[place.id]) {
+        await state.writeFoundPlace(grid, { ...place, device, added_at: Math.min(place.added_at, now) });
+      }
+      if (visit && !doc.visits?.[visit.id]) await state.writeVisit(grid, { ...visit, device, at: Math.min(visit.at, now) });
+      if (correction && !doc.corrections?.[correction.id]) {
+        await state.writeCorrection(grid, { ...correction, device, at: Math.min(correction.at, now) });
+      }
     }
   });
 }
