@@ -1,7 +1,7 @@
 //! Endpoints of the Doorstep CA: its certificate for anyone (to install on phones, with the fingerprint to check
 //! it by), and hub certificates for a team lead's device.
 
-use crate::auth::DeviceAuth;
+use crate::auth::LeadDevice;
 use crate::error::{ApiError, ApiResult};
 use crate::tls_ca::CaInfo;
 use crate::{audit, AppState};
@@ -67,7 +67,7 @@ pub struct HubCertificateReply {
 /// account's current role and team are read from the database: a lead moved to another role gets none.
 async fn hub_certificate(
     State(state): State<AppState>,
-    device: DeviceAuth,
+    LeadDevice(device): LeadDevice,
     body: Result<Json<HubCertificateRequest>, JsonRejection>,
 ) -> ApiResult<Json<HubCertificateReply>> {
     let (role, team): (String, Option<String>) = sqlx::query_as("SELECT role, team FROM users WHERE id = $1")

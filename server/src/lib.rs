@@ -5,6 +5,7 @@ pub mod api;
 pub mod area_progress;
 pub mod audit;
 pub mod auth;
+pub mod bodies;
 pub mod ca_api;
 pub mod dashboard;
 pub mod db;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub login_throttle: throttle::ThrottlePolicy,
     /// Admits a bounded number of writing syncs at a time (see `ingest::admit`).
     pub sync_admission: Arc<tokio::sync::Semaphore>,
+    /// Permits for large uploads, and where territory files are received.
+    pub uploads: Arc<bodies::Uploads>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,16 +92,18 @@ impl AppState {
         let grids = Arc::new(grids::GridRepo::new(db.clone(), config.doc_cache_bytes));
         ops::prometheus();
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
-        Ok(AppState { db, keys, grids, login_throttle: config.login_throttle, sync_admission })
+        let uploads = Arc::new(bodies::Uploads::new(&config.data_dir));
+        Ok(AppState { db, keys, grids, login_throttle: config.login_throttle, sync_admission, uploads })
     }
 }
 
 /// Serves the API on an already-bound listener, over HTTPS when `tls` is given, until `shutdown` resolves;
-/// in-flight requests finish first.
+/// in-flight requests finish first. `limits` bound what slow or numerous connections of one client can hold.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    limits: listen::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = api::router(state)
@@ -110,5 +115,5 @@ pub async fn serve(
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Client addresses feed the login throttle.
-    listen::serve_app(app, listener, tls, shutdown).await
+    listen::serve_app_with(app, listener, tls, limits, shutdown).await
 }
