@@ -700,34 +700,40 @@ fn a_viewers_gzip_bombs_are_refused_unread_and_the_server_keeps_its_memory() {
     let mut small = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip_bomb(4)[..]), &mut small).unwrap();
     assert!(small.len() == 4 << 20 && small.iter().all(|b| *b == 0), "the bomb is a valid gzip stream");
-    let bomb = gzip_bomb(500);
-    assert!(bomb.len() < 600 * 1024, "{}", bomb.len());
-    let head = format!(
-        "POST /api/v1/territory/import HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: text/csv\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-        bomb.len()
-    );
-    let wave = |n: usize| -> Vec<u16> {
+    let import_head = |length: usize| {
+        format!(
+            "POST /api/v1/territory/import HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: text/csv\r\nContent-Encoding: gzip\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+    let wave = |n: usize, body: &[u8]| -> Vec<u16> {
+        let head = import_head(body.len());
         std::thread::scope(|s| {
-            let sending: Vec<_> = (0..n).map(|_| s.spawn(|| send_whole(&addr, &head, &bomb))).collect();
+            let sending: Vec<_> = (0..n).map(|_| s.spawn(|| send_whole(&addr, &head, body))).collect();
             sending.into_iter().map(|h| h.join().unwrap()).collect()
         })
     };
-    // A first wave brings the server's buffers and threads to their working size.
-    assert_eq!(wave(6), vec![403; 6]);
+    // A first wave of small files brings the server's buffers and threads to their working size.
+    assert_eq!(wave(6, &gzip_bomb(1)), vec![403; 6]);
     let before = resident_kib(w.server.pid());
+    let bomb = gzip_bomb(500);
+    assert!(bomb.len() < 600 * 1024, "{}", bomb.len());
     ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
     std::thread::scope(|s| {
-        let flood = s.spawn(|| (0..5).flat_map(|_| wave(6)).collect::<Vec<u16>>());
+        let flood = s.spawn(|| {
+            for _ in 0..5 {
+                assert_eq!(wave(6, &bomb), vec![403; 6]);
+                let now = resident_kib(w.server.pid());
+                assert!(
+                    now < before + 8 * 1024,
+                    "the server's resident memory grew from {before} KiB to {now} KiB under a viewer's refused imports"
+                );
+            }
+        });
         ok(&w.a1, &["field", "sync"], None);
-        assert_eq!(flood.join().unwrap(), vec![403; 30]);
+        flood.join().unwrap();
     });
-    let after = resident_kib(w.server.pid());
-    eprintln!("server resident memory: {before} KiB before the flood, {after} KiB after");
-    assert!(
-        after < before + 8 * 1024,
-        "the server's resident memory grew from {before} KiB to {after} KiB under a viewer's refused imports"
-    );
+    eprintln!("server resident memory: {before} KiB before the flood, {} KiB after", resident_kib(w.server.pid()));
     assert_eq!(figure(&w.town(), "T1", "handbook").1, 1, "the volunteer's visit was stored");
 
     // The office imports a real file of 30,000 places (the CLI sends it gzipped).
@@ -975,4 +981,33 @@ fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
         );
     });
     assert_eq!(figure(&w.town(), "T1", "handbook").1, 1, "the volunteer's visit was stored");
+}
+
+/// A team hub checks a device's token and team before it reads (or inflates) the device's sync body.
+#[test]
+fn a_hub_checks_the_device_before_reading_its_sync() {
+    let w = world();
+    let args = ["user", "create", "lead-a", "--role", "lead", "--team", "team-a", "--password-stdin"];
+    ok(&w.office, &args, Some(&pw()));
+    let lead = w.tmp.path().join("lead");
+    let args = ["field", "login", "--server", &w.server.url, "--username", "lead-a", "--password-stdin"];
+    ok(&lead, &args, Some(&pw()));
+    ok(&lead, &["field", "sync"], None);
+    let hub = Hub::start(&lead, &["--upstream-every", "0"]);
+    let addr = hub.url.trim_start_matches("http://").to_string();
+    let other_team = device(&w.b1)["token"].as_str().unwrap().to_string();
+    let own_team = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let head = |token: Option<&str>| {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        format!(
+            "POST /api/v1/sync HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {}\r\nContent-Encoding: gzip\r\n\
+             Content-Length: 600000\r\n\r\n",
+            protocol::CONTENT_TYPE
+        )
+    };
+    assert_eq!(status_before_body(&addr, &head(None)).0, 401);
+    assert_eq!(status_before_body(&addr, &head(Some("not.a.token"))).0, 401);
+    assert_eq!(status_before_body(&addr, &head(Some(&other_team))).0, 403);
+    // A device of the team is asked for its body.
+    assert_eq!(status_before_body(&addr, &head(Some(&own_team))).0, 100);
 }
