@@ -317,6 +317,26 @@ mod tests {
         assert_eq!(connected, burst, "connections completed before the server accepted any");
     }
 
+    /// One address holds at most its bound of connections, and a closed one frees its place; an IPv6 /64 is one
+    /// address, and an IPv4 address is the same whether it comes mapped into IPv6 or not.
+    #[test]
+    fn connections_are_bounded_per_address() {
+        let bound = super::PerAddress::new(2);
+        let v4: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let first = bound.take(v4).unwrap();
+        let _second = bound.take("::ffff:192.0.2.7".parse().unwrap()).unwrap();
+        assert!(bound.take(v4).is_none());
+        assert!(bound.take("192.0.2.8".parse().unwrap()).is_some(), "another address is not affected");
+        drop(first);
+        assert!(bound.take(v4).is_some());
+
+        let _a = bound.take("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let _b = bound.take("2001:db8:1:2:ffff::9".parse().unwrap()).unwrap();
+        assert!(bound.take("2001:db8:1:2::3".parse().unwrap()).is_none(), "the same /64");
+        assert!(bound.take("2001:db8:1:3::1".parse().unwrap()).is_some(), "another /64");
+        assert!(super::PerAddress::new(0).take(v4).is_some(), "0: no bound");
+    }
+
     #[tokio::test]
     async fn an_address_in_use_is_refused_with_its_address() {
         let taken = super::bind("127.0.0.1:0").await.unwrap();
