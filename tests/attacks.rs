@@ -914,7 +914,7 @@ fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const SLOW: usize = 3_000;
     raise_open_file_limit(SLOW as u64 + 1_000);
-    let w = world_with(&["--header-timeout-secs", "2", "--body-timeout-secs", "2"]);
+    let w = world_with(&["--header-timeout-secs", "3", "--body-timeout-secs", "3"]);
     // The open-file limit a service gets by default (systemd's soft LimitNOFILE): without a bound per address,
     // slow connections from one address use it up and the server accepts no one else.
     set_open_file_limit(w.server.pid(), 1024);
@@ -930,6 +930,7 @@ fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
          Content-Length: 100\r\n\r\n{{\"username\": \"a1\", "
     );
     w.rt.block_on(async {
+        let opening = std::time::Instant::now();
         let mut slow = Vec::with_capacity(SLOW);
         for i in 0..SLOW {
             let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -942,6 +943,7 @@ fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
             let _ = socket.write_all(sent).await;
             slow.push(socket);
         }
+        let opened_in = opening.elapsed();
         // 127.0.0.2 is another address of the loopback interface.
         let client = reqwest::Client::builder()
             .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
@@ -970,15 +972,18 @@ fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
             let mut answer = Vec::new();
             let closed = tokio::time::timeout(std::time::Duration::from_secs(30), socket.read_to_end(&mut answer));
             // A reset counts as closed too.
-            let _ = closed.await.expect("a slow connection was still open 30 s after its timeout of 2 s");
+            let _ = closed.await.expect("a slow connection was still open 30 s after its timeout of 3 s");
             if answer.starts_with(b"HTTP/1.1 408") {
                 timed_out += 1;
             }
         }
-        assert!(
-            (1..=256).contains(&timed_out),
-            "{timed_out} slow login bodies were answered 408; the bound per address is 256"
-        );
+        // Those answered held a place in the address's bound. (Opening them takes a fraction of a second; on a
+        // machine so loaded that it took longer than the timeout, the first ones' places were free again before
+        // the last ones came, and more than the bound may have been answered.)
+        assert!(timed_out >= 1, "no slow login body was answered 408");
+        if opened_in < std::time::Duration::from_secs(3) {
+            assert!(timed_out <= 256, "{timed_out} slow login bodies were answered 408; the bound per address is 256");
+        }
     });
     assert_eq!(figure(&w.town(), "T1", "handbook").1, 1, "the volunteer's visit was stored");
 }
