@@ -326,3 +326,64 @@ impl http_body::Body for PacedBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+
+    fn body_of(chunks: Vec<Bytes>) -> Body {
+        Body::from_stream(stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)))
+    }
+
+    /// A large sync body takes one of the permits while it is held; with none free it is refused with 503 and
+    /// `Retry-After`, and small bodies never need one.
+    #[tokio::test]
+    async fn large_sync_bodies_are_bounded_in_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = Uploads::new(dir.path());
+        let large = || body_of(vec![Bytes::from(vec![0u8; LARGE_SYNC_BODY]); 2]);
+        let mut held = Vec::new();
+        for _ in 0..MAX_LARGE_SYNCS_IN_FLIGHT {
+            let (bytes, permit) = read_sync_body(&uploads, large(), 64 << 20).await.ok().unwrap();
+            assert_eq!(bytes.len(), 2 * LARGE_SYNC_BODY);
+            held.push(permit.expect("a large body holds a permit"));
+        }
+        let refused = read_sync_body(&uploads, large(), 64 << 20).await.err().unwrap().into_response();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "30");
+        let (_, permit) =
+            read_sync_body(&uploads, body_of(vec![Bytes::from_static(b"small")]), 64 << 20).await.ok().unwrap();
+        assert!(permit.is_none());
+        held.pop();
+        assert!(read_sync_body(&uploads, large(), 64 << 20).await.ok().unwrap().1.is_some());
+        let over = read_sync_body(&uploads, large(), LARGE_SYNC_BODY).await.err().unwrap().into_response();
+        assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    /// A body that stops arriving fails once its time is up, and its reader answers 408; one that keeps coming
+    /// at the minimum rate is read whole.
+    #[tokio::test]
+    async fn a_body_that_stops_arriving_gets_408() {
+        // 13 bytes received earn 13 µs beyond the 200 ms.
+        let pace = BodyPace { timeout: Duration::from_millis(200), min_rate: 1_000_000 };
+        let stalled =
+            stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{\"username\": "))]).chain(stream::pending());
+        let body =
+            Body::new(PacedBody { inner: Body::from_stream(stalled), pace, received: 0, started: None, timer: None });
+        let error = axum::body::to_bytes(body, 1 << 20).await.unwrap_err();
+        let answer = read_error(&error);
+        assert_eq!(answer.status, StatusCode::REQUEST_TIMEOUT, "{}", answer.message);
+        assert!(answer.message.contains("arrived too slowly"), "{}", answer.message);
+
+        let steady =
+            stream::iter((0..5).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(b"x")))).then(|chunk| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                chunk
+            });
+        let pace = BodyPace { timeout: Duration::from_millis(200), min_rate: 5 };
+        let body =
+            Body::new(PacedBody { inner: Body::from_stream(steady), pace, received: 0, started: None, timer: None });
+        assert_eq!(axum::body::to_bytes(body, 1 << 20).await.unwrap().len(), 5);
+    }
+}
