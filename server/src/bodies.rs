@@ -23,9 +23,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// bounds; imports apply one at a time anyway, and a third import while two are in hand is more likely a repeated
 /// click than intent.
 pub const MAX_IMPORTS_IN_FLIGHT: usize = 2;
-/// A sync body larger than this, inflated, is large: a volunteer's day is a few hundred KB, a device's first sync
-/// after weeks offline a few MB.
-pub const LARGE_SYNC_BODY: usize = 4 << 20;
+/// A sync body larger than this, inflated, is large: a volunteer's day of a few hundred visits is a few hundred KB
+/// (about 110 bytes a visit gzipped on the wire, a few times that inflated).
+pub const LARGE_SYNC_BODY: usize = 1 << 20;
 /// Large sync bodies held in memory at the same time (each up to the sync limit of 64 MiB).
 pub const MAX_LARGE_SYNCS_IN_FLIGHT: usize = 4;
 /// What a client refused for lack of a permit is told to wait, in seconds.
