@@ -8,7 +8,7 @@ use crate::hub_exchange::{exchange, Hub};
 use crate::hub_tls;
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -70,7 +70,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
-async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Body) -> Response {
     let is_cbor = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -86,6 +86,21 @@ async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byt
         .map(str::to_string)
     else {
         return ApiError::unauthorized("missing bearer token; enrol the device with the server first").into_response();
+    };
+    // The token and its team are checked before the body is read (or inflated): nobody else gets the hub to take
+    // in up to the sync limit. The exchange checks them again with everything else.
+    match server::auth::verify_device_token(&hub.server_key, &token) {
+        Ok(claims) if claims.team.as_deref() == Some(hub.team()) => {}
+        Ok(claims) => {
+            let team = claims.team.as_deref().unwrap_or("none");
+            let message = format!("this hub serves team {}; this device belongs to team {team}", hub.team());
+            return ApiError::forbidden(message).into_response();
+        }
+        Err(e) => return ApiError::unauthorized(e).into_response(),
+    }
+    let body = match axum::body::to_bytes(body, server::api::MAX_BULK_BODY).await {
+        Ok(body) => body,
+        Err(e) => return server::bodies::read_error(&e).into_response(),
     };
     // The exchange reads and writes the lead's files under the profile lock: off the async workers.
     match tokio::task::spawn_blocking(move || exchange(&hub, &token, &body)).await {

@@ -58,6 +58,23 @@ pub struct ServeArgs {
     #[arg(long, env = "DOORSTEP_MAX_CONCURRENT_SYNCS", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS as u64)]
     max_concurrent_syncs: u64,
+    /// Seconds for a request's headers to arrive (and how long a kept-alive connection may stay idle).
+    #[arg(long, env = "DOORSTEP_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = server::listen::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    header_timeout_secs: u64,
+    /// Seconds for a request's body to arrive, plus one per --body-min-rate bytes received.
+    #[arg(long, env = "DOORSTEP_BODY_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = server::listen::DEFAULT_BODY_TIMEOUT.as_secs())]
+    body_timeout_secs: u64,
+    /// Bytes a second a request body must average beyond --body-timeout-secs.
+    #[arg(long, env = "DOORSTEP_BODY_MIN_RATE", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = server::listen::DEFAULT_BODY_MIN_RATE)]
+    body_min_rate: u64,
+    /// Connections open at the same time from one client address (an IPv6 /64 counts as one); 0: no bound
+    /// (behind a reverse proxy, whose address every connection has, let the proxy bound them).
+    #[arg(long, env = "DOORSTEP_MAX_CONNECTIONS_PER_ADDRESS",
+          default_value_t = server::listen::DEFAULT_CONNECTIONS_PER_ADDRESS)]
+    max_connections_per_address: usize,
 }
 
 impl ServeArgs {
@@ -89,6 +106,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         doc_cache_bytes: args.doc_cache_mb << 20,
         max_concurrent_syncs: args.max_concurrent_syncs as usize,
     };
+    let limits = server::listen::ConnectionLimits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+        body: server::bodies::BodyPace {
+            timeout: std::time::Duration::from_secs(args.body_timeout_secs),
+            min_rate: args.body_min_rate,
+        },
+        per_address: args.max_connections_per_address,
+    };
     let state = AppState::open(&config).await?;
     if args.demo {
         match server::demo::populate(&state).await? {
@@ -115,7 +140,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     println!("Doorstep listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
     use std::io::Write;
     std::io::stdout().flush()?;
-    server::serve(state, listener, tls, shutdown_signal()).await
+    server::serve(state, listener, tls, limits, shutdown_signal()).await
 }
 
 pub(crate) async fn shutdown_signal() {

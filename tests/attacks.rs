@@ -1788,3 +1788,427 @@ fn a_found_place_relayed_under_another_teams_place_id_is_stored_but_moves_nothin
     ok(&w.a1, &["field", "sync"], None);
     ok(&w.b1, &["field", "sync"], None);
 }
+
+// ---- Request bodies and slow clients ----
+
+/// The resident memory of a process, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS in /proc/PID/status");
+    line.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+/// A valid gzip stream of `mib` MiB of zeros, about a thousandth of that on the wire. Built from one compressed
+/// MiB repeated (with the CRC combined), as compressing 500 MiB would take most of a minute in a test build.
+fn gzip_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, Crc, FlushCompress};
+    let zeros = vec![0u8; 1 << 20];
+    let mut deflate = Compress::new(Compression::best(), false);
+    let mut next_block = |input: &[u8], flush: FlushCompress| {
+        let before = deflate.total_in();
+        let mut out = Vec::with_capacity(1 << 16);
+        deflate.compress_vec(input, &mut out, flush).unwrap();
+        assert_eq!(deflate.total_in() - before, input.len() as u64);
+        out
+    };
+    let first = next_block(&zeros, FlushCompress::Sync);
+    // With the window full of zeros, every further MiB compresses to the same bytes.
+    let steady = next_block(&zeros, FlushCompress::Sync);
+    assert_eq!(next_block(&zeros, FlushCompress::Sync), steady);
+    let mut one_mib = Crc::new();
+    one_mib.update(&zeros);
+    let mut crc = Crc::new();
+    let mut stream = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    stream.extend_from_slice(&first);
+    crc.combine(&one_mib);
+    for _ in 1..mib {
+        stream.extend_from_slice(&steady);
+        crc.combine(&one_mib);
+    }
+    stream.extend_from_slice(&next_block(&[], FlushCompress::Finish));
+    stream.extend_from_slice(&crc.sum().to_le_bytes());
+    stream.extend_from_slice(&crc.amount().to_le_bytes());
+    stream
+}
+
+/// The status of the first answer on `socket` (an interim `100 Continue` included), read up to the end of its
+/// head; `None` if the server closed the connection without answering.
+fn first_status(socket: &mut std::net::TcpStream) -> Option<u16> {
+    use std::io::Read;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) if answer.is_empty() => return None,
+            Ok(0) => panic!("the answer broke off: {}", String::from_utf8_lossy(&answer)),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading the answer: {e}: {}", String::from_utf8_lossy(&answer)),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).to_string();
+    Some(text.split(' ').nth(1).unwrap().parse().unwrap())
+}
+
+/// Sends a request's head and whole body at once, as an attacker would (without waiting for the server to ask
+/// for the body), and returns the status of the answer. Writing may fail once the server has answered and closed.
+fn send_whole(addr: &str, head: &str, body: &[u8]) -> u16 {
+    use std::io::Write;
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(300))).unwrap();
+    let mut writer = socket.try_clone().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(body));
+        });
+        first_status(&mut socket).expect("the server closed the connection without answering")
+    })
+}
+
+/// Sends a request's head with `Expect: 100-continue` and returns the server's first answer: 100 if it asked for
+/// the body (it began reading it), or the final status it gave without reading any of it.
+fn status_before_body(addr: &str, head: &str) -> (u16, std::net::TcpStream) {
+    use std::io::Write;
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let head = head.replacen("\r\n", "\r\nExpect: 100-continue\r\n", 1);
+    socket.write_all(head.as_bytes()).unwrap();
+    let status = first_status(&mut socket).expect("the server closed the connection without answering");
+    (status, socket)
+}
+
+fn login_viewer(w: &World, area: &str) -> PathBuf {
+    let args = ["user", "create", "viewer1", "--role", "viewer", "--area", area, "--password-stdin"];
+    ok(&w.office, &args, Some(&pw()));
+    let viewer = w.tmp.path().join("viewer");
+    let args = ["login", "--server", &w.server.url, "--username", "viewer1", "--password-stdin"];
+    ok(&viewer, &args, Some(&pw()));
+    viewer
+}
+
+/// A viewer's territory imports of a gzip bomb (500 KB on the wire, 500 MiB inflated) are refused before any of
+/// the body is read or inflated: a flood of them leaves the server's memory where it was, and a volunteer's sync
+/// is served meanwhile. The office's import of a real file still works, with the file received on disk.
+#[test]
+fn a_viewers_gzip_bombs_are_refused_unread_and_the_server_keeps_its_memory() {
+    let w = world();
+    let token = session_token(&login_viewer(&w, "V1"));
+    let addr = w.server.url.trim_start_matches("http://").to_string();
+    let mut small = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip_bomb(4)[..]), &mut small).unwrap();
+    assert!(small.len() == 4 << 20 && small.iter().all(|b| *b == 0), "the bomb is a valid gzip stream");
+    let import_head = |length: usize| {
+        format!(
+            "POST /api/v1/territory/import HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: text/csv\r\nContent-Encoding: gzip\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+    let wave = |n: usize, body: &[u8]| -> Vec<u16> {
+        let head = import_head(body.len());
+        std::thread::scope(|s| {
+            let sending: Vec<_> = (0..n).map(|_| s.spawn(|| send_whole(&addr, &head, body))).collect();
+            sending.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    // A first wave of small files brings the server's buffers and threads to their working size.
+    assert_eq!(wave(6, &gzip_bomb(1)), vec![403; 6]);
+    let before = resident_kib(w.server.pid());
+    let bomb = gzip_bomb(500);
+    assert!(bomb.len() < 600 * 1024, "{}", bomb.len());
+    ok(&w.a1, &["field", "visit", "A1", "--handbook"], None);
+    std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            for _ in 0..5 {
+                assert_eq!(wave(6, &bomb), vec![403; 6]);
+                let now = resident_kib(w.server.pid());
+                assert!(
+                    now < before + 8 * 1024,
+                    "the server's resident memory grew from {before} KiB to {now} KiB under a viewer's refused imports"
+                );
+            }
+        });
+        ok(&w.a1, &["field", "sync"], None);
+        flood.join().unwrap();
+    });
+    eprintln!("server resident memory: {before} KiB before the flood, {} KiB after", resident_kib(w.server.pid()));
+    assert_eq!(figure(&w.town(), "T1", "handbook").1, 1, "the volunteer's visit was stored");
+
+    // The office imports a real file of 30,000 places (the CLI sends it gzipped).
+    use std::fmt::Write as _;
+    let mut csv = String::from(
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n",
+    );
+    for i in 0..30_000 {
+        writeln!(csv, "T9-{i},household,house {i},T9-G{},grid {},T9-V,v9,village,T9,t9", i / 100, i / 100).unwrap();
+    }
+    let f = write_file(w.tmp.path(), "large.csv", csv.as_bytes());
+    let out = ok(&w.office, &["territory", "import", f.to_str().unwrap()], None);
+    assert!(out.contains("imported 30000 rows: 30000 places added"), "{out}");
+    assert_eq!(figure(&w.town(), "T9", "handbook").0, 30_000);
+}
+
+/// Territory files in hand at once are bounded: past the bound an import is refused at once with 503 and
+/// `Retry-After`, and once those in hand are done the next one is taken.
+#[test]
+fn territory_imports_in_flight_are_bounded() {
+    let w = world();
+    let token = session_token(&w.office);
+    let addr = w.server.url.trim_start_matches("http://").to_string();
+    let csv = TERRITORY.replace("a1,", "a1 renamed,");
+    let head = format!(
+        "POST /api/v1/territory/import?dry_run=true HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        csv.len()
+    );
+    // Two imports whose bodies the server has asked for (so it holds their permits), their files still to come.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (status, socket) = status_before_body(&addr, &head);
+        assert_eq!(status, 100);
+        held.push(socket);
+    }
+    let refused = w.rt.block_on(async {
+        w.http
+            .post(format!("{}/api/v1/territory/import", w.server.url))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(csv.clone())
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(refused.headers()["retry-after"], "30");
+    let message = w.rt.block_on(refused.text()).unwrap();
+    assert!(message.contains("territory imports are being received or applied already"), "{message}");
+    // The two complete their files and are applied (as dry runs); then an import is taken again.
+    for mut socket in held {
+        use std::io::Write;
+        socket.write_all(csv.as_bytes()).unwrap();
+        assert_eq!(first_status(&mut socket), Some(200));
+    }
+    let f = write_file(w.tmp.path(), "renamed.csv", csv.as_bytes());
+    let out = ok(&w.office, &["territory", "import", f.to_str().unwrap()], None);
+    assert!(out.contains("1 changed"), "{out}");
+}
+
+/// Every route of the server's router that takes a body, as (method, path), read from the server's source so
+/// that an endpoint added later is covered without being listed here.
+fn routes_taking_bodies() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("server/src");
+    let mut routes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for (at, _) in source.match_indices(".route(") {
+            let rest = source[at + ".route(".len()..].trim_start();
+            let path = rest.strip_prefix('"').and_then(|r| r.split('"').next()).expect("a route's path literal");
+            // The method router: up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .expect("the end of .route(")
+                .0;
+            let methods = &rest[..end];
+            for method in ["post", "put", "patch", "delete"] {
+                let called = methods.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !methods.as_bytes()[i - 1].is_ascii_alphanumeric() && methods.as_bytes()[i - 1] != b'_'
+                });
+                if called {
+                    let mut concrete = String::new();
+                    let mut in_param = false;
+                    for c in path.chars() {
+                        match c {
+                            '{' => {
+                                in_param = true;
+                                concrete.push('x');
+                            }
+                            '}' => in_param = false,
+                            c if !in_param => concrete.push(c),
+                            _ => {}
+                        }
+                    }
+                    routes.push((method.to_uppercase(), concrete));
+                }
+            }
+        }
+    }
+    routes.sort();
+    routes
+}
+
+/// On every endpoint that takes a body, the caller's token and role are checked before any of the body is read:
+/// without a token, with a viewer's session and with a volunteer's device token, the answer is 401 or 403 and the
+/// server never asks for the body (`Expect: 100-continue`). Only login, enrolment, refresh and logout read their
+/// (small) body first: it carries the credentials.
+#[test]
+fn every_endpoint_that_takes_a_body_checks_the_caller_before_reading_it() {
+    let w = world();
+    let viewer = session_token(&login_viewer(&w, "V1"));
+    let volunteer = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let addr = w.server.url.trim_start_matches("http://").to_string();
+    let routes = routes_taking_bodies();
+    for known in ["/api/v1/sync", "/api/v1/territory/import", "/api/v1/teams", "/api/v1/hub/certificate"] {
+        assert!(routes.iter().any(|(_, p)| p == known), "{known} not found among {routes:?}");
+    }
+    let public = ["/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/devices"];
+    let mut checked = 0;
+    for (method, path) in &routes {
+        if public.contains(&path.as_str()) {
+            continue;
+        }
+        for (who, token) in [("no one", None), ("a viewer", Some(&viewer)), ("a volunteer's device", Some(&volunteer))]
+        {
+            if who == "a volunteer's device" && path == "/api/v1/sync" {
+                continue;
+            }
+            let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+                 Content-Length: 60000\r\n\r\n"
+            );
+            let (status, _) = status_before_body(&addr, &head);
+            assert!(status == 401 || status == 403, "{method} {path} from {who}: {status} before the body was sent");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} requests checked: {routes:?}");
+}
+
+/// Raises this process's open-file limit to what 3,000 connections need (up to its hard limit).
+fn raise_open_file_limit(needed: u64) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain system calls on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        assert!(limit.rlim_max >= needed, "this test needs {needed} open files; the hard limit is {}", limit.rlim_max);
+        limit.rlim_cur = limit.rlim_cur.max(needed);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+}
+
+/// Sets another process's open-file limit.
+fn set_open_file_limit(pid: u32, files: u64) {
+    let limit = libc::rlimit { rlim_cur: files, rlim_max: files };
+    // SAFETY: a system call on a local struct, for a child process of this one.
+    let done = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(done, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// 3,000 slow connections from one address (a third sending nothing, a third part of their headers, a third a
+/// login's headers and part of its body) do not stop a volunteer's sync from another address, and the server
+/// closes every one of them: at once those past the bound of connections per address, after the header or body
+/// timeout the others.
+#[test]
+fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SLOW: usize = 3_000;
+    raise_open_file_limit(SLOW as u64 + 1_000);
+    let w = world_with(&["--header-timeout-secs", "3", "--body-timeout-secs", "3"]);
+    // The open-file limit a service gets by default (systemd's soft LimitNOFILE): without a bound per address,
+    // slow connections from one address use it up and the server accepts no one else.
+    set_open_file_limit(w.server.pid(), 1024);
+    let addr: std::net::SocketAddr = w.server.url.trim_start_matches("http://").parse().unwrap();
+    let token = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let mut doc = w.grid(&w.a1, "GA");
+    let base = doc.heads();
+    doc.add_visit(&new_visit(&w.a1, "A1")).unwrap();
+    let push = build_push("GA", &doc, Some(&base));
+    let sync_body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push], tasks: None });
+    let login_head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"username\": \"a1\", "
+    );
+    w.rt.block_on(async {
+        let opening = std::time::Instant::now();
+        let mut slow = Vec::with_capacity(SLOW);
+        for i in 0..SLOW {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let sent: &[u8] = match i % 3 {
+                0 => b"",
+                1 => b"POST /api/v1/auth/login HTTP/1.1\r\nHost: doorstep\r\n",
+                _ => login_head.as_bytes(),
+            };
+            // The server may already have closed a connection past the bound.
+            let _ = socket.write_all(sent).await;
+            slow.push(socket);
+        }
+        let opened_in = opening.elapsed();
+        // 127.0.0.2 is another address of the loopback interface.
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let reply = client
+            .post(format!("{}/api/v1/sync", w.server.url))
+            .bearer_auth(&token)
+            .header("content-type", protocol::CONTENT_TYPE)
+            .body(sync_body)
+            .send()
+            .await
+            .expect("the volunteer's sync was not served");
+        let status = reply.status().as_u16();
+        let elapsed = started.elapsed();
+        let body = reply.bytes().await.unwrap();
+        assert_eq!(status, 200, "{}", error_message(&body));
+        // A sync takes tens of milliseconds on an idle machine; a second leaves room for a loaded one (without
+        // the limits the sync is not served at all while the slow connections hold the server).
+        assert!(elapsed < std::time::Duration::from_secs(1), "the sync took {elapsed:?}");
+
+        let mut timed_out = 0;
+        for mut socket in slow {
+            let mut answer = Vec::new();
+            let closed = tokio::time::timeout(std::time::Duration::from_secs(30), socket.read_to_end(&mut answer));
+            // A reset counts as closed too.
+            let _ = closed.await.expect("a slow connection was still open 30 s after its timeout of 3 s");
+            if answer.starts_with(b"HTTP/1.1 408") {
+                timed_out += 1;
+            }
+        }
+        // Those answered held a place in the address's bound. (Opening them takes a fraction of a second; on a
+        // machine so loaded that it took longer than the timeout, the first ones' places were free again before
+        // the last ones came, and more than the bound may have been answered.)
+        assert!(timed_out >= 1, "no slow login body was answered 408");
+        if opened_in < std::time::Duration::from_secs(3) {
+            assert!(timed_out <= 256, "{timed_out} slow login bodies were answered 408; the bound per address is 256");
+        }
+    });
+    assert_eq!(figure(&w.town(), "T1", "handbook").1, 1, "the volunteer's visit was stored");
+}
+
+/// A team hub checks a device's token and team before it reads (or inflates) the device's sync body.
+#[test]
+fn a_hub_checks_the_device_before_reading_its_sync() {
+    let w = world();
+    let args = ["user", "create", "lead-a", "--role", "lead", "--team", "team-a", "--password-stdin"];
+    ok(&w.office, &args, Some(&pw()));
+    let lead = w.tmp.path().join("lead");
+    let args = ["field", "login", "--server", &w.server.url, "--username", "lead-a", "--password-stdin"];
+    ok(&lead, &args, Some(&pw()));
+    ok(&lead, &["field", "sync"], None);
+    let hub = Hub::start(&lead, &["--upstream-every", "0"]);
+    let addr = hub.url.trim_start_matches("http://").to_string();
+    let other_team = device(&w.b1)["token"].as_str().unwrap().to_string();
+    let own_team = device(&w.a1)["token"].as_str().unwrap().to_string();
+    let head = |token: Option<&str>| {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        format!(
+            "POST /api/v1/sync HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {}\r\nContent-Encoding: gzip\r\n\
+             Content-Length: 600000\r\n\r\n",
+            protocol::CONTENT_TYPE
+        )
+    };
+    assert_eq!(status_before_body(&addr, &head(None)).0, 401);
+    assert_eq!(status_before_body(&addr, &head(Some("not.a.token"))).0, 401);
+    assert_eq!(status_before_body(&addr, &head(Some(&other_team))).0, 403);
+    // A device of the team is asked for its body.
+    assert_eq!(status_before_body(&addr, &head(Some(&own_team))).0, 100);
+}

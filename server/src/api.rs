@@ -1,6 +1,9 @@
 //! The HTTP API: routes, request shapes and the checks each endpoint makes before it calls the domain code.
 
-use crate::auth::{verify_password, Claims, DeviceAuth, Role, Session, DEVICE_AUDIENCE, DEVICE_TTL_SECS};
+use crate::auth::{
+    verify_password, Claims, DeviceAuth, OfficeSession, Role, Session, StaffSession, DEVICE_AUDIENCE, DEVICE_TTL_SECS,
+};
+use crate::bodies::{self, BodyError};
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::people::{self, NewUser};
@@ -8,7 +11,7 @@ use crate::reports::{self, CoverageRow, GroupBy};
 use crate::territory::{self, ImportSummary};
 use crate::{accounts, throttle};
 use crate::{audit, ingest, AppState};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -34,13 +37,11 @@ pub fn router(state: AppState) -> Router {
         // took about 7% of the server's CPU under a burst of syncs, level 3 still 5%, for replies a tenth and 4%
         // smaller (docs/benchmarks.md). Other responses keep the default.
         .route("/api/v1/sync", post(sync).layer(CompressionLayer::new().quality(CompressionLevel::Precise(2))))
-        .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
-        // Gzip request bodies are inflated here; the size limit above applies to the inflated body.
+        // Gzip request bodies are inflated here; the handler limits the inflated body as it reads it.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(refuse_declared_oversize));
     let territory = Router::new()
         .route("/api/v1/territory/import", post(import))
-        .layer(DefaultBodyLimit::max(MAX_IMPORT_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(refuse_declared_oversize_import));
     let small = Router::new()
@@ -119,9 +120,10 @@ async fn refuse_declared_over(
 
 pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     body.map(|Json(v)| v).map_err(|e| match e {
-        JsonRejection::BytesRejection(_) => {
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request body too large")
         }
+        JsonRejection::BytesRejection(e) => bodies::read_error(&e),
         other => ApiError::bad_request(format!("invalid request body: {}", other.body_text())),
     })
 }
@@ -254,7 +256,12 @@ async fn me(session: Session) -> Json<Claims> {
     Json(session.0)
 }
 
-async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: HeaderMap, body: Bytes) -> Response {
+async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: HeaderMap, body: Body) -> Response {
+    // A large body holds one of a few permits until it is answered.
+    let (body, _large_body) = match bodies::read_sync_body(&state.uploads, body, MAX_BULK_BODY).await {
+        Ok(read) => read,
+        Err(e) => return e.into_response(),
+    };
     let is_cbor = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -296,23 +303,26 @@ struct ImportQuery {
     dry_run: bool,
 }
 
+/// A territory file is received into a temporary file (inflated, if it comes gzipped) and read from there, so that
+/// the server's memory holds only what the import keeps per place, whatever the file's size.
 async fn import(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     query: Result<Query<ImportQuery>, QueryRejection>,
-    body: Bytes,
-) -> ApiResult<Json<ImportSummary>> {
-    session.require(&[Role::Office])?;
+    body: Body,
+) -> Result<Json<ImportSummary>, BodyError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    territory::import(&state, &body, q.dry_run, &session.0.usr).await.map(Json)
+    let _admitted = state.uploads.admit_import().map_err(BodyError::Busy)?;
+    let advice = "import the territory a few towns at a time";
+    let file = bodies::spool(&state.uploads, body, MAX_IMPORT_BODY, advice).await?;
+    Ok(Json(territory::import(&state, &file, q.dry_run, &session.0.usr).await?))
 }
 
 async fn create_user(
     State(state): State<AppState>,
-    session: Session,
+    StaffSession(session): StaffSession,
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    session.require(&[Role::Office, Role::Lead])?;
     let u = json_body(body)?;
     if session.0.role == Role::Lead {
         let team = accounts::own_team(&state, &session).await?;
@@ -335,10 +345,9 @@ struct NewTeam {
 
 async fn create_team(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     body: Result<Json<NewTeam>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    session.require(&[Role::Office])?;
     let t = json_body(body)?;
     people::create_team(&state.db, &t.name, t.lead.as_deref()).await?;
     audit::record(&state.db, Some(&session.0.usr), "team.create", &t.name).await;
@@ -352,11 +361,10 @@ struct Assignment {
 
 async fn assign(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     Path(grid): Path<String>,
     body: Result<Json<Assignment>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    session.require(&[Role::Office])?;
     let a = json_body(body)?;
     people::assign_grid(&state.db, &grid, &a.team).await?;
     audit::record(&state.db, Some(&session.0.usr), "grid.assign", &format!("{grid} -> {}", a.team)).await;

@@ -327,3 +327,53 @@ async fn check_user_active(state: &AppState, user_id: &str) -> Result<(), ApiErr
         None => Err(ApiError::unauthorized("unknown account")),
     }
 }
+
+/// An office session. As an extractor it runs before the body extractor, so that nobody else gets the server to
+/// read (or inflate) a body it will refuse.
+#[derive(Debug, Clone)]
+pub struct OfficeSession(pub Session);
+
+impl FromRequestParts<AppState> for OfficeSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        session.require(&[Role::Office])?;
+        Ok(OfficeSession(session))
+    }
+}
+
+/// A session of the office or a team lead, checked before the body is read (as `OfficeSession`).
+#[derive(Debug, Clone)]
+pub struct StaffSession(pub Session);
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        session.require(&[Role::Office, Role::Lead])?;
+        Ok(StaffSession(session))
+    }
+}
+
+/// An enrolled device whose account is now, in the database, a team lead's or the office's (who may run a team
+/// hub); checked before the body is read (as `OfficeSession`).
+#[derive(Debug, Clone)]
+pub struct LeadDevice(pub DeviceAuth);
+
+impl FromRequestParts<AppState> for LeadDevice {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let device = DeviceAuth::from_request_parts(parts, state).await?;
+        let (role,): (String,) = sqlx::query_as("SELECT role FROM users WHERE id = $1")
+            .bind(&device.claims.sub)
+            .fetch_one(&state.db.pool)
+            .await?;
+        if !matches!(role.as_str(), "lead" | "office") {
+            return Err(ApiError::forbidden(format!(
+                "only a team lead's (or the office's) device may obtain a hub certificate; {} is a {role}",
+                device.claims.usr
+            )));
+        }
+        Ok(LeadDevice(device))
+    }
+}

@@ -6,7 +6,7 @@
 //! gets a certificate for it while the team's hubs hold it (`HUB_NAME_HOLD_DAYS` beyond their last certificate),
 //! so a lead of one team cannot pose as another team's hub at the address that team's phones reach it at.
 
-use crate::auth::DeviceAuth;
+use crate::auth::{DeviceAuth, LeadDevice};
 use crate::error::{ApiError, ApiResult};
 use crate::tls_ca::{CaInfo, HubIdentity, IssuedCertificate};
 use crate::{audit, AppState};
@@ -80,7 +80,7 @@ pub struct HubCertificateReply {
 /// account's current role and team are read from the database: a lead moved to another role gets none.
 async fn hub_certificate(
     State(state): State<AppState>,
-    device: DeviceAuth,
+    LeadDevice(device): LeadDevice,
     body: Result<Json<HubCertificateRequest>, JsonRejection>,
 ) -> ApiResult<Json<HubCertificateReply>> {
     let (role, team): (String, Option<String>) = sqlx::query_as("SELECT role, team FROM users WHERE id = $1")

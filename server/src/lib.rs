@@ -5,6 +5,7 @@ pub mod api;
 pub mod area_progress;
 pub mod audit;
 pub mod auth;
+pub mod bodies;
 pub mod ca_api;
 pub mod client_addr;
 pub mod csv_safe;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<client_addr::TrustedProxies>,
     /// Admits a bounded number of writing syncs at a time (see `ingest::admit`).
     pub sync_admission: Arc<tokio::sync::Semaphore>,
+    /// Permits for large uploads, and where territory files are received.
+    pub uploads: Arc<bodies::Uploads>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +104,7 @@ impl AppState {
         let grids = Arc::new(grids::GridRepo::new(db.clone(), config.doc_cache_bytes));
         ops::prometheus();
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
+        let uploads = Arc::new(bodies::Uploads::new(&config.data_dir));
         Ok(AppState {
             db,
             keys,
@@ -108,16 +112,18 @@ impl AppState {
             login_throttle: config.login_throttle,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             sync_admission,
+            uploads,
         })
     }
 }
 
 /// Serves the API on an already-bound listener, over HTTPS when `tls` is given, until `shutdown` resolves;
-/// in-flight requests finish first.
+/// in-flight requests finish first. `limits` bound what slow or numerous connections of one client can hold.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    limits: listen::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = api::router(state)
@@ -129,5 +135,5 @@ pub async fn serve(
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Client addresses feed the login throttle.
-    listen::serve_app(app, listener, tls, shutdown).await
+    listen::serve_app_with(app, listener, tls, limits, shutdown).await
 }

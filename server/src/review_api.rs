@@ -2,7 +2,7 @@
 //! places a found place may be merged into, and the office's decisions on places found in the field and on
 //! proposed corrections (audited).
 
-use crate::auth::{Role, Session};
+use crate::auth::{OfficeSession, Role, Session};
 use crate::error::{ApiError, ApiResult};
 use crate::field_places::{self, MergeCandidate, Pending, PlaceDecision};
 use crate::{accounts, api::json_body, AppState};
@@ -60,11 +60,10 @@ async fn candidates(
 
 async fn review_place(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     Path(id): Path<String>,
     body: Result<Json<PlaceDecision>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    session.require(&[Role::Office])?;
     let decision = json_body(body)?;
     field_places::decide_place(&state, &id, &decision, &session.0.usr).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -79,11 +78,10 @@ enum CorrectionDecision {
 
 async fn review_correction(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     Path(id): Path<String>,
     body: Result<Json<CorrectionDecision>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    session.require(&[Role::Office])?;
     let review = match json_body(body)? {
         CorrectionDecision::Confirm => CorrectionReview::Confirmed,
         CorrectionDecision::Reject => CorrectionReview::Rejected,

@@ -1,6 +1,6 @@
 //! Server-wide settings chosen by the office, with their allowed values.
 
-use crate::auth::{Role, Session};
+use crate::auth::{OfficeSession, Role, Session};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::{audit, AppState};
@@ -44,11 +44,10 @@ pub struct NewValue {
 
 async fn set(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     Path(name): Path<String>,
     body: Result<Json<NewValue>, JsonRejection>,
 ) -> ApiResult<Json<BTreeMap<String, String>>> {
-    session.require(&[Role::Office])?;
     let v = crate::api::json_body(body)?;
     let Some((_, allowed, _)) = KNOWN.iter().find(|k| k.0 == name) else {
         let names: Vec<&str> = KNOWN.iter().map(|k| k.0).collect();

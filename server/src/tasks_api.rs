@@ -4,7 +4,7 @@
 
 use crate::accounts::own_team;
 use crate::api::json_body;
-use crate::auth::{Role, Session};
+use crate::auth::{OfficeSession, Role, Session};
 use crate::error::{ApiError, ApiResult};
 use crate::report_time::parse_offset;
 use crate::tasks::{self, NewEvaluation, NewTask};
@@ -26,10 +26,9 @@ pub fn routes() -> Router<AppState> {
 
 async fn create(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     body: Result<Json<NewTask>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<TaskDetail>)> {
-    session.require(&[Role::Office])?;
     let t = json_body(body)?;
     let id = tasks::create(&state, t, &session.0.usr).await?;
     let detail = tasks_read::detail(&state, &id, parse_offset(None)?).await?;
@@ -89,11 +88,10 @@ async fn show(
 
 async fn evaluate(
     State(state): State<AppState>,
-    session: Session,
+    OfficeSession(session): OfficeSession,
     Path(id): Path<String>,
     body: Result<Json<NewEvaluation>, JsonRejection>,
 ) -> ApiResult<Json<TaskDetail>> {
-    session.require(&[Role::Office])?;
     let e = json_body(body)?;
     tasks::evaluate(&state, &id, e, &session.0.usr).await?;
     let detail = tasks_read::detail(&state, &id, parse_offset(None)?).await?;
