@@ -14,10 +14,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use automerge::{ActorId, ChangeHash};
 use client_core::protocol::{self, TaskPush, TaskReply, TaskReplyKind};
 use client_core::sign::{task_subject, KeyPair, PublicKey};
+use client_core::sync;
 use client_core::task_doc::TaskDoc;
 use client_core::task_model::{yuan_text, ContactMethod, Sign, SignKind, TaskInfo, TaskOutcome};
 use client_core::task_store::TaskStore;
-use client_core::task_sync::{all_confirmed, all_listed, apply_task_reply, build_task_push};
+use client_core::task_sync::{all_confirmed, all_listed};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -80,7 +81,7 @@ pub fn build_pushes(
         let doc = load(store, device, task)?;
         let confirmed = store.mark(task)?.confirmed_heads();
         let since = (!sync.resend_all.contains(task)).then_some(confirmed.as_slice());
-        let mut push = build_task_push(task, &doc, since);
+        let mut push = sync::build_push(task, &doc, since);
         let changes = doc.changes_since(since.unwrap_or(&[]));
         push.signatures = relay::signatures_for(&changes, &actor, key, &store.files().signatures(task)?);
         push.attestation = store.files().attestation(task)?;
@@ -197,7 +198,7 @@ pub fn apply_reply(
         // Asked for because carried-over entries name it: the answer holds the task's whole history.
         (TaskReplyKind::Synced | TaskReplyKind::Closed, None) if carries => {
             let mut doc = TaskDoc::from_automerge(automerge::Automerge::new());
-            let applied = apply_task_reply(&mut doc, &reply)?;
+            let applied = sync::apply_reply(&mut doc, &reply)?;
             let mut doc = TaskDoc::load(&doc.save())?;
             doc.set_actor(actor_of(device)?);
             store.replace(&reply.task, &doc)?;
@@ -215,7 +216,7 @@ pub fn apply_reply(
         }
         // A hub's heads confirm nothing; what it sent is kept, and goes to the server with its signatures.
         (TaskReplyKind::Synced, Some(mut doc)) if sync.via_hub => {
-            let applied = apply_task_reply(&mut doc, &reply)?;
+            let applied = sync::apply_reply(&mut doc, &reply)?;
             store.append(&reply.task, &applied.new_changes)?;
         }
         // A hub that no longer holds a closed task says so with the server's list of the task's changes: nothing
@@ -232,7 +233,7 @@ pub fn apply_reply(
             }
         }
         (kind @ (TaskReplyKind::Synced | TaskReplyKind::Closed), Some(mut doc)) => {
-            let applied = apply_task_reply(&mut doc, &reply)?;
+            let applied = sync::apply_reply(&mut doc, &reply)?;
             // Changes first, then the mark: a crash in between only makes the next push repeat itself.
             store.append(&reply.task, &applied.new_changes)?;
             let mut mark = store.mark(&reply.task)?;

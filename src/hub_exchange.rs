@@ -13,7 +13,7 @@ use client_core::limits::SyncBudget;
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::GridStore;
-use client_core::sync::{accept_push_within, new_grid_reply, Accepted, PushError, Signer, Trust};
+use client_core::sync::{accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
 use client_core::GridDoc;
 use server::error::ApiError;
@@ -151,7 +151,7 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
     }
     for grid in held.iter().filter(|g| !pushed.contains(*g)) {
         let doc = load(&store, hub, grid)?;
-        let mut reply = new_grid_reply(grid, &doc);
+        let mut reply = new_reply(grid, &doc);
         let attested = relay::attested_heads(&store, grid).map_err(ApiError::internal)?;
         decorate(&store, hub, &doc.changes_since(&attested), &mut reply)?;
         replies.push(reply);
@@ -228,7 +228,7 @@ fn check_found_place_ids(
 ) -> Result<(), ApiError> {
     let found: Vec<(&str, &str)> = checked
         .iter()
-        .flat_map(|(_, _, acc)| acc.new_places.iter().map(|p| (p.place.id.as_str(), acc.reply.grid.as_str())))
+        .flat_map(|(_, _, acc)| acc.records.places.iter().map(|p| (p.place.id.as_str(), acc.reply.grid.as_str())))
         .collect();
     if found.is_empty() {
         return Ok(());
@@ -259,8 +259,8 @@ fn check_found_place_ids(
     Ok(())
 }
 
-/// A refused push becomes a 4xx with the reason, as at the server.
-fn push_error(e: &PushError) -> ApiError {
+/// A refused push (of any kind of document) becomes a 4xx with the reason, as at the server.
+pub(crate) fn push_error(e: &PushError) -> ApiError {
     tracing::warn!(error = %e, "hub refused a sync");
     match e {
         PushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),

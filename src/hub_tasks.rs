@@ -8,21 +8,20 @@
 //! told `closed` and deletes it; any other task is left out of the answer and stays as it is on the device until
 //! it syncs with the server.
 
-use crate::hub_exchange::Hub;
+use crate::hub_exchange::{push_error, Hub};
 use crate::profile::{ClosedTask, Profile};
 use crate::relay;
 use client_core::protocol::{hashes_from_wire, TaskPush, TaskReply, TaskReplyKind};
-use client_core::sync::Trust;
+use client_core::sync::{accept_push_with, new_reply, Accepted, Trust};
 use client_core::task_doc::TaskDoc;
 use client_core::task_store::TaskStore;
-use client_core::task_sync::{accept_task_push, new_task_reply, AcceptedTask, TaskPushError};
 use server::error::ApiError;
 use std::collections::{BTreeSet, HashMap};
 
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.
 pub struct CheckedTasks {
     store: TaskStore,
-    accepted: Vec<(TaskDoc, Vec<automerge::ChangeHash>, AcceptedTask)>,
+    accepted: Vec<(TaskDoc, Vec<automerge::ChangeHash>, Accepted<TaskDoc>)>,
     closed: Vec<TaskReply>,
     /// Tasks the hub holds that the device did not push: sent whole.
     new: Vec<String>,
@@ -48,10 +47,11 @@ pub fn check(profile: &Profile, hub: &Hub, pushes: &[TaskPush], trust: &Trust<'_
             return Err(ApiError::bad_request(format!("task {} appears twice in the sync request", push.task)));
         }
         if held.contains(&push.task) {
-            let current = load(&checked.store, hub, &push.task)?;
-            let accepted = accept_task_push(&current, push, trust).map_err(|e| push_error(&e))?;
+            // Loaded for this exchange alone: a refused push leaves nothing behind in it.
+            let mut doc = load(&checked.store, hub, &push.task)?;
+            let accepted = accept_push_with(&mut doc, push, trust).map_err(|e| push_error(&e))?;
             let have = hashes_from_wire(&push.have).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            checked.accepted.push((accepted.doc.clone().unwrap_or(current), have, accepted));
+            checked.accepted.push((doc, have, accepted));
         } else if let Some(reply) = closed.get(&push.task).and_then(|c| closed_reply(c, push)) {
             checked.closed.push(reply);
         } else {
@@ -108,7 +108,7 @@ impl CheckedTasks {
         }
         for task in &self.new {
             let doc = load(store, hub, task)?;
-            let mut reply = new_task_reply(task, &doc);
+            let mut reply = new_reply(task, &doc);
             let attested = relay::attested_heads(store.files(), task).map_err(ApiError::internal)?;
             decorate(store, hub, &doc.changes_since(&attested), &mut reply)?;
             replies.push(reply);
@@ -135,13 +135,4 @@ fn load(store: &TaskStore, hub: &Hub, task: &str) -> Result<TaskDoc, ApiError> {
     let mut doc = store.load(task).map_err(ApiError::internal)?;
     doc.set_actor(hub.actor.clone());
     Ok(doc)
-}
-
-/// A refused task push becomes a 4xx with the reason, as at the server.
-fn push_error(e: &TaskPushError) -> ApiError {
-    tracing::warn!(error = %e, "hub refused a sync");
-    match e {
-        TaskPushError::Forbidden { .. } => ApiError::unprocessable("change_rejected", e.to_string()),
-        TaskPushError::Malformed { .. } | TaskPushError::Wire { .. } => ApiError::bad_request(e.to_string()),
-    }
 }

@@ -4,6 +4,7 @@
 pub mod coverage;
 pub mod doc;
 pub mod found;
+pub mod grid_sync;
 pub mod limits;
 pub mod model;
 pub mod private_files;

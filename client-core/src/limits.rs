@@ -26,6 +26,15 @@ pub const MAX_SYNC_NEW_BYTES: usize = 16 * 1024 * 1024;
 /// Most task changes in one sync request (urgent tasks are few and each gets a handful of entries per device).
 pub const MAX_SYNC_TASK_CHANGES: usize = 2_000;
 
+/// Which bound the new changes of one document's push count against (`sync::DocKind::BUDGET`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Counted, as they are found new, in the request's `SyncBudget` (grids).
+    SyncNewChanges,
+    /// Bounded over the whole request by `check_task_changes` before any is read (urgent tasks).
+    TaskChanges,
+}
+
 /// Refuses a change a device cannot have written: more operations or bytes than any visit, found place,
 /// correction, sign-for or outcome. Reads only the change's header, not its operations.
 pub fn check_change_size(change: &Change) -> Result<(), Violation> {

@@ -1,29 +1,125 @@
-//! The sync engine, both halves, with no IO: the device builds pushes and applies replies; the server
-//! checks a push against its copy and computes the reply. Transport and storage belong to the callers.
+//! The sync engine, both halves, with no IO, for every kind of synced document: the device builds pushes and
+//! applies replies; the receiver (the server, or a hub) checks a push against its copy and computes the reply.
+//! Transport and storage belong to the callers.
+//!
+//! A kind of document (a grid, an urgent task) implements `DocKind`: its wire types, what one change may add
+//! (read from the change's operations before anything is applied), how the added records are checked against
+//! their writer once applied, the subject the server's attestations name, and the size budget its changes take.
+//! Everything else is the same for every kind and written once here: decoding, deduplication, the budget, the
+//! writer's signature (`Trust`), the writers' numbering, completeness, applying, and the reply.
 
-use crate::doc::{corrections_upgrade, DocError, GridDoc};
-use crate::found::{Correction, FoundPlace};
-use crate::limits::{check_change_size, SyncBudget};
-use crate::model::Visit;
-use crate::protocol::{hashes_from_wire, hashes_to_wire, ChangeSignature, GridPush, GridReply, ReplyKind, WireError};
+use crate::doc::DocError;
+use crate::limits::{check_change_size, Budget, SyncBudget};
+use crate::protocol::{hashes_from_wire, hashes_to_wire, Attestation, ChangeSignature, WireError};
 use crate::sign::PublicKey;
-use crate::validate::{
-    check_change_ops, check_new_correction, check_new_place, check_new_visit, Added, Author, Violation,
-};
-use automerge::{ActorId, Change, ChangeHash};
+use crate::store::StoredDoc;
+use crate::validate::{Author, Violation};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 use std::collections::{HashMap, HashSet};
 
+pub use crate::grid_sync::{GridRecords, MAX_CLOCK_AHEAD};
+
+/// A kind of synced document, implemented by its document type. The receiving path checks a push with it and
+/// nothing else, so a new kind needs no code in the sync path itself.
+pub trait DocKind: StoredDoc {
+    /// What a device sends for one document (a wire type of `protocol`).
+    type Push;
+    /// What the receiver answers for one document (a wire type of `protocol`).
+    type Reply;
+    /// What one change adds, read from its operations before it is applied (keys of new records).
+    type Keys;
+    /// The records a push added, read from the document after applying it, each checked against its writer.
+    type Records: Default + std::fmt::Debug;
+    /// How messages name the kind: "grid", "task".
+    const NOUN: &'static str;
+    /// Which bound of `limits` the new changes of a push count against.
+    const BUDGET: Budget;
+
+    /// What the server's attestation of this document's heads names (`sign`).
+    fn subject(id: &str) -> String;
+    fn automerge(&self) -> &Automerge;
+    /// Changes this document has that a peer whose heads are `have` lacks, in automerge's order.
+    fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change>;
+    /// The bytes of `changes_since(have)`, as a push or a reply carries them.
+    fn change_bytes_since(&self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
+        self.changes_since(have).iter().map(|c| c.raw_bytes().to_vec()).collect()
+    }
+    /// Checks the operations of one change of `author` against this document (the receiver's copy, before the
+    /// push is applied) and returns what it adds.
+    fn check_ops(&self, change: &Change, author: &Author) -> Result<Self::Keys, Violation>;
+    /// Checks what one change of `author` added, as it reads in this document (after the push is applied), and
+    /// adds it to `records`.
+    fn check_added(&self, keys: &Self::Keys, author: &Author, records: &mut Self::Records) -> Result<(), Violation>;
+    /// What a change taken on the server's attestation (no writer to check it against) adds, to be read back
+    /// with `read_attested`; `None` when the kind takes such changes without reading their records.
+    fn attested_keys(&self, change: &Change) -> Option<Self::Keys> {
+        let _ = change;
+        None
+    }
+    /// Adds the records of `keys`, as they read after applying, to `records`, unchecked.
+    fn read_attested(&self, keys: &Self::Keys, records: &mut Self::Records) -> Result<(), DocError> {
+        let _ = (keys, records);
+        Ok(())
+    }
+    /// A constant change every replica may hold, with no writer to check (a schema upgrade).
+    fn is_constant(change: &ChangeHash) -> bool {
+        let _ = change;
+        false
+    }
+    /// The parts of a push the engine reads.
+    fn push_parts(push: &Self::Push) -> PushParts<'_>;
+    /// A push without signatures or attestation (the device adds its own).
+    fn push(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self::Push;
+    /// The wire reply for a reply computed here (no signatures, attestation or contacts: the caller adds them).
+    fn reply(reply: Reply) -> Self::Reply;
+    /// The heads and changes of a reply.
+    fn reply_parts(reply: &Self::Reply) -> (&[ByteBuf], &[ByteBuf]);
+}
+
+/// The parts of a push that the engine reads.
+pub struct PushParts<'a> {
+    pub id: &'a str,
+    pub have: &'a [ByteBuf],
+    pub changes: &'a [ByteBuf],
+    pub signatures: &'a [ChangeSignature],
+    pub attestation: Option<&'a Attestation>,
+}
+
+/// What a reply says, whatever the kind (each kind's wire reply may say more, such as `unassigned`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Synced,
+    New,
+    ResendAll,
+}
+
+/// A reply as the engine computes it, before `DocKind::reply` turns it into the kind's wire type.
+#[derive(Debug)]
+pub struct Reply {
+    pub id: String,
+    pub answer: Answer,
+    pub heads: Vec<ByteBuf>,
+    pub changes: Vec<ByteBuf>,
+    pub snapshot: Option<ByteBuf>,
+    pub stored: u32,
+}
+
+fn heads<K: DocKind>(doc: &K) -> Vec<ChangeHash> {
+    doc.automerge().get_heads()
+}
+
+fn contains<K: DocKind>(doc: &K, hash: &ChangeHash) -> bool {
+    // Metadata only: rebuilding each change just to test that it exists costs far more.
+    doc.automerge().get_change_meta_by_hash(hash).is_some()
+}
+
 // ---------- device side ----------
 
-/// The push for one grid: every change after the heads the server last confirmed (`None` = send all).
-pub fn build_push(grid: &str, doc: &GridDoc, confirmed: Option<&[ChangeHash]>) -> GridPush {
-    GridPush {
-        grid: grid.to_string(),
-        have: hashes_to_wire(&doc.heads()),
-        changes: doc.change_bytes_since(confirmed.unwrap_or(&[])).into_iter().map(ByteBuf::from).collect(),
-        ..Default::default()
-    }
+/// The push for one document: every change after the heads the server last confirmed (`None` = send all).
+pub fn build_push<K: DocKind>(id: &str, doc: &K, confirmed: Option<&[ChangeHash]>) -> K::Push {
+    let changes = doc.change_bytes_since(confirmed.unwrap_or(&[])).into_iter().map(ByteBuf::from).collect();
+    K::push(id, hashes_to_wire(&heads(doc)), changes)
 }
 
 /// What applying a reply did to the device's copy.
@@ -45,96 +141,67 @@ pub enum ApplyError {
     BadChange(String),
 }
 
-/// Applies a `Synced` or `Unassigned` reply to the device's copy.
-pub fn apply_reply(doc: &mut GridDoc, reply: &GridReply) -> Result<Applied, ApplyError> {
-    let changes = decode_changes(&reply.changes).map_err(|(_, e)| ApplyError::BadChange(e))?;
-    let new_changes: Vec<Change> = changes.into_iter().filter(|c| !doc.contains_all(&[c.hash()])).collect();
+/// Applies a reply that carries changes (`synced`, and a grid's `unassigned` or a task's `closed`) to the
+/// device's copy.
+pub fn apply_reply<K: DocKind>(doc: &mut K, reply: &K::Reply) -> Result<Applied, ApplyError> {
+    let (server_heads, changes) = K::reply_parts(reply);
+    let changes = decode_changes(changes).map_err(|(_, e)| ApplyError::BadChange(e))?;
+    let new_changes: Vec<Change> = changes.into_iter().filter(|c| !contains(doc, &c.hash())).collect();
     doc.apply_changes(new_changes.clone())?;
-    let server_heads = hashes_from_wire(&reply.heads)?;
+    let server_heads = hashes_from_wire(server_heads)?;
     // Only claim what we can verify: if some server change did not arrive, the next push repeats more.
-    let confirmed = if doc.contains_all(&server_heads) { server_heads } else { Vec::new() };
+    let confirmed = if server_heads.iter().all(|h| contains(doc, h)) { server_heads } else { Vec::new() };
     Ok(Applied { new_changes, confirmed })
 }
 
 // ---------- receiving side (the server, or a hub) ----------
 
+/// The document a refused push was for, as messages name it ("grid G1", "task <id>").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocRef {
+    pub noun: &'static str,
+    pub id: String,
+}
+
+impl std::fmt::Display for DocRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.noun, self.id)
+    }
+}
+
 /// Why the receiver refuses a push. Nothing of the request is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    #[error("grid {grid}: change #{index} is not a valid automerge change: {reason}")]
-    Malformed { grid: String, index: usize, reason: String },
-    #[error("grid {grid}: {violation}")]
-    Forbidden { grid: String, violation: Violation },
+    #[error("{doc}: change #{index} is not a valid automerge change: {reason}")]
+    Malformed { doc: DocRef, index: usize, reason: String },
+    #[error("{doc}: {violation}")]
+    Forbidden { doc: DocRef, violation: Violation },
     /// The request brings more than a sync may (`crate::limits`), checked before anything is applied.
-    #[error("grid {grid}: {reason}")]
-    TooLarge { grid: String, reason: crate::limits::TooLarge },
+    #[error("{doc}: {reason}")]
+    TooLarge { doc: DocRef, reason: crate::limits::TooLarge },
     /// A record is dated after the receiver's clock (`Accepted::check_not_ahead`).
-    #[error("grid {grid}: {violation}")]
-    FromTheFuture { grid: String, violation: Violation },
-    #[error("grid {grid}: {source}")]
+    #[error("{doc}: {violation}")]
+    FromTheFuture { doc: DocRef, violation: Violation },
+    #[error("{doc}: {source}")]
     Wire {
-        grid: String,
+        doc: DocRef,
         #[source]
         source: WireError,
     },
 }
 
-/// The outcome of checking a push against the receiver's copy of a grid.
+/// The outcome of checking a push against the receiver's copy of a document.
 #[derive(Debug)]
-pub struct Accepted {
+pub struct Accepted<K: DocKind = crate::GridDoc> {
     /// Changes new to the receiver, now applied to its copy, in an order that respects their dependencies, to
     /// store. Empty when the push brought nothing new (or the reply asks for a resend).
     pub new_changes: Vec<Change>,
-    /// Visits those changes added, to project; each names the device that wrote it.
-    pub new_visits: Vec<Visit>,
-    /// Places found in the field that those changes added.
-    pub new_places: Vec<FoundPlace>,
-    /// Corrections those changes proposed.
-    pub new_corrections: Vec<Correction>,
+    /// The records those changes added (for a grid: visits, found places, corrections; for a task: sign-fors and
+    /// outcomes), to project or record; each names the device that wrote it.
+    pub records: K::Records,
     /// Verified writers' signatures of the new changes, for a hub to keep and pass on.
     pub signatures: Vec<ChangeSignature>,
-    pub reply: GridReply,
-}
-
-/// How far after the receiver's clock a device may date a visit, found place or correction. Phones that take
-/// the time from the network are within seconds, one set by hand within a few minutes; and a record X minutes
-/// ahead is taken once X minus this has passed since it was recorded, so a clock a little fast only delays the
-/// sync of what was recorded just before it. What it refuses is a wrong date, hour or time zone.
-pub const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(10);
-
-impl Accepted {
-    /// Refuses the push if it adds a visit, found place or correction dated more than `MAX_CLOCK_AHEAD` after
-    /// `now`, the receiver's clock; `receiver` names it in the message ("the server", "this hub").
-    pub fn check_not_ahead(&self, now: chrono::DateTime<chrono::Utc>, receiver: &str) -> Result<(), PushError> {
-        let dated = self
-            .new_visits
-            .iter()
-            .map(|v| (format!("visit {} (place {})", v.id, v.place_id), v.at))
-            .chain(self.new_places.iter().map(|p| (format!("found place {}", p.place.id), p.added_at)))
-            .chain(self.new_corrections.iter().map(|c| (format!("correction {}", c.id), c.at)));
-        let Some((what, at)) = dated.max_by_key(|(_, at)| *at).filter(|(_, at)| *at > now + MAX_CLOCK_AHEAD) else {
-            return Ok(());
-        };
-        let ahead = at - now;
-        let ahead = match (ahead.num_days(), ahead.num_hours(), ahead.num_minutes()) {
-            (days, _, _) if days >= 2 => format!("{days} days"),
-            (_, hours, _) if hours >= 2 => format!("{hours} hours"),
-            (_, _, minutes) => format!("{minutes} minutes"),
-        };
-        let format = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
-        Err(PushError::FromTheFuture {
-            grid: self.reply.grid.clone(),
-            violation: Violation(format!(
-                "{what} is dated {}, {ahead} after {receiver}'s clock ({}): the phone's clock is probably wrong. Set \
-                 its date, time and time zone right. Nothing of this sync was stored and nothing is lost; the sync \
-                 is accepted from {} on, or at once after enrolling again with the clock right (`doorstep field \
-                 login`, or the app's enrolment), which records what is dated in the future again at that time",
-                format(at),
-                format(now),
-                format(at - MAX_CLOCK_AHEAD),
-            )),
-        })
-    }
+    pub reply: K::Reply,
 }
 
 /// A device whose changes a receiver accepts when another device relays them with its signature.
@@ -166,7 +233,7 @@ impl<'a> Trust<'a> {
 
     /// The heads a push's attestation vouches for, when this receiver checks attestations (a hub) and the server
     /// signed it for `subject`; none otherwise.
-    pub fn attested(&self, subject: &str, attestation: Option<&crate::protocol::Attestation>) -> Vec<ChangeHash> {
+    pub fn attested(&self, subject: &str, attestation: Option<&Attestation>) -> Vec<ChangeHash> {
         match (self.server_key, attestation) {
             (Some(key), Some(a)) => key.attested_heads(subject, a).unwrap_or_default(),
             _ => Vec::new(),
@@ -175,145 +242,128 @@ impl<'a> Trust<'a> {
 }
 
 /// Checks a push of a device's own changes, applies what it brings to `doc` and computes the reply.
-pub fn accept_push(doc: &mut GridDoc, push: &GridPush, author: &Author) -> Result<Accepted, PushError> {
+pub fn accept_push<K: DocKind>(doc: &mut K, push: &K::Push, author: &Author) -> Result<Accepted<K>, PushError> {
     accept_push_with(doc, push, &Trust::own(author))
 }
 
 /// Checks a push, which may relay other devices' signed changes, applies what it brings to `doc` (the
 /// receiver's copy) and computes the reply. The push alone may bring at most what a whole sync request may.
-pub fn accept_push_with(doc: &mut GridDoc, push: &GridPush, trust: &Trust<'_>) -> Result<Accepted, PushError> {
+pub fn accept_push_with<K: DocKind>(doc: &mut K, push: &K::Push, trust: &Trust<'_>) -> Result<Accepted<K>, PushError> {
     accept_push_within(doc, push, trust, &mut SyncBudget::default())
 }
 
 /// Checks a push, which may relay other devices' signed changes, applies what it brings to `doc` (the
-/// receiver's copy) and computes the reply. Its new changes are taken out of `budget`, shared by every grid of
-/// the request, before anything is applied.
+/// receiver's copy) and computes the reply. Its new changes are taken out of `budget`, shared by every document
+/// of the request, before anything is applied. Each change is checked against the device that wrote it.
 ///
-/// Applying in place spares a copy of the whole document per grid and sync. The price: on `Err`, `doc` may
-/// hold part of the refused push and must be thrown away (reloaded from storage). On `Ok`, `doc` holds exactly
-/// the stored history plus `new_changes`, which the caller must store before anyone else sees `doc`.
-pub fn accept_push_within(
-    doc: &mut GridDoc,
-    push: &GridPush,
+/// Every check that needs no applying comes first: operations, writers, numbering, and completeness (everything
+/// the new changes depend on, and everything the device says it has, is here or arrives now; otherwise the reply
+/// asks for the whole history and nothing is applied). Then the push is applied in place, which spares a copy of
+/// the whole document, and the added records are checked as they read. The price: on `Err`, `doc` may hold part
+/// of the refused push and must be thrown away (reloaded from storage). On `Ok`, `doc` holds exactly the stored
+/// history plus `new_changes`, which the caller must store before anyone else sees `doc`.
+pub fn accept_push_within<K: DocKind>(
+    doc: &mut K,
+    push: &K::Push,
     trust: &Trust<'_>,
     budget: &mut SyncBudget,
-) -> Result<Accepted, PushError> {
+) -> Result<Accepted<K>, PushError> {
+    let parts = K::push_parts(push);
+    let at = || DocRef { noun: K::NOUN, id: parts.id.to_string() };
+    let forbidden = |violation| PushError::Forbidden { doc: at(), violation };
+    let malformed = |reason: String| PushError::Malformed { doc: at(), index: 0, reason };
+    let have = hashes_from_wire(parts.have).map_err(|source| PushError::Wire { doc: at(), source })?;
+    let changes =
+        decode_changes(parts.changes).map_err(|(index, reason)| PushError::Malformed { doc: at(), index, reason })?;
     let current = &*doc;
-    let grid = push.grid.clone();
-    let forbidden = |violation| PushError::Forbidden { grid: grid.clone(), violation };
-    let have = hashes_from_wire(&push.have).map_err(|source| PushError::Wire { grid: grid.clone(), source })?;
-    let changes = decode_changes(&push.changes).map_err(|(index, reason)| PushError::Malformed {
-        grid: grid.clone(),
-        index,
-        reason,
-    })?;
     let mut seen = HashSet::new();
     let unknown: Vec<Change> =
-        changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
-    budget.spend(&unknown).map_err(|reason| PushError::TooLarge { grid: grid.clone(), reason })?;
-    let mut vouched = vouched_changes(&unknown, &trust.attested(&grid, push.attestation.as_ref()));
-    // The constant change that creates the `corrections` map has no writer to check.
-    let upgrade = corrections_upgrade().hash();
-    vouched.extend(unknown.iter().map(|c| c.hash()).filter(|h| *h == upgrade));
-    let signatures = signatures_by_change(&push.signatures);
-    let mut added: Vec<(Author, Added)> = Vec::new();
-    let mut vouched_added: Vec<Added> = Vec::new();
+        changes.into_iter().filter(|c| !contains(current, &c.hash()) && seen.insert(c.hash())).collect();
+    if K::BUDGET == Budget::SyncNewChanges {
+        budget.spend(&unknown).map_err(|reason| PushError::TooLarge { doc: at(), reason })?;
+    }
+    // A hub takes what the server attested to holding as it is (the office's own changes among them).
+    let vouched = vouched_changes(&unknown, &trust.attested(&K::subject(parts.id), parts.attestation));
+    let signatures = signatures_by_change(parts.signatures);
+    let mut checked: Vec<(Author, K::Keys)> = Vec::new();
+    let mut attested: Vec<K::Keys> = Vec::new();
     let mut kept_signatures = Vec::new();
     for change in &unknown {
+        if K::is_constant(&change.hash()) {
+            continue;
+        }
         if !vouched.contains(&change.hash()) {
             check_change_size(change).map_err(forbidden)?;
             let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
-            added.push((author.clone(), check_change_ops(current, change, &author).map_err(forbidden)?));
+            checked.push((author.clone(), current.check_ops(change, &author).map_err(forbidden)?));
             kept_signatures.extend(signature.cloned());
-        } else if change.hash() != upgrade {
+        } else {
             // Checked when the server first stored it (it attested a history holding it): a device's addition
-            // is read back as it is, so that a server that lost it (restored from an old backup) counts its
-            // visits again. Others (the server's own changes) add nothing to count.
-            let writer = Author { actor: change.actor_id().clone(), username: String::new(), device: String::new() };
-            vouched_added.extend(check_change_ops(current, change, &writer).ok());
+            // is read back as it is, so that a server that lost it (restored from an old backup) counts it
+            // again. Others (the server's own changes) add nothing to count.
+            attested.extend(current.attested_keys(change));
         }
     }
     let in_sequence = check_sequence(current.automerge(), &unknown).map_err(forbidden)?;
-    // Some of the pushed history is missing here: store nothing and ask for the whole of it.
-    let resend_all = |grid: String| Accepted {
-        new_changes: Vec::new(),
-        new_visits: Vec::new(),
-        new_places: Vec::new(),
-        new_corrections: Vec::new(),
-        signatures: Vec::new(),
-        reply: GridReply {
-            grid,
-            kind: ReplyKind::ResendAll,
-            heads: hashes_to_wire(&current.heads()),
-            changes: Vec::new(),
-            snapshot: None,
-            stored: 0,
-            contacts: None,
-            signatures: Vec::new(),
-            attestation: None,
-        },
-    };
-    // Everything the new changes depend on, and everything the device says it has, must be here or arrive
-    // now; otherwise some of the device's history is missing here. Checked before anything is applied.
     let arriving: HashSet<ChangeHash> = unknown.iter().map(|c| c.hash()).collect();
-    let known = |h: &ChangeHash| arriving.contains(h) || current.contains_all(&[*h]);
+    let known = |h: &ChangeHash| arriving.contains(h) || contains(current, h);
     let complete = unknown.iter().all(|c| c.deps().iter().all(known)) && have.iter().all(known);
     if !in_sequence || !complete {
-        return Ok(resend_all(grid));
+        // Some of the pushed history is missing here: store nothing and ask for the whole of it.
+        let heads = hashes_to_wire(&heads(current));
+        let reply = Reply { id: parts.id.to_string(), answer: Answer::ResendAll, heads, ..Reply::empty() };
+        let records = K::Records::default();
+        return Ok(Accepted { new_changes: Vec::new(), records, signatures: Vec::new(), reply: K::reply(reply) });
     }
-    let before = current.heads();
+    let before = heads(current);
     if !unknown.is_empty() {
-        doc.apply_changes(unknown.clone()).map_err(|e| PushError::Malformed {
-            grid: grid.clone(),
-            index: 0,
-            reason: e.to_string(),
-        })?;
+        doc.apply_changes(unknown.clone()).map_err(|e| malformed(e.to_string()))?;
     }
-    if !unknown.iter().all(|c| doc.contains_all(&[c.hash()])) {
-        return Err(PushError::Malformed {
-            grid,
-            index: 0,
-            reason: "the changes could not all be applied".to_string(),
-        });
+    if !unknown.iter().all(|c| contains(doc, &c.hash())) {
+        return Err(malformed("the changes could not all be applied".to_string()));
     }
-    let (mut new_visits, mut new_places, mut new_corrections) = (Vec::new(), Vec::new(), Vec::new());
-    for added in &vouched_added {
-        let malformed = |e: DocError| PushError::Malformed { grid: grid.clone(), index: 0, reason: e.to_string() };
-        for key in &added.visits {
-            new_visits.extend(doc.visit(key).map_err(malformed)?);
-        }
-        for key in &added.places {
-            new_places.extend(doc.found_place(key).map_err(malformed)?);
-        }
-        for key in &added.corrections {
-            new_corrections.extend(doc.correction(key).map_err(malformed)?);
-        }
+    let mut records = K::Records::default();
+    for keys in &attested {
+        doc.read_attested(keys, &mut records).map_err(|e| malformed(e.to_string()))?;
     }
-    for (author, added) in &added {
-        for key in &added.visits {
-            new_visits.push(check_new_visit(doc, key, author).map_err(forbidden)?);
-        }
-        for key in &added.places {
-            new_places.push(check_new_place(doc, key, author).map_err(forbidden)?);
-        }
-        for key in &added.corrections {
-            new_corrections.push(check_new_correction(doc, key, author).map_err(forbidden)?);
-        }
+    for (author, keys) in &checked {
+        doc.check_added(keys, author, &mut records).map_err(forbidden)?;
     }
-    let reply = GridReply {
-        grid,
-        kind: ReplyKind::Synced,
-        heads: hashes_to_wire(&doc.heads()),
+    let reply = Reply {
+        id: parts.id.to_string(),
+        answer: Answer::Synced,
+        heads: hashes_to_wire(&heads(doc)),
         changes: doc.change_bytes_since(&have).into_iter().map(ByteBuf::from).collect(),
         snapshot: None,
         stored: unknown.len() as u32,
-        contacts: None,
-        signatures: Vec::new(),
-        attestation: None,
     };
     // Order for storage: as the document's own history orders them.
     let new_changes = if unknown.is_empty() { Vec::new() } else { doc.changes_since(&before) };
-    Ok(Accepted { new_changes, new_visits, new_places, new_corrections, signatures: kept_signatures, reply })
+    Ok(Accepted { new_changes, records, signatures: kept_signatures, reply: K::reply(reply) })
+}
+
+impl Reply {
+    fn empty() -> Self {
+        Reply {
+            id: String::new(),
+            answer: Answer::Synced,
+            heads: Vec::new(),
+            changes: Vec::new(),
+            snapshot: None,
+            stored: 0,
+        }
+    }
+}
+
+/// The reply for a document the device does not hold yet: the whole of it.
+pub fn new_reply<K: DocKind>(id: &str, doc: &K) -> K::Reply {
+    K::reply(Reply {
+        id: id.to_string(),
+        answer: Answer::New,
+        heads: hashes_to_wire(&heads(doc)),
+        snapshot: Some(ByteBuf::from(doc.save())),
+        ..Reply::empty()
+    })
 }
 
 /// Signatures of a push, by the change they sign (malformed ones are left out: their change then has none).
@@ -415,21 +465,6 @@ pub(crate) fn check_sequence(current: &automerge::Automerge, unknown: &[Change])
     Ok(all_follow)
 }
 
-/// The reply for a grid the device does not hold yet.
-pub fn new_grid_reply(grid: &str, doc: &GridDoc) -> GridReply {
-    GridReply {
-        grid: grid.to_string(),
-        kind: ReplyKind::New,
-        heads: hashes_to_wire(&doc.heads()),
-        changes: Vec::new(),
-        snapshot: Some(ByteBuf::from(doc.save())),
-        stored: 0,
-        contacts: None,
-        signatures: Vec::new(),
-        attestation: None,
-    }
-}
-
 /// The first bytes of every automerge chunk.
 const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
@@ -449,50 +484,4 @@ pub(crate) fn decode_changes(raw: &[ByteBuf]) -> Result<Vec<Change>, (usize, Str
                 .map_err(|e| (i, e.to_string()))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Deliveries, Outcome};
-
-    fn accepted_visit_at(at: chrono::DateTime<chrono::Utc>) -> Accepted {
-        let visit = Visit {
-            id: uuid::Uuid::now_v7(),
-            place_id: "P1".into(),
-            volunteer: "amy".into(),
-            device: "d1".into(),
-            at,
-            outcome: Outcome::Completed,
-            deliveries: Deliveries::default(),
-            note: None,
-            gps: None,
-        };
-        let mut reply = new_grid_reply("G1", &GridDoc::genesis());
-        reply.kind = ReplyKind::Synced;
-        Accepted {
-            new_changes: Vec::new(),
-            new_visits: vec![visit],
-            new_places: Vec::new(),
-            new_corrections: Vec::new(),
-            signatures: Vec::new(),
-            reply,
-        }
-    }
-
-    /// A phone a few minutes fast syncs; one with a wrong date hears why it may not.
-    #[test]
-    fn records_dated_beyond_the_tolerance_after_the_receivers_clock_are_refused() {
-        let now = chrono::Utc::now();
-        for ahead in [-600, 0, 60, 599, 600] {
-            accepted_visit_at(now + chrono::Duration::seconds(ahead)).check_not_ahead(now, "the server").unwrap();
-        }
-        let err = accepted_visit_at(now + chrono::Duration::seconds(601)).check_not_ahead(now, "the server");
-        assert!(matches!(err, Err(PushError::FromTheFuture { .. })), "{err:?}");
-        let year_2099 = chrono::DateTime::parse_from_rfc3339("2099-01-01T08:00:00Z").unwrap().to_utc();
-        let err = accepted_visit_at(year_2099).check_not_ahead(now, "this hub").unwrap_err().to_string();
-        for words in ["dated 2099-01-01 08:00 UTC", "days after this hub's clock", "phone's clock is probably wrong"] {
-            assert!(err.contains(words), "{words:?} in {err}");
-        }
-    }
 }

@@ -1,44 +1,77 @@
-//! The sync engine for task documents, both halves, with no IO. The exchange is the grids' (heads-based, all
-//! or nothing, resend on a missing dependency); only the validator and the `closed` reply differ.
+//! Urgent tasks as a kind of synced document (`sync::DocKind`): a device adds sign-fors and outcomes
+//! (`task_validate`); the receiver's `closed` reply tells it to delete the task once nothing of its own is
+//! unconfirmed.
 
-use crate::protocol::{
-    hashes_from_wire, hashes_to_wire, ChangeSignature, TaskPush, TaskReply, TaskReplyKind, WireError,
-};
+use crate::limits::Budget;
+use crate::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use crate::sign::task_subject;
-use crate::sync::{
-    author_of, check_sequence, decode_changes, signatures_by_change, vouched_changes, Applied, ApplyError, Trust,
-};
+use crate::sync::{Answer, DocKind, PushParts, Reply};
 use crate::task_doc::TaskDoc;
-use crate::task_validate::{check_new_entries, check_task_change_ops, NewEntries};
-use crate::validate::Violation;
-use automerge::{Change, ChangeHash};
+use crate::task_validate::{check_new_entries, check_task_change_ops, EntryKind, NewEntries};
+use crate::validate::{Author, Violation};
+use automerge::{Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 use std::collections::HashSet;
 
-// ---------- device side ----------
+/// Task entries are recorded only from changes checked against their writer: a change taken on the server's
+/// attestation (at a hub) is stored and passed on, not read.
+impl DocKind for TaskDoc {
+    type Push = TaskPush;
+    type Reply = TaskReply;
+    type Keys = Vec<(EntryKind, String)>;
+    type Records = NewEntries;
+    const NOUN: &'static str = "task";
+    const BUDGET: Budget = Budget::TaskChanges;
 
-/// The push for one task: every change after the heads the server last confirmed (`None` = send all).
-pub fn build_task_push(task: &str, doc: &TaskDoc, confirmed: Option<&[ChangeHash]>) -> TaskPush {
-    TaskPush {
-        task: task.to_string(),
-        have: hashes_to_wire(&doc.heads()),
-        changes: doc
-            .changes_since(confirmed.unwrap_or(&[]))
-            .iter()
-            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-            .collect(),
-        ..Default::default()
+    fn subject(id: &str) -> String {
+        task_subject(id)
     }
-}
-
-/// Applies a `Synced` or `Closed` reply to the device's copy.
-pub fn apply_task_reply(doc: &mut TaskDoc, reply: &TaskReply) -> Result<Applied, ApplyError> {
-    let changes = decode_changes(&reply.changes).map_err(|(_, e)| ApplyError::BadChange(e))?;
-    let new_changes: Vec<Change> = changes.into_iter().filter(|c| !doc.contains_all(&[c.hash()])).collect();
-    doc.apply_changes(new_changes.clone())?;
-    let server_heads = hashes_from_wire(&reply.heads)?;
-    let confirmed = if doc.contains_all(&server_heads) { server_heads } else { Vec::new() };
-    Ok(Applied { new_changes, confirmed })
+    fn automerge(&self) -> &Automerge {
+        TaskDoc::automerge(self)
+    }
+    fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change> {
+        TaskDoc::changes_since(self, have)
+    }
+    fn check_ops(&self, change: &Change, author: &Author) -> Result<Self::Keys, Violation> {
+        check_task_change_ops(self, change, author)
+    }
+    fn check_added(&self, keys: &Self::Keys, author: &Author, records: &mut NewEntries) -> Result<(), Violation> {
+        let new = check_new_entries(self, keys, author)?;
+        records.signs.extend(new.signs);
+        records.outcomes.extend(new.outcomes);
+        Ok(())
+    }
+    fn push_parts(push: &TaskPush) -> PushParts<'_> {
+        PushParts {
+            id: &push.task,
+            have: &push.have,
+            changes: &push.changes,
+            signatures: &push.signatures,
+            attestation: push.attestation.as_ref(),
+        }
+    }
+    fn push(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> TaskPush {
+        TaskPush { task: id.to_string(), have, changes, ..Default::default() }
+    }
+    fn reply(reply: Reply) -> TaskReply {
+        TaskReply {
+            task: reply.id,
+            kind: match reply.answer {
+                Answer::Synced => TaskReplyKind::Synced,
+                Answer::New => TaskReplyKind::New,
+                Answer::ResendAll => TaskReplyKind::ResendAll,
+            },
+            heads: reply.heads,
+            changes: reply.changes,
+            snapshot: reply.snapshot,
+            stored: reply.stored,
+            signatures: Vec::new(),
+            attestation: None,
+        }
+    }
+    fn reply_parts(reply: &TaskReply) -> (&[ByteBuf], &[ByteBuf]) {
+        (&reply.heads, &reply.changes)
+    }
 }
 
 /// True when every change the device holds, its own and those it relays, is part of what the server confirmed:
@@ -54,139 +87,11 @@ pub fn all_listed(doc: &TaskDoc, stored: &[ChangeHash]) -> bool {
     doc.changes_since(&[]).iter().all(|c| stored.contains(&c.hash()))
 }
 
-// ---------- server side ----------
-
-#[derive(Debug, thiserror::Error)]
-pub enum TaskPushError {
-    #[error("task {task}: change #{index} is not a valid automerge change: {reason}")]
-    Malformed { task: String, index: usize, reason: String },
-    #[error("task {task}: {violation}")]
-    Forbidden { task: String, violation: Violation },
-    #[error("task {task}: {source}")]
-    Wire {
-        task: String,
-        #[source]
-        source: WireError,
-    },
-}
-
-/// The outcome of checking a push against the server's copy of a task.
-#[derive(Debug)]
-pub struct AcceptedTask {
-    /// The document with the push applied; `None` when the push brought nothing new.
-    pub doc: Option<TaskDoc>,
-    /// How many changes were new to the server.
-    pub stored: usize,
-    /// The changes new to the receiver, in an order that respects their dependencies, for a hub to store.
-    pub new_changes: Vec<Change>,
-    /// Sign-for entries and outcomes those changes added, to record in SQL; each names the device that wrote it.
-    pub entries: NewEntries,
-    /// Verified writers' signatures of the new changes, for a hub to keep and pass on.
-    pub signatures: Vec<ChangeSignature>,
-    pub reply: TaskReply,
-}
-
-/// Checks a push, which may relay team-mates' signed changes, and computes the reply. `current` is the
-/// receiver's copy, not modified. Each change is checked against the device that wrote it (see `Trust`).
-pub fn accept_task_push(current: &TaskDoc, push: &TaskPush, trust: &Trust<'_>) -> Result<AcceptedTask, TaskPushError> {
-    let task = push.task.clone();
-    let have = hashes_from_wire(&push.have).map_err(|source| TaskPushError::Wire { task: task.clone(), source })?;
-    let changes = decode_changes(&push.changes).map_err(|(index, reason)| TaskPushError::Malformed {
-        task: task.clone(),
-        index,
-        reason,
-    })?;
-    let forbidden = |violation| TaskPushError::Forbidden { task: task.clone(), violation };
-    let mut seen = HashSet::new();
-    let unknown: Vec<Change> =
-        changes.into_iter().filter(|c| !current.contains_all(&[c.hash()]) && seen.insert(c.hash())).collect();
-    // A hub takes what the server attested to holding as it is (the office's own changes among them).
-    let vouched = vouched_changes(&unknown, &trust.attested(&task_subject(&task), push.attestation.as_ref()));
-    let signatures = signatures_by_change(&push.signatures);
-    let mut added = Vec::new();
-    let mut kept_signatures = Vec::new();
-    for change in unknown.iter().filter(|c| !vouched.contains(&c.hash())) {
-        crate::limits::check_change_size(change).map_err(forbidden)?;
-        let (author, signature) = author_of(change, trust, &signatures).map_err(forbidden)?;
-        let keys = check_task_change_ops(current, change, &author).map_err(forbidden)?;
-        added.push((author, keys));
-        kept_signatures.extend(signature.cloned());
-    }
-    let in_sequence = check_sequence(current.automerge(), &unknown).map_err(forbidden)?;
-    let resend_all = || AcceptedTask {
-        doc: None,
-        stored: 0,
-        new_changes: Vec::new(),
-        entries: NewEntries::default(),
-        signatures: Vec::new(),
-        reply: reply(&task, TaskReplyKind::ResendAll, current, &[], 0),
-    };
-    if !in_sequence {
-        return Ok(resend_all());
-    }
-    let mut next = current.fork();
-    if !unknown.is_empty() {
-        next.apply_changes(unknown.clone()).map_err(|e| TaskPushError::Malformed {
-            task: task.clone(),
-            index: 0,
-            reason: e.to_string(),
-        })?;
-    }
-    if !unknown.iter().all(|c| next.contains_all(&[c.hash()])) || !next.contains_all(&have) {
-        return Ok(resend_all());
-    }
-    let mut entries = NewEntries::default();
-    for (author, keys) in &added {
-        let new = check_new_entries(&next, keys, author).map_err(forbidden)?;
-        entries.signs.extend(new.signs);
-        entries.outcomes.extend(new.outcomes);
-    }
-    let stored = unknown.len();
-    let new_changes = if unknown.is_empty() { Vec::new() } else { next.changes_since(&current.heads()) };
-    Ok(AcceptedTask {
-        reply: reply(&task, TaskReplyKind::Synced, &next, &have, stored),
-        doc: (stored > 0).then_some(next),
-        stored,
-        new_changes,
-        entries,
-        signatures: kept_signatures,
-    })
-}
-
-fn reply(task: &str, kind: TaskReplyKind, doc: &TaskDoc, have: &[ChangeHash], stored: usize) -> TaskReply {
-    let changes = match kind {
-        TaskReplyKind::ResendAll => Vec::new(),
-        _ => doc.changes_since(have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
-    };
-    TaskReply {
-        task: task.to_string(),
-        kind,
-        heads: hashes_to_wire(&doc.heads()),
-        changes,
-        snapshot: None,
-        stored: stored as u32,
-        signatures: Vec::new(),
-        attestation: None,
-    }
-}
-
-/// The reply for a task the device does not hold yet.
-pub fn new_task_reply(task: &str, doc: &TaskDoc) -> TaskReply {
-    TaskReply {
-        task: task.to_string(),
-        kind: TaskReplyKind::New,
-        heads: hashes_to_wire(&doc.heads()),
-        changes: Vec::new(),
-        snapshot: Some(ByteBuf::from(doc.save())),
-        stored: 0,
-        signatures: Vec::new(),
-        attestation: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{hashes_to_wire, ChangeSignature};
+    use crate::sync::{accept_push_with, apply_reply, build_push, Accepted, PushError, Trust};
     use crate::task_doc::tests::sample_task;
     use crate::task_model::{ContactMethod, Sign, SignKind, TaskOutcome};
     use crate::validate::Author;
@@ -225,14 +130,14 @@ mod tests {
         }
     }
 
-    fn push_one(f: &Fixture, change: Change) -> Result<AcceptedTask, TaskPushError> {
+    fn push_one(f: &Fixture, change: Change) -> Result<Accepted<TaskDoc>, PushError> {
         let push = TaskPush {
             task: "t".into(),
             have: hashes_to_wire(&[change.hash()]),
             changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
             ..Default::default()
         };
-        accept_task_push(&f.server, &push, &Trust::own(&f.author))
+        accept_push_with(&mut f.server.fork(), &push, &Trust::own(&f.author))
     }
 
     #[test]
@@ -244,20 +149,19 @@ mod tests {
         f.device.add_sign(&sign).unwrap();
         let o = outcome(&f);
         f.device.add_outcome(&o).unwrap();
-        let push = build_task_push("t", &f.device, Some(&f.server.heads()));
-        let accepted = accept_task_push(&f.server, &push, &Trust::own(&f.author)).unwrap();
-        assert_eq!(accepted.stored, 2);
-        assert_eq!(accepted.entries.signs, vec![sign]);
-        assert_eq!(accepted.entries.outcomes, vec![o]);
+        let push = build_push("t", &f.device, Some(&f.server.heads()));
+        let mut server = f.server.fork();
+        let accepted = accept_push_with(&mut server, &push, &Trust::own(&f.author)).unwrap();
+        assert_eq!((accepted.reply.stored, accepted.new_changes.len()), (2, 2));
+        assert_eq!(accepted.records.signs, vec![sign]);
+        assert_eq!(accepted.records.outcomes, vec![o]);
         assert_eq!(accepted.reply.kind, TaskReplyKind::Synced);
-        let server = accepted.doc.unwrap();
-        let applied = apply_task_reply(&mut f.device, &accepted.reply).unwrap();
+        let applied = apply_reply(&mut f.device, &accepted.reply).unwrap();
         assert_eq!(applied.confirmed, server.heads());
         assert!(all_confirmed(&f.device, &applied.confirmed));
         // The same push again stores nothing.
-        let again = accept_task_push(&server, &push, &Trust::own(&f.author)).unwrap();
-        assert_eq!(again.stored, 0);
-        assert!(again.doc.is_none());
+        let again = accept_push_with(&mut server, &push, &Trust::own(&f.author)).unwrap();
+        assert_eq!((again.reply.stored, again.new_changes.len()), (0, 0));
     }
 
     #[test]
@@ -334,7 +238,7 @@ mod tests {
             changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
             ..Default::default()
         };
-        let err = accept_task_push(&f.server, &push, &Trust::own(&other)).unwrap_err().to_string();
+        let err = accept_push_with(&mut f.server.fork(), &push, &Trust::own(&other)).unwrap_err().to_string();
         assert!(err.contains("this device's actor"), "{err}");
     }
 
@@ -357,14 +261,14 @@ mod tests {
             signatures,
             attestation: None,
         };
-        let err = accept_task_push(&f.server, &push(vec![]), &upstream).unwrap_err().to_string();
+        let err = accept_push_with(&mut f.server.fork(), &push(vec![]), &upstream).unwrap_err().to_string();
         assert!(err.contains("relayed without that device's signature"), "{err}");
         let forged = vec![hub_key.sign_change(&change.hash())];
-        let err = accept_task_push(&f.server, &push(forged), &upstream).unwrap_err().to_string();
+        let err = accept_push_with(&mut f.server.fork(), &push(forged), &upstream).unwrap_err().to_string();
         assert!(err.contains("its signature is not that device's"), "{err}");
         let signed = vec![volunteer_key.sign_change(&change.hash())];
-        let accepted = accept_task_push(&f.server, &push(signed.clone()), &upstream).unwrap();
-        assert_eq!(accepted.entries.outcomes[0].device, "d1", "attributed to the device that wrote it");
+        let accepted = accept_push_with(&mut f.server.fork(), &push(signed.clone()), &upstream).unwrap();
+        assert_eq!(accepted.records.outcomes[0].device, "d1", "attributed to the device that wrote it");
         assert_eq!(accepted.signatures, signed, "kept for passing on");
         assert_eq!(accepted.new_changes, vec![change.clone()]);
 
@@ -383,10 +287,10 @@ mod tests {
             signatures: vec![],
             attestation: Some(attestation),
         };
-        let err = accept_task_push(&f.server, &resent, &volunteer_trust).unwrap_err().to_string();
+        let err = accept_push_with(&mut f.server.fork(), &resent, &volunteer_trust).unwrap_err().to_string();
         assert!(err.contains("no active device of your team"), "{err}");
-        assert_eq!(accept_task_push(&f.server, &resent, &hub_trust).unwrap().stored, 1);
+        assert_eq!(accept_push_with(&mut f.server.fork(), &resent, &hub_trust).unwrap().reply.stored, 1);
         resent.attestation = Some(server_key.attest(&task_subject("other"), &office.heads(), 1));
-        assert!(accept_task_push(&f.server, &resent, &hub_trust).is_err(), "another task's attestation");
+        assert!(accept_push_with(&mut f.server.fork(), &resent, &hub_trust).is_err(), "another task's attestation");
     }
 }

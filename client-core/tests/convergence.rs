@@ -11,7 +11,7 @@ use client_core::protocol::{
     decode, encode, hashes_from_wire, Attestation, GridPush, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
 };
 use client_core::sign::KeyPair;
-use client_core::sync::{accept_push_with, apply_reply, build_push, new_grid_reply, PushError, Trust};
+use client_core::sync::{accept_push_with, apply_reply, build_push, new_reply, PushError, Trust};
 use client_core::validate::Author;
 use client_core::GridDoc;
 use proptest::prelude::*;
@@ -149,19 +149,19 @@ impl Server {
             .grids
             .iter()
             .filter(|(code, _)| !req.grids.iter().any(|p| &p.grid == *code))
-            .map(|(code, doc)| new_grid_reply(code, doc))
+            .map(|(code, doc)| new_reply(code, doc))
             .collect();
         for (acc, doc) in accepted {
             let code = acc.reply.grid.clone();
             assert_eq!(acc.reply.stored as usize, acc.new_changes.len());
             if acc.new_changes.is_empty() {
-                assert!(acc.new_visits.is_empty());
+                assert!(acc.records.visits.is_empty());
                 assert_eq!(doc.heads(), self.grids[&code].heads(), "nothing new leaves the copy as it was");
             } else {
                 assert_eq!(acc.reply.kind, ReplyKind::Synced);
                 self.grids.insert(code.clone(), doc);
                 self.log.entry(code.clone()).or_default().extend(acc.new_changes);
-                self.projected.entry(code).or_default().extend(acc.new_visits);
+                self.projected.entry(code).or_default().extend(acc.records.visits);
             }
             replies.push(acc.reply);
         }
@@ -597,8 +597,8 @@ fn assert_forbidden(server: &mut Server, author: &Author, have: Vec<ChangeHash>,
         ..Default::default()
     };
     match server.push(author, &push) {
-        Err(PushError::Forbidden { grid, violation }) => {
-            assert_eq!(grid, RURAL);
+        Err(PushError::Forbidden { doc, violation }) => {
+            assert_eq!(doc.id, RURAL);
             assert!(violation.0.contains(why), "refused, but for {violation:?} rather than {why:?}");
         }
         other => panic!("expected Forbidden ({why}), got {other:?}"),
@@ -780,8 +780,8 @@ fn garbage_change_bytes_are_malformed() {
             ..Default::default()
         };
         match server.push(&b.author, &push) {
-            Err(PushError::Malformed { grid, index, .. }) => {
-                assert_eq!((grid.as_str(), index), (RURAL, 0));
+            Err(PushError::Malformed { doc, index, .. }) => {
+                assert_eq!((doc.id.as_str(), index), (RURAL, 0));
             }
             other => panic!("expected Malformed, got {other:?}"),
         }

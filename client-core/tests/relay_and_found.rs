@@ -101,7 +101,7 @@ fn a_relayed_change_needs_its_writers_signature_and_stays_attributed_to_it() {
     let accepted =
         accept_push_with(&mut server.fork(), &push(&at_a, std::slice::from_ref(&change), &[(&a.key, &change)]), &trust)
             .expect("bo relays amy's signed visit");
-    assert_eq!(accepted.new_visits[0].device, "dev-amy", "attributed to the writer, not the relay");
+    assert_eq!(accepted.records.visits[0].device, "dev-amy", "attributed to the writer, not the relay");
     assert_eq!(accepted.signatures.len(), 1, "the verified signature is kept for passing on");
 
     refused(
@@ -165,7 +165,7 @@ fn a_hub_requires_signatures_on_the_pushers_own_changes_and_takes_attested_histo
     with_attestation.attestation = Some(attestation.clone());
     let accepted = accept_push_with(&mut hub_copy.fork(), &with_attestation, &trust).expect("cai's visit is vouched");
     // amy's visit is checked; cai's, vouched for, is read back as it was stored (a restored server counts it).
-    let mut writers: Vec<&str> = accepted.new_visits.iter().map(|v| v.volunteer.as_str()).collect();
+    let mut writers: Vec<&str> = accepted.records.visits.iter().map(|v| v.volunteer.as_str()).collect();
     writers.sort();
     assert_eq!((accepted.new_changes.len(), writers), (2, vec!["amy", "cai"]));
     assert_eq!(accepted.reply.kind, ReplyKind::Synced);
@@ -218,8 +218,11 @@ fn devices_add_found_places_and_corrections_but_never_review_or_overwrite() {
     let mut all = vec![add, visit_it];
     all.extend(correct);
     let accepted = accept_push(&mut server.fork(), &push(&doc, &all, &[]), &a.author).unwrap();
-    assert_eq!((accepted.new_places.len(), accepted.new_visits.len(), accepted.new_corrections.len()), (1, 1, 1));
-    assert_eq!(accepted.new_places[0], place);
+    assert_eq!(
+        (accepted.records.places.len(), accepted.records.visits.len(), accepted.records.corrections.len()),
+        (1, 1, 1)
+    );
+    assert_eq!(accepted.records.places[0], place);
 
     // Crafted changes a device may not make.
     let craft = |write: &dyn Fn(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId)| {
@@ -293,7 +296,7 @@ fn a_correction_reaches_a_grid_created_before_corrections_existed() {
     assert_eq!(changes.len(), 2, "the constant change creating the map comes first");
     let mut server = old.fork();
     let accepted = accept_push(&mut server, &push(&doc, &changes, &[]), &a.author).unwrap();
-    assert_eq!((accepted.new_changes.len(), accepted.new_corrections.len()), (2, 1));
+    assert_eq!((accepted.new_changes.len(), accepted.records.corrections.len()), (2, 1));
     assert_eq!(server.corrections().unwrap(), vec![correction]);
 }
 
@@ -317,7 +320,7 @@ fn relay_cost_figures() {
         let started = std::time::Instant::now();
         let accepted = accept_push_with(&mut copy, push, trust).unwrap();
         let took = started.elapsed();
-        assert_eq!(accepted.new_visits.len(), 300);
+        assert_eq!(accepted.records.visits.len(), 300);
         took
     };
     let server_trust = Trust { pusher: &b.author, pusher_key: None, signers: Some(&team), server_key: None };

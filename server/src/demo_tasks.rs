@@ -7,9 +7,9 @@ use crate::AppState;
 use anyhow::{anyhow, Result};
 use chrono::{Duration, Utc};
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
+use client_core::sync::build_push;
 use client_core::task_doc::TaskDoc;
 use client_core::task_model::{ContactMethod, Evaluation, FraudType, Priority, Sign, SignKind, TaskOutcome};
-use client_core::task_sync::build_task_push;
 
 struct DemoTask {
     person: &'static str,
@@ -105,7 +105,7 @@ pub fn act_on(
                 gps: None,
             })?;
         }
-        pushes.push(build_task_push(&reply.task, &doc, Some(&confirmed)));
+        pushes.push(build_push(&reply.task, &doc, Some(&confirmed)));
     }
     Ok(pushes)
 }

@@ -12,7 +12,7 @@ use client_core::limits::SyncBudget;
 use client_core::model::Visit;
 use client_core::protocol::{Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::PublicKey;
-use client_core::sync::{accept_push_with, accept_push_within, new_grid_reply, Accepted, PushError, Signer, Trust};
+use client_core::sync::{accept_push_with, accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -149,7 +149,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             .with_current(code, stored.get(code).copied(), |cached| match (cached, pushes.get(code.as_str())) {
                 (None, Some(_)) => Err(ApiError::not_found(format!("grid {code} does not exist on this server"))),
                 (None, None) => Ok(None), // assigned but never imported: nothing to send yet
-                (Some(c), None) => Ok(Some(new_grid_reply(code, &c.doc))),
+                (Some(c), None) => Ok(Some(new_reply(code, &c.doc))),
                 // Only grids without changes are read here: the document is checked, not changed.
                 (Some(c), Some(push)) => {
                     accept_push_with(&mut c.doc, push, &trust).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
@@ -185,7 +185,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         };
         match pushes.get(code.as_str()) {
             None => {
-                replies.push(new_grid_reply(&code, &cached.doc));
+                replies.push(new_reply(&code, &cached.doc));
                 GridRepo::commit_cache(lock, (cached.version, cached.log_count), cached.doc);
             }
             Some(push) => {
@@ -210,7 +210,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
     // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
     // also holds places found in the field: its visits may be for them, and they are written behind the gate.
     let mut deltas = projection::AreaDeltas::default();
-    let finds_places = accepted.iter().any(|(_, acc, _)| !acc.new_places.is_empty());
+    let finds_places = accepted.iter().any(|(_, acc, _)| !acc.records.places.is_empty());
     let planned = match finds_places {
         false => Some(projection::plan_visits(session.reader(), &new_visits, &mut deltas).await?),
         true => None,
@@ -250,7 +250,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         && seen_recently
         && !tasks_may_write(session.reader(), &device.device_id, team.as_deref(), req.tasks.as_deref()).await?;
     let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
-    let total_visits: usize = accepted.iter().map(|(_, a, _)| a.new_visits.len()).sum();
+    let total_visits: usize = accepted.iter().map(|(_, a, _)| a.records.visits.len()).sum();
     let not_counted = total_visits - new_visits.len();
     let (new_versions, task_sync, accepted, mut locks) = if writes_nothing {
         drop(session);
@@ -308,7 +308,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         accepted_replies.push(acc);
     }
     drop(locks);
-    let visits: usize = accepted_replies.iter().map(|a| a.new_visits.len()).sum();
+    let visits: usize = accepted_replies.iter().map(|a| a.records.visits.len()).sum();
     metrics::counter!(crate::ops::CHANGES_STORED).increment(stored);
     metrics::counter!(crate::ops::VISITS_INGESTED).increment(visits as u64);
     if stored > 0 {
@@ -372,14 +372,14 @@ async fn store_grids(
     let mut writes = Vec::new();
     for (i, acc, cached) in accepted.iter().filter(|(_, acc, _)| !acc.new_changes.is_empty()) {
         let lock = &locks[*i];
-        if !acc.new_places.is_empty() {
+        if !acc.records.places.is_empty() {
             let info =
                 cached.doc.grid_info()?.ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
-            for place in &acc.new_places {
+            for place in &acc.records.places {
                 crate::field_places::project_found_place(tx, &info, place, deltas).await?;
             }
         }
-        for correction in &acc.new_corrections {
+        for correction in &acc.records.corrections {
             crate::field_places::project_correction(tx, &lock.code, correction).await?;
         }
         let before = Some((cached.version, cached.log_count));
@@ -452,8 +452,8 @@ async fn tasks_may_write(
     }
 }
 
-/// A refused push becomes a 4xx with the reason; the audit log keeps a trace.
-fn push_error(e: &PushError) -> ApiError {
+/// A refused push (of any kind of document) becomes a 4xx with the reason; the audit log keeps a trace.
+pub(crate) fn push_error(e: &PushError) -> ApiError {
     match e {
         PushError::Forbidden { .. } => {
             metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
@@ -493,14 +493,15 @@ async fn check_accepted(
     let mut ids = BTreeSet::new();
     for (i, acc, _) in accepted.iter() {
         let grid = locks[*i].code.as_str();
-        for place in &acc.new_places {
+        for place in &acc.records.places {
             if found_in.insert(&place.place.id, grid).is_some_and(|other| other != grid) {
                 return Err(projection::place_taken(&place.place.id, grid));
             }
         }
-        ids.extend(acc.new_places.iter().map(|p| p.place.id.clone()));
-        ids.extend(acc.new_corrections.iter().map(|c| c.place_id.clone()));
-        ids.extend(acc.new_visits.iter().map(|v| v.place_id.clone()));
+        let records = &acc.records;
+        ids.extend(records.places.iter().map(|p| p.place.id.clone()));
+        ids.extend(records.corrections.iter().map(|c| c.place_id.clone()));
+        ids.extend(records.visits.iter().map(|v| v.place_id.clone()));
     }
     let ids: Vec<String> = ids.into_iter().collect();
     let mut stored: HashMap<String, String> = HashMap::new();
@@ -516,14 +517,15 @@ async fn check_accepted(
     for (i, acc, _) in accepted.iter_mut() {
         let grid = locks[*i].code.as_str();
         let elsewhere = |id: &str| stored.get(id).is_some_and(|other| other != grid);
-        if let Some(own) = acc.new_places.iter().find(|p| p.device == pusher && elsewhere(&p.place.id)) {
+        let records = &mut acc.records;
+        if let Some(own) = records.places.iter().find(|p| p.device == pusher && elsewhere(&p.place.id)) {
             return Err(projection::place_taken(&own.place.id, grid));
         }
-        let before = acc.new_places.len() + acc.new_corrections.len() + acc.new_visits.len();
-        acc.new_places.retain(|p| !elsewhere(&p.place.id));
-        acc.new_corrections.retain(|c| !elsewhere(&c.place_id));
-        acc.new_visits.retain(|v| !elsewhere(&v.place_id));
-        set_aside += before - (acc.new_places.len() + acc.new_corrections.len() + acc.new_visits.len());
+        let before = records.places.len() + records.corrections.len() + records.visits.len();
+        records.places.retain(|p| !elsewhere(&p.place.id));
+        records.corrections.retain(|c| !elsewhere(&c.place_id));
+        records.visits.retain(|v| !elsewhere(&v.place_id));
+        set_aside += before - (records.places.len() + records.corrections.len() + records.visits.len());
     }
     Ok(set_aside)
 }
@@ -548,7 +550,7 @@ fn counted_new_visits<'a>(
     accepted
         .iter()
         .filter(|(_, acc, _)| !acc.new_changes.is_empty())
-        .flat_map(|(i, acc, _)| acc.new_visits.iter().map(|v| (locks[*i].code.as_str(), v)))
+        .flat_map(|(i, acc, _)| acc.records.visits.iter().map(|v| (locks[*i].code.as_str(), v)))
         .filter(|(_, v)| !quarantined.contains(&v.device))
         .collect()
 }

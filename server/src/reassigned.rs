@@ -33,11 +33,7 @@ pub fn withhold(reply: &mut GridReply, push: &GridPush) {
 /// Refuses the sync if any writer recorded something in one of `pushes` (grids no longer the pusher's team's)
 /// after the server told that writer's device the grid had left its team.
 pub async fn refuse_after_told(conn: &mut AnyConnection, pushes: &[(&str, &Accepted)]) -> Result<(), ApiError> {
-    let grids: Vec<&str> = pushes
-        .iter()
-        .filter(|(_, a)| !a.new_visits.is_empty() || !a.new_places.is_empty() || !a.new_corrections.is_empty())
-        .map(|(g, _)| *g)
-        .collect();
+    let grids: Vec<&str> = pushes.iter().filter(|(_, a)| !a.records.is_empty()).map(|(g, _)| *g).collect();
     if grids.is_empty() {
         return Ok(());
     }
@@ -56,11 +52,12 @@ pub async fn refuse_after_told(conn: &mut AnyConnection, pushes: &[(&str, &Accep
     }
     for (grid, accepted) in pushes {
         let recorded = accepted
-            .new_visits
+            .records
+            .visits
             .iter()
             .map(|v| ("visit", &v.device, &v.place_id, v.at))
-            .chain(accepted.new_places.iter().map(|p| ("found place", &p.device, &p.place.id, p.added_at)))
-            .chain(accepted.new_corrections.iter().map(|c| ("correction", &c.device, &c.place_id, c.at)));
+            .chain(accepted.records.places.iter().map(|p| ("found place", &p.device, &p.place.id, p.added_at)))
+            .chain(accepted.records.corrections.iter().map(|c| ("correction", &c.device, &c.place_id, c.at)));
         for (what, device, place, at) in recorded {
             let Some(&told_at) = told.get(&(device.clone(), grid.to_string())) else { continue };
             if at.timestamp_millis() > told_at {

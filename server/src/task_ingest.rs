@@ -10,13 +10,13 @@
 use crate::auth::DeviceAuth;
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::ingest::push_error;
 use crate::tasks::{self, status};
 use crate::AppState;
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sign::task_subject;
-use client_core::sync::Trust;
+use client_core::sync::{accept_push_with, new_reply, Trust};
 use client_core::task_doc::TaskDoc;
-use client_core::task_sync::{accept_task_push, new_task_reply, TaskPushError};
 use client_core::task_validate::NewEntries;
 use sqlx::{Any, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -81,15 +81,16 @@ pub async fn sync_tasks(
             continue;
         }
         tasks::lock(tx, state.db.backend, id).await?;
-        let (current, version) =
+        let (mut doc, version) =
             tasks::load_doc(tx, id).await?.ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
-        let accepted = accept_task_push(&current, push, trust).map_err(|e| push_error(&e))?;
-        if let Some(doc) = &accepted.doc {
-            tasks::save_doc(tx, id, doc, version).await?;
+        // Applied in place: a refused push fails the sync, and its transaction drops `doc` unsaved.
+        let accepted = accept_push_with(&mut doc, push, trust).map_err(|e| push_error(&e))?;
+        if !accepted.new_changes.is_empty() {
+            tasks::save_doc(tx, id, &doc, version).await?;
             let counted = NewEntries {
-                signs: accepted.entries.signs.iter().filter(|s| !quarantined.contains(&s.device)).cloned().collect(),
+                signs: accepted.records.signs.iter().filter(|s| !quarantined.contains(&s.device)).cloned().collect(),
                 outcomes: accepted
-                    .entries
+                    .records
                     .outcomes
                     .iter()
                     .filter(|o| !quarantined.contains(&o.device))
@@ -105,7 +106,7 @@ pub async fn sync_tasks(
         }
         if reply.kind != TaskReplyKind::ResendAll {
             record_device_task(tx, &device.device_id, id, now).await?;
-            attest(state, &mut reply, accepted.doc.as_ref().unwrap_or(&current), now);
+            attest(state, &mut reply, &doc, now);
         }
         out.replies.push(reply);
     }
@@ -120,7 +121,7 @@ pub async fn sync_tasks(
             let (doc, _) = tasks::load_doc(tx, &id)
                 .await?
                 .ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
-            let mut reply = new_task_reply(&id, &doc);
+            let mut reply = new_reply(&id, &doc);
             record_device_task(tx, &device.device_id, &id, now).await?;
             attest(state, &mut reply, &doc, now);
             out.replies.push(reply);
@@ -189,15 +190,4 @@ async fn record_device_task(tx: &mut Tx, device: &str, task: &str, now: i64) -> 
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// A refused push becomes a 4xx with the reason, as for grids.
-fn push_error(e: &TaskPushError) -> ApiError {
-    match e {
-        TaskPushError::Forbidden { .. } => {
-            metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
-            ApiError::unprocessable("change_rejected", e.to_string())
-        }
-        TaskPushError::Malformed { .. } | TaskPushError::Wire { .. } => ApiError::bad_request(e.to_string()),
-    }
 }
