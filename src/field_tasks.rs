@@ -83,8 +83,8 @@ pub fn build_pushes(
         let since = (!sync.resend_all.contains(task)).then_some(confirmed.as_slice());
         let mut push = sync::build_push(task, &doc, since);
         let changes = doc.changes_since(since.unwrap_or(&[]));
-        push.signatures = relay::signatures_for(&changes, &actor, key, &store.files().signatures(task)?);
-        push.attestation = store.files().attestation(task)?;
+        push.signatures = relay::signatures_for(&changes, &actor, key, &store.signatures(task)?);
+        push.attestation = store.attestation(task)?;
         sync.tally.sent += push.changes.len();
         pushes.push(push);
         docs.insert(task.clone(), doc);
@@ -103,7 +103,7 @@ pub fn unsent_entries(store: &TaskStore, device: &Device) -> Result<Vec<CarriedT
     let mut out = Vec::new();
     for task in store.tasks()? {
         let doc = store.load(&task)?;
-        let attestation = store.files().attestation(&task)?;
+        let attestation = store.attestation(&task)?;
         let confirmed = store.mark(&task)?.confirmed_heads();
         let at_server = TaskDoc::from_automerge(doc.automerge().fork_at(&confirmed)?);
         for sign in doc.signs()? {
@@ -169,7 +169,7 @@ pub fn apply_reply(
     check_task_id(&reply.task)?;
     let carries = sync.carried.iter().any(|c| c.task == reply.task);
     // Signatures before changes: a stored change never lacks what it needs to travel on.
-    relay::keep(store.files(), &reply.task, &reply.signatures, reply.attestation.as_ref())?;
+    relay::keep(store, &reply.task, &reply.signatures, reply.attestation.as_ref())?;
     match (reply.kind, doc) {
         (TaskReplyKind::New, _) => {
             let snapshot = reply.snapshot.as_ref().context("the server sent a new task without its document")?;
@@ -240,7 +240,7 @@ pub fn apply_reply(
             mark.set_confirmed(&applied.confirmed);
             mark.last_sync = Some(chrono::Utc::now());
             store.set_mark(&reply.task, &mark)?;
-            relay::forget_signatures_but(store.files(), &reply.task, &doc.changes_since(&applied.confirmed))?;
+            relay::forget_signatures_but(store, &reply.task, &doc.changes_since(&applied.confirmed))?;
             // Deleted only once the server holds everything this device holds: its own entries, and those of
             // team-mates it relays (a hub's copy may be the only one left of them).
             if kind == TaskReplyKind::Closed && all_confirmed(&doc, &applied.confirmed) {

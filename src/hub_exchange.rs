@@ -10,10 +10,12 @@ use crate::profile::{Device, Profile};
 use crate::{hub_tasks, relay};
 use automerge::ActorId;
 use client_core::limits::SyncBudget;
-use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::protocol::{
+    self, Attestation, ChangeSignature, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+};
 use client_core::sign::{KeyPair, PublicKey};
-use client_core::store::GridStore;
-use client_core::sync::{accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
+use client_core::store::{DocStore, GridStore};
+use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, Signer, Trust};
 use client_core::validate::Author;
 use client_core::GridDoc;
 use server::error::ApiError;
@@ -107,7 +109,7 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
     let mut pushed = BTreeSet::new();
     let mut skipped = Vec::new();
     // Check everything first: a refused change anywhere stores nothing of the request.
-    let mut checked: Vec<(GridDoc, Vec<automerge::ChangeHash>, Accepted)> = Vec::new();
+    let mut checked: Vec<Checked<GridDoc>> = Vec::new();
     let mut budget = SyncBudget::default();
     let now = chrono::Utc::now();
     for push in &req.grids {
@@ -120,29 +122,18 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
             skipped.push(push.grid.clone());
             continue;
         }
-        // Loaded for this exchange alone: a refused push leaves nothing behind in it.
-        let mut doc = load(&store, hub, &push.grid)?;
-        let accepted = accept_push_within(&mut doc, push, &trust, &mut budget).map_err(|e| push_error(&e))?;
+        let grid = check_push(&store, hub, &push.grid, push, &trust, &mut budget)?;
         // The hub's own clock: a phone whose clock is far ahead hears so here already.
-        accepted.check_not_ahead(now, "this hub").map_err(|e| push_error(&e))?;
-        let have = protocol::hashes_from_wire(&push.have).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        checked.push((doc, have, accepted));
+        grid.accepted.check_not_ahead(now, "this hub").map_err(|e| push_error(&e))?;
+        checked.push(grid);
     }
     check_found_place_ids(&store, hub, &held, &checked)?;
     // Tasks only for clients that handle them (they send the `tasks` key), as at the server.
     let tasks = req.tasks.as_deref().map(|pushes| hub_tasks::check(&profile, hub, pushes, &trust)).transpose()?;
-    let mut stored = 0;
-    for (_, _, accepted) in &checked {
-        if !accepted.new_changes.is_empty() {
-            // Signatures before changes: a stored change always has what it needs to travel on.
-            store.add_signatures(&accepted.reply.grid, &accepted.signatures).map_err(ApiError::internal)?;
-            store.append(&accepted.reply.grid, &accepted.new_changes).map_err(ApiError::internal)?;
-            stored += accepted.new_changes.len();
-        }
-    }
+    let stored = store_checked(&store, &checked)?;
 
     let mut replies = Vec::new();
-    for (doc, have, accepted) in checked {
+    for Checked { doc, have, accepted, .. } in checked {
         let mut reply = accepted.reply;
         if reply.kind == ReplyKind::Synced {
             decorate(&store, hub, &doc.changes_since(&have), &mut reply)?;
@@ -180,9 +171,7 @@ fn decorate(
     changes: &[automerge::Change],
     reply: &mut GridReply,
 ) -> Result<(), ApiError> {
-    let kept = store.signatures(&reply.grid).map_err(ApiError::internal)?;
-    reply.signatures = relay::signatures_for(changes, &hub.actor, Some(&hub.key), &kept);
-    reply.attestation = store.attestation(&reply.grid).map_err(ApiError::internal)?;
+    (reply.signatures, reply.attestation) = relay_parts(store, hub, &reply.grid, changes)?;
     let contacts = store.contacts(&reply.grid).map_err(ApiError::internal)?;
     reply.contacts = (!contacts.is_empty()).then_some(contacts);
     Ok(())
@@ -211,8 +200,59 @@ fn signers(roster: &Roster) -> HashMap<ActorId, Signer> {
         .collect()
 }
 
-fn load(store: &GridStore, hub: &Hub, grid: &str) -> Result<GridDoc, ApiError> {
-    let mut doc = store.load(grid).map_err(ApiError::internal)?;
+/// One document's push, checked against the hub's copy and applied to it; nothing is stored yet.
+pub(crate) struct Checked<D: DocKind> {
+    pub id: String,
+    pub doc: D,
+    /// The heads the device said it has.
+    pub have: Vec<automerge::ChangeHash>,
+    pub accepted: Accepted<D>,
+}
+
+/// Checks a push of any kind of document like the server would; a refused change refuses the whole request.
+pub(crate) fn check_push<D: DocKind>(
+    store: &DocStore<D>,
+    hub: &Hub,
+    id: &str,
+    push: &D::Push,
+    trust: &Trust<'_>,
+    budget: &mut SyncBudget,
+) -> Result<Checked<D>, ApiError> {
+    // Loaded for this exchange alone: a refused push leaves nothing behind in it.
+    let mut doc = load(store, hub, id)?;
+    let accepted = accept_push_within(&mut doc, push, trust, budget).map_err(|e| push_error(&e))?;
+    let have =
+        protocol::hashes_from_wire(D::push_parts(push).have).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Checked { id: id.to_string(), doc, have, accepted })
+}
+
+/// Stores what the checked pushes brought that is new, and returns how many changes that was.
+pub(crate) fn store_checked<D: DocKind>(store: &DocStore<D>, checked: &[Checked<D>]) -> Result<usize, ApiError> {
+    let mut stored = 0;
+    for Checked { id, accepted, .. } in checked.iter().filter(|c| !c.accepted.new_changes.is_empty()) {
+        // Signatures before changes: a stored change always has what it needs to travel on.
+        store.add_signatures(id, &accepted.signatures).map_err(ApiError::internal)?;
+        store.append(id, &accepted.new_changes).map_err(ApiError::internal)?;
+        stored += accepted.new_changes.len();
+    }
+    Ok(stored)
+}
+
+/// What a reply carrying `changes` of document `id` needs for the device to pass them on: their writers'
+/// signatures and the server's latest attestation.
+pub(crate) fn relay_parts<D: DocKind>(
+    store: &DocStore<D>,
+    hub: &Hub,
+    id: &str,
+    changes: &[automerge::Change],
+) -> Result<(Vec<ChangeSignature>, Option<Attestation>), ApiError> {
+    let kept = store.signatures(id).map_err(ApiError::internal)?;
+    let signatures = relay::signatures_for(changes, &hub.actor, Some(&hub.key), &kept);
+    Ok((signatures, store.attestation(id).map_err(ApiError::internal)?))
+}
+
+pub(crate) fn load<D: DocKind>(store: &DocStore<D>, hub: &Hub, id: &str) -> Result<D, ApiError> {
+    let mut doc = store.load(id).map_err(ApiError::internal)?;
     doc.set_actor(hub.actor.clone());
     Ok(doc)
 }
@@ -224,16 +264,16 @@ fn check_found_place_ids(
     store: &GridStore,
     hub: &Hub,
     held: &BTreeSet<String>,
-    checked: &[(GridDoc, Vec<automerge::ChangeHash>, Accepted)],
+    checked: &[Checked<GridDoc>],
 ) -> Result<(), ApiError> {
     let found: Vec<(&str, &str)> = checked
         .iter()
-        .flat_map(|(_, _, acc)| acc.records.places.iter().map(|p| (p.place.id.as_str(), acc.reply.grid.as_str())))
+        .flat_map(|c| c.accepted.records.places.iter().map(|p| (p.place.id.as_str(), c.id.as_str())))
         .collect();
     if found.is_empty() {
         return Ok(());
     }
-    let pushed: HashMap<&str, &GridDoc> = checked.iter().map(|(doc, _, acc)| (acc.reply.grid.as_str(), doc)).collect();
+    let pushed: HashMap<&str, &GridDoc> = checked.iter().map(|c| (c.id.as_str(), &c.doc)).collect();
     for grid in held {
         let loaded;
         let doc = match pushed.get(grid.as_str()) {

@@ -8,11 +8,12 @@
 //! told `closed` and deletes it; any other task is left out of the answer and stays as it is on the device until
 //! it syncs with the server.
 
-use crate::hub_exchange::{push_error, Hub};
+use crate::hub_exchange::{check_push, load, relay_parts, store_checked, Checked, Hub};
 use crate::profile::{ClosedTask, Profile};
 use crate::relay;
-use client_core::protocol::{hashes_from_wire, TaskPush, TaskReply, TaskReplyKind};
-use client_core::sync::{accept_push_with, new_reply, Accepted, Trust};
+use client_core::limits::SyncBudget;
+use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
+use client_core::sync::{new_reply, Trust};
 use client_core::task_doc::TaskDoc;
 use client_core::task_store::TaskStore;
 use server::error::ApiError;
@@ -21,7 +22,7 @@ use std::collections::{BTreeSet, HashMap};
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.
 pub struct CheckedTasks {
     store: TaskStore,
-    accepted: Vec<(TaskDoc, Vec<automerge::ChangeHash>, Accepted<TaskDoc>)>,
+    accepted: Vec<Checked<TaskDoc>>,
     closed: Vec<TaskReply>,
     /// Tasks the hub holds that the device did not push: sent whole.
     new: Vec<String>,
@@ -47,11 +48,9 @@ pub fn check(profile: &Profile, hub: &Hub, pushes: &[TaskPush], trust: &Trust<'_
             return Err(ApiError::bad_request(format!("task {} appears twice in the sync request", push.task)));
         }
         if held.contains(&push.task) {
-            // Loaded for this exchange alone: a refused push leaves nothing behind in it.
-            let mut doc = load(&checked.store, hub, &push.task)?;
-            let accepted = accept_push_with(&mut doc, push, trust).map_err(|e| push_error(&e))?;
-            let have = hashes_from_wire(&push.have).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            checked.accepted.push((doc, have, accepted));
+            // Task changes are bounded over the request before any is read (`limits::check_task_changes`).
+            let task = check_push(&checked.store, hub, &push.task, push, trust, &mut SyncBudget::default())?;
+            checked.accepted.push(task);
         } else if let Some(reply) = closed.get(&push.task).and_then(|c| closed_reply(c, push)) {
             checked.closed.push(reply);
         } else {
@@ -89,50 +88,23 @@ impl CheckedTasks {
     /// it does not hold. Returns the replies and how many changes were new to the hub.
     pub fn store_and_answer(self, hub: &Hub) -> Result<(Vec<TaskReply>, usize), ApiError> {
         let store = &self.store;
-        let mut stored = 0;
-        for (_, _, accepted) in &self.accepted {
-            if !accepted.new_changes.is_empty() {
-                let task = &accepted.reply.task;
-                store.files().add_signatures(task, &accepted.signatures).map_err(ApiError::internal)?;
-                store.append(task, &accepted.new_changes).map_err(ApiError::internal)?;
-                stored += accepted.new_changes.len();
-            }
-        }
+        let stored = store_checked(store, &self.accepted)?;
         let mut replies = self.closed;
-        for (doc, have, accepted) in self.accepted {
+        for Checked { id, doc, have, accepted } in self.accepted {
             let mut reply = accepted.reply;
             if reply.kind == TaskReplyKind::Synced {
-                decorate(store, hub, &doc.changes_since(&have), &mut reply)?;
+                (reply.signatures, reply.attestation) = relay_parts(store, hub, &id, &doc.changes_since(&have))?;
             }
             replies.push(reply);
         }
         for task in &self.new {
-            let doc = load(store, hub, task)?;
+            let doc: TaskDoc = load(store, hub, task)?;
             let mut reply = new_reply(task, &doc);
-            let attested = relay::attested_heads(store.files(), task).map_err(ApiError::internal)?;
-            decorate(store, hub, &doc.changes_since(&attested), &mut reply)?;
+            let attested = relay::attested_heads(store, task).map_err(ApiError::internal)?;
+            (reply.signatures, reply.attestation) = relay_parts(store, hub, task, &doc.changes_since(&attested))?;
             replies.push(reply);
         }
         replies.sort_by(|a, b| a.task.cmp(&b.task));
         Ok((replies, stored))
     }
-}
-
-/// Adds the writers' signatures of the changes the device receives and the server's latest attestation.
-fn decorate(
-    store: &TaskStore,
-    hub: &Hub,
-    changes: &[automerge::Change],
-    reply: &mut TaskReply,
-) -> Result<(), ApiError> {
-    let kept = store.files().signatures(&reply.task).map_err(ApiError::internal)?;
-    reply.signatures = relay::signatures_for(changes, &hub.actor, Some(&hub.key), &kept);
-    reply.attestation = store.files().attestation(&reply.task).map_err(ApiError::internal)?;
-    Ok(())
-}
-
-fn load(store: &TaskStore, hub: &Hub, task: &str) -> Result<TaskDoc, ApiError> {
-    let mut doc = store.load(task).map_err(ApiError::internal)?;
-    doc.set_actor(hub.actor.clone());
-    Ok(doc)
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use automerge::{ActorId, Change, ChangeHash};
 use client_core::protocol::{hashes_from_wire, Attestation, ChangeSignature, GridReply};
 use client_core::sign::KeyPair;
-use client_core::store::GridStore;
+use client_core::store::{DocStore, GridStore, StoredDoc};
 use client_core::GridDoc;
 use std::collections::HashMap;
 
@@ -35,8 +35,8 @@ pub fn keep_from_reply(store: &GridStore, reply: &GridReply) -> Result<()> {
 }
 
 /// `keep_from_reply` for any document kept in `store` under `name` (a grid, or a task).
-pub fn keep(
-    store: &GridStore,
+pub fn keep<D: StoredDoc>(
+    store: &DocStore<D>,
     name: &str,
     signatures: &[ChangeSignature],
     attestation: Option<&Attestation>,
@@ -62,13 +62,13 @@ pub fn forget_delivered_signatures(
 }
 
 /// Drops the signatures kept under `name` except those of `undelivered`.
-pub fn forget_signatures_but(store: &GridStore, name: &str, undelivered: &[Change]) -> Result<()> {
+pub fn forget_signatures_but<D: StoredDoc>(store: &DocStore<D>, name: &str, undelivered: &[Change]) -> Result<()> {
     let undelivered: std::collections::HashSet<ChangeHash> = undelivered.iter().map(|c| c.hash()).collect();
     store.retain_signatures(name, |h| undelivered.contains(h))?;
     Ok(())
 }
 
 /// The heads of the server's latest attestation for a grid, if any (the part of the history it holds).
-pub fn attested_heads(store: &GridStore, grid: &str) -> Result<Vec<ChangeHash>> {
+pub fn attested_heads<D: StoredDoc>(store: &DocStore<D>, grid: &str) -> Result<Vec<ChangeHash>> {
     Ok(store.attestation(grid)?.and_then(|a| hashes_from_wire(&a.heads).ok()).unwrap_or_default())
 }

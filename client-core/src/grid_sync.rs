@@ -10,7 +10,7 @@ use crate::sync::{Accepted, Answer, DocKind, DocRef, PushError, PushParts, Reply
 use crate::validate::{
     check_change_ops, check_new_correction, check_new_place, check_new_visit, Added, Author, Violation,
 };
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 
 /// What a grid push added: visits to project, places found in the field, corrections proposed.
@@ -40,6 +40,9 @@ impl DocKind for GridDoc {
     }
     fn automerge(&self) -> &Automerge {
         GridDoc::automerge(self)
+    }
+    fn set_actor(&mut self, actor: ActorId) {
+        GridDoc::set_actor(self, actor)
     }
     fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change> {
         GridDoc::changes_since(self, have)

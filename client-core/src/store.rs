@@ -1,9 +1,9 @@
-//! The device's offline store: grid documents in a profile directory, written so that a crash at any
-//! instant loses nothing that was acknowledged.
+//! The device's offline store: documents of one kind (grids, urgent tasks) in a folder of a profile, written so
+//! that a crash at any instant loses nothing that was acknowledged. Every kind keeps the same files.
 //!
-//! Per grid: `<code>.snapshot` (a saved document, replaced atomically by temp file + fsync + rename) and
-//! `<code>.log` (an append-only log of changes since the snapshot, one fsynced record per write; each record
-//! is length + CRC32 + bytes, so a torn tail from a crash mid-write is detected and dropped on the next
+//! Per document (a grid's code or a task's id): `<code>.snapshot` (a saved document, replaced atomically by temp
+//! file + fsync + rename) and `<code>.log` (an append-only log of changes since the snapshot, one fsynced record
+//! per write; each record is length + CRC32 + bytes, so a torn tail from a crash mid-write is detected and dropped on the next
 //! open). `<code>.sync.json` holds the heads the server last confirmed. `<code>.sigs` keeps the writers'
 //! signatures of other devices' changes received through a hub (to pass them on), `<code>.attest` the server's
 //! latest signed statement of its heads. A lock file serialises processes sharing a profile, so two commands
@@ -18,9 +18,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-/// Log records after which opening a grid folds the log into a new snapshot.
+/// Log records after which opening a document folds the log into a new snapshot.
 const COMPACT_AFTER_RECORDS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +84,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     }
 }
 
-/// A document the store can keep: a grid or an urgent task.
+/// A document the store can keep: a grid or an urgent task (every `sync::DocKind`).
 pub trait StoredDoc: Sized {
     fn load(bytes: &[u8]) -> Result<Self, DocError>;
     fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError>;
@@ -131,14 +132,25 @@ impl SyncMark {
     }
 }
 
-/// The grids folder of a profile, held under an exclusive lock for as long as the value lives.
+/// A folder of documents of one kind, held under an exclusive lock for as long as the value lives.
 #[derive(Debug)]
-pub struct GridStore {
+pub struct DocStore<D> {
     dir: PathBuf,
     _lock: File,
+    _kind: PhantomData<fn() -> D>,
 }
 
+/// The grids folder of a profile.
+pub type GridStore = DocStore<GridDoc>;
+
 impl GridStore {
+    /// Codes of the grids held, sorted.
+    pub fn grids(&self) -> Result<Vec<String>> {
+        self.ids()
+    }
+}
+
+impl<D: StoredDoc> DocStore<D> {
     /// Opens (creating if needed) the store and waits for any other process using it to finish.
     pub fn open(dir: &Path) -> Result<Self> {
         private_files::create_dir_all(dir).map_err(io_err(dir))?;
@@ -150,15 +162,15 @@ impl GridStore {
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
         lock.lock().map_err(io_err(&lock_path))?;
-        Ok(GridStore { dir: dir.to_path_buf(), _lock: lock })
+        Ok(DocStore { dir: dir.to_path_buf(), _lock: lock, _kind: PhantomData })
     }
 
-    fn path(&self, grid: &str, ext: &str) -> PathBuf {
-        self.dir.join(format!("{grid}.{ext}"))
+    fn path(&self, id: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{id}.{ext}"))
     }
 
-    /// Codes of the grids held, sorted.
-    pub fn grids(&self) -> Result<Vec<String>> {
+    /// Ids of the documents held, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
             let name = entry.map_err(io_err(&self.dir))?.file_name();
@@ -170,13 +182,8 @@ impl GridStore {
         Ok(out)
     }
 
-    /// Loads a grid: its snapshot plus every intact log record.
-    pub fn load(&self, grid: &str) -> Result<GridDoc> {
-        self.load_doc(grid)
-    }
-
-    /// Loads any stored document: its snapshot plus every intact log record.
-    pub fn load_doc<D: StoredDoc>(&self, name: &str) -> Result<D> {
+    /// Loads a document: its snapshot plus every intact log record.
+    pub fn load(&self, name: &str) -> Result<D> {
         let snap_path = self.path(name, "snapshot");
         let snapshot = fs::read(&snap_path).map_err(io_err(&snap_path))?;
         let mut doc = D::load(&snapshot)
@@ -199,17 +206,17 @@ impl GridStore {
             f.set_len(len).and_then(|_| f.sync_all()).map_err(io_err(&log_path))?;
         }
         if count >= COMPACT_AFTER_RECORDS {
-            self.replace_doc(name, &doc)?;
+            self.replace(name, &doc)?;
         }
         Ok(doc)
     }
 
     /// Makes a change durable: returns only after it is on disk.
-    pub fn append(&self, grid: &str, changes: &[Change]) -> Result<()> {
+    pub fn append(&self, id: &str, changes: &[Change]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let path = self.path(grid, "log");
+        let path = self.path(id, "log");
         let existed = path.exists();
         let mut buf = Vec::new();
         for c in changes {
@@ -226,14 +233,9 @@ impl GridStore {
         Ok(())
     }
 
-    /// Replaces a grid's files with one snapshot of `doc` (a new grid, or compaction). The snapshot is
+    /// Replaces a document's files with one snapshot of `doc` (a new document, or compaction). The snapshot is
     /// written before the log is emptied, so a crash in between only replays changes already present.
-    pub fn replace(&self, grid: &str, doc: &GridDoc) -> Result<()> {
-        self.replace_doc(grid, doc)
-    }
-
-    /// Replaces any stored document's files with one snapshot of `doc`.
-    pub fn replace_doc<D: StoredDoc>(&self, name: &str, doc: &D) -> Result<()> {
+    pub fn replace(&self, name: &str, doc: &D) -> Result<()> {
         write_atomic(&self.path(name, "snapshot"), &doc.save())?;
         let log = self.path(name, "log");
         match OpenOptions::new().write(true).open(&log) {
@@ -243,22 +245,22 @@ impl GridStore {
         }
     }
 
-    pub fn mark(&self, grid: &str) -> Result<SyncMark> {
-        Ok(read_json(&self.path(grid, "sync.json"))?.unwrap_or_default())
+    pub fn mark(&self, id: &str) -> Result<SyncMark> {
+        Ok(read_json(&self.path(id, "sync.json"))?.unwrap_or_default())
     }
 
-    pub fn set_mark(&self, grid: &str, mark: &SyncMark) -> Result<()> {
-        write_json_atomic(&self.path(grid, "sync.json"), mark)
+    pub fn set_mark(&self, id: &str, mark: &SyncMark) -> Result<()> {
+        write_json_atomic(&self.path(id, "sync.json"), mark)
     }
 
-    /// Contact details of the grid's places, if the office shares them with this device.
-    pub fn contacts(&self, grid: &str) -> Result<Vec<crate::protocol::Contact>> {
-        Ok(read_json(&self.path(grid, "contacts.json"))?.unwrap_or_default())
+    /// Contact details of the id's places, if the office shares them with this device.
+    pub fn contacts(&self, id: &str) -> Result<Vec<crate::protocol::Contact>> {
+        Ok(read_json(&self.path(id, "contacts.json"))?.unwrap_or_default())
     }
 
-    /// Replaces the grid's contact details; an empty list deletes the file, so nothing lingers on the device.
-    pub fn set_contacts(&self, grid: &str, contacts: &[crate::protocol::Contact]) -> Result<()> {
-        let path = self.path(grid, "contacts.json");
+    /// Replaces the id's contact details; an empty list deletes the file, so nothing lingers on the device.
+    pub fn set_contacts(&self, id: &str, contacts: &[crate::protocol::Contact]) -> Result<()> {
+        let path = self.path(id, "contacts.json");
         if !contacts.is_empty() {
             return write_json_atomic(&path, &contacts);
         }
@@ -270,18 +272,18 @@ impl GridStore {
     }
 
     /// Writers' signatures of other devices' changes, by change hash.
-    pub fn signatures(&self, grid: &str) -> Result<HashMap<ChangeHash, ChangeSignature>> {
-        let list: Vec<ChangeSignature> = read_cbor(&self.path(grid, "sigs"))?.unwrap_or_default();
+    pub fn signatures(&self, id: &str) -> Result<HashMap<ChangeHash, ChangeSignature>> {
+        let list: Vec<ChangeSignature> = read_cbor(&self.path(id, "sigs"))?.unwrap_or_default();
         Ok(list.into_iter().filter_map(|s| Some((ChangeHash(s.change.as_slice().try_into().ok()?), s))).collect())
     }
 
     /// Keeps signatures durably. Call before appending the changes they sign, so a stored change never lacks
     /// the signature it needs to travel on.
-    pub fn add_signatures(&self, grid: &str, new: &[ChangeSignature]) -> Result<()> {
+    pub fn add_signatures(&self, id: &str, new: &[ChangeSignature]) -> Result<()> {
         if new.is_empty() {
             return Ok(());
         }
-        let mut all = self.signatures(grid)?;
+        let mut all = self.signatures(id)?;
         let before = all.len();
         for s in new {
             if let Ok(hash) = s.change.as_slice().try_into() {
@@ -291,46 +293,46 @@ impl GridStore {
         if all.len() == before {
             return Ok(());
         }
-        self.write_signatures(grid, all)
+        self.write_signatures(id, all)
     }
 
     /// Drops the signatures `keep` says are no longer needed (their changes are stored on the server).
-    pub fn retain_signatures(&self, grid: &str, keep: impl Fn(&ChangeHash) -> bool) -> Result<()> {
-        let all = self.signatures(grid)?;
+    pub fn retain_signatures(&self, id: &str, keep: impl Fn(&ChangeHash) -> bool) -> Result<()> {
+        let all = self.signatures(id)?;
         let before = all.len();
         let kept: HashMap<_, _> = all.into_iter().filter(|(h, _)| keep(h)).collect();
         if kept.len() == before {
             return Ok(());
         }
-        self.write_signatures(grid, kept)
+        self.write_signatures(id, kept)
     }
 
-    fn write_signatures(&self, grid: &str, all: HashMap<ChangeHash, ChangeSignature>) -> Result<()> {
+    fn write_signatures(&self, id: &str, all: HashMap<ChangeHash, ChangeSignature>) -> Result<()> {
         let mut list: Vec<ChangeSignature> = all.into_values().collect();
         list.sort_by(|a, b| a.change.cmp(&b.change));
-        write_atomic(&self.path(grid, "sigs"), &crate::protocol::encode(&list))
+        write_atomic(&self.path(id, "sigs"), &crate::protocol::encode(&list))
     }
 
-    /// The server's latest signed statement of the heads it holds for this grid.
-    pub fn attestation(&self, grid: &str) -> Result<Option<Attestation>> {
-        read_cbor(&self.path(grid, "attest"))
+    /// The server's latest signed statement of the heads it holds for this id.
+    pub fn attestation(&self, id: &str) -> Result<Option<Attestation>> {
+        read_cbor(&self.path(id, "attest"))
     }
 
     /// Keeps `attestation` if it is newer than the one held.
-    pub fn offer_attestation(&self, grid: &str, attestation: &Attestation) -> Result<bool> {
-        if self.attestation(grid)?.is_some_and(|held| held.at >= attestation.at) {
+    pub fn offer_attestation(&self, id: &str, attestation: &Attestation) -> Result<bool> {
+        if self.attestation(id)?.is_some_and(|held| held.at >= attestation.at) {
             return Ok(false);
         }
-        write_atomic(&self.path(grid, "attest"), &crate::protocol::encode(attestation))?;
+        write_atomic(&self.path(id, "attest"), &crate::protocol::encode(attestation))?;
         Ok(true)
     }
 
-    /// Forgets a grid entirely (after its unsent changes were confirmed by the server): every file that held it,
+    /// Forgets a id entirely (after its unsent changes were confirmed by the server): every file that held it,
     /// including the temporary files an interrupted atomic write may have left, then the directory entry is synced.
-    pub fn remove(&self, grid: &str) -> Result<()> {
+    pub fn remove(&self, id: &str) -> Result<()> {
         for ext in ["snapshot", "log", "sync.json", "contacts.json", "sigs", "attest"] {
-            let p = self.path(grid, ext);
-            let tmp = self.dir.join(format!(".{grid}.{ext}.tmp"));
+            let p = self.path(id, ext);
+            let tmp = self.dir.join(format!(".{id}.{ext}.tmp"));
             for p in [p, tmp] {
                 match fs::remove_file(&p) {
                     Ok(()) => {}

@@ -39,6 +39,8 @@ pub trait DocKind: StoredDoc {
     /// What the server's attestation of this document's heads names (`sign`).
     fn subject(id: &str) -> String;
     fn automerge(&self) -> &Automerge;
+    /// The actor this copy writes its own changes as.
+    fn set_actor(&mut self, actor: ActorId);
     /// Changes this document has that a peer whose heads are `have` lacks, in automerge's order.
     fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change>;
     /// The bytes of `changes_since(have)`, as a push or a reply carries them.

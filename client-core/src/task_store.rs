@@ -1,66 +1,29 @@
-//! The device's urgent tasks: one document per task in its own folder, kept with the grid store's crash-safe
-//! files (snapshot + fsynced append-only log + sync mark per task), and deleted file by file once closed.
+//! The device's urgent tasks: one document per task in its own folder, kept in the store every document kind uses
+//! (snapshot + fsynced append-only log + sync mark per task, `store`), and deleted file by file once closed.
 
-use crate::store::{GridStore, StoreError, SyncMark};
+use crate::store::{DocStore, StoreError};
 use crate::task_doc::TaskDoc;
-use automerge::Change;
-use std::path::Path;
 
-type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// The tasks folder of a profile, held under an exclusive lock for as long as the value lives.
-#[derive(Debug)]
-pub struct TaskStore {
-    files: GridStore,
-}
+/// The tasks folder of a profile.
+pub type TaskStore = DocStore<TaskDoc>;
 
 impl TaskStore {
-    pub fn open(dir: &Path) -> Result<Self> {
-        Ok(TaskStore { files: GridStore::open(dir)? })
-    }
-
     /// Ids of the tasks held, sorted.
-    pub fn tasks(&self) -> Result<Vec<String>> {
-        self.files.grids()
+    pub fn tasks(&self) -> Result<Vec<String>, StoreError> {
+        self.ids()
     }
 
-    pub fn load(&self, task: &str) -> Result<TaskDoc> {
-        self.files.load_doc(task)
-    }
-
-    /// Makes changes durable: returns only after they are on disk.
-    pub fn append(&self, task: &str, changes: &[Change]) -> Result<()> {
-        self.files.append(task, changes)
-    }
-
-    pub fn replace(&self, task: &str, doc: &TaskDoc) -> Result<()> {
-        self.files.replace_doc(task, doc)
-    }
-
-    pub fn mark(&self, task: &str) -> Result<SyncMark> {
-        self.files.mark(task)
-    }
-
-    pub fn set_mark(&self, task: &str, mark: &SyncMark) -> Result<()> {
-        self.files.set_mark(task, mark)
-    }
-
-    /// The files underneath, for what a task keeps exactly like a grid: the writers' signatures of changes to pass
-    /// on (`<id>.sigs`) and the server's latest attestation (`<id>.attest`). `remove` deletes those too.
-    pub fn files(&self) -> &GridStore {
-        &self.files
-    }
-
-    /// Deletes every file of the task (snapshot, log, sync mark, leftovers of interrupted writes) and syncs the
-    /// folder, so that neither the task nor any of its history remains in the profile.
-    pub fn remove(&self, task: &str) -> Result<()> {
-        self.files.remove(task)
+    /// The store itself: a task keeps the same files as a grid (signatures to pass on, the server's latest
+    /// attestation). Kept for callers written when the task store wrapped the grid store.
+    pub fn files(&self) -> &Self {
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SyncMark;
     use crate::task_doc::tests::sample_task;
     use crate::task_model::{Sign, SignKind};
     use automerge::ActorId;

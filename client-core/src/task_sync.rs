@@ -9,7 +9,7 @@ use crate::sync::{Answer, DocKind, PushParts, Reply};
 use crate::task_doc::TaskDoc;
 use crate::task_validate::{check_new_entries, check_task_change_ops, EntryKind, NewEntries};
 use crate::validate::{Author, Violation};
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 use std::collections::HashSet;
 
@@ -28,6 +28,9 @@ impl DocKind for TaskDoc {
     }
     fn automerge(&self) -> &Automerge {
         TaskDoc::automerge(self)
+    }
+    fn set_actor(&mut self, actor: ActorId) {
+        TaskDoc::set_actor(self, actor)
     }
     fn changes_since(&self, have: &[ChangeHash]) -> Vec<Change> {
         TaskDoc::changes_since(self, have)
