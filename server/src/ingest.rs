@@ -6,11 +6,13 @@
 use crate::auth::DeviceAuth;
 use crate::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::error::ApiError;
-use crate::grids::{Cached, GridLock, GridRepo, GridWrite};
+use crate::grids::{Cached, GridLock, GridRepo, GridSession, GridWrite};
 use crate::{audit, projection, settings, AppState};
 use client_core::limits::SyncBudget;
 use client_core::model::Visit;
-use client_core::protocol::{Contact, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use client_core::protocol::{
+    Contact, GridPush, GridReply, ReplyKind, SyncRequest, SyncResponse, TaskPush, PROTOCOL_VERSION,
+};
 use client_core::sign::PublicKey;
 use client_core::sync::{accept_push_with, accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
 use client_core::validate::Author;
@@ -69,6 +71,10 @@ async fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Ap
     state.sync_admission.clone().acquire_owned().await.map_err(|_| ApiError::internal("sync admission closed"))
 }
 
+/// One sync, in four phases: **check** every push against the grids' documents (nothing written), **plan** what
+/// the accepted pushes change, **commit** it in one transaction (or skip it when nothing changes), and **reply**.
+/// The order of the database work is the one each phase describes; grids with something to store stay locked from
+/// the check until the commit.
 pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -> Result<SyncResponse, ApiError> {
     if req.protocol != PROTOCOL_VERSION {
         return Err(ApiError::bad_request(format!(
@@ -80,10 +86,96 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
     // Syncs that only read hold one document at a time, briefly, and are not queued.
     let writes = req.grids.iter().any(|p| !p.changes.is_empty());
     let _admitted = if writes { Some(admit(state).await?) } else { None };
-    let db = &state.db;
+    let author = device.author();
+    let mut checked = check(state, device, &author, &req.grids).await?;
+    let plan = plan(&mut checked, device, req.tasks.as_deref()).await?;
+    let tasks = req.tasks.take();
+    let committed = commit(state, device, author, checked, plan, tasks).await?;
+    reply(state, device, committed).await
+}
+
+/// The device as the server knows it, read before any grid is locked.
+struct Holder {
+    team: Option<String>,
+    last_seen: Option<i64>,
+    /// The grids assigned to the device's team.
+    assigned: BTreeSet<String>,
+    /// The grids the device holds, as far as the server knows.
+    known: BTreeSet<String>,
+    /// Grids the device was told its team lost.
+    told: BTreeSet<String>,
+    signers: TeamSigners,
+}
+
+/// What the check phase found: every push checked and applied to its grid's document (out of the cache), with
+/// the replies of the grids only read. Nothing is written yet.
+struct Checked {
+    holder: Holder,
+    /// Replies sending whole grids the device lacks.
+    replies: Vec<GridReply>,
+    /// Replies of grids only read (nothing to store).
+    pulled: Vec<GridReply>,
+    /// The pushes with something to store, by their grid's lock.
+    accepted: Vec<(usize, Accepted, Cached)>,
+    locks: Vec<GridLock>,
+    session: GridSession,
+    /// Records stored but not projected (`check_accepted`).
+    set_aside: usize,
+}
+
+/// Check: reads the device's team and grids (one connection), refuses pushes for grids it may not write, then
+/// checks every push: grids without changes each under a brief lock, grids with changes under locks held until
+/// the commit. Ends with the checks over the whole request (`refuse_after_told`, `check_accepted`).
+async fn check(
+    state: &AppState,
+    device: &DeviceAuth,
+    author: &Author,
+    pushes: &[GridPush],
+) -> Result<Checked, ApiError> {
     // The reads before any grid is locked share one connection: each use of the pool costs a round trip to an
     // SQLite connection's thread (or hands a PostgreSQL connection over).
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let (holder, pushed) = read_holder(&mut conn, device, pushes).await?;
+    // Changes in the history of heads this server once attested were checked when it first stored them: a
+    // device's resend after the server lost them (restored from an old backup) brings them back, team-mates'
+    // included.
+    let server_key = state.keys.server_key().public();
+    let trust = Trust {
+        pusher: author,
+        pusher_key: None,
+        signers: Some(&holder.signers.by_actor),
+        server_key: Some(&server_key),
+    };
+    let pushes: HashMap<&str, &GridPush> = pushes.iter().map(|p| (p.grid.as_str(), p)).collect();
+    // Grids with something to store are locked until the transaction commits; the others (most grids of most
+    // syncs) are only read, each under a brief lock, so team-mates' syncs do not queue behind each other.
+    let (write_codes, read_codes): (Vec<String>, Vec<String>) = pushed
+        .iter()
+        .chain(holder.assigned.iter().filter(|g| !pushed.contains(*g)))
+        .cloned()
+        .partition(|g| pushes.get(g.as_str()).is_some_and(|p| !p.changes.is_empty()));
+
+    let (mut replies, pulled) = check_read_grids(state, conn, &read_codes, &pushes, &holder.assigned, &trust).await?;
+    let (mut locks, mut session) = state.grids.begin(&write_codes).await?;
+    let mut accepted =
+        check_write_grids(state, &mut locks, &mut session, &pushes, &holder.assigned, &trust, &mut replies).await?;
+    let no_longer_assigned: Vec<(&str, &Accepted)> = accepted
+        .iter()
+        .map(|(i, acc, _)| (locks[*i].code.as_str(), acc))
+        .filter(|(code, _)| !holder.assigned.contains(*code))
+        .collect();
+    crate::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
+    let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
+    Ok(Checked { holder, replies, pulled, accepted, locks, session, set_aside })
+}
+
+/// Reads the device's team, the team's grids and the grids the device holds, and refuses a request that
+/// names a grid twice or one the device may not write. Returns the grids pushed.
+async fn read_holder(
+    conn: &mut sqlx::AnyConnection,
+    device: &DeviceAuth,
+    pushes: &[GridPush],
+) -> Result<(Holder, BTreeSet<String>), ApiError> {
     let (team, last_seen): (Option<String>, Option<i64>) = sqlx::query_as(
         "SELECT u.team, d.last_seen_at FROM users u JOIN devices d ON d.user_id = u.id \
          WHERE u.id = $1 AND d.device_id = $2",
@@ -108,10 +200,9 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             .fetch_all(&mut *conn)
             .await?;
     let known: BTreeSet<String> = held_rows.iter().map(|(g, _)| g.clone()).collect();
-    // Grids the device was told its team lost.
     let told: BTreeSet<String> = held_rows.into_iter().filter(|(_, at)| at.is_some()).map(|(g, _)| g).collect();
     let mut pushed = BTreeSet::new();
-    for push in &req.grids {
+    for push in pushes {
         if !pushed.insert(push.grid.clone()) {
             return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
         }
@@ -120,30 +211,29 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             return Err(ApiError::forbidden(format!("grid {} is not assigned to your team", push.grid)));
         }
     }
-    let author = device.author();
-    let signers = team_signers(&mut conn, team.as_deref()).await?;
-    // Changes in the history of heads this server once attested were checked when it first stored them: a
-    // device's resend after the server lost them (restored from an old backup) brings them back, team-mates'
-    // included.
-    let server_key = state.keys.server_key().public();
-    let trust =
-        Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: Some(&server_key) };
-    let pushes: HashMap<&str, _> = req.grids.iter().map(|p| (p.grid.as_str(), p)).collect();
-    // Grids with something to store are locked until the transaction commits; the others (most grids of most
-    // syncs) are only read, each under a brief lock, so team-mates' syncs do not queue behind each other.
-    let (write_codes, read_codes): (Vec<String>, Vec<String>) = pushed
-        .iter()
-        .chain(assigned.iter().filter(|g| !pushed.contains(*g)))
-        .cloned()
-        .partition(|g| pushes.get(g.as_str()).is_some_and(|p| !p.changes.is_empty()));
+    let signers = team_signers(&mut *conn, team.as_deref()).await?;
+    let holder = Holder { team, last_seen, assigned, known, told, signers };
+    Ok((holder, pushed))
+}
 
-    let mut replies: Vec<GridReply> = Vec::new();
-    let mut pulled: Vec<GridReply> = Vec::new();
+type Pushes<'a> = HashMap<&'a str, &'a GridPush>;
+
+/// Checks the grids with nothing to store (most grids of most syncs), each under a brief lock so team-mates'
+/// syncs do not queue behind each other. Returns the replies sending whole grids, and the others.
+async fn check_read_grids(
+    state: &AppState,
+    mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    read_codes: &[String],
+    pushes: &Pushes<'_>,
+    assigned: &BTreeSet<String>,
+    trust: &Trust<'_>,
+) -> Result<(Vec<GridReply>, Vec<GridReply>), ApiError> {
+    let (mut replies, mut pulled) = (Vec::new(), Vec::new());
     // One statement for the versions of all grids read; a grid whose cached copy is at that version needs no
     // further database access (most grids of most syncs).
-    let stored = state.grids.stored_versions(&mut conn, &read_codes).await?;
+    let stored = state.grids.stored_versions(&mut conn, read_codes).await?;
     drop(conn);
-    for code in &read_codes {
+    for code in read_codes {
         let reply = state
             .grids
             .with_current(code, stored.get(code).copied(), |cached| match (cached, pushes.get(code.as_str())) {
@@ -152,7 +242,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
                 (Some(c), None) => Ok(Some(new_reply(code, &c.doc))),
                 // Only grids without changes are read here: the document is checked, not changed.
                 (Some(c), Some(push)) => {
-                    accept_push_with(&mut c.doc, push, &trust).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
+                    accept_push_with(&mut c.doc, push, trust).map(|a| Some(a.reply)).map_err(|e| push_error(&e))
                 }
             })
             .await??;
@@ -167,9 +257,23 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         }
     }
 
-    let (mut locks, mut session) = state.grids.begin(&write_codes).await?;
-    // Phase 1: check every push and apply it to the document taken out of the cache; nothing is written yet.
-    // A document goes back into the cache only after the transaction commits (below).
+    Ok((replies, pulled))
+}
+
+/// Checks the grids with something to store, under `locks` held until the commit: each push is applied to the
+/// document taken out of the cache, which goes back into the cache only after the transaction commits
+/// (`commit`). Grids the device lacks get whole replies in `replies`.
+async fn check_write_grids(
+    state: &AppState,
+    locks: &mut [GridLock],
+    session: &mut GridSession,
+    pushes: &Pushes<'_>,
+    assigned: &BTreeSet<String>,
+    trust: &Trust<'_>,
+    replies: &mut Vec<GridReply>,
+) -> Result<Vec<(usize, Accepted, Cached)>, ApiError> {
+    // Each push is applied to the document taken out of the cache; a document goes back into the cache only
+    // after the transaction commits (`reply`).
     let mut accepted: Vec<(usize, Accepted, Cached)> = Vec::new();
     let lock_codes: Vec<String> = locks.iter().map(|l| l.code.clone()).collect();
     let stored = state.grids.stored_versions(session.reader(), &lock_codes).await?;
@@ -190,7 +294,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             }
             Some(push) => {
                 let mut result =
-                    accept_push_within(&mut cached.doc, push, &trust, &mut budget).map_err(|e| push_error(&e))?;
+                    accept_push_within(&mut cached.doc, push, trust, &mut budget).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
                     crate::reassigned::withhold(&mut result.reply, push);
                 }
@@ -198,26 +302,43 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
             }
         }
     }
-    let no_longer_assigned: Vec<(&str, &Accepted)> = accepted
-        .iter()
-        .map(|(i, acc, _)| (locks[*i].code.as_str(), acc))
-        .filter(|(code, _)| !assigned.contains(*code))
-        .collect();
-    crate::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
-    let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
-    let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
-    // Phase 2: what the new visits change in the projection, worked out before the write gate (the grids'
-    // locks keep their places' rows as read), so that those reads take no turn at the gate. Unless the push
-    // also holds places found in the field: its visits may be for them, and they are written behind the gate.
+    Ok(accepted)
+}
+
+/// What the commit phase writes besides the new changes.
+struct Plan {
+    deltas: projection::AreaDeltas,
+    /// The new visits' projection, when it could be worked out before the write gate.
+    planned: Option<projection::VisitPlan>,
+    /// Changes to store.
+    stored: u64,
+    now: i64,
+    /// Grids the device holds from now on that the server did not know it held.
+    newly_held: Vec<String>,
+    /// Grids the device is told now, for the first time, that its team lost; and those given back to its team.
+    newly_told: Vec<String>,
+    given_back: Vec<String>,
+    seen_recently: bool,
+    /// Nothing to store: the sync takes no turn at the write gate.
+    writes_nothing: bool,
+}
+
+/// Plan: what the accepted pushes change. The new visits' projection is worked out before the write gate (the
+/// grids' locks keep their places' rows as read), so that those reads take no turn at the gate; unless the push
+/// also holds places found in the field: its visits may be for them, and they are written behind the gate.
+async fn plan(checked: &mut Checked, device: &DeviceAuth, tasks: Option<&[TaskPush]>) -> Result<Plan, ApiError> {
+    let Checked { holder, replies, pulled, accepted, locks, session, .. } = checked;
     let mut deltas = projection::AreaDeltas::default();
     let finds_places = accepted.iter().any(|(_, acc, _)| !acc.records.places.is_empty());
     let planned = match finds_places {
-        false => Some(projection::plan_visits(session.reader(), &new_visits, &mut deltas).await?),
+        false => {
+            let new_visits = counted_new_visits(accepted, locks, &holder.signers.quarantined);
+            Some(projection::plan_visits(session.reader(), &new_visits, &mut deltas).await?)
+        }
         true => None,
     };
     let stored: u64 = accepted.iter().map(|(_, a, _)| a.new_changes.len() as u64).sum();
     let now = now_ms();
-    // Grids the device holds from now on that the server did not know it held.
     let newly_held: Vec<String> = replies
         .iter()
         .chain(pulled.iter())
@@ -226,21 +347,20 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         .chain(
             accepted.iter().filter(|(_, a, _)| a.reply.kind != ReplyKind::ResendAll).map(|(i, _, _)| &locks[*i].code),
         )
-        .filter(|g| !known.contains(*g))
+        .filter(|g| !holder.known.contains(*g))
         .cloned()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    // Grids the device is told now, for the first time, that its team lost; and those given back to its team.
     let newly_told: Vec<String> = pulled
         .iter()
         .map(|r| (&r.grid, r.kind))
         .chain(accepted.iter().map(|(i, a, _)| (&locks[*i].code, a.reply.kind)))
-        .filter(|(g, kind)| *kind == ReplyKind::Unassigned && !told.contains(*g))
+        .filter(|(g, kind)| *kind == ReplyKind::Unassigned && !holder.told.contains(*g))
         .map(|(g, _)| g.clone())
         .collect();
-    let given_back: Vec<String> = told.iter().filter(|g| assigned.contains(*g)).cloned().collect();
-    let seen_recently = last_seen.is_some_and(|at| now - at < LAST_SEEN_RESOLUTION_MS);
+    let given_back: Vec<String> = holder.told.iter().filter(|g| holder.assigned.contains(*g)).cloned().collect();
+    let seen_recently = holder.last_seen.is_some_and(|at| now - at < LAST_SEEN_RESOLUTION_MS);
     // Most syncs bring nothing new (a device checking in, a retried request): they take no turn at the gate.
     // The task check reads, so it comes last: a sync that stores something anyway skips it.
     let writes_nothing = stored == 0
@@ -248,19 +368,50 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         && newly_told.is_empty()
         && given_back.is_empty()
         && seen_recently
-        && !tasks_may_write(session.reader(), &device.device_id, team.as_deref(), req.tasks.as_deref()).await?;
-    let mut relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
+        && !tasks_may_write(session.reader(), &device.device_id, holder.team.as_deref(), tasks).await?;
+    Ok(Plan { deltas, planned, stored, now, newly_held, newly_told, given_back, seen_recently, writes_nothing })
+}
+
+/// What the commit phase hands to the reply.
+struct Committed {
+    replies: Vec<GridReply>,
+    pulled: Vec<GridReply>,
+    accepted: Vec<Accepted>,
+    task_sync: crate::task_ingest::TaskSync,
+    stored: u64,
+    now: i64,
+    /// Team-mates' changes the device relayed; visits of revoked devices stored, not counted; records set aside.
+    relayed: usize,
+    not_counted: usize,
+    set_aside: usize,
+}
+
+/// Commit: stores every new change and its projection, the device's grids and tasks, in one transaction driven
+/// by the writer thread (`Db::write_job`), which owns what it writes and hands the documents and their locks
+/// back; then puts the documents back into the cache. A sync that writes nothing skips the transaction.
+async fn commit(
+    state: &AppState,
+    device: &DeviceAuth,
+    author: Author,
+    checked: Checked,
+    plan: Plan,
+    tasks: Option<Vec<TaskPush>>,
+) -> Result<Committed, ApiError> {
+    let Checked { holder, replies, pulled, accepted, locks, session, set_aside } = checked;
+    let Plan { mut deltas, planned, stored, now, newly_held, newly_told, given_back, seen_recently, writes_nothing } =
+        plan;
+    let relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.records.visits.len()).sum();
-    let not_counted = total_visits - new_visits.len();
+    let not_counted = total_visits - counted_new_visits(&accepted, &locks, &holder.signers.quarantined).len();
     let (new_versions, task_sync, accepted, mut locks) = if writes_nothing {
         drop(session);
         let unchanged: Vec<(i64, i64)> =
             accepted.iter().map(|(_, _, cached)| (cached.version, cached.log_count)).collect();
         (unchanged, crate::task_ingest::TaskSync::default(), accepted, locks)
     } else {
-        // Phase 3: store all new changes and their projection in one transaction, driven by the writer thread
-        // (`Db::write_job`). The job owns what it writes, and hands the documents and their locks back.
-        let (state, device, tasks) = (state.clone(), device.clone(), req.tasks.take());
+        let db = &state.db;
+        let (state, device) = (state.clone(), device.clone());
+        let Holder { team, signers, .. } = holder;
         let job = async move {
             let (_gate, mut tx) = session.into_writer().await?;
             let new_versions = store_grids(&state, &mut tx, &accepted, &locks, &mut deltas).await?;
@@ -301,14 +452,33 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         };
         db.write_job(job).await.map_err(|e| ApiError::internal(format!("the sync's write stopped: {e}")))??
     };
-    relayed += task_sync.relayed;
     let mut accepted_replies = Vec::with_capacity(accepted.len());
     for (versions, (i, acc, cached)) in new_versions.into_iter().zip(accepted) {
         GridRepo::commit_cache(&mut locks[i], versions, cached.doc);
         accepted_replies.push(acc);
     }
     drop(locks);
-    let visits: usize = accepted_replies.iter().map(|a| a.records.visits.len()).sum();
+    let relayed = relayed + task_sync.relayed;
+    Ok(Committed {
+        replies,
+        pulled,
+        accepted: accepted_replies,
+        task_sync,
+        stored,
+        now,
+        relayed,
+        not_counted,
+        set_aside,
+    })
+}
+
+/// Reply: counts and audits what was stored, then answers every grid, each with the server's signed statement
+/// of its heads and, when the office shares them, its places' contacts.
+async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> Result<SyncResponse, ApiError> {
+    let Committed { mut replies, pulled, accepted, task_sync, stored, now, relayed, not_counted, set_aside } =
+        committed;
+    let db = &state.db;
+    let visits: usize = accepted.iter().map(|a| a.records.visits.len()).sum();
     metrics::counter!(crate::ops::CHANGES_STORED).increment(stored);
     metrics::counter!(crate::ops::VISITS_INGESTED).increment(visits as u64);
     if stored > 0 {
@@ -330,7 +500,7 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
         audit::record(db, Some(&device.claims.usr), "sync.set_aside", &detail).await;
     }
     replies.extend(pulled);
-    replies.extend(accepted_replies.into_iter().map(|a| a.reply));
+    replies.extend(accepted.into_iter().map(|a| a.reply));
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
     for reply in replies.iter_mut().filter(|r| r.kind != ReplyKind::ResendAll) {
         let heads = client_core::protocol::hashes_from_wire(&reply.heads).map_err(ApiError::internal)?;
