@@ -116,8 +116,11 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
 }
 
 /// Projects visits as a sync does: worked out on a connection of its own, then written in a transaction.
-async fn project(state: &AppState, rows: &[(&str, &client_core::model::Visit)]) -> Result<(), server::error::ApiError> {
-    use server::projection::{apply_visits, plan_visits, AreaDeltas};
+async fn project(
+    state: &AppState,
+    rows: &[(&str, &client_core::model::Visit)],
+) -> Result<(), server::http::error::ApiError> {
+    use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let mut deltas = AreaDeltas::default();
     let mut conn = state.db.pool.acquire().await.unwrap();
     let plan = plan_visits(&mut conn, rows, &mut deltas).await?;
@@ -210,7 +213,7 @@ async fn batched_visits_project_like_the_rules() {
 #[tokio::test]
 async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
     use client_core::model::{Deliveries, Outcome, Visit};
-    use server::projection::{apply_visits, plan_visits, AreaDeltas};
+    use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     let (place, grid): (String, String) = sqlx::query_as(
@@ -260,9 +263,11 @@ async fn review_decisions_keep_the_counts() {
     use client_core::protocol::{ReplyKind, SyncRequest, PROTOCOL_VERSION};
     use client_core::sync::build_push;
     use client_core::GridDoc;
-    use server::auth::{Claims, DeviceAuth, Role, DEVICE_AUDIENCE};
-    use server::field_places::{decide_place, PlaceDecision};
-    use server::{ingest, people};
+    use server::accounts::people;
+    use server::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
+    use server::http::auth::DeviceAuth;
+    use server::ingest;
+    use server::places::{decide_place, PlaceDecision};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     let (user_id, username, team): (String, String, String) = sqlx::query_as(
