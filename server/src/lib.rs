@@ -35,6 +35,11 @@ pub(crate) mod auth {
 // moved: re-export until ingest moves
 pub(crate) mod projection {
     pub(crate) use crate::store::projection::*;
+
+    /// The refusal of a found place whose id a place of another grid holds, as the API answers it.
+    pub(crate) fn place_taken(id: &str, grid: &str) -> crate::http::error::ApiError {
+        crate::store::StoreError::place_taken(id, grid).into()
+    }
 }
 
 use std::future::Future;

@@ -242,7 +242,12 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
     project(&state, &[(grid.as_str(), &second)]).await.unwrap();
     let mut tx = state.db.pool.begin().await.unwrap();
     let refused = apply_visits(&mut tx, &plan).await.expect_err("an outdated plan was written");
-    assert_eq!(refused.status, axum::http::StatusCode::CONFLICT, "{}", refused.message);
+    // Storage says what happened; the HTTP layer alone turns it into the 409 a device retries on.
+    let message = "visits of these grids were stored concurrently while this request wrote them; retry";
+    assert!(matches!(&refused, server::store::StoreError::Conflict(m) if m == message), "{refused:?}");
+    let answered = server::http::error::ApiError::from(refused);
+    assert_eq!((answered.status, answered.code), (axum::http::StatusCode::CONFLICT, "conflict"));
+    assert_eq!(answered.message, message);
     drop(tx);
     let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visits WHERE place_id = $1")
         .bind(&place)

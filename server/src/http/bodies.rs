@@ -19,6 +19,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Largest sync body: a device's whole history for several grids.
+pub const MAX_BULK_BODY: usize = 64 * 1024 * 1024;
+/// Largest territory file, inflated: a province of about four million places (about 120 bytes a place).
+pub const MAX_IMPORT_BODY: usize = 512 * 1024 * 1024;
+/// Largest body of any other request.
+pub const MAX_SMALL_BODY: usize = 64 * 1024;
+
 /// Territory files received or applied at the same time. Each is spooled to disk, so memory is not what this
 /// bounds; imports apply one at a time anyway, and a third import while two are in hand is more likely a repeated
 /// click than intent.

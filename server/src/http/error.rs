@@ -1,5 +1,6 @@
 //! The one error type of the HTTP API and its stable JSON body: `{"error": {"code": "...", "message": "..."}}`.
 
+use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -51,25 +52,34 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if is_storage_full(&e) {
-            tracing::error!(error = %e, "the database cannot write: disk full or failing");
-            return ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                "the server cannot write to its disk (full or failing); nothing of this request was stored; try again later",
-            );
-        }
-        ApiError::internal(format!("database: {e}"))
+        StoreError::from(e).into()
     }
 }
 
-/// SQLite's SQLITE_FULL (13) and I/O errors (10 and its extended codes, e.g. a write refused by a file-size
-/// limit), and PostgreSQL's disk_full (53100).
-fn is_storage_full(e: &sqlx::Error) -> bool {
-    let Some(code) = e.as_database_error().and_then(|d| d.code()) else { return false };
-    match code.parse::<i64>() {
-        Ok(n) if !code.starts_with('5') || code.len() != 5 => n == 13 || n & 0xff == 10 || n & 0xff == 13,
-        _ => code == "53100",
+/// The one place where a storage error becomes a status: the codes and messages are part of the API.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(message) => ApiError::not_found(message),
+            StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::PlaceTaken { place, grid } => ApiError::unprocessable(
+                "place_id_taken",
+                format!(
+                    "grid {grid}: place {place} already belongs to another grid; a place id is unique in the whole \
+                     territory, and a place found in the field gets a new random one when it is recorded"
+                ),
+            ),
+            StoreError::Full(e) => {
+                tracing::error!(error = %e, "the database cannot write: disk full or failing");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the server cannot write to its disk (full or failing); nothing of this request was stored; try again later",
+                )
+            }
+            StoreError::Database(e) => ApiError::internal(format!("database: {e}")),
+            StoreError::Internal(detail) => ApiError::internal(detail),
+        }
     }
 }
 
@@ -87,5 +97,45 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, String) {
+        let response = e.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// Each storage error keeps the status, code and message the API answered before storage had its own type.
+    #[tokio::test]
+    async fn storage_errors_answer_as_before() {
+        let conflict = StoreError::conflict("a grid changed concurrently while this request wrote it; retry");
+        assert_eq!(
+            body_of(conflict.into()).await,
+            (
+                StatusCode::CONFLICT,
+                r#"{"error":{"code":"conflict","message":"a grid changed concurrently while this request wrote it; retry"}}"#
+                    .to_string()
+            )
+        );
+        let (status, body) = body_of(StoreError::place_taken("p-1", "G1").into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"place_id_taken","message":"grid G1: place p-1 already belongs to another grid; a place id is unique in the whole territory, and a place found in the field gets a new random one when it is recorded"}}"#
+        );
+        let (status, body) = body_of(StoreError::NotFound("no grid G9".into()).into()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::NOT_FOUND, r#"{"error":{"code":"not_found","message":"no grid G9"}}"#)
+        );
+        let (status, body) = body_of(StoreError::internal("stored visit id is not a UUID").into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("UUID"), "the detail stays in the log: {body}");
     }
 }

@@ -29,12 +29,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
-/// Largest sync body: a device's whole history for several grids.
-pub const MAX_BULK_BODY: usize = 64 * 1024 * 1024;
-/// Largest territory file, inflated: a province of about four million places (about 120 bytes a place).
-pub const MAX_IMPORT_BODY: usize = 512 * 1024 * 1024;
-/// Largest body of any other request.
-pub const MAX_SMALL_BODY: usize = 64 * 1024;
+pub use bodies::{MAX_BULK_BODY, MAX_IMPORT_BODY, MAX_SMALL_BODY};
 
 pub fn router(state: AppState) -> Router {
     let bulk = Router::new()

@@ -3,8 +3,8 @@
 
 use crate::http::auth::DeviceAuth;
 use crate::http::bodies;
+use crate::http::bodies::MAX_BULK_BODY;
 use crate::http::error::ApiError;
-use crate::http::MAX_BULK_BODY;
 use crate::{ingest, AppState};
 use axum::body::Body;
 use axum::extract::State;

@@ -1,9 +1,9 @@
 //! `POST /api/v1/territory/import`: a territory file, spooled to disk and applied (or tried, with `dry_run`).
 
 use crate::http::auth::OfficeSession;
+use crate::http::bodies::MAX_IMPORT_BODY;
 use crate::http::bodies::{self, BodyError};
 use crate::http::error::ApiError;
-use crate::http::MAX_IMPORT_BODY;
 use crate::territory::{self, ImportSummary};
 use crate::AppState;
 use axum::body::Body;

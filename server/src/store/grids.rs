@@ -1,8 +1,8 @@
 //! Durable storage of grid documents: a snapshot plus appended changes per grid, compacted from time to time,
 //! behind a per-grid lock and a cache that is checked against the stored version before every use.
 
-use crate::http::error::ApiError;
 use crate::store::db::{in_list, now_ms, values_list, Backend, Db, WriteGuard, MAX_BINDS};
+use crate::store::error::StoreError;
 use automerge::{ActorId, Change};
 use client_core::protocol::hex_heads;
 use client_core::GridDoc;
@@ -194,7 +194,7 @@ impl GridRepo {
     }
 
     /// The heads of a grid as stored (for verification after copies and restores).
-    pub async fn load_for_check(&self, code: &str) -> Result<Vec<automerge::ChangeHash>, ApiError> {
+    pub async fn load_for_check(&self, code: &str) -> Result<Vec<automerge::ChangeHash>, StoreError> {
         let mut conn = self.db.pool.acquire().await?;
         Ok(self.load(code, &mut conn).await?.heads())
     }
@@ -204,7 +204,7 @@ impl GridRepo {
         &self,
         conn: &mut AnyConnection,
         codes: &[String],
-    ) -> Result<HashMap<String, (i64, i64)>, ApiError> {
+    ) -> Result<HashMap<String, (i64, i64)>, StoreError> {
         let mut out = HashMap::with_capacity(codes.len());
         for chunk in codes.chunks(MAX_BINDS) {
             if chunk.is_empty() {
@@ -230,7 +230,7 @@ impl GridRepo {
         code: &str,
         stored: Option<(i64, i64)>,
         f: impl FnOnce(Option<&mut Cached>) -> T,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, StoreError> {
         let mut locks = self.lock_many(&[code.to_string()]).await;
         let lock = &mut locks[0];
         let fresh = matches!((&*lock.guard, stored), (Some(c), Some((v, _))) if c.version == v);
@@ -245,7 +245,7 @@ impl GridRepo {
 
     /// Locks grids for a read-check-write: in this process, and on PostgreSQL also across server instances
     /// (transaction-scoped advisory locks, taken in sorted order). Reads go through the returned session.
-    pub async fn begin(&self, codes: &[String]) -> Result<(Vec<GridLock>, GridSession), ApiError> {
+    pub async fn begin(&self, codes: &[String]) -> Result<(Vec<GridLock>, GridSession), StoreError> {
         let locks = self.lock_many(codes).await;
         let session = match self.db.backend {
             Backend::Postgres => {
@@ -270,7 +270,7 @@ impl GridRepo {
     /// A transaction holding the territory import's lock shared, as every grid write on PostgreSQL does, so that
     /// an import excludes them all with one lock (`begin_import`). While an import runs this waits without
     /// holding a database connection, so that syncs piling up behind a long import leave the pool to the rest.
-    async fn shared_with_imports(&self) -> Result<Transaction<'static, Any>, ApiError> {
+    async fn shared_with_imports(&self) -> Result<Transaction<'static, Any>, StoreError> {
         loop {
             let mut tx = self.db.pool.begin().await?;
             let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock_shared($1)")
@@ -291,7 +291,7 @@ impl GridRepo {
     pub async fn begin_import(
         &self,
         codes: &[String],
-    ) -> Result<(Vec<GridLock>, WriteGuard, Transaction<'static, Any>), ApiError> {
+    ) -> Result<(Vec<GridLock>, WriteGuard, Transaction<'static, Any>), StoreError> {
         let locks = self.lock_many(codes).await;
         let (gate, mut tx) = self.db.begin_write().await?;
         if self.db.backend == Backend::Postgres {
@@ -305,7 +305,7 @@ impl GridRepo {
         &self,
         lock: &'a mut GridLock,
         conn: &mut AnyConnection,
-    ) -> Result<Option<&'a mut Cached>, ApiError> {
+    ) -> Result<Option<&'a mut Cached>, StoreError> {
         let stored = self.stored_versions(conn, std::slice::from_ref(&lock.code)).await?.remove(&lock.code);
         self.current_at(lock, conn, stored).await
     }
@@ -316,7 +316,7 @@ impl GridRepo {
         lock: &'a mut GridLock,
         conn: &mut AnyConnection,
         stored: Option<(i64, i64)>,
-    ) -> Result<Option<&'a mut Cached>, ApiError> {
+    ) -> Result<Option<&'a mut Cached>, StoreError> {
         let Some((version, log_count)) = stored else {
             lock.set_cached(None);
             return Ok(None);
@@ -332,7 +332,7 @@ impl GridRepo {
         Ok(lock.guard.as_mut())
     }
 
-    async fn load(&self, code: &str, conn: &mut AnyConnection) -> Result<GridDoc, ApiError> {
+    async fn load(&self, code: &str, conn: &mut AnyConnection) -> Result<GridDoc, StoreError> {
         let (snapshot,): (Vec<u8>,) = sqlx::query_as("SELECT snapshot FROM grid_snapshots WHERE grid_code = $1")
             .bind(code)
             .fetch_one(&mut *conn)
@@ -346,7 +346,7 @@ impl GridRepo {
             .into_iter()
             .map(|(b,)| Change::from_bytes(b))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::internal(format!("stored change of grid {code} unreadable: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("stored change of grid {code} unreadable: {e}")))?;
         doc.apply_changes(changes)?;
         doc.set_actor(self.actor.clone());
         Ok(doc)
@@ -361,7 +361,7 @@ impl GridRepo {
         before: Option<(i64, i64)>,
         doc: &GridDoc,
         new_changes: &[Change],
-    ) -> Result<(i64, i64), ApiError> {
+    ) -> Result<(i64, i64), StoreError> {
         let written = self.persist_many(tx, &[GridWrite { lock, before, doc, new_changes }]).await?;
         Ok(written[0])
     }
@@ -373,7 +373,7 @@ impl GridRepo {
         &self,
         tx: &mut Transaction<'static, Any>,
         writes: &[GridWrite<'_>],
-    ) -> Result<Vec<(i64, i64)>, ApiError> {
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
         let now = now_ms();
         let mut versions = Vec::with_capacity(writes.len());
         let mut appended: Vec<(&str, i64, &Change)> = Vec::new();
@@ -451,7 +451,7 @@ struct VersionUpdate<'a> {
 }
 
 /// Appends changes to their grids' logs, as (grid, sequence number, change).
-async fn append_changes(tx: &mut Transaction<'static, Any>, rows: &[(&str, i64, &Change)]) -> Result<(), ApiError> {
+async fn append_changes(tx: &mut Transaction<'static, Any>, rows: &[(&str, i64, &Change)]) -> Result<(), StoreError> {
     const COLS: usize = 4;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -472,7 +472,7 @@ async fn update_versions(
     tx: &mut Transaction<'static, Any>,
     rows: &[VersionUpdate<'_>],
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     const COLS: usize = 5;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -521,7 +521,7 @@ impl GridSession {
 
     /// Switches to writing: waits for SQLite's write gate and opens the transaction (on PostgreSQL the
     /// transaction holding the advisory locks continues).
-    pub async fn into_writer(mut self) -> Result<(WriteGuard, Transaction<'static, Any>), ApiError> {
+    pub async fn into_writer(mut self) -> Result<(WriteGuard, Transaction<'static, Any>), StoreError> {
         drop(self.reader.take());
         match self.tx.take() {
             Some(tx) => Ok((WriteGuard::none(), tx)),
@@ -531,11 +531,11 @@ impl GridSession {
 }
 
 /// The version check makes a concurrent writer on another instance fail instead of interleaving.
-fn check_updated(rows: u64, expected: usize) -> Result<(), ApiError> {
+fn check_updated(rows: u64, expected: usize) -> Result<(), StoreError> {
     if rows == expected as u64 {
         Ok(())
     } else {
-        Err(ApiError::conflict("a grid changed concurrently while this request wrote it; retry"))
+        Err(StoreError::conflict("a grid changed concurrently while this request wrote it; retry"))
     }
 }
 
@@ -554,7 +554,7 @@ impl GridRepo {
         lock: &mut GridLock,
         conn: &mut AnyConnection,
         stored: Option<(i64, i64)>,
-    ) -> Result<Option<Cached>, ApiError> {
+    ) -> Result<Option<Cached>, StoreError> {
         self.current_at(lock, conn, stored).await?;
         let cached = lock.guard.take();
         lock.size.set(0);

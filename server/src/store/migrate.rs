@@ -127,8 +127,8 @@ async fn verify(from: &Db, to: &Db, report: &Report) -> Result<usize> {
         GridRepo::new(to.clone(), crate::store::grids::DEFAULT_CACHE_BYTES),
     );
     for (code,) in &grids {
-        let a = src.load_for_check(code).await.map_err(|e| anyhow::anyhow!(e.message))?;
-        let b = dst.load_for_check(code).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let a = src.load_for_check(code).await?;
+        let b = dst.load_for_check(code).await?;
         if a != b {
             bail!("verification failed: grid {code} has different heads after the copy");
         }

@@ -3,6 +3,9 @@
 
 pub mod area_progress;
 pub mod db;
+pub mod error;
 pub mod grids;
 pub mod migrate;
 pub mod projection;
+
+pub use error::{StoreError, StoreResult};

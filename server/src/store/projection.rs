@@ -1,9 +1,9 @@
 //! Projection of merged grid documents into SQL rows (places, visits, per-indicator reach), updated
 //! incrementally from new changes only, so that reports never load documents.
 
-use crate::http::error::ApiError;
 use crate::store::area_progress::{place_changes, VisitMark};
 use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
+use crate::store::error::StoreError;
 use client_core::coverage::eligible_indicators;
 use client_core::doc::millis_to_time;
 use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
@@ -24,7 +24,7 @@ struct PlaceState {
     gone_history: Vec<VisitMark>,
 }
 
-async fn place_state(tx: &mut Tx, place_id: &str) -> Result<Option<PlaceState>, ApiError> {
+async fn place_state(tx: &mut Tx, place_id: &str) -> Result<Option<PlaceState>, StoreError> {
     let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(
         "SELECT grid_code, village_code, town_code, excluded, last_visit_id FROM places WHERE place_id = $1",
     )
@@ -50,7 +50,7 @@ async fn visit_histories(
     conn: &mut AnyConnection,
     places: &[&str],
     only_gone: bool,
-) -> Result<HashMap<String, Vec<VisitMark>>, ApiError> {
+) -> Result<HashMap<String, Vec<VisitMark>>, StoreError> {
     let mut histories: HashMap<String, Vec<VisitMark>> = HashMap::new();
     let gone = if only_gone {
         "AND EXISTS (SELECT 1 FROM visits g WHERE g.place_id = v.place_id AND g.outcome = 'gone')"
@@ -120,14 +120,14 @@ impl AreaDeltas {
     }
 
     /// Takes a place's contribution out before it changes (`before`) or puts it back after (`after`).
-    pub async fn before(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+    pub async fn before(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), StoreError> {
         if let Some(state) = place_state(tx, place_id).await? {
             self.add(&state, -1);
         }
         Ok(())
     }
 
-    pub async fn after(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+    pub async fn after(&mut self, tx: &mut Tx, place_id: &str) -> Result<(), StoreError> {
         if let Some(state) = place_state(tx, place_id).await? {
             self.add(&state, 1);
         }
@@ -136,7 +136,7 @@ impl AreaDeltas {
 
     /// Writes the gathered changes; call once, before the transaction commits. Rows are written in key order,
     /// so concurrent transactions on PostgreSQL lock shared rows in the same order and cannot deadlock.
-    pub async fn flush(self, tx: &mut Tx) -> Result<(), ApiError> {
+    pub async fn flush(self, tx: &mut Tx) -> Result<(), StoreError> {
         const COLS: usize = 8;
         let mut rows = Vec::new();
         for ((level, area, indicator), (e, r, x)) in self.counts {
@@ -168,7 +168,7 @@ impl AreaDeltas {
 async fn flush_progress(
     tx: &mut Tx,
     progress: HashMap<(&'static str, String, String, i64), (i64, i64)>,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     const COLS: usize = 6;
     let mut rows: Vec<_> = progress.into_iter().filter(|(_, change)| *change != (0, 0)).collect();
     rows.sort();
@@ -195,7 +195,7 @@ pub async fn project_places(
     tx: &mut Tx,
     places: &[(&GridInfo, &Place)],
     deltas: &mut AreaDeltas,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     const COLS: usize = 10;
     for chunk in places.chunks(MAX_BINDS / COLS) {
         let ids: Vec<&str> = chunk.iter().map(|(_, p)| p.id.as_str()).collect();
@@ -237,7 +237,7 @@ pub async fn project_places(
         }
         let written: BTreeSet<String> = query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id).collect();
         if let Some((grid, place)) = chunk.iter().find(|(_, p)| !written.contains(&p.id)) {
-            return Err(place_taken(&place.id, &grid.code));
+            return Err(StoreError::place_taken(&place.id, &grid.code));
         }
         // New places have no visits yet; existing ones are recounted only when their rules changed.
         let changed_rules: Vec<(&str, PlaceKind, bool)> = chunk
@@ -267,26 +267,13 @@ pub async fn project_places(
     Ok(())
 }
 
-/// The refusal of a found place whose id a place of another grid holds (which grid is not said: it may be
-/// another team's).
-pub fn place_taken(id: &str, grid: &str) -> ApiError {
-    metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
-    ApiError::unprocessable(
-        "place_id_taken",
-        format!(
-            "grid {grid}: place {id} already belongs to another grid; a place id is unique in the whole territory, \
-             and a place found in the field gets a new random one when it is recorded"
-        ),
-    )
-}
-
 /// Recomputes places' indicator rows from their stored visits with the coverage rules, for each place its
 /// kind and whether it is rural. Rejected and merged places count nowhere and keep no indicator rows.
 /// Returns each recounted place's eligible indicators with the time each was first reached.
 async fn reproject_indicators(
     tx: &mut Tx,
     places: &[(&str, PlaceKind, bool)],
-) -> Result<HashMap<String, Vec<(String, Option<i64>)>>, ApiError> {
+) -> Result<HashMap<String, Vec<(String, Option<i64>)>>, StoreError> {
     let mut out = HashMap::new();
     for chunk in places.chunks(MAX_BINDS) {
         let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| *id).collect();
@@ -324,7 +311,7 @@ async fn select_ids(
     conn: &mut AnyConnection,
     select: &str,
     ids: &[impl AsRef<str>],
-) -> Result<BTreeSet<String>, ApiError> {
+) -> Result<BTreeSet<String>, StoreError> {
     let mut out = BTreeSet::new();
     for chunk in ids.chunks(MAX_BINDS) {
         let list = in_list(conn, chunk.len());
@@ -345,7 +332,7 @@ fn delete_by_place_sql(table: &str, list: &str) -> String {
     format!("DELETE FROM {table} WHERE place_id IN ({list})")
 }
 
-async fn delete_by_place(tx: &mut Tx, table: &str, ids: &[&str]) -> Result<(), ApiError> {
+async fn delete_by_place(tx: &mut Tx, table: &str, ids: &[&str]) -> Result<(), StoreError> {
     for chunk in ids.chunks(MAX_BINDS) {
         let list = in_list(tx, chunk.len());
         let sql = delete_by_place_sql(table, &list);
@@ -358,7 +345,7 @@ async fn delete_by_place(tx: &mut Tx, table: &str, ids: &[&str]) -> Result<(), A
     Ok(())
 }
 
-async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &'static str, Option<i64>)]) -> Result<(), ApiError> {
+async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &'static str, Option<i64>)]) -> Result<(), StoreError> {
     const COLS: usize = 3;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -375,7 +362,7 @@ async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &'static str, Optio
 }
 
 /// The stored visits of places, per place, in one statement per chunk.
-async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Visit>>, ApiError> {
+async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Visit>>, StoreError> {
     type Row = (String, String, String, String, i64, String, i64, i64, i64, i64, i64);
     let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
     for chunk in ids.chunks(MAX_BINDS) {
@@ -390,12 +377,12 @@ async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Vi
         }
         for (place_id, id, volunteer, device, at, outcome, hb, br, po, ba, led) in query.fetch_all(&mut **tx).await? {
             let visit = Visit {
-                id: id.parse().map_err(|_| ApiError::internal("stored visit id is not a UUID"))?,
+                id: id.parse().map_err(|_| StoreError::internal("stored visit id is not a UUID"))?,
                 place_id: place_id.clone(),
                 volunteer,
                 device,
                 at: millis_to_time(at),
-                outcome: outcome.parse().map_err(ApiError::internal)?,
+                outcome: outcome.parse().map_err(StoreError::internal)?,
                 deliveries: Deliveries {
                     handbook: hb != 0,
                     briefed: br != 0,
@@ -473,7 +460,7 @@ impl ProjectedPlace {
 async fn load_places(
     conn: &mut AnyConnection,
     ids: &[&str],
-) -> Result<std::collections::HashMap<String, ProjectedPlace>, ApiError> {
+) -> Result<std::collections::HashMap<String, ProjectedPlace>, StoreError> {
     type PlaceRow = (String, String, String, String, String, i64, i64, Option<i64>, Option<String>, Option<String>);
     let mut places = std::collections::HashMap::new();
     for chunk in ids.chunks(MAX_BINDS) {
@@ -493,7 +480,7 @@ async fn load_places(
                 grid,
                 village,
                 town,
-                kind: kind.parse().map_err(ApiError::internal)?,
+                kind: kind.parse().map_err(StoreError::internal)?,
                 rural: rural != 0,
                 excluded: excluded != 0,
                 last_visit: last_at.zip(last_id),
@@ -519,7 +506,7 @@ async fn load_places(
 
 /// Where visits recorded for these places count: the place itself, the place it was merged into (following
 /// merges), or nowhere (`None`: a rejected place; its visits are kept but count for nothing).
-async fn counted_places(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, Option<String>>, ApiError> {
+async fn counted_places(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, Option<String>>, StoreError> {
     let mut counted = HashMap::new();
     // Recorded place -> the place it leads to so far.
     let mut pending: BTreeMap<String, String> = ids.iter().map(|id| (id.to_string(), id.to_string())).collect();
@@ -560,13 +547,13 @@ async fn counted_places(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMa
     if pending.is_empty() {
         Ok(counted)
     } else {
-        Err(ApiError::internal(format!("places merged in a loop: {pending:?}")))
+        Err(StoreError::internal(format!("places merged in a loop: {pending:?}")))
     }
 }
 
 /// Inserts the visits not stored yet and returns the ids of those it inserted. Each is stored under the place it
 /// counts for, with the place it was recorded for beside it when that differs (a merged duplicate).
-async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> Result<BTreeSet<String>, ApiError> {
+async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> Result<BTreeSet<String>, StoreError> {
     const COLS: usize = 17;
     let mut inserted = BTreeSet::new();
     let received_at = now_ms();
@@ -630,7 +617,7 @@ pub async fn plan_visits(
     conn: &mut AnyConnection,
     visits: &[(&str, &Visit)],
     deltas: &mut AreaDeltas,
-) -> Result<VisitPlan, ApiError> {
+) -> Result<VisitPlan, StoreError> {
     let mut plan = VisitPlan {
         placed: Vec::new(),
         new_ids: BTreeSet::new(),
@@ -690,7 +677,7 @@ pub async fn plan_visits(
     let mut before = std::collections::HashMap::new();
     for (i, v, place_id) in &new {
         let Some(place) = places.get_mut(*place_id) else {
-            return Err(ApiError::internal(format!("visit {} for unknown place {place_id}", v.id)));
+            return Err(StoreError::internal(format!("visit {} for unknown place {place_id}", v.id)));
         };
         before.entry(*place_id).or_insert_with(|| (place.state(), place.reached_at.clone(), place.last_seen()));
         let at = v.at.timestamp_millis();
@@ -730,14 +717,14 @@ pub async fn plan_visits(
 
 /// Writes what `plan_visits` worked out, with a fixed number of statements whatever the number of visits. Fails
 /// (and the transaction with it) if the visits stored meanwhile are not those the plan was made against.
-pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan) -> Result<(), ApiError> {
+pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan) -> Result<(), StoreError> {
     if plan.placed.is_empty() {
         return Ok(());
     }
     let placed: Vec<(&str, &Visit, Option<&str>)> =
         plan.placed.iter().map(|(grid, v, place)| (grid.as_str(), v, place.as_deref())).collect();
     if insert_visits(tx, &placed).await? != plan.new_ids {
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "visits of these grids were stored concurrently while this request wrote them; retry",
         ));
     }
@@ -751,7 +738,7 @@ pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan) -> Result<(), ApiError>
     update_last_visits(tx, &places).await
 }
 
-async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static str)]) -> Result<(), ApiError> {
+async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static str)]) -> Result<(), StoreError> {
     const COLS: usize = 5;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -774,7 +761,7 @@ async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static st
 }
 
 /// Moves places' first-reached times earlier (never later: a concurrent writer cannot undo a reach).
-async fn update_reached(tx: &mut Tx, rows: &[(&str, &str, i64)]) -> Result<(), ApiError> {
+async fn update_reached(tx: &mut Tx, rows: &[(&str, &str, i64)]) -> Result<(), StoreError> {
     const COLS: usize = 3;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -794,7 +781,7 @@ async fn update_reached(tx: &mut Tx, rows: &[(&str, &str, i64)]) -> Result<(), A
 }
 
 /// Records each place's last visit (which decides whether it is excluded as gone).
-async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Result<(), ApiError> {
+async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Result<(), StoreError> {
     const COLS: usize = 5;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -820,12 +807,12 @@ async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Re
 
 /// Recomputes everything a place's coverage depends on from its stored visits: its indicator rows, its last
 /// visit and whether that excludes it (after visits moved to it). Call between `deltas` before and after.
-pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), StoreError> {
     let (kind, rural): (String, i64) = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
         .bind(place_id)
         .fetch_one(&mut **tx)
         .await?;
-    reproject_indicators(tx, &[(place_id, kind.parse().map_err(ApiError::internal)?, rural != 0)]).await?;
+    reproject_indicators(tx, &[(place_id, kind.parse().map_err(StoreError::internal)?, rural != 0)]).await?;
     let last: Option<(String, i64, String)> = sqlx::query_as(
         "SELECT visit_id, at, outcome FROM visits WHERE place_id = $1 ORDER BY at DESC, visit_id DESC LIMIT 1",
     )
@@ -852,7 +839,7 @@ pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> 
 
 /// Takes a place out of coverage (rejected, or merged into another): it keeps its row, but no indicator rows.
 /// Call between `deltas` before and after.
-pub async fn uncount_place(tx: &mut Tx, place_id: &str) -> Result<(), ApiError> {
+pub async fn uncount_place(tx: &mut Tx, place_id: &str) -> Result<(), StoreError> {
     for table in INDICATOR_TABLES {
         delete_by_place(tx, table, &[place_id]).await?;
     }
