@@ -177,3 +177,62 @@ pub async fn enrol_device(
     .await?;
     Ok((device_id, actor))
 }
+
+/// A user's team as stored now (it may have changed since their token was issued). Fails if there is no such user.
+pub async fn team_of(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+    let (team,): (Option<String>,) =
+        sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(user_id).fetch_one(&db.pool).await?;
+    Ok(team)
+}
+
+/// A user's area (viewers read only it and what lies below it). Fails if there is no such user.
+pub async fn area_of(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+    let (area,): (Option<String>,) =
+        sqlx::query_as("SELECT area FROM users WHERE id = $1").bind(user_id).fetch_one(&db.pool).await?;
+    Ok(area)
+}
+
+/// The area an area lies in, if any (none for a town, or an unknown code).
+pub async fn parent_area(db: &Db, code: &str) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT parent_code FROM areas WHERE code = $1").bind(code).fetch_optional(&db.pool).await?;
+    Ok(row.and_then(|(p,)| p))
+}
+
+/// A user's role as stored now. Fails if there is no such user.
+pub async fn role_of(db: &Db, user_id: &str) -> Result<String, sqlx::Error> {
+    let (role,): (String,) =
+        sqlx::query_as("SELECT role FROM users WHERE id = $1").bind(user_id).fetch_one(&db.pool).await?;
+    Ok(role)
+}
+
+/// Whether a user exists and, if so, when they were disabled (`Some(None)`: an active account).
+pub async fn disabled_at(db: &Db, user_id: &str) -> Result<Option<Option<i64>>, sqlx::Error> {
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT disabled_at FROM users WHERE id = $1").bind(user_id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|(at,)| at))
+}
+
+/// A user's enrolled device: its actor (hex) and when it was revoked, if it was.
+pub async fn device_of(db: &Db, device_id: &str, user_id: &str) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as("SELECT actor, revoked_at FROM devices WHERE device_id = $1 AND user_id = $2")
+        .bind(device_id)
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// A team's devices that can sign changes, oldest enrolment first: device id, username, actor (hex), public
+/// key (hex), when the device was revoked and when its user was disabled.
+pub type TeamDevice = (String, String, String, String, Option<i64>, Option<i64>);
+
+pub async fn team_devices(db: &Db, team: &str) -> Result<Vec<TeamDevice>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.device_id, u.username, d.actor, d.public_key, d.revoked_at, u.disabled_at \
+         FROM devices d JOIN users u ON u.id = d.user_id \
+         WHERE u.team = $1 AND d.public_key IS NOT NULL ORDER BY d.created_at",
+    )
+    .bind(team)
+    .fetch_all(&db.pool)
+    .await
+}

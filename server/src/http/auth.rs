@@ -1,6 +1,7 @@
 //! The request extractors that check a token on every call: `Session` for people, `DeviceAuth` for enrolled
 //! field devices, and the role-checking `OfficeSession`, `StaffSession` and `LeadDevice`.
 
+use crate::accounts::people;
 use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE, SESSION_AUDIENCE};
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -64,12 +65,7 @@ impl FromRequestParts<AppState> for DeviceAuth {
         let claims = state.keys.verify(bearer(parts)?, DEVICE_AUDIENCE)?;
         let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
         check_user_active(state, &claims.sub).await?;
-        let row: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT actor, revoked_at FROM devices WHERE device_id = $1 AND user_id = $2")
-                .bind(&device_id)
-                .bind(&claims.sub)
-                .fetch_optional(&state.db.pool)
-                .await?;
+        let row = people::device_of(&state.db, &device_id, &claims.sub).await?;
         let (actor_hex, revoked) = row.ok_or_else(|| ApiError::unauthorized("unknown device; enrol again"))?;
         if revoked.is_some() {
             return Err(ApiError::unauthorized("this device has been revoked by the office"));
@@ -80,13 +76,9 @@ impl FromRequestParts<AppState> for DeviceAuth {
 }
 
 async fn check_user_active(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT disabled_at FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    match row {
-        Some((None,)) => Ok(()),
-        Some((Some(_),)) => Err(ApiError::unauthorized("this account has been disabled")),
+    match people::disabled_at(&state.db, user_id).await? {
+        Some(None) => Ok(()),
+        Some(Some(_)) => Err(ApiError::unauthorized("this account has been disabled")),
         None => Err(ApiError::unauthorized("unknown account")),
     }
 }
@@ -127,10 +119,7 @@ impl FromRequestParts<AppState> for LeadDevice {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let device = DeviceAuth::from_request_parts(parts, state).await?;
-        let (role,): (String,) = sqlx::query_as("SELECT role FROM users WHERE id = $1")
-            .bind(&device.claims.sub)
-            .fetch_one(&state.db.pool)
-            .await?;
+        let role = people::role_of(&state.db, &device.claims.sub).await?;
         if !matches!(role.as_str(), "lead" | "office") {
             return Err(ApiError::forbidden(format!(
                 "only a team lead's (or the office's) device may obtain a hub certificate; {} is a {role}",

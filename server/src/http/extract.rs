@@ -1,6 +1,7 @@
 //! Request helpers the resource modules share: reading a JSON body into the one error body, and the scope a
 //! session may read (its own team, a viewer's own area).
 
+use crate::accounts::people;
 use crate::accounts::tokens::Role;
 use crate::http::auth::Session;
 use crate::http::bodies;
@@ -22,8 +23,7 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T>
 
 /// The team of the session's user, from the database (it may have changed since the token was issued).
 pub async fn own_team(state: &AppState, session: &Session) -> ApiResult<String> {
-    let (team,): (Option<String>,) =
-        sqlx::query_as("SELECT team FROM users WHERE id = $1").bind(&session.0.sub).fetch_one(&state.db.pool).await?;
+    let team = people::team_of(&state.db, &session.0.sub).await?;
     team.ok_or_else(|| ApiError::forbidden("you are not in a team; ask the office"))
 }
 
@@ -36,8 +36,7 @@ pub(crate) async fn scoped_area(
     if session.0.role != Role::Viewer {
         return Ok(requested);
     }
-    let (own,): (Option<String>,) =
-        sqlx::query_as("SELECT area FROM users WHERE id = $1").bind(&session.0.sub).fetch_one(&state.db.pool).await?;
+    let own = people::area_of(&state.db, &session.0.sub).await?;
     let own = own.ok_or_else(|| ApiError::forbidden("this viewer account has no area; ask the office to set one"))?;
     let Some(requested) = requested else {
         return Ok(Some(own));
@@ -47,11 +46,7 @@ pub(crate) async fn scoped_area(
         if code == own {
             return Ok(Some(requested));
         }
-        cursor = sqlx::query_as::<_, (Option<String>,)>("SELECT parent_code FROM areas WHERE code = $1")
-            .bind(&code)
-            .fetch_optional(&state.db.pool)
-            .await?
-            .and_then(|(p,)| p);
+        cursor = people::parent_area(&state.db, &code).await?;
     }
     Err(ApiError::forbidden(format!("area {requested} is outside your area {own}")))
 }

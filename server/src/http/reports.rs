@@ -52,9 +52,7 @@ pub async fn scope(state: &AppState, session: &Session, requested: Option<String
     session.require(&[Role::Office, Role::Lead, Role::Viewer])?;
     let requested = requested.filter(|a| !a.is_empty());
     if let Some(code) = &requested {
-        let found: Option<(String,)> =
-            sqlx::query_as("SELECT code FROM areas WHERE code = $1").bind(code).fetch_optional(&state.db.pool).await?;
-        if found.is_none() {
+        if coverage_report::area_kind(&state.db, code).await?.is_none() {
             return Err(ApiError::not_found(format!("no area with code {code:?}")));
         }
     }
@@ -138,11 +136,7 @@ async fn gaps(
             }
             let scope = scope(&state, &session, Some(grid.clone())).await?;
             if let Some(team) = &scope.team {
-                let assigned: Option<(String,)> = sqlx::query_as("SELECT team FROM assignments WHERE grid_code = $1")
-                    .bind(&grid)
-                    .fetch_optional(&state.db.pool)
-                    .await?;
-                if assigned.as_ref().map(|a| &a.0) != Some(team) {
+                if coverage_report::grid_team(&state.db, &grid).await?.as_ref() != Some(team) {
                     return Err(ApiError::forbidden(format!("grid {grid} is not assigned to your team ({team})")));
                 }
             }
@@ -179,9 +173,7 @@ async fn gaps(
 }
 
 async fn area_kind(state: &AppState, code: &str) -> ApiResult<Option<String>> {
-    let kind: Option<(String,)> =
-        sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(code).fetch_optional(&state.db.pool).await?;
-    Ok(kind.map(|k| k.0))
+    Ok(coverage_report::area_kind(&state.db, code).await?)
 }
 
 #[derive(Deserialize)]

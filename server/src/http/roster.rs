@@ -1,6 +1,7 @@
 //! The team roster a hub keeps: the team's devices with their actors and public keys, and which are revoked, so
 //! that the hub checks team-mates' tokens and signed changes while the server is out of reach.
 
+use crate::accounts::people;
 use crate::accounts::tokens::Role;
 use crate::http::auth::DeviceAuth;
 use crate::http::error::{ApiError, ApiResult};
@@ -44,23 +45,12 @@ async fn roster(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<
     if !matches!(device.claims.role, Role::Lead | Role::Office) {
         return Err(ApiError::forbidden("only a team lead's device serves as a hub"));
     }
-    let (team,): (Option<String>,) = sqlx::query_as("SELECT team FROM users WHERE id = $1")
-        .bind(&device.claims.sub)
-        .fetch_one(&state.db.pool)
-        .await?;
+    let team = people::team_of(&state.db, &device.claims.sub).await?;
     let team = team.ok_or_else(|| ApiError::forbidden("you are not in a team; ask the office"))?;
     // Taken before the query: a device whose enrolment time is earlier committed before the query began, so
     // the roster lists it unless it left the team.
     let at_ms = chrono::Utc::now().timestamp_millis();
-    type Row = (String, String, String, String, Option<i64>, Option<i64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT d.device_id, u.username, d.actor, d.public_key, d.revoked_at, u.disabled_at \
-         FROM devices d JOIN users u ON u.id = d.user_id \
-         WHERE u.team = $1 AND d.public_key IS NOT NULL ORDER BY d.created_at",
-    )
-    .bind(&team)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows = people::team_devices(&state.db, &team).await?;
     Ok(Json(Roster {
         team,
         server_key: state.keys.server_key().public().to_hex(),

@@ -218,3 +218,17 @@ fn sorted_rows(rows: Vec<(String, String, String, u64, u64, u64)>) -> Vec<Covera
     }
     keyed.into_values().collect()
 }
+
+/// The kind of an area (town, village, grid), if there is an area with this code.
+pub async fn area_kind(db: &crate::store::db::Db, code: &str) -> Result<Option<String>, sqlx::Error> {
+    let kind: Option<(String,)> =
+        sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(code).fetch_optional(&db.pool).await?;
+    Ok(kind.map(|k| k.0))
+}
+
+/// The team a grid is assigned to, if any.
+pub async fn grid_team(db: &crate::store::db::Db, grid: &str) -> Result<Option<String>, sqlx::Error> {
+    let team: Option<(String,)> =
+        sqlx::query_as("SELECT team FROM assignments WHERE grid_code = $1").bind(grid).fetch_optional(&db.pool).await?;
+    Ok(team.map(|t| t.0))
+}
