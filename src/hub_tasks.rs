@@ -16,7 +16,7 @@ use client_core::sync::Trust;
 use client_core::task_doc::TaskDoc;
 use client_core::task_store::TaskStore;
 use client_core::task_sync::{accept_task_push, new_task_reply, AcceptedTask, TaskPushError};
-use server::error::ApiError;
+use server::http::error::ApiError;
 use std::collections::{BTreeSet, HashMap};
 
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.

@@ -312,14 +312,14 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Lowers the calling thread's priority by `server::db::RUNTIME_NICE`: the runtime's threads of `serve` on
+/// Lowers the calling thread's priority by `server::store::db::RUNTIME_NICE`: the runtime's threads of `serve` on
 /// SQLite, so that the thread driving the write transaction, and SQLite's writing connection, get a CPU first.
 /// On Linux a thread's priority is its own (elsewhere this would lower the whole process, so it is left alone).
 fn yield_to_the_writer() {
     #[cfg(target_os = "linux")]
     // SAFETY: nice() only reads its integer argument and changes the calling thread's priority.
     unsafe {
-        libc::nice(server::db::RUNTIME_NICE);
+        libc::nice(server::store::db::RUNTIME_NICE);
     }
 }
 
