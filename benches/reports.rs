@@ -130,7 +130,7 @@ fn main() -> anyhow::Result<()> {
         sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 8").execute(&state.db.pool).await?;
         state.db.pool.close().await;
         let started = Instant::now();
-        let db = server::db::Db::connect(&server::db::sqlite_url(tmp.path())).await?;
+        let db = server::store::db::Db::connect(&server::store::db::sqlite_url(tmp.path())).await?;
         println!("migration 0008 filled the progress changes in {:.1} s", started.elapsed().as_secs_f64());
         let state = AppState { db, ..state };
         let levels: Vec<(String, i64)> =
@@ -139,19 +139,19 @@ fn main() -> anyhow::Result<()> {
                 .await?;
         println!("progress change rows per level: {levels:?}");
         let to = chrono::NaiveDate::from_ymd_opt(2023, 12, 14).expect("a date");
-        let days = server::report_time::day_range(to - chrono::Duration::days(29), to, 400)
+        let days = server::reports::time::day_range(to - chrono::Duration::days(29), to, 400)
             .map_err(|e| anyhow::anyhow!(e.message))?;
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
         let (mut fast, mut slow) = (Vec::new(), Vec::new());
         for run in 0..runs {
             let t = Instant::now();
-            let a = server::reports_progress::progress(&state, &days, offset, "", "")
+            let a = server::reports::progress::progress(&state, &days, offset, "", "")
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             fast.push(t.elapsed());
             if run < 3 {
                 let t = Instant::now();
-                let b = server::reports_progress::scanned(&state, &days, offset, "", "")
+                let b = server::reports::progress::scanned(&state, &days, offset, "", "")
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message))?;
                 slow.push(t.elapsed());

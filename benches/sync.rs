@@ -1044,7 +1044,7 @@ async fn main() -> Result<()> {
 
     // ---- report ----
     let backend = match database_url {
-        Some(url) => format!("PostgreSQL ({}), {k} server instance(s)", server::db::redact(url)),
+        Some(url) => format!("PostgreSQL ({}), {k} server instance(s)", server::store::db::redact(url)),
         None => "embedded SQLite, 1 server instance".to_string(),
     };
     println!("doorstep sync benchmark: {n} devices × {m} visits = {total_visits} visits; {backend}");

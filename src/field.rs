@@ -60,7 +60,7 @@ pub async fn login(profile: &Profile, server: &str, username: &str, password: &s
     ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
     // The CA that signs team hubs' certificates: from now on this device trusts hubs it vouches for.
     let ca = match api.send(api.request(Method::GET, "/api/v1/ca")).await {
-        Ok(resp) => Some(resp.json::<server::tls_ca::CaInfo>().await?.certificate),
+        Ok(resp) => Some(resp.json::<server::tls::ca::CaInfo>().await?.certificate),
         Err(CallError::Refused { status: 404, .. }) => {
             eprintln!("{server} has no Doorstep CA certificate; this device trusts only publicly certified HTTPS hubs");
             None

@@ -17,7 +17,7 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use client_core::protocol;
 use client_core::sign::PublicKey;
-use server::error::ApiError;
+use server::http::error::ApiError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,16 +56,16 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/v1/hub/trust", get(trust_handler))
         .route(
             "/api/v1/ca",
-            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::ca_api::info_response) }),
+            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::http::ca::info_response) }),
         )
         .route(
             "/api/v1/ca.pem",
-            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::ca_api::file_response) }),
+            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::http::ca::file_response) }),
         )
-        .merge(server::field_app::router())
-        .layer(DefaultBodyLimit::max(server::api::MAX_BULK_BODY))
+        .merge(server::http::field_app::router())
+        .layer(DefaultBodyLimit::max(server::http::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
-        .layer(axum::middleware::from_fn(server::api::refuse_declared_oversize))
+        .layer(axum::middleware::from_fn(server::http::refuse_declared_oversize))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(hub)
 }
@@ -89,7 +89,7 @@ async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bod
     };
     // The token and its team are checked before the body is read (or inflated): nobody else gets the hub to take
     // in up to the sync limit. The exchange checks them again with everything else.
-    match server::auth::verify_device_token(&hub.server_key, &token) {
+    match server::accounts::tokens::verify_device_token(&hub.server_key, &token) {
         Ok(claims) if claims.team.as_deref() == Some(hub.team()) => {}
         Ok(claims) => {
             let team = claims.team.as_deref().unwrap_or("none");
@@ -98,9 +98,9 @@ async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bod
         }
         Err(e) => return ApiError::unauthorized(e).into_response(),
     }
-    let body = match axum::body::to_bytes(body, server::api::MAX_BULK_BODY).await {
+    let body = match axum::body::to_bytes(body, server::http::MAX_BULK_BODY).await {
         Ok(body) => body,
-        Err(e) => return server::bodies::read_error(&e).into_response(),
+        Err(e) => return server::http::bodies::read_error(&e).into_response(),
     };
     // The exchange reads and writes the lead's files under the profile lock: off the async workers.
     match tokio::task::spawn_blocking(move || exchange(&hub, &token, &body)).await {
@@ -161,7 +161,7 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
     if let Err(e) = refresh_roster(profile).await {
         eprintln!("the team roster could not be refreshed ({e:#}); the hub uses what it knows");
     }
-    let listener = server::listen::bind(&args.listen).await?;
+    let listener = server::http::listen::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let scheme = if serving.tls.is_some() { "https" } else { "http" };
     println!("Doorstep hub listening on {scheme}://{addr}");
@@ -179,7 +179,7 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
         let reload = serving.tls.clone().filter(|_| serving.from_profile);
         tokio::spawn(forward_upstream(Profile::new(profile.dir().to_path_buf()), args.upstream_every, reload));
     }
-    server::listen::serve_app(router(Arc::new(hub)), listener, serving.tls, crate::serve::shutdown_signal()).await
+    server::http::listen::serve_app(router(Arc::new(hub)), listener, serving.tls, crate::serve::shutdown_signal()).await
 }
 
 /// Forwards everything upstream whenever the server answers, every `every` seconds. When the hub serves the
@@ -230,7 +230,8 @@ pub async fn sync(profile: &Profile) -> Result<()> {
 async fn refresh_roster(profile: &Profile) -> Result<()> {
     let device = profile.device()?;
     let api = profile.api(&device, None)?;
-    let roster: server::roster::Roster = api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
+    let roster: server::http::roster::Roster =
+        api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
     profile.save_roster(&roster)?;
     // The roster is what the hub needs; the list is passed on as a courtesy, and the next refresh tries again.
     if let Err(e) = crate::hub_trust::refresh(profile, &device, &api).await {
@@ -247,7 +248,7 @@ async fn trust_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Respo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let claims = match server::auth::verify_device_token(&hub.server_key, token) {
+    let claims = match server::accounts::tokens::verify_device_token(&hub.server_key, token) {
         Ok(claims) => claims,
         Err(e) => return ApiError::unauthorized(e).into_response(),
     };

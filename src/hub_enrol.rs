@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use server::error::ApiError;
+use server::http::error::ApiError;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 

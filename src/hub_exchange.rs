@@ -18,8 +18,8 @@ use client_core::store::{DocStore, GridStore};
 use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, Signer, Trust};
 use client_core::validate::Author;
 use client_core::GridDoc;
-use server::error::ApiError;
-use server::roster::{Roster, RosterDevice};
+use server::http::error::ApiError;
+use server::http::roster::{Roster, RosterDevice};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
@@ -41,7 +41,8 @@ impl Hub {
 /// Checks the token and the pushes, stores what is new, and answers. Blocking: it takes the profile's lock, so
 /// exchanges, upstream syncs and the lead's own commands take turns.
 pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, ApiError> {
-    let claims = server::auth::verify_device_token(&hub.server_key, token).map_err(ApiError::unauthorized)?;
+    let claims =
+        server::accounts::tokens::verify_device_token(&hub.server_key, token).map_err(ApiError::unauthorized)?;
     let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
     if device_id == hub.device.device_id {
         // Its visits are the hub's own copy already; and the caller holds the profile this exchange would wait for.
@@ -180,7 +181,7 @@ fn decorate(
 /// Whether a device the roster does not list was enrolled before the server read the roster, and so has left
 /// the team since; otherwise it enrolled later and its server-signed token vouches for it. A token from before
 /// enrolment times were in milliseconds counts from the start of its second, so the doubt goes to refusal.
-fn left_the_team(roster: &Roster, claims: &server::auth::Claims) -> bool {
+fn left_the_team(roster: &Roster, claims: &server::accounts::tokens::Claims) -> bool {
     let enrolled_ms = claims.enrolled_ms.unwrap_or(claims.iat.saturating_mul(1000));
     roster.at_ms.is_some_and(|at_ms| enrolled_ms < at_ms)
 }
@@ -318,17 +319,17 @@ fn too_large(e: &dyn std::fmt::Display) -> ApiError {
 mod tests {
     use super::*;
 
-    fn token(iat: i64, enrolled_ms: Option<i64>) -> server::auth::Claims {
-        server::auth::Claims {
+    fn token(iat: i64, enrolled_ms: Option<i64>) -> server::accounts::tokens::Claims {
+        server::accounts::tokens::Claims {
             sub: "u".into(),
             usr: "v2".into(),
-            role: server::auth::Role::Volunteer,
+            role: server::accounts::tokens::Role::Volunteer,
             team: Some("east".into()),
             dev: Some("d".into()),
             act: None,
             key: None,
             enrolled_ms,
-            aud: server::auth::DEVICE_AUDIENCE.into(),
+            aud: server::accounts::tokens::DEVICE_AUDIENCE.into(),
             iat,
             exp: iat + 1,
         }

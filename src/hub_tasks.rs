@@ -16,7 +16,7 @@ use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sync::{new_reply, Trust};
 use client_core::task_doc::TaskDoc;
 use client_core::task_store::TaskStore;
-use server::error::ApiError;
+use server::http::error::ApiError;
 use std::collections::{BTreeSet, HashMap};
 
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.

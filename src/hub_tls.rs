@@ -7,10 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use axum_server::tls_rustls::RustlsConfig;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use server::ca_api::{HubCertificateReply, HubCertificateRequest};
+use server::http::ca::{HubCertificateReply, HubCertificateRequest};
 
 /// `hub sync` renews the hub certificate once fewer days than this remain (it is valid for
-/// `server::tls_ca::HUB_CERT_DAYS`, a week): a lead who syncs every day or two keeps it valid for days ahead.
+/// `server::tls::ca::HUB_CERT_DAYS`, a week): a lead who syncs every day or two keeps it valid for days ahead.
 pub const RENEW_WITHIN_DAYS: i64 = 5;
 
 #[derive(clap::Args)]
@@ -29,7 +29,7 @@ pub struct HeldCertificate {
     pub names: Vec<String>,
     pub not_after: DateTime<Utc>,
     /// The team and device it names (`None` for one issued before certificates named them).
-    pub identity: Option<server::tls_ca::HubIdentity>,
+    pub identity: Option<server::tls::ca::HubIdentity>,
 }
 
 impl HeldCertificate {
@@ -74,7 +74,7 @@ pub fn held(profile: &Profile) -> Result<Option<HeldCertificate>> {
         })
         .unwrap_or_default();
     let not_after = DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0).with_context(damaged)?;
-    let identity = server::tls_ca::HubIdentity::of_certificate(&pem.contents);
+    let identity = server::tls::ca::HubIdentity::of_certificate(&pem.contents);
     Ok(Some(HeldCertificate { names, not_after, identity }))
 }
 
@@ -112,9 +112,9 @@ pub async fn command(profile: &Profile, args: CertificateArgs) -> Result<()> {
 }
 
 /// The CA the profile trusts, as it is shown to people.
-fn ca_info(profile: &Profile) -> Result<server::tls_ca::CaInfo> {
+fn ca_info(profile: &Profile) -> Result<server::tls::ca::CaInfo> {
     let pem = profile.device()?.ca_certificate.context("this profile holds no Doorstep CA certificate")?;
-    server::tls_ca::CaInfo::from_pem(&pem).map_err(|e| anyhow!("the profile's Doorstep CA certificate: {e}"))
+    server::tls::ca::CaInfo::from_pem(&pem).map_err(|e| anyhow!("the profile's Doorstep CA certificate: {e}"))
 }
 
 /// Asks the server's CA for a certificate for a new key of this hub, and keeps both in the profile. The private
@@ -138,7 +138,7 @@ async fn obtain(profile: &Profile, names: &[String]) -> Result<HeldCertificate> 
     Ok(HeldCertificate {
         names: reply.names,
         not_after: reply.not_after,
-        identity: Some(server::tls_ca::HubIdentity {
+        identity: Some(server::tls::ca::HubIdentity {
             team: device.team.unwrap_or_default(),
             device_id: device.device_id,
         }),
@@ -170,7 +170,7 @@ pub fn serving(
     required: bool,
 ) -> Result<Serving> {
     if let Some((cert, key)) = files {
-        let tls = RustlsConfig::from_config(server::listen::tls_config(cert, key)?);
+        let tls = RustlsConfig::from_config(server::http::listen::tls_config(cert, key)?);
         return Ok(Serving { tls: Some(tls), from_profile: false });
     }
     let Some(current) = held(profile)? else {
@@ -209,5 +209,5 @@ pub fn serving(
 
 pub fn profile_tls_config(profile: &Profile) -> Result<std::sync::Arc<rustls::ServerConfig>> {
     let file = profile.hub_tls_file();
-    server::listen::tls_config(&file, &file)
+    server::http::listen::tls_config(&file, &file)
 }

@@ -15,8 +15,8 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
-use server::ca_api::{HubTrust, SignedHubTrust};
-use server::tls_ca::HubIdentity;
+use server::http::ca::{HubTrust, SignedHubTrust};
+use server::tls::ca::HubIdentity;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -67,7 +67,7 @@ pub fn write(report: &Report, format: Format, output: Option<&Path>) -> Result<(
         }
         Format::Csv => {
             // Cells that start like formulas are neutralised: reports hold names from territory files and phones.
-            let mut w = server::csv_safe::Writer::from_writer(Vec::new());
+            let mut w = server::reports::csv_safe::Writer::from_writer(Vec::new());
             w.write_record(&report.header)?;
             for row in &report.rows {
                 w.write_record(row.iter().map(Cell::plain))?;
@@ -126,7 +126,7 @@ pub fn gaps_to_xlsx(json: impl Read, path: &Path, max_rows: u32) -> Result<()> {
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet_with_constant_memory();
     let bold = XFormat::new().set_bold();
-    for (c, h) in server::reports_gaps::CSV_HEADER.iter().enumerate() {
+    for (c, h) in server::reports::gaps::CSV_HEADER.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)?;
         ws.set_column_width(c as u16, 16)?;
     }
@@ -137,7 +137,7 @@ pub fn gaps_to_xlsx(json: impl Read, path: &Path, max_rows: u32) -> Result<()> {
         if matches!(line, "" | "[" | "]" | "[]") {
             continue;
         }
-        let gap: server::reports_gaps::GapRow =
+        let gap: server::reports::gaps::GapRow =
             serde_json::from_str(line).context("the server sent a gap list row this version cannot read")?;
         if row == max_rows {
             bail!(

@@ -82,11 +82,11 @@ impl Profile {
     }
 
     /// The server's latest signed list of the team's withdrawn hubs this device received (`hub_trust`).
-    pub fn hub_trust(&self) -> Result<Option<server::ca_api::SignedHubTrust>> {
+    pub fn hub_trust(&self) -> Result<Option<server::http::ca::SignedHubTrust>> {
         Ok(read_json(&self.dir.join("hub-trust.json"))?)
     }
 
-    pub fn save_hub_trust(&self, trust: &server::ca_api::SignedHubTrust) -> Result<()> {
+    pub fn save_hub_trust(&self, trust: &server::http::ca::SignedHubTrust) -> Result<()> {
         self.ensure_dir()?;
         Ok(write_json_atomic(&self.dir.join("hub-trust.json"), trust)?)
     }
@@ -199,11 +199,11 @@ impl Profile {
     }
 
     /// The team roster a hub keeps (devices, their keys, which are revoked).
-    pub fn roster(&self) -> Result<Option<server::roster::Roster>> {
+    pub fn roster(&self) -> Result<Option<server::http::roster::Roster>> {
         Ok(read_json(&self.dir.join("roster.json"))?)
     }
 
-    pub fn save_roster(&self, roster: &server::roster::Roster) -> Result<()> {
+    pub fn save_roster(&self, roster: &server::http::roster::Roster) -> Result<()> {
         self.ensure_dir()?;
         Ok(write_json_atomic(&self.dir.join("roster.json"), roster)?)
     }

@@ -38,14 +38,14 @@ pub struct ServeArgs {
     /// A reverse proxy in front of this server (an address or a network, e.g. 127.0.0.1 or 10.0.0.0/8; repeat
     /// or separate with commas): for its connections, the client's address is taken from X-Forwarded-For.
     #[arg(long = "trusted-proxy", env = "DOORSTEP_TRUSTED_PROXIES", value_delimiter = ',',
-          value_parser = server::client_addr::parse_trusted_proxy)]
-    trusted_proxies: Vec<server::client_addr::IpNet>,
+          value_parser = server::http::client_addr::parse_trusted_proxy)]
+    trusted_proxies: Vec<server::http::client_addr::IpNet>,
     /// Serve Prometheus metrics (`/metrics`) on this address only (plain HTTP), e.g. 127.0.0.1:9464; the API's
     /// address does not serve them.
     #[arg(long, env = "DOORSTEP_METRICS_LISTEN")]
     metrics_listen: Option<String>,
     /// Memory for cached grid documents, in MiB (estimated); the least recently used are dropped beyond it.
-    #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::grids::DEFAULT_CACHE_BYTES >> 20)]
+    #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::store::grids::DEFAULT_CACHE_BYTES >> 20)]
     doc_cache_mb: u64,
     /// Serve HTTPS with this certificate chain (PEM), e.g. on a LAN without a reverse proxy. Needs --tls-key.
     #[arg(long, env = "DOORSTEP_TLS_CERT", requires = "tls_key")]
@@ -60,20 +60,20 @@ pub struct ServeArgs {
     max_concurrent_syncs: u64,
     /// Seconds for a request's headers to arrive (and how long a kept-alive connection may stay idle).
     #[arg(long, env = "DOORSTEP_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = server::listen::DEFAULT_HEADER_TIMEOUT.as_secs())]
+          default_value_t = server::http::listen::DEFAULT_HEADER_TIMEOUT.as_secs())]
     header_timeout_secs: u64,
     /// Seconds for a request's body to arrive, plus one per --body-min-rate bytes received.
     #[arg(long, env = "DOORSTEP_BODY_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = server::listen::DEFAULT_BODY_TIMEOUT.as_secs())]
+          default_value_t = server::http::listen::DEFAULT_BODY_TIMEOUT.as_secs())]
     body_timeout_secs: u64,
     /// Bytes a second a request body must average beyond --body-timeout-secs.
     #[arg(long, env = "DOORSTEP_BODY_MIN_RATE", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = server::listen::DEFAULT_BODY_MIN_RATE)]
+          default_value_t = server::http::listen::DEFAULT_BODY_MIN_RATE)]
     body_min_rate: u64,
     /// Connections open at the same time from one client address (an IPv6 /64 counts as one); 0: no bound
     /// (behind a reverse proxy, whose address every connection has, let the proxy bound them).
     #[arg(long, env = "DOORSTEP_MAX_CONNECTIONS_PER_ADDRESS",
-          default_value_t = server::listen::DEFAULT_CONNECTIONS_PER_ADDRESS)]
+          default_value_t = server::http::listen::DEFAULT_CONNECTIONS_PER_ADDRESS)]
     max_connections_per_address: usize,
 }
 
@@ -82,33 +82,33 @@ impl ServeArgs {
     pub fn on_sqlite(&self) -> bool {
         self.database_url
             .as_deref()
-            .is_none_or(|url| server::db::Backend::of_url(url) == Some(server::db::Backend::Sqlite))
+            .is_none_or(|url| server::store::db::Backend::of_url(url) == Some(server::store::db::Backend::Sqlite))
     }
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
     // Certificate problems are reported before anything else starts.
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(RustlsConfig::from_config(server::listen::tls_config(cert, key)?)),
+        (Some(cert), Some(key)) => Some(RustlsConfig::from_config(server::http::listen::tls_config(cert, key)?)),
         _ => None,
     };
     let config = ServerConfig {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),
-        login_throttle: server::throttle::ThrottlePolicy {
+        login_throttle: server::accounts::throttle::ThrottlePolicy {
             max_failures: args.login_max_failures.max(1),
             max_failures_per_address: args.login_max_failures_per_address.max(1),
             account_failures_before_pace: args.login_account_failures.max(1),
             pace_secs: args.login_pace_secs.max(1),
             window_secs: args.login_window_secs.max(1),
         },
-        trusted_proxies: server::client_addr::TrustedProxies::new(args.trusted_proxies.clone()),
+        trusted_proxies: server::http::client_addr::TrustedProxies::new(args.trusted_proxies.clone()),
         doc_cache_bytes: args.doc_cache_mb << 20,
         max_concurrent_syncs: args.max_concurrent_syncs as usize,
     };
-    let limits = server::listen::ConnectionLimits {
+    let limits = server::http::listen::ConnectionLimits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
-        body: server::bodies::BodyPace {
+        body: server::http::bodies::BodyPace {
             timeout: std::time::Duration::from_secs(args.body_timeout_secs),
             min_rate: args.body_min_rate,
         },
@@ -127,7 +127,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
     if let Some(metrics_addr) = &args.metrics_listen {
-        let listener = server::listen::bind(metrics_addr).await?;
+        let listener = server::http::listen::bind(metrics_addr).await?;
         println!("Doorstep metrics on http://{}/metrics", listener.local_addr()?);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, server::ops::metrics_routes()).await {
@@ -135,7 +135,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             }
         });
     }
-    let listener = server::listen::bind(&args.listen).await?;
+    let listener = server::http::listen::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     println!("Doorstep listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
     use std::io::Write;
@@ -171,7 +171,7 @@ pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Res
     if !db_file.exists() {
         anyhow::bail!("no database at {}; is --data-dir right?", db_file.display());
     }
-    let db = server::db::Db::connect(&server::db::sqlite_url(data_dir)).await?;
+    let db = server::store::db::Db::connect(&server::store::db::sqlite_url(data_dir)).await?;
     let target = output.to_str().context("the output path is not valid UTF-8")?;
     // The copy holds everyone's data: made empty, for its owner only, before SQLite fills it (VACUUM INTO takes
     // an empty file and keeps its mode).
@@ -193,14 +193,14 @@ pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Res
 }
 
 pub async fn migrate(from: &str, to: &str) -> Result<()> {
-    let report = server::migrate::sqlite_to_postgres(from, to).await?;
+    let report = server::store::migrate::sqlite_to_postgres(from, to).await?;
     for t in &report.tables {
         println!("{:<20} {:>10} rows", t.table, t.rows);
     }
     println!(
         "copied and verified: row counts match, and all {} grid documents have the same heads in {}",
         report.grids_verified,
-        server::db::redact(to)
+        server::store::db::redact(to)
     );
     Ok(())
 }
@@ -216,15 +216,15 @@ pub async fn admin_create_user(
 ) -> Result<()> {
     let config = ServerConfig::with_defaults(data_dir, database_url);
     let state = AppState::open(&config).await?;
-    let user = server::people::NewUser {
+    let user = server::accounts::people::NewUser {
         username: username.clone(),
         password,
         role: role.parse().map_err(anyhow::Error::msg)?,
         team,
         area,
     };
-    server::people::create_user(&state.db, user).await.map_err(|e| anyhow::anyhow!(e.message))?;
-    server::audit::record(&state.db, None, "user.create", &format!("{username} as {role} (admin)")).await;
+    server::accounts::people::create_user(&state.db, user).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    server::accounts::audit::record(&state.db, None, "user.create", &format!("{username} as {role} (admin)")).await;
     eprintln!("created user {username} ({role})");
     Ok(())
 }

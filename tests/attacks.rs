@@ -1276,7 +1276,7 @@ fn the_data_dir_and_every_profile_are_private_whatever_the_umask() {
 /// team's hub would run: it records every request that reaches it (after the handshake) and refuses it.
 fn posing_hub(addr: &str, tls_pem: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{Read, Write};
-    let config = server::listen::tls_config(tls_pem, tls_pem).unwrap();
+    let config = server::http::listen::tls_config(tls_pem, tls_pem).unwrap();
     let listener = std::net::TcpListener::bind(addr).unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1341,7 +1341,7 @@ fn a_lead_can_pose_as_no_other_teams_hub_and_a_revoked_hub_is_refused() {
         None,
     );
     let der = hub_certificate_der(&lead_a);
-    let identity = server::tls_ca::HubIdentity::of_certificate(&der).expect("the certificate names its hub");
+    let identity = server::tls::ca::HubIdentity::of_certificate(&der).expect("the certificate names its hub");
     assert_eq!(identity.team, "team-a");
     assert_eq!(identity.device_id, device(&lead_a)["device_id"].as_str().unwrap());
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
@@ -1528,7 +1528,7 @@ fn a_found_place_cannot_take_the_id_of_a_place_of_another_grid() {
 #[test]
 fn the_projection_never_moves_a_place_to_another_grid() {
     use client_core::model::{AreaKind, GridInfo};
-    use server::projection::AreaDeltas;
+    use server::store::projection::AreaDeltas;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let url = database_args(&data).get(1).cloned();
@@ -1552,10 +1552,10 @@ fn the_projection_never_moves_a_place_to_another_grid() {
             async move {
                 let (_gate, mut tx) = state.db.begin_write().await.unwrap();
                 let mut deltas = AreaDeltas::default();
-                server::field_places::project_found_place(&mut tx, &info, &place, &mut deltas).await?;
+                server::places::project_found_place(&mut tx, &info, &place, &mut deltas).await?;
                 deltas.flush(&mut tx).await?;
                 tx.commit().await?;
-                Ok::<_, server::error::ApiError>(())
+                Ok::<_, server::http::error::ApiError>(())
             }
         };
         project(&ga, found_id).await.unwrap();
@@ -1994,10 +1994,21 @@ fn territory_imports_in_flight_are_bounded() {
 /// Every route of the server's router that takes a body, as (method, path), read from the server's source so
 /// that an endpoint added later is covered without being listed here.
 fn routes_taking_bodies() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("server/src");
+    let mut sources = Vec::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("server/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                sources.push(path);
+            }
+        }
+    }
     let mut routes = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for file in sources {
+        let source = std::fs::read_to_string(file).unwrap();
         for (at, _) in source.match_indices(".route(") {
             let rest = source[at + ".route(".len()..].trim_start();
             let path = rest.strip_prefix('"').and_then(|r| r.split('"').next()).expect("a route's path literal");

@@ -210,12 +210,12 @@ fn plant_certificate(profile: &Path, days: i64) {
 /// A hub certificate for 127.0.0.1 signed by the installation's CA for the lead's device, issued `days_ago` days
 /// ago (so valid for a week less that).
 fn plant_ca_certificate(base: &Base, days_ago: i64) {
-    let ca = server::tls_ca::CertificateAuthority::from_secret(&std::fs::read(base.data.join("jwt-secret")).unwrap());
+    let ca = server::tls::ca::CertificateAuthority::from_secret(&std::fs::read(base.data.join("jwt-secret")).unwrap());
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
     let device: serde_json::Value =
         serde_json::from_slice(&std::fs::read(base.lead.join("device.json")).unwrap()).unwrap();
-    let hub = server::tls_ca::HubIdentity {
+    let hub = server::tls::ca::HubIdentity {
         team: "east".into(),
         device_id: device["device_id"].as_str().unwrap().to_string(),
     };

@@ -145,11 +145,14 @@ fn the_runtime_yields_the_cpu_to_the_sqlite_writer() {
     assert!(!runtime.is_empty(), "no runtime threads among {threads:?}");
     if std::env::var("DOORSTEP_TEST_PG_URL").is_ok() {
         assert!(runtime.iter().all(|n| *n == main), "PostgreSQL: runtime lowered: {threads:?}");
-        assert!(nice_of(server::db::WRITER_THREAD_NAME).is_empty(), "a writer thread on PostgreSQL: {threads:?}");
+        assert!(
+            nice_of(server::store::db::WRITER_THREAD_NAME).is_empty(),
+            "a writer thread on PostgreSQL: {threads:?}"
+        );
     } else {
-        let lowered = main + i64::from(server::db::RUNTIME_NICE);
+        let lowered = main + i64::from(server::store::db::RUNTIME_NICE);
         assert!(runtime.iter().all(|n| *n == lowered), "runtime threads not at {lowered}: {threads:?}");
-        assert_eq!(nice_of(server::db::WRITER_THREAD_NAME), vec![main], "{threads:?}");
+        assert_eq!(nice_of(server::store::db::WRITER_THREAD_NAME), vec![main], "{threads:?}");
     }
 }
 

@@ -8,10 +8,11 @@
 mod common;
 use chrono::{Duration, FixedOffset, NaiveDate, Utc};
 use client_core::model::{Deliveries, Outcome, Visit};
-use server::projection::{apply_visits, plan_visits, AreaDeltas};
-use server::report_time::{day_range, day_start_ms};
-use server::reports_progress::{counted, progress, scanned};
-use server::{db, demo, territory, AppState, ServerConfig};
+use server::reports::progress::{counted, progress, scanned};
+use server::reports::time::{day_range, day_start_ms};
+use server::store::db;
+use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
+use server::{demo, territory, AppState, ServerConfig};
 
 /// xorshift: the same dataset on every run.
 struct Rng(u64);
@@ -27,7 +28,7 @@ impl Rng {
 const OFFSETS: [&str; 7] = ["+08:00", "+00:00", "-05:00", "+05:30", "+05:45", "-09:30", "+08:07"];
 
 fn offset(text: &str) -> FixedOffset {
-    server::report_time::parse_offset(Some(text)).unwrap()
+    server::reports::time::parse_offset(Some(text)).unwrap()
 }
 
 /// Records `count` generated visits through the sync projection, in one transaction, at times from `span`

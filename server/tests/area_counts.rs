@@ -116,8 +116,11 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
 }
 
 /// Projects visits as a sync does: worked out on a connection of its own, then written in a transaction.
-async fn project(state: &AppState, rows: &[(&str, &client_core::model::Visit)]) -> Result<(), server::error::ApiError> {
-    use server::projection::{apply_visits, plan_visits, AreaDeltas};
+async fn project(
+    state: &AppState,
+    rows: &[(&str, &client_core::model::Visit)],
+) -> Result<(), server::http::error::ApiError> {
+    use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let mut deltas = AreaDeltas::default();
     let mut conn = state.db.pool.acquire().await.unwrap();
     let plan = plan_visits(&mut conn, rows, &mut deltas).await?;
@@ -210,7 +213,7 @@ async fn batched_visits_project_like_the_rules() {
 #[tokio::test]
 async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
     use client_core::model::{Deliveries, Outcome, Visit};
-    use server::projection::{apply_visits, plan_visits, AreaDeltas};
+    use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     let (place, grid): (String, String) = sqlx::query_as(
@@ -239,7 +242,12 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
     project(&state, &[(grid.as_str(), &second)]).await.unwrap();
     let mut tx = state.db.pool.begin().await.unwrap();
     let refused = apply_visits(&mut tx, &plan).await.expect_err("an outdated plan was written");
-    assert_eq!(refused.status, axum::http::StatusCode::CONFLICT, "{}", refused.message);
+    // Storage says what happened; the HTTP layer alone turns it into the 409 a device retries on.
+    let message = "visits of these grids were stored concurrently while this request wrote them; retry";
+    assert!(matches!(&refused, server::store::StoreError::Conflict(m) if m == message), "{refused:?}");
+    let answered = server::http::error::ApiError::from(refused);
+    assert_eq!((answered.status, answered.code), (axum::http::StatusCode::CONFLICT, "conflict"));
+    assert_eq!(answered.message, message);
     drop(tx);
     let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visits WHERE place_id = $1")
         .bind(&place)
@@ -260,9 +268,11 @@ async fn review_decisions_keep_the_counts() {
     use client_core::protocol::{ReplyKind, SyncRequest, PROTOCOL_VERSION};
     use client_core::sync::build_push;
     use client_core::GridDoc;
-    use server::auth::{Claims, DeviceAuth, Role, DEVICE_AUDIENCE};
-    use server::field_places::{decide_place, PlaceDecision};
-    use server::{ingest, people};
+    use server::accounts::people;
+    use server::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
+    use server::http::auth::DeviceAuth;
+    use server::ingest;
+    use server::places::{decide_place, PlaceDecision};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     let (user_id, username, team): (String, String, String) = sqlx::query_as(

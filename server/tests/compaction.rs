@@ -5,8 +5,9 @@ use client_core::model::{Deliveries, Outcome, Visit};
 use client_core::protocol::{ReplyKind, SyncRequest, PROTOCOL_VERSION};
 use client_core::sync::build_push;
 use client_core::GridDoc;
-use server::auth::{Claims, DeviceAuth, Role, DEVICE_AUDIENCE};
-use server::people::{self, NewUser};
+use server::accounts::people::{self, NewUser};
+use server::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
+use server::http::auth::DeviceAuth;
 use server::{ingest, territory, AppState, ServerConfig};
 
 #[tokio::test]

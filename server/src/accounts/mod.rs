@@ -1,0 +1,7 @@
+//! People and their access: users, teams and grid assignments, passwords and tokens, the login limits and the
+//! audit log.
+
+pub mod audit;
+pub mod people;
+pub mod throttle;
+pub mod tokens;

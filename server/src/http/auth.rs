@@ -1,0 +1,131 @@
+//! The request extractors that check a token on every call: `Session` for people, `DeviceAuth` for enrolled
+//! field devices, and the role-checking `OfficeSession`, `StaffSession` and `LeadDevice`.
+
+use crate::accounts::people;
+use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE, SESSION_AUDIENCE};
+use crate::http::error::ApiError;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token; log in first"))
+}
+
+/// A person's session (office, lead, viewer; volunteers too, for reading).
+#[derive(Debug, Clone)]
+pub struct Session(pub Claims);
+
+impl Session {
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("the {} role may not do this", self.0.role.as_str())))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = state.keys.verify(bearer(parts)?, SESSION_AUDIENCE)?;
+        check_user_active(state, &claims.sub).await?;
+        Ok(Session(claims))
+    }
+}
+
+/// An enrolled, unrevoked device.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub claims: Claims,
+    pub device_id: String,
+    pub actor: automerge::ActorId,
+}
+
+impl DeviceAuth {
+    /// The author of this device's own changes.
+    pub fn author(&self) -> client_core::validate::Author {
+        client_core::validate::Author {
+            actor: self.actor.clone(),
+            username: self.claims.usr.clone(),
+            device: self.device_id.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for DeviceAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = state.keys.verify(bearer(parts)?, DEVICE_AUDIENCE)?;
+        let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
+        check_user_active(state, &claims.sub).await?;
+        let row = people::device_of(&state.db, &device_id, &claims.sub).await?;
+        let (actor_hex, revoked) = row.ok_or_else(|| ApiError::unauthorized("unknown device; enrol again"))?;
+        if revoked.is_some() {
+            return Err(ApiError::unauthorized("this device has been revoked by the office"));
+        }
+        let actor = actor_hex.parse().map_err(|_| ApiError::internal("stored actor id is not hex"))?;
+        Ok(DeviceAuth { claims, device_id, actor })
+    }
+}
+
+async fn check_user_active(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    match people::disabled_at(&state.db, user_id).await? {
+        Some(None) => Ok(()),
+        Some(Some(_)) => Err(ApiError::unauthorized("this account has been disabled")),
+        None => Err(ApiError::unauthorized("unknown account")),
+    }
+}
+
+/// An office session. As an extractor it runs before the body extractor, so that nobody else gets the server to
+/// read (or inflate) a body it will refuse.
+#[derive(Debug, Clone)]
+pub struct OfficeSession(pub Session);
+
+impl FromRequestParts<AppState> for OfficeSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        session.require(&[Role::Office])?;
+        Ok(OfficeSession(session))
+    }
+}
+
+/// A session of the office or a team lead, checked before the body is read (as `OfficeSession`).
+#[derive(Debug, Clone)]
+pub struct StaffSession(pub Session);
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        session.require(&[Role::Office, Role::Lead])?;
+        Ok(StaffSession(session))
+    }
+}
+
+/// An enrolled device whose account is now, in the database, a team lead's or the office's (who may run a team
+/// hub); checked before the body is read (as `OfficeSession`).
+#[derive(Debug, Clone)]
+pub struct LeadDevice(pub DeviceAuth);
+
+impl FromRequestParts<AppState> for LeadDevice {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let device = DeviceAuth::from_request_parts(parts, state).await?;
+        let role = people::role_of(&state.db, &device.claims.sub).await?;
+        if !matches!(role.as_str(), "lead" | "office") {
+            return Err(ApiError::forbidden(format!(
+                "only a team lead's (or the office's) device may obtain a hub certificate; {} is a {role}",
+                device.claims.usr
+            )));
+        }
+        Ok(LeadDevice(device))
+    }
+}

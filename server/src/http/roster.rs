@@ -1,0 +1,69 @@
+//! The team roster a hub keeps: the team's devices with their actors and public keys, and which are revoked, so
+//! that the hub checks team-mates' tokens and signed changes while the server is out of reach.
+
+use crate::accounts::people;
+use crate::accounts::tokens::Role;
+use crate::http::auth::DeviceAuth;
+use crate::http::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/hub/roster", get(roster))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Roster {
+    pub team: String,
+    /// The server's Ed25519 public key (hex): device tokens and attested heads are signed with it.
+    pub server_key: String,
+    pub devices: Vec<RosterDevice>,
+    /// When the server read the roster (milliseconds since the epoch): a device enrolled earlier that the
+    /// roster does not list has left the team, and a hub refuses it. Milliseconds, because a device enrolled
+    /// in the same second as the roster was read may be on either side of it.
+    #[serde(default)]
+    pub at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RosterDevice {
+    pub device_id: String,
+    pub username: String,
+    /// Automerge actor (hex).
+    pub actor: String,
+    /// Ed25519 public key (hex).
+    pub public_key: String,
+    /// Revoked, or its account disabled: a hub refuses it.
+    pub revoked: bool,
+}
+
+/// The roster of the calling device's team, for a lead's (or office's) device acting as a hub.
+async fn roster(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<Json<Roster>> {
+    if !matches!(device.claims.role, Role::Lead | Role::Office) {
+        return Err(ApiError::forbidden("only a team lead's device serves as a hub"));
+    }
+    let team = people::team_of(&state.db, &device.claims.sub).await?;
+    let team = team.ok_or_else(|| ApiError::forbidden("you are not in a team; ask the office"))?;
+    // Taken before the query: a device whose enrolment time is earlier committed before the query began, so
+    // the roster lists it unless it left the team.
+    let at_ms = chrono::Utc::now().timestamp_millis();
+    let rows = people::team_devices(&state.db, &team).await?;
+    Ok(Json(Roster {
+        team,
+        server_key: state.keys.server_key().public().to_hex(),
+        devices: rows
+            .into_iter()
+            .map(|(device_id, username, actor, public_key, revoked, disabled)| RosterDevice {
+                device_id,
+                username,
+                actor,
+                public_key,
+                revoked: revoked.is_some() || disabled.is_some(),
+            })
+            .collect(),
+        at_ms: Some(at_ms),
+    }))
+}

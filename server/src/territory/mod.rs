@@ -1,0 +1,339 @@
+//! Applying a territory CSV: areas, grid documents and place projections, all in one transaction, a chunk of
+//! grids at a time with a few multi-row statements per chunk, so that a province's million places take minutes
+//! and memory stays bounded. A dry run does the same work and rolls it back, so its summary is exactly what a
+//! real run would do.
+
+pub mod csv;
+
+use crate::http::error::ApiError;
+use crate::store::db::{in_list, values_list, MAX_BINDS};
+use crate::store::grids::GridWrite;
+use crate::territory::csv::{parse_territory_csv, Territory, TerritoryRow};
+use crate::{audit, projection, AppState};
+use automerge::Change;
+use client_core::model::{AreaKind, GridInfo, Place};
+use client_core::GridDoc;
+use serde::Serialize;
+use sqlx::{Any, Transaction};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+
+type Tx = Transaction<'static, Any>;
+
+/// Places applied together: enough for the multi-row statements to pay, few enough to keep a chunk's rows and
+/// documents small.
+const CHUNK_PLACES: usize = 20_000;
+
+/// A grid document to store: its lock's index, the version it was read at, the document and its new changes.
+type Written = (usize, Option<(i64, i64)>, GridDoc, Vec<Change>);
+
+/// Errors listed at most, as for the file's own errors.
+const MAX_ERRORS: usize = 100;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub dry_run: bool,
+    pub rows: u64,
+    pub places_added: u64,
+    pub places_changed: u64,
+    pub places_unchanged: u64,
+    pub areas_added: u64,
+    pub areas_changed: u64,
+    pub grids_changed: u64,
+}
+
+pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, ApiError> {
+    let territory = parse_territory_csv(bytes)
+        .map_err(|errors| not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let mut summary = ImportSummary { dry_run, rows: territory.row_count() as u64, ..Default::default() };
+    let codes: Vec<String> = territory.grids().map(|(g, _)| g.code.clone()).collect();
+    let (mut locks, _gate, mut tx) = state.grids.begin_import(&codes).await?;
+    let lock_of: HashMap<String, usize> = locks.iter().enumerate().map(|(i, l)| (l.code.clone(), i)).collect();
+
+    let mut errors = ErrorList::default();
+    let (areas, stored) = check_areas(&mut tx, &territory, &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(not_imported(errors.finish()));
+    }
+    write_areas(&mut tx, &areas, &stored, &mut summary).await?;
+
+    let mut deltas = projection::AreaDeltas::default();
+    let grids: Vec<(usize, &GridInfo)> = territory.grids().map(|(g, _)| g).enumerate().collect();
+    let mut next = 0;
+    while next < grids.len() {
+        let mut chunk: Vec<(&GridInfo, Vec<TerritoryRow>)> = Vec::new();
+        let mut places = 0;
+        while next < grids.len() && places < CHUNK_PLACES {
+            let (index, info) = grids[next];
+            let rows = territory.grid_rows(index).map_err(ApiError::internal)?;
+            places += rows.len();
+            chunk.push((info, rows));
+            next += 1;
+        }
+        check_places_stay(&mut tx, &chunk, &mut errors).await?;
+        // Past the first error only the checks go on, so that the office gets every error at once.
+        if !errors.is_empty() {
+            continue;
+        }
+        let codes: Vec<String> = chunk.iter().map(|(info, _)| info.code.clone()).collect();
+        let stored = state.grids.stored_versions(&mut tx, &codes).await?;
+        let mut changed: Vec<(&GridInfo, &Place)> = Vec::new();
+        let mut written: Vec<Written> = Vec::new();
+        for (info, rows) in &chunk {
+            let lock = lock_of[info.code.as_str()];
+            // Out of the cache for good: a province's documents would not fit, and after the import each
+            // grid is loaded again from what was committed when it is next used.
+            let stored = stored.get(&info.code).copied();
+            let (mut doc, before) = match state.grids.take_current(&mut locks[lock], &mut tx, stored).await? {
+                Some(c) => (c.doc, Some((c.version, c.log_count))),
+                None => (GridDoc::genesis(), None),
+            };
+            doc.set_actor(state.grids.actor().clone());
+            let info_changed = doc.grid_info()?.as_ref() != Some(*info);
+            let current = doc.places_by_id()?;
+            for row in rows {
+                let old = current.get(&row.place.id);
+                match old {
+                    None => summary.places_added += 1,
+                    Some(p) if p != &row.place => summary.places_changed += 1,
+                    Some(_) => summary.places_unchanged += 1,
+                }
+                if info_changed || old != Some(&row.place) {
+                    changed.push((info, &row.place));
+                }
+            }
+            let places: Vec<Place> = rows.iter().map(|r| r.place.clone()).collect();
+            let change = doc.update_registry(info, &places, &current)?;
+            if change.is_some() || before.is_none() {
+                written.push((lock, before, doc, change.into_iter().collect()));
+            }
+        }
+        let writes: Vec<GridWrite> = written
+            .iter()
+            .map(|(lock, before, doc, new_changes)| GridWrite {
+                lock: &locks[*lock],
+                before: *before,
+                doc,
+                new_changes,
+            })
+            .collect();
+        state.grids.persist_many(&mut tx, &writes).await?;
+        summary.grids_changed += writes.len() as u64;
+        drop(writes);
+        drop(written);
+        projection::project_places(&mut tx, &changed, &mut deltas).await?;
+        write_contacts(&mut tx, chunk.iter().flat_map(|(_, rows)| rows)).await?;
+    }
+    if !errors.is_empty() {
+        return Err(not_imported(errors.finish()));
+    }
+    deltas.flush(&mut tx).await?;
+    if dry_run {
+        tx.rollback().await?;
+        return Ok(summary);
+    }
+    tx.commit().await?;
+    drop(locks);
+    audit::record(
+        &state.db,
+        Some(username),
+        "territory.import",
+        &format!(
+            "{} rows: {} places added, {} changed, {} unchanged",
+            summary.rows, summary.places_added, summary.places_changed, summary.places_unchanged
+        ),
+    )
+    .await;
+    Ok(summary)
+}
+
+fn not_imported(errors: String) -> ApiError {
+    ApiError::unprocessable(
+        "invalid_csv",
+        format!("the file was not imported; fix these rows and try again:\n{errors}"),
+    )
+}
+
+/// Errors of the checks against the database, the first `MAX_ERRORS` by line, with a count of the rest.
+#[derive(Default)]
+struct ErrorList {
+    /// A max-heap by line, so that the last line is the one dropped when it is full.
+    kept: BinaryHeap<(u64, String)>,
+    omitted: usize,
+    last_omitted_line: u64,
+}
+
+impl ErrorList {
+    fn push(&mut self, line: u64, message: String) {
+        self.kept.push((line, message));
+        if self.kept.len() > MAX_ERRORS {
+            let (line, _) = self.kept.pop().expect("over the bound");
+            self.omitted += 1;
+            self.last_omitted_line = self.last_omitted_line.max(line);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    fn finish(self) -> String {
+        let mut lines: Vec<String> =
+            self.kept.into_sorted_vec().into_iter().map(|(line, message)| format!("line {line}: {message}")).collect();
+        if self.omitted > 0 {
+            lines.push(format!(
+                "line {}: {} more errors omitted (up to this line); fix the ones above and try again",
+                self.last_omitted_line, self.omitted
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
+/// An area as the file describes it: code, name, kind, parent.
+type AreaRow = (String, String, AreaKind, Option<String>);
+/// The areas the server holds: code -> (name, kind, parent).
+type StoredAreas = HashMap<String, (String, String, Option<String>)>;
+
+/// Checks the file's area codes against the areas the server holds (a code already used for another level of
+/// the area tree is refused), and returns the towns, villages and grids the file describes, sorted and each
+/// once, with those already stored as they are.
+async fn check_areas(
+    tx: &mut Tx,
+    territory: &Territory<'_>,
+    errors: &mut ErrorList,
+) -> Result<(Vec<AreaRow>, StoredAreas), ApiError> {
+    let stored: StoredAreas = sqlx::query_as::<_, (String, String, String, Option<String>)>(
+        "SELECT code, name, kind, parent_code FROM areas",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|(code, name, kind, parent)| (code, (name, kind, parent)))
+    .collect();
+    let mut areas: Vec<AreaRow> = Vec::with_capacity(territory.grids().len() * 3);
+    let mut checked = BTreeSet::new();
+    for (info, line) in territory.grids() {
+        let levels = [
+            (&info.code, "grid", AreaKind::Grid),
+            (&info.village_code, "village_code", info.village_kind),
+            (&info.town_code, "town_code", AreaKind::Town),
+        ];
+        for (code, column, kind) in levels {
+            if !checked.insert(code.as_str()) {
+                continue;
+            }
+            let Some((_, stored_kind, _)) = stored.get(code.as_str()) else { continue };
+            let level_ok = if kind == AreaKind::Grid || kind == AreaKind::Town {
+                stored_kind == kind.id()
+            } else {
+                stored_kind == AreaKind::Village.id() || stored_kind == AreaKind::Community.id()
+            };
+            if !level_ok {
+                errors.push(line, format!("{column} {code} is already used for a {stored_kind} on this server"));
+            }
+        }
+        areas.push((info.town_code.clone(), info.town_name.clone(), AreaKind::Town, None));
+        areas.push((
+            info.village_code.clone(),
+            info.village_name.clone(),
+            info.village_kind,
+            Some(info.town_code.clone()),
+        ));
+        areas.push((info.code.clone(), info.name.clone(), AreaKind::Grid, Some(info.village_code.clone())));
+    }
+    areas.sort();
+    areas.dedup();
+    Ok((areas, stored))
+}
+
+/// Adds the areas the server lacks and updates those whose name, kind or parent changed, in multi-row statements.
+async fn write_areas(
+    tx: &mut Tx,
+    areas: &[AreaRow],
+    stored: &StoredAreas,
+    summary: &mut ImportSummary,
+) -> Result<(), ApiError> {
+    let mut writes = Vec::new();
+    for area @ (code, name, kind, parent) in areas {
+        match stored.get(code) {
+            Some((n, k, p)) if n == name && k == kind.id() && p == parent => continue,
+            Some(_) => summary.areas_changed += 1,
+            None => summary.areas_added += 1,
+        }
+        writes.push(area);
+    }
+    const COLS: usize = 4;
+    for chunk in writes.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO areas (code, name, kind, parent_code) VALUES {} ON CONFLICT (code) DO UPDATE SET \
+             name = excluded.name, kind = excluded.kind, parent_code = excluded.parent_code",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (code, name, kind, parent) in chunk {
+            query = query.bind(code).bind(name).bind(kind.id()).bind(parent);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Refuses places that the server holds in another grid: their visits live in that grid's document.
+async fn check_places_stay(
+    tx: &mut Tx,
+    chunk: &[(&GridInfo, Vec<TerritoryRow>)],
+    errors: &mut ErrorList,
+) -> Result<(), ApiError> {
+    let rows: Vec<&TerritoryRow> = chunk.iter().flat_map(|(_, rows)| rows).collect();
+    for part in rows.chunks(MAX_BINDS) {
+        let list = in_list(tx, part.len());
+        let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({list})");
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for row in part {
+            query = query.bind(&row.place.id);
+        }
+        let stored: HashMap<String, String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
+        for row in part {
+            match stored.get(&row.place.id) {
+                Some(grid) if grid != &row.grid.code => errors.push(
+                    row.line,
+                    format!(
+                        "place {} already belongs to grid {grid}; moving places between grids is not supported",
+                        row.place.id
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Contacts as the file gives them: set where given, removed where not, in multi-row statements.
+async fn write_contacts<'r>(tx: &mut Tx, rows: impl Iterator<Item = &'r TerritoryRow>) -> Result<(), ApiError> {
+    let (with, without): (Vec<&TerritoryRow>, Vec<&TerritoryRow>) =
+        rows.partition(|r| r.contact_name.is_some() || r.contact_phone.is_some());
+    for chunk in without.chunks(MAX_BINDS) {
+        let list = in_list(tx, chunk.len());
+        let sql = format!("DELETE FROM place_contacts WHERE place_id IN ({list})");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query.bind(&row.place.id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    const COLS: usize = 3;
+    for chunk in with.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO place_contacts (place_id, contact_name, contact_phone) VALUES {} ON CONFLICT (place_id) \
+             DO UPDATE SET contact_name = excluded.contact_name, contact_phone = excluded.contact_phone",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query.bind(&row.place.id).bind(&row.contact_name).bind(&row.contact_phone);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! TLS for team hubs: the Doorstep certificate authority that issues hub certificates.
+
+pub mod ca;

@@ -1,0 +1,601 @@
+//! The command line of `doorstep`: every command, flag and argument (clap types). `main.rs` dispatches them.
+
+use crate::{hub, hub_tls, output, serve};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "doorstep",
+    version,
+    about = "Offline-first door-to-door outreach: record visits, merge them, report coverage"
+)]
+pub(crate) struct Cli {
+    /// Client state: login session, enrolled device and its grids.
+    #[arg(long, global = true, env = "DOORSTEP_PROFILE")]
+    pub(crate) profile: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Administration that works directly on the server's data dir, without a running server.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Copy a town's data from SQLite to PostgreSQL, verifying counts and every grid document's heads.
+    Migrate {
+        /// sqlite://PATH of the source (e.g. sqlite://doorstep-data/doorstep.db).
+        #[arg(long)]
+        from: String,
+        /// postgres://… of an empty destination database.
+        #[arg(long)]
+        to: String,
+    },
+    /// Log in to a server as office, lead or viewer.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// End the office session (the refresh token is revoked).
+    Logout,
+    /// Import places and areas.
+    Territory {
+        #[command(subcommand)]
+        command: TerritoryCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage teams.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+    /// Assign a grid to a team.
+    Assign {
+        grid_code: String,
+        #[arg(long)]
+        team: String,
+    },
+    /// List and revoke field devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Show or change server settings (office).
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
+    /// Read the audit log (logins, imports, assignments, revocations, rejected syncs).
+    Audit {
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Urgent dissuasion tasks (预警劝阻): issue, follow and evaluate.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+    /// Print reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// The offline field client.
+    Field {
+        #[command(subcommand)]
+        command: FieldCommand,
+    },
+    /// A team lead's device as the team's sync hub at base, without internet.
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+    /// Review places found in the field and corrections proposed from it (office).
+    Place {
+        #[command(subcommand)]
+        command: PlaceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum HubCommand {
+    /// Serve the sync API for the team's grids from this (lead's) profile, for `field sync --via`.
+    Serve(hub::ServeArgs),
+    /// Forward everything the team synced through this hub to the server, and receive what is new; renews the
+    /// hub certificate when it is due.
+    Sync,
+    /// Get this hub an HTTPS certificate signed by the installation's Doorstep CA, for the addresses phones reach
+    /// it at (without addresses: renew the one held). `hub serve` then serves HTTPS.
+    Certificate(hub_tls::CertificateArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PlaceCommand {
+    /// What awaits review: places found in the field and proposed corrections.
+    Review {
+        #[arg(long)]
+        grid: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Confirm a place found in the field (F-…), or a correction (its id): the place takes the new label/address.
+    Confirm { id: String },
+    /// Reject a place found in the field (it leaves coverage), or a correction.
+    Reject { id: String },
+    /// Merge a place found in the field into the existing place it duplicates; its visits count there.
+    Merge {
+        id: String,
+        #[arg(long)]
+        into: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Copy the embedded SQLite database to FILE while the server keeps running (a consistent snapshot).
+    Backup {
+        #[arg(long, default_value = "doorstep-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Create a user directly in the database (bootstrap the first office account).
+    CreateUser {
+        #[arg(long, default_value = "doorstep-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "DOORSTEP_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TerritoryCommand {
+    /// Import a territory CSV (see docs/territory-csv.md). Re-importing the same file changes nothing.
+    Import {
+        file: PathBuf,
+        /// Check the file and show what would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RoleArg {
+    Volunteer,
+    Lead,
+    Office,
+    Viewer,
+}
+
+impl RoleArg {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Volunteer => "volunteer",
+            RoleArg::Lead => "lead",
+            RoleArg::Office => "office",
+            RoleArg::Viewer => "viewer",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    Create {
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        team: Option<String>,
+        /// For viewers: the area code they may read.
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable an account: its sessions and all its devices stop working at once.
+    Disable { username: String },
+    /// Lift the login limits on an account (its failed logins from every address, and the pace set on it), e.g.
+    /// when strangers' guesses hold a volunteer back.
+    Unlock { username: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Print every setting and its value.
+    Show,
+    /// Change a setting, e.g. `settings set share_contacts on` to send contact details to the teams' devices.
+    Set { name: String, value: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Devices of every user (office) or of your team (lead).
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Stop a device's token from working, at once.
+    Revoke { device_id: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TeamCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        lead: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ByArg {
+    Town,
+    Village,
+    Grid,
+    Team,
+    Volunteer,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Eligible, reached, excluded and rate per indicator.
+    Coverage {
+        #[arg(long, value_enum, default_value = "village")]
+        by: ByArg,
+        /// Only this area and what lies below it.
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The month's ranking of villages and communities (coverage at month end, change, visits, laggards).
+    Monthly {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Only this area (usually a town) and what lies below it.
+        #[arg(long)]
+        area: Option<String>,
+        /// Units whose score is below this rate (0..1) are listed as laggards; default 0.8.
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// The local time of month boundaries; default +08:00.
+        #[arg(long, allow_hyphen_values = true)]
+        utc_offset: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Places not yet reached for an indicator, or needing a revisit: of a grid, an area, or everything you may
+    /// read. JSON, CSV and XLSX are written as they arrive; a file appears only once complete.
+    Gaps {
+        #[arg(long, conflicts_with = "area")]
+        grid: Option<String>,
+        /// A town, village or community (or a grid) and what lies below it.
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        indicator: Option<String>,
+        /// Only places whose last visit found nobody home or was refused.
+        #[arg(long)]
+        revisit: bool,
+        /// Every place, reached or not, with what it still misses.
+        #[arg(long, conflicts_with_all = ["indicator", "revisit"])]
+        all: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Coverage per indicator at the end of each day (default: the last 30 days).
+    Progress {
+        #[arg(long)]
+        area: Option<String>,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Visits per team or volunteer over a period (default: the last 30 days).
+    Activity {
+        #[arg(long, value_enum, default_value = "team")]
+        by: ActivityByArg,
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TaskCommand {
+    /// Issue a task to the team holding the target's grid (or a chosen team). Prints the task id.
+    Create {
+        /// The target is a place of the registry.
+        #[arg(long, conflicts_with = "address")]
+        place: Option<String>,
+        /// The target's address, for someone not in the registry.
+        #[arg(long)]
+        address: Option<String>,
+        /// The grid where the address lies (its team acts, unless --team is given).
+        #[arg(long)]
+        grid: Option<String>,
+        /// The team to act, instead of the grid's.
+        #[arg(long)]
+        team: Option<String>,
+        /// The person, as the warning platform names them (e.g. "王某, 62").
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        phone: Option<String>,
+        /// impersonation (冒充公检法), dating (网络交友), investment (投资理财), gambling (网络赌博) or other (其他).
+        #[arg(long)]
+        fraud_type: String,
+        #[arg(long, value_enum, default_value = "urgent")]
+        priority: PriorityArg,
+        /// When the person must have been reached (RFC 3339).
+        #[arg(long, conflicts_with = "within")]
+        deadline: Option<String>,
+        /// The deadline as a delay from now: 90m, 2h, 1d.
+        #[arg(long)]
+        within: Option<String>,
+        #[arg(long)]
+        instructions: Option<String>,
+    },
+    /// Tasks, most urgent first, with sign-for, response and reach times.
+    List {
+        #[arg(long, value_enum, default_value = "active")]
+        status: TaskStatusArg,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// One task in full: target, outcomes, evaluations, and the devices that received it.
+    Show {
+        task_id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Evaluate (评价) a task the team has reported on: effective and ineffective close it.
+    Evaluate {
+        task_id: String,
+        #[arg(long, value_enum)]
+        result: EvaluationArg,
+        #[arg(long)]
+        comment: Option<String>,
+        /// With follow-up: a new deadline (RFC 3339).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum PriorityArg {
+    Urgent,
+    High,
+    Normal,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum TaskStatusArg {
+    Active,
+    Open,
+    Overdue,
+    Done,
+    FollowUp,
+    Closed,
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum EvaluationArg {
+    Effective,
+    Ineffective,
+    FollowUp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum MethodArg {
+    FaceToFace,
+    Phone,
+    Sms,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum YesNo {
+    Yes,
+    No,
+}
+
+impl YesNo {
+    pub(crate) fn yes(self) -> bool {
+        matches!(self, YesNo::Yes)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ActivityByArg {
+    Team,
+    Volunteer,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum OutcomeArg {
+    Completed,
+    NobodyHome,
+    Refused,
+    Gone,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum FieldCommand {
+    /// Enrol this device with the server.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// A name for this device, shown to the office.
+        #[arg(long, default_value = "field device")]
+        device_name: String,
+    },
+    /// Send this device's visits and receive the team's grids and visits.
+    Sync {
+        /// Sync through another address (e.g. a team hub) instead of the enrolment server.
+        #[arg(long)]
+        via: Option<String>,
+    },
+    /// List the places of this device's grids.
+    Places {
+        #[arg(long)]
+        grid: Option<String>,
+        /// Only places with something left to do.
+        #[arg(long)]
+        todo: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Record a visit (works offline). Prints the visit id.
+    Visit {
+        place_id: String,
+        #[arg(long)]
+        handbook: bool,
+        #[arg(long)]
+        briefed: bool,
+        #[arg(long)]
+        poster: bool,
+        #[arg(long)]
+        banner: bool,
+        #[arg(long)]
+        led_playing: bool,
+        #[arg(long, value_enum)]
+        outcome: Option<OutcomeArg>,
+        #[arg(long)]
+        note: Option<String>,
+        /// When the visit happened (RFC 3339); defaults to now.
+        #[arg(long)]
+        at: Option<String>,
+        /// LAT,LON
+        #[arg(long)]
+        gps: Option<String>,
+    },
+    /// The urgent tasks on this device, those still to do first (works offline).
+    Tasks {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Open one urgent task: target, phone, instructions. The first open is recorded (signed for).
+    Task {
+        /// The task id, or its first characters (at least 4).
+        task_id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Record what was done for an urgent task (works offline). Prints the outcome id.
+    TaskDone {
+        task_id: String,
+        #[arg(long, value_enum)]
+        method: MethodArg,
+        /// Whether the person was reached.
+        #[arg(long, value_enum)]
+        reached: YesNo,
+        /// Whether the person was dissuaded (only if reached).
+        #[arg(long, value_enum, default_value = "no")]
+        dissuaded: YesNo,
+        /// Whether money had already been lost.
+        #[arg(long, value_enum, default_value = "no")]
+        money_lost: YesNo,
+        /// The amount lost, in yuan (e.g. 5000 or 1234.50).
+        #[arg(long)]
+        amount: Option<String>,
+        /// What happened, for the office (反馈).
+        #[arg(long)]
+        feedback: Option<String>,
+        /// When it happened (RFC 3339); defaults to now.
+        #[arg(long)]
+        at: Option<String>,
+        /// LAT,LON
+        #[arg(long)]
+        gps: Option<String>,
+    },
+    /// Unsynced visits and last sync.
+    Status {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Record a place the registry lacks, found in the field (works offline). Prints its id.
+    AddPlace {
+        #[arg(long)]
+        grid: String,
+        /// household, shop, building, street_block, market, pedestrian_street, scenic_spot,
+        /// residential_complex, led_screen (or the Chinese term).
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        address: Option<String>,
+        /// LAT,LON
+        #[arg(long)]
+        gps: Option<String>,
+    },
+    /// Propose a corrected label and/or address for a place (works offline). Prints the correction's id.
+    Correct {
+        place_id: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
