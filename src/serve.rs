@@ -56,7 +56,7 @@ pub struct ServeArgs {
     /// Syncs that write, processed at the same time; more wait their turn, holding only their request. Each
     /// holds its grids' documents until its changes are stored, so this bounds that memory.
     #[arg(long, env = "DOORSTEP_MAX_CONCURRENT_SYNCS", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = server::ingest::DEFAULT_MAX_CONCURRENT_SYNCS as u64)]
+          default_value_t = server::sync::DEFAULT_MAX_CONCURRENT_SYNCS as u64)]
     max_concurrent_syncs: u64,
     /// Seconds for a request's headers to arrive (and how long a kept-alive connection may stay idle).
     #[arg(long, env = "DOORSTEP_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),

@@ -2,45 +2,21 @@
 //!
 //! Its folders are its layers: `http` (router, extractors, one module per resource; the only place that knows
 //! HTTP status codes) calls the domain folders (`accounts`, `places`, `reports`, `tasks`, `territory`,
-//! `settings`, `demo`), which keep their data through `store` (database, grid documents, projection). `ingest`
-//! receives a device's sync.
+//! `settings`, `demo`), which keep their data through `store` (database, grid documents, projection). `sync`
+//! receives a device's sync (its grids in `sync`, its tasks in `sync::tasks`).
 
 pub mod accounts;
 pub mod demo;
 pub mod http;
-pub mod ingest;
 pub mod ops;
 pub mod places;
-pub mod reassigned;
 pub mod reports;
 pub mod settings;
 pub mod store;
-pub mod task_ingest;
+pub mod sync;
 pub mod tasks;
 pub mod territory;
 pub mod tls;
-
-// moved: re-export until ingest moves
-pub(crate) use accounts::audit;
-// moved: re-export until ingest moves
-pub(crate) use http::error;
-// moved: re-export until ingest moves
-pub(crate) use places as field_places;
-// moved: re-export until ingest moves
-pub(crate) use store::{db, grids};
-// moved: re-export until ingest moves
-pub(crate) mod auth {
-    pub(crate) use crate::http::auth::DeviceAuth;
-}
-// moved: re-export until ingest moves
-pub(crate) mod projection {
-    pub(crate) use crate::store::projection::*;
-
-    /// The refusal of a found place whose id a place of another grid holds, as the API answers it.
-    pub(crate) fn place_taken(id: &str, grid: &str) -> crate::http::error::ApiError {
-        crate::store::StoreError::place_taken(id, grid).into()
-    }
-}
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -55,7 +31,7 @@ pub struct AppState {
     pub login_throttle: accounts::throttle::ThrottlePolicy,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `client_addr`).
     pub trusted_proxies: Arc<http::client_addr::TrustedProxies>,
-    /// Admits a bounded number of writing syncs at a time (see `ingest::admit`).
+    /// Admits a bounded number of writing syncs at a time (see `sync::admit`).
     pub sync_admission: Arc<tokio::sync::Semaphore>,
     /// Permits for large uploads, and where territory files are received.
     pub uploads: Arc<http::bodies::Uploads>,
@@ -84,7 +60,7 @@ impl ServerConfig {
             login_throttle: Default::default(),
             trusted_proxies: Default::default(),
             doc_cache_bytes: store::grids::DEFAULT_CACHE_BYTES,
-            max_concurrent_syncs: ingest::DEFAULT_MAX_CONCURRENT_SYNCS,
+            max_concurrent_syncs: sync::DEFAULT_MAX_CONCURRENT_SYNCS,
         }
     }
 }

@@ -271,8 +271,8 @@ async fn review_decisions_keep_the_counts() {
     use server::accounts::people;
     use server::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
     use server::http::auth::DeviceAuth;
-    use server::ingest;
     use server::places::{decide_place, PlaceDecision};
+    use server::sync as sync_work;
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     let (user_id, username, team): (String, String, String) = sqlx::query_as(
@@ -297,7 +297,7 @@ async fn review_decisions_keep_the_counts() {
         exp: 0,
     };
     let device = DeviceAuth { claims, device_id: device_id.clone(), actor: actor.clone() };
-    let sync = |grids| ingest::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
+    let sync = |grids| sync_work::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
     let first = sync(vec![]).await.unwrap();
     let reply = first.grids.iter().find(|r| r.kind == ReplyKind::New).unwrap();
     let mut doc = GridDoc::load(reply.snapshot.as_ref().unwrap()).unwrap();

@@ -8,7 +8,7 @@ use client_core::GridDoc;
 use server::accounts::people::{self, NewUser};
 use server::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
 use server::http::auth::DeviceAuth;
-use server::{ingest, territory, AppState, ServerConfig};
+use server::{sync as sync_work, territory, AppState, ServerConfig};
 
 #[tokio::test]
 async fn many_changes_fold_into_a_snapshot_without_losing_any() {
@@ -39,7 +39,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
         exp: 0,
     };
     let device = DeviceAuth { claims, device_id: device_id.clone(), actor: actor.clone() };
-    let sync = |grids| ingest::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
+    let sync = |grids| sync_work::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
 
     let first = sync(vec![]).await.unwrap();
     let mut doc = GridDoc::load(first.grids[0].snapshot.as_ref().unwrap()).unwrap();

@@ -6,7 +6,7 @@ pub mod tasks;
 use crate::accounts::people::{self, NewUser};
 use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
 use crate::http::auth::DeviceAuth;
-use crate::{ingest, territory, AppState};
+use crate::{sync as sync_work, territory, AppState};
 use anyhow::{anyhow, Result};
 use client_core::model::{Deliveries, Outcome, PlaceKind, Visit};
 use client_core::protocol::{GridPush, ReplyKind, SyncRequest, PROTOCOL_VERSION};
@@ -207,7 +207,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         actor: actor.clone(),
     };
     let first =
-        ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![]) })
+        sync_work::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![]) })
             .await
             .map_err(|e| anyhow!(e.message))?;
     let now = chrono::Utc::now();
@@ -251,7 +251,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
     // The first volunteer of a team acts on its urgent tasks; the others only receive them.
     let tasks =
         if username.ends_with("-1") { tasks::act_on(&first.tasks, &actor, username, &device_id)? } else { vec![] };
-    ingest::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: Some(tasks) })
+    sync_work::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: Some(tasks) })
         .await
         .map_err(|e| anyhow!(e.message))?;
     Ok(())

@@ -1,11 +1,11 @@
-//! `POST /api/v1/sync`: a device's sync request, read within the body limits, handed to `ingest`, and answered
+//! `POST /api/v1/sync`: a device's sync request, read within the body limits, handed to `sync`, and answered
 //! in CBOR or with the one error body.
 
 use crate::http::auth::DeviceAuth;
 use crate::http::bodies;
 use crate::http::bodies::MAX_BULK_BODY;
 use crate::http::error::ApiError;
-use crate::{ingest, AppState};
+use crate::{sync as sync_work, AppState};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,7 +32,7 @@ pub async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: He
             ));
         }
         let req: SyncRequest = protocol::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        ingest::sync(&state, &device, req).await
+        sync_work::sync(&state, &device, req).await
     }
     .await;
     let outcome = match &result {
@@ -46,7 +46,7 @@ pub async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: He
         Ok(resp) => ([(header::CONTENT_TYPE, protocol::CONTENT_TYPE)], protocol::encode(&resp)).into_response(),
         Err(e) => {
             if e.status.is_client_error() {
-                ingest::audit_rejection(&state, &device, &e).await;
+                sync_work::audit_rejection(&state, &device, &e).await;
             }
             e.into_response()
         }

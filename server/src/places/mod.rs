@@ -2,10 +2,11 @@
 //! awaiting the office's review, and the review itself (confirm, reject, or merge a duplicate into the place it
 //! duplicates), written into the grid document with the server's actor so that every device follows it.
 
+use crate::accounts::audit;
 use crate::http::error::ApiError;
 use crate::store::grids::GridRepo;
 use crate::store::projection::{self, AreaDeltas};
-use crate::{audit, AppState};
+use crate::AppState;
 use client_core::found::{Correction, CorrectionReview, FoundPlace, PlaceReview};
 use client_core::model::GridInfo;
 use client_core::GridDoc;

@@ -6,10 +6,11 @@
 
 pub mod read;
 
+use crate::accounts::audit;
 use crate::http::error::ApiError;
 use crate::store::db::{now_ms, Backend};
 use crate::store::projection::NullableF64;
-use crate::{audit, AppState};
+use crate::AppState;
 use chrono::{DateTime, Utc};
 use client_core::task_doc::TaskDoc;
 use client_core::task_model::{Evaluation, FraudType, Priority, Target, TaskInfo};

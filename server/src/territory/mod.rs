@@ -5,11 +5,13 @@
 
 pub mod csv;
 
+use crate::accounts::audit;
 use crate::http::error::ApiError;
 use crate::store::db::{in_list, values_list, MAX_BINDS};
 use crate::store::grids::GridWrite;
+use crate::store::projection;
 use crate::territory::csv::{parse_territory_csv, Territory, TerritoryRow};
-use crate::{audit, projection, AppState};
+use crate::AppState;
 use automerge::Change;
 use client_core::model::{AreaKind, GridInfo, Place};
 use client_core::GridDoc;

@@ -7,10 +7,10 @@
 //! or, for a closed task, every change, so that a device told of the closing by a hub can check that nothing it
 //! holds is missing here before it deletes the task.
 
-use crate::auth::DeviceAuth;
-use crate::db::now_ms;
-use crate::error::ApiError;
-use crate::ingest::push_error;
+use crate::http::auth::DeviceAuth;
+use crate::http::error::ApiError;
+use crate::store::db::now_ms;
+use crate::sync::push_error;
 use crate::tasks::{self, status};
 use crate::AppState;
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};

@@ -3,11 +3,16 @@
 //! visits, found places and corrections, and answer with what the device lacks, including newly assigned grids
 //! (each with the server's signed statement of the heads it holds) and newly issued tasks.
 
-use crate::auth::DeviceAuth;
-use crate::db::{in_list, now_ms, values_list, MAX_BINDS};
-use crate::error::ApiError;
-use crate::grids::{Cached, GridLock, GridRepo, GridSession, GridWrite};
-use crate::{audit, projection, settings, AppState};
+pub mod reassigned;
+pub mod tasks;
+
+use crate::accounts::audit;
+use crate::http::auth::DeviceAuth;
+use crate::http::error::ApiError;
+use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
+use crate::store::grids::{Cached, GridLock, GridRepo, GridSession, GridWrite};
+use crate::store::projection;
+use crate::{settings, AppState};
 use client_core::limits::SyncBudget;
 use client_core::model::Visit;
 use client_core::protocol::{
@@ -164,7 +169,7 @@ async fn check(
         .map(|(i, acc, _)| (locks[*i].code.as_str(), acc))
         .filter(|(code, _)| !holder.assigned.contains(*code))
         .collect();
-    crate::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
+    crate::sync::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
     let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
     Ok(Checked { holder, replies, pulled, accepted, locks, session, set_aside })
 }
@@ -248,7 +253,7 @@ async fn check_read_grids(
             .await??;
         if let Some(mut reply) = reply {
             if let Some(push) = pushes.get(code.as_str()).filter(|_| !assigned.contains(code)) {
-                crate::reassigned::withhold(&mut reply, push);
+                crate::sync::reassigned::withhold(&mut reply, push);
             }
             match reply.kind {
                 ReplyKind::New => replies.push(reply),
@@ -296,7 +301,7 @@ async fn check_write_grids(
                 let mut result =
                     accept_push_within(&mut cached.doc, push, trust, &mut budget).map_err(|e| push_error(&e))?;
                 if !assigned.contains(&code) {
-                    crate::reassigned::withhold(&mut result.reply, push);
+                    crate::sync::reassigned::withhold(&mut result.reply, push);
                 }
                 accepted.push((i, result, cached));
             }
@@ -377,7 +382,7 @@ struct Committed {
     replies: Vec<GridReply>,
     pulled: Vec<GridReply>,
     accepted: Vec<Accepted>,
-    task_sync: crate::task_ingest::TaskSync,
+    task_sync: crate::sync::tasks::TaskSync,
     stored: u64,
     now: i64,
     /// Team-mates' changes the device relayed; visits of revoked devices stored, not counted; records set aside.
@@ -407,7 +412,7 @@ async fn commit(
         drop(session);
         let unchanged: Vec<(i64, i64)> =
             accepted.iter().map(|(_, _, cached)| (cached.version, cached.log_count)).collect();
-        (unchanged, crate::task_ingest::TaskSync::default(), accepted, locks)
+        (unchanged, crate::sync::tasks::TaskSync::default(), accepted, locks)
     } else {
         let db = &state.db;
         let (state, device) = (state.clone(), device.clone());
@@ -424,12 +429,12 @@ async fn commit(
             };
             projection::apply_visits(&mut tx, &plan).await?;
             record_device_grids(&mut tx, &device.device_id, &newly_held).await?;
-            crate::reassigned::record_told(&mut tx, &device.device_id, &newly_told, &given_back, now).await?;
+            crate::sync::reassigned::record_told(&mut tx, &device.device_id, &newly_told, &given_back, now).await?;
             // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked
             // changes.
             let task_trust =
                 Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: None };
-            let task_sync = crate::task_ingest::sync_tasks(
+            let task_sync = crate::sync::tasks::sync_tasks(
                 &state,
                 &mut tx,
                 &device,
@@ -546,11 +551,11 @@ async fn store_grids(
             let info =
                 cached.doc.grid_info()?.ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
             for place in &acc.records.places {
-                crate::field_places::project_found_place(tx, &info, place, deltas).await?;
+                crate::places::project_found_place(tx, &info, place, deltas).await?;
             }
         }
         for correction in &acc.records.corrections {
-            crate::field_places::project_correction(tx, &lock.code, correction).await?;
+            crate::places::project_correction(tx, &lock.code, correction).await?;
         }
         let before = Some((cached.version, cached.log_count));
         writes.push(GridWrite { lock, before, doc: &cached.doc, new_changes: &acc.new_changes });
@@ -665,7 +670,7 @@ async fn check_accepted(
         let grid = locks[*i].code.as_str();
         for place in &acc.records.places {
             if found_in.insert(&place.place.id, grid).is_some_and(|other| other != grid) {
-                return Err(projection::place_taken(&place.place.id, grid));
+                return Err(crate::store::StoreError::place_taken(&place.place.id, grid).into());
             }
         }
         let records = &acc.records;
@@ -689,7 +694,7 @@ async fn check_accepted(
         let elsewhere = |id: &str| stored.get(id).is_some_and(|other| other != grid);
         let records = &mut acc.records;
         if let Some(own) = records.places.iter().find(|p| p.device == pusher && elsewhere(&p.place.id)) {
-            return Err(projection::place_taken(&own.place.id, grid));
+            return Err(crate::store::StoreError::place_taken(&own.place.id, grid).into());
         }
         let before = records.places.len() + records.corrections.len() + records.visits.len();
         records.places.retain(|p| !elsewhere(&p.place.id));

@@ -6,8 +6,8 @@
 //! visit, found place or correction says it was recorded (the writing device's clock). A device can already
 //! date its visits as it likes; this rule gives it nothing more.
 
-use crate::db::{in_list, MAX_BINDS};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::store::db::{in_list, MAX_BINDS};
 use chrono::{DateTime, SecondsFormat, Utc};
 use client_core::protocol::{GridPush, GridReply, ReplyKind};
 use client_core::sync::Accepted;
