@@ -2,6 +2,8 @@
 //! audit log.
 
 pub mod audit;
+pub mod devices;
 pub mod people;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -3,6 +3,7 @@
 use crate::accounts::tokens::{check_password_rules, hash_password, Role};
 use crate::http::error::ApiError;
 use crate::store::db::{now_ms, Db};
+use crate::store::StoreResult;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -185,6 +186,11 @@ pub async fn team_of(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Err
     Ok(team)
 }
 
+/// A user's role (as stored) and team, as they are now. Fails if there is no such user.
+pub async fn role_and_team(db: &Db, user_id: &str) -> Result<(String, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT role, team FROM users WHERE id = $1").bind(user_id).fetch_one(&db.pool).await
+}
+
 /// A user's area (viewers read only it and what lies below it). Fails if there is no such user.
 pub async fn area_of(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
     let (area,): (Option<String>,) =
@@ -235,4 +241,19 @@ pub async fn team_devices(db: &Db, team: &str) -> Result<Vec<TeamDevice>, sqlx::
     .bind(team)
     .fetch_all(&db.pool)
     .await
+}
+
+/// Disables an account and, in the same transaction, revokes every device it enrolled and its refresh tokens,
+/// so that no part of its access outlives the others.
+pub async fn disable_user(db: &Db, user_id: &str, now_ms: i64) -> StoreResult<()> {
+    let (_gate, mut tx) = db.begin_write().await?;
+    for sql in [
+        "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+        "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    ] {
+        sqlx::query(sql).bind(now_ms).bind(user_id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,12 +1,13 @@
 //! Accounts over HTTP: login and enrolment, sessions (access and refresh tokens), users, teams and grid
 //! assignments, device listing and revocation, disabling and unlocking accounts, and reading the audit log.
 
+pub use crate::accounts::devices::DeviceInfo;
 use crate::accounts::people::{self, NewUser};
 use crate::accounts::tokens::{
-    new_refresh_token, token_digest, verify_password, Claims, Role, DEVICE_AUDIENCE, DEVICE_TTL_SECS, REFRESH_TTL_SECS,
-    SESSION_AUDIENCE, SESSION_TTL_SECS,
+    new_refresh_token, token_digest, verify_password, Claims, Role, DEVICE_AUDIENCE, DEVICE_TTL_SECS, SESSION_AUDIENCE,
+    SESSION_TTL_SECS,
 };
-use crate::accounts::{audit, throttle};
+use crate::accounts::{audit, devices, sessions, throttle};
 use crate::http::auth::{OfficeSession, Session, StaffSession};
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::{ApiError, ApiResult};
@@ -25,14 +26,7 @@ use std::net::IpAddr;
 pub async fn open_session(state: &AppState, user: people::UserRecord) -> ApiResult<LoginReply> {
     let claims = claims_for(&user, SESSION_AUDIENCE, SESSION_TTL_SECS, None);
     let (refresh_token, digest) = new_refresh_token();
-    let now = now_ms();
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(digest)
-        .bind(&user.id)
-        .bind(now)
-        .bind(now + REFRESH_TTL_SECS * 1000)
-        .execute(&state.db.pool)
-        .await?;
+    sessions::store_refresh_token(&state.db, &user.id, &digest, now_ms()).await?;
     Ok(LoginReply {
         token: state.keys.issue(&claims),
         refresh_token,
@@ -55,23 +49,9 @@ pub async fn refresh(
 ) -> ApiResult<Json<LoginReply>> {
     let b = json_body(body)?;
     let digest = token_digest(&b.refresh_token);
-    let now = now_ms();
-    let used = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL AND expires_at > $1",
-    )
-    .bind(now)
-    .bind(&digest)
-    .execute(&state.db.pool)
-    .await?;
-    if used.rows_affected() != 1 {
-        return Err(ApiError::unauthorized("the session has expired or was revoked; log in again"));
-    }
-    let (username,): (String,) = sqlx::query_as(
-        "SELECT u.username FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = $1",
-    )
-    .bind(&digest)
-    .fetch_one(&state.db.pool)
-    .await?;
+    let username = sessions::use_refresh_token(&state.db, &digest, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the session has expired or was revoked; log in again"))?;
     let user = people::find_user(&state.db, &username)
         .await?
         .filter(|u| !u.disabled)
@@ -84,54 +64,18 @@ pub async fn logout(
     body: Result<Json<RefreshBody>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
     let b = json_body(body)?;
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-        .bind(now_ms())
-        .bind(token_digest(&b.refresh_token))
-        .execute(&state.db.pool)
-        .await?;
+    sessions::revoke_refresh_token(&state.db, &token_digest(&b.refresh_token), now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-#[derive(Serialize, Deserialize, Debug)]
-pub struct DeviceInfo {
-    pub device_id: String,
-    pub username: String,
-    pub team: Option<String>,
-    pub name: String,
-    pub created_at: i64,
-    pub last_seen_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
-
-type DeviceRow = (String, String, Option<String>, String, i64, Option<i64>, Option<i64>);
 
 /// Devices of everyone (office) or of the lead's team.
 pub async fn list_devices(State(state): State<AppState>, session: Session) -> ApiResult<Json<Vec<DeviceInfo>>> {
     session.require(&[Role::Office, Role::Lead])?;
     let team = match session.0.role {
-        Role::Lead => own_team(&state, &session).await?,
-        _ => String::new(),
+        Role::Lead => Some(own_team(&state, &session).await?),
+        _ => None,
     };
-    let rows: Vec<DeviceRow> = sqlx::query_as(
-        "SELECT d.device_id, u.username, u.team, d.name, d.created_at, d.last_seen_at, d.revoked_at \
-         FROM devices d JOIN users u ON u.id = d.user_id WHERE ($1 = '' OR u.team = $1) ORDER BY d.created_at",
-    )
-    .bind(&team)
-    .fetch_all(&state.db.pool)
-    .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(device_id, username, team, name, created_at, last_seen_at, revoked_at)| DeviceInfo {
-                device_id,
-                username,
-                team,
-                name,
-                created_at,
-                last_seen_at,
-                revoked_at,
-            })
-            .collect(),
-    ))
+    Ok(Json(devices::list_devices(&state.db, team.as_deref()).await?))
 }
 
 /// Revokes a device: its token stops working at its next request.
@@ -141,20 +85,12 @@ pub async fn revoke_device(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     session.require(&[Role::Office, Role::Lead])?;
-    let owner: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT u.team FROM devices d JOIN users u ON u.id = d.user_id WHERE d.device_id = $1")
-            .bind(&id)
-            .fetch_optional(&state.db.pool)
-            .await?;
-    let (team,) = owner.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let team =
+        devices::owner_team(&state.db, &id).await?.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     if session.0.role == Role::Lead && team != Some(own_team(&state, &session).await?) {
         return Err(ApiError::forbidden("a lead may only revoke devices of their own team"));
     }
-    sqlx::query("UPDATE devices SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
+    devices::revoke_device(&state.db, &id, now_ms()).await?;
     audit::record(&state.db, Some(&session.0.usr), "device.revoke", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -172,16 +108,7 @@ pub async fn disable_user(
     let user = people::find_user(&state.db, &username)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user named {username:?}")))?;
-    let now = now_ms();
-    let (_gate, mut tx) = state.db.begin_write().await?;
-    for sql in [
-        "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
-        "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-    ] {
-        sqlx::query(sql).bind(now).bind(&user.id).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
+    people::disable_user(&state.db, &user.id, now_ms()).await?;
     audit::record(&state.db, Some(&session.0.usr), "user.disable", &username).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -232,18 +159,15 @@ pub async fn audit_log(
             })?
             .timestamp_millis(),
     };
-    let rows: Vec<(i64, Option<String>, String, String)> =
-        sqlx::query_as("SELECT at, username, action, detail FROM audit WHERE at >= $1 ORDER BY id LIMIT 10000")
-            .bind(since)
-            .fetch_all(&state.db.pool)
-            .await?;
+    let records = audit::read_since(&state.db, since).await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|(at, username, action, detail)| AuditEvent {
-                at: client_core::doc::millis_to_time(at).to_rfc3339(),
-                username,
-                action,
-                detail,
+        records
+            .into_iter()
+            .map(|r| AuditEvent {
+                at: client_core::doc::millis_to_time(r.at_ms).to_rfc3339(),
+                username: r.username,
+                action: r.action,
+                detail: r.detail,
             })
             .collect(),
     ))

@@ -3,13 +3,15 @@
 //! the team's hub devices whose certificates no longer count.
 //!
 //! A hub certificate names its team and device, and each address it names is the team's: no other team's lead
-//! gets a certificate for it while the team's hubs hold it (`HUB_NAME_HOLD_DAYS` beyond their last certificate),
-//! so a lead of one team cannot pose as another team's hub at the address that team's phones reach it at.
+//! gets a certificate for it while the team's hubs hold it (`tls::hubs::HUB_NAME_HOLD_DAYS` beyond their last
+//! certificate), so a lead of one team cannot pose as another team's hub at the address that team's phones reach
+//! it at. Those records are kept by `tls::hubs`.
 
-use crate::accounts::audit;
+use crate::accounts::{audit, people};
 use crate::http::auth::{DeviceAuth, LeadDevice};
 use crate::http::error::{ApiError, ApiResult};
-use crate::tls::ca::{CaInfo, HubIdentity, IssuedCertificate};
+use crate::tls::ca::{CaInfo, HubIdentity};
+use crate::tls::hubs;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -33,12 +35,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/hub/certificate", post(hub_certificate))
         .route("/api/v1/hub/trust", get(hub_trust))
 }
-
-/// How long an address stays a team's after its hubs' last certificate for it expired: phones of the team keep
-/// the field app (and its data) under that address, so it is not certified to another team meanwhile.
-pub const HUB_NAME_HOLD_DAYS: i64 = 30;
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// `GET /api/v1/ca`: name, fingerprint and PEM of a CA certificate (the server's, or the copy a hub holds).
 pub fn info_response(pem: &str) -> Response {
@@ -84,10 +80,7 @@ async fn hub_certificate(
     LeadDevice(device): LeadDevice,
     body: Result<Json<HubCertificateRequest>, JsonRejection>,
 ) -> ApiResult<Json<HubCertificateReply>> {
-    let (role, team): (String, Option<String>) = sqlx::query_as("SELECT role, team FROM users WHERE id = $1")
-        .bind(&device.claims.sub)
-        .fetch_one(&state.db.pool)
-        .await?;
+    let (role, team) = people::role_and_team(&state.db, &device.claims.sub).await?;
     if !matches!(role.as_str(), "lead" | "office") {
         return Err(ApiError::forbidden(format!(
             "only a team lead's (or the office's) device may obtain a hub certificate; {} is a {role}",
@@ -100,7 +93,7 @@ async fn hub_certificate(
     let hub = HubIdentity { team: team.clone(), device_id: device.device_id.clone() };
     let issued = state.keys.ca().issue_hub_certificate(&request.csr, &hub, now).map_err(ApiError::bad_request)?;
     // Signed first, handed out only once its names are the team's (and the certificate recorded).
-    record_certificate(&state, &hub, &issued, now).await?;
+    hubs::record_certificate(&state.db, &hub, &issued, now).await?;
     let detail = format!(
         "team {team}, device {}: {} until {}, serial {}",
         device.device_id,
@@ -115,64 +108,6 @@ async fn hub_certificate(
         names: issued.names,
         not_after: issued.not_after,
     }))
-}
-
-/// Claims the certificate's names (but loopback addresses) for the team and records the certificate, in one
-/// transaction: a name another team's hubs hold is refused (409) and nothing is recorded.
-async fn record_certificate(
-    state: &AppState,
-    hub: &HubIdentity,
-    issued: &IssuedCertificate,
-    now: chrono::DateTime<chrono::Utc>,
-) -> ApiResult<()> {
-    let now_ms = now.timestamp_millis();
-    let not_after = issued.not_after.timestamp_millis();
-    let held_until = not_after + HUB_NAME_HOLD_DAYS * DAY_MS;
-    let (_gate, mut tx) = state.db.begin_write().await?;
-    // A loopback address reaches the phone or laptop itself, never another machine: it is nobody's to hold.
-    let held = issued.names.iter().filter(|name| !name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
-    for name in held {
-        let claimed = sqlx::query(
-            "INSERT INTO hub_names (name, team, held_until) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET team = excluded.team, held_until = excluded.held_until \
-             WHERE hub_names.team = excluded.team OR hub_names.held_until <= $4",
-        )
-        .bind(name)
-        .bind(&hub.team)
-        .bind(held_until)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            let (until,): (i64,) = sqlx::query_as("SELECT held_until FROM hub_names WHERE name = $1")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
-            let until = chrono::DateTime::from_timestamp_millis(until).unwrap_or(now);
-            return Err(ApiError::conflict(format!(
-                "{name} is the address of another team's hub until {} (its phones reach their hub there), so it \
-                 cannot be certified to team {}'s hub; give this machine another address on the base's network (a \
-                 DHCP reservation, or another name under .home.arpa) and ask again",
-                until.format("%Y-%m-%d %H:%M UTC"),
-                hub.team
-            )));
-        }
-    }
-    sqlx::query(
-        "INSERT INTO hub_certificates (serial, team, device_id, names, issued_at, not_after) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&issued.serial)
-    .bind(&hub.team)
-    .bind(&hub.device_id)
-    .bind(issued.names.join(" "))
-    .bind(now_ms)
-    .bind(not_after)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// The server's statement of which hub devices of a team no longer count: each held a hub certificate of the
@@ -213,24 +148,10 @@ impl SignedHubTrust {
 
 /// `GET /api/v1/hub/trust`: the signed `HubTrust` of the calling device's team (its current team).
 async fn hub_trust(State(state): State<AppState>, device: DeviceAuth) -> ApiResult<Json<SignedHubTrust>> {
-    let (team,): (Option<String>,) = sqlx::query_as("SELECT team FROM users WHERE id = $1")
-        .bind(&device.claims.sub)
-        .fetch_one(&state.db.pool)
-        .await?;
+    let team = people::team_of(&state.db, &device.claims.sub).await?;
     let team = team.ok_or_else(|| ApiError::forbidden("you are in no team, so no team hub serves you"))?;
     let at_ms = chrono::Utc::now().timestamp_millis();
-    let withdrawn: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT c.device_id FROM hub_certificates c \
-         LEFT JOIN devices d ON d.device_id = c.device_id LEFT JOIN users u ON u.id = d.user_id \
-         WHERE c.team = $1 AND c.not_after > $2 \
-         AND (u.id IS NULL OR d.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL \
-              OR u.role NOT IN ('lead', 'office') OR u.team IS NULL OR u.team <> $1) \
-         ORDER BY c.device_id",
-    )
-    .bind(&team)
-    .bind(at_ms)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let trust = HubTrust { team, at_ms, withdrawn: withdrawn.into_iter().map(|(d,)| d).collect() };
+    let withdrawn = hubs::withdrawn_hub_devices(&state.db, &team, at_ms).await?;
+    let trust = HubTrust { team, at_ms, withdrawn };
     Ok(Json(SignedHubTrust::sign(&trust, state.keys.server_key())))
 }

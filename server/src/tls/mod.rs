@@ -1,3 +1,5 @@
-//! TLS for team hubs: the Doorstep certificate authority that issues hub certificates.
+//! TLS for team hubs: the Doorstep certificate authority that issues hub certificates, and the records of
+//! the certificates it issued and the addresses each team's hubs hold.
 
 pub mod ca;
+pub mod hubs;
