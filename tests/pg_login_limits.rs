@@ -16,10 +16,7 @@ fn two_instances_count_the_same_login_failures() {
     bootstrap_office(&data_a, &tmp.path().join("office"));
     let limits = ["--login-max-failures", "6"];
     let a = Server::start_with(&data_a, "127.0.0.1:0", &limits);
-    // The second instance shares the database and the token secret, nothing else.
-    std::fs::create_dir_all(&data_b).unwrap();
-    std::fs::copy(data_a.join("jwt-secret"), data_b.join("jwt-secret")).unwrap();
-    std::fs::copy(data_a.join("test-database-url"), data_b.join("test-database-url")).unwrap();
+    share_installation(&data_a, &data_b);
     let b = Server::start_with(&data_b, "127.0.0.1:0", &limits);
 
     let rt = tokio::runtime::Runtime::new().unwrap();

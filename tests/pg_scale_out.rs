@@ -17,10 +17,7 @@ fn two_instances_on_one_database_lose_nothing() {
     let office = tmp.path().join("office");
     bootstrap_office(&data_a, &office);
     let a = Server::start(&data_a);
-    // The second instance shares the database and the token secret, nothing else.
-    std::fs::create_dir_all(&data_b).unwrap();
-    std::fs::copy(data_a.join("jwt-secret"), data_b.join("jwt-secret")).unwrap();
-    std::fs::copy(data_a.join("test-database-url"), data_b.join("test-database-url")).unwrap();
+    share_installation(&data_a, &data_b);
     let b = Server::start(&data_b);
 
     ok(&office, &["login", "--server", &a.url, "--username", "office", "--password-stdin"], Some(&pw()));

@@ -153,6 +153,15 @@ pub fn fresh_pg_database() -> String {
     format!("{base}/{name}")
 }
 
+/// Makes `second` the data dir of another instance of the installation in `first` (on PostgreSQL): the same
+/// database and token secret, nothing else.
+pub fn share_installation(first: &Path, second: &Path) {
+    std::fs::create_dir_all(second).unwrap();
+    for file in ["jwt-secret", "test-database-url"] {
+        std::fs::copy(first.join(file), second.join(file)).unwrap();
+    }
+}
+
 /// The backend under test. With `DOORSTEP_TEST_PG_URL` set (an admin URL of a PostgreSQL server), every data
 /// dir gets its own fresh PostgreSQL database, remembered in the data dir so a restarted server finds it again;
 /// otherwise the server uses its embedded SQLite file.
