@@ -61,8 +61,8 @@ impl From<sqlx::Error> for Refusal {
     }
 }
 
-impl From<client_core::doc::DocError> for Refusal {
-    fn from(e: client_core::doc::DocError) -> Self {
+impl From<client_core::grid::doc::DocError> for Refusal {
+    fn from(e: client_core::grid::doc::DocError) -> Self {
         Refusal::Store(e.into())
     }
 }

@@ -12,7 +12,7 @@ use crate::refusal::Refusal;
 use crate::store::coverage::{self as stored, Counts, Grouping};
 use crate::store::{areas, people, StoreResult};
 use crate::AppState;
-use client_core::coverage::{Figure, INDICATORS};
+use client_core::grid::coverage::{Figure, INDICATORS};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

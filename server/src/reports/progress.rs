@@ -14,7 +14,7 @@ use crate::store::areas;
 use crate::store::coverage::{self as stored, ProgressRows};
 use crate::AppState;
 use chrono::{FixedOffset, NaiveDate};
-use client_core::coverage::{Figure, INDICATORS};
+use client_core::grid::coverage::{Figure, INDICATORS};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

@@ -3,7 +3,7 @@
 
 use crate::store::db::{values_list, Db, MAX_BINDS};
 use crate::store::StoreResult;
-use client_core::model::AreaKind;
+use client_core::grid::model::AreaKind;
 use sqlx::{Any, Transaction};
 
 type Tx = Transaction<'static, Any>;

@@ -4,7 +4,7 @@
 
 use crate::store::db::{in_list, values_list, Db, MAX_BINDS};
 use crate::store::StoreResult;
-use client_core::found::{Correction, FoundPlace};
+use client_core::grid::found::{Correction, FoundPlace};
 use sqlx::{Any, Transaction};
 
 type Tx = Transaction<'static, Any>;

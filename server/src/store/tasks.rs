@@ -5,8 +5,8 @@
 use crate::store::db::{now_ms, Backend, Db};
 use crate::store::projection::NullableF64;
 use crate::store::{StoreError, StoreResult};
-use client_core::task_doc::TaskDoc;
-use client_core::task_validate::NewEntries;
+use client_core::task::doc::TaskDoc;
+use client_core::task::validate::NewEntries;
 use sqlx::{Any, AnyConnection, Transaction};
 
 type Tx = Transaction<'static, Any>;
