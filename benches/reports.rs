@@ -105,13 +105,12 @@ fn main() -> anyhow::Result<()> {
             let mut slow = Vec::new();
             for run in 0..runs {
                 let t = Instant::now();
-                let a = coverage(&state, by, area, None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+                let a = coverage(&state, by, area, None).await?;
                 fast.push(t.elapsed());
                 // The scan is the baseline; a few runs are enough for it.
                 if run < 3 {
                     let t = Instant::now();
-                    let b =
-                        scanned(&state, by, area.unwrap_or(""), "").await.map_err(|e| anyhow::anyhow!(e.message))?;
+                    let b = scanned(&state, by, area.unwrap_or(""), "").await?;
                     slow.push(t.elapsed());
                     anyhow::ensure!(a == b, "the counts and the scan disagree for {label}");
                 }
@@ -139,21 +138,16 @@ fn main() -> anyhow::Result<()> {
                 .await?;
         println!("progress change rows per level: {levels:?}");
         let to = chrono::NaiveDate::from_ymd_opt(2023, 12, 14).expect("a date");
-        let days = server::reports::time::day_range(to - chrono::Duration::days(29), to, 400)
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let days = server::reports::time::day_range(to - chrono::Duration::days(29), to, 400)?;
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
         let (mut fast, mut slow) = (Vec::new(), Vec::new());
         for run in 0..runs {
             let t = Instant::now();
-            let a = server::reports::progress::progress(&state, &days, offset, "", "")
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let a = server::reports::progress::progress(&state, &days, offset, "", "").await?;
             fast.push(t.elapsed());
             if run < 3 {
                 let t = Instant::now();
-                let b = server::reports::progress::scanned(&state, &days, offset, "", "")
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                let b = server::reports::progress::scanned(&state, &days, offset, "", "").await?;
                 slow.push(t.elapsed());
                 anyhow::ensure!(a == b, "the progress changes and the scan disagree");
             }

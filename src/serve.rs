@@ -223,7 +223,7 @@ pub async fn admin_create_user(
         team,
         area,
     };
-    server::accounts::people::create_user(&state.db, user).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    server::accounts::people::create_user(&state.db, user).await?;
     server::accounts::audit::record(&state.db, None, "user.create", &format!("{username} as {role} (admin)")).await;
     eprintln!("created user {username} ({role})");
     Ok(())

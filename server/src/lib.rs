@@ -2,14 +2,16 @@
 //!
 //! Its folders are its layers: `http` (router, extractors, one module per resource; the only place that knows
 //! HTTP status codes) calls the domain folders (`accounts`, `places`, `reports`, `tasks`, `territory`,
-//! `settings`, `demo`), which keep their data through `store` (database, grid documents, projection). `sync`
-//! receives a device's sync (its grids in `sync`, its tasks in `sync::tasks`).
+//! `settings`, `demo`), which keep their data through `store` (database, grid documents, projection; the only
+//! place with SQL) and refuse with `refusal::Refusal`. `sync` receives a device's sync (its grids in `sync`, its
+//! tasks in `sync::tasks`).
 
 pub mod accounts;
 pub mod demo;
 pub mod http;
 pub mod ops;
 pub mod places;
+pub mod refusal;
 pub mod reports;
 pub mod settings;
 pub mod store;
@@ -104,14 +106,7 @@ pub async fn serve(
     limits: http::listen::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = http::router(state)
-        // A panic in a handler answers 500 with the usual error body; the server keeps serving, and the
-        // request's transaction (never committed) rolls back.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            axum::response::IntoResponse::into_response(http::error::ApiError::internal("a request handler panicked"))
-        }))
-        .layer(tower_http::compression::CompressionLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = http::app(state);
     // Client addresses feed the login throttle.
     http::listen::serve_app_with(app, listener, tls, limits, shutdown).await
 }

@@ -88,7 +88,7 @@ pub fn metrics_routes() -> Router {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(&state.db.pool).await {
+    match state.db.answers().await {
         Ok(_) => (StatusCode::OK, "ready".to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

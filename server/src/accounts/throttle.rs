@@ -9,9 +9,9 @@
 //!
 //! An attempt whose password is right gives its places back: only failures use up a limit.
 
-use crate::http::error::{ApiError, ApiResult};
+use crate::refusal::Refusal;
 use crate::store::db::{now_ms, Db};
-use axum::http::StatusCode;
+use crate::store::{throttle, StoreResult};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy)]
@@ -72,7 +72,7 @@ fn pair_prefix(account: &str) -> String {
 
 /// Admits a login attempt for `username` from `addr`, or refuses it (429, with when to try again) without
 /// checking the password. An admitted attempt that fails keeps its places: that is the failure counted.
-pub async fn admit(db: &Db, policy: ThrottlePolicy, username: &str, addr: IpAddr) -> ApiResult<Admission> {
+pub async fn admit(db: &Db, policy: ThrottlePolicy, username: &str, addr: IpAddr) -> Result<Admission, Refusal> {
     prune_now_and_then(db, policy).await;
     let account = account_key(username);
     let client = client_key(addr);
@@ -112,103 +112,55 @@ pub async fn admit(db: &Db, policy: ThrottlePolicy, username: &str, addr: IpAddr
 
 impl Admission {
     /// The password was right: the attempt is not a failure, its places go back.
-    pub async fn succeeded(self, db: &Db) -> ApiResult<()> {
+    pub async fn succeeded(self, db: &Db) -> StoreResult<()> {
         self.give_back(db).await
     }
 
-    async fn give_back(self, db: &Db) -> ApiResult<()> {
+    async fn give_back(self, db: &Db) -> StoreResult<()> {
         for (key, window_start) in self.held {
             // Only within the window it was taken in: a window that has since started again does not owe it.
-            sqlx::query(
-                "UPDATE login_throttle SET failures = failures - 1 \
-                 WHERE throttle_key = $1 AND window_start = $2 AND failures > 0",
-            )
-            .bind(&key)
-            .bind(window_start)
-            .execute(&db.pool)
-            .await?;
+            throttle::uncount_attempt(db, &key, window_start).await?;
         }
         Ok(())
     }
 }
 
-fn refusal(why: String, wait_secs: i64) -> ApiError {
+fn refusal(why: String, wait_secs: i64) -> Refusal {
     let wait = wait_secs.max(1);
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", format!("{why}; try again in {wait} seconds"))
-        .with_retry_after(wait as u64)
+    Refusal::TooManyAttempts { message: format!("{why}; try again in {wait} seconds"), retry_after_secs: wait as u64 }
 }
 
 /// Counts one more attempt under `key` if it has fewer than `limit` in the current window (starting a new
 /// window once the last one has passed), in one statement: concurrent attempts each see the others' counts.
 /// Returns the start of the window it counted in, or None when the limit is reached.
-async fn take_place(db: &Db, key: &str, limit: i64, window_secs: i64) -> ApiResult<Option<i64>> {
+async fn take_place(db: &Db, key: &str, limit: i64, window_secs: i64) -> StoreResult<Option<i64>> {
     let now = now_ms();
-    let window_floor = now - window_secs * 1000;
-    let row: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO login_throttle (throttle_key, failures, window_start) VALUES ($1, 1, $2) \
-         ON CONFLICT (throttle_key) DO UPDATE SET \
-           failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.failures + 1 END, \
-           window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END \
-         WHERE login_throttle.window_start <= $3 OR login_throttle.failures < $4 \
-         RETURNING window_start",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(window_floor)
-    .bind(limit)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.map(|(start,)| start))
+    throttle::count_attempt(db, key, limit, now, now - window_secs * 1000).await
 }
 
 /// While an account is paced: takes its next turn if it is free (the turn after it then opens `pace_secs`
 /// later), in one statement. The row's `window_start` is when the next turn opens. Err: seconds to wait.
-async fn take_paced_turn(db: &Db, key: &str, pace_secs: i64) -> ApiResult<Result<(), i64>> {
+async fn take_paced_turn(db: &Db, key: &str, pace_secs: i64) -> StoreResult<Result<(), i64>> {
     let now = now_ms();
-    let next = now + pace_secs * 1000;
-    let taken: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO login_throttle (throttle_key, failures, window_start) VALUES ($1, 0, $2) \
-         ON CONFLICT (throttle_key) DO UPDATE SET window_start = $2 \
-         WHERE login_throttle.window_start <= $3 \
-         RETURNING window_start",
-    )
-    .bind(key)
-    .bind(next)
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    if taken.is_some() {
+    if throttle::take_turn(db, key, now, now + pace_secs * 1000).await? {
         return Ok(Ok(()));
     }
-    let opens: Option<(i64,)> = sqlx::query_as("SELECT window_start FROM login_throttle WHERE throttle_key = $1")
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(Err(opens.map_or(1, |(at,)| (at - now + 999) / 1000)))
+    let opens = throttle::window_start(db, key).await?;
+    Ok(Err(opens.map_or(1, |at| (at - now + 999) / 1000)))
 }
 
-async fn seconds_until_window_ends(db: &Db, key: &str, window_secs: i64) -> ApiResult<i64> {
-    let start: Option<(i64,)> = sqlx::query_as("SELECT window_start FROM login_throttle WHERE throttle_key = $1")
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(start.map_or(1, |(start,)| (start + window_secs * 1000 - now_ms() + 999) / 1000))
+async fn seconds_until_window_ends(db: &Db, key: &str, window_secs: i64) -> StoreResult<i64> {
+    let start = throttle::window_start(db, key).await?;
+    Ok(start.map_or(1, |start| (start + window_secs * 1000 - now_ms() + 999) / 1000))
 }
 
 /// The office's unlock: forgets the account's failures from every address and its pace. Limits per address
 /// stay (they guard against a guesser, whichever account it tries).
-pub async fn unlock_account(db: &Db, username: &str) -> ApiResult<u64> {
+pub async fn unlock_account(db: &Db, username: &str) -> StoreResult<u64> {
     let account = account_key(username);
     let prefix = pair_prefix(&account);
     // The prefix is letters, digits and colons: nothing LIKE takes as a wildcard.
-    let done =
-        sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1 OR throttle_key = $2 OR throttle_key LIKE $3")
-            .bind(format!("acct:{account}"))
-            .bind(format!("pace:{account}"))
-            .bind(format!("{prefix}%"))
-            .execute(&db.pool)
-            .await?;
-    Ok(done.rows_affected())
+    throttle::forget_keys(db, &format!("acct:{account}"), &format!("pace:{account}"), &prefix).await
 }
 
 /// Deletes counters whose window has passed (they would start again from zero anyway) and paces whose next
@@ -223,9 +175,7 @@ async fn prune_now_and_then(db: &Db, policy: ThrottlePolicy) {
         return;
     }
     let floor = now - policy.window_secs.max(policy.pace_secs) * 1000;
-    if let Err(e) =
-        sqlx::query("DELETE FROM login_throttle WHERE window_start < $1").bind(floor).execute(&db.pool).await
-    {
+    if let Err(e) = throttle::prune_before(db, floor).await {
         tracing::warn!(error = %e, "could not prune old login throttle counters");
     }
 }
@@ -265,8 +215,8 @@ mod tests {
         admitted.next().unwrap().succeeded(&db).await.unwrap();
         let _failed = admit(&db, policy, "someone", addr).await.unwrap();
         let e = admit(&db, policy, "someone", addr).await.err().unwrap();
-        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
-        assert!(e.retry_after.is_some_and(|s| s > 0 && s <= policy.window_secs as u64), "{:?}", e.retry_after);
+        let Refusal::TooManyAttempts { retry_after_secs, .. } = e else { panic!("{e:?}") };
+        assert!(retry_after_secs > 0 && retry_after_secs <= policy.window_secs as u64, "{retry_after_secs}");
         // The same account from another address is not affected.
         let _other = admit(&db, policy, "someone", "192.0.2.2".parse().unwrap()).await.unwrap();
     }
@@ -286,8 +236,9 @@ mod tests {
         // Past the account's threshold: one turn now, the next in ten minutes, from any address.
         let _turn = admit(&db, policy, "vol", from(3)).await.unwrap();
         let e = admit(&db, policy, "vol", from(4)).await.err().unwrap();
-        assert!(e.message.contains("one attempt every 600 seconds"), "{}", e.message);
-        assert!(e.retry_after.is_some_and(|s| s > 300 && s <= 600), "{:?}", e.retry_after);
+        let Refusal::TooManyAttempts { message, retry_after_secs } = e else { panic!("{e:?}") };
+        assert!(message.contains("one attempt every 600 seconds"), "{message}");
+        assert!(retry_after_secs > 300 && retry_after_secs <= 600, "{retry_after_secs}");
         assert!(unlock_account(&db, "vol").await.unwrap() > 0);
         for _ in 0..2 {
             let _failed = admit(&db, policy, "vol", from(4)).await.unwrap();

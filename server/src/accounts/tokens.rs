@@ -6,7 +6,7 @@
 //! them offline; device tokens issued before were HS256 and are still accepted by the server. The Doorstep CA's
 //! key (`tls_ca`) is derived from the same secret.
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use client_core::sign::{KeyPair, PublicKey};
@@ -151,8 +151,8 @@ impl Keys {
 
     /// Checks signature, expiry and audience: HS256 only for sessions; for devices EdDSA, or HS256 for tokens
     /// issued before device tokens were EdDSA.
-    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, ApiError> {
-        let invalid = |e: jsonwebtoken::errors::Error| ApiError::unauthorized(format!("invalid token: {e}"));
+    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, Refusal> {
+        let invalid = |e: jsonwebtoken::errors::Error| Refusal::unauthorized(format!("invalid token: {e}"));
         let alg = jsonwebtoken::decode_header(token).map_err(invalid)?.alg;
         if audience == DEVICE_AUDIENCE && alg == Algorithm::EdDSA {
             return check(token, &self.device_decoding, Algorithm::EdDSA, audience).map_err(invalid);

@@ -6,7 +6,7 @@ pub mod tasks;
 use crate::accounts::people::{self, NewUser};
 use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
 use crate::http::auth::DeviceAuth;
-use crate::{sync as sync_work, territory, AppState};
+use crate::{store, sync as sync_work, territory, AppState};
 use anyhow::{anyhow, Result};
 use client_core::grid::model::{Deliveries, Outcome, PlaceKind, Visit};
 use client_core::protocol::{GridPush, ReplyKind, SyncRequest, PROTOCOL_VERSION};
@@ -95,12 +95,10 @@ fn password(rng: &mut StdRng) -> String {
 
 /// Fills an empty database with the demo town. Returns the accounts created, or `None` if data exists.
 pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
-    let (areas,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM areas").fetch_one(&state.db.pool).await?;
-    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&state.db.pool).await?;
-    if areas > 0 || users > 0 {
+    if store::areas::count_areas(&state.db).await? > 0 || store::people::count_users(&state.db).await? > 0 {
         return Ok(None);
     }
-    let api = |e: crate::http::error::ApiError| anyhow!(e.message);
+    let api = anyhow::Error::from;
     territory::import(state, territory_csv().as_bytes(), false, "demo").await.map_err(api)?;
     let mut rng = StdRng::from_entropy();
     let mut accounts = Vec::new();
@@ -129,8 +127,7 @@ pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
     )
     .await
     .map_err(api)?;
-    let grids: Vec<(String,)> =
-        sqlx::query_as("SELECT code FROM areas WHERE kind = 'grid' ORDER BY code").fetch_all(&state.db.pool).await?;
+    let grids = store::areas::grid_codes(&state.db).await?;
     let mut volunteers = Vec::new();
     for (t, team) in ["east", "west"].iter().enumerate() {
         let team_name = format!("team-{team}");
@@ -166,7 +163,7 @@ pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
             .map_err(api)?;
             volunteers.push((name, team_name.clone()));
         }
-        for (i, (grid,)) in grids.iter().enumerate() {
+        for (i, grid) in grids.iter().enumerate() {
             if i % 2 == t {
                 people::assign_grid(&state.db, grid, &team_name).await.map_err(api)?;
             }
@@ -182,12 +179,8 @@ pub async fn populate(state: &AppState) -> Result<Option<Vec<DemoAccount>>> {
 
 /// Enrols a device for the volunteer and syncs some visits through the real sync path.
 async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) -> Result<()> {
-    let user = people::find_user(&state.db, username)
-        .await
-        .map_err(|e| anyhow!(e.message))?
-        .ok_or_else(|| anyhow!("demo user missing"))?;
-    let (device_id, actor_hex) =
-        people::enrol_device(&state.db, &user.id, "demo phone", None).await.map_err(|e| anyhow!(e.message))?;
+    let user = people::find_user(&state.db, username).await?.ok_or_else(|| anyhow!("demo user missing"))?;
+    let (device_id, actor_hex) = people::enrol_device(&state.db, &user.id, "demo phone", None).await?;
     let actor = automerge::ActorId::try_from(actor_hex.as_str()).map_err(|_| anyhow!("bad actor"))?;
     let device = DeviceAuth {
         claims: Claims {

@@ -42,14 +42,9 @@ const DEMO_TASKS: &[DemoTask] = &[
 
 /// Issues the demo tasks to team-east (whose grids are the even ones). Returns their ids.
 pub async fn issue(state: &AppState) -> Result<Vec<String>> {
-    let places: Vec<(String,)> = sqlx::query_as(
-        "SELECT p.place_id FROM places p JOIN assignments a ON a.grid_code = p.grid_code \
-         WHERE a.team = 'team-east' AND p.kind = 'household' ORDER BY p.place_id LIMIT 4",
-    )
-    .fetch_all(&state.db.pool)
-    .await?;
+    let places = crate::store::places::demo_task_targets(&state.db).await?;
     let mut ids = Vec::new();
-    for (d, (place,)) in DEMO_TASKS.iter().zip(places) {
+    for (d, place) in DEMO_TASKS.iter().zip(places) {
         let created = Utc::now() - Duration::hours(d.hours_ago);
         let t = NewTask {
             place_id: Some(place),
@@ -63,8 +58,7 @@ pub async fn issue(state: &AppState) -> Result<Vec<String>> {
             deadline: (created + Duration::hours(d.hours_to_deadline)).to_rfc3339(),
             instructions: "预警平台推送：请立即联系并劝阻".into(),
         };
-        let id =
-            tasks::create_at(state, t, "office", created.timestamp_millis()).await.map_err(|e| anyhow!(e.message))?;
+        let id = tasks::create_at(state, t, "office", created.timestamp_millis()).await?;
         ids.push(id);
     }
     Ok(ids)
@@ -116,5 +110,5 @@ pub async fn evaluate_first(state: &AppState, ids: &[String]) -> Result<()> {
     let e = NewEvaluation {
         result: Evaluation::Effective, comment: "及时劝阻，未造成损失".into(), deadline: None
     };
-    tasks::evaluate(state, first, e, "office").await.map_err(|e| anyhow!(e.message))
+    Ok(tasks::evaluate(state, first, e, "office").await?)
 }

@@ -110,6 +110,12 @@ impl From<ApiError> for BodyError {
     }
 }
 
+impl From<crate::refusal::Refusal> for BodyError {
+    fn from(e: crate::refusal::Refusal) -> Self {
+        BodyError::Api(e.into())
+    }
+}
+
 fn too_large(limit: usize, advice: &str) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,

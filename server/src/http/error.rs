@@ -1,5 +1,6 @@
 //! The one error type of the HTTP API and its stable JSON body: `{"error": {"code": "...", "message": "..."}}`.
 
+use crate::refusal::Refusal;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -83,6 +84,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The one place where a domain refusal becomes a status: the codes and messages are part of the API.
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(message) => ApiError::bad_request(message),
+            Refusal::Unauthorized(message) => ApiError::unauthorized(message),
+            Refusal::NotFound(message) => ApiError::not_found(message),
+            Refusal::Conflict(message) => ApiError::conflict(message),
+            Refusal::Unacceptable { code, message } => ApiError::unprocessable(code, message),
+            Refusal::TooManyAttempts { message, retry_after_secs } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+                    .with_retry_after(retry_after_secs)
+            }
+            Refusal::Internal(detail) => ApiError::internal(detail),
+            Refusal::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<client_core::grid::doc::DocError> for ApiError {
     fn from(e: client_core::grid::doc::DocError) -> Self {
         ApiError::internal(format!("document: {e}"))
@@ -137,5 +157,48 @@ mod tests {
         let (status, body) = body_of(StoreError::internal("stored visit id is not a UUID").into()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.contains("UUID"), "the detail stays in the log: {body}");
+    }
+
+    /// Each domain refusal answers with the status, code, message and headers the API gave before the domain
+    /// had its own type.
+    #[tokio::test]
+    async fn refusals_answer_as_before() {
+        let cases = [
+            (
+                Refusal::invalid("an empty date range"),
+                400,
+                r#"{"error":{"code":"bad_request","message":"an empty date range"}}"#,
+            ),
+            (
+                Refusal::unauthorized("invalid token: x"),
+                401,
+                r#"{"error":{"code":"unauthorized","message":"invalid token: x"}}"#,
+            ),
+            (Refusal::not_found("no task t1"), 404, r#"{"error":{"code":"not_found","message":"no task t1"}}"#),
+            (
+                Refusal::conflict("task t1 is already closed"),
+                409,
+                r#"{"error":{"code":"conflict","message":"task t1 is already closed"}}"#,
+            ),
+            (
+                Refusal::unacceptable("invalid_merge", "merge only within a grid"),
+                422,
+                r#"{"error":{"code":"invalid_merge","message":"merge only within a grid"}}"#,
+            ),
+        ];
+        for (refusal, status, body) in cases {
+            assert_eq!(body_of(refusal.into()).await, (StatusCode::from_u16(status).unwrap(), body.to_string()));
+        }
+        let too_many = Refusal::TooManyAttempts { message: "try again in 7 seconds".into(), retry_after_secs: 7 };
+        let response = ApiError::from(too_many).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "7");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], br#"{"error":{"code":"too_many_attempts","message":"try again in 7 seconds"}}"#);
+        let (status, body) = body_of(Refusal::internal("task t1 has no document").into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("t1"), "the detail stays in the log: {body}");
+        let taken = Refusal::from(StoreError::place_taken("p-1", "G1"));
+        assert_eq!(body_of(taken.into()).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

@@ -31,6 +31,18 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 pub use bodies::{MAX_BULK_BODY, MAX_IMPORT_BODY, MAX_SMALL_BODY};
 
+/// The API as `serve` runs it: the router, with compression and tracing, and a panic in a handler answered with
+/// 500 and the usual error body; the server keeps serving, and the request's transaction (never committed) rolls
+/// back.
+pub fn app(state: AppState) -> Router {
+    router(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
 pub fn router(state: AppState) -> Router {
     let bulk = Router::new()
         // Sync replies are compressed at level 2 (zlib's fast search without lazy matches): the default level (6)

@@ -47,7 +47,7 @@ async fn list(
         _ => None,
     };
     let grid = q.grid.as_deref().filter(|g| !g.is_empty());
-    places::pending(&state, grid, area.as_deref(), team.as_deref()).await.map(Json)
+    Ok(Json(places::pending(&state, grid, area.as_deref(), team.as_deref()).await?))
 }
 
 /// The places a found place may be merged into, for the office choosing one.
@@ -57,7 +57,7 @@ async fn candidates(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MergeCandidate>>> {
     session.require(&[Role::Office])?;
-    places::merge_candidates(&state, &id).await.map(Json)
+    Ok(Json(places::merge_candidates(&state, &id).await?))
 }
 
 async fn review_place(

@@ -95,7 +95,7 @@ async fn monthly(
         area: scope.area.as_deref(),
         team: scope.team.as_deref(),
     };
-    monthly::monthly(&state, params).await.map(Json)
+    Ok(Json(monthly::monthly(&state, params).await?))
 }
 
 #[derive(Deserialize)]
@@ -157,10 +157,14 @@ async fn gaps(
     let gq = GapQuery { scope: gap_scope, indicator: q.indicator, revisit_only: q.revisit, all: q.all };
     let mut chunks = gaps::stream(state, gq, offset, q.format);
     // A failure before the first chunk is still an error status; after it, the response ends incomplete.
-    let first = chunks.recv().await.unwrap_or_else(|| Err(ApiError::internal("the gap list ended early")))?;
+    let first = match chunks.recv().await {
+        Some(chunk) => chunk?,
+        None => return Err(ApiError::internal("the gap list ended early")),
+    };
     let rest = futures_util::stream::unfold(chunks, |mut chunks| async move {
         let item = chunks.recv().await?;
-        let item = item.map_err(|e| std::io::Error::other(format!("the gap list stopped midway: {}", e.message)));
+        let item = item
+            .map_err(|e| std::io::Error::other(format!("the gap list stopped midway: {}", ApiError::from(e).message)));
         Some((item, chunks))
     });
     // Fused: the body may be polled again after its end.
@@ -216,7 +220,7 @@ async fn progress(
     let (from, to) = dates(&q, offset)?;
     let days = time::day_range(from, to, MAX_DAYS)?;
     let scope = scope(&state, &session, q.area.clone()).await?;
-    progress::progress(&state, &days, offset, scope.area(), scope.team()).await.map(Json)
+    Ok(Json(progress::progress(&state, &days, offset, scope.area(), scope.team()).await?))
 }
 
 async fn activity(
@@ -232,7 +236,7 @@ async fn activity(
     // Idle teams or members are listed only to readers who see whole teams (not a viewer's area slice).
     let list_idle = session.0.role != Role::Viewer && scope.area.is_none();
     let bounds = (day_start_ms(from, offset), day_start_ms(to, offset) + DAY_MS);
-    activity::activity(&state, q.by, bounds, offset, (scope.area(), scope.team()), list_idle).await.map(Json)
+    Ok(Json(activity::activity(&state, q.by, bounds, offset, (scope.area(), scope.team()), list_idle).await?))
 }
 
 #[derive(Deserialize)]
@@ -255,5 +259,5 @@ pub async fn coverage(
         Role::Lead => Some(own_team(&state, &session).await?),
         _ => None,
     };
-    coverage_report::coverage(&state, q.by, area.as_deref(), team.as_deref()).await.map(Json)
+    Ok(Json(coverage_report::coverage(&state, q.by, area.as_deref(), team.as_deref()).await?))
 }

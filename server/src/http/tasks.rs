@@ -60,7 +60,7 @@ async fn list(
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let team = readable_team(&state, &session).await?;
     let offset = parse_offset(q.utc_offset.as_deref())?;
-    read::list(&state, q.status, team.as_deref(), offset).await.map(Json)
+    Ok(Json(read::list(&state, q.status, team.as_deref(), offset).await?))
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,9 @@
 //! duplicates), written into the grid document with the server's actor so that every device follows it.
 
 use crate::accounts::audit;
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::store::grids::GridRepo;
+use crate::store::places as stored;
 use crate::store::projection::{self, AreaDeltas};
 use crate::AppState;
 use client_core::grid::found::{Correction, CorrectionReview, FoundPlace, PlaceReview};
@@ -21,37 +22,15 @@ pub async fn project_found_place(
     grid: &GridInfo,
     found: &FoundPlace,
     deltas: &mut AreaDeltas,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     projection::project_places(tx, &[(grid, &found.place)], deltas).await?;
-    sqlx::query(
-        "UPDATE places SET status = 'provisional', added_by = $1, added_device = $2, added_at = $3 \
-         WHERE place_id = $4 AND status = 'registry'",
-    )
-    .bind(&found.added_by)
-    .bind(&found.device)
-    .bind(found.added_at.timestamp_millis())
-    .bind(&found.place.id)
-    .execute(&mut **tx)
-    .await?;
+    stored::mark_found(tx, found).await?;
     Ok(())
 }
 
 /// Records a newly synced correction for review.
-pub async fn project_correction(tx: &mut Tx, grid: &str, c: &Correction) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO place_corrections (correction_id, grid_code, place_id, label, address, volunteer, device_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (correction_id) DO NOTHING",
-    )
-    .bind(c.id.to_string())
-    .bind(grid)
-    .bind(&c.place_id)
-    .bind(&c.label)
-    .bind(&c.address)
-    .bind(&c.volunteer)
-    .bind(&c.device)
-    .bind(c.at.timestamp_millis())
-    .execute(&mut **tx)
-    .await?;
+pub async fn project_correction(tx: &mut Tx, grid: &str, c: &Correction) -> Result<(), Refusal> {
+    stored::insert_correction(tx, grid, c).await?;
     Ok(())
 }
 
@@ -99,34 +78,10 @@ pub async fn pending(
     grid: Option<&str>,
     area: Option<&str>,
     team: Option<&str>,
-) -> Result<Pending, ApiError> {
+) -> Result<Pending, Refusal> {
     let (grid, team, area) = (grid.unwrap_or(""), team.unwrap_or(""), area.unwrap_or(""));
-    let scope = "($1 = '' OR p.grid_code = $1) AND ($2 = '' OR p.grid_code IN \
-                 (SELECT grid_code FROM assignments WHERE team = $2)) AND ($3 = '' OR p.grid_code = $3 \
-                 OR p.village_code = $3 OR p.town_code = $3 OR p.town_code IN (SELECT code FROM areas WHERE parent_code = $3))";
-    type PlaceRow =
-        (String, String, String, String, Option<String>, Option<f64>, Option<f64>, String, String, i64, i64);
-    let places: Vec<PlaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT p.place_id, p.grid_code, p.kind, p.label, p.address, p.lat, p.lon, p.added_by, p.added_device, \
-         p.added_at, CAST((SELECT COUNT(*) FROM visits v WHERE v.place_id = p.place_id) AS BIGINT) \
-         FROM places p WHERE p.status = 'provisional' AND {scope} ORDER BY p.added_at, p.place_id"
-    )))
-    .bind(grid)
-    .bind(team)
-    .bind(area)
-    .fetch_all(&state.db.pool)
-    .await?;
-    type CorrectionRow = (String, String, String, String, Option<String>, Option<String>, Option<String>, String, i64);
-    let corrections: Vec<CorrectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT c.correction_id, c.grid_code, c.place_id, p.label, p.address, c.label, c.address, c.volunteer, c.at \
-         FROM place_corrections c JOIN places p ON p.place_id = c.place_id \
-         WHERE c.status = 'pending' AND {scope} ORDER BY c.at, c.correction_id"
-    )))
-    .bind(grid)
-    .bind(team)
-    .bind(area)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let places = stored::pending_places(&state.db, grid, team, area).await?;
+    let corrections = stored::pending_corrections(&state.db, grid, team, area).await?;
     Ok(Pending {
         places: places
             .into_iter()
@@ -179,22 +134,11 @@ const MAX_CANDIDATES: usize = 100;
 
 /// The places of a found place's grid it may be merged into (those that still count on their own), nearest first
 /// when coordinates are known, then by id.
-pub async fn merge_candidates(state: &AppState, place_id: &str) -> Result<Vec<MergeCandidate>, ApiError> {
-    let row: Option<(String, Option<f64>, Option<f64>)> =
-        sqlx::query_as("SELECT grid_code, lat, lon FROM places WHERE place_id = $1")
-            .bind(place_id)
-            .fetch_optional(&state.db.pool)
-            .await?;
-    let (grid, lat, lon) = row.ok_or_else(|| ApiError::not_found(format!("no place {place_id}")))?;
-    type Row = (String, String, String, Option<String>, Option<f64>, Option<f64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT place_id, kind, label, address, lat, lon FROM places \
-         WHERE grid_code = $1 AND place_id <> $2 AND status NOT IN ('rejected', 'merged') ORDER BY place_id",
-    )
-    .bind(&grid)
-    .bind(place_id)
-    .fetch_all(&state.db.pool)
-    .await?;
+pub async fn merge_candidates(state: &AppState, place_id: &str) -> Result<Vec<MergeCandidate>, Refusal> {
+    let (grid, lat, lon) = stored::grid_and_position(&state.db, place_id)
+        .await?
+        .ok_or_else(|| Refusal::not_found(format!("no place {place_id}")))?;
+    let rows = stored::counting_places_of_grid_but(&state.db, &grid, place_id).await?;
     let mut out: Vec<MergeCandidate> = rows
         .into_iter()
         .map(|(place_id, kind, label, address, plat, plon)| MergeCandidate {
@@ -247,14 +191,12 @@ pub async fn decide_place(
     place_id: &str,
     decision: &PlaceDecision,
     username: &str,
-) -> Result<(), ApiError> {
-    let row: Option<(String, String)> = sqlx::query_as("SELECT grid_code, status FROM places WHERE place_id = $1")
-        .bind(place_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    let (grid, status) = row.ok_or_else(|| ApiError::not_found(format!("no place {place_id}")))?;
+) -> Result<(), Refusal> {
+    let (grid, status) = stored::grid_and_status(&state.db, place_id)
+        .await?
+        .ok_or_else(|| Refusal::not_found(format!("no place {place_id}")))?;
     if status == "registry" {
-        return Err(ApiError::conflict(format!(
+        return Err(Refusal::conflict(format!(
             "place {place_id} comes from the territory file; only places found in the field are reviewed"
         )));
     }
@@ -272,7 +214,7 @@ pub async fn decide_place(
         state,
         &grid,
         move |doc| match doc.found_place(place_id)?.and_then(|p| p.review) {
-            Some(done) => Err(ApiError::conflict(format!("place {place_id} was already reviewed ({})", done.id()))),
+            Some(done) => Err(Refusal::conflict(format!("place {place_id} was already reviewed ({})", done.id()))),
             None => Ok(doc.review_place(place_id, &decided)?),
         },
         move |tx, deltas| {
@@ -288,14 +230,7 @@ pub async fn decide_place(
                     PlaceReview::MergedInto(target) => {
                         deltas.before(tx, place_id).await?;
                         deltas.before(tx, target).await?;
-                        sqlx::query(
-                    "UPDATE visits SET recorded_place_id = COALESCE(recorded_place_id, place_id), place_id = $1 \
-                     WHERE place_id = $2",
-                )
-                .bind(target)
-                .bind(place_id)
-                .execute(&mut **tx)
-                .await?;
+                        stored::move_visits(tx, place_id, target).await?;
                         projection::uncount_place(tx, place_id).await?;
                         projection::recount_place(tx, target).await?;
                     }
@@ -304,16 +239,7 @@ pub async fn decide_place(
                     PlaceReview::MergedInto(target) => Some(target.as_str()),
                     _ => None,
                 };
-                sqlx::query(
-            "UPDATE places SET status = $1, merged_into = $2, reviewed_by = $3, reviewed_at = $4 WHERE place_id = $5",
-        )
-        .bind(status)
-        .bind(merged_into)
-        .bind(username)
-        .bind(crate::store::db::now_ms())
-        .bind(place_id)
-        .execute(&mut **tx)
-        .await?;
+                stored::set_review(tx, place_id, status, merged_into, username, crate::store::db::now_ms()).await?;
                 if status != "confirmed" {
                     deltas.after(tx, place_id).await?;
                 }
@@ -335,21 +261,18 @@ pub async fn decide_place(
 }
 
 /// A merge target is another place of the same grid that still counts on its own.
-async fn check_merge_target(state: &AppState, place_id: &str, grid: &str, into: &str) -> Result<(), ApiError> {
+async fn check_merge_target(state: &AppState, place_id: &str, grid: &str, into: &str) -> Result<(), Refusal> {
     if into == place_id {
-        return Err(ApiError::bad_request("a place cannot be merged into itself"));
+        return Err(Refusal::invalid("a place cannot be merged into itself"));
     }
-    let target: Option<(String, String)> = sqlx::query_as("SELECT grid_code, status FROM places WHERE place_id = $1")
-        .bind(into)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let target = stored::grid_and_status(&state.db, into).await?;
     match target {
-        None => Err(ApiError::not_found(format!("no place {into} to merge into"))),
-        Some((g, _)) if g != grid => Err(ApiError::unprocessable(
+        None => Err(Refusal::not_found(format!("no place {into} to merge into"))),
+        Some((g, _)) if g != grid => Err(Refusal::unacceptable(
             "invalid_merge",
             format!("place {into} is in grid {g}, not in {grid}; merge only within a grid"),
         )),
-        Some((_, s)) if s == "rejected" || s == "merged" => Err(ApiError::unprocessable(
+        Some((_, s)) if s == "rejected" || s == "merged" => Err(Refusal::unacceptable(
             "invalid_merge",
             format!("place {into} was {s}; merge into a place that still counts"),
         )),
@@ -363,64 +286,55 @@ pub async fn decide_correction(
     correction_id: &str,
     review: CorrectionReview,
     username: &str,
-) -> Result<(), ApiError> {
-    type Row = (String, String, String, Option<String>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT grid_code, place_id, status, label, address FROM place_corrections WHERE correction_id = $1",
-    )
-    .bind(correction_id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    let (grid, place_id, status, label, address) =
-        row.ok_or_else(|| ApiError::not_found(format!("no correction {correction_id}")))?;
+) -> Result<(), Refusal> {
+    let (grid, place_id, status, label, address) = stored::correction(&state.db, correction_id)
+        .await?
+        .ok_or_else(|| Refusal::not_found(format!("no correction {correction_id}")))?;
     if status != "pending" {
-        return Err(ApiError::conflict(format!("correction {correction_id} was already reviewed ({status})")));
+        return Err(Refusal::conflict(format!("correction {correction_id} was already reviewed ({status})")));
     }
     let (id, user) = (correction_id.to_string(), username.to_string());
-    with_grid(state, &grid, move |doc| {
-        match doc.correction(correction_id)?.and_then(|c| c.review) {
-            Some(done) => Err(ApiError::conflict(format!("correction {correction_id} was already reviewed ({})", done.id()))),
+    with_grid(
+        state,
+        &grid,
+        move |doc| match doc.correction(correction_id)?.and_then(|c| c.review) {
+            Some(done) => {
+                Err(Refusal::conflict(format!("correction {correction_id} was already reviewed ({})", done.id())))
+            }
             None => Ok(doc.review_correction(correction_id, review)?),
-        }
-    }, move |tx, _| Box::pin(async move {
-        let (correction_id, username) = (id.as_str(), user.as_str());
-        if review == CorrectionReview::Confirmed {
-            sqlx::query("UPDATE places SET label = COALESCE($1, label), address = COALESCE($2, address) WHERE place_id = $3")
-                .bind(&label)
-                .bind(&address)
-                .bind(&place_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        sqlx::query("UPDATE place_corrections SET status = $1, reviewed_by = $2, reviewed_at = $3 WHERE correction_id = $4")
-            .bind(review.id())
-            .bind(username)
-            .bind(crate::store::db::now_ms())
-            .bind(correction_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }))
+        },
+        move |tx, _| {
+            Box::pin(async move {
+                let (correction_id, username) = (id.as_str(), user.as_str());
+                if review == CorrectionReview::Confirmed {
+                    stored::relabel(tx, &place_id, label.as_deref(), address.as_deref()).await?;
+                }
+                stored::set_correction_review(tx, correction_id, review.id(), username, crate::store::db::now_ms())
+                    .await?;
+                Ok(())
+            })
+        },
+    )
     .await?;
     audit::record(&state.db, Some(username), "correction.review", &format!("{correction_id} {}", review.id())).await;
     Ok(())
 }
 
-type ProjectFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>>;
+type ProjectFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refusal>> + Send + 'a>>;
 
 /// Writes one server change into a locked grid and updates the projection, all in one transaction.
 async fn with_grid(
     state: &AppState,
     grid: &str,
-    write: impl FnOnce(&mut GridDoc) -> Result<automerge::Change, ApiError>,
+    write: impl FnOnce(&mut GridDoc) -> Result<automerge::Change, Refusal>,
     project: impl for<'t> FnOnce(&'t mut Tx, &'t mut AreaDeltas) -> ProjectFuture<'t>,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     let (mut locks, mut session) = state.grids.begin(&[grid.to_string()]).await?;
     let cached = state
         .grids
         .current(&mut locks[0], session.reader())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("grid {grid} has no document")))?;
+        .ok_or_else(|| Refusal::not_found(format!("grid {grid} has no document")))?;
     let before = (cached.version, cached.log_count);
     let mut doc = cached.doc.fork();
     let change = write(&mut doc)?;

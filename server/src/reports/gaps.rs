@@ -6,9 +6,10 @@
 //! places takes the memory of a few chunks. A failure midway ends the response without its closing chunk,
 //! which clients see as an incomplete body rather than a short list.
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::reports::csv_safe;
 use crate::reports::time::time_text;
+use crate::store::coverage;
 use crate::AppState;
 use axum::body::Bytes;
 use chrono::FixedOffset;
@@ -58,15 +59,7 @@ impl GapRow {
 }
 
 /// Which places a list covers.
-#[derive(Debug, Clone)]
-pub enum GapScope {
-    Grid(String),
-    /// An area of the given kind (`None`: the whole territory), limited to a team's grids when one is given.
-    Area {
-        area: Option<(String, String)>,
-        team: Option<String>,
-    },
-}
+pub use crate::store::coverage::PlaceScope as GapScope;
 
 #[derive(Debug, Clone)]
 pub struct GapQuery {
@@ -106,11 +99,11 @@ pub const CSV_HEADER: [&str; 11] = [
 pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Refuses an unknown indicator before anything is streamed.
-pub fn check_indicator(indicator: Option<&str>) -> Result<(), ApiError> {
+pub fn check_indicator(indicator: Option<&str>) -> Result<(), Refusal> {
     match indicator {
         Some(ind) if !INDICATORS.iter().any(|i| i.id == ind) => {
             let ids: Vec<&str> = INDICATORS.iter().map(|i| i.id).collect();
-            Err(ApiError::bad_request(format!("unknown indicator {ind:?}; expected one of {}", ids.join(", "))))
+            Err(Refusal::invalid(format!("unknown indicator {ind:?}; expected one of {}", ids.join(", "))))
         }
         _ => Ok(()),
     }
@@ -122,7 +115,7 @@ pub fn stream(
     q: GapQuery,
     offset: FixedOffset,
     format: GapFormat,
-) -> mpsc::Receiver<Result<Bytes, ApiError>> {
+) -> mpsc::Receiver<Result<Bytes, Refusal>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let mut out = Encoder::new(format);
@@ -134,62 +127,23 @@ pub fn stream(
     rx
 }
 
-type Row = (String, String, String, String, Option<String>, Option<i64>, Option<String>, i64, String, Option<i64>);
-
 async fn produce(
     state: &AppState,
     q: &GapQuery,
     offset: FixedOffset,
     out: &mut Encoder,
-    tx: &mpsc::Sender<Result<Bytes, ApiError>>,
-) -> Result<(), ApiError> {
-    let (filter, binds) = match &q.scope {
-        GapScope::Grid(grid) => ("p.grid_code = $1".to_string(), vec![grid.clone()]),
-        GapScope::Area { area, team } => {
-            let mut conditions = Vec::new();
-            let mut binds = Vec::new();
-            if let Some((code, kind)) = area {
-                binds.push(code.clone());
-                // An equality on one column, so the database can use that column's index.
-                conditions.push(match kind.as_str() {
-                    "grid" => "p.grid_code = $1",
-                    "village" | "community" => "p.village_code = $1",
-                    "town" => "p.town_code = $1",
-                    _ => "FALSE",
-                });
-            }
-            if let Some(team) = team {
-                binds.push(team.clone());
-                conditions.push(if binds.len() == 1 {
-                    "p.grid_code IN (SELECT grid_code FROM assignments WHERE team = $1)"
-                } else {
-                    "p.grid_code IN (SELECT grid_code FROM assignments WHERE team = $2)"
-                });
-            }
-            let filter = if conditions.is_empty() { "TRUE".to_string() } else { conditions.join(" AND ") };
-            (filter, binds)
-        }
-    };
-    let sql = format!(
-        "SELECT p.place_id, p.grid_code, p.kind, p.label, p.address, p.last_visit_at, p.last_outcome, p.excluded, \
-           pi.indicator, pi.reached_at \
-         FROM places p JOIN place_indicators pi ON pi.place_id = p.place_id \
-         WHERE {filter} ORDER BY p.place_id"
-    );
-    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
-    for b in &binds {
-        query = query.bind(b);
-    }
-    let mut rows = query.fetch(&state.db.pool);
+    tx: &mpsc::Sender<Result<Bytes, Refusal>>,
+) -> Result<(), Refusal> {
+    let mut rows = coverage::place_indicators(&state.db, &q.scope);
     let mut current: Option<GapRow> = None;
     while let Some((id, grid, kind, label, address, last_at, last_outcome, excluded, indicator, reached_at)) =
         rows.try_next().await?
     {
         if current.as_ref().is_some_and(|r| r.place_id != id) {
             let done = current.take().expect("checked");
-            let full = !out.push(finish(done), q).map_err(ApiError::internal)?;
+            let full = !out.push(finish(done), q).map_err(Refusal::internal)?;
             // Waits while the client is slower than the database; stops if it left.
-            if full && tx.send(Ok(out.take().map_err(ApiError::internal)?)).await.is_err() {
+            if full && tx.send(Ok(out.take().map_err(Refusal::internal)?)).await.is_err() {
                 return Ok(());
             }
         }
@@ -213,10 +167,10 @@ async fn produce(
         }
     }
     if let Some(done) = current.take() {
-        out.push(finish(done), q).map_err(ApiError::internal)?;
+        out.push(finish(done), q).map_err(Refusal::internal)?;
     }
-    out.end().map_err(ApiError::internal)?;
-    let _ = tx.send(Ok(out.take().map_err(ApiError::internal)?)).await;
+    out.end().map_err(Refusal::internal)?;
+    let _ = tx.send(Ok(out.take().map_err(Refusal::internal)?)).await;
     Ok(())
 }
 

@@ -8,9 +8,9 @@
 //!
 //! Each unit, and the report as a whole, also carries the month's urgent dissuasion task figures (`tasks_read`).
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::reports::time::{self, day_start_ms, next_month, offset_text, time_text};
-use crate::reports::AREA_FILTER;
+use crate::store::{areas, coverage};
 use crate::tasks::read::{self, TaskFigures};
 use crate::AppState;
 use chrono::FixedOffset;
@@ -76,24 +76,9 @@ pub struct MonthlyReport {
 /// Per unit and indicator: (eligible, reached, excluded) at a time.
 pub type UnitCoverage = BTreeMap<(String, String), (u64, u64, u64)>;
 
-/// The places whose last visit before `$3` found them gone. Each place has one last visit, so each appears once.
-const GONE_AT: &str = "SELECT v.place_id FROM visits v WHERE v.at < $3 AND v.outcome = 'gone' AND NOT EXISTS \
-    (SELECT 1 FROM visits w WHERE w.place_id = v.place_id AND w.at < $3 \
-     AND (w.at > v.at OR (w.at = v.at AND w.visit_id > v.visit_id)))";
-
 /// Coverage per village or community as it stood at `at_ms` (exclusive), within the area and team filter.
-pub async fn coverage_at(state: &AppState, at_ms: i64, area: &str, team: &str) -> Result<UnitCoverage, ApiError> {
-    let sql = format!(
-        "SELECT p.village_code, pi.indicator, \
-           CAST(SUM(CASE WHEN g.place_id IS NULL THEN 1 ELSE 0 END) AS BIGINT), \
-           CAST(SUM(CASE WHEN g.place_id IS NULL AND pi.reached_at < $3 THEN 1 ELSE 0 END) AS BIGINT), \
-           CAST(SUM(CASE WHEN g.place_id IS NULL THEN 0 ELSE 1 END) AS BIGINT) \
-         FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id \
-         LEFT JOIN ({GONE_AT}) g ON g.place_id = p.place_id \
-         WHERE {AREA_FILTER} GROUP BY p.village_code, pi.indicator"
-    );
-    let rows: Vec<(String, String, i64, i64, i64)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(area).bind(team).bind(at_ms).fetch_all(&state.db.pool).await?;
+pub async fn coverage_at(state: &AppState, at_ms: i64, area: &str, team: &str) -> Result<UnitCoverage, Refusal> {
+    let rows = coverage::village_counts_at(&state.db, at_ms, area, team).await?;
     Ok(rows.into_iter().map(|(u, i, e, r, x)| ((u, i), (e as u64, r as u64, x as u64))).collect())
 }
 
@@ -104,19 +89,8 @@ async fn visits_between(
     to: i64,
     area: &str,
     team: &str,
-) -> Result<HashMap<String, (u64, u64)>, ApiError> {
-    let sql = format!(
-        "SELECT p.village_code, CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT v.place_id) AS BIGINT) \
-         FROM visits v JOIN places p ON p.place_id = v.place_id \
-         WHERE v.at >= $3 AND v.at < $4 AND {AREA_FILTER} GROUP BY p.village_code"
-    );
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(area)
-        .bind(team)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&state.db.pool)
-        .await?;
+) -> Result<HashMap<String, (u64, u64)>, Refusal> {
+    let rows = coverage::village_visits_between(&state.db, (from, to), area, team).await?;
     Ok(rows.into_iter().map(|(u, n, p)| (u, (n as u64, p as u64))).collect())
 }
 
@@ -152,16 +126,16 @@ pub struct MonthlyParams<'a> {
     pub team: Option<&'a str>,
 }
 
-pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyReport, ApiError> {
+pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyReport, Refusal> {
     let first = time::parse_month(p.month)?;
     if !(0.0..=1.0).contains(&p.threshold) {
-        return Err(ApiError::bad_request(format!("threshold={} is not a rate between 0 and 1", p.threshold)));
+        return Err(Refusal::invalid(format!("threshold={} is not a rate between 0 and 1", p.threshold)));
     }
     let area = p.area.unwrap_or("");
     let team = p.team.unwrap_or("");
     let names = area_records(state).await?;
     if !area.is_empty() && !names.contains_key(area) {
-        return Err(ApiError::not_found(format!("no area with code {area:?}")));
+        return Err(Refusal::not_found(format!("no area with code {area:?}")));
     }
     let start = day_start_ms(first, p.offset);
     let end = day_start_ms(next_month(first), p.offset);
@@ -226,13 +200,8 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
 }
 
 /// Every area's (name, kind), by code.
-async fn area_records(state: &AppState) -> Result<HashMap<String, (String, String)>, ApiError> {
-    Ok(sqlx::query_as::<_, (String, String, String)>("SELECT code, name, kind FROM areas")
-        .fetch_all(&state.db.pool)
-        .await?
-        .into_iter()
-        .map(|(c, n, k)| (c, (n, k)))
-        .collect())
+async fn area_records(state: &AppState) -> Result<HashMap<String, (String, String)>, Refusal> {
+    Ok(areas::names_and_kinds(&state.db).await?.into_iter().map(|(c, n, k)| (c, (n, k))).collect())
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 //! series from the places, indicators and visits; it is the reference the counts are checked against, and
 //! answers the rare requests the counts cannot (offsets that are not whole quarter hours, areas above towns).
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::reports::time::{day_start_ms, offset_text, DAY_MS};
-use crate::reports::AREA_FILTER;
-use crate::store::area_progress::{BUCKET_MS, FROM_THE_START};
+use crate::store::area_progress::BUCKET_MS;
+use crate::store::areas;
+use crate::store::coverage::{self as stored, ProgressRows};
 use crate::AppState;
 use chrono::{FixedOffset, NaiveDate};
 use client_core::grid::coverage::{Figure, INDICATORS};
@@ -40,8 +41,6 @@ pub struct Progress {
     pub series: Vec<ProgressSeries>,
 }
 
-const EVER_GONE: &str = "EXISTS (SELECT 1 FROM visits g WHERE g.place_id = p.place_id AND g.outcome = 'gone')";
-
 /// Per indicator: eligible and reached at the end of each day of the series.
 type Figures = HashMap<String, (Vec<u64>, Vec<u64>)>;
 
@@ -52,7 +51,7 @@ pub async fn progress(
     offset: FixedOffset,
     area: &str,
     team: &str,
-) -> Result<Progress, ApiError> {
+) -> Result<Progress, Refusal> {
     match counted(state, days, offset, area, team).await? {
         Some(progress) => Ok(progress),
         None => scanned(state, days, offset, area, team).await,
@@ -67,47 +66,28 @@ pub async fn counted(
     offset: FixedOffset,
     area: &str,
     team: &str,
-) -> Result<Option<Progress>, ApiError> {
-    let first = *days.first().ok_or_else(|| ApiError::bad_request("an empty date range"))?;
+) -> Result<Option<Progress>, Refusal> {
+    let first = *days.first().ok_or_else(|| Refusal::invalid("an empty date range"))?;
     if i64::from(offset.local_minus_utc()) * 1000 % BUCKET_MS != 0 {
         return Ok(None);
     }
-    let area_kind = if area.is_empty() {
-        None
-    } else {
-        let kind: Option<(String,)> =
-            sqlx::query_as("SELECT kind FROM areas WHERE code = $1").bind(area).fetch_optional(&state.db.pool).await?;
-        Some(kind.map(|k| k.0).unwrap_or_default())
-    };
+    let area_kind =
+        if area.is_empty() { None } else { Some(areas::kind_of(&state.db, area).await?.unwrap_or_default()) };
     // Whose rows to add up: every town's, one area's, or (for a team) the team's grids within the area.
-    let (level, rows_of) = match (team.is_empty(), area_kind.as_deref()) {
-        (true, None) => ("town", "TRUE".to_string()),
-        (true, Some("town")) => ("town", "area_code = $4".to_string()),
-        (true, Some("village" | "community")) => ("village", "area_code = $4".to_string()),
-        (true, Some("grid")) => ("grid", "area_code = $4".to_string()),
+    let (level, rows) = match (team.is_empty(), area_kind.as_deref()) {
+        (true, None) => ("town", ProgressRows::All),
+        (true, Some("town")) => ("town", ProgressRows::Area),
+        (true, Some("village" | "community")) => ("village", ProgressRows::Area),
+        (true, Some("grid")) => ("grid", ProgressRows::Area),
         (true, Some(_)) => return Ok(None),
-        (false, _) => ("grid", format!("area_code IN (SELECT area_code FROM area_coverage WHERE {TEAM_GRIDS})")),
+        (false, _) => ("grid", ProgressRows::TeamGrids),
     };
     let n = days.len();
     let start = day_start_ms(first, offset);
     let end = day_start_ms(days[n - 1], offset) + DAY_MS;
     // Day -2: the eligible places themselves; -1: changes before the first day; k: changes during day k.
-    let sql = format!(
-        "SELECT indicator, CASE WHEN bucket = {FROM_THE_START} THEN -2 WHEN bucket < $1 THEN -1 \
-           ELSE (bucket - $1) / $3 END AS day_index, CAST(SUM(eligible) AS BIGINT), CAST(SUM(reached) AS BIGINT) \
-         FROM area_progress WHERE level = '{level}' AND {rows_of} AND bucket < $2 GROUP BY indicator, day_index"
-    );
-    let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql))
-        .bind(start / BUCKET_MS)
-        .bind(end / BUCKET_MS)
-        .bind(DAY_MS / BUCKET_MS);
-    if rows_of.contains("$4") {
-        query = query.bind(area);
-    }
-    if rows_of.contains("$5") {
-        query = query.bind(team);
-    }
-    let changes = query.fetch_all(&state.db.pool).await?;
+    let buckets = (start / BUCKET_MS, end / BUCKET_MS);
+    let changes = stored::progress_changes(&state.db, level, rows, buckets, DAY_MS / BUCKET_MS, area, team).await?;
     // Indicators none of whose places is in scope (a grid that moved away leaves rows adding up to zero) are
     // left out, as the scan leaves them out.
     let present: Vec<&str> = changes.iter().filter(|c| c.1 == -2 && c.2 > 0).map(|c| c.0.as_str()).collect();
@@ -139,11 +119,6 @@ pub async fn counted(
     Ok(Some(series(days, offset, area, figures)))
 }
 
-/// The grids of a team ($5) within an area ($4, or everywhere), from the per-grid coverage rows, which know
-/// each grid's village and town as its places do.
-const TEAM_GRIDS: &str = "level = 'grid' AND ($4 = '' OR area_code = $4 OR village_code = $4 OR town_code = $4) \
-    AND area_code IN (SELECT grid_code FROM assignments WHERE team = $5)";
-
 /// The series computed from places, indicators and visits: the reference for [`progress`].
 pub async fn scanned(
     state: &AppState,
@@ -151,18 +126,11 @@ pub async fn scanned(
     offset: FixedOffset,
     area: &str,
     team: &str,
-) -> Result<Progress, ApiError> {
-    let first = *days.first().ok_or_else(|| ApiError::bad_request("an empty date range"))?;
+) -> Result<Progress, Refusal> {
+    let first = *days.first().ok_or_else(|| Refusal::invalid("an empty date range"))?;
     let start = day_start_ms(first, offset);
     // Bucket -2: never reached; -1: before the first day; k: during day k.
-    let sql = format!(
-        "SELECT pi.indicator, CASE WHEN pi.reached_at IS NULL THEN -2 WHEN pi.reached_at < $3 THEN -1 \
-           ELSE (pi.reached_at - $3) / {DAY_MS} END AS bucket, CAST(COUNT(*) AS BIGINT) \
-         FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id \
-         WHERE {AREA_FILTER} AND NOT {EVER_GONE} GROUP BY pi.indicator, bucket"
-    );
-    let buckets: Vec<(String, i64, i64)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(area).bind(team).bind(start).fetch_all(&state.db.pool).await?;
+    let buckets = stored::reached_by_day_never_gone(&state.db, start, DAY_MS, area, team).await?;
     let n = days.len();
     // Per indicator: eligible total, and reached per day (cumulative after the loop).
     let mut figures: Figures = HashMap::new();
@@ -220,27 +188,13 @@ async fn replay_gone_places(
     area: &str,
     team: &str,
     figures: &mut Figures,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     let n = days.len();
-    let indicators: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT p.place_id, pi.indicator, pi.reached_at FROM place_indicators pi \
-         JOIN places p ON p.place_id = pi.place_id WHERE {AREA_FILTER} AND {EVER_GONE}"
-    )))
-    .bind(area)
-    .bind(team)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let indicators = stored::indicators_of_gone_places(&state.db, area, team).await?;
     if indicators.is_empty() {
         return Ok(());
     }
-    let visits: Vec<(String, i64, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT v.place_id, v.at, v.visit_id, v.outcome FROM visits v JOIN places p ON p.place_id = v.place_id \
-         WHERE {AREA_FILTER} AND {EVER_GONE} ORDER BY v.place_id, v.at, v.visit_id"
-    )))
-    .bind(area)
-    .bind(team)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let visits = stored::visits_of_gone_places(&state.db, area, team).await?;
     let mut by_place: HashMap<&str, Vec<(i64, bool)>> = HashMap::new();
     for (place, at, _, outcome) in &visits {
         // Ordered by (at, visit_id): the last one before a time is the last in the list before it.

@@ -1,7 +1,7 @@
 //! Calendar arithmetic for reports: months and days in a fixed UTC offset (China Standard Time, +08:00, by
 //! default), turned into the millisecond bounds that the SQL tables store.
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 
 /// The campaign's local time when a request names none: China Standard Time (no daylight saving).
@@ -9,9 +9,9 @@ pub const DEFAULT_UTC_OFFSET: &str = "+08:00";
 pub const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Parses `+08:00`, `-05:30`, `Z`. A `+` sent unencoded in a query string arrives as a space; that is accepted.
-pub fn parse_offset(s: Option<&str>) -> Result<FixedOffset, ApiError> {
+pub fn parse_offset(s: Option<&str>) -> Result<FixedOffset, Refusal> {
     let raw = s.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_UTC_OFFSET);
-    let bad = || ApiError::bad_request(format!("utc_offset={raw:?} is not an offset such as +08:00 or -05:00"));
+    let bad = || Refusal::invalid(format!("utc_offset={raw:?} is not an offset such as +08:00 or -05:00"));
     if raw == "Z" {
         return Ok(FixedOffset::east_opt(0).expect("zero offset"));
     }
@@ -37,8 +37,8 @@ pub fn offset_text(offset: FixedOffset) -> String {
 }
 
 /// The first day of `YYYY-MM`.
-pub fn parse_month(s: &str) -> Result<NaiveDate, ApiError> {
-    let bad = || ApiError::bad_request(format!("month={s:?} is not a month such as 2026-11 (YYYY-MM)"));
+pub fn parse_month(s: &str) -> Result<NaiveDate, Refusal> {
+    let bad = || Refusal::invalid(format!("month={s:?} is not a month such as 2026-11 (YYYY-MM)"));
     if s.len() != 7 || s.as_bytes()[4] != b'-' {
         return Err(bad());
     }
@@ -49,11 +49,11 @@ pub fn parse_month(s: &str) -> Result<NaiveDate, ApiError> {
     Ok(d)
 }
 
-pub fn parse_date(name: &str, s: &str) -> Result<NaiveDate, ApiError> {
+pub fn parse_date(name: &str, s: &str) -> Result<NaiveDate, Refusal> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .filter(|d| (2000..=2200).contains(&d.year()))
-        .ok_or_else(|| ApiError::bad_request(format!("{name}={s:?} is not a date such as 2026-11-27 (YYYY-MM-DD)")))
+        .ok_or_else(|| Refusal::invalid(format!("{name}={s:?} is not a date such as 2026-11-27 (YYYY-MM-DD)")))
 }
 
 /// The first day of the month after `first`.
@@ -85,13 +85,13 @@ pub fn time_text(ms: i64, offset: FixedOffset) -> String {
 }
 
 /// Days from `from` to `to` inclusive, refusing reversed or overlong ranges.
-pub fn day_range(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<Vec<NaiveDate>, ApiError> {
+pub fn day_range(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<Vec<NaiveDate>, Refusal> {
     if to < from {
-        return Err(ApiError::bad_request(format!("from={from} is after to={to}")));
+        return Err(Refusal::invalid(format!("from={from} is after to={to}")));
     }
     let n = (to - from).num_days() + 1;
     if n > max_days {
-        return Err(ApiError::bad_request(format!("a series covers at most {max_days} days; this asks for {n}")));
+        return Err(Refusal::invalid(format!("a series covers at most {max_days} days; this asks for {n}")));
     }
     Ok((0..n).map(|i| from + Duration::days(i)).collect())
 }

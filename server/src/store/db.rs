@@ -149,6 +149,12 @@ impl Db {
         }
     }
 
+    /// Whether the database answers a trivial statement (readiness).
+    pub async fn answers(&self) -> crate::store::StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Waits for the right to write (SQLite; a no-op on PostgreSQL) and opens a write transaction. Whoever holds
     /// the guard is the only writer in this process until it drops it.
     pub async fn begin_write(&self) -> Result<(WriteGuard, Transaction<'static, Any>), sqlx::Error> {

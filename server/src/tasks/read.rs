@@ -1,9 +1,10 @@
 //! Reading urgent tasks from SQL: the office's list and detail views (with response times), and the figures the
 //! monthly report prints (created, completed, overdue, median response time).
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::reports::time::time_text;
 use crate::store::db::now_ms;
+use crate::store::tasks::{self as stored, TaskRecord};
 use crate::tasks::status;
 use crate::AppState;
 use chrono::FixedOffset;
@@ -49,31 +50,7 @@ pub struct TaskRow {
     pub closed_at: Option<String>,
 }
 
-const ROW_COLUMNS: &str = "task_id, team, grid_code, village_code, place_id, target_label, fraud_type, priority, \
-    status, created_at, deadline, received_at, opened_at, first_action_at, reached_at, evaluation, closed_at";
-
-#[derive(sqlx::FromRow)]
-struct RawRow {
-    task_id: String,
-    team: String,
-    grid_code: Option<String>,
-    village_code: Option<String>,
-    place_id: Option<String>,
-    target_label: String,
-    fraud_type: String,
-    priority: String,
-    status: String,
-    created_at: i64,
-    deadline: i64,
-    received_at: Option<i64>,
-    opened_at: Option<i64>,
-    first_action_at: Option<i64>,
-    reached_at: Option<i64>,
-    evaluation: Option<String>,
-    closed_at: Option<i64>,
-}
-
-fn to_row(r: RawRow, now: i64, offset: FixedOffset) -> TaskRow {
+fn to_row(r: TaskRecord, now: i64, offset: FixedOffset) -> TaskRow {
     let text = |ms: Option<i64>| ms.map(|m| time_text(m, offset));
     let waiting = r.status == status::OPEN || r.status == status::FOLLOW_UP;
     TaskRow {
@@ -123,14 +100,8 @@ pub async fn list(
     filter: StatusFilter,
     team: Option<&str>,
     offset: FixedOffset,
-) -> Result<Vec<TaskRow>, ApiError> {
-    let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM tasks WHERE ($1 = '' OR team = $1) ORDER BY \
-         CASE WHEN status = 'closed' THEN 1 ELSE 0 END, \
-         CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, deadline, task_id"
-    );
-    let rows: Vec<RawRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(team.unwrap_or("")).fetch_all(&state.db.pool).await?;
+) -> Result<Vec<TaskRow>, Refusal> {
+    let rows = stored::records(&state.db, team.unwrap_or("")).await?;
     let now = now_ms();
     Ok(rows
         .into_iter()
@@ -201,46 +172,17 @@ pub struct TaskDetail {
     pub devices: Vec<DeviceTaskRow>,
 }
 
-pub async fn detail(state: &AppState, id: &str, offset: FixedOffset) -> Result<Option<TaskDetail>, ApiError> {
-    let pool = &state.db.pool;
-    let sql = format!("SELECT {ROW_COLUMNS} FROM tasks WHERE task_id = $1");
-    let Some(raw) = sqlx::query_as::<_, RawRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? else {
+pub async fn detail(state: &AppState, id: &str, offset: FixedOffset) -> Result<Option<TaskDetail>, Refusal> {
+    let db = &state.db;
+    let Some(raw) = stored::record(db, id).await? else {
         return Ok(None);
     };
     let row = to_row(raw, now_ms(), offset);
-    let (address, phone, instructions, evaluation_comment): (Option<String>, Option<String>, String, Option<String>) =
-        sqlx::query_as(
-            "SELECT target_address, target_phone, instructions, evaluation_comment FROM tasks WHERE task_id = $1",
-        )
-        .bind(id)
-        .fetch_one(pool)
-        .await?;
-    let signs: Vec<(String, String, String, i64)> =
-        sqlx::query_as("SELECT kind, volunteer, device_id, at FROM task_signs WHERE task_id = $1 ORDER BY at, sign_id")
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-    type Outcome = (String, String, String, i64, String, i64, i64, i64, Option<i64>, Option<String>);
-    let outcomes: Vec<Outcome> = sqlx::query_as(
-        "SELECT outcome_id, volunteer, device_id, at, method, reached, dissuaded, money_lost, amount_fen, feedback \
-         FROM task_outcomes WHERE task_id = $1 ORDER BY at, outcome_id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let evaluations: Vec<(i64, String, String, String)> =
-        sqlx::query_as("SELECT at, result, comment, evaluated_by FROM task_evaluations WHERE task_id = $1 ORDER BY at")
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-    let devices: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT dt.device_id, u.username, dt.delivered_at, dt.purged_at FROM device_tasks dt \
-         LEFT JOIN devices d ON d.device_id = dt.device_id LEFT JOIN users u ON u.id = d.user_id \
-         WHERE dt.task_id = $1 ORDER BY dt.delivered_at, dt.device_id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
+    let (address, phone, instructions, evaluation_comment) = stored::particulars(db, id).await?;
+    let signs = stored::signs(db, id).await?;
+    let outcomes = stored::outcomes(db, id).await?;
+    let evaluations = stored::evaluations(db, id).await?;
+    let devices = stored::deliveries(db, id).await?;
     Ok(Some(TaskDetail {
         row,
         address,
@@ -349,19 +291,8 @@ pub async fn monthly_figures(
     (start, end): (i64, i64),
     area: &str,
     team: &str,
-) -> Result<(BTreeMap<String, TaskFigures>, TaskFigures), ApiError> {
-    type Times = (Option<String>, i64, i64, Option<i64>, Option<i64>, Option<String>, Option<i64>);
-    let rows: Vec<Times> = sqlx::query_as(
-        "SELECT village_code, created_at, deadline, first_action_at, reached_at, evaluation, evaluated_at FROM tasks \
-         WHERE created_at >= $3 AND created_at < $4 \
-         AND ($1 = '' OR grid_code = $1 OR village_code = $1 OR town_code = $1) AND ($2 = '' OR team = $2)",
-    )
-    .bind(area)
-    .bind(team)
-    .bind(start)
-    .bind(end)
-    .fetch_all(&state.db.pool)
-    .await?;
+) -> Result<(BTreeMap<String, TaskFigures>, TaskFigures), Refusal> {
+    let rows = stored::times_created_between(&state.db, (start, end), area, team).await?;
     let mut per_village: BTreeMap<String, Vec<TaskTimes>> = BTreeMap::new();
     let mut all = Vec::new();
     for (village, created_at, deadline, first_action_at, reached_at, evaluation, evaluated_at) in rows {

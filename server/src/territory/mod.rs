@@ -6,10 +6,10 @@
 pub mod csv;
 
 use crate::accounts::audit;
-use crate::http::error::ApiError;
-use crate::store::db::{in_list, values_list, MAX_BINDS};
+use crate::refusal::Refusal;
+use crate::store::areas::{all_areas, upsert_areas};
 use crate::store::grids::GridWrite;
-use crate::store::projection;
+use crate::store::{places, projection};
 use crate::territory::csv::{parse_territory_csv, Territory, TerritoryRow};
 use crate::AppState;
 use automerge::Change;
@@ -43,7 +43,7 @@ pub struct ImportSummary {
     pub grids_changed: u64,
 }
 
-pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, ApiError> {
+pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, Refusal> {
     let territory = parse_territory_csv(bytes)
         .map_err(|errors| not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     let mut summary = ImportSummary { dry_run, rows: territory.row_count() as u64, ..Default::default() };
@@ -66,7 +66,7 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
         let mut places = 0;
         while next < grids.len() && places < CHUNK_PLACES {
             let (index, info) = grids[next];
-            let rows = territory.grid_rows(index).map_err(ApiError::internal)?;
+            let rows = territory.grid_rows(index).map_err(Refusal::internal)?;
             places += rows.len();
             chunk.push((info, rows));
             next += 1;
@@ -148,11 +148,8 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
     Ok(summary)
 }
 
-fn not_imported(errors: String) -> ApiError {
-    ApiError::unprocessable(
-        "invalid_csv",
-        format!("the file was not imported; fix these rows and try again:\n{errors}"),
-    )
+fn not_imported(errors: String) -> Refusal {
+    Refusal::unacceptable("invalid_csv", format!("the file was not imported; fix these rows and try again:\n{errors}"))
 }
 
 /// Errors of the checks against the database, the first `MAX_ERRORS` by line, with a count of the rest.
@@ -203,15 +200,9 @@ async fn check_areas(
     tx: &mut Tx,
     territory: &Territory<'_>,
     errors: &mut ErrorList,
-) -> Result<(Vec<AreaRow>, StoredAreas), ApiError> {
-    let stored: StoredAreas = sqlx::query_as::<_, (String, String, String, Option<String>)>(
-        "SELECT code, name, kind, parent_code FROM areas",
-    )
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .map(|(code, name, kind, parent)| (code, (name, kind, parent)))
-    .collect();
+) -> Result<(Vec<AreaRow>, StoredAreas), Refusal> {
+    let stored: StoredAreas =
+        all_areas(tx).await?.into_iter().map(|(code, name, kind, parent)| (code, (name, kind, parent))).collect();
     let mut areas: Vec<AreaRow> = Vec::with_capacity(territory.grids().len() * 3);
     let mut checked = BTreeSet::new();
     for (info, line) in territory.grids() {
@@ -254,7 +245,7 @@ async fn write_areas(
     areas: &[AreaRow],
     stored: &StoredAreas,
     summary: &mut ImportSummary,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     let mut writes = Vec::new();
     for area @ (code, name, kind, parent) in areas {
         match stored.get(code) {
@@ -264,19 +255,7 @@ async fn write_areas(
         }
         writes.push(area);
     }
-    const COLS: usize = 4;
-    for chunk in writes.chunks(MAX_BINDS / COLS) {
-        let sql = format!(
-            "INSERT INTO areas (code, name, kind, parent_code) VALUES {} ON CONFLICT (code) DO UPDATE SET \
-             name = excluded.name, kind = excluded.kind, parent_code = excluded.parent_code",
-            values_list(tx, chunk.len(), COLS)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (code, name, kind, parent) in chunk {
-            query = query.bind(code).bind(name).bind(kind.id()).bind(parent);
-        }
-        query.execute(&mut **tx).await?;
-    }
+    upsert_areas(tx, &writes).await?;
     Ok(())
 }
 
@@ -285,57 +264,33 @@ async fn check_places_stay(
     tx: &mut Tx,
     chunk: &[(&GridInfo, Vec<TerritoryRow>)],
     errors: &mut ErrorList,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     let rows: Vec<&TerritoryRow> = chunk.iter().flat_map(|(_, rows)| rows).collect();
-    for part in rows.chunks(MAX_BINDS) {
-        let list = in_list(tx, part.len());
-        let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({list})");
-        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-        for row in part {
-            query = query.bind(&row.place.id);
-        }
-        let stored: HashMap<String, String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
-        for row in part {
-            match stored.get(&row.place.id) {
-                Some(grid) if grid != &row.grid.code => errors.push(
-                    row.line,
-                    format!(
-                        "place {} already belongs to grid {grid}; moving places between grids is not supported",
-                        row.place.id
-                    ),
+    let ids: Vec<&str> = rows.iter().map(|r| r.place.id.as_str()).collect();
+    let stored: HashMap<String, String> = places::grids_of(tx, &ids).await?.into_iter().collect();
+    for row in rows {
+        match stored.get(&row.place.id) {
+            Some(grid) if grid != &row.grid.code => errors.push(
+                row.line,
+                format!(
+                    "place {} already belongs to grid {grid}; moving places between grids is not supported",
+                    row.place.id
                 ),
-                _ => {}
-            }
+            ),
+            _ => {}
         }
     }
     Ok(())
 }
 
 /// Contacts as the file gives them: set where given, removed where not, in multi-row statements.
-async fn write_contacts<'r>(tx: &mut Tx, rows: impl Iterator<Item = &'r TerritoryRow>) -> Result<(), ApiError> {
+async fn write_contacts<'r>(tx: &mut Tx, rows: impl Iterator<Item = &'r TerritoryRow>) -> Result<(), Refusal> {
     let (with, without): (Vec<&TerritoryRow>, Vec<&TerritoryRow>) =
         rows.partition(|r| r.contact_name.is_some() || r.contact_phone.is_some());
-    for chunk in without.chunks(MAX_BINDS) {
-        let list = in_list(tx, chunk.len());
-        let sql = format!("DELETE FROM place_contacts WHERE place_id IN ({list})");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            query = query.bind(&row.place.id);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    const COLS: usize = 3;
-    for chunk in with.chunks(MAX_BINDS / COLS) {
-        let sql = format!(
-            "INSERT INTO place_contacts (place_id, contact_name, contact_phone) VALUES {} ON CONFLICT (place_id) \
-             DO UPDATE SET contact_name = excluded.contact_name, contact_phone = excluded.contact_phone",
-            values_list(tx, chunk.len(), COLS)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            query = query.bind(&row.place.id).bind(&row.contact_name).bind(&row.contact_phone);
-        }
-        query.execute(&mut **tx).await?;
-    }
+    let without: Vec<&str> = without.iter().map(|r| r.place.id.as_str()).collect();
+    places::delete_contacts(tx, &without).await?;
+    let with: Vec<(&str, Option<&str>, Option<&str>)> =
+        with.iter().map(|r| (r.place.id.as_str(), r.contact_name.as_deref(), r.contact_phone.as_deref())).collect();
+    places::upsert_contacts(tx, &with).await?;
     Ok(())
 }

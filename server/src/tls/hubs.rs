@@ -3,6 +3,7 @@
 //! team no longer count.
 
 use crate::store::db::Db;
+use crate::store::hubs::{self, CertificateRow};
 use crate::store::{StoreError, StoreResult};
 use crate::tls::ca::{HubIdentity, IssuedCertificate};
 
@@ -27,23 +28,8 @@ pub async fn record_certificate(
     // A loopback address reaches the phone or laptop itself, never another machine: it is nobody's to hold.
     let held = issued.names.iter().filter(|name| !name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
     for name in held {
-        let claimed = sqlx::query(
-            "INSERT INTO hub_names (name, team, held_until) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET team = excluded.team, held_until = excluded.held_until \
-             WHERE hub_names.team = excluded.team OR hub_names.held_until <= $4",
-        )
-        .bind(name)
-        .bind(&hub.team)
-        .bind(held_until)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            let (until,): (i64,) = sqlx::query_as("SELECT held_until FROM hub_names WHERE name = $1")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
+        if !hubs::claim_name(&mut tx, name, &hub.team, held_until, now_ms).await? {
+            let until = hubs::name_held_until(&mut tx, name).await?;
             let until = chrono::DateTime::from_timestamp_millis(until).unwrap_or(now);
             return Err(StoreError::conflict(format!(
                 "{name} is the address of another team's hub until {} (its phones reach their hub there), so it \
@@ -54,18 +40,15 @@ pub async fn record_certificate(
             )));
         }
     }
-    sqlx::query(
-        "INSERT INTO hub_certificates (serial, team, device_id, names, issued_at, not_after) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&issued.serial)
-    .bind(&hub.team)
-    .bind(&hub.device_id)
-    .bind(issued.names.join(" "))
-    .bind(now_ms)
-    .bind(not_after)
-    .execute(&mut *tx)
-    .await?;
+    let record = CertificateRow {
+        serial: &issued.serial,
+        team: &hub.team,
+        device_id: &hub.device_id,
+        names: issued.names.join(" "),
+        issued_at: now_ms,
+        not_after,
+    };
+    hubs::insert_certificate(&mut tx, record).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -74,17 +57,5 @@ pub async fn record_certificate(
 /// not expired, and its device was revoked, its account disabled, or is no longer a lead (or the office) of the
 /// team. Sorted.
 pub async fn withdrawn_hub_devices(db: &Db, team: &str, at_ms: i64) -> StoreResult<Vec<String>> {
-    let withdrawn: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT c.device_id FROM hub_certificates c \
-         LEFT JOIN devices d ON d.device_id = c.device_id LEFT JOIN users u ON u.id = d.user_id \
-         WHERE c.team = $1 AND c.not_after > $2 \
-         AND (u.id IS NULL OR d.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL \
-              OR u.role NOT IN ('lead', 'office') OR u.team IS NULL OR u.team <> $1) \
-         ORDER BY c.device_id",
-    )
-    .bind(team)
-    .bind(at_ms)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(withdrawn.into_iter().map(|(d,)| d).collect())
+    hubs::withdrawn_hub_devices(db, team, at_ms).await
 }
