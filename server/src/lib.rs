@@ -3,7 +3,8 @@
 //! Its folders are its layers: `http` (router, extractors, one module per resource; the only place that knows
 //! HTTP status codes) calls the domain folders (`accounts`, `places`, `reports`, `tasks`, `territory`,
 //! `settings`, `demo`), which keep their data through `store` (database, grid documents, projection). `sync`
-//! receives a device's sync (its grids in `sync`, its tasks in `sync::tasks`).
+//! receives a device's sync (its grids in `sync`, its tasks in `sync::tasks`). `serving` is what a team's hub
+//! serves the way the server does.
 
 pub mod accounts;
 pub mod demo;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod ops;
 pub mod places;
 pub mod reports;
+pub mod serving;
 pub mod settings;
 pub mod store;
 pub mod sync;
