@@ -117,7 +117,7 @@ fn ca_response(hub: &Hub, respond: fn(&str) -> Response) -> Response {
 }
 
 /// The lead's profile, checked: enrolled as a lead, with signing keys and the team's grids.
-fn hub_of(profile: &Profile) -> Result<Hub> {
+pub fn hub_of(profile: &Profile) -> Result<Hub> {
     let device = profile.device()?;
     if !matches!(device.role.as_deref(), Some("lead") | Some("office")) {
         bail!(
