@@ -25,8 +25,8 @@ mod common;
 use common::Rng;
 
 use anyhow::{anyhow, bail, Context, Result};
-use client_core::coverage::eligible_indicators;
-use client_core::model::PlaceKind;
+use client_core::grid::coverage::eligible_indicators;
+use client_core::grid::model::PlaceKind;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -48,7 +48,7 @@ use common::Rng;
 
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::{ActorId, ChangeHash};
-use client_core::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
+use client_core::grid::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sync::{apply_reply, build_push};
 use client_core::GridDoc;

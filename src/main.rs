@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use cli::*;
-use client_core::model::{Deliveries, Outcome};
-use client_core::task_model::{parse_yuan, ContactMethod};
+use client_core::grid::model::{Deliveries, Outcome};
+use client_core::task::model::{parse_yuan, ContactMethod};
 use field::{device, hub, profile};
 use std::io::BufRead;
 

@@ -4,7 +4,7 @@
 mod common;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, ReadDoc};
-use client_core::model::{Deliveries, Outcome, Visit};
+use client_core::grid::model::{Deliveries, Outcome, Visit};
 use client_core::protocol::{self, GridPush, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::store::GridStore;
 use client_core::sync::build_push;
@@ -1409,15 +1409,15 @@ fn device_str(profile: &Path, key: &str) -> String {
 }
 
 /// A place found in the field by `profile`'s volunteer, under `id`.
-fn found_place(profile: &Path, id: &str, label: &str) -> client_core::found::FoundPlace {
+fn found_place(profile: &Path, id: &str, label: &str) -> client_core::grid::found::FoundPlace {
     found_place_by(&device_str(profile, "username"), &device_str(profile, "device_id"), id, label)
 }
 
-fn found_place_by(username: &str, device: &str, id: &str, label: &str) -> client_core::found::FoundPlace {
-    client_core::found::FoundPlace {
-        place: client_core::model::Place {
+fn found_place_by(username: &str, device: &str, id: &str, label: &str) -> client_core::grid::found::FoundPlace {
+    client_core::grid::found::FoundPlace {
+        place: client_core::grid::model::Place {
             id: id.into(),
-            kind: client_core::model::PlaceKind::Household,
+            kind: client_core::grid::model::PlaceKind::Household,
             label: label.into(),
             address: None,
             lat: Some(30.2),
@@ -1494,7 +1494,7 @@ fn a_found_place_cannot_take_the_id_of_a_place_of_another_grid() {
     // Nor may it propose a correction of that place, or record a visit to it, from its grid.
     let mut doc = w.grid(&w.b1, "GB");
     let base = doc.heads();
-    doc.add_correction(&client_core::found::Correction {
+    doc.add_correction(&client_core::grid::found::Correction {
         id: uuid::Uuid::now_v7(),
         place_id: found_id.clone(),
         label: Some("hijacked".into()),
@@ -1527,7 +1527,7 @@ fn a_found_place_cannot_take_the_id_of_a_place_of_another_grid() {
 /// write; the database has the last word. The projection itself never moves a place to another grid.
 #[test]
 fn the_projection_never_moves_a_place_to_another_grid() {
-    use client_core::model::{AreaKind, GridInfo};
+    use client_core::grid::model::{AreaKind, GridInfo};
     use server::store::projection::AreaDeltas;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -188,14 +188,14 @@ fn forged_visit(forger: &Path, victim: &Path) -> automerge::Change {
     let store = client_core::store::GridStore::open(&forger.join("grids")).unwrap();
     let mut doc = store.load("G1").unwrap();
     doc.set_actor(profile_value(victim, "actor").parse().unwrap());
-    let visit = client_core::model::Visit {
+    let visit = client_core::grid::model::Visit {
         id: uuid::Uuid::now_v7(),
         place_id: "H1".into(),
         volunteer: profile_value(victim, "username"),
         device: device_id(victim),
         at: chrono::Utc::now(),
-        outcome: client_core::model::Outcome::Completed,
-        deliveries: client_core::model::Deliveries { handbook: true, ..Default::default() },
+        outcome: client_core::grid::model::Outcome::Completed,
+        deliveries: client_core::grid::model::Deliveries { handbook: true, ..Default::default() },
         note: None,
         gps: None,
     };
@@ -325,14 +325,14 @@ fn a_hub_takes_a_web_app_s_visit_only_with_its_own_signature() {
     // The app's first visit, on the hub's copy of G1 (which it received there).
     let mut doc = client_core::store::GridStore::open(&t.lead.join("grids")).unwrap().load("G1").unwrap();
     doc.set_actor(str_of("actor").parse().unwrap());
-    let visit = client_core::model::Visit {
+    let visit = client_core::grid::model::Visit {
         id: uuid::Uuid::now_v7(),
         place_id: "H2".into(),
         volunteer: "v1".into(),
         device: str_of("device_id"),
         at: chrono::Utc::now(),
-        outcome: client_core::model::Outcome::Completed,
-        deliveries: client_core::model::Deliveries { handbook: true, ..Default::default() },
+        outcome: client_core::grid::model::Outcome::Completed,
+        deliveries: client_core::grid::model::Deliveries { handbook: true, ..Default::default() },
         note: None,
         gps: None,
     };
@@ -414,15 +414,15 @@ fn copy_profile(from: &Path, to: &Path) {
 /// Appends to `profile`'s copy of a task an outcome in `victim`'s name under the victim's actor, with an optional
 /// signature by `key`, as a device or hub bent on forging would.
 fn plant_forged_outcome(profile: &Path, task: &str, victim: &Path, key: Option<&client_core::sign::KeyPair>) {
-    let store = client_core::task_store::TaskStore::open(&profile.join("tasks")).unwrap();
+    let store = client_core::task::store::TaskStore::open(&profile.join("tasks")).unwrap();
     let mut doc = store.load(task).unwrap();
     doc.set_actor(profile_value(victim, "actor").parse().unwrap());
-    let outcome = client_core::task_model::TaskOutcome {
+    let outcome = client_core::task::model::TaskOutcome {
         id: uuid::Uuid::now_v7(),
         volunteer: profile_value(victim, "username"),
         device: device_id(victim),
         at: chrono::Utc::now(),
-        method: client_core::task_model::ContactMethod::Phone,
+        method: client_core::task::model::ContactMethod::Phone,
         reached: true,
         dissuaded: true,
         money_lost: false,
@@ -439,7 +439,7 @@ fn plant_forged_outcome(profile: &Path, task: &str, victim: &Path, key: Option<&
 
 /// The sign-fors a device holds in its copy of a task, as (kind, milliseconds) pairs it wrote.
 fn own_signs(profile: &Path, task: &str) -> std::collections::BTreeSet<(String, String)> {
-    let store = client_core::task_store::TaskStore::open(&profile.join("tasks")).unwrap();
+    let store = client_core::task::store::TaskStore::open(&profile.join("tasks")).unwrap();
     let device = device_id(profile);
     let signs = store.load(task).unwrap().signs().unwrap();
     signs
@@ -514,7 +514,7 @@ fn urgent_tasks_go_out_through_the_hub_and_their_outcomes_come_back_attributed_t
     assert_eq!(signs.into_iter().collect::<std::collections::BTreeSet<_>>(), own_signs(&v1, &id));
     let outcome_at =
         db_pairs(&t.data, &format!("SELECT outcome_id, CAST(at AS TEXT) FROM task_outcomes WHERE task_id = '{id}'"));
-    let v1_doc = client_core::task_store::TaskStore::open(&v1.join("tasks")).unwrap().load(&id).unwrap();
+    let v1_doc = client_core::task::store::TaskStore::open(&v1.join("tasks")).unwrap().load(&id).unwrap();
     assert_eq!(outcome_at[0].1, v1_doc.outcomes().unwrap()[0].at.timestamp_millis().to_string());
     drop(v1_doc);
     let shown: serde_json::Value =

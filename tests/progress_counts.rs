@@ -7,7 +7,7 @@
 
 mod common;
 use chrono::{Duration, FixedOffset, NaiveDate, Utc};
-use client_core::model::{Deliveries, Outcome, Visit};
+use client_core::grid::model::{Deliveries, Outcome, Visit};
 use server::reports::progress::{counted, progress, scanned};
 use server::reports::time::{day_range, day_start_ms};
 use server::store::db;
@@ -64,7 +64,7 @@ async fn sync_visits(state: &AppState, rng: &mut Rng, count: usize, now: i64, sp
             place_id: place.clone(),
             volunteer: "generated".into(),
             device: "generated-device".into(),
-            at: client_core::doc::millis_to_time(at),
+            at: client_core::grid::doc::millis_to_time(at),
             outcome,
             deliveries: Deliveries {
                 handbook: done && rng.below(3) > 0,

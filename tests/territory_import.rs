@@ -5,8 +5,8 @@
 //! the import are all counted, and a dry run or a file with an error in its last grid changes nothing.
 
 mod common;
-use client_core::coverage::{place_coverage, summarize};
-use client_core::model::{Deliveries, Outcome, PlaceKind, Visit};
+use client_core::grid::coverage::{place_coverage, summarize};
+use client_core::grid::model::{Deliveries, Outcome, PlaceKind, Visit};
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -211,7 +211,8 @@ fn as_visits(recorded: &[Recorded]) -> BTreeMap<&'static str, Visit> {
 /// `(area, indicator) -> (eligible, reached, excluded)` recomputed from the rows and the visits with the rules.
 fn expected(rows: &[Row], recorded: &[Recorded], by: &str) -> BTreeMap<(String, String), (u64, u64, u64)> {
     let visits = as_visits(recorded);
-    let mut areas: BTreeMap<String, Vec<(PlaceKind, bool, client_core::coverage::PlaceCoverage)>> = BTreeMap::new();
+    let mut areas: BTreeMap<String, Vec<(PlaceKind, bool, client_core::grid::coverage::PlaceCoverage)>> =
+        BTreeMap::new();
     for r in rows {
         let area = match by {
             "grid" => r.grid.clone(),

@@ -612,7 +612,7 @@ fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
     assert!(!body.contains(PERSON));
 
     // Amy's device rewrites the deadline in the office's part of the document: refused, nothing stored.
-    let store = client_core::task_store::TaskStore::open(&amy.join("tasks")).unwrap();
+    let store = client_core::task::store::TaskStore::open(&amy.join("tasks")).unwrap();
     let mut doc = store.load(&id).unwrap().automerge().clone();
     doc.set_actor(automerge::ActorId::try_from(device_field(&amy, "actor").as_str()).unwrap());
     let confirmed = store.mark(&id).unwrap().confirmed_heads();

@@ -6,7 +6,7 @@
 //! 4.5 KB (a visit with the longest note and texts). A volunteer's day is well under 500 visits; the largest
 //! legitimate sync is a hub (or a device relaying what it received from one) bringing a whole team's days.
 
-use crate::validate::Violation;
+use crate::sync::Violation;
 use automerge::Change;
 
 /// Most operations in one change a device wrote: a visit has 14 (the map and 13 fields).
@@ -96,7 +96,7 @@ pub fn check_task_changes(pushes: Option<&[crate::protocol::TaskPush]>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+    use crate::grid::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
     use crate::GridDoc;
     use automerge::ActorId;
 

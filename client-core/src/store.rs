@@ -10,7 +10,7 @@
 //! never write changes with the same actor sequence number. Every folder and file is its owner's only
 //! (`private_files`): they hold the team's households and visits.
 
-use crate::doc::{DocError, GridDoc};
+use crate::grid::doc::{DocError, GridDoc};
 use crate::private_files;
 use crate::protocol::{hex_heads, parse_hex_heads, Attestation, ChangeSignature};
 use automerge::{Change, ChangeHash};
@@ -103,15 +103,15 @@ impl StoredDoc for GridDoc {
     }
 }
 
-impl StoredDoc for crate::task_doc::TaskDoc {
+impl StoredDoc for crate::task::doc::TaskDoc {
     fn load(bytes: &[u8]) -> Result<Self, DocError> {
-        crate::task_doc::TaskDoc::load(bytes)
+        crate::task::doc::TaskDoc::load(bytes)
     }
     fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
-        crate::task_doc::TaskDoc::apply_changes(self, changes)
+        crate::task::doc::TaskDoc::apply_changes(self, changes)
     }
     fn save(&self) -> Vec<u8> {
-        crate::task_doc::TaskDoc::save(self)
+        crate::task::doc::TaskDoc::save(self)
     }
 }
 
@@ -378,7 +378,7 @@ fn read_log(path: &Path) -> Result<(Vec<Vec<u8>>, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Deliveries, Outcome, Visit};
+    use crate::grid::model::{Deliveries, Outcome, Visit};
 
     fn visit(place: &str) -> Visit {
         Visit {

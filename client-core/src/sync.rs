@@ -8,17 +8,16 @@
 //! Everything else is the same for every kind and written once here: decoding, deduplication, the budget, the
 //! writer's signature (`Trust`), the writers' numbering, completeness, applying, and the reply.
 
-use crate::doc::DocError;
+use crate::grid::doc::DocError;
 use crate::limits::{check_change_size, Budget, SyncBudget};
 use crate::protocol::{hashes_from_wire, hashes_to_wire, Attestation, ChangeSignature, WireError};
 use crate::sign::PublicKey;
 use crate::store::StoredDoc;
-use crate::validate::{Author, Violation};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 use std::collections::{HashMap, HashSet};
 
-pub use crate::grid_sync::{GridRecords, MAX_CLOCK_AHEAD};
+pub use crate::grid::sync::{GridRecords, MAX_CLOCK_AHEAD};
 
 /// A kind of synced document, implemented by its document type. The receiving path checks a push with it and
 /// nothing else, so a new kind needs no code in the sync path itself.
@@ -78,6 +77,20 @@ pub trait DocKind: StoredDoc {
     /// The heads and changes of a reply.
     fn reply_parts(reply: &Self::Reply) -> (&[ByteBuf], &[ByteBuf]);
 }
+
+/// Who wrote a change: the pushing device (taken from its verified token, never from the message) or a device
+/// whose signature the change carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub actor: ActorId,
+    pub username: String,
+    pub device: String,
+}
+
+/// Why a change is refused: what it does that its writer may not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Violation(pub String);
 
 /// The parts of a push that the engine reads.
 pub struct PushParts<'a> {

@@ -4,15 +4,15 @@
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 use chrono::{DateTime, Utc};
-use client_core::coverage::{place_coverage, summarize, Figure, PlaceCoverage};
-use client_core::doc::millis_to_time;
-use client_core::model::{AreaKind, Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use client_core::grid::coverage::{place_coverage, summarize, Figure, PlaceCoverage};
+use client_core::grid::doc::millis_to_time;
+use client_core::grid::model::{AreaKind, Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use client_core::protocol::{
     decode, encode, hashes_from_wire, Attestation, GridPush, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
 };
 use client_core::sign::KeyPair;
+use client_core::sync::Author;
 use client_core::sync::{accept_push_with, apply_reply, build_push, new_reply, PushError, Trust};
-use client_core::validate::Author;
 use client_core::GridDoc;
 use proptest::prelude::*;
 use serde_bytes::ByteBuf;

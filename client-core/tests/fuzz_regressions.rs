@@ -7,7 +7,7 @@
 use automerge::ActorId;
 use client_core::protocol::{decode, GridPush, SyncRequest};
 use client_core::sync::accept_push;
-use client_core::validate::Author;
+use client_core::sync::Author;
 use client_core::GridDoc;
 use serde_bytes::ByteBuf;
 

@@ -3,13 +3,13 @@
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Change, ObjType, ReadDoc, ScalarValue, ROOT};
-use client_core::doc::millis_to_time;
-use client_core::found::{new_found_place_id, Correction, FoundPlace};
-use client_core::model::{AreaKind, Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use client_core::grid::doc::millis_to_time;
+use client_core::grid::found::{new_found_place_id, Correction, FoundPlace};
+use client_core::grid::model::{AreaKind, Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use client_core::protocol::{hashes_to_wire, GridPush, ReplyKind};
 use client_core::sign::KeyPair;
+use client_core::sync::Author;
 use client_core::sync::{accept_push, accept_push_with, Accepted, PushError, Signer, Trust};
-use client_core::validate::Author;
 use client_core::GridDoc;
 use serde_bytes::ByteBuf;
 use std::collections::HashMap;

@@ -4,13 +4,13 @@
 
 use automerge::transaction::Transactable;
 use automerge::{legacy, ActorId, Automerge, Change, ChangeHash, ObjType, ReadDoc, ROOT};
-use client_core::doc::DocError;
+use client_core::grid::doc::DocError;
 use client_core::limits::Budget;
 use client_core::store::{DocStore, StoredDoc};
 use client_core::sync::{
     accept_push, apply_reply, build_push, new_reply, Answer, DocKind, PushError, PushParts, Reply,
 };
-use client_core::validate::{Author, Violation};
+use client_core::sync::{Author, Violation};
 use serde_bytes::ByteBuf;
 
 #[derive(Debug, Clone)]

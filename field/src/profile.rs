@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use client_core::store::{read_json, write_json_atomic, GridStore};
-use client_core::task_store::TaskStore;
+use client_core::task::store::TaskStore;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -245,9 +245,9 @@ pub struct CarriedRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Carried {
-    FoundPlace(client_core::found::FoundPlace),
-    Correction(client_core::found::Correction),
-    Visit(client_core::model::Visit),
+    FoundPlace(client_core::grid::found::FoundPlace),
+    Correction(client_core::grid::found::Correction),
+    Visit(client_core::grid::model::Visit),
 }
 
 impl Carried {
@@ -266,9 +266,9 @@ impl Carried {
 pub struct CarriedTaskEntry {
     pub task: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sign: Option<client_core::task_model::Sign>,
+    pub sign: Option<client_core::task::model::Sign>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<client_core::task_model::TaskOutcome>,
+    pub outcome: Option<client_core::task::model::TaskOutcome>,
     /// The server's latest signed statement of the task that the earlier enrolment held: it shows the server that
     /// this profile held the task, so that the server sends it again even once closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

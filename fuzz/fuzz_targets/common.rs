@@ -1,6 +1,6 @@
 //! A fixed grid document and author shared by the fuzz targets.
 
-use client_core::validate::Author;
+use client_core::grid::validate::Author;
 use client_core::GridDoc;
 
 /// automerge 0.12 panics while decoding some malformed changes; the validator catches that and refuses the

@@ -46,8 +46,8 @@ async fn counts_agree_with_a_full_scan() {
 /// Recomputes, from the stored visit rows and the coverage rules, what the projection should hold for every
 /// place (first-reached time per eligible indicator, last visit, exclusion) and compares.
 async fn assert_projection_matches_visit_rows(state: &AppState) {
-    use client_core::coverage::{eligible_indicators, later_visit};
-    use client_core::model::{Deliveries, PlaceKind, Visit};
+    use client_core::grid::coverage::{eligible_indicators, later_visit};
+    use client_core::grid::model::{Deliveries, PlaceKind, Visit};
     use std::collections::{BTreeMap, HashMap};
     type VisitRow = (String, String, i64, String, i64, i64, i64, i64, i64);
     let rows: Vec<VisitRow> = sqlx::query_as(
@@ -63,7 +63,7 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
             place_id,
             volunteer: String::new(),
             device: String::new(),
-            at: client_core::doc::millis_to_time(at),
+            at: client_core::grid::doc::millis_to_time(at),
             outcome: outcome.parse().unwrap(),
             deliveries: Deliveries {
                 handbook: hb != 0,
@@ -101,7 +101,7 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
         }
         let last = visits.iter().reduce(later_visit);
         assert_eq!(last_visit_id, last.map(|v| v.id.to_string()), "last visit of {place_id}");
-        let gone = last.is_some_and(|v| v.outcome == client_core::model::Outcome::Gone);
+        let gone = last.is_some_and(|v| v.outcome == client_core::grid::model::Outcome::Gone);
         assert_eq!(excluded != 0, gone, "exclusion of {place_id}");
         let expected: BTreeMap<String, Option<i64>> = eligible_indicators(kind, rural != 0)
             .map(|ind| {
@@ -118,7 +118,7 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
 /// Projects visits as a sync does: worked out on a connection of its own, then written in a transaction.
 async fn project(
     state: &AppState,
-    rows: &[(&str, &client_core::model::Visit)],
+    rows: &[(&str, &client_core::grid::model::Visit)],
 ) -> Result<(), server::http::error::ApiError> {
     use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let mut deltas = AreaDeltas::default();
@@ -136,7 +136,7 @@ async fn project(
 /// coverage rules say; the counts follow. A later visit to a place a stored visit found gone, too.
 #[tokio::test]
 async fn batched_visits_project_like_the_rules() {
-    use client_core::model::{Deliveries, Outcome, Visit};
+    use client_core::grid::model::{Deliveries, Outcome, Visit};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     assert_projection_matches_visit_rows(&state).await;
@@ -212,7 +212,7 @@ async fn batched_visits_project_like_the_rules() {
 /// written, and the counts stay those of a full scan.
 #[tokio::test]
 async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
-    use client_core::model::{Deliveries, Outcome, Visit};
+    use client_core::grid::model::{Deliveries, Outcome, Visit};
     use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
@@ -263,8 +263,8 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
 /// visits) and rejecting keep the per-area counts equal to a full scan and the projection equal to the rules.
 #[tokio::test]
 async fn review_decisions_keep_the_counts() {
-    use client_core::found::{new_found_place_id, FoundPlace};
-    use client_core::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
+    use client_core::grid::found::{new_found_place_id, FoundPlace};
+    use client_core::grid::model::{Deliveries, Outcome, Place, PlaceKind, Visit};
     use client_core::protocol::{ReplyKind, SyncRequest, PROTOCOL_VERSION};
     use client_core::sync::build_push;
     use client_core::GridDoc;
@@ -367,7 +367,7 @@ async fn review_decisions_keep_the_counts() {
 /// row unwritten: its last visit, outcome and exclusion stay. A later visit writes it.
 #[tokio::test]
 async fn an_earlier_visit_leaves_the_places_row_unwritten() {
-    use client_core::model::{Deliveries, Outcome, Visit};
+    use client_core::grid::model::{Deliveries, Outcome, Visit};
     let dir = tempfile::tempdir().unwrap();
     let state = demo_town(dir.path()).await;
     let (place, grid, last_at): (String, String, i64) = sqlx::query_as(

@@ -1,7 +1,7 @@
 //! A grid's appended changes are folded into a new snapshot once there are more than 500 of them, and the
 //! compacted document holds exactly what the log held.
 
-use client_core::model::{Deliveries, Outcome, Visit};
+use client_core::grid::model::{Deliveries, Outcome, Visit};
 use client_core::protocol::{ReplyKind, SyncRequest, PROTOCOL_VERSION};
 use client_core::sync::build_push;
 use client_core::GridDoc;
@@ -53,7 +53,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
                 place_id: "P1".into(),
                 volunteer: "amy".into(),
                 device: device_id.clone(),
-                at: client_core::doc::millis_to_time(1_700_000_000_000 + round * 1000 + i),
+                at: client_core::grid::doc::millis_to_time(1_700_000_000_000 + round * 1000 + i),
                 outcome: Outcome::Completed,
                 deliveries: Deliveries { handbook: true, ..Default::default() },
                 note: None,

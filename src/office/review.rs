@@ -132,7 +132,7 @@ pub enum Decision<'a> {
 
 pub async fn decide(profile: &Profile, id: &str, decision: Decision<'_>) -> Result<()> {
     let (api, _) = api(profile).await?;
-    let found_place = client_core::found::is_found_place_key(id);
+    let found_place = client_core::grid::found::is_found_place_key(id);
     let (path, body, done) = match (&decision, found_place) {
         (Decision::MergeInto(into), true) => (
             format!("/api/v1/places/{}/review", urlencode(id)),

@@ -165,7 +165,7 @@ pub async fn show(profile: &Profile, id: &str, json_out: bool) -> Result<()> {
             o["money_lost"],
             o["amount_fen"]
                 .as_i64()
-                .map(|f| format!(" ({} yuan)", client_core::task_model::yuan_text(f)))
+                .map(|f| format!(" ({} yuan)", client_core::task::model::yuan_text(f)))
                 .unwrap_or_default(),
             o["feedback"].as_str().unwrap_or("")
         );

@@ -4,8 +4,8 @@
 use crate::device::{check_gps, load};
 use crate::profile::Profile;
 use anyhow::{bail, Result};
-use client_core::found::{new_found_place_id, Correction, FoundPlace};
-use client_core::model::{Place, PlaceKind, MAX_TEXT_BYTES};
+use client_core::grid::found::{new_found_place_id, Correction, FoundPlace};
+use client_core::grid::model::{Place, PlaceKind, MAX_TEXT_BYTES};
 
 /// A place the volunteer found that the registry lacks.
 pub struct NewPlace {

@@ -15,10 +15,10 @@ use automerge::{ActorId, ChangeHash};
 use client_core::protocol::{self, TaskPush, TaskReply, TaskReplyKind};
 use client_core::sign::{task_subject, KeyPair, PublicKey};
 use client_core::sync;
-use client_core::task_doc::TaskDoc;
-use client_core::task_model::{yuan_text, ContactMethod, Sign, SignKind, TaskInfo, TaskOutcome};
-use client_core::task_store::TaskStore;
-use client_core::task_sync::{all_confirmed, all_listed};
+use client_core::task::doc::TaskDoc;
+use client_core::task::model::{yuan_text, ContactMethod, Sign, SignKind, TaskInfo, TaskOutcome};
+use client_core::task::store::TaskStore;
+use client_core::task::sync::{all_confirmed, all_listed};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 

@@ -18,8 +18,8 @@ use client_core::protocol::{
 use client_core::roster::{Roster, RosterDevice};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::{DocStore, GridStore};
+use client_core::sync::Author;
 use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, Signer, Trust};
-use client_core::validate::Author;
 use client_core::GridDoc;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;

@@ -15,8 +15,8 @@ use crate::relay;
 use client_core::limits::SyncBudget;
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sync::{new_reply, Trust};
-use client_core::task_doc::TaskDoc;
-use client_core::task_store::TaskStore;
+use client_core::task::doc::TaskDoc;
+use client_core::task::store::TaskStore;
 use std::collections::{BTreeSet, HashMap};
 
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.

@@ -83,8 +83,8 @@ async fn add_user(state: &AppState, username: &str, role: Role, team: Option<&st
 pub fn visit(profile: &Profile, place: &str) {
     let input = field::device::VisitInput {
         place_id: place.into(),
-        deliveries: client_core::model::Deliveries { handbook: true, ..Default::default() },
-        outcome: Some(client_core::model::Outcome::Completed),
+        deliveries: client_core::grid::model::Deliveries { handbook: true, ..Default::default() },
+        outcome: Some(client_core::grid::model::Outcome::Completed),
         note: None,
         at: None,
         gps: None,

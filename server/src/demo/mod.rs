@@ -8,7 +8,7 @@ use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
 use crate::http::auth::DeviceAuth;
 use crate::{sync as sync_work, territory, AppState};
 use anyhow::{anyhow, Result};
-use client_core::model::{Deliveries, Outcome, PlaceKind, Visit};
+use client_core::grid::model::{Deliveries, Outcome, PlaceKind, Visit};
 use client_core::protocol::{GridPush, ReplyKind, SyncRequest, PROTOCOL_VERSION};
 use client_core::sync::build_push;
 use client_core::GridDoc;

@@ -8,8 +8,8 @@ use anyhow::{anyhow, Result};
 use chrono::{Duration, Utc};
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sync::build_push;
-use client_core::task_doc::TaskDoc;
-use client_core::task_model::{ContactMethod, Evaluation, FraudType, Priority, Sign, SignKind, TaskOutcome};
+use client_core::task::doc::TaskDoc;
+use client_core::task::model::{ContactMethod, Evaluation, FraudType, Priority, Sign, SignKind, TaskOutcome};
 
 struct DemoTask {
     person: &'static str,

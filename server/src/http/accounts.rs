@@ -164,7 +164,7 @@ pub async fn audit_log(
         records
             .into_iter()
             .map(|r| AuditEvent {
-                at: client_core::doc::millis_to_time(r.at_ms).to_rfc3339(),
+                at: client_core::grid::doc::millis_to_time(r.at_ms).to_rfc3339(),
                 username: r.username,
                 action: r.action,
                 detail: r.detail,

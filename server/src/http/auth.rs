@@ -50,8 +50,8 @@ pub struct DeviceAuth {
 
 impl DeviceAuth {
     /// The author of this device's own changes.
-    pub fn author(&self) -> client_core::validate::Author {
-        client_core::validate::Author {
+    pub fn author(&self) -> client_core::sync::Author {
+        client_core::sync::Author {
             actor: self.actor.clone(),
             username: self.claims.usr.clone(),
             device: self.device_id.clone(),

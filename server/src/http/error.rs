@@ -83,8 +83,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<client_core::doc::DocError> for ApiError {
-    fn from(e: client_core::doc::DocError) -> Self {
+impl From<client_core::grid::doc::DocError> for ApiError {
+    fn from(e: client_core::grid::doc::DocError) -> Self {
         ApiError::internal(format!("document: {e}"))
     }
 }

@@ -42,7 +42,7 @@ static BUILT: &[Asset] = &[
 ];
 
 static RULES: LazyLock<Vec<u8>> =
-    LazyLock::new(|| serde_json::to_vec(&client_core::rules_table::rules_table()).expect("rules serialize"));
+    LazyLock::new(|| serde_json::to_vec(&client_core::grid::rules_table::rules_table()).expect("rules serialize"));
 
 /// The version the service worker caches under: a digest of every built file and of the rules, so a binary
 /// with any of them changed makes installed apps fetch the new files.

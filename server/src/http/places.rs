@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use client_core::found::CorrectionReview;
+use client_core::grid::found::CorrectionReview;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {

@@ -12,7 +12,7 @@ use crate::reports::time::time_text;
 use crate::AppState;
 use axum::body::Bytes;
 use chrono::FixedOffset;
-use client_core::coverage::INDICATORS;
+use client_core::grid::coverage::INDICATORS;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -225,7 +225,7 @@ fn finish(mut r: GapRow) -> GapRow {
     let order = |id: &str| INDICATORS.iter().position(|i| i.id == id).unwrap_or(usize::MAX);
     r.reached.sort_by_key(|i| order(i));
     r.missing.sort_by_key(|i| order(i));
-    // Same rule as client_core::coverage::place_coverage.
+    // Same rule as client_core::grid::coverage::place_coverage.
     r.needs_revisit = !r.excluded
         && !r.missing.is_empty()
         && matches!(r.last_outcome.as_deref(), Some("nobody-home") | Some("refused"));

@@ -10,7 +10,7 @@ pub mod time;
 
 use crate::http::error::ApiError;
 use crate::AppState;
-use client_core::coverage::{Figure, INDICATORS};
+use client_core::grid::coverage::{Figure, INDICATORS};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

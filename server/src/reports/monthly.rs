@@ -14,7 +14,7 @@ use crate::reports::AREA_FILTER;
 use crate::tasks::read::{self, TaskFigures};
 use crate::AppState;
 use chrono::FixedOffset;
-use client_core::coverage::{Figure, INDICATORS};
+use client_core::grid::coverage::{Figure, INDICATORS};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 

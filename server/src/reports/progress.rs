@@ -13,7 +13,7 @@ use crate::reports::AREA_FILTER;
 use crate::store::area_progress::{BUCKET_MS, FROM_THE_START};
 use crate::AppState;
 use chrono::{FixedOffset, NaiveDate};
-use client_core::coverage::{Figure, INDICATORS};
+use client_core::grid::coverage::{Figure, INDICATORS};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

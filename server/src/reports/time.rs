@@ -81,7 +81,7 @@ pub fn today(offset: FixedOffset) -> NaiveDate {
 
 /// RFC 3339 text of a millisecond time, in the report's offset.
 pub fn time_text(ms: i64, offset: FixedOffset) -> String {
-    client_core::doc::millis_to_time(ms).with_timezone(&offset).to_rfc3339()
+    client_core::grid::doc::millis_to_time(ms).with_timezone(&offset).to_rfc3339()
 }
 
 /// Days from `from` to `to` inclusive, refusing reversed or overlong ranges.

@@ -52,8 +52,8 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-impl From<client_core::doc::DocError> for StoreError {
-    fn from(e: client_core::doc::DocError) -> Self {
+impl From<client_core::grid::doc::DocError> for StoreError {
+    fn from(e: client_core::grid::doc::DocError) -> Self {
         StoreError::Internal(format!("document: {e}"))
     }
 }

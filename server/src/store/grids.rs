@@ -571,7 +571,7 @@ impl GridRepo {
 mod tests {
     use super::*;
 
-    use client_core::model::{AreaKind, GridInfo, Place, PlaceKind};
+    use client_core::grid::model::{AreaKind, GridInfo, Place, PlaceKind};
 
     /// A grid document with `places` places, as the territory import writes it.
     fn grid_doc(code: &str, places: usize) -> GridDoc {
@@ -628,13 +628,13 @@ mod tests {
     /// A visit a device records, as its change to the grid.
     fn visit_change(doc: &mut GridDoc, actor: u8, place: &str) -> Change {
         doc.set_actor(automerge::ActorId::from(vec![actor; 16]));
-        let visit = client_core::model::Visit {
+        let visit = client_core::grid::model::Visit {
             id: uuid::Uuid::now_v7(),
             place_id: place.into(),
             volunteer: format!("v{actor}"),
             device: format!("d{actor}"),
-            at: client_core::doc::millis_to_time(1_700_000_000_000),
-            outcome: client_core::model::Outcome::Completed,
+            at: client_core::grid::doc::millis_to_time(1_700_000_000_000),
+            outcome: client_core::grid::model::Outcome::Completed,
             deliveries: Default::default(),
             note: None,
             gps: None,

@@ -4,9 +4,9 @@
 use crate::store::area_progress::{place_changes, VisitMark};
 use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::store::error::StoreError;
-use client_core::coverage::eligible_indicators;
-use client_core::doc::millis_to_time;
-use client_core::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use client_core::grid::coverage::eligible_indicators;
+use client_core::grid::doc::millis_to_time;
+use client_core::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -689,7 +689,7 @@ pub async fn plan_visits(
                 }
             }
         }
-        // The last visit (by time, then id, as in client_core::coverage::later_visit) decides exclusion.
+        // The last visit (by time, then id, as in client_core::grid::coverage::later_visit) decides exclusion.
         let id = v.id.to_string();
         if place.last_visit.as_ref().is_none_or(|(last_at, last_id)| (*last_at, last_id.as_str()) < (at, id.as_str())) {
             place.last_visit = Some((at, id));

@@ -13,14 +13,14 @@ use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::store::grids::{Cached, GridLock, GridRepo, GridSession, GridWrite};
 use crate::store::projection;
 use crate::{settings, AppState};
+use client_core::grid::model::Visit;
 use client_core::limits::SyncBudget;
-use client_core::model::Visit;
 use client_core::protocol::{
     Contact, GridPush, GridReply, ReplyKind, SyncRequest, SyncResponse, TaskPush, PROTOCOL_VERSION,
 };
 use client_core::sign::PublicKey;
+use client_core::sync::Author;
 use client_core::sync::{accept_push_with, accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
-use client_core::validate::Author;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The devices of a team whose signed changes a team-mate may relay.

@@ -16,8 +16,8 @@ use crate::AppState;
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sign::task_subject;
 use client_core::sync::{accept_push_with, new_reply, Trust};
-use client_core::task_doc::TaskDoc;
-use client_core::task_validate::NewEntries;
+use client_core::task::doc::TaskDoc;
+use client_core::task::validate::NewEntries;
 use sqlx::{Any, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
 

@@ -12,9 +12,9 @@ use crate::store::db::{now_ms, Backend};
 use crate::store::projection::NullableF64;
 use crate::AppState;
 use chrono::{DateTime, Utc};
-use client_core::task_doc::TaskDoc;
-use client_core::task_model::{Evaluation, FraudType, Priority, Target, TaskInfo};
-use client_core::task_validate::NewEntries;
+use client_core::task::doc::TaskDoc;
+use client_core::task::model::{Evaluation, FraudType, Priority, Target, TaskInfo};
+use client_core::task::validate::NewEntries;
 use serde::Deserialize;
 use sqlx::{Any, AnyConnection, Transaction};
 
@@ -149,7 +149,7 @@ pub(crate) async fn create_at(state: &AppState, t: NewTask, by: &str, created_ms
         })?
         .with_timezone(&Utc);
     let p = placement(state, &t).await?;
-    let now = client_core::doc::millis_to_time(created_ms);
+    let now = client_core::grid::doc::millis_to_time(created_ms);
     let info = TaskInfo {
         id: uuid::Uuid::now_v7(),
         fraud_type: t.fraud_type,
@@ -324,7 +324,7 @@ pub struct NewEvaluation {
 /// The office's evaluation (评价). `effective`/`ineffective` close the task; `follow-up` sends it back to the
 /// team's devices with the comment (and a new deadline if given).
 pub async fn evaluate(state: &AppState, id: &str, e: NewEvaluation, by: &str) -> Result<(), ApiError> {
-    if e.comment.len() > client_core::model::MAX_NOTE_BYTES {
+    if e.comment.len() > client_core::grid::model::MAX_NOTE_BYTES {
         return Err(ApiError::bad_request("the comment is longer than 2000 bytes"));
     }
     let deadline = e
@@ -389,7 +389,7 @@ pub async fn evaluate(state: &AppState, id: &str, e: NewEvaluation, by: &str) ->
         let (mut doc, version) =
             load_doc(&mut tx, id).await?.ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
         doc.set_actor(state.grids.actor().clone());
-        doc.request_follow_up(client_core::doc::millis_to_time(now), &e.comment, deadline)?;
+        doc.request_follow_up(client_core::grid::doc::millis_to_time(now), &e.comment, deadline)?;
         save_doc(&mut tx, id, &doc, version).await?;
     }
     tx.commit().await?;

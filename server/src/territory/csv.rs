@@ -5,7 +5,7 @@
 //! finds, each with the physical line number the office will see in their editor, and
 //! accepts nothing unless the whole file is valid: a half-imported territory is worse than none.
 
-use client_core::model::{AreaKind, GridInfo, Place, PlaceKind, UnknownName, MAX_TEXT_BYTES};
+use client_core::grid::model::{AreaKind, GridInfo, Place, PlaceKind, UnknownName, MAX_TEXT_BYTES};
 use csv::ByteRecord;
 use std::collections::HashMap;
 use std::io::Cursor;

@@ -13,7 +13,7 @@ use crate::store::projection;
 use crate::territory::csv::{parse_territory_csv, Territory, TerritoryRow};
 use crate::AppState;
 use automerge::Change;
-use client_core::model::{AreaKind, GridInfo, Place};
+use client_core::grid::model::{AreaKind, GridInfo, Place};
 use client_core::GridDoc;
 use serde::Serialize;
 use sqlx::{Any, Transaction};

@@ -1,7 +1,7 @@
 //! Urgent dissuasion tasks (预警劝阻): what the office asks for, what the field records (sign-for and outcomes),
 //! and how the office evaluates it. Plain types with their consistency rules; the document is in `task_doc`.
 
-use crate::model::{named_enum, UnknownName, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+use crate::grid::model::{named_enum, UnknownName, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,15 +1,13 @@
 //! Grids as a kind of synced document (`sync::DocKind`): a device adds visits, places it found and corrections
 //! (`validate`), and no record may be dated far after the receiver's clock.
 
-use crate::doc::{corrections_upgrade, DocError, GridDoc};
-use crate::found::{Correction, FoundPlace};
+use crate::grid::doc::{corrections_upgrade, DocError, GridDoc};
+use crate::grid::found::{Correction, FoundPlace};
+use crate::grid::model::Visit;
+use crate::grid::validate::{check_change_ops, check_new_correction, check_new_place, check_new_visit, Added};
 use crate::limits::Budget;
-use crate::model::Visit;
 use crate::protocol::{GridPush, GridReply, ReplyKind};
-use crate::sync::{Accepted, Answer, DocKind, DocRef, PushError, PushParts, Reply};
-use crate::validate::{
-    check_change_ops, check_new_correction, check_new_place, check_new_visit, Added, Author, Violation,
-};
+use crate::sync::{Accepted, Answer, Author, DocKind, DocRef, PushError, PushParts, Reply, Violation};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 
@@ -164,7 +162,7 @@ impl Accepted<GridDoc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Deliveries, Outcome};
+    use crate::grid::model::{Deliveries, Outcome};
     use crate::sync::new_reply;
 
     fn accepted_visit_at(at: chrono::DateTime<chrono::Utc>) -> Accepted<GridDoc> {

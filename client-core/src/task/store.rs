@@ -2,7 +2,7 @@
 //! (snapshot + fsynced append-only log + sync mark per task, `store`), and deleted file by file once closed.
 
 use crate::store::{DocStore, StoreError};
-use crate::task_doc::TaskDoc;
+use crate::task::doc::TaskDoc;
 
 /// The tasks folder of a profile.
 pub type TaskStore = DocStore<TaskDoc>;
@@ -24,8 +24,8 @@ impl TaskStore {
 mod tests {
     use super::*;
     use crate::store::SyncMark;
-    use crate::task_doc::tests::sample_task;
-    use crate::task_model::{Sign, SignKind};
+    use crate::task::doc::tests::sample_task;
+    use crate::task::model::{Sign, SignKind};
     use automerge::ActorId;
 
     #[test]

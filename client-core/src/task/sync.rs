@@ -6,9 +6,9 @@ use crate::limits::Budget;
 use crate::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use crate::sign::task_subject;
 use crate::sync::{Answer, DocKind, PushParts, Reply};
-use crate::task_doc::TaskDoc;
-use crate::task_validate::{check_new_entries, check_task_change_ops, EntryKind, NewEntries};
-use crate::validate::{Author, Violation};
+use crate::sync::{Author, Violation};
+use crate::task::doc::TaskDoc;
+use crate::task::validate::{check_new_entries, check_task_change_ops, EntryKind, NewEntries};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 use std::collections::HashSet;
@@ -94,10 +94,10 @@ pub fn all_listed(doc: &TaskDoc, stored: &[ChangeHash]) -> bool {
 mod tests {
     use super::*;
     use crate::protocol::{hashes_to_wire, ChangeSignature};
+    use crate::sync::Author;
     use crate::sync::{accept_push_with, apply_reply, build_push, Accepted, PushError, Trust};
-    use crate::task_doc::tests::sample_task;
-    use crate::task_model::{ContactMethod, Sign, SignKind, TaskOutcome};
-    use crate::validate::Author;
+    use crate::task::doc::tests::sample_task;
+    use crate::task::model::{ContactMethod, Sign, SignKind, TaskOutcome};
     use automerge::transaction::Transactable;
     use automerge::{ActorId, ReadDoc, ROOT};
     use chrono::Duration;

@@ -5,10 +5,10 @@
 //! kind in a rural and an urban setting, and each of the 32 combinations of deliveries. It is therefore exact
 //! for any rule written there, and nothing in it is written by hand.
 
-use crate::coverage::{EXCLUDING_OUTCOMES, INDICATORS, REVISIT_OUTCOMES};
-use crate::doc::{corrections_upgrade, visit_field};
-use crate::model::{Deliveries, Outcome, PlaceKind, MAX_TEXT_BYTES};
-use crate::task_model::{ContactMethod, FraudType, Priority};
+use crate::grid::coverage::{EXCLUDING_OUTCOMES, INDICATORS, REVISIT_OUTCOMES};
+use crate::grid::doc::{corrections_upgrade, visit_field};
+use crate::grid::model::{Deliveries, Outcome, PlaceKind, MAX_TEXT_BYTES};
+use crate::task::model::{ContactMethod, FraudType, Priority};
 use serde::Serialize;
 
 /// Visit fields of the deliveries, in the bit order of the masks below (bit 0 is the first).
@@ -72,7 +72,7 @@ pub struct IndicatorRule {
 }
 
 pub fn rules_table() -> RulesTable {
-    let kinds = |ind: &crate::coverage::Indicator, rural: bool| {
+    let kinds = |ind: &crate::grid::coverage::Indicator, rural: bool| {
         PlaceKind::ALL.iter().filter(|k| ind.is_eligible(**k, rural)).map(|k| k.id()).collect()
     };
     let ids = |outcomes: &[Outcome]| outcomes.iter().map(|o| o.id()).collect();
@@ -104,7 +104,7 @@ pub fn rules_table() -> RulesTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coverage::indicator;
+    use crate::grid::coverage::indicator;
 
     #[test]
     fn masks_round_trip() {

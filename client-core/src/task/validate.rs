@@ -4,10 +4,11 @@
 //! a UUID key, written by its own actor, filled with known fields of the right type, in the name of its own user
 //! and device. It may not touch the office's `task` map, and nothing may be deleted or overwritten.
 
-use crate::model::{MAX_NOTE_BYTES, MAX_TEXT_BYTES};
-use crate::task_doc::{task_field as f, TaskDoc, OUTCOMES, SIGNS};
-use crate::task_model::{ContactMethod, Sign, SignKind, TaskOutcome};
-use crate::validate::{is_obj, Author, Violation};
+use crate::grid::model::{MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+use crate::grid::validate::is_obj;
+use crate::sync::{Author, Violation};
+use crate::task::doc::{task_field as f, TaskDoc, OUTCOMES, SIGNS};
+use crate::task::model::{ContactMethod, Sign, SignKind, TaskOutcome};
 use automerge::{legacy, Change, ReadDoc, ScalarValue};
 use std::collections::HashSet;
 

@@ -15,7 +15,7 @@
 //! device that creates them produces the same changes and the maps never conflict. `corrections` came later:
 //! its change is a constant (`CORRECTIONS_UPGRADE`) that any replica may apply to a grid created before it.
 
-use crate::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use crate::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use automerge::{
     hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge, AutomergeError, Change,
     ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
@@ -597,7 +597,7 @@ pub fn millis_to_time(ms: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AreaKind;
+    use crate::grid::model::AreaKind;
 
     pub(crate) fn sample_info() -> GridInfo {
         GridInfo {

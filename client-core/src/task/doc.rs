@@ -14,8 +14,8 @@
 //! The server creates the document in one change; devices only add entries to `signs` and `outcomes`
 //! (checked by `task_validate`).
 
-use crate::doc::{f64_field, read_map, schema_err, str_field, DocError, Result};
-use crate::task_model::{FollowUp, Sign, Target, TaskInfo, TaskOutcome};
+use crate::grid::doc::{f64_field, read_map, schema_err, str_field, DocError, Result};
+use crate::task::model::{FollowUp, Sign, Target, TaskInfo, TaskOutcome};
 use automerge::{
     hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge, Change, ChangeHash, ObjId,
     ObjType, ReadDoc, ScalarValue, Value, ROOT,
@@ -357,7 +357,7 @@ fn read_outcome(key: &str, m: &HashMap<String, ScalarValue>) -> Result<TaskOutco
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::task_model::{ContactMethod, FraudType, Priority, SignKind};
+    use crate::task::model::{ContactMethod, FraudType, Priority, SignKind};
     use uuid::Uuid;
 
     pub(crate) fn sample_task() -> TaskInfo {

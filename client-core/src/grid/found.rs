@@ -7,8 +7,8 @@
 //! `merged_into`); a merged place's visits count for the place it was merged into, on every replica.
 //! A correction is an entry of the `corrections` map proposing a new label and/or address for a place.
 
-use crate::doc::{f64_field, read_map, str_field, DocError, GridDoc, Result};
-use crate::model::{Place, PlaceKind};
+use crate::grid::doc::{f64_field, read_map, str_field, DocError, GridDoc, Result};
+use crate::grid::model::{Place, PlaceKind};
 use automerge::{hydrate, transaction::Transactable, Change, ObjType, ReadDoc, ScalarValue, Value};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -351,7 +351,7 @@ mod tests {
             },
             added_by: "amy".into(),
             device: "d1".into(),
-            added_at: crate::doc::millis_to_time(1_700_000_000_000),
+            added_at: crate::grid::doc::millis_to_time(1_700_000_000_000),
             review: None,
         }
     }
@@ -386,7 +386,7 @@ mod tests {
             address: None,
             volunteer: "amy".into(),
             device: "d1".into(),
-            at: crate::doc::millis_to_time(1_700_000_000_000),
+            at: crate::grid::doc::millis_to_time(1_700_000_000_000),
             review: None,
         };
         let changes = doc.add_correction(&c).unwrap();

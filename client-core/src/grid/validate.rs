@@ -5,24 +5,12 @@
 //! own actor, filled with known fields of the right type, in the name of its own user and device. Nothing may be
 //! deleted or overwritten (no operation may have a predecessor), and review decisions are the server's alone.
 
-use crate::doc::{corrections_upgrade, visit_field as f, GridDoc};
-use crate::found::{correction_field as cf, is_found_place_key, place_field as pf, Correction, FoundPlace};
-use crate::model::{PlaceKind, Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
-use automerge::{legacy, ActorId, Change, ObjId, ReadDoc, ScalarValue};
+use crate::grid::doc::{corrections_upgrade, visit_field as f, GridDoc};
+use crate::grid::found::{correction_field as cf, is_found_place_key, place_field as pf, Correction, FoundPlace};
+use crate::grid::model::{PlaceKind, Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+use crate::sync::{Author, Violation};
+use automerge::{legacy, Change, ObjId, ReadDoc, ScalarValue};
 use std::collections::HashMap;
-
-/// Who wrote a change: the pushing device (taken from its verified token, never from the message) or a device
-/// whose signature the change carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Author {
-    pub actor: ActorId,
-    pub username: String,
-    pub device: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Violation(pub String);
 
 fn deny<T>(msg: impl Into<String>) -> Result<T, Violation> {
     Err(Violation(msg.into()))

@@ -3,7 +3,7 @@
 //! These rules are written once, here. The server projects them into SQL rows (which indicators a place is
 //! eligible for, which a visit reaches) and only aggregates; the device uses them to list what is left.
 
-use crate::model::{Deliveries, Outcome, PlaceKind, Visit};
+use crate::grid::model::{Deliveries, Outcome, PlaceKind, Visit};
 use serde::Serialize;
 
 /// One of the campaign's 100% targets.
