@@ -482,6 +482,7 @@ fn prepare(device: &Device, resend_all: &BTreeSet<String>) -> Prepared {
         protocol: PROTOCOL_VERSION,
         grids,
         tasks: Some(Vec::new()),
+        docs: Default::default(),
     }));
     Prepared { body, sent_changes }
 }

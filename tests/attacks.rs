@@ -86,7 +86,10 @@ impl World {
     }
 
     fn sync(&self, token: &str, grids: Vec<GridPush>) -> (u16, Vec<u8>) {
-        self.sync_raw(token, protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None }))
+        self.sync_raw(
+            token,
+            protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None, docs: Default::default() }),
+        )
     }
 
     fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -718,7 +721,12 @@ fn a_closed_task_reaches_no_device_that_does_not_hold_it() {
     };
     let ask = |profile: &Path| {
         let push = protocol::TaskPush { task: id.clone(), ..Default::default() };
-        let body = SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![push]) };
+        let body = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids: vec![],
+            tasks: Some(vec![push]),
+            docs: Default::default(),
+        };
         w.sync_raw(&device_token(profile), protocol::encode(&body))
     };
 
@@ -1626,7 +1634,8 @@ fn a_sync_may_bring_at_most_a_teams_days_of_changes() {
         changes: vec![serde_bytes::ByteBuf::from(vec![0u8; 8]); 2_001],
         ..Default::default()
     };
-    let request = SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![task]) };
+    let request =
+        SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![task]), docs: Default::default() };
     let (status, body) = w.sync_raw(&token, protocol::encode(&request));
     assert_eq!((status, error_code(&body).as_str()), (413, "sync_too_large"), "{}", error_message(&body));
     assert_eq!(w.town(), before, "nothing stored");
@@ -1716,7 +1725,12 @@ fn a_hub_refuses_what_the_server_would_of_place_ids_crowded_changes_and_clocks()
     let hub_sync = |grid: &str, doc: &client_core::GridDoc, base: &[automerge::ChangeHash]| {
         let mut push = build_push(grid, doc, Some(base));
         push.signatures = doc.changes_since(base).iter().map(|c| key.sign_change(&c.hash())).collect();
-        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push], tasks: None });
+        let body = protocol::encode(&SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids: vec![push],
+            tasks: None,
+            docs: Default::default(),
+        });
         w.rt.block_on(async {
             let resp = w
                 .http
@@ -2131,7 +2145,12 @@ fn slow_clients_are_cut_off_and_a_volunteers_sync_is_served_meanwhile() {
     let base = doc.heads();
     doc.add_visit(&new_visit(&w.a1, "A1")).unwrap();
     let push = build_push("GA", &doc, Some(&base));
-    let sync_body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push], tasks: None });
+    let sync_body = protocol::encode(&SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        grids: vec![push],
+        tasks: None,
+        docs: Default::default(),
+    });
     let login_head = format!(
         "POST /api/v1/auth/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: 100\r\n\r\n{{\"username\": \"a1\", "

@@ -345,7 +345,12 @@ fn a_hub_takes_a_web_app_s_visit_only_with_its_own_signature() {
             signatures,
             attestation: None,
         }];
-        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(Vec::new()) });
+        let body = protocol::encode(&SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids,
+            tasks: Some(Vec::new()),
+            docs: Default::default(),
+        });
         rt.block_on(async {
             let resp = http
                 .post(format!("{}/api/v1/sync", hub.url))

@@ -579,7 +579,12 @@ fn devices_may_not_reach_another_teams_task_or_rewrite_the_offices_part() {
     ok(&amy, &["field", "sync"], None);
     let before = task_show(office, &id);
     let sync_raw = |profile: &Path, tasks: Option<Vec<TaskPush>>| -> (u16, Vec<u8>) {
-        let body = protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks });
+        let body = protocol::encode(&SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids: vec![],
+            tasks,
+            docs: Default::default(),
+        });
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let resp = reqwest::Client::new()

@@ -1,10 +1,12 @@
-//! The sync wire format: one CBOR request carrying every grid a device holds, one CBOR response.
+//! The sync wire format: one CBOR request carrying every document a device holds (its grids, its urgent tasks,
+//! and those of every further kind under `docs`), one CBOR response.
 //!
 //! See `docs/sync-protocol.md` for the exchange, its states and its failure cases.
 
 use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use std::collections::BTreeMap;
 
 /// Bumped on any incompatible change; the server refuses versions it does not speak.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -18,6 +20,11 @@ pub struct SyncRequest {
     /// the server then sends it none, so no task's personal data goes where it would not be deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<TaskPush>>,
+    /// The documents of every further kind the device handles, by kind (`DocKind::NOUN`). A kind absent here is
+    /// one the client does not handle: the receiver sends it nothing of that kind. Grids and tasks keep their own
+    /// keys above, as the protocol had them first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub docs: BTreeMap<String, Vec<DocPush>>,
 }
 
 /// What a device sends for one grid it holds.
@@ -45,6 +52,10 @@ pub struct SyncResponse {
     /// Replies for the tasks pushed and the team's open tasks the device does not hold yet.
     #[serde(default)]
     pub tasks: Vec<TaskReply>,
+    /// Replies for the documents of further kinds, by kind: one for each pushed and each the device should hold
+    /// but lacks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub docs: BTreeMap<String, Vec<DocReply>>,
     /// Set by a hub (its device id): the answer comes from a team hub, not the server, so the heads in it are
     /// not the server's and nothing in it is confirmed by the server.
     #[serde(default)]
@@ -159,6 +170,51 @@ pub struct TaskReply {
     pub signatures: Vec<ChangeSignature>,
     /// The server's signed statement of the task's changes it holds: its heads, or, in a `closed` reply, every
     /// change of the task (so that a device told by a hub can check that nothing it holds is missing upstream).
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
+}
+
+/// What a device sends for one document of a further kind (`SyncRequest::docs`): the same exchange as for a
+/// grid or a task.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DocPush {
+    pub id: String,
+    pub have: Vec<ByteBuf>,
+    pub changes: Vec<ByteBuf>,
+    #[serde(default)]
+    pub signatures: Vec<ChangeSignature>,
+    /// The server's latest signed statement of the heads it holds (subject `DocKind::subject`).
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocAnswer {
+    /// The push is stored; `changes` are what the device lacks; `heads` are the receiver's heads.
+    Synced,
+    /// A document the device should hold and lacks: `snapshot` is the whole of it.
+    New,
+    /// The receiver could not place the device's history; nothing was stored; send the whole history again.
+    ResendAll,
+    /// The document is withdrawn, or no longer meant for this device. The push, if any, was stored; once the
+    /// device has nothing of its own unconfirmed, it deletes the document.
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocReply {
+    pub id: String,
+    pub answer: DocAnswer,
+    pub heads: Vec<ByteBuf>,
+    pub changes: Vec<ByteBuf>,
+    #[serde(default)]
+    pub snapshot: Option<ByteBuf>,
+    #[serde(default)]
+    pub stored: u32,
+    /// Writers' signatures of the changes above that the receiver may have to pass on (sent by hubs).
+    #[serde(default)]
+    pub signatures: Vec<ChangeSignature>,
     #[serde(default)]
     pub attestation: Option<Attestation>,
 }

@@ -10,7 +10,9 @@
 
 use crate::grid::doc::DocError;
 use crate::limits::{check_change_size, Budget, SyncBudget};
-use crate::protocol::{hashes_from_wire, hashes_to_wire, Attestation, ChangeSignature, WireError};
+use crate::protocol::{
+    hashes_from_wire, hashes_to_wire, Attestation, ChangeSignature, DocAnswer, DocPush, DocReply, WireError,
+};
 use crate::sign::PublicKey;
 use crate::store::StoredDoc;
 use automerge::{ActorId, Automerge, Change, ChangeHash};
@@ -22,10 +24,11 @@ pub use crate::grid::sync::{GridRecords, MAX_CLOCK_AHEAD};
 /// A kind of synced document, implemented by its document type. The receiving path checks a push with it and
 /// nothing else, so a new kind needs no code in the sync path itself.
 pub trait DocKind: StoredDoc {
-    /// What a device sends for one document (a wire type of `protocol`).
-    type Push;
-    /// What the receiver answers for one document (a wire type of `protocol`).
-    type Reply;
+    /// What a device sends for one document (a wire type of `protocol`): `DocPush` for every kind but the
+    /// first two, which the protocol had before kinds were generic.
+    type Push: PushWire;
+    /// What the receiver answers for one document: `DocReply`, but for grids and tasks.
+    type Reply: ReplyWire;
     /// What one change adds, read from its operations before it is applied (keys of new records).
     type Keys;
     /// The records a push added, read from the document after applying it, each checked against its writer.
@@ -68,14 +71,6 @@ pub trait DocKind: StoredDoc {
         let _ = change;
         false
     }
-    /// The parts of a push the engine reads.
-    fn push_parts(push: &Self::Push) -> PushParts<'_>;
-    /// A push without signatures or attestation (the device adds its own).
-    fn push(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self::Push;
-    /// The wire reply for a reply computed here (no signatures, attestation or contacts: the caller adds them).
-    fn reply(reply: Reply) -> Self::Reply;
-    /// The heads and changes of a reply.
-    fn reply_parts(reply: &Self::Reply) -> (&[ByteBuf], &[ByteBuf]);
 }
 
 /// Who wrote a change: the pushing device (taken from its verified token, never from the message) or a device
@@ -91,6 +86,59 @@ pub struct Author {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Violation(pub String);
+
+/// A push on the wire, as the engine reads and writes it.
+pub trait PushWire {
+    /// The parts of a push the engine reads.
+    fn parts(&self) -> PushParts<'_>;
+    /// A push without signatures or attestation (the device adds its own).
+    fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self;
+}
+
+/// A reply on the wire, as the engine writes and reads it.
+pub trait ReplyWire {
+    /// The wire reply for a reply computed here (no signatures or attestation: the caller adds them).
+    fn from_reply(reply: Reply) -> Self;
+    /// The heads and changes of a reply.
+    fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]);
+}
+
+impl PushWire for DocPush {
+    fn parts(&self) -> PushParts<'_> {
+        PushParts {
+            id: &self.id,
+            have: &self.have,
+            changes: &self.changes,
+            signatures: &self.signatures,
+            attestation: self.attestation.as_ref(),
+        }
+    }
+    fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self {
+        DocPush { id: id.to_string(), have, changes, ..Default::default() }
+    }
+}
+
+impl ReplyWire for DocReply {
+    fn from_reply(reply: Reply) -> Self {
+        DocReply {
+            id: reply.id,
+            answer: match reply.answer {
+                Answer::Synced => DocAnswer::Synced,
+                Answer::New => DocAnswer::New,
+                Answer::ResendAll => DocAnswer::ResendAll,
+            },
+            heads: reply.heads,
+            changes: reply.changes,
+            snapshot: reply.snapshot,
+            stored: reply.stored,
+            signatures: Vec::new(),
+            attestation: None,
+        }
+    }
+    fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]) {
+        (&self.heads, &self.changes)
+    }
+}
 
 /// The parts of a push that the engine reads.
 pub struct PushParts<'a> {
@@ -134,7 +182,7 @@ fn contains<K: DocKind>(doc: &K, hash: &ChangeHash) -> bool {
 /// The push for one document: every change after the heads the server last confirmed (`None` = send all).
 pub fn build_push<K: DocKind>(id: &str, doc: &K, confirmed: Option<&[ChangeHash]>) -> K::Push {
     let changes = doc.change_bytes_since(confirmed.unwrap_or(&[])).into_iter().map(ByteBuf::from).collect();
-    K::push(id, hashes_to_wire(&heads(doc)), changes)
+    K::Push::unsigned(id, hashes_to_wire(&heads(doc)), changes)
 }
 
 /// What applying a reply did to the device's copy.
@@ -159,7 +207,7 @@ pub enum ApplyError {
 /// Applies a reply that carries changes (`synced`, and a grid's `unassigned` or a task's `closed`) to the
 /// device's copy.
 pub fn apply_reply<K: DocKind>(doc: &mut K, reply: &K::Reply) -> Result<Applied, ApplyError> {
-    let (server_heads, changes) = K::reply_parts(reply);
+    let (server_heads, changes) = reply.heads_and_changes();
     let changes = decode_changes(changes).map_err(|(_, e)| ApplyError::BadChange(e))?;
     let new_changes: Vec<Change> = changes.into_iter().filter(|c| !contains(doc, &c.hash())).collect();
     doc.apply_changes(new_changes.clone())?;
@@ -283,7 +331,7 @@ pub fn accept_push_within<K: DocKind>(
     trust: &Trust<'_>,
     budget: &mut SyncBudget,
 ) -> Result<Accepted<K>, PushError> {
-    let parts = K::push_parts(push);
+    let parts = push.parts();
     let at = || DocRef { noun: K::NOUN, id: parts.id.to_string() };
     let forbidden = |violation| PushError::Forbidden { doc: at(), violation };
     let malformed = |reason: String| PushError::Malformed { doc: at(), index: 0, reason };
@@ -328,7 +376,12 @@ pub fn accept_push_within<K: DocKind>(
         let heads = hashes_to_wire(&heads(current));
         let reply = Reply { id: parts.id.to_string(), answer: Answer::ResendAll, heads, ..Reply::empty() };
         let records = K::Records::default();
-        return Ok(Accepted { new_changes: Vec::new(), records, signatures: Vec::new(), reply: K::reply(reply) });
+        return Ok(Accepted {
+            new_changes: Vec::new(),
+            records,
+            signatures: Vec::new(),
+            reply: K::Reply::from_reply(reply),
+        });
     }
     let before = heads(current);
     if !unknown.is_empty() {
@@ -354,7 +407,7 @@ pub fn accept_push_within<K: DocKind>(
     };
     // Order for storage: as the document's own history orders them.
     let new_changes = if unknown.is_empty() { Vec::new() } else { doc.changes_since(&before) };
-    Ok(Accepted { new_changes, records, signatures: kept_signatures, reply: K::reply(reply) })
+    Ok(Accepted { new_changes, records, signatures: kept_signatures, reply: K::Reply::from_reply(reply) })
 }
 
 impl Reply {
@@ -372,7 +425,7 @@ impl Reply {
 
 /// The reply for a document the device does not hold yet: the whole of it.
 pub fn new_reply<K: DocKind>(id: &str, doc: &K) -> K::Reply {
-    K::reply(Reply {
+    K::Reply::from_reply(Reply {
         id: id.to_string(),
         answer: Answer::New,
         heads: hashes_to_wire(&heads(doc)),

@@ -170,12 +170,17 @@ impl Server {
             let heads = hashes_from_wire(&reply.heads).unwrap();
             reply.attestation = Some(self.key.attest(&reply.grid, &heads, self.clock));
         }
-        Ok(encode(&SyncResponse { grids: replies, tasks: vec![], relay: None }))
+        Ok(encode(&SyncResponse { grids: replies, tasks: vec![], relay: None, docs: Default::default() }))
     }
 
     /// Checks a single grid push on its own, storing it if accepted.
     fn push(&mut self, author: &Author, push: &GridPush) -> Result<ReplyKind, PushError> {
-        let req = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![push.clone()], tasks: None });
+        let req = encode(&SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            grids: vec![push.clone()],
+            tasks: None,
+            docs: Default::default(),
+        });
         let resp: SyncResponse = decode(&self.sync(author, &req)?).unwrap();
         Ok(resp.grids.iter().find(|r| r.grid == push.grid).expect("a reply for the pushed grid").kind)
     }
@@ -229,7 +234,7 @@ impl Device {
                 push
             })
             .collect();
-        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
+        let bytes = encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None, docs: Default::default() });
         self.last_request = Some(bytes.clone());
         bytes
     }

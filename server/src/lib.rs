@@ -37,6 +37,8 @@ pub struct AppState {
     pub sync_admission: Arc<tokio::sync::Semaphore>,
     /// Permits for large uploads, and where territory files are received.
     pub uploads: Arc<http::bodies::Uploads>,
+    /// The kinds of synced document besides grids and tasks (`sync::documents`).
+    pub kinds: Arc<sync::documents::ServerKinds>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +92,7 @@ impl AppState {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             sync_admission,
             uploads,
+            kinds: Arc::new(sync::documents::ServerKinds::default()),
         })
     }
 }

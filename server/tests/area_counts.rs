@@ -297,7 +297,13 @@ async fn review_decisions_keep_the_counts() {
         exp: 0,
     };
     let device = DeviceAuth { claims, device_id: device_id.clone(), actor: actor.clone() };
-    let sync = |grids| sync_work::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
+    let sync = |grids| {
+        sync_work::sync(
+            &state,
+            &device,
+            SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None, docs: Default::default() },
+        )
+    };
     let first = sync(vec![]).await.unwrap();
     let reply = first.grids.iter().find(|r| r.kind == ReplyKind::New).unwrap();
     let mut doc = GridDoc::load(reply.snapshot.as_ref().unwrap()).unwrap();

@@ -39,7 +39,13 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
         exp: 0,
     };
     let device = DeviceAuth { claims, device_id: device_id.clone(), actor: actor.clone() };
-    let sync = |grids| sync_work::sync(&state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None });
+    let sync = |grids| {
+        sync_work::sync(
+            &state,
+            &device,
+            SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: None, docs: Default::default() },
+        )
+    };
 
     let first = sync(vec![]).await.unwrap();
     let mut doc = GridDoc::load(first.grids[0].snapshot.as_ref().unwrap()).unwrap();

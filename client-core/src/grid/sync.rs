@@ -7,7 +7,9 @@ use crate::grid::model::Visit;
 use crate::grid::validate::{check_change_ops, check_new_correction, check_new_place, check_new_visit, Added};
 use crate::limits::Budget;
 use crate::protocol::{GridPush, GridReply, ReplyKind};
-use crate::sync::{Accepted, Answer, Author, DocKind, DocRef, PushError, PushParts, Reply, Violation};
+use crate::sync::{
+    Accepted, Answer, Author, DocKind, DocRef, PushError, PushParts, PushWire, Reply, ReplyWire, Violation,
+};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use serde_bytes::ByteBuf;
 
@@ -83,19 +85,25 @@ impl DocKind for GridDoc {
     fn is_constant(change: &ChangeHash) -> bool {
         *change == corrections_upgrade().hash()
     }
-    fn push_parts(push: &GridPush) -> PushParts<'_> {
+}
+
+impl PushWire for GridPush {
+    fn parts(&self) -> PushParts<'_> {
         PushParts {
-            id: &push.grid,
-            have: &push.have,
-            changes: &push.changes,
-            signatures: &push.signatures,
-            attestation: push.attestation.as_ref(),
+            id: &self.grid,
+            have: &self.have,
+            changes: &self.changes,
+            signatures: &self.signatures,
+            attestation: self.attestation.as_ref(),
         }
     }
-    fn push(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> GridPush {
+    fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self {
         GridPush { grid: id.to_string(), have, changes, ..Default::default() }
     }
-    fn reply(reply: Reply) -> GridReply {
+}
+
+impl ReplyWire for GridReply {
+    fn from_reply(reply: Reply) -> Self {
         GridReply {
             grid: reply.id,
             kind: match reply.answer {
@@ -112,8 +120,8 @@ impl DocKind for GridDoc {
             attestation: None,
         }
     }
-    fn reply_parts(reply: &GridReply) -> (&[ByteBuf], &[ByteBuf]) {
-        (&reply.heads, &reply.changes)
+    fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]) {
+        (&self.heads, &self.changes)
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::limits::Budget;
 use crate::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use crate::sign::task_subject;
-use crate::sync::{Answer, DocKind, PushParts, Reply};
+use crate::sync::{Answer, DocKind, PushParts, PushWire, Reply, ReplyWire};
 use crate::sync::{Author, Violation};
 use crate::task::doc::TaskDoc;
 use crate::task::validate::{check_new_entries, check_task_change_ops, EntryKind, NewEntries};
@@ -44,19 +44,25 @@ impl DocKind for TaskDoc {
         records.outcomes.extend(new.outcomes);
         Ok(())
     }
-    fn push_parts(push: &TaskPush) -> PushParts<'_> {
+}
+
+impl PushWire for TaskPush {
+    fn parts(&self) -> PushParts<'_> {
         PushParts {
-            id: &push.task,
-            have: &push.have,
-            changes: &push.changes,
-            signatures: &push.signatures,
-            attestation: push.attestation.as_ref(),
+            id: &self.task,
+            have: &self.have,
+            changes: &self.changes,
+            signatures: &self.signatures,
+            attestation: self.attestation.as_ref(),
         }
     }
-    fn push(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> TaskPush {
+    fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self {
         TaskPush { task: id.to_string(), have, changes, ..Default::default() }
     }
-    fn reply(reply: Reply) -> TaskReply {
+}
+
+impl ReplyWire for TaskReply {
+    fn from_reply(reply: Reply) -> Self {
         TaskReply {
             task: reply.id,
             kind: match reply.answer {
@@ -72,8 +78,8 @@ impl DocKind for TaskDoc {
             attestation: None,
         }
     }
-    fn reply_parts(reply: &TaskReply) -> (&[ByteBuf], &[ByteBuf]) {
-        (&reply.heads, &reply.changes)
+    fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]) {
+        (&self.heads, &self.changes)
     }
 }
 

@@ -261,7 +261,8 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             docs.insert(grid, doc);
         }
         let (task_pushes, mut task_docs) = field_tasks::build_pushes(&tasks, &device, key.as_ref(), &mut task_sync)?;
-        let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes) };
+        let request =
+            SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes), docs: Default::default() };
         let body = protocol::compress(&protocol::encode(&request));
         let req = api
             .request(Method::POST, "/api/v1/sync")

@@ -19,7 +19,7 @@ use client_core::roster::{Roster, RosterDevice};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::{DocStore, GridStore};
 use client_core::sync::Author;
-use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, Signer, Trust};
+use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, PushWire, Signer, Trust};
 use client_core::GridDoc;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -162,7 +162,12 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         device = %device_id, user = %claims.usr, changes = stored, task_changes, ?skipped, ?skipped_tasks,
         "hub sync stored changes"
     );
-    Ok(SyncResponse { grids: replies, tasks: task_replies, relay: Some(hub.device.device_id.clone()) })
+    Ok(SyncResponse {
+        grids: replies,
+        tasks: task_replies,
+        relay: Some(hub.device.device_id.clone()),
+        docs: Default::default(),
+    })
 }
 
 /// Adds what the device needs to pass the reply's changes on: their writers' signatures, the server's latest
@@ -223,8 +228,7 @@ pub(crate) fn check_push<D: DocKind>(
     // Loaded for this exchange alone: a refused push leaves nothing behind in it.
     let mut doc = load(store, hub, id)?;
     let accepted = accept_push_within(&mut doc, push, trust, budget).map_err(|e| push_error(&e))?;
-    let have =
-        protocol::hashes_from_wire(D::push_parts(push).have).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let have = protocol::hashes_from_wire(push.parts().have).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Checked { id: id.to_string(), doc, have, accepted })
 }
 

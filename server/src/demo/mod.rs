@@ -206,10 +206,13 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         device_id: device_id.clone(),
         actor: actor.clone(),
     };
-    let first =
-        sync_work::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![]) })
-            .await
-            .map_err(|e| anyhow!(e.message))?;
+    let first = sync_work::sync(
+        state,
+        &device,
+        SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![]), docs: Default::default() },
+    )
+    .await
+    .map_err(|e| anyhow!(e.message))?;
     let now = chrono::Utc::now();
     let mut pushes: Vec<GridPush> = Vec::new();
     for reply in first.grids.iter().filter(|r| r.kind == ReplyKind::New) {
@@ -251,8 +254,12 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
     // The first volunteer of a team acts on its urgent tasks; the others only receive them.
     let tasks =
         if username.ends_with("-1") { tasks::act_on(&first.tasks, &actor, username, &device_id)? } else { vec![] };
-    sync_work::sync(state, &device, SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: Some(tasks) })
-        .await
-        .map_err(|e| anyhow!(e.message))?;
+    sync_work::sync(
+        state,
+        &device,
+        SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: Some(tasks), docs: Default::default() },
+    )
+    .await
+    .map_err(|e| anyhow!(e.message))?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod area_progress;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod grids;
 pub mod migrate;

@@ -3,6 +3,7 @@
 //! visits, found places and corrections, and answer with what the device lacks, including newly assigned grids
 //! (each with the server's signed statement of the heads it holds) and newly issued tasks.
 
+pub mod documents;
 pub mod reassigned;
 pub mod tasks;
 
@@ -16,12 +17,12 @@ use crate::{settings, AppState};
 use client_core::grid::model::Visit;
 use client_core::limits::SyncBudget;
 use client_core::protocol::{
-    Contact, GridPush, GridReply, ReplyKind, SyncRequest, SyncResponse, TaskPush, PROTOCOL_VERSION,
+    Contact, DocPush, DocReply, GridPush, GridReply, ReplyKind, SyncRequest, SyncResponse, TaskPush, PROTOCOL_VERSION,
 };
 use client_core::sign::PublicKey;
 use client_core::sync::Author;
 use client_core::sync::{accept_push_with, accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The devices of a team whose signed changes a team-mate may relay.
 pub struct TeamSigners {
@@ -93,9 +94,12 @@ pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -
     let _admitted = if writes { Some(admit(state).await?) } else { None };
     let author = device.author();
     let mut checked = check(state, device, &author, &req.grids).await?;
-    let plan = plan(&mut checked, device, req.tasks.as_deref()).await?;
+    let mut plan = plan(&mut checked, device, req.tasks.as_deref()).await?;
+    // Documents of further kinds are checked and stored in the transaction, like tasks.
+    plan.writes_nothing &= !state.kinds.any_of(&req.docs);
     let tasks = req.tasks.take();
-    let committed = commit(state, device, author, checked, plan, tasks).await?;
+    let docs = std::mem::take(&mut req.docs);
+    let committed = commit(state, device, author, checked, plan, tasks, docs).await?;
     reply(state, device, committed).await
 }
 
@@ -383,6 +387,7 @@ struct Committed {
     pulled: Vec<GridReply>,
     accepted: Vec<Accepted>,
     task_sync: crate::sync::tasks::TaskSync,
+    docs: BTreeMap<String, Vec<DocReply>>,
     stored: u64,
     now: i64,
     /// Team-mates' changes the device relayed; visits of revoked devices stored, not counted; records set aside.
@@ -401,6 +406,7 @@ async fn commit(
     checked: Checked,
     plan: Plan,
     tasks: Option<Vec<TaskPush>>,
+    docs: BTreeMap<String, Vec<DocPush>>,
 ) -> Result<Committed, ApiError> {
     let Checked { holder, replies, pulled, accepted, locks, session, set_aside } = checked;
     let Plan { mut deltas, planned, stored, now, newly_held, newly_told, given_back, seen_recently, writes_nothing } =
@@ -408,11 +414,11 @@ async fn commit(
     let relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
     let total_visits: usize = accepted.iter().map(|(_, a, _)| a.records.visits.len()).sum();
     let not_counted = total_visits - counted_new_visits(&accepted, &locks, &holder.signers.quarantined).len();
-    let (new_versions, task_sync, accepted, mut locks) = if writes_nothing {
+    let (new_versions, task_sync, doc_replies, accepted, mut locks) = if writes_nothing {
         drop(session);
         let unchanged: Vec<(i64, i64)> =
             accepted.iter().map(|(_, _, cached)| (cached.version, cached.log_count)).collect();
-        (unchanged, crate::sync::tasks::TaskSync::default(), accepted, locks)
+        (unchanged, crate::sync::tasks::TaskSync::default(), BTreeMap::new(), accepted, locks)
     } else {
         let db = &state.db;
         let (state, device) = (state.clone(), device.clone());
@@ -444,6 +450,15 @@ async fn commit(
                 tasks.as_deref(),
             )
             .await?;
+            let context = documents::Context {
+                device_id: &device.device_id,
+                team: team.as_deref(),
+                trust: &task_trust,
+                server_key: state.keys.server_key(),
+                backend: state.db.backend,
+                now,
+            };
+            let doc_replies = documents::sync_all(&state.kinds, &mut tx, &context, &docs).await?;
             deltas.flush(&mut tx).await?;
             if !seen_recently {
                 sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
@@ -453,7 +468,7 @@ async fn commit(
                     .await?;
             }
             tx.commit().await?;
-            Ok::<_, ApiError>((new_versions, task_sync, accepted, locks))
+            Ok::<_, ApiError>((new_versions, task_sync, doc_replies, accepted, locks))
         };
         db.write_job(job).await.map_err(|e| ApiError::internal(format!("the sync's write stopped: {e}")))??
     };
@@ -469,6 +484,7 @@ async fn commit(
         pulled,
         accepted: accepted_replies,
         task_sync,
+        docs: doc_replies,
         stored,
         now,
         relayed,
@@ -480,7 +496,7 @@ async fn commit(
 /// Reply: counts and audits what was stored, then answers every grid, each with the server's signed statement
 /// of its heads and, when the office shares them, its places' contacts.
 async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> Result<SyncResponse, ApiError> {
-    let Committed { mut replies, pulled, accepted, task_sync, stored, now, relayed, not_counted, set_aside } =
+    let Committed { mut replies, pulled, accepted, task_sync, docs, stored, now, relayed, not_counted, set_aside } =
         committed;
     let db = &state.db;
     let visits: usize = accepted.iter().map(|a| a.records.visits.len()).sum();
@@ -519,7 +535,7 @@ async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> R
             _ => Some(Vec::new()),
         };
     }
-    Ok(SyncResponse { grids: replies, tasks: task_sync.replies, relay: None })
+    Ok(SyncResponse { grids: replies, tasks: task_sync.replies, docs, relay: None })
 }
 
 /// Contact details of a grid's places, sent beside the document when the office shares them.
