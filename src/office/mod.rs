@@ -1,4 +1,5 @@
-//! Office commands: log in, import the territory, manage users and teams, assign grids, print reports.
+//! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; urgent
+//! tasks (`tasks`), the review of found places (`review`) and the other reports (`reports`) in their modules.
 
 pub mod reports;
 pub mod review;
