@@ -6,20 +6,21 @@
 //! writer's signature (or be in the history the server attested), so that the server can check its origin when
 //! the hub forwards it.
 
+use super::error::ApiError;
+use crate::hub::tasks as hub_tasks;
 use crate::profile::{Device, Profile};
-use crate::{hub_tasks, relay};
+use crate::relay;
 use automerge::ActorId;
 use client_core::limits::SyncBudget;
 use client_core::protocol::{
     self, Attestation, ChangeSignature, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
 };
+use client_core::roster::{Roster, RosterDevice};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::{DocStore, GridStore};
 use client_core::sync::Author;
 use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, PushWire, Signer, Trust};
 use client_core::GridDoc;
-use server::http::error::ApiError;
-use server::http::roster::{Roster, RosterDevice};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 

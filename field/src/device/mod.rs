@@ -3,8 +3,11 @@
 //! A visit is durable when `field visit` returns: its change is appended to the grid's log and fsynced
 //! before the visit id is printed.
 
-use crate::field_tasks;
-use crate::http::{Api, CallError};
+pub mod found;
+pub mod tasks;
+
+use crate::api::{Api, CallError};
+use crate::device::tasks as field_tasks;
 use crate::profile::{Carried, CarriedRecord, Device, Profile};
 use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
@@ -379,7 +382,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
 /// Refreshes the list of the team's withdrawn hubs (`hub_trust`); a failure is reported and changes nothing (the
 /// list held stays in force, and the next sync tries again).
 async fn refresh_hub_trust(profile: &Profile, device: &Device, api: &Api) {
-    if let Err(e) = crate::hub_trust::refresh(profile, device, api).await {
+    if let Err(e) = crate::hub::trust::refresh(profile, device, api).await {
         eprintln!("note: the list of revoked team hubs could not be refreshed ({e:#}); the next sync tries again");
     }
 }
