@@ -34,7 +34,10 @@ impl Installation {
         let tmp = tempfile::tempdir().unwrap();
         let config = ServerConfig::with_defaults(tmp.path().join("data"), None);
         let state = AppState::open(&config).await.unwrap();
-        server::territory::import(&state, TERRITORY.as_bytes(), false, "test").await.map_err(|e| e.to_string()).unwrap();
+        server::territory::import(&state, TERRITORY.as_bytes(), false, "test")
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
         add_user(&state, "lead", Role::Lead, None).await;
         people::create_team(&state.db, "east", Some("lead")).await.map_err(|e| e.to_string()).unwrap();
         for volunteer in ["v1", "v2"] {
