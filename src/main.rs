@@ -6,6 +6,7 @@ mod output;
 mod serve;
 
 use anyhow::{bail, Context, Result};
+use client_core::docs::Registry;
 
 /// The server allocates and frees many small objects per sync (automerge operations, rows, buffers); glibc's
 /// allocator spent about a sixth of the server's CPU on it under load, mimalloc a fraction of that.
@@ -211,7 +212,7 @@ async fn run(cli: Cli) -> Result<()> {
             FieldCommand::Login { server, username, device_name, .. } => {
                 device::login(&profile, &server, &username, &read_password()?, &device_name).await
             }
-            FieldCommand::Sync { via } => device::sync(&profile, via.as_deref()).await,
+            FieldCommand::Sync { via } => device::sync(&profile, via.as_deref(), &Registry::of_doorstep()).await,
             FieldCommand::Places { grid, todo, format } => {
                 device::places(&profile, grid.as_deref(), todo, format == ListFormat::Json)
             }
@@ -288,7 +289,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Hub { command: HubCommand::Serve(args) } => {
             hub::serve(&profile, args.into(), serve::shutdown_signal()).await
         }
-        Command::Hub { command: HubCommand::Sync } => hub::sync(&profile).await,
+        Command::Hub { command: HubCommand::Sync } => hub::sync(&profile, &Registry::of_doorstep()).await,
         Command::Hub { command: HubCommand::Certificate(args) } => hub::tls::command(&profile, args.into()).await,
         Command::Place { command } => match command {
             PlaceCommand::Review { grid, format } => {

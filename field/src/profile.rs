@@ -225,6 +225,12 @@ impl Profile {
         Ok(GridStore::open(&self.dir.join("grids"))?)
     }
 
+    /// The folder of the documents of every further kind (`client_core::docs`), one folder per kind inside.
+    pub fn docs_dir(&self) -> Result<PathBuf> {
+        self.ensure_dir()?;
+        Ok(self.dir.join("docs"))
+    }
+
     /// Opens the device's urgent tasks (one folder, its own lock). Commands that need both open the grids first.
     pub fn tasks(&self) -> Result<TaskStore> {
         self.ensure_dir()?;

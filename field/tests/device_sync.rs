@@ -14,12 +14,12 @@ async fn a_visit_recorded_offline_reaches_the_servers_coverage() {
 
     visit(&v1, "H1");
     assert!(installation.visits().await.is_empty(), "recorded offline: nothing reaches the server before a sync");
-    field::device::sync(&v1, None).await.unwrap();
+    field::device::sync(&v1, None, &Default::default()).await.unwrap();
 
     assert_eq!(installation.visits().await, [("H1".to_string(), device_id(&v1))]);
     assert!(installation.reached_in("G1").await > 0, "the visit counts in the grid's coverage");
     assert_eq!(installation.reached_in("G2").await, 0);
     // Synced again, nothing is stored twice.
-    field::device::sync(&v1, None).await.unwrap();
+    field::device::sync(&v1, None, &Default::default()).await.unwrap();
     assert_eq!(installation.visits().await.len(), 1);
 }

@@ -14,13 +14,13 @@ async fn a_visit_synced_through_the_hub_reaches_the_server_once() {
     let installation = Installation::start().await;
     let lead = installation.enrolled("lead").await;
     // The lead's upstream sync also fetches the team roster the hub checks devices against.
-    field::hub::sync(&lead).await.unwrap();
+    field::hub::sync(&lead, &Default::default()).await.unwrap();
     let v2 = installation.enrolled("v2").await;
 
     let hub = Arc::new(field::hub::hub_of(&lead).unwrap());
     let hub_url = serve_on_loopback(field::hub::router(hub)).await;
     visit(&v2, "H2");
-    field::device::sync(&v2, Some(&hub_url)).await.unwrap();
+    field::device::sync(&v2, Some(&hub_url), &Default::default()).await.unwrap();
     assert!(installation.visits().await.is_empty(), "the visit went to the hub, not to the server");
     assert_eq!(installation.reached_in("G1").await, 0);
 
@@ -32,12 +32,12 @@ async fn a_visit_synced_through_the_hub_reaches_the_server_once() {
         [("H2", device_id(&v2).as_str())]
     );
 
-    field::hub::sync(&lead).await.unwrap();
+    field::hub::sync(&lead, &Default::default()).await.unwrap();
     assert_eq!(installation.visits().await, [("H2".to_string(), device_id(&v2))]);
     assert!(installation.reached_in("G1").await > 0, "the forwarded visit counts in the grid's coverage");
 
     // v2 then syncs with the server directly: the visit it relayed through the hub is not stored twice.
-    field::device::sync(&v2, None).await.unwrap();
+    field::device::sync(&v2, None, &Default::default()).await.unwrap();
     assert_eq!(installation.visits().await.len(), 1);
 }
 

@@ -94,7 +94,7 @@ impl AppState {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             sync_admission,
             uploads,
-            kinds: Arc::new(sync::documents::ServerKinds::default()),
+            kinds: Arc::new(sync::documents::ServerKinds::of_doorstep()),
         })
     }
 }

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
+use client_core::docs::Registry;
 use client_core::protocol;
 use client_core::sign::PublicKey;
 use error::ApiError;
@@ -139,7 +140,8 @@ pub fn hub_of(profile: &Profile) -> Result<Hub> {
     if device.team.is_none() {
         bail!("{} is in no team; ask the office to add them to one", device.username);
     }
-    Ok(Hub { profile_dir: profile.dir().to_path_buf(), device, actor, key, server_key })
+    let kinds = Arc::new(Registry::of_doorstep());
+    Ok(Hub { profile_dir: profile.dir().to_path_buf(), device, actor, key, server_key, kinds })
 }
 
 /// Serves the team's sync from the lead's profile until `shutdown` resolves.
@@ -177,14 +179,19 @@ pub async fn serve(
     std::io::stdout().flush()?;
     if args.upstream_every > 0 {
         let reload = serving.tls.clone().filter(|_| serving.from_profile);
-        tokio::spawn(forward_upstream(Profile::new(profile.dir().to_path_buf()), args.upstream_every, reload));
+        tokio::spawn(forward_upstream(
+            Profile::new(profile.dir().to_path_buf()),
+            hub.kinds.clone(),
+            args.upstream_every,
+            reload,
+        ));
     }
     server::serving::serve_app(router(Arc::new(hub)), listener, serving.tls, shutdown).await
 }
 
 /// Forwards everything upstream whenever the server answers, every `every` seconds. When the hub serves the
 /// profile's certificate (`tls`), it loads it again after each forward, which may have renewed it.
-async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig>) {
+async fn forward_upstream(profile: Profile, kinds: Arc<Registry>, every: u64, tls: Option<RustlsConfig>) {
     let Ok(api) = profile.device().and_then(|device| profile.api(&device, None)) else { return };
     loop {
         tokio::time::sleep(Duration::from_secs(every)).await;
@@ -193,7 +200,7 @@ async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig
         if api.send(probe).await.is_err() {
             continue;
         }
-        match sync(&profile).await {
+        match sync(&profile, &kinds).await {
             Ok(()) => tracing::info!("forwarded the team's work to the server"),
             Err(e) => tracing::warn!("forwarding to the server failed: {e:#}"),
         }
@@ -208,9 +215,9 @@ async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig
 
 /// Syncs the lead's copy, with everything the team synced through the hub, with the server; then refreshes
 /// the roster (new devices, revocations).
-pub async fn sync(profile: &Profile) -> Result<()> {
+pub async fn sync(profile: &Profile, kinds: &Registry) -> Result<()> {
     hub_of(profile)?;
-    device::sync(profile, None).await?;
+    device::sync(profile, None, kinds).await?;
     refresh_roster(profile).await?;
     // The sync itself succeeded; a failed renewal is reported and tried again at the next one.
     match tls::renew_if_due(profile).await {

@@ -7,6 +7,7 @@ use field::profile::Profile;
 use server::accounts::people::{self, NewUser};
 use server::accounts::tokens::Role;
 use server::reports::GroupBy;
+use server::sync::documents::ServerKinds;
 use server::{AppState, ServerConfig};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -31,9 +32,15 @@ impl Installation {
     /// The territory imported, team east (lead `lead`, volunteers `v1` and `v2`) holding grids G1 and G2, and the
     /// server listening on a loopback port until the test's runtime ends.
     pub async fn start() -> Installation {
+        Self::start_with(ServerKinds::of_doorstep()).await
+    }
+
+    /// `start`, the server syncing `kinds` besides grids and tasks.
+    pub async fn start_with(kinds: ServerKinds) -> Installation {
         let tmp = tempfile::tempdir().unwrap();
         let config = ServerConfig::with_defaults(tmp.path().join("data"), None);
-        let state = AppState::open(&config).await.unwrap();
+        let mut state = AppState::open(&config).await.unwrap();
+        state.kinds = std::sync::Arc::new(kinds);
         server::territory::import(&state, TERRITORY.as_bytes(), false, "test")
             .await
             .map_err(|e| e.to_string())
@@ -57,7 +64,7 @@ impl Installation {
     pub async fn enrolled(&self, username: &str) -> Profile {
         let profile = Profile::new(self.tmp.path().join(username));
         field::device::login(&profile, &self.url, username, PASSWORD, "test phone").await.unwrap();
-        field::device::sync(&profile, None).await.unwrap();
+        field::device::sync(&profile, None, &Default::default()).await.unwrap();
         profile
     }
 
