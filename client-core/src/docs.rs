@@ -10,7 +10,7 @@ use crate::protocol::{hashes_from_wire, DocAnswer, DocPush, DocReply, WireError}
 use crate::sign::{KeyPair, PublicKey};
 use crate::store::{DocStore, StoreError};
 use crate::sync::{accept_push_within, apply_reply, build_push, new_reply, Accepted, ApplyError, DocKind, PushError};
-use crate::sync::{PushWire, Trust};
+use crate::sync::{PushWire, ReplyWire, Trust};
 use automerge::{ActorId, Change, ChangeHash};
 use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
@@ -72,14 +72,14 @@ pub fn check_id(id: &str) -> Result<(), DocsError> {
     fits.then_some(()).ok_or_else(|| DocsError::Invalid(format!("document id {id:?} is not a valid id")))
 }
 
-fn load<K: DocsKind>(store: &DocStore<K>, actor: &ActorId, id: &str) -> Result<K, DocsError> {
+fn load<K: DocKind>(store: &DocStore<K>, actor: &ActorId, id: &str) -> Result<K, DocsError> {
     let mut doc = store.load(id)?;
     doc.set_actor(actor.clone());
     Ok(doc)
 }
 
 /// The signatures a push or reply carrying `changes` needs: this side's own, and the writers' it keeps.
-fn signatures_for<K: DocsKind>(
+fn signatures_for<K: DocKind>(
     store: &DocStore<K>,
     id: &str,
     writer: &Writer<'_>,
@@ -206,67 +206,77 @@ fn attested_held<K: DocsKind>(doc: &K, id: &str, reply: &DocReply, writer: &Writ
 
 // ---------- a hub, receiving ----------
 
+/// One document's push, checked against the hub's copy and applied to it; nothing is stored yet.
+pub struct Relayed<K: DocKind> {
+    pub id: String,
+    pub doc: K,
+    /// The heads the device said it has.
+    pub have: Vec<ChangeHash>,
+    pub accepted: Accepted<K>,
+}
+
 /// One kind's pushes of a request, checked against the hub's copies; nothing is stored yet.
-pub struct Checked<K: DocsKind> {
-    accepted: Vec<(String, K, Vec<ChangeHash>, Accepted<K>)>,
+pub struct Checked<K: DocKind> {
+    pub relayed: Vec<Relayed<K>>,
     /// Documents the hub holds that the device did not push: sent whole.
-    new: Vec<String>,
-    /// Documents the hub does not hold, left for the server (no answer: the device keeps them as they are).
+    pub new: Vec<String>,
+    /// Documents the hub does not hold (given to the team after the hub last synced, or gone), left for the
+    /// server: no answer, so the device keeps them as they are and the rest still syncs.
     pub skipped: Vec<String>,
 }
 
-/// Checks every push like the server would, against the copies the hub holds; a refused change refuses the
-/// request.
-pub fn relay_check<K: DocsKind>(
+/// Checks every push of one kind like the server would, against the copies the hub holds (any kind: grids and
+/// tasks too); a refused change refuses the request. Only documents the hub holds are read, so an id never
+/// names a file it did not list itself.
+pub fn relay_check<K: DocKind>(
     store: &DocStore<K>,
     writer: &Writer<'_>,
-    pushes: &[DocPush],
+    pushes: &[K::Push],
     trust: &Trust<'_>,
     budget: &mut SyncBudget,
 ) -> Result<Checked<K>, DocsError> {
     let held: BTreeSet<String> = store.ids()?.into_iter().collect();
-    let mut checked = Checked { accepted: Vec::new(), new: Vec::new(), skipped: Vec::new() };
+    let mut checked = Checked { relayed: Vec::new(), new: Vec::new(), skipped: Vec::new() };
     let mut pushed = BTreeSet::new();
     for push in pushes {
-        check_id(&push.id)?;
-        if !pushed.insert(push.id.as_str()) {
-            return Err(DocsError::Invalid(format!("{} {} appears twice in the sync request", K::NOUN, push.id)));
+        let parts = push.parts();
+        if !pushed.insert(parts.id) {
+            return Err(DocsError::Invalid(format!("{} {} appears twice in the sync request", K::NOUN, parts.id)));
         }
-        if !held.contains(&push.id) {
-            checked.skipped.push(push.id.clone());
+        if !held.contains(parts.id) {
+            checked.skipped.push(parts.id.to_string());
             continue;
         }
         // Loaded for this exchange alone: a refused push leaves nothing behind in it.
-        let mut doc = load(store, writer.actor, &push.id)?;
+        let mut doc = load(store, writer.actor, parts.id)?;
         let accepted = accept_push_within(&mut doc, push, trust, budget)?;
-        let have = hashes_from_wire(push.parts().have)?;
-        checked.accepted.push((push.id.clone(), doc, have, accepted));
+        let have = hashes_from_wire(parts.have)?;
+        checked.relayed.push(Relayed { id: parts.id.to_string(), doc, have, accepted });
     }
-    checked.new = held.into_iter().filter(|id| !pushed.contains(id.as_str())).collect();
+    checked.new = held.iter().filter(|id| !pushed.contains(id.as_str())).cloned().collect();
     Ok(checked)
 }
 
-impl<K: DocsKind> Checked<K> {
-    /// Stores what is new (signatures before changes) and answers: what the device lacks of the documents it
-    /// pushed, with what it needs to pass it on, and the documents it does not hold. Returns the replies and how
-    /// many changes were new to the hub.
+impl<K: DocKind> Checked<K> {
+    /// Stores what is new (signatures before changes: a stored change always has what it needs to travel on)
+    /// and answers: what the device lacks of the documents it pushed, with what it needs to pass it on, and the
+    /// documents it does not hold. Returns the replies, sorted by id, and how many changes were new to the hub.
     pub fn store_and_answer(
         self,
         store: &DocStore<K>,
         writer: &Writer<'_>,
-    ) -> Result<(Vec<DocReply>, usize), DocsError> {
+    ) -> Result<(Vec<K::Reply>, usize), DocsError> {
         let mut stored = 0;
-        for (id, _, _, accepted) in self.accepted.iter().filter(|(.., a)| !a.new_changes.is_empty()) {
+        for Relayed { id, accepted, .. } in self.relayed.iter().filter(|r| !r.accepted.new_changes.is_empty()) {
             store.add_signatures(id, &accepted.signatures)?;
             store.append(id, &accepted.new_changes)?;
             stored += accepted.new_changes.len();
         }
         let mut replies = Vec::new();
-        for (id, doc, have, accepted) in self.accepted {
+        for Relayed { id, doc, have, accepted } in self.relayed {
             let mut reply = accepted.reply;
-            if reply.answer == DocAnswer::Synced {
-                reply.signatures = signatures_for(store, &id, writer, &doc.changes_since(&have))?;
-                reply.attestation = store.attestation(&id)?;
+            if reply.is_synced() {
+                relay_parts(store, &id, writer, &doc.changes_since(&have), &mut reply)?;
             }
             replies.push(reply);
         }
@@ -274,13 +284,26 @@ impl<K: DocsKind> Checked<K> {
             let doc = load(store, writer.actor, &id)?;
             let mut reply = new_reply(&id, &doc);
             let attested = store.attestation(&id)?.and_then(|a| hashes_from_wire(&a.heads).ok()).unwrap_or_default();
-            reply.signatures = signatures_for(store, &id, writer, &doc.changes_since(&attested))?;
-            reply.attestation = store.attestation(&id)?;
+            relay_parts(store, &id, writer, &doc.changes_since(&attested), &mut reply)?;
             replies.push(reply);
         }
-        replies.sort_by(|a, b| a.id.cmp(&b.id));
+        replies.sort_by(|a, b| a.id().cmp(b.id()));
         Ok((replies, stored))
     }
+}
+
+/// Adds what a reply carrying `changes` needs for the device to pass them on.
+fn relay_parts<K: DocKind>(
+    store: &DocStore<K>,
+    id: &str,
+    writer: &Writer<'_>,
+    changes: &[Change],
+    reply: &mut K::Reply,
+) -> Result<(), DocsError> {
+    let (signatures, attestation) = reply.relay_parts();
+    *signatures = signatures_for(store, id, writer, changes)?;
+    *attestation = store.attestation(id)?;
+    Ok(())
 }
 
 // ---------- the registry ----------

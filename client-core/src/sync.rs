@@ -101,6 +101,13 @@ pub trait ReplyWire {
     fn from_reply(reply: Reply) -> Self;
     /// The heads and changes of a reply.
     fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]);
+    /// The document it answers for.
+    fn id(&self) -> &str;
+    /// Whether it answers a push that was stored (`synced`).
+    fn is_synced(&self) -> bool;
+    /// What a hub adds for the device to pass the reply's changes on: their writers' signatures, and the
+    /// server's latest attestation.
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>);
 }
 
 impl PushWire for DocPush {
@@ -137,6 +144,15 @@ impl ReplyWire for DocReply {
     }
     fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]) {
         (&self.heads, &self.changes)
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn is_synced(&self) -> bool {
+        self.answer == DocAnswer::Synced
+    }
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
+        (&mut self.signatures, &mut self.attestation)
     }
 }
 

@@ -6,7 +6,7 @@ use crate::grid::found::{Correction, FoundPlace};
 use crate::grid::model::Visit;
 use crate::grid::validate::{check_change_ops, check_new_correction, check_new_place, check_new_visit, Added};
 use crate::limits::Budget;
-use crate::protocol::{GridPush, GridReply, ReplyKind};
+use crate::protocol::{Attestation, ChangeSignature, GridPush, GridReply, ReplyKind};
 use crate::sync::{
     Accepted, Answer, Author, DocKind, DocRef, PushError, PushParts, PushWire, Reply, ReplyWire, Violation,
 };
@@ -122,6 +122,15 @@ impl ReplyWire for GridReply {
     }
     fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]) {
         (&self.heads, &self.changes)
+    }
+    fn id(&self) -> &str {
+        &self.grid
+    }
+    fn is_synced(&self) -> bool {
+        self.kind == ReplyKind::Synced
+    }
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
+        (&mut self.signatures, &mut self.attestation)
     }
 }
 

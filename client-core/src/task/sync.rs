@@ -3,7 +3,7 @@
 //! unconfirmed.
 
 use crate::limits::Budget;
-use crate::protocol::{TaskPush, TaskReply, TaskReplyKind};
+use crate::protocol::{Attestation, ChangeSignature, TaskPush, TaskReply, TaskReplyKind};
 use crate::sign::task_subject;
 use crate::sync::{Answer, DocKind, PushParts, PushWire, Reply, ReplyWire};
 use crate::sync::{Author, Violation};
@@ -80,6 +80,15 @@ impl ReplyWire for TaskReply {
     }
     fn heads_and_changes(&self) -> (&[ByteBuf], &[ByteBuf]) {
         (&self.heads, &self.changes)
+    }
+    fn id(&self) -> &str {
+        &self.task
+    }
+    fn is_synced(&self) -> bool {
+        self.kind == TaskReplyKind::Synced
+    }
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
+        (&mut self.signatures, &mut self.attestation)
     }
 }
 

@@ -9,20 +9,17 @@
 use super::error::ApiError;
 use crate::hub::tasks as hub_tasks;
 use crate::profile::{Device, Profile};
-use crate::relay;
 use automerge::ActorId;
-use client_core::docs::{DocsError, Registry, Writer};
+use client_core::docs::{self, DocsError, Registry, Relayed, Writer};
 use client_core::limits::SyncBudget;
-use client_core::protocol::{
-    self, Attestation, ChangeSignature, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
-};
+use client_core::protocol::{self, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::roster::{Roster, RosterDevice};
 use client_core::sign::{KeyPair, PublicKey};
-use client_core::store::{DocStore, GridStore};
+use client_core::store::GridStore;
 use client_core::sync::Author;
-use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, PushWire, Signer, Trust};
+use client_core::sync::{PushError, Signer, Trust};
 use client_core::GridDoc;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// What a hub serves from: the lead's enrolled profile.
@@ -110,34 +107,21 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
     let trust =
         Trust { pusher: &pusher, pusher_key: Some(&key), signers: Some(&signers), server_key: Some(&hub.server_key) };
 
-    let held: BTreeSet<String> = store.grids().map_err(ApiError::internal)?.into_iter().collect();
-    let mut pushed = BTreeSet::new();
-    let mut skipped = Vec::new();
     // Check everything first: a refused change anywhere stores nothing of the request.
-    let mut checked: Vec<Checked<GridDoc>> = Vec::new();
+    let writer = Writer { actor: &hub.actor, key: Some(&hub.key), server_key: Some(&hub.server_key) };
     let mut budget = SyncBudget::default();
+    let grids = docs::relay_check(&store, &writer, &req.grids, &trust, &mut budget).map_err(|e| docs_error(&e))?;
+    // The hub's own clock: a phone whose clock is far ahead hears so here already.
     let now = chrono::Utc::now();
-    for push in &req.grids {
-        if !pushed.insert(push.grid.clone()) {
-            return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
-        }
-        if !held.contains(&push.grid) {
-            // Assigned to the team after the hub last synced: left for the server, with no answer, so the
-            // device keeps it as it is and the other grids still sync.
-            skipped.push(push.grid.clone());
-            continue;
-        }
-        let grid = check_push(&store, hub, &push.grid, push, &trust, &mut budget)?;
-        // The hub's own clock: a phone whose clock is far ahead hears so here already.
+    for grid in &grids.relayed {
         grid.accepted.check_not_ahead(now, "this hub").map_err(|e| push_error(&e))?;
-        checked.push(grid);
     }
-    check_found_place_ids(&store, hub, &held, &checked)?;
+    check_found_place_ids(&store, &grids.relayed)?;
+    let skipped = grids.skipped.clone();
     // Tasks only for clients that handle them (they send the `tasks` key), as at the server.
-    let tasks = req.tasks.as_deref().map(|pushes| hub_tasks::check(&profile, hub, pushes, &trust)).transpose()?;
+    let tasks = req.tasks.as_deref().map(|pushes| hub_tasks::check(&profile, &writer, pushes, &trust)).transpose()?;
     // Documents of further kinds, checked like the rest before anything is stored.
     let docs_dir = profile.docs_dir().map_err(ApiError::internal)?;
-    let writer = Writer { actor: &hub.actor, key: Some(&hub.key), server_key: Some(&hub.server_key) };
     let mut doc_batches = Vec::new();
     for (name, pushes) in &req.docs {
         if let Some(kind) = hub.kinds.get(name) {
@@ -146,7 +130,13 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
             doc_batches.push((name.clone(), batch));
         }
     }
-    let stored = store_checked(&store, &checked)?;
+
+    let (mut replies, stored) = grids.store_and_answer(&store, &writer).map_err(|e| docs_error(&e))?;
+    // The contacts the lead holds go with every grid the device may keep.
+    for reply in replies.iter_mut().filter(|r| r.kind != ReplyKind::ResendAll) {
+        let contacts = store.contacts(&reply.grid).map_err(ApiError::internal)?;
+        reply.contacts = (!contacts.is_empty()).then_some(contacts);
+    }
     let mut doc_replies = std::collections::BTreeMap::new();
     let mut doc_changes = 0;
     for (name, batch) in doc_batches {
@@ -154,27 +144,10 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         doc_replies.insert(name, replies);
         doc_changes += stored;
     }
-
-    let mut replies = Vec::new();
-    for Checked { doc, have, accepted, .. } in checked {
-        let mut reply = accepted.reply;
-        if reply.kind == ReplyKind::Synced {
-            decorate(&store, hub, &doc.changes_since(&have), &mut reply)?;
-        }
-        replies.push(reply);
-    }
-    for grid in held.iter().filter(|g| !pushed.contains(*g)) {
-        let doc = load(&store, hub, grid)?;
-        let mut reply = new_reply(grid, &doc);
-        let attested = relay::attested_heads(&store, grid).map_err(ApiError::internal)?;
-        decorate(&store, hub, &doc.changes_since(&attested), &mut reply)?;
-        replies.push(reply);
-    }
-    replies.sort_by(|a, b| a.grid.cmp(&b.grid));
     let (task_replies, task_changes, skipped_tasks) = match tasks {
         Some(tasks) => {
             let skipped = tasks.skipped.clone();
-            let (replies, stored) = tasks.store_and_answer(hub)?;
+            let (replies, stored) = tasks.store_and_answer(&writer)?;
             (replies, stored, skipped)
         }
         None => Default::default(),
@@ -189,20 +162,6 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         relay: Some(hub.device.device_id.clone()),
         docs: doc_replies,
     })
-}
-
-/// Adds what the device needs to pass the reply's changes on: their writers' signatures, the server's latest
-/// attestation, and the contacts the lead holds.
-fn decorate(
-    store: &GridStore,
-    hub: &Hub,
-    changes: &[automerge::Change],
-    reply: &mut GridReply,
-) -> Result<(), ApiError> {
-    (reply.signatures, reply.attestation) = relay_parts(store, hub, &reply.grid, changes)?;
-    let contacts = store.contacts(&reply.grid).map_err(ApiError::internal)?;
-    reply.contacts = (!contacts.is_empty()).then_some(contacts);
-    Ok(())
 }
 
 /// Whether a device the roster does not list was enrolled before the server read the roster, and so has left
@@ -228,71 +187,10 @@ fn signers(roster: &Roster) -> HashMap<ActorId, Signer> {
         .collect()
 }
 
-/// One document's push, checked against the hub's copy and applied to it; nothing is stored yet.
-pub(crate) struct Checked<D: DocKind> {
-    pub id: String,
-    pub doc: D,
-    /// The heads the device said it has.
-    pub have: Vec<automerge::ChangeHash>,
-    pub accepted: Accepted<D>,
-}
-
-/// Checks a push of any kind of document like the server would; a refused change refuses the whole request.
-pub(crate) fn check_push<D: DocKind>(
-    store: &DocStore<D>,
-    hub: &Hub,
-    id: &str,
-    push: &D::Push,
-    trust: &Trust<'_>,
-    budget: &mut SyncBudget,
-) -> Result<Checked<D>, ApiError> {
-    // Loaded for this exchange alone: a refused push leaves nothing behind in it.
-    let mut doc = load(store, hub, id)?;
-    let accepted = accept_push_within(&mut doc, push, trust, budget).map_err(|e| push_error(&e))?;
-    let have = protocol::hashes_from_wire(push.parts().have).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Checked { id: id.to_string(), doc, have, accepted })
-}
-
-/// Stores what the checked pushes brought that is new, and returns how many changes that was.
-pub(crate) fn store_checked<D: DocKind>(store: &DocStore<D>, checked: &[Checked<D>]) -> Result<usize, ApiError> {
-    let mut stored = 0;
-    for Checked { id, accepted, .. } in checked.iter().filter(|c| !c.accepted.new_changes.is_empty()) {
-        // Signatures before changes: a stored change always has what it needs to travel on.
-        store.add_signatures(id, &accepted.signatures).map_err(ApiError::internal)?;
-        store.append(id, &accepted.new_changes).map_err(ApiError::internal)?;
-        stored += accepted.new_changes.len();
-    }
-    Ok(stored)
-}
-
-/// What a reply carrying `changes` of document `id` needs for the device to pass them on: their writers'
-/// signatures and the server's latest attestation.
-pub(crate) fn relay_parts<D: DocKind>(
-    store: &DocStore<D>,
-    hub: &Hub,
-    id: &str,
-    changes: &[automerge::Change],
-) -> Result<(Vec<ChangeSignature>, Option<Attestation>), ApiError> {
-    let kept = store.signatures(id).map_err(ApiError::internal)?;
-    let signatures = relay::signatures_for(changes, &hub.actor, Some(&hub.key), &kept);
-    Ok((signatures, store.attestation(id).map_err(ApiError::internal)?))
-}
-
-pub(crate) fn load<D: DocKind>(store: &DocStore<D>, hub: &Hub, id: &str) -> Result<D, ApiError> {
-    let mut doc = store.load(id).map_err(ApiError::internal)?;
-    doc.set_actor(hub.actor.clone());
-    Ok(doc)
-}
-
 /// A place id is unique in the whole territory. The hub holds only its team's grids, so it refuses a found place
 /// whose id a place of another of those grids holds (or another grid of the same request adds); the server,
 /// which holds every grid, checks the rest.
-fn check_found_place_ids(
-    store: &GridStore,
-    hub: &Hub,
-    held: &BTreeSet<String>,
-    checked: &[Checked<GridDoc>],
-) -> Result<(), ApiError> {
+fn check_found_place_ids(store: &GridStore, checked: &[Relayed<GridDoc>]) -> Result<(), ApiError> {
     let found: Vec<(&str, &str)> = checked
         .iter()
         .flat_map(|c| c.accepted.records.places.iter().map(|p| (p.place.id.as_str(), c.id.as_str())))
@@ -301,17 +199,17 @@ fn check_found_place_ids(
         return Ok(());
     }
     let pushed: HashMap<&str, &GridDoc> = checked.iter().map(|c| (c.id.as_str(), &c.doc)).collect();
-    for grid in held {
+    for grid in store.grids().map_err(ApiError::internal)? {
         let loaded;
         let doc = match pushed.get(grid.as_str()) {
             Some(doc) => *doc,
             None => {
-                loaded = load(store, hub, grid)?;
+                loaded = store.load(&grid).map_err(ApiError::internal)?;
                 &loaded
             }
         };
         for (id, found_in) in &found {
-            if found_in != grid && doc.has_place(id).map_err(ApiError::internal)? {
+            if *found_in != grid && doc.has_place(id).map_err(ApiError::internal)? {
                 tracing::warn!(place = id, grid = found_in, other = %grid, "hub refused a found place's id");
                 return Err(ApiError::unprocessable(
                     "place_id_taken",
@@ -326,8 +224,8 @@ fn check_found_place_ids(
     Ok(())
 }
 
-/// A refused request for documents of a further kind, as the server answers it.
-fn docs_error(e: &DocsError) -> ApiError {
+/// A refused push of any kind, as the server answers it.
+pub(crate) fn docs_error(e: &DocsError) -> ApiError {
     match e {
         DocsError::Push(e) => push_error(e),
         DocsError::Invalid(message) => ApiError::bad_request(message.clone()),

@@ -9,12 +9,12 @@
 //! it syncs with the server.
 
 use super::error::ApiError;
-use super::exchange::{check_push, load, relay_parts, store_checked, Checked, Hub};
+use super::exchange::docs_error;
 use crate::profile::{ClosedTask, Profile};
-use crate::relay;
+use client_core::docs::{self, Writer};
 use client_core::limits::SyncBudget;
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
-use client_core::sync::{new_reply, Trust};
+use client_core::sync::Trust;
 use client_core::task::doc::TaskDoc;
 use client_core::task::store::TaskStore;
 use std::collections::{BTreeSet, HashMap};
@@ -22,43 +22,38 @@ use std::collections::{BTreeSet, HashMap};
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.
 pub struct CheckedTasks {
     store: TaskStore,
-    accepted: Vec<Checked<TaskDoc>>,
+    checked: docs::Checked<TaskDoc>,
     closed: Vec<TaskReply>,
-    /// Tasks the hub holds that the device did not push: sent whole.
-    new: Vec<String>,
     /// Tasks the hub cannot speak for, left for the server.
     pub skipped: Vec<String>,
 }
 
 /// Checks every task push like the server would; a refused change refuses the whole request.
-pub fn check(profile: &Profile, hub: &Hub, pushes: &[TaskPush], trust: &Trust<'_>) -> Result<CheckedTasks, ApiError> {
+pub fn check(
+    profile: &Profile,
+    writer: &Writer<'_>,
+    pushes: &[TaskPush],
+    trust: &Trust<'_>,
+) -> Result<CheckedTasks, ApiError> {
+    // Task ids become file names here.
+    if let Some(push) = pushes.iter().find(|p| uuid::Uuid::parse_str(&p.task).is_err()) {
+        return Err(ApiError::bad_request(format!("task id {:?} is not a UUID", push.task)));
+    }
     let store = profile.tasks().map_err(ApiError::internal)?;
-    let held: BTreeSet<String> = store.tasks().map_err(ApiError::internal)?.into_iter().collect();
+    // Task changes are bounded over the request before any is read (`limits::check_task_changes`).
+    let checked =
+        docs::relay_check(&store, writer, pushes, trust, &mut SyncBudget::default()).map_err(|e| docs_error(&e))?;
     let closed: HashMap<String, ClosedTask> =
         profile.closed_tasks().map_err(ApiError::internal)?.into_iter().map(|c| (c.task.clone(), c)).collect();
-    let mut checked =
-        CheckedTasks { store, accepted: Vec::new(), closed: Vec::new(), new: Vec::new(), skipped: Vec::new() };
-    let mut pushed = BTreeSet::new();
-    for push in pushes {
-        // Task ids become file names here.
-        if uuid::Uuid::parse_str(&push.task).is_err() {
-            return Err(ApiError::bad_request(format!("task id {:?} is not a UUID", push.task)));
-        }
-        if !pushed.insert(push.task.as_str()) {
-            return Err(ApiError::bad_request(format!("task {} appears twice in the sync request", push.task)));
-        }
-        if held.contains(&push.task) {
-            // Task changes are bounded over the request before any is read (`limits::check_task_changes`).
-            let task = check_push(&checked.store, hub, &push.task, push, trust, &mut SyncBudget::default())?;
-            checked.accepted.push(task);
-        } else if let Some(reply) = closed.get(&push.task).and_then(|c| closed_reply(c, push)) {
-            checked.closed.push(reply);
-        } else {
-            checked.skipped.push(push.task.clone());
+    let mut tasks = CheckedTasks { store, checked, closed: Vec::new(), skipped: Vec::new() };
+    for id in std::mem::take(&mut tasks.checked.skipped) {
+        let push = pushes.iter().find(|p| p.task == id).expect("pushed");
+        match closed.get(&id).and_then(|c| closed_reply(c, push)) {
+            Some(reply) => tasks.closed.push(reply),
+            None => tasks.skipped.push(id),
         }
     }
-    checked.new = held.into_iter().filter(|t| !pushed.contains(t.as_str())).collect();
-    Ok(checked)
+    Ok(tasks)
 }
 
 /// `closed` for a task the server closed, if the device's history is all upstream: every head it has is a change
@@ -83,27 +78,12 @@ fn closed_reply(closed: &ClosedTask, push: &TaskPush) -> Option<TaskReply> {
 }
 
 impl CheckedTasks {
-    /// Stores what is new (signatures before changes, so a stored change can always travel on) and answers:
-    /// what each device lacks of the tasks it pushed, with what it needs to pass it on, and the team's open tasks
-    /// it does not hold. Returns the replies and how many changes were new to the hub.
-    pub fn store_and_answer(self, hub: &Hub) -> Result<(Vec<TaskReply>, usize), ApiError> {
-        let store = &self.store;
-        let stored = store_checked(store, &self.accepted)?;
-        let mut replies = self.closed;
-        for Checked { id, doc, have, accepted } in self.accepted {
-            let mut reply = accepted.reply;
-            if reply.kind == TaskReplyKind::Synced {
-                (reply.signatures, reply.attestation) = relay_parts(store, hub, &id, &doc.changes_since(&have))?;
-            }
-            replies.push(reply);
-        }
-        for task in &self.new {
-            let doc: TaskDoc = load(store, hub, task)?;
-            let mut reply = new_reply(task, &doc);
-            let attested = relay::attested_heads(store, task).map_err(ApiError::internal)?;
-            (reply.signatures, reply.attestation) = relay_parts(store, hub, task, &doc.changes_since(&attested))?;
-            replies.push(reply);
-        }
+    /// Stores what is new and answers: what each device lacks of the tasks it pushed, with what it needs to pass
+    /// it on, the team's open tasks it does not hold, and the closed ones it may delete. Returns the replies and
+    /// how many changes were new to the hub.
+    pub fn store_and_answer(self, writer: &Writer<'_>) -> Result<(Vec<TaskReply>, usize), ApiError> {
+        let (mut replies, stored) = self.checked.store_and_answer(&self.store, writer).map_err(|e| docs_error(&e))?;
+        replies.extend(self.closed);
         replies.sort_by(|a, b| a.task.cmp(&b.task));
         Ok((replies, stored))
     }
