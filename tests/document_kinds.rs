@@ -54,7 +54,8 @@ async fn enrol(http: &reqwest::Client, url: &str, username: &str, password: &str
 
 /// One sync of the phone's boards; the status, and what applying the reply did.
 async fn sync(http: &reqwest::Client, url: &str, phone: &mut Phone) -> (u16, Tally) {
-    let pushes = device_pushes(&phone.store, &phone.writer(), &phone.resend).unwrap();
+    let pushes =
+        device_pushes(&phone.store, &phone.writer(), &phone.resend).unwrap().into_iter().map(|(p, _)| p).collect();
     let docs = BTreeMap::from([(Board::NOUN.to_string(), pushes)]);
     let request = SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: None, docs };
     let resp = http

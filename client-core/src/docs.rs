@@ -98,22 +98,24 @@ fn signatures_for<K: DocKind>(
 
 // ---------- the device ----------
 
-/// The pushes for every document of kind `K` held in `store`: what the receiver has not confirmed (everything,
-/// for those in `resend_all`), signed, with the server's latest attestation.
-pub fn device_pushes<K: DocsKind>(
+/// The pushes for every document of kind `K` held in `store` (any kind: grids and tasks too), each with the
+/// document as loaded: what the receiver has not confirmed (everything, for those in `resend_all`), signed, with
+/// the server's latest attestation.
+pub fn device_pushes<K: DocKind>(
     store: &DocStore<K>,
     writer: &Writer<'_>,
     resend_all: &BTreeSet<String>,
-) -> Result<Vec<DocPush>, DocsError> {
+) -> Result<Vec<(K::Push, K)>, DocsError> {
     let mut pushes = Vec::new();
     for id in store.ids()? {
         let doc = load(store, writer.actor, &id)?;
         let confirmed = store.mark(&id)?.confirmed_heads();
         let since = (!resend_all.contains(&id)).then_some(confirmed.as_slice());
         let mut push = build_push(&id, &doc, since);
-        push.signatures = signatures_for(store, &id, writer, &doc.changes_since(since.unwrap_or(&[])))?;
-        push.attestation = store.attestation(&id)?;
-        pushes.push(push);
+        let (signatures, attestation) = push.relay_parts();
+        *signatures = signatures_for(store, &id, writer, &doc.changes_since(since.unwrap_or(&[])))?;
+        *attestation = store.attestation(&id)?;
+        pushes.push((push, doc));
     }
     Ok(pushes)
 }
@@ -354,7 +356,7 @@ impl<K: DocsKind> HeldKind for Registered<K> {
         writer: &Writer<'_>,
         resend_all: &BTreeSet<String>,
     ) -> Result<Vec<DocPush>, DocsError> {
-        device_pushes(&open::<K>(dir)?, writer, resend_all)
+        Ok(device_pushes(&open::<K>(dir)?, writer, resend_all)?.into_iter().map(|(push, _)| push).collect())
     }
     fn apply(
         &self,

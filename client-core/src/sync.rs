@@ -93,6 +93,8 @@ pub trait PushWire {
     fn parts(&self) -> PushParts<'_>;
     /// A push without signatures or attestation (the device adds its own).
     fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self;
+    /// The writers' signatures of its changes and the server's latest attestation, which the sender adds.
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>);
 }
 
 /// A reply on the wire, as the engine writes and reads it.
@@ -122,6 +124,9 @@ impl PushWire for DocPush {
     }
     fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self {
         DocPush { id: id.to_string(), have, changes, ..Default::default() }
+    }
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
+        (&mut self.signatures, &mut self.attestation)
     }
 }
 

@@ -1,32 +1,12 @@
-//! What lets changes travel through a hub, on the client side: the writers' signatures attached to what a
-//! device or hub sends, and what it keeps from what it receives (signatures of others' changes, the server's
-//! latest attested heads).
+//! What a device keeps from what it receives so that changes can travel on through a hub: the signatures of
+//! others' changes and the server's latest attestation, and when they are no longer needed (signing what it
+//! sends is `client_core::docs`).
 
 use anyhow::Result;
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{Change, ChangeHash};
 use client_core::protocol::{hashes_from_wire, Attestation, ChangeSignature, GridReply};
-use client_core::sign::KeyPair;
 use client_core::store::{DocStore, GridStore, StoredDoc};
 use client_core::GridDoc;
-use std::collections::HashMap;
-
-/// Signatures for `changes`: this device signs its own; others' come from those it keeps. Changes with neither
-/// (the server's, or others' already stored on the server) travel without one.
-pub fn signatures_for(
-    changes: &[Change],
-    own_actor: &ActorId,
-    own_key: Option<&KeyPair>,
-    kept: &HashMap<ChangeHash, ChangeSignature>,
-) -> Vec<ChangeSignature> {
-    changes
-        .iter()
-        .filter_map(|c| match (c.actor_id() == own_actor, own_key) {
-            (true, Some(key)) => Some(key.sign_change(&c.hash())),
-            (true, None) => None,
-            (false, _) => kept.get(&c.hash()).cloned(),
-        })
-        .collect()
-}
 
 /// Keeps what a reply carries for passing changes on, before its changes are stored: the signatures (so a
 /// stored change never lacks the one it needs) and the server's attestation if newer than the one held.

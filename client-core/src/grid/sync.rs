@@ -100,6 +100,9 @@ impl PushWire for GridPush {
     fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self {
         GridPush { grid: id.to_string(), have, changes, ..Default::default() }
     }
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
+        (&mut self.signatures, &mut self.attestation)
+    }
 }
 
 impl ReplyWire for GridReply {

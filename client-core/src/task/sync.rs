@@ -59,6 +59,9 @@ impl PushWire for TaskPush {
     fn unsigned(id: &str, have: Vec<ByteBuf>, changes: Vec<ByteBuf>) -> Self {
         TaskPush { task: id.to_string(), have, changes, ..Default::default() }
     }
+    fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
+        (&mut self.signatures, &mut self.attestation)
+    }
 }
 
 impl ReplyWire for TaskReply {

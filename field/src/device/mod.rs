@@ -19,7 +19,7 @@ use client_core::grid::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::GridStore;
-use client_core::sync::{apply_reply, build_push};
+use client_core::sync::apply_reply;
 use client_core::GridDoc;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -253,23 +253,15 @@ pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Res
     // carried over from an earlier enrolment once their grids are here, or to send the sign-for (签收) of tasks
     // that just arrived.
     for _round in 0..3 {
+        let writer = Writer { actor: &actor, key: key.as_ref(), server_key: server_key.as_ref() };
         let mut grids = Vec::new();
         let mut docs = HashMap::new();
-        for grid in store.grids()? {
-            let doc = load(&store, &device, &grid)?;
-            let confirmed = store.mark(&grid)?.confirmed_heads();
-            let since = (!resend_all.contains(&grid)).then_some(confirmed.as_slice());
-            let mut push = build_push(&grid, &doc, since);
-            let changes = doc.changes_since(since.unwrap_or(&[]));
-            push.signatures =
-                relay::signatures_for(&changes, &actor_of(&device)?, key.as_ref(), &store.signatures(&grid)?);
-            push.attestation = store.attestation(&grid)?;
+        for (push, doc) in docs::device_pushes(&store, &writer, &resend_all)? {
             tally.sent += push.changes.len();
+            docs.insert(push.grid.clone(), doc);
             grids.push(push);
-            docs.insert(grid, doc);
         }
-        let (task_pushes, mut task_docs) = field_tasks::build_pushes(&tasks, &device, key.as_ref(), &mut task_sync)?;
-        let writer = Writer { actor: &actor, key: key.as_ref(), server_key: server_key.as_ref() };
+        let (task_pushes, mut task_docs) = field_tasks::build_pushes(&tasks, &writer, &mut task_sync)?;
         let doc_pushes = docs::all_pushes(kinds, &docs_dir, &writer, &doc_resend)?;
         let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes), docs: doc_pushes };
         let body = protocol::compress(&protocol::encode(&request));

@@ -12,8 +12,9 @@ use crate::profile::{CarriedTaskEntry, ClosedTask, Device, Profile};
 use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::{ActorId, ChangeHash};
+use client_core::docs::Writer;
 use client_core::protocol::{self, TaskPush, TaskReply, TaskReplyKind};
-use client_core::sign::{task_subject, KeyPair, PublicKey};
+use client_core::sign::{task_subject, PublicKey};
 use client_core::sync;
 use client_core::task::doc::TaskDoc;
 use client_core::task::model::{yuan_text, ContactMethod, Sign, SignKind, TaskInfo, TaskOutcome};
@@ -69,25 +70,16 @@ pub struct TaskSync {
 /// team-mates' it received from a hub) and the server's latest attestation.
 pub fn build_pushes(
     store: &TaskStore,
-    device: &Device,
-    key: Option<&KeyPair>,
+    writer: &Writer<'_>,
     sync: &mut TaskSync,
 ) -> Result<(Vec<TaskPush>, HashMap<String, TaskDoc>)> {
     let mut pushes = Vec::new();
     let mut docs = HashMap::new();
     let held = store.tasks()?;
-    let actor = actor_of(device)?;
-    for task in &held {
-        let doc = load(store, device, task)?;
-        let confirmed = store.mark(task)?.confirmed_heads();
-        let since = (!sync.resend_all.contains(task)).then_some(confirmed.as_slice());
-        let mut push = sync::build_push(task, &doc, since);
-        let changes = doc.changes_since(since.unwrap_or(&[]));
-        push.signatures = relay::signatures_for(&changes, &actor, key, &store.signatures(task)?);
-        push.attestation = store.attestation(task)?;
+    for (push, doc) in client_core::docs::device_pushes(store, writer, &sync.resend_all)? {
         sync.tally.sent += push.changes.len();
+        docs.insert(push.task.clone(), doc);
         pushes.push(push);
-        docs.insert(task.clone(), doc);
     }
     let wanted: BTreeSet<&String> = sync.carried.iter().map(|c| &c.task).filter(|t| !held.contains(t)).collect();
     pushes.extend(wanted.into_iter().map(|t| {
