@@ -123,6 +123,14 @@ async fn a_kind_defined_in_a_test_syncs_through_the_real_server() {
     assert_eq!(sync(&http, &url, &mut amy).await.1, Tally::default(), "nothing new reached the server");
     assert!(amy.store.load("east-board").unwrap().field("n2", "by").is_none());
 
+    // A phone of another team that makes up a copy of the board hears nothing of it, and stores nothing in it.
+    let mut made_up = Board::genesis();
+    made_up.set_actor(wes.actor.clone());
+    wes.store.replace("east-board", &made_up).unwrap();
+    wes.store.append("east-board", &[made_up.add("n9", "vol-west-1", "west was here")]).unwrap();
+    assert_eq!(sync(&http, &url, &mut wes).await, (200, Tally::default()));
+    assert_eq!(sync(&http, &url, &mut amy).await.1, Tally::default(), "nothing of it reached the server");
+
     // A withdrawn board is deleted from the phones that hold it, once their notes are confirmed.
     withdraw::<Board>(&state, "east-board").await.unwrap();
     assert_eq!(sync(&http, &url, &mut amy).await.1.deleted, 1);

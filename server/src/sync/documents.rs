@@ -41,6 +41,7 @@ pub trait ServerKind: Send + Sync {
         tx: &'a mut Tx,
         ctx: &'a Context<'a>,
         pushes: &'a [DocPush],
+        budget: &'a mut SyncBudget,
     ) -> BoxFuture<'a, Result<Vec<DocReply>, ApiError>>;
 }
 
@@ -55,8 +56,9 @@ impl<K: DocsKind> ServerKind for Registered<K> {
         tx: &'a mut Tx,
         ctx: &'a Context<'a>,
         pushes: &'a [DocPush],
+        budget: &'a mut SyncBudget,
     ) -> BoxFuture<'a, Result<Vec<DocReply>, ApiError>> {
-        Box::pin(sync_kind::<K>(tx, ctx, pushes))
+        Box::pin(sync_kind::<K>(tx, ctx, pushes, budget))
     }
 }
 
@@ -102,15 +104,22 @@ pub async fn sync_all(
     docs: &BTreeMap<String, Vec<DocPush>>,
 ) -> Result<BTreeMap<String, Vec<DocReply>>, ApiError> {
     let mut out = BTreeMap::new();
+    // Every further kind's new changes together count against one sync's bounds.
+    let mut budget = SyncBudget::default();
     for (name, pushes) in docs {
         if let Some(kind) = kinds.get(name) {
-            out.insert(name.clone(), kind.sync(tx, ctx, pushes).await?);
+            out.insert(name.clone(), kind.sync(tx, ctx, pushes, &mut budget).await?);
         }
     }
     Ok(out)
 }
 
-async fn sync_kind<K: DocsKind>(tx: &mut Tx, ctx: &Context<'_>, pushes: &[DocPush]) -> Result<Vec<DocReply>, ApiError> {
+async fn sync_kind<K: DocsKind>(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    pushes: &[DocPush],
+    budget: &mut SyncBudget,
+) -> Result<Vec<DocReply>, ApiError> {
     let kind = K::NOUN;
     let mut ids = BTreeSet::new();
     for p in pushes {
@@ -120,7 +129,6 @@ async fn sync_kind<K: DocsKind>(tx: &mut Tx, ctx: &Context<'_>, pushes: &[DocPus
     }
     let held = documents::held_by(tx, kind, ctx.device_id).await?;
     let meant: BTreeSet<String> = documents::meant_for(tx, kind, ctx.team).await?.into_iter().collect();
-    let mut budget = SyncBudget::default();
     let mut replies = Vec::new();
     // Sorted, so that two syncs lock documents in the same order.
     for push in ids.iter().map(|id| pushes.iter().find(|p| p.id == *id).expect("pushed")) {
@@ -137,7 +145,7 @@ async fn sync_kind<K: DocsKind>(tx: &mut Tx, ctx: &Context<'_>, pushes: &[DocPus
             .ok_or_else(|| ApiError::internal(format!("{kind} {id} is meant for a team but not stored")))?;
         let mut doc = K::load(&stored.bytes).map_err(|e| ApiError::internal(format!("{kind} {id}: {e}")))?;
         // Applied in place: a refused push fails the sync, and its transaction drops `doc` unsaved.
-        let accepted = accept_push_within(&mut doc, push, ctx.trust, &mut budget).map_err(|e| push_error(&e))?;
+        let accepted = accept_push_within(&mut doc, push, ctx.trust, budget).map_err(|e| push_error(&e))?;
         if !accepted.new_changes.is_empty() {
             documents::save(tx, kind, id, &doc.save(), stored.version).await?;
         }
