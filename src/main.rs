@@ -294,16 +294,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Place { command } => match command {
             PlaceCommand::Review { grid, format } => {
                 let format = if format == ListFormat::Json { output::Format::Json } else { output::Format::Table };
-                office::review::review(&profile, grid.as_deref(), format).await
+                office::places::review(&profile, grid.as_deref(), format).await
             }
             PlaceCommand::Confirm { id } => {
-                office::review::decide(&profile, &id, office::review::Decision::Confirm).await
+                office::places::decide(&profile, &id, office::places::Decision::Confirm).await
             }
             PlaceCommand::Reject { id } => {
-                office::review::decide(&profile, &id, office::review::Decision::Reject).await
+                office::places::decide(&profile, &id, office::places::Decision::Reject).await
             }
             PlaceCommand::Merge { id, into } => {
-                office::review::decide(&profile, &id, office::review::Decision::MergeInto(&into)).await
+                office::places::decide(&profile, &id, office::places::Decision::MergeInto(&into)).await
             }
         },
     }

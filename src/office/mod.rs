@@ -1,8 +1,8 @@
 //! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; urgent
-//! tasks (`tasks`), the review of found places (`review`) and the other reports (`reports`) in their modules.
+//! tasks (`tasks`), found places and their review (`places`, the `place` commands) and the other reports (`reports`) in their modules.
 
+pub mod places;
 pub mod reports;
-pub mod review;
 pub mod tasks;
 
 use crate::output::{self, Cell, Format, Report};
