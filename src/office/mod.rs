@@ -1,5 +1,6 @@
 //! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; urgent
-//! tasks (`tasks`), found places and their review (`places`, the `place` commands) and the other reports (`reports`) in their modules.
+//! tasks (`tasks`), found places and their review (`places`, the `place` commands) and the other reports
+//! (`reports`) in their modules.
 
 pub mod places;
 pub mod reports;
