@@ -26,7 +26,7 @@
 //! of serving what is on disk (e.g. `--devices 500 --team-size 1 --grids 20`: 10,000 grid documents, every one
 //! of them synced), not of having imported it. Devices sync through
 //! `POST /api/v1/sync` with the CBOR protocol and gzip bodies, building pushes and applying replies as
-//! `doorstep field sync` does (`src/field.rs`); only their grid store is kept in memory instead of a profile.
+//! `doorstep field sync` does (`field/src/device/mod.rs`); only their grid store is kept in memory instead of a profile.
 //!
 //! Phases, each measured:
 //! 1. initial download: every device's first sync, one device at a time (it receives its grids' snapshots);

@@ -1,6 +1,6 @@
 //! The command line of `doorstep`: every command, flag and argument (clap types). `main.rs` dispatches them.
 
-use crate::{hub, hub_tls, output, serve};
+use crate::{output, serve};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -117,13 +117,65 @@ pub(crate) enum Command {
 #[derive(Subcommand)]
 pub(crate) enum HubCommand {
     /// Serve the sync API for the team's grids from this (lead's) profile, for `field sync --via`.
-    Serve(hub::ServeArgs),
+    Serve(HubServeArgs),
     /// Forward everything the team synced through this hub to the server, and receive what is new; renews the
     /// hub certificate when it is due.
     Sync,
     /// Get this hub an HTTPS certificate signed by the installation's Doorstep CA, for the addresses phones reach
     /// it at (without addresses: renew the one held). `hub serve` then serves HTTPS.
-    Certificate(hub_tls::CertificateArgs),
+    Certificate(HubCertificateArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct HubServeArgs {
+    /// Address the team's devices reach the hub at, e.g. 0.0.0.0:8090 on the base's network.
+    #[arg(long, default_value = "0.0.0.0:8090")]
+    listen: String,
+    /// Seconds between attempts to forward everything to the server; 0 leaves it to `doorstep hub sync`.
+    #[arg(long, default_value_t = 300)]
+    upstream_every: u64,
+    /// Refuse to start without HTTPS (phones' browsers run the field app only over HTTPS).
+    #[arg(long, conflicts_with = "plain_http")]
+    tls: bool,
+    /// Serve HTTPS with this certificate chain (PEM) instead of the profile's hub certificate. Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP although the profile holds a hub certificate (CLI devices only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    plain_http: bool,
+}
+
+impl From<HubServeArgs> for field::hub::ServeArgs {
+    fn from(a: HubServeArgs) -> Self {
+        field::hub::ServeArgs {
+            listen: a.listen,
+            upstream_every: a.upstream_every,
+            tls: a.tls,
+            tls_cert: a.tls_cert,
+            tls_key: a.tls_key,
+            plain_http: a.plain_http,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct HubCertificateArgs {
+    /// An IP address phones reach the hub at on the base's network (a private address), e.g. 192.168.1.10.
+    /// Repeatable.
+    #[arg(long = "ip")]
+    ips: Vec<std::net::IpAddr>,
+    /// A DNS name of the hub on the base's network, under .local, .lan, .home.arpa or .internal. Repeatable.
+    #[arg(long = "name")]
+    names: Vec<String>,
+}
+
+impl From<HubCertificateArgs> for field::hub::tls::CertificateArgs {
+    fn from(a: HubCertificateArgs) -> Self {
+        field::hub::tls::CertificateArgs { ips: a.ips, names: a.names }
+    }
 }
 
 #[derive(Subcommand)]

@@ -1,26 +1,12 @@
 //! `doorstep`: the one binary — server, office client and offline field client.
 
 mod cli;
-mod field;
-mod field_found;
-mod field_tasks;
-mod http;
-mod hub;
-mod hub_enrol;
-mod hub_exchange;
-mod hub_tasks;
-mod hub_tls;
-mod hub_trust;
 mod office;
 mod output;
-mod profile;
-mod relay;
-mod reports_cli;
-mod review_cli;
 mod serve;
-mod tasks_cli;
 
 use anyhow::{bail, Context, Result};
+use client_core::docs::Registry;
 
 /// The server allocates and frees many small objects per sync (automerge operations, rows, buffers); glibc's
 /// allocator spent about a sixth of the server's CPU on it under load, mimalloc a fraction of that.
@@ -30,6 +16,7 @@ use clap::Parser;
 use cli::*;
 use client_core::grid::model::{Deliveries, Outcome};
 use client_core::task::model::{parse_yuan, ContactMethod};
+use field::{device, hub, profile};
 use std::io::BufRead;
 
 fn read_password() -> Result<String> {
@@ -71,7 +58,7 @@ async fn run_task(profile: &profile::Profile, command: TaskCommand) -> Result<()
             within,
             instructions,
         } => {
-            let args = tasks_cli::CreateArgs {
+            let args = office::tasks::CreateArgs {
                 place: place.as_deref(),
                 address: address.as_deref(),
                 grid: grid.as_deref(),
@@ -88,7 +75,7 @@ async fn run_task(profile: &profile::Profile, command: TaskCommand) -> Result<()
                 within: within.as_deref(),
                 instructions: instructions.as_deref(),
             };
-            tasks_cli::create(profile, args).await
+            office::tasks::create(profile, args).await
         }
         TaskCommand::List { status, format, output } => {
             let status = match status {
@@ -100,16 +87,18 @@ async fn run_task(profile: &profile::Profile, command: TaskCommand) -> Result<()
                 TaskStatusArg::Closed => "closed",
                 TaskStatusArg::All => "all",
             };
-            tasks_cli::list(profile, status, format, output.as_deref()).await
+            office::tasks::list(profile, status, format, output.as_deref()).await
         }
-        TaskCommand::Show { task_id, format } => tasks_cli::show(profile, &task_id, format == ListFormat::Json).await,
+        TaskCommand::Show { task_id, format } => {
+            office::tasks::show(profile, &task_id, format == ListFormat::Json).await
+        }
         TaskCommand::Evaluate { task_id, result, comment, deadline } => {
             let result = match result {
                 EvaluationArg::Effective => "effective",
                 EvaluationArg::Ineffective => "ineffective",
                 EvaluationArg::FollowUp => "follow-up",
             };
-            tasks_cli::evaluate(profile, &task_id, result, comment.as_deref(), deadline.as_deref()).await
+            office::tasks::evaluate(profile, &task_id, result, comment.as_deref(), deadline.as_deref()).await
         }
     }
 }
@@ -172,7 +161,7 @@ async fn run(cli: Cli) -> Result<()> {
             office::report_coverage(&profile, by_str(by), area.as_deref(), format, output.as_deref()).await
         }
         Command::Report { command: ReportCommand::Gaps { grid, area, indicator, revisit, all, format, output } } => {
-            let args = reports_cli::GapsArgs {
+            let args = office::reports::GapsArgs {
                 grid: grid.as_deref(),
                 area: area.as_deref(),
                 indicator: indicator.as_deref(),
@@ -181,34 +170,34 @@ async fn run(cli: Cli) -> Result<()> {
                 format,
                 output: output.as_deref(),
             };
-            reports_cli::gaps(&profile, args).await
+            office::reports::gaps(&profile, args).await
         }
         Command::Report { command: ReportCommand::Progress { area, from, to, format, output } } => {
-            let args = reports_cli::RangeArgs {
+            let args = office::reports::RangeArgs {
                 area: area.as_deref(),
                 from: from.as_deref(),
                 to: to.as_deref(),
                 format,
                 output: output.as_deref(),
             };
-            reports_cli::progress(&profile, args).await
+            office::reports::progress(&profile, args).await
         }
         Command::Report { command: ReportCommand::Activity { by, area, from, to, format, output } } => {
             let by = match by {
                 ActivityByArg::Team => "team",
                 ActivityByArg::Volunteer => "volunteer",
             };
-            let args = reports_cli::RangeArgs {
+            let args = office::reports::RangeArgs {
                 area: area.as_deref(),
                 from: from.as_deref(),
                 to: to.as_deref(),
                 format,
                 output: output.as_deref(),
             };
-            reports_cli::activity(&profile, by, args).await
+            office::reports::activity(&profile, by, args).await
         }
         Command::Report { command: ReportCommand::Monthly { month, area, threshold, utc_offset, format, output } } => {
-            let args = reports_cli::MonthlyArgs {
+            let args = office::reports::MonthlyArgs {
                 month: &month,
                 area: area.as_deref(),
                 threshold,
@@ -216,16 +205,16 @@ async fn run(cli: Cli) -> Result<()> {
                 format,
                 output: output.as_deref(),
             };
-            reports_cli::monthly(&profile, args).await
+            office::reports::monthly(&profile, args).await
         }
         Command::Task { command } => run_task(&profile, command).await,
         Command::Field { command } => match command {
             FieldCommand::Login { server, username, device_name, .. } => {
-                field::login(&profile, &server, &username, &read_password()?, &device_name).await
+                device::login(&profile, &server, &username, &read_password()?, &device_name).await
             }
-            FieldCommand::Sync { via } => field::sync(&profile, via.as_deref()).await,
+            FieldCommand::Sync { via } => device::sync(&profile, via.as_deref(), &Registry::of_doorstep()).await,
             FieldCommand::Places { grid, todo, format } => {
-                field::places(&profile, grid.as_deref(), todo, format == ListFormat::Json)
+                device::places(&profile, grid.as_deref(), todo, format == ListFormat::Json)
             }
             FieldCommand::Visit {
                 place_id,
@@ -246,7 +235,7 @@ async fn run(cli: Cli) -> Result<()> {
                     OutcomeArg::Refused => Outcome::Refused,
                     OutcomeArg::Gone => Outcome::Gone,
                 });
-                let input = field::VisitInput {
+                let input = device::VisitInput {
                     place_id,
                     deliveries: Deliveries { handbook, briefed, poster, banner, led_playing },
                     outcome,
@@ -254,13 +243,15 @@ async fn run(cli: Cli) -> Result<()> {
                     at,
                     gps: gps.as_deref().map(parse_gps).transpose()?,
                 };
-                field::visit(&profile, input)
+                device::visit(&profile, input)
             }
-            FieldCommand::Status { format } => field::status(&profile, format == ListFormat::Json),
-            FieldCommand::Tasks { format } => field_tasks::list(&profile, format == ListFormat::Json),
-            FieldCommand::Task { task_id, format } => field_tasks::show(&profile, &task_id, format == ListFormat::Json),
+            FieldCommand::Status { format } => device::status(&profile, format == ListFormat::Json),
+            FieldCommand::Tasks { format } => device::tasks::list(&profile, format == ListFormat::Json),
+            FieldCommand::Task { task_id, format } => {
+                device::tasks::show(&profile, &task_id, format == ListFormat::Json)
+            }
             FieldCommand::TaskDone { task_id, method, reached, dissuaded, money_lost, amount, feedback, at, gps } => {
-                let input = field_tasks::DoneInput {
+                let input = device::tasks::DoneInput {
                     task: task_id,
                     method: match method {
                         MethodArg::FaceToFace => ContactMethod::FaceToFace,
@@ -279,34 +270,40 @@ async fn run(cli: Cli) -> Result<()> {
                     at: at.as_deref().map(parse_at).transpose()?,
                     gps: gps.as_deref().map(parse_gps).transpose()?,
                 };
-                field_tasks::done(&profile, input)
+                device::tasks::done(&profile, input)
             }
             FieldCommand::AddPlace { grid, kind, label, address, gps } => {
-                let input = field_found::NewPlace {
+                let input = device::found::NewPlace {
                     grid,
                     kind: kind.parse()?,
                     label,
                     address,
                     gps: gps.as_deref().map(parse_gps).transpose()?,
                 };
-                field_found::add_place(&profile, input)
+                device::found::add_place(&profile, input)
             }
             FieldCommand::Correct { place_id, label, address } => {
-                field_found::correct(&profile, &place_id, label, address)
+                device::found::correct(&profile, &place_id, label, address)
             }
         },
-        Command::Hub { command: HubCommand::Serve(args) } => hub::serve(&profile, args).await,
-        Command::Hub { command: HubCommand::Sync } => hub::sync(&profile).await,
-        Command::Hub { command: HubCommand::Certificate(args) } => hub_tls::command(&profile, args).await,
+        Command::Hub { command: HubCommand::Serve(args) } => {
+            hub::serve(&profile, args.into(), serve::shutdown_signal()).await
+        }
+        Command::Hub { command: HubCommand::Sync } => hub::sync(&profile, &Registry::of_doorstep()).await,
+        Command::Hub { command: HubCommand::Certificate(args) } => hub::tls::command(&profile, args.into()).await,
         Command::Place { command } => match command {
             PlaceCommand::Review { grid, format } => {
                 let format = if format == ListFormat::Json { output::Format::Json } else { output::Format::Table };
-                review_cli::review(&profile, grid.as_deref(), format).await
+                office::review::review(&profile, grid.as_deref(), format).await
             }
-            PlaceCommand::Confirm { id } => review_cli::decide(&profile, &id, review_cli::Decision::Confirm).await,
-            PlaceCommand::Reject { id } => review_cli::decide(&profile, &id, review_cli::Decision::Reject).await,
+            PlaceCommand::Confirm { id } => {
+                office::review::decide(&profile, &id, office::review::Decision::Confirm).await
+            }
+            PlaceCommand::Reject { id } => {
+                office::review::decide(&profile, &id, office::review::Decision::Reject).await
+            }
             PlaceCommand::Merge { id, into } => {
-                review_cli::decide(&profile, &id, review_cli::Decision::MergeInto(&into)).await
+                office::review::decide(&profile, &id, office::review::Decision::MergeInto(&into)).await
             }
         },
     }

@@ -17,8 +17,20 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 /// A kind that travels under the request's `docs`: every kind but grids and tasks.
-pub trait DocsKind: DocKind<Push = DocPush, Reply = DocReply> + Send + Sync + 'static {}
-impl<K: DocKind<Push = DocPush, Reply = DocReply> + Send + Sync + 'static> DocsKind for K {}
+pub trait DocsKind: DocKind<Push = DocPush, Reply = DocReply, Records: Send> + Send + Sync + 'static {}
+impl<K: DocKind<Push = DocPush, Reply = DocReply, Records: Send> + Send + Sync + 'static> DocsKind for K {}
+
+/// What is done with each kind Doorstep syncs besides grids and tasks (`each_kind`).
+pub trait KindVisitor {
+    fn visit<K: DocsKind>(&mut self);
+}
+
+/// The kinds Doorstep syncs besides grids and tasks. A new kind is registered here, once: devices, hubs and the
+/// server all build their registries from this list (`Registry::of_doorstep`, `ServerKinds::of_doorstep`).
+pub fn each_kind(visitor: &mut impl KindVisitor) {
+    // None yet: campaign definitions and bulletins will be the first.
+    let _ = visitor;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocsError {
@@ -356,6 +368,19 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Every kind of `each_kind`.
+    pub fn of_doorstep() -> Self {
+        struct Add(Registry);
+        impl KindVisitor for Add {
+            fn visit<K: DocsKind>(&mut self) {
+                self.0 = std::mem::take(&mut self.0).register::<K>();
+            }
+        }
+        let mut add = Add(Registry::default());
+        each_kind(&mut add);
+        add.0
+    }
+
     pub fn register<K: DocsKind>(mut self) -> Self {
         assert!(self.get(K::NOUN).is_none(), "document kind {} registered twice", K::NOUN);
         self.kinds.push(Box::new(Registered::<K>(PhantomData)));

@@ -4,9 +4,11 @@
 
 pub mod docs;
 pub mod grid;
+pub mod hub_certs;
 pub mod limits;
 pub mod private_files;
 pub mod protocol;
+pub mod roster;
 pub mod sign;
 pub mod store;
 pub mod sync;

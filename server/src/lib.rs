@@ -4,7 +4,8 @@
 //! HTTP status codes) calls the domain folders (`accounts`, `places`, `reports`, `tasks`, `territory`,
 //! `settings`, `demo`), which keep their data through `store` (database, grid documents, projection; the only
 //! place with SQL) and refuse with `refusal::Refusal`. `sync` receives a device's sync (its grids in `sync`, its
-//! tasks in `sync::tasks`).
+//! tasks in `sync::tasks`, documents of every further kind in `sync::documents`). `serving` is what a team's hub
+//! serves the way the server does.
 
 pub mod accounts;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod places;
 pub mod refusal;
 pub mod reports;
+pub mod serving;
 pub mod settings;
 pub mod store;
 pub mod sync;
@@ -92,7 +94,7 @@ impl AppState {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             sync_admission,
             uploads,
-            kinds: Arc::new(sync::documents::ServerKinds::default()),
+            kinds: Arc::new(sync::documents::ServerKinds::of_doorstep()),
         })
     }
 }

@@ -19,8 +19,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use client_core::sign::{KeyPair, PublicKey};
-use serde::{Deserialize, Serialize};
+use client_core::hub_certs::{HubCertificateReply, HubCertificateRequest, HubTrust, SignedHubTrust};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -55,22 +54,6 @@ pub fn file_response(pem: &str) -> Response {
         pem.to_string(),
     )
         .into_response()
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HubCertificateRequest {
-    /// A PKCS#10 certificate request (PEM) for the hub's ECDSA P-256 key, naming the hub's addresses.
-    pub csr: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HubCertificateReply {
-    /// The hub's certificate (PEM), signed by the Doorstep CA.
-    pub certificate: String,
-    /// The CA's certificate (PEM).
-    pub ca_certificate: String,
-    pub names: Vec<String>,
-    pub not_after: chrono::DateTime<chrono::Utc>,
 }
 
 /// A hub certificate for the calling device, which must be a team lead's (or the office's) and in a team. The
@@ -108,42 +91,6 @@ async fn hub_certificate(
         names: issued.names,
         not_after: issued.not_after,
     }))
-}
-
-/// The server's statement of which hub devices of a team no longer count: each held a hub certificate of the
-/// team that has not expired, and its device was revoked, its account disabled, or is no longer a lead (or the
-/// office) of the team. A device refuses a hub whose certificate names such a device.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct HubTrust {
-    pub team: String,
-    /// When the server read it (milliseconds since the epoch): a device keeps the newest it received.
-    pub at_ms: i64,
-    /// Device ids, sorted.
-    pub withdrawn: Vec<String>,
-}
-
-/// A `HubTrust` as the server signed it, so that hubs can pass it on to the team's devices.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SignedHubTrust {
-    /// The `HubTrust` as JSON text: exactly what was signed.
-    pub statement: String,
-    /// The server's Ed25519 signature (hex).
-    pub signature: String,
-}
-
-impl SignedHubTrust {
-    pub fn sign(trust: &HubTrust, key: &KeyPair) -> SignedHubTrust {
-        let statement = serde_json::to_string(trust).expect("plain data serialises");
-        SignedHubTrust { signature: key.sign_hub_trust(&statement), statement }
-    }
-
-    /// The statement, if the server's key signed it.
-    pub fn verify(&self, server: &PublicKey) -> Result<HubTrust, String> {
-        if !server.verifies_hub_trust(&self.statement, &self.signature) {
-            return Err("the list of withdrawn hubs is not signed by the server".into());
-        }
-        serde_json::from_str(&self.statement).map_err(|e| format!("the list of withdrawn hubs is damaged: {e}"))
-    }
 }
 
 /// `GET /api/v1/hub/trust`: the signed `HubTrust` of the calling device's team (its current team).

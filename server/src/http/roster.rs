@@ -9,35 +9,10 @@ use crate::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use client_core::roster::{Roster, RosterDevice};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/hub/roster", get(roster))
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Roster {
-    pub team: String,
-    /// The server's Ed25519 public key (hex): device tokens and attested heads are signed with it.
-    pub server_key: String,
-    pub devices: Vec<RosterDevice>,
-    /// When the server read the roster (milliseconds since the epoch): a device enrolled earlier that the
-    /// roster does not list has left the team, and a hub refuses it. Milliseconds, because a device enrolled
-    /// in the same second as the roster was read may be on either side of it.
-    #[serde(default)]
-    pub at_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RosterDevice {
-    pub device_id: String,
-    pub username: String,
-    /// Automerge actor (hex).
-    pub actor: String,
-    /// Ed25519 public key (hex).
-    pub public_key: String,
-    /// Revoked, or its account disabled: a hub refuses it.
-    pub revoked: bool,
 }
 
 /// The roster of the calling device's team, for a lead's (or office's) device acting as a hub.

@@ -46,10 +46,7 @@ pub trait ServerKind: Send + Sync {
 
 struct Registered<K>(PhantomData<fn() -> K>);
 
-impl<K: DocsKind> ServerKind for Registered<K>
-where
-    K::Records: Send,
-{
+impl<K: DocsKind> ServerKind for Registered<K> {
     fn name(&self) -> &'static str {
         K::NOUN
     }
@@ -70,10 +67,20 @@ pub struct ServerKinds {
 }
 
 impl ServerKinds {
-    pub fn register<K: DocsKind>(mut self) -> Self
-    where
-        K::Records: Send,
-    {
+    /// Every kind of `client_core::docs::each_kind`.
+    pub fn of_doorstep() -> Self {
+        struct Add(ServerKinds);
+        impl client_core::docs::KindVisitor for Add {
+            fn visit<K: DocsKind>(&mut self) {
+                self.0 = std::mem::take(&mut self.0).register::<K>();
+            }
+        }
+        let mut add = Add(ServerKinds::default());
+        client_core::docs::each_kind(&mut add);
+        add.0
+    }
+
+    pub fn register<K: DocsKind>(mut self) -> Self {
         assert!(self.get(K::NOUN).is_none(), "document kind {} registered twice", K::NOUN);
         self.kinds.push(Box::new(Registered::<K>(PhantomData)));
         self
@@ -103,10 +110,7 @@ pub async fn sync_all(
     Ok(out)
 }
 
-async fn sync_kind<K: DocsKind>(tx: &mut Tx, ctx: &Context<'_>, pushes: &[DocPush]) -> Result<Vec<DocReply>, Refusal>
-where
-    K::Records: Send,
-{
+async fn sync_kind<K: DocsKind>(tx: &mut Tx, ctx: &Context<'_>, pushes: &[DocPush]) -> Result<Vec<DocReply>, Refusal> {
     let kind = K::NOUN;
     let mut ids = BTreeSet::new();
     for p in pushes {

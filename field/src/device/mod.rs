@@ -3,12 +3,16 @@
 //! A visit is durable when `field visit` returns: its change is appended to the grid's log and fsynced
 //! before the visit id is printed.
 
-use crate::field_tasks;
-use crate::http::{Api, CallError};
+pub mod found;
+pub mod tasks;
+
+use crate::api::{Api, CallError};
+use crate::device::tasks as field_tasks;
 use crate::profile::{Carried, CarriedRecord, Device, Profile};
 use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::ActorId;
+use client_core::docs::{self, Registry, Tally as DocsTally, Writer};
 use client_core::grid::coverage::place_coverage;
 use client_core::grid::found::{Correction, FoundPlace, PlaceReview};
 use client_core::grid::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
@@ -223,7 +227,9 @@ struct SyncTally {
     answered: BTreeSet<String>,
 }
 
-pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
+/// Syncs every document the device holds (its grids, its tasks, and those of every kind in `kinds`) with the
+/// server, or through the team's hub at `via`.
+pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Result<()> {
     let mut device = profile.device()?;
     let store = profile.grids()?;
     let tasks = profile.tasks()?;
@@ -232,6 +238,11 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
     let key = device.key_pair()?;
     let mut tally = SyncTally::default();
     let mut resend_all: BTreeSet<String> = BTreeSet::new();
+    let docs_dir = profile.docs_dir()?;
+    let actor = actor_of(&device)?;
+    let server_key = device.server_key.as_deref().and_then(|k| PublicKey::from_hex(k).ok());
+    let mut doc_resend = BTreeSet::new();
+    let mut doc_tallies: HashMap<&'static str, DocsTally> = HashMap::new();
     let mut carrying = !profile.carry_over()?.is_empty();
     let mut task_sync = field_tasks::TaskSync {
         carried: profile.task_carry_over()?,
@@ -258,8 +269,9 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             docs.insert(grid, doc);
         }
         let (task_pushes, mut task_docs) = field_tasks::build_pushes(&tasks, &device, key.as_ref(), &mut task_sync)?;
-        let request =
-            SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes), docs: Default::default() };
+        let writer = Writer { actor: &actor, key: key.as_ref(), server_key: server_key.as_ref() };
+        let doc_pushes = docs::all_pushes(kinds, &docs_dir, &writer, &doc_resend)?;
+        let request = SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(task_pushes), docs: doc_pushes };
         let body = protocol::compress(&protocol::encode(&request));
         let req = api
             .request(Method::POST, "/api/v1/sync")
@@ -290,6 +302,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             let doc = task_docs.remove(&r.task);
             field_tasks::apply_reply(&tasks, &device, doc, r, &mut task_sync)?;
         }
+        doc_tallies = docs::apply_all(kinds, &docs_dir, &writer, reply.relay.is_some(), &reply.docs, &mut doc_resend)?;
         profile.save_task_carry_over(&task_sync.carried)?;
         // A lead's profile serves as the team's hub: it remembers which tasks closed, so that devices syncing only
         // through it delete theirs too.
@@ -301,7 +314,11 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             carrying = false;
             continue;
         }
-        if resend_all.is_empty() && task_sync.resend_all.is_empty() && task_sync.tally.signed == 0 {
+        if resend_all.is_empty()
+            && task_sync.resend_all.is_empty()
+            && doc_resend.is_empty()
+            && task_sync.tally.signed == 0
+        {
             break;
         }
     }
@@ -310,6 +327,12 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
             "the server still could not place the history of {:?}; try again, or contact the office",
             resend_all.iter().chain(&task_sync.resend_all).collect::<Vec<_>>()
         );
+    }
+    if !doc_resend.is_empty() {
+        bail!("the server still could not place the history of {doc_resend:?}; try again, or contact the office");
+    }
+    for (kind, t) in doc_tallies.iter().filter(|(_, t)| **t != DocsTally::default()) {
+        println!("{kind}: {} new, {} updated, {} deleted", t.new, t.updated, t.deleted);
     }
     let task_tally = task_sync.tally;
     // Carried records are now recorded under this enrolment and confirmed, or their grid is gone.
@@ -379,7 +402,7 @@ pub async fn sync(profile: &Profile, via: Option<&str>) -> Result<()> {
 /// Refreshes the list of the team's withdrawn hubs (`hub_trust`); a failure is reported and changes nothing (the
 /// list held stays in force, and the next sync tries again).
 async fn refresh_hub_trust(profile: &Profile, device: &Device, api: &Api) {
-    if let Err(e) = crate::hub_trust::refresh(profile, device, api).await {
+    if let Err(e) = crate::hub::trust::refresh(profile, device, api).await {
         eprintln!("note: the list of revoked team hubs could not be refreshed ({e:#}); the next sync tries again");
     }
 }

@@ -6,22 +6,19 @@ use crate::profile::Profile;
 use anyhow::{anyhow, bail, Context, Result};
 use axum_server::tls_rustls::RustlsConfig;
 use chrono::{DateTime, Utc};
+use client_core::hub_certs::{HubCertificateReply, HubCertificateRequest};
 use reqwest::Method;
-use server::http::ca::{HubCertificateReply, HubCertificateRequest};
 
 /// `hub sync` renews the hub certificate once fewer days than this remain (it is valid for
 /// `server::tls::ca::HUB_CERT_DAYS`, a week): a lead who syncs every day or two keeps it valid for days ahead.
 pub const RENEW_WITHIN_DAYS: i64 = 5;
 
-#[derive(clap::Args)]
+/// The addresses `hub certificate` asks for (its flags are `doorstep hub certificate`'s).
 pub struct CertificateArgs {
-    /// An IP address phones reach the hub at on the base's network (a private address), e.g. 192.168.1.10.
-    /// Repeatable.
-    #[arg(long = "ip")]
-    ips: Vec<std::net::IpAddr>,
-    /// A DNS name of the hub on the base's network, under .local, .lan, .home.arpa or .internal. Repeatable.
-    #[arg(long = "name")]
-    names: Vec<String>,
+    /// IP addresses phones reach the hub at on the base's network (private addresses).
+    pub ips: Vec<std::net::IpAddr>,
+    /// DNS names of the hub on the base's network, under .local, .lan, .home.arpa or .internal.
+    pub names: Vec<String>,
 }
 
 /// The hub certificate the profile holds.
@@ -170,7 +167,7 @@ pub fn serving(
     required: bool,
 ) -> Result<Serving> {
     if let Some((cert, key)) = files {
-        let tls = RustlsConfig::from_config(server::http::listen::tls_config(cert, key)?);
+        let tls = RustlsConfig::from_config(server::serving::tls_config(cert, key)?);
         return Ok(Serving { tls: Some(tls), from_profile: false });
     }
     let Some(current) = held(profile)? else {
@@ -209,5 +206,5 @@ pub fn serving(
 
 pub fn profile_tls_config(profile: &Profile) -> Result<std::sync::Arc<rustls::ServerConfig>> {
     let file = profile.hub_tls_file();
-    server::http::listen::tls_config(&file, &file)
+    server::serving::tls_config(&file, &file)
 }

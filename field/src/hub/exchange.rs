@@ -6,20 +6,22 @@
 //! writer's signature (or be in the history the server attested), so that the server can check its origin when
 //! the hub forwards it.
 
+use super::error::ApiError;
+use crate::hub::tasks as hub_tasks;
 use crate::profile::{Device, Profile};
-use crate::{hub_tasks, relay};
+use crate::relay;
 use automerge::ActorId;
+use client_core::docs::{DocsError, Registry, Writer};
 use client_core::limits::SyncBudget;
 use client_core::protocol::{
     self, Attestation, ChangeSignature, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
 };
+use client_core::roster::{Roster, RosterDevice};
 use client_core::sign::{KeyPair, PublicKey};
 use client_core::store::{DocStore, GridStore};
 use client_core::sync::Author;
 use client_core::sync::{accept_push_within, new_reply, Accepted, DocKind, PushError, PushWire, Signer, Trust};
 use client_core::GridDoc;
-use server::http::error::ApiError;
-use server::http::roster::{Roster, RosterDevice};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
@@ -30,6 +32,8 @@ pub struct Hub {
     pub actor: ActorId,
     pub key: KeyPair,
     pub server_key: PublicKey,
+    /// The kinds of document the hub relays besides grids and tasks.
+    pub kinds: std::sync::Arc<Registry>,
 }
 
 impl Hub {
@@ -131,7 +135,25 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
     check_found_place_ids(&store, hub, &held, &checked)?;
     // Tasks only for clients that handle them (they send the `tasks` key), as at the server.
     let tasks = req.tasks.as_deref().map(|pushes| hub_tasks::check(&profile, hub, pushes, &trust)).transpose()?;
+    // Documents of further kinds, checked like the rest before anything is stored.
+    let docs_dir = profile.docs_dir().map_err(ApiError::internal)?;
+    let writer = Writer { actor: &hub.actor, key: Some(&hub.key), server_key: Some(&hub.server_key) };
+    let mut doc_batches = Vec::new();
+    for (name, pushes) in &req.docs {
+        if let Some(kind) = hub.kinds.get(name) {
+            let batch =
+                kind.relay_check(&docs_dir, &writer, pushes, &trust, &mut budget).map_err(|e| docs_error(&e))?;
+            doc_batches.push((name.clone(), batch));
+        }
+    }
     let stored = store_checked(&store, &checked)?;
+    let mut doc_replies = std::collections::BTreeMap::new();
+    let mut doc_changes = 0;
+    for (name, batch) in doc_batches {
+        let (replies, stored) = batch.store_and_answer(&docs_dir, &writer).map_err(|e| docs_error(&e))?;
+        doc_replies.insert(name, replies);
+        doc_changes += stored;
+    }
 
     let mut replies = Vec::new();
     for Checked { doc, have, accepted, .. } in checked {
@@ -158,14 +180,14 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
         None => Default::default(),
     };
     tracing::info!(
-        device = %device_id, user = %claims.usr, changes = stored, task_changes, ?skipped, ?skipped_tasks,
+        device = %device_id, user = %claims.usr, changes = stored, task_changes, doc_changes, ?skipped, ?skipped_tasks,
         "hub sync stored changes"
     );
     Ok(SyncResponse {
         grids: replies,
         tasks: task_replies,
         relay: Some(hub.device.device_id.clone()),
-        docs: Default::default(),
+        docs: doc_replies,
     })
 }
 
@@ -302,6 +324,16 @@ fn check_found_place_ids(
         }
     }
     Ok(())
+}
+
+/// A refused request for documents of a further kind, as the server answers it.
+fn docs_error(e: &DocsError) -> ApiError {
+    match e {
+        DocsError::Push(e) => push_error(e),
+        DocsError::Invalid(message) => ApiError::bad_request(message.clone()),
+        DocsError::Wire(e) => ApiError::bad_request(e.to_string()),
+        DocsError::Apply(_) | DocsError::Store(_) => ApiError::internal(e),
+    }
 }
 
 /// A refused push (of any kind of document) becomes a 4xx with the reason, as at the server.

@@ -2,12 +2,12 @@
 //! the request to the server unchanged and the server's answer back. Only the server can enrol a device (it
 //! assigns the actor and signs the token), so this works only while the hub can reach it.
 
-use crate::hub_exchange::Hub;
+use super::error::ApiError;
+use super::exchange::Hub;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use server::http::error::ApiError;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 

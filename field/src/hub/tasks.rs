@@ -8,7 +8,8 @@
 //! told `closed` and deletes it; any other task is left out of the answer and stays as it is on the device until
 //! it syncs with the server.
 
-use crate::hub_exchange::{check_push, load, relay_parts, store_checked, Checked, Hub};
+use super::error::ApiError;
+use super::exchange::{check_push, load, relay_parts, store_checked, Checked, Hub};
 use crate::profile::{ClosedTask, Profile};
 use crate::relay;
 use client_core::limits::SyncBudget;
@@ -16,7 +17,6 @@ use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
 use client_core::sync::{new_reply, Trust};
 use client_core::task::doc::TaskDoc;
 use client_core::task::store::TaskStore;
-use server::http::error::ApiError;
 use std::collections::{BTreeSet, HashMap};
 
 /// The task pushes of one request, checked against the lead's copy; nothing is stored yet.

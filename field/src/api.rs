@@ -144,7 +144,7 @@ fn certificate_refusal(e: &reqwest::Error, doorstep_ca: bool) -> Option<String> 
         }
         Cert::NotValidForName => "its certificate is for another address".to_string(),
         // Signed by the Doorstep CA, but not for a hub of this device's team (`hub_trust`).
-        Cert::Other(other) if other.0.is::<crate::hub_trust::HubRefusal>() => other.0.to_string(),
+        Cert::Other(other) if other.0.is::<crate::hub::trust::HubRefusal>() => other.0.to_string(),
         other => format!("its certificate is not acceptable ({other})"),
     })
 }

@@ -3,8 +3,8 @@
 
 use crate::office::{api, urlencode};
 use crate::output::{self, Cell, Format, Report};
-use crate::profile::Profile;
 use anyhow::{bail, Result};
+use field::profile::Profile;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -7,15 +7,15 @@
 //! enrolment and after each sync, and from a hub after syncing through it (a hub passes on the newest it
 //! received), and keeps the newest: a revoked hub can withhold the list, not undo what a device learnt.
 
-use crate::http::Api;
+use crate::api::Api;
 use crate::profile::{Device, Profile};
 use anyhow::{anyhow, bail, Context, Result};
+use client_core::hub_certs::{HubTrust, SignedHubTrust};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
-use server::http::ca::{HubTrust, SignedHubTrust};
 use server::tls::ca::HubIdentity;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -175,7 +175,7 @@ pub async fn refresh(profile: &Profile, device: &Device, api: &Api) -> Result<()
     let server_key = client_core::sign::PublicKey::from_hex(server_key)?;
     let signed: SignedHubTrust = match api.send(api.request(reqwest::Method::GET, "/api/v1/hub/trust")).await {
         Ok(resp) => resp.json().await?,
-        Err(crate::http::CallError::Refused { status: 404, .. }) => return Ok(()),
+        Err(crate::api::CallError::Refused { status: 404, .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     let trust = signed.verify(&server_key).map_err(|e| anyhow!(e))?;

@@ -3,8 +3,8 @@
 
 use crate::office::api;
 use crate::output::{self, Cell, Format, Report};
-use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
+use field::profile::Profile;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::Path;

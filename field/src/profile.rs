@@ -71,22 +71,22 @@ impl Profile {
 
     /// A client for the device's enrolment server, or for `via` (a team hub): it trusts the public certificate
     /// authorities, and the Doorstep CA for hubs of the device's team that the server has not withdrawn.
-    pub fn api(&self, device: &Device, via: Option<&str>) -> Result<crate::http::Api> {
+    pub fn api(&self, device: &Device, via: Option<&str>) -> Result<crate::api::Api> {
         let tls = match &device.ca_certificate {
             Some(ca) => {
-                Some(crate::hub_trust::client_config(ca, crate::hub_trust::HubCheck::for_device(self, device))?)
+                Some(crate::hub::trust::client_config(ca, crate::hub::trust::HubCheck::for_device(self, device))?)
             }
             None => None,
         };
-        crate::http::Api::trusting(via.unwrap_or(&device.server), Some(device.token.clone()), tls)
+        crate::api::Api::trusting(via.unwrap_or(&device.server), Some(device.token.clone()), tls)
     }
 
     /// The server's latest signed list of the team's withdrawn hubs this device received (`hub_trust`).
-    pub fn hub_trust(&self) -> Result<Option<server::http::ca::SignedHubTrust>> {
+    pub fn hub_trust(&self) -> Result<Option<client_core::hub_certs::SignedHubTrust>> {
         Ok(read_json(&self.dir.join("hub-trust.json"))?)
     }
 
-    pub fn save_hub_trust(&self, trust: &server::http::ca::SignedHubTrust) -> Result<()> {
+    pub fn save_hub_trust(&self, trust: &client_core::hub_certs::SignedHubTrust) -> Result<()> {
         self.ensure_dir()?;
         Ok(write_json_atomic(&self.dir.join("hub-trust.json"), trust)?)
     }
@@ -199,11 +199,11 @@ impl Profile {
     }
 
     /// The team roster a hub keeps (devices, their keys, which are revoked).
-    pub fn roster(&self) -> Result<Option<server::http::roster::Roster>> {
+    pub fn roster(&self) -> Result<Option<client_core::roster::Roster>> {
         Ok(read_json(&self.dir.join("roster.json"))?)
     }
 
-    pub fn save_roster(&self, roster: &server::http::roster::Roster) -> Result<()> {
+    pub fn save_roster(&self, roster: &client_core::roster::Roster) -> Result<()> {
         self.ensure_dir()?;
         Ok(write_json_atomic(&self.dir.join("roster.json"), roster)?)
     }
@@ -223,6 +223,12 @@ impl Profile {
     pub fn grids(&self) -> Result<GridStore> {
         self.ensure_dir()?;
         Ok(GridStore::open(&self.dir.join("grids"))?)
+    }
+
+    /// The folder of the documents of every further kind (`client_core::docs`), one folder per kind inside.
+    pub fn docs_dir(&self) -> Result<PathBuf> {
+        self.ensure_dir()?;
+        Ok(self.dir.join("docs"))
     }
 
     /// Opens the device's urgent tasks (one folder, its own lock). Commands that need both open the grids first.

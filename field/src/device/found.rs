@@ -1,7 +1,7 @@
 //! `doorstep field add-place` and `doorstep field correct`: places found in the field and corrections of a
 //! place's label or address, recorded offline like visits and reviewed by the office once synced.
 
-use crate::field::{check_gps, load};
+use crate::device::{check_gps, load};
 use crate::profile::Profile;
 use anyhow::{bail, Result};
 use client_core::grid::found::{new_found_place_id, Correction, FoundPlace};

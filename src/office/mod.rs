@@ -1,9 +1,14 @@
-//! Office commands: log in, import the territory, manage users and teams, assign grids, print reports.
+//! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; urgent
+//! tasks (`tasks`), the review of found places (`review`) and the other reports (`reports`) in their modules.
 
-use crate::http::Api;
+pub mod reports;
+pub mod review;
+pub mod tasks;
+
 use crate::output::{self, Cell, Format, Report};
-use crate::profile::{Profile, Session};
 use anyhow::{Context, Result};
+use field::api::Api;
+use field::profile::{Profile, Session};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

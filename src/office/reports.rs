@@ -2,12 +2,11 @@
 //! row carries its `rank` and its urgent task figures), the places still to reach, daily progress and activity, as a
 //! table, JSON, CSV or XLSX.
 
-use crate::http;
 use crate::office::api;
 use crate::output::{self, Cell, Destination, Format, Report, XLSX_MAX_ROWS};
-use crate::profile::Profile;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
+use field::profile::Profile;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
@@ -221,7 +220,7 @@ async fn export(
     let broken = |e: reqwest::Error, into: &str| {
         let left =
             if into == "standard output" { "what was written above is incomplete" } else { "no file was written" };
-        anyhow!("the export broke off before it was complete ({}); {left}", http::root_cause(&e))
+        anyhow!("the export broke off before it was complete ({}); {left}", field::api::root_cause(&e))
     };
     if format == Format::Xlsx {
         let file = output.expect("checked by the caller").to_path_buf();

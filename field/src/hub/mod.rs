@@ -2,10 +2,14 @@
 //! grids from the lead's own copy (`hub serve`), and forwarding everything upstream when the server can be
 //! reached again (`hub sync`, or the serving hub by itself).
 
-use crate::field;
-use crate::hub_enrol;
-use crate::hub_exchange::{exchange, Hub};
-use crate::hub_tls;
+pub mod enrol;
+pub mod error;
+pub mod exchange;
+pub mod tasks;
+pub mod tls;
+pub mod trust;
+
+use crate::device;
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
 use axum::body::Body;
@@ -15,32 +19,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
+use client_core::docs::Registry;
 use client_core::protocol;
 use client_core::sign::PublicKey;
-use server::http::error::ApiError;
+use error::ApiError;
+use exchange::{exchange, Hub};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(clap::Args)]
+/// How `hub serve` listens (its flags are `doorstep hub serve`'s).
 pub struct ServeArgs {
     /// Address the team's devices reach the hub at, e.g. 0.0.0.0:8090 on the base's network.
-    #[arg(long, default_value = "0.0.0.0:8090")]
-    listen: String,
+    pub listen: String,
     /// Seconds between attempts to forward everything to the server; 0 leaves it to `doorstep hub sync`.
-    #[arg(long, default_value_t = 300)]
-    upstream_every: u64,
-    /// Refuse to start without HTTPS (phones' browsers run the field app only over HTTPS).
-    #[arg(long, conflicts_with = "plain_http")]
-    tls: bool,
-    /// Serve HTTPS with this certificate chain (PEM) instead of the profile's hub certificate. Needs --tls-key.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+    pub upstream_every: u64,
+    /// Refuse to start without HTTPS.
+    pub tls: bool,
+    /// Serve HTTPS with this certificate chain and key (PEM) instead of the profile's hub certificate.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
     /// Serve plain HTTP although the profile holds a hub certificate (CLI devices only).
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
-    plain_http: bool,
+    pub plain_http: bool,
 }
 
 /// The hub's routes: the sync API, enrolment passed on to the server, and the field web app's pages, so phones at
@@ -48,24 +47,21 @@ pub struct ServeArgs {
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/api/v1/sync", post(sync_handler))
-        .route(
-            "/api/v1/devices",
-            post(hub_enrol::forward_enrolment).layer(DefaultBodyLimit::max(hub_enrol::MAX_ENROL_BODY)),
-        )
+        .route("/api/v1/devices", post(enrol::forward_enrolment).layer(DefaultBodyLimit::max(enrol::MAX_ENROL_BODY)))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/hub/trust", get(trust_handler))
         .route(
             "/api/v1/ca",
-            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::http::ca::info_response) }),
+            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::serving::ca_info_response) }),
         )
         .route(
             "/api/v1/ca.pem",
-            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::http::ca::file_response) }),
+            get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::serving::ca_file_response) }),
         )
-        .merge(server::http::field_app::router())
-        .layer(DefaultBodyLimit::max(server::http::MAX_BULK_BODY))
+        .merge(server::serving::field_app())
+        .layer(DefaultBodyLimit::max(server::serving::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
-        .layer(axum::middleware::from_fn(server::http::refuse_declared_oversize))
+        .layer(axum::middleware::from_fn(server::serving::refuse_declared_oversize))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(hub)
 }
@@ -98,9 +94,9 @@ async fn sync_handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bod
         }
         Err(e) => return ApiError::unauthorized(e).into_response(),
     }
-    let body = match axum::body::to_bytes(body, server::http::MAX_BULK_BODY).await {
+    let body = match axum::body::to_bytes(body, server::serving::MAX_BULK_BODY).await {
         Ok(body) => body,
-        Err(e) => return server::http::bodies::read_error(&e).into_response(),
+        Err(e) => return server::serving::body_read_error(&e),
     };
     // The exchange reads and writes the lead's files under the profile lock: off the async workers.
     match tokio::task::spawn_blocking(move || exchange(&hub, &token, &body)).await {
@@ -122,7 +118,7 @@ fn ca_response(hub: &Hub, respond: fn(&str) -> Response) -> Response {
 }
 
 /// The lead's profile, checked: enrolled as a lead, with signing keys and the team's grids.
-fn hub_of(profile: &Profile) -> Result<Hub> {
+pub fn hub_of(profile: &Profile) -> Result<Hub> {
     let device = profile.device()?;
     if !matches!(device.role.as_deref(), Some("lead") | Some("office")) {
         bail!(
@@ -144,24 +140,30 @@ fn hub_of(profile: &Profile) -> Result<Hub> {
     if device.team.is_none() {
         bail!("{} is in no team; ask the office to add them to one", device.username);
     }
-    Ok(Hub { profile_dir: profile.dir().to_path_buf(), device, actor, key, server_key })
+    let kinds = Arc::new(Registry::of_doorstep());
+    Ok(Hub { profile_dir: profile.dir().to_path_buf(), device, actor, key, server_key, kinds })
 }
 
-pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
+/// Serves the team's sync from the lead's profile until `shutdown` resolves.
+pub async fn serve(
+    profile: &Profile,
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let hub = hub_of(profile)?;
     if profile.grids()?.grids()?.is_empty() {
         bail!("this profile holds no grids yet; run `doorstep field sync` while the server can be reached");
     }
     let files = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
     let serving = if args.plain_http {
-        hub_tls::Serving { tls: None, from_profile: false }
+        tls::Serving { tls: None, from_profile: false }
     } else {
-        hub_tls::serving(profile, files, args.tls)?
+        tls::serving(profile, files, args.tls)?
     };
     if let Err(e) = refresh_roster(profile).await {
         eprintln!("the team roster could not be refreshed ({e:#}); the hub uses what it knows");
     }
-    let listener = server::http::listen::bind(&args.listen).await?;
+    let listener = server::serving::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let scheme = if serving.tls.is_some() { "https" } else { "http" };
     println!("Doorstep hub listening on {scheme}://{addr}");
@@ -177,14 +179,19 @@ pub async fn serve(profile: &Profile, args: ServeArgs) -> Result<()> {
     std::io::stdout().flush()?;
     if args.upstream_every > 0 {
         let reload = serving.tls.clone().filter(|_| serving.from_profile);
-        tokio::spawn(forward_upstream(Profile::new(profile.dir().to_path_buf()), args.upstream_every, reload));
+        tokio::spawn(forward_upstream(
+            Profile::new(profile.dir().to_path_buf()),
+            hub.kinds.clone(),
+            args.upstream_every,
+            reload,
+        ));
     }
-    server::http::listen::serve_app(router(Arc::new(hub)), listener, serving.tls, crate::serve::shutdown_signal()).await
+    server::serving::serve_app(router(Arc::new(hub)), listener, serving.tls, shutdown).await
 }
 
 /// Forwards everything upstream whenever the server answers, every `every` seconds. When the hub serves the
 /// profile's certificate (`tls`), it loads it again after each forward, which may have renewed it.
-async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig>) {
+async fn forward_upstream(profile: Profile, kinds: Arc<Registry>, every: u64, tls: Option<RustlsConfig>) {
     let Ok(api) = profile.device().and_then(|device| profile.api(&device, None)) else { return };
     loop {
         tokio::time::sleep(Duration::from_secs(every)).await;
@@ -193,12 +200,12 @@ async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig
         if api.send(probe).await.is_err() {
             continue;
         }
-        match sync(&profile).await {
+        match sync(&profile, &kinds).await {
             Ok(()) => tracing::info!("forwarded the team's work to the server"),
             Err(e) => tracing::warn!("forwarding to the server failed: {e:#}"),
         }
         if let Some(tls) = &tls {
-            match hub_tls::profile_tls_config(&profile) {
+            match tls::profile_tls_config(&profile) {
                 Ok(config) => tls.reload_from_config(config),
                 Err(e) => tracing::warn!("the hub certificate could not be loaded again: {e:#}"),
             }
@@ -208,12 +215,12 @@ async fn forward_upstream(profile: Profile, every: u64, tls: Option<RustlsConfig
 
 /// Syncs the lead's copy, with everything the team synced through the hub, with the server; then refreshes
 /// the roster (new devices, revocations).
-pub async fn sync(profile: &Profile) -> Result<()> {
+pub async fn sync(profile: &Profile, kinds: &Registry) -> Result<()> {
     hub_of(profile)?;
-    field::sync(profile, None).await?;
+    device::sync(profile, None, kinds).await?;
     refresh_roster(profile).await?;
     // The sync itself succeeded; a failed renewal is reported and tried again at the next one.
-    match hub_tls::renew_if_due(profile).await {
+    match tls::renew_if_due(profile).await {
         Ok(Some(renewed)) => eprintln!(
             "renewed the hub certificate for {}, valid until {}",
             renewed.names.join(", "),
@@ -230,11 +237,10 @@ pub async fn sync(profile: &Profile) -> Result<()> {
 async fn refresh_roster(profile: &Profile) -> Result<()> {
     let device = profile.device()?;
     let api = profile.api(&device, None)?;
-    let roster: server::http::roster::Roster =
-        api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
+    let roster: client_core::roster::Roster = api.json(api.request(reqwest::Method::GET, "/api/v1/hub/roster")).await?;
     profile.save_roster(&roster)?;
     // The roster is what the hub needs; the list is passed on as a courtesy, and the next refresh tries again.
-    if let Err(e) = crate::hub_trust::refresh(profile, &device, &api).await {
+    if let Err(e) = trust::refresh(profile, &device, &api).await {
         eprintln!("note: the list of revoked team hubs could not be refreshed ({e:#})");
     }
     Ok(())
