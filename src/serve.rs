@@ -130,7 +130,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         let listener = server::http::listen::bind(metrics_addr).await?;
         println!("Doorstep metrics on http://{}/metrics", listener.local_addr()?);
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, server::ops::metrics_routes()).await {
+            if let Err(e) = axum::serve(listener, server::http::probes::metrics_routes()).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });

@@ -79,7 +79,9 @@ async fn sync(http: &reqwest::Client, url: &str, phone: &mut Phone) -> (u16, Tal
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kind_defined_in_a_test_syncs_through_the_real_server() {
     let data = tempfile::tempdir().unwrap();
-    let url = common::database_args(data.path()).get(1).cloned();
+    // The helper makes a PostgreSQL database when the suite runs on one; it blocks, so off the runtime.
+    let dir = data.path().to_path_buf();
+    let url = tokio::task::spawn_blocking(move || common::database_args(&dir).get(1).cloned()).await.unwrap();
     let mut state =
         server::AppState::open(&server::ServerConfig::with_defaults(data.path().into(), url)).await.unwrap();
     state.kinds = Arc::new(ServerKinds::default().register::<Board>());

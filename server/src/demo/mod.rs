@@ -4,8 +4,7 @@
 pub mod tasks;
 
 use crate::accounts::people::{self, NewUser};
-use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE};
-use crate::http::auth::DeviceAuth;
+use crate::accounts::tokens::Role;
 use crate::{store, sync as sync_work, territory, AppState};
 use anyhow::{anyhow, Result};
 use client_core::grid::model::{Deliveries, Outcome, PlaceKind, Visit};
@@ -182,21 +181,10 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
     let user = people::find_user(&state.db, username).await?.ok_or_else(|| anyhow!("demo user missing"))?;
     let (device_id, actor_hex) = people::enrol_device(&state.db, &user.id, "demo phone", None).await?;
     let actor = automerge::ActorId::try_from(actor_hex.as_str()).map_err(|_| anyhow!("bad actor"))?;
-    let device = DeviceAuth {
-        claims: Claims {
-            sub: user.id.clone(),
-            usr: username.into(),
-            role: user.role,
-            team: user.team.clone(),
-            dev: Some(device_id.clone()),
-            act: None,
-            key: None,
-            enrolled_ms: None,
-            aud: DEVICE_AUDIENCE.into(),
-            iat: 0,
-            exp: 0,
-        },
+    let device = sync_work::Device {
         device_id: device_id.clone(),
+        user_id: user.id.clone(),
+        username: username.into(),
         actor: actor.clone(),
     };
     let first = sync_work::sync(
@@ -204,8 +192,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         &device,
         SyncRequest { protocol: PROTOCOL_VERSION, grids: vec![], tasks: Some(vec![]), docs: Default::default() },
     )
-    .await
-    .map_err(|e| anyhow!(e.message))?;
+    .await?;
     let now = chrono::Utc::now();
     let mut pushes: Vec<GridPush> = Vec::new();
     for reply in first.grids.iter().filter(|r| r.kind == ReplyKind::New) {
@@ -252,7 +239,6 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
         &device,
         SyncRequest { protocol: PROTOCOL_VERSION, grids: pushes, tasks: Some(tasks), docs: Default::default() },
     )
-    .await
-    .map_err(|e| anyhow!(e.message))?;
+    .await?;
     Ok(())
 }

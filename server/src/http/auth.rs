@@ -48,13 +48,14 @@ pub struct DeviceAuth {
     pub actor: automerge::ActorId,
 }
 
-impl DeviceAuth {
-    /// The author of this device's own changes.
-    pub fn author(&self) -> client_core::sync::Author {
-        client_core::sync::Author {
-            actor: self.actor.clone(),
-            username: self.claims.usr.clone(),
-            device: self.device_id.clone(),
+/// The device as the sync knows it, from its verified token.
+impl From<&DeviceAuth> for crate::sync::Device {
+    fn from(device: &DeviceAuth) -> Self {
+        crate::sync::Device {
+            device_id: device.device_id.clone(),
+            user_id: device.claims.sub.clone(),
+            username: device.claims.usr.clone(),
+            actor: device.actor.clone(),
         }
     }
 }

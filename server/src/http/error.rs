@@ -90,9 +90,11 @@ impl From<Refusal> for ApiError {
         match r {
             Refusal::Invalid(message) => ApiError::bad_request(message),
             Refusal::Unauthorized(message) => ApiError::unauthorized(message),
+            Refusal::Forbidden(message) => ApiError::forbidden(message),
             Refusal::NotFound(message) => ApiError::not_found(message),
             Refusal::Conflict(message) => ApiError::conflict(message),
             Refusal::Unacceptable { code, message } => ApiError::unprocessable(code, message),
+            Refusal::TooLarge { code, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
             Refusal::TooManyAttempts { message, retry_after_secs } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
                     .with_retry_after(retry_after_secs)
@@ -173,6 +175,16 @@ mod tests {
                 Refusal::unauthorized("invalid token: x"),
                 401,
                 r#"{"error":{"code":"unauthorized","message":"invalid token: x"}}"#,
+            ),
+            (
+                Refusal::forbidden("grid G1 is not assigned to your team"),
+                403,
+                r#"{"error":{"code":"forbidden","message":"grid G1 is not assigned to your team"}}"#,
+            ),
+            (
+                Refusal::TooLarge { code: "sync_too_large", message: "too many changes".into() },
+                413,
+                r#"{"error":{"code":"sync_too_large","message":"too many changes"}}"#,
             ),
             (Refusal::not_found("no task t1"), 404, r#"{"error":{"code":"not_found","message":"no task t1"}}"#),
             (

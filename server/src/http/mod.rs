@@ -13,6 +13,7 @@ pub mod extract;
 pub mod field_app;
 pub mod listen;
 pub mod places;
+pub mod probes;
 pub mod reports;
 pub mod roster;
 pub mod settings;
@@ -75,7 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports/coverage", get(reports::coverage))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY));
     Router::new()
-        .merge(crate::ops::routes())
+        .merge(probes::routes())
         .merge(bulk)
         .merge(territory)
         .merge(small)

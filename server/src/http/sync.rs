@@ -22,6 +22,7 @@ pub async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: He
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(protocol::CONTENT_TYPE));
+    let device = sync_work::Device::from(&device);
     let started = std::time::Instant::now();
     let result = async {
         if !is_cbor {
@@ -32,7 +33,7 @@ pub async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: He
             ));
         }
         let req: SyncRequest = protocol::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        sync_work::sync(&state, &device, req).await
+        Ok(sync_work::sync(&state, &device, req).await?)
     }
     .await;
     let outcome = match &result {
@@ -46,7 +47,7 @@ pub async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: He
         Ok(resp) => ([(header::CONTENT_TYPE, protocol::CONTENT_TYPE)], protocol::encode(&resp)).into_response(),
         Err(e) => {
             if e.status.is_client_error() {
-                sync_work::audit_rejection(&state, &device, &e).await;
+                sync_work::audit_rejection(&state, &device, &e.message).await;
             }
             e.into_response()
         }

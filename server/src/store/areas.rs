@@ -4,7 +4,8 @@
 use crate::store::db::{values_list, Db, MAX_BINDS};
 use crate::store::StoreResult;
 use client_core::grid::model::AreaKind;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
+use std::collections::BTreeSet;
 
 type Tx = Transaction<'static, Any>;
 
@@ -101,6 +102,17 @@ pub async fn team_of_grid(db: &Db, grid: &str) -> StoreResult<Option<String>> {
     let team: Option<(String,)> =
         sqlx::query_as("SELECT team FROM assignments WHERE grid_code = $1").bind(grid).fetch_optional(&db.pool).await?;
     Ok(team.map(|t| t.0))
+}
+
+/// The grids assigned to a team.
+pub async fn grids_of_team(conn: &mut AnyConnection, team: &str) -> StoreResult<BTreeSet<String>> {
+    Ok(sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
+        .bind(team)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(g,)| g)
+        .collect())
 }
 
 /// Assigns a grid to a team, replacing any earlier assignment.

@@ -3,6 +3,9 @@
 
 use crate::store::db::Db;
 use crate::store::StoreResult;
+use sqlx::{Any, AnyConnection, Transaction};
+
+type Tx = Transaction<'static, Any>;
 
 /// A device as listed: device id, username, the user's team, name, enrolled, last seen and revoked (ms).
 pub type DeviceRow = (String, String, Option<String>, String, i64, Option<i64>, Option<i64>);
@@ -89,4 +92,45 @@ pub async fn signing_devices_of_team(db: &Db, team: &str) -> StoreResult<Vec<Tea
     .bind(team)
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// A team's device that can sign the changes a team-mate relays: device id, actor (hex), public key (hex),
+/// username, when the device was revoked and when its user was disabled.
+pub type RelaySigner = (String, String, String, String, Option<i64>, Option<i64>);
+
+/// Every device of `team` that registered a signing key.
+pub async fn relay_signers_of_team(conn: &mut AnyConnection, team: &str) -> StoreResult<Vec<RelaySigner>> {
+    Ok(sqlx::query_as(
+        "SELECT d.device_id, d.actor, d.public_key, u.username, d.revoked_at, u.disabled_at \
+         FROM devices d JOIN users u ON u.id = d.user_id WHERE u.team = $1 AND d.public_key IS NOT NULL",
+    )
+    .bind(team)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The team of a device's user and when the device last synced (ms).
+pub async fn team_and_last_seen(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    device_id: &str,
+) -> StoreResult<(Option<String>, Option<i64>)> {
+    Ok(sqlx::query_as(
+        "SELECT u.team, d.last_seen_at FROM users u JOIN devices d ON d.user_id = u.id \
+         WHERE u.id = $1 AND d.device_id = $2",
+    )
+    .bind(user_id)
+    .bind(device_id)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Records when the device last synced.
+pub async fn note_seen(tx: &mut Tx, device_id: &str, now: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
+        .bind(now)
+        .bind(device_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

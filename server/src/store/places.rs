@@ -5,7 +5,7 @@
 use crate::store::db::{in_list, values_list, Db, MAX_BINDS};
 use crate::store::StoreResult;
 use client_core::grid::found::{Correction, FoundPlace};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 
 type Tx = Transaction<'static, Any>;
 
@@ -213,18 +213,29 @@ pub async fn set_correction_review(
 }
 
 /// The grids of those of `place_ids` the server holds, by place id, in multi-row statements.
-pub async fn grids_of(tx: &mut Tx, place_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
+pub async fn grids_of(conn: &mut AnyConnection, place_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     for part in place_ids.chunks(MAX_BINDS) {
-        let list = in_list(tx, part.len());
+        let list = in_list(conn, part.len());
         let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({list})");
         let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for id in part {
             query = query.bind(*id);
         }
-        out.extend(query.fetch_all(&mut **tx).await?);
+        out.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(out)
+}
+
+/// Contact details of a grid's places: place id, name, phone; by place id.
+pub async fn contacts_in_grid(db: &Db, grid: &str) -> StoreResult<Vec<(String, Option<String>, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT c.place_id, c.contact_name, c.contact_phone FROM place_contacts c \
+         JOIN places p ON p.place_id = c.place_id WHERE p.grid_code = $1 ORDER BY c.place_id",
+    )
+    .bind(grid)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 /// Removes the contacts of these places, in multi-row statements.

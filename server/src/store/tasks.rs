@@ -332,3 +332,90 @@ pub async fn times_created_between(
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// The tasks the device received, each with when it said it deleted it (if it did).
+pub async fn held_by_device(tx: &mut Tx, device: &str) -> StoreResult<Vec<(String, Option<i64>)>> {
+    Ok(sqlx::query_as::<_, (String, Option<i64>)>("SELECT task_id, purged_at FROM device_tasks WHERE device_id = $1")
+        .bind(device)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
+/// Whether the device holds a task it has not deleted.
+pub async fn device_holds_any(conn: &mut AnyConnection, device: &str) -> StoreResult<bool> {
+    let held: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM device_tasks WHERE device_id = $1 AND purged_at IS NULL LIMIT 1")
+            .bind(device)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(held.is_some())
+}
+
+/// Whether the team has a task whose status is not `closed`.
+pub async fn team_has_any_but(conn: &mut AnyConnection, team: &str, closed: &str) -> StoreResult<bool> {
+    let open: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM tasks WHERE team = $1 AND status <> $2 LIMIT 1")
+        .bind(team)
+        .bind(closed)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(open.is_some())
+}
+
+/// A task's team and status, if there is such a task.
+pub async fn team_and_status(tx: &mut Tx, id: &str) -> StoreResult<Option<(String, String)>> {
+    Ok(sqlx::query_as("SELECT team, status FROM tasks WHERE task_id = $1").bind(id).fetch_optional(&mut **tx).await?)
+}
+
+/// The ids of the team's tasks whose status is not `closed`, in order.
+pub async fn ids_of_team_but(tx: &mut Tx, team: &str, closed: &str) -> StoreResult<Vec<String>> {
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT task_id FROM tasks WHERE team = $1 AND status <> $2 ORDER BY task_id")
+            .bind(team)
+            .bind(closed)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Whether a device of the user received the task.
+pub async fn received_by_user(tx: &mut Tx, task: &str, user_id: &str) -> StoreResult<bool> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT dt.device_id FROM device_tasks dt JOIN devices d ON d.device_id = dt.device_id \
+         WHERE dt.task_id = $1 AND d.user_id = $2",
+    )
+    .bind(task)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Records that the device holds the task: when it first received it, and that it holds it again if it had
+/// deleted it. A device that already holds it leaves its row unwritten.
+pub async fn note_delivered(tx: &mut Tx, device: &str, task: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO device_tasks (device_id, task_id, delivered_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (device_id, task_id) DO UPDATE SET purged_at = NULL WHERE device_tasks.purged_at IS NOT NULL",
+    )
+    .bind(device)
+    .bind(task)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records that the device deleted the task at `now`, if the task's status is `closed`.
+pub async fn note_purged_if(tx: &mut Tx, device: &str, task: &str, closed: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE device_tasks SET purged_at = $1 WHERE device_id = $2 AND task_id = $3 \
+         AND task_id IN (SELECT task_id FROM tasks WHERE status = $4)",
+    )
+    .bind(now)
+    .bind(device)
+    .bind(task)
+    .bind(closed)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

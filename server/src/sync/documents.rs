@@ -4,7 +4,7 @@
 //! `store::documents`, meant for teams or for everyone, and told `gone` once withdrawn or no longer meant for the
 //! device. Kinds a client sends that this server does not know get no answer: the client keeps them as they are.
 
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::store::db::Backend;
 use crate::store::documents;
 use crate::sync::push_error;
@@ -42,7 +42,7 @@ pub trait ServerKind: Send + Sync {
         ctx: &'a Context<'a>,
         pushes: &'a [DocPush],
         budget: &'a mut SyncBudget,
-    ) -> BoxFuture<'a, Result<Vec<DocReply>, ApiError>>;
+    ) -> BoxFuture<'a, Result<Vec<DocReply>, Refusal>>;
 }
 
 struct Registered<K>(PhantomData<fn() -> K>);
@@ -57,7 +57,7 @@ impl<K: DocsKind> ServerKind for Registered<K> {
         ctx: &'a Context<'a>,
         pushes: &'a [DocPush],
         budget: &'a mut SyncBudget,
-    ) -> BoxFuture<'a, Result<Vec<DocReply>, ApiError>> {
+    ) -> BoxFuture<'a, Result<Vec<DocReply>, Refusal>> {
         Box::pin(sync_kind::<K>(tx, ctx, pushes, budget))
     }
 }
@@ -102,7 +102,7 @@ pub async fn sync_all(
     tx: &mut Tx,
     ctx: &Context<'_>,
     docs: &BTreeMap<String, Vec<DocPush>>,
-) -> Result<BTreeMap<String, Vec<DocReply>>, ApiError> {
+) -> Result<BTreeMap<String, Vec<DocReply>>, Refusal> {
     let mut out = BTreeMap::new();
     // Every further kind's new changes together count against one sync's bounds.
     let mut budget = SyncBudget::default();
@@ -119,12 +119,12 @@ async fn sync_kind<K: DocsKind>(
     ctx: &Context<'_>,
     pushes: &[DocPush],
     budget: &mut SyncBudget,
-) -> Result<Vec<DocReply>, ApiError> {
+) -> Result<Vec<DocReply>, Refusal> {
     let kind = K::NOUN;
     let mut ids = BTreeSet::new();
     for p in pushes {
         if !ids.insert(p.id.as_str()) {
-            return Err(ApiError::bad_request(format!("{kind} {} appears twice in the sync request", p.id)));
+            return Err(Refusal::invalid(format!("{kind} {} appears twice in the sync request", p.id)));
         }
     }
     let held = documents::held_by(tx, kind, ctx.device_id).await?;
@@ -142,8 +142,8 @@ async fn sync_kind<K: DocsKind>(
         documents::lock(tx, ctx.backend, kind, id).await?;
         let stored = documents::load(tx, kind, id)
             .await?
-            .ok_or_else(|| ApiError::internal(format!("{kind} {id} is meant for a team but not stored")))?;
-        let mut doc = K::load(&stored.bytes).map_err(|e| ApiError::internal(format!("{kind} {id}: {e}")))?;
+            .ok_or_else(|| Refusal::internal(format!("{kind} {id} is meant for a team but not stored")))?;
+        let mut doc = K::load(&stored.bytes).map_err(|e| Refusal::internal(format!("{kind} {id}: {e}")))?;
         // Applied in place: a refused push fails the sync, and its transaction drops `doc` unsaved.
         let accepted = accept_push_within(&mut doc, push, ctx.trust, budget).map_err(|e| push_error(&e))?;
         if !accepted.new_changes.is_empty() {
@@ -162,8 +162,8 @@ async fn sync_kind<K: DocsKind>(
     for id in meant.iter().filter(|id| !ids.contains(id.as_str())) {
         let stored = documents::load(tx, kind, id)
             .await?
-            .ok_or_else(|| ApiError::internal(format!("{kind} {id} is not stored")))?;
-        let doc = K::load(&stored.bytes).map_err(|e| ApiError::internal(format!("{kind} {id}: {e}")))?;
+            .ok_or_else(|| Refusal::internal(format!("{kind} {id} is not stored")))?;
+        let doc = K::load(&stored.bytes).map_err(|e| Refusal::internal(format!("{kind} {id}: {e}")))?;
         let mut reply = new_reply(id, &doc);
         documents::note_held(tx, kind, id, ctx.device_id, ctx.now).await?;
         attest::<K>(ctx, &mut reply)?;
@@ -183,16 +183,16 @@ fn attested(ctx: &Context<'_>, subject: &str, push: &DocPush) -> bool {
     push.attestation.as_ref().is_some_and(|a| ctx.server_key.public().attested_heads(subject, a).is_some())
 }
 
-fn attest<K: DocsKind>(ctx: &Context<'_>, reply: &mut DocReply) -> Result<(), ApiError> {
-    let heads = hashes_from_wire(&reply.heads).map_err(ApiError::internal)?;
+fn attest<K: DocsKind>(ctx: &Context<'_>, reply: &mut DocReply) -> Result<(), Refusal> {
+    let heads = hashes_from_wire(&reply.heads).map_err(Refusal::internal)?;
     reply.attestation = Some(ctx.server_key.attest(&K::subject(&reply.id), &heads, ctx.now));
     Ok(())
 }
 
 /// Stores a new document of kind `K`, meant for `teams` (`store::documents::EVERYONE` for every device): devices
 /// receive it at their next sync.
-pub async fn publish<K: DocsKind>(state: &crate::AppState, id: &str, doc: &K, teams: &[&str]) -> Result<(), ApiError> {
-    client_core::docs::check_id(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+pub async fn publish<K: DocsKind>(state: &crate::AppState, id: &str, doc: &K, teams: &[&str]) -> Result<(), Refusal> {
+    client_core::docs::check_id(id).map_err(|e| Refusal::invalid(e.to_string()))?;
     let (_gate, mut tx) = state.db.begin_write().await?;
     documents::create(&mut tx, K::NOUN, id, &doc.save(), teams).await?;
     tx.commit().await?;
@@ -200,7 +200,7 @@ pub async fn publish<K: DocsKind>(state: &crate::AppState, id: &str, doc: &K, te
 }
 
 /// Withdraws a document of kind `K`: devices holding it are told it is gone, and delete it.
-pub async fn withdraw<K: DocsKind>(state: &crate::AppState, id: &str) -> Result<(), ApiError> {
+pub async fn withdraw<K: DocsKind>(state: &crate::AppState, id: &str) -> Result<(), Refusal> {
     let (_gate, mut tx) = state.db.begin_write().await?;
     documents::withdraw(&mut tx, K::NOUN, id).await?;
     tx.commit().await?;

@@ -8,11 +8,10 @@ pub mod reassigned;
 pub mod tasks;
 
 use crate::accounts::audit;
-use crate::http::auth::DeviceAuth;
-use crate::http::error::ApiError;
-use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
+use crate::refusal::Refusal;
+use crate::store::db::now_ms;
 use crate::store::grids::{Cached, GridLock, GridRepo, GridSession, GridWrite};
-use crate::store::projection;
+use crate::store::{areas, device_grids, devices, places as stored_places, projection, tasks as stored_tasks};
 use crate::{settings, AppState};
 use client_core::grid::model::Visit;
 use client_core::limits::SyncBudget;
@@ -24,6 +23,30 @@ use client_core::sync::Author;
 use client_core::sync::{accept_push_with, accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// The device syncing, as its verified token names it (its account and enrolment checked before the sync).
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub device_id: String,
+    /// The id and name of the device's user.
+    pub user_id: String,
+    pub username: String,
+    /// The actor of this device's own changes.
+    pub actor: automerge::ActorId,
+}
+
+impl From<&Device> for Device {
+    fn from(device: &Device) -> Self {
+        device.clone()
+    }
+}
+
+impl Device {
+    /// The author of this device's own changes.
+    pub fn author(&self) -> Author {
+        Author { actor: self.actor.clone(), username: self.username.clone(), device: self.device_id.clone() }
+    }
+}
+
 /// The devices of a team whose signed changes a team-mate may relay.
 pub struct TeamSigners {
     pub by_actor: HashMap<automerge::ActorId, Signer>,
@@ -33,18 +56,10 @@ pub struct TeamSigners {
 }
 
 /// Every device of `team` that registered a signing key.
-pub async fn team_signers(conn: &mut sqlx::AnyConnection, team: Option<&str>) -> Result<TeamSigners, ApiError> {
+pub async fn team_signers(conn: &mut sqlx::AnyConnection, team: Option<&str>) -> Result<TeamSigners, Refusal> {
     let mut signers = TeamSigners { by_actor: HashMap::new(), quarantined: HashSet::new() };
     let Some(team) = team else { return Ok(signers) };
-    type Row = (String, String, String, String, Option<i64>, Option<i64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT d.device_id, d.actor, d.public_key, u.username, d.revoked_at, u.disabled_at \
-         FROM devices d JOIN users u ON u.id = d.user_id WHERE u.team = $1 AND d.public_key IS NOT NULL",
-    )
-    .bind(team)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (device, actor, key, username, revoked, disabled) in rows {
+    for (device, actor, key, username, revoked, disabled) in devices::relay_signers_of_team(conn, team).await? {
         let (Ok(actor), Ok(key)) = (actor.parse(), PublicKey::from_hex(&key)) else { continue };
         if revoked.is_some() || disabled.is_some() {
             signers.quarantined.insert(device.clone());
@@ -64,7 +79,7 @@ pub const DEFAULT_MAX_CONCURRENT_SYNCS: usize = 16;
 /// until its transaction commits, and on SQLite commits queue for one write gate: admitting a bounded number at
 /// a time bounds the documents in memory under a burst, while the others wait here holding only their request.
 /// Waiting never fails a sync; it only delays it.
-async fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+async fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
     /// Counts a sync as waiting until it is admitted or its client goes away.
     struct Waiting;
     impl Drop for Waiting {
@@ -74,16 +89,18 @@ async fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Ap
     }
     metrics::gauge!(crate::ops::SYNCS_WAITING).increment(1.0);
     let _waiting = Waiting;
-    state.sync_admission.clone().acquire_owned().await.map_err(|_| ApiError::internal("sync admission closed"))
+    state.sync_admission.clone().acquire_owned().await.map_err(|_| Refusal::internal("sync admission closed"))
 }
 
 /// One sync, in four phases: **check** every push against the grids' documents (nothing written), **plan** what
 /// the accepted pushes change, **commit** it in one transaction (or skip it when nothing changes), and **reply**.
 /// The order of the database work is the one each phase describes; grids with something to store stay locked from
 /// the check until the commit.
-pub async fn sync(state: &AppState, device: &DeviceAuth, mut req: SyncRequest) -> Result<SyncResponse, ApiError> {
+/// `device` is the syncing device as its verified token names it (`http::auth` turns its token into a `Device`).
+pub async fn sync(state: &AppState, device: impl Into<Device>, mut req: SyncRequest) -> Result<SyncResponse, Refusal> {
+    let device = &device.into();
     if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::bad_request(format!(
+        return Err(Refusal::invalid(format!(
             "sync protocol {} is not supported (this server speaks {PROTOCOL_VERSION}); update doorstep",
             req.protocol
         )));
@@ -135,12 +152,7 @@ struct Checked {
 /// Check: reads the device's team and grids (one connection), refuses pushes for grids it may not write, then
 /// checks every push: grids without changes each under a brief lock, grids with changes under locks held until
 /// the commit. Ends with the checks over the whole request (`refuse_after_told`, `check_accepted`).
-async fn check(
-    state: &AppState,
-    device: &DeviceAuth,
-    author: &Author,
-    pushes: &[GridPush],
-) -> Result<Checked, ApiError> {
+async fn check(state: &AppState, device: &Device, author: &Author, pushes: &[GridPush]) -> Result<Checked, Refusal> {
     // The reads before any grid is locked share one connection: each use of the pool costs a round trip to an
     // SQLite connection's thread (or hands a PostgreSQL connection over).
     let mut conn = state.db.pool.acquire().await?;
@@ -182,42 +194,25 @@ async fn check(
 /// names a grid twice or one the device may not write. Returns the grids pushed.
 async fn read_holder(
     conn: &mut sqlx::AnyConnection,
-    device: &DeviceAuth,
+    device: &Device,
     pushes: &[GridPush],
-) -> Result<(Holder, BTreeSet<String>), ApiError> {
-    let (team, last_seen): (Option<String>, Option<i64>) = sqlx::query_as(
-        "SELECT u.team, d.last_seen_at FROM users u JOIN devices d ON d.user_id = u.id \
-         WHERE u.id = $1 AND d.device_id = $2",
-    )
-    .bind(&device.claims.sub)
-    .bind(&device.device_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let assigned: BTreeSet<String> = match &team {
-        Some(team) => sqlx::query_as::<_, (String,)>("SELECT grid_code FROM assignments WHERE team = $1")
-            .bind(team)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(g,)| g)
-            .collect(),
+) -> Result<(Holder, BTreeSet<String>), Refusal> {
+    let (team, last_seen) = devices::team_and_last_seen(conn, &device.user_id, &device.device_id).await?;
+    let assigned = match &team {
+        Some(team) => areas::grids_of_team(conn, team).await?,
         None => BTreeSet::new(),
     };
-    let held_rows: Vec<(String, Option<i64>)> =
-        sqlx::query_as("SELECT grid_code, removal_told_at FROM device_grids WHERE device_id = $1")
-            .bind(&device.device_id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let held_rows = device_grids::held_by(conn, &device.device_id).await?;
     let known: BTreeSet<String> = held_rows.iter().map(|(g, _)| g.clone()).collect();
     let told: BTreeSet<String> = held_rows.into_iter().filter(|(_, at)| at.is_some()).map(|(g, _)| g).collect();
     let mut pushed = BTreeSet::new();
     for push in pushes {
         if !pushed.insert(push.grid.clone()) {
-            return Err(ApiError::bad_request(format!("grid {} appears twice in the sync request", push.grid)));
+            return Err(Refusal::invalid(format!("grid {} appears twice in the sync request", push.grid)));
         }
         // A grid taken away from the team still accepts what the device recorded before it learned of it.
         if !assigned.contains(&push.grid) && !known.contains(&push.grid) {
-            return Err(ApiError::forbidden(format!("grid {} is not assigned to your team", push.grid)));
+            return Err(Refusal::forbidden(format!("grid {} is not assigned to your team", push.grid)));
         }
     }
     let signers = team_signers(&mut *conn, team.as_deref()).await?;
@@ -236,7 +231,7 @@ async fn check_read_grids(
     pushes: &Pushes<'_>,
     assigned: &BTreeSet<String>,
     trust: &Trust<'_>,
-) -> Result<(Vec<GridReply>, Vec<GridReply>), ApiError> {
+) -> Result<(Vec<GridReply>, Vec<GridReply>), Refusal> {
     let (mut replies, mut pulled) = (Vec::new(), Vec::new());
     // One statement for the versions of all grids read; a grid whose cached copy is at that version needs no
     // further database access (most grids of most syncs).
@@ -246,7 +241,7 @@ async fn check_read_grids(
         let reply = state
             .grids
             .with_current(code, stored.get(code).copied(), |cached| match (cached, pushes.get(code.as_str())) {
-                (None, Some(_)) => Err(ApiError::not_found(format!("grid {code} does not exist on this server"))),
+                (None, Some(_)) => Err(Refusal::not_found(format!("grid {code} does not exist on this server"))),
                 (None, None) => Ok(None), // assigned but never imported: nothing to send yet
                 (Some(c), None) => Ok(Some(new_reply(code, &c.doc))),
                 // Only grids without changes are read here: the document is checked, not changed.
@@ -280,7 +275,7 @@ async fn check_write_grids(
     assigned: &BTreeSet<String>,
     trust: &Trust<'_>,
     replies: &mut Vec<GridReply>,
-) -> Result<Vec<(usize, Accepted, Cached)>, ApiError> {
+) -> Result<Vec<(usize, Accepted, Cached)>, Refusal> {
     // Each push is applied to the document taken out of the cache; a document goes back into the cache only
     // after the transaction commits (`reply`).
     let mut accepted: Vec<(usize, Accepted, Cached)> = Vec::new();
@@ -292,7 +287,7 @@ async fn check_write_grids(
         let Some(mut cached) = state.grids.take_current(lock, session.reader(), stored.get(&code).copied()).await?
         else {
             if pushes.contains_key(code.as_str()) {
-                return Err(ApiError::not_found(format!("grid {code} does not exist on this server")));
+                return Err(Refusal::not_found(format!("grid {code} does not exist on this server")));
             }
             continue; // assigned but never imported: nothing to send yet
         };
@@ -335,7 +330,7 @@ struct Plan {
 /// Plan: what the accepted pushes change. The new visits' projection is worked out before the write gate (the
 /// grids' locks keep their places' rows as read), so that those reads take no turn at the gate; unless the push
 /// also holds places found in the field: its visits may be for them, and they are written behind the gate.
-async fn plan(checked: &mut Checked, device: &DeviceAuth, tasks: Option<&[TaskPush]>) -> Result<Plan, ApiError> {
+async fn plan(checked: &mut Checked, device: &Device, tasks: Option<&[TaskPush]>) -> Result<Plan, Refusal> {
     let Checked { holder, replies, pulled, accepted, locks, session, .. } = checked;
     let mut deltas = projection::AreaDeltas::default();
     let finds_places = accepted.iter().any(|(_, acc, _)| !acc.records.places.is_empty());
@@ -401,13 +396,13 @@ struct Committed {
 /// back; then puts the documents back into the cache. A sync that writes nothing skips the transaction.
 async fn commit(
     state: &AppState,
-    device: &DeviceAuth,
+    device: &Device,
     author: Author,
     checked: Checked,
     plan: Plan,
     tasks: Option<Vec<TaskPush>>,
     docs: BTreeMap<String, Vec<DocPush>>,
-) -> Result<Committed, ApiError> {
+) -> Result<Committed, Refusal> {
     let Checked { holder, replies, pulled, accepted, locks, session, set_aside } = checked;
     let Plan { mut deltas, planned, stored, now, newly_held, newly_told, given_back, seen_recently, writes_nothing } =
         plan;
@@ -434,8 +429,8 @@ async fn commit(
                 }
             };
             projection::apply_visits(&mut tx, &plan).await?;
-            record_device_grids(&mut tx, &device.device_id, &newly_held).await?;
-            crate::sync::reassigned::record_told(&mut tx, &device.device_id, &newly_told, &given_back, now).await?;
+            device_grids::note_held(&mut tx, &device.device_id, &newly_held).await?;
+            device_grids::note_removal_told(&mut tx, &device.device_id, &newly_told, &given_back, now).await?;
             // Tasks keep checking every change they lack: a task's entries are recorded in SQL only from checked
             // changes.
             let task_trust =
@@ -461,16 +456,12 @@ async fn commit(
             let doc_replies = documents::sync_all(&state.kinds, &mut tx, &context, &docs).await?;
             deltas.flush(&mut tx).await?;
             if !seen_recently {
-                sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE device_id = $2")
-                    .bind(now)
-                    .bind(&device.device_id)
-                    .execute(&mut *tx)
-                    .await?;
+                devices::note_seen(&mut tx, &device.device_id, now).await?;
             }
             tx.commit().await?;
-            Ok::<_, ApiError>((new_versions, task_sync, doc_replies, accepted, locks))
+            Ok::<_, Refusal>((new_versions, task_sync, doc_replies, accepted, locks))
         };
-        db.write_job(job).await.map_err(|e| ApiError::internal(format!("the sync's write stopped: {e}")))??
+        db.write_job(job).await.map_err(|e| Refusal::internal(format!("the sync's write stopped: {e}")))??
     };
     let mut accepted_replies = Vec::with_capacity(accepted.len());
     for (versions, (i, acc, cached)) in new_versions.into_iter().zip(accepted) {
@@ -495,7 +486,7 @@ async fn commit(
 
 /// Reply: counts and audits what was stored, then answers every grid, each with the server's signed statement
 /// of its heads and, when the office shares them, its places' contacts.
-async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> Result<SyncResponse, ApiError> {
+async fn reply(state: &AppState, device: &Device, committed: Committed) -> Result<SyncResponse, Refusal> {
     let Committed { mut replies, pulled, accepted, task_sync, docs, stored, now, relayed, not_counted, set_aside } =
         committed;
     let db = &state.db;
@@ -503,14 +494,14 @@ async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> R
     metrics::counter!(crate::ops::CHANGES_STORED).increment(stored);
     metrics::counter!(crate::ops::VISITS_INGESTED).increment(visits as u64);
     if stored > 0 {
-        tracing::info!(device = %device.device_id, user = %device.claims.usr, changes = stored, "sync stored changes");
+        tracing::info!(device = %device.device_id, user = %device.username, changes = stored, "sync stored changes");
     }
     if relayed > 0 || not_counted > 0 {
         let detail = format!(
             "device {} relayed {relayed} changes of team-mates; {not_counted} visits of revoked devices stored, not counted",
             device.device_id
         );
-        audit::record(db, Some(&device.claims.usr), "sync.relayed", &detail).await;
+        audit::record(db, Some(&device.username), "sync.relayed", &detail).await;
     }
     if set_aside > 0 {
         let detail = format!(
@@ -518,13 +509,13 @@ async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> R
              another grid's place, and visits and corrections naming them) stored, not counted",
             device.device_id
         );
-        audit::record(db, Some(&device.claims.usr), "sync.set_aside", &detail).await;
+        audit::record(db, Some(&device.username), "sync.set_aside", &detail).await;
     }
     replies.extend(pulled);
     replies.extend(accepted.into_iter().map(|a| a.reply));
     replies.sort_by(|a, b| a.grid.cmp(&b.grid));
     for reply in replies.iter_mut().filter(|r| r.kind != ReplyKind::ResendAll) {
-        let heads = client_core::protocol::hashes_from_wire(&reply.heads).map_err(ApiError::internal)?;
+        let heads = client_core::protocol::hashes_from_wire(&reply.heads).map_err(Refusal::internal)?;
         reply.attestation = Some(state.keys.server_key().attest(&reply.grid, &heads, now));
     }
     let share = settings::get_value(db, settings::SHARE_CONTACTS).await? == "on";
@@ -539,14 +530,8 @@ async fn reply(state: &AppState, device: &DeviceAuth, committed: Committed) -> R
 }
 
 /// Contact details of a grid's places, sent beside the document when the office shares them.
-async fn contacts_of(state: &AppState, grid: &str) -> Result<Vec<Contact>, ApiError> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT c.place_id, c.contact_name, c.contact_phone FROM place_contacts c \
-         JOIN places p ON p.place_id = c.place_id WHERE p.grid_code = $1 ORDER BY c.place_id",
-    )
-    .bind(grid)
-    .fetch_all(&state.db.pool)
-    .await?;
+async fn contacts_of(state: &AppState, grid: &str) -> Result<Vec<Contact>, Refusal> {
+    let rows = stored_places::contacts_in_grid(&state.db, grid).await?;
     Ok(rows.into_iter().map(|(place_id, name, phone)| Contact { place_id, name, phone }).collect())
 }
 
@@ -559,13 +544,13 @@ async fn store_grids(
     accepted: &[(usize, Accepted, Cached)],
     locks: &[GridLock],
     deltas: &mut projection::AreaDeltas,
-) -> Result<Vec<(i64, i64)>, ApiError> {
+) -> Result<Vec<(i64, i64)>, Refusal> {
     let mut writes = Vec::new();
     for (i, acc, cached) in accepted.iter().filter(|(_, acc, _)| !acc.new_changes.is_empty()) {
         let lock = &locks[*i];
         if !acc.records.places.is_empty() {
             let info =
-                cached.doc.grid_info()?.ok_or_else(|| ApiError::internal(format!("grid {} has no info", lock.code)))?;
+                cached.doc.grid_info()?.ok_or_else(|| Refusal::internal(format!("grid {} has no info", lock.code)))?;
             for place in &acc.records.places {
                 crate::places::project_found_place(tx, &info, place, deltas).await?;
             }
@@ -584,32 +569,11 @@ async fn store_grids(
             false => written.next(),
         })
         .collect::<Option<_>>()
-        .ok_or_else(|| ApiError::internal("fewer grids written than accepted"))
+        .ok_or_else(|| Refusal::internal("fewer grids written than accepted"))
 }
 
 /// How precisely the office sees when a device last synced: a device syncing again within it is not written.
 const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
-
-/// Remembers grids a device holds from now on (a grid taken from its team still accepts what it recorded).
-async fn record_device_grids(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    device: &str,
-    grids: &[String],
-) -> Result<(), ApiError> {
-    const COLS: usize = 2;
-    for chunk in grids.chunks(MAX_BINDS / COLS) {
-        let sql = format!(
-            "INSERT INTO device_grids (device_id, grid_code) VALUES {} ON CONFLICT (device_id, grid_code) DO NOTHING",
-            values_list(tx, chunk.len(), COLS)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for grid in chunk {
-            query = query.bind(device).bind(grid);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
 
 /// Whether the task part of a sync may write: the device pushes tasks, holds one it has not deleted, or its
 /// team has an open one it may receive.
@@ -618,49 +582,39 @@ async fn tasks_may_write(
     device: &str,
     team: Option<&str>,
     pushes: Option<&[client_core::protocol::TaskPush]>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, Refusal> {
     match pushes {
         None => Ok(false),
         Some(pushes) if !pushes.is_empty() => Ok(true),
         Some(_) => {
-            let held: Option<(i64,)> =
-                sqlx::query_as("SELECT 1 FROM device_tasks WHERE device_id = $1 AND purged_at IS NULL LIMIT 1")
-                    .bind(device)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            let open: Option<(i64,)> = match team {
-                Some(team) => {
-                    sqlx::query_as("SELECT 1 FROM tasks WHERE team = $1 AND status <> $2 LIMIT 1")
-                        .bind(team)
-                        .bind(crate::tasks::status::CLOSED)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                }
-                None => None,
+            let held = stored_tasks::device_holds_any(conn, device).await?;
+            let open = match team {
+                Some(team) => stored_tasks::team_has_any_but(conn, team, crate::tasks::status::CLOSED).await?,
+                None => false,
             };
-            Ok(held.is_some() || open.is_some())
+            Ok(held || open)
         }
     }
 }
 
-/// A refused push (of any kind of document) becomes a 4xx with the reason; the audit log keeps a trace.
-pub(crate) fn push_error(e: &PushError) -> ApiError {
+/// A refused push (of any kind of document) becomes a refusal with the reason; the audit log keeps a trace.
+pub(crate) fn push_error(e: &PushError) -> Refusal {
     match e {
         PushError::Forbidden { .. } => {
             metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
-            ApiError::unprocessable("change_rejected", e.to_string())
+            Refusal::unacceptable("change_rejected", e.to_string())
         }
         PushError::FromTheFuture { .. } => {
             metrics::counter!(crate::ops::CHANGES_REJECTED).increment(1);
-            ApiError::unprocessable("clock_ahead", e.to_string())
+            Refusal::unacceptable("clock_ahead", e.to_string())
         }
         PushError::TooLarge { .. } => too_large(e),
-        PushError::Malformed { .. } | PushError::Wire { .. } => ApiError::bad_request(e.to_string()),
+        PushError::Malformed { .. } | PushError::Wire { .. } => Refusal::invalid(e.to_string()),
     }
 }
 
-fn too_large(e: &dyn std::fmt::Display) -> ApiError {
-    ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "sync_too_large", e.to_string())
+fn too_large(e: &dyn std::fmt::Display) -> Refusal {
+    Refusal::TooLarge { code: "sync_too_large", message: e.to_string() }
 }
 
 /// What no single grid's document can tell, checked over the whole request before anything is stored: every
@@ -675,7 +629,7 @@ async fn check_accepted(
     accepted: &mut [(usize, Accepted, Cached)],
     locks: &[GridLock],
     pusher: &str,
-) -> Result<usize, ApiError> {
+) -> Result<usize, Refusal> {
     let now = chrono::Utc::now();
     for (_, acc, _) in accepted.iter() {
         acc.check_not_ahead(now, "the server").map_err(|e| push_error(&e))?;
@@ -694,16 +648,8 @@ async fn check_accepted(
         ids.extend(records.corrections.iter().map(|c| c.place_id.clone()));
         ids.extend(records.visits.iter().map(|v| v.place_id.clone()));
     }
-    let ids: Vec<String> = ids.into_iter().collect();
-    let mut stored: HashMap<String, String> = HashMap::new();
-    for chunk in ids.chunks(MAX_BINDS) {
-        let sql = format!("SELECT place_id, grid_code FROM places WHERE place_id IN ({})", in_list(conn, chunk.len()));
-        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(id);
-        }
-        stored.extend(query.fetch_all(&mut *conn).await?);
-    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let stored: HashMap<String, String> = stored_places::grids_of(conn, &ids).await?.into_iter().collect();
     let mut set_aside = 0;
     for (i, acc, _) in accepted.iter_mut() {
         let grid = locks[*i].code.as_str();
@@ -721,12 +667,13 @@ async fn check_accepted(
     Ok(set_aside)
 }
 
-pub async fn audit_rejection(state: &AppState, device: &DeviceAuth, err: &ApiError) {
+/// Keeps a trace of a refused sync in the audit log, with the message the device was answered.
+pub async fn audit_rejection(state: &AppState, device: &Device, message: &str) {
     audit::record(
         &state.db,
-        Some(&device.claims.usr),
+        Some(&device.username),
         "sync.rejected",
-        &format!("device {}: {}", device.device_id, err.message),
+        &format!("device {}: {message}", device.device_id),
     )
     .await;
 }

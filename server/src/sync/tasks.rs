@@ -7,10 +7,10 @@
 //! or, for a closed task, every change, so that a device told of the closing by a hub can check that nothing it
 //! holds is missing here before it deletes the task.
 
-use crate::http::auth::DeviceAuth;
-use crate::http::error::ApiError;
+use crate::refusal::Refusal;
 use crate::store::db::now_ms;
-use crate::sync::push_error;
+use crate::store::tasks as stored;
+use crate::sync::{push_error, Device};
 use crate::tasks::{self, status};
 use crate::AppState;
 use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
@@ -37,42 +37,36 @@ pub struct TaskSync {
 pub async fn sync_tasks(
     state: &AppState,
     tx: &mut Tx,
-    device: &DeviceAuth,
+    device: &Device,
     trust: &Trust<'_>,
     quarantined: &HashSet<String>,
     team: Option<&str>,
     pushes: Option<&[TaskPush]>,
-) -> Result<TaskSync, ApiError> {
+) -> Result<TaskSync, Refusal> {
     // A client that does not handle tasks gets none: their personal data would stay where nothing deletes it.
     let Some(pushes) = pushes else { return Ok(TaskSync::default()) };
     let now = now_ms();
     let mut ids = BTreeSet::new();
     for p in pushes {
         if !ids.insert(p.task.as_str()) {
-            return Err(ApiError::bad_request(format!("task {} appears twice in the sync request", p.task)));
+            return Err(Refusal::invalid(format!("task {} appears twice in the sync request", p.task)));
         }
     }
-    let held: HashMap<String, Option<i64>> =
-        sqlx::query_as::<_, (String, Option<i64>)>("SELECT task_id, purged_at FROM device_tasks WHERE device_id = $1")
-            .bind(&device.device_id)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+    let held: HashMap<String, Option<i64>> = stored::held_by_device(tx, &device.device_id).await?.into_iter().collect();
     let mut out = TaskSync::default();
     // Sorted, so that two syncs lock tasks in the same order.
     for push in ids.iter().map(|id| pushes.iter().find(|p| p.task == *id).expect("pushed")) {
         let id = push.task.as_str();
-        let row: Option<(String, String)> = sqlx::query_as("SELECT team, status FROM tasks WHERE task_id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let (task_team, task_status) =
-            row.ok_or_else(|| ApiError::not_found(format!("task {id} does not exist on this server")))?;
+        let (task_team, task_status) = stored::team_and_status(tx, id)
+            .await?
+            .ok_or_else(|| Refusal::not_found(format!("task {id} does not exist on this server")))?;
         // A device that received a task (or another enrolment of the same user) may still deliver what it
         // recorded, even if its user changed teams meanwhile.
-        if team != Some(task_team.as_str()) && !held.contains_key(id) && !received_by_user(tx, device, id).await? {
-            return Err(ApiError::forbidden(format!("task {id} is not issued to your team")));
+        if team != Some(task_team.as_str())
+            && !held.contains_key(id)
+            && !stored::received_by_user(tx, id, &device.user_id).await?
+        {
+            return Err(Refusal::forbidden(format!("task {id} is not issued to your team")));
         }
         let gone = task_status == status::CLOSED || team != Some(task_team.as_str());
         if gone && !holds(state, &held, push) {
@@ -82,7 +76,7 @@ pub async fn sync_tasks(
         }
         tasks::lock(tx, state.db.backend, id).await?;
         let (mut doc, version) =
-            tasks::load_doc(tx, id).await?.ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
+            tasks::load_doc(tx, id).await?.ok_or_else(|| Refusal::internal(format!("task {id} has no document")))?;
         // Applied in place: a refused push fails the sync, and its transaction drops `doc` unsaved.
         let accepted = accept_push_with(&mut doc, push, trust).map_err(|e| push_error(&e))?;
         if !accepted.new_changes.is_empty() {
@@ -105,24 +99,19 @@ pub async fn sync_tasks(
             reply.kind = TaskReplyKind::Closed;
         }
         if reply.kind != TaskReplyKind::ResendAll {
-            record_device_task(tx, &device.device_id, id, now).await?;
+            stored::note_delivered(tx, &device.device_id, id, now).await?;
             attest(state, &mut reply, &doc, now);
         }
         out.replies.push(reply);
     }
     if let Some(team) = team {
-        let open: Vec<(String,)> =
-            sqlx::query_as("SELECT task_id FROM tasks WHERE team = $1 AND status <> $2 ORDER BY task_id")
-                .bind(team)
-                .bind(status::CLOSED)
-                .fetch_all(&mut **tx)
-                .await?;
-        for (id,) in open.into_iter().filter(|(id,)| !ids.contains(id.as_str())) {
+        let open = stored::ids_of_team_but(tx, team, status::CLOSED).await?;
+        for id in open.into_iter().filter(|id| !ids.contains(id.as_str())) {
             let (doc, _) = tasks::load_doc(tx, &id)
                 .await?
-                .ok_or_else(|| ApiError::internal(format!("task {id} has no document")))?;
+                .ok_or_else(|| Refusal::internal(format!("task {id} has no document")))?;
             let mut reply = new_reply(&id, &doc);
-            record_device_task(tx, &device.device_id, &id, now).await?;
+            stored::note_delivered(tx, &device.device_id, &id, now).await?;
             attest(state, &mut reply, &doc, now);
             out.replies.push(reply);
         }
@@ -130,16 +119,7 @@ pub async fn sync_tasks(
     // Tasks this device received and no longer holds: once closed, that is the device's word that it deleted them.
     for (id, purged) in &held {
         if purged.is_none() && !ids.contains(id.as_str()) && !out.replies.iter().any(|r| &r.task == id) {
-            sqlx::query(
-                "UPDATE device_tasks SET purged_at = $1 WHERE device_id = $2 AND task_id = $3 \
-                 AND task_id IN (SELECT task_id FROM tasks WHERE status = $4)",
-            )
-            .bind(now)
-            .bind(&device.device_id)
-            .bind(id)
-            .bind(status::CLOSED)
-            .execute(&mut **tx)
-            .await?;
+            stored::note_purged_if(tx, &device.device_id, id, status::CLOSED, now).await?;
         }
     }
     Ok(out)
@@ -163,31 +143,4 @@ fn attest(state: &AppState, reply: &mut TaskReply, doc: &TaskDoc, now: i64) {
         _ => doc.heads(),
     };
     reply.attestation = Some(state.keys.server_key().attest(&task_subject(&reply.task), &held, now));
-}
-
-async fn received_by_user(tx: &mut Tx, device: &DeviceAuth, task: &str) -> Result<bool, ApiError> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT dt.device_id FROM device_tasks dt JOIN devices d ON d.device_id = dt.device_id \
-         WHERE dt.task_id = $1 AND d.user_id = $2",
-    )
-    .bind(task)
-    .bind(&device.claims.sub)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.is_some())
-}
-
-/// Records that the device holds the task: when it first received it, and that it holds it again if it had
-/// deleted it. A device that already holds it leaves its row unwritten.
-async fn record_device_task(tx: &mut Tx, device: &str, task: &str, now: i64) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO device_tasks (device_id, task_id, delivered_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (device_id, task_id) DO UPDATE SET purged_at = NULL WHERE device_tasks.purged_at IS NOT NULL",
-    )
-    .bind(device)
-    .bind(task)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
