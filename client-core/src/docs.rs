@@ -17,8 +17,8 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 /// A kind that travels under the request's `docs`: every kind but grids and tasks.
-pub trait DocsKind: DocKind<Push = DocPush, Reply = DocReply, Records: Send> + Send + Sync + 'static {}
-impl<K: DocKind<Push = DocPush, Reply = DocReply, Records: Send> + Send + Sync + 'static> DocsKind for K {}
+pub trait DocsKind: DocKind<Push = DocPush, Reply = DocReply, Records: Send + Sync> + Send + Sync + 'static {}
+impl<K: DocKind<Push = DocPush, Reply = DocReply, Records: Send + Sync> + Send + Sync + 'static> DocsKind for K {}
 
 /// What is done with each kind Doorstep syncs besides grids and tasks (`each_kind`).
 pub trait KindVisitor {

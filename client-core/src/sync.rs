@@ -107,6 +107,11 @@ pub trait ReplyWire {
     fn id(&self) -> &str;
     /// Whether it answers a push that was stored (`synced`).
     fn is_synced(&self) -> bool;
+    /// Whether it asks for the whole history again (`resend_all`).
+    fn is_resend_all(&self) -> bool;
+    /// Tells the device the document is no longer for it (a grid `unassigned`, a task `closed`, any other
+    /// `gone`): it deletes its copy once the server holds everything of it.
+    fn set_gone(&mut self);
     /// What a hub adds for the device to pass the reply's changes on: their writers' signatures, and the
     /// server's latest attestation.
     fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>);
@@ -155,6 +160,12 @@ impl ReplyWire for DocReply {
     }
     fn is_synced(&self) -> bool {
         self.answer == DocAnswer::Synced
+    }
+    fn is_resend_all(&self) -> bool {
+        self.answer == DocAnswer::ResendAll
+    }
+    fn set_gone(&mut self) {
+        self.answer = DocAnswer::Gone;
     }
     fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
         (&mut self.signatures, &mut self.attestation)

@@ -132,6 +132,12 @@ impl ReplyWire for GridReply {
     fn is_synced(&self) -> bool {
         self.kind == ReplyKind::Synced
     }
+    fn is_resend_all(&self) -> bool {
+        self.kind == ReplyKind::ResendAll
+    }
+    fn set_gone(&mut self) {
+        self.kind = ReplyKind::Unassigned;
+    }
     fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
         (&mut self.signatures, &mut self.attestation)
     }

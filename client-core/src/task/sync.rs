@@ -90,6 +90,12 @@ impl ReplyWire for TaskReply {
     fn is_synced(&self) -> bool {
         self.kind == TaskReplyKind::Synced
     }
+    fn is_resend_all(&self) -> bool {
+        self.kind == TaskReplyKind::ResendAll
+    }
+    fn set_gone(&mut self) {
+        self.kind = TaskReplyKind::Closed;
+    }
     fn relay_parts(&mut self) -> (&mut Vec<ChangeSignature>, &mut Option<Attestation>) {
         (&mut self.signatures, &mut self.attestation)
     }

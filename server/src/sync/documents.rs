@@ -8,13 +8,14 @@ use crate::refusal::Refusal;
 use crate::store::db::Backend;
 use crate::store::documents;
 use crate::sync::push_error;
+use automerge::ChangeHash;
 use client_core::docs::DocsKind;
 use client_core::limits::SyncBudget;
-use client_core::protocol::{hashes_from_wire, DocAnswer, DocPush, DocReply};
+use client_core::protocol::{DocPush, DocReply};
 use client_core::sign::KeyPair;
-use client_core::sync::{accept_push_within, new_reply, Trust};
+use client_core::sync::{accept_push_within, new_reply, DocKind, PushWire, ReplyWire, Trust};
 use sqlx::{Any, Transaction};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -58,7 +59,7 @@ impl<K: DocsKind> ServerKind for Registered<K> {
         pushes: &'a [DocPush],
         budget: &'a mut SyncBudget,
     ) -> BoxFuture<'a, Result<Vec<DocReply>, Refusal>> {
-        Box::pin(sync_kind::<K>(tx, ctx, pushes, budget))
+        Box::pin(async move { Ok(sync_kind::<K, _>(&DocumentShelf, tx, ctx, pushes, budget).await?.0) })
     }
 }
 
@@ -114,79 +115,184 @@ pub async fn sync_all(
     Ok(out)
 }
 
-async fn sync_kind<K: DocsKind>(
+/// Where the server keeps one kind's documents and whom each is for: all the one receiving loop (`sync_kind`)
+/// asks of a kind. Tasks keep theirs in the task tables (`sync::tasks::TaskShelf`); every further kind in
+/// `documents` (`DocumentShelf`).
+pub trait Shelf<K: DocKind>: Sync {
+    /// The documents the device should hold: sent whole when it lacks one.
+    fn meant(&self, tx: &mut Tx, ctx: &Context<'_>) -> impl Future<Output = Result<BTreeSet<String>, Refusal>> + Send;
+    /// The documents delivered to the device, each with when it deleted it (if it did).
+    fn held(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+    ) -> impl Future<Output = Result<HashMap<String, Option<i64>>, Refusal>> + Send;
+    /// Whether a pushed document is gone for the device (withdrawn, closed, no longer its team's); refuses a
+    /// push the device may not make at all.
+    fn gone(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+        id: &str,
+        meant: bool,
+        held: &HashMap<String, Option<i64>>,
+    ) -> impl Future<Output = Result<bool, Refusal>> + Send;
+    /// The stored document and its version; with `lock`, other writers of it wait until the commit.
+    fn load(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+        id: &str,
+        lock: bool,
+    ) -> impl Future<Output = Result<(K, i64), Refusal>> + Send;
+    /// Stores a new version; refuses if another writer stored one meanwhile.
+    fn save(&self, tx: &mut Tx, id: &str, doc: &K, version: i64) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// Records what a push added, beside the document (for tasks: sign-fors and outcomes).
+    fn record(&self, tx: &mut Tx, id: &str, records: &K::Records) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// Notes that the device holds the document (again, if it had deleted it).
+    fn note_held(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// Notes that the device no longer holds a document it held that is not meant for it.
+    fn note_deleted(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+        id: &str,
+    ) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// What the server's attestation in a reply lists: the document's heads, unless the kind says more.
+    fn attested(&self, doc: &K, gone: bool) -> Vec<ChangeHash> {
+        let _ = gone;
+        doc.automerge().get_heads()
+    }
+}
+
+/// The one receiving loop of the server for every kind but grids (whose sync adds the projection, the writer
+/// thread and the grid cache around the same engine): checks and stores the pushes, answers them and every
+/// document the device should hold and lacks, and notes which documents the device holds. Runs inside the
+/// sync's write transaction: a refused push fails the whole sync. Returns the replies and how many team-mates'
+/// changes the device relayed.
+pub async fn sync_kind<K: DocKind + Send, S: Shelf<K>>(
+    shelf: &S,
     tx: &mut Tx,
     ctx: &Context<'_>,
-    pushes: &[DocPush],
+    pushes: &[K::Push],
     budget: &mut SyncBudget,
-) -> Result<Vec<DocReply>, Refusal> {
-    let kind = K::NOUN;
+) -> Result<(Vec<K::Reply>, usize), Refusal>
+where
+    K::Push: Sync,
+    K::Reply: Send,
+    K::Records: Send + Sync,
+{
+    let noun = K::NOUN;
     let mut ids = BTreeSet::new();
     for p in pushes {
-        if !ids.insert(p.id.as_str()) {
-            return Err(Refusal::invalid(format!("{kind} {} appears twice in the sync request", p.id)));
+        if !ids.insert(p.parts().id) {
+            return Err(Refusal::invalid(format!("{noun} {} appears twice in the sync request", p.parts().id)));
         }
     }
-    let held = documents::held_by(tx, kind, ctx.device_id).await?;
-    let meant: BTreeSet<String> = documents::meant_for(tx, kind, ctx.team).await?.into_iter().collect();
-    let mut replies = Vec::new();
+    let held = shelf.held(tx, ctx).await?;
+    let meant = shelf.meant(tx, ctx).await?;
+    let (mut replies, mut relayed) = (Vec::new(), 0);
     // Sorted, so that two syncs lock documents in the same order.
-    for push in ids.iter().map(|id| pushes.iter().find(|p| p.id == *id).expect("pushed")) {
-        let id = push.id.as_str();
-        let holds = matches!(held.get(id), Some(None)) || attested(ctx, &K::subject(id), push);
-        let is_meant = meant.contains(id);
-        if !is_meant && !holds {
-            // Nothing of a document goes to a device it is not meant for; it hears nothing of it either.
+    for push in ids.iter().map(|id| pushes.iter().find(|p| p.parts().id == *id).expect("pushed")) {
+        let id = push.parts().id;
+        let gone = shelf.gone(tx, ctx, id, meant.contains(id), &held).await?;
+        if gone && !holds::<K>(ctx, &held, push) {
+            // Nothing of a document goes to a device that does not hold it, and it is not noted as holding it: it
+            // is left out of the answer, as a hub leaves out what it cannot speak for.
             continue;
         }
-        documents::lock(tx, ctx.backend, kind, id).await?;
-        let stored = documents::load(tx, kind, id)
-            .await?
-            .ok_or_else(|| Refusal::internal(format!("{kind} {id} is meant for a team but not stored")))?;
-        let mut doc = K::load(&stored.bytes).map_err(|e| Refusal::internal(format!("{kind} {id}: {e}")))?;
+        let (mut doc, version) = shelf.load(tx, ctx, id, true).await?;
         // Applied in place: a refused push fails the sync, and its transaction drops `doc` unsaved.
         let accepted = accept_push_within(&mut doc, push, ctx.trust, budget).map_err(|e| push_error(&e))?;
         if !accepted.new_changes.is_empty() {
-            documents::save(tx, kind, id, &doc.save(), stored.version).await?;
+            shelf.save(tx, id, &doc, version).await?;
+            shelf.record(tx, id, &accepted.records).await?;
         }
+        relayed += accepted.signatures.len();
         let mut reply = accepted.reply;
-        if reply.answer == DocAnswer::Synced && (stored.withdrawn || !is_meant) {
-            reply.answer = DocAnswer::Gone;
+        if reply.is_synced() && gone {
+            reply.set_gone();
         }
-        if reply.answer != DocAnswer::ResendAll {
-            documents::note_held(tx, kind, id, ctx.device_id, ctx.now).await?;
-            attest::<K>(ctx, &mut reply)?;
+        if !reply.is_resend_all() {
+            shelf.note_held(tx, ctx, id).await?;
+            attest::<K>(ctx, id, &shelf.attested(&doc, gone), &mut reply);
         }
         replies.push(reply);
     }
     for id in meant.iter().filter(|id| !ids.contains(id.as_str())) {
-        let stored = documents::load(tx, kind, id)
-            .await?
-            .ok_or_else(|| Refusal::internal(format!("{kind} {id} is not stored")))?;
-        let doc = K::load(&stored.bytes).map_err(|e| Refusal::internal(format!("{kind} {id}: {e}")))?;
+        let (doc, _) = shelf.load(tx, ctx, id, false).await?;
         let mut reply = new_reply(id, &doc);
-        documents::note_held(tx, kind, id, ctx.device_id, ctx.now).await?;
-        attest::<K>(ctx, &mut reply)?;
+        shelf.note_held(tx, ctx, id).await?;
+        attest::<K>(ctx, id, &shelf.attested(&doc, false), &mut reply);
         replies.push(reply);
     }
-    // Documents delivered, gone since, and no longer pushed: the device's word that it deleted them.
+    // Documents delivered and no longer pushed nor meant: the device's word that it deleted them.
     for (id, deleted) in &held {
         if deleted.is_none() && !ids.contains(id.as_str()) && !meant.contains(id) {
-            documents::note_deleted(tx, kind, id, ctx.device_id, ctx.now).await?;
+            shelf.note_deleted(tx, ctx, id).await?;
         }
     }
-    Ok(replies)
+    Ok((replies, relayed))
 }
 
-/// Whether the push carries the server's signed statement of the document, which only its holders receive.
-fn attested(ctx: &Context<'_>, subject: &str, push: &DocPush) -> bool {
-    push.attestation.as_ref().is_some_and(|a| ctx.server_key.public().attested_heads(subject, a).is_some())
+/// Whether the device holds the document: the server delivered it to this device, which has not deleted it
+/// since, or the push carries the server's signed statement of it, which only its holders receive (from the
+/// server or the team's hub) and which a re-enrolled profile keeps for the entries it carries over.
+fn holds<K: DocKind>(ctx: &Context<'_>, held: &HashMap<String, Option<i64>>, push: &K::Push) -> bool {
+    let parts = push.parts();
+    let attested =
+        parts.attestation.is_some_and(|a| ctx.server_key.public().attested_heads(&K::subject(parts.id), a).is_some());
+    matches!(held.get(parts.id), Some(None)) || attested
 }
 
-fn attest<K: DocsKind>(ctx: &Context<'_>, reply: &mut DocReply) -> Result<(), Refusal> {
-    let heads = hashes_from_wire(&reply.heads).map_err(Refusal::internal)?;
-    reply.attestation = Some(ctx.server_key.attest(&K::subject(&reply.id), &heads, ctx.now));
-    Ok(())
+fn attest<K: DocKind>(ctx: &Context<'_>, id: &str, held: &[ChangeHash], reply: &mut K::Reply) {
+    *reply.relay_parts().1 = Some(ctx.server_key.attest(&K::subject(id), held, ctx.now));
+}
+
+/// Every further kind's documents, in the `documents` tables.
+pub struct DocumentShelf;
+
+impl<K: DocsKind> Shelf<K> for DocumentShelf {
+    async fn meant(&self, tx: &mut Tx, ctx: &Context<'_>) -> Result<BTreeSet<String>, Refusal> {
+        Ok(documents::meant_for(tx, K::NOUN, ctx.team).await?.into_iter().collect())
+    }
+    async fn held(&self, tx: &mut Tx, ctx: &Context<'_>) -> Result<HashMap<String, Option<i64>>, Refusal> {
+        Ok(documents::held_by(tx, K::NOUN, ctx.device_id).await?)
+    }
+    async fn gone(
+        &self,
+        _tx: &mut Tx,
+        _ctx: &Context<'_>,
+        _id: &str,
+        meant: bool,
+        _held: &HashMap<String, Option<i64>>,
+    ) -> Result<bool, Refusal> {
+        // Withdrawn documents are meant for nobody.
+        Ok(!meant)
+    }
+    async fn load(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str, lock: bool) -> Result<(K, i64), Refusal> {
+        let noun = K::NOUN;
+        if lock {
+            documents::lock(tx, ctx.backend, noun, id).await?;
+        }
+        let stored = documents::load(tx, noun, id)
+            .await?
+            .ok_or_else(|| Refusal::internal(format!("{noun} {id} is not stored")))?;
+        let doc = K::load(&stored.bytes).map_err(|e| Refusal::internal(format!("{noun} {id}: {e}")))?;
+        Ok((doc, stored.version))
+    }
+    async fn save(&self, tx: &mut Tx, id: &str, doc: &K, version: i64) -> Result<(), Refusal> {
+        Ok(documents::save(tx, K::NOUN, id, &doc.save(), version).await?)
+    }
+    async fn record(&self, _tx: &mut Tx, _id: &str, _records: &K::Records) -> Result<(), Refusal> {
+        Ok(())
+    }
+    async fn note_held(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> Result<(), Refusal> {
+        Ok(documents::note_held(tx, K::NOUN, id, ctx.device_id, ctx.now).await?)
+    }
+    async fn note_deleted(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> Result<(), Refusal> {
+        Ok(documents::note_deleted(tx, K::NOUN, id, ctx.device_id, ctx.now).await?)
+    }
 }
 
 /// Stores a new document of kind `K`, meant for `teams` (`store::documents::EVERYONE` for every device): devices

@@ -435,16 +435,6 @@ async fn commit(
             // changes.
             let task_trust =
                 Trust { pusher: &author, pusher_key: None, signers: Some(&signers.by_actor), server_key: None };
-            let task_sync = crate::sync::tasks::sync_tasks(
-                &state,
-                &mut tx,
-                &device,
-                &task_trust,
-                &signers.quarantined,
-                team.as_deref(),
-                tasks.as_deref(),
-            )
-            .await?;
             let context = documents::Context {
                 device_id: &device.device_id,
                 team: team.as_deref(),
@@ -453,6 +443,14 @@ async fn commit(
                 backend: state.db.backend,
                 now,
             };
+            let task_sync = crate::sync::tasks::sync_tasks(
+                &mut tx,
+                &context,
+                &device.user_id,
+                &signers.quarantined,
+                tasks.as_deref(),
+            )
+            .await?;
             let doc_replies = documents::sync_all(&state.kinds, &mut tx, &context, &docs).await?;
             deltas.flush(&mut tx).await?;
             if !seen_recently {

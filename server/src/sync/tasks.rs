@@ -8,14 +8,12 @@
 //! holds is missing here before it deletes the task.
 
 use crate::refusal::Refusal;
-use crate::store::db::now_ms;
 use crate::store::tasks as stored;
-use crate::sync::{push_error, Device};
+use crate::sync::documents::{sync_kind, Context, Shelf};
 use crate::tasks::{self, status};
-use crate::AppState;
-use client_core::protocol::{TaskPush, TaskReply, TaskReplyKind};
-use client_core::sign::task_subject;
-use client_core::sync::{accept_push_with, new_reply, Trust};
+use automerge::ChangeHash;
+use client_core::limits::SyncBudget;
+use client_core::protocol::{TaskPush, TaskReply};
 use client_core::task::doc::TaskDoc;
 use client_core::task::validate::NewEntries;
 use sqlx::{Any, Transaction};
@@ -31,116 +29,89 @@ pub struct TaskSync {
     pub relayed: usize,
 }
 
-/// Runs within the sync's write transaction: a refused push fails the whole sync, and nothing is stored.
-/// `trust` says whose changes the device may relay; entries of `quarantined` devices (revoked, or their account
+/// Runs within the sync's write transaction, through the one receiving loop (`documents::sync_kind`): a refused
+/// push fails the whole sync, and nothing is stored. Entries of `quarantined` devices (revoked, or their account
 /// disabled) relayed by a team-mate are stored in the document but not recorded.
 pub async fn sync_tasks(
-    state: &AppState,
     tx: &mut Tx,
-    device: &Device,
-    trust: &Trust<'_>,
+    ctx: &Context<'_>,
+    user_id: &str,
     quarantined: &HashSet<String>,
-    team: Option<&str>,
     pushes: Option<&[TaskPush]>,
 ) -> Result<TaskSync, Refusal> {
     // A client that does not handle tasks gets none: their personal data would stay where nothing deletes it.
     let Some(pushes) = pushes else { return Ok(TaskSync::default()) };
-    let now = now_ms();
-    let mut ids = BTreeSet::new();
-    for p in pushes {
-        if !ids.insert(p.task.as_str()) {
-            return Err(Refusal::invalid(format!("task {} appears twice in the sync request", p.task)));
-        }
+    let shelf = TaskShelf { user_id, quarantined };
+    // Task changes are bounded over the request before any is read (`limits::check_task_changes`).
+    let (replies, relayed) = sync_kind(&shelf, tx, ctx, pushes, &mut SyncBudget::default()).await?;
+    Ok(TaskSync { replies, relayed })
+}
+
+/// Urgent tasks in the task tables: meant for the team they are issued to while open; `closed` once closed or
+/// no longer the device's team's.
+struct TaskShelf<'a> {
+    user_id: &'a str,
+    quarantined: &'a HashSet<String>,
+}
+
+impl Shelf<TaskDoc> for TaskShelf<'_> {
+    async fn meant(&self, tx: &mut Tx, ctx: &Context<'_>) -> Result<BTreeSet<String>, Refusal> {
+        Ok(match ctx.team {
+            Some(team) => stored::ids_of_team_but(tx, team, status::CLOSED).await?.into_iter().collect(),
+            None => BTreeSet::new(),
+        })
     }
-    let held: HashMap<String, Option<i64>> = stored::held_by_device(tx, &device.device_id).await?.into_iter().collect();
-    let mut out = TaskSync::default();
-    // Sorted, so that two syncs lock tasks in the same order.
-    for push in ids.iter().map(|id| pushes.iter().find(|p| p.task == *id).expect("pushed")) {
-        let id = push.task.as_str();
+    async fn held(&self, tx: &mut Tx, ctx: &Context<'_>) -> Result<HashMap<String, Option<i64>>, Refusal> {
+        Ok(stored::held_by_device(tx, ctx.device_id).await?.into_iter().collect())
+    }
+    async fn gone(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+        id: &str,
+        _meant: bool,
+        held: &HashMap<String, Option<i64>>,
+    ) -> Result<bool, Refusal> {
         let (task_team, task_status) = stored::team_and_status(tx, id)
             .await?
             .ok_or_else(|| Refusal::not_found(format!("task {id} does not exist on this server")))?;
+        let theirs = ctx.team == Some(task_team.as_str());
         // A device that received a task (or another enrolment of the same user) may still deliver what it
         // recorded, even if its user changed teams meanwhile.
-        if team != Some(task_team.as_str())
-            && !held.contains_key(id)
-            && !stored::received_by_user(tx, id, &device.user_id).await?
-        {
+        if !theirs && !held.contains_key(id) && !stored::received_by_user(tx, id, self.user_id).await? {
             return Err(Refusal::forbidden(format!("task {id} is not issued to your team")));
         }
-        let gone = task_status == status::CLOSED || team != Some(task_team.as_str());
-        if gone && !holds(state, &held, push) {
-            // Nothing of a closed task goes to a device that does not hold it, and it is not recorded as holding
-            // it: it is left out of the answer, as a hub leaves out what it cannot speak for.
-            continue;
-        }
-        tasks::lock(tx, state.db.backend, id).await?;
-        let (mut doc, version) =
-            tasks::load_doc(tx, id).await?.ok_or_else(|| Refusal::internal(format!("task {id} has no document")))?;
-        // Applied in place: a refused push fails the sync, and its transaction drops `doc` unsaved.
-        let accepted = accept_push_with(&mut doc, push, trust).map_err(|e| push_error(&e))?;
-        if !accepted.new_changes.is_empty() {
-            tasks::save_doc(tx, id, &doc, version).await?;
-            let counted = NewEntries {
-                signs: accepted.records.signs.iter().filter(|s| !quarantined.contains(&s.device)).cloned().collect(),
-                outcomes: accepted
-                    .records
-                    .outcomes
-                    .iter()
-                    .filter(|o| !quarantined.contains(&o.device))
-                    .cloned()
-                    .collect(),
-            };
-            tasks::record_entries(tx, id, &counted).await?;
-        }
-        out.relayed += accepted.signatures.len();
-        let mut reply = accepted.reply;
-        if reply.kind == TaskReplyKind::Synced && gone {
-            reply.kind = TaskReplyKind::Closed;
-        }
-        if reply.kind != TaskReplyKind::ResendAll {
-            stored::note_delivered(tx, &device.device_id, id, now).await?;
-            attest(state, &mut reply, &doc, now);
-        }
-        out.replies.push(reply);
+        Ok(task_status == status::CLOSED || !theirs)
     }
-    if let Some(team) = team {
-        let open = stored::ids_of_team_but(tx, team, status::CLOSED).await?;
-        for id in open.into_iter().filter(|id| !ids.contains(id.as_str())) {
-            let (doc, _) = tasks::load_doc(tx, &id)
-                .await?
-                .ok_or_else(|| Refusal::internal(format!("task {id} has no document")))?;
-            let mut reply = new_reply(&id, &doc);
-            stored::note_delivered(tx, &device.device_id, &id, now).await?;
-            attest(state, &mut reply, &doc, now);
-            out.replies.push(reply);
+    async fn load(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str, lock: bool) -> Result<(TaskDoc, i64), Refusal> {
+        if lock {
+            tasks::lock(tx, ctx.backend, id).await?;
+        }
+        tasks::load_doc(tx, id).await?.ok_or_else(|| Refusal::internal(format!("task {id} has no document")))
+    }
+    async fn save(&self, tx: &mut Tx, id: &str, doc: &TaskDoc, version: i64) -> Result<(), Refusal> {
+        Ok(tasks::save_doc(tx, id, doc, version).await?)
+    }
+    async fn record(&self, tx: &mut Tx, id: &str, records: &NewEntries) -> Result<(), Refusal> {
+        let counted = NewEntries {
+            signs: records.signs.iter().filter(|s| !self.quarantined.contains(&s.device)).cloned().collect(),
+            outcomes: records.outcomes.iter().filter(|o| !self.quarantined.contains(&o.device)).cloned().collect(),
+        };
+        Ok(tasks::record_entries(tx, id, &counted).await?)
+    }
+    async fn note_held(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> Result<(), Refusal> {
+        Ok(stored::note_delivered(tx, ctx.device_id, id, ctx.now).await?)
+    }
+    /// Once closed, a task the device no longer pushes is the device's word that it deleted it.
+    async fn note_deleted(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> Result<(), Refusal> {
+        Ok(stored::note_purged_if(tx, ctx.device_id, id, status::CLOSED, ctx.now).await?)
+    }
+    /// A device told a task is closed gets every change of it listed, so that it can check, even when a hub tells
+    /// it, that nothing it holds is missing here before it deletes the task.
+    fn attested(&self, doc: &TaskDoc, gone: bool) -> Vec<ChangeHash> {
+        match gone {
+            true => doc.changes_since(&[]).iter().map(|c| c.hash()).collect(),
+            false => doc.heads(),
         }
     }
-    // Tasks this device received and no longer holds: once closed, that is the device's word that it deleted them.
-    for (id, purged) in &held {
-        if purged.is_none() && !ids.contains(id.as_str()) && !out.replies.iter().any(|r| &r.task == id) {
-            stored::note_purged_if(tx, &device.device_id, id, status::CLOSED, now).await?;
-        }
-    }
-    Ok(out)
-}
-
-/// Whether the device holds the task: the server delivered it to this device, which has not deleted it since, or
-/// the push carries the server's signed statement of the task, which only devices given the task receive (from
-/// the server or the team's hub) and which a re-enrolled profile keeps for the entries it carries over.
-fn holds(state: &AppState, held: &HashMap<String, Option<i64>>, push: &TaskPush) -> bool {
-    let attested = push
-        .attestation
-        .as_ref()
-        .is_some_and(|a| state.keys.server_key().public().attested_heads(&task_subject(&push.task), a).is_some());
-    matches!(held.get(&push.task), Some(None)) || attested
-}
-
-/// Signs what the server holds of the task: its heads, or every change once the device is told it is closed.
-fn attest(state: &AppState, reply: &mut TaskReply, doc: &TaskDoc, now: i64) {
-    let held = match reply.kind {
-        TaskReplyKind::Closed => doc.changes_since(&[]).iter().map(|c| c.hash()).collect(),
-        _ => doc.heads(),
-    };
-    reply.attestation = Some(state.keys.server_key().attest(&task_subject(&reply.task), &held, now));
 }
