@@ -1,0 +1,202 @@
+//! A campaign definition as data: its place kinds, what a visit can deliver, and its indicators (which places
+//! count, what reaches them, the target). The office writes it as a TOML file (`file`, format in
+//! docs/campaigns.md); the default campaign (`default.toml`) is the town's anti-fraud outreach.
+
+pub mod file;
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+pub use file::{parse, Problem, Problems};
+
+/// The default campaign's file, as shipped.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+static DEFAULT: LazyLock<Campaign> =
+    LazyLock::new(|| parse(DEFAULT_TOML).expect("the default campaign file is valid (tested)"));
+
+/// A checked campaign definition. Its order is the report order of indicators and the display order of kinds
+/// and deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub name_zh: String,
+    pub name_en: String,
+    pub place_kinds: Vec<PlaceKindDef>,
+    pub deliveries: Vec<DeliveryDef>,
+    pub indicators: Vec<IndicatorDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceKindDef {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+    /// Further words accepted for this kind in territory files (its id and Chinese name always are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryDef {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndicatorDef {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+    /// The places in the denominator: any place matching one of these.
+    pub counts: Vec<Count>,
+    pub reached_by: Reach,
+    /// The share of eligible places to reach, in percent.
+    pub target: u32,
+    /// Whether a delivery reaches the indicator only with a photo of it (stored; enforced once visits carry
+    /// photos).
+    pub photo_required: bool,
+}
+
+/// Places of these kinds, in this setting, count toward an indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub kinds: Vec<String>,
+    pub setting: Setting,
+}
+
+/// Where a place lies: a village (rural) or an urban community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Setting {
+    Any,
+    Village,
+    Community,
+}
+
+impl Setting {
+    fn admits(self, rural: bool) -> bool {
+        match self {
+            Setting::Any => true,
+            Setting::Village => rural,
+            Setting::Community => !rural,
+        }
+    }
+}
+
+/// Which deliveries reach an indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    AnyOf(Vec<String>),
+    AllOf(Vec<String>),
+}
+
+impl Reach {
+    pub fn ids(&self) -> &[String] {
+        match self {
+            Reach::AnyOf(ids) | Reach::AllOf(ids) => ids,
+        }
+    }
+}
+
+impl Campaign {
+    /// The default campaign (the town's anti-fraud outreach).
+    pub fn default_campaign() -> &'static Campaign {
+        &DEFAULT
+    }
+
+    /// The kind a territory file's word names: its id (any case), its Chinese name or one of its words.
+    pub fn kind_named(&self, word: &str) -> Option<&PlaceKindDef> {
+        let word = word.trim();
+        self.place_kinds.iter().find(|k| {
+            k.id.eq_ignore_ascii_case(word) || k.zh == word || k.words.iter().any(|w| w.eq_ignore_ascii_case(word))
+        })
+    }
+
+    pub fn indicator(&self, id: &str) -> Option<&IndicatorDef> {
+        self.indicators.iter().find(|i| i.id == id)
+    }
+
+    /// Whether a place of `kind`, in a village when `rural`, counts toward `indicator`.
+    pub fn is_eligible(indicator: &IndicatorDef, kind: &str, rural: bool) -> bool {
+        indicator.counts.iter().any(|c| c.setting.admits(rural) && c.kinds.iter().any(|k| k == kind))
+    }
+
+    /// Whether a visit that delivered `delivered` (ids) reaches `indicator`.
+    pub fn is_reached_by(indicator: &IndicatorDef, delivered: &BTreeSet<&str>) -> bool {
+        match &indicator.reached_by {
+            Reach::AnyOf(ids) => ids.iter().any(|d| delivered.contains(d.as_str())),
+            Reach::AllOf(ids) => ids.iter().all(|d| delivered.contains(d.as_str())),
+        }
+    }
+
+    /// The indicators a place of `kind` and setting counts toward, in report order.
+    pub fn eligible_indicators(&self, kind: &str, rural: bool) -> impl Iterator<Item = &IndicatorDef> {
+        let kind = kind.to_string();
+        self.indicators.iter().filter(move |i| Campaign::is_eligible(i, &kind, rural))
+    }
+
+    /// What changes from `self` to `next`, by id; and for every kind and setting whose eligible indicators
+    /// change, which ones before and after.
+    pub fn changes_to(&self, next: &Campaign) -> Changes {
+        let ids = |c: &Campaign| c.indicators.iter().map(|i| i.id.clone()).collect::<BTreeSet<_>>();
+        let kinds = |c: &Campaign| c.place_kinds.iter().map(|k| k.id.clone()).collect::<BTreeSet<_>>();
+        let deliveries = |c: &Campaign| c.deliveries.iter().map(|d| d.id.clone()).collect::<BTreeSet<_>>();
+        let (before, after) = (ids(self), ids(next));
+        let changed = before
+            .intersection(&after)
+            .filter(|id| {
+                let (a, b) = (self.indicator(id), next.indicator(id));
+                a.map(|a| (&a.counts, &a.reached_by, a.target, a.photo_required))
+                    != b.map(|b| (&b.counts, &b.reached_by, b.target, b.photo_required))
+            })
+            .cloned()
+            .collect();
+        let mut eligibility = BTreeMap::new();
+        for kind in kinds(self).union(&kinds(next)) {
+            for rural in [true, false] {
+                let of = |c: &Campaign| c.eligible_indicators(kind, rural).map(|i| i.id.clone()).collect::<Vec<_>>();
+                let (was, is) = (of(self), of(next));
+                if was != is {
+                    eligibility.insert((kind.clone(), rural), (was, is));
+                }
+            }
+        }
+        Changes {
+            indicators_added: after.difference(&before).cloned().collect(),
+            indicators_removed: before.difference(&after).cloned().collect(),
+            indicators_changed: changed,
+            kinds_added: kinds(next).difference(&kinds(self)).cloned().collect(),
+            kinds_removed: kinds(self).difference(&kinds(next)).cloned().collect(),
+            deliveries_added: deliveries(next).difference(&deliveries(self)).cloned().collect(),
+            deliveries_removed: deliveries(self).difference(&deliveries(next)).cloned().collect(),
+            eligibility,
+        }
+    }
+}
+
+/// The difference between two campaign definitions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    pub indicators_added: Vec<String>,
+    pub indicators_removed: Vec<String>,
+    /// Indicators kept whose places, reach, target or photo rule changed.
+    pub indicators_changed: Vec<String>,
+    pub kinds_added: Vec<String>,
+    pub kinds_removed: Vec<String>,
+    pub deliveries_added: Vec<String>,
+    pub deliveries_removed: Vec<String>,
+    /// (kind, rural) → (eligible indicators before, after), only where they differ.
+    pub eligibility: BTreeMap<(String, bool), (Vec<String>, Vec<String>)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
