@@ -25,7 +25,7 @@ mod common;
 use common::Rng;
 
 use anyhow::{anyhow, bail, Context, Result};
-use client_core::grid::coverage::eligible_indicators;
+use client_core::campaign::Campaign;
 use client_core::grid::model::PlaceKind;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -286,7 +286,7 @@ fn write_files(dir: &Path, name: &str, rows: &[Row], split_towns: bool) -> Resul
 fn expected_eligible(rows: &[Row]) -> BTreeMap<(String, String), u64> {
     let mut out = BTreeMap::new();
     for r in rows {
-        for ind in eligible_indicators(r.kind, r.rural) {
+        for ind in Campaign::default_campaign().eligible_indicators(r.kind, r.rural) {
             *out.entry((r.village.clone(), ind.id.to_string())).or_default() += 1;
         }
     }

@@ -787,13 +787,13 @@ fn record_visits(
             device: device.device_id.clone(),
             at: now - chrono::Duration::minutes(rng.below(60 * hours as usize) as i64),
             outcome,
-            deliveries: Deliveries {
-                handbook: done,
-                briefed: done && rng.chance(80),
-                poster: done && rng.chance(70),
-                banner: done && place.kind == PlaceKind::Market,
-                led_playing: done && place.kind == PlaceKind::LedScreen,
-            },
+            deliveries: Deliveries::of_flags([
+                done,
+                done && rng.chance(80),
+                done && rng.chance(70),
+                done && place.kind == PlaceKind::Market,
+                done && place.kind == PlaceKind::LedScreen,
+            ]),
             note: rng.chance(20).then(|| NOTES[rng.below(NOTES.len())].to_string()),
             gps: rng.chance(50).then(|| {
                 (

@@ -48,6 +48,11 @@ pub(crate) enum Command {
     },
     /// End the office session (the refresh token is revoked).
     Logout,
+    /// Show, check or apply the campaign definition: what counts (see docs/campaigns.md).
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
     /// Import places and areas.
     Territory {
         #[command(subcommand)]
@@ -224,6 +229,21 @@ pub(crate) enum AdminCommand {
         area: Option<String>,
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CampaignCommand {
+    /// Print the campaign in force: its version and its definition file.
+    Show,
+    /// Check a definition file on this machine (no server needed): every problem with its line and field.
+    Check { file: PathBuf },
+    /// Apply a definition file as the next version; says what changes (indicators, places per village).
+    Apply {
+        file: PathBuf,
+        /// Say what would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -561,6 +581,10 @@ pub(crate) enum FieldCommand {
     /// Record a visit (works offline). Prints the visit id.
     Visit {
         place_id: String,
+        /// What the visit delivered: ids of the campaign's deliveries, comma-separated (e.g. poster,handbook).
+        #[arg(long, value_delimiter = ',')]
+        deliver: Vec<String>,
+        /// The same as `--deliver handbook` (and so on for the flags below).
         #[arg(long)]
         handbook: bool,
         #[arg(long)]

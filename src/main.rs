@@ -134,6 +134,11 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Migrate { from, to } => serve::migrate(&from, &to).await,
         Command::Login { server, username, .. } => office::login(&profile, &server, &username, &read_password()?).await,
+        Command::Campaign { command: CampaignCommand::Show } => office::campaign::show(&profile).await,
+        Command::Campaign { command: CampaignCommand::Check { file } } => office::campaign::check(&file),
+        Command::Campaign { command: CampaignCommand::Apply { file, dry_run } } => {
+            office::campaign::apply(&profile, &file, dry_run).await
+        }
         Command::Territory { command: TerritoryCommand::Import { file, dry_run } } => {
             office::territory_import(&profile, &file, dry_run).await
         }
@@ -218,6 +223,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             FieldCommand::Visit {
                 place_id,
+                deliver,
                 handbook,
                 briefed,
                 poster,
@@ -235,9 +241,13 @@ async fn run(cli: Cli) -> Result<()> {
                     OutcomeArg::Refused => Outcome::Refused,
                     OutcomeArg::Gone => Outcome::Gone,
                 });
+                let mut deliveries = Deliveries::of_flags([handbook, briefed, poster, banner, led_playing]);
+                for id in deliver.iter().map(|d| d.trim()).filter(|d| !d.is_empty()) {
+                    deliveries.insert(id);
+                }
                 let input = device::VisitInput {
                     place_id,
-                    deliveries: Deliveries { handbook, briefed, poster, banner, led_playing },
+                    deliveries,
                     outcome,
                     note,
                     at,

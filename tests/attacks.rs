@@ -134,7 +134,7 @@ fn new_visit(profile: &Path, place: &str) -> Visit {
         device: d["device_id"].as_str().unwrap().into(),
         at: chrono::Utc::now(),
         outcome: Outcome::Completed,
-        deliveries: Deliveries { handbook: true, ..Default::default() },
+        deliveries: Deliveries::of(["handbook"]),
         note: None,
         gps: None,
     }
@@ -1560,7 +1560,14 @@ fn the_projection_never_moves_a_place_to_another_grid() {
             async move {
                 let (_gate, mut tx) = state.db.begin_write().await.unwrap();
                 let mut deltas = AreaDeltas::default();
-                server::places::project_found_place(&mut tx, &info, &place, &mut deltas).await?;
+                server::places::project_found_place(
+                    &mut tx,
+                    &state.campaigns.current().campaign,
+                    &info,
+                    &place,
+                    &mut deltas,
+                )
+                .await?;
                 deltas.flush(&mut tx).await?;
                 tx.commit().await?;
                 Ok::<_, server::http::error::ApiError>(())

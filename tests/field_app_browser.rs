@@ -314,7 +314,14 @@ fn the_app_is_served_with_its_manifest_worker_and_rules() {
     let (head, rules) = http_get(&url, "/field/rules.json");
     assert!(head.contains("content-type: application/json"), "{head}");
     let served: Value = serde_json::from_slice(&rules).unwrap();
-    assert_eq!(served, serde_json::to_value(client_core::grid::rules_table::rules_table()).unwrap());
+    assert_eq!(
+        served,
+        serde_json::to_value(client_core::grid::rules_table::rules_table(
+            client_core::campaign::Campaign::default_campaign(),
+            0
+        ))
+        .unwrap()
+    );
     assert!(http_get(&url, "/field/automerge.wasm").0.contains("content-type: application/wasm"));
     assert!(http_get(&url, "/field/manifest.webmanifest").0.contains("content-type: application/manifest+json"));
     assert!(http_get(&url, "/field/nope.js").0.starts_with("http/1.1 404"));

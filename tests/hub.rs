@@ -195,7 +195,7 @@ fn forged_visit(forger: &Path, victim: &Path) -> automerge::Change {
         device: device_id(victim),
         at: chrono::Utc::now(),
         outcome: client_core::grid::model::Outcome::Completed,
-        deliveries: client_core::grid::model::Deliveries { handbook: true, ..Default::default() },
+        deliveries: client_core::grid::model::Deliveries::of(["handbook"]),
         note: None,
         gps: None,
     };
@@ -332,7 +332,7 @@ fn a_hub_takes_a_web_app_s_visit_only_with_its_own_signature() {
         device: str_of("device_id"),
         at: chrono::Utc::now(),
         outcome: client_core::grid::model::Outcome::Completed,
-        deliveries: client_core::grid::model::Deliveries { handbook: true, ..Default::default() },
+        deliveries: client_core::grid::model::Deliveries::of(["handbook"]),
         note: None,
         gps: None,
     };

@@ -66,13 +66,13 @@ async fn sync_visits(state: &AppState, rng: &mut Rng, count: usize, now: i64, sp
             device: "generated-device".into(),
             at: client_core::grid::doc::millis_to_time(at),
             outcome,
-            deliveries: Deliveries {
-                handbook: done && rng.below(3) > 0,
-                briefed: done && rng.below(2) > 0,
-                poster: done && rng.below(3) > 0,
-                banner: done,
-                led_playing: done,
-            },
+            deliveries: Deliveries::of_flags([
+                done && rng.below(3) > 0,
+                done && rng.below(2) > 0,
+                done && rng.below(3) > 0,
+                done,
+                done,
+            ]),
             note: None,
             gps: None,
         };
@@ -86,7 +86,8 @@ async fn sync_visits(state: &AppState, rng: &mut Rng, count: usize, now: i64, sp
     let rows: Vec<(&str, &Visit)> = visits.iter().map(|(g, v)| (g.as_str(), v)).collect();
     let mut tx = state.db.pool.begin().await.unwrap();
     let mut deltas = AreaDeltas::default();
-    let plan = plan_visits(&mut tx, &rows, &mut deltas).await.unwrap();
+    let plan =
+        plan_visits(&mut tx, client_core::campaign::Campaign::default_campaign(), &rows, &mut deltas).await.unwrap();
     apply_visits(&mut tx, &plan).await.unwrap();
     deltas.flush(&mut tx).await.unwrap();
     tx.commit().await.unwrap();

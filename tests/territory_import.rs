@@ -5,7 +5,7 @@
 //! the import are all counted, and a dry run or a file with an error in its last grid changes nothing.
 
 mod common;
-use client_core::grid::coverage::{place_coverage, summarize};
+use client_core::campaign::Campaign;
 use client_core::grid::model::{Deliveries, Outcome, PlaceKind, Visit};
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -185,13 +185,13 @@ fn as_visits(recorded: &[Recorded]) -> BTreeMap<&'static str, Visit> {
         .iter()
         .map(|r| {
             let has = |f: &str| r.flags.contains(&f);
-            let deliveries = Deliveries {
-                handbook: has("--handbook"),
-                briefed: has("--briefed"),
-                poster: has("--poster"),
-                banner: has("--banner"),
-                led_playing: has("--led-playing"),
-            };
+            let deliveries = Deliveries::of_flags([
+                has("--handbook"),
+                has("--briefed"),
+                has("--poster"),
+                has("--banner"),
+                has("--led-playing"),
+            ]);
             let visit = Visit {
                 id: uuid::Uuid::now_v7(),
                 place_id: r.place.into(),
@@ -219,12 +219,12 @@ fn expected(rows: &[Row], recorded: &[Recorded], by: &str) -> BTreeMap<(String, 
             "village" => r.village.clone(),
             _ => r.town.clone(),
         };
-        let cov = place_coverage(r.kind, r.rural, visits.get(r.id.as_str()));
+        let cov = Campaign::default_campaign().place_coverage(r.kind, r.rural, visits.get(r.id.as_str()));
         areas.entry(area).or_default().push((r.kind, r.rural, cov));
     }
     let mut out = BTreeMap::new();
     for (area, places) in areas {
-        for f in summarize(places.iter().map(|(k, r, c)| (*k, *r, c))) {
+        for f in Campaign::default_campaign().summarize(places.iter().map(|(k, r, c)| (*k, *r, c))) {
             out.insert((area.clone(), f.indicator.to_string()), (f.eligible, f.reached, f.excluded));
         }
     }
@@ -291,8 +291,8 @@ fn expected_device_places(rows: &[Row]) -> BTreeMap<String, DevicePlace> {
     rows.iter()
         .filter(|r| r.grid == MOVED || r.grid == RECOUNTED)
         .map(|r| {
-            let cov = place_coverage(r.kind, r.rural, visits.get(r.id.as_str()));
-            let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+            let cov = Campaign::default_campaign().place_coverage(r.kind, r.rural, visits.get(r.id.as_str()));
+            let names = |v: &[String]| v.to_vec();
             let place = (
                 r.grid.clone(),
                 r.kind.id().to_string(),

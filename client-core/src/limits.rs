@@ -108,7 +108,7 @@ mod tests {
             device: text.into(),
             at: chrono::Utc::now(),
             outcome: Outcome::Completed,
-            deliveries: Deliveries { handbook: true, ..Default::default() },
+            deliveries: Deliveries::of(["handbook"]),
             note,
             gps: Some((30.1, 105.8)),
         }

@@ -388,7 +388,7 @@ mod tests {
             device: "d1".into(),
             at: chrono::Utc::now(),
             outcome: Outcome::Completed,
-            deliveries: Deliveries { handbook: true, ..Default::default() },
+            deliveries: Deliveries::of(["handbook"]),
             note: None,
             gps: None,
         }

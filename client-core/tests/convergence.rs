@@ -4,7 +4,8 @@
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 use chrono::{DateTime, Utc};
-use client_core::grid::coverage::{place_coverage, summarize, Figure, PlaceCoverage};
+use client_core::campaign::Campaign;
+use client_core::grid::coverage::{Figure, PlaceCoverage};
 use client_core::grid::doc::millis_to_time;
 use client_core::grid::model::{AreaKind, Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
 use client_core::protocol::{
@@ -290,7 +291,7 @@ impl Device {
             device: self.author.device.clone(),
             at,
             outcome: Outcome::Completed,
-            deliveries: Deliveries { handbook: true, ..Default::default() },
+            deliveries: Deliveries::of(["handbook"]),
             note: None,
             gps: None,
         }
@@ -335,11 +336,15 @@ fn coverage(doc: &GridDoc) -> (Vec<PlaceCoverage>, Vec<Figure>) {
     let per_place: Vec<(PlaceKind, PlaceCoverage)> = places
         .iter()
         .map(|p| {
-            let cov = place_coverage(p.kind, rural, visits.iter().filter(|v| v.place_id == p.id));
+            let cov = Campaign::default_campaign().place_coverage(
+                p.kind,
+                rural,
+                visits.iter().filter(|v| v.place_id == p.id),
+            );
             (p.kind, cov)
         })
         .collect();
-    let figures = summarize(per_place.iter().map(|(k, c)| (*k, rural, c)));
+    let figures = Campaign::default_campaign().summarize(per_place.iter().map(|(k, c)| (*k, rural, c)));
     (per_place.into_iter().map(|(_, c)| c).collect(), figures)
 }
 
@@ -426,13 +431,7 @@ struct Scenario {
 }
 
 fn op_strategy(devices: usize, grids: usize) -> impl Strategy<Value = Op> {
-    let deliveries = any::<[bool; 5]>().prop_map(|b| Deliveries {
-        handbook: b[0],
-        briefed: b[1],
-        poster: b[2],
-        banner: b[3],
-        led_playing: b[4],
-    });
+    let deliveries = any::<[bool; 5]>().prop_map(|b| Deliveries::of_flags([b[0], b[1], b[2], b[3], b[4]]));
     let record = (
         0..devices,
         0..grids,
@@ -481,14 +480,14 @@ fn run(scenario: &Scenario) {
     }
     for op in &scenario.ops {
         match *op {
-            Op::Record { device, grid, place, outcome, deliveries, minute, gps, note } => {
+            Op::Record { device, grid, place, outcome, ref deliveries, minute, gps, note } => {
                 let code = codes[grid];
                 let spec = grid_spec(code);
                 let at = millis_to_time(BASE_MS + minute * 60_000);
                 let d = &mut devices[device];
                 let mut visit = d.visit(&spec.places[place].id, ids.next(at), at);
                 visit.outcome = outcome;
-                visit.deliveries = deliveries;
+                visit.deliveries = deliveries.clone();
                 visit.gps = gps.then_some((30.0 + minute as f64 / 100.0, 105.5));
                 visit.note = note.then(|| format!("note {minute}"));
                 d.record(code, visit);

@@ -53,7 +53,7 @@ fn visit(d: &Device, place: &str) -> Visit {
         device: d.author.device.clone(),
         at: millis_to_time(1_700_000_000_000),
         outcome: Outcome::Completed,
-        deliveries: Deliveries { handbook: true, ..Default::default() },
+        deliveries: Deliveries::of(["handbook"]),
         note: None,
         gps: None,
     }

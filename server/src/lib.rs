@@ -8,6 +8,7 @@
 //! serves the way the server does.
 
 pub mod accounts;
+pub mod campaign;
 pub mod demo;
 pub mod http;
 pub mod ops;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub uploads: Arc<http::bodies::Uploads>,
     /// The kinds of synced document besides grids and tasks (`sync::documents`).
     pub kinds: Arc<sync::documents::ServerKinds>,
+    /// The campaign in force: what counts (`campaign`).
+    pub campaigns: Arc<campaign::Campaigns>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +89,7 @@ impl AppState {
         ops::prometheus();
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
         let uploads = Arc::new(http::bodies::Uploads::new(&config.data_dir));
+        let campaigns = Arc::new(campaign::Campaigns::load(&db).await?);
         Ok(AppState {
             db,
             keys,
@@ -95,6 +99,7 @@ impl AppState {
             sync_admission,
             uploads,
             kinds: Arc::new(sync::documents::ServerKinds::of_doorstep()),
+            campaigns,
         })
     }
 }

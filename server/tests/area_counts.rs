@@ -46,7 +46,8 @@ async fn counts_agree_with_a_full_scan() {
 /// Recomputes, from the stored visit rows and the coverage rules, what the projection should hold for every
 /// place (first-reached time per eligible indicator, last visit, exclusion) and compares.
 async fn assert_projection_matches_visit_rows(state: &AppState) {
-    use client_core::grid::coverage::{eligible_indicators, later_visit};
+    use client_core::campaign::Campaign;
+    use client_core::grid::coverage::later_visit;
     use client_core::grid::model::{Deliveries, PlaceKind, Visit};
     use std::collections::{BTreeMap, HashMap};
     type VisitRow = (String, String, i64, String, i64, i64, i64, i64, i64);
@@ -65,13 +66,7 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
             device: String::new(),
             at: client_core::grid::doc::millis_to_time(at),
             outcome: outcome.parse().unwrap(),
-            deliveries: Deliveries {
-                handbook: hb != 0,
-                briefed: br != 0,
-                poster: po != 0,
-                banner: ba != 0,
-                led_playing: led != 0,
-            },
+            deliveries: Deliveries::of_flags([hb != 0, br != 0, po != 0, ba != 0, led != 0]),
             note: None,
             gps: None,
         });
@@ -103,10 +98,14 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
         assert_eq!(last_visit_id, last.map(|v| v.id.to_string()), "last visit of {place_id}");
         let gone = last.is_some_and(|v| v.outcome == client_core::grid::model::Outcome::Gone);
         assert_eq!(excluded != 0, gone, "exclusion of {place_id}");
-        let expected: BTreeMap<String, Option<i64>> = eligible_indicators(kind, rural != 0)
+        let expected: BTreeMap<String, Option<i64>> = Campaign::default_campaign()
+            .eligible_indicators(kind, rural != 0)
             .map(|ind| {
-                let first =
-                    visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)).map(|v| v.at.timestamp_millis()).min();
+                let first = visits
+                    .iter()
+                    .filter(|v| Campaign::is_reached_by(ind, &v.deliveries))
+                    .map(|v| v.at.timestamp_millis())
+                    .min();
                 (ind.id.to_string(), first)
             })
             .collect();
@@ -123,7 +122,7 @@ async fn project(
     use server::store::projection::{apply_visits, plan_visits, AreaDeltas};
     let mut deltas = AreaDeltas::default();
     let mut conn = state.db.pool.acquire().await.unwrap();
-    let plan = plan_visits(&mut conn, rows, &mut deltas).await?;
+    let plan = plan_visits(&mut conn, client_core::campaign::Campaign::default_campaign(), rows, &mut deltas).await?;
     drop(conn);
     let mut tx = state.db.pool.begin().await.unwrap();
     apply_visits(&mut tx, &plan).await?;
@@ -156,7 +155,7 @@ async fn batched_visits_project_like_the_rules() {
         device: "test-device".into(),
         at: now - chrono::Duration::hours(hours_ago),
         outcome,
-        deliveries: Deliveries { handbook, ..Default::default() },
+        deliveries: Deliveries::of_flags([handbook, false, false, false, false]),
         note: None,
         gps: None,
     };
@@ -229,14 +228,21 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
         device: "test-device".into(),
         at: chrono::Utc::now(),
         outcome,
-        deliveries: Deliveries { handbook: true, ..Default::default() },
+        deliveries: Deliveries::of(["handbook"]),
         note: None,
         gps: None,
     };
     let (first, second) = (visit(Outcome::Completed), visit(Outcome::Completed));
     let mut deltas = AreaDeltas::default();
     let mut conn = state.db.pool.acquire().await.unwrap();
-    let plan = plan_visits(&mut conn, &[(grid.as_str(), &first), (grid.as_str(), &second)], &mut deltas).await.unwrap();
+    let plan = plan_visits(
+        &mut conn,
+        client_core::campaign::Campaign::default_campaign(),
+        &[(grid.as_str(), &first), (grid.as_str(), &second)],
+        &mut deltas,
+    )
+    .await
+    .unwrap();
     drop(conn);
     // Meanwhile the second visit is stored by another writer.
     project(&state, &[(grid.as_str(), &second)]).await.unwrap();
@@ -339,7 +345,7 @@ async fn review_decisions_keep_the_counts() {
             device: device_id.clone(),
             at: now - chrono::Duration::hours(i as i64),
             outcome,
-            deliveries: Deliveries { handbook, briefed: handbook, ..Default::default() },
+            deliveries: Deliveries::of_flags([handbook, handbook, false, false, false]),
             note: None,
             gps: None,
         })

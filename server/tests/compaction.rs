@@ -61,7 +61,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
                 device: device_id.clone(),
                 at: client_core::grid::doc::millis_to_time(1_700_000_000_000 + round * 1000 + i),
                 outcome: Outcome::Completed,
-                deliveries: Deliveries { handbook: true, ..Default::default() },
+                deliveries: Deliveries::of(["handbook"]),
                 note: None,
                 gps: None,
             };

@@ -1,7 +1,8 @@
-//! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; urgent
-//! tasks (`tasks`), found places and their review (`places`, the `place` commands) and the other reports
-//! (`reports`) in their modules.
+//! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; the
+//! campaign definition (`campaign`), urgent tasks (`tasks`), found places and their review (`places`, the `place`
+//! commands) and the other reports (`reports`) in their modules.
 
+pub mod campaign;
 pub mod places;
 pub mod reports;
 pub mod tasks;

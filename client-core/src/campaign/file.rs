@@ -12,7 +12,8 @@ use toml::Spanned;
 /// Most deliveries one campaign may define (a visit's deliveries are kept as a 64-bit set when counting).
 pub const MAX_DELIVERIES: usize = 64;
 /// Visit fields that are not deliveries: a delivery may not take one of these ids.
-pub const RESERVED_VISIT_FIELDS: &[&str] = &["place", "volunteer", "device", "at", "outcome", "note", "lat", "lon"];
+pub const RESERVED_VISIT_FIELDS: &[&str] =
+    &["id", "place", "volunteer", "device", "at", "outcome", "note", "lat", "lon"];
 
 /// One problem in a definition file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,10 +160,7 @@ impl Checker<'_> {
 
     fn id(&mut self, what: &str, id: &Spanned<String>) -> String {
         let s = id.get_ref();
-        let ok = s.len() <= 40
-            && s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
+        if !super::is_id(s) {
             self.problem(
                 id.span(),
                 format!("{what} id"),

@@ -16,6 +16,42 @@ pub const DEFAULT_TOML: &str = include_str!("default.toml");
 static DEFAULT: LazyLock<Campaign> =
     LazyLock::new(|| parse(DEFAULT_TOML).expect("the default campaign file is valid (tested)"));
 
+/// Every place kind and delivery id this process knows from a campaign: the default campaign's, and those of
+/// every campaign it loaded (`know`). A change naming any other is refused by the sync engine, so that what one
+/// receiver stores every other receiver of it can read; a device holding an older version may still send ids
+/// that version named, as ids are never reused with another meaning.
+static KNOWN: LazyLock<std::sync::RwLock<(BTreeSet<String>, BTreeSet<String>)>> = LazyLock::new(|| {
+    let c = Campaign::default_campaign();
+    let kinds = c.place_kinds.iter().map(|k| k.id.clone()).collect();
+    let deliveries = c.deliveries.iter().map(|d| d.id.clone()).collect();
+    std::sync::RwLock::new((kinds, deliveries))
+});
+
+/// Adds a campaign's kinds and deliveries to those this process knows.
+pub fn know(campaign: &Campaign) {
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    known.0.extend(campaign.place_kinds.iter().map(|k| k.id.clone()));
+    known.1.extend(campaign.deliveries.iter().map(|d| d.id.clone()));
+}
+
+/// Whether a campaign this process knows has a place kind with this id.
+pub fn is_known_kind(id: &str) -> bool {
+    KNOWN.read().unwrap_or_else(|e| e.into_inner()).0.contains(id)
+}
+
+/// Whether a campaign this process knows has a delivery with this id.
+pub fn is_known_delivery(id: &str) -> bool {
+    KNOWN.read().unwrap_or_else(|e| e.into_inner()).1.contains(id)
+}
+
+/// Whether `s` is an id of a kind, delivery or indicator: 1 to 40 lowercase ASCII letters, digits and `_`,
+/// starting with a letter.
+pub fn is_id(s: &str) -> bool {
+    s.len() <= 40
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// A checked campaign definition. Its order is the report order of indicators and the display order of kinds
 /// and deliveries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +112,7 @@ pub enum Setting {
 }
 
 impl Setting {
-    fn admits(self, rural: bool) -> bool {
+    pub(crate) fn admits(self, rural: bool) -> bool {
         match self {
             Setting::Any => true,
             Setting::Village => rural,
@@ -119,25 +155,6 @@ impl Campaign {
         self.indicators.iter().find(|i| i.id == id)
     }
 
-    /// Whether a place of `kind`, in a village when `rural`, counts toward `indicator`.
-    pub fn is_eligible(indicator: &IndicatorDef, kind: &str, rural: bool) -> bool {
-        indicator.counts.iter().any(|c| c.setting.admits(rural) && c.kinds.iter().any(|k| k == kind))
-    }
-
-    /// Whether a visit that delivered `delivered` (ids) reaches `indicator`.
-    pub fn is_reached_by(indicator: &IndicatorDef, delivered: &BTreeSet<&str>) -> bool {
-        match &indicator.reached_by {
-            Reach::AnyOf(ids) => ids.iter().any(|d| delivered.contains(d.as_str())),
-            Reach::AllOf(ids) => ids.iter().all(|d| delivered.contains(d.as_str())),
-        }
-    }
-
-    /// The indicators a place of `kind` and setting counts toward, in report order.
-    pub fn eligible_indicators(&self, kind: &str, rural: bool) -> impl Iterator<Item = &IndicatorDef> {
-        let kind = kind.to_string();
-        self.indicators.iter().filter(move |i| Campaign::is_eligible(i, &kind, rural))
-    }
-
     /// What changes from `self` to `next`, by id; and for every kind and setting whose eligible indicators
     /// change, which ones before and after.
     pub fn changes_to(&self, next: &Campaign) -> Changes {
@@ -157,7 +174,11 @@ impl Campaign {
         let mut eligibility = BTreeMap::new();
         for kind in kinds(self).union(&kinds(next)) {
             for rural in [true, false] {
-                let of = |c: &Campaign| c.eligible_indicators(kind, rural).map(|i| i.id.clone()).collect::<Vec<_>>();
+                let of = |c: &Campaign| {
+                    c.eligible_indicators(crate::grid::model::PlaceKind::of(kind), rural)
+                        .map(|i| i.id.clone())
+                        .collect::<Vec<_>>()
+                };
                 let (was, is) = (of(self), of(next));
                 if was != is {
                     eligibility.insert((kind.clone(), rural), (was, is));

@@ -2,41 +2,52 @@
 //! problem's line and field.
 
 use super::*;
-use crate::grid::coverage::INDICATORS;
-use crate::grid::model::{Deliveries, PlaceKind};
-use crate::grid::rules_table::DELIVERY_FIELDS;
+use crate::grid::model::{Deliveries, PlaceKind, ALWAYS_RECORDED};
 
-fn delivered(d: &Deliveries) -> BTreeSet<&'static str> {
-    let mask = d.mask();
-    DELIVERY_FIELDS.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| *f).collect()
-}
+/// The rules as they were written in Rust before campaigns were data: (id, Chinese, English, eligible, reached).
+type Builtin = (&'static str, &'static str, &'static str, fn(PlaceKind, bool) -> bool, fn(&[bool; 5]) -> bool);
+const BUILTIN: [Builtin; 5] = {
+    use PlaceKind as K;
+    [
+        ("handbook", "宣传手册发放", "Handbook delivered", |k, _| matches!(k, K::Household | K::Shop), |d| d[0]),
+        ("awareness", "知晓率", "Residents briefed", |k, _| matches!(k, K::Household | K::Shop), |d| d[1]),
+        (
+            "poster",
+            "海报张贴",
+            "Poster posted",
+            |k, rural| matches!(k, K::Building | K::StreetBlock) || (k == K::Household && rural),
+            |d| d[2],
+        ),
+        (
+            "banner",
+            "横幅悬挂",
+            "Banner hung",
+            |k, _| matches!(k, K::Market | K::PedestrianStreet | K::ScenicSpot | K::ResidentialComplex),
+            |d| d[3],
+        ),
+        ("led", "LED屏播放", "LED screen playing", |k, _| k == K::LedScreen, |d| d[4]),
+    ]
+};
 
 #[test]
 fn the_default_campaign_counts_exactly_as_the_built_in_rules() {
     let c = Campaign::default_campaign();
-    assert_eq!(
-        c.indicators.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-        ["handbook", "awareness", "poster", "banner", "led"]
-    );
-    assert_eq!(c.deliveries.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), DELIVERY_FIELDS);
+    assert_eq!(c.indicators.len(), BUILTIN.len());
+    assert_eq!(c.deliveries.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ALWAYS_RECORDED);
     let kinds: Vec<&str> = c.place_kinds.iter().map(|k| k.id.as_str()).collect();
     assert_eq!(kinds, PlaceKind::ALL.iter().map(|k| k.id()).collect::<Vec<_>>());
-    for (def, builtin) in c.indicators.iter().zip(INDICATORS) {
-        assert_eq!((def.zh.as_str(), def.en.as_str()), (builtin.name_zh, builtin.name_en));
+    for (def, (id, zh, en, eligible, reached)) in c.indicators.iter().zip(BUILTIN) {
+        assert_eq!((def.id.as_str(), def.zh.as_str(), def.en.as_str()), (id, zh, en));
         for kind in PlaceKind::ALL {
-            assert_eq!(c.kind_named(kind.zh()).map(|k| k.id.as_str()), Some(kind.id()));
+            assert_eq!(PlaceKind::named(c, kind.zh()), Ok(*kind));
             for rural in [true, false] {
-                assert_eq!(
-                    Campaign::is_eligible(def, kind.id(), rural),
-                    builtin.is_eligible(*kind, rural),
-                    "{} {kind} {rural}",
-                    def.id
-                );
+                assert_eq!(Campaign::is_eligible(def, *kind, rural), eligible(*kind, rural), "{id} {kind} {rural}");
             }
         }
         for mask in 0..32u8 {
-            let d = Deliveries::from_mask(mask);
-            assert_eq!(Campaign::is_reached_by(def, &delivered(&d)), builtin.is_reached_by(&d), "{} {mask}", def.id);
+            let flags: [bool; 5] = std::array::from_fn(|i| mask & (1 << i) != 0);
+            let d = Deliveries::of(ALWAYS_RECORDED.iter().zip(flags).filter(|(_, on)| *on).map(|(id, _)| *id));
+            assert_eq!(Campaign::is_reached_by(def, &d), reached(&flags), "{id} {mask}");
         }
         assert_eq!((def.target, def.photo_required), (100, false));
     }

@@ -15,7 +15,7 @@
 //! device that creates them produces the same changes and the maps never conflict. `corrections` came later:
 //! its change is a constant (`CORRECTIONS_UPGRADE`) that any replica may apply to a grid created before it.
 
-use crate::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use crate::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit, ALWAYS_RECORDED};
 use automerge::{
     hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge, AutomergeError, Change,
     ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
@@ -34,11 +34,8 @@ pub mod visit_field {
     pub const DEVICE: &str = "device";
     pub const AT: &str = "at";
     pub const OUTCOME: &str = "outcome";
-    pub const HANDBOOK: &str = "handbook";
-    pub const BRIEFED: &str = "briefed";
-    pub const POSTER: &str = "poster";
-    pub const BANNER: &str = "banner";
-    pub const LED_PLAYING: &str = "led_playing";
+    // Then one boolean per delivery, keyed by its id: those of `model::ALWAYS_RECORDED` on every visit, further
+    // ones only when delivered.
     pub const NOTE: &str = "note";
     pub const LAT: &str = "lat";
     pub const LON: &str = "lon";
@@ -468,10 +465,11 @@ fn place_to_hydrate(place: &Place) -> hydrate::Map {
 
 /// A place from its object's scalar fields.
 fn place_from_fields(id: &str, f: &HashMap<String, ScalarValue>) -> Result<Place> {
-    let kind: PlaceKind = str_field(f, "kind")
-        .ok_or_else(|| schema_err(format!("place {id} has no kind")))?
-        .parse()
-        .map_err(|e| schema_err(format!("place {id}: {e}")))?;
+    let kind = str_field(f, "kind").ok_or_else(|| schema_err(format!("place {id} has no kind")))?;
+    if !crate::campaign::is_id(&kind) {
+        return Err(schema_err(format!("place {id}: kind {kind:?} is not an id")));
+    }
+    let kind = PlaceKind::of(&kind);
     Ok(Place {
         id: id.to_string(),
         kind,
@@ -497,10 +495,10 @@ fn put_if_different(
     Ok(true)
 }
 
-fn visit_to_hydrate(v: &Visit) -> hydrate::Map {
+fn visit_to_hydrate<'a>(v: &'a Visit) -> hydrate::Map {
     use visit_field as f;
     let mut m: HashMap<&str, hydrate::Value> = HashMap::new();
-    let mut put = |k: &'static str, s: ScalarValue| {
+    let mut put = |k: &'a str, s: ScalarValue| {
         m.insert(k, hydrate::Value::Scalar(s));
     };
     put(f::PLACE, v.place_id.as_str().into());
@@ -508,11 +506,12 @@ fn visit_to_hydrate(v: &Visit) -> hydrate::Map {
     put(f::DEVICE, v.device.as_str().into());
     put(f::AT, ScalarValue::Timestamp(v.at.timestamp_millis()));
     put(f::OUTCOME, v.outcome.id().into());
-    put(f::HANDBOOK, v.deliveries.handbook.into());
-    put(f::BRIEFED, v.deliveries.briefed.into());
-    put(f::POSTER, v.deliveries.poster.into());
-    put(f::BANNER, v.deliveries.banner.into());
-    put(f::LED_PLAYING, v.deliveries.led_playing.into());
+    for id in ALWAYS_RECORDED {
+        put(id, v.deliveries.contains(id).into());
+    }
+    for id in v.deliveries.iter().filter(|id| !ALWAYS_RECORDED.contains(id)) {
+        put(id, true.into());
+    }
     if let Some(note) = &v.note {
         put(f::NOTE, note.as_str().into());
     }
@@ -539,6 +538,12 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
     }
     .ok_or_else(|| err(f::AT))?;
     let outcome: Outcome = text(f::OUTCOME)?.parse().map_err(|_| err(f::OUTCOME))?;
+    for id in ALWAYS_RECORDED {
+        flag(id)?;
+    }
+    // Every field set to true is a delivery: only deliveries are booleans.
+    let deliveries =
+        Deliveries::of(m.iter().filter(|(_, v)| **v == ScalarValue::Boolean(true)).map(|(k, _)| k.as_str()));
     let gps = match (f64_field(&m, f::LAT), f64_field(&m, f::LON)) {
         (Some(lat), Some(lon)) => Some((lat, lon)),
         (None, None) => None,
@@ -551,13 +556,7 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
         device: text(f::DEVICE)?,
         at,
         outcome,
-        deliveries: Deliveries {
-            handbook: flag(f::HANDBOOK)?,
-            briefed: flag(f::BRIEFED)?,
-            poster: flag(f::POSTER)?,
-            banner: flag(f::BANNER)?,
-            led_playing: flag(f::LED_PLAYING)?,
-        },
+        deliveries,
         note: str_field(&m, f::NOTE),
         gps,
     })
@@ -696,7 +695,7 @@ mod tests {
             device: "d1".into(),
             at: millis_to_time(1_700_000_000_000),
             outcome: Outcome::Completed,
-            deliveries: Deliveries { handbook: true, ..Default::default() },
+            deliveries: Deliveries::of(["handbook"]),
             note: Some("gate locked".into()),
             gps: Some((30.1, 105.8)),
         };

@@ -150,7 +150,8 @@ impl GridDoc {
             return Ok(None);
         }
         let err = |k: &str| schema_err(format!("found place {id}: field `{k}` is missing or has the wrong type"));
-        let kind: PlaceKind = str_field(&m, f::KIND).ok_or_else(|| err(f::KIND))?.parse().map_err(|_| err(f::KIND))?;
+        let kind = str_field(&m, f::KIND).filter(|k| crate::campaign::is_id(k)).ok_or_else(|| err(f::KIND))?;
+        let kind = PlaceKind::of(&kind);
         let review = match str_field(&m, f::REVIEW).as_deref() {
             None => None,
             Some("confirmed") => Some(PlaceReview::Confirmed),

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{LazyLock, Mutex};
 use uuid::Uuid;
 
 /// Error for a value that is not one of the known names of an enumeration.
@@ -59,19 +61,118 @@ macro_rules! named_enum {
 }
 pub(crate) use named_enum;
 
-named_enum!(
-    /// What kind of place a volunteer visits.
-    PlaceKind, "place kind", {
-    Household => ("household", "户"),
-    Shop => ("shop", "门店"),
-    Building => ("building", "楼栋"),
-    StreetBlock => ("street_block", "街区"),
-    Market => ("market", "集贸市场"),
-    PedestrianStreet => ("pedestrian_street", "商业步行街"),
-    ScenicSpot => ("scenic_spot", "景区"),
-    ResidentialComplex => ("residential_complex", "居民小区"),
-    LedScreen => ("led_screen", "LED屏"),
-});
+/// What kind of place a volunteer visits: the id of one of the campaign's place kinds (`crate::campaign`).
+/// Interned, so that a kind is a copyable pointer; the default campaign's kinds have constants. Ids are interned
+/// only from checked sources (a campaign, a document the server validated, the projected tables), so the set of
+/// them stays as small as the campaigns' lists.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaceKind(&'static str);
+
+#[allow(non_upper_case_globals)]
+impl PlaceKind {
+    pub const Household: PlaceKind = PlaceKind("household");
+    pub const Shop: PlaceKind = PlaceKind("shop");
+    pub const Building: PlaceKind = PlaceKind("building");
+    pub const StreetBlock: PlaceKind = PlaceKind("street_block");
+    pub const Market: PlaceKind = PlaceKind("market");
+    pub const PedestrianStreet: PlaceKind = PlaceKind("pedestrian_street");
+    pub const ScenicSpot: PlaceKind = PlaceKind("scenic_spot");
+    pub const ResidentialComplex: PlaceKind = PlaceKind("residential_complex");
+    pub const LedScreen: PlaceKind = PlaceKind("led_screen");
+    /// The default campaign's kinds, in its order.
+    pub const ALL: &'static [PlaceKind] = &[
+        PlaceKind::Household,
+        PlaceKind::Shop,
+        PlaceKind::Building,
+        PlaceKind::StreetBlock,
+        PlaceKind::Market,
+        PlaceKind::PedestrianStreet,
+        PlaceKind::ScenicSpot,
+        PlaceKind::ResidentialComplex,
+        PlaceKind::LedScreen,
+    ];
+
+    /// The kind with this id (not checked against a campaign: see `Campaign::kind_named` for that).
+    pub fn of(id: &str) -> PlaceKind {
+        static INTERNED: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+        if let Some(k) = PlaceKind::ALL.iter().find(|k| k.0 == id) {
+            return *k;
+        }
+        let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = interned.get(id) {
+            return PlaceKind(s);
+        }
+        let s: &'static str = Box::leak(id.to_string().into_boxed_str());
+        interned.insert(s);
+        PlaceKind(s)
+    }
+
+    /// Stable id used in files, APIs and documents.
+    pub fn id(self) -> &'static str {
+        self.0
+    }
+
+    /// The Chinese name the default campaign gives this kind (its id when it has none).
+    pub fn zh(self) -> &'static str {
+        crate::campaign::Campaign::default_campaign()
+            .place_kinds
+            .iter()
+            .find(|k| k.id == self.0)
+            .map_or(self.0, |k| k.zh.as_str())
+    }
+
+    /// The kind a word names in `campaign` (its id, Chinese name or one of its words).
+    pub fn named(campaign: &crate::campaign::Campaign, word: &str) -> Result<PlaceKind, UnknownName> {
+        campaign.kind_named(word).map(|k| PlaceKind::of(&k.id)).ok_or_else(|| UnknownName {
+            what: "place kind",
+            value: word.trim().to_string(),
+            expected: campaign
+                .place_kinds
+                .iter()
+                .map(|k| format!("{} ({})", k.id, k.zh))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}
+
+impl fmt::Debug for PlaceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PlaceKind({})", self.0)
+    }
+}
+
+impl fmt::Display for PlaceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Parses a word of the default campaign; territory files are read against the campaign in force instead.
+impl FromStr for PlaceKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PlaceKind::named(crate::campaign::Campaign::default_campaign(), s)
+    }
+}
+
+impl Serialize for PlaceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// Any id reads as itself (a kind of a later campaign); the default campaign's other words read as its kinds.
+impl<'de> Deserialize<'de> for PlaceKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if crate::campaign::is_id(&s) {
+            Ok(PlaceKind::of(&s))
+        } else {
+            s.parse().map_err(serde::de::Error::custom)
+        }
+    }
+}
 
 named_enum!(
     /// Level of the area tree: district → town → village/community → grid.
@@ -125,19 +226,67 @@ impl GridInfo {
     }
 }
 
-/// What a visit delivered. Each flag may reach one indicator (see `coverage`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deliveries {
-    pub handbook: bool,
-    pub briefed: bool,
-    pub poster: bool,
-    pub banner: bool,
-    pub led_playing: bool,
-}
+/// What a visit delivered: ids of the campaign's deliveries (`crate::campaign`). A visit keeps them by id, so a
+/// visit made under one version of the campaign counts under the next.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Deliveries(BTreeSet<String>);
+
+/// The deliveries every visit records, delivered or not (the default campaign's, in its order); a visit's
+/// further deliveries are recorded only when delivered.
+pub const ALWAYS_RECORDED: [&str; 5] = ["handbook", "briefed", "poster", "banner", "led_playing"];
 
 impl Deliveries {
+    pub fn of<'a>(ids: impl IntoIterator<Item = &'a str>) -> Deliveries {
+        Deliveries(ids.into_iter().map(str::to_string).collect())
+    }
+
+    /// The deliveries among `ALWAYS_RECORDED` whose flag is set, in its order.
+    pub fn of_flags(flags: [bool; 5]) -> Deliveries {
+        Deliveries::of(ALWAYS_RECORDED.iter().zip(flags).filter(|(_, on)| *on).map(|(id, _)| *id))
+    }
+
+    /// Whether each of `ALWAYS_RECORDED` was delivered, in its order.
+    pub fn flags(&self) -> [bool; 5] {
+        ALWAYS_RECORDED.map(|id| self.contains(id))
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
+
+    pub fn insert(&mut self, id: &str) {
+        self.0.insert(id.to_string());
+    }
+
     pub fn any(&self) -> bool {
-        self.handbook || self.briefed || self.poster || self.banner || self.led_playing
+        !self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// As a map of id → delivered: the deliveries every visit records, then the further ones delivered.
+impl Serialize for Deliveries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let further = self.0.iter().filter(|d| !ALWAYS_RECORDED.contains(&d.as_str()));
+        let mut map = s.serialize_map(None)?;
+        for id in ALWAYS_RECORDED {
+            map.serialize_entry(id, &self.contains(id))?;
+        }
+        for id in further {
+            map.serialize_entry(id, &true)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Deliveries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, bool>::deserialize(d)?;
+        Ok(Deliveries(map.into_iter().filter(|(_, on)| *on).map(|(id, _)| id).collect()))
     }
 }
 

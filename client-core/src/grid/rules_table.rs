@@ -1,40 +1,24 @@
-//! The coverage rules as data, for programs that cannot call `coverage` (the field web app reads this as JSON),
-//! with the names of the urgent tasks' enumerations and the grid document's constants a writer needs.
-//!
-//! The table is computed from `coverage` by evaluating its rules on every input they can receive: each place
-//! kind in a rural and an urban setting, and each of the 32 combinations of deliveries. It is therefore exact
-//! for any rule written there, and nothing in it is written by hand.
+//! The rules as data, for programs that cannot call `coverage` (the field web app reads this as JSON): the
+//! campaign in force (its kinds, deliveries and indicators, each indicator's kinds per setting worked out), the
+//! outcomes' rules, the names of the urgent tasks' enumerations and the grid document's constants a writer needs.
+//! Nothing in it is written by hand: it is computed from the campaign and `coverage`.
 
-use crate::grid::coverage::{EXCLUDING_OUTCOMES, INDICATORS, REVISIT_OUTCOMES};
-use crate::grid::doc::{corrections_upgrade, visit_field};
-use crate::grid::model::{Deliveries, Outcome, PlaceKind, MAX_TEXT_BYTES};
+use crate::campaign::{Campaign, Reach};
+use crate::grid::coverage::{EXCLUDING_OUTCOMES, REVISIT_OUTCOMES};
+use crate::grid::doc::corrections_upgrade;
+use crate::grid::model::{Outcome, PlaceKind, ALWAYS_RECORDED, MAX_TEXT_BYTES};
 use crate::task::model::{ContactMethod, FraudType, Priority};
 use serde::Serialize;
 
-/// Visit fields of the deliveries, in the bit order of the masks below (bit 0 is the first).
-pub const DELIVERY_FIELDS: [&str; 5] =
-    [visit_field::HANDBOOK, visit_field::BRIEFED, visit_field::POSTER, visit_field::BANNER, visit_field::LED_PLAYING];
-
-impl Deliveries {
-    /// The deliveries whose bits are set in `mask` (bit order of `DELIVERY_FIELDS`).
-    pub fn from_mask(mask: u8) -> Deliveries {
-        let bit = |i: u8| mask & (1 << i) != 0;
-        Deliveries { handbook: bit(0), briefed: bit(1), poster: bit(2), banner: bit(3), led_playing: bit(4) }
-    }
-
-    pub fn mask(&self) -> u8 {
-        [self.handbook, self.briefed, self.poster, self.banner, self.led_playing]
-            .iter()
-            .enumerate()
-            .fold(0, |m, (i, on)| m | (u8::from(*on) << i))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RulesTable {
-    /// Visit fields of the deliveries; bit `i` of a mask is `delivery_fields[i]`.
-    pub delivery_fields: Vec<&'static str>,
-    pub place_kinds: Vec<Named>,
+    /// The version of the campaign these rules come from (0: the default campaign, never changed).
+    pub campaign_version: i64,
+    /// What a visit can deliver, in the campaign's order; a visit records each as a boolean field named by its id.
+    pub deliveries: Vec<Term>,
+    /// Deliveries every visit records, `false` when not delivered; further ones are recorded only when delivered.
+    pub always_recorded: Vec<&'static str>,
+    pub place_kinds: Vec<Term>,
     pub outcomes: Vec<Named>,
     /// The last visit's outcome takes the place out of the denominator.
     pub excluding_outcomes: Vec<&'static str>,
@@ -58,39 +42,61 @@ pub struct Named {
     pub zh: &'static str,
 }
 
+/// A campaign's kind or delivery with its names.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IndicatorRule {
-    pub id: &'static str,
-    pub name_zh: &'static str,
-    pub name_en: &'static str,
-    /// Place kinds counted in a village (rural).
-    pub eligible_rural: Vec<&'static str>,
-    /// Place kinds counted in an urban community.
-    pub eligible_urban: Vec<&'static str>,
-    /// Every delivery mask that reaches the indicator.
-    pub reached_by: Vec<u8>,
+pub struct Term {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
 }
 
-pub fn rules_table() -> RulesTable {
-    let kinds = |ind: &crate::grid::coverage::Indicator, rural: bool| {
-        PlaceKind::ALL.iter().filter(|k| ind.is_eligible(**k, rural)).map(|k| k.id()).collect()
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndicatorRule {
+    pub id: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// Place kinds counted in a village (rural).
+    pub eligible_rural: Vec<String>,
+    /// Place kinds counted in an urban community.
+    pub eligible_urban: Vec<String>,
+    /// `{"any_of": [...]}` or `{"all_of": [...]}`: the deliveries that reach the indicator.
+    pub reached_by: Reach,
+    /// Share of eligible places to reach, in percent.
+    pub target: u32,
+    pub photo_required: bool,
+}
+
+pub fn rules_table(campaign: &Campaign, campaign_version: i64) -> RulesTable {
+    let kinds = |ind, rural| {
+        campaign
+            .place_kinds
+            .iter()
+            .filter(|k| Campaign::is_eligible(ind, PlaceKind::of(&k.id), rural))
+            .map(|k| k.id.clone())
+            .collect()
     };
     let ids = |outcomes: &[Outcome]| outcomes.iter().map(|o| o.id()).collect();
+    let term = |id: &str, zh: &str, en: &str| Term { id: id.into(), zh: zh.into(), en: en.into() };
     RulesTable {
-        delivery_fields: DELIVERY_FIELDS.to_vec(),
-        place_kinds: PlaceKind::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
+        campaign_version,
+        deliveries: campaign.deliveries.iter().map(|d| term(&d.id, &d.zh, &d.en)).collect(),
+        always_recorded: ALWAYS_RECORDED.to_vec(),
+        place_kinds: campaign.place_kinds.iter().map(|k| term(&k.id, &k.zh, &k.en)).collect(),
         outcomes: Outcome::ALL.iter().map(|o| Named { id: o.id(), zh: o.zh() }).collect(),
         excluding_outcomes: ids(EXCLUDING_OUTCOMES),
         revisit_outcomes: ids(REVISIT_OUTCOMES),
-        indicators: INDICATORS
+        indicators: campaign
+            .indicators
             .iter()
             .map(|ind| IndicatorRule {
-                id: ind.id,
-                name_zh: ind.name_zh,
-                name_en: ind.name_en,
+                id: ind.id.clone(),
+                name_zh: ind.zh.clone(),
+                name_en: ind.en.clone(),
                 eligible_rural: kinds(ind, true),
                 eligible_urban: kinds(ind, false),
-                reached_by: (0..32u8).filter(|m| ind.is_reached_by(&Deliveries::from_mask(*m))).collect(),
+                reached_by: ind.reached_by.clone(),
+                target: ind.target,
+                photo_required: ind.photo_required,
             })
             .collect(),
         fraud_types: FraudType::ALL.iter().map(|k| Named { id: k.id(), zh: k.zh() }).collect(),
@@ -104,33 +110,31 @@ pub fn rules_table() -> RulesTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::coverage::indicator;
-
-    #[test]
-    fn masks_round_trip() {
-        for m in 0..32u8 {
-            assert_eq!(Deliveries::from_mask(m).mask(), m);
-        }
-        assert_eq!(Deliveries { poster: true, ..Default::default() }.mask(), 0b100);
-    }
+    use crate::grid::model::Deliveries;
 
     #[test]
     fn the_table_answers_exactly_as_the_rules() {
-        let table = rules_table();
-        assert_eq!(table.indicators.len(), INDICATORS.len());
-        for rule in &table.indicators {
-            let ind = indicator(rule.id).unwrap();
+        let c = Campaign::default_campaign();
+        let table = rules_table(c, 0);
+        assert_eq!(table.indicators.len(), c.indicators.len());
+        for (rule, ind) in table.indicators.iter().zip(&c.indicators) {
             for kind in PlaceKind::ALL {
-                assert_eq!(rule.eligible_rural.contains(&kind.id()), ind.is_eligible(*kind, true), "{kind}");
-                assert_eq!(rule.eligible_urban.contains(&kind.id()), ind.is_eligible(*kind, false), "{kind}");
+                let id = kind.id().to_string();
+                assert_eq!(rule.eligible_rural.contains(&id), Campaign::is_eligible(ind, *kind, true), "{kind}");
+                assert_eq!(rule.eligible_urban.contains(&id), Campaign::is_eligible(ind, *kind, false), "{kind}");
             }
-            for m in 0..32u8 {
-                assert_eq!(rule.reached_by.contains(&m), ind.is_reached_by(&Deliveries::from_mask(m)), "{m}");
+            for d in &c.deliveries {
+                let one = Deliveries::of([d.id.as_str()]);
+                assert_eq!(rule.reached_by.ids().contains(&d.id), Campaign::is_reached_by(ind, &one), "{}", d.id);
             }
         }
         let poster = table.indicators.iter().find(|r| r.id == "poster").unwrap();
-        assert!(poster.eligible_rural.contains(&"household") && !poster.eligible_urban.contains(&"household"));
+        assert!(poster.eligible_rural.contains(&"household".into()));
+        assert!(!poster.eligible_urban.contains(&"household".into()));
         assert_eq!(table.excluding_outcomes, ["gone"]);
         assert_eq!(table.revisit_outcomes, ["nobody-home", "refused"]);
+        let json = serde_json::to_string(&table).unwrap();
+        assert!(json.contains(r#""reached_by":{"any_of":["poster"]}"#), "{json}");
+        assert!(json.contains(r#""always_recorded":["handbook","briefed","poster","banner","led_playing"]"#));
     }
 }

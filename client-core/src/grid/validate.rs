@@ -5,9 +5,10 @@
 //! own actor, filled with known fields of the right type, in the name of its own user and device. Nothing may be
 //! deleted or overwritten (no operation may have a predecessor), and review decisions are the server's alone.
 
+use crate::campaign::{file::MAX_DELIVERIES, is_known_delivery, is_known_kind};
 use crate::grid::doc::{corrections_upgrade, visit_field as f, GridDoc};
 use crate::grid::found::{correction_field as cf, is_found_place_key, place_field as pf, Correction, FoundPlace};
-use crate::grid::model::{PlaceKind, Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+use crate::grid::model::{Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
 use crate::sync::{Author, Violation};
 use automerge::{legacy, Change, ObjId, ReadDoc, ScalarValue};
 use std::collections::HashMap;
@@ -152,15 +153,12 @@ fn check_field(kind: Kind, key: &str, value: &ScalarValue) -> Result<(), Violati
         (Kind::Visit, f::PLACE | f::VOLUNTEER | f::DEVICE | f::OUTCOME) => text(value, MAX_TEXT_BYTES),
         (Kind::Visit, f::NOTE) => text(value, MAX_NOTE_BYTES),
         (Kind::Visit, f::AT) => matches!(value, ScalarValue::Timestamp(_)),
-        (Kind::Visit, f::HANDBOOK | f::BRIEFED | f::POSTER | f::BANNER | f::LED_PLAYING) => {
-            matches!(value, ScalarValue::Boolean(_))
-        }
         (Kind::Visit, f::LAT) | (Kind::Place, pf::LAT) => lat(value),
         (Kind::Visit, f::LON) | (Kind::Place, pf::LON) => lon(value),
-        (Kind::Place, pf::KIND) => {
-            matches!(value, ScalarValue::Str(s) if PlaceKind::ALL.iter().any(|k| k.id() == s.as_str()))
-        }
+        (Kind::Place, pf::KIND) => matches!(value, ScalarValue::Str(s) if is_known_kind(s)),
         (Kind::Place, pf::LABEL | pf::ADDRESS | pf::ADDED_BY | pf::DEVICE) => text(value, MAX_TEXT_BYTES),
+        // Any other field of a visit is a delivery of a campaign, keyed by its id.
+        (Kind::Visit, delivery) if is_known_delivery(delivery) => matches!(value, ScalarValue::Boolean(_)),
         (Kind::Place, pf::ADDED_AT) | (Kind::Correction, cf::AT) => matches!(value, ScalarValue::Timestamp(_)),
         (Kind::Correction, cf::PLACE | cf::LABEL | cf::ADDRESS | cf::VOLUNTEER | cf::DEVICE) => {
             text(value, MAX_TEXT_BYTES)
@@ -192,6 +190,9 @@ pub fn check_new_visit(doc_after: &GridDoc, key: &str, author: &Author) -> Resul
         .map_err(|e| Violation(e.to_string()))?
         .ok_or_else(|| Violation(format!("visit {key} is missing after applying the change")))?;
     check_name("visit", key, &visit.volunteer, &visit.device, author)?;
+    if visit.deliveries.iter().count() > MAX_DELIVERIES {
+        return deny(format!("visit {key} records more than {MAX_DELIVERIES} deliveries"));
+    }
     if !doc_after.has_place(&visit.place_id).map_err(|e| Violation(e.to_string()))? {
         return deny(format!("visit {key} is for place {:?}, which is not in this grid", visit.place_id));
     }

@@ -12,8 +12,8 @@ use crate::profile::{Carried, CarriedRecord, Device, Profile};
 use crate::relay;
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::ActorId;
+use client_core::campaign::Campaign;
 use client_core::docs::{self, Registry, Tally as DocsTally, Writer};
-use client_core::grid::coverage::place_coverage;
 use client_core::grid::found::{Correction, FoundPlace, PlaceReview};
 use client_core::grid::model::{Deliveries, Outcome, Visit, MAX_NOTE_BYTES};
 use client_core::protocol::{self, GridReply, ReplyKind, SyncRequest, SyncResponse, PROTOCOL_VERSION};
@@ -503,8 +503,8 @@ struct PlaceLine {
     kind: String,
     label: String,
     address: Option<String>,
-    reached: Vec<&'static str>,
-    missing: Vec<&'static str>,
+    reached: Vec<String>,
+    missing: Vec<String>,
     excluded: bool,
     needs_revisit: bool,
     visits: usize,
@@ -548,7 +548,7 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
             store.contacts(code)?.into_iter().map(|c| (c.place_id.clone(), c)).collect();
         for p in places {
             let pv = by_place.get(p.id.as_str()).cloned().unwrap_or_default();
-            let cov = place_coverage(p.kind, rural, pv);
+            let cov = held_campaign(profile).place_coverage(p.kind, rural, pv);
             if todo && cov.is_done() {
                 continue;
             }
@@ -617,6 +617,12 @@ pub(crate) fn check_gps(lat: f64, lon: f64) -> Result<()> {
     Ok(())
 }
 
+/// The campaign this device counts with and offers deliveries of. Devices hold the default campaign until
+/// campaign definitions travel with the sync as documents.
+fn held_campaign(_profile: &Profile) -> &'static Campaign {
+    Campaign::default_campaign()
+}
+
 pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
     let device = profile.device()?;
     let outcome = input.outcome.unwrap_or(Outcome::Completed);
@@ -624,6 +630,11 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
         bail!(
             "a place recorded as gone cannot also have received materials; drop --outcome gone or the delivery flags"
         );
+    }
+    let campaign = held_campaign(profile);
+    if let Some(unknown) = input.deliveries.iter().find(|d| !campaign.deliveries.iter().any(|c| c.id == *d)) {
+        let ids: Vec<&str> = campaign.deliveries.iter().map(|d| d.id.as_str()).collect();
+        bail!("{unknown:?} is not a delivery of the campaign this device holds; it has: {}", ids.join(", "));
     }
     if let Some(note) = &input.note {
         if note.len() > MAX_NOTE_BYTES {

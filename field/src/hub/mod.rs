@@ -58,7 +58,11 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/api/v1/ca.pem",
             get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::serving::ca_file_response) }),
         )
-        .merge(server::serving::field_app())
+        // The campaign the hub relays to phones is the default one until campaigns travel as documents.
+        .merge(server::serving::field_app(server::serving::fixed_field_rules(
+            client_core::campaign::Campaign::default_campaign(),
+            0,
+        )))
         .layer(DefaultBodyLimit::max(server::serving::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(server::serving::refuse_declared_oversize))

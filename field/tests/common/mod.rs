@@ -93,7 +93,7 @@ async fn add_user(state: &AppState, username: &str, role: Role, team: Option<&st
 pub fn visit(profile: &Profile, place: &str) {
     let input = field::device::VisitInput {
         place_id: place.into(),
-        deliveries: client_core::grid::model::Deliveries { handbook: true, ..Default::default() },
+        deliveries: client_core::grid::model::Deliveries::of(["handbook"]),
         outcome: Some(client_core::grid::model::Outcome::Completed),
         note: None,
         at: None,

@@ -70,7 +70,7 @@ pub fn territory_csv() -> String {
             }
             for (i, kind) in kinds.iter().enumerate() {
                 n += 1;
-                let label = match kind {
+                let label = match *kind {
                     PlaceKind::Household => format!("{}组{}号", i / 20 + 1, i % 20 + 1),
                     other => format!("{}{}", other.zh(), i + 1),
                 };
@@ -217,13 +217,13 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
                 device: device_id.clone(),
                 at: now - chrono::Duration::minutes(rng.gen_range(10..60 * 24 * 45)),
                 outcome,
-                deliveries: Deliveries {
-                    handbook: done,
-                    briefed: done && rng.gen_bool(0.8),
-                    poster: done && rng.gen_bool(0.7),
-                    banner: done,
-                    led_playing: done,
-                },
+                deliveries: Deliveries::of_flags([
+                    done,
+                    done && rng.gen_bool(0.8),
+                    done && rng.gen_bool(0.7),
+                    done,
+                    done,
+                ]),
                 note: None,
                 gps: None,
             };

@@ -1,15 +1,19 @@
 //! The volunteers' web app at `/field/`: an installable, offline-first app whose every file is compiled into
-//! the binary (built from `web/field/` into `server/assets/field/`), plus the coverage rules as JSON.
+//! the binary (built from `web/field/` into `server/assets/field/`), plus the rules of the campaign in force as
+//! JSON.
 //!
-//! `router()` needs no server state, so any Doorstep server that answers the device API can mount it.
+//! `router()` needs no server state but a source of the rules, so any Doorstep server that answers the device
+//! API can mount it (the hub does).
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use client_core::campaign::Campaign;
+use client_core::grid::rules_table::rules_table;
 use sha2::{Digest, Sha256};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Same origin only; the automerge core is WebAssembly, which needs `wasm-unsafe-eval` to be compiled.
 const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
@@ -41,36 +45,56 @@ static BUILT: &[Asset] = &[
     asset!("sw.js", "text/javascript; charset=utf-8"),
 ];
 
-static RULES: LazyLock<Vec<u8>> =
-    LazyLock::new(|| serde_json::to_vec(&client_core::grid::rules_table::rules_table()).expect("rules serialize"));
+/// The rules the app counts with (`rules.json`), as the server or hub serving it holds them now: the campaign's
+/// version changes them without a new build.
+pub type RulesSource = Arc<dyn Fn() -> Arc<Vec<u8>> + Send + Sync>;
 
-/// The version the service worker caches under: a digest of every built file and of the rules, so a binary
-/// with any of them changed makes installed apps fetch the new files.
-pub static VERSION: LazyLock<String> = LazyLock::new(|| {
+/// A source that always serves the rules of `campaign` at `version`.
+pub fn fixed_rules(campaign: &Campaign, version: i64) -> RulesSource {
+    let json = Arc::new(rules_json(campaign, version));
+    Arc::new(move || json.clone())
+}
+
+pub fn rules_json(campaign: &Campaign, version: i64) -> Vec<u8> {
+    serde_json::to_vec(&rules_table(campaign, version)).expect("rules serialize")
+}
+
+/// A digest of every built file.
+static BUILT_DIGEST: LazyLock<Sha256> = LazyLock::new(|| {
     let mut hash = Sha256::new();
-    for (name, body) in BUILT.iter().map(|a| (a.name, a.body)).chain([("rules.json", RULES.as_slice())]) {
-        hash.update(name.as_bytes());
-        hash.update((body.len() as u64).to_le_bytes());
-        hash.update(body);
+    for a in BUILT {
+        hash.update(a.name.as_bytes());
+        hash.update((a.body.len() as u64).to_le_bytes());
+        hash.update(a.body);
     }
+    hash
+});
+
+/// The version the service worker caches under: a digest of every built file and of the rules, so that a binary
+/// with any of them changed, or a new campaign version, makes installed apps fetch the new files.
+pub fn version(rules: &[u8]) -> String {
+    let mut hash = BUILT_DIGEST.clone();
+    hash.update(b"rules.json");
+    hash.update((rules.len() as u64).to_le_bytes());
+    hash.update(rules);
     hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
-});
+}
 
-static SERVICE_WORKER: LazyLock<Vec<u8>> = LazyLock::new(|| {
+fn service_worker(rules: &[u8]) -> Vec<u8> {
     let built = BUILT.iter().find(|a| a.name == "sw.js").expect("sw.js is built in");
-    String::from_utf8_lossy(built.body).replace(VERSION_PLACEHOLDER, &VERSION).into_bytes()
-});
+    String::from_utf8_lossy(built.body).replace(VERSION_PLACEHOLDER, &version(rules)).into_bytes()
+}
 
-fn body_of(name: &str) -> Option<(&'static str, &'static [u8])> {
+fn body_of(name: &str, rules: &RulesSource) -> Option<(&'static str, Vec<u8>)> {
     match name {
-        "rules.json" => Some(("application/json", RULES.as_slice())),
-        "sw.js" => Some(("text/javascript; charset=utf-8", SERVICE_WORKER.as_slice())),
-        _ => BUILT.iter().find(|a| a.name == name).map(|a| (a.content_type, a.body)),
+        "rules.json" => Some(("application/json", rules().to_vec())),
+        "sw.js" => Some(("text/javascript; charset=utf-8", service_worker(&rules()))),
+        _ => BUILT.iter().find(|a| a.name == name).map(|a| (a.content_type, a.body.to_vec())),
     }
 }
 
-fn serve(name: &str) -> Response {
-    let Some((content_type, body)) = body_of(name) else {
+fn serve(name: &str, rules: &RulesSource) -> Response {
+    let Some((content_type, body)) = body_of(name, rules) else {
         return (StatusCode::NOT_FOUND, "no such file in the field app").into_response();
     };
     let mut resp = body.into_response();
@@ -85,11 +109,12 @@ fn serve(name: &str) -> Response {
 }
 
 /// The app's routes: `/field` redirects to `/field/`, which serves the page; `/field/<file>` serves its files.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(rules: RulesSource) -> Router<S> {
+    let page = rules.clone();
     Router::new()
         .route("/field", get(|| async { Redirect::permanent("/field/") }))
-        .route("/field/", get(|| async { serve("index.html") }))
-        .route("/field/{file}", get(|Path(file): Path<String>| async move { serve(&file) }))
+        .route("/field/", get(move || async move { serve("index.html", &page) }))
+        .route("/field/{file}", get(move |Path(file): Path<String>| async move { serve(&file, &rules) }))
 }
 
 #[cfg(test)]
@@ -98,9 +123,13 @@ mod tests {
 
     #[test]
     fn the_worker_caches_every_file_under_the_version_of_all() {
-        assert_eq!(VERSION.len(), 16);
-        let sw = String::from_utf8_lossy(&SERVICE_WORKER).into_owned();
-        assert!(!sw.contains(VERSION_PLACEHOLDER) && sw.contains(VERSION.as_str()));
+        let rules = rules_json(Campaign::default_campaign(), 0);
+        let version = version(&rules);
+        assert_eq!(version.len(), 16);
+        let sw = String::from_utf8_lossy(&service_worker(&rules)).into_owned();
+        assert!(!sw.contains(VERSION_PLACEHOLDER) && sw.contains(version.as_str()));
+        let other = rules_json(Campaign::default_campaign(), 1);
+        assert_ne!(super::version(&other), version, "a new campaign version makes apps fetch the files again");
         for name in BUILT.iter().map(|a| a.name).chain(["rules.json"]).filter(|n| *n != "sw.js") {
             assert!(sw.contains(&format!("\"{name}\"")), "sw.js does not cache {name}");
         }

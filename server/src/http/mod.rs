@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod bodies;
 pub mod ca;
+pub mod campaign;
 pub mod client_addr;
 pub mod dashboard;
 pub mod error;
@@ -28,6 +29,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
+use std::sync::Arc;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 pub use bodies::{MAX_BULK_BODY, MAX_IMPORT_BODY, MAX_SMALL_BODY};
@@ -81,8 +83,12 @@ pub fn router(state: AppState) -> Router {
         .merge(territory)
         .merge(small)
         .merge(settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(campaign::routes())
         .merge(dashboard::routes())
-        .merge(field_app::router())
+        .merge(field_app::router({
+            let campaigns = state.campaigns.clone();
+            Arc::new(move || campaigns.current().rules_json.clone())
+        }))
         .merge(reports::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(tasks::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(places::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))

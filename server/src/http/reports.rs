@@ -124,7 +124,7 @@ async fn gaps(
 ) -> ApiResult<Response> {
     let q = query(q)?;
     let offset = parse_offset(q.utc_offset.as_deref())?;
-    gaps::check_indicator(q.indicator.as_deref())?;
+    gaps::check_indicator(&state.campaigns.current().campaign, q.indicator.as_deref())?;
     let grid = q.grid.filter(|g| !g.is_empty());
     let gap_scope = match grid {
         Some(grid) => {

@@ -8,6 +8,7 @@ use crate::store::grids::GridRepo;
 use crate::store::places as stored;
 use crate::store::projection::{self, AreaDeltas};
 use crate::AppState;
+use client_core::campaign::Campaign;
 use client_core::grid::found::{Correction, CorrectionReview, FoundPlace, PlaceReview};
 use client_core::grid::model::GridInfo;
 use client_core::GridDoc;
@@ -19,11 +20,12 @@ type Tx = Transaction<'static, Any>;
 /// Projects a newly synced found place: it counts in coverage at once, marked as awaiting review.
 pub async fn project_found_place(
     tx: &mut Tx,
+    campaign: &Campaign,
     grid: &GridInfo,
     found: &FoundPlace,
     deltas: &mut AreaDeltas,
 ) -> Result<(), Refusal> {
-    projection::project_places(tx, &[(grid, &found.place)], deltas).await?;
+    projection::project_places(tx, campaign, &[(grid, &found.place)], deltas).await?;
     stored::mark_found(tx, found).await?;
     Ok(())
 }
@@ -210,6 +212,7 @@ pub async fn decide_place(
     };
     let decided = review.clone();
     let (place, user) = (place_id.to_string(), username.to_string());
+    let campaign = state.campaigns.current();
     with_grid(
         state,
         &grid,
@@ -232,7 +235,7 @@ pub async fn decide_place(
                         deltas.before(tx, target).await?;
                         stored::move_visits(tx, place_id, target).await?;
                         projection::uncount_place(tx, place_id).await?;
-                        projection::recount_place(tx, target).await?;
+                        projection::recount_place(tx, &campaign.campaign, target).await?;
                     }
                 }
                 let merged_into = match &review {

@@ -13,7 +13,7 @@ use crate::store::coverage;
 use crate::AppState;
 use axum::body::Bytes;
 use chrono::FixedOffset;
-use client_core::grid::coverage::INDICATORS;
+use client_core::campaign::Campaign;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -99,10 +99,10 @@ pub const CSV_HEADER: [&str; 11] = [
 pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Refuses an unknown indicator before anything is streamed.
-pub fn check_indicator(indicator: Option<&str>) -> Result<(), Refusal> {
+pub fn check_indicator(campaign: &Campaign, indicator: Option<&str>) -> Result<(), Refusal> {
     match indicator {
-        Some(ind) if !INDICATORS.iter().any(|i| i.id == ind) => {
-            let ids: Vec<&str> = INDICATORS.iter().map(|i| i.id).collect();
+        Some(ind) if campaign.indicator(ind).is_none() => {
+            let ids: Vec<&str> = campaign.indicators.iter().map(|i| i.id.as_str()).collect();
             Err(Refusal::invalid(format!("unknown indicator {ind:?}; expected one of {}", ids.join(", "))))
         }
         _ => Ok(()),
@@ -134,6 +134,7 @@ async fn produce(
     out: &mut Encoder,
     tx: &mpsc::Sender<Result<Bytes, Refusal>>,
 ) -> Result<(), Refusal> {
+    let campaign = state.campaigns.current().campaign.clone();
     let mut rows = coverage::place_indicators(&state.db, &q.scope);
     let mut current: Option<GapRow> = None;
     while let Some((id, grid, kind, label, address, last_at, last_outcome, excluded, indicator, reached_at)) =
@@ -141,7 +142,7 @@ async fn produce(
     {
         if current.as_ref().is_some_and(|r| r.place_id != id) {
             let done = current.take().expect("checked");
-            let full = !out.push(finish(done), q).map_err(Refusal::internal)?;
+            let full = !out.push(finish(&campaign, done), q).map_err(Refusal::internal)?;
             // Waits while the client is slower than the database; stops if it left.
             if full && tx.send(Ok(out.take().map_err(Refusal::internal)?)).await.is_err() {
                 return Ok(());
@@ -167,7 +168,7 @@ async fn produce(
         }
     }
     if let Some(done) = current.take() {
-        out.push(finish(done), q).map_err(Refusal::internal)?;
+        out.push(finish(&campaign, done), q).map_err(Refusal::internal)?;
     }
     out.end().map_err(Refusal::internal)?;
     let _ = tx.send(Ok(out.take().map_err(Refusal::internal)?)).await;
@@ -175,8 +176,8 @@ async fn produce(
 }
 
 /// Orders a place's indicators and decides whether it needs a revisit.
-fn finish(mut r: GapRow) -> GapRow {
-    let order = |id: &str| INDICATORS.iter().position(|i| i.id == id).unwrap_or(usize::MAX);
+fn finish(campaign: &Campaign, mut r: GapRow) -> GapRow {
+    let order = |id: &str| campaign.indicators.iter().position(|i| i.id == id).unwrap_or(usize::MAX);
     r.reached.sort_by_key(|i| order(i));
     r.missing.sort_by_key(|i| order(i));
     // Same rule as client_core::grid::coverage::place_coverage.

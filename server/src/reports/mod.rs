@@ -12,7 +12,8 @@ use crate::refusal::Refusal;
 use crate::store::coverage::{self as stored, Counts, Grouping};
 use crate::store::{areas, people, StoreResult};
 use crate::AppState;
-use client_core::grid::coverage::{Figure, INDICATORS};
+use client_core::campaign::Campaign;
+use client_core::grid::coverage::Figure;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -80,7 +81,7 @@ async fn counted(state: &AppState, level: &str, area: &str) -> Result<Vec<Covera
             (c.0, name, c.1, c.2 as u64, c.3 as u64, c.4 as u64)
         })
         .collect();
-    Ok(sorted_rows(rows))
+    Ok(sorted_rows(&state.campaigns.current().campaign, rows))
 }
 
 /// Coverage computed from the projected places and indicators (any grouping and filter).
@@ -108,7 +109,7 @@ pub async fn scanned(state: &AppState, by: GroupBy, area: &str, team: &str) -> R
                 .collect()
         }
     };
-    Ok(sorted_rows(rows))
+    Ok(sorted_rows(&state.campaigns.current().campaign, rows))
 }
 
 /// Per volunteer: the team's denominator, and the places this volunteer's own visits reached.
@@ -136,7 +137,7 @@ async fn volunteer_rows(
         if worked_in_area.as_ref().is_some_and(|names| !names.contains(&user)) {
             continue;
         }
-        for ind in INDICATORS {
+        for ind in &state.campaigns.current().campaign.indicators {
             if let Some((eligible, excluded)) = team_figures.get(&(team.clone(), ind.id.to_string())) {
                 let r = reached.get(&(user.clone(), ind.id.to_string())).copied().unwrap_or(0) as u64;
                 rows.push((user.clone(), user.clone(), ind.id.to_string(), *eligible, r, *excluded));
@@ -150,14 +151,16 @@ async fn area_names(state: &AppState) -> Result<HashMap<String, String>, Refusal
     Ok(areas::names(&state.db).await?.into_iter().collect())
 }
 
-fn sorted_rows(rows: Vec<(String, String, String, u64, u64, u64)>) -> Vec<CoverageRow> {
-    let order: HashMap<&str, usize> = INDICATORS.iter().enumerate().map(|(i, ind)| (ind.id, i)).collect();
+/// The rows of the campaign's indicators, in its report order by area.
+fn sorted_rows(campaign: &Campaign, rows: Vec<(String, String, String, u64, u64, u64)>) -> Vec<CoverageRow> {
+    let order: HashMap<&str, usize> =
+        campaign.indicators.iter().enumerate().map(|(i, ind)| (ind.id.as_str(), i)).collect();
     let mut keyed: BTreeMap<(String, usize), CoverageRow> = BTreeMap::new();
     for (area, name, indicator, eligible, reached, excluded) in rows {
         let Some(&pos) = order.get(indicator.as_str()) else {
             continue;
         };
-        let fig = Figure { indicator: INDICATORS[pos].id, eligible, reached, excluded };
+        let fig = Figure { indicator: indicator.clone(), eligible, reached, excluded };
         keyed.insert(
             (area.clone(), pos),
             CoverageRow { area, name, indicator, eligible, reached, excluded, rate: fig.rate() },

@@ -14,7 +14,7 @@ use crate::store::{areas, coverage};
 use crate::tasks::read::{self, TaskFigures};
 use crate::AppState;
 use chrono::FixedOffset;
-use client_core::grid::coverage::{Figure, INDICATORS};
+use client_core::grid::coverage::Figure;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,6 +71,10 @@ pub struct MonthlyReport {
     pub rows: Vec<MonthlyRow>,
     /// Urgent dissuasion tasks issued in the month within the report's scope, including those outside any unit.
     pub tasks: TaskFigures,
+    /// The version of the campaign in force at the month's end, whose indicators the month is counted with
+    /// (0: the default campaign).
+    #[serde(default)]
+    pub campaign_version: i64,
 }
 
 /// Per unit and indicator: (eligible, reached, excluded) at a time.
@@ -95,7 +99,7 @@ async fn visits_between(
 }
 
 fn rate(e: u64, r: u64) -> f64 {
-    Figure { indicator: "", eligible: e, reached: r, excluded: 0 }.rate()
+    Figure { indicator: String::new(), eligible: e, reached: r, excluded: 0 }.rate()
 }
 
 /// The ranking score: the mean rate over the indicators a unit has places for.
@@ -144,9 +148,11 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
     let visits = visits_between(state, start, end, area, team).await?;
     let (mut unit_tasks, tasks) = read::monthly_figures(state, (start, end), area, team).await?;
 
+    // The month is counted with the indicators of the campaign in force at its end.
+    let campaign = crate::campaign::in_force_at(state, end - 1).await?;
     let mut units: BTreeMap<String, Vec<MonthlyIndicator>> = BTreeMap::new();
-    for ind in INDICATORS {
-        for ((unit, id), &(e, r, x)) in now.iter().filter(|((_, id), _)| id == ind.id) {
+    for ind in &campaign.campaign.indicators {
+        for ((unit, id), &(e, r, x)) in now.iter().filter(|((_, id), _)| *id == ind.id) {
             let (pe, pr, _) = before.get(&(unit.clone(), id.clone())).copied().unwrap_or((e, 0, x));
             let (now_rate, prev_rate) = (rate(e, r), rate(pe, pr));
             units.entry(unit.clone()).or_default().push(MonthlyIndicator {
@@ -196,6 +202,7 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
         ends_at: time_text(end, p.offset),
         rows,
         tasks,
+        campaign_version: campaign.version,
     })
 }
 

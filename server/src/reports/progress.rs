@@ -14,7 +14,8 @@ use crate::store::areas;
 use crate::store::coverage::{self as stored, ProgressRows};
 use crate::AppState;
 use chrono::{FixedOffset, NaiveDate};
-use client_core::grid::coverage::{Figure, INDICATORS};
+use client_core::campaign::Campaign;
+use client_core::grid::coverage::Figure;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -116,7 +117,7 @@ pub async fn counted(
         };
         figures.insert(indicator.to_string(), (cumulative(e), cumulative(r)));
     }
-    Ok(Some(series(days, offset, area, figures)))
+    Ok(Some(series(&state.campaigns.current().campaign, days, offset, area, figures)))
 }
 
 /// The series computed from places, indicators and visits: the reference for [`progress`].
@@ -151,24 +152,26 @@ pub async fn scanned(
         }
     }
     replay_gone_places(state, days, offset, area, team, &mut figures).await?;
-    Ok(series(days, offset, area, figures))
+    Ok(series(&state.campaigns.current().campaign, days, offset, area, figures))
 }
 
-fn series(days: &[NaiveDate], offset: FixedOffset, area: &str, figures: Figures) -> Progress {
+fn series(campaign: &Campaign, days: &[NaiveDate], offset: FixedOffset, area: &str, figures: Figures) -> Progress {
     let n = days.len();
-    let series = INDICATORS
+    let series = campaign
+        .indicators
         .iter()
         .filter_map(|ind| {
-            let (eligible, reached) = figures.get(ind.id)?;
+            let (eligible, reached) = figures.get(&ind.id)?;
             let points = days
                 .iter()
                 .enumerate()
                 .map(|(k, d)| {
-                    let f = Figure { indicator: ind.id, eligible: eligible[k], reached: reached[k], excluded: 0 };
+                    let f =
+                        Figure { indicator: ind.id.clone(), eligible: eligible[k], reached: reached[k], excluded: 0 };
                     ProgressPoint { date: d.to_string(), eligible: eligible[k], reached: reached[k], rate: f.rate() }
                 })
                 .collect();
-            Some(ProgressSeries { indicator: ind.id.to_string(), points })
+            Some(ProgressSeries { indicator: ind.id.clone(), points })
         })
         .collect();
     Progress {

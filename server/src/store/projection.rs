@@ -4,9 +4,9 @@
 use crate::store::area_progress::{place_changes, VisitMark};
 use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::store::error::StoreError;
-use client_core::grid::coverage::eligible_indicators;
+use client_core::campaign::Campaign;
 use client_core::grid::doc::millis_to_time;
-use client_core::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit};
+use client_core::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit, ALWAYS_RECORDED};
 use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -193,6 +193,7 @@ async fn flush_progress(
 /// per-area counts follow, each place's contribution taken out before and put back after.
 pub async fn project_places(
     tx: &mut Tx,
+    campaign: &Campaign,
     places: &[(&GridInfo, &Place)],
     deltas: &mut AreaDeltas,
 ) -> Result<(), StoreError> {
@@ -247,7 +248,7 @@ pub async fn project_places(
             })
             .map(|(grid, place)| (place.id.as_str(), place.kind, grid.is_rural()))
             .collect();
-        let mut recounted = reproject_indicators(tx, &changed_rules).await?;
+        let mut recounted = reproject_indicators(tx, campaign, &changed_rules).await?;
         for (grid, place) in chunk {
             let (excluded, gone_history, old_indicators) = match before.remove(&place.id) {
                 Some(b) => (b.excluded, b.gone_history, b.reached_at.into_iter().collect()),
@@ -272,6 +273,7 @@ pub async fn project_places(
 /// Returns each recounted place's eligible indicators with the time each was first reached.
 async fn reproject_indicators(
     tx: &mut Tx,
+    campaign: &Campaign,
     places: &[(&str, PlaceKind, bool)],
 ) -> Result<HashMap<String, Vec<(String, Option<i64>)>>, StoreError> {
     let mut out = HashMap::new();
@@ -284,22 +286,23 @@ async fn reproject_indicators(
             delete_by_place(tx, table, &ids).await?;
         }
         let mut visits = load_visits(tx, &ids).await?;
-        let mut place_rows: Vec<(&str, &'static str, Option<i64>)> = Vec::new();
-        let mut visit_rows: Vec<(Visit, &'static str)> = Vec::new();
+        let mut place_rows: Vec<(&str, &str, Option<i64>)> = Vec::new();
+        let mut visit_rows: Vec<(Visit, &str)> = Vec::new();
         for (place_id, kind, rural) in chunk.iter().filter(|(id, _, _)| !uncounted.contains(*id)) {
             let visits = visits.remove(*place_id).unwrap_or_default();
             let mut indicators = Vec::new();
-            for ind in eligible_indicators(*kind, *rural) {
-                let reaching: Vec<&Visit> = visits.iter().filter(|v| ind.is_reached_by(&v.deliveries)).collect();
+            for ind in campaign.eligible_indicators(*kind, *rural) {
+                let reaching: Vec<&Visit> =
+                    visits.iter().filter(|v| Campaign::is_reached_by(ind, &v.deliveries)).collect();
                 let first = reaching.iter().map(|v| v.at.timestamp_millis()).min();
-                place_rows.push((place_id, ind.id, first));
-                visit_rows.extend(reaching.into_iter().map(|v| (v.clone(), ind.id)));
-                indicators.push((ind.id.to_string(), first));
+                place_rows.push((place_id, &ind.id, first));
+                visit_rows.extend(reaching.into_iter().map(|v| (v.clone(), ind.id.as_str())));
+                indicators.push((ind.id.clone(), first));
             }
             out.insert(place_id.to_string(), indicators);
         }
         insert_place_indicators(tx, &place_rows).await?;
-        let visit_rows: Vec<(&Visit, &str, &'static str)> =
+        let visit_rows: Vec<(&Visit, &str, &str)> =
             visit_rows.iter().map(|(v, ind)| (v, v.place_id.as_str(), *ind)).collect();
         insert_visit_indicators(tx, &visit_rows).await?;
     }
@@ -345,7 +348,7 @@ async fn delete_by_place(tx: &mut Tx, table: &str, ids: &[&str]) -> Result<(), S
     Ok(())
 }
 
-async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &'static str, Option<i64>)]) -> Result<(), StoreError> {
+async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &str, Option<i64>)]) -> Result<(), StoreError> {
     const COLS: usize = 3;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -363,19 +366,25 @@ async fn insert_place_indicators(tx: &mut Tx, rows: &[(&str, &'static str, Optio
 
 /// The stored visits of places, per place, in one statement per chunk.
 async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Visit>>, StoreError> {
-    type Row = (String, String, String, String, i64, String, i64, i64, i64, i64, i64);
+    type Row = (String, String, String, String, i64, String, i64, i64, i64, i64, i64, String);
     let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
     for chunk in ids.chunks(MAX_BINDS) {
         let list = in_list(tx, chunk.len());
         let sql = format!(
             "SELECT place_id, visit_id, volunteer, device_id, at, outcome, handbook, briefed, poster, banner, \
-             led_playing FROM visits WHERE place_id IN ({list})"
+             led_playing, further_deliveries FROM visits WHERE place_id IN ({list})"
         );
         let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(*id);
         }
-        for (place_id, id, volunteer, device, at, outcome, hb, br, po, ba, led) in query.fetch_all(&mut **tx).await? {
+        for (place_id, id, volunteer, device, at, outcome, hb, br, po, ba, led, further) in
+            query.fetch_all(&mut **tx).await?
+        {
+            let mut deliveries = Deliveries::of_flags([hb != 0, br != 0, po != 0, ba != 0, led != 0]);
+            for id in further.split(',').filter(|d| !d.is_empty()) {
+                deliveries.insert(id);
+            }
             let visit = Visit {
                 id: id.parse().map_err(|_| StoreError::internal("stored visit id is not a UUID"))?,
                 place_id: place_id.clone(),
@@ -383,13 +392,7 @@ async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Vi
                 device,
                 at: millis_to_time(at),
                 outcome: outcome.parse().map_err(StoreError::internal)?,
-                deliveries: Deliveries {
-                    handbook: hb != 0,
-                    briefed: br != 0,
-                    poster: po != 0,
-                    banner: ba != 0,
-                    led_playing: led != 0,
-                },
+                deliveries,
                 note: None,
                 gps: None,
             };
@@ -397,6 +400,11 @@ async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Vi
         }
     }
     Ok(out)
+}
+
+/// A visit's deliveries beyond `ALWAYS_RECORDED` (which have columns of their own), comma-separated.
+fn further_deliveries(deliveries: &Deliveries) -> String {
+    deliveries.iter().filter(|d| !ALWAYS_RECORDED.contains(d)).collect::<Vec<_>>().join(",")
 }
 
 /// An optional double for the `Any` driver. sqlx 0.9 sends a NULL `Option<f64>` to PostgreSQL typed as
@@ -554,13 +562,13 @@ async fn counted_places(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMa
 /// Inserts the visits not stored yet and returns the ids of those it inserted. Each is stored under the place it
 /// counts for, with the place it was recorded for beside it when that differs (a merged duplicate).
 async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> Result<BTreeSet<String>, StoreError> {
-    const COLS: usize = 17;
+    const COLS: usize = 18;
     let mut inserted = BTreeSet::new();
     let received_at = now_ms();
     for chunk in visits.chunks(MAX_BINDS / COLS) {
         let sql = format!(
             "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
-             poster, banner, led_playing, note, lat, lon, received_at, recorded_place_id) VALUES {} \
+             poster, banner, led_playing, further_deliveries, note, lat, lon, received_at, recorded_place_id) VALUES {} \
              ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
             values_list(tx, chunk.len(), COLS)
         );
@@ -568,6 +576,7 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> 
         for (grid_code, v, counted) in chunk {
             let place = counted.unwrap_or(&v.place_id);
             let recorded = (place != v.place_id).then_some(v.place_id.as_str());
+            let flags = v.deliveries.flags();
             query = query
                 .bind(v.id.to_string())
                 .bind(place)
@@ -576,11 +585,12 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> 
                 .bind(&v.device)
                 .bind(v.at.timestamp_millis())
                 .bind(v.outcome.id())
-                .bind(i64::from(v.deliveries.handbook))
-                .bind(i64::from(v.deliveries.briefed))
-                .bind(i64::from(v.deliveries.poster))
-                .bind(i64::from(v.deliveries.banner))
-                .bind(i64::from(v.deliveries.led_playing))
+                .bind(i64::from(flags[0]))
+                .bind(i64::from(flags[1]))
+                .bind(i64::from(flags[2]))
+                .bind(i64::from(flags[3]))
+                .bind(i64::from(flags[4]))
+                .bind(further_deliveries(&v.deliveries))
                 .bind(&v.note)
                 .bind(NullableF64(v.gps.map(|g| g.0)))
                 .bind(NullableF64(v.gps.map(|g| g.1)))
@@ -603,7 +613,7 @@ pub struct VisitPlan {
     /// Visits not stored yet: what inserting `placed` must insert, no more and no less.
     new_ids: BTreeSet<String>,
     /// (visit's index in `placed`, place, indicator) the new visits reach.
-    visit_indicators: Vec<(usize, String, &'static str)>,
+    visit_indicators: Vec<(usize, String, String)>,
     /// (place, indicator, first reached): earlier than stored.
     reached: Vec<(String, String, i64)>,
     /// Places whose last visit (and so exclusion) is to be written.
@@ -615,6 +625,7 @@ pub struct VisitPlan {
 /// change nothing.
 pub async fn plan_visits(
     conn: &mut AnyConnection,
+    campaign: &Campaign,
     visits: &[(&str, &Visit)],
     deltas: &mut AreaDeltas,
 ) -> Result<VisitPlan, StoreError> {
@@ -681,9 +692,11 @@ pub async fn plan_visits(
         };
         before.entry(*place_id).or_insert_with(|| (place.state(), place.reached_at.clone(), place.last_seen()));
         let at = v.at.timestamp_millis();
-        for ind in eligible_indicators(place.kind, place.rural).filter(|i| i.is_reached_by(&v.deliveries)) {
-            plan.visit_indicators.push((*i, place_id.to_string(), ind.id));
-            if let Some(reached) = place.reached_at.get_mut(ind.id) {
+        for ind in
+            campaign.eligible_indicators(place.kind, place.rural).filter(|i| Campaign::is_reached_by(i, &v.deliveries))
+        {
+            plan.visit_indicators.push((*i, place_id.to_string(), ind.id.clone()));
+            if let Some(reached) = place.reached_at.get_mut(&ind.id) {
                 if reached.is_none_or(|r| r > at) {
                     *reached = Some(at);
                 }
@@ -728,8 +741,11 @@ pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan) -> Result<(), StoreErro
             "visits of these grids were stored concurrently while this request wrote them; retry",
         ));
     }
-    let indicators: Vec<(&Visit, &str, &'static str)> =
-        plan.visit_indicators.iter().map(|(i, place, ind)| (&plan.placed[*i].1, place.as_str(), *ind)).collect();
+    let indicators: Vec<(&Visit, &str, &str)> = plan
+        .visit_indicators
+        .iter()
+        .map(|(i, place, ind)| (&plan.placed[*i].1, place.as_str(), ind.as_str()))
+        .collect();
     insert_visit_indicators(tx, &indicators).await?;
     let reached: Vec<(&str, &str, i64)> =
         plan.reached.iter().map(|(place, ind, at)| (place.as_str(), ind.as_str(), *at)).collect();
@@ -738,7 +754,7 @@ pub async fn apply_visits(tx: &mut Tx, plan: &VisitPlan) -> Result<(), StoreErro
     update_last_visits(tx, &places).await
 }
 
-async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &'static str)]) -> Result<(), StoreError> {
+async fn insert_visit_indicators(tx: &mut Tx, rows: &[(&Visit, &str, &str)]) -> Result<(), StoreError> {
     const COLS: usize = 5;
     for chunk in rows.chunks(MAX_BINDS / COLS) {
         let sql = format!(
@@ -807,12 +823,12 @@ async fn update_last_visits(tx: &mut Tx, rows: &[(&str, &ProjectedPlace)]) -> Re
 
 /// Recomputes everything a place's coverage depends on from its stored visits: its indicator rows, its last
 /// visit and whether that excludes it (after visits moved to it). Call between `deltas` before and after.
-pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), StoreError> {
+pub async fn recount_place(tx: &mut Tx, campaign: &Campaign, place_id: &str) -> Result<(), StoreError> {
     let (kind, rural): (String, i64) = sqlx::query_as("SELECT kind, rural FROM places WHERE place_id = $1")
         .bind(place_id)
         .fetch_one(&mut **tx)
         .await?;
-    reproject_indicators(tx, &[(place_id, kind.parse().map_err(StoreError::internal)?, rural != 0)]).await?;
+    reproject_indicators(tx, campaign, &[(place_id, PlaceKind::of(&kind), rural != 0)]).await?;
     let last: Option<(String, i64, String)> = sqlx::query_as(
         "SELECT visit_id, at, outcome FROM visits WHERE place_id = $1 ORDER BY at DESC, visit_id DESC LIMIT 1",
     )
@@ -834,6 +850,29 @@ pub async fn recount_place(tx: &mut Tx, place_id: &str) -> Result<(), StoreError
     .bind(place_id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Recounts places of one kind and setting under `campaign` (whose rules for them changed): their indicator
+/// rows from their stored visits, and the per-area counts through `deltas`.
+pub async fn recount_places(
+    tx: &mut Tx,
+    campaign: &Campaign,
+    ids: &[&str],
+    kind: PlaceKind,
+    rural: bool,
+    deltas: &mut AreaDeltas,
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(MAX_BINDS) {
+        for id in chunk {
+            deltas.before(tx, id).await?;
+        }
+        let places: Vec<(&str, PlaceKind, bool)> = chunk.iter().map(|id| (*id, kind, rural)).collect();
+        reproject_indicators(tx, campaign, &places).await?;
+        for id in chunk {
+            deltas.after(tx, id).await?;
+        }
+    }
     Ok(())
 }
 

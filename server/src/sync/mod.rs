@@ -8,11 +8,13 @@ pub mod reassigned;
 pub mod tasks;
 
 use crate::accounts::audit;
+use crate::campaign::InForce;
 use crate::refusal::Refusal;
 use crate::store::db::now_ms;
 use crate::store::grids::{Cached, GridLock, GridRepo, GridSession, GridWrite};
 use crate::store::{areas, device_grids, devices, places as stored_places, projection, tasks as stored_tasks};
 use crate::{settings, AppState};
+use client_core::campaign::Campaign;
 use client_core::grid::model::Visit;
 use client_core::limits::SyncBudget;
 use client_core::protocol::{
@@ -22,6 +24,7 @@ use client_core::sign::PublicKey;
 use client_core::sync::Author;
 use client_core::sync::{accept_push_with, accept_push_within, new_reply, Accepted, PushError, Signer, Trust};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// The device syncing, as its verified token names it (its account and enrolment checked before the sync).
 #[derive(Debug, Clone)]
@@ -147,6 +150,8 @@ struct Checked {
     session: GridSession,
     /// Records stored but not projected (`check_accepted`).
     set_aside: usize,
+    /// The campaign that counts this sync's visits, the same from check to commit.
+    campaign: Arc<InForce>,
 }
 
 /// Check: reads the device's team and grids (one connection), refuses pushes for grids it may not write, then
@@ -187,7 +192,8 @@ async fn check(state: &AppState, device: &Device, author: &Author, pushes: &[Gri
         .collect();
     crate::sync::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
     let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
-    Ok(Checked { holder, replies, pulled, accepted, locks, session, set_aside })
+    let campaign = state.campaigns.current();
+    Ok(Checked { holder, replies, pulled, accepted, locks, session, set_aside, campaign })
 }
 
 /// Reads the device's team, the team's grids and the grids the device holds, and refuses a request that
@@ -331,13 +337,13 @@ struct Plan {
 /// grids' locks keep their places' rows as read), so that those reads take no turn at the gate; unless the push
 /// also holds places found in the field: its visits may be for them, and they are written behind the gate.
 async fn plan(checked: &mut Checked, device: &Device, tasks: Option<&[TaskPush]>) -> Result<Plan, Refusal> {
-    let Checked { holder, replies, pulled, accepted, locks, session, .. } = checked;
+    let Checked { holder, replies, pulled, accepted, locks, session, campaign, .. } = checked;
     let mut deltas = projection::AreaDeltas::default();
     let finds_places = accepted.iter().any(|(_, acc, _)| !acc.records.places.is_empty());
     let planned = match finds_places {
         false => {
             let new_visits = counted_new_visits(accepted, locks, &holder.signers.quarantined);
-            Some(projection::plan_visits(session.reader(), &new_visits, &mut deltas).await?)
+            Some(projection::plan_visits(session.reader(), &campaign.campaign, &new_visits, &mut deltas).await?)
         }
         true => None,
     };
@@ -403,7 +409,7 @@ async fn commit(
     tasks: Option<Vec<TaskPush>>,
     docs: BTreeMap<String, Vec<DocPush>>,
 ) -> Result<Committed, Refusal> {
-    let Checked { holder, replies, pulled, accepted, locks, session, set_aside } = checked;
+    let Checked { holder, replies, pulled, accepted, locks, session, set_aside, campaign } = checked;
     let Plan { mut deltas, planned, stored, now, newly_held, newly_told, given_back, seen_recently, writes_nothing } =
         plan;
     let relayed: usize = accepted.iter().map(|(_, a, _)| a.signatures.len()).sum();
@@ -420,12 +426,13 @@ async fn commit(
         let Holder { team, signers, .. } = holder;
         let job = async move {
             let (_gate, mut tx) = session.into_writer().await?;
-            let new_versions = store_grids(&state, &mut tx, &accepted, &locks, &mut deltas).await?;
+            let rules = &campaign.campaign;
+            let new_versions = store_grids(&state, &mut tx, rules, &accepted, &locks, &mut deltas).await?;
             let plan = match planned {
                 Some(plan) => plan,
                 None => {
                     let new_visits = counted_new_visits(&accepted, &locks, &signers.quarantined);
-                    projection::plan_visits(&mut tx, &new_visits, &mut deltas).await?
+                    projection::plan_visits(&mut tx, rules, &new_visits, &mut deltas).await?
                 }
             };
             projection::apply_visits(&mut tx, &plan).await?;
@@ -539,6 +546,7 @@ async fn contacts_of(state: &AppState, grid: &str) -> Result<Vec<Contact>, Refus
 async fn store_grids(
     state: &AppState,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    campaign: &Campaign,
     accepted: &[(usize, Accepted, Cached)],
     locks: &[GridLock],
     deltas: &mut projection::AreaDeltas,
@@ -550,7 +558,7 @@ async fn store_grids(
             let info =
                 cached.doc.grid_info()?.ok_or_else(|| Refusal::internal(format!("grid {} has no info", lock.code)))?;
             for place in &acc.records.places {
-                crate::places::project_found_place(tx, &info, place, deltas).await?;
+                crate::places::project_found_place(tx, campaign, &info, place, deltas).await?;
             }
         }
         for correction in &acc.records.corrections {

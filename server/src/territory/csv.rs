@@ -5,10 +5,12 @@
 //! finds, each with the physical line number the office will see in their editor, and
 //! accepts nothing unless the whole file is valid: a half-imported territory is worse than none.
 
+use client_core::campaign::Campaign;
 use client_core::grid::model::{AreaKind, GridInfo, Place, PlaceKind, UnknownName, MAX_TEXT_BYTES};
 use csv::ByteRecord;
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::Arc;
 
 /// One valid row of the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +121,7 @@ fn csv_reader<R: std::io::Read>(input: R) -> csv::Reader<R> {
 
 /// Parses and validates the whole file. Returns either the valid file (identical duplicate places kept once,
 /// at their first line) or every error found, sorted by line.
-pub fn parse_territory_csv(bytes: &[u8]) -> Result<Territory<'_>, Vec<RowError>> {
+pub fn parse_territory_csv(bytes: &[u8], campaign: Arc<Campaign>) -> Result<Territory<'_>, Vec<RowError>> {
     // Excel's "CSV UTF-8" export starts with a BOM. The csv reader would skip it too, but
     // stripping it here keeps its byte offsets aligned with the slice `LineCounter` scans.
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
@@ -154,7 +156,7 @@ pub fn parse_territory_csv(bytes: &[u8]) -> Result<Territory<'_>, Vec<RowError>>
             None => {
                 header_line = line;
                 match parse_header(&fields) {
-                    Ok(columns) => importer = Some(Importer::new(columns)),
+                    Ok(columns) => importer = Some(Importer::new(columns, campaign.clone())),
                     Err(problems) => {
                         // Without a trustworthy header no row can be interpreted.
                         for problem in problems {
@@ -331,6 +333,8 @@ struct Columns {
     columns: Vec<Col>,
     /// Field position of each column, if present.
     positions: [Option<usize>; COLUMN_COUNT],
+    /// Whose place kinds the kind column names.
+    campaign: Arc<Campaign>,
 }
 
 /// Row-by-row state once the header is known.
@@ -353,13 +357,13 @@ struct Importer {
 }
 
 impl Importer {
-    fn new(columns: Vec<Col>) -> Self {
+    fn new(columns: Vec<Col>, campaign: Arc<Campaign>) -> Self {
         let mut positions = [None; COLUMN_COUNT];
         for (position, &col) in columns.iter().enumerate() {
             positions[col as usize] = Some(position);
         }
         Importer {
-            columns: Columns { columns, positions },
+            columns: Columns { columns, positions, campaign },
             records: 0,
             rows: Vec::new(),
             places: HashMap::new(),
@@ -481,7 +485,7 @@ impl Columns {
         let get = |col: Col| values[col as usize];
         let text = |col: Col| get(col).map(str::to_string);
 
-        let kind = get(Col::Kind).and_then(|v| match v.parse::<PlaceKind>() {
+        let kind = get(Col::Kind).and_then(|v| match PlaceKind::named(&self.campaign, v) {
             Ok(kind) => Some(kind),
             Err(e) => {
                 problems.push(format!("column kind: {e}"));
@@ -709,6 +713,10 @@ impl Errors {
 mod tests {
     use super::*;
 
+    fn default_campaign() -> Arc<Campaign> {
+        Arc::new(Campaign::default_campaign().clone())
+    }
+
     const HEADER: &str = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name,address,contact_name,contact_phone,lat,lon";
 
     /// A valid record for the full header, with the given place id and label.
@@ -728,7 +736,7 @@ mod tests {
     }
 
     fn errors(bytes: &[u8]) -> Vec<RowError> {
-        match parse_territory_csv(bytes) {
+        match parse_territory_csv(bytes, default_campaign()) {
             Ok(territory) => panic!("expected errors, got {:?}", territory.rows()),
             Err(errors) => errors,
         }
@@ -736,7 +744,7 @@ mod tests {
 
     /// The rows of a valid file, in line order.
     fn rows(bytes: &[u8]) -> Vec<TerritoryRow> {
-        match parse_territory_csv(bytes) {
+        match parse_territory_csv(bytes, default_campaign()) {
             Ok(territory) => territory.rows().unwrap(),
             Err(errors) => panic!("expected a valid file, got {errors:#?}"),
         }
@@ -831,7 +839,7 @@ mod tests {
         let text =
             [HEADER, &row("P1", "a"), &g2("P2", "\"b, quoted\""), "", &row("P3", "c"), &g2("P4", "d"), &row("P1", "a")]
                 .join("\r\n");
-        let territory = parse_territory_csv(text.as_bytes()).unwrap();
+        let territory = parse_territory_csv(text.as_bytes(), default_campaign()).unwrap();
         assert_eq!(territory.row_count(), 4);
         let grids: Vec<(&str, u64)> = territory.grids().map(|(g, line)| (g.code.as_str(), line)).collect();
         assert_eq!(grids, vec![("G1", 2), ("G2", 3)]);
@@ -981,7 +989,7 @@ mod tests {
     fn bad_coordinates() {
         let with =
             |lat: &str, lon: &str| csv(&[HEADER, &row("P1", "a"), &row_with("P2", "b", &format!(",,,{lat},{lon}"))]);
-        assert!(parse_territory_csv(&with("-90", "180")).is_ok());
+        assert!(parse_territory_csv(&with("-90", "180"), default_campaign()).is_ok());
         assert_single_error(&with("91", "10"), 3, &["column lat", "outside -90..90"]);
         assert_single_error(&with("10", "-180.5"), 3, &["column lon", "outside -180..180"]);
         assert_single_error(&with("NaN", "10"), 3, &["column lat"]);

@@ -44,7 +44,8 @@ pub struct ImportSummary {
 }
 
 pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, Refusal> {
-    let territory = parse_territory_csv(bytes)
+    let campaign = state.campaigns.current();
+    let territory = parse_territory_csv(bytes, campaign.campaign.clone())
         .map_err(|errors| not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     let mut summary = ImportSummary { dry_run, rows: territory.row_count() as u64, ..Default::default() };
     let codes: Vec<String> = territory.grids().map(|(g, _)| g.code.clone()).collect();
@@ -122,7 +123,7 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
         summary.grids_changed += writes.len() as u64;
         drop(writes);
         drop(written);
-        projection::project_places(&mut tx, &changed, &mut deltas).await?;
+        projection::project_places(&mut tx, &campaign.campaign, &changed, &mut deltas).await?;
         write_contacts(&mut tx, chunk.iter().flat_map(|(_, rows)| rows)).await?;
     }
     if !errors.is_empty() {

@@ -1,14 +1,26 @@
-// Coverage of places and grids, evaluated from the rules table the server derives from client-core's
-// coverage rules (served as rules.json). Nothing about the campaign is written here: which kinds count for
-// an indicator, which deliveries reach it and which outcomes exclude or call for a revisit all come from the
-// table; this file only mirrors how client_core::coverage combines them.
-
-/** Bit mask of a visit's deliveries, in the table's field order. */
-export const deliveryMask = (rules, visit) =>
-  rules.delivery_fields.reduce((m, f, i) => m | (visit[f] ? 1 << i : 0), 0);
+// Coverage of places and grids, evaluated from the rules table the server derives from the campaign in force
+// and client-core's coverage rules (served as rules.json). Nothing about the campaign is written here: which
+// kinds count for an indicator, which deliveries reach it and which outcomes exclude or call for a revisit all
+// come from the table; this file only mirrors how client_core::coverage combines them.
+import { deliveriesOf } from "./grid.js";
 
 /** "Which came last": by time, then by visit id (UUID v7), as on every replica. */
 const later = (a, b) => (b.at > a.at || (b.at === a.at && b.id > a.id) ? b : a);
+
+/** The deliveries that reach an indicator, whichever way it is reached. */
+const reachIds = (ind) => ind.reached_by.any_of ?? ind.reached_by.all_of ?? [];
+
+/**
+ * Whether deliveries (`has(id)` tells which were made) reach an indicator: one of `any_of`, or every one of
+ * `all_of` (Campaign::is_reached_by).
+ */
+function reaches(ind, has) {
+  const { any_of: any, all_of: all } = ind.reached_by;
+  return any ? any.some(has) : (all ?? []).every(has);
+}
+
+/** Whether one visit reaches an indicator. */
+const visitReaches = (ind, visit) => reaches(ind, (id) => visit[id] === true);
 
 export function eligibleIndicators(rules, kind, rural) {
   return rules.indicators.filter((ind) => (rural ? ind.eligible_rural : ind.eligible_urban).includes(kind));
@@ -18,11 +30,10 @@ export function eligibleIndicators(rules, kind, rural) {
 export function placeCoverage(rules, kind, rural, visits) {
   const last = visits.length ? visits.reduce(later) : null;
   const excluded = !!last && rules.excluding_outcomes.includes(last.outcome);
-  const masks = visits.map((v) => deliveryMask(rules, v));
   const reached = [];
   const missing = [];
   for (const ind of eligibleIndicators(rules, kind, rural)) {
-    (masks.some((m) => ind.reached_by.includes(m)) ? reached : missing).push(ind.id);
+    (visits.some((v) => visitReaches(ind, v)) ? reached : missing).push(ind.id);
   }
   const needsRevisit = !excluded && missing.length > 0 && !!last && rules.revisit_outcomes.includes(last.outcome);
   return { reached, missing, excluded, needsRevisit, visitCount: visits.length, done: excluded || missing.length === 0 };
@@ -45,19 +56,36 @@ export function summarize(rules, places, rural) {
   return figures.filter((f) => f.eligible + f.excluded > 0);
 }
 
-/** The fewest deliveries that reach every indicator a place is eligible for ("all done" in one tap). */
-export function deliveriesForAll(rules, kind, rural) {
-  let mask = 0;
-  for (const ind of eligibleIndicators(rules, kind, rural)) {
-    if (ind.reached_by.includes(mask)) continue;
-    const single = rules.delivery_fields.map((_, i) => 1 << i).find((bit) => ind.reached_by.includes(mask | bit));
-    mask |= single ?? Math.min(...ind.reached_by.filter((m) => m !== 0));
-  }
-  return rules.delivery_fields.filter((_, i) => mask & (1 << i));
+/** Delivery ids in the campaign's display order; any the campaign no longer has (an older visit's) last. */
+export function inDisplayOrder(rules, ids) {
+  const order = (id) => {
+    const i = rules.deliveries.findIndex((d) => d.id === id);
+    return i < 0 ? rules.deliveries.length : i;
+  };
+  return [...ids].sort((a, b) => order(a) - order(b));
 }
 
-/** Deliveries that matter at a place: those that, alone, reach one of its indicators. */
+/** A visit's deliveries in the campaign's display order. */
+export const visitDeliveries = (rules, visit) => inDisplayOrder(rules, deliveriesOf(visit));
+
+/**
+ * The fewest deliveries that reach every indicator a place is eligible for ("all done" in one tap), taken
+ * indicator by indicator: one already chosen may do; else the first of an `any_of` in display order, or every
+ * missing one of an `all_of`.
+ */
+export function deliveriesForAll(rules, kind, rural) {
+  const chosen = new Set();
+  const has = (id) => chosen.has(id);
+  for (const ind of eligibleIndicators(rules, kind, rural)) {
+    if (reaches(ind, has)) continue;
+    const { any_of: any, all_of: all } = ind.reached_by;
+    for (const id of any ? inDisplayOrder(rules, any).slice(0, 1) : all ?? []) chosen.add(id);
+  }
+  return inDisplayOrder(rules, chosen);
+}
+
+/** Deliveries that matter at a place: those that reach one of its indicators, alone or with others. */
 export function relevantDeliveries(rules, kind, rural) {
-  const inds = eligibleIndicators(rules, kind, rural);
-  return rules.delivery_fields.filter((_, i) => inds.some((ind) => ind.reached_by.includes(1 << i)));
+  const ids = new Set(eligibleIndicators(rules, kind, rural).flatMap(reachIds));
+  return rules.deliveries.map((d) => d.id).filter((id) => ids.has(id));
 }

@@ -2,13 +2,14 @@
 //   ROOT { schema, grid: {code, name, village_code, village_name, village_kind, town_code, town_name},
 //          places: {<id>: {kind, label, address?, lat?, lon?}},
 //                  found in the field: {F-<uuid v7>: {…, added_by, device, added_at, review?, merged_into?}}
-//          visits: {<uuid v7>: {place, volunteer, device, at, outcome, handbook, briefed, poster, banner,
-//                               led_playing, note?, lat?, lon?}},
+//          visits: {<uuid v7>: {place, volunteer, device, at, outcome, <delivery id>: bool…, note?, lat?, lon?}},
 //          corrections: {<uuid v7>: {place, label?, address?, volunteer, device, at, review?}} }
 // The server accepts from a device only changes that add one new visit, found place or correction object with
 // exactly these fields and types: texts are scalar strings (automerge's ImmutableString, not collaborative text),
-// `at`/`added_at` timestamps, the five deliveries booleans, lat/lon 64-bit floats; `review` and `merged_into` are
-// the server's alone.
+// `at`/`added_at` timestamps, deliveries booleans, lat/lon 64-bit floats; `review` and `merged_into` are the
+// server's alone. Every visit records the rules table's `always_recorded` deliveries, delivered or not (a reader
+// refuses a visit without them), and any further delivery only when delivered; what it delivered is whichever of
+// its fields are `true`. Read into plain values, a visit keeps those same `true` fields.
 import * as A from "@automerge/automerge/slim";
 
 export { A };
@@ -35,6 +36,9 @@ export function loadDoc(snapshot, changes, actor) {
   return doc;
 }
 
+/** What a visit (as stored, or in plain values) delivered: the ids of its fields that are `true`. */
+export const deliveriesOf = (visit) => Object.keys(visit).filter((k) => visit[k] === true);
+
 /** A visit as stored in the document, read into plain values. */
 function readVisit(id, v) {
   return {
@@ -44,11 +48,7 @@ function readVisit(id, v) {
     device: text(v.device),
     at: v.at instanceof Date ? v.at.getTime() : Number(v.at),
     outcome: text(v.outcome),
-    handbook: v.handbook === true,
-    briefed: v.briefed === true,
-    poster: v.poster === true,
-    banner: v.banner === true,
-    led_playing: v.led_playing === true,
+    ...Object.fromEntries(deliveriesOf(v).map((d) => [d, true])),
     note: text(v.note),
     lat: typeof v.lat === "number" ? v.lat : undefined,
     lon: typeof v.lon === "number" ? v.lon : undefined,
@@ -152,8 +152,11 @@ export function addCorrection(doc, c, upgrade) {
   return { doc: next, changes: [...changes, change] };
 }
 
-/** Records a visit as one change by the document's actor; returns the new document and the change's bytes. */
-export function addVisit(doc, visit) {
+/**
+ * Records a visit as one change by the document's actor: its deliveries are its `true` fields, and each of
+ * `alwaysRecorded` (the rules table's) is written delivered or not. Returns the new document and the change.
+ */
+export function addVisit(doc, visit, alwaysRecorded) {
   if (doc.visits?.[visit.id]) throw new Error(`visit ${visit.id} already exists`);
   return commitOne(doc, visit.at, (d) => {
     d.visits[visit.id] = {};
@@ -163,7 +166,8 @@ export function addVisit(doc, visit) {
     v.device = scalar(visit.device);
     v.at = new Date(visit.at);
     v.outcome = scalar(visit.outcome);
-    for (const f of ["handbook", "briefed", "poster", "banner", "led_playing"]) v[f] = visit[f] === true;
+    for (const d of alwaysRecorded) v[d] = visit[d] === true;
+    for (const d of deliveriesOf(visit)) v[d] = true;
     if (visit.note) v.note = scalar(visit.note);
     putGps(v, visit);
   });

@@ -1,5 +1,6 @@
-// The app's words in Chinese (the default) and English. Place kinds and outcomes take their Chinese names from
-// the server's rules table, so they are written once; their English names are the ids made readable.
+// The app's words in Chinese (the default) and English. The campaign's place kinds, deliveries and indicators
+// take both names from the server's rules table, and the outcomes and the urgent tasks' enumerations their
+// Chinese names, so each is written once; those with no English name there show their id made readable.
 
 const TEXT = {
   zh: {
@@ -34,7 +35,6 @@ const TEXT = {
     badAmount: "金额应为数字，例如 5000 或 1234.50。", notReachedDissuaded: "未联系上本人，就不能记为已劝阻。",
     notReachedMoney: "只有联系上本人，才能知道是否有资金损失。", amountWithoutLoss: "填写损失金额时，请勾选“已有资金损失”。",
     yes: "是", no: "否", place: "点位", carried: "条记录来自上次登记，将在同步时上传",
-    handbook: "手册", briefed: "讲解", poster: "海报", banner: "横幅", led_playing: "LED在播",
     you: "本机", unsynced: "待同步",
     syncedHub: "已与中转设备同步。{n} 条记录尚未到达服务器，中转设备联网后会转发。",
     carriedTasks: "条紧急任务记录来自上次登记，将在同步时上传",
@@ -85,7 +85,6 @@ const TEXT = {
     badAmount: "The amount is a number such as 5000 or 1234.50.", notReachedDissuaded: "A person who was not reached cannot have been dissuaded.",
     notReachedMoney: "Whether money was lost is known only when the person was reached.", amountWithoutLoss: "An amount lost needs “Money already lost”.",
     yes: "Yes", no: "No", place: "Place", carried: "records from the earlier enrolment go out with the next sync",
-    handbook: "Handbook", briefed: "Briefed", poster: "Poster", banner: "Banner", led_playing: "LED playing",
     you: "this phone", unsynced: "to sync",
     syncedHub: "Synced with the hub. {n} records are not at the server yet; the hub forwards them once online.",
     carriedTasks: "urgent task records from the earlier enrolment go out with the next sync",
@@ -123,10 +122,15 @@ export function t(key, vars = {}) {
 
 const readable = (id) => id.replace(/[_-]/g, " ").replace(/^./, (c) => c.toUpperCase());
 
-/** A place kind or outcome by its id: the rules table's Chinese name, or the id made readable in English. */
+/**
+ * A place kind, delivery, outcome… by its id, as the rules table's `list` names it in the app's language. In
+ * English, entries with no English name there (outcomes, the tasks' enumerations) and ids the list lacks (a
+ * kind an earlier campaign had) show the id made readable; in Chinese, an id the list lacks shows as it is.
+ */
 export function named(list, id) {
-  if (lang === "zh") return list.find((n) => n.id === id)?.zh ?? id;
-  return readable(id);
+  const n = list.find((x) => x.id === id);
+  if (lang === "zh") return n?.zh ?? id;
+  return n?.en ?? readable(id);
 }
 
 export const indicatorName = (ind) => (lang === "zh" ? ind.name_zh : ind.name_en);

@@ -3,7 +3,7 @@
 // settings. Sized for a 360 px wide phone with big touch targets.
 import { h, $ } from "./dom.js";
 import { t, named, indicatorName, formatTime } from "./i18n.js";
-import { deliveriesForAll, relevantDeliveries } from "./coverage.js";
+import { deliveriesForAll, relevantDeliveries, visitDeliveries } from "./coverage.js";
 import { StoreError } from "./store.js";
 import { SigningUnavailable } from "./sign.js";
 import { outcomeProblem, parseYuan, yuanText } from "./task.js";
@@ -295,16 +295,18 @@ export function placeScreen(ctx, code, placeId) {
     }
     button?.blur();
   };
-  const flags = (list) => Object.fromEntries(rules.delivery_fields.map((f) => [f, list.includes(f)]));
+  // A visit keeps what it delivered as `true` fields named by the deliveries' ids, as the document does.
+  const flags = (ids) => Object.fromEntries(ids.map((id) => [id, true]));
+  const deliveryName = (id) => named(rules.deliveries, id);
   const all = deliveriesForAll(rules, p.kind, view.rural);
   const quick = h("div", { class: "quick" },
     h("button", { type: "button", class: "big primary wide", dataset: { quick: "all" }, onclick: (e) => save({ outcome: "completed", ...flags(all) }, e.currentTarget) },
-      `✓ ${t("quickAll")}`, h("small", {}, all.map((f) => t(f)).join(" + "))),
+      `✓ ${t("quickAll")}`, h("small", {}, all.map(deliveryName).join(" + "))),
     ...[["nobody-home", "nobodyHome"], ["refused", "refusedOutcome"], ["gone", "goneOutcome"]].map(([outcome, key]) =>
-      h("button", { type: "button", class: "big", dataset: { quick: outcome }, onclick: (e) => save({ outcome, ...flags([]) }, e.currentTarget) }, t(key))));
+      h("button", { type: "button", class: "big", dataset: { quick: outcome }, onclick: (e) => save({ outcome }, e.currentTarget) }, t(key))));
 
   const relevant = relevantDeliveries(rules, p.kind, view.rural);
-  const boxes = relevant.map((f) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "delivery", value: f }), t(f)));
+  const boxes = relevant.map((id) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "delivery", value: id }), deliveryName(id)));
   const outcome = h("select", { id: "outcome", "aria-label": t("outcome") }, rules.outcomes.map((o) => h("option", { value: o.id }, named(rules.outcomes, o.id))));
   const details = h("details", { class: "details" },
     h("summary", {}, t("details")),
@@ -337,7 +339,7 @@ export function placeScreen(ctx, code, placeId) {
       ? h("ul", { class: "history", id: "history" }, p.visits.map((v) => h("li", { dataset: { visit: v.id, outcome: v.outcome, pending: pending.has(v.id) } },
         h("div", {}, h("strong", {}, named(rules.outcomes, v.outcome)), h("span", { class: "muted" }, ` ${formatTime(v.at)} · ${v.volunteer}`),
           pending.has(v.id) ? h("span", { class: "pill pending" }, t("unsynced")) : null),
-        h("div", {}, rules.delivery_fields.filter((f) => v[f]).map((f) => t(f)).join(" + ")),
+        h("div", {}, visitDeliveries(rules, v).map(deliveryName).join(" + ")),
         v.note ? h("div", { class: "note" }, v.note) : null,
         v.lat != null ? h("div", { class: "muted" }, `GPS ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`) : null)))
       : h("p", { class: "empty", id: "history" }, t("noVisits")),

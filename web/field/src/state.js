@@ -176,7 +176,7 @@ export class State {
   }
 
   writeVisit(code, visit) {
-    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit), [{ visit }]).then(() => visit);
+    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit, this.rules.always_recorded), [{ visit }]).then(() => visit);
   }
 
   /**

@@ -1,0 +1,13 @@
+-- Campaign definitions as the office applied them, one row per version (the file's text, as applied). No row:
+-- the default campaign (version 0) is in force. The newest version is in force from `applied_at` (milliseconds
+-- since the epoch) on.
+CREATE TABLE campaigns (
+    version BIGINT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    applied_at BIGINT NOT NULL,
+    applied_by TEXT NOT NULL
+);
+
+-- A visit's deliveries beyond the five every visit records (their ids, comma-separated): those of later
+-- campaigns (see client_core::grid::model::ALWAYS_RECORDED).
+ALTER TABLE visits ADD COLUMN further_deliveries TEXT NOT NULL DEFAULT '';

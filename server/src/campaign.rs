@@ -1,0 +1,188 @@
+//! The campaign in force on this server: which version of the office's definition counts, loaded at start and
+//! replaced when the office applies a new one; and what applying one would change (the dry run), then applying
+//! it: the new version stored and every place whose eligibility changes recounted, in one transaction.
+
+use crate::refusal::Refusal;
+use crate::store::{campaigns as stored, projection, StoreError};
+use crate::AppState;
+use client_core::campaign::{self, Campaign, Changes};
+use client_core::grid::model::PlaceKind;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+/// One version of the campaign, as applied.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    /// 0 for the default campaign, which was never applied.
+    pub version: i64,
+    pub campaign: Arc<Campaign>,
+    /// The definition file as applied.
+    pub definition: String,
+    pub applied_at: i64,
+    pub applied_by: String,
+    /// The field app's rules for this version (`http::field_app`), made once.
+    pub rules_json: Arc<Vec<u8>>,
+}
+
+impl InForce {
+    fn new(version: i64, campaign: Campaign, definition: String, applied_at: i64, applied_by: String) -> InForce {
+        let rules = client_core::grid::rules_table::rules_table(&campaign, version);
+        let rules_json = Arc::new(serde_json::to_vec(&rules).expect("rules serialize"));
+        campaign::know(&campaign);
+        InForce { version, campaign: Arc::new(campaign), definition, applied_at, applied_by, rules_json }
+    }
+
+    fn default_campaign() -> InForce {
+        InForce::new(0, Campaign::default_campaign().clone(), campaign::DEFAULT_TOML.to_string(), 0, String::new())
+    }
+
+    fn from_row((version, definition, applied_at, applied_by): stored::Version) -> Result<InForce, StoreError> {
+        let campaign = campaign::parse(&definition)
+            .map_err(|e| StoreError::internal(format!("stored campaign version {version} no longer reads: {e}")))?;
+        Ok(InForce::new(version, campaign, definition, applied_at, applied_by))
+    }
+}
+
+/// The campaign in force, shared by every request.
+pub struct Campaigns {
+    current: RwLock<Arc<InForce>>,
+}
+
+impl Campaigns {
+    /// Loads the newest version; every older one's kinds and deliveries become known to the sync engine
+    /// (`client_core::campaign::know`), as devices that hold them may still send them.
+    pub async fn load(db: &crate::store::db::Db) -> Result<Campaigns, StoreError> {
+        for definition in stored::definitions(db).await? {
+            if let Ok(c) = campaign::parse(&definition) {
+                campaign::know(&c);
+            }
+        }
+        let current = match stored::newest(db).await? {
+            Some(row) => InForce::from_row(row)?,
+            None => InForce::default_campaign(),
+        };
+        Ok(Campaigns { current: RwLock::new(Arc::new(current)) })
+    }
+
+    pub fn current(&self) -> Arc<InForce> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn replace(&self, next: InForce) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    }
+}
+
+/// The version in force at `at_ms` (the default campaign before any was applied).
+pub async fn in_force_at(state: &AppState, at_ms: i64) -> Result<InForce, Refusal> {
+    Ok(match stored::in_force_at(&state.db, at_ms).await? {
+        Some(row) => InForce::from_row(row)?,
+        None => InForce::default_campaign(),
+    })
+}
+
+/// What applying a definition would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub from_version: i64,
+    pub to_version: i64,
+    pub indicators_added: Vec<String>,
+    pub indicators_removed: Vec<String>,
+    pub indicators_changed: Vec<String>,
+    pub kinds_added: Vec<String>,
+    pub kinds_removed: Vec<String>,
+    pub deliveries_added: Vec<String>,
+    pub deliveries_removed: Vec<String>,
+    /// Per village or community, the places whose eligible indicators change.
+    pub villages: Vec<VillageChange>,
+    /// Places whose eligible indicators change, in all.
+    pub places_changing: u64,
+    /// Nothing changes but names (or nothing at all).
+    pub only_names: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VillageChange {
+    pub village: String,
+    /// Places whose eligibility changes, per kind.
+    pub places: BTreeMap<String, u64>,
+}
+
+/// Works out what applying `definition` would change, refusing a definition that does not read or that removes
+/// a kind places still have.
+pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign, Changes), Refusal> {
+    let next = campaign::parse(definition).map_err(|e| Refusal::invalid(e.to_string()))?;
+    let current = state.campaigns.current();
+    let changes = current.campaign.changes_to(&next);
+    let kinds: Vec<String> = changes
+        .eligibility
+        .keys()
+        .map(|(k, _)| k.clone())
+        .chain(changes.kinds_removed.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let counts = stored::places_by_village_and_kind(&state.db, &kinds).await?;
+    let still_used: BTreeSet<&str> = counts
+        .iter()
+        .filter(|(_, kind, _, n)| *n > 0 && changes.kinds_removed.contains(kind))
+        .map(|(_, kind, _, _)| kind.as_str())
+        .collect();
+    if !still_used.is_empty() {
+        let list = still_used.into_iter().collect::<Vec<_>>().join(", ");
+        return Err(Refusal::invalid(format!(
+            "the definition removes place kinds that places still have: {list}; re-import or reject those places \
+             first, or keep the kinds"
+        )));
+    }
+    let mut villages: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut places_changing = 0;
+    for (village, kind, rural, n) in counts {
+        if changes.eligibility.contains_key(&(kind.clone(), rural != 0)) {
+            *villages.entry(village).or_default().entry(kind).or_default() += n as u64;
+            places_changing += n as u64;
+        }
+    }
+    let plan = Plan {
+        from_version: current.version,
+        to_version: current.version + 1,
+        only_names: changes.is_empty(),
+        indicators_added: changes.indicators_added.clone(),
+        indicators_removed: changes.indicators_removed.clone(),
+        indicators_changed: changes.indicators_changed.clone(),
+        kinds_added: changes.kinds_added.clone(),
+        kinds_removed: changes.kinds_removed.clone(),
+        deliveries_added: changes.deliveries_added.clone(),
+        deliveries_removed: changes.deliveries_removed.clone(),
+        villages: villages.into_iter().map(|(village, places)| VillageChange { village, places }).collect(),
+        places_changing,
+    };
+    Ok((plan, next, changes))
+}
+
+/// Applies `definition` as the next version: stores it and recounts every place whose eligible indicators
+/// change, in one transaction (all or nothing), then puts it in force.
+pub async fn apply(state: &AppState, definition: &str, by: &str) -> Result<Plan, Refusal> {
+    let (plan, next, changes) = plan(state, definition).await?;
+    let now = crate::store::db::now_ms();
+    // Every grid is locked, as for a territory import: syncs plan their visits' projection under their grids'
+    // locks, and this changes the indicator rows of places in any grid.
+    let grids = crate::store::areas::grid_codes(&state.db).await?;
+    let (_locks, _gate, mut tx) = state.grids.begin_import(&grids).await?;
+    let version = stored::newest_version_in(&mut tx).await? + 1;
+    if version != plan.to_version {
+        return Err(Refusal::conflict("another campaign version was applied meanwhile; check again and retry"));
+    }
+    stored::insert(&mut tx, version, definition, now, by).await?;
+    let mut deltas = projection::AreaDeltas::default();
+    for (kind, rural) in changes.eligibility.keys() {
+        let ids = stored::place_ids_of(&mut tx, kind, *rural).await?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        projection::recount_places(&mut tx, &next, &ids, PlaceKind::of(kind), *rural, &mut deltas).await?;
+    }
+    deltas.flush(&mut tx).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.campaigns.replace(InForce::new(version, next, definition.to_string(), now, by.to_string()));
+    Ok(plan)
+}
