@@ -285,7 +285,7 @@ async fn run(cli: Cli) -> Result<()> {
             FieldCommand::AddPlace { grid, kind, label, address, gps } => {
                 let input = device::found::NewPlace {
                     grid,
-                    kind: kind.parse()?,
+                    kind,
                     label,
                     address,
                     gps: gps.as_deref().map(parse_gps).transpose()?,

@@ -44,9 +44,14 @@ impl Cell {
 /// Rows with a header, plus the same data as JSON values for `--format json`.
 pub struct Report {
     pub title: String,
-    pub header: Vec<&'static str>,
+    pub header: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
     pub json: serde_json::Value,
+}
+
+/// A header's column names.
+pub fn names(columns: &[&str]) -> Vec<String> {
+    columns.iter().map(|c| c.to_string()).collect()
 }
 
 pub fn write(report: &Report, format: Format, output: Option<&Path>) -> Result<()> {
@@ -93,7 +98,7 @@ fn write_xlsx(report: &Report, path: &Path) -> Result<()> {
     let bold = XFormat::new().set_bold();
     let percent = XFormat::new().set_num_format("0.0%");
     for (c, h) in report.header.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold)?;
+        ws.write_string_with_format(0, c as u16, h.as_str(), &bold)?;
     }
     for (r, row) in report.rows.iter().enumerate() {
         let r = r as u32 + 1;

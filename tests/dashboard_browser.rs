@@ -22,6 +22,19 @@ fn dashboard_in_headless_chromium() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    // The campaign the office checks and applies on the page (the seed's "two cards" example), and a copy of it
+    // with two problems: an unknown place kind and an unknown delivery.
+    let two_cards = std::fs::read_to_string(root.join("docs/campaigns/two-cards.toml")).unwrap();
+    let broken = two_cards.replacen(r#"kinds = ["outlet"]"#, r#"kinds = ["castle"]"#, 1).replacen(
+        r#"any_of = ["two_cards_notice"]"#,
+        r#"any_of = ["leaflet"]"#,
+        1,
+    );
+    assert!(broken.contains("castle") && broken.contains("leaflet"), "docs/campaigns/two-cards.toml changed shape");
+    let campaign_file = tmp.path().join("two-cards.toml");
+    let broken_file = tmp.path().join("two-cards-broken.toml");
+    std::fs::write(&campaign_file, &two_cards).unwrap();
+    std::fs::write(&broken_file, &broken).unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
@@ -57,6 +70,8 @@ fn dashboard_in_headless_chromium() {
         .env("DOORSTEP_OFFICE_PASSWORD", &passwords["office"])
         .env("DOORSTEP_VIEWER_PASSWORD", &passwords["viewer"])
         .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
+        .env("DOORSTEP_CAMPAIGN_FILE", &campaign_file)
+        .env("DOORSTEP_BROKEN_CAMPAIGN_FILE", &broken_file)
         .output()
         .expect("run node (install Node.js)");
     child.kill().ok();

@@ -170,4 +170,15 @@ fn a_sync_with_nothing_new_takes_no_turn_at_the_write_gate() {
     assert_eq!(turns(), after_first_visit + 1.0, "a sync with a visit takes one turn");
     let rows = coverage(&office, "town", None);
     assert_eq!(figure(&rows, "T1", "handbook").1, 2, "both visits counted");
+
+    // A device holding the campaign in force (a document of a further kind) syncs as quietly.
+    let campaign = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/campaigns/two-cards.toml");
+    ok(&office, &["campaign", "apply", campaign], None);
+    let applied = turns();
+    ok(&vol, &["field", "sync"], None);
+    assert_eq!(turns(), applied + 1.0, "receiving the new version is noted once");
+    for _ in 0..3 {
+        ok(&vol, &["field", "sync"], None);
+    }
+    assert_eq!(turns(), applied + 1.0, "syncs of a device that holds the campaign took the writer's turn");
 }

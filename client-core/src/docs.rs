@@ -28,8 +28,7 @@ pub trait KindVisitor {
 /// The kinds Doorstep syncs besides grids and tasks. A new kind is registered here, once: devices, hubs and the
 /// server all build their registries from this list (`Registry::of_doorstep`, `ServerKinds::of_doorstep`).
 pub fn each_kind(visitor: &mut impl KindVisitor) {
-    // None yet: campaign definitions and bulletins will be the first.
-    let _ = visitor;
+    visitor.visit::<crate::campaign::doc::CampaignDoc>();
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,16 @@
 // Doorstep's office dashboard: login, coverage toward 100%, drill-down, ranking, progress chart, the printable
-// monthly report, the urgent dissuasion tasks and the review queue of places found in the field. Plain JavaScript
-// against the JSON API; the session lives in sessionStorage only.
+// monthly report, the urgent dissuasion tasks, the review queue of places found in the field and the campaign (what
+// counts: its indicators, place kinds and deliveries, read from the API; the office checks and applies a new
+// definition). Plain JavaScript against the JSON API; the session lives in sessionStorage only.
 "use strict";
 
-const IND = ["handbook", "awareness", "poster", "banner", "led"];
-const COLORS = { handbook: "#1d4ed8", awareness: "#047857", poster: "#b45309", banner: "#7c3aed", led: "#be123c" };
+/** Indicator colours by position in the campaign; the default campaign's five keep their colours. */
+const PALETTE = ["#1d4ed8", "#047857", "#b45309", "#7c3aed", "#be123c", "#0e7490", "#4d7c0f", "#a21caf", "#c2410c",
+  "#374151", "#0f766e", "#9d174d"];
 const TEXT = {
   zh: {
     title: "反诈宣传入户覆盖", skip: "跳到正文", overview: "总览", monthly: "月度通报", logout: "退出登录",
     login: "登录", username: "用户名", password: "密码", signin: "登录", loginFailed: "登录失败：",
-    handbook: "宣传手册发放", awareness: "知晓率", poster: "海报张贴", banner: "横幅悬挂", led: "LED屏播放",
     reached: "已覆盖", of: "／", excluded: "已不存在", area: "区域", code: "编码", rank: "名次", score: "综合覆盖率",
     change: "较上月", visits: "本月走访", laggard: "挂牌整治", ranking: "排名", progress: "近30天覆盖进度",
     children: "下级覆盖情况", places: "点位", kind: "类型", missing: "未完成", revisit: "需回访", done: "已完成",
@@ -33,14 +34,26 @@ const TEXT = {
     accepted: "已采纳", declined: "未采纳", label: "名称", visitCount: "走访次数",
     caTitle: "驻地中转证书（每部手机安装一次）", caDownload: "下载证书", caCheck: "核对 SHA-256 指纹：",
     caHelp: "队长的中转设备在没有网络的驻地通过 HTTPS 提供走访应用。每部志愿者手机安装一次本证书即可使用；它只对内网地址有效。",
-    household: "住户", shop: "门店", building: "楼栋", street_block: "街区", market: "集贸市场",
-    pedestrian_street: "商业步行街", scenic_spot: "景区", residential_complex: "居民小区", led_screen: "LED屏",
+    campaign: "宣传活动", campaignTitle: "宣传活动与统计口径", campaignName: "活动名称", version: "版本",
+    campaignVersion: "活动版本", defaultCampaign: "默认活动（未更改）", appliedAt: "应用时间", appliedBy: "应用人",
+    indicators: "统计指标", indicator: "指标", kindsCounted: "统计点位", reachedBy: "达成方式", target: "目标",
+    photo: "需拍照", no: "否", placeKinds: "点位类型", deliveries: "走访事项", definition: "定义文件",
+    onlyVillages: "（仅村）", onlyCommunities: "（仅社区）", or: " 或 ", and: " 且 ", sep: "、",
+    noPlaces: "暂无点位", changeCampaign: "更换活动定义",
+    changeHelp: "选择 .toml 定义文件（格式见 docs/campaigns.md）。先检查，看清会有哪些变化，再应用；应用后按新口径重新统计。",
+    campaignFile: "定义文件（.toml）", check: "检查", apply: "应用", checking: "正在检查…", applying: "正在应用…",
+    checkFailed: "定义文件有误，未作任何更改：", chooseFile: "请先选择定义文件", fileChanged: "文件已变化，请重新检查",
+    planTitle: "应用后的变化", fromTo: "从版本 {0} 到版本 {1}", onlyNames: "只改名称，统计结果不变。",
+    indicatorsAdded: "新增指标", indicatorsRemoved: "删除指标", indicatorsChanged: "口径变化的指标",
+    kindsAdded: "新增点位类型", kindsRemoved: "删除点位类型", deliveriesAdded: "新增走访事项",
+    deliveriesRemoved: "删除走访事项", placesChanging: "统计指标发生变化的点位", village: "村（社区）",
+    confirmApply: "应用新的活动定义（版本 {0}）？{1} 个点位将按新口径重新统计。", applied: "已应用活动版本 {0}",
+    campaignReadOnly: "仅镇反诈办可更换活动定义。",
   },
   en: {
     title: "Anti-fraud outreach coverage", skip: "Skip to content", overview: "Overview", monthly: "Monthly report",
     logout: "Log out", login: "Log in", username: "Username", password: "Password", signin: "Log in",
-    loginFailed: "Login failed: ", handbook: "Handbook delivered", awareness: "Residents briefed",
-    poster: "Poster posted", banner: "Banner hung", led: "LED screen playing", reached: "reached", of: " of ",
+    loginFailed: "Login failed: ", reached: "reached", of: " of ",
     excluded: "gone", area: "Area", code: "Code", rank: "Rank", score: "Score", change: "Change",
     visits: "Visits this month", laggard: "Laggard", ranking: "Ranking", progress: "Coverage over the last 30 days",
     children: "Coverage below", places: "Places", kind: "Kind", missing: "Missing", revisit: "Revisit",
@@ -66,9 +79,23 @@ const TEXT = {
     accepted: "Accepted", declined: "Rejected", label: "Label", visitCount: "Visits",
     caTitle: "Certificate for phones at base (install once per phone)", caDownload: "Download the certificate",
     caCheck: "SHA-256 fingerprint to check:", caHelp: "A team lead's hub serves the field app over HTTPS at a base without internet. Install this certificate once on each volunteer's phone; it is valid for local network addresses only.",
-    household: "Household", shop: "Shop", building: "Building", street_block: "Street block", market: "Market",
-    pedestrian_street: "Pedestrian street", scenic_spot: "Scenic spot", residential_complex: "Residential complex",
-    led_screen: "LED screen",
+    campaign: "Campaign", campaignTitle: "The campaign: what counts", campaignName: "Name", version: "Version",
+    campaignVersion: "Campaign version", defaultCampaign: "the default campaign (never changed)", appliedAt: "Applied at",
+    appliedBy: "Applied by", indicators: "Indicators", indicator: "Indicator", kindsCounted: "Places counted",
+    reachedBy: "Reached by", target: "Target", photo: "Photo required", no: "no", placeKinds: "Place kinds",
+    deliveries: "Deliveries", definition: "Definition file", onlyVillages: " (villages only)",
+    onlyCommunities: " (communities only)", or: " or ", and: " and ", sep: ", ", noPlaces: "No places yet",
+    changeCampaign: "Change the campaign",
+    changeHelp: "Choose a .toml definition file (format: docs/campaigns.md). Check it first to see what would change, then apply it; the figures are then counted the new way.",
+    campaignFile: "Definition file (.toml)", check: "Check", apply: "Apply", checking: "Checking…", applying: "Applying…",
+    checkFailed: "The file has problems; nothing was changed: ", chooseFile: "Choose a definition file first",
+    fileChanged: "The file changed; check it again", planTitle: "What applying it changes",
+    fromTo: "From version {0} to version {1}", onlyNames: "Only names change; no figure moves.",
+    indicatorsAdded: "Indicators added", indicatorsRemoved: "Indicators removed", indicatorsChanged: "Indicators counted differently",
+    kindsAdded: "Place kinds added", kindsRemoved: "Place kinds removed", deliveriesAdded: "Deliveries added",
+    deliveriesRemoved: "Deliveries removed", placesChanging: "Places whose indicators change", village: "Village or community",
+    confirmApply: "Apply the new campaign definition (version {0})? {1} places will be counted the new way.",
+    applied: "Campaign version {0} applied", campaignReadOnly: "Only the office changes the campaign.",
   },
 };
 
@@ -78,6 +105,35 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const pct = (r) => (r * 100).toFixed(1) + "%";
 const signed = (r) => (r > 0 ? "+" : "") + (r * 100).toFixed(1) + "%";
+/** A text with {0}, {1}… filled in. */
+const fill = (k, ...xs) => t(k).replace(/\{(\d)\}/g, (_, n) => xs[n]);
+
+// --- the campaign in force -----------------------------------------------------------------------------
+/** `GET /api/v1/campaign`: read once after login, again after the office applies a definition. */
+let campaign = null;
+async function loadCampaign() {
+  if (!campaign) campaign = await api("/api/v1/campaign");
+  return campaign;
+}
+const byId = (list, id) => (campaign?.campaign[list] || []).find((x) => x.id === id);
+const named = (x, id) => (x ? (lang === "zh" ? x.zh : x.en) : id);
+const indName = (id) => named(byId("indicators", id), id);
+const kindName = (id) => named(byId("place_kinds", id), id);
+const deliveryName = (id) => named(byId("deliveries", id), id);
+/** The campaign's indicator ids in report order. */
+const indicatorIds = () => (campaign?.campaign.indicators || []).map((i) => i.id);
+/** The ids present in `present` (a Set or array), the campaign's first in report order, then any other (e.g. of a
+ * month counted with an earlier version) as they come. */
+function ordered(present) {
+  const ids = [...new Set(present)];
+  const known = indicatorIds();
+  return [...known.filter((i) => ids.includes(i)), ...ids.filter((i) => !known.includes(i))];
+}
+function color(id) {
+  let k = indicatorIds().indexOf(id);
+  if (k < 0) k = indicatorIds().length + 1;
+  return PALETTE[k % PALETTE.length];
+}
 
 // --- session -------------------------------------------------------------------------------------------
 let session = JSON.parse(sessionStorage.getItem("doorstep.session") || "null");
@@ -86,6 +142,7 @@ let refreshTimer = null;
 function saveSession(s) {
   session = s;
   scopeArea = null;
+  if (!s) campaign = null;
   if (s) sessionStorage.setItem("doorstep.session", JSON.stringify(s));
   else sessionStorage.removeItem("doorstep.session");
   scheduleRefresh();
@@ -109,17 +166,19 @@ async function refresh() {
   return true;
 }
 
-/** Calls the API with the session, renewing it once if the access token expired. `body` makes it a POST. */
-async function api(path, body) {
+/** Calls the API with the session, renewing it once if the access token expired. `body` makes it a POST: sent as
+ * JSON, or as it is with another `type`. */
+async function api(path, body, type = "application/json") {
   const call = () => fetch(path, body === undefined ? { headers: { authorization: "Bearer " + session.token } } : {
-    method: "POST", headers: { authorization: "Bearer " + session.token, "content-type": "application/json" },
-    body: JSON.stringify(body),
+    method: "POST", headers: { authorization: "Bearer " + session.token, "content-type": type },
+    body: type === "application/json" ? JSON.stringify(body) : body,
   });
   let r = await call();
   if (r.status === 401 && (await refresh())) r = await call();
   const text = await r.text();
-  const reply = text ? JSON.parse(text) : null;
-  if (!r.ok) throw new Error(reply?.error?.message || r.statusText);
+  let reply = null;
+  try { reply = text ? JSON.parse(text) : null; } catch (e) { if (r.ok) throw e; }
+  if (!r.ok) throw new Error(reply?.error?.message || text || r.statusText);
   return reply;
 }
 
@@ -167,11 +226,19 @@ function totals(rows) {
   return out;
 }
 
-function cards(tot) {
-  return `<div class="cards">${IND.filter((i) => tot[i]).map((i) => {
+/** One card per indicator with places; `every`: also one, marked as having no places yet, per other indicator of the
+ * campaign (the overview, where an indicator just added shows before its places are imported). */
+function cards(tot, every = false) {
+  const ids = ordered([...(every ? indicatorIds() : []), ...Object.keys(tot)]);
+  return `<div class="cards">${ids.map((i) => {
     const f = tot[i];
-    return `<div class="card" data-indicator="${i}" data-eligible="${f.eligible}" data-reached="${f.reached}">
-      <h3 id="card-${i}">${t(i)}</h3>
+    if (!f) {
+      return `<div class="card empty" data-indicator="${esc(i)}" data-eligible="0" data-reached="0">
+      <h3 id="card-${esc(i)}">${esc(indName(i))}</h3><div class="pct" data-role="rate">—</div>
+      <div class="sub">${t("noPlaces")}</div></div>`;
+    }
+    return `<div class="card" data-indicator="${esc(i)}" data-eligible="${f.eligible}" data-reached="${f.reached}">
+      <h3 id="card-${esc(i)}">${esc(indName(i))}</h3>
       <div class="pct" data-role="rate">${pct(f.rate)}</div>
       <div class="bar" role="progressbar" aria-labelledby="card-${i}" aria-valuemin="0" aria-valuemax="100"
         aria-valuenow="${(f.rate * 100).toFixed(1)}"><span style="width:${(f.rate * 100).toFixed(1)}%"></span></div>
@@ -187,19 +254,20 @@ function childTable(rows, level) {
     if (!byArea.has(r.area)) byArea.set(r.area, { name: r.name, ind: {} });
     byArea.get(r.area).ind[r.indicator] = r;
   }
-  const cols = IND.filter((i) => rows.some((r) => r.indicator === i));
+  const cols = ordered(rows.map((r) => r.indicator));
   const body = [...byArea].map(([code, a]) => `<tr data-area="${esc(code)}">
       <td><a href="#/${level}/${encodeURIComponent(code)}">${esc(a.name)}</a></td><td>${esc(code)}</td>
-      ${cols.map((i) => `<td class="num" data-indicator="${i}">${a.ind[i] ? pct(a.ind[i].rate) : "—"}</td>`).join("")}</tr>`).join("");
+      ${cols.map((i) => `<td class="num" data-indicator="${esc(i)}">${a.ind[i] ? pct(a.ind[i].rate) : "—"}</td>`).join("")}</tr>`).join("");
   return `<table id="children"><caption>${t("children")}</caption><thead><tr><th scope="col">${t("area")}</th>
-    <th scope="col">${t("code")}</th>${cols.map((i) => `<th scope="col" class="num">${t(i)}</th>`).join("")}</tr></thead>
+    <th scope="col">${t("code")}</th>${cols.map((i) => `<th scope="col" class="num">${esc(indName(i))}</th>`).join("")}</tr></thead>
     <tbody>${body}</tbody></table>`;
 }
 
 /** An inline SVG line chart of each indicator's rate per day. */
 function chart(progress) {
   const W = 720, H = 260, L = 44, R = 12, T = 12, B = 30;
-  const series = progress.series;
+  const order = ordered(progress.series.map((s) => s.indicator));
+  const series = [...progress.series].sort((a, b) => order.indexOf(a.indicator) - order.indexOf(b.indicator));
   if (!series.length) return "";
   const n = series[0].points.length;
   const x = (k) => L + (n <= 1 ? 0 : (k * (W - L - R)) / (n - 1));
@@ -212,17 +280,17 @@ function chart(progress) {
   const first = series[0].points[0].date, last = series[0].points[n - 1].date;
   grid += `<text x="${L}" y="${H - 8}" font-size="11" fill="#374151">${first}</text>
     <text x="${W - R}" y="${H - 8}" font-size="11" text-anchor="end" fill="#374151">${last}</text>`;
-  const lines = series.map((s) => `<polyline fill="none" stroke="${COLORS[s.indicator]}" stroke-width="2"
-      data-indicator="${s.indicator}" points="${s.points.map((p, k) => `${x(k).toFixed(1)},${y(p.rate).toFixed(1)}`).join(" ")}"/>`).join("");
-  const summary = series.map((s) => `${t(s.indicator)} ${pct(s.points[n - 1].rate)}`).join("；");
+  const lines = series.map((s) => `<polyline fill="none" stroke="${color(s.indicator)}" stroke-width="2"
+      data-indicator="${esc(s.indicator)}" points="${s.points.map((p, k) => `${x(k).toFixed(1)},${y(p.rate).toFixed(1)}`).join(" ")}"/>`).join("");
+  const summary = series.map((s) => `${indName(s.indicator)} ${pct(s.points[n - 1].rate)}`).join("；");
   return `<figure class="chart" id="chart"><figcaption><strong>${t("progress")}</strong></figcaption>
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${t("chartLabel")}: ${esc(summary)}">${grid}${lines}</svg>
-    <div class="legend">${series.map((s) => `<span><i style="background:${COLORS[s.indicator]}"></i>${t(s.indicator)}</span>`).join("")}</div>
+    <div class="legend">${series.map((s) => `<span><i style="background:${color(s.indicator)}"></i>${esc(indName(s.indicator))}</span>`).join("")}</div>
   </figure>`;
 }
 
 function rankingTable(report, id) {
-  const cols = IND.filter((i) => report.rows.some((r) => r.indicators.some((x) => x.indicator === i)));
+  const cols = ordered(report.rows.flatMap((r) => r.indicators.map((x) => x.indicator)));
   const rows = report.rows.map((r) => {
     const cell = (i) => { const x = r.indicators.find((v) => v.indicator === i); return x ? pct(x.rate) : "—"; };
     return `<tr data-area="${esc(r.area)}" data-rank="${r.rank}" class="${r.laggard ? "laggard" : ""}">
@@ -234,15 +302,16 @@ function rankingTable(report, id) {
   return `<table id="${id}"><caption>${t("ranking")} · ${esc(report.month)}</caption><thead><tr>
     <th scope="col" class="num">${t("rank")}</th><th scope="col">${t("area")}</th><th scope="col" class="num">${t("visits")}</th>
     <th scope="col" class="num">${t("score")}</th><th scope="col" class="num">${t("change")}</th>
-    ${cols.map((i) => `<th scope="col" class="num">${t(i)}</th>`).join("")}<th scope="col">${t("laggard")}</th></tr></thead>
+    ${cols.map((i) => `<th scope="col" class="num">${esc(indName(i))}</th>`).join("")}<th scope="col">${t("laggard")}</th></tr></thead>
     <tbody>${rows}</tbody></table>`;
 }
 
 const thisMonth = () => { const d = new Date(); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`; };
-/** The reader's top area: the office's or lead's first town; a viewer's own area (the server scopes it). */
+/** The reader's top area: the office's or lead's first town; a viewer's own area (the server scopes it). `fresh`
+ * reads its figures again. */
 let scopeArea = null;
-async function topArea() {
-  if (scopeArea) return scopeArea;
+async function topArea(fresh = false) {
+  if (scopeArea && !fresh) return scopeArea;
   const towns = await api("/api/v1/reports/coverage?by=town");
   const first = towns[0];
   scopeArea = { towns, code: first?.area, name: first?.name };
@@ -253,7 +322,7 @@ const monthlyPath = (month, code) =>
 
 // --- views ---------------------------------------------------------------------------------------------
 async function overview() {
-  const area = await topArea();
+  const area = await topArea(true);
   const [villages, progress, monthly, ca] = await Promise.all([
     area.code ? api(`/api/v1/reports/coverage?by=village&area=${encodeURIComponent(session.role === "viewer" ? "" : area.code)}`) : [],
     api("/api/v1/reports/progress" + (session.role === "viewer" || !area.code ? "" : `?area=${encodeURIComponent(area.code)}`)),
@@ -261,7 +330,7 @@ async function overview() {
     api("/api/v1/ca"),
   ]);
   return `<h2 id="view-title">${esc(area.name || t("overview"))}</h2>
-    ${cards(totals(area.towns))}${chart(progress)}${childTable(villages, "village")}${rankingTable(monthly, "ranking")}
+    ${cards(totals(area.towns), true)}${chart(progress)}${childTable(villages, "village")}${rankingTable(monthly, "ranking")}
     ${caSection(ca)}`;
 }
 
@@ -278,7 +347,7 @@ async function areaView(level, code) {
     const places = await api(`/api/v1/reports/gaps?grid=${encodeURIComponent(code)}&all=true`);
     const cov = await api(`/api/v1/reports/coverage?by=grid&area=${encodeURIComponent(code)}`);
     const rows = places.map((p) => `<tr data-place="${esc(p.place_id)}"><td>${esc(p.place_id)}</td><td>${esc(p.label)}</td>
-      <td>${esc(p.kind)}</td><td>${p.excluded ? t("gone") : p.missing.length ? p.missing.map(t).join("、") : t("done")}</td>
+      <td>${esc(kindName(p.kind))}</td><td>${p.excluded ? t("gone") : p.missing.length ? esc(p.missing.map(indName).join(t("sep"))) : t("done")}</td>
       <td>${p.needs_revisit ? t("revisit") : ""}</td><td>${esc((p.last_visit_at || "").slice(0, 16).replace("T", " "))}</td></tr>`).join("");
     return `<p class="crumbs"><a href="#/">${t("overview")}</a></p><h2 id="view-title">${esc(cov[0]?.name || code)}</h2>
       ${cards(totals(cov))}<table id="places"><caption>${t("places")}</caption><thead><tr><th scope="col">${t("code")}</th>
@@ -302,7 +371,8 @@ async function monthlyView(month) {
       <label for="month">${t("month")}<input id="month" type="month" value="${esc(month)}" required></label>
       <button type="submit">${t("show")}</button><button type="button" id="print" class="primary">${t("print")}</button></form></div>
     <div class="report-head"><h2 id="report-title">${esc(name)} ${esc(month)} ${t("reportTitle")}</h2>
-      <p>${t("monthEnd")} ${t("threshold")} ${pct(report.threshold)}</p></div>
+      <p>${t("monthEnd")} ${t("threshold")} ${pct(report.threshold)}</p>
+      ${report.campaign_version > 0 ? `<p id="campaign-version-used" data-version="${report.campaign_version}">${t("campaignVersion")} ${report.campaign_version}</p>` : ""}</div>
     ${rankingTable(report, "monthly-ranking")}
     <h3>${t("laggards")}</h3><p id="laggards">${laggards.length ? laggards.join("、") : t("none")}</p>
     <h3>${t("tasksTitle")}</h3><p id="monthly-tasks" data-created="${report.tasks.created}"
@@ -360,12 +430,12 @@ function gridCoverageTable(rows) {
     if (!byGrid.has(r.area)) byGrid.set(r.area, { name: r.name, ind: {} });
     byGrid.get(r.area).ind[r.indicator] = r;
   }
-  const cols = IND.filter((i) => rows.some((r) => r.indicator === i));
+  const cols = ordered(rows.map((r) => r.indicator));
   const body = [...byGrid].map(([code, g]) => `<tr data-grid="${esc(code)}"><td><a href="#/grid/${encodeURIComponent(code)}">${esc(g.name)}</a></td>
-      ${cols.map((i) => { const f = g.ind[i]; return f ? `<td class="num" data-indicator="${i}" data-eligible="${f.eligible}"
+      ${cols.map((i) => { const f = g.ind[i]; return f ? `<td class="num" data-indicator="${esc(i)}" data-eligible="${f.eligible}"
         data-reached="${f.reached}">${f.reached}${t("of")}${f.eligible} · ${pct(f.rate)}</td>` : `<td class="num">—</td>`; }).join("")}</tr>`).join("");
   return `<table id="review-coverage"><caption>${t("gridCoverage")}</caption><thead><tr><th scope="col">${t("grid")}</th>
-    ${cols.map((i) => `<th scope="col" class="num">${t(i)}</th>`).join("")}</tr></thead><tbody>${body}</tbody></table>`;
+    ${cols.map((i) => `<th scope="col" class="num">${esc(indName(i))}</th>`).join("")}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
 const when = (ms) => new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "short", timeStyle: "short" });
@@ -391,7 +461,7 @@ async function reviewView() {
         <select id="merge-${esc(p.place_id)}"><option value="">${t("choosePlace")}</option>${options}</select>
         <button type="button" data-action="merge" data-place="${esc(p.place_id)}" aria-label="${t("merge")} ${label}">${t("merge")}</button></td>` : "";
     return `<tr data-place="${esc(p.place_id)}" data-visits="${p.visits}"><td>${esc(p.place_id)}</td><td>${esc(p.grid)}</td>
-      <td>${esc(t(p.kind))}</td><td>${label}</td><td>${esc(p.address || "")}</td><td>${esc(p.added_by)}</td>
+      <td>${esc(kindName(p.kind))}</td><td>${label}</td><td>${esc(p.address || "")}</td><td>${esc(p.added_by)}</td>
       <td>${when(p.added_at)}</td><td class="num">${p.visits}</td>${actions}</tr>`;
   }).join("");
   const correctionRows = pending.corrections.map((c) => {
@@ -462,6 +532,129 @@ $("view").addEventListener("click", (e) => {
   if (button && $("view").contains(button)) decide(button);
 });
 
+// --- the campaign ----------------------------------------------------------------------------------------
+const list = (ids, name) => ids.map(name).join(t("sep"));
+/** "户、门店" or "楼栋、街区；户（仅村）": the kinds an indicator counts, with their setting. */
+const countsText = (counts) => counts.map((c) => list(c.kinds, kindName) +
+  (c.setting === "village" ? t("onlyVillages") : c.setting === "community" ? t("onlyCommunities") : "")).join("；");
+/** "发放宣传手册" or "A 或 B" (any of) or "A 且 B" (all of). */
+const reachedText = (by) => by.all_of ? by.all_of.map(deliveryName).join(t("and")) : (by.any_of || []).map(deliveryName).join(t("or"));
+const isoTime = (s) => new Date(s).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+
+/** The campaign in force (version, when and by whom applied, its indicators, kinds and deliveries, the definition
+ * file); for the office, a definition file to check (the dry run: what would change) and then apply. */
+async function campaignView() {
+  const c = await loadCampaign();
+  const def = c.campaign;
+  const rows = def.indicators.map((i) => `<tr data-indicator="${esc(i.id)}">
+      <td><i class="swatch" style="background:${color(i.id)}"></i>${esc(named(i))}</td><td><code>${esc(i.id)}</code></td>
+      <td>${esc(countsText(i.counts))}</td><td>${esc(reachedText(i.reached_by))}</td>
+      <td class="num">${i.target}%</td><td>${i.photo_required ? t("yes") : t("no")}</td></tr>`).join("");
+  const applied = c.version > 0 ? `<dt>${t("appliedAt")}</dt><dd id="campaign-applied-at">${esc(isoTime(c.applied_at))}</dd>
+      <dt>${t("appliedBy")}</dt><dd id="campaign-applied-by">${esc(c.applied_by)}</dd>` : "";
+  const upload = session.role === "office" ? `<section id="campaign-upload" class="no-print">
+      <h3>${t("changeCampaign")}</h3><p>${t("changeHelp")}</p>
+      <div class="controls"><label for="campaign-file">${t("campaignFile")}
+        <input id="campaign-file" type="file" accept=".toml,application/toml,text/plain"></label>
+        <button type="button" id="campaign-check">${t("check")}</button>
+        <button type="button" id="campaign-apply" class="primary" disabled>${t("apply")}</button></div>
+      <div id="campaign-result" role="status" aria-live="polite"></div></section>`
+    : `<p id="campaign-readonly">${t("campaignReadOnly")}</p>`;
+  return `<h2 id="view-title" tabindex="-1">${t("campaignTitle")}</h2>
+    <dl class="facts" id="campaign-info"><dt>${t("campaignName")}</dt><dd>${esc(lang === "zh" ? def.name_zh : def.name_en)}</dd>
+      <dt>${t("version")}</dt><dd id="campaign-version" data-version="${c.version}">${c.version}${c.version > 0 ? "" : ` · ${t("defaultCampaign")}`}</dd>
+      ${applied}</dl>
+    <table id="campaign-indicators"><caption>${t("indicators")}</caption><thead><tr><th scope="col">${t("indicator")}</th>
+      <th scope="col">${t("code")}</th><th scope="col">${t("kindsCounted")}</th><th scope="col">${t("reachedBy")}</th>
+      <th scope="col" class="num">${t("target")}</th><th scope="col">${t("photo")}</th></tr></thead><tbody>${rows}</tbody></table>
+    <dl class="facts" id="campaign-lists"><dt>${t("placeKinds")}</dt><dd id="campaign-kinds">${esc(list(def.place_kinds.map((k) => k.id), kindName))}</dd>
+      <dt>${t("deliveries")}</dt><dd id="campaign-deliveries">${esc(list(def.deliveries.map((d) => d.id), deliveryName))}</dd></dl>
+    ${upload}
+    <details id="campaign-definition-box" open><summary>${t("definition")}</summary>
+      <pre id="campaign-definition" tabindex="0" aria-label="${t("definition")}">${esc(c.definition)}</pre></details>`;
+}
+
+/** The file checked last and the server's plan for it; Apply sends exactly that text. */
+let checked = null;
+
+/** What the dry run says applying the file would change. */
+function planHtml(plan) {
+  const ids = (key, label, name) => plan[key].length ? `<dt>${t(label)}</dt><dd id="plan-${key}">${plan[key].map((id) => {
+    const known = name(id);
+    return known === id ? `<code>${esc(id)}</code>` : `${esc(known)} (<code>${esc(id)}</code>)`;
+  }).join(t("sep"))}</dd>` : "";
+  const kinds = [...new Set(plan.villages.flatMap((v) => Object.keys(v.places)))];
+  const villages = plan.villages.length ? `<table id="plan-villages"><caption>${t("placesChanging")}</caption><thead><tr>
+      <th scope="col">${t("village")}</th>${kinds.map((k) => `<th scope="col" class="num">${esc(kindName(k))}</th>`).join("")}</tr></thead>
+      <tbody>${plan.villages.map((v) => `<tr data-village="${esc(v.village)}"><td>${esc(v.village)}</td>
+        ${kinds.map((k) => `<td class="num">${v.places[k] ?? 0}</td>`).join("")}</tr>`).join("")}</tbody></table>` : "";
+  return `<section id="campaign-plan"><h4>${t("planTitle")}</h4><p>${fill("fromTo", plan.from_version, plan.to_version)}</p>
+    ${plan.only_names ? `<p>${t("onlyNames")}</p>` : ""}
+    <dl class="facts">${ids("indicators_added", "indicatorsAdded", indName)}
+      ${ids("indicators_removed", "indicatorsRemoved", indName)}${ids("indicators_changed", "indicatorsChanged", indName)}
+      ${ids("kinds_added", "kindsAdded", kindName)}${ids("kinds_removed", "kindsRemoved", kindName)}
+      ${ids("deliveries_added", "deliveriesAdded", deliveryName)}${ids("deliveries_removed", "deliveriesRemoved", deliveryName)}
+      <dt>${t("placesChanging")}</dt><dd id="plan-places-changing" data-count="${plan.places_changing}">${plan.places_changing}</dd></dl>
+    ${villages}</section>`;
+}
+
+function wireCampaign() {
+  const file = $("campaign-file"), check = $("campaign-check"), apply = $("campaign-apply"), out = $("campaign-result");
+  checked = null;
+  const say = (html, alert = false) => { out.setAttribute("role", alert ? "alert" : "status"); out.innerHTML = html; };
+  file.addEventListener("change", () => { checked = null; apply.disabled = true; say(""); });
+  check.addEventListener("click", async () => {
+    checked = null;
+    apply.disabled = true;
+    const f = file.files[0];
+    if (!f) { say(esc(t("chooseFile")), true); file.focus(); return; }
+    const text = await f.text().catch(() => null);
+    if (text == null) { say(esc(t("fileChanged")), true); return; }
+    say(esc(t("checking")));
+    check.disabled = true;
+    try {
+      const plan = await api("/api/v1/campaign?dry_run=true", text, "application/toml");
+      checked = { text, plan };
+      say(planHtml(plan));
+      apply.disabled = false;
+    } catch (e) {
+      say(`<p>${t("checkFailed")}</p><pre id="campaign-errors" class="error">${esc(e.message)}</pre>`, true);
+    } finally {
+      check.disabled = false;
+    }
+  });
+  apply.addEventListener("click", async () => {
+    const f = file.files[0];
+    const text = f ? await f.text().catch(() => null) : null;
+    if (!checked || text !== checked.text) {
+      checked = null;
+      apply.disabled = true;
+      say(esc(t("fileChanged")), true);
+      return;
+    }
+    if (!window.confirm(fill("confirmApply", checked.plan.to_version, checked.plan.places_changing))) return;
+    apply.disabled = true;
+    check.disabled = true;
+    say(esc(t("applying")));
+    let plan;
+    try {
+      plan = await api("/api/v1/campaign?dry_run=false", checked.text, "application/toml");
+    } catch (e) {
+      checked = null;
+      check.disabled = false;
+      say(`<pre id="campaign-errors" class="error">${esc(t("error") + e.message)}</pre>`, true);
+      return;
+    }
+    // Everything the views show is counted with the new campaign now.
+    campaign = null;
+    scopeArea = null;
+    await render();
+    const after = $("campaign-result");
+    if (after) after.textContent = fill("applied", plan.to_version);
+    $("view-title")?.focus();
+  });
+}
+
 async function render() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   $("lang").textContent = t("lang");
@@ -475,12 +668,17 @@ async function render() {
   // Tasks name people at risk: the office and leads only.
   $("nav-tasks").hidden = !logged || !["office", "lead"].includes(session.role);
   $("nav-review").hidden = !logged;
+  $("nav-campaign").hidden = !logged;
   const view = $("view");
   if (!logged) { view.innerHTML = ""; return; }
   const [, route, arg] = (location.hash || "#/").split("/");
   view.innerHTML = `<p>${t("loading")}</p>`;
   try {
-    if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
+    // The campaign page shows the campaign as it is now; the other views use the one read after login.
+    if (route === "campaign") campaign = null;
+    await loadCampaign();
+    if (route === "campaign") view.innerHTML = await campaignView();
+    else if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
     else if (route === "tasks") view.innerHTML = await tasksView();
     else if (route === "review") view.innerHTML = await reviewView();
     else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
@@ -493,6 +691,7 @@ async function render() {
     form.addEventListener("submit", (e) => { e.preventDefault(); location.hash = `#/monthly/${$("month").value}`; });
     $("print").addEventListener("click", () => window.print());
   }
+  if ($("campaign-check")) wireCampaign();
   view.dataset.ready = location.hash || "#/";
 }
 

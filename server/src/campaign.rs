@@ -1,12 +1,16 @@
 //! The campaign in force on this server: which version of the office's definition counts, loaded at start and
 //! replaced when the office applies a new one; and what applying one would change (the dry run), then applying
-//! it: the new version stored and every place whose eligibility changes recounted, in one transaction.
+//! it: the new version stored, published to every device as a document (`client_core::campaign::doc`) and every
+//! place whose eligibility changes recounted, in one transaction.
 
 use crate::refusal::Refusal;
-use crate::store::{campaigns as stored, projection, StoreError};
+use crate::store::{campaigns as stored, documents, projection, StoreError};
 use crate::AppState;
+use client_core::campaign::doc::CampaignDoc;
 use client_core::campaign::{self, Campaign, Changes};
 use client_core::grid::model::PlaceKind;
+use client_core::store::StoredDoc;
+use client_core::sync::DocKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -175,6 +179,14 @@ pub async fn apply(state: &AppState, definition: &str, by: &str) -> Result<Plan,
         return Err(Refusal::conflict("another campaign version was applied meanwhile; check again and retry"));
     }
     stored::insert(&mut tx, version, definition, now, by).await?;
+    // Every device receives the new version at its next sync, directly or through its team's hub, and deletes
+    // the one before.
+    let doc = CampaignDoc::new(version, definition);
+    documents::create(&mut tx, CampaignDoc::NOUN, &CampaignDoc::id(version), &doc.save(), &[documents::EVERYONE])
+        .await?;
+    if version > 1 {
+        documents::withdraw(&mut tx, CampaignDoc::NOUN, &CampaignDoc::id(version - 1)).await?;
+    }
     let mut deltas = projection::AreaDeltas::default();
     for (kind, rural) in changes.eligibility.keys() {
         let ids = stored::place_ids_of(&mut tx, kind, *rural).await?;

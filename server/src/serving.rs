@@ -4,7 +4,7 @@
 //! devices see one behaviour whichever of the two they sync with.
 
 pub use crate::http::ca::{file_response as ca_file_response, info_response as ca_info_response};
-pub use crate::http::field_app::{fixed_rules as fixed_field_rules, router as field_app};
+pub use crate::http::field_app::{router as field_app, rules_json as field_rules_json, RulesSource as FieldRules};
 pub use crate::http::listen::{bind, serve_app, tls_config};
 pub use crate::http::{refuse_declared_oversize, MAX_BULK_BODY};
 

@@ -7,7 +7,7 @@ pub mod places;
 pub mod reports;
 pub mod tasks;
 
-use crate::output::{self, Cell, Format, Report};
+use crate::output::{self, names, Cell, Format, Report};
 use anyhow::{Context, Result};
 use field::api::Api;
 use field::profile::{Profile, Session};
@@ -103,7 +103,7 @@ pub async fn device_list(profile: &Profile, format: Format) -> Result<()> {
     let devices: Vec<DeviceInfo> = api.json(api.request(Method::GET, "/api/v1/devices")).await?;
     let report = Report {
         title: "Devices".into(),
-        header: vec!["device", "user", "team", "name", "enrolled", "last seen", "revoked"],
+        header: names(&["device", "user", "team", "name", "enrolled", "last seen", "revoked"]),
         rows: devices
             .iter()
             .map(|d| {
@@ -177,7 +177,7 @@ pub async fn audit(profile: &Profile, since: Option<&str>, format: Format) -> Re
     let events: Vec<AuditEvent> = api.json(req).await?;
     let report = Report {
         title: "Audit log".into(),
-        header: vec!["at", "user", "action", "detail"],
+        header: names(&["at", "user", "action", "detail"]),
         rows: events
             .iter()
             .map(|e| {
@@ -290,7 +290,7 @@ pub async fn report_coverage(
     let rows: Vec<CoverageRow> = api.json(req).await?;
     let report = Report {
         title: format!("Coverage by {by}{}", area.map(|a| format!(" in {a}")).unwrap_or_default()),
-        header: vec!["area", "name", "indicator", "eligible", "reached", "excluded", "rate"],
+        header: names(&["area", "name", "indicator", "eligible", "reached", "excluded", "rate"]),
         rows: rows
             .iter()
             .map(|r| {

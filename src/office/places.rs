@@ -2,7 +2,7 @@
 //! proposed from it.
 
 use crate::office::{api, urlencode};
-use crate::output::{self, Cell, Format, Report};
+use crate::output::{self, names, Cell, Format, Report};
 use anyhow::{bail, Result};
 use field::profile::Profile;
 use reqwest::Method;
@@ -65,7 +65,7 @@ pub async fn review(profile: &Profile, grid: Option<&str>, format: Format) -> Re
     let places = Report {
         title: "Places found in the field, awaiting review (confirm, reject, or merge into the place they duplicate)"
             .into(),
-        header: vec!["place", "grid", "kind", "label", "address", "gps", "found by", "found at", "visits"],
+        header: names(&["place", "grid", "kind", "label", "address", "gps", "found by", "found at", "visits"]),
         rows: pending
             .places
             .iter()
@@ -92,7 +92,7 @@ pub async fn review(profile: &Profile, grid: Option<&str>, format: Format) -> Re
     output::write(&places, Format::Table, None)?;
     let corrections = Report {
         title: "Corrections proposed from the field, awaiting review (confirm or reject)".into(),
-        header: vec![
+        header: names(&[
             "correction",
             "place",
             "label now",
@@ -101,7 +101,7 @@ pub async fn review(profile: &Profile, grid: Option<&str>, format: Format) -> Re
             "proposed address",
             "by",
             "at",
-        ],
+        ]),
         rows: pending
             .corrections
             .iter()

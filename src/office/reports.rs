@@ -3,7 +3,7 @@
 //! table, JSON, CSV or XLSX.
 
 use crate::office::api;
-use crate::output::{self, Cell, Destination, Format, Report, XLSX_MAX_ROWS};
+use crate::output::{self, names, Cell, Destination, Format, Report, XLSX_MAX_ROWS};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use field::profile::Profile;
@@ -14,8 +14,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-const INDICATORS: [&str; 5] = ["handbook", "awareness", "poster", "banner", "led"];
-
 #[derive(Deserialize)]
 struct MonthlyReport {
     month: String,
@@ -25,6 +23,16 @@ struct MonthlyReport {
     rows: Vec<Value>,
     #[serde(default)]
     tasks: Value,
+    /// The campaign version the month is counted with, and its indicators in report order.
+    #[serde(default)]
+    campaign_version: i64,
+    #[serde(default)]
+    indicators: Vec<IndicatorName>,
+}
+
+#[derive(Deserialize)]
+struct IndicatorName {
+    id: String,
 }
 
 pub struct MonthlyArgs<'a> {
@@ -53,11 +61,9 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
         (Some(n), Some(c)) => format!(" · {n} ({c})"),
         _ => String::new(),
     };
-    let mut header = vec!["rank", "area", "name", "visits", "score", "change"];
-    for ind in INDICATORS {
-        header.push(ind);
-    }
-    header.extend(["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)"]);
+    let mut header = names(&["rank", "area", "name", "visits", "score", "change"]);
+    header.extend(r.indicators.iter().map(|i| i.id.clone()));
+    header.extend(names(&["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)"]));
     let rows = r
         .rows
         .iter()
@@ -71,8 +77,9 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
                 Cell::Rate(num("score")),
                 Cell::Rate(num("score_change")),
             ];
-            for ind in INDICATORS {
-                let found = row["indicators"].as_array().and_then(|a| a.iter().find(|i| i["indicator"] == ind));
+            for ind in &r.indicators {
+                let found =
+                    row["indicators"].as_array().and_then(|a| a.iter().find(|i| i["indicator"] == ind.id.as_str()));
                 cells.push(match found.and_then(|i| i["rate"].as_f64()) {
                     Some(rate) => Cell::Rate(rate),
                     None => Cell::Text(String::new()),
@@ -86,10 +93,11 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
     let t = &r.tasks;
     let report = Report {
         title: format!(
-            "Monthly report {}{place}: ranked by mean coverage at month end; laggards below {:.0}%\n\
+            "Monthly report {}{place}: ranked by mean coverage at month end; laggards below {:.0}%; campaign version {}\n\
              Urgent dissuasion tasks: {} issued, {} completed, {} overdue, {} effective; median response {} min",
             r.month,
             r.threshold * 100.0,
+            r.campaign_version,
             t["created"].as_u64().unwrap_or(0),
             t["completed"].as_u64().unwrap_or(0),
             t["overdue"].as_u64().unwrap_or(0),
@@ -171,7 +179,7 @@ pub async fn gaps(profile: &Profile, a: GapsArgs<'_>) -> Result<()> {
     let rows = json.as_array().cloned().unwrap_or_default();
     let report = Report {
         title: format!("Places of {what} still to reach{}", if a.revisit { " (revisits)" } else { "" }),
-        header: vec![
+        header: names(&[
             "place",
             "grid",
             "kind",
@@ -182,7 +190,7 @@ pub async fn gaps(profile: &Profile, a: GapsArgs<'_>) -> Result<()> {
             "revisit",
             "last visit",
             "last outcome",
-        ],
+        ]),
         rows: rows
             .iter()
             .map(|r| {
@@ -311,7 +319,7 @@ pub async fn progress(profile: &Profile, a: RangeArgs<'_>) -> Result<()> {
     }
     let report = Report {
         title: format!("Progress {} to {}", json["from"].as_str().unwrap_or(""), json["to"].as_str().unwrap_or("")),
-        header: vec!["date", "indicator", "eligible", "reached", "rate"],
+        header: names(&["date", "indicator", "eligible", "reached", "rate"]),
         rows,
         json,
     };
@@ -325,7 +333,18 @@ pub async fn activity(profile: &Profile, by: &str, a: RangeArgs<'_>) -> Result<(
     let rows = json.as_array().cloned().unwrap_or_default();
     let report = Report {
         title: format!("Activity by {by}"),
-        header: vec!["who", "team", "visits", "places", "completed", "nobody home", "refused", "gone", "first", "last"],
+        header: names(&[
+            "who",
+            "team",
+            "visits",
+            "places",
+            "completed",
+            "nobody home",
+            "refused",
+            "gone",
+            "first",
+            "last",
+        ]),
         rows: rows
             .iter()
             .map(|r| {

@@ -2,7 +2,7 @@
 //! sign-for and response times, and evaluates them.
 
 use crate::office::api;
-use crate::output::{self, Cell, Format, Report};
+use crate::output::{self, names, Cell, Format, Report};
 use anyhow::{bail, Context, Result};
 use field::profile::Profile;
 use reqwest::Method;
@@ -78,7 +78,7 @@ pub async fn list(profile: &Profile, status: &str, format: Format, output: Optio
     let rows = json.as_array().cloned().unwrap_or_default();
     let report = Report {
         title: format!("Urgent tasks ({status})"),
-        header: vec![
+        header: names(&[
             "task",
             "team",
             "priority",
@@ -91,7 +91,7 @@ pub async fn list(profile: &Profile, status: &str, format: Format, output: Optio
             "response (min)",
             "reach (min)",
             "evaluation",
-        ],
+        ]),
         rows: rows
             .iter()
             .map(|r| {

@@ -1,16 +1,20 @@
 // Browser test of the office dashboard: real headless Chromium against a running doorstep server (started by
 // tests/dashboard_browser.rs). Logs in, checks that the page's figures equal the API's, drills down to places,
-// renews the session, switches language, prints the monthly report, shows the urgent tasks, and saves screenshots.
+// renews the session, switches language, prints the monthly report, shows the urgent tasks, shows the campaign and
+// has the office check a broken and a good definition file and apply the good one, and saves screenshots.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const base = process.env.DOORSTEP_URL;
 const officePassword = process.env.DOORSTEP_OFFICE_PASSWORD;
 const viewerPassword = process.env.DOORSTEP_VIEWER_PASSWORD;
 const artifacts = process.env.DOORSTEP_ARTIFACTS || "test-artifacts";
+const campaignFile = process.env.DOORSTEP_CAMPAIGN_FILE;
+const brokenCampaignFile = process.env.DOORSTEP_BROKEN_CAMPAIGN_FILE;
 assert.ok(base && officePassword && viewerPassword, "DOORSTEP_URL and the demo passwords are required");
+assert.ok(campaignFile && brokenCampaignFile, "the campaign files to check and apply are required");
 mkdirSync(artifacts, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `dashboard-${name}.png`), fullPage: true });
 const pct = (r) => (r * 100).toFixed(1) + "%";
@@ -35,6 +39,12 @@ function totals(rows) {
   }
   return out;
 }
+/** The page's indicator cards, in order: id, figures, rate and name. */
+const cardFigures = (page) => page.$$eval(".card[data-indicator]", (els) => els.map((e) => ({
+  indicator: e.dataset.indicator, eligible: +e.dataset.eligible, reached: +e.dataset.reached,
+  rate: e.querySelector("[data-role=rate]").textContent, name: e.querySelector("h3").textContent,
+})));
+const DEFAULT_INDICATORS = ["handbook", "awareness", "poster", "banner", "led"];
 const thisMonth = () => { const d = new Date(); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`; };
 
 async function login(page, username, password) {
@@ -158,6 +168,8 @@ try {
   assert.ok(title.includes(town[0].name) && title.includes(month), title);
   const printed = await page.$$eval("#monthly-ranking tbody tr", (trs) => trs.map((tr) => tr.dataset.area));
   assert.deepEqual(printed, monthly.rows.map((r) => r.area));
+  assert.equal(monthly.campaign_version, 0);
+  assert.equal(await page.locator("#campaign-version-used").count(), 0, "the default campaign needs no version line");
   await page.emulateMedia({ media: "print" });
   assert.equal(await page.$eval("header.top", (e) => getComputedStyle(e).display), "none");
   assert.equal(await page.$eval("#month-form", (e) => getComputedStyle(e).display), "none");
@@ -209,6 +221,104 @@ try {
   await checkOverview(viewerPage, await token("viewer", viewerPassword), "");
   assert.ok(await viewerPage.locator("#nav-tasks").isHidden(), "viewers do not see urgent tasks");
   await shot(viewerPage, "viewer");
+
+  // The campaign: a viewer sees it, without the means to change it.
+  await viewerPage.click("#nav-campaign");
+  await viewerPage.waitForSelector('#view[data-ready="#/campaign"] #campaign-indicators');
+  assert.equal(await viewerPage.getAttribute("#campaign-version", "data-version"), "0");
+  assert.equal(await viewerPage.locator("#campaign-file, #campaign-check, #campaign-apply").count(), 0, "viewers get no upload");
+  assert.ok(await viewerPage.isVisible("#campaign-readonly"));
+
+  // The office: the overview's figures with the default campaign, then the campaign page: version 0, the five
+  // default indicators in report order with their names, and the definition file as the API gives it.
+  await page.click('nav a[href="#/"]');
+  await page.waitForSelector('#view[data-ready="#/"] .card');
+  const figuresBefore = await cardFigures(page);
+  assert.deepEqual(figuresBefore.map((c) => c.indicator), DEFAULT_INDICATORS);
+  const campaignBefore = await get(office, "/api/v1/campaign");
+  assert.equal(campaignBefore.version, 0);
+  await page.click("#nav-campaign");
+  await page.waitForSelector('#view[data-ready="#/campaign"] #campaign-indicators');
+  assert.equal(await page.getAttribute("#campaign-version", "data-version"), "0");
+  const listed = await page.$$eval("#campaign-indicators tbody tr", (trs) =>
+    trs.map((tr) => [tr.dataset.indicator, tr.cells[0].textContent.trim()]));
+  assert.deepEqual(listed.map(([id]) => id), DEFAULT_INDICATORS);
+  assert.deepEqual(listed, campaignBefore.campaign.indicators.map((i) => [i.id, i.zh]));
+  assert.equal(await page.textContent("#campaign-definition"), campaignBefore.definition);
+  assert.ok(await page.isDisabled("#campaign-apply"), "nothing to apply before a check");
+  await shot(page, "campaign");
+
+  // A broken file: every problem with its line, and nothing to apply.
+  const brokenLines = readFileSync(brokenCampaignFile, "utf8").split("\n");
+  const lineOf = (word) => brokenLines.findIndex((l) => l.includes(word)) + 1;
+  await page.setInputFiles("#campaign-file", brokenCampaignFile);
+  await page.click("#campaign-check");
+  await page.waitForSelector("#campaign-errors");
+  const problems = await page.textContent("#campaign-errors");
+  assert.ok(problems.includes("2 problems"), problems);
+  for (const word of ["castle", "leaflet"]) {
+    assert.ok(lineOf(word) > 0 && problems.split("\n").some((l) => l.trim().startsWith(`line ${lineOf(word)}:`) && l.includes(word)),
+      `${word} on line ${lineOf(word)}: ${problems}`);
+  }
+  assert.equal(await page.getAttribute("#campaign-result", "role"), "alert");
+  assert.ok(await page.isDisabled("#campaign-apply"), "a refused file cannot be applied");
+  assert.equal((await get(office, "/api/v1/campaign")).version, 0, "checking changes nothing");
+  await shot(page, "campaign-problems");
+
+  // The "two cards" file: the check shows what it adds; still nothing applied.
+  await page.setInputFiles("#campaign-file", campaignFile);
+  assert.ok(await page.isDisabled("#campaign-apply"));
+  await page.click("#campaign-check");
+  await page.waitForSelector("#campaign-plan");
+  assert.ok((await page.textContent("#plan-indicators_added")).includes("two_cards"));
+  assert.ok((await page.textContent("#plan-kinds_added")).includes("outlet"));
+  assert.ok((await page.textContent("#plan-deliveries_added")).includes("two_cards_notice"));
+  assert.equal(await page.locator("#plan-indicators_removed, #plan-indicators_changed, #plan-kinds_removed").count(), 0);
+  assert.ok(await page.isEnabled("#campaign-apply"), "a checked file can be applied");
+  assert.equal((await get(office, "/api/v1/campaign")).version, 0, "checking changes nothing");
+  await shot(page, "campaign-plan");
+
+  // Apply it, confirming: version 1, applied by the office, with the sixth indicator.
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.accept(); });
+  await page.click("#campaign-apply");
+  await page.waitForSelector('#view[data-ready="#/campaign"] #campaign-version[data-version="1"]');
+  assert.ok(asked.includes("1"), `confirmation asked: ${asked}`);
+  const campaignAfter = await get(office, "/api/v1/campaign");
+  assert.equal(campaignAfter.version, 1);
+  assert.equal(await page.textContent("#campaign-applied-by"), campaignAfter.applied_by);
+  assert.ok((await page.textContent("#campaign-result")).includes("1"));
+  const listedAfter = await page.$$eval("#campaign-indicators tbody tr", (trs) =>
+    trs.map((tr) => [tr.dataset.indicator, tr.cells[0].textContent.trim()]));
+  assert.deepEqual(listedAfter, campaignAfter.campaign.indicators.map((i) => [i.id, i.zh]));
+  assert.deepEqual(listedAfter.at(-1), ["two_cards", "两卡通告张贴"]);
+  assert.equal(await page.textContent("#campaign-definition"), readFileSync(campaignFile, "utf8"));
+  await shot(page, "campaign-applied");
+
+  // The overview counts with it: a "two cards" card (no outlets yet), and the five others' figures unchanged.
+  await page.click('nav a[href="#/"]');
+  await page.waitForSelector('#view[data-ready="#/"] .card[data-indicator="two_cards"]');
+  const figuresAfter = await cardFigures(page);
+  assert.deepEqual(figuresAfter.map((c) => c.indicator), [...DEFAULT_INDICATORS, "two_cards"]);
+  assert.deepEqual(figuresAfter.slice(0, 5), figuresBefore, "the five indicators count as before");
+  assert.equal(figuresAfter[5].name, "两卡通告张贴");
+  const apiAfter = totals(await get(office, "/api/v1/reports/coverage?by=town"));
+  for (const c of figuresAfter) {
+    const f = apiAfter[c.indicator] || { eligible: 0, reached: 0 };
+    assert.deepEqual([c.eligible, c.reached], [f.eligible, f.reached], c.indicator);
+  }
+  await shot(page, "overview-two-cards");
+  await page.click("#lang");
+  await page.waitForSelector('#view[data-ready="#/"] .card[data-indicator="two_cards"]');
+  assert.equal(await page.textContent('.card[data-indicator="two_cards"] h3'), "Two-cards notice at outlets");
+  await page.click("#lang");
+  await page.waitForSelector('#view[data-ready="#/"] .card');
+
+  // The monthly report says which campaign version it was counted with.
+  await page.click("#nav-monthly");
+  await page.waitForSelector('#view[data-ready="#/monthly"] #monthly-ranking');
+  assert.equal((await get(office, `/api/v1/reports/monthly?month=${month}&area=${town[0].area}`)).campaign_version, 1);
+  assert.equal(await page.textContent("#campaign-version-used"), "活动版本 1");
 
   // Log out: back to the login form.
   await page.click("#logout");

@@ -2,6 +2,7 @@
 //! count, what reaches them, the target). The office writes it as a TOML file (`file`, format in
 //! docs/campaigns.md); the default campaign (`default.toml`) is the town's anti-fraud outreach.
 
+pub mod doc;
 pub mod file;
 
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,8 @@ use client_core::grid::model::{Place, PlaceKind, MAX_TEXT_BYTES};
 /// A place the volunteer found that the registry lacks.
 pub struct NewPlace {
     pub grid: String,
-    pub kind: PlaceKind,
+    /// A word for one of the held campaign's place kinds (its id, Chinese name or another of its words).
+    pub kind: String,
     pub label: String,
     pub address: Option<String>,
     pub gps: Option<(f64, f64)>,
@@ -29,6 +30,7 @@ fn check_text(what: &str, text: &str) -> Result<()> {
 /// Records the place (durably, before its id is printed); it counts in coverage once synced.
 pub fn add_place(profile: &Profile, input: NewPlace) -> Result<()> {
     let device = profile.device()?;
+    let kind = PlaceKind::named(&super::held_campaign(profile)?, &input.kind)?;
     check_text("--label", &input.label)?;
     if let Some(address) = &input.address {
         check_text("--address", address)?;
@@ -48,7 +50,7 @@ pub fn add_place(profile: &Profile, input: NewPlace) -> Result<()> {
     let found = FoundPlace {
         place: Place {
             id: new_found_place_id(),
-            kind: input.kind,
+            kind,
             label: input.label.trim().to_string(),
             address: input.address.map(|a| a.trim().to_string()),
             lat: input.gps.map(|g| g.0),

@@ -519,6 +519,7 @@ struct PlaceLine {
 pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool) -> Result<()> {
     let device = profile.device()?;
     let store = profile.grids()?;
+    let campaign = held_campaign(profile)?;
     let grids = store.grids()?;
     if grids.is_empty() {
         bail!("no grids on this device yet; run `doorstep field sync` while connected");
@@ -548,7 +549,7 @@ pub fn places(profile: &Profile, grid: Option<&str>, todo: bool, json_out: bool)
             store.contacts(code)?.into_iter().map(|c| (c.place_id.clone(), c)).collect();
         for p in places {
             let pv = by_place.get(p.id.as_str()).cloned().unwrap_or_default();
-            let cov = held_campaign(profile).place_coverage(p.kind, rural, pv);
+            let cov = campaign.place_coverage(p.kind, rural, pv);
             if todo && cov.is_done() {
                 continue;
             }
@@ -617,10 +618,10 @@ pub(crate) fn check_gps(lat: f64, lon: f64) -> Result<()> {
     Ok(())
 }
 
-/// The campaign this device counts with and offers deliveries of. Devices hold the default campaign until
-/// campaign definitions travel with the sync as documents.
-fn held_campaign(_profile: &Profile) -> &'static Campaign {
-    Campaign::default_campaign()
+/// The campaign this device counts with and offers deliveries of: the newest version it received with its
+/// sync (the default campaign until it receives one).
+pub(crate) fn held_campaign(profile: &Profile) -> Result<Campaign> {
+    Ok(client_core::campaign::doc::held(&profile.docs_dir()?).1)
 }
 
 pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
@@ -631,7 +632,7 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
             "a place recorded as gone cannot also have received materials; drop --outcome gone or the delivery flags"
         );
     }
-    let campaign = held_campaign(profile);
+    let campaign = held_campaign(profile)?;
     if let Some(unknown) = input.deliveries.iter().find(|d| !campaign.deliveries.iter().any(|c| c.id == *d)) {
         let ids: Vec<&str> = campaign.deliveries.iter().map(|d| d.id.as_str()).collect();
         bail!("{unknown:?} is not a delivery of the campaign this device holds; it has: {}", ids.join(", "));

@@ -74,6 +74,8 @@ pub fn exchange(hub: &Hub, token: &str, body: &[u8]) -> Result<SyncResponse, Api
     client_core::limits::check_task_changes(req.tasks.as_deref()).map_err(|e| too_large(&e))?;
 
     let profile = Profile::new(hub.profile_dir.clone());
+    // What the devices' changes may name is what the newest campaign the hub received names.
+    client_core::campaign::doc::held(&profile.docs_dir().map_err(ApiError::internal)?);
     let store = profile.grids().map_err(ApiError::internal)?;
     let mut roster = profile.roster().map_err(ApiError::internal)?.unwrap_or_else(|| Roster {
         team: hub.team().to_string(),

@@ -45,6 +45,12 @@ pub struct ServeArgs {
 /// The hub's routes: the sync API, enrolment passed on to the server, and the field web app's pages, so phones at
 /// base load, reload and sync the app from the hub as from the server.
 pub fn router(hub: Arc<Hub>) -> Router {
+    // Phones at base count with the newest campaign the hub received from the server.
+    let docs = hub.profile_dir.join("docs");
+    let rules: server::serving::FieldRules = Arc::new(move || {
+        let (version, campaign) = client_core::campaign::doc::held(&docs);
+        Arc::new(server::serving::field_rules_json(&campaign, version))
+    });
     Router::new()
         .route("/api/v1/sync", post(sync_handler))
         .route("/api/v1/devices", post(enrol::forward_enrolment).layer(DefaultBodyLimit::max(enrol::MAX_ENROL_BODY)))
@@ -58,11 +64,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/api/v1/ca.pem",
             get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::serving::ca_file_response) }),
         )
-        // The campaign the hub relays to phones is the default one until campaigns travel as documents.
-        .merge(server::serving::field_app(server::serving::fixed_field_rules(
-            client_core::campaign::Campaign::default_campaign(),
-            0,
-        )))
+        .merge(server::serving::field_app(rules))
         .layer(DefaultBodyLimit::max(server::serving::MAX_BULK_BODY))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(server::serving::refuse_declared_oversize))

@@ -49,12 +49,6 @@ static BUILT: &[Asset] = &[
 /// version changes them without a new build.
 pub type RulesSource = Arc<dyn Fn() -> Arc<Vec<u8>> + Send + Sync>;
 
-/// A source that always serves the rules of `campaign` at `version`.
-pub fn fixed_rules(campaign: &Campaign, version: i64) -> RulesSource {
-    let json = Arc::new(rules_json(campaign, version));
-    Arc::new(move || json.clone())
-}
-
 pub fn rules_json(campaign: &Campaign, version: i64) -> Vec<u8> {
     serde_json::to_vec(&rules_table(campaign, version)).expect("rules serialize")
 }

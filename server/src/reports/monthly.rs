@@ -75,6 +75,16 @@ pub struct MonthlyReport {
     /// (0: the default campaign).
     #[serde(default)]
     pub campaign_version: i64,
+    /// That version's indicators, in its report order, with their names.
+    #[serde(default)]
+    pub indicators: Vec<IndicatorName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorName {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
 }
 
 /// Per unit and indicator: (eligible, reached, excluded) at a time.
@@ -203,6 +213,12 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
         rows,
         tasks,
         campaign_version: campaign.version,
+        indicators: campaign
+            .campaign
+            .indicators
+            .iter()
+            .map(|i| IndicatorName { id: i.id.clone(), zh: i.zh.clone(), en: i.en.clone() })
+            .collect(),
     })
 }
 

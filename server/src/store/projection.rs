@@ -488,7 +488,7 @@ async fn load_places(
                 grid,
                 village,
                 town,
-                kind: kind.parse().map_err(StoreError::internal)?,
+                kind: PlaceKind::of(&kind),
                 rural: rural != 0,
                 excluded: excluded != 0,
                 last_visit: last_at.zip(last_id),

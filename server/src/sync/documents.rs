@@ -44,6 +44,13 @@ pub trait ServerKind: Send + Sync {
         pushes: &'a [DocPush],
         budget: &'a mut SyncBudget,
     ) -> BoxFuture<'a, Result<Vec<DocReply>, Refusal>>;
+    /// Whether syncing the pushes would write nothing and tell the device nothing new (`is_quiet`).
+    fn is_quiet<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context<'a>,
+        pushes: &'a [DocPush],
+    ) -> BoxFuture<'a, Result<bool, Refusal>>;
 }
 
 struct Registered<K>(PhantomData<fn() -> K>);
@@ -60,6 +67,14 @@ impl<K: DocsKind> ServerKind for Registered<K> {
         budget: &'a mut SyncBudget,
     ) -> BoxFuture<'a, Result<Vec<DocReply>, Refusal>> {
         Box::pin(async move { Ok(sync_kind::<K, _>(&DocumentShelf, tx, ctx, pushes, budget).await?.0) })
+    }
+    fn is_quiet<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context<'a>,
+        pushes: &'a [DocPush],
+    ) -> BoxFuture<'a, Result<bool, Refusal>> {
+        Box::pin(is_quiet::<K, _>(&DocumentShelf, tx, ctx, pushes))
     }
 }
 
@@ -91,9 +106,23 @@ impl ServerKinds {
     pub fn get(&self, name: &str) -> Option<&dyn ServerKind> {
         self.kinds.iter().find(|k| k.name() == name).map(|k| k.as_ref())
     }
-    /// Whether a request's `docs` names a kind this server syncs (the sync then takes the write transaction).
-    pub fn any_of(&self, docs: &BTreeMap<String, Vec<DocPush>>) -> bool {
-        docs.keys().any(|name| self.get(name).is_some())
+    /// Whether syncing a request's `docs` would write nothing and tell the device nothing new, read in `tx` (a
+    /// read transaction): the sync then skips the write transaction, and the device gets no answer for its
+    /// documents, which leaves them as they are. Most syncs of most devices are such.
+    pub async fn are_quiet(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+        docs: &BTreeMap<String, Vec<DocPush>>,
+    ) -> Result<bool, Refusal> {
+        for (name, pushes) in docs {
+            if let Some(kind) = self.get(name) {
+                if !kind.is_quiet(tx, ctx, pushes).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -214,7 +243,9 @@ where
             reply.set_gone();
         }
         if !reply.is_resend_all() {
-            shelf.note_held(tx, ctx, id).await?;
+            if !matches!(held.get(id), Some(None)) {
+                shelf.note_held(tx, ctx, id).await?;
+            }
             attest::<K>(ctx, id, &shelf.attested(&doc, gone), &mut reply);
         }
         replies.push(reply);
@@ -233,6 +264,41 @@ where
         }
     }
     Ok((replies, relayed))
+}
+
+/// Whether `sync_kind` would write nothing and answer nothing new: no changes pushed, every document the device
+/// should hold pushed (and noted as held), none held that it should no longer hold, and each at the server's
+/// heads.
+pub async fn is_quiet<K: DocKind + Send, S: Shelf<K>>(
+    shelf: &S,
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    pushes: &[K::Push],
+) -> Result<bool, Refusal> {
+    if pushes.iter().any(|p| !p.parts().changes.is_empty()) {
+        return Ok(false);
+    }
+    let held = shelf.held(tx, ctx).await?;
+    let meant = shelf.meant(tx, ctx).await?;
+    let pushed: BTreeSet<&str> = pushes.iter().map(|p| p.parts().id).collect();
+    if meant.iter().any(|id| !pushed.contains(id.as_str()))
+        || held.iter().any(|(id, deleted)| deleted.is_none() && !pushed.contains(id.as_str()) && !meant.contains(id))
+    {
+        return Ok(false);
+    }
+    for push in pushes {
+        let id = push.parts().id;
+        if !meant.contains(id) || !matches!(held.get(id), Some(None)) {
+            return Ok(false);
+        }
+        let (doc, _) = shelf.load(tx, ctx, id, false).await?;
+        let have =
+            client_core::protocol::hashes_from_wire(push.parts().have).map_err(|e| Refusal::invalid(e.to_string()))?;
+        if doc.automerge().get_heads() != have {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Whether the device holds the document: the server delivered it to this device, which has not deleted it

@@ -115,8 +115,10 @@ pub async fn sync(state: &AppState, device: impl Into<Device>, mut req: SyncRequ
     let author = device.author();
     let mut checked = check(state, device, &author, &req.grids).await?;
     let mut plan = plan(&mut checked, device, req.tasks.as_deref()).await?;
-    // Documents of further kinds are checked and stored in the transaction, like tasks.
-    plan.writes_nothing &= !state.kinds.any_of(&req.docs);
+    // Documents of further kinds are checked and stored in the transaction, like tasks; unless they are quiet.
+    if plan.writes_nothing && !req.docs.is_empty() {
+        plan.writes_nothing = docs_are_quiet(state, device, &author, checked.holder.team.as_deref(), &req.docs).await?;
+    }
     let tasks = req.tasks.take();
     let docs = std::mem::take(&mut req.docs);
     let committed = commit(state, device, author, checked, plan, tasks, docs).await?;
@@ -331,6 +333,29 @@ struct Plan {
     seen_recently: bool,
     /// Nothing to store: the sync takes no turn at the write gate.
     writes_nothing: bool,
+}
+
+/// Whether the request's documents of further kinds need no write and no answer, read outside the write gate.
+async fn docs_are_quiet(
+    state: &AppState,
+    device: &Device,
+    author: &Author,
+    team: Option<&str>,
+    docs: &BTreeMap<String, Vec<DocPush>>,
+) -> Result<bool, Refusal> {
+    let trust = Trust { pusher: author, pusher_key: None, signers: None, server_key: None };
+    let ctx = documents::Context {
+        device_id: &device.device_id,
+        team,
+        trust: &trust,
+        server_key: state.keys.server_key(),
+        backend: state.db.backend,
+        now: now_ms(),
+    };
+    let mut tx = state.db.pool.begin().await.map_err(crate::store::StoreError::from)?;
+    let quiet = state.kinds.are_quiet(&mut tx, &ctx, docs).await?;
+    tx.rollback().await.map_err(crate::store::StoreError::from)?;
+    Ok(quiet)
 }
 
 /// Plan: what the accepted pushes change. The new visits' projection is worked out before the write gate (the

@@ -1,0 +1,155 @@
+//! End to end with the real binary: the office changes what counts with a definition file (the seed's "two cards"
+//! notice at bank and telecom outlets), every surface follows (territory import, the volunteers' devices directly
+//! and through a team's hub, coverage, the monthly report), and the old indicators' figures do not move.
+
+mod common;
+use common::*;
+
+const TERRITORY: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+H1,household,1号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+H2,household,2号,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+S1,shop,小卖部,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+B1,building,3栋,G2,二网格,C1,新街社区,community,T1,太安镇\n";
+
+const OUTLETS: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+O1,营业网点,农商银行龙凤分理处,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+O2,通信营业厅,移动营业厅,G2,二网格,C1,新街社区,community,T1,太安镇\n";
+
+fn two_cards() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/campaigns/two-cards.toml")).unwrap()
+}
+
+#[test]
+fn the_two_cards_campaign_goes_through_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let territory = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", territory.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "east", "--lead", "lead"], None);
+    ok(&office, &["assign", "G1", "--team", "east"], None);
+    ok(&office, &["assign", "G2", "--team", "east"], None);
+    ok(&office, &["user", "create", "vol", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));
+    let (vol, lead) = (tmp.path().join("vol"), tmp.path().join("lead"));
+    for (profile, name) in [(&vol, "vol"), (&lead, "lead")] {
+        ok(profile, &["field", "login", "--server", &url, "--username", name, "--password-stdin"], Some(&pw()));
+        ok(profile, &["field", "sync"], None);
+    }
+    ok(&vol, &["field", "visit", "H1", "--handbook", "--briefed", "--poster"], None);
+    ok(&vol, &["field", "visit", "B1", "--deliver", "poster"], None);
+    let last_month = (chrono::Utc::now() - chrono::Duration::days(40)).format("%Y-%m").to_string();
+    let a_day_last_month = format!("{last_month}-15T10:00:00+08:00");
+    ok(&vol, &["field", "visit", "H2", "--handbook", "--at", &a_day_last_month], None);
+    ok(&vol, &["field", "sync"], None);
+    let last_month_before = ok(&office, &["report", "monthly", "--month", &last_month, "--format", "json"], None);
+    let before = coverage(&office, "town", None);
+    assert_eq!(figure(&before, "T1", "handbook"), (3, 2, 0));
+    assert_eq!(figure(&before, "T1", "poster"), (3, 2, 0), "H1 H2 (village households) and B1");
+
+    // Version 0 is the default campaign; outlets are not a kind of it yet.
+    let shown = ok(&office, &["campaign", "show"], None);
+    assert!(shown.starts_with("# campaign version 0: the default campaign") && shown.contains("[[indicator]]"));
+    let outlets = write_file(tmp.path(), "outlets.csv", OUTLETS.as_bytes());
+    let err = fails(&office, &["territory", "import", outlets.to_str().unwrap(), "--dry-run"], None);
+    assert!(err.contains("unknown place kind \"营业网点\""), "{err}");
+    let err = fails(&vol, &["field", "visit", "H2", "--deliver", "two_cards_notice"], None);
+    assert!(err.contains("\"two_cards_notice\" is not a delivery of the campaign this device holds"), "{err}");
+
+    // A broken copy is refused with its lines, on this machine and at the server alike; nothing changes.
+    let broken = two_cards().replace("kinds = [\"outlet\"]", "kinds = [\"outlets\"]");
+    let broken = write_file(tmp.path(), "broken.toml", broken.as_bytes());
+    let err = fails(&office, &["campaign", "check", broken.to_str().unwrap()], None);
+    assert!(err.contains("counts[0].kinds: unknown place kind \"outlets\""), "{err}");
+    assert!(err.contains("line "), "{err}");
+    let err = fails(&office, &["campaign", "apply", broken.to_str().unwrap()], None);
+    assert!(err.contains("unknown place kind \"outlets\""), "{err}");
+
+    // The dry run says what would change and changes nothing.
+    let file = write_file(tmp.path(), "two-cards.toml", two_cards().as_bytes());
+    let out = ok(&office, &["campaign", "check", file.to_str().unwrap()], None);
+    assert!(out.contains("10 place kinds, 6 deliveries, 6 indicators"), "{out}");
+    let dry = ok(&office, &["campaign", "apply", file.to_str().unwrap(), "--dry-run"], None);
+    assert!(dry.contains("campaign version 0 → 1: would change (dry run, nothing changed)"), "{dry}");
+    assert!(dry.contains("indicators added: two_cards") && dry.contains("place kinds added: outlet"), "{dry}");
+    assert!(dry.contains("places whose indicators change: 0"), "no outlet yet: {dry}");
+    assert!(ok(&office, &["campaign", "show"], None).starts_with("# campaign version 0"));
+
+    let applied = ok(&office, &["campaign", "apply", file.to_str().unwrap()], None);
+    assert!(applied.contains("campaign version 0 → 1: applied"), "{applied}");
+    assert!(ok(&office, &["campaign", "show"], None).starts_with("# campaign version 1, applied "));
+    let audit = ok(&office, &["audit", "--format", "json"], None);
+    assert!(audit.contains("campaign.apply"), "{audit}");
+    // Applying the same file again is a new version that changes nothing that counts.
+    let again = ok(&office, &["campaign", "apply", file.to_str().unwrap(), "--dry-run"], None);
+    assert!(again.contains("nothing that counts changes"), "{again}");
+
+    // The territory file's words for the new kind are accepted now.
+    let imported = ok(&office, &["territory", "import", outlets.to_str().unwrap()], None);
+    assert!(imported.contains("2 places added"), "{imported}");
+    let after = coverage(&office, "town", None);
+    for ind in ["handbook", "awareness", "poster", "banner", "led"] {
+        let old = before.iter().find(|r| r["area"] == "T1" && r["indicator"] == ind);
+        let new = after.iter().find(|r| r["area"] == "T1" && r["indicator"] == ind);
+        assert_eq!(old, new, "{ind} does not move");
+    }
+    assert_eq!(figure(&after, "T1", "two_cards"), (2, 0, 0));
+
+    // The volunteer's device receives the new version at its next sync and offers the new delivery.
+    ok(&vol, &["field", "sync"], None);
+    ok(&vol, &["field", "visit", "O1", "--deliver", "two_cards_notice"], None);
+    let places: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&vol, &["field", "places", "--format", "json"], None)).unwrap();
+    let o1 = places.iter().find(|p| p["place_id"] == "O1").unwrap();
+    assert_eq!(o1["reached"], serde_json::json!(["two_cards"]), "{o1}");
+    ok(&vol, &["field", "sync"], None);
+    assert_eq!(figure(&coverage(&office, "town", None), "T1", "two_cards"), (2, 1, 0));
+
+    // Through the team's hub: the lead's hub receives the version, and a device at base with it records O2.
+    let hub = Hub::start(&lead, &[]);
+    ok(&lead, &["hub", "sync"], None);
+    ok(&vol, &["field", "sync", "--via", &hub.url], None);
+    ok(&vol, &["field", "visit", "O2", "--deliver", "two_cards_notice"], None);
+    ok(&vol, &["field", "sync", "--via", &hub.url], None);
+    ok(&lead, &["hub", "sync"], None);
+    let last = coverage(&office, "town", None);
+    assert_eq!(figure(&last, "T1", "two_cards"), (2, 2, 0), "O2's visit came up through the hub");
+    assert_eq!(figure(&last, "T1", "handbook"), figure(&before, "T1", "handbook"));
+
+    // The month is counted with the version in force at its end, and says which.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let table = ok(&office, &["report", "monthly", "--month", &month], None);
+    assert!(table.contains("campaign version 1") && table.contains("two_cards"), "{table}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&office, &["report", "monthly", "--month", &month, "--format", "json"], None))
+            .unwrap();
+    let outlets_village = rows.iter().find(|r| r["area"] == "C1").unwrap();
+    let two_cards_rate = outlets_village["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["indicator"] == "two_cards")
+        .map(|i| i["rate"].clone());
+    assert_eq!(two_cards_rate, Some(serde_json::json!(1.0)), "{outlets_village}");
+    // Last month is counted as it was, with the default campaign then in force.
+    let table = ok(&office, &["report", "monthly", "--month", &last_month], None);
+    assert!(table.contains("campaign version 0") && !table.contains("two_cards"), "{table}");
+    let last_month_after = ok(&office, &["report", "monthly", "--month", &last_month, "--format", "json"], None);
+    let rows = |json: &str| -> Vec<serde_json::Value> { serde_json::from_str(json).unwrap() };
+    let old_figures = |json: &str| {
+        rows(json)
+            .into_iter()
+            .filter(|r| r["area"] == "V1")
+            .map(|r| (r["rank"].clone(), r["score"].clone(), r["indicators"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(old_figures(&last_month_after), old_figures(&last_month_before), "last month's ranking does not move");
+    drop(hub);
+    drop(server);
+}
