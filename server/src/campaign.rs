@@ -120,7 +120,7 @@ pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign,
     let current = state.campaigns.current();
     let changes = current.campaign.changes_to(&next);
     let kinds: Vec<String> = changes
-        .eligibility
+        .recount
         .keys()
         .map(|(k, _)| k.clone())
         .chain(changes.kinds_removed.iter().cloned())
@@ -143,7 +143,7 @@ pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign,
     let mut villages: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut places_changing = 0;
     for (village, kind, rural, n) in counts {
-        if changes.eligibility.contains_key(&(kind.clone(), rural != 0)) {
+        if changes.recount.contains_key(&(kind.clone(), rural != 0)) {
             *villages.entry(village).or_default().entry(kind).or_default() += n as u64;
             places_changing += n as u64;
         }
@@ -165,36 +165,74 @@ pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign,
     Ok((plan, next, changes))
 }
 
-/// Applies `definition` as the next version: stores it and recounts every place whose eligible indicators
-/// change, in one transaction (all or nothing), then puts it in force.
+/// Places recounted per transaction while a version is applied: each holds the write gate for well under a
+/// second, so syncs go on between them.
+pub const RECOUNT_CHUNK: usize = 2_000;
+
+/// Applies `definition` as the next version: stores it and publishes it to every device (one transaction), puts
+/// it in force, then recounts every place whose eligible indicators change, a chunk per transaction. A server
+/// stopped before the recount is done finishes it when it starts (`finish_recount`).
 pub async fn apply(state: &AppState, definition: &str, by: &str) -> Result<Plan, Refusal> {
     let (plan, next, changes) = plan(state, definition).await?;
     let now = crate::store::db::now_ms();
-    // Every grid is locked, as for a territory import: syncs plan their visits' projection under their grids'
-    // locks, and this changes the indicator rows of places in any grid.
     let grids = crate::store::areas::grid_codes(&state.db).await?;
-    let (_locks, _gate, mut tx) = state.grids.begin_import(&grids).await?;
-    let version = stored::newest_version_in(&mut tx).await? + 1;
-    if version != plan.to_version {
-        return Err(Refusal::conflict("another campaign version was applied meanwhile; check again and retry"));
-    }
-    stored::insert(&mut tx, version, definition, now, by).await?;
-    // Every device receives the new version at its next sync, directly or through its team's hub, and deletes
-    // the one before.
-    let doc = CampaignDoc::new(version, definition);
-    documents::create(&mut tx, CampaignDoc::NOUN, &CampaignDoc::id(version), &doc.save(), &[documents::EVERYONE])
-        .await?;
-    if version > 1 {
-        documents::withdraw(&mut tx, CampaignDoc::NOUN, &CampaignDoc::id(version - 1)).await?;
-    }
-    let mut deltas = projection::AreaDeltas::default();
-    for (kind, rural) in changes.eligibility.keys() {
-        let ids = stored::place_ids_of(&mut tx, kind, *rural).await?;
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        projection::recount_places(&mut tx, &next, &ids, PlaceKind::of(kind), *rural, &mut deltas).await?;
-    }
-    deltas.flush(&mut tx).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    state.campaigns.replace(InForce::new(version, next, definition.to_string(), now, by.to_string()));
+    let version = {
+        // Every grid is locked, as for a territory import: syncs plan their visits' projection under their
+        // grids' locks.
+        let (_locks, _gate, mut tx) = state.grids.begin_import(&grids).await?;
+        let version = stored::newest_version_in(&mut tx).await? + 1;
+        if version != plan.to_version {
+            return Err(Refusal::conflict("another campaign version was applied meanwhile; check again and retry"));
+        }
+        stored::insert(&mut tx, version, definition, now, by).await?;
+        // Every device receives the new version at its next sync, directly or through its team's hub, and
+        // deletes the one before.
+        let doc = CampaignDoc::new(version, definition);
+        let id = CampaignDoc::id(version);
+        documents::create(&mut tx, CampaignDoc::NOUN, &id, &doc.save(), &[documents::EVERYONE]).await?;
+        if version > 1 {
+            documents::withdraw(&mut tx, CampaignDoc::NOUN, &CampaignDoc::id(version - 1)).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        version
+    };
+    let in_force = InForce::new(version, next, definition.to_string(), now, by.to_string());
+    let campaign = in_force.campaign.clone();
+    state.campaigns.replace(in_force);
+    recount(state, &campaign, &changes, &grids).await?;
+    stored::mark_recounted(&state.db, version).await?;
     Ok(plan)
+}
+
+/// Recounts the places whose eligible indicators `changes` changes, under `campaign`. Recounting a place twice
+/// changes nothing, so an interrupted recount is simply done again.
+async fn recount(state: &AppState, campaign: &Campaign, changes: &Changes, grids: &[String]) -> Result<(), Refusal> {
+    for ((kind, rural), indicators) in &changes.recount {
+        let ids = stored::place_ids_of(&state.db, kind, *rural).await?;
+        for chunk in ids.chunks(RECOUNT_CHUNK) {
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let (_locks, _gate, mut tx) = state.grids.begin_import(grids).await?;
+            let mut deltas = projection::AreaDeltas::default();
+            let places = projection::Recount { kind: PlaceKind::of(kind), rural: *rural, indicators };
+            projection::recount_places(&mut tx, campaign, &chunk, &places, &mut deltas).await?;
+            deltas.flush(&mut tx).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+    }
+    Ok(())
+}
+
+/// Finishes the recount of a version whose apply was interrupted (the server stopped), before serving.
+pub async fn finish_recount(state: &AppState) -> Result<(), Refusal> {
+    let Some(version) = stored::not_recounted(&state.db).await? else { return Ok(()) };
+    let previous = match stored::definition_of(&state.db, version - 1).await? {
+        Some(d) => campaign::parse(&d).map_err(|e| Refusal::internal(format!("version {}: {e}", version - 1)))?,
+        None => Campaign::default_campaign().clone(),
+    };
+    let current = state.campaigns.current();
+    tracing::warn!(version, "finishing the recount of campaign version {version}, interrupted when it was applied");
+    let grids = crate::store::areas::grid_codes(&state.db).await?;
+    recount(state, &current.campaign, &previous.changes_to(&current.campaign), &grids).await?;
+    stored::mark_recounted(&state.db, version).await?;
+    Ok(())
 }

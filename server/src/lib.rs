@@ -90,7 +90,7 @@ impl AppState {
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
         let uploads = Arc::new(http::bodies::Uploads::new(&config.data_dir));
         let campaigns = Arc::new(campaign::Campaigns::load(&db).await?);
-        Ok(AppState {
+        let state = AppState {
             db,
             keys,
             grids,
@@ -100,7 +100,9 @@ impl AppState {
             uploads,
             kinds: Arc::new(sync::documents::ServerKinds::of_doorstep()),
             campaigns,
-        })
+        };
+        campaign::finish_recount(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(state)
     }
 }
 

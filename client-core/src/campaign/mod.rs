@@ -172,29 +172,38 @@ impl Campaign {
             })
             .cloned()
             .collect();
-        let mut eligibility = BTreeMap::new();
+        let changed: BTreeSet<String> = changed;
+        let reach_changed: BTreeSet<&String> = changed
+            .iter()
+            .filter(|id| self.indicator(id).map(|i| &i.reached_by) != next.indicator(id).map(|i| &i.reached_by))
+            .collect();
+        let mut recount = BTreeMap::new();
         for kind in kinds(self).union(&kinds(next)) {
             for rural in [true, false] {
                 let of = |c: &Campaign| {
                     c.eligible_indicators(crate::grid::model::PlaceKind::of(kind), rural)
                         .map(|i| i.id.clone())
-                        .collect::<Vec<_>>()
+                        .collect::<BTreeSet<_>>()
                 };
                 let (was, is) = (of(self), of(next));
-                if was != is {
-                    eligibility.insert((kind.clone(), rural), (was, is));
+                // Indicators a place of this kind and setting leaves or joins, and those it stays in whose reach
+                // changed: their rows are recomputed from its visits.
+                let stays = was.intersection(&is).filter(|i| reach_changed.contains(i));
+                let redo: BTreeSet<String> = was.symmetric_difference(&is).chain(stays).cloned().collect();
+                if !redo.is_empty() {
+                    recount.insert((kind.clone(), rural), redo);
                 }
             }
         }
         Changes {
             indicators_added: after.difference(&before).cloned().collect(),
             indicators_removed: before.difference(&after).cloned().collect(),
-            indicators_changed: changed,
+            indicators_changed: changed.into_iter().collect(),
             kinds_added: kinds(next).difference(&kinds(self)).cloned().collect(),
             kinds_removed: kinds(self).difference(&kinds(next)).cloned().collect(),
             deliveries_added: deliveries(next).difference(&deliveries(self)).cloned().collect(),
             deliveries_removed: deliveries(self).difference(&deliveries(next)).cloned().collect(),
-            eligibility,
+            recount,
         }
     }
 }
@@ -210,8 +219,9 @@ pub struct Changes {
     pub kinds_removed: Vec<String>,
     pub deliveries_added: Vec<String>,
     pub deliveries_removed: Vec<String>,
-    /// (kind, rural) → (eligible indicators before, after), only where they differ.
-    pub eligibility: BTreeMap<(String, bool), (Vec<String>, Vec<String>)>,
+    /// (kind, rural) → the indicators whose rows places of that kind and setting need recomputed: those they
+    /// leave or join, and those whose reach or target changed. Only where there are some.
+    pub recount: BTreeMap<(String, bool), BTreeSet<String>>,
 }
 
 impl Changes {

@@ -63,7 +63,7 @@ fn the_two_cards_example_adds_a_kind_a_delivery_and_an_indicator() {
     assert_eq!(changes.kinds_added, ["outlet"]);
     assert_eq!(changes.deliveries_added, ["two_cards_notice"]);
     assert!(changes.indicators_removed.is_empty() && changes.indicators_changed.is_empty());
-    let outlets: Vec<_> = changes.eligibility.keys().collect();
+    let outlets: Vec<_> = changes.recount.keys().collect();
     assert_eq!(outlets, [&("outlet".to_string(), false), &("outlet".to_string(), true)]);
     assert_eq!(next.kind_named("通信营业厅").unwrap().id, "outlet");
     assert!(next.indicator("two_cards").unwrap().photo_required);

@@ -69,14 +69,38 @@ pub async fn places_by_village_and_kind(db: &Db, kinds: &[String]) -> StoreResul
     Ok(query.fetch_all(&db.pool).await?)
 }
 
-/// The ids of the places that count, of this kind and setting.
-pub async fn place_ids_of(tx: &mut Tx, kind: &str, rural: bool) -> StoreResult<Vec<String>> {
+/// The ids of the places that count, of this kind and setting, in order.
+pub async fn place_ids_of(db: &Db, kind: &str, rural: bool) -> StoreResult<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT place_id FROM places WHERE kind = $1 AND rural = $2 AND status NOT IN ('rejected', 'merged')",
+        "SELECT place_id FROM places WHERE kind = $1 AND rural = $2 AND status NOT IN ('rejected', 'merged') \
+         ORDER BY place_id",
     )
     .bind(kind)
     .bind(i64::from(rural))
-    .fetch_all(&mut **tx)
+    .fetch_all(&db.pool)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The definition of a version, if it was applied.
+pub async fn definition_of(db: &Db, version: i64) -> StoreResult<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT definition FROM campaigns WHERE version = $1")
+        .bind(version)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|(d,)| d))
+}
+
+/// The newest version, if its places are not all recounted yet.
+pub async fn not_recounted(db: &Db) -> StoreResult<Option<i64>> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT version, recounted FROM campaigns ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.filter(|(_, done)| *done == 0).map(|(v, _)| v))
+}
+
+pub async fn mark_recounted(db: &Db, version: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE campaigns SET recounted = 1 WHERE version = $1").bind(version).execute(&db.pool).await?;
+    Ok(())
 }

@@ -248,7 +248,7 @@ pub async fn project_places(
             })
             .map(|(grid, place)| (place.id.as_str(), place.kind, grid.is_rural()))
             .collect();
-        let mut recounted = reproject_indicators(tx, campaign, &changed_rules).await?;
+        let mut recounted = reproject_indicators(tx, campaign, &changed_rules, None).await?;
         for (grid, place) in chunk {
             let (excluded, gone_history, old_indicators) = match before.remove(&place.id) {
                 Some(b) => (b.excluded, b.gone_history, b.reached_at.into_iter().collect()),
@@ -275,15 +275,20 @@ async fn reproject_indicators(
     tx: &mut Tx,
     campaign: &Campaign,
     places: &[(&str, PlaceKind, bool)],
+    only: Option<&BTreeSet<String>>,
 ) -> Result<HashMap<String, Vec<(String, Option<i64>)>>, StoreError> {
     let mut out = HashMap::new();
-    for chunk in places.chunks(MAX_BINDS) {
+    let chunk_size = MAX_BINDS - only.map_or(0, BTreeSet::len);
+    for chunk in places.chunks(chunk_size) {
         let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| *id).collect();
         let uncounted: BTreeSet<String> =
             select_ids(tx, "SELECT place_id FROM places WHERE status IN ('rejected', 'merged') AND place_id IN", &ids)
                 .await?;
         for table in INDICATOR_TABLES {
-            delete_by_place(tx, table, &ids).await?;
+            match only {
+                None => delete_by_place(tx, table, &ids).await?,
+                Some(indicators) => delete_indicators_of(tx, table, &ids, indicators).await?,
+            }
         }
         let mut visits = load_visits(tx, &ids).await?;
         let mut place_rows: Vec<(&str, &str, Option<i64>)> = Vec::new();
@@ -291,7 +296,7 @@ async fn reproject_indicators(
         for (place_id, kind, rural) in chunk.iter().filter(|(id, _, _)| !uncounted.contains(*id)) {
             let visits = visits.remove(*place_id).unwrap_or_default();
             let mut indicators = Vec::new();
-            for ind in campaign.eligible_indicators(*kind, *rural) {
+            for ind in campaign.eligible_indicators(*kind, *rural).filter(|i| only.is_none_or(|o| o.contains(&i.id))) {
                 let reaching: Vec<&Visit> =
                     visits.iter().filter(|v| Campaign::is_reached_by(ind, &v.deliveries)).collect();
                 let first = reaching.iter().map(|v| v.at.timestamp_millis()).min();
@@ -345,6 +350,32 @@ async fn delete_by_place(tx: &mut Tx, table: &str, ids: &[&str]) -> Result<(), S
         }
         query.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// Deletes the rows of these indicators of these places (at most `MAX_BINDS` values in all).
+async fn delete_indicators_of(
+    tx: &mut Tx,
+    table: &str,
+    ids: &[&str],
+    indicators: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let all = in_list(tx, ids.len() + indicators.len());
+    let placeholders: Vec<&str> = all.split(", ").collect();
+    let (place_list, indicator_list) = placeholders.split_at(ids.len());
+    let sql = format!(
+        "{} AND indicator IN ({})",
+        delete_by_place_sql(table, &place_list.join(", ")),
+        indicator_list.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for indicator in indicators {
+        query = query.bind(indicator.as_str());
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -828,7 +859,7 @@ pub async fn recount_place(tx: &mut Tx, campaign: &Campaign, place_id: &str) -> 
         .bind(place_id)
         .fetch_one(&mut **tx)
         .await?;
-    reproject_indicators(tx, campaign, &[(place_id, PlaceKind::of(&kind), rural != 0)]).await?;
+    reproject_indicators(tx, campaign, &[(place_id, PlaceKind::of(&kind), rural != 0)], None).await?;
     let last: Option<(String, i64, String)> = sqlx::query_as(
         "SELECT visit_id, at, outcome FROM visits WHERE place_id = $1 ORDER BY at DESC, visit_id DESC LIMIT 1",
     )
@@ -853,24 +884,42 @@ pub async fn recount_place(tx: &mut Tx, campaign: &Campaign, place_id: &str) -> 
     Ok(())
 }
 
-/// Recounts places of one kind and setting under `campaign` (whose rules for them changed): their indicator
-/// rows from their stored visits, and the per-area counts through `deltas`.
+/// Places of one kind and setting that a new campaign version recounts, and which of their indicators.
+pub struct Recount<'a> {
+    pub kind: PlaceKind,
+    pub rural: bool,
+    pub indicators: &'a BTreeSet<String>,
+}
+
+/// Recounts `ids`, places as `recount` says, under `campaign`: the rows of the indicators they leave, join or
+/// whose reach changed, from their stored visits, and the per-area counts through `deltas`. Their other rows
+/// stay as they are.
 pub async fn recount_places(
     tx: &mut Tx,
     campaign: &Campaign,
     ids: &[&str],
-    kind: PlaceKind,
-    rural: bool,
+    recount: &Recount<'_>,
     deltas: &mut AreaDeltas,
 ) -> Result<(), StoreError> {
     for chunk in ids.chunks(MAX_BINDS) {
-        for id in chunk {
-            deltas.before(tx, id).await?;
+        let mut states = load_places(tx, chunk).await?;
+        let visited: Vec<&str> =
+            states.iter().filter(|(_, p)| p.last_visit.is_some()).map(|(id, _)| id.as_str()).collect();
+        for (id, history) in visit_histories(tx, &visited, true).await? {
+            if let Some(place) = states.get_mut(&id) {
+                place.gone_history = history;
+            }
         }
-        let places: Vec<(&str, PlaceKind, bool)> = chunk.iter().map(|id| (*id, kind, rural)).collect();
-        reproject_indicators(tx, campaign, &places).await?;
-        for id in chunk {
-            deltas.after(tx, id).await?;
+        let before: HashMap<&str, PlaceState> = states.iter().map(|(id, p)| (id.as_str(), p.state())).collect();
+        for state in before.values() {
+            deltas.add(state, -1);
+        }
+        let places: Vec<(&str, PlaceKind, bool)> = chunk.iter().map(|id| (*id, recount.kind, recount.rural)).collect();
+        let mut recounted = reproject_indicators(tx, campaign, &places, Some(recount.indicators)).await?;
+        for (id, mut state) in before {
+            state.indicators.retain(|(indicator, _)| !recount.indicators.contains(indicator));
+            state.indicators.extend(recounted.remove(id).unwrap_or_default());
+            deltas.add(&state, 1);
         }
     }
     Ok(())
