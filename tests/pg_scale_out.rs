@@ -1,5 +1,6 @@
 //! Two server instances on one PostgreSQL database: devices syncing the same grid through either instance, at
-//! the same time, converge with nothing lost. Runs in the PostgreSQL pass of the test suite only.
+//! the same time, converge with nothing lost, and a campaign version applied through one is in force at the other.
+//! Runs in the PostgreSQL pass of the test suite only.
 
 mod common;
 use common::*;
@@ -79,4 +80,21 @@ fn two_instances_on_one_database_lose_nothing() {
         let town = coverage(&office, "town", None);
         assert_eq!(figure(&town, "T1", "handbook"), (200, 200, 0), "both instances report the same figures");
     }
+
+    // A campaign version applied through A is in force at B within seconds: B takes the new kind in an import.
+    ok(&office, &["login", "--server", &a.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let campaign = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/campaigns/two-cards.toml");
+    ok(&office, &["campaign", "apply", campaign], None);
+    ok(&office, &["login", "--server", &b.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ok(&office, &["campaign", "show"], None).starts_with("# campaign version 1") {
+        assert!(std::time::Instant::now() < deadline, "instance B still counts with version 0");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let outlets =
+        "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+                   O1,营业网点,银行,G1,g,V1,v,village,T1,t\n";
+    let f = write_file(tmp.path(), "outlets.csv", outlets.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    assert_eq!(figure(&coverage(&office, "town", None), "T1", "two_cards"), (1, 0, 0));
 }

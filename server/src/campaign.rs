@@ -76,6 +76,29 @@ impl Campaigns {
     fn replace(&self, next: InForce) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
     }
+
+    /// Puts in force a newer version another server instance on the same database applied, if there is one.
+    pub async fn refresh(&self, db: &crate::store::db::Db) -> Result<(), StoreError> {
+        if let Some(row) = stored::newest(db).await?.filter(|row| row.0 > self.current().version) {
+            self.replace(InForce::from_row(row)?);
+        }
+        Ok(())
+    }
+}
+
+/// How often a server sharing its database with other instances (PostgreSQL) looks for a version one of them
+/// applied.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps the campaign in force in step with the database while the server runs (`serve` starts it on
+/// PostgreSQL, where several instances may share the database; on SQLite one process owns it).
+pub async fn follow(state: AppState) {
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        if let Err(e) = state.campaigns.refresh(&state.db).await {
+            tracing::warn!("cannot read the campaign in force: {e}");
+        }
+    }
 }
 
 /// The version in force at `at_ms` (the default campaign before any was applied).

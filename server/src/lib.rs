@@ -115,6 +115,9 @@ pub async fn serve(
     limits: http::listen::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if state.db.backend == store::db::Backend::Postgres {
+        tokio::spawn(campaign::follow(state.clone()));
+    }
     let app = http::app(state);
     // Client addresses feed the login throttle.
     http::listen::serve_app_with(app, listener, tls, limits, shutdown).await
