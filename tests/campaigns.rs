@@ -77,7 +77,8 @@ fn the_two_cards_campaign_goes_through_end_to_end() {
     assert!(out.contains("10 place kinds, 6 deliveries, 6 indicators"), "{out}");
     let dry = ok(&office, &["campaign", "apply", file.to_str().unwrap(), "--dry-run"], None);
     assert!(dry.contains("campaign version 0 → 1: would change (dry run, nothing changed)"), "{dry}");
-    assert!(dry.contains("indicators added: two_cards") && dry.contains("place kinds added: outlet"), "{dry}");
+    assert!(dry.contains("indicators added: two_cards (两卡通告张贴)"), "{dry}");
+    assert!(dry.contains("place kinds added: outlet (营业网点)"), "{dry}");
     assert!(dry.contains("places whose indicators change: 0"), "no outlet yet: {dry}");
     assert!(ok(&office, &["campaign", "show"], None).starts_with("# campaign version 0"));
 

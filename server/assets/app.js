@@ -579,8 +579,10 @@ let checked = null;
 
 /** What the dry run says applying the file would change. */
 function planHtml(plan) {
+  // What the file adds is named as the file names it; the rest as the campaign in force does.
+  const added = { indicators_added: "indicators", kinds_added: "place_kinds", deliveries_added: "deliveries" };
   const ids = (key, label, name) => plan[key].length ? `<dt>${t(label)}</dt><dd id="plan-${key}">${plan[key].map((id) => {
-    const known = name(id);
+    const known = named(plan.names?.[added[key]]?.[id], name(id));
     return known === id ? `<code>${esc(id)}</code>` : `${esc(known)} (<code>${esc(id)}</code>)`;
   }).join(t("sep"))}</dd>` : "";
   const kinds = [...new Set(plan.villages.flatMap((v) => Object.keys(v.places)))];

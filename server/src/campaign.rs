@@ -127,6 +127,15 @@ pub struct Plan {
     pub places_changing: u64,
     /// Nothing changes but names (or nothing at all).
     pub only_names: bool,
+    /// The names the definition gives what it adds, by list (`indicators`, `place_kinds`, `deliveries`) and id.
+    #[serde(default)]
+    pub names: BTreeMap<String, BTreeMap<String, Name>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Name {
+    pub zh: String,
+    pub en: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +193,7 @@ pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign,
         deliveries_removed: changes.deliveries_removed.clone(),
         villages: villages.into_iter().map(|(village, places)| VillageChange { village, places }).collect(),
         places_changing,
+        names: added_names(&next, &changes),
     };
     Ok((plan, next, changes))
 }
@@ -191,6 +201,27 @@ pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign,
 /// Places recounted per transaction while a version is applied: each holds the write gate for well under a
 /// second, so syncs go on between them.
 pub const RECOUNT_CHUNK: usize = 2_000;
+
+fn added_names(next: &Campaign, changes: &Changes) -> BTreeMap<String, BTreeMap<String, Name>> {
+    let name = |zh: &str, en: &str| Name { zh: zh.to_string(), en: en.to_string() };
+    let pick = |added: &[String], all: Vec<(&String, Name)>| -> BTreeMap<String, Name> {
+        all.into_iter().filter(|(id, _)| added.contains(id)).map(|(id, n)| (id.clone(), n)).collect()
+    };
+    BTreeMap::from([
+        (
+            "indicators".to_string(),
+            pick(&changes.indicators_added, next.indicators.iter().map(|i| (&i.id, name(&i.zh, &i.en))).collect()),
+        ),
+        (
+            "place_kinds".to_string(),
+            pick(&changes.kinds_added, next.place_kinds.iter().map(|k| (&k.id, name(&k.zh, &k.en))).collect()),
+        ),
+        (
+            "deliveries".to_string(),
+            pick(&changes.deliveries_added, next.deliveries.iter().map(|d| (&d.id, name(&d.zh, &d.en))).collect()),
+        ),
+    ])
+}
 
 /// Applies `definition` as the next version: stores it and publishes it to every device (one transaction), puts
 /// it in force, then recounts every place whose eligible indicators change, a chunk per transaction. A server

@@ -59,18 +59,23 @@ pub async fn apply(profile: &field::profile::Profile, file: &Path, dry_run: bool
 fn print_plan(p: &Plan, dry_run: bool) {
     let verb = if dry_run { "would change (dry run, nothing changed)" } else { "applied" };
     println!("campaign version {} → {}: {verb}", p.from_version, p.to_version);
-    let list = |what: &str, ids: &[String]| {
+    // What the file adds is shown with the Chinese name it gives it.
+    let list = |what: &str, ids: &[String], names: Option<&str>| {
+        let named = |id: &String| match names.and_then(|list| p.names.get(list)?.get(id)) {
+            Some(n) => format!("{id} ({})", n.zh),
+            None => id.clone(),
+        };
         if !ids.is_empty() {
-            println!("  {what}: {}", ids.join(", "));
+            println!("  {what}: {}", ids.iter().map(named).collect::<Vec<_>>().join(", "));
         }
     };
-    list("indicators added", &p.indicators_added);
-    list("indicators removed", &p.indicators_removed);
-    list("indicators changed", &p.indicators_changed);
-    list("place kinds added", &p.kinds_added);
-    list("place kinds removed", &p.kinds_removed);
-    list("deliveries added", &p.deliveries_added);
-    list("deliveries removed", &p.deliveries_removed);
+    list("indicators added", &p.indicators_added, Some("indicators"));
+    list("indicators removed", &p.indicators_removed, None);
+    list("indicators changed", &p.indicators_changed, None);
+    list("place kinds added", &p.kinds_added, Some("place_kinds"));
+    list("place kinds removed", &p.kinds_removed, None);
+    list("deliveries added", &p.deliveries_added, Some("deliveries"));
+    list("deliveries removed", &p.deliveries_removed, None);
     if p.only_names {
         println!("  nothing that counts changes (names only, or nothing)");
     }

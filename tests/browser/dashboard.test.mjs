@@ -271,6 +271,7 @@ try {
   await page.click("#campaign-check");
   await page.waitForSelector("#campaign-plan");
   assert.ok((await page.textContent("#plan-indicators_added")).includes("two_cards"));
+  assert.ok((await page.textContent("#plan-indicators_added")).includes("两卡通告张贴"), "named as the file names it");
   assert.ok((await page.textContent("#plan-kinds_added")).includes("outlet"));
   assert.ok((await page.textContent("#plan-deliveries_added")).includes("two_cards_notice"));
   assert.equal(await page.locator("#plan-indicators_removed, #plan-indicators_changed, #plan-kinds_removed").count(), 0);
