@@ -3,8 +3,9 @@
 //! with the server stopped and the browser offline, record visits and kill the browser; open it again offline
 //! and find them; start the server again and sync. The office report and the CLI client see the web app's visits,
 //! the app sees the CLI's, both agree on every place, re-enrolling carries unsynced visits and task records over,
-//! and a full disk loses nothing. A second test loads the app from a team hub and syncs through it. Screenshots
-//! go to test-artifacts/. Set DOORSTEP_SKIP_BROWSER_TESTS=1 to skip on a machine without Chromium; CI never sets it.
+//! and a full disk loses nothing. A second test loads the app from a team hub and syncs through it; another has the
+//! office apply a new campaign after the phone enrolled, and the app count with it. Screenshots go to test-artifacts/.
+//! Set DOORSTEP_SKIP_BROWSER_TESTS=1 to skip on a machine without Chromium; CI never sets it.
 
 mod common;
 use common::*;
@@ -278,6 +279,53 @@ fn a_day_offline_in_the_field_app() {
     assert!(full["message"].as_str().unwrap().contains("之前记录的"), "{full}");
     ok(&bob, &["field", "sync"], None);
     assert_eq!(cli_places(&bob)["H2"]["visits"], full["before"].as_u64().unwrap() + 1);
+    drop(server);
+}
+
+/// The office changes what counts after the phone enrolled: it applies docs/campaigns/two-cards.toml (the default
+/// campaign plus outlets, 营业网点, and the two-cards notice they post) and imports an outlet into G1. At its next load
+/// the app counts with the new rules: the outlet is listed by its kind and offers the new delivery, a household does
+/// not, and the visit recorded with it offline reaches the new indicator in the office's report once synced.
+#[test]
+fn the_app_counts_with_the_campaign_the_office_applied() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    let browser = tmp.path().join("chromium-profile");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "team-a"], None);
+    ok(&office, &["user", "create", "amy", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
+    ok(&office, &["assign", "G1", "--team", "team-a"], None);
+    ok(&office, &["assign", "G2", "--team", "team-a"], None);
+    browser_step("enrol", &url, &browser, "");
+
+    let campaign = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/campaigns/two-cards.toml");
+    ok(&office, &["campaign", "apply", campaign.to_str().unwrap()], None);
+    let outlet = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+                  O1,营业网点,农商银行龙凤分理处,G1,一网格,V1,龙凤村,village,T1,太安镇\n";
+    let file = write_file(tmp.path(), "outlets.csv", outlet.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    assert_eq!(figure(&coverage(&office, "grid", None), "G1", "two_cards"), (1, 0, 0));
+
+    let app = browser_step("two-cards", &url, &browser, "");
+    assert_eq!(app["kind"], "营业网点", "{app}");
+    assert_eq!(app["offered"]["O1"], serde_json::json!(["张贴两卡通告"]), "the outlet's buttons: {app}");
+    assert_eq!(
+        app["offered"]["H1"],
+        serde_json::json!(["发放宣传手册", "入户宣讲", "张贴海报"]),
+        "a household's: {app}"
+    );
+    assert_eq!(app["o1"]["reached"], serde_json::json!(["two_cards"]), "counted by the app offline: {app}");
+    assert_eq!(figure(&coverage(&office, "grid", None), "G1", "two_cards"), (1, 1, 0));
+    assert_figures_match_report(&app, &office);
     drop(server);
 }
 

@@ -5,8 +5,8 @@
 // DOORSTEP_URL is where the app is loaded from and syncs with: the server, or a team hub. DOORSTEP_HOST_RULES
 // maps host names to addresses (Chromium's --host-resolver-rules), and DOORSTEP_BROWSER_HOME is the home folder
 // Chromium reads its certificate trust from (NSS, ~/.pki/nssdb), as a phone keeps the certificates installed on it.
-//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|hub-field|hub-task|hub-forwarded|
-//     https-hub|https-untrusted|figures
+//   node field_app.test.mjs enrol|offline|reload-offline|online|reenrol|quota|two-cards|hub-field|hub-task|
+//     hub-forwarded|https-hub|https-untrusted|figures
 import { chromium } from "playwright-core";
 import { decode, encode } from "cborg";
 import assert from "node:assert/strict";
@@ -402,6 +402,41 @@ const steps = {
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
     return { message, before };
+  },
+
+  /**
+   * The office applied a new campaign version (outlets, 营业网点, post the two-cards notice) and imported an outlet,
+   * O1, into G1: the app, opened online, gets a new service worker with the new rules and counts with them from its
+   * next load. It names the outlet's kind and offers the new delivery there, not at a household; a visit with it,
+   * recorded offline, reaches the new indicator and syncs.
+   */
+  async "two-cards"({ page, context }) {
+    // Opened once after the office applied the campaign: the worker fetches the rules from the network first.
+    await page.goto(`${base}/field/`);
+    await ready(page);
+    assert.equal(await page.evaluate(async () => (await (await fetch("rules.json")).json()).campaign_version), 1);
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    await openGrid(page, "G1");
+    const kind = (await page.textContent('#places a.place[data-place="O1"] .place-title .muted')).trim();
+    const offered = {};
+    for (const place of ["H1", "O1"]) {
+      await page.goto(`${base}/field/#/place/G1/${place}`);
+      await page.waitForSelector(`#place[data-place="${place}"]`);
+      offered[place] = await page.$$eval("input[name=delivery]", (is) => is.map((i) => i.parentElement.textContent));
+    }
+    // At O1, with no network.
+    await context.setOffline(true);
+    await page.click("details.details summary");
+    await page.getByLabel("张贴两卡通告").check();
+    await shot(page, "two-cards");
+    await page.click("#save");
+    await page.waitForSelector("#places");
+    assert.equal(await pending(page), 1);
+    const o1 = (await placeStates(page, "G1")).find((p) => p.place === "O1");
+    await context.setOffline(false);
+    await page.click("#sync");
+    await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
+    return { kind, offered, o1, figures: await gridFigures(page) };
   },
 
   /**
