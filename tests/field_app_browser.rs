@@ -307,15 +307,27 @@ fn the_app_counts_with_the_campaign_the_office_applied() {
     ok(&office, &["assign", "G2", "--team", "team-a"], None);
     browser_step("enrol", &url, &browser, "");
 
-    let campaign = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/campaigns/two-cards.toml");
-    ok(&office, &["campaign", "apply", campaign.to_str().unwrap()], None);
-    let outlet = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
-                  O1,营业网点,农商银行龙凤分理处,G1,一网格,V1,龙凤村,village,T1,太安镇\n";
-    let file = write_file(tmp.path(), "outlets.csv", outlet.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
-    assert_eq!(figure(&coverage(&office, "grid", None), "G1", "two_cards"), (1, 0, 0));
-
-    let app = browser_step("two-cards", &url, &browser, "");
+    // The office applies the campaign and imports an outlet while the app is open on the phone.
+    let markers = tmp.path().join("markers");
+    std::fs::create_dir(&markers).unwrap();
+    let app = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !markers.join("app-open").exists() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let campaign = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/campaigns/two-cards.toml");
+            ok(&office, &["campaign", "apply", campaign.to_str().unwrap()], None);
+            let outlet =
+                "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+                 O1,营业网点,农商银行龙凤分理处,G1,一网格,V1,龙凤村,village,T1,太安镇\n";
+            let file = write_file(tmp.path(), "outlets.csv", outlet.as_bytes());
+            ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+            assert_eq!(figure(&coverage(&office, "grid", None), "G1", "two_cards"), (1, 0, 0));
+            std::fs::write(markers.join("applied"), "").unwrap();
+        });
+        let markers = markers.to_str().unwrap();
+        browser_step_with("two-cards", &url, &browser, &[("DOORSTEP_MARKERS", markers)])
+    });
     assert_eq!(app["kind"], "营业网点", "{app}");
     assert_eq!(app["offered"]["O1"], serde_json::json!(["张贴两卡通告"]), "the outlet's buttons: {app}");
     assert_eq!(

@@ -11,7 +11,7 @@ import { chromium } from "playwright-core";
 import { decode, encode } from "cborg";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 
@@ -405,16 +405,20 @@ const steps = {
   },
 
   /**
-   * The office applied a new campaign version (outlets, 营业网点, post the two-cards notice) and imported an outlet,
-   * O1, into G1: the app, opened online, gets a new service worker with the new rules and counts with them from its
-   * next load. It names the outlet's kind and offers the new delivery there, not at a household; a visit with it,
+   * While the app is open, the office applies a new campaign version (outlets, 营业网点, post the two-cards notice)
+   * and imports an outlet, O1, into G1: after its next sync the app counts with the new rules. It names the outlet's kind and offers the new delivery there, not at a household; a visit with it,
    * recorded offline, reaches the new indicator and syncs.
    */
   async "two-cards"({ page, context }) {
-    // Opened once after the office applied the campaign: the worker fetches the rules from the network first.
+    // The app is open before the office applies the campaign; it counts with the new version after a sync.
     await page.goto(`${base}/field/`);
     await ready(page);
-    assert.equal(await page.evaluate(async () => (await (await fetch("rules.json")).json()).campaign_version), 1);
+    const markers = process.env.DOORSTEP_MARKERS;
+    writeFileSync(`${markers}/app-open`, "");
+    for (const end = Date.now() + 60_000; !existsSync(`${markers}/applied`); await page.waitForTimeout(100)) {
+      assert.ok(Date.now() < end, "the office applies the campaign");
+    }
+    await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
     await openGrid(page, "G1");
     const kind = (await page.textContent('#places a.place[data-place="O1"] .place-title .muted')).trim();

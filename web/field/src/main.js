@@ -37,8 +37,11 @@ function runSync(manual) {
   button.disabled = true;
   button.textContent = t("syncing");
   app.syncing = sync(app.state)
-    .then((tally) => {
-      const news = tally.received || tally.newGrids.length || tally.removed.length;
+    .then(async (tally) => {
+      // A campaign version the office applied since the app started counts from now on.
+      const rules = await fetch("rules.json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+      const newRules = app.state.setRules(rules);
+      const news = tally.received || tally.newGrids.length || tally.removed.length || newRules;
       if (tally.hub && (manual || news)) say(t("syncedHub", { n: app.state.pendingCount() }), "ok");
       else if (manual || news) say(t("synced"), "ok");
       // Redraw with what arrived and what is now confirmed, unless someone is typing.

@@ -63,6 +63,18 @@ export class State {
     }
   }
 
+  /**
+   * Puts a newer campaign version's rules in force (the office applied one): every grid's view is worked out
+   * again with them. Returns whether anything changed.
+   */
+  setRules(rules) {
+    if (!rules || rules.campaign_version === this.rules.campaign_version) return false;
+    this.rules = rules;
+    for (const entry of this.grids.values()) entry.view = null;
+    this.changed();
+    return true;
+  }
+
   /** Loads every document into the automerge core (which must be ready), and caches views that were missing. */
   async loadDocs() {
     for (const [kind, map] of [["grid", this.grids], ["task", this.tasks]]) {
