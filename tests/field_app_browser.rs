@@ -282,9 +282,9 @@ fn a_day_offline_in_the_field_app() {
     drop(server);
 }
 
-/// The office changes what counts after the phone enrolled: it applies docs/campaigns/two-cards.toml (the default
-/// campaign plus outlets, 营业网点, and the two-cards notice they post) and imports an outlet into G1. At its next load
-/// the app counts with the new rules: the outlet is listed by its kind and offers the new delivery, a household does
+/// The office changes what counts while the app is open on the phone: it applies docs/campaigns/two-cards.toml (the
+/// default campaign plus outlets, 营业网点, and the two-cards notice they post) and imports an outlet into G1. After
+/// its next sync the app counts with the new rules: the outlet is listed by its kind and offers the new delivery, a household does
 /// not, and the visit recorded with it offline reaches the new indicator in the office's report once synced.
 #[test]
 fn the_app_counts_with_the_campaign_the_office_applied() {
