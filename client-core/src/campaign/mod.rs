@@ -228,6 +228,12 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         *self == Changes::default()
     }
+
+    /// The indicators both versions have whose places or reach differ for some kind and setting (so their
+    /// figures differ), and those only one of them has.
+    pub fn recounted_indicators(&self) -> BTreeSet<String> {
+        self.recount.values().flatten().cloned().collect()
+    }
 }
 
 #[cfg(test)]

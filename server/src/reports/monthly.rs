@@ -14,6 +14,7 @@ use crate::store::{areas, coverage};
 use crate::tasks::read::{self, TaskFigures};
 use crate::AppState;
 use chrono::FixedOffset;
+use client_core::campaign::Campaign;
 use client_core::grid::coverage::Figure;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -90,10 +91,32 @@ pub struct IndicatorName {
 /// Per unit and indicator: (eligible, reached, excluded) at a time.
 pub type UnitCoverage = BTreeMap<(String, String), (u64, u64, u64)>;
 
-/// Coverage per village or community as it stood at `at_ms` (exclusive), within the area and team filter.
-pub async fn coverage_at(state: &AppState, at_ms: i64, area: &str, team: &str) -> Result<UnitCoverage, Refusal> {
-    let rows = coverage::village_counts_at(&state.db, at_ms, area, team).await?;
-    Ok(rows.into_iter().map(|(u, i, e, r, x)| ((u, i), (e as u64, r as u64, x as u64))).collect())
+/// Coverage per village or community as it stood at `at_ms` (exclusive), within the area and team filter, with
+/// the indicators of `campaign` as it defines them. The projected rows follow the campaign in force now: an
+/// indicator whose places or reach `campaign` defines otherwise is counted from places and visits instead.
+pub async fn coverage_at(
+    state: &AppState,
+    campaign: &Campaign,
+    at_ms: i64,
+    area: &str,
+    team: &str,
+) -> Result<UnitCoverage, Refusal> {
+    let now = state.campaigns.current();
+    let differ = campaign.changes_to(&now.campaign).recounted_indicators();
+    let mut out = UnitCoverage::new();
+    for (unit, indicator, e, r, x) in coverage::village_counts_at(&state.db, at_ms, area, team).await? {
+        if campaign.indicator(&indicator).is_some() && !differ.contains(&indicator) {
+            out.insert((unit, indicator), (e as u64, r as u64, x as u64));
+        }
+    }
+    for indicator in campaign.indicators.iter().filter(|i| differ.contains(&i.id)) {
+        for (unit, id, e, r, x) in
+            coverage::village_counts_at_as_defined(&state.db, at_ms, area, team, indicator).await?
+        {
+            out.insert((unit, id), (e as u64, r as u64, x as u64));
+        }
+    }
+    Ok(out)
 }
 
 /// Visits and distinct places visited per unit in `[from, to)`.
@@ -153,13 +176,13 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
     }
     let start = day_start_ms(first, p.offset);
     let end = day_start_ms(next_month(first), p.offset);
-    let now = coverage_at(state, end, area, team).await?;
-    let before = coverage_at(state, start, area, team).await?;
+    // The month is counted with the campaign in force at its end, its start too, so that the change is
+    // measured against the same rules.
+    let campaign = crate::campaign::in_force_at(state, end - 1).await?;
+    let now = coverage_at(state, &campaign.campaign, end, area, team).await?;
+    let before = coverage_at(state, &campaign.campaign, start, area, team).await?;
     let visits = visits_between(state, start, end, area, team).await?;
     let (mut unit_tasks, tasks) = read::monthly_figures(state, (start, end), area, team).await?;
-
-    // The month is counted with the indicators of the campaign in force at its end.
-    let campaign = crate::campaign::in_force_at(state, end - 1).await?;
     let mut units: BTreeMap<String, Vec<MonthlyIndicator>> = BTreeMap::new();
     for ind in &campaign.campaign.indicators {
         for ((unit, id), &(e, r, x)) in now.iter().filter(|((_, id), _)| *id == ind.id) {
