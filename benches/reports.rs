@@ -182,11 +182,15 @@ async fn apply_campaign(state: &AppState) -> anyhow::Result<()> {
     let applied = server::campaign::apply(state, &definition, "bench").await?;
     let apply = started.elapsed();
     anyhow::ensure!(applied.places_changing == plan.places_changing, "the apply and its dry run disagree");
+    let longest = server::campaign::LONGEST_RECOUNT_CHUNK_US.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "campaign: a new indicator for {} places: dry run {:.1} s, apply (recount from their visits) {:.1} s",
+        "campaign: a new indicator for {} places: dry run {:.1} s, apply (recount from their visits) {:.1} s, \
+         longest hold of the write gate {:.2} s ({} places per chunk)",
         plan.places_changing,
         dry.as_secs_f64(),
-        apply.as_secs_f64()
+        apply.as_secs_f64(),
+        longest as f64 / 1e6,
+        server::campaign::RECOUNT_CHUNK
     );
     for by in [GroupBy::Town, GroupBy::Village] {
         let a = coverage(state, by, None, None).await?;

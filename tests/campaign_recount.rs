@@ -6,7 +6,7 @@
 mod common;
 use chrono::Datelike;
 use server::reports::monthly::{monthly, MonthlyParams, MonthlyReport};
-use server::reports::{coverage, scanned, GroupBy};
+use server::reports::{coverage, progress, scanned, GroupBy};
 use server::{campaign, demo, AppState, ServerConfig};
 use std::collections::BTreeMap;
 
@@ -41,6 +41,14 @@ async fn counts_agree(state: &AppState) {
     for by in [GroupBy::Town, GroupBy::Village, GroupBy::Grid] {
         let counted = coverage(state, by, None, None).await.unwrap();
         assert_eq!(counted, scanned(state, by, "", "").await.unwrap(), "{by:?}");
+    }
+    // The daily progress series over the demo's 45 days, from the kept changes and from a scan.
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = chrono::Utc::now().with_timezone(&offset).date_naive();
+    let days = server::reports::time::day_range(today - chrono::Duration::days(50), today, 400).unwrap();
+    for area in ["", "T01"] {
+        let counted = progress::progress(state, &days, offset, area, "").await.unwrap();
+        assert_eq!(counted, progress::scanned(state, &days, offset, area, "").await.unwrap(), "progress of {area:?}");
     }
 }
 

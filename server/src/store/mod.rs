@@ -6,6 +6,7 @@ pub mod activity;
 pub mod area_progress;
 pub mod areas;
 pub mod audit;
+mod campaign_sql;
 pub mod campaigns;
 pub mod coverage;
 pub mod db;

@@ -1,7 +1,8 @@
 //! Projection of merged grid documents into SQL rows (places, visits, per-indicator reach), updated
 //! incrementally from new changes only, so that reports never load documents.
 
-use crate::store::area_progress::{place_changes, VisitMark};
+use crate::store::area_progress::{place_changes, VisitMark, BUCKET_MS, FROM_THE_START};
+use crate::store::campaign_sql::{id_list, reach_sql};
 use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::store::error::StoreError;
 use client_core::campaign::Campaign;
@@ -86,14 +87,17 @@ pub struct AreaDeltas {
 }
 
 impl AreaDeltas {
-    fn add(&mut self, place: &PlaceState, sign: i64) {
-        let levels = [
-            ("grid", &place.grid, &place.village),
-            ("village", &place.village, &place.village),
-            ("town", &place.town, &String::new()),
-        ];
+    /// The grid, village and town a place counts in, each with the village and town above it, noted for the
+    /// rows `flush` may create (as they are after the changes: a grid may change village).
+    fn levels<'a>(
+        &mut self,
+        (grid, village, town): (&'a String, &'a String, &'a String),
+        sign: i64,
+    ) -> [(&'static str, &'a String, &'a String); 3] {
+        static NONE: String = String::new();
+        let levels = [("grid", grid, village), ("village", village, village), ("town", town, &NONE)];
         for (level, area, village) in levels {
-            let parents = (village.clone(), place.town.clone());
+            let parents = (village.clone(), town.clone());
             match self.parents.entry((level, area.clone())) {
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(parents);
@@ -104,6 +108,35 @@ impl AreaDeltas {
                 std::collections::hash_map::Entry::Occupied(_) => {}
             }
         }
+        levels
+    }
+
+    /// Adds (`sign` 1) or takes out (-1) `n` places of one grid that no visit found gone, eligible for
+    /// `indicator` and first reached in bucket `reached` (`None`: not reached): what `add` does for each.
+    fn add_never_gone(
+        &mut self,
+        areas: (&String, &String, &String),
+        indicator: &str,
+        reached: Option<i64>,
+        n: i64,
+        sign: i64,
+    ) {
+        let levels = self.levels(areas, sign);
+        let r = i64::from(reached.is_some());
+        for (level, area, _) in levels {
+            let entry = self.counts.entry((level, area.clone(), indicator.to_string())).or_default();
+            *entry = (entry.0 + sign * n, entry.1 + sign * r * n, entry.2);
+            let entry = self.progress.entry((level, area.clone(), indicator.to_string(), FROM_THE_START)).or_default();
+            entry.0 += sign * n;
+            if let Some(bucket) = reached {
+                let entry = self.progress.entry((level, area.clone(), indicator.to_string(), bucket)).or_default();
+                entry.1 += sign * n;
+            }
+        }
+    }
+
+    fn add(&mut self, place: &PlaceState, sign: i64) {
+        let levels = self.levels((&place.grid, &place.village, &place.town), sign);
         for (indicator, reached_at) in &place.indicators {
             let (e, r, x) = if place.excluded { (0, 0, 1) } else { (1, i64::from(reached_at.is_some()), 0) };
             for (level, area, _) in levels {
@@ -923,6 +956,127 @@ pub async fn recount_places(
         }
     }
     Ok(())
+}
+
+/// Recounts, as [`recount_places`] does, the counted places of `recount`'s kind and setting whose ids lie
+/// between `first` and `last` (both included), in a few statements whatever their number: over the rows in
+/// SQL for the places no visit found gone, and through `recount_places` for the others (their visits decide
+/// when they count). The range holds at most `MAX_BINDS - 4` places that a visit found gone.
+pub async fn recount_range(
+    tx: &mut Tx,
+    campaign: &Campaign,
+    (first, last): (&str, &str),
+    recount: &Recount<'_>,
+    deltas: &mut AreaDeltas,
+) -> Result<(), StoreError> {
+    let of_range = "p.kind = $1 AND p.rural = $2 AND p.place_id >= $3 AND p.place_id <= $4 \
+        AND p.status NOT IN ('rejected', 'merged')";
+    let range = RangeBinds { kind: recount.kind.id(), rural: i64::from(recount.rural), first, last, gone: &[] };
+    let gone: Vec<(String,)> = range
+        .bind_as(format!(
+            "SELECT DISTINCT p.place_id FROM places p JOIN visits g ON g.place_id = p.place_id \
+             WHERE {of_range} AND g.outcome = 'gone'"
+        ))
+        .fetch_all(&mut **tx)
+        .await?;
+    let gone: Vec<&str> = gone.iter().map(|(id,)| id.as_str()).collect();
+    recount_places(tx, campaign, &gone, recount, deltas).await?;
+
+    // The others, each visit read once: found by the ids of those above rather than by their visits again.
+    let range = RangeBinds { gone: &gone, ..range };
+    let places = if gone.is_empty() {
+        of_range.to_string()
+    } else {
+        let list: Vec<String> = (5..5 + gone.len()).map(|i| format!("${i}")).collect();
+        format!("{of_range} AND p.place_id NOT IN ({})", list.join(", "))
+    };
+    let indicators = id_list(recount.indicators)?;
+    // Such a place is never excluded: it counts from the start, and as reached from its first reach.
+    let contributions = format!(
+        "SELECT p.grid_code, p.village_code, p.town_code, pi.indicator, \
+           CASE WHEN pi.reached_at IS NULL THEN NULL WHEN pi.reached_at < 0 THEN 0 \
+             ELSE pi.reached_at / {BUCKET_MS} END AS bucket, CAST(COUNT(*) AS BIGINT) \
+         FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id \
+         WHERE {places} AND pi.indicator IN ({indicators}) \
+         GROUP BY p.grid_code, p.village_code, p.town_code, pi.indicator, bucket"
+    );
+    type Contribution = (String, String, String, String, Option<i64>, i64);
+    let before: Vec<Contribution> = range.bind_as(contributions.clone()).fetch_all(&mut **tx).await?;
+    for (grid, village, town, indicator, bucket, n) in before {
+        deltas.add_never_gone((&grid, &village, &town), &indicator, bucket, n, -1);
+    }
+    for table in INDICATOR_TABLES {
+        range
+            .bind(format!(
+                "DELETE FROM {table} WHERE indicator IN ({indicators}) AND place_id IN \
+                 (SELECT p.place_id FROM places p WHERE {places})"
+            ))
+            .execute(&mut **tx)
+            .await?;
+    }
+    for indicator in campaign.eligible_indicators(recount.kind, recount.rural) {
+        if !recount.indicators.contains(&indicator.id) {
+            continue;
+        }
+        let id = id_list([&indicator.id])?;
+        let reached = reach_sql(&indicator.reached_by)?;
+        range
+            .bind(format!(
+                "INSERT INTO visit_indicators (visit_id, indicator, place_id, volunteer, at) \
+                 SELECT v.visit_id, {id}, v.place_id, v.volunteer, v.at \
+                 FROM places p JOIN visits v ON v.place_id = p.place_id WHERE {places} AND {reached}"
+            ))
+            .execute(&mut **tx)
+            .await?;
+        // The first reach from the rows just written, rather than from the visits again.
+        range
+            .bind(format!(
+                "INSERT INTO place_indicators (place_id, indicator, reached_at) SELECT p.place_id, {id}, \
+                 (SELECT MIN(vi.at) FROM visit_indicators vi WHERE vi.place_id = p.place_id AND vi.indicator = {id}) \
+                 FROM places p WHERE {places}"
+            ))
+            .execute(&mut **tx)
+            .await?;
+    }
+    let after: Vec<Contribution> = range.bind_as(contributions).fetch_all(&mut **tx).await?;
+    for (grid, village, town, indicator, bucket, n) in after {
+        deltas.add_never_gone((&grid, &village, &town), &indicator, bucket, n, 1);
+    }
+    Ok(())
+}
+
+/// The values of `recount_range`'s statements: $1 kind, $2 rural, $3 and $4 the range, then the places a
+/// visit found gone.
+#[derive(Clone, Copy)]
+struct RangeBinds<'a> {
+    kind: &'a str,
+    rural: i64,
+    first: &'a str,
+    last: &'a str,
+    gone: &'a [&'a str],
+}
+
+impl<'a> RangeBinds<'a> {
+    fn bind(&self, sql: String) -> sqlx::query::Query<'a, Any, sqlx::any::AnyArguments> {
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.kind).bind(self.rural).bind(self.first).bind(self.last);
+        for id in self.gone {
+            query = query.bind(*id);
+        }
+        query
+    }
+
+    fn bind_as<O>(&self, sql: String) -> sqlx::query::QueryAs<'a, Any, O, sqlx::any::AnyArguments>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let mut query =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(self.kind).bind(self.rural).bind(self.first).bind(self.last);
+        for id in self.gone {
+            query = query.bind(*id);
+        }
+        query
+    }
 }
 
 /// Takes a place out of coverage (rejected, or merged into another): it keeps its row, but no indicator rows.
