@@ -1,6 +1,7 @@
 //! Two server instances on one PostgreSQL database: devices syncing the same grid through either instance, at
-//! the same time, converge with nothing lost, and a campaign version applied through one is in force at the other.
-//! Runs in the PostgreSQL pass of the test suite only.
+//! the same time, converge with nothing lost, and a campaign version applied through one is in force at the other,
+//! even for a sync that reaches the other before it looks for new versions. Runs in the PostgreSQL pass of the
+//! test suite only.
 
 mod common;
 use common::*;
@@ -97,4 +98,58 @@ fn two_instances_on_one_database_lose_nothing() {
     let f = write_file(tmp.path(), "outlets.csv", outlets.as_bytes());
     ok(&office, &["territory", "import", f.to_str().unwrap()], None);
     assert_eq!(figure(&coverage(&office, "town", None), "T1", "two_cards"), (1, 0, 0));
+}
+
+/// Instance B serves (in this process, so that it never looks for new versions on its own, as an instance does
+/// every 2 seconds) while A applies a version adding an indicator that households count toward, reached by a
+/// briefing. A visit that briefed residents, synced through B right after, counts for it at once.
+#[test]
+fn a_sync_through_another_instance_counts_with_a_version_applied_a_moment_before() {
+    assert!(
+        std::env::var("DOORSTEP_TEST_PG_URL").is_ok(),
+        "this test needs PostgreSQL: run it through ./scripts/test, which starts one"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (data_a, data_b, office) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("office"));
+    bootstrap_office(&data_a, &office);
+    let a = Server::start(&data_a);
+    share_installation(&data_a, &data_b);
+    let database_url = std::fs::read_to_string(data_b.join("test-database-url")).unwrap();
+    let config = server::ServerConfig::with_defaults(data_b.clone(), Some(database_url));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (b_state, b_url) = rt.block_on(async {
+        let state = server::AppState::open(&config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = server::http::app(state.clone());
+        let limits = server::http::listen::ConnectionLimits::default();
+        tokio::spawn(server::http::listen::serve_app_with(app, listener, None, limits, std::future::pending()));
+        (state, url)
+    });
+
+    ok(&office, &["login", "--server", &a.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let csv = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+               P1,household,1,G1,g,V1,v,village,T1,t\n";
+    let f = write_file(tmp.path(), "t.csv", csv.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    ok(&office, &["user", "create", "v", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let phone = tmp.path().join("phone");
+    ok(&phone, &["field", "login", "--server", &b_url, "--username", "v", "--password-stdin"], Some(&pw()));
+    ok(&phone, &["field", "sync"], None);
+
+    let talk = format!(
+        "{}\n[[indicator]]\nid = \"talk\"\nzh = \"入户宣讲\"\nen = \"Talk given\"\n\
+         counts = [{{ kinds = [\"household\"] }}]\nreached_by = {{ any_of = [\"briefed\"] }}\n",
+        client_core::campaign::DEFAULT_TOML
+    );
+    let file = write_file(tmp.path(), "talk.toml", talk.as_bytes());
+    ok(&office, &["campaign", "apply", file.to_str().unwrap()], None);
+    assert_eq!(b_state.campaigns.current().version, 0, "B has not looked for new versions");
+    ok(&phone, &["field", "visit", "P1", "--briefed"], None);
+    ok(&phone, &["field", "sync"], None);
+    assert_eq!(figure(&coverage(&office, "town", None), "T1", "talk"), (1, 1, 0), "the briefing counts");
+    assert_eq!(b_state.campaigns.current().version, 1, "the sync put the new version in force at B");
+    drop(a);
 }

@@ -79,6 +79,24 @@ impl Campaigns {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
     }
 
+    /// The version in force for a transaction that holds grid locks (a sync's, an import's), read through it. On
+    /// PostgreSQL another instance may have applied a version that [`follow`] has not put in force here yet; an
+    /// apply and every chunk of its recount hold every grid lock, so a version read here stays the newest until
+    /// the transaction commits, and what it projects is never left counted by the older rules. On SQLite one
+    /// process owns the database, and `apply` puts a version in force before it recounts.
+    pub async fn for_locked(
+        &self,
+        db: &crate::store::db::Db,
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<Arc<InForce>, StoreError> {
+        let current = self.current();
+        if db.backend == crate::store::db::Backend::Postgres && stored::newest_version(conn).await? > current.version {
+            self.refresh(db).await?;
+            return Ok(self.current());
+        }
+        Ok(current)
+    }
+
     /// Puts in force a newer version another server instance on the same database applied, if there is one.
     pub async fn refresh(&self, db: &crate::store::db::Db) -> Result<(), StoreError> {
         if let Some(row) = stored::newest(db).await?.filter(|row| row.0 > self.current().version) {
@@ -240,7 +258,7 @@ pub async fn apply(state: &AppState, definition: &str, by: &str) -> Result<Plan,
         // Every grid is locked, as for a territory import: syncs plan their visits' projection under their
         // grids' locks.
         let (_locks, _gate, mut tx) = state.grids.begin_import(&grids).await?;
-        let version = stored::newest_version_in(&mut tx).await? + 1;
+        let version = stored::newest_version(&mut tx).await? + 1;
         if version != plan.to_version {
             return Err(Refusal::conflict("another campaign version was applied meanwhile; check again and retry"));
         }

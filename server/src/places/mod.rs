@@ -212,6 +212,10 @@ pub async fn decide_place(
     };
     let decided = review.clone();
     let (place, user) = (place_id.to_string(), username.to_string());
+    // A merge recounts the place it keeps: with a version another server instance applied, if there is one.
+    if state.db.backend == crate::store::db::Backend::Postgres {
+        state.campaigns.refresh(&state.db).await?;
+    }
     let campaign = state.campaigns.current();
     with_grid(
         state,

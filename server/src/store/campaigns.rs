@@ -35,9 +35,11 @@ pub async fn definitions(db: &Db) -> StoreResult<Vec<String>> {
     Ok(rows.into_iter().map(|(d,)| d).collect())
 }
 
-/// The newest version, read in the transaction that applies the next (so that two applies cannot both take it).
-pub async fn newest_version_in(tx: &mut Tx) -> StoreResult<i64> {
-    let (v,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM campaigns").fetch_one(&mut **tx).await?;
+/// The newest version's number (0: none applied), read through `conn`: in the transaction that applies the next
+/// (so that two applies cannot both take it), or in one holding grid locks (a version applied meanwhile by
+/// another server instance is seen).
+pub async fn newest_version(conn: &mut sqlx::AnyConnection) -> StoreResult<i64> {
+    let (v,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM campaigns").fetch_one(&mut *conn).await?;
     Ok(v.unwrap_or(0))
 }
 

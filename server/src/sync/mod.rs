@@ -194,7 +194,7 @@ async fn check(state: &AppState, device: &Device, author: &Author, pushes: &[Gri
         .collect();
     crate::sync::reassigned::refuse_after_told(session.reader(), &no_longer_assigned).await?;
     let set_aside = check_accepted(session.reader(), &mut accepted, &locks, &device.device_id).await?;
-    let campaign = state.campaigns.current();
+    let campaign = state.campaigns.for_locked(&state.db, session.reader()).await?;
     Ok(Checked { holder, replies, pulled, accepted, locks, session, set_aside, campaign })
 }
 

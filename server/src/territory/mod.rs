@@ -44,12 +44,21 @@ pub struct ImportSummary {
 }
 
 pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, Refusal> {
+    // Another server instance may have applied a version (its kinds) that this one has not put in force yet.
+    if state.db.backend == crate::store::db::Backend::Postgres {
+        state.campaigns.refresh(&state.db).await?;
+    }
     let campaign = state.campaigns.current();
     let territory = parse_territory_csv(bytes, campaign.campaign.clone())
         .map_err(|errors| not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     let mut summary = ImportSummary { dry_run, rows: territory.row_count() as u64, ..Default::default() };
     let codes: Vec<String> = territory.grids().map(|(g, _)| g.code.clone()).collect();
     let (mut locks, _gate, mut tx) = state.grids.begin_import(&codes).await?;
+    if state.campaigns.for_locked(&state.db, &mut tx).await?.version != campaign.version {
+        return Err(Refusal::conflict(
+            "a new campaign version was applied while the file was read; import it again to count it with that version",
+        ));
+    }
     let lock_of: HashMap<String, usize> = locks.iter().enumerate().map(|(i, l)| (l.code.clone(), i)).collect();
 
     let mut errors = ErrorList::default();
