@@ -363,11 +363,15 @@ const steps = {
     await page.unroute("**/api/v1/sync");
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
-    assert.equal(await page.$$eval("p.notice", (ps) => ps.length), 0, "nothing is carried any more");
+    // Nothing is carried any more. The count drops as the sync ends; the screen is drawn again only after the
+    // campaign's rules are read anew (up to 4 s), so wait for the notices to go.
+    await page.waitForSelector("p.notice", { state: "detached", timeout: 30_000 });
     await page.goto(`${base}/field/#/task/${task}`);
     await page.waitForSelector(`#task[data-task="${task}"]`);
     assert.equal(await page.$$eval("#outcomes li", (lis) => lis.length), outcomes + 1);
-    // Opened again under the new enrolment (signed for once per device): sent before the next step.
+    // Opened again under the new enrolment (signed for once per device), and sent before the next step. The count
+    // shows the sign-for only once it is on disk: until then "0" is already there and would pass for the sync's.
+    await page.waitForSelector("#pending[data-count='1']", { timeout: 30_000 });
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
     return { before, after: await deviceId(page), visit, found, found_visit: foundVisit };
@@ -384,6 +388,7 @@ const steps = {
     await ready(page);
     await page.waitForSelector("#place");
     const before = await page.$$eval("#history li", (lis) => lis.length);
+    assert.equal(await pending(page), 0, "the earlier steps left nothing waiting to sync");
     await page.click('[data-quick="nobody-home"]');
     await page.waitForFunction(() => document.getElementById("visit-message")?.textContent.includes("存储空间已满"), null, { timeout: 30_000 });
     const message = await page.textContent("#visit-message");
