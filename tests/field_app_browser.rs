@@ -328,6 +328,7 @@ fn the_app_counts_with_the_campaign_the_office_applied() {
         let markers = markers.to_str().unwrap();
         browser_step_with("two-cards", &url, &browser, &[("DOORSTEP_MARKERS", markers)])
     });
+    assert_eq!(app["unknown"], "新类型：同步后显示要做的事", "an outlet before the app has the new rules: {app}");
     assert_eq!(app["kind"], "营业网点", "{app}");
     assert_eq!(app["offered"]["O1"], serde_json::json!(["张贴两卡通告"]), "the outlet's buttons: {app}");
     assert_eq!(

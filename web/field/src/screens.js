@@ -117,6 +117,9 @@ export function homeScreen(ctx) {
 }
 
 function placeStatus(rules, p) {
+  // A kind the rules the app holds do not name (a campaign version it has not read yet): nothing is known of
+  // what counts there, so it is neither "done" nor anything to do until the next sync brings the rules.
+  if (!rules.place_kinds.some((k) => k.id === p.kind)) return h("span", { class: "status todo new-kind" }, t("newKind"));
   if (p.cov.excluded) return h("span", { class: "status gone" }, t("gone"));
   if (!p.cov.missing.length) return h("span", { class: "status done" }, `✓ ${t("done")}`);
   const names = p.cov.missing.map((id) => indicatorName(rules.indicators.find((i) => i.id === id)));
