@@ -418,15 +418,17 @@ const steps = {
     // The app is open before the office applies the campaign; it counts with the new version after a sync.
     await page.goto(`${base}/field/`);
     await ready(page);
+    // Until the second sync below, the rules cannot be read again (the network fails just then; the service
+    // worker answers with the rules it cached at start), whatever syncs the app starts by itself meanwhile.
+    // Routed on the context, which sees the service worker's requests too.
+    await context.route("**/rules.json", (route) => route.abort("internetdisconnected"));
     const markers = process.env.DOORSTEP_MARKERS;
     writeFileSync(`${markers}/app-open`, "");
     for (const end = Date.now() + 60_000; !existsSync(`${markers}/applied`); await page.waitForTimeout(100)) {
       assert.ok(Date.now() < end, "the office applies the campaign");
     }
-    // A first sync whose rules do not come (the network failed just then; the service worker answers with the
-    // rules it cached): the outlet arrives with the grid, and the app, which does not know its kind yet, says so
-    // rather than calling it done. Routed on the context, which sees the service worker's requests too.
-    await context.route("**/rules.json", (route) => route.abort("internetdisconnected"));
+    // The outlet arrives with the grid, and the app, which does not know its kind yet, says so rather than
+    // calling it done.
     await page.click("#sync");
     await page.waitForSelector("#pending[data-count='0']", { timeout: 30_000 });
     await openGrid(page, "G1");
