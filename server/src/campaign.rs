@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One version of the campaign, as applied.
 #[derive(Debug, Clone)]
@@ -218,9 +218,12 @@ pub async fn plan(state: &AppState, definition: &str) -> Result<(Plan, Campaign,
     Ok((plan, next, changes))
 }
 
-/// Places recounted per transaction while a version is applied: each holds the write gate for well under a
-/// second (docs/benchmarks.md), so syncs go on between them.
-pub const RECOUNT_CHUNK: usize = 10_000;
+/// How long a recount chunk should hold the grid locks and the write gate, so that syncs go on between chunks:
+/// each chunk after the first is sized from the time the one before took, within `RECOUNT_CHUNK`'s bounds.
+pub const RECOUNT_HOLD: Duration = Duration::from_millis(300);
+
+/// Places recounted per transaction: the first chunk's size, and the least and most any chunk takes.
+pub const RECOUNT_CHUNK: (usize, usize, usize) = (2_000, 500, 20_000);
 
 /// The longest a recount chunk held the grid locks and the write gate in this process, in microseconds: the
 /// figure `benches/reports.rs` reports beside an apply's time.
@@ -289,7 +292,11 @@ async fn recount(state: &AppState, campaign: &Campaign, changes: &Changes, grids
         let ids = stored::place_ids_of(&state.db, kind, *rural).await?;
         // Consecutive ranges of ids: a place imported meanwhile falls in one and is recounted too, which is
         // harmless (it was counted with this version already).
-        for chunk in ids.chunks(RECOUNT_CHUNK) {
+        let (mut size, least, most) = RECOUNT_CHUNK;
+        let mut at = 0;
+        while at < ids.len() {
+            let chunk = &ids[at..(at + size).min(ids.len())];
+            at += chunk.len();
             let range = (chunk[0].as_str(), chunk[chunk.len() - 1].as_str());
             let (_locks, _gate, mut tx) = state.grids.begin_import(grids).await?;
             let started = Instant::now();
@@ -298,8 +305,10 @@ async fn recount(state: &AppState, campaign: &Campaign, changes: &Changes, grids
             projection::recount_range(&mut tx, campaign, range, &places, &mut deltas).await?;
             deltas.flush(&mut tx).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            let held = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            LONGEST_RECOUNT_CHUNK_US.fetch_max(held, Ordering::Relaxed);
+            let held = started.elapsed();
+            LONGEST_RECOUNT_CHUNK_US.fetch_max(u64::try_from(held.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            let scaled = size as f64 * RECOUNT_HOLD.as_secs_f64() / held.as_secs_f64().max(1e-3);
+            size = (scaled as usize).clamp(least, most);
         }
     }
     Ok(())
@@ -321,4 +330,4 @@ pub async fn finish_recount(state: &AppState) -> Result<(), Refusal> {
 }
 
 // A recount chunk's statements bind the ids of its places a visit found gone, after four values of their own.
-const _: () = assert!(RECOUNT_CHUNK + 4 <= crate::store::db::MAX_BINDS);
+const _: () = assert!(RECOUNT_CHUNK.2 + 4 <= crate::store::db::MAX_BINDS);

@@ -996,9 +996,8 @@ pub async fn recount_range(
         "SELECT p.grid_code, p.village_code, p.town_code, pi.indicator, \
            CASE WHEN pi.reached_at IS NULL THEN NULL WHEN pi.reached_at < 0 THEN 0 \
              ELSE pi.reached_at / {BUCKET_MS} END AS bucket, CAST(COUNT(*) AS BIGINT) \
-         FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id \
-         WHERE {places} AND pi.indicator IN ({indicators}) \
-         GROUP BY p.grid_code, p.village_code, p.town_code, pi.indicator, bucket"
+         FROM places p JOIN place_indicators pi ON pi.place_id = p.place_id AND pi.indicator IN ({indicators}) \
+         WHERE {places} GROUP BY p.grid_code, p.village_code, p.town_code, pi.indicator, bucket"
     );
     type Contribution = (String, String, String, String, Option<i64>, i64);
     let before: Vec<Contribution> = range.bind_as(contributions.clone()).fetch_all(&mut **tx).await?;
