@@ -84,11 +84,26 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SettingsCommand,
     },
-    /// Read the audit log (logins, imports, assignments, revocations, rejected syncs).
+    /// Read the audit log (logins, imports, assignments, revocations, rejected syncs), oldest first.
     Audit {
         /// Only events at or after this RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only events before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this person's events.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this action, or this family of actions (`campaign` takes `campaign.apply`).
+        #[arg(long)]
+        action: Option<String>,
+        /// The newest first.
+        #[arg(long)]
+        newest: bool,
+        /// At most this many events (at most 10,000, the default).
+        #[arg(long)]
+        limit: Option<u32>,
         #[arg(long, value_enum, default_value = "table")]
         format: output::Format,
     },

@@ -157,7 +157,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Settings { command: SettingsCommand::Set { name, value } } => {
             office::settings(&profile, Some((&name, &value))).await
         }
-        Command::Audit { since, format } => office::audit(&profile, since.as_deref(), format).await,
+        Command::Audit { since, until, user, action, newest, limit, format } => {
+            let filter = office::AuditArgs {
+                since: since.as_deref(),
+                until: until.as_deref(),
+                user: user.as_deref(),
+                action: action.as_deref(),
+                newest,
+                limit,
+            };
+            office::audit(&profile, &filter, format).await
+        }
         Command::Team { command: TeamCommand::Create { name, lead } } => {
             office::team_create(&profile, &name, lead.as_deref()).await
         }

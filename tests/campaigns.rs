@@ -87,6 +87,31 @@ fn the_two_cards_campaign_goes_through_end_to_end() {
     assert!(ok(&office, &["campaign", "show"], None).starts_with("# campaign version 1, applied "));
     let audit = ok(&office, &["audit", "--format", "json"], None);
     assert!(audit.contains("campaign.apply"), "{audit}");
+    // The audit log searched: by the family of actions, the newest first; by person; by dates.
+    let events = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["audit", "--format", "json"];
+        all.extend(args);
+        serde_json::from_str(&ok(&office, &all, None)).unwrap()
+    };
+    let applied = events(&["--action", "campaign", "--newest"]);
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(
+        (applied[0]["action"].as_str(), applied[0]["username"].as_str()),
+        (Some("campaign.apply"), Some("office"))
+    );
+    assert_eq!(events(&["--action", "campaign.apply"]), applied, "an action, or its family");
+    assert!(events(&["--action", "campaig"]).is_empty(), "a family is a whole word before the dot");
+    let newest = events(&["--newest", "--limit", "2"]);
+    assert_eq!(newest.len(), 2);
+    assert_eq!(newest[0]["action"], "campaign.apply", "the newest first: {newest:?}");
+    let oldest = events(&[]);
+    assert!(oldest.len() > 2 && oldest.last() == Some(&newest[0]), "the oldest first by default");
+    assert!(events(&["--user", "office"]).iter().all(|e| e["username"] == "office"));
+    assert!(events(&["--user", "nobody"]).is_empty());
+    assert!(events(&["--until", "2000-01-01T00:00:00Z"]).is_empty());
+    assert_eq!(events(&["--since", "2000-01-01T00:00:00Z", "--until", "2999-01-01T00:00:00Z"]), oldest);
+    let refused = fails(&office, &["audit", "--until", "yesterday"], None);
+    assert!(refused.contains("until=\"yesterday\" is not an RFC 3339 time"), "{refused}");
     // Applying the same file again is a new version that changes nothing that counts.
     let again = ok(&office, &["campaign", "apply", file.to_str().unwrap(), "--dry-run"], None);
     assert!(again.contains("nothing that counts changes"), "{again}");

@@ -32,6 +32,9 @@ const TEXT = {
     nothingPending: "暂无待审核项", pendingPlaces: "待审核点位", pendingCorrections: "待审核更正", metres: "米",
     readOnly: "仅镇反诈办可作出审核决定。", confirmed: "已确认", rejected: "已驳回", merged: "已合并到",
     accepted: "已采纳", declined: "未采纳", label: "名称", visitCount: "走访次数",
+    audit: "审计日志", auditTitle: "审计日志：谁在何时做了什么", auditPerson: "人员", auditAction: "操作（如 campaign 或 campaign.apply）",
+    auditFrom: "起始日期", auditTo: "截止日期", search: "查询", auditAt: "时间", auditWhat: "操作", auditDetail: "详情",
+    noEvents: "没有符合条件的记录。", auditShown: "显示符合条件的最近 {0} 条记录", auditMore: "（仅显示最近 {0} 条，请缩小范围）",
     caTitle: "驻地中转证书（每部手机安装一次）", caDownload: "下载证书", caCheck: "核对 SHA-256 指纹：",
     caHelp: "队长的中转设备在没有网络的驻地通过 HTTPS 提供走访应用。每部志愿者手机安装一次本证书即可使用；它只对内网地址有效。",
     campaign: "宣传活动", campaignTitle: "宣传活动与统计口径", campaignName: "活动名称", version: "版本",
@@ -77,6 +80,9 @@ const TEXT = {
     pendingPlaces: "Places to review", pendingCorrections: "Corrections to review", metres: "m",
     readOnly: "Only the office decides on reviews.", confirmed: "Confirmed", rejected: "Rejected", merged: "Merged into",
     accepted: "Accepted", declined: "Rejected", label: "Label", visitCount: "Visits",
+    audit: "Audit log", auditTitle: "Audit log: who did what, and when", auditPerson: "Person", auditAction: "Action (e.g. campaign or campaign.apply)",
+    auditFrom: "From", auditTo: "To", search: "Search", auditAt: "Time", auditWhat: "Action", auditDetail: "Detail",
+    noEvents: "No events match.", auditShown: "The newest {0} matching events", auditMore: " (only the newest {0} are shown: narrow the search)",
     caTitle: "Certificate for phones at base (install once per phone)", caDownload: "Download the certificate",
     caCheck: "SHA-256 fingerprint to check:", caHelp: "A team lead's hub serves the field app over HTTPS at a base without internet. Install this certificate once on each volunteer's phone; it is valid for local network addresses only.",
     campaign: "Campaign", campaignTitle: "The campaign: what counts", campaignName: "Name", version: "Version",
@@ -657,6 +663,51 @@ function wireCampaign() {
   });
 }
 
+// --- the audit log ---------------------------------------------------------------------------------------
+/** The most events the page shows: the newest of those the search matches. */
+const AUDIT_SHOWN = 500;
+
+/** The audit log (office only), searched by person, action (or family of actions) and dates, the newest first;
+ * the search lives in the address (`#/audit/user=…&action=…&from=…&to=…`), so it can be bookmarked. */
+async function auditView(arg) {
+  const q = new URLSearchParams(arg || "");
+  const params = new URLSearchParams({ order: "newest", limit: String(AUDIT_SHOWN + 1) });
+  if (q.get("user")) params.set("user", q.get("user"));
+  if (q.get("action")) params.set("action", q.get("action"));
+  // Dates are whole days in the reader's time zone: from the start of the first to the end of the last.
+  if (q.get("from")) params.set("since", new Date(`${q.get("from")}T00:00`).toISOString());
+  if (q.get("to")) params.set("until", new Date(new Date(`${q.get("to")}T00:00`).getTime() + 86_400_000).toISOString());
+  const events = await api(`/api/v1/audit?${params}`);
+  const shown = events.slice(0, AUDIT_SHOWN);
+  const rows = shown.map((e) => `<tr><td>${when(Date.parse(e.at))}</td><td>${esc(e.username || "")}</td>
+    <td>${esc(e.action)}</td><td>${esc(e.detail)}</td></tr>`).join("");
+  const field = (id, label, type, value) => `<label for="${id}">${t(label)}</label>
+    <input id="${id}" name="${id}" type="${type}" value="${esc(value || "")}">`;
+  return `<h2 id="view-title" tabindex="-1">${t("auditTitle")}</h2>
+    <form id="audit-form" class="filters">
+      ${field("audit-user", "auditPerson", "text", q.get("user"))}
+      ${field("audit-action", "auditAction", "text", q.get("action"))}
+      ${field("audit-from", "auditFrom", "date", q.get("from"))}
+      ${field("audit-to", "auditTo", "date", q.get("to"))}
+      <button type="submit">${t("search")}</button>
+    </form>
+    <p id="audit-count" data-count="${shown.length}">${fill("auditShown", shown.length)}${events.length > AUDIT_SHOWN ? fill("auditMore", AUDIT_SHOWN) : ""}</p>
+    ${shown.length ? `<table id="audit"><thead><tr><th>${t("auditAt")}</th><th>${t("auditPerson")}</th><th>${t("auditWhat")}</th>
+      <th>${t("auditDetail")}</th></tr></thead><tbody>${rows}</tbody></table>` : `<p>${t("noEvents")}</p>`}`;
+}
+
+function wireAudit() {
+  $("audit-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const [key, id] of [["user", "audit-user"], ["action", "audit-action"], ["from", "audit-from"], ["to", "audit-to"]]) {
+      const value = $(id).value.trim();
+      if (value) q.set(key, value);
+    }
+    location.hash = `#/audit/${encodeURIComponent(q.toString())}`;
+  });
+}
+
 async function render() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   $("lang").textContent = t("lang");
@@ -671,6 +722,8 @@ async function render() {
   $("nav-tasks").hidden = !logged || !["office", "lead"].includes(session.role);
   $("nav-review").hidden = !logged;
   $("nav-campaign").hidden = !logged;
+  // Who did what: the office's.
+  $("nav-audit").hidden = !logged || session.role !== "office";
   const view = $("view");
   if (!logged) { view.innerHTML = ""; return; }
   const [, route, arg] = (location.hash || "#/").split("/");
@@ -683,6 +736,7 @@ async function render() {
     else if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
     else if (route === "tasks") view.innerHTML = await tasksView();
     else if (route === "review") view.innerHTML = await reviewView();
+    else if (route === "audit") view.innerHTML = await auditView(arg && decodeURIComponent(arg));
     else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
     else view.innerHTML = await overview();
   } catch (e) {
@@ -694,6 +748,7 @@ async function render() {
     $("print").addEventListener("click", () => window.print());
   }
   if ($("campaign-check")) wireCampaign();
+  if ($("audit-form")) wireAudit();
   view.dataset.ready = location.hash || "#/";
 }
 

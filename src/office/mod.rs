@@ -168,11 +168,30 @@ struct AuditEvent {
     detail: String,
 }
 
-pub async fn audit(profile: &Profile, since: Option<&str>, format: Format) -> Result<()> {
+/// What `doorstep audit` selects.
+pub struct AuditArgs<'a> {
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub newest: bool,
+    pub limit: Option<u32>,
+}
+
+pub async fn audit(profile: &Profile, filter: &AuditArgs<'_>, format: Format) -> Result<()> {
     let (api, _) = api(profile).await?;
     let mut req = api.request(Method::GET, "/api/v1/audit");
-    if let Some(since) = since {
-        req = req.query(&[("since", since)]);
+    let texts = [("since", filter.since), ("until", filter.until), ("user", filter.user), ("action", filter.action)];
+    for (name, value) in texts {
+        if let Some(value) = value {
+            req = req.query(&[(name, value)]);
+        }
+    }
+    if filter.newest {
+        req = req.query(&[("order", "newest")]);
+    }
+    if let Some(limit) = filter.limit {
+        req = req.query(&[("limit", limit)]);
     }
     let events: Vec<AuditEvent> = api.json(req).await?;
     let report = Report {

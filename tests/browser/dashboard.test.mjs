@@ -1,7 +1,8 @@
 // Browser test of the office dashboard: real headless Chromium against a running doorstep server (started by
 // tests/dashboard_browser.rs). Logs in, checks that the page's figures equal the API's, drills down to places,
 // renews the session, switches language, prints the monthly report, shows the urgent tasks, shows the campaign and
-// has the office check a broken and a good definition file and apply the good one, and saves screenshots.
+// has the office check a broken and a good definition file and apply the good one, searches the audit log, and saves
+// screenshots.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -314,6 +315,33 @@ try {
   assert.equal(await page.textContent('.card[data-indicator="two_cards"] h3'), "Two-cards notice at outlets");
   await page.click("#lang");
   await page.waitForSelector('#view[data-ready="#/"] .card');
+
+  // The audit log, the office's only: the newest first, searched by a family of actions, a person and dates.
+  assert.ok(await viewerPage.isHidden("#nav-audit"), "a viewer has no audit log");
+  await page.click("#nav-audit");
+  await page.waitForSelector('#view[data-ready="#/audit"] #audit-form');
+  const newest = await get(office, "/api/v1/audit?order=newest&limit=501");
+  assert.equal(Number(await page.getAttribute("#audit-count", "data-count")), Math.min(newest.length, 500));
+  const auditRows = () => page.$$eval("#audit tbody tr", (trs) => trs.map((tr) => [tr.cells[1].textContent, tr.cells[2].textContent]));
+  assert.deepEqual((await auditRows())[0], [newest[0].username || "", newest[0].action], "the newest first");
+  const search = async (fields, expected) => {
+    for (const id of ["audit-user", "audit-action", "audit-from", "audit-to"]) await page.fill(`#${id}`, fields[id] || "");
+    await page.click('#audit-form button[type="submit"]');
+    await page.waitForSelector(`#view[data-ready="#/audit/${encodeURIComponent(expected)}"] #audit-count`);
+  };
+  await search({ "audit-action": "campaign" }, "action=campaign");
+  assert.deepEqual(await auditRows(), [["office", "campaign.apply"]]);
+  await search({ "audit-user": "viewer" }, "user=viewer");
+  const viewerRows = await auditRows();
+  assert.ok(viewerRows.length > 0 && viewerRows.every(([who]) => who === "viewer"), JSON.stringify(viewerRows));
+  assert.ok(viewerRows.some(([, action]) => action === "login"), "the viewer's login is there");
+  const tomorrow = new Date(Date.now() + 86_400_000).toLocaleDateString("sv-SE");
+  await search({ "audit-from": tomorrow }, `from=${tomorrow}`);
+  assert.equal(await page.getAttribute("#audit-count", "data-count"), "0");
+  assert.equal(await page.locator("#audit").count(), 0);
+  assert.ok((await page.textContent("#view")).includes("没有符合条件的记录。"));
+  await search({ "audit-action": "campaign" }, "action=campaign");
+  await shot(page, "audit");
 
   // The monthly report says which campaign version it was counted with.
   await page.click("#nav-monthly");

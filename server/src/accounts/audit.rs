@@ -5,7 +5,7 @@ use crate::store::audit;
 use crate::store::db::{now_ms, Db};
 use crate::store::StoreResult;
 
-pub use crate::store::audit::AuditRecord;
+pub use crate::store::audit::{AuditFilter, AuditRecord};
 
 /// Records an event. A failure to write the audit row is logged, never fatal to the request it describes.
 pub async fn record(db: &Db, username: Option<&str>, action: &str, detail: &str) {
@@ -14,7 +14,10 @@ pub async fn record(db: &Db, username: Option<&str>, action: &str, detail: &str)
     }
 }
 
-/// Events at or after `since_ms`, in the order they were written; at most 10,000.
-pub async fn read_since(db: &Db, since_ms: i64) -> StoreResult<Vec<AuditRecord>> {
-    audit::events_since(db, since_ms).await
+/// The most events one read returns.
+pub const MAX_EVENTS: i64 = 10_000;
+
+/// The events `filter` selects, at most [`MAX_EVENTS`].
+pub async fn read(db: &Db, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+    audit::events_matching(db, &AuditFilter { limit: filter.limit.clamp(1, MAX_EVENTS), ..filter.clone() }).await
 }

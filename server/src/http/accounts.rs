@@ -129,11 +129,27 @@ pub async fn unlock_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What `GET /api/v1/audit` selects (docs/security.md, "Audit log"): every field optional.
 #[derive(Deserialize)]
 pub struct AuditQuery {
     /// RFC 3339 time; only events at or after it.
     #[serde(default)]
     since: Option<String>,
+    /// RFC 3339 time; only events before it.
+    #[serde(default)]
+    until: Option<String>,
+    /// Only this person's events.
+    #[serde(default)]
+    user: Option<String>,
+    /// Only this action, or this family of actions (`campaign` takes `campaign.apply`).
+    #[serde(default)]
+    action: Option<String>,
+    /// `oldest` (the default) or `newest` first.
+    #[serde(default)]
+    order: Option<String>,
+    /// At most this many events (at most 10,000, the default).
+    #[serde(default)]
+    limit: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -151,15 +167,29 @@ pub async fn audit_log(
 ) -> ApiResult<Json<Vec<AuditEvent>>> {
     session.require(&[Role::Office])?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
-        None => 0,
-        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map_err(|_| {
-                ApiError::bad_request(format!("since={s:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z"))
-            })?
-            .timestamp_millis(),
+    let time = |name: &str, value: Option<&str>| -> ApiResult<Option<i64>> {
+        match value.filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => chrono::DateTime::parse_from_rfc3339(s).map(|t| Some(t.timestamp_millis())).map_err(|_| {
+                ApiError::bad_request(format!("{name}={s:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z"))
+            }),
+        }
     };
-    let records = audit::read_since(&state.db, since).await?;
+    let newest_first = match q.order.as_deref() {
+        None | Some("" | "oldest") => false,
+        Some("newest") => true,
+        Some(other) => return Err(ApiError::bad_request(format!("order={other:?}: use oldest or newest"))),
+    };
+    let text = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let filter = audit::AuditFilter {
+        since_ms: time("since", q.since.as_deref())?.unwrap_or(0),
+        until_ms: time("until", q.until.as_deref())?,
+        username: text(q.user),
+        action: text(q.action),
+        newest_first,
+        limit: q.limit.unwrap_or(audit::MAX_EVENTS),
+    };
+    let records = audit::read(&state.db, &filter).await?;
     Ok(Json(
         records
             .into_iter()
