@@ -34,6 +34,10 @@ const TEXT = {
     accepted: "已采纳", declined: "未采纳", label: "名称", visitCount: "走访次数",
     audit: "审计日志", auditTitle: "审计日志：谁在何时做了什么", auditPerson: "人员", auditAction: "操作（如 campaign 或 campaign.apply）",
     auditFrom: "起始日期", auditTo: "截止日期", search: "查询", auditAt: "时间", auditWhat: "操作", auditDetail: "详情",
+    devices: "设备", devicesTitle: "已登记的手机", deviceName: "设备名称", owner: "使用人", enrolledAt: "登记时间",
+    lastSync: "最近同步", never: "从未", revoke: "停用", revokedAt: "已停用", deviceState: "状态", inUse: "使用中",
+    confirmRevoke: "停用 {0} 的设备“{1}”？它将不能再同步；已同步的走访不受影响。", revokedDone: "已停用 {0} 的设备“{1}”。",
+    devicesHelp: "手机丢失或更换时，停用旧设备；志愿者在新手机上重新登记即可。",
     noEvents: "没有符合条件的记录。", auditShown: "显示符合条件的最近 {0} 条记录", auditMore: "（仅显示最近 {0} 条，请缩小范围）",
     caTitle: "驻地中转证书（每部手机安装一次）", caDownload: "下载证书", caCheck: "核对 SHA-256 指纹：",
     caHelp: "队长的中转设备在没有网络的驻地通过 HTTPS 提供走访应用。每部志愿者手机安装一次本证书即可使用；它只对内网地址有效。",
@@ -82,6 +86,10 @@ const TEXT = {
     accepted: "Accepted", declined: "Rejected", label: "Label", visitCount: "Visits",
     audit: "Audit log", auditTitle: "Audit log: who did what, and when", auditPerson: "Person", auditAction: "Action (e.g. campaign or campaign.apply)",
     auditFrom: "From", auditTo: "To", search: "Search", auditAt: "Time", auditWhat: "Action", auditDetail: "Detail",
+    devices: "Devices", devicesTitle: "Enrolled phones", deviceName: "Device", owner: "Owner", enrolledAt: "Enrolled",
+    lastSync: "Last sync", never: "never", revoke: "Revoke", revokedAt: "Revoked", deviceState: "State", inUse: "In use",
+    confirmRevoke: "Revoke {0}'s device “{1}”? It can no longer sync; the visits it synced stay.", revokedDone: "{0}'s device “{1}” is revoked.",
+    devicesHelp: "When a phone is lost or replaced, revoke the old device; the volunteer enrols again on the new phone.",
     noEvents: "No events match.", auditShown: "The newest {0} matching events", auditMore: " (only the newest {0} are shown: narrow the search)",
     caTitle: "Certificate for phones at base (install once per phone)", caDownload: "Download the certificate",
     caCheck: "SHA-256 fingerprint to check:", caHelp: "A team lead's hub serves the field app over HTTPS at a base without internet. Install this certificate once on each volunteer's phone; it is valid for local network addresses only.",
@@ -663,6 +671,43 @@ function wireCampaign() {
   });
 }
 
+// --- enrolled devices ------------------------------------------------------------------------------------
+/** Every enrolled phone (a lead: its team's) with its owner, team and last sync; revoked with one click, once
+ * confirmed: its token stops working at its next request, and what it synced stays. */
+async function devicesView() {
+  const devices = await api("/api/v1/devices");
+  const rows = devices.map((d) => `<tr data-device="${esc(d.device_id)}" data-revoked="${d.revoked_at ? "true" : "false"}">
+    <td>${esc(d.name)}</td><td>${esc(d.username)}</td><td>${esc(d.team || "")}</td><td>${when(d.created_at)}</td>
+    <td>${d.last_seen_at ? when(d.last_seen_at) : t("never")}</td>
+    <td>${d.revoked_at ? `${t("revokedAt")} ${when(d.revoked_at)}` : t("inUse")}</td>
+    <td>${d.revoked_at ? "" : `<button type="button" data-revoke="${esc(d.device_id)}" data-owner="${esc(d.username)}"
+      data-name="${esc(d.name)}" aria-label="${t("revoke")} ${esc(d.username)} ${esc(d.name)}">${t("revoke")}</button>`}</td></tr>`).join("");
+  return `<h2 id="view-title" tabindex="-1">${t("devicesTitle")}</h2><p>${t("devicesHelp")}</p>
+    <p id="devices-result" role="status"></p>
+    <table id="devices"><thead><tr><th>${t("deviceName")}</th><th>${t("owner")}</th><th>${t("team")}</th>
+      <th>${t("enrolledAt")}</th><th>${t("lastSync")}</th><th>${t("deviceState")}</th><th></th></tr></thead>
+      <tbody>${rows}</tbody></table>`;
+}
+
+function wireDevices() {
+  for (const button of document.querySelectorAll("[data-revoke]")) {
+    button.addEventListener("click", async () => {
+      const { revoke, owner, name } = button.dataset;
+      if (!window.confirm(fill("confirmRevoke", owner, name))) return;
+      button.disabled = true;
+      try {
+        await api(`/api/v1/devices/${encodeURIComponent(revoke)}/revoke`, {});
+      } catch (e) {
+        button.disabled = false;
+        $("devices-result").textContent = t("error") + e.message;
+        return;
+      }
+      await render();
+      $("devices-result").textContent = fill("revokedDone", owner, name);
+    });
+  }
+}
+
 // --- the audit log ---------------------------------------------------------------------------------------
 /** The most events the page shows: the newest of those the search matches. */
 const AUDIT_SHOWN = 500;
@@ -722,6 +767,7 @@ async function render() {
   $("nav-tasks").hidden = !logged || !["office", "lead"].includes(session.role);
   $("nav-review").hidden = !logged;
   $("nav-campaign").hidden = !logged;
+  $("nav-devices").hidden = !logged || !["office", "lead"].includes(session.role);
   // Who did what: the office's.
   $("nav-audit").hidden = !logged || session.role !== "office";
   const view = $("view");
@@ -737,6 +783,7 @@ async function render() {
     else if (route === "tasks") view.innerHTML = await tasksView();
     else if (route === "review") view.innerHTML = await reviewView();
     else if (route === "audit") view.innerHTML = await auditView(arg && decodeURIComponent(arg));
+    else if (route === "devices") view.innerHTML = await devicesView();
     else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
     else view.innerHTML = await overview();
   } catch (e) {
@@ -749,6 +796,7 @@ async function render() {
   }
   if ($("campaign-check")) wireCampaign();
   if ($("audit-form")) wireAudit();
+  if ($("devices")) wireDevices();
   view.dataset.ready = location.hash || "#/";
 }
 

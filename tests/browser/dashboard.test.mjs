@@ -1,8 +1,8 @@
 // Browser test of the office dashboard: real headless Chromium against a running doorstep server (started by
 // tests/dashboard_browser.rs). Logs in, checks that the page's figures equal the API's, drills down to places,
 // renews the session, switches language, prints the monthly report, shows the urgent tasks, shows the campaign and
-// has the office check a broken and a good definition file and apply the good one, searches the audit log, and saves
-// screenshots.
+// has the office check a broken and a good definition file and apply the good one, revokes a phone, searches the
+// audit log, and saves screenshots.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -316,6 +316,31 @@ try {
   await page.click("#lang");
   await page.waitForSelector('#view[data-ready="#/"] .card');
 
+  // Enrolled phones: every one with its owner for the office; one revoked with a click, once confirmed, stops at
+  // once; a dismissed confirmation revokes nothing.
+  assert.ok(await viewerPage.isHidden("#nav-devices"), "a viewer has no devices page");
+  await page.click("#nav-devices");
+  await page.waitForSelector('#view[data-ready="#/devices"] #devices');
+  const enrolled = await get(office, "/api/v1/devices");
+  const deviceRows = () => page.$$eval("#devices tbody tr", (trs) =>
+    trs.map((tr) => [tr.dataset.device, tr.cells[1].textContent, tr.dataset.revoked]));
+  assert.ok(enrolled.length >= 2, "the demo enrols phones");
+  assert.deepEqual(await deviceRows(), enrolled.map((d) => [d.device_id, d.username, d.revoked_at ? "true" : "false"]));
+  const [lost, kept] = enrolled.filter((d) => !d.revoked_at);
+  page.once("dialog", (d) => d.dismiss());
+  await page.click(`[data-revoke="${kept.device_id}"]`);
+  let revokeAsked = "";
+  page.once("dialog", (d) => { revokeAsked = d.message(); d.accept(); });
+  await page.click(`[data-revoke="${lost.device_id}"]`);
+  await page.waitForSelector(`#devices tr[data-device="${lost.device_id}"][data-revoked="true"]`);
+  assert.ok(revokeAsked.includes(lost.username) && revokeAsked.includes(lost.name), revokeAsked);
+  assert.ok((await page.textContent("#devices-result")).includes(lost.username));
+  const afterRevoke = await get(office, "/api/v1/devices");
+  assert.ok(afterRevoke.find((d) => d.device_id === lost.device_id).revoked_at, "revoked");
+  assert.equal(afterRevoke.find((d) => d.device_id === kept.device_id).revoked_at, null, "the dismissed one is not");
+  assert.equal(await page.locator(`[data-revoke="${lost.device_id}"]`).count(), 0, "nothing left to revoke on it");
+  await shot(page, "devices");
+
   // The audit log, the office's only: the newest first, searched by a family of actions, a person and dates.
   assert.ok(await viewerPage.isHidden("#nav-audit"), "a viewer has no audit log");
   await page.click("#nav-audit");
@@ -331,6 +356,8 @@ try {
   };
   await search({ "audit-action": "campaign" }, "action=campaign");
   assert.deepEqual(await auditRows(), [["office", "campaign.apply"]]);
+  await search({ "audit-action": "device" }, "action=device");
+  assert.deepEqual((await auditRows())[0], ["office", "device.revoke"], "the revoke just made, the newest first");
   await search({ "audit-user": "viewer" }, "user=viewer");
   const viewerRows = await auditRows();
   assert.ok(viewerRows.length > 0 && viewerRows.every(([who]) => who === "viewer"), JSON.stringify(viewerRows));
