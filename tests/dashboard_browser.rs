@@ -69,6 +69,7 @@ fn dashboard_in_headless_chromium() {
         .env("DOORSTEP_URL", &url)
         .env("DOORSTEP_OFFICE_PASSWORD", &passwords["office"])
         .env("DOORSTEP_VIEWER_PASSWORD", &passwords["viewer"])
+        .env("DOORSTEP_LEAD_PASSWORD", &passwords["lead-west"])
         .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
         .env("DOORSTEP_CAMPAIGN_FILE", &campaign_file)
         .env("DOORSTEP_BROKEN_CAMPAIGN_FILE", &broken_file)

@@ -11,10 +11,11 @@ import { join } from "node:path";
 const base = process.env.DOORSTEP_URL;
 const officePassword = process.env.DOORSTEP_OFFICE_PASSWORD;
 const viewerPassword = process.env.DOORSTEP_VIEWER_PASSWORD;
+const leadPassword = process.env.DOORSTEP_LEAD_PASSWORD;
 const artifacts = process.env.DOORSTEP_ARTIFACTS || "test-artifacts";
 const campaignFile = process.env.DOORSTEP_CAMPAIGN_FILE;
 const brokenCampaignFile = process.env.DOORSTEP_BROKEN_CAMPAIGN_FILE;
-assert.ok(base && officePassword && viewerPassword, "DOORSTEP_URL and the demo passwords are required");
+assert.ok(base && officePassword && viewerPassword && leadPassword, "DOORSTEP_URL and the demo passwords are required");
 assert.ok(campaignFile && brokenCampaignFile, "the campaign files to check and apply are required");
 mkdirSync(artifacts, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `dashboard-${name}.png`), fullPage: true });
@@ -340,6 +341,16 @@ try {
   assert.equal(afterRevoke.find((d) => d.device_id === kept.device_id).revoked_at, null, "the dismissed one is not");
   assert.equal(await page.locator(`[data-revoke="${lost.device_id}"]`).count(), 0, "nothing left to revoke on it");
   await shot(page, "devices");
+  // A lead (team-west) sees its own team's phones only, and no audit log.
+  const leadPage = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  leadPage.on("pageerror", (e) => errors.push(String(e)));
+  await login(leadPage, "lead-west", leadPassword);
+  assert.ok(await leadPage.isHidden("#nav-audit"), "a lead has no audit log");
+  await leadPage.click("#nav-devices");
+  await leadPage.waitForSelector('#view[data-ready="#/devices"] #devices');
+  const westRows = await leadPage.$$eval("#devices tbody tr", (trs) => trs.map((tr) => tr.cells[2].textContent));
+  assert.deepEqual(westRows, enrolled.filter((d) => d.team === "team-west").map(() => "team-west"));
+  await leadPage.close();
 
   // The audit log, the office's only: the newest first, searched by a family of actions, a person and dates.
   assert.ok(await viewerPage.isHidden("#nav-audit"), "a viewer has no audit log");
