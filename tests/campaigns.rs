@@ -24,14 +24,8 @@ fn two_cards() -> String {
 #[test]
 fn the_two_cards_campaign_goes_through_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
+    let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let territory = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", territory.to_str().unwrap()], None);
     ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
     ok(&office, &["team", "create", "east", "--lead", "lead"], None);
     ok(&office, &["assign", "G1", "--team", "east"], None);

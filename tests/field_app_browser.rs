@@ -292,15 +292,9 @@ fn the_app_counts_with_the_campaign_the_office_applied() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
+    let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     let browser = tmp.path().join("chromium-profile");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     ok(&office, &["team", "create", "team-a"], None);
     ok(&office, &["user", "create", "amy", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));
     ok(&office, &["assign", "G1", "--team", "team-a"], None);
@@ -585,15 +579,9 @@ fn the_app_runs_from_a_hub_over_https_once_the_phone_trusts_the_doorstep_ca() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
+    let Town { server, data, office } = town(tmp.path(), TERRITORY);
     let lead = tmp.path().join("lead");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let file = write_file(tmp.path(), "territory.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
     ok(&office, &["team", "create", "team-a", "--lead", "lead"], None);
     ok(&office, &["user", "create", "amy", "--role", "volunteer", "--team", "team-a", "--password-stdin"], Some(&pw()));

@@ -25,14 +25,8 @@ fn place<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
 #[test]
 fn found_places_count_once_synced_and_a_merge_moves_their_visits() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
+    let Town { server, data, office } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     ok(&office, &["team", "create", "east"], None);
     ok(&office, &["assign", "G1", "--team", "east"], None);
     ok(&office, &["assign", "G2", "--team", "east"], None);
@@ -165,14 +159,8 @@ fn found_places_count_once_synced_and_a_merge_moves_their_visits() {
 #[test]
 fn re_enrolment_carries_unsynced_found_places_corrections_and_visits() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
+    let Town { server, data, office } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     ok(&office, &["team", "create", "east"], None);
     ok(&office, &["assign", "G1", "--team", "east"], None);
     ok(&office, &["user", "create", "v1", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));

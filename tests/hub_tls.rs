@@ -24,14 +24,8 @@ struct Base {
 /// A server, its office, a team of a lead and a volunteer, both enrolled and synced.
 fn base() -> Base {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
+    let Town { server, data, office } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
     ok(&office, &["team", "create", "east", "--lead", "lead"], None);
     ok(&office, &["assign", "G1", "--team", "east"], None);

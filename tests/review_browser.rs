@@ -30,14 +30,8 @@ fn the_review_queue_in_headless_chromium() {
         "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
     );
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let office = tmp.path().join("office");
-    bootstrap_office(&data, &office);
-    let server = Server::start(&data);
+    let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
-    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
-    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
-    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
     ok(&office, &["team", "create", "east"], None);
     for grid in ["G1", "G2"] {
         ok(&office, &["assign", grid, "--team", "east"], None);

@@ -140,6 +140,25 @@ pub fn bootstrap_office(data_dir: &Path, scratch: &Path) {
     ok(scratch, &args, Some(&pw()));
 }
 
+/// A running server with its office logged in and a territory imported: the start most end-to-end tests share.
+pub struct Town {
+    pub server: Server,
+    pub data: PathBuf,
+    /// The office's CLI profile.
+    pub office: PathBuf,
+}
+
+/// Starts a server in `dir/data`, logs its office in (profile `dir/office`) and imports `territory` (CSV text).
+pub fn town(dir: &Path, territory: &str) -> Town {
+    let (data, office) = (dir.join("data"), dir.join("office"));
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(dir, "territory.csv", territory.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    Town { server, data, office }
+}
+
 /// A fresh, empty PostgreSQL database on the test server (for tests that need one whatever the backend).
 pub fn fresh_pg_database() -> String {
     let admin_url = std::env::var("DOORSTEP_TEST_PG_URL").expect("this test needs PostgreSQL: run ./scripts/test");
