@@ -753,6 +753,25 @@ function wireAudit() {
   });
 }
 
+// --- views added by the console's modules ----------------------------------------------------------------
+/** Views of the office console that live in their own scripts (people.js, territory.js, …), loaded after this
+ * one: each registers its route, the roles that see it, its texts and its render (and wire) functions here. */
+const MODULE_VIEWS = {};
+
+/** Registers a module's view: `spec = { roles, nav, text: { zh, en }, render(arg), wire() }`. With `nav` (a text
+ * key), a link to `#/<route>` is added to the navigation, shown to `roles` only. */
+function registerView(route, spec) {
+  MODULE_VIEWS[route] = spec;
+  Object.assign(TEXT.zh, spec.text?.zh || {});
+  Object.assign(TEXT.en, spec.text?.en || {});
+  if (spec.nav) {
+    const link = document.createElement("a");
+    Object.assign(link, { href: `#/${route}`, id: `nav-${route}`, hidden: true });
+    link.dataset.i18n = spec.nav;
+    $("nav").appendChild(link);
+  }
+}
+
 async function render() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   $("lang").textContent = t("lang");
@@ -770,6 +789,9 @@ async function render() {
   $("nav-devices").hidden = !logged || !["office", "lead"].includes(session.role);
   // Who did what: the office's.
   $("nav-audit").hidden = !logged || session.role !== "office";
+  for (const [route, spec] of Object.entries(MODULE_VIEWS)) {
+    if (spec.nav) $(`nav-${route}`).hidden = !logged || !spec.roles.includes(session.role);
+  }
   const view = $("view");
   if (!logged) { view.innerHTML = ""; return; }
   const [, route, arg] = (location.hash || "#/").split("/");
@@ -784,6 +806,7 @@ async function render() {
     else if (route === "review") view.innerHTML = await reviewView();
     else if (route === "audit") view.innerHTML = await auditView(arg && decodeURIComponent(arg));
     else if (route === "devices") view.innerHTML = await devicesView();
+    else if (MODULE_VIEWS[route]) view.innerHTML = await MODULE_VIEWS[route].render(arg && decodeURIComponent(arg));
     else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
     else view.innerHTML = await overview();
   } catch (e) {
@@ -797,9 +820,13 @@ async function render() {
   if ($("campaign-check")) wireCampaign();
   if ($("audit-form")) wireAudit();
   if ($("devices")) wireDevices();
+  if (MODULE_VIEWS[route]?.wire && !view.querySelector(":scope > p.error")) await MODULE_VIEWS[route].wire(arg && decodeURIComponent(arg));
   view.dataset.ready = location.hash || "#/";
 }
 
 window.addEventListener("hashchange", render);
-scheduleRefresh();
-render();
+// After every script of the page has run, so that the modules' views are registered before the first render.
+window.addEventListener("DOMContentLoaded", () => {
+  scheduleRefresh();
+  render();
+});

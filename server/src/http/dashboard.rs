@@ -1,5 +1,5 @@
-//! The office dashboard at `/`: a single page and its script and styles, compiled into the binary so it works
-//! with no internet and no separate web server.
+//! The office dashboard at `/`: a single page, its scripts and styles, compiled into the binary so it works with
+//! no internet and no separate web server.
 
 use crate::AppState;
 use axum::http::header;
@@ -8,8 +8,14 @@ use axum::routing::get;
 use axum::Router;
 
 const INDEX: &str = include_str!("../../assets/index.html");
-const APP_JS: &str = include_str!("../../assets/app.js");
-const APP_CSS: &str = include_str!("../../assets/app.css");
+
+/// The page's scripts and styles, served at `/assets/<name>`: `app.js` (the shell, the session and the reading
+/// views) and one script per part of the office console, each registering its views with `app.js`.
+const ASSETS: &[(&str, &str, &str)] =
+    &[("app.js", JS, include_str!("../../assets/app.js")), ("app.css", CSS, include_str!("../../assets/app.css"))];
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 /// Same-origin only: the page loads nothing from elsewhere and runs no inline script.
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
@@ -27,8 +33,9 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
-        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
+    let mut router = Router::new().route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }));
+    for &(name, content_type, body) in ASSETS {
+        router = router.route(&format!("/assets/{name}"), get(move || async move { asset(content_type, body) }));
+    }
+    router
 }
