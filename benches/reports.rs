@@ -10,9 +10,8 @@ mod common;
 use anyhow::{anyhow, bail, Context};
 use server::reports::{coverage, scanned, GroupBy};
 use server::{AppState, ServerConfig};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
@@ -22,51 +21,6 @@ fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
-
-/// Generates the data with recursive SQL, so a million places take seconds rather than minutes. Kinds and
-/// outcomes follow the demo town's mix; 300 places per grid, 10 grids per village, 30 villages per town. One
-/// place in 50 has a visit that found it gone, at a random time among its visits.
-const GENERATE: &[&str] = &[
-    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)
-     INSERT INTO places (place_id, grid_code, village_code, town_code, kind, label, address, rural,
-                         last_visit_at, last_visit_id, last_outcome, excluded)
-     SELECT printf('P%07d', i), printf('G%05d', i / 300), printf('V%04d', i / 3000), printf('T%02d', i / 90000),
-            CASE WHEN i % 20 = 0 THEN 'shop' WHEN i % 97 = 0 THEN 'building' WHEN i % 1999 = 0 THEN 'market'
-                 WHEN i % 4999 = 0 THEN 'led_screen' ELSE 'household' END,
-            printf('%d', i), NULL, CASE WHEN (i / 3000) % 3 = 0 THEN 0 ELSE 1 END,
-            NULL, NULL, NULL, CASE WHEN i % 50 = 0 THEN 1 ELSE 0 END
-     FROM n",
-    "INSERT INTO place_indicators (place_id, indicator, reached_at)
-     SELECT place_id, ind, CASE WHEN (abs(random()) % 100) < 60 THEN 1700000000000 + abs(random()) % 2592000000 END
-     FROM places JOIN (SELECT 'handbook' AS ind UNION ALL SELECT 'awareness' UNION ALL SELECT 'poster'
-                       UNION ALL SELECT 'banner' UNION ALL SELECT 'led') ON
-       (ind IN ('handbook', 'awareness') AND kind IN ('household', 'shop'))
-       OR (ind = 'poster' AND (kind = 'building' OR (kind = 'household' AND rural = 1)))
-       OR (ind = 'banner' AND kind = 'market') OR (ind = 'led' AND kind = 'led_screen')",
-    "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < $1 - 1)
-     INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed,
-                         poster, banner, led_playing, note, lat, lon, received_at)
-     SELECT printf('00000000-0000-7000-8000-%07d%05d', CAST(substr(place_id, 2) AS INTEGER), j), place_id, grid_code, printf('v%d', abs(random()) % 500), 'd',
-            1700000000000 + abs(random()) % 2592000000, CASE WHEN excluded = 1 AND j = 0 THEN 'gone' ELSE 'completed' END,
-            1, j % 2, 0, 0, 0, NULL, NULL, NULL, 0
-     FROM places, k",
-    "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
-     SELECT 'grid', p.grid_code, p.village_code, p.town_code, pi.indicator,
-            SUM(CASE WHEN p.excluded = 0 THEN 1 ELSE 0 END),
-            SUM(CASE WHEN p.excluded = 0 AND pi.reached_at IS NOT NULL THEN 1 ELSE 0 END), SUM(p.excluded)
-     FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id
-     GROUP BY p.grid_code, p.village_code, p.town_code, pi.indicator",
-    "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
-     SELECT 'village', village_code, village_code, town_code, indicator, SUM(eligible), SUM(reached), SUM(excluded)
-     FROM area_coverage WHERE level = 'grid' GROUP BY village_code, town_code, indicator",
-    "INSERT INTO area_coverage (level, area_code, village_code, town_code, indicator, eligible, reached, excluded)
-     SELECT 'town', town_code, '', town_code, indicator, SUM(eligible), SUM(reached), SUM(excluded)
-     FROM area_coverage WHERE level = 'grid' GROUP BY town_code, indicator",
-    "INSERT INTO areas (code, name, kind, parent_code)
-     SELECT DISTINCT town_code, town_code, 'town', NULL FROM places
-     UNION ALL SELECT DISTINCT village_code, village_code, 'village', town_code FROM places
-     UNION ALL SELECT DISTINCT grid_code, grid_code, 'grid', village_code FROM places",
-];
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -83,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         let config = ServerConfig::with_defaults(tmp.path().to_path_buf(), None);
         let state = AppState::open(&config).await?;
         let started = Instant::now();
-        for (i, sql) in GENERATE.iter().enumerate() {
+        for (i, sql) in common::GENERATE_TOWN.iter().enumerate() {
             let q = sqlx::query(sqlx::AssertSqlSafe(*sql));
             let q = match i {
                 0 => q.bind(places as i64),
@@ -232,7 +186,7 @@ async fn apply_campaign(state: &AppState) -> anyhow::Result<()> {
 /// Exports the gap list of every place as CSV through a `doorstep serve` process on the generated database,
 /// after one grid's, and prints the time and the server's memory.
 async fn export(data_dir: &Path, places: u64) -> anyhow::Result<()> {
-    create_office(data_dir)?;
+    common::create_office(BIN, data_dir, PASSWORD)?;
     let server = Server::start(data_dir)?;
     let client = reqwest::Client::new();
     let login: serde_json::Value = client
@@ -294,27 +248,6 @@ async fn export(data_dir: &Path, places: u64) -> anyhow::Result<()> {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-/// `doorstep admin create-user`: the office account, written straight into the generated database.
-fn create_office(data_dir: &Path) -> anyhow::Result<()> {
-    let mut child = Command::new(BIN)
-        .arg("--profile")
-        .arg(data_dir.join("profile"))
-        .args(["admin", "create-user", "--data-dir"])
-        .arg(data_dir)
-        .args(["--username", "office", "--role", "office", "--password-stdin"])
-        .env("DOORSTEP_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child.stdin.take().context("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("doorstep admin create-user failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
 }
 
 /// A `doorstep serve` process, killed when dropped.

@@ -68,16 +68,33 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: TeamCommand,
     },
-    /// Assign a grid to a team.
+    /// Assign grids to a team: some grids, or every grid of a village or community (all or nothing).
     Assign {
-        grid_code: String,
+        /// Grid codes.
+        #[arg(required_unless_present = "village", conflicts_with = "village")]
+        grid_codes: Vec<String>,
+        /// Every grid of this village or community.
+        #[arg(long)]
+        village: Option<String>,
         #[arg(long)]
         team: String,
+    },
+    /// Take a grid from its team: the devices that held it are told at their next sync.
+    Unassign { grid_code: String },
+    /// List grids with their village, town, team and places.
+    Grid {
+        #[command(subcommand)]
+        command: GridCommand,
     },
     /// List and revoke field devices.
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
+    },
+    /// One-time enrolment codes for phones (office: anyone's; lead: their team's).
+    Enrolment {
+        #[command(subcommand)]
+        command: EnrolmentCommand,
     },
     /// Show or change server settings (office).
     Settings {
@@ -131,6 +148,64 @@ pub(crate) enum Command {
     Place {
         #[command(subcommand)]
         command: PlaceCommand,
+    },
+    /// The liaison roster (联络员名单): each village's or community's 分管领导 and 联络员.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+    /// Villages' and communities' monthly written submissions (每月20日前书面报送) and situation reports.
+    Submissions {
+        #[command(subcommand)]
+        command: SubmissionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RosterCommand {
+    /// Every village and community you may read with the people it named (phones masked unless yours to see).
+    Show {
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The roster as the seed's spreadsheet: a title row; 姓名, 职务, 联系电话, 备注 grouped by village and unit.
+    Export {
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Set the date by which every village and community names its people (office); "" clears it.
+    Deadline {
+        /// YYYY-MM-DD; the whole day counts (local time, +08:00).
+        date: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SubmissionsCommand {
+    /// Each village's and community's submission of a month: submitted on time, late, or not yet.
+    List {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// One area's submission of a month: its figures and what its cadre wrote.
+    Show {
+        area: String,
+        #[arg(long)]
+        month: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Major or urgent situation reports, the newest first.
+    Situations {
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
     },
 }
 
@@ -264,8 +339,10 @@ pub(crate) enum CampaignCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum TerritoryCommand {
-    /// Import a territory CSV (see docs/territory-csv.md). Re-importing the same file changes nothing.
+    /// Import a territory file: CSV, or an Excel/WPS workbook (.xlsx, its first sheet), told apart by content
+    /// (see docs/territory-csv.md). Re-importing the same file changes nothing.
     Import {
+        /// The file: FILE.csv or FILE.xlsx.
         file: PathBuf,
         /// Check the file and show what would change, changing nothing.
         #[arg(long)]
@@ -308,6 +385,42 @@ pub(crate) enum UserCommand {
     },
     /// Disable an account: its sessions and all its devices stop working at once.
     Disable { username: String },
+    /// Users with their role, team, area, active devices and last sync (a lead: their own team).
+    List {
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// Only usernames containing this text.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Change a user's role, team or area (moving a volunteer: their phone gets the new team's grids at its next
+    /// sync).
+    Edit {
+        username: String,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        #[arg(long, conflicts_with = "no_team")]
+        team: Option<String>,
+        /// Take the user out of their team.
+        #[arg(long)]
+        no_team: bool,
+        /// For viewers: the area code they may read.
+        #[arg(long)]
+        area: Option<String>,
+    },
+    /// Undo `user disable`: the account may log in again (its phones enrol again).
+    Enable { username: String },
+    /// Give a user a new password, printed once (or read from stdin); their sessions end.
+    Password {
+        username: String,
+        /// Read the new password from stdin instead of having the server choose one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Lift the login limits on an account (its failed logins from every address, and the pace set on it), e.g.
     /// when strangers' guesses hold a volunteer back.
     Unlock { username: String },
@@ -333,11 +446,71 @@ pub(crate) enum DeviceCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum EnrolmentCommand {
+    /// Issue a code for each named person, or for each member of a team; prints the codes (shown only now).
+    Issue {
+        /// Every active volunteer and lead of this team.
+        #[arg(long, required_unless_present = "user", conflicts_with = "user")]
+        team: Option<String>,
+        /// A person to issue a code for (repeat for more).
+        #[arg(long)]
+        user: Vec<String>,
+        /// How long the codes work, 1 to 72 hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        /// The address phones open (default: the server logged in to; a team hub's for a base without internet).
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Codes issued in the last 30 days, with their state (never the codes themselves).
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Withdraw an unused code (a sheet lost or printed by mistake).
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum TeamCommand {
     Create {
         name: String,
         #[arg(long)]
         lead: Option<String>,
+    },
+    /// Teams with their lead, members and grids (a lead: their own).
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+    },
+    /// Name a team's lead: they join the team as its lead, and its other leads become volunteers.
+    Lead {
+        name: String,
+        #[arg(required_unless_present = "none")]
+        username: Option<String>,
+        /// The team has no named lead (its leads become volunteers).
+        #[arg(long, conflicts_with = "username")]
+        none: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GridCommand {
+    /// Grids with their village, town, team and places (a lead: their own team's).
+    List {
+        /// Only grids without a team.
+        #[arg(long, conflicts_with = "team")]
+        unassigned: bool,
+        /// Only the grids of this village or community.
+        #[arg(long)]
+        village: Option<String>,
+        /// Only this team's grids.
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
     },
 }
 
@@ -569,10 +742,14 @@ pub(crate) enum FieldCommand {
     Login {
         #[arg(long)]
         server: String,
-        #[arg(long)]
-        username: String,
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "code", conflicts_with = "code")]
+        username: Option<String>,
+        /// Read the password from standard input (with --username).
+        #[arg(long, requires = "username")]
         password_stdin: bool,
+        /// A one-time enrolment code from an enrolment sheet, instead of a username and password.
+        #[arg(long)]
+        code: Option<String>,
         /// A name for this device, shown to the office.
         #[arg(long, default_value = "field device")]
         device_name: String,

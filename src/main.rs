@@ -148,11 +148,51 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::User { command: UserCommand::Disable { username } } => office::user_disable(&profile, &username).await,
         Command::User { command: UserCommand::Unlock { username } } => office::user_unlock(&profile, &username).await,
+        Command::User { command: UserCommand::List { team, role, search, format } } => {
+            let filter = office::people::UserFilter {
+                team: team.as_deref(),
+                role: role.map(RoleArg::as_str),
+                search: search.as_deref(),
+            };
+            office::people::user_list(&profile, &filter, format).await
+        }
+        Command::User { command: UserCommand::Edit { username, role, team, no_team, area } } => {
+            let team = if no_team { Some(None) } else { team.map(Some) };
+            let edit = office::people::UserEdit { role: role.map(RoleArg::as_str), team, area };
+            office::people::user_edit(&profile, &username, edit).await
+        }
+        Command::User { command: UserCommand::Enable { username } } => {
+            office::people::user_enable(&profile, &username).await
+        }
+        Command::User { command: UserCommand::Password { username, password_stdin } } => {
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            office::people::user_password(&profile, &username, password).await
+        }
+        Command::Team { command: TeamCommand::List { format } } => office::people::team_list(&profile, format).await,
+        Command::Team { command: TeamCommand::Lead { name, username, none } } => {
+            office::people::team_lead(&profile, &name, if none { None } else { username.as_deref() }).await
+        }
+        Command::Grid { command: GridCommand::List { unassigned, village, team, format } } => {
+            let filter = office::people::GridFilter { unassigned, village: village.as_deref(), team: team.as_deref() };
+            office::people::grid_list(&profile, &filter, format).await
+        }
+        Command::Unassign { grid_code } => office::people::unassign(&profile, &grid_code).await,
         Command::Logout => office::logout(&profile).await,
         Command::Device { command: DeviceCommand::List { format } } => office::device_list(&profile, format).await,
         Command::Device { command: DeviceCommand::Revoke { device_id } } => {
             office::device_revoke(&profile, &device_id).await
         }
+        Command::Enrolment { command } => match command {
+            EnrolmentCommand::Issue { team, user, hours, address, format } => {
+                let who = match &team {
+                    Some(team) => office::enrolment::For::Team(team),
+                    None => office::enrolment::For::Users(&user),
+                };
+                office::enrolment::issue(&profile, who, hours, address.as_deref(), format).await
+            }
+            EnrolmentCommand::List { format } => office::enrolment::list(&profile, format).await,
+            EnrolmentCommand::Revoke { id } => office::enrolment::revoke(&profile, &id).await,
+        },
         Command::Settings { command: SettingsCommand::Show } => office::settings(&profile, None).await,
         Command::Settings { command: SettingsCommand::Set { name, value } } => {
             office::settings(&profile, Some((&name, &value))).await
@@ -171,7 +211,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Team { command: TeamCommand::Create { name, lead } } => {
             office::team_create(&profile, &name, lead.as_deref()).await
         }
-        Command::Assign { grid_code, team } => office::assign(&profile, &grid_code, &team).await,
+        Command::Assign { grid_codes, village, team } => match (&grid_codes[..], village) {
+            ([grid], None) => office::assign(&profile, grid, &team).await,
+            (_, village) => office::people::assign(&profile, &team, village.as_deref(), &grid_codes).await,
+        },
         Command::Report { command: ReportCommand::Coverage { by, area, format, output } } => {
             office::report_coverage(&profile, by_str(by), area.as_deref(), format, output.as_deref()).await
         }
@@ -223,9 +266,19 @@ async fn run(cli: Cli) -> Result<()> {
             office::reports::monthly(&profile, args).await
         }
         Command::Task { command } => run_task(&profile, command).await,
+        Command::Roster { command } => office::submissions::roster(&profile, command).await,
+        Command::Submissions { command } => office::submissions::submissions(&profile, command).await,
         Command::Field { command } => match command {
-            FieldCommand::Login { server, username, device_name, .. } => {
-                device::login(&profile, &server, &username, &read_password()?, &device_name).await
+            FieldCommand::Login { server, username, code, device_name, password_stdin } => {
+                if username.is_some() && !password_stdin {
+                    bail!("--username needs --password-stdin (the password is read from standard input)");
+                }
+                let password = if username.is_some() { read_password()? } else { String::new() };
+                let enrolment = match (&username, &code) {
+                    (Some(username), None) => device::Enrolment::Password { username, password: &password },
+                    _ => device::Enrolment::Code(code.as_deref().expect("clap requires --code or --username")),
+                };
+                device::login(&profile, &server, enrolment, &device_name).await
             }
             FieldCommand::Sync { via } => device::sync(&profile, via.as_deref(), &Registry::of_doorstep()).await,
             FieldCommand::Places { grid, todo, format } => {

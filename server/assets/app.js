@@ -37,7 +37,10 @@ const TEXT = {
     devices: "设备", devicesTitle: "已登记的手机", deviceName: "设备名称", owner: "使用人", enrolledAt: "登记时间",
     lastSync: "最近同步", never: "从未", revoke: "停用", revokedAt: "已停用", deviceState: "状态", inUse: "使用中",
     confirmRevoke: "停用 {0} 的设备“{1}”？它将不能再同步；已同步的走访不受影响。", revokedDone: "已停用 {0} 的设备“{1}”。",
-    devicesHelp: "手机丢失或更换时，停用旧设备；志愿者在新手机上重新登记即可。",
+    devicesHelp: "手机丢失或更换时，停用旧设备；志愿者在新手机上重新登记即可。点“手机丢失”会停用旧设备，并立即生成新手机的登记码。",
+    appVersion: "应用版本", unsentHint: "上次报告待上传", unsentAt: "{0} 条（{1}）", staleHint: "超过2天未同步，可能有未上传的走访",
+    lostPhone: "手机丢失", confirmLost: "{0} 的手机“{1}”丢失？将停用它：已同步的走访不受影响，最后一次同步（{2}）之后在这部手机上记录的走访无法找回。随后为 {0} 生成新手机的登记码。",
+    lostDone: "已停用 {0} 的手机“{1}”。请用下面的登记码登记新手机。",
     noEvents: "没有符合条件的记录。", auditShown: "显示符合条件的最近 {0} 条记录", auditMore: "（仅显示最近 {0} 条，请缩小范围）",
     caTitle: "驻地中转证书（每部手机安装一次）", caDownload: "下载证书", caCheck: "核对 SHA-256 指纹：",
     caHelp: "队长的中转设备在没有网络的驻地通过 HTTPS 提供走访应用。每部志愿者手机安装一次本证书即可使用；它只对内网地址有效。",
@@ -89,7 +92,10 @@ const TEXT = {
     devices: "Devices", devicesTitle: "Enrolled phones", deviceName: "Device", owner: "Owner", enrolledAt: "Enrolled",
     lastSync: "Last sync", never: "never", revoke: "Revoke", revokedAt: "Revoked", deviceState: "State", inUse: "In use",
     confirmRevoke: "Revoke {0}'s device “{1}”? It can no longer sync; the visits it synced stay.", revokedDone: "{0}'s device “{1}” is revoked.",
-    devicesHelp: "When a phone is lost or replaced, revoke the old device; the volunteer enrols again on the new phone.",
+    devicesHelp: "When a phone is lost or replaced, revoke the old device; the volunteer enrols again on the new phone. “Lost phone” revokes it and makes a code for the new phone at once.",
+    appVersion: "App version", unsentHint: "Unsent when last reported", unsentAt: "{0} ({1})", staleHint: "no sync for over 2 days: may hold unsent visits",
+    lostPhone: "Lost phone", confirmLost: "{0}'s phone “{1}” is lost? It will be revoked: the visits it synced stay, but visits recorded on it after its last sync ({2}) cannot be recovered. Then a code for {0}'s new phone is made.",
+    lostDone: "{0}'s phone “{1}” is revoked. Enrol the new phone with the code below.",
     noEvents: "No events match.", auditShown: "The newest {0} matching events", auditMore: " (only the newest {0} are shown: narrow the search)",
     caTitle: "Certificate for phones at base (install once per phone)", caDownload: "Download the certificate",
     caCheck: "SHA-256 fingerprint to check:", caHelp: "A team lead's hub serves the field app over HTTPS at a base without internet. Install this certificate once on each volunteer's phone; it is valid for local network addresses only.",
@@ -303,20 +309,24 @@ function chart(progress) {
   </figure>`;
 }
 
-function rankingTable(report, id) {
+/** `statuses`: each unit's monthly submission (submissions.js), shown in a column of their own when given. */
+function rankingTable(report, id, statuses) {
   const cols = ordered(report.rows.flatMap((r) => r.indicators.map((x) => x.indicator)));
+  const submission = (area) => { const s = statuses.find((x) => x.area === area);
+    return `<td data-role="submission" data-status="${esc(s?.status || "")}">${s ? esc(submissionStatus(s)) : ""}</td>`; };
   const rows = report.rows.map((r) => {
     const cell = (i) => { const x = r.indicators.find((v) => v.indicator === i); return x ? pct(x.rate) : "—"; };
     return `<tr data-area="${esc(r.area)}" data-rank="${r.rank}" class="${r.laggard ? "laggard" : ""}">
       <td class="num">${r.rank}</td><td>${esc(r.name)}</td><td class="num">${r.visits}</td>
       <td class="num" data-role="score">${pct(r.score)}</td>
       <td class="num ${r.score_change > 0 ? "up" : r.score_change < 0 ? "down" : ""}">${signed(r.score_change)}</td>
-      ${cols.map((i) => `<td class="num">${cell(i)}</td>`).join("")}<td>${r.laggard ? t("laggard") : ""}</td></tr>`;
+      ${cols.map((i) => `<td class="num">${cell(i)}</td>`).join("")}<td>${r.laggard ? t("laggard") : ""}</td>${statuses ? submission(r.area) : ""}</tr>`;
   }).join("");
   return `<table id="${id}"><caption>${t("ranking")} · ${esc(report.month)}</caption><thead><tr>
     <th scope="col" class="num">${t("rank")}</th><th scope="col">${t("area")}</th><th scope="col" class="num">${t("visits")}</th>
     <th scope="col" class="num">${t("score")}</th><th scope="col" class="num">${t("change")}</th>
-    ${cols.map((i) => `<th scope="col" class="num">${esc(indName(i))}</th>`).join("")}<th scope="col">${t("laggard")}</th></tr></thead>
+    ${cols.map((i) => `<th scope="col" class="num">${esc(indName(i))}</th>`).join("")}<th scope="col">${t("laggard")}</th>
+    ${statuses ? `<th scope="col">${t("submissionCol")}</th>` : ""}</tr></thead>
     <tbody>${rows}</tbody></table>`;
 }
 
@@ -378,7 +388,9 @@ async function areaView(level, code) {
 async function monthlyView(month) {
   month ||= thisMonth();
   const area = await topArea();
-  const report = await api(monthlyPath(month, area.code));
+  const [report, statuses] = await Promise.all([api(monthlyPath(month, area.code)),
+    // Each village's monthly submission (submissions.js): the office's and viewers' to read.
+    ["office", "viewer"].includes(session.role) ? api(`/api/v1/submissions?month=${encodeURIComponent(month)}`) : null]);
   const name = report.area_name || area.name || "";
   const laggards = report.rows.filter((r) => r.laggard).map((r) => esc(r.name));
   return `<div class="controls no-print"><form id="month-form" class="controls">
@@ -387,7 +399,7 @@ async function monthlyView(month) {
     <div class="report-head"><h2 id="report-title">${esc(name)} ${esc(month)} ${t("reportTitle")}</h2>
       <p>${t("monthEnd")} ${t("threshold")} ${pct(report.threshold)}</p>
       ${report.campaign_version > 0 ? `<p id="campaign-version-used" data-version="${report.campaign_version}">${t("campaignVersion")} ${report.campaign_version}</p>` : ""}</div>
-    ${rankingTable(report, "monthly-ranking")}
+    ${rankingTable(report, "monthly-ranking", statuses)}
     <h3>${t("laggards")}</h3><p id="laggards">${laggards.length ? laggards.join("、") : t("none")}</p>
     <h3>${t("tasksTitle")}</h3><p id="monthly-tasks" data-created="${report.tasks.created}"
       data-completed="${report.tasks.completed}" data-overdue="${report.tasks.overdue}">
@@ -672,20 +684,34 @@ function wireCampaign() {
 }
 
 // --- enrolled devices ------------------------------------------------------------------------------------
-/** Every enrolled phone (a lead: its team's) with its owner, team and last sync; revoked with one click, once
- * confirmed: its token stops working at its next request, and what it synced stays. */
+/** A device that has not synced for this long may hold visits the server has not seen. */
+const STALE_MS = 2 * 86_400_000;
+
+/** Every enrolled phone (a lead: its team's) with its owner, team, last sync, app version and what it last said
+ * it held unsent; revoked with one click once confirmed (its token stops working at its next request, and what it
+ * synced stays), or, when lost, revoked and its owner given an enrolment code for the new phone at once. */
 async function devicesView() {
   const devices = await api("/api/v1/devices");
-  const rows = devices.map((d) => `<tr data-device="${esc(d.device_id)}" data-revoked="${d.revoked_at ? "true" : "false"}">
+  const now = Date.now();
+  const rows = devices.map((d) => {
+    const stale = !d.revoked_at && (!d.last_seen_at || now - d.last_seen_at > STALE_MS);
+    const unsent = d.unsent_hint == null ? "" : `<span class="${d.unsent_hint > 0 ? "down" : ""}">${fill("unsentAt", d.unsent_hint, when(d.status_at))}</span>`;
+    const who = `data-owner="${esc(d.username)}" data-name="${esc(d.name)}" data-last="${d.last_seen_at ? esc(when(d.last_seen_at)) : t("never")}"`;
+    return `<tr data-device="${esc(d.device_id)}" data-revoked="${d.revoked_at ? "true" : "false"}" data-stale="${stale}">
     <td>${esc(d.name)}</td><td>${esc(d.username)}</td><td>${esc(d.team || "")}</td><td>${when(d.created_at)}</td>
-    <td>${d.last_seen_at ? when(d.last_seen_at) : t("never")}</td>
+    <td>${d.last_seen_at ? when(d.last_seen_at) : t("never")}${stale ? ` <strong class="down">${t("staleHint")}</strong>` : ""}</td>
+    <td>${esc(d.app_version || "")}</td><td>${unsent}</td>
     <td>${d.revoked_at ? `${t("revokedAt")} ${when(d.revoked_at)}` : t("inUse")}</td>
-    <td>${d.revoked_at ? "" : `<button type="button" data-revoke="${esc(d.device_id)}" data-owner="${esc(d.username)}"
-      data-name="${esc(d.name)}" aria-label="${t("revoke")} ${esc(d.username)} ${esc(d.name)}">${t("revoke")}</button>`}</td></tr>`).join("");
+    <td class="actions">${d.revoked_at ? "" : `<button type="button" data-revoke="${esc(d.device_id)}" ${who}
+      aria-label="${t("revoke")} ${esc(d.username)} ${esc(d.name)}">${t("revoke")}</button>
+      <button type="button" data-lost="${esc(d.device_id)}" ${who}
+      aria-label="${t("lostPhone")} ${esc(d.username)} ${esc(d.name)}">${t("lostPhone")}</button>`}</td></tr>`;
+  }).join("");
   return `<h2 id="view-title" tabindex="-1">${t("devicesTitle")}</h2><p>${t("devicesHelp")}</p>
-    <p id="devices-result" role="status"></p>
+    <p id="devices-result" role="status"></p><div id="lost-sheet"></div>
     <table id="devices"><thead><tr><th>${t("deviceName")}</th><th>${t("owner")}</th><th>${t("team")}</th>
-      <th>${t("enrolledAt")}</th><th>${t("lastSync")}</th><th>${t("deviceState")}</th><th></th></tr></thead>
+      <th>${t("enrolledAt")}</th><th>${t("lastSync")}</th><th>${t("appVersion")}</th><th>${t("unsentHint")}</th>
+      <th>${t("deviceState")}</th><th></th></tr></thead>
       <tbody>${rows}</tbody></table>`;
 }
 
@@ -704,6 +730,27 @@ function wireDevices() {
       }
       await render();
       $("devices-result").textContent = fill("revokedDone", owner, name);
+    });
+  }
+  // A lost phone: revoked first (nothing more reaches the server from it), then a code for the new phone.
+  for (const button of document.querySelectorAll("[data-lost]")) {
+    button.addEventListener("click", async () => {
+      const { lost, owner, name, last } = button.dataset;
+      if (!window.confirm(fill("confirmLost", owner, name, last))) return;
+      button.disabled = true;
+      let entries;
+      try {
+        await api(`/api/v1/devices/${encodeURIComponent(lost)}/revoke`, {});
+        entries = await api("/api/v1/enrolment-codes", { usernames: [owner], address: location.origin, hours: 24 });
+      } catch (e) {
+        await render();
+        $("devices-result").textContent = t("error") + e.message;
+        return;
+      }
+      await render();
+      $("devices-result").textContent = fill("lostDone", owner, name);
+      $("lost-sheet").innerHTML = sheetHtml(entries);
+      $("enrol-print").addEventListener("click", () => window.print());
     });
   }
 }

@@ -18,6 +18,7 @@ pub mod reports;
 pub mod serving;
 pub mod settings;
 pub mod store;
+pub mod submissions;
 pub mod sync;
 pub mod tasks;
 pub mod territory;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub kinds: Arc<sync::documents::ServerKinds>,
     /// The campaign in force: what counts (`campaign`).
     pub campaigns: Arc<campaign::Campaigns>,
+    /// Territory imports started from the dashboard, and where workbooks are converted (`territory::jobs`).
+    pub imports: Arc<territory::jobs::ImportJobs>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,7 @@ impl AppState {
             uploads,
             kinds: Arc::new(sync::documents::ServerKinds::of_doorstep()),
             campaigns,
+            imports: Arc::new(territory::jobs::ImportJobs::new(&config.data_dir)),
         };
         campaign::finish_recount(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(state)

@@ -3,8 +3,11 @@
 //! commands) and the other reports (`reports`) in their modules.
 
 pub mod campaign;
+pub mod enrolment;
+pub mod people;
 pub mod places;
 pub mod reports;
+pub mod submissions;
 pub mod tasks;
 
 use crate::output::{self, names, Cell, Format, Report};
@@ -88,9 +91,15 @@ struct DeviceInfo {
     created_at: i64,
     last_seen_at: Option<i64>,
     revoked_at: Option<i64>,
+    #[serde(default)]
+    app_version: Option<String>,
+    #[serde(default)]
+    unsent_hint: Option<i64>,
+    #[serde(default)]
+    status_at: Option<i64>,
 }
 
-fn time_cell(ms: Option<i64>) -> Cell {
+pub(crate) fn time_cell(ms: Option<i64>) -> Cell {
     Cell::Text(
         ms.and_then(chrono::DateTime::from_timestamp_millis)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -103,7 +112,7 @@ pub async fn device_list(profile: &Profile, format: Format) -> Result<()> {
     let devices: Vec<DeviceInfo> = api.json(api.request(Method::GET, "/api/v1/devices")).await?;
     let report = Report {
         title: "Devices".into(),
-        header: names(&["device", "user", "team", "name", "enrolled", "last seen", "revoked"]),
+        header: names(&["device", "user", "team", "name", "enrolled", "last seen", "app", "unsent", "revoked"]),
         rows: devices
             .iter()
             .map(|d| {
@@ -114,6 +123,8 @@ pub async fn device_list(profile: &Profile, format: Format) -> Result<()> {
                     Cell::Text(d.name.clone()),
                     time_cell(Some(d.created_at)),
                     time_cell(d.last_seen_at),
+                    Cell::Text(d.app_version.clone().unwrap_or_default()),
+                    Cell::Text(d.unsent_hint.map(|n| n.to_string()).unwrap_or_default()),
                     time_cell(d.revoked_at),
                 ]
             })
@@ -223,24 +234,63 @@ struct ImportSummary {
     areas_added: u64,
     areas_changed: u64,
     grids_changed: u64,
+    /// Per village or community (servers before it answered without).
+    #[serde(default)]
+    villages: Vec<VillageSummary>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct VillageSummary {
+    village_code: String,
+    village_name: String,
+    places_added: u64,
+    places_changed: u64,
+    places_moved: u64,
+    places_unchanged: u64,
+    places_not_in_file: u64,
 }
 
 pub async fn territory_import(profile: &Profile, file: &Path, dry_run: bool) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    // A province's file is a hundred megabytes or more, and compresses about sixfold.
-    let body = client_core::protocol::compress(&bytes);
-    drop(bytes);
+    // The server tells a workbook from CSV by its content; the type only says it to whoever looks. A workbook is
+    // compressed already; a province's CSV is a hundred megabytes or more, and compresses about sixfold.
+    let workbook = bytes.starts_with(b"PK\x03\x04");
+    let (content_type, encoding, body) = if workbook {
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", None, bytes)
+    } else {
+        ("text/csv", Some("gzip"), client_core::protocol::compress(&bytes))
+    };
     // The server answers once everything is applied: about a minute per million places.
     let (api, _) = api(profile).await?;
     let api = api.waiting(std::time::Duration::from_secs(3600))?;
     let path = format!("/api/v1/territory/import?dry_run={dry_run}");
-    let request = api.request(Method::POST, &path).header("content-type", "text/csv");
-    let s: ImportSummary = api.json(request.header("content-encoding", "gzip").body(body)).await?;
+    let mut request = api.request(Method::POST, &path).header("content-type", content_type);
+    if let Some(encoding) = encoding {
+        request = request.header("content-encoding", encoding);
+    }
+    let s: ImportSummary = api.json(request.body(body)).await?;
     let verb = if s.dry_run { "would import (dry run, nothing changed)" } else { "imported" };
     println!(
         "{verb} {} rows: {} places added, {} changed, {} unchanged; {} areas added, {} changed; {} grids updated",
         s.rows, s.places_added, s.places_changed, s.places_unchanged, s.areas_added, s.areas_changed, s.grids_changed
     );
+    // A dry run says what the file does per village (where something changes or the file leaves places out: a
+    // province has thousands); an import keeps its one line, which scripts read.
+    for v in s.villages.iter().filter(|_| s.dry_run) {
+        if v.places_added + v.places_changed + v.places_moved + v.places_not_in_file == 0 {
+            continue;
+        }
+        println!(
+            "  {} {}: {} added, {} changed, {} moved, {} unchanged, {} not in the file (kept)",
+            v.village_code,
+            v.village_name,
+            v.places_added,
+            v.places_changed,
+            v.places_moved,
+            v.places_unchanged,
+            v.places_not_in_file
+        );
+    }
     Ok(())
 }
 

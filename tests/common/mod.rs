@@ -323,3 +323,17 @@ pub fn db_pairs(data_dir: &Path, sql: &str) -> Vec<(String, String)> {
         rows
     })
 }
+
+/// Runs one statement straight on the server's database (to put a row where no API may, e.g. a time past).
+pub fn db_execute(data_dir: &Path, sql: &str) {
+    let url = match database_args(data_dir).get(1) {
+        Some(pg) => pg.clone(),
+        None => format!("sqlite://{}", data_dir.join("doorstep.db").display()),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.expect("open the server's database");
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&pool).await.expect("statement");
+        pool.close().await;
+    })
+}

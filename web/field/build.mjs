@@ -14,7 +14,11 @@ const check = process.argv.includes("--check");
 const out = check ? mkdtempSync(join(tmpdir(), "doorstep-field-")) : committed;
 mkdirSync(out, { recursive: true });
 
+// The app reports the Doorstep version it was built with (root Cargo.toml), shown on the office's devices page.
+const version = readFileSync(join(here, "../../Cargo.toml"), "utf8").match(/^version = "([^"]+)"/m)[1];
+
 await esbuild.build({
+  define: { APP_VERSION: JSON.stringify(version) },
   entryPoints: [join(here, "src/main.js")],
   outfile: join(out, "app.js"),
   bundle: true,

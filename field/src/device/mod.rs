@@ -39,28 +39,51 @@ struct EnrolReply {
     server_key: Option<String>,
 }
 
-pub async fn login(profile: &Profile, server: &str, username: &str, password: &str, name: &str) -> Result<()> {
+/// What a device enrols with: the volunteer's username and password, or a one-time code from an enrolment sheet.
+pub enum Enrolment<'a> {
+    Password { username: &'a str, password: &'a str },
+    Code(&'a str),
+}
+
+pub async fn login(profile: &Profile, server: &str, enrolment: Enrolment<'_>, name: &str) -> Result<()> {
     // Never strand another user's unsent visits: they stay until synced.
     let old = profile.try_device()?;
+    let mut pending_by = None;
     if let Some(old) = &old {
         let pending = pending_visits(profile, &profile.grids()?, old)?
             + field_tasks::unsent(&profile.tasks()?, old)?
             + profile.task_carry_over()?.len();
-        if pending > 0 && old.username != username {
-            bail!(
-                "this profile holds {pending} unsynced visits or task outcomes by {}; run `doorstep field sync` first, or use another --profile",
-                old.username
-            );
+        if pending > 0 {
+            pending_by = Some((pending, old.username.clone()));
+        }
+    }
+    let strand = |pending: usize, by: &str| {
+        anyhow!(
+            "this profile holds {pending} unsynced visits or task outcomes by {by}; run `doorstep field sync` first, or use another --profile"
+        )
+    };
+    if let (Enrolment::Password { username, .. }, Some((pending, by))) = (&enrolment, &pending_by) {
+        if by != username {
+            return Err(strand(*pending, by));
         }
     }
     let api = Api::new(server, None)?;
     // The device signs every change it writes with this key, so its visits can travel through a team hub.
     let key = KeyPair::generate();
-    let reply: EnrolReply = api
-        .json(api.request(Method::POST, "/api/v1/devices").json(&json!({
+    let body = match enrolment {
+        Enrolment::Password { username, password } => json!({
             "username": username, "password": password, "device_name": name, "public_key": key.public().to_hex()
-        })))
-        .await?;
+        }),
+        Enrolment::Code(code) => json!({ "code": code, "device_name": name, "public_key": key.public().to_hex() }),
+    };
+    let reply: EnrolReply = api.json(api.request(Method::POST, "/api/v1/devices").json(&body)).await?;
+    // A code names its person only in the reply: someone else's unsent visits stay, and this enrolment is not
+    // kept (the office sees the unused device and may revoke it).
+    if let Some((pending, by)) = &pending_by {
+        if *by != reply.username {
+            return Err(strand(*pending, by));
+        }
+    }
     ActorId::try_from(reply.actor.as_str()).map_err(|_| anyhow!("the server sent an invalid actor id"))?;
     // The CA that signs team hubs' certificates: from now on this device trusts hubs it vouches for.
     let ca = match api.send(api.request(Method::GET, "/api/v1/ca")).await {
@@ -376,6 +399,8 @@ pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Res
     }
     device.last_sync = Some(chrono::Utc::now());
     profile.save_device(&device)?;
+    let unsent = pending + field_tasks::unsent(&tasks, &device)? + profile.task_carry_over()?.len();
+    report_status(&api, unsent).await;
     println!(
         "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced; \
          {held} urgent tasks on this device{}{}",
@@ -389,6 +414,15 @@ pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Res
         if task_tally.deleted == 0 { String::new() } else { format!("; {} closed tasks deleted from this device", task_tally.deleted) },
     );
     Ok(())
+}
+
+/// Tells the server which app this is and how many records it still holds unsent, for the devices page of the
+/// office and the lead. Only a hint: a failure (an older server) is reported and changes nothing.
+async fn report_status(api: &Api, unsent: usize) {
+    let body = json!({ "app_version": concat!("cli ", env!("CARGO_PKG_VERSION")), "unsent": unsent });
+    if let Err(e) = api.send(api.request(Method::POST, "/api/v1/devices/status").json(&body)).await {
+        eprintln!("could not report this device's status to the server ({e}); the sync itself is done");
+    }
 }
 
 /// Refreshes the list of the team's withdrawn hubs (`hub_trust`); a failure is reported and changes nothing (the

@@ -63,7 +63,14 @@ impl Installation {
     /// A field profile enrolled for `username` and synced with the server.
     pub async fn enrolled(&self, username: &str) -> Profile {
         let profile = Profile::new(self.tmp.path().join(username));
-        field::device::login(&profile, &self.url, username, PASSWORD, "test phone").await.unwrap();
+        field::device::login(
+            &profile,
+            &self.url,
+            field::device::Enrolment::Password { username, password: PASSWORD },
+            "test phone",
+        )
+        .await
+        .unwrap();
         field::device::sync(&profile, None, &Default::default()).await.unwrap();
         profile
     }

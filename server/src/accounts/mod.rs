@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod devices;
+pub mod directory;
+pub mod enrolment;
 pub mod people;
 pub mod sessions;
 pub mod throttle;

@@ -3,7 +3,7 @@
 use crate::accounts::tokens::{check_password_rules, hash_password, Role};
 use crate::refusal::Refusal;
 use crate::store::db::{now_ms, Db};
-use crate::store::{areas, devices, people, StoreResult};
+use crate::store::{areas, devices, enrolment_codes, people, StoreResult};
 use serde::{Deserialize, Serialize};
 
 pub use crate::store::devices::TeamDevice;
@@ -130,10 +130,31 @@ pub async fn enrol_device(
     name: &str,
     public_key: Option<&client_core::sign::PublicKey>,
 ) -> Result<(String, String), Refusal> {
+    let enrolled = enrol_device_claiming(db, user_id, name, public_key, None).await?;
+    Ok(enrolled.expect("nothing to claim"))
+}
+
+/// Registers a device as `enrol_device` does, claiming the one-time enrolment code `code_id` (if any) in the same
+/// transaction: `None`, and no device, if the code was used, revoked or expired meanwhile.
+pub async fn enrol_device_claiming(
+    db: &Db,
+    user_id: &str,
+    name: &str,
+    public_key: Option<&client_core::sign::PublicKey>,
+    code_id: Option<&str>,
+) -> Result<Option<(String, String)>, Refusal> {
     let device_id = uuid::Uuid::now_v7().to_string();
     let actor = automerge::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()).to_hex_string();
-    devices::insert(db, &device_id, user_id, &actor, name, now_ms(), public_key.map(|k| k.to_hex())).await?;
-    Ok((device_id, actor))
+    let now = now_ms();
+    let (_gate, mut tx) = db.begin_write().await?;
+    if let Some(code_id) = code_id {
+        if !enrolment_codes::claim(&mut tx, code_id, &device_id, now).await? {
+            return Ok(None);
+        }
+    }
+    devices::insert(&mut tx, &device_id, user_id, &actor, name, now, public_key.map(|k| k.to_hex())).await?;
+    tx.commit().await?;
+    Ok(Some((device_id, actor)))
 }
 
 /// A user's team as stored now (it may have changed since their token was issued). Fails if there is no such user.

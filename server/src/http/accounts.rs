@@ -1,11 +1,10 @@
-//! Accounts over HTTP: login and enrolment, sessions (access and refresh tokens), users, teams and grid
+//! Accounts over HTTP: login, sessions (access and refresh tokens), users, teams and grid
 //! assignments, device listing and revocation, disabling and unlocking accounts, and reading the audit log.
 
 pub use crate::accounts::devices::DeviceInfo;
 use crate::accounts::people::{self, NewUser};
 use crate::accounts::tokens::{
-    new_refresh_token, token_digest, verify_password, Claims, Role, DEVICE_AUDIENCE, DEVICE_TTL_SECS, SESSION_AUDIENCE,
-    SESSION_TTL_SECS,
+    new_refresh_token, token_digest, verify_password, Claims, Role, SESSION_AUDIENCE, SESSION_TTL_SECS,
 };
 use crate::accounts::{audit, devices, sessions, throttle};
 use crate::http::auth::{OfficeSession, Session, StaffSession};
@@ -18,7 +17,6 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use client_core::sign::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -205,14 +203,8 @@ pub async fn audit_log(
 
 #[derive(Deserialize)]
 pub struct Credentials {
-    username: String,
-    password: String,
-    /// Device name, for enrolment.
-    #[serde(default)]
-    device_name: Option<String>,
-    /// The device's Ed25519 public key (hex), for enrolment: changes it signs can travel through a hub.
-    #[serde(default)]
-    public_key: Option<String>,
+    pub(crate) username: String,
+    pub(crate) password: String,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -229,7 +221,11 @@ pub struct LoginReply {
 
 /// Checks a username and password, within the login limits: the attempt is counted before the password is
 /// checked (see `throttle`), and given back if the password is right.
-async fn check_credentials(state: &AppState, c: &Credentials, addr: IpAddr) -> ApiResult<people::UserRecord> {
+pub(crate) async fn check_credentials(
+    state: &AppState,
+    c: &Credentials,
+    addr: IpAddr,
+) -> ApiResult<people::UserRecord> {
     let admission = throttle::admit(&state.db, state.login_throttle, &c.username, addr).await?;
     let user = people::find_user(&state.db, &c.username).await?;
     // Verify against a dummy hash for unknown users so timing does not reveal which usernames exist.
@@ -276,55 +272,6 @@ pub async fn login(
     let user = check_credentials(&state, &c, addr).await?;
     audit::record(&state.db, Some(&user.username), "login", &format!("session from {addr}")).await;
     open_session(&state, user).await.map(Json)
-}
-
-#[derive(Serialize, Deserialize, Debug)]
-pub struct EnrolReply {
-    pub device_id: String,
-    /// The automerge actor id (hex) this device must write with.
-    pub actor: String,
-    pub token: String,
-    pub username: String,
-    pub role: Role,
-    pub team: Option<String>,
-    /// The server's Ed25519 public key (hex): a team hub checks device tokens and the server's statements of
-    /// what it holds with it.
-    pub server_key: String,
-}
-
-pub async fn enrol(
-    State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    body: Result<Json<Credentials>, JsonRejection>,
-) -> ApiResult<Json<EnrolReply>> {
-    let c = json_body(body)?;
-    let user = check_credentials(&state, &c, addr).await?;
-    if user.role == Role::Viewer {
-        return Err(ApiError::forbidden("viewers read reports; they do not enrol field devices"));
-    }
-    let public_key = c
-        .public_key
-        .as_deref()
-        .map(|k| PublicKey::from_hex(k).map_err(|e| ApiError::bad_request(format!("public_key: {e}"))))
-        .transpose()?;
-    let name = c.device_name.unwrap_or_else(|| "device".into());
-    let name: String = name.chars().take(100).collect();
-    let (device_id, actor) = people::enrol_device(&state.db, &user.id, &name, public_key.as_ref()).await?;
-    let mut claims = claims_for(&user, DEVICE_AUDIENCE, DEVICE_TTL_SECS, Some(device_id.clone()));
-    claims.act = Some(actor.clone());
-    claims.key = public_key.map(|k| k.to_hex());
-    // After the device's row is committed: a roster read from this instant on lists it.
-    claims.enrolled_ms = Some(chrono::Utc::now().timestamp_millis());
-    audit::record(&state.db, Some(&user.username), "device.enrol", &format!("device {device_id} ({name})")).await;
-    Ok(Json(EnrolReply {
-        device_id,
-        actor,
-        token: state.keys.issue_device(&claims),
-        username: user.username,
-        role: user.role,
-        team: user.team,
-        server_key: state.keys.server_key().public().to_hex(),
-    }))
 }
 
 pub async fn me(session: Session) -> Json<Claims> {

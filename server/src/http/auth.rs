@@ -1,8 +1,8 @@
 //! The request extractors that check a token on every call: `Session` for people, `DeviceAuth` for enrolled
 //! field devices, and the role-checking `OfficeSession`, `StaffSession` and `LeadDevice`.
 
-use crate::accounts::people;
 use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE, SESSION_AUDIENCE};
+use crate::accounts::{directory, people};
 use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
@@ -34,8 +34,8 @@ impl Session {
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = state.keys.verify(bearer(parts)?, SESSION_AUDIENCE)?;
-        check_user_active(state, &claims.sub).await?;
+        let mut claims = state.keys.verify(bearer(parts)?, SESSION_AUDIENCE)?;
+        check_account_now(state, &mut claims, true).await?;
         Ok(Session(claims))
     }
 }
@@ -63,9 +63,9 @@ impl From<&DeviceAuth> for crate::sync::Device {
 impl FromRequestParts<AppState> for DeviceAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = state.keys.verify(bearer(parts)?, DEVICE_AUDIENCE)?;
+        let mut claims = state.keys.verify(bearer(parts)?, DEVICE_AUDIENCE)?;
         let device_id = claims.dev.clone().ok_or_else(|| ApiError::unauthorized("device token without device"))?;
-        check_user_active(state, &claims.sub).await?;
+        check_account_now(state, &mut claims, false).await?;
         let row = people::device_of(&state.db, &device_id, &claims.sub).await?;
         let (actor_hex, revoked) = row.ok_or_else(|| ApiError::unauthorized("unknown device; enrol again"))?;
         if revoked.is_some() {
@@ -76,12 +76,23 @@ impl FromRequestParts<AppState> for DeviceAuth {
     }
 }
 
-async fn check_user_active(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    match people::disabled_at(&state.db, user_id).await? {
-        Some(None) => Ok(()),
-        Some(Some(_)) => Err(ApiError::unauthorized("this account has been disabled")),
-        None => Err(ApiError::unauthorized("unknown account")),
+/// Checks the account as stored now and brings the token's claims up to date with it: an unknown or disabled
+/// account is refused, and so is a session token issued before the second of the account's last password reset;
+/// the role and team are the stored ones, so that a change by the office applies at the caller's next request,
+/// not when the token expires.
+async fn check_account_now(state: &AppState, claims: &mut Claims, session: bool) -> Result<(), ApiError> {
+    let Some(now) = directory::account_now(&state.db, &claims.sub).await? else {
+        return Err(ApiError::unauthorized("unknown account"));
+    };
+    if now.disabled_at.is_some() {
+        return Err(ApiError::unauthorized("this account has been disabled"));
     }
+    if session && now.sessions_valid_after.is_some_and(|after| claims.iat < after / 1000) {
+        return Err(ApiError::unauthorized("this session ended when the password was reset; log in again"));
+    }
+    claims.role = now.role;
+    claims.team = now.team;
+    Ok(())
 }
 
 /// An office session. As an extractor it runs before the body extractor, so that nobody else gets the server to

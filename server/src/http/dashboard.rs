@@ -11,8 +11,14 @@ const INDEX: &str = include_str!("../../assets/index.html");
 
 /// The page's scripts and styles, served at `/assets/<name>`: `app.js` (the shell, the session and the reading
 /// views) and one script per part of the office console, each registering its views with `app.js`.
-const ASSETS: &[(&str, &str, &str)] =
-    &[("app.js", JS, include_str!("../../assets/app.js")), ("app.css", CSS, include_str!("../../assets/app.css"))];
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", JS, include_str!("../../assets/app.js")),
+    ("app.css", CSS, include_str!("../../assets/app.css")),
+    ("submissions.js", JS, include_str!("../../assets/submissions.js")),
+    ("territory.js", JS, include_str!("../../assets/territory.js")),
+    ("enrol.js", JS, include_str!("../../assets/enrol.js")),
+    ("people.js", JS, include_str!("../../assets/people.js")),
+];
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";

@@ -9,15 +9,18 @@ pub mod ca;
 pub mod campaign;
 pub mod client_addr;
 pub mod dashboard;
+pub mod enrolment;
 pub mod error;
 pub mod extract;
 pub mod field_app;
 pub mod listen;
+pub mod people;
 pub mod places;
 pub mod probes;
 pub mod reports;
 pub mod roster;
 pub mod settings;
+pub mod submissions;
 pub mod sync;
 pub mod tasks;
 pub mod territory;
@@ -57,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(refuse_declared_oversize));
     let territory = Router::new()
         .route("/api/v1/territory/import", post(territory::import))
+        .route("/api/v1/territory/imports", post(territory::start_import))
+        .route("/api/v1/territory/imports/{id}", get(territory::import_status))
+        .route("/api/v1/territory/template.csv", get(territory::csv_template))
+        .route("/api/v1/territory/template.xlsx", get(territory::xlsx_template))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(refuse_declared_oversize_import));
     let small = Router::new()
@@ -65,16 +72,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/logout", post(accounts::logout))
         .route(
             "/api/v1/devices",
-            post(accounts::enrol).layer(axum::middleware::map_response(no_store)).get(accounts::list_devices),
+            post(enrolment::enrol).layer(axum::middleware::map_response(no_store)).get(accounts::list_devices),
         )
         .route("/api/v1/devices/{id}/revoke", post(accounts::revoke_device))
         .route("/api/v1/me", get(accounts::me))
-        .route("/api/v1/users", post(accounts::create_user))
+        .route("/api/v1/users", post(accounts::create_user).get(people::list_users))
         .route("/api/v1/users/{username}/disable", post(accounts::disable_user))
         .route("/api/v1/users/{username}/unlock", post(accounts::unlock_user))
         .route("/api/v1/audit", get(accounts::audit_log))
-        .route("/api/v1/teams", post(accounts::create_team))
-        .route("/api/v1/assignments/{grid}", put(accounts::assign))
+        .route("/api/v1/teams", post(accounts::create_team).get(people::list_teams))
+        .route("/api/v1/assignments/{grid}", put(accounts::assign).delete(people::unassign))
         .route("/api/v1/reports/coverage", get(reports::coverage))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY));
     Router::new()
@@ -84,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .merge(small)
         .merge(settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(campaign::routes())
+        .merge(enrolment::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(dashboard::routes())
         .merge(field_app::router({
             let campaigns = state.campaigns.clone();
@@ -92,7 +100,9 @@ pub fn router(state: AppState) -> Router {
         .merge(reports::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(tasks::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(places::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(people::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(roster::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(submissions::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(ca::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

@@ -7,13 +7,16 @@ use sqlx::{Any, AnyConnection, Transaction};
 
 type Tx = Transaction<'static, Any>;
 
-/// A device as listed: device id, username, the user's team, name, enrolled, last seen and revoked (ms).
-pub type DeviceRow = (String, String, Option<String>, String, i64, Option<i64>, Option<i64>);
+/// A device as listed: device id, username, the user's team, name, enrolled, last seen and revoked (ms), and
+/// what it last said of itself: app version, records unsent, when.
+pub type DeviceRow =
+    (String, String, Option<String>, String, i64, Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<i64>);
 
 /// Devices of everyone (`team` is empty) or of one team's members, oldest enrolment first.
 pub async fn list(db: &Db, team: &str) -> StoreResult<Vec<DeviceRow>> {
     Ok(sqlx::query_as(
-        "SELECT d.device_id, u.username, u.team, d.name, d.created_at, d.last_seen_at, d.revoked_at \
+        "SELECT d.device_id, u.username, u.team, d.name, d.created_at, d.last_seen_at, d.revoked_at, \
+         d.app_version, d.unsent_hint, d.status_at \
          FROM devices d JOIN users u ON u.id = d.user_id WHERE ($1 = '' OR u.team = $1) ORDER BY d.created_at",
     )
     .bind(team)
@@ -42,9 +45,9 @@ pub async fn revoke(db: &Db, device_id: &str, now_ms: i64) -> StoreResult<()> {
     Ok(())
 }
 
-/// Stores a newly enrolled device with its actor (hex) and public key (hex), if any.
+/// Stores a newly enrolled device with its actor (hex) and public key (hex), if any, in the caller's transaction.
 pub async fn insert(
-    db: &Db,
+    tx: &mut Tx,
     device_id: &str,
     user_id: &str,
     actor: &str,
@@ -61,7 +64,7 @@ pub async fn insert(
     .bind(name)
     .bind(now_ms)
     .bind(public_key)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -131,6 +134,18 @@ pub async fn note_seen(tx: &mut Tx, device_id: &str, now: i64) -> StoreResult<()
         .bind(now)
         .bind(device_id)
         .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Stores what a device said of itself: its app and version, and how many records it holds unconfirmed.
+pub async fn note_status(db: &Db, device_id: &str, app_version: &str, unsent: i64, now_ms: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE devices SET app_version = $1, unsent_hint = $2, status_at = $3 WHERE device_id = $4")
+        .bind(app_version)
+        .bind(unsent)
+        .bind(now_ms)
+        .bind(device_id)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }

@@ -148,3 +148,14 @@ pub async fn count_users(db: &Db) -> StoreResult<i64> {
     let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&db.pool).await?;
     Ok(users)
 }
+
+/// What every request checks of an account, as stored now: when it was disabled, its role (as stored), its team,
+/// and the time before which its session tokens no longer count (a password reset). `None`: no such user.
+pub type AccountNow = (Option<i64>, String, Option<String>, Option<i64>);
+
+pub async fn account_now(db: &Db, user_id: &str) -> StoreResult<Option<AccountNow>> {
+    Ok(sqlx::query_as("SELECT disabled_at, role, team, sessions_valid_after FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?)
+}

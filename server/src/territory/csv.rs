@@ -10,6 +10,7 @@ use client_core::grid::model::{AreaKind, GridInfo, Place, PlaceKind, UnknownName
 use csv::ByteRecord;
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One valid row of the file.
@@ -119,9 +120,30 @@ fn csv_reader<R: std::io::Read>(input: R) -> csv::Reader<R> {
     csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input)
 }
 
+/// How the lines that messages name are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// Physical lines of the file, as a text editor numbers them (a CSV file).
+    PhysicalLines,
+    /// One per record, blank ones included: the rows of a worksheet turned into CSV a record per row
+    /// (`territory::xlsx`), whose cells may hold line breaks that must not shift the rows after them.
+    Records,
+}
+
 /// Parses and validates the whole file. Returns either the valid file (identical duplicate places kept once,
 /// at their first line) or every error found, sorted by line.
 pub fn parse_territory_csv(bytes: &[u8], campaign: Arc<Campaign>) -> Result<Territory<'_>, Vec<RowError>> {
+    parse_territory_file(bytes, campaign, Numbering::PhysicalLines, &AtomicU64::new(0))
+}
+
+/// `parse_territory_csv` with the lines counted as `numbering` says, and the records read so far kept in
+/// `records_read` (an import's progress).
+pub fn parse_territory_file<'a>(
+    bytes: &'a [u8],
+    campaign: Arc<Campaign>,
+    numbering: Numbering,
+    records_read: &AtomicU64,
+) -> Result<Territory<'a>, Vec<RowError>> {
     // Excel's "CSV UTF-8" export starts with a BOM. The csv reader would skip it too, but
     // stripping it here keeps its byte offsets aligned with the slice `LineCounter` scans.
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
@@ -131,6 +153,7 @@ pub fn parse_territory_csv(bytes: &[u8], campaign: Arc<Campaign>) -> Result<Terr
     let mut importer: Option<Importer> = None;
     let mut errors = Errors::default();
     let mut header_line = 1;
+    let mut records: u64 = 0;
 
     loop {
         match reader.read_byte_record(&mut record) {
@@ -139,13 +162,23 @@ pub fn parse_territory_csv(bytes: &[u8], campaign: Arc<Campaign>) -> Result<Terr
             Err(e) => {
                 // Unreachable for an in-memory reader in practice, but never panic on input.
                 let at = e.position().unwrap_or(reader.position()).byte();
-                let line = lines.line_at(at);
+                let line = match numbering {
+                    Numbering::PhysicalLines => lines.line_at(at),
+                    Numbering::Records => records + 1,
+                };
                 errors.push(line, format!("unreadable CSV: {e}"));
                 break;
             }
         }
+        records += 1;
+        if records.is_multiple_of(4096) {
+            records_read.store(records, Ordering::Relaxed);
+        }
         let at = record.position().map_or(0, |p| p.byte());
-        let line = lines.line_at(at);
+        let line = match numbering {
+            Numbering::PhysicalLines => lines.line_at(at),
+            Numbering::Records => records,
+        };
         let fields: Vec<Option<&str>> = record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
         // Spreadsheets leave rows of bare commas or spaces behind; they carry no data.
         if fields.iter().all(|f| f.is_some_and(|s| s.trim().is_empty())) {
@@ -169,6 +202,7 @@ pub fn parse_territory_csv(bytes: &[u8], campaign: Arc<Campaign>) -> Result<Terr
         }
     }
 
+    records_read.store(records, Ordering::Relaxed);
     let Some(importer) = importer.filter(|i| i.records > 0) else {
         errors.push(header_line, "the file has no rows");
         return Err(errors.finish());
@@ -284,6 +318,19 @@ impl Col {
     fn is_identifier(self) -> bool {
         matches!(self, Col::PlaceId | Col::GridCode | Col::VillageCode | Col::TownCode)
     }
+}
+
+/// The columns in their canonical order, each with whether it is required: what a template file holds.
+pub fn column_names() -> impl Iterator<Item = (&'static str, bool)> {
+    Col::ALL.into_iter().map(|c| (c.name(), c.mandatory()))
+}
+
+/// The column a row error's message is about, when it names one first ("column kind: …", "grid_code \"G1\": …",
+/// "place_id \"P1\" already appears …"): what the dashboard shows in its own column.
+pub fn column_of(message: &str) -> Option<&'static str> {
+    let named = message.strip_prefix("column ").unwrap_or(message);
+    let word = named.split([':', ' ']).next()?;
+    Col::ALL.into_iter().map(Col::name).find(|name| *name == word)
 }
 
 /// Maps the header's fields to columns, by position.

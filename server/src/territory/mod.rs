@@ -1,23 +1,30 @@
-//! Applying a territory CSV: areas, grid documents and place projections, all in one transaction, a chunk of
-//! grids at a time with a few multi-row statements per chunk, so that a province's million places take minutes
-//! and memory stays bounded. A dry run does the same work and rolls it back, so its summary is exactly what a
-//! real run would do.
+//! Applying a territory file (CSV, or an .xlsx workbook read into the same CSV: `xlsx.rs`): areas, grid documents
+//! and place projections, all in one transaction, a chunk of grids at a time with a few multi-row statements per
+//! chunk, so that a province's million places take minutes and memory stays bounded. A dry run does the same work
+//! and rolls it back, so its summary is exactly what a real run would do.
 
 pub mod csv;
+pub mod jobs;
+pub mod template;
+pub mod xlsx;
 
 use crate::accounts::audit;
 use crate::refusal::Refusal;
 use crate::store::areas::{all_areas, upsert_areas};
 use crate::store::grids::GridWrite;
+use crate::store::StoreError;
 use crate::store::{places, projection};
-use crate::territory::csv::{parse_territory_csv, Territory, TerritoryRow};
+use crate::territory::csv::{parse_territory_file, Numbering, RowError, Territory, TerritoryRow};
+use crate::territory::jobs::{ImportProgress, Phase};
+use crate::territory::xlsx::{Format, WorkbookError};
 use crate::AppState;
 use automerge::Change;
 use client_core::grid::model::{AreaKind, GridInfo, Place};
 use client_core::GridDoc;
 use serde::Serialize;
 use sqlx::{Any, Transaction};
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
 type Tx = Transaction<'static, Any>;
 
@@ -31,7 +38,7 @@ type Written = (usize, Option<(i64, i64)>, GridDoc, Vec<Change>);
 /// Errors listed at most, as for the file's own errors.
 const MAX_ERRORS: usize = 100;
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct ImportSummary {
     pub dry_run: bool,
     pub rows: u64,
@@ -41,31 +48,130 @@ pub struct ImportSummary {
     pub areas_added: u64,
     pub areas_changed: u64,
     pub grids_changed: u64,
+    /// What the file does in each village or community it names, by code.
+    pub villages: Vec<VillageSummary>,
 }
 
+/// What an import does to one village's (or community's) places.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct VillageSummary {
+    pub village_code: String,
+    pub village_name: String,
+    pub town_code: String,
+    pub places_added: u64,
+    pub places_changed: u64,
+    pub places_unchanged: u64,
+    /// Places whose grid changed: none is ever applied (a place cannot move to another grid; such a row is an
+    /// error naming the grid that holds it), so a summary, which only a valid file gets, always says 0.
+    pub places_moved: u64,
+    /// Places of the file's grids that the file no longer lists. An import never removes a place (its visits
+    /// stay counted); the office sees them here, and in the gap lists.
+    pub places_not_in_file: u64,
+}
+
+/// Why an import was not done: rows to fix (every one found, by line), or a refusal of another kind.
+#[derive(Debug)]
+pub enum ImportFailure {
+    Rows(Vec<RowError>),
+    Refused(Refusal),
+}
+
+impl ImportFailure {
+    /// The refusal the API answers: the rows to fix in one message, a line each.
+    pub fn into_refusal(self) -> Refusal {
+        match self {
+            ImportFailure::Rows(errors) => {
+                not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+            }
+            ImportFailure::Refused(refusal) => refusal,
+        }
+    }
+}
+
+impl From<Refusal> for ImportFailure {
+    fn from(r: Refusal) -> Self {
+        ImportFailure::Refused(r)
+    }
+}
+impl From<StoreError> for ImportFailure {
+    fn from(e: StoreError) -> Self {
+        ImportFailure::Refused(e.into())
+    }
+}
+impl From<sqlx::Error> for ImportFailure {
+    fn from(e: sqlx::Error) -> Self {
+        ImportFailure::Refused(e.into())
+    }
+}
+impl From<client_core::grid::doc::DocError> for ImportFailure {
+    fn from(e: client_core::grid::doc::DocError) -> Self {
+        ImportFailure::Refused(e.into())
+    }
+}
+
+/// Imports a territory file (CSV or .xlsx, told by its content), or with `dry_run` says exactly what it would do.
 pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &str) -> Result<ImportSummary, Refusal> {
+    import_with_progress(state, bytes, dry_run, username, &ImportProgress::default())
+        .await
+        .map_err(ImportFailure::into_refusal)
+}
+
+/// Refuses a workbook that cannot be read, in the import's terms.
+fn workbook_refusal(e: WorkbookError) -> Refusal {
+    match e {
+        WorkbookError::Unreadable(message) => {
+            Refusal::unacceptable("invalid_workbook", format!("the file was not imported: {message}"))
+        }
+        WorkbookError::Storage(e) => Refusal::Store(StoreError::Full(sqlx::Error::Io(e))),
+    }
+}
+
+/// `import`, keeping `progress` up to date as it goes, and answering a file's row errors as a list.
+pub async fn import_with_progress(
+    state: &AppState,
+    bytes: &[u8],
+    dry_run: bool,
+    username: &str,
+    progress: &ImportProgress,
+) -> Result<ImportSummary, ImportFailure> {
     // Another server instance may have applied a version (its kinds) that this one has not put in force yet.
     if state.db.backend == crate::store::db::Backend::Postgres {
         state.campaigns.refresh(&state.db).await?;
     }
     let campaign = state.campaigns.current();
-    let territory = parse_territory_csv(bytes, campaign.campaign.clone())
-        .map_err(|errors| not_imported(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let converted;
+    let (csv, numbering): (&[u8], Numbering) = match xlsx::detect(bytes) {
+        Format::Csv => (bytes, Numbering::PhysicalLines),
+        Format::Workbook => {
+            progress.enter(Phase::Reading);
+            converted =
+                xlsx::to_csv(bytes, state.imports.spool_dir(), &progress.rows_read).map_err(workbook_refusal)?;
+            // Line N of the messages is then row N of the worksheet.
+            (&converted, Numbering::Records)
+        }
+    };
+    progress.enter(Phase::Checking);
+    let territory = parse_territory_file(csv, campaign.campaign.clone(), numbering, &progress.rows_read)
+        .map_err(ImportFailure::Rows)?;
     let mut summary = ImportSummary { dry_run, rows: territory.row_count() as u64, ..Default::default() };
+    progress.places_total.store(summary.rows, Ordering::Relaxed);
+    let mut villages: BTreeMap<String, VillageSummary> = BTreeMap::new();
     let codes: Vec<String> = territory.grids().map(|(g, _)| g.code.clone()).collect();
     let (mut locks, _gate, mut tx) = state.grids.begin_import(&codes).await?;
     if state.campaigns.for_locked(&state.db, &mut tx).await?.version != campaign.version {
         return Err(Refusal::conflict(
             "a new campaign version was applied while the file was read; import it again to count it with that version",
-        ));
+        )
+        .into());
     }
     let lock_of: HashMap<String, usize> = locks.iter().enumerate().map(|(i, l)| (l.code.clone(), i)).collect();
 
     let mut errors = ErrorList::default();
     let (areas, stored) = check_areas(&mut tx, &territory, &mut errors).await?;
     if !errors.is_empty() {
-        return Err(not_imported(errors.finish()));
+        return Err(ImportFailure::Rows(errors.finish()));
     }
+    progress.enter(Phase::Applying);
     write_areas(&mut tx, &areas, &stored, &mut summary).await?;
 
     let mut deltas = projection::AreaDeltas::default();
@@ -86,6 +192,7 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
         if !errors.is_empty() {
             continue;
         }
+        let chunk_places: usize = chunk.iter().map(|(_, rows)| rows.len()).sum();
         let codes: Vec<String> = chunk.iter().map(|(info, _)| info.code.clone()).collect();
         let stored = state.grids.stored_versions(&mut tx, &codes).await?;
         let mut changed: Vec<(&GridInfo, &Place)> = Vec::new();
@@ -102,12 +209,33 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
             doc.set_actor(state.grids.actor().clone());
             let info_changed = doc.grid_info()?.as_ref() != Some(*info);
             let current = doc.places_by_id()?;
+            let village = villages.entry(info.village_code.clone()).or_insert_with(|| VillageSummary {
+                village_code: info.village_code.clone(),
+                village_name: info.village_name.clone(),
+                town_code: info.town_code.clone(),
+                ..Default::default()
+            });
+            let listed: HashSet<&str> = rows.iter().map(|r| r.place.id.as_str()).collect();
+            // Places found in the field are the review's, not the file's.
+            village.places_not_in_file += current
+                .keys()
+                .filter(|id| !id.starts_with(client_core::grid::found::FOUND_PREFIX) && !listed.contains(id.as_str()))
+                .count() as u64;
             for row in rows {
                 let old = current.get(&row.place.id);
                 match old {
-                    None => summary.places_added += 1,
-                    Some(p) if p != &row.place => summary.places_changed += 1,
-                    Some(_) => summary.places_unchanged += 1,
+                    None => {
+                        summary.places_added += 1;
+                        village.places_added += 1;
+                    }
+                    Some(p) if p != &row.place => {
+                        summary.places_changed += 1;
+                        village.places_changed += 1;
+                    }
+                    Some(_) => {
+                        summary.places_unchanged += 1;
+                        village.places_unchanged += 1;
+                    }
                 }
                 if info_changed || old != Some(&row.place) {
                     changed.push((info, &row.place));
@@ -134,10 +262,12 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
         drop(written);
         projection::project_places(&mut tx, &campaign.campaign, &changed, &mut deltas).await?;
         write_contacts(&mut tx, chunk.iter().flat_map(|(_, rows)| rows)).await?;
+        progress.places_applied.fetch_add(chunk_places as u64, Ordering::Relaxed);
     }
     if !errors.is_empty() {
-        return Err(not_imported(errors.finish()));
+        return Err(ImportFailure::Rows(errors.finish()));
     }
+    summary.villages = villages.into_values().collect();
     deltas.flush(&mut tx).await?;
     if dry_run {
         tx.rollback().await?;
@@ -150,8 +280,12 @@ pub async fn import(state: &AppState, bytes: &[u8], dry_run: bool, username: &st
         Some(username),
         "territory.import",
         &format!(
-            "{} rows: {} places added, {} changed, {} unchanged",
-            summary.rows, summary.places_added, summary.places_changed, summary.places_unchanged
+            "{} rows{}: {} places added, {} changed, {} unchanged",
+            summary.rows,
+            if numbering == Numbering::Records { " (xlsx)" } else { "" },
+            summary.places_added,
+            summary.places_changed,
+            summary.places_unchanged
         ),
     )
     .await;
@@ -185,16 +319,19 @@ impl ErrorList {
         self.kept.is_empty()
     }
 
-    fn finish(self) -> String {
-        let mut lines: Vec<String> =
-            self.kept.into_sorted_vec().into_iter().map(|(line, message)| format!("line {line}: {message}")).collect();
+    fn finish(self) -> Vec<RowError> {
+        let mut errors: Vec<RowError> =
+            self.kept.into_sorted_vec().into_iter().map(|(line, message)| RowError { line, message }).collect();
         if self.omitted > 0 {
-            lines.push(format!(
-                "line {}: {} more errors omitted (up to this line); fix the ones above and try again",
-                self.last_omitted_line, self.omitted
-            ));
+            errors.push(RowError {
+                line: self.last_omitted_line,
+                message: format!(
+                    "{} more errors omitted (up to this line); fix the ones above and try again",
+                    self.omitted
+                ),
+            });
         }
-        lines.join("\n")
+        errors
     }
 }
 

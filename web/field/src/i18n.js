@@ -5,6 +5,8 @@
 const TEXT = {
   zh: {
     appName: "入户宣传", langSwitch: "EN", online: "在线", offline: "离线",
+    enrolCodeTitle: "扫码登记本机", enrolCodeHelp: "这是发给您本人的一次性登记码。点“登记”即可，无需输入用户名和密码。",
+    enrolCode: "登记码：", enrolWithPassword: "改用用户名和密码登记",
     enrolTitle: "登记本机", enrolHelp: "在有网络时登记一次。之后没有信号也能记录走访，回到有网络的地方再同步。",
     caTitle: "安装本系统证书（每部手机一次）", caHelp: "在没有网络的驻地，手机通过队长的中转设备（HTTPS）使用本应用。为此每部手机需安装一次本系统的证书，它只对内网地址有效。",
     caDownload: "下载证书", caCheck: "安装前请核对证书名称和 SHA-256 指纹与队长或办公室公布的一致：",
@@ -55,6 +57,8 @@ const TEXT = {
   },
   en: {
     appName: "Doorstep", langSwitch: "中", online: "Online", offline: "Offline",
+    enrolCodeTitle: "Enrol this phone with your code", enrolCodeHelp: "This one-time code was issued to you. Tap Enrol: no username or password needed.",
+    enrolCode: "Code:", enrolWithPassword: "Enrol with a username and password instead",
     enrolTitle: "Enrol this phone", enrolHelp: "Enrol once while online. Then record visits with no signal and sync when you are back in range.",
     caTitle: "Install the certificate (once per phone)", caHelp: "At a base without internet, phones use this app through the team lead's hub over HTTPS. For that, install this certificate once on each phone; it is valid for local network addresses only.",
     caDownload: "Download the certificate", caCheck: "Before installing, check that its name and SHA-256 fingerprint match those the lead or the office shows:",

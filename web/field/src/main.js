@@ -124,7 +124,9 @@ const ctx = {
     await enrol(app.state, input);
     navigator.storage?.persist?.();
     say(t("enrolled"), "ok");
-    location.hash = "#/";
+    // Replaced, not added: the used code leaves the address and the history.
+    history.replaceState(null, "", "#/");
+    route();
     await runSync(true);
   },
   recorded(text) {
@@ -153,7 +155,7 @@ function route() {
   const state = app.state;
   let screen;
   let name;
-  if (!state.device || parts[0] === "enrol") [name, screen] = ["enrol", screens.enrolScreen(ctx)];
+  if (!state.device || parts[0] === "enrol") [name, screen] = ["enrol", screens.enrolScreen(ctx, parts[0] === "enrol" ? parts[1] : undefined)];
   else if (parts[0] === "grid" && parts[1]) [name, screen] = ["grid", screens.gridScreen(ctx, parts[1])];
   else if (parts[0] === "add-place" && parts[1]) [name, screen] = ["add-place", screens.addPlaceScreen(ctx, parts[1])];
   else if (parts[0] === "place" && parts[2]) {

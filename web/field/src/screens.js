@@ -20,15 +20,22 @@ function progress(rules, figures) {
   }));
 }
 
-export function enrolScreen(ctx) {
+/** Enrolment with a username and password, or, opened from an enrolment sheet's QR code, with its one-time
+ * code: then the volunteer types nothing and taps once. */
+export function enrolScreen(ctx, code) {
+  const fields = code
+    ? [h("p", { class: "help", id: "enrol-code-help" }, t("enrolCodeHelp")),
+      h("p", {}, t("enrolCode"), " ", h("code", { id: "enrol-code" }, code))]
+    : [h("p", { class: "help" }, t("enrolHelp")),
+      h("label", {}, t("username"), h("input", { name: "username", autocomplete: "username", required: true, autocapitalize: "off" })),
+      h("label", {}, t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true }))];
   const form = h("form", { class: "stack", id: "enrol-form" },
-    h("h2", {}, t("enrolTitle")),
-    h("p", { class: "help" }, t("enrolHelp")),
-    h("label", {}, t("username"), h("input", { name: "username", autocomplete: "username", required: true, autocapitalize: "off" })),
-    h("label", {}, t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    h("h2", {}, t(code ? "enrolCodeTitle" : "enrolTitle")),
+    ...fields,
     h("label", {}, t("deviceName"), h("input", { name: "device", value: t("deviceNameDefault") })),
     h("button", { class: "big primary", type: "submit" }, t("enrol")),
-    h("p", { class: "message", role: "alert", id: "enrol-message" }));
+    h("p", { class: "message", role: "alert", id: "enrol-message" }),
+    code ? h("a", { href: "#/enrol", id: "enrol-with-password" }, t("enrolWithPassword")) : null);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
@@ -36,10 +43,12 @@ export function enrolScreen(ctx) {
     button.disabled = true;
     $("#enrol-message", form).textContent = t("enrolling");
     try {
-      await ctx.enrol({ username: data.get("username").trim(), password: data.get("password"), deviceName: data.get("device").trim() });
+      const deviceName = data.get("device").trim();
+      await ctx.enrol(code ? { code, deviceName } : { username: data.get("username").trim(), password: data.get("password"), deviceName });
     } catch (err) {
+      // A refused code says why (used, expired, withdrawn); a refused password only that it is wrong.
       $("#enrol-message", form).textContent = err instanceof SigningUnavailable ? t(err.message === "https" ? "needsHttpsKey" : "noEd25519")
-        : err.unreachable ? t("enrolOffline") : err.status === 401 ? t("wrongPassword") : err.message;
+        : err.unreachable ? t("enrolOffline") : err.status === 401 && !code ? t("wrongPassword") : err.message;
       button.disabled = false;
     }
   });

@@ -8,6 +8,7 @@ import { A, bytesToHex, hexToBytes, headsBytes, changesSince, unconfirmedRecords
 import { generateKeyPair, signChange, attestedHeads } from "./sign.js";
 
 const PROTOCOL_VERSION = 1;
+/* global APP_VERSION: the Doorstep version this app was built with (build.mjs defines it). */
 
 /** Why a call failed: `unreachable` (no network, server down) or refused with the server's words. */
 export class CallError extends Error {
@@ -54,20 +55,24 @@ async function gzip(bytes) {
  * are set aside durably and recorded again under the new enrolment at the next sync, since the server accepts
  * only the new actor's changes.
  */
-export async function enrol(state, { username, password, deviceName }) {
+/** Enrols the phone with a username and password, or with a one-time `code` from an enrolment sheet. */
+export async function enrol(state, { username, password, code, deviceName }) {
   await state.whenLoaded();
   const old = state.device;
   const pending = old ? state.pendingCount() : 0;
-  if (old && pending > 0 && old.username !== username) {
-    throw new CallError(`this phone holds ${pending} unsynced records by ${old.username}; sync them first`);
-  }
+  const strands = (who) => old && pending > 0 && old.username !== who;
+  const stranded = () => new CallError(`this phone holds ${pending} unsynced records by ${old.username}; sync them first`);
+  if (!code && strands(username)) throw stranded();
   const key = await generateKeyPair();
+  const credentials = code ? { code } : { username, password };
   const resp = await call("/api/v1/devices", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, password, device_name: deviceName, public_key: key.publicKey }),
+    body: JSON.stringify({ ...credentials, device_name: deviceName, public_key: key.publicKey }),
   });
   const reply = await resp.json();
+  // A code names its person only in the reply: someone else's unsent records stay, and this enrolment is not kept.
+  if (strands(reply.username)) throw stranded();
   if (!/^[0-9a-f]+$/.test(reply.actor || "")) throw new CallError("the server sent an invalid actor id");
   const carried = [...state.carried];
   const carriedTasks = [...state.carriedTasks];
@@ -196,7 +201,18 @@ export async function sync(state) {
   await state.saveCarried(state.carried.filter((c) => !state.grids.has(c.grid)));
   if (!tally.hub) await state.saveDevice({ ...state.device, last_sync: Date.now() });
   state.changed();
+  if (!tally.hub) reportStatus(state);
   return tally;
+}
+
+/** Tells the server which app this is and how many records the phone still holds unsent, for the devices page of
+ * the office and the lead; a hint only, so a failure is ignored (the next sync reports again). */
+function reportStatus(state) {
+  const body = JSON.stringify({ app_version: `web ${APP_VERSION}`, unsent: state.pendingCount() });
+  fetch("/api/v1/devices/status", {
+    method: "POST", cache: "no-store", body,
+    headers: { "content-type": "application/json", authorization: `Bearer ${state.device.token}` },
+  }).catch(() => {});
 }
 
 /** What the server's statements about a document are signed for: its grid code, or `task/<id>` (sign.rs). */
