@@ -10,7 +10,6 @@ use common::*;
 use rust_xlsxwriter::Workbook;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 /// Village V1 (grids G1, G2) and village V2 (grid G3), as a town office's register would hold them.
 fn workbook(path: &Path) {
@@ -44,16 +43,9 @@ fn workbook(path: &Path) {
 
 #[test]
 fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
-    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    if browser_tests_skipped() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
-    );
     let tmp = tempfile::tempdir().unwrap();
     let (data, office) = (tmp.path().join("data"), tmp.path().join("office"));
     bootstrap_office(&data, &office);
@@ -61,20 +53,13 @@ fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
     let file = tmp.path().join("太安镇.xlsx");
     workbook(&file);
 
-    let out = Command::new("node")
-        .arg("console_path.test.mjs")
-        .current_dir(&browser_dir)
-        .env("DOORSTEP_URL", &server.url)
-        .env("DOORSTEP_PASSWORD", PASSWORD)
-        .env("DOORSTEP_TERRITORY", &file)
-        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
-        .output()
-        .expect("run node (install Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser test failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_browser_script(
+        "console_path.test.mjs",
+        &[
+            ("DOORSTEP_URL", server.url.as_ref()),
+            ("DOORSTEP_PASSWORD", PASSWORD.as_ref()),
+            ("DOORSTEP_TERRITORY", file.as_ref()),
+        ],
     );
     let result: Value = stdout
         .lines()

@@ -10,16 +10,10 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn dashboard_in_headless_chromium() {
-    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    if browser_tests_skipped() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
-    );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // The campaign the office checks and applies on the page (the seed's "two cards" example), and a copy of it
@@ -63,24 +57,23 @@ fn dashboard_in_headless_chromium() {
             s.clear();
         }
     });
-    let out = Command::new("node")
-        .arg("dashboard.test.mjs")
-        .current_dir(&browser_dir)
-        .env("DOORSTEP_URL", &url)
-        .env("DOORSTEP_OFFICE_PASSWORD", &passwords["office"])
-        .env("DOORSTEP_VIEWER_PASSWORD", &passwords["viewer"])
-        .env("DOORSTEP_LEAD_PASSWORD", &passwords["lead-west"])
-        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
-        .env("DOORSTEP_CAMPAIGN_FILE", &campaign_file)
-        .env("DOORSTEP_BROKEN_CAMPAIGN_FILE", &broken_file)
-        .output()
-        .expect("run node (install Node.js)");
+    // The server is stopped whether the browser test passes or not.
+    let ran = std::panic::catch_unwind(|| {
+        run_browser_script(
+            "dashboard.test.mjs",
+            &[
+                ("DOORSTEP_URL", url.as_ref()),
+                ("DOORSTEP_OFFICE_PASSWORD", passwords["office"].as_ref()),
+                ("DOORSTEP_VIEWER_PASSWORD", passwords["viewer"].as_ref()),
+                ("DOORSTEP_LEAD_PASSWORD", passwords["lead-west"].as_ref()),
+                ("DOORSTEP_CAMPAIGN_FILE", campaign_file.as_ref()),
+                ("DOORSTEP_BROKEN_CAMPAIGN_FILE", broken_file.as_ref()),
+            ],
+        )
+    });
     child.kill().ok();
     child.wait().ok();
-    assert!(
-        out.status.success(),
-        "browser test failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(failed) = ran {
+        std::panic::resume_unwind(failed);
+    }
 }

@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 /// Village V1 with grids G1 and G2, community C2 with grid G3.
 const TERRITORY: &str = "\
@@ -32,16 +31,9 @@ fn find<'a>(rows: &'a [Value], key: &str, value: &str) -> &'a Value {
 
 #[test]
 fn people_and_teams_pages_in_headless_chromium() {
-    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    if browser_tests_skipped() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
-    );
     let tmp = tempfile::tempdir().unwrap();
     let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     for team in ["east", "west"] {
@@ -58,19 +50,9 @@ fn people_and_teams_pages_in_headless_chromium() {
     }
     ok(&office, &["user", "create", "viewer", "--role", "viewer", "--area", "V1", "--password-stdin"], Some(&pw()));
 
-    let out = Command::new("node")
-        .arg("people.test.mjs")
-        .current_dir(&browser_dir)
-        .env("DOORSTEP_URL", &server.url)
-        .env("DOORSTEP_PASSWORD", PASSWORD)
-        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
-        .output()
-        .expect("run node (install Node.js)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_browser_script(
+        "people.test.mjs",
+        &[("DOORSTEP_URL", server.url.as_ref()), ("DOORSTEP_PASSWORD", PASSWORD.as_ref())],
     );
 
     // What the pages did is what the CLI sees.

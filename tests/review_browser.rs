@@ -6,8 +6,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
-use std::process::Command;
 
 /// H1 and H2 carry coordinates, so the found duplicate of H1 lists H1 as its nearest place.
 const TERRITORY: &str = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,\
@@ -19,16 +17,9 @@ H9,household,新街9号,G2,二网格,C2,新街社区,community,T1,太安镇,,,,,
 
 #[test]
 fn the_review_queue_in_headless_chromium() {
-    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    if browser_tests_skipped() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
-    );
     let tmp = tempfile::tempdir().unwrap();
     let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
@@ -57,22 +48,15 @@ fn the_review_queue_in_headless_chromium() {
     let correction = ok(&amy, &["field", "correct", "H2", "--label", "1组2号 王家"], None).trim().to_string();
     ok(&amy, &["field", "sync"], None);
 
-    let out = Command::new("node")
-        .arg("review.test.mjs")
-        .current_dir(&browser_dir)
-        .env("DOORSTEP_URL", &url)
-        .env("DOORSTEP_PASSWORD", PASSWORD)
-        .env("DOORSTEP_DUPLICATE", &duplicate)
-        .env("DOORSTEP_NEW_SHOP", &new_shop)
-        .env("DOORSTEP_CORRECTION", &correction)
-        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
-        .output()
-        .expect("run node (install Node.js)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_browser_script(
+        "review.test.mjs",
+        &[
+            ("DOORSTEP_URL", url.as_ref()),
+            ("DOORSTEP_PASSWORD", PASSWORD.as_ref()),
+            ("DOORSTEP_DUPLICATE", duplicate.as_ref()),
+            ("DOORSTEP_NEW_SHOP", new_shop.as_ref()),
+            ("DOORSTEP_CORRECTION", correction.as_ref()),
+        ],
     );
 
     // What the page decided is what the CLI sees: nothing left to review, H1 counts the moved visit.

@@ -7,7 +7,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::Command;
 
 const TERRITORY: &str =
     "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name
@@ -19,16 +18,10 @@ P4,household,四号,G2,二组,C1,新街社区,community,T1,青山镇
 
 #[test]
 fn a_cadre_files_and_the_office_reads_in_headless_chromium() {
-    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    if browser_tests_skipped() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
-    );
     let tmp = tempfile::tempdir().unwrap();
     let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     let url = server.url.clone();
@@ -57,20 +50,13 @@ fn a_cadre_files_and_the_office_reads_in_headless_chromium() {
     let export = root.join("test-artifacts/roster-export.xlsx");
     std::fs::create_dir_all(export.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&export);
-    let out = Command::new("node")
-        .arg("roster.test.mjs")
-        .current_dir(&browser_dir)
-        .env("DOORSTEP_URL", &url)
-        .env("DOORSTEP_PASSWORD", PASSWORD)
-        .env("DOORSTEP_EXPORT", &export)
-        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
-        .output()
-        .expect("run node (install Node.js)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_browser_script(
+        "roster.test.mjs",
+        &[
+            ("DOORSTEP_URL", url.as_ref()),
+            ("DOORSTEP_PASSWORD", PASSWORD.as_ref()),
+            ("DOORSTEP_EXPORT", export.as_ref()),
+        ],
     );
 
     // The file the office downloaded is the seed's list, with the phones in full.

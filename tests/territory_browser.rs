@@ -7,8 +7,6 @@
 mod common;
 use common::*;
 use rust_xlsxwriter::Workbook;
-use std::path::Path;
-use std::process::Command;
 
 /// The town before the upload: one village, two places.
 const TERRITORY: &str = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,\
@@ -58,37 +56,23 @@ fn upload(broken: bool) -> Vec<u8> {
 
 #[test]
 fn territory_upload_in_headless_chromium() {
-    if std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    if browser_tests_skipped() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
-    );
     let tmp = tempfile::tempdir().unwrap();
     let Town { server, office, .. } = town(tmp.path(), TERRITORY);
     ok(&office, &["user", "create", "watcher", "--role", "viewer", "--password-stdin"], Some(&pw()));
     let broken = write_file(tmp.path(), "辖区-有错.xlsx", &upload(true));
     let fixed = write_file(tmp.path(), "辖区.xlsx", &upload(false));
 
-    let out = Command::new("node")
-        .arg("territory.test.mjs")
-        .current_dir(&browser_dir)
-        .env("DOORSTEP_URL", &server.url)
-        .env("DOORSTEP_PASSWORD", PASSWORD)
-        .env("DOORSTEP_BROKEN_FILE", &broken)
-        .env("DOORSTEP_FIXED_FILE", &fixed)
-        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
-        .output()
-        .expect("run node (install Node.js)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_browser_script(
+        "territory.test.mjs",
+        &[
+            ("DOORSTEP_URL", server.url.as_ref()),
+            ("DOORSTEP_PASSWORD", PASSWORD.as_ref()),
+            ("DOORSTEP_BROKEN_FILE", broken.as_ref()),
+            ("DOORSTEP_FIXED_FILE", fixed.as_ref()),
+        ],
     );
 
     // What the page imported is the workbook: importing it again from the CLI changes nothing.

@@ -819,7 +819,12 @@ function registerView(route, spec) {
   }
 }
 
+/** Renders started so far: a render that a newer one overtook (a click while its data was on the way) leaves
+ * the view to the newer one, so that a slow answer never draws an old page over the one asked for last. */
+let renders = 0;
+
 async function render() {
+  const mine = ++renders;
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   $("lang").textContent = t("lang");
   $("lang").lang = TEXT[lang].langCode;
@@ -843,22 +848,25 @@ async function render() {
   if (!logged) { view.innerHTML = ""; return; }
   const [, route, arg] = (location.hash || "#/").split("/");
   view.innerHTML = `<p>${t("loading")}</p>`;
+  let html;
   try {
     // The campaign page shows the campaign as it is now; the other views use the one read after login.
     if (route === "campaign") campaign = null;
     await loadCampaign();
-    if (route === "campaign") view.innerHTML = await campaignView();
-    else if (route === "monthly") view.innerHTML = await monthlyView(arg && decodeURIComponent(arg));
-    else if (route === "tasks") view.innerHTML = await tasksView();
-    else if (route === "review") view.innerHTML = await reviewView();
-    else if (route === "audit") view.innerHTML = await auditView(arg && decodeURIComponent(arg));
-    else if (route === "devices") view.innerHTML = await devicesView();
-    else if (MODULE_VIEWS[route]) view.innerHTML = await MODULE_VIEWS[route].render(arg && decodeURIComponent(arg));
-    else if (["town", "village", "grid"].includes(route)) view.innerHTML = await areaView(route, decodeURIComponent(arg || ""));
-    else view.innerHTML = await overview();
+    if (route === "campaign") html = await campaignView();
+    else if (route === "monthly") html = await monthlyView(arg && decodeURIComponent(arg));
+    else if (route === "tasks") html = await tasksView();
+    else if (route === "review") html = await reviewView();
+    else if (route === "audit") html = await auditView(arg && decodeURIComponent(arg));
+    else if (route === "devices") html = await devicesView();
+    else if (MODULE_VIEWS[route]) html = await MODULE_VIEWS[route].render(arg && decodeURIComponent(arg));
+    else if (["town", "village", "grid"].includes(route)) html = await areaView(route, decodeURIComponent(arg || ""));
+    else html = await overview();
   } catch (e) {
-    view.innerHTML = `<p class="error" role="alert">${t("error")}${esc(e.message)}</p>`;
+    html = `<p class="error" role="alert">${t("error")}${esc(e.message)}</p>`;
   }
+  if (mine !== renders) return;
+  view.innerHTML = html;
   const form = $("month-form");
   if (form) {
     form.addEventListener("submit", (e) => { e.preventDefault(); location.hash = `#/monthly/${$("month").value}`; });
@@ -868,6 +876,7 @@ async function render() {
   if ($("audit-form")) wireAudit();
   if ($("devices")) wireDevices();
   if (MODULE_VIEWS[route]?.wire && !view.querySelector(":scope > p.error")) await MODULE_VIEWS[route].wire(arg && decodeURIComponent(arg));
+  if (mine !== renders) return;
   view.dataset.ready = location.hash || "#/";
 }
 

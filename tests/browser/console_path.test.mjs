@@ -181,6 +181,21 @@ try {
   await office.click("#audit-form button[type=submit]");
   await office.waitForSelector('#view[data-ready^="#/audit/"] #audit');
   result.audit_enrolment = await office.$$eval("#audit tbody tr td:nth-child(3)", (tds) => tds.map((td) => td.textContent));
+
+  // 10. A slow answer never draws an old page over the one asked for last: the overview's figures are held back,
+  // the office clicks on to the devices page meanwhile, and the devices page stays.
+  await office.route("**/api/v1/reports/coverage**", async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await route.continue();
+  });
+  await office.getByRole("link", { name: "总览" }).click();
+  await office.click("#nav-devices");
+  await office.waitForSelector('#view[data-ready="#/devices"] #devices');
+  // The overview reads the figures twice (towns, then villages): both answers have come by now.
+  await office.waitForTimeout(3500);
+  assert.equal(await office.textContent("#view-title"), "已登记的手机", "the devices page is still shown");
+  assert.equal(await office.getAttribute("#view", "data-ready"), "#/devices");
+  await office.unroute("**/api/v1/reports/coverage**");
   assert.deepEqual(errors, [], "no script errors");
 } finally {
   await browser.close();

@@ -337,3 +337,37 @@ pub fn db_execute(data_dir: &Path, sql: &str) {
         pool.close().await;
     })
 }
+
+/// Whether the browser tests are skipped on this machine (`DOORSTEP_SKIP_BROWSER_TESTS=1`; CI never sets it).
+pub fn browser_tests_skipped() -> bool {
+    let skip = std::env::var("DOORSTEP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("skipped: DOORSTEP_SKIP_BROWSER_TESTS=1");
+    }
+    skip
+}
+
+/// Runs `node <script>` in tests/browser (playwright-core driving Debian's Chromium) with `env`, screenshots
+/// going to test-artifacts/; panics with its output if it fails, and returns what it printed.
+pub fn run_browser_script(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "run `npm ci` in tests/browser first (./scripts/test does), or set DOORSTEP_SKIP_BROWSER_TESTS=1"
+    );
+    let out = Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .env("DOORSTEP_ARTIFACTS", root.join("test-artifacts"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "browser test {script} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
