@@ -37,7 +37,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
 const PASSWORD: &str = "bench-password";
 const OFFICE: &str = "bench-office";
 const USAGE: &str = "usage: cargo bench --bench import [-- --grids N --runs R --server-bin PATH --split-towns \
-                     --database-url postgres://…]";
+                     --database-url postgres://… --xlsx]";
 const GRIDS_PER_VILLAGE: usize = 10;
 const VILLAGES_PER_TOWN: usize = 30;
 /// One in this many places, grids and villages is changed in the second file.
@@ -49,10 +49,12 @@ struct Args {
     old_bin: Option<PathBuf>,
     split_towns: bool,
     database_url: Option<String>,
+    /// Import the same territory as CSV and as an XLSX workbook in turn, with this build.
+    xlsx: bool,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { grids: 1000, runs: 1, old_bin: None, split_towns: false, database_url: None };
+    let mut args = Args { grids: 1000, runs: 1, old_bin: None, split_towns: false, database_url: None, xlsx: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -63,6 +65,7 @@ fn parse_args() -> Result<Args> {
             "--grids" => args.grids = number("--grids", value("--grids")?)?,
             "--runs" => args.runs = number("--runs", value("--runs")?)?,
             "--split-towns" => args.split_towns = true,
+            "--xlsx" => args.xlsx = true,
             "--database-url" => args.database_url = Some(value("--database-url")?),
             "--server-bin" => {
                 let bin = PathBuf::from(value("--server-bin")?);
@@ -79,6 +82,9 @@ fn parse_args() -> Result<Args> {
             }
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
+    }
+    if args.xlsx && args.old_bin.is_some() {
+        bail!("--xlsx compares the two formats with this build; compare builds without it\n{USAGE}");
     }
     Ok(args)
 }
@@ -167,7 +173,7 @@ fn generate(grids: usize) -> Vec<Row> {
 }
 
 /// What the second file changes, as the server's summary should count it.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Changes {
     places_added: u64,
     places_changed: u64,
@@ -266,8 +272,46 @@ fn write_csv(path: &Path, rows: &[&Row]) -> Result<u64> {
     Ok(std::fs::metadata(path)?.len())
 }
 
-/// The files of one territory: the whole file, or one per town.
-fn write_files(dir: &Path, name: &str, rows: &[Row], split_towns: bool) -> Result<(Vec<PathBuf>, u64)> {
+/// The same rows as an office's workbook: text cells, coordinates as numbers, written in constant memory.
+fn write_xlsx(path: &Path, rows: &[&Row]) -> Result<u64> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet_with_constant_memory();
+    for (c, h) in HEADER.split(',').enumerate() {
+        sheet.write_string(0, c as u16, h)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        let kind = if r.rural { "village" } else { "community" };
+        let texts = [
+            r.place_id.as_str(),
+            r.kind.id(),
+            &r.label,
+            &r.grid,
+            &r.grid_name,
+            &r.village,
+            &r.village_name,
+            kind,
+            &r.town,
+            &r.town_name,
+            &r.address,
+            &r.contact_name,
+            &r.contact_phone,
+        ];
+        for (c, text) in texts.iter().enumerate() {
+            if !text.is_empty() {
+                sheet.write_string(row, c as u16, *text)?;
+            }
+        }
+        // Rounded as the CSV writes them, so both files hold the same places.
+        sheet.write_number(row, 13, (r.lat * 1e5).round() / 1e5)?;
+        sheet.write_number(row, 14, (r.lon * 1e5).round() / 1e5)?;
+    }
+    book.save(path)?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// The files of one territory: the whole file, or one per town; CSV, or XLSX workbooks.
+fn write_files(dir: &Path, name: &str, rows: &[Row], split_towns: bool, xlsx: bool) -> Result<(Vec<PathBuf>, u64)> {
     let mut groups: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for r in rows {
         groups.entry(if split_towns { r.town.as_str() } else { "" }).or_default().push(r);
@@ -275,8 +319,9 @@ fn write_files(dir: &Path, name: &str, rows: &[Row], split_towns: bool) -> Resul
     let mut paths = Vec::new();
     let mut bytes = 0;
     for (town, group) in groups {
-        let path = dir.join(format!("{name}{}{town}.csv", if town.is_empty() { "" } else { "-" }));
-        bytes += write_csv(&path, &group)?;
+        let extension = if xlsx { "xlsx" } else { "csv" };
+        let path = dir.join(format!("{name}{}{town}.{extension}", if town.is_empty() { "" } else { "-" }));
+        bytes += if xlsx { write_xlsx(&path, &group)? } else { write_csv(&path, &group)? };
         paths.push(path);
     }
     Ok((paths, bytes))
@@ -469,6 +514,7 @@ struct Measured {
     database_bytes: Option<u64>,
 }
 
+#[derive(Clone)]
 struct Files {
     places: usize,
     first: Vec<PathBuf>,
@@ -577,8 +623,16 @@ async fn main() -> Result<()> {
     let (changed, second_changes) = change(&rows);
     let grids = args.grids;
     let first_changes = Changes { places_added: rows.len() as u64, places_changed: 0, grids_changed: grids as u64 };
-    let (first, first_bytes) = write_files(tmp.path(), "territory", &rows, args.split_towns)?;
-    let (changed_files, _) = write_files(tmp.path(), "changed", &changed, args.split_towns)?;
+    let (first, first_bytes) = write_files(tmp.path(), "territory", &rows, args.split_towns, false)?;
+    let (changed_files, _) = write_files(tmp.path(), "changed", &changed, args.split_towns, false)?;
+    let workbooks = if args.xlsx {
+        let (first, bytes) = write_files(tmp.path(), "territory", &rows, args.split_towns, true)?;
+        let (changed, _) = write_files(tmp.path(), "changed", &changed, args.split_towns, true)?;
+        println!("the same territory as XLSX: {} in {} file(s)", mib(bytes), first.len());
+        Some((first, changed))
+    } else {
+        None
+    };
     let files = Files {
         places: rows.len(),
         first,
@@ -601,6 +655,10 @@ async fn main() -> Result<()> {
     drop(rows);
     drop(changed);
     let new_bin = PathBuf::from(BIN);
+    if let Some((first, changed)) = workbooks {
+        let xlsx = Files { first, changed, ..files.clone() };
+        return compare_formats(&new_bin, &files, &xlsx, tmp.path(), &args).await;
+    }
     let mut results: Vec<Measured> = Vec::new();
     for run in 0..args.runs {
         let mut order: Vec<(&'static str, &Path)> = vec![("this build", new_bin.as_path())];
@@ -629,6 +687,39 @@ async fn main() -> Result<()> {
                 .collect();
             println!("  {}", ratios.join(", "));
         }
+    }
+    Ok(())
+}
+
+/// The same territory imported as CSV and as XLSX with this build, in turn (which goes first alternates per run),
+/// and the workbook's wall time over the CSV's per phase.
+async fn compare_formats(bin: &Path, csv: &Files, xlsx: &Files, tmp: &Path, args: &Args) -> Result<()> {
+    let mut ratios = Vec::new();
+    for run in 0..args.runs {
+        let mut order = [("CSV", csv), ("XLSX", xlsx)];
+        if run % 2 == 1 {
+            order.reverse();
+        }
+        let mut measured = Vec::new();
+        for (format, files) in order {
+            let m = measure(format, bin, files, tmp, args).await?;
+            println!("run {} of {}:", run + 1, args.runs);
+            print(&m, args.grids, files.places);
+            measured.push(m);
+        }
+        measured.sort_by_key(|m| m.build != "CSV");
+        let (csv, xlsx) = (&measured[0], &measured[1]);
+        let line: Vec<String> = csv
+            .phases
+            .iter()
+            .zip(&xlsx.phases)
+            .map(|((name, c), (_, x))| format!("{name}: ×{:.2}", x.wall.as_secs_f64() / c.wall.as_secs_f64()))
+            .collect();
+        ratios.push(line.join(", "));
+    }
+    println!("\nratios, XLSX wall time over CSV's, per run:");
+    for line in ratios {
+        println!("  {line}");
     }
     Ok(())
 }

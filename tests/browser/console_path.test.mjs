@@ -6,7 +6,8 @@
 // the volunteer a new code at once; the audit log shows every step. Run by tests/console_path_browser.rs.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const base = process.env.DOORSTEP_URL;
@@ -45,6 +46,45 @@ async function open(page, route, selector = "") {
   await page.waitForSelector(`#view[data-ready="#/${route}"] ${selector}`);
 }
 
+// axe-core's WCAG 2 A and AA rules (labels, names, contrast, landmarks…), evaluated in the page itself: through
+// the debugging protocol, which the pages' Content-Security-Policy does not govern.
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const accessibility = {};
+// A QR decoder, run in the page on the sheet's codes as drawn: what a phone's camera reads.
+const JSQR = readFileSync(createRequire(import.meta.url).resolve("jsqr/dist/jsQR.js"), "utf8");
+
+/** Each enrolment card's QR code, drawn as the page draws it and decoded; null where it does not decode. */
+async function decodeSheet(page) {
+  if (!(await page.evaluate(() => !!window.jsQR))) await page.evaluate(JSQR);
+  return page.evaluate(async () => {
+    const decoded = [];
+    for (const svg of document.querySelectorAll(".enrol-card .qr svg")) {
+      const xml = new XMLSerializer().serializeToString(svg);
+      const image = new Image();
+      image.src = "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(xml)));
+      await image.decode();
+      const size = 400;
+      const canvas = Object.assign(document.createElement("canvas"), { width: size, height: size });
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, size, size);
+      context.drawImage(image, 0, 0, size, size);
+      decoded.push(window.jsQR(context.getImageData(0, 0, size, size).data, size, size)?.data ?? null);
+    }
+    return decoded;
+  });
+}
+
+/** Runs axe on the page as it is and records its violations under `what`: none are expected. */
+async function checkAccessibility(page, what) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } });
+    return result.violations.map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  accessibility[what] = violations;
+}
+
 /** Fields of the view without a label: none expected. */
 async function unlabelled(page) {
   return page.$$eval("#view input, #view select, #view textarea", (els) =>
@@ -65,6 +105,7 @@ try {
   await office.click("#territory-import");
   await office.waitForSelector("#territory-imported", { timeout: 60_000 });
   await shot(office, "territory");
+  await checkAccessibility(office, "territory, imported");
 
   // 2. A team, then its lead and a volunteer.
   await open(office, "teams", "#grids");
@@ -81,6 +122,7 @@ try {
     await office.waitForSelector(`#people tr[data-user="${name}"]`);
   }
   assert.deepEqual(await unlabelled(office), [], "every field of the people page has a label");
+  await checkAccessibility(office, "people");
 
   // 3. The village's grids to the team: every grid of V1 assigned, V2's still counted as unassigned.
   await open(office, "teams", "#grids");
@@ -96,6 +138,7 @@ try {
   await open(office, "teams", "#grids");
   assert.equal(Number(await office.getAttribute("#grids-unassigned", "data-count")), 1, "V2's grid stays unassigned, and says so");
   await shot(office, "teams");
+  await checkAccessibility(office, "teams and grids");
 
   // 4. The team's enrolment sheet: one QR card per member, each with the field app's address and its code.
   await open(office, "enrolment", "#enrol-issue");
@@ -112,6 +155,8 @@ try {
     assert.ok(c.qr, `a QR code for ${c.username}`);
     assert.equal(c.url, `${base}/field/#/enrol/${c.code}`);
   }
+  assert.deepEqual(await decodeSheet(office), cards.map((c) => c.url), "each QR code holds its card's address");
+  await checkAccessibility(office, "enrolment sheet");
   await office.emulateMedia({ media: "print" });
   await shot(office, "enrolment-sheet-print");
   assert.equal(await office.isVisible("#enrol-issue"), false, "the printed sheet leaves the form out");
@@ -126,6 +171,7 @@ try {
   assert.equal(await phone.textContent("#enrol-code"), zhang.code);
   assert.equal(await phone.locator("#enrol-form input[type=password]").count(), 0, "no password asked");
   await shot(phone, "phone-enrol");
+  await checkAccessibility(phone, "phone: enrolment by code");
   await phone.getByRole("button", { name: "登记" }).click();
   await phone.waitForSelector("#grids .card", { timeout: 30_000 });
   assert.equal(new URL(phone.url()).hash, "#/", "the used code leaves the address");
@@ -138,6 +184,7 @@ try {
   await phone.waitForSelector("#places");
   await phone.waitForFunction(() => document.getElementById("pending")?.dataset.count === "0", null, { timeout: 30_000 });
   await shot(phone, "phone-visit");
+  await checkAccessibility(phone, "phone: a grid's places");
 
   // 6. The same code again, on another phone: refused, with why.
   const second = watch(await (await browser.newContext({ viewport: { width: 360, height: 740 } })).newPage());
@@ -162,6 +209,7 @@ try {
   assert.ok(cells.includes("web 0.1.0"), `the app version is shown: ${cells}`);
   assert.ok(cells.some((c) => c.startsWith("0 条")), `nothing unsent: ${cells}`);
   result.device_cells = cells;
+  await checkAccessibility(office, "devices");
 
   // 8. The lead reports the phone lost: revoked, and a code for the new phone at once.
   const leadPage = watch(await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage());
@@ -172,6 +220,7 @@ try {
   await leadPage.waitForSelector("#lost-sheet .enrol-card[data-username=zhang]");
   await leadPage.waitForSelector('#devices tr[data-revoked="true"]');
   await shot(leadPage, "lost-phone");
+  await checkAccessibility(leadPage, "devices, a lost phone");
   result.new_code_url = await leadPage.getAttribute("#lost-sheet .enrol-card", "data-url");
   assert.notEqual(result.new_code_url, zhang.url);
 
@@ -181,6 +230,22 @@ try {
   await office.click("#audit-form button[type=submit]");
   await office.waitForSelector('#view[data-ready^="#/audit/"] #audit');
   result.audit_enrolment = await office.$$eval("#audit tbody tr td:nth-child(3)", (tds) => tds.map((td) => td.textContent));
+  await checkAccessibility(office, "audit log");
+  for (const route of ["roster", "submissions", "situations", "campaign", "monthly", "tasks", "review"]) {
+    await open(office, route);
+    await checkAccessibility(office, route);
+  }
+  await office.getByRole("link", { name: "总览" }).click();
+  await office.waitForSelector('#view[data-ready="#/"] .card');
+  await checkAccessibility(office, "overview");
+  await office.click("#lang");
+  await office.waitForFunction(() => document.documentElement.lang === "en");
+  await checkAccessibility(office, "overview, in English");
+  await office.click("#lang");
+  await office.waitForFunction(() => document.documentElement.lang === "zh-CN");
+  result.accessibility_checked = Object.keys(accessibility);
+  const failing = Object.entries(accessibility).filter(([, v]) => v.length);
+  assert.deepEqual(failing, [], "WCAG 2 A/AA violations (axe-core)");
 
   // 10. A slow answer never draws an old page over the one asked for last: the overview's figures are held back,
   // the office clicks on to the devices page meanwhile, and the devices page stays.
