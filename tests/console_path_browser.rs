@@ -68,7 +68,7 @@ fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
         .expect("the browser test's RESULT line");
     let checked = result["accessibility_checked"].as_array().unwrap().len();
     assert!(checked >= 17, "axe checked {checked} pages: {result}");
-    assert!(result["second_phone_message"].as_str().unwrap().contains("used already"), "{result}");
+    assert!(result["second_phone_message"].as_str().unwrap().contains("已经用过"), "{result}");
     let actions: Vec<&str> =
         result["audit_enrolment"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert!(actions.contains(&"enrolment.code.issue") && actions.contains(&"enrolment.code.refused"), "{actions:?}");

@@ -240,6 +240,7 @@ fn a_code_enrols_through_a_team_hub() {
     let (status, reply) = enrol();
     assert_eq!(status, 401, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap().contains("used already"), "{reply}");
+    assert_eq!(reply["error"]["code"], "enrolment_code_used", "a code of its own, for the app to say it in Chinese");
     assert_eq!(states(&town.office, "vol2"), ["used"]);
 }
 

@@ -190,7 +190,7 @@ try {
   const second = watch(await (await browser.newContext({ viewport: { width: 360, height: 740 } })).newPage());
   await second.goto(zhang.url);
   await second.getByRole("button", { name: "登记" }).click();
-  await second.waitForFunction(() => /used already/.test(document.getElementById("enrol-message")?.textContent || ""));
+  await second.waitForFunction(() => /已经用过/.test(document.getElementById("enrol-message")?.textContent || ""));
   result.second_phone_message = await second.textContent("#enrol-message");
 
   // 7. The office's overview counts the visit; the devices page shows the phone, its app and nothing unsent.

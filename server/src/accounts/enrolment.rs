@@ -125,28 +125,64 @@ pub async fn enrollable_members(db: &Db, team: &str) -> Result<Vec<UserRecord>, 
     Ok(users)
 }
 
-/// The person a code enrols and the code's id, if the code is one that still works. The code is claimed only
-/// with the device that uses it (`people::enrol_device_claiming`).
-pub async fn redeemable(db: &Db, code: &str) -> Result<(String, UserRecord), Refusal> {
-    let wrong = || Refusal::unauthorized("this enrolment code is not known: check it, or ask for a new sheet");
-    let (id, username, expires_at, used_at, revoked_at) =
-        enrolment_codes::by_hash(db, &code_digest(code)).await?.ok_or_else(wrong)?;
-    if used_at.is_some() {
-        return Err(Refusal::unauthorized("this enrolment code was used already: ask for a new one"));
+/// Why a code enrols nothing, each with a code of its own so that the field app can say it in the volunteer's
+/// language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeProblem {
+    Unknown,
+    Used,
+    Withdrawn,
+    Expired,
+    AccountDisabled,
+}
+
+impl CodeProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            CodeProblem::Unknown => "enrolment_code_unknown",
+            CodeProblem::Used => "enrolment_code_used",
+            CodeProblem::Withdrawn => "enrolment_code_withdrawn",
+            CodeProblem::Expired => "enrolment_code_expired",
+            CodeProblem::AccountDisabled => "account_disabled",
+        }
     }
-    if revoked_at.is_some() {
-        return Err(Refusal::unauthorized("this enrolment code was withdrawn: use the newest sheet, or ask for one"));
+
+    pub fn message(self) -> &'static str {
+        match self {
+            CodeProblem::Unknown => "this enrolment code is not known: check it, or ask for a new sheet",
+            CodeProblem::Used => "this enrolment code was used already: ask for a new one",
+            CodeProblem::Withdrawn => "this enrolment code was withdrawn: use the newest sheet, or ask for one",
+            CodeProblem::Expired => "this enrolment code has expired: ask the office or your lead for a new one",
+            CodeProblem::AccountDisabled => "this account is disabled; ask the office",
+        }
     }
-    if expires_at <= now_ms() {
-        return Err(Refusal::unauthorized(
-            "this enrolment code has expired: ask the office or your lead for a new one",
-        ));
+}
+
+/// The person a code enrols and the code's id, if the code is one that still works, or why it does not. The
+/// code is claimed only with the device that uses it (`people::enrol_device_claiming`).
+pub async fn redeemable(db: &Db, code: &str) -> Result<Result<(String, UserRecord), CodeProblem>, Refusal> {
+    let Some((id, username, expires_at, used_at, revoked_at)) =
+        enrolment_codes::by_hash(db, &code_digest(code)).await?
+    else {
+        return Ok(Err(CodeProblem::Unknown));
+    };
+    let problem = if used_at.is_some() {
+        Some(CodeProblem::Used)
+    } else if revoked_at.is_some() {
+        Some(CodeProblem::Withdrawn)
+    } else if expires_at <= now_ms() {
+        Some(CodeProblem::Expired)
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Ok(Err(problem));
     }
-    let user = people::find_user(db, &username).await?.ok_or_else(wrong)?;
-    if user.disabled {
-        return Err(Refusal::unauthorized("this account is disabled; ask the office"));
+    match people::find_user(db, &username).await? {
+        None => Ok(Err(CodeProblem::Unknown)),
+        Some(user) if user.disabled => Ok(Err(CodeProblem::AccountDisabled)),
+        Some(user) => Ok(Ok((id, user))),
     }
-    Ok((id, user))
 }
 
 /// Codes issued in the last `days` days, of everyone or of one team, newest first.

@@ -3,7 +3,7 @@
 //! revoked by the office or a lead (their own team's). Also what an enrolled phone reports of itself after a
 //! sync (`POST /api/v1/devices/status`: its app version and its unsent records), shown on the devices page.
 
-use crate::accounts::enrolment::{self, CodeInfo, IssuedCode, DEFAULT_HOURS};
+use crate::accounts::enrolment::{self, CodeInfo, CodeProblem, IssuedCode, DEFAULT_HOURS};
 use crate::accounts::people::{self, UserRecord};
 use crate::accounts::tokens::{Role, DEVICE_AUDIENCE, DEVICE_TTL_SECS};
 use crate::accounts::{audit, devices, throttle};
@@ -110,8 +110,7 @@ pub async fn enrol(
     let enrolled =
         people::enrol_device_claiming(&state.db, &user.id, &name, public_key.as_ref(), code_id.as_deref()).await?;
     // Another phone took the code between the check and the claim: one code, one phone.
-    let (device_id, actor) =
-        enrolled.ok_or_else(|| ApiError::unauthorized("this enrolment code was used already: ask for a new one"))?;
+    let (device_id, actor) = enrolled.ok_or_else(|| code_refused(CodeProblem::Used))?;
     let mut claims = claims_for(&user, DEVICE_AUDIENCE, DEVICE_TTL_SECS, Some(device_id.clone()));
     claims.act = Some(actor.clone());
     claims.key = public_key.map(|k| k.to_hex());
@@ -135,16 +134,22 @@ pub async fn enrol(
 async fn redeemable(state: &AppState, code: &str, addr: IpAddr) -> ApiResult<(String, UserRecord)> {
     let key = format!("enrolment code {}", enrolment::normalise(code));
     let admission = throttle::admit(&state.db, state.login_throttle, &key, addr).await?;
-    match enrolment::redeemable(&state.db, code).await {
+    match enrolment::redeemable(&state.db, code).await? {
         Ok(found) => {
             admission.succeeded(&state.db).await?;
             Ok(found)
         }
-        Err(refusal) => {
-            audit::record(&state.db, None, "enrolment.code.refused", &format!("from {addr}: {refusal}")).await;
-            Err(refusal.into())
+        Err(problem) => {
+            let detail = format!("from {addr}: {}", problem.message());
+            audit::record(&state.db, None, "enrolment.code.refused", &detail).await;
+            Err(code_refused(problem))
         }
     }
+}
+
+/// A refused code: 401, with a code of its own per reason (the field app says it in the volunteer's language).
+fn code_refused(problem: CodeProblem) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, problem.code(), problem.message())
 }
 
 #[derive(Deserialize)]

@@ -48,7 +48,8 @@ export function enrolScreen(ctx, code) {
     } catch (err) {
       // A refused code says why (used, expired, withdrawn); a refused password only that it is wrong.
       $("#enrol-message", form).textContent = err instanceof SigningUnavailable ? t(err.message === "https" ? "needsHttpsKey" : "noEd25519")
-        : err.unreachable ? t("enrolOffline") : err.status === 401 && !code ? t("wrongPassword") : err.message;
+        : err.unreachable ? t("enrolOffline") : err.status === 401 && !code ? t("wrongPassword")
+        : code && err.status === 401 && t(err.code) !== err.code ? t(err.code) : err.message;
       button.disabled = false;
     }
   });
