@@ -455,6 +455,9 @@ pub(crate) enum EnrolmentCommand {
         /// A person to issue a code for (repeat for more).
         #[arg(long)]
         user: Vec<String>,
+        /// With --team: one code the team's volunteers share, for this many phones (each taps their name).
+        #[arg(long, requires = "team")]
+        shared: Option<i64>,
         /// How long the codes work, 1 to 72 hours.
         #[arg(long, default_value_t = 24)]
         hours: i64,
@@ -750,6 +753,9 @@ pub(crate) enum FieldCommand {
         /// A one-time enrolment code from an enrolment sheet, instead of a username and password.
         #[arg(long)]
         code: Option<String>,
+        /// With a team's shared code: whose device this is (one of the team's volunteers).
+        #[arg(long, requires = "code")]
+        member: Option<String>,
         /// A name for this device, shown to the office.
         #[arg(long, default_value = "field device")]
         device_name: String,

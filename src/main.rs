@@ -183,10 +183,11 @@ async fn run(cli: Cli) -> Result<()> {
             office::device_revoke(&profile, &device_id).await
         }
         Command::Enrolment { command } => match command {
-            EnrolmentCommand::Issue { team, user, hours, address, format } => {
-                let who = match &team {
-                    Some(team) => office::enrolment::For::Team(team),
-                    None => office::enrolment::For::Users(&user),
+            EnrolmentCommand::Issue { team, user, shared, hours, address, format } => {
+                let who = match (&team, shared) {
+                    (Some(team), Some(uses)) => office::enrolment::For::Shared { team, uses },
+                    (Some(team), None) => office::enrolment::For::Team(team),
+                    (None, _) => office::enrolment::For::Users(&user),
                 };
                 office::enrolment::issue(&profile, who, hours, address.as_deref(), format).await
             }
@@ -269,14 +270,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Roster { command } => office::submissions::roster(&profile, command).await,
         Command::Submissions { command } => office::submissions::submissions(&profile, command).await,
         Command::Field { command } => match command {
-            FieldCommand::Login { server, username, code, device_name, password_stdin } => {
+            FieldCommand::Login { server, username, code, member, device_name, password_stdin } => {
                 if username.is_some() && !password_stdin {
                     bail!("--username needs --password-stdin (the password is read from standard input)");
                 }
                 let password = if username.is_some() { read_password()? } else { String::new() };
                 let enrolment = match (&username, &code) {
                     (Some(username), None) => device::Enrolment::Password { username, password: &password },
-                    _ => device::Enrolment::Code(code.as_deref().expect("clap requires --code or --username")),
+                    _ => device::Enrolment::Code {
+                        code: code.as_deref().expect("clap requires --code or --username"),
+                        member: member.as_deref(),
+                    },
                 };
                 device::login(&profile, &server, enrolment, &device_name).await
             }

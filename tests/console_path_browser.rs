@@ -89,6 +89,14 @@ fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
         .map(|c| (c["state"].as_str().unwrap(), c["issued_by"].as_str().unwrap()))
         .collect();
     assert_eq!(zhang, [("unused", "li-lead"), ("used", "office")], "the new phone's code, then the one used");
+    let shared: Vec<(i64, i64)> = codes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["username"].is_null())
+        .map(|c| (c["used"].as_i64().unwrap(), c["uses"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(shared, [(1, 1)], "the team's shared code enrolled wang's phone, and no more");
     let audit = ok(&office, &["audit", "--format", "json"], None);
     for action in ["territory.import", "team.create", "user.create", "grid.assign", "device.enrol", "device.revoke"] {
         assert!(audit.contains(&format!("\"{action}\"")), "{action} not audited: {audit}");

@@ -233,6 +233,13 @@ fn a_code_enrols_through_a_team_hub() {
             (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
         })
     };
+    // The app asks the hub what the code is for first; the hub asks the server.
+    let found: Value = rt.block_on(async {
+        let body = serde_json::json!({ "code": issued[0]["code"] });
+        let url = format!("{}/api/v1/enrolment-codes/lookup", hub.url);
+        reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
+    });
+    assert_eq!(found["members"], serde_json::json!(["vol2"]), "{found}");
     let (status, reply) = enrol();
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["username"], "vol2");
@@ -295,4 +302,74 @@ fn a_device_reports_its_app_and_unsent_records_after_a_sync() {
         report(session["token"].as_str().unwrap(), serde_json::json!({ "app_version": "x", "unsent": 0 }));
     assert_eq!(status, 401);
     assert_eq!(listed("app_version"), "web 0.1.0");
+}
+
+/// One code a team's volunteers share, for a number of phones: the phone asks what the code is for (the team's
+/// volunteers, never its lead), the volunteer names themself, and the code stops at its number of phones.
+#[test]
+fn a_teams_shared_code_enrols_its_volunteers_up_to_its_number_of_phones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let town = setup(tmp.path());
+    let (office, url) = (&town.office, &town.server.url);
+    let err = fails(office, &["enrolment", "issue", "--team", "east", "--shared", "0"], None);
+    assert!(err.contains("uses must be between 1 and 500"), "{err}");
+    let issued = json(office, &["enrolment", "issue", "--team", "east", "--shared", "2"]);
+    let code = issued[0]["code"].as_str().unwrap().to_string();
+    assert_eq!(
+        (issued[0]["username"].clone(), issued[0]["team"].clone(), issued[0]["uses"].clone()),
+        (Value::Null, "east".into(), 2.into())
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let look_up = |code: &str| {
+        rt.block_on(async {
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/api/v1/enrolment-codes/lookup"))
+                .json(&serde_json::json!({ "code": code }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        })
+    };
+    let (status, found) = look_up(&code);
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found, serde_json::json!({ "kind": "team", "team": "east", "members": ["vol", "vol2"] }));
+
+    // No name, a name of another team, the lead: refused, and no use taken.
+    let phone = |name: &str| tmp.path().join(name);
+    let err = fails(&phone("p0"), &["field", "login", "--server", url, "--code", &code], None);
+    assert!(err.contains("choose whose phone this is"), "{err}");
+    for other in ["wes", "lead"] {
+        let err = fails(&phone("p0"), &["field", "login", "--server", url, "--code", &code, "--member", other], None);
+        assert!(err.contains("does not enrol that person"), "{other}: {err}");
+    }
+    assert_eq!(codes(office)[0]["used"], 0);
+
+    ok(&phone("p1"), &["field", "login", "--server", url, "--code", &code, "--member", "vol"], None);
+    ok(&phone("p1"), &["field", "sync"], None);
+    ok(&phone("p2"), &["field", "login", "--server", url, "--code", &code, "--member", "vol2"], None);
+    let err = fails(&phone("p3"), &["field", "login", "--server", url, "--code", &code, "--member", "vol"], None);
+    assert!(err.contains("used already"), "{err}");
+    let listed = &codes(office)[0];
+    assert_eq!(
+        (listed["used"].clone(), listed["uses"].clone(), listed["state"].clone()),
+        (2.into(), 2.into(), "used".into())
+    );
+    assert_eq!(look_up(&code).1["error"]["code"], "enrolment_code_used");
+
+    // A person's code says whose it is.
+    let personal = json(office, &["enrolment", "issue", "--user", "vol"]);
+    let (_, found) = look_up(personal[0]["code"].as_str().unwrap());
+    assert_eq!(found, serde_json::json!({ "kind": "person", "team": null, "members": ["vol"] }));
+    // A new shared code withdraws the team's earlier one that had phones left.
+    let first = json(office, &["enrolment", "issue", "--team", "east", "--shared", "5"]);
+    json(office, &["enrolment", "issue", "--team", "east", "--shared", "5"]);
+    assert_eq!(look_up(first[0]["code"].as_str().unwrap()).1["error"]["code"], "enrolment_code_withdrawn");
+    // A lead issues a shared code for their own team only.
+    let lead = tmp.path().join("lead");
+    ok(&lead, &["login", "--server", url, "--username", "lead", "--password-stdin"], Some(&pw()));
+    let err = fails(&lead, &["enrolment", "issue", "--team", "west", "--shared", "3"], None);
+    assert!(err.contains("own team"), "{err}");
+    json(&lead, &["enrolment", "issue", "--team", "east", "--shared", "3"]);
 }

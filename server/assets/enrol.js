@@ -1,6 +1,7 @@
 // Enrolment sheets: the office (any team) or a lead (their own) issues one-time enrolment codes and prints them
-// as an A4 sheet, one QR code per volunteer; the phone's camera opens the field app straight into enrolment. The
-// codes of the last 30 days are listed with their state, and an unused one can be withdrawn.
+// as an A4 sheet, one QR code per volunteer, or one code a team's volunteers share for a number of phones (each
+// taps their name); the phone's camera opens the field app straight into enrolment. The codes of the last 30 days
+// are listed with their state, and one with uses left can be withdrawn.
 "use strict";
 
 registerView("enrolment", {
@@ -9,6 +10,9 @@ registerView("enrolment", {
   text: {
     zh: {
       enrolment: "扫码登记", enrolmentTitle: "手机扫码登记", enrolTeam: "队伍（整队每人一个码）",
+      enrolKind: "登记码", enrolPerPerson: "每人一个码", enrolShared: "全队共用一个码（每人点选自己的名字）",
+      enrolUses: "共用码可登记的手机数", enrolSharedCard: "全队共用 · 可登记 {0} 部手机", enrolTeamVolunteers: "（全队志愿者）",
+      enrolUsed: "已用 {0}/{1}",
       enrolUsers: "或指定用户名（用逗号分隔）", enrolHours: "有效时长（小时，1–72）", enrolAddress: "手机打开的地址",
       enrolAddressHelp: "一般是本服务器的地址；在没有网络的驻地由队长中转时，填写中转设备的地址（如 https://192.168.1.20:8090）。",
       enrolIssue: "生成登记表", enrolIssuing: "正在生成…", enrolSheetTitle: "手机登记表", enrolPrint: "打印登记表",
@@ -21,6 +25,9 @@ registerView("enrolment", {
     },
     en: {
       enrolment: "Enrolment", enrolmentTitle: "Enrol phones by QR code", enrolTeam: "Team (a code for each member)",
+      enrolKind: "Codes", enrolPerPerson: "One code per person", enrolShared: "One code the team shares (each taps their name)",
+      enrolUses: "Phones the shared code may enrol", enrolSharedCard: "shared by the team · up to {0} phones", enrolTeamVolunteers: "(the team's volunteers)",
+      enrolUsed: "{0} of {1} used",
       enrolUsers: "Or usernames (comma-separated)", enrolHours: "Valid for (hours, 1–72)", enrolAddress: "Address phones open",
       enrolAddressHelp: "Usually this server's address; for a base without internet served by a lead's hub, the hub's address (e.g. https://192.168.1.20:8090).",
       enrolIssue: "Make the sheet", enrolIssuing: "Making…", enrolSheetTitle: "Phone enrolment sheet", enrolPrint: "Print the sheet",
@@ -40,15 +47,23 @@ registerView("enrolment", {
 async function enrolmentView() {
   const codes = await api("/api/v1/enrolment-codes");
   const lead = session.role === "lead";
-  const rows = codes.map((c) => `<tr data-code="${esc(c.id)}" data-state="${esc(c.state)}">
-    <td>${esc(c.username)}</td><td>${esc(c.team || "")}</td><td>${esc(c.issued_by)}</td><td>${when(c.issued_at)}</td>
-    <td>${when(c.expires_at)}</td><td>${t("st_" + c.state)}</td>
-    <td>${c.state === "unused" ? `<button type="button" data-withdraw="${esc(c.id)}" data-owner="${esc(c.username)}"
-      aria-label="${t("enrolWithdraw")} ${esc(c.username)}">${t("enrolWithdraw")}</button>` : ""}</td></tr>`).join("");
+  const rows = codes.map((c) => {
+    const who = c.username ?? `${c.team || ""} ${t("enrolTeamVolunteers")}`;
+    const state = t("st_" + c.state) + (c.uses > 1 ? ` · ${fill("enrolUsed", c.used, c.uses)}` : "");
+    return `<tr data-code="${esc(c.id)}" data-state="${esc(c.state)}" data-used="${c.used}" data-uses="${c.uses}">
+    <td>${esc(who)}</td><td>${esc(c.team || "")}</td><td>${esc(c.issued_by)}</td><td>${when(c.issued_at)}</td>
+    <td>${when(c.expires_at)}</td><td>${state}</td>
+    <td>${c.state === "unused" ? `<button type="button" data-withdraw="${esc(c.id)}" data-owner="${esc(who)}"
+      aria-label="${t("enrolWithdraw")} ${esc(who)}">${t("enrolWithdraw")}</button>` : ""}</td></tr>`;
+  }).join("");
   return `<h2 id="view-title" tabindex="-1">${t("enrolmentTitle")}</h2>
     <form id="enrol-issue" class="no-print">
       <label for="enrol-team">${t("enrolTeam")}</label>
       <input id="enrol-team" name="team" value="${esc(lead ? session.team || "" : "")}" ${lead ? "readonly" : ""}>
+      <label for="enrol-kind">${t("enrolKind")}</label>
+      <select id="enrol-kind"><option value="person">${t("enrolPerPerson")}</option><option value="shared">${t("enrolShared")}</option></select>
+      <label for="enrol-uses">${t("enrolUses")}</label>
+      <input id="enrol-uses" name="uses" type="number" min="1" max="500" value="10" disabled>
       <label for="enrol-users">${t("enrolUsers")}</label>
       <input id="enrol-users" name="users" autocapitalize="off">
       <label for="enrol-hours">${t("enrolHours")}</label>
@@ -68,8 +83,9 @@ async function enrolmentView() {
 
 /** One card per code: name, team, the QR code (an SVG the server drew), the code as text and its expiry. */
 function sheetHtml(entries) {
-  const cards = entries.map((e) => `<article class="enrol-card" data-username="${esc(e.username)}" data-url="${esc(e.url)}">
-    <h4>${esc(e.username)}${e.team ? ` · ${esc(e.team)}` : ""}</h4>
+  const cards = entries.map((e) => `<article class="enrol-card" data-username="${esc(e.username ?? "")}" data-team="${esc(e.team ?? "")}"
+    data-uses="${e.uses}" data-url="${esc(e.url)}">
+    <h4>${e.username ? `${esc(e.username)}${e.team ? ` · ${esc(e.team)}` : ""}` : `${esc(e.team)} · ${fill("enrolSharedCard", e.uses)}`}</h4>
     <div class="qr" role="img" aria-label="QR ${esc(e.username)}">${e.qr_svg}</div>
     <p>${t("enrolCodeLabel")}: <code>${esc(e.code)}</code></p>
     <p class="sub">${t("enrolValidUntil")} ${when(e.expires_at)}</p></article>`).join("");
@@ -80,14 +96,22 @@ function sheetHtml(entries) {
 }
 
 function wireEnrolment() {
+  // A shared code is a team's: the names field gives way to the number of phones.
+  $("enrol-kind").addEventListener("change", () => {
+    const shared = $("enrol-kind").value === "shared";
+    $("enrol-uses").disabled = !shared;
+    $("enrol-users").disabled = shared;
+  });
   $("enrol-issue").addEventListener("submit", async (e) => {
     e.preventDefault();
     const team = $("enrol-team").value.trim();
-    const usernames = $("enrol-users").value.split(/[,，\s]+/).map((u) => u.trim()).filter(Boolean);
+    const shared = $("enrol-kind").value === "shared";
+    const usernames = shared ? [] : $("enrol-users").value.split(/[,，\s]+/).map((u) => u.trim()).filter(Boolean);
     if (!team && !usernames.length) { $("enrol-result").textContent = t("enrolNeedWho"); return; }
     const body = { hours: Number($("enrol-hours").value), address: $("enrol-address").value.trim() };
     // Names given win over the team (a lead's team is always filled in).
     if (usernames.length) body.usernames = usernames; else body.team = team;
+    if (shared) body.shared_uses = Number($("enrol-uses").value);
     const button = e.submitter || $("enrol-issue").querySelector("button");
     button.disabled = true;
     $("enrol-result").textContent = t("enrolIssuing");

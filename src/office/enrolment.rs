@@ -11,8 +11,9 @@ use serde_json::json;
 #[derive(Serialize, Deserialize)]
 struct Issued {
     id: String,
-    username: String,
+    username: Option<String>,
     team: Option<String>,
+    uses: i64,
     code: String,
     expires_at: i64,
     url: String,
@@ -21,8 +22,10 @@ struct Issued {
 #[derive(Serialize, Deserialize)]
 struct Listed {
     id: String,
-    username: String,
+    username: Option<String>,
     team: Option<String>,
+    uses: i64,
+    used: i64,
     issued_by: String,
     issued_at: i64,
     expires_at: i64,
@@ -31,9 +34,11 @@ struct Listed {
     state: String,
 }
 
-/// Who the codes are for: a whole team's members, or named people.
+/// Who the codes are for: a whole team's members (a code each), a team's volunteers sharing one code for a
+/// number of phones, or named people.
 pub enum For<'a> {
     Team(&'a str),
+    Shared { team: &'a str, uses: i64 },
     Users(&'a [String]),
 }
 
@@ -49,18 +54,22 @@ pub async fn issue(
     let address = address.unwrap_or(&session.server);
     let body = match who {
         For::Team(team) => json!({ "team": team, "hours": hours, "address": address }),
+        For::Shared { team, uses } => {
+            json!({ "team": team, "shared_uses": uses, "hours": hours, "address": address })
+        }
         For::Users(users) => json!({ "usernames": users, "hours": hours, "address": address }),
     };
     let issued: Vec<Issued> = api.json(api.request(Method::POST, "/api/v1/enrolment-codes").json(&body)).await?;
     let report = Report {
         title: "Enrolment codes (shown once: print or hand them out now)".into(),
-        header: names(&["user", "team", "code", "valid until", "address"]),
+        header: names(&["user", "team", "phones", "code", "valid until", "address"]),
         rows: issued
             .iter()
             .map(|c| {
                 vec![
-                    Cell::Text(c.username.clone()),
+                    Cell::Text(c.username.clone().unwrap_or_else(|| "(the team's volunteers)".into())),
                     Cell::Text(c.team.clone().unwrap_or_default()),
+                    Cell::Int(c.uses as u64),
                     Cell::Text(c.code.clone()),
                     time_cell(Some(c.expires_at)),
                     Cell::Text(c.url.clone()),
@@ -77,14 +86,15 @@ pub async fn list(profile: &field::profile::Profile, format: Format) -> Result<(
     let codes: Vec<Listed> = api.json(api.request(Method::GET, "/api/v1/enrolment-codes")).await?;
     let report = Report {
         title: "Enrolment codes of the last 30 days".into(),
-        header: names(&["id", "user", "team", "issued by", "issued", "valid until", "state", "device"]),
+        header: names(&["id", "user", "team", "phones", "issued by", "issued", "valid until", "state", "last device"]),
         rows: codes
             .iter()
             .map(|c| {
                 vec![
                     Cell::Text(c.id.clone()),
-                    Cell::Text(c.username.clone()),
+                    Cell::Text(c.username.clone().unwrap_or_else(|| "(the team's volunteers)".into())),
                     Cell::Text(c.team.clone().unwrap_or_default()),
+                    Cell::Text(format!("{} of {}", c.used, c.uses)),
                     Cell::Text(c.issued_by.clone()),
                     time_cell(Some(c.issued_at)),
                     time_cell(Some(c.expires_at)),

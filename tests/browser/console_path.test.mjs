@@ -113,7 +113,7 @@ try {
   await office.press("#tg-new-name", "Enter");
   await office.waitForSelector('#teams tr[data-team="一队"]');
   await open(office, "people", "#people");
-  for (const [name, role] of [["li-lead", "lead"], ["zhang", "volunteer"]]) {
+  for (const [name, role] of [["li-lead", "lead"], ["zhang", "volunteer"], ["wang", "volunteer"]]) {
     await office.fill("#pp-new-name", name);
     await office.fill("#pp-new-password", "a volunteer's password");
     await office.selectOption("#pp-new-role", role);
@@ -150,7 +150,7 @@ try {
   const cards = await office.$$eval(".enrol-card", (els) => els.map((el) => ({
     username: el.dataset.username, url: el.dataset.url, qr: !!el.querySelector(".qr svg"), code: el.querySelector("code").textContent,
   })));
-  assert.deepEqual(cards.map((c) => c.username), ["li-lead", "zhang"]);
+  assert.deepEqual(cards.map((c) => c.username), ["li-lead", "wang", "zhang"]);
   for (const c of cards) {
     assert.ok(c.qr, `a QR code for ${c.username}`);
     assert.equal(c.url, `${base}/field/#/enrol/${c.code}`);
@@ -170,6 +170,8 @@ try {
   await phone.waitForSelector("#enrol-code");
   assert.equal(await phone.textContent("#enrol-code"), zhang.code);
   assert.equal(await phone.locator("#enrol-form input[type=password]").count(), 0, "no password asked");
+  await phone.waitForSelector("#enrol-person");
+  assert.equal(await phone.textContent("#enrol-person strong"), "zhang", "the app says whose code it is");
   await shot(phone, "phone-enrol");
   await checkAccessibility(phone, "phone: enrolment by code");
   await phone.getByRole("button", { name: "登记" }).click();
@@ -186,12 +188,40 @@ try {
   await shot(phone, "phone-visit");
   await checkAccessibility(phone, "phone: a grid's places");
 
-  // 6. The same code again, on another phone: refused, with why.
+  // 6. The same code again, on another phone: the app says at once that it was used, and offers nothing to tap.
   const second = watch(await (await browser.newContext({ viewport: { width: 360, height: 740 } })).newPage());
   await second.goto(zhang.url);
-  await second.getByRole("button", { name: "登记" }).click();
   await second.waitForFunction(() => /已经用过/.test(document.getElementById("enrol-message")?.textContent || ""));
   result.second_phone_message = await second.textContent("#enrol-message");
+  assert.equal(await second.isDisabled("#enrol-form button[type=submit]"), true);
+
+  // 6b. One code the team shares, for one phone: wang's phone shows the team's volunteers (not its lead), wang
+  // taps his name, then Enrol; the code then enrols nothing more.
+  await office.getByRole("link", { name: "总览" }).click();
+  await open(office, "enrolment", "#enrol-issue");
+  assert.equal(await office.locator(".enrol-card").count(), 0, "the earlier sheet is not shown again");
+  await office.fill("#enrol-team", "一队");
+  await office.selectOption("#enrol-kind", "shared");
+  await office.fill("#enrol-uses", "1");
+  await office.click("#enrol-issue button[type=submit]");
+  await office.waitForSelector('#enrol-sheet .enrol-card[data-username=""][data-uses="1"][data-team="一队"]');
+  const sharedUrl = await office.getAttribute("#enrol-sheet .enrol-card", "data-url");
+  assert.deepEqual(await decodeSheet(office), [sharedUrl]);
+  await shot(office, "enrolment-shared");
+  const wang = watch(await (await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true })).newPage());
+  await wang.goto(sharedUrl);
+  await wang.waitForSelector("#enrol-members");
+  const names = await wang.$$eval("#enrol-members input", (inputs) => inputs.map((i) => i.value));
+  assert.deepEqual(names, ["wang", "zhang"], "the team's volunteers, not its lead");
+  await shot(wang, "phone-shared-code");
+  await checkAccessibility(wang, "phone: a team's shared code");
+  await wang.getByLabel("wang").check();
+  await wang.getByRole("button", { name: "登记" }).click();
+  await wang.waitForSelector("#grids .card", { timeout: 30_000 });
+  const third = watch(await (await browser.newContext({ viewport: { width: 360, height: 740 } })).newPage());
+  await third.goto(sharedUrl);
+  await third.waitForFunction(() => /已经用过/.test(document.getElementById("enrol-message")?.textContent || ""));
+  assert.equal(await third.isDisabled("#enrol-form button[type=submit]"), true, "nothing to enrol with");
 
   // 7. The office's overview counts the visit; the devices page shows the phone, its app and nothing unsent.
   await office.goto(base + "/#/");

@@ -39,10 +39,11 @@ struct EnrolReply {
     server_key: Option<String>,
 }
 
-/// What a device enrols with: the volunteer's username and password, or a one-time code from an enrolment sheet.
+/// What a device enrols with: the volunteer's username and password, or a one-time code from an enrolment sheet
+/// (with a team's shared code, the volunteer's name among its members).
 pub enum Enrolment<'a> {
     Password { username: &'a str, password: &'a str },
-    Code(&'a str),
+    Code { code: &'a str, member: Option<&'a str> },
 }
 
 pub async fn login(profile: &Profile, server: &str, enrolment: Enrolment<'_>, name: &str) -> Result<()> {
@@ -74,7 +75,9 @@ pub async fn login(profile: &Profile, server: &str, enrolment: Enrolment<'_>, na
         Enrolment::Password { username, password } => json!({
             "username": username, "password": password, "device_name": name, "public_key": key.public().to_hex()
         }),
-        Enrolment::Code(code) => json!({ "code": code, "device_name": name, "public_key": key.public().to_hex() }),
+        Enrolment::Code { code, member } => json!({
+            "code": code, "member": member, "device_name": name, "public_key": key.public().to_hex()
+        }),
     };
     let reply: EnrolReply = api.json(api.request(Method::POST, "/api/v1/devices").json(&body)).await?;
     // A code names its person only in the reply: someone else's unsent visits stay, and this enrolment is not

@@ -1,12 +1,13 @@
-//! Enrolment at a team hub: the field web app, loaded from the hub, enrols at its own address, and the hub passes
-//! the request to the server unchanged and the server's answer back. Only the server can enrol a device (it
+//! Enrolment at a team hub: the field web app, loaded from the hub, enrols at its own address (and looks up an
+//! enrolment code there first), and the hub passes the request to the server unchanged and the server's answer
+//! back. Only the server can enrol a device (it
 //! assigns the actor and signs the token), so this works only while the hub can reach it.
 
 use super::error::ApiError;
 use super::exchange::Hub;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -22,13 +23,14 @@ static UPSTREAM: LazyLock<reqwest::Client> = LazyLock::new(|| {
         .expect("HTTP client")
 });
 
-/// `POST /api/v1/devices` at the hub: forwarded to the server the lead's profile is enrolled with.
-pub async fn forward_enrolment(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /api/v1/devices` and `POST /api/v1/enrolment-codes/lookup` at the hub: forwarded to the same path of
+/// the server the lead's profile is enrolled with.
+pub async fn forward_enrolment(State(hub): State<Arc<Hub>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let server = hub.device.server.trim_end_matches('/');
     let content_type =
         headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/json"));
     let sent = UPSTREAM
-        .post(format!("{server}/api/v1/devices"))
+        .post(format!("{server}{}", uri.path()))
         .header(header::CONTENT_TYPE, content_type)
         .body(body)
         .send()

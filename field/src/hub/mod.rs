@@ -54,6 +54,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/api/v1/sync", post(sync_handler))
         .route("/api/v1/devices", post(enrol::forward_enrolment).layer(DefaultBodyLimit::max(enrol::MAX_ENROL_BODY)))
+        .route(
+            "/api/v1/enrolment-codes/lookup",
+            post(enrol::forward_enrolment).layer(DefaultBodyLimit::max(enrol::MAX_ENROL_BODY)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/hub/trust", get(trust_handler))
         .route(

@@ -1,13 +1,15 @@
-//! One-time enrolment codes: the office (any volunteer or lead) or a lead (their own team's) issues a code per
-//! person, printed on an enrolment sheet as a QR code; the phone enrols with the code instead of a username and
-//! password. A code is bound to its person, expires within hours, works once, can be revoked, and only its digest
-//! is stored. Issuing a new code for a person revokes their earlier unused ones.
+//! One-time enrolment codes: the office (for anyone) or a lead (for their own team) issues a code per person, or
+//! one code a whole team shares for a number of phones, printed on an enrolment sheet as QR codes; the phone
+//! enrols with the code instead of a username and password (with a team's code, the volunteer taps their name).
+//! A code is bound to its person or team, expires within hours, works once (a team's: its number of times), can
+//! be revoked, and only its digest is stored. A new code for a person (or a team's new shared code) revokes the
+//! earlier ones that had uses left.
 
 use crate::accounts::people::{self, UserRecord};
 use crate::accounts::tokens::{token_digest, Role};
 use crate::refusal::Refusal;
 use crate::store::db::{now_ms, Db};
-use crate::store::enrolment_codes::{self, NewCode};
+use crate::store::enrolment_codes::{self, Holder, NewCode};
 use crate::store::StoreResult;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -16,20 +18,26 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_HOURS: i64 = 24;
 /// The longest a code may work: a printed sheet left lying about stops being a key within days.
 pub const MAX_HOURS: i64 = 72;
-/// The most codes one request issues (a large team's sheet).
+/// The most codes one request issues (a large team's sheet), and the most phones a team's shared code enrols.
 pub const MAX_PER_REQUEST: usize = 500;
 
 /// Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is not mistaken.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// 20 characters of 5 bits: 100 random bits, beyond guessing even without the login limits.
 const CODE_CHARS: usize = 20;
+/// Who a team's shared code enrols: its volunteers (a lead's phone serves as the team's hub, so it has a code of
+/// its own).
+const SHARED_CODE_ROLES: &[&str] = &["volunteer"];
 
 /// A code as issued: the only time the code itself is seen.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct IssuedCode {
     pub id: String,
-    pub username: String,
+    /// A person's code: that person; a team's shared code: none.
+    pub username: Option<String>,
     pub team: Option<String>,
+    /// How many phones it may enrol.
+    pub uses: i64,
     /// The code as printed: four groups of five characters.
     pub code: String,
     pub expires_at: i64,
@@ -39,16 +47,29 @@ pub struct IssuedCode {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct CodeInfo {
     pub id: String,
-    pub username: String,
+    pub username: Option<String>,
     pub team: Option<String>,
+    pub uses: i64,
+    pub used: i64,
     pub issued_by: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The last phone enrolled with it.
     pub used_at: Option<i64>,
     pub device_id: Option<String>,
     pub revoked_at: Option<i64>,
-    /// `unused`, `used`, `revoked` or `expired`, as of the listing.
+    /// `unused` (uses left), `used` (none left), `revoked` or `expired`, as of the listing.
     pub state: String,
+}
+
+/// What a code is for, as the phone is told before it enrols: a person (to confirm), or a team (to choose a
+/// name from its volunteers).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CodeLookup {
+    /// `person` or `team`.
+    pub kind: String,
+    pub team: Option<String>,
+    pub members: Vec<String>,
 }
 
 /// A new random code, formatted for print.
@@ -75,11 +96,16 @@ fn code_digest(code: &str) -> String {
     token_digest(&normalise(code))
 }
 
-/// Issues a code for each named person, valid for `hours`, in one transaction: all or none.
-pub async fn issue(db: &Db, issuer: &str, users: &[UserRecord], hours: i64) -> Result<Vec<IssuedCode>, Refusal> {
+fn checked_hours(hours: i64) -> Result<i64, Refusal> {
     if !(1..=MAX_HOURS).contains(&hours) {
         return Err(Refusal::invalid(format!("hours must be between 1 and {MAX_HOURS}, not {hours}")));
     }
+    Ok(now_ms() + hours * 3_600_000)
+}
+
+/// Issues a code for each named person, valid for `hours`, in one transaction: all or none.
+pub async fn issue(db: &Db, issuer: &str, users: &[UserRecord], hours: i64) -> Result<Vec<IssuedCode>, Refusal> {
+    let expires_at = checked_hours(hours)?;
     if users.is_empty() {
         return Err(Refusal::invalid("name at least one volunteer (or a team with members) to issue codes for"));
     }
@@ -99,27 +125,48 @@ pub async fn issue(db: &Db, issuer: &str, users: &[UserRecord], hours: i64) -> R
         }
     }
     let now = now_ms();
-    let expires_at = now + hours * 3_600_000;
     let (_gate, mut tx) = db.begin_write().await?;
     let mut issued = Vec::with_capacity(users.len());
     for u in users {
         let code = new_code();
         let id = uuid::Uuid::now_v7().to_string();
         let digest = code_digest(&code);
-        let row =
-            NewCode { id: &id, code_hash: &digest, user_id: &u.id, issued_by: issuer, issued_at: now, expires_at };
+        let holder = Holder::Person(&u.id);
+        let row = NewCode { id: &id, code_hash: &digest, holder, issued_by: issuer, issued_at: now, expires_at };
         enrolment_codes::insert_replacing(&mut tx, row).await?;
-        issued.push(IssuedCode { id, username: u.username.clone(), team: u.team.clone(), code, expires_at });
+        let (username, team) = (Some(u.username.clone()), u.team.clone());
+        issued.push(IssuedCode { id, username, team, uses: 1, code, expires_at });
     }
     tx.commit().await?;
     Ok(issued)
 }
 
-/// The people of a team a sheet is printed for: its active volunteers and leads, by username.
+/// Issues one code the team's volunteers share, for up to `uses` phones, valid for `hours`.
+pub async fn issue_shared(db: &Db, issuer: &str, team: &str, uses: i64, hours: i64) -> Result<IssuedCode, Refusal> {
+    let expires_at = checked_hours(hours)?;
+    if !(1..=MAX_PER_REQUEST as i64).contains(&uses) {
+        return Err(Refusal::invalid(format!("uses must be between 1 and {MAX_PER_REQUEST}, not {uses}")));
+    }
+    people::team_must_exist(db, team).await?;
+    if enrolment_codes::active_members(db, team, SHARED_CODE_ROLES).await?.is_empty() {
+        return Err(Refusal::invalid(format!("team {team} has no active volunteers to enrol")));
+    }
+    let (code, id) = (new_code(), uuid::Uuid::now_v7().to_string());
+    let digest = code_digest(&code);
+    let (_gate, mut tx) = db.begin_write().await?;
+    let holder = Holder::Team { team, uses };
+    let now = now_ms();
+    let row = NewCode { id: &id, code_hash: &digest, holder, issued_by: issuer, issued_at: now, expires_at };
+    enrolment_codes::insert_replacing(&mut tx, row).await?;
+    tx.commit().await?;
+    Ok(IssuedCode { id, username: None, team: Some(team.to_string()), uses, code, expires_at })
+}
+
+/// The people of a team a sheet of personal codes is printed for: its active volunteers and leads.
 pub async fn enrollable_members(db: &Db, team: &str) -> Result<Vec<UserRecord>, Refusal> {
     people::team_must_exist(db, team).await?;
     let mut users = Vec::new();
-    for username in enrolment_codes::enrollable_members(db, team).await? {
+    for username in enrolment_codes::active_members(db, team, &["volunteer", "lead"]).await? {
         users.extend(people::find_user(db, &username).await?);
     }
     Ok(users)
@@ -134,6 +181,10 @@ pub enum CodeProblem {
     Withdrawn,
     Expired,
     AccountDisabled,
+    /// A team's code, and no name chosen.
+    ChooseMember,
+    /// A name that the code does not enrol (not a volunteer of its team, or not its person).
+    NotAMember,
 }
 
 impl CodeProblem {
@@ -144,6 +195,8 @@ impl CodeProblem {
             CodeProblem::Withdrawn => "enrolment_code_withdrawn",
             CodeProblem::Expired => "enrolment_code_expired",
             CodeProblem::AccountDisabled => "account_disabled",
+            CodeProblem::ChooseMember => "enrolment_choose_member",
+            CodeProblem::NotAMember => "enrolment_not_a_member",
         }
     }
 
@@ -154,30 +207,79 @@ impl CodeProblem {
             CodeProblem::Withdrawn => "this enrolment code was withdrawn: use the newest sheet, or ask for one",
             CodeProblem::Expired => "this enrolment code has expired: ask the office or your lead for a new one",
             CodeProblem::AccountDisabled => "this account is disabled; ask the office",
+            CodeProblem::ChooseMember => "this is a team's enrolment code: choose whose phone this is (\"member\")",
+            CodeProblem::NotAMember => "this enrolment code does not enrol that person: choose a volunteer of its team",
         }
     }
 }
 
-/// The person a code enrols and the code's id, if the code is one that still works, or why it does not. The
-/// code is claimed only with the device that uses it (`people::enrol_device_claiming`).
-pub async fn redeemable(db: &Db, code: &str) -> Result<Result<(String, UserRecord), CodeProblem>, Refusal> {
-    let Some((id, username, expires_at, used_at, revoked_at)) =
+/// A stored code that still works: its id, and its person or its team.
+enum Working {
+    Person(String, String),
+    Team(String, String),
+}
+
+async fn working(db: &Db, code: &str) -> Result<Result<Working, CodeProblem>, Refusal> {
+    let Some((id, username, team, expires_at, uses, used, revoked_at)) =
         enrolment_codes::by_hash(db, &code_digest(code)).await?
     else {
         return Ok(Err(CodeProblem::Unknown));
     };
-    let problem = if used_at.is_some() {
-        Some(CodeProblem::Used)
-    } else if revoked_at.is_some() {
-        Some(CodeProblem::Withdrawn)
-    } else if expires_at <= now_ms() {
-        Some(CodeProblem::Expired)
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
-        return Ok(Err(problem));
+    if revoked_at.is_some() {
+        return Ok(Err(CodeProblem::Withdrawn));
     }
+    if used >= uses {
+        return Ok(Err(CodeProblem::Used));
+    }
+    if expires_at <= now_ms() {
+        return Ok(Err(CodeProblem::Expired));
+    }
+    Ok(match (username, team) {
+        (Some(username), _) => Ok(Working::Person(id, username)),
+        (None, Some(team)) => Ok(Working::Team(id, team)),
+        (None, None) => Err(CodeProblem::Unknown),
+    })
+}
+
+/// What a working code is for, so that the phone can ask the volunteer the one thing it needs: nothing (a
+/// person's code names them), or their name among the team's volunteers.
+pub async fn look_up(db: &Db, code: &str) -> Result<Result<CodeLookup, CodeProblem>, Refusal> {
+    Ok(match working(db, code).await? {
+        Err(problem) => Err(problem),
+        Ok(Working::Person(_, username)) => {
+            Ok(CodeLookup { kind: "person".into(), team: None, members: vec![username] })
+        }
+        Ok(Working::Team(_, team)) => {
+            let members = enrolment_codes::active_members(db, &team, SHARED_CODE_ROLES).await?;
+            Ok(CodeLookup { kind: "team".into(), team: Some(team), members })
+        }
+    })
+}
+
+/// The person a code enrols (with a team's code, `member`, one of its volunteers) and the code's id, if the
+/// code is one that still works, or why it does not. A use of the code is taken only with the device that uses
+/// it (`people::enrol_device_claiming`).
+pub async fn redeemable(
+    db: &Db,
+    code: &str,
+    member: Option<&str>,
+) -> Result<Result<(String, UserRecord), CodeProblem>, Refusal> {
+    let (id, username) = match working(db, code).await? {
+        Err(problem) => return Ok(Err(problem)),
+        Ok(Working::Person(id, username)) => {
+            if member.is_some_and(|m| m != username) {
+                return Ok(Err(CodeProblem::NotAMember));
+            }
+            (id, username)
+        }
+        Ok(Working::Team(id, team)) => {
+            let Some(member) = member else { return Ok(Err(CodeProblem::ChooseMember)) };
+            if !enrolment_codes::active_members(db, &team, SHARED_CODE_ROLES).await?.iter().any(|m| m == member) {
+                return Ok(Err(CodeProblem::NotAMember));
+            }
+            (id, member.to_string())
+        }
+    };
     match people::find_user(db, &username).await? {
         None => Ok(Err(CodeProblem::Unknown)),
         Some(user) if user.disabled => Ok(Err(CodeProblem::AccountDisabled)),
@@ -191,8 +293,8 @@ pub async fn list(db: &Db, team: Option<&str>, days: i64) -> StoreResult<Vec<Cod
     let rows = enrolment_codes::list(db, team.unwrap_or(""), now - days * 86_400_000).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, username, team, issued_by, issued_at, expires_at, used_at, device_id, revoked_at)| {
-            let state = if used_at.is_some() {
+        .map(|(id, username, team, uses, used, issued_by, issued_at, expires_at, used_at, device_id, revoked_at)| {
+            let state = if used >= uses {
                 "used"
             } else if revoked_at.is_some() {
                 "revoked"
@@ -205,6 +307,8 @@ pub async fn list(db: &Db, team: Option<&str>, days: i64) -> StoreResult<Vec<Cod
                 id,
                 username,
                 team,
+                uses,
+                used,
                 issued_by,
                 issued_at,
                 expires_at,
@@ -217,12 +321,12 @@ pub async fn list(db: &Db, team: Option<&str>, days: i64) -> StoreResult<Vec<Cod
         .collect())
 }
 
-/// The team of a code's person: `None` if there is no such code.
+/// The team of a code (a team's, or its person's): `None` if there is no such code.
 pub async fn owner_team(db: &Db, id: &str) -> StoreResult<Option<Option<String>>> {
     enrolment_codes::owner_team(db, id).await
 }
 
-/// Revokes an unused code; false if it was used or revoked already.
+/// Revokes a code with uses left; false if it was used up or revoked already.
 pub async fn revoke(db: &Db, id: &str) -> StoreResult<bool> {
     enrolment_codes::revoke(db, id, now_ms()).await
 }

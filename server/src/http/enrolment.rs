@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/enrolment-codes", post(issue).layer(axum::middleware::map_response(super::no_store)).get(list))
         .route("/api/v1/enrolment-codes/{id}/revoke", post(revoke))
+        .route("/api/v1/enrolment-codes/lookup", post(look_up))
         .route("/api/v1/devices/status", post(report_status))
 }
 
@@ -57,6 +58,9 @@ pub struct EnrolRequest {
     /// A one-time enrolment code from a printed sheet, instead of a username and password.
     #[serde(default)]
     code: Option<String>,
+    /// With a team's shared code: whose phone this is (one of the team's volunteers).
+    #[serde(default)]
+    member: Option<String>,
     #[serde(default)]
     device_name: Option<String>,
     /// The device's Ed25519 public key (hex): changes it signs can travel through a hub.
@@ -92,7 +96,7 @@ pub async fn enrol(
     let name: String = request.device_name.unwrap_or_else(|| "device".into()).chars().take(100).collect();
     let (user, code_id) = match (request.code, request.username, request.password) {
         (Some(code), None, None) => {
-            let (code_id, user) = redeemable(&state, &code, addr).await?;
+            let (code_id, user) = redeemable(&state, &code, request.member.as_deref(), addr).await?;
             (user, Some(code_id))
         }
         (None, Some(username), Some(password)) => {
@@ -131,10 +135,15 @@ pub async fn enrol(
 
 /// A code's person, within the login limits of the caller's address: a wrong code counts as a failed login, so
 /// an address cannot try codes faster than it could try passwords.
-async fn redeemable(state: &AppState, code: &str, addr: IpAddr) -> ApiResult<(String, UserRecord)> {
+async fn redeemable(
+    state: &AppState,
+    code: &str,
+    member: Option<&str>,
+    addr: IpAddr,
+) -> ApiResult<(String, UserRecord)> {
     let key = format!("enrolment code {}", enrolment::normalise(code));
     let admission = throttle::admit(&state.db, state.login_throttle, &key, addr).await?;
-    match enrolment::redeemable(&state.db, code).await? {
+    match enrolment::redeemable(&state.db, code, member).await? {
         Ok(found) => {
             admission.succeeded(&state.db).await?;
             Ok(found)
@@ -147,9 +156,42 @@ async fn redeemable(state: &AppState, code: &str, addr: IpAddr) -> ApiResult<(St
     }
 }
 
-/// A refused code: 401, with a code of its own per reason (the field app says it in the volunteer's language).
+/// A refused code: 401, with a code of its own per reason (the field app says it in the volunteer's language);
+/// a team's code with no name, or a name it does not enrol, 400.
 fn code_refused(problem: CodeProblem) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, problem.code(), problem.message())
+    let status = match problem {
+        CodeProblem::ChooseMember | CodeProblem::NotAMember => StatusCode::BAD_REQUEST,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    ApiError::new(status, problem.code(), problem.message())
+}
+
+#[derive(Deserialize)]
+pub struct LookupRequest {
+    code: String,
+}
+
+/// What a code is for, before the phone enrols with it: a person's (their name, to confirm) or a team's (its
+/// volunteers' names, to choose from). Within the login limits, as enrolling is: a wrong code is a failure.
+async fn look_up(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Result<Json<LookupRequest>, JsonRejection>,
+) -> ApiResult<Json<enrolment::CodeLookup>> {
+    let request = json_body(body)?;
+    let key = format!("enrolment code {}", enrolment::normalise(&request.code));
+    let admission = throttle::admit(&state.db, state.login_throttle, &key, addr).await?;
+    match enrolment::look_up(&state.db, &request.code).await? {
+        Ok(found) => {
+            admission.succeeded(&state.db).await?;
+            Ok(Json(found))
+        }
+        Err(problem) => {
+            let detail = format!("from {addr}: {}", problem.message());
+            audit::record(&state.db, None, "enrolment.code.refused", &detail).await;
+            Err(code_refused(problem))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -157,9 +199,12 @@ pub struct IssueRequest {
     /// The people to issue codes for, by username.
     #[serde(default)]
     usernames: Vec<String>,
-    /// Or a whole team: its active volunteers and leads.
+    /// Or a whole team: a code for each of its active volunteers and leads, or, with `shared_uses`, one code its
+    /// volunteers share for that many phones.
     #[serde(default)]
     team: Option<String>,
+    #[serde(default)]
+    shared_uses: Option<i64>,
     #[serde(default)]
     hours: Option<i64>,
     /// The address phones open (the server's, or a team hub's at base), printed in each QR code.
@@ -184,6 +229,19 @@ async fn issue(
 ) -> ApiResult<(StatusCode, Json<Vec<IssuedSheetEntry>>)> {
     let request = json_body(body)?;
     let address = checked_address(&request.address)?;
+    let hours = request.hours.unwrap_or(DEFAULT_HOURS);
+    if let Some(uses) = request.shared_uses {
+        let Some(team) = request.team.as_deref().filter(|_| request.usernames.is_empty()) else {
+            return Err(ApiError::bad_request("a shared code is for a team: name the team, and no usernames"));
+        };
+        if session.0.role == Role::Lead && own_team(&state, &session).await? != team {
+            return Err(ApiError::forbidden("a lead issues enrolment codes for their own team only"));
+        }
+        let code = enrolment::issue_shared(&state.db, &session.0.usr, team, uses, hours).await?;
+        let detail = format!("shared code {} for team {team}, {uses} phones, until {}", code.id, code.expires_at);
+        audit::record(&state.db, Some(&session.0.usr), "enrolment.code.issue", &detail).await;
+        return Ok((StatusCode::CREATED, Json(vec![sheet_entry(&address, code)?])));
+    }
     let mut users: Vec<UserRecord> = match (&request.team, request.usernames.is_empty()) {
         (Some(team), true) => enrolment::enrollable_members(&state.db, team).await?,
         (None, false) => {
@@ -208,20 +266,21 @@ async fn issue(
             )));
         }
     }
-    let issued = enrolment::issue(&state.db, &session.0.usr, &users, request.hours.unwrap_or(DEFAULT_HOURS)).await?;
+    let issued = enrolment::issue(&state.db, &session.0.usr, &users, hours).await?;
     for code in &issued {
-        let detail = format!("code {} for {} until {}", code.id, code.username, code.expires_at);
+        let who = code.username.as_deref().unwrap_or_default();
+        let detail = format!("code {} for {who} until {}", code.id, code.expires_at);
         audit::record(&state.db, Some(&session.0.usr), "enrolment.code.issue", &detail).await;
     }
-    let entries = issued
-        .into_iter()
-        .map(|code| {
-            let url = format!("{address}/field/#/enrol/{}", code.code);
-            let qr_svg = qr_svg(&url)?;
-            Ok(IssuedSheetEntry { code, url, qr_svg })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+    let entries = issued.into_iter().map(|code| sheet_entry(&address, code)).collect::<ApiResult<Vec<_>>>()?;
     Ok((StatusCode::CREATED, Json(entries)))
+}
+
+/// A code's card on the sheet: the field app's address with the code, and that address as a QR code.
+fn sheet_entry(address: &str, code: IssuedCode) -> ApiResult<IssuedSheetEntry> {
+    let url = format!("{address}/field/#/enrol/{}", code.code);
+    let qr_svg = qr_svg(&url)?;
+    Ok(IssuedSheetEntry { code, url, qr_svg })
 }
 
 /// The address printed in the codes: an http(s) origin (scheme, host and port), nothing after it.

@@ -4,7 +4,7 @@
 import { A } from "./grid.js";
 import { Store } from "./store.js";
 import { State } from "./state.js";
-import { sync, enrol, CallError } from "./sync.js";
+import { sync, enrol, lookupCode, CallError } from "./sync.js";
 import { t, setLang, getLang } from "./i18n.js";
 import { h, $ } from "./dom.js";
 import * as screens from "./screens.js";
@@ -120,6 +120,7 @@ const ctx = {
     if (!app.gridUis.has(code)) app.gridUis.set(code, { filter: "all", search: "" });
     return app.gridUis.get(code);
   },
+  lookupCode,
   async enrol(input) {
     await enrol(app.state, input);
     navigator.storage?.persist?.();

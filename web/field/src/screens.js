@@ -21,11 +21,13 @@ function progress(rules, figures) {
 }
 
 /** Enrolment with a username and password, or, opened from an enrolment sheet's QR code, with its one-time
- * code: then the volunteer types nothing and taps once. */
+ * code: the app asks the server what the code is for first, then the volunteer taps once (a person's code) or taps
+ * their name, then once (a team's shared code); nothing is typed. */
 export function enrolScreen(ctx, code) {
   const fields = code
     ? [h("p", { class: "help", id: "enrol-code-help" }, t("enrolCodeHelp")),
-      h("p", {}, t("enrolCode"), " ", h("code", { id: "enrol-code" }, code))]
+      h("p", {}, t("enrolCode"), " ", h("code", { id: "enrol-code" }, code)),
+      h("div", { id: "enrol-who", "aria-live": "polite" }, t("enrolLooking"))]
     : [h("p", { class: "help" }, t("enrolHelp")),
       h("label", {}, t("username"), h("input", { name: "username", autocomplete: "username", required: true, autocapitalize: "off" })),
       h("label", {}, t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true }))];
@@ -33,23 +35,45 @@ export function enrolScreen(ctx, code) {
     h("h2", {}, t(code ? "enrolCodeTitle" : "enrolTitle")),
     ...fields,
     h("label", {}, t("deviceName"), h("input", { name: "device", value: t("deviceNameDefault") })),
-    h("button", { class: "big primary", type: "submit" }, t("enrol")),
+    h("button", { class: "big primary", type: "submit", disabled: !!code }, t("enrol")),
     h("p", { class: "message", role: "alert", id: "enrol-message" }),
     code ? h("a", { href: "#/enrol", id: "enrol-with-password" }, t("enrolWithPassword")) : null);
+  const button = form.querySelector("button");
+  const say = (err) => {
+    $("#enrol-message", form).textContent = err instanceof SigningUnavailable ? t(err.message === "https" ? "needsHttpsKey" : "noEd25519")
+      : err.unreachable ? t("enrolOffline") : err.status === 401 && !code ? t("wrongPassword")
+      : code && err.code && t(err.code) !== err.code ? t(err.code) : err.message;
+  };
+  if (code) {
+    ctx.lookupCode(code).then((found) => {
+      const who = $("#enrol-who", form);
+      if (found.kind === "team") {
+        // A team's code: the volunteer taps their own name.
+        $("#enrol-code-help", form).textContent = t("enrolSharedHelp");
+        who.replaceChildren(h("fieldset", { id: "enrol-members" },
+          h("legend", {}, t("enrolChooseName", { team: found.team })),
+          ...found.members.map((name) => h("label", { class: "choice" },
+            h("input", { type: "radio", name: "member", value: name, required: true }), " ", name))));
+      } else {
+        who.replaceChildren(h("p", { id: "enrol-person" }, t("enrolAs"), " ", h("strong", {}, found.members[0])));
+      }
+      button.disabled = false;
+    }, (err) => {
+      $("#enrol-who", form).textContent = "";
+      say(err);
+    });
+  }
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    const button = form.querySelector("button");
     button.disabled = true;
     $("#enrol-message", form).textContent = t("enrolling");
     try {
       const deviceName = data.get("device").trim();
-      await ctx.enrol(code ? { code, deviceName } : { username: data.get("username").trim(), password: data.get("password"), deviceName });
+      await ctx.enrol(code ? { code, member: data.get("member") || undefined, deviceName }
+        : { username: data.get("username").trim(), password: data.get("password"), deviceName });
     } catch (err) {
-      // A refused code says why (used, expired, withdrawn); a refused password only that it is wrong.
-      $("#enrol-message", form).textContent = err instanceof SigningUnavailable ? t(err.message === "https" ? "needsHttpsKey" : "noEd25519")
-        : err.unreachable ? t("enrolOffline") : err.status === 401 && !code ? t("wrongPassword")
-        : code && err.status === 401 && t(err.code) !== err.code ? t(err.code) : err.message;
+      say(err);
       button.disabled = false;
     }
   });

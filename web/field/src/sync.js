@@ -55,8 +55,18 @@ async function gzip(bytes) {
  * are set aside durably and recorded again under the new enrolment at the next sync, since the server accepts
  * only the new actor's changes.
  */
-/** Enrols the phone with a username and password, or with a one-time `code` from an enrolment sheet. */
-export async function enrol(state, { username, password, code, deviceName }) {
+/** What an enrolment code is for: `{ kind: "person" | "team", team, members }` (a person's name, or the team's
+ * volunteers to choose from). */
+export async function lookupCode(code) {
+  const resp = await call("/api/v1/enrolment-codes/lookup", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ code }),
+  });
+  return resp.json();
+}
+
+/** Enrols the phone with a username and password, or with a one-time `code` from an enrolment sheet (a team's
+ * shared code with the volunteer's name, `member`). */
+export async function enrol(state, { username, password, code, member, deviceName }) {
   await state.whenLoaded();
   const old = state.device;
   const pending = old ? state.pendingCount() : 0;
@@ -64,7 +74,7 @@ export async function enrol(state, { username, password, code, deviceName }) {
   const stranded = () => new CallError(`this phone holds ${pending} unsynced records by ${old.username}; sync them first`);
   if (!code && strands(username)) throw stranded();
   const key = await generateKeyPair();
-  const credentials = code ? { code } : { username, password };
+  const credentials = code ? { code, member } : { username, password };
   const resp = await call("/api/v1/devices", {
     method: "POST",
     headers: { "content-type": "application/json" },
