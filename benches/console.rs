@@ -42,9 +42,10 @@ const PEOPLE: &[&str] = &[
     "INSERT INTO assignments (grid_code, team, assigned_at)
      SELECT code, printf('team-%04d', CAST(substr(code, 2) AS INTEGER) % $2), 0 FROM areas
      WHERE kind = 'grid' AND CAST(substr(code, 2) AS INTEGER) % 10 <> 0",
-    "INSERT INTO enrolment_codes (id, code_hash, user_id, issued_by, issued_at, expires_at, used_at, device_id)
-     SELECT 'code-' || id, printf('%064d', CAST(substr(id, 4) AS INTEGER)), id, 'office', now - n,
-            now - n + 86400000, CASE WHEN n % 3 = 0 THEN NULL ELSE now - n + 3600000 END, 'dev-' || id
+    "INSERT INTO enrolment_codes (id, code_hash, user_id, uses, used, issued_by, issued_at, expires_at, used_at,
+                                  device_id)
+     SELECT 'code-' || id, printf('%064d', CAST(substr(id, 4) AS INTEGER)), id, 1, CASE WHEN (n / 60000) % 3 = 0 THEN 0 ELSE 1 END,
+            'office', now - n, now - n + 86400000, CASE WHEN (n / 60000) % 3 = 0 THEN NULL ELSE now - n + 3600000 END, 'dev-' || id
      FROM (SELECT id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now,
                   CAST(substr(id, 4) AS INTEGER) * 60000 AS n FROM users WHERE role = 'volunteer')",
     "INSERT INTO roster_entries (entry_id, area_code, position, duty, name, unit, post, phone, note, updated_by, updated_at)
