@@ -16,30 +16,9 @@ pub enum Format {
     Xlsx,
 }
 
-/// A cell of a report.
-#[derive(Debug, Clone)]
-pub enum Cell {
-    Text(String),
-    Int(u64),
-    /// A proportion 0..1, shown as a percentage in tables and spreadsheets.
-    Rate(f64),
-}
-
-impl Cell {
-    fn display(&self) -> String {
-        match self {
-            Cell::Text(s) => s.clone(),
-            Cell::Int(n) => n.to_string(),
-            Cell::Rate(r) => format!("{:.1}%", r * 100.0),
-        }
-    }
-    fn plain(&self) -> String {
-        match self {
-            Cell::Rate(r) => format!("{r:.4}"),
-            other => other.display(),
-        }
-    }
-}
+/// A cell of a report: the server's, so that a report exported here and one downloaded from the dashboard are
+/// the same workbook.
+pub use server::reports::sheet::Cell;
 
 /// Rows with a header, plus the same data as JSON values for `--format json`.
 pub struct Report {
@@ -92,29 +71,10 @@ pub fn write(report: &Report, format: Format, output: Option<&Path>) -> Result<(
 }
 
 fn write_xlsx(report: &Report, path: &Path) -> Result<()> {
-    use rust_xlsxwriter::{Format as XFormat, Workbook};
-    let mut wb = Workbook::new();
-    let ws = wb.add_worksheet();
-    let bold = XFormat::new().set_bold();
-    let percent = XFormat::new().set_num_format("0.0%");
-    for (c, h) in report.header.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, h.as_str(), &bold)?;
-    }
-    for (r, row) in report.rows.iter().enumerate() {
-        let r = r as u32 + 1;
-        for (c, cell) in row.iter().enumerate() {
-            let c = c as u16;
-            match cell {
-                Cell::Text(s) => ws.write_string(r, c, s)?,
-                Cell::Int(n) => ws.write_number(r, c, *n as f64)?,
-                Cell::Rate(x) => ws.write_number_with_format(r, c, *x, &percent)?,
-            };
-        }
-    }
-    ws.autofit();
+    let bytes = server::reports::sheet::xlsx(&report.header, &report.rows)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let mut out = Destination::open(Some(path))?;
-    let Destination::File { part, .. } = &mut out else { unreachable!("a file destination") };
-    wb.save_to_writer(part).with_context(|| format!("cannot write {}", path.display()))?;
+    out.write_all(&bytes)?;
     out.finish()
 }
 

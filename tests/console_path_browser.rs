@@ -52,6 +52,7 @@ fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
     let server = Server::start(&data);
     let file = tmp.path().join("太安镇.xlsx");
     workbook(&file);
+    let downloaded = tmp.path().join("monthly-downloaded.xlsx");
 
     let stdout = run_browser_script(
         "console_path.test.mjs",
@@ -59,6 +60,7 @@ fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
             ("DOORSTEP_URL", server.url.as_ref()),
             ("DOORSTEP_PASSWORD", PASSWORD.as_ref()),
             ("DOORSTEP_TERRITORY", file.as_ref()),
+            ("DOORSTEP_MONTHLY_XLSX", downloaded.as_ref()),
         ],
     );
     let result: Value = stdout
@@ -75,6 +77,24 @@ fn an_office_goes_from_an_empty_server_to_a_visit_in_the_browser() {
 
     // What the pages did is what the CLI sees.
     ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    // The monthly ranking downloaded from the page is the workbook the CLI exports, cell for cell.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let exported = tmp.path().join("monthly-cli.xlsx");
+    let out = exported.to_str().unwrap();
+    ok(&office, &["report", "monthly", "--month", &month, "--area", "T1", "--format", "xlsx", "--output", out], None);
+    let cells = |path: &Path| -> Vec<Vec<String>> {
+        use calamine::{Reader, Xlsx};
+        let mut book: Xlsx<_> = calamine::open_workbook(path).unwrap();
+        let range = book.worksheet_range_at(0).unwrap().unwrap();
+        range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    };
+    let (page, cli) = (cells(&downloaded), cells(&exported));
+    assert_eq!(page, cli, "the page's workbook is the CLI's");
+    assert_eq!(page.len(), 3, "a header and the two villages: {page:?}");
+    assert!(
+        page[0].contains(&"handbook".to_string()) && page.iter().any(|r| r.contains(&"龙凤村".to_string())),
+        "{page:?}"
+    );
     assert_eq!(figure(&coverage(&office, "village", None), "V1", "handbook"), (3, 1, 0), "zhang's visit counts");
     let devices: Value = serde_json::from_str(&ok(&office, &["device", "list", "--format", "json"], None)).unwrap();
     let phone = &devices.as_array().unwrap()[0];

@@ -14,7 +14,7 @@ const TEXT = {
     reached: "已覆盖", of: "／", excluded: "已不存在", area: "区域", code: "编码", rank: "名次", score: "综合覆盖率",
     change: "较上月", visits: "本月走访", laggard: "挂牌整治", ranking: "排名", progress: "近30天覆盖进度",
     children: "下级覆盖情况", places: "点位", kind: "类型", missing: "未完成", revisit: "需回访", done: "已完成",
-    lastVisit: "最近走访", month: "月份", threshold: "整治线", show: "查看", print: "打印", laggards: "挂牌整治单位",
+    lastVisit: "最近走访", month: "月份", downloadXlsx: "下载 Excel", threshold: "整治线", show: "查看", print: "打印", laggards: "挂牌整治单位",
     none: "无", reportTitle: "反诈宣传工作月度通报", monthEnd: "覆盖率按月末统计；名次按各项指标覆盖率平均值排列。",
     loading: "加载中…", error: "出错了：", gone: "已不存在", yes: "是", date: "日期", chartLabel: "各指标覆盖率随时间变化",
     lang: "English", langCode: "en",
@@ -67,7 +67,7 @@ const TEXT = {
     excluded: "gone", area: "Area", code: "Code", rank: "Rank", score: "Score", change: "Change",
     visits: "Visits this month", laggard: "Laggard", ranking: "Ranking", progress: "Coverage over the last 30 days",
     children: "Coverage below", places: "Places", kind: "Kind", missing: "Missing", revisit: "Revisit",
-    done: "Done", lastVisit: "Last visit", month: "Month", threshold: "Threshold", show: "Show", print: "Print",
+    done: "Done", lastVisit: "Last visit", month: "Month", downloadXlsx: "Download Excel", threshold: "Threshold", show: "Show", print: "Print",
     laggards: "Units listed for rectification", none: "None", reportTitle: "Monthly anti-fraud outreach report",
     monthEnd: "Coverage at month end; ranked by the mean rate over the indicators.", loading: "Loading…",
     error: "Error: ", gone: "gone", yes: "yes", date: "Date", chartLabel: "Coverage rate per indicator over time",
@@ -200,6 +200,19 @@ async function api(path, body, type = "application/json") {
   try { reply = text ? JSON.parse(text) : null; } catch (e) { if (r.ok) throw e; }
   if (!r.ok) throw new Error(reply?.error?.message || text || r.statusText);
   return reply;
+}
+
+/** Saves what the API answers at `path` (a workbook, say) as the file `filename`, with the session's token. */
+async function download(path, filename) {
+  let r = await fetch(path, { headers: { authorization: "Bearer " + session.token } });
+  if (r.status === 401 && (await refresh())) r = await fetch(path, { headers: { authorization: "Bearer " + session.token } });
+  if (!r.ok) throw new Error((await r.json().catch(() => null))?.error?.message || r.statusText);
+  const url = URL.createObjectURL(await r.blob());
+  const a = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 $("login-form").addEventListener("submit", async (e) => {
@@ -395,7 +408,9 @@ async function monthlyView(month) {
   const laggards = report.rows.filter((r) => r.laggard).map((r) => esc(r.name));
   return `<div class="controls no-print"><form id="month-form" class="controls">
       <label for="month">${t("month")}<input id="month" type="month" value="${esc(month)}" required></label>
-      <button type="submit">${t("show")}</button><button type="button" id="print" class="primary">${t("print")}</button></form></div>
+      <button type="submit">${t("show")}</button><button type="button" id="print" class="primary">${t("print")}</button>
+      <button type="button" id="monthly-xlsx" data-path="${esc(monthlyPath(month, area.code).replace("/monthly?", "/monthly.xlsx?"))}"
+        data-file="${esc(`${name} ${month} ${t("reportTitle")}.xlsx`)}">${t("downloadXlsx")}</button></form></div>
     <div class="report-head"><h2 id="report-title">${esc(name)} ${esc(month)} ${t("reportTitle")}</h2>
       <p>${t("monthEnd")} ${t("threshold")} ${pct(report.threshold)}</p>
       ${report.campaign_version > 0 ? `<p id="campaign-version-used" data-version="${report.campaign_version}">${t("campaignVersion")} ${report.campaign_version}</p>` : ""}</div>
@@ -871,6 +886,7 @@ async function render() {
   if (form) {
     form.addEventListener("submit", (e) => { e.preventDefault(); location.hash = `#/monthly/${$("month").value}`; });
     $("print").addEventListener("click", () => window.print());
+    $("monthly-xlsx").addEventListener("click", (e) => download(e.currentTarget.dataset.path, e.currentTarget.dataset.file));
   }
   if ($("campaign-check")) wireCampaign();
   if ($("audit-form")) wireAudit();

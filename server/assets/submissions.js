@@ -161,16 +161,13 @@ function wireRoster() {
   });
 }
 
-/** The XLSX comes from the API with the session's token, then is saved as a file. */
+/** The roster's workbook, saved as a file (`download` in app.js). */
 async function downloadRoster() {
-  const r = await fetch("/api/v1/roster/export.xlsx", { headers: { authorization: "Bearer " + session.token } });
-  if (!r.ok) { say("roster-result", t("error") + r.status, true); return; }
-  const url = URL.createObjectURL(await r.blob());
-  const a = Object.assign(document.createElement("a"), { href: url, download: "联络员名单.xlsx" });
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  try {
+    await download("/api/v1/roster/export.xlsx", "联络员名单.xlsx");
+  } catch (e) {
+    say("roster-result", t("error") + e.message, true);
+  }
 }
 
 // --- monthly submissions ---------------------------------------------------------------------------------

@@ -8,32 +8,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use field::profile::Profile;
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::Value;
+use server::reports::monthly::MonthlyReport;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
-
-#[derive(Deserialize)]
-struct MonthlyReport {
-    month: String,
-    area: Option<String>,
-    area_name: Option<String>,
-    threshold: f64,
-    rows: Vec<Value>,
-    #[serde(default)]
-    tasks: Value,
-    /// The campaign version the month is counted with, and its indicators in report order.
-    #[serde(default)]
-    campaign_version: i64,
-    #[serde(default)]
-    indicators: Vec<IndicatorName>,
-}
-
-#[derive(Deserialize)]
-struct IndicatorName {
-    id: String,
-}
 
 pub struct MonthlyArgs<'a> {
     pub month: &'a str,
@@ -57,68 +36,9 @@ pub async fn monthly(profile: &Profile, a: MonthlyArgs<'_>) -> Result<()> {
         req = req.query(&[("utc_offset", o)]);
     }
     let r: MonthlyReport = api.json(req).await?;
-    let place = match (&r.area_name, &r.area) {
-        (Some(n), Some(c)) => format!(" · {n} ({c})"),
-        _ => String::new(),
-    };
-    let mut header = names(&["rank", "area", "name", "visits", "score", "change"]);
-    header.extend(r.indicators.iter().map(|i| i.id.clone()));
-    header.extend(names(&["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)"]));
-    let rows = r
-        .rows
-        .iter()
-        .map(|row| {
-            let num = |k: &str| row[k].as_f64().unwrap_or(0.0);
-            let mut cells = vec![
-                Cell::Int(row["rank"].as_u64().unwrap_or(0)),
-                Cell::Text(row["area"].as_str().unwrap_or("").into()),
-                Cell::Text(row["name"].as_str().unwrap_or("").into()),
-                Cell::Int(row["visits"].as_u64().unwrap_or(0)),
-                Cell::Rate(num("score")),
-                Cell::Rate(num("score_change")),
-            ];
-            for ind in &r.indicators {
-                let found =
-                    row["indicators"].as_array().and_then(|a| a.iter().find(|i| i["indicator"] == ind.id.as_str()));
-                cells.push(match found.and_then(|i| i["rate"].as_f64()) {
-                    Some(rate) => Cell::Rate(rate),
-                    None => Cell::Text(String::new()),
-                });
-            }
-            cells.push(Cell::Text(if row["laggard"] == true { "挂牌整治".into() } else { String::new() }));
-            cells.extend(task_cells(&row["tasks"]));
-            cells
-        })
-        .collect();
-    let t = &r.tasks;
-    let report = Report {
-        title: format!(
-            "Monthly report {}{place}: ranked by mean coverage at month end; laggards below {:.0}%; campaign version {}\n\
-             Urgent dissuasion tasks: {} issued, {} completed, {} overdue, {} effective; median response {} min",
-            r.month,
-            r.threshold * 100.0,
-            r.campaign_version,
-            t["created"].as_u64().unwrap_or(0),
-            t["completed"].as_u64().unwrap_or(0),
-            t["overdue"].as_u64().unwrap_or(0),
-            t["effective"].as_u64().unwrap_or(0),
-            t["median_response_minutes"].as_f64().map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-        ),
-        header,
-        rows,
-        json: Value::Array(r.rows),
-    };
+    let (header, rows) = r.table();
+    let report = Report { title: r.title(), header, rows, json: serde_json::to_value(&r.rows)? };
     output::write(&report, a.format, a.output)
-}
-
-/// A unit's task figures as cells: issued, completed, overdue, median response minutes (blank when none).
-fn task_cells(t: &Value) -> [Cell; 4] {
-    [
-        Cell::Int(t["created"].as_u64().unwrap_or(0)),
-        Cell::Int(t["completed"].as_u64().unwrap_or(0)),
-        Cell::Int(t["overdue"].as_u64().unwrap_or(0)),
-        Cell::Text(t["median_response_minutes"].as_f64().map(|m| m.to_string()).unwrap_or_default()),
-    ]
 }
 
 /// Sends a report request with the given query pairs (empty values left out) and returns its JSON.

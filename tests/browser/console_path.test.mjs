@@ -254,6 +254,12 @@ try {
   result.new_code_url = await leadPage.getAttribute("#lost-sheet .enrol-card", "data-url");
   assert.notEqual(result.new_code_url, zhang.url);
 
+  // 8b. The monthly ranking as an Excel file, downloaded from its page (compared with the CLI's export afterwards).
+  await open(office, "monthly", "#monthly-xlsx");
+  const [download] = await Promise.all([office.waitForEvent("download"), office.click("#monthly-xlsx")]);
+  assert.ok(download.suggestedFilename().endsWith(".xlsx"), download.suggestedFilename());
+  await download.saveAs(process.env.DOORSTEP_MONTHLY_XLSX);
+
   // 9. The audit log holds every step, searched in the page.
   await open(office, "audit");
   await office.fill("#audit-action", "enrolment");

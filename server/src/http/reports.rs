@@ -27,6 +27,7 @@ use serde::Deserialize;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/reports/monthly", get(monthly))
+        .route("/api/v1/reports/monthly.xlsx", get(monthly_xlsx))
         .route("/api/v1/reports/gaps", get(gaps))
         .route("/api/v1/reports/progress", get(progress))
         .route("/api/v1/reports/activity", get(activity))
@@ -84,10 +85,39 @@ async fn monthly(
     session: Session,
     q: Result<Query<MonthlyQuery>, QueryRejection>,
 ) -> ApiResult<Json<MonthlyReport>> {
+    Ok(Json(monthly_report(&state, &session, q).await?))
+}
+
+/// The monthly ranking as an Excel workbook: the same table `doorstep report monthly --format xlsx` writes.
+async fn monthly_xlsx(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<Query<MonthlyQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let report = monthly_report(&state, &session, q).await?;
+    let (header, rows) = report.table();
+    let bytes = crate::reports::sheet::xlsx(&header, &rows)
+        .map_err(|e| ApiError::internal(format!("writing the monthly report's workbook: {e}")))?;
+    let disposition = format!("attachment; filename=\"monthly-{}.xlsx\"", report.month);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn monthly_report(
+    state: &AppState,
+    session: &Session,
+    q: Result<Query<MonthlyQuery>, QueryRejection>,
+) -> ApiResult<MonthlyReport> {
     let q = query(q)?;
     let month = q.month.ok_or_else(|| ApiError::bad_request("month is required, e.g. month=2026-11"))?;
     let offset = parse_offset(q.utc_offset.as_deref())?;
-    let scope = scope(&state, &session, q.area).await?;
+    let scope = scope(state, session, q.area).await?;
     let params = MonthlyParams {
         month: &month,
         offset,
@@ -95,7 +125,7 @@ async fn monthly(
         area: scope.area.as_deref(),
         team: scope.team.as_deref(),
     };
-    Ok(Json(monthly::monthly(&state, params).await?))
+    Ok(monthly::monthly(state, params).await?)
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ pub mod csv_safe;
 pub mod gaps;
 pub mod monthly;
 pub mod progress;
+pub mod sheet;
 pub mod time;
 
 use crate::refusal::Refusal;

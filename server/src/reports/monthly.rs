@@ -9,6 +9,7 @@
 //! Each unit, and the report as a whole, also carries the month's urgent dissuasion task figures (`tasks_read`).
 
 use crate::refusal::Refusal;
+use crate::reports::sheet::Cell;
 use crate::reports::time::{self, day_start_ms, next_month, offset_text, time_text};
 use crate::store::{areas, coverage};
 use crate::tasks::read::{self, TaskFigures};
@@ -79,6 +80,70 @@ pub struct MonthlyReport {
     /// That version's indicators, in its report order, with their names.
     #[serde(default)]
     pub indicators: Vec<IndicatorName>,
+}
+
+impl MonthlyReport {
+    /// The report's heading: the month and area, how it ranks, and the month's urgent tasks.
+    pub fn title(&self) -> String {
+        let place = match (&self.area_name, &self.area) {
+            (Some(n), Some(c)) => format!(" · {n} ({c})"),
+            _ => String::new(),
+        };
+        let t = &self.tasks;
+        format!(
+            "Monthly report {}{place}: ranked by mean coverage at month end; laggards below {:.0}%; campaign version {}\n\
+             Urgent dissuasion tasks: {} issued, {} completed, {} overdue, {} effective; median response {} min",
+            self.month,
+            self.threshold * 100.0,
+            self.campaign_version,
+            t.created,
+            t.completed,
+            t.overdue,
+            t.effective,
+            t.median_response_minutes.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+        )
+    }
+
+    /// The ranking as a table, a row per unit: what `doorstep report monthly` prints and exports, and what the
+    /// dashboard's Excel download holds.
+    pub fn table(&self) -> (Vec<String>, Vec<Vec<Cell>>) {
+        let mut header: Vec<String> =
+            ["rank", "area", "name", "visits", "score", "change"].iter().map(|h| h.to_string()).collect();
+        header.extend(self.indicators.iter().map(|i| i.id.clone()));
+        header.extend(
+            ["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)"].iter().map(|h| h.to_string()),
+        );
+        let rows = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![
+                    Cell::Int(row.rank as u64),
+                    Cell::Text(row.area.clone()),
+                    Cell::Text(row.name.clone()),
+                    Cell::Int(row.visits),
+                    Cell::Rate(row.score),
+                    Cell::Rate(row.score_change),
+                ];
+                for ind in &self.indicators {
+                    cells.push(match row.indicators.iter().find(|i| i.indicator == ind.id) {
+                        Some(i) => Cell::Rate(i.rate),
+                        None => Cell::Text(String::new()),
+                    });
+                }
+                cells.push(Cell::Text(if row.laggard { "挂牌整治".into() } else { String::new() }));
+                let t = &row.tasks;
+                cells.extend([
+                    Cell::Int(t.created),
+                    Cell::Int(t.completed),
+                    Cell::Int(t.overdue),
+                    Cell::Text(t.median_response_minutes.map(|m| m.to_string()).unwrap_or_default()),
+                ]);
+                cells
+            })
+            .collect();
+        (header, rows)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
