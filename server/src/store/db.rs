@@ -167,7 +167,15 @@ impl Db {
             }
             None => None,
         };
-        Ok((WriteGuard(gate), self.writer.begin().await?))
+        let tx = match self.backend {
+            // IMMEDIATE: the transaction holds SQLite's write lock from its first statement. A deferred one reads
+            // a snapshot first and, if a single-statement write through the reading pool (audit, throttle,
+            // device status) committed before its own first write, fails at once with "database is locked"
+            // (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok((WriteGuard(gate), tx))
     }
 }
 
@@ -355,6 +363,33 @@ mod tests {
             assert!(waited.is_ok(), "the write job waited for the caller's runtime");
             caller.await.unwrap().unwrap().unwrap();
         });
+    }
+
+    /// A write transaction that read first still writes after another connection's single-statement write
+    /// committed in between (with a deferred transaction, SQLite refused it: "database is locked").
+    #[tokio::test]
+    async fn a_write_through_the_pool_does_not_break_the_writers_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&sqlite_url(dir.path())).await.unwrap();
+        {
+            let (_gate, mut tx) = db.begin_write().await.unwrap();
+            sqlx::query("CREATE TABLE notes (body TEXT)").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let (gate, mut tx) = db.begin_write().await.unwrap();
+        let (before,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM notes").fetch_one(&mut *tx).await.unwrap();
+        // The pool's write waits for the writer's lock (busy timeout) instead of slipping in before it.
+        let pool = db.pool.clone();
+        let stray = tokio::spawn(async move {
+            sqlx::query("INSERT INTO notes (body) VALUES ('through the pool')").execute(&pool).await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO notes (body) VALUES ('by the writer')").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        drop(gate);
+        stray.await.unwrap().unwrap();
+        let (after,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM notes").fetch_one(&db.pool).await.unwrap();
+        assert_eq!((before, after), (0, 2));
     }
 
     /// Commits leave the write-ahead log to the background checkpoint, which copies it into the database file
