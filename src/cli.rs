@@ -48,6 +48,11 @@ pub(crate) enum Command {
     },
     /// End the office session (the refresh token is revoked).
     Logout,
+    /// Publish, correct and withdraw bulletins to volunteers' phones, and see who has read them.
+    Bulletin {
+        #[command(subcommand)]
+        command: BulletinCommand,
+    },
     /// Show, check or apply the campaign definition: what counts (see docs/campaigns.md).
     Campaign {
         #[command(subcommand)]
@@ -296,7 +301,8 @@ pub(crate) enum PlaceCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum AdminCommand {
-    /// Copy the embedded SQLite database to FILE while the server keeps running (a consistent snapshot).
+    /// Copy the embedded SQLite database to FILE while the server keeps running (a consistent snapshot), and the
+    /// attachments' files to FILE.blobs/ (restore it as the data dir's blobs/).
     Backup {
         #[arg(long, default_value = "doorstep-data")]
         data_dir: PathBuf,
@@ -334,6 +340,76 @@ pub(crate) enum CampaignCommand {
         /// Say what would change, changing nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+/// What a bulletin says and whom it is for (`bulletin publish` and `bulletin correct`).
+#[derive(clap::Args)]
+pub(crate) struct BulletinArgs {
+    /// The title phones show.
+    #[arg(long)]
+    pub title: String,
+    /// A UTF-8 text file with the body (plain text; `**bold**` and lines starting with `- `).
+    #[arg(long)]
+    pub body_file: PathBuf,
+    /// fraud_method (诈骗手法), reminder (提醒), template (宣传资料模板) or talking_points (入户宣讲要点).
+    #[arg(long)]
+    pub kind: String,
+    /// The task fraud type it concerns: impersonation, dating, investment, gambling or other.
+    #[arg(long)]
+    pub fraud_type: Option<String>,
+    /// Shown first on phones until read.
+    #[arg(long)]
+    pub urgent: bool,
+    /// Every volunteer.
+    #[arg(long)]
+    pub everyone: bool,
+    /// The teams working in this town (name or code); repeatable.
+    #[arg(long)]
+    pub town: Vec<String>,
+    /// The teams working in this village or community (name or code); repeatable.
+    #[arg(long)]
+    pub village: Vec<String>,
+    /// This team; repeatable.
+    #[arg(long)]
+    pub team: Vec<String>,
+    /// The last day it is shown (YYYY-MM-DD, in this machine's time zone); withdrawn after it.
+    #[arg(long)]
+    pub expires: Option<chrono::NaiveDate>,
+    /// An image (JPEG, PNG, WebP, GIF) or PDF to attach; repeatable, at most 8, 10 MiB each.
+    #[arg(long)]
+    pub attach: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BulletinCommand {
+    /// Publish a bulletin; phones receive it at their next sync. Prints its id.
+    Publish(BulletinArgs),
+    /// The bulletins, newest first, with how many have read each.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Publish a corrected edition: phones show it instead, and ask to read it again.
+    Correct {
+        id: String,
+        #[command(flatten)]
+        bulletin: BulletinArgs,
+    },
+    /// Withdraw a bulletin: phones delete it at their next sync.
+    Withdraw { id: String },
+    /// Who has read a bulletin (per team and village) and who has not.
+    Receipts {
+        /// Volunteers who have not read it this many days after publication are overdue.
+        #[arg(long, default_value_t = 3)]
+        days: i64,
+        /// table (with the tallies), json, csv or xlsx (a row per expected reader).
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        /// Write csv or xlsx to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        id: String,
     },
 }
 
@@ -411,6 +487,9 @@ pub(crate) enum UserCommand {
         /// For viewers: the area code they may read.
         #[arg(long)]
         area: Option<String>,
+        /// Let the account publish bulletins (e.g. the police station's), or no longer: true or false.
+        #[arg(long)]
+        may_publish: Option<bool>,
     },
     /// Undo `user disable`: the account may log in again (its phones enrol again).
     Enable { username: String },
@@ -803,6 +882,16 @@ pub(crate) enum FieldCommand {
         /// LAT,LON
         #[arg(long)]
         gps: Option<String>,
+    },
+    /// The bulletins on this device (通报): unread urgent ones first (works offline).
+    Bulletins {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Read one bulletin and mark it read (已阅); the receipt reaches the office at the next sync (works offline).
+    Read {
+        /// The bulletin id, or its first characters (at least 4).
+        id: String,
     },
     /// The urgent tasks on this device, those still to do first (works offline).
     Tasks {

@@ -134,6 +134,15 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Migrate { from, to } => serve::migrate(&from, &to).await,
         Command::Login { server, username, .. } => office::login(&profile, &server, &username, &read_password()?).await,
+        Command::Bulletin { command } => match command {
+            BulletinCommand::Publish(args) => office::bulletins::publish(&profile, &args).await,
+            BulletinCommand::List { format } => office::bulletins::list(&profile, format == ListFormat::Json).await,
+            BulletinCommand::Correct { id, bulletin } => office::bulletins::correct(&profile, &id, &bulletin).await,
+            BulletinCommand::Withdraw { id } => office::bulletins::withdraw(&profile, &id).await,
+            BulletinCommand::Receipts { days, format, output, id } => {
+                office::bulletins::receipts(&profile, &id, days, format, output.as_deref()).await
+            }
+        },
         Command::Campaign { command: CampaignCommand::Show } => office::campaign::show(&profile).await,
         Command::Campaign { command: CampaignCommand::Check { file } } => office::campaign::check(&file),
         Command::Campaign { command: CampaignCommand::Apply { file, dry_run } } => {
@@ -156,9 +165,9 @@ async fn run(cli: Cli) -> Result<()> {
             };
             office::people::user_list(&profile, &filter, format).await
         }
-        Command::User { command: UserCommand::Edit { username, role, team, no_team, area } } => {
+        Command::User { command: UserCommand::Edit { username, role, team, no_team, area, may_publish } } => {
             let team = if no_team { Some(None) } else { team.map(Some) };
-            let edit = office::people::UserEdit { role: role.map(RoleArg::as_str), team, area };
+            let edit = office::people::UserEdit { role: role.map(RoleArg::as_str), team, area, may_publish };
             office::people::user_edit(&profile, &username, edit).await
         }
         Command::User { command: UserCommand::Enable { username } } => {
@@ -323,6 +332,8 @@ async fn run(cli: Cli) -> Result<()> {
                 device::visit(&profile, input)
             }
             FieldCommand::Status { format } => device::status(&profile, format == ListFormat::Json),
+            FieldCommand::Bulletins { format } => device::bulletins::list(&profile, format == ListFormat::Json),
+            FieldCommand::Read { id } => device::bulletins::read(&profile, &id),
             FieldCommand::Tasks { format } => device::tasks::list(&profile, format == ListFormat::Json),
             FieldCommand::Task { task_id, format } => {
                 device::tasks::show(&profile, &task_id, format == ListFormat::Json)

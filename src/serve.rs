@@ -162,10 +162,12 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// An online backup of the SQLite database: `VACUUM INTO` writes a consistent, compacted copy while the
-/// server keeps serving.
+/// server keeps serving; then the attachments' files are copied beside it (`blobs_backup_dir`).
 pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Result<()> {
-    if output.exists() {
-        anyhow::bail!("{} already exists; choose a new file name", output.display());
+    for taken in [output.to_path_buf(), blobs_backup_dir(output)] {
+        if taken.exists() {
+            anyhow::bail!("{} already exists; choose a new file name", taken.display());
+        }
     }
     let db_file = data_dir.join("doorstep.db");
     if !db_file.exists() {
@@ -189,7 +191,52 @@ pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Res
     }
     let size = std::fs::metadata(output)?.len();
     println!("backed up {} to {} ({size} bytes)", db_file.display(), output.display());
+    // After the database: a row is inserted only once its file is whole, so every file the copy's rows name is
+    // there now.
+    let blobs = data_dir.join(server::blobs::BLOBS_DIR);
+    if blobs.is_dir() {
+        let target = blobs_backup_dir(output);
+        let (files, bytes) = copy_blobs(&blobs, &target)
+            .with_context(|| format!("copying the attachments in {} to {}", blobs.display(), target.display()))?;
+        println!("copied {files} attachment files ({bytes} bytes) to {}", target.display());
+    }
     Ok(())
+}
+
+/// Where a backup's attachments go: beside its database file, `<output>.blobs/`, laid out as the data dir's
+/// `blobs/` (a restore copies it back as `blobs/`).
+pub fn blobs_backup_dir(output: &std::path::Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".blobs");
+    output.with_file_name(name)
+}
+
+/// Copies the store's files (`<2 hex>/<64 hex>`; temporary files left by a crash are skipped) into `target`, a new
+/// folder for its owner only. Returns the files and bytes copied.
+fn copy_blobs(blobs: &std::path::Path, target: &std::path::Path) -> Result<(u64, u64)> {
+    if target.exists() {
+        anyhow::bail!("{} already exists; choose a new file name", target.display());
+    }
+    client_core::private_files::create_dir_all(target)?;
+    let (mut files, mut bytes) = (0, 0);
+    for shard in std::fs::read_dir(blobs)? {
+        let shard = shard?;
+        if !shard.file_type()?.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(shard.path())? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !name.to_str().is_some_and(server::blobs::is_sha256_hex) {
+                continue;
+            }
+            let dir = target.join(shard.file_name());
+            client_core::private_files::create_dir_all(&dir)?;
+            bytes += std::fs::copy(entry.path(), dir.join(&name))?;
+            files += 1;
+        }
+    }
+    Ok((files, bytes))
 }
 
 pub async fn migrate(from: &str, to: &str) -> Result<()> {

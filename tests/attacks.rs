@@ -1070,8 +1070,16 @@ fn every_csv_export_writes_formulas_as_text() {
     let task = ["task", "create", "--place", "P1", "--person", "@SUM(1)", "--fraud-type", "other", "--within", "2h"];
     ok(&office, &[&task[..], &["--instructions", "=x"]].concat(), None);
 
+    let body = write_file(tmp.path(), "body.txt", "=1+1".as_bytes());
+    let bulletin = ["bulletin", "publish", "--title", "=1+1", "--body-file", body.to_str().unwrap()];
+    let bulletin = ok(&office, &[&bulletin[..], &["--kind", "reminder", "--everyone"]].concat(), None);
+    ok(&vol, &["field", "sync"], None);
+    ok(&vol, &["field", "read", bulletin.trim()], None);
+    ok(&vol, &["field", "sync"], None);
+
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let exports: Vec<Vec<&str>> = vec![
+        vec!["bulletin", "receipts", "--days", "3", bulletin.trim()],
         vec!["audit"],
         vec!["device", "list"],
         vec!["enrolment", "issue", "--user", "vol"],

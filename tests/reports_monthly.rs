@@ -352,7 +352,7 @@ fn monthly_report_and_report_api_match_an_independent_computation() {
     assert!(
         csv.starts_with(
             "rank,area,name,visits,score,change,handbook,awareness,poster,banner,led,laggard,\
-             tasks,tasks done,tasks overdue,median response (min)\n"
+             tasks,tasks done,tasks overdue,median response (min),bulletins read\n"
         ),
         "{csv}"
     );

@@ -17,8 +17,45 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 /// A kind that travels under the request's `docs`: every kind but grids and tasks.
-pub trait DocsKind: DocKind<Push = DocPush, Reply = DocReply, Records: Send + Sync> + Send + Sync + 'static {}
-impl<K: DocKind<Push = DocPush, Reply = DocReply, Records: Send + Sync> + Send + Sync + 'static> DocsKind for K {}
+pub trait DocsKind:
+    DocKind<Push = DocPush, Reply = DocReply, Records: Entries + Send + Sync> + Send + Sync + 'static
+{
+}
+impl<K: DocKind<Push = DocPush, Reply = DocReply, Records: Entries + Send + Sync> + Send + Sync + 'static> DocsKind
+    for K
+{
+}
+
+/// One entry a device wrote into a document of a further kind, as accepted (a bulletin's read receipt): the
+/// server keeps it beside the document, so that reports read entries without loading documents.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DocEntry {
+    /// The entry's key in the document (unique in it).
+    pub key: String,
+    pub username: String,
+    pub device: String,
+    /// When the device says it happened (ms).
+    pub at: i64,
+    /// The rest of the entry, as the kind defines it.
+    pub detail: serde_json::Value,
+}
+
+/// What a kind's records say as entries to keep (`DocEntry`); a kind whose devices write nothing has none.
+pub trait Entries {
+    fn entries(&self) -> Vec<DocEntry>;
+}
+
+impl Entries for () {
+    fn entries(&self) -> Vec<DocEntry> {
+        Vec::new()
+    }
+}
+
+impl Entries for Vec<DocEntry> {
+    fn entries(&self) -> Vec<DocEntry> {
+        self.clone()
+    }
+}
 
 /// What is done with each kind Doorstep syncs besides grids and tasks (`each_kind`).
 pub trait KindVisitor {
@@ -29,6 +66,7 @@ pub trait KindVisitor {
 /// server all build their registries from this list (`Registry::of_doorstep`, `ServerKinds::of_doorstep`).
 pub fn each_kind(visitor: &mut impl KindVisitor) {
     visitor.visit::<crate::campaign::doc::CampaignDoc>();
+    visitor.visit::<crate::bulletin::doc::BulletinDoc>();
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! document, and the two kinds: grids (places, visits, the coverage rules) and urgent tasks. Used by the field
 //! client, the hub and the server alike.
 
+pub mod bulletin;
 pub mod campaign;
 pub mod docs;
 pub mod grid;

@@ -12,7 +12,7 @@ const TEXT = {
     title: "反诈宣传入户覆盖", skip: "跳到正文", overview: "总览", monthly: "月度通报", logout: "退出登录",
     login: "登录", username: "用户名", password: "密码", signin: "登录", loginFailed: "登录失败：",
     reached: "已覆盖", of: "／", excluded: "已不存在", area: "区域", code: "编码", rank: "名次", score: "综合覆盖率",
-    change: "较上月", visits: "本月走访", laggard: "挂牌整治", ranking: "排名", progress: "近30天覆盖进度",
+    change: "较上月", visits: "本月走访", laggard: "挂牌整治", ranking: "排名", progress: "近30天覆盖进度", bulletinsRead: "通报阅读率",
     children: "下级覆盖情况", places: "点位", kind: "类型", missing: "未完成", revisit: "需回访", done: "已完成",
     lastVisit: "最近走访", month: "月份", downloadXlsx: "下载 Excel", threshold: "整治线", show: "查看", print: "打印", laggards: "挂牌整治单位",
     none: "无", reportTitle: "反诈宣传工作月度通报", monthEnd: "覆盖率按月末统计；名次按各项指标覆盖率平均值排列。",
@@ -65,7 +65,7 @@ const TEXT = {
     logout: "Log out", login: "Log in", username: "Username", password: "Password", signin: "Log in",
     loginFailed: "Login failed: ", reached: "reached", of: " of ",
     excluded: "gone", area: "Area", code: "Code", rank: "Rank", score: "Score", change: "Change",
-    visits: "Visits this month", laggard: "Laggard", ranking: "Ranking", progress: "Coverage over the last 30 days",
+    visits: "Visits this month", laggard: "Laggard", ranking: "Ranking", progress: "Coverage over the last 30 days", bulletinsRead: "Bulletins read",
     children: "Coverage below", places: "Places", kind: "Kind", missing: "Missing", revisit: "Revisit",
     done: "Done", lastVisit: "Last visit", month: "Month", downloadXlsx: "Download Excel", threshold: "Threshold", show: "Show", print: "Print",
     laggards: "Units listed for rectification", none: "None", reportTitle: "Monthly anti-fraud outreach report",
@@ -333,12 +333,14 @@ function rankingTable(report, id, statuses) {
       <td class="num">${r.rank}</td><td>${esc(r.name)}</td><td class="num">${r.visits}</td>
       <td class="num" data-role="score">${pct(r.score)}</td>
       <td class="num ${r.score_change > 0 ? "up" : r.score_change < 0 ? "down" : ""}">${signed(r.score_change)}</td>
-      ${cols.map((i) => `<td class="num">${cell(i)}</td>`).join("")}<td>${r.laggard ? t("laggard") : ""}</td>${statuses ? submission(r.area) : ""}</tr>`;
+      ${cols.map((i) => `<td class="num">${cell(i)}</td>`).join("")}<td>${r.laggard ? t("laggard") : ""}</td>
+      <td class="num" data-role="bulletins-read">${r.bulletins ? `${pct(r.bulletins.rate)} (${r.bulletins.read}/${r.bulletins.expected})` : "—"}</td>${statuses ? submission(r.area) : ""}</tr>`;
   }).join("");
   return `<table id="${id}"><caption>${t("ranking")} · ${esc(report.month)}</caption><thead><tr>
     <th scope="col" class="num">${t("rank")}</th><th scope="col">${t("area")}</th><th scope="col" class="num">${t("visits")}</th>
     <th scope="col" class="num">${t("score")}</th><th scope="col" class="num">${t("change")}</th>
     ${cols.map((i) => `<th scope="col" class="num">${esc(indName(i))}</th>`).join("")}<th scope="col">${t("laggard")}</th>
+    <th scope="col" class="num">${t("bulletinsRead")}</th>
     ${statuses ? `<th scope="col">${t("submissionCol")}</th>` : ""}</tr></thead>
     <tbody>${rows}</tbody></table>`;
 }

@@ -75,7 +75,7 @@
       }
       return `<tr data-user="${esc(u.username)}" data-role="${esc(u.role)}" data-team="${esc(u.team || "")}" data-disabled="${disabled}"
         class="${disabled ? "pp-disabled" : ""}">
-        <th scope="row">${esc(u.username)}</th><td>${esc(t("role_" + u.role))}</td><td>${esc(u.team || "—")}</td>
+        <th scope="row">${esc(u.username)}</th><td>${esc(t("role_" + u.role))}${u.may_publish ? ` · <span data-role="may-publish">${t("ppMayPublish")}</span>` : ""}</td><td>${esc(u.team || "—")}</td>
         <td>${u.area ? esc(`${u.area_name || ""}（${u.area}）`) : "—"}</td><td>${when(u.created_at)}</td>
         <td>${disabled ? `${t("ppDisabledAt")} ${when(u.disabled_at)}` : t("ppActive")}</td>
         <td class="num">${u.active_devices}</td><td>${u.last_sync_at ? when(u.last_sync_at) : t("never")}</td>
@@ -111,6 +111,7 @@
         <label for="pp-edit-role">${t("ppRole")}</label><select id="pp-edit-role">${ROLES.map((r) => option(r, t("role_" + r), false)).join("")}</select>
         <label for="pp-edit-team">${t("ppMoveTeam")}</label><select id="pp-edit-team">${teamOptions(knownTeams, "", "ppNoTeam")}</select>
         <label for="pp-edit-area">${t("ppViewerArea")}</label><select id="pp-edit-area">${areaOptions(knownVillages, "")}</select>
+        <label for="pp-edit-publish"><input type="checkbox" id="pp-edit-publish"> ${t("ppMayPublish")}</label>
         <button type="submit">${t("ppSave")}</button><button type="button" id="pp-edit-cancel">${t("ppCancel")}</button>
       </form></section>`;
   }
@@ -181,7 +182,11 @@
       $("pp-edit-title").textContent = fill(move ? "ppMoveOf" : "ppEditOf", u.username);
       $("pp-edit-role").value = u.role;
       $("pp-edit-team").value = u.team || "";
-      $("pp-edit-area").value = u.area || "";
+      // A town's viewer (the police station's, say) keeps its town: the list offers villages and communities only.
+      const areas = $("pp-edit-area");
+      if (u.area && ![...areas.options].some((o) => o.value === u.area)) areas.add(new Option(`${u.area_name || ""}（${u.area}）`, u.area));
+      areas.value = u.area || "";
+      $("pp-edit-publish").checked = !!u.may_publish;
       showArea();
       (move ? $("pp-edit-team") : $("pp-edit-title")).focus();
     };
@@ -197,7 +202,15 @@
         const body = { role, team: role === "viewer" ? null : ($("pp-edit-team").value || null) };
         if (role === "viewer") body.area = $("pp-edit-area").value || null;
         let reply;
-        try { reply = await send("PATCH", `/api/v1/users/${encodeURIComponent(editing.username)}`, body); } catch (err) { say("people-result", t("error") + err.message, true); return; }
+        // Allowed to publish bulletins (bulletins.js): sent on its own, only when it changes.
+        const publish = $("pp-edit-publish").checked;
+        try {
+          reply = await send("PATCH", `/api/v1/users/${encodeURIComponent(editing.username)}`, body);
+          if (publish !== !!editing.may_publish) {
+            await send("PATCH", `/api/v1/users/${encodeURIComponent(editing.username)}`, { may_publish: publish });
+            reply.changed = [reply.changed, t(publish ? "ppMayPublishOn" : "ppMayPublishOff")].filter(Boolean).join(t("sep"));
+          }
+        } catch (err) { say("people-result", t("error") + err.message, true); return; }
         await rerender(reply.changed ? fill("ppEdited", reply.username, reply.changed) : fill("ppUnchanged", reply.username));
       });
     }
@@ -236,7 +249,7 @@
         ppConfirmEnable: "启用 {0}？其可重新登录，手机需重新登记。", ppEnabledDone: "已启用 {0}。",
         ppConfirmReset: "重置 {0} 的密码？其已登录的会话将结束，手机不受影响。", ppNewPasswordFor: "{0} 的新密码：",
         ppPasswordOnce: "新密码只显示这一次，请当面告知本人。", ppEdited: "{0}：{1}", ppUnchanged: "{0} 没有变化。",
-        ppCreatedDone: "已创建账号 {0}。",
+        ppCreatedDone: "已创建账号 {0}。", ppMayPublish: "可发布通报", ppMayPublishOn: "可发布通报", ppMayPublishOff: "不再可发布通报",
         role_volunteer: "志愿者", role_lead: "队长", role_office: "镇反诈办", role_viewer: "查看员",
       },
       en: {
@@ -252,7 +265,8 @@
         ppConfirmEnable: "Enable {0}? They may log in again; their phones enrol again.", ppEnabledDone: "{0} is enabled.",
         ppConfirmReset: "Reset {0}'s password? Their sessions end; their phones keep syncing.", ppNewPasswordFor: "{0}'s new password:",
         ppPasswordOnce: "This password is shown only once: tell it to them in person.", ppEdited: "{0}: {1}", ppUnchanged: "{0}: nothing changed.",
-        ppCreatedDone: "Account {0} created.",
+        ppCreatedDone: "Account {0} created.", ppMayPublish: "May publish bulletins", ppMayPublishOn: "may publish bulletins",
+        ppMayPublishOff: "may no longer publish bulletins",
         role_volunteer: "Volunteer", role_lead: "Lead", role_office: "Office", role_viewer: "Viewer",
       },
     },

@@ -270,7 +270,8 @@ pub async fn apply(state: &AppState, definition: &str, by: &str) -> Result<Plan,
         // deletes the one before.
         let doc = CampaignDoc::new(version, definition);
         let id = CampaignDoc::id(version);
-        documents::create(&mut tx, CampaignDoc::NOUN, &id, &doc.save(), &[documents::EVERYONE]).await?;
+        let heads = doc.automerge().get_heads();
+        documents::create(&mut tx, CampaignDoc::NOUN, &id, &doc.save(), &heads, &[documents::EVERYONE]).await?;
         if version > 1 {
             documents::withdraw(&mut tx, CampaignDoc::NOUN, &CampaignDoc::id(version - 1)).await?;
         }

@@ -8,6 +8,8 @@
 //! serves the way the server does.
 
 pub mod accounts;
+pub mod blobs;
+pub mod bulletins;
 pub mod campaign;
 pub mod demo;
 pub mod http;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub campaigns: Arc<campaign::Campaigns>,
     /// Territory imports started from the dashboard, and where workbooks are converted (`territory::jobs`).
     pub imports: Arc<territory::jobs::ImportJobs>,
+    /// The content-addressed store of attachments (`blobs`).
+    pub blobs: blobs::BlobStore,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +97,7 @@ impl AppState {
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
         let uploads = Arc::new(http::bodies::Uploads::new(&config.data_dir));
         let campaigns = Arc::new(campaign::Campaigns::load(&db).await?);
+        let blobs = blobs::BlobStore::new(&config.data_dir, db.clone());
         let state = AppState {
             db,
             keys,
@@ -104,6 +109,7 @@ impl AppState {
             kinds: Arc::new(sync::documents::ServerKinds::of_doorstep()),
             campaigns,
             imports: Arc::new(territory::jobs::ImportJobs::new(&config.data_dir)),
+            blobs,
         };
         campaign::finish_recount(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(state)
@@ -122,6 +128,7 @@ pub async fn serve(
     if state.db.backend == store::db::Backend::Postgres {
         tokio::spawn(campaign::follow(state.clone()));
     }
+    tokio::spawn(bulletins::follow_expiry(state.clone()));
     let app = http::app(state);
     // Client addresses feed the login throttle.
     http::listen::serve_app_with(app, listener, tls, limits, shutdown).await

@@ -2,6 +2,7 @@
 //! campaign definition (`campaign`), urgent tasks (`tasks`), found places and their review (`places`, the `place`
 //! commands) and the other reports (`reports`) in their modules.
 
+pub mod bulletins;
 pub mod campaign;
 pub mod enrolment;
 pub mod people;

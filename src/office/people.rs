@@ -89,6 +89,7 @@ pub struct UserEdit<'a> {
     pub role: Option<&'a str>,
     pub team: Option<Option<String>>,
     pub area: Option<String>,
+    pub may_publish: Option<bool>,
 }
 
 pub async fn user_edit(profile: &field::profile::Profile, username: &str, edit: UserEdit<'_>) -> Result<()> {
@@ -106,6 +107,9 @@ pub async fn user_edit(profile: &field::profile::Profile, username: &str, edit: 
     }
     if let Some(area) = edit.area {
         body.insert("area".into(), json!(area));
+    }
+    if let Some(may) = edit.may_publish {
+        body.insert("may_publish".into(), json!(may));
     }
     let path = format!("/api/v1/users/{}", urlencode(username));
     let edited: Value = api.json(api.request(Method::PATCH, &path).json(&body)).await?;

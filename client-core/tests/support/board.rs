@@ -15,6 +15,12 @@ pub struct Board(pub Automerge);
 #[derive(Debug, Default, PartialEq)]
 pub struct Notes(pub Vec<(String, String)>);
 
+impl client_core::docs::Entries for Notes {
+    fn entries(&self) -> Vec<client_core::docs::DocEntry> {
+        Vec::new()
+    }
+}
+
 impl Board {
     /// The same first change on every replica.
     pub fn genesis() -> Self {

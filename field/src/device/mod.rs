@@ -3,6 +3,8 @@
 //! A visit is durable when `field visit` returns: its change is appended to the grid's log and fsynced
 //! before the visit id is printed.
 
+pub mod attachments;
+pub mod bulletins;
 pub mod found;
 pub mod tasks;
 
@@ -209,7 +211,7 @@ fn record_carried(profile: &Profile, store: &GridStore, device: &Device) -> Resu
     Ok(recorded)
 }
 
-fn actor_of(device: &Device) -> Result<ActorId> {
+pub(crate) fn actor_of(device: &Device) -> Result<ActorId> {
     ActorId::try_from(device.actor.as_str()).map_err(|_| anyhow!("the profile's actor id is damaged; enrol again"))
 }
 
@@ -353,6 +355,26 @@ pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Res
         println!("{kind}: {} new, {} updated, {} deleted", t.new, t.updated, t.deleted);
     }
     let task_tally = task_sync.tally;
+    // The attachments of the bulletins held, from the same origin (a hub serves those it cached); a file not
+    // downloaded now is tried again, from where it stopped, at the next sync. Those of bulletins no longer held
+    // go (a lead's hub then stops serving them too).
+    attachments::prune_attachments(profile, &bulletins::held_attachments(profile)?)?;
+    let wanted = bulletins::wanted_attachments(profile)?;
+    if !wanted.is_empty() {
+        let fetched = attachments::fetch_attachments(profile, &server, &device.token, &wanted).await?;
+        println!(
+            "attachments: {} downloaded{}",
+            fetched.downloaded.len(),
+            match fetched.failed.first() {
+                Some((sha, why)) => format!(
+                    ", {} not yet (tried again at the next sync): {}: {why}",
+                    fetched.failed.len(),
+                    &sha[..12.min(sha.len())]
+                ),
+                None => String::new(),
+            }
+        );
+    }
     // Carried records are now recorded under this enrolment and confirmed, or their grid is gone.
     let still_carried: Vec<CarriedRecord> =
         profile.carry_over()?.into_iter().filter(|c| !store.grids().unwrap_or_default().contains(&c.grid)).collect();
@@ -402,7 +424,10 @@ pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Res
     }
     device.last_sync = Some(chrono::Utc::now());
     profile.save_device(&device)?;
-    let unsent = pending + field_tasks::unsent(&tasks, &device)? + profile.task_carry_over()?.len();
+    let unsent = pending
+        + field_tasks::unsent(&tasks, &device)?
+        + profile.task_carry_over()?.len()
+        + bulletins::unsent(profile, &device)?;
     report_status(&api, unsent).await;
     println!(
         "synced {} grids with {server}: sent {} changes ({} new to the server), received {}{}{}; {pending} visits unsynced; \
@@ -736,6 +761,9 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     let held_tasks = tasks.tasks()?.len();
     drop(tasks);
     let open_tasks = field_tasks::lines(profile, &device)?.iter().filter(|l| l.state != "done").count();
+    let held_bulletins = bulletins::lines(profile, &device)?;
+    let unread = held_bulletins.iter().filter(|(l, _)| !l.read).count();
+    let unsent_receipts = bulletins::unsent(profile, &device)?;
     if json_out {
         let grids: Vec<_> = per_grid.iter().map(|(g, n)| json!({"grid": g, "unsynced_visits": n})).collect();
         println!(
@@ -745,6 +773,7 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
                 "device_id": device.device_id, "last_sync": device.last_sync,
                 "unsynced_visits": total, "grids": grids,
                 "tasks": held_tasks, "open_tasks": open_tasks, "unsynced_task_entries": unsent_task_entries,
+                "bulletins": held_bulletins.len(), "unread_bulletins": unread, "unsynced_receipts": unsent_receipts,
             }))?
         );
         return Ok(());
@@ -757,6 +786,7 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     println!(
         "urgent tasks:    {held_tasks} ({open_tasks} to do; {unsent_task_entries} unsynced sign-fors and outcomes)"
     );
+    println!("bulletins:       {} ({unread} unread; {unsent_receipts} unsynced read receipts)", held_bulletins.len());
     for (g, n) in per_grid {
         println!("  grid {g}: {n} unsynced");
     }

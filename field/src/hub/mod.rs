@@ -2,6 +2,7 @@
 //! grids from the lead's own copy (`hub serve`), and forwarding everything upstream when the server can be
 //! reached again (`hub sync`, or the serving hub by itself).
 
+pub mod blobs;
 pub mod enrol;
 pub mod error;
 pub mod exchange;
@@ -60,6 +61,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/hub/trust", get(trust_handler))
+        .route("/api/v1/blobs/{sha256}", get(blobs::serve_blob))
         .route(
             "/api/v1/ca",
             get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::serving::ca_info_response) }),

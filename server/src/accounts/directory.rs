@@ -77,6 +77,9 @@ pub struct UserInfo {
     pub active_devices: i64,
     /// The last sync of any of the user's devices.
     pub last_sync_at: Option<i64>,
+    /// Whether the office lets the account publish bulletins (the office always may).
+    #[serde(default)]
+    pub may_publish: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,6 +122,7 @@ pub async fn list_users(db: &Db, scope: &Scope, q: UserQuery) -> Result<UserPage
             disabled_at: u.disabled_at,
             active_devices: u.active_devices,
             last_sync_at: u.last_sync_at,
+            may_publish: u.may_publish.is_some(),
         })
         .collect();
     Ok(UserPage { users, total, next })
@@ -139,6 +143,9 @@ pub struct UserEdit {
     pub team: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub area: Option<Option<String>>,
+    /// Lets the account publish bulletins, or no longer.
+    #[serde(default)]
+    pub may_publish: Option<bool>,
 }
 
 /// A user's role, team and area after a change.
@@ -148,6 +155,7 @@ pub struct UserEdited {
     pub role: Role,
     pub team: Option<String>,
     pub area: Option<String>,
+    pub may_publish: bool,
     /// What changed, as the audit log says it (empty: nothing).
     pub changed: String,
 }
@@ -220,12 +228,17 @@ pub async fn edit_user(db: &Db, by: &str, username: &str, edit: UserEdit) -> Res
     if area != user.area {
         changes.push(format!("area {} -> {}", shown(user.area.as_deref()), shown(area.as_deref())));
     }
+    let may_publish = edit.may_publish.unwrap_or(user.may_publish.is_some());
+    if may_publish != user.may_publish.is_some() {
+        changes.push(format!("may publish bulletins {} -> {may_publish}", user.may_publish.is_some()));
+        stored::set_may_publish(&mut tx, &user.id, may_publish.then(now_ms)).await?;
+    }
     if !changes.is_empty() {
         stored::set_role_team_area(&mut tx, &user.id, role.as_str(), team.as_deref(), area.as_deref()).await?;
         keep_named_leads(&mut tx, username, role, team.as_deref()).await?;
         tx.commit().await?;
     }
-    Ok(UserEdited { username: username.into(), role, team, area, changed: changes.join(", ") })
+    Ok(UserEdited { username: username.into(), role, team, area, may_publish, changed: changes.join(", ") })
 }
 
 /// Keeps `teams.lead` true to the user's new role and team: cleared where they no longer lead, set where they

@@ -1,5 +1,5 @@
 //! The request extractors that check a token on every call: `Session` for people, `DeviceAuth` for enrolled
-//! field devices, and the role-checking `OfficeSession`, `StaffSession` and `LeadDevice`.
+//! field devices, and the role-checking `OfficeSession`, `StaffSession`, `PublisherSession` and `LeadDevice`.
 
 use crate::accounts::tokens::{Claims, Role, DEVICE_AUDIENCE, SESSION_AUDIENCE};
 use crate::accounts::{directory, people};
@@ -119,6 +119,30 @@ impl FromRequestParts<AppState> for StaffSession {
         let session = Session::from_request_parts(parts, state).await?;
         session.require(&[Role::Office, Role::Lead])?;
         Ok(StaffSession(session))
+    }
+}
+
+/// Whether the session may publish bulletins (and upload their attachments): the office, or an account the office
+/// allows (`users.may_publish`, read now).
+pub async fn may_publish(state: &AppState, session: &Session) -> Result<bool, ApiError> {
+    Ok(session.0.role == Role::Office || crate::store::bulletins::may_publish(&state.db, &session.0.sub).await?)
+}
+
+/// A session that may publish bulletins, checked before the body is read (as `OfficeSession`).
+#[derive(Debug, Clone)]
+pub struct PublisherSession(pub Session);
+
+impl FromRequestParts<AppState> for PublisherSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        if may_publish(state, &session).await? {
+            return Ok(PublisherSession(session));
+        }
+        Err(ApiError::forbidden(format!(
+            "{} may not publish bulletins or upload their attachments; the office can allow it on the people page",
+            session.0.usr
+        )))
     }
 }
 

@@ -18,6 +18,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("territory.js", JS, include_str!("../../assets/territory.js")),
     ("enrol.js", JS, include_str!("../../assets/enrol.js")),
     ("people.js", JS, include_str!("../../assets/people.js")),
+    ("bulletins.js", JS, include_str!("../../assets/bulletins.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

@@ -4,7 +4,9 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod blobs;
 pub mod bodies;
+pub mod bulletins;
 pub mod ca;
 pub mod campaign;
 pub mod client_addr;
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(small)
         .merge(settings::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(campaign::routes())
+        .merge(bulletins::routes())
         .merge(enrolment::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(dashboard::routes())
         .merge(field_app::router({
@@ -104,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(roster::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(submissions::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(ca::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .merge(blobs::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

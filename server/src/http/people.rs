@@ -43,6 +43,17 @@ async fn scope(state: &AppState, session: &Session) -> ApiResult<Scope> {
     }
 }
 
+/// The teams and villages a session may list: as `scope`, and every one for an account the office lets publish
+/// bulletins, which chooses its audience among them.
+async fn audience_scope(state: &AppState, session: &Session) -> ApiResult<Scope> {
+    if !matches!(session.0.role, Role::Office | Role::Lead)
+        && crate::store::bulletins::may_publish(&state.db, &session.0.sub).await?
+    {
+        return Ok(Scope::Everything);
+    }
+    scope(state, session).await
+}
+
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(q)| q).map_err(|e| ApiError::bad_request(e.body_text()))
 }
@@ -106,7 +117,7 @@ async fn reset_password(
 
 /// `GET /api/v1/teams`: every team (the office) or the lead's own.
 pub async fn list_teams(State(state): State<AppState>, session: Session) -> ApiResult<Json<Vec<TeamInfo>>> {
-    let scope = scope(&state, &session).await?;
+    let scope = audience_scope(&state, &session).await?;
     Ok(Json(directory::list_teams(&state.db, &scope).await?))
 }
 
@@ -134,7 +145,7 @@ async fn list_grids(
 }
 
 async fn list_villages(State(state): State<AppState>, session: Session) -> ApiResult<Json<Vec<VillageInfo>>> {
-    let scope = scope(&state, &session).await?;
+    let scope = audience_scope(&state, &session).await?;
     Ok(Json(directory::list_villages(&state.db, &scope).await?))
 }
 

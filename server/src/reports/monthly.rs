@@ -57,6 +57,17 @@ pub struct MonthlyRow {
     pub indicators: Vec<MonthlyIndicator>,
     /// Urgent dissuasion tasks issued in the month for targets in this unit.
     pub tasks: TaskFigures,
+    /// The month's bulletins meant for the teams working in this unit: how many of their expected readings
+    /// (reader × bulletin) were done, of the current edition; none when no bulletin was meant for them.
+    #[serde(default)]
+    pub bulletins: Option<BulletinReads>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BulletinReads {
+    pub read: u64,
+    pub expected: u64,
+    pub rate: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +122,9 @@ impl MonthlyReport {
             ["rank", "area", "name", "visits", "score", "change"].iter().map(|h| h.to_string()).collect();
         header.extend(self.indicators.iter().map(|i| i.id.clone()));
         header.extend(
-            ["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)"].iter().map(|h| h.to_string()),
+            ["laggard", "tasks", "tasks done", "tasks overdue", "median response (min)", "bulletins read"]
+                .iter()
+                .map(|h| h.to_string()),
         );
         let rows = self
             .rows
@@ -139,6 +152,10 @@ impl MonthlyReport {
                     Cell::Int(t.overdue),
                     Cell::Text(t.median_response_minutes.map(|m| m.to_string()).unwrap_or_default()),
                 ]);
+                cells.push(match row.bulletins {
+                    Some(b) => Cell::Rate(b.rate),
+                    None => Cell::Text(String::new()),
+                });
                 cells
             })
             .collect();
@@ -248,6 +265,7 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
     let before = coverage_at(state, &campaign.campaign, start, area, team).await?;
     let visits = visits_between(state, start, end, area, team).await?;
     let (mut unit_tasks, tasks) = read::monthly_figures(state, (start, end), area, team).await?;
+    let reads = crate::bulletins::village_read_rates(state, start, end).await?;
     let mut units: BTreeMap<String, Vec<MonthlyIndicator>> = BTreeMap::new();
     for ind in &campaign.campaign.indicators {
         for ((unit, id), &(e, r, x)) in now.iter().filter(|((_, id), _)| *id == ind.id) {
@@ -272,7 +290,13 @@ pub async fn monthly(state: &AppState, p: MonthlyParams<'_>) -> Result<MonthlyRe
             let (n, places) = visits.get(&unit).copied().unwrap_or_default();
             let (name, kind) = names.get(&unit).cloned().unwrap_or_default();
             let tasks = unit_tasks.remove(&unit).unwrap_or_default();
+            let bulletins = reads.get(&unit).filter(|t| t.expected > 0).map(|t| BulletinReads {
+                read: t.read as u64,
+                expected: t.expected as u64,
+                rate: t.read as f64 / t.expected as f64,
+            });
             MonthlyRow {
+                bulletins,
                 rank: 0,
                 month: p.month.to_string(),
                 area: unit,
@@ -334,6 +358,7 @@ mod tests {
             laggard: false,
             indicators: vec![],
             tasks: TaskFigures::default(),
+            bulletins: None,
         }
     }
 

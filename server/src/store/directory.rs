@@ -36,6 +36,7 @@ pub struct UserListed {
     pub disabled_at: Option<i64>,
     pub active_devices: i64,
     pub last_sync_at: Option<i64>,
+    pub may_publish: Option<i64>,
 }
 
 /// The WHERE clause of a user filter and its values, numbered from `$1`.
@@ -69,7 +70,7 @@ fn user_conditions(f: &UserFilter, with_cursor: bool) -> (String, Vec<String>) {
 pub async fn users_page(db: &Db, f: &UserFilter) -> StoreResult<(Vec<UserListed>, i64)> {
     let (conditions, values) = user_conditions(f, true);
     let sql = format!(
-        "SELECT u.username, u.role, u.team, u.area, a.name AS area_name, u.created_at, u.disabled_at, \
+        "SELECT u.username, u.role, u.team, u.area, a.name AS area_name, u.created_at, u.disabled_at, u.may_publish, \
          (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL) AS active_devices, \
          (SELECT MAX(d.last_seen_at) FROM devices d WHERE d.user_id = u.id) AS last_sync_at \
          FROM users u LEFT JOIN areas a ON a.code = u.area WHERE {conditions} ORDER BY u.username LIMIT {}",
@@ -99,14 +100,21 @@ pub struct UserState {
     pub team: Option<String>,
     pub area: Option<String>,
     pub disabled_at: Option<i64>,
+    pub may_publish: Option<i64>,
 }
 
 /// A user's row, in the caller's transaction (so that an edit checks and writes the same state).
 pub async fn user_state(tx: &mut Tx, username: &str) -> StoreResult<Option<UserState>> {
-    Ok(sqlx::query_as("SELECT id, username, role, team, area, disabled_at FROM users WHERE username = $1")
+    Ok(sqlx::query_as("SELECT id, username, role, team, area, disabled_at, may_publish FROM users WHERE username = $1")
         .bind(username)
         .fetch_optional(&mut **tx)
         .await?)
+}
+
+/// Lets the user publish bulletins (from `since`, ms) or no longer (`None`).
+pub async fn set_may_publish(tx: &mut Tx, user_id: &str, since: Option<i64>) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET may_publish = $1 WHERE id = $2").bind(since).bind(user_id).execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Writes a user's role, team and area.

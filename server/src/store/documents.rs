@@ -18,21 +18,46 @@ pub struct StoredDocument {
     pub withdrawn: bool,
 }
 
+/// How a document's heads are kept beside it: hex, sorted, comma-separated.
+pub fn heads_text(heads: &[automerge::ChangeHash]) -> String {
+    let mut hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
+    hex.sort();
+    hex.join(",")
+}
+
 /// Stores a new document meant for `teams` (`EVERYONE` for every device); refuses an id already taken.
-pub async fn create(tx: &mut Tx, kind: &str, id: &str, bytes: &[u8], teams: &[&str]) -> StoreResult<()> {
+pub async fn create(
+    tx: &mut Tx,
+    kind: &str,
+    id: &str,
+    bytes: &[u8],
+    heads: &[automerge::ChangeHash],
+    teams: &[&str],
+) -> StoreResult<()> {
     let inserted = sqlx::query(
-        "INSERT INTO documents (kind, doc_id, doc, version, updated_at) VALUES ($1, $2, $3, 1, $4) \
+        "INSERT INTO documents (kind, doc_id, doc, version, updated_at, heads) VALUES ($1, $2, $3, 1, $4, $5) \
          ON CONFLICT (kind, doc_id) DO NOTHING",
     )
     .bind(kind)
     .bind(id)
     .bind(bytes)
     .bind(now_ms())
+    .bind(heads_text(heads))
     .execute(&mut **tx)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::conflict(format!("{kind} {id} exists already")));
     }
+    set_audience(tx, kind, id, teams).await
+}
+
+/// Makes a document meant for `teams` instead of whom it was meant for.
+pub async fn set_audience(tx: &mut Tx, kind: &str, id: &str, teams: &[&str]) -> StoreResult<()> {
+    sqlx::query("DELETE FROM document_audience WHERE kind = $1 AND doc_id = $2")
+        .bind(kind)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     for team in teams {
         sqlx::query("INSERT INTO document_audience (kind, doc_id, team) VALUES ($1, $2, $3)")
             .bind(kind)
@@ -81,9 +106,17 @@ pub async fn load(tx: &mut Tx, kind: &str, id: &str) -> StoreResult<Option<Store
 }
 
 /// Stores a new version of a document; refuses if another writer stored one meanwhile.
-pub async fn save(tx: &mut Tx, kind: &str, id: &str, bytes: &[u8], version: i64) -> StoreResult<()> {
+pub async fn save(
+    tx: &mut Tx,
+    kind: &str,
+    id: &str,
+    bytes: &[u8],
+    heads: &[automerge::ChangeHash],
+    version: i64,
+) -> StoreResult<()> {
     let updated = sqlx::query(
-        "UPDATE documents SET doc = $1, version = $2, updated_at = $3 WHERE kind = $4 AND doc_id = $5 AND version = $6",
+        "UPDATE documents SET doc = $1, version = $2, updated_at = $3, heads = $7 \
+         WHERE kind = $4 AND doc_id = $5 AND version = $6",
     )
     .bind(bytes)
     .bind(version + 1)
@@ -91,6 +124,7 @@ pub async fn save(tx: &mut Tx, kind: &str, id: &str, bytes: &[u8], version: i64)
     .bind(kind)
     .bind(id)
     .bind(version)
+    .bind(heads_text(heads))
     .execute(&mut **tx)
     .await?;
     match updated.rows_affected() {
@@ -152,5 +186,51 @@ pub async fn note_deleted(tx: &mut Tx, kind: &str, id: &str, device: &str, now: 
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The heads kept beside each document of `kind` meant for a device of `team` (`None`: not kept; load it).
+pub async fn meant_heads(tx: &mut Tx, kind: &str, team: Option<&str>) -> StoreResult<HashMap<String, Option<String>>> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT d.doc_id, d.heads FROM documents d \
+         JOIN document_audience a ON a.kind = d.kind AND a.doc_id = d.doc_id \
+         WHERE d.kind = $1 AND d.withdrawn_at IS NULL AND (a.team = $2 OR a.team = $3)",
+    )
+    .bind(kind)
+    .bind(EVERYONE)
+    .bind(team.unwrap_or(EVERYONE))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Keeps what devices wrote into a document (accepted entries, `client_core::docs::DocEntry`), once each: an
+/// entry received again (through a hub, after a retried sync) is not written twice.
+pub async fn record_entries(
+    tx: &mut Tx,
+    kind: &str,
+    id: &str,
+    device: &str,
+    team: Option<&str>,
+    entries: &[client_core::docs::DocEntry],
+    now: i64,
+) -> StoreResult<()> {
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO document_entries (kind, doc_id, entry, device_id, username, team, at, detail, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (kind, doc_id, entry) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(&e.key)
+        .bind(if e.device.is_empty() { device } else { e.device.as_str() })
+        .bind(&e.username)
+        .bind(team)
+        .bind(e.at)
+        .bind(e.detail.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }

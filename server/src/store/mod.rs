@@ -6,6 +6,8 @@ pub mod activity;
 pub mod area_progress;
 pub mod areas;
 pub mod audit;
+pub mod blobs;
+pub mod bulletins;
 mod campaign_sql;
 pub mod campaigns;
 pub mod coverage;

@@ -176,8 +176,15 @@ pub trait Shelf<K: DocKind>: Sync {
     ) -> impl Future<Output = Result<(K, i64), Refusal>> + Send;
     /// Stores a new version; refuses if another writer stored one meanwhile.
     fn save(&self, tx: &mut Tx, id: &str, doc: &K, version: i64) -> impl Future<Output = Result<(), Refusal>> + Send;
-    /// Records what a push added, beside the document (for tasks: sign-fors and outcomes).
-    fn record(&self, tx: &mut Tx, id: &str, records: &K::Records) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// Records what a push added, beside the document (for tasks: sign-fors and outcomes; for further kinds:
+    /// their entries).
+    fn record(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+        id: &str,
+        records: &K::Records,
+    ) -> impl Future<Output = Result<(), Refusal>> + Send;
     /// Notes that the device holds the document (again, if it had deleted it).
     fn note_held(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> impl Future<Output = Result<(), Refusal>> + Send;
     /// Notes that the device no longer holds a document it held that is not meant for it.
@@ -187,6 +194,16 @@ pub trait Shelf<K: DocKind>: Sync {
         ctx: &Context<'_>,
         id: &str,
     ) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// The heads kept beside the documents the device should hold, where they are kept (`is_quiet` then loads
+    /// none of them); none by default.
+    fn kept_heads(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context<'_>,
+    ) -> impl Future<Output = Result<HashMap<String, Option<String>>, Refusal>> + Send {
+        let _ = (tx, ctx);
+        std::future::ready(Ok(HashMap::new()))
+    }
     /// What the server's attestation in a reply lists: the document's heads, unless the kind says more.
     fn attested(&self, doc: &K, gone: bool) -> Vec<ChangeHash> {
         let _ = gone;
@@ -235,7 +252,7 @@ where
         let accepted = accept_push_within(&mut doc, push, ctx.trust, budget).map_err(|e| push_error(&e))?;
         if !accepted.new_changes.is_empty() {
             shelf.save(tx, id, &doc, version).await?;
-            shelf.record(tx, id, &accepted.records).await?;
+            shelf.record(tx, ctx, id, &accepted.records).await?;
         }
         relayed += accepted.signatures.len();
         let mut reply = accepted.reply;
@@ -286,15 +303,25 @@ pub async fn is_quiet<K: DocKind + Send, S: Shelf<K>>(
     {
         return Ok(false);
     }
+    let kept = shelf.kept_heads(tx, ctx).await?;
     for push in pushes {
         let id = push.parts().id;
         if !meant.contains(id) || !matches!(held.get(id), Some(None)) {
             return Ok(false);
         }
-        let (doc, _) = shelf.load(tx, ctx, id, false).await?;
-        let have =
+        let mut have =
             client_core::protocol::hashes_from_wire(push.parts().have).map_err(|e| Refusal::invalid(e.to_string()))?;
-        if doc.automerge().get_heads() != have {
+        let same = match kept.get(id) {
+            Some(Some(heads)) => *heads == documents::heads_text(&have),
+            _ => {
+                let (doc, _) = shelf.load(tx, ctx, id, false).await?;
+                have.sort();
+                let mut heads = doc.automerge().get_heads();
+                heads.sort();
+                heads == have
+            }
+        };
+        if !same {
             return Ok(false);
         }
     }
@@ -325,6 +352,9 @@ impl<K: DocsKind> Shelf<K> for DocumentShelf {
     async fn held(&self, tx: &mut Tx, ctx: &Context<'_>) -> Result<HashMap<String, Option<i64>>, Refusal> {
         Ok(documents::held_by(tx, K::NOUN, ctx.device_id).await?)
     }
+    async fn kept_heads(&self, tx: &mut Tx, ctx: &Context<'_>) -> Result<HashMap<String, Option<String>>, Refusal> {
+        Ok(documents::meant_heads(tx, K::NOUN, ctx.team).await?)
+    }
     async fn gone(
         &self,
         _tx: &mut Tx,
@@ -348,10 +378,15 @@ impl<K: DocsKind> Shelf<K> for DocumentShelf {
         Ok((doc, stored.version))
     }
     async fn save(&self, tx: &mut Tx, id: &str, doc: &K, version: i64) -> Result<(), Refusal> {
-        Ok(documents::save(tx, K::NOUN, id, &doc.save(), version).await?)
+        Ok(documents::save(tx, K::NOUN, id, &doc.save(), &doc.automerge().get_heads(), version).await?)
     }
-    async fn record(&self, _tx: &mut Tx, _id: &str, _records: &K::Records) -> Result<(), Refusal> {
-        Ok(())
+    async fn record(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str, records: &K::Records) -> Result<(), Refusal> {
+        use client_core::docs::Entries;
+        let entries = records.entries();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        Ok(documents::record_entries(tx, K::NOUN, id, ctx.device_id, ctx.team, &entries, ctx.now).await?)
     }
     async fn note_held(&self, tx: &mut Tx, ctx: &Context<'_>, id: &str) -> Result<(), Refusal> {
         Ok(documents::note_held(tx, K::NOUN, id, ctx.device_id, ctx.now).await?)
@@ -366,7 +401,7 @@ impl<K: DocsKind> Shelf<K> for DocumentShelf {
 pub async fn publish<K: DocsKind>(state: &crate::AppState, id: &str, doc: &K, teams: &[&str]) -> Result<(), Refusal> {
     client_core::docs::check_id(id).map_err(|e| Refusal::invalid(e.to_string()))?;
     let (_gate, mut tx) = state.db.begin_write().await?;
-    documents::create(&mut tx, K::NOUN, id, &doc.save(), teams).await?;
+    documents::create(&mut tx, K::NOUN, id, &doc.save(), &doc.automerge().get_heads(), teams).await?;
     tx.commit().await?;
     Ok(())
 }

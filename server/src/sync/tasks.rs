@@ -92,7 +92,7 @@ impl Shelf<TaskDoc> for TaskShelf<'_> {
     async fn save(&self, tx: &mut Tx, id: &str, doc: &TaskDoc, version: i64) -> Result<(), Refusal> {
         Ok(tasks::save_doc(tx, id, doc, version).await?)
     }
-    async fn record(&self, tx: &mut Tx, id: &str, records: &NewEntries) -> Result<(), Refusal> {
+    async fn record(&self, tx: &mut Tx, _ctx: &Context<'_>, id: &str, records: &NewEntries) -> Result<(), Refusal> {
         let counted = NewEntries {
             signs: records.signs.iter().filter(|s| !self.quarantined.contains(&s.device)).cloned().collect(),
             outcomes: records.outcomes.iter().filter(|o| !self.quarantined.contains(&o.device)).cloned().collect(),
