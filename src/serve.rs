@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// address does not serve them.
     #[arg(long, env = "DOORSTEP_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Where attachments are kept (the content-addressed store): DATA_DIR/blobs by default. With several
+    /// instances on one PostgreSQL database, a directory they all share (e.g. a network file system).
+    #[arg(long, env = "DOORSTEP_BLOBS_DIR")]
+    blobs_dir: Option<PathBuf>,
     /// Memory for cached grid documents, in MiB (estimated); the least recently used are dropped beyond it.
     #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::store::grids::DEFAULT_CACHE_BYTES >> 20)]
     doc_cache_mb: u64,
@@ -105,6 +109,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         trusted_proxies: server::http::client_addr::TrustedProxies::new(args.trusted_proxies.clone()),
         doc_cache_bytes: args.doc_cache_mb << 20,
         max_concurrent_syncs: args.max_concurrent_syncs as usize,
+        blobs_dir: args.blobs_dir.clone(),
     };
     let limits = server::http::listen::ConnectionLimits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),

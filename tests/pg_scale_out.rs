@@ -1,6 +1,7 @@
 //! Two server instances on one PostgreSQL database: devices syncing the same grid through either instance, at
 //! the same time, converge with nothing lost, and a campaign version applied through one is in force at the other,
-//! even for a sync that reaches the other before it looks for new versions. Runs in the PostgreSQL pass of the
+//! even for a sync that reaches the other before it looks for new versions; a bulletin's attachment uploaded
+//! through one is served by the other, from the store's directory they share. Runs in the PostgreSQL pass of the
 //! test suite only.
 
 mod common;
@@ -152,4 +153,44 @@ fn a_sync_through_another_instance_counts_with_a_version_applied_a_moment_before
     assert_eq!(figure(&coverage(&office, "town", None), "T1", "talk"), (1, 1, 0), "the briefing counts");
     assert_eq!(b_state.campaigns.current().version, 1, "the sync put the new version in force at B");
     drop(a);
+}
+
+#[test]
+fn an_attachment_uploaded_through_one_instance_is_served_by_the_other() {
+    assert!(
+        std::env::var("DOORSTEP_TEST_PG_URL").is_ok(),
+        "this test needs PostgreSQL: run it through ./scripts/test, which starts one"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (data_a, data_b, shared) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("shared-blobs"));
+    let office = tmp.path().join("office");
+    bootstrap_office(&data_a, &office);
+    let blobs = ["--blobs-dir", shared.to_str().unwrap()];
+    let a = Server::start_with(&data_a, "127.0.0.1:0", &blobs);
+    share_installation(&data_a, &data_b);
+    let b = Server::start_with(&data_b, "127.0.0.1:0", &blobs);
+
+    ok(&office, &["login", "--server", &a.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let csv = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+               P1,household,1,G1,g,V1,v,village,T1,t\n";
+    let f = write_file(tmp.path(), "t.csv", csv.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    ok(&office, &["user", "create", "v", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let body = write_file(tmp.path(), "body.txt", "提醒".as_bytes());
+    // A PDF: its header is what the store judges by.
+    let pdf = write_file(tmp.path(), "leaflet.pdf", b"%PDF-1.4\n% Doorstep leaflet\n%%EOF\n");
+    let publish = ["bulletin", "publish", "--title", "提醒", "--body-file", body.to_str().unwrap(), "--kind"];
+    ok(&office, &[&publish[..], &["reminder", "--everyone", "--attach", pdf.to_str().unwrap()]].concat(), None);
+    assert!(!data_a.join("blobs").exists() && !data_b.join("blobs").exists(), "nothing in the data dirs");
+
+    // The volunteer's phone syncs with instance B only, and gets the file instance A stored.
+    let v = tmp.path().join("v");
+    ok(&v, &["field", "login", "--server", &b.url, "--username", "v", "--password-stdin"], Some(&pw()));
+    let out = ok(&v, &["field", "sync"], None);
+    assert!(out.contains("attachments: 1 downloaded"), "{out}");
+    let held: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&v, &["field", "bulletins", "--format", "json"], None)).unwrap();
+    assert_eq!(held[0]["attachments_here"], 1);
 }

@@ -199,9 +199,10 @@ pub struct OpenBlob {
 }
 
 impl BlobStore {
-    /// The store of a data directory: its files under `<data_dir>/blobs`.
-    pub fn new(data_dir: &Path, db: Db) -> BlobStore {
-        BlobStore { dir: data_dir.join(BLOBS_DIR), db }
+    /// The store whose files are under `dir` (`<data dir>/blobs` by default): written whole under their hash,
+    /// so several instances may share the directory.
+    pub fn new(dir: PathBuf, db: Db) -> BlobStore {
+        BlobStore { dir, db }
     }
 
     pub fn dir(&self) -> &Path {

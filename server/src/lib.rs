@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub doc_cache_bytes: u64,
     /// Syncs that write, processed at the same time (at least one).
     pub max_concurrent_syncs: usize,
+    /// Where the content-addressed store keeps its files: `<data_dir>/blobs` by default; a directory every
+    /// instance shares (a network file system) when several serve one PostgreSQL database.
+    pub blobs_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -77,6 +80,7 @@ impl ServerConfig {
             trusted_proxies: Default::default(),
             doc_cache_bytes: store::grids::DEFAULT_CACHE_BYTES,
             max_concurrent_syncs: sync::DEFAULT_MAX_CONCURRENT_SYNCS,
+            blobs_dir: None,
         }
     }
 }
@@ -97,7 +101,8 @@ impl AppState {
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
         let uploads = Arc::new(http::bodies::Uploads::new(&config.data_dir));
         let campaigns = Arc::new(campaign::Campaigns::load(&db).await?);
-        let blobs = blobs::BlobStore::new(&config.data_dir, db.clone());
+        let blobs_dir = config.blobs_dir.clone().unwrap_or_else(|| config.data_dir.join(blobs::BLOBS_DIR));
+        let blobs = blobs::BlobStore::new(blobs_dir, db.clone());
         let state = AppState {
             db,
             keys,
