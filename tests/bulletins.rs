@@ -378,3 +378,27 @@ fn a_phone_writes_nothing_into_a_bulletin_but_its_own_receipt() {
     });
     assert_eq!(db_pairs(&t.data, "SELECT username, doc_id FROM document_entries"), [("v2".to_string(), id)]);
 }
+
+#[test]
+fn an_expired_bulletin_is_withdrawn_and_leaves_the_phones() {
+    let mut t = town();
+    let tomorrow = (chrono::Local::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let id = publish(&t, "本周提醒", &["--expires", &tomorrow]);
+    ok(&t.v1, &["field", "sync"], None);
+    assert_eq!(bulletins_on(&t.v1).len(), 1);
+    let list: Vec<Value> =
+        serde_json::from_str(&ok(&t.office, &["bulletin", "list", "--format", "json"], None)).unwrap();
+    let expires = list[0]["expires_at"].as_i64().unwrap();
+    let end_of_tomorrow = chrono::Local::now().date_naive().succ_opt().unwrap().succ_opt().unwrap();
+    let end_of_tomorrow = end_of_tomorrow.and_hms_opt(0, 0, 0).unwrap().and_local_timezone(chrono::Local).unwrap();
+    assert_eq!(expires, end_of_tomorrow.timestamp_millis(), "the end of the day given, in local time");
+
+    // The server was down when it expired: it withdraws it as it starts.
+    t.stop_server();
+    db_execute(&t.data, &format!("UPDATE bulletins SET expires_at = 1 WHERE id = '{id}'"));
+    t.restart_server();
+    let out = ok(&t.v1, &["field", "sync"], None);
+    assert!(out.contains("1 deleted"), "{out}");
+    assert!(bulletins_on(&t.v1).is_empty());
+    assert!(ok(&t.office, &["audit", "--format", "json"], None).contains("bulletin.expire"));
+}

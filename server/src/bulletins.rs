@@ -278,9 +278,10 @@ pub async fn withdraw_expired(state: &AppState) -> Result<Vec<String>, Refusal> 
     Ok(ids)
 }
 
-/// Withdraws expired bulletins once a minute, for as long as the server runs.
+/// Withdraws expired bulletins once a minute, for as long as the server runs (`AppState::open` did it once).
 pub async fn follow_expiry(state: AppState) {
-    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    let every = std::time::Duration::from_secs(60);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         ticks.tick().await;
         if let Err(e) = withdraw_expired(&state).await {

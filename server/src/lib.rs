@@ -117,6 +117,8 @@ impl AppState {
             blobs,
         };
         campaign::finish_recount(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Bulletins that expired while the server was stopped are withdrawn before it serves a sync.
+        bulletins::withdraw_expired(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(state)
     }
 }
