@@ -258,9 +258,17 @@ pub fn small_town(tmp: &Path, url: &str, office: &Path, visits: usize) -> PathBu
     vol
 }
 
-/// A loopback port that was free a moment ago (for a server that must come back on the same address).
+/// A loopback port that was free a moment ago (for a server that must come back on the same address). Chosen at
+/// random below the system's ephemeral range (32768 and up on Linux), where the system never hands out ports by
+/// itself: a port it gave one test's bind to `:0` could otherwise be given again to another test's, between this
+/// check and the server's bind ("Address already in use").
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A running `doorstep hub serve` with a lead's profile, on a free loopback port. Killed when dropped.

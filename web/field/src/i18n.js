@@ -63,6 +63,13 @@ const TEXT = {
     reviewConfirmed: "已采纳", reviewRejected: "未采纳",
     notSaved: "保存失败，这条记录没有保存：",
     quotaRecord: "手机存储空间已满，这条记录没有保存。之前记录的 {n} 条都还在。请先同步，或清理手机空间后再试。",
+    bulletins: "通报", allBulletins: "全部通报", noBulletins: "本机还没有通报。", unreadCount: "未读 {n}",
+    urgentBulletin: "紧急通报", bulletinUnread: "未读", bulletinRead: "已阅", edition: "第 {n} 版",
+    corrected: "已更正", published: "发布", expires: "有效期至", attachments: "附件",
+    markRead: "已阅", markedRead: "已阅，待同步", markedReadSynced: "已阅", readAt: "已阅于 {time}",
+    attachmentWaiting: "附件尚未下载，同步后会自动下载", openPdf: "打开 PDF",
+    talkingPoints: "宣讲要点", fraudTypeIs: "诈骗类型：{name}", readOlder: "此通报已更正：您读过第 {n} 版，请重新阅读后点“已阅”。",
+    kind_fraud_method: "诈骗手法", kind_reminder: "提醒", kind_template: "宣传资料模板", kind_talking_points: "入户宣讲要点",
   },
   en: {
     appName: "Doorstep", langSwitch: "中", online: "Online", offline: "Offline",
@@ -124,6 +131,13 @@ const TEXT = {
     reviewConfirmed: "accepted", reviewRejected: "not accepted",
     notSaved: "Saving failed; this was not saved: ",
     quotaRecord: "The phone's storage is full: this was NOT saved. The {n} records before are safe. Sync first, or free some space, then try again.",
+    bulletins: "Bulletins", allBulletins: "All bulletins", noBulletins: "No bulletins on this phone yet.", unreadCount: "{n} unread",
+    urgentBulletin: "Urgent bulletin", bulletinUnread: "unread", bulletinRead: "read", edition: "edition {n}",
+    corrected: "corrected", published: "Published", expires: "Valid until", attachments: "Attachments",
+    markRead: "Mark read", markedRead: "Marked read; waiting to sync", markedReadSynced: "Marked read", readAt: "Read {time}",
+    attachmentWaiting: "Not downloaded yet; it downloads by itself after a sync", openPdf: "Open the PDF",
+    talkingPoints: "Talking points", fraudTypeIs: "Fraud type: {name}", readOlder: "This bulletin was corrected: you read edition {n}; read it again, then tap Mark read.",
+    kind_fraud_method: "Fraud method", kind_reminder: "Reminder", kind_template: "Material template", kind_talking_points: "Talking points",
   },
 };
 

@@ -5,6 +5,7 @@ import { A } from "./grid.js";
 import { Store } from "./store.js";
 import { State } from "./state.js";
 import { sync, enrol, lookupCode, CallError } from "./sync.js";
+import { downloadAttachments } from "./attachments.js";
 import { t, setLang, getLang } from "./i18n.js";
 import { h, $ } from "./dom.js";
 import * as screens from "./screens.js";
@@ -21,6 +22,7 @@ const app = {
   gridUis: new Map(),
   lastFix: null,
   gpsError: null,
+  objectUrls: [],
 };
 
 function say(text, kind = "") {
@@ -41,12 +43,18 @@ function runSync(manual) {
       // A campaign version the office applied since the app started counts from now on.
       const rules = await fetch("rules.json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
       const newRules = app.state.setRules(rules);
-      const news = tally.received || tally.newGrids.length || tally.removed.length || newRules;
+      const news = tally.received || tally.newGrids.length || tally.removed.length || tally.newDocs || tally.goneDocs || newRules;
       if (tally.hub && (manual || news)) say(t("syncedHub", { n: app.state.pendingCount() }), "ok");
       else if (manual || news) say(t("synced"), "ok");
       // Redraw with what arrived and what is now confirmed, unless someone is typing.
-      const typing = $("#note")?.value || $("#feedback")?.value || ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
-      if (!typing) route();
+      if (!isTyping()) route();
+      // Bulletins' attachments come after, in the background; a screen showing one is drawn again once it is here.
+      downloadAttachments(app.state).then((stored) => {
+        if (stored && ["bulletin", "home"].includes($("#app").dataset.screen) && !isTyping()) route();
+      }).catch(() => {}).finally(() => {
+        // How many download passes ended, for whoever waits on them (the browser tests).
+        document.body.dataset.downloads = Number(document.body.dataset.downloads || 0) + 1;
+      });
     })
     .catch((err) => {
       const hint = err.status === 401 ? t("reenrolHint") : err.code === "clock_ahead" ? t("clockHint") : "";
@@ -61,6 +69,9 @@ function runSync(manual) {
     });
   return app.syncing;
 }
+
+/** Someone is typing (a note, feedback, any field): the screen is not drawn again under their fingers. */
+const isTyping = () => !!($("#note")?.value || $("#feedback")?.value || ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName));
 
 function scheduleSync(delay) {
   clearTimeout(app.syncTimer);
@@ -140,6 +151,19 @@ const ctx = {
     location.hash = `#/place/${encodeURIComponent(code)}/${encodeURIComponent(found.id)}`;
     scheduleSync(AUTO_SYNC_AFTER_VISIT_MS);
   },
+  markedRead(id) {
+    say(t(navigator.onLine ? "markedReadSynced" : "markedRead"), "ok");
+    $("#status").dataset.read = id;
+    route();
+    scheduleSync(AUTO_SYNC_AFTER_VISIT_MS);
+  },
+  /** A URL for a stored file (a PDF to open), revoked once a later screen is drawn and a minute has passed (so a
+   * tab opening it has it read by then). */
+  objectUrl(blob) {
+    const url = URL.createObjectURL(blob);
+    app.objectUrls.push({ url, at: Date.now() });
+    return url;
+  },
   saved(visit, code) {
     say(t(navigator.onLine ? "saved" : "savedPending"), "ok");
     $("#status").dataset.visit = visit.id;
@@ -152,6 +176,9 @@ let gridOpened = false;
 
 function route() {
   const main = $("#app");
+  const old = app.objectUrls.filter((u) => Date.now() - u.at > 60_000);
+  for (const { url } of old) URL.revokeObjectURL(url);
+  app.objectUrls = app.objectUrls.filter((u) => !old.includes(u));
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const state = app.state;
   let screen;
@@ -166,7 +193,9 @@ function route() {
     [name, screen] = ["task", screens.taskScreen(ctx, parts[1])];
     // Opening the task is signed for once per phone (the office sees when it was first read).
     if (state.tasks.has(parts[1])) state.markOpened(parts[1]).catch(() => {});
-  } else if (parts[0] === "settings") [name, screen] = ["settings", screens.settingsScreen(ctx)];
+  } else if (parts[0] === "bulletin" && parts[1]) [name, screen] = ["bulletin", screens.bulletinScreen(ctx, parts[1])];
+  else if (parts[0] === "bulletins") [name, screen] = ["bulletins", screens.bulletinsScreen(ctx)];
+  else if (parts[0] === "settings") [name, screen] = ["settings", screens.settingsScreen(ctx)];
   else [name, screen] = ["home", screens.homeScreen(ctx)];
   const scroll = main.dataset.route === location.hash ? window.scrollY : 0;
   main.replaceChildren(screen);

@@ -1,12 +1,15 @@
-// The app's screens, each built from the state: enrolment, my grids, a grid's places, a place (with its visit
-// history, the visit buttons and a proposed correction), a place found in the field, an urgent task, and
-// settings. Sized for a 360 px wide phone with big touch targets.
+// The app's screens, each built from the state: enrolment, my grids (with unread bulletins), a grid's places, a
+// place (with its visit history, the visit buttons, the current talking points and a proposed correction), a place
+// found in the field, an urgent task, the bulletins and one bulletin, and settings. Sized for a 360 px wide phone
+// with big touch targets.
 import { h, $ } from "./dom.js";
 import { t, named, indicatorName, formatTime } from "./i18n.js";
 import { deliveriesForAll, relevantDeliveries, visitDeliveries } from "./coverage.js";
 import { StoreError } from "./store.js";
 import { SigningUnavailable } from "./sign.js";
 import { outcomeProblem, parseYuan, yuanText } from "./task.js";
+import { receiptOf } from "./bulletin.js";
+import { storedAttachment, dataUrl } from "./attachments.js";
 
 const pct = (f) => Math.floor((f.eligible ? f.reached / f.eligible : 1) * 100);
 
@@ -123,6 +126,42 @@ function taskList(ctx) {
     })));
 }
 
+/** A bulletin's kind in the app's language; a kind this app does not know yet shows as it is. */
+const kindName = (kind) => (t(`kind_${kind}`) === `kind_${kind}` ? kind : t(`kind_${kind}`));
+
+/** One bulletin as a card of a list. */
+function bulletinCard(ctx, v) {
+  const n = v.notice;
+  return h("li", {}, h("a", { class: `card bulletin ${n.priority}${v.read ? " read" : ""}`, href: `#/bulletin/${v.id}`,
+    dataset: { bulletin: v.id, priority: n.priority, kind: n.kind, read: v.read, edition: n.edition } },
+  h("div", { class: "counts" },
+    n.priority === "urgent" ? h("span", { class: "pill priority-urgent" }, t("urgentBulletin")) : null,
+    h("span", { class: "pill" }, kindName(n.kind)),
+    h("span", { class: `pill ${v.read ? "done" : "todo"}` }, t(v.read ? "bulletinRead" : "bulletinUnread")),
+    n.edition > 1 ? h("span", { class: "pill" }, `${t("corrected")} · ${t("edition", { n: n.edition })}`) : null),
+  h("div", { class: "card-title" }, h("strong", {}, n.title)),
+  h("div", { class: "muted" }, `${t("published")} ${formatTime(n.published_at)}`)));
+}
+
+/**
+ * The unread bulletins (urgent first, then newest) with their count, and the way to every bulletin; above them,
+ * the first urgent unread one as a banner until it is read.
+ */
+function bulletinSection(ctx) {
+  const all = ctx.state.bulletins();
+  if (!all.length) return [null, null];
+  const unread = all.filter((v) => !v.read);
+  const urgent = unread.find((v) => v.notice.priority === "urgent");
+  const banner = urgent ? h("a", { class: "banner", id: "urgent-bulletin", href: `#/bulletin/${urgent.id}`, dataset: { bulletin: urgent.id } },
+    h("strong", {}, `⚠ ${t("urgentBulletin")}`), " ", urgent.notice.title) : null;
+  const section = h("section", { class: "stack", id: "bulletins", dataset: { unread: unread.length } },
+    h("h2", {}, t("bulletins"), " ", h("span", { class: `pill ${unread.length ? "todo" : "done"}`, id: "unread-count", dataset: { count: unread.length } },
+      t("unreadCount", { n: unread.length }))),
+    unread.length ? h("ul", { class: "cards" }, unread.map((v) => bulletinCard(ctx, v))) : null,
+    h("a", { class: "back", href: "#/bulletins", id: "all-bulletins" }, `${t("allBulletins")} (${all.length}) ›`));
+  return [banner, section];
+}
+
 export function homeScreen(ctx) {
   const { state } = ctx;
   const codes = state.sortedGrids();
@@ -130,9 +169,12 @@ export function homeScreen(ctx) {
     state.carried.length ? h("p", { class: "notice" }, `${state.carried.length} ${t("carried")}`) : null,
     state.carriedTasks.length ? h("p", { class: "notice" }, `${state.carriedTasks.length} ${t("carriedTasks")}`) : null,
   ];
-  if (!codes.length) return h("section", { class: "stack" }, taskList(ctx), h("h2", {}, t("myGrids")), carried, h("p", { class: "empty" }, t("noGrids")));
+  const [banner, bulletins] = bulletinSection(ctx);
+  if (!codes.length) return h("section", { class: "stack" }, banner, taskList(ctx), bulletins, h("h2", {}, t("myGrids")), carried, h("p", { class: "empty" }, t("noGrids")));
   return h("section", { class: "stack" },
+    banner,
     taskList(ctx),
+    bulletins,
     h("h2", {}, t("myGrids")),
     carried,
     h("ul", { class: "cards", id: "grids" }, codes.map((code) => {
@@ -368,6 +410,7 @@ export function placeScreen(ctx, code, placeId) {
       ? h("div", { class: "muted" }, `${t("contact")}: ${contact.name || ""} `, contact.phone ? h("a", { href: `tel:${contact.phone}` }, contact.phone) : null) : null,
     h("div", { class: "counts", id: "place-status" }, p.cov.excluded ? h("span", { class: "pill gone" }, t("gone")) : null,
       p.cov.reached.map((id) => chip(id, true)), p.cov.missing.map((id) => chip(id, false))),
+    talkingPoints(ctx),
     quick,
     h("div", { class: "extras" }, note, h("label", { class: "check" }, gpsBox, t("attachGps")), gpsState),
     details, message,
@@ -458,6 +501,104 @@ export function taskScreen(ctx, id) {
           o.money_lost ? `${t("moneyLost")}${o.amount_fen != null ? ` ${yuanText(o.amount_fen)}` : ""}` : null].filter(Boolean).join(" · ")),
         o.feedback ? h("div", { class: "note" }, o.feedback) : null)))
       : h("p", { class: "empty", id: "outcomes" }, t("noVisits")));
+}
+
+/** A bulletin's body: plain text lines, where `**bold**` and lines starting with `- ` are the only formatting. Every
+ * piece goes in as text, never as HTML. */
+export function bulletinBody(body) {
+  const out = [];
+  let list = null;
+  for (const line of body.split(/\r?\n/)) {
+    if (line.startsWith("- ")) {
+      if (!list) out.push(list = h("ul", { class: "body-list" }));
+      list.append(h("li", {}, inline(line.slice(2))));
+      continue;
+    }
+    list = null;
+    if (line.trim()) out.push(h("p", {}, inline(line)));
+  }
+  return h("div", { class: "bulletin-body" }, out);
+}
+
+/** `**bold**` pieces of a line; an unpaired `**` stays as it is. */
+function inline(line) {
+  const parts = line.split("**");
+  if (parts.length % 2 === 0) parts.splice(-2, 2, `${parts.at(-2)}**${parts.at(-1)}`);
+  return parts.map((p, i) => (i % 2 ? h("strong", {}, p) : p));
+}
+
+/** The current talking points (入户宣讲要点), newest first, folded until the volunteer opens them. */
+function talkingPoints(ctx) {
+  const points = ctx.state.talkingPoints();
+  if (!points.length) return null;
+  return h("details", { class: "details talking-points", id: "talking-points", dataset: { count: points.length } },
+    h("summary", {}, `${t("talkingPoints")} (${points.length})`),
+    h("div", { class: "stack" }, points.map((v) => h("article", { class: "talking-point", dataset: { bulletin: v.id } },
+      h("h3", {}, v.notice.title), bulletinBody(v.notice.body)))));
+}
+
+/** Every current bulletin: unread first, urgent first, newest first. */
+export function bulletinsScreen(ctx) {
+  const all = ctx.state.bulletins();
+  return h("section", { class: "stack", id: "bulletin-list" },
+    h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
+    h("h2", {}, t("allBulletins")),
+    all.length ? h("ul", { class: "cards" }, all.map((v) => bulletinCard(ctx, v))) : h("p", { class: "empty" }, t(ctx.state.loaded ? "noBulletins" : "loading")));
+}
+
+/** An attachment: an image shown inline, a PDF as a link that opens the stored file; each once downloaded and verified. */
+function attachmentView(ctx, a) {
+  const li = h("li", { class: "attachment", dataset: { sha256: a.sha256, type: a.type, stored: false } },
+    h("div", { class: "muted" }, `${a.name} · ${Math.max(1, Math.round(a.size / 1024))} KB`),
+    h("p", { class: "help waiting" }, t("attachmentWaiting")));
+  storedAttachment(ctx.state, a.sha256).then(async (blob) => {
+    if (!blob) return;
+    const shown = a.type.startsWith("image/")
+      ? h("img", { src: await dataUrl(blob), alt: a.name, class: "attachment-image" })
+      : h("a", { class: "big button", href: ctx.objectUrl(blob), target: "_blank", rel: "noopener", dataset: { pdf: a.sha256 } }, `${t("openPdf")} · ${a.name}`);
+    li.querySelector(".waiting").replaceWith(shown);
+    li.dataset.stored = "true";
+  }).catch(() => { /* not readable: it stays "not downloaded yet" */ });
+  return li;
+}
+
+/** One bulletin: what it says, its attachments, and 已阅 (a receipt of this edition, durable before it says so). */
+export function bulletinScreen(ctx, id) {
+  const { state } = ctx;
+  const v = state.bulletins().find((b) => b.id === id);
+  if (!v) return h("p", { class: "empty" }, t(state.loaded ? "nothingHere" : "loading"));
+  const n = v.notice;
+  const receipt = receiptOf(v, state.device.username);
+  const older = v.receipts.filter((r) => r.volunteer === state.device.username).sort((a, b) => b.edition - a.edition)[0];
+  const message = h("p", { class: "message", role: "status", id: "read-message" });
+  const button = h("button", { type: "button", class: "big primary", id: "mark-read", onclick: async () => {
+    button.disabled = true;
+    try {
+      await state.markRead(id);
+      ctx.markedRead(id);
+    } catch (err) {
+      button.disabled = false;
+      message.textContent = notSaved(state, err);
+      message.className = "message error";
+    }
+  } }, `✓ ${t("markRead")}`);
+  return h("article", { class: "stack", id: "bulletin", dataset: { bulletin: id, read: v.read, edition: n.edition, priority: n.priority, pending: v.pending } },
+    h("a", { class: "back", href: "#/" }, `‹ ${t("back")}`),
+    h("div", { class: "counts" },
+      n.priority === "urgent" ? h("span", { class: "pill priority-urgent" }, t("urgentBulletin")) : null,
+      h("span", { class: "pill", id: "bulletin-kind" }, kindName(n.kind)),
+      n.fraud_type ? h("span", { class: "pill", id: "bulletin-fraud-type" }, t("fraudTypeIs", { name: named(state.rules.fraud_types || [], n.fraud_type) })) : null,
+      h("span", { class: "pill", id: "bulletin-edition" }, t("edition", { n: n.edition }))),
+    h("h2", { id: "bulletin-title" }, n.title),
+    // Read before a correction: read again.
+    !v.read && older ? h("p", { class: "notice", id: "bulletin-corrected" }, t("readOlder", { n: older.edition })) : null,
+    h("div", { class: "muted" }, `${t("published")} ${formatTime(n.published_at)}`, n.expires_at ? ` · ${t("expires")} ${formatTime(n.expires_at)}` : ""),
+    bulletinBody(n.body),
+    n.attachments.length ? [h("h3", {}, t("attachments")), h("ul", { class: "attachments", id: "attachments" }, n.attachments.map((a) => attachmentView(ctx, a)))] : null,
+    v.read
+      ? h("p", { class: "read-mark", id: "read-mark" }, `✓ ${t("readAt", { time: formatTime(receipt.read_at) })}`, v.pending ? h("span", { class: "pill pending" }, t("unsynced")) : null)
+      : button,
+    message);
 }
 
 export function settingsScreen(ctx) {

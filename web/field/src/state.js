@@ -1,10 +1,12 @@
-// The app's state: the enrolled device and the documents it holds (its team's grids and urgent tasks), each kept
-// in memory as an automerge document and on disk in the store. The only writer of the store; screens read the
-// views it computes.
-import { v7 as uuidv7 } from "uuid";
+// The app's state: the enrolled device and the documents it holds (its team's grids and urgent tasks, and those
+// of further kinds: bulletins), each kept in memory as an automerge document and on disk in the store. The only
+// writer of the store; screens read the views it computes.
+import { v4 as uuidv4, v7 as uuidv7 } from "uuid";
 import { loadDoc, readGrid, addVisit, addFoundPlace, addCorrection, unconfirmedBy, unconfirmedVisits, hexToBytes, A } from "./grid.js";
 import { readTask, addSign, addOutcome, taskState } from "./task.js";
 import { placeCoverage, summarize } from "./coverage.js";
+import { FURTHER_KINDS, furtherKinds } from "./kinds.js";
+import { addReceipt, current, readBy } from "./bulletin.js";
 
 /** A document's log is folded into its snapshot past this many changes, so opening it stays fast. */
 const COMPACT_AFTER = 200;
@@ -16,14 +18,25 @@ export class State {
     this.device = null;
     this.grids = new Map(); // code → { record, doc, logged, view }
     this.tasks = new Map(); // task id → { record, doc, logged, view }
+    // Further kinds (kinds.js): kind → (id → { record, doc, logged, view }).
+    this.further = new Map(furtherKinds.map((k) => [k, new Map()]));
     this.carried = [];
     this.carriedTasks = [];
+    this.carriedDocs = []; // { kind, id, entry }: further kinds' entries of an earlier enrolment
     this.listeners = new Set();
     this.queue = Promise.resolve();
   }
 
   docs(kind) {
-    return kind === "grid" ? this.grids : this.tasks;
+    if (kind === "grid") return this.grids;
+    if (kind === "task") return this.tasks;
+    if (!this.further.has(kind)) throw new Error(`this app does not know documents of kind ${kind}`);
+    return this.further.get(kind);
+  }
+
+  /** Every kind of document the phone holds, grids and tasks first. */
+  get kinds() {
+    return ["grid", "task", ...furtherKinds];
   }
 
   /** Runs writes one at a time: a document must not change while another write to it waits for the disk. */
@@ -50,15 +63,16 @@ export class State {
     this.device = (await this.store.getMeta("device")) || null;
     this.carried = (await this.store.getMeta("carry_over")) || [];
     this.carriedTasks = (await this.store.getMeta("task_carry_over")) || [];
-    this.grids.clear();
-    this.tasks.clear();
+    this.carriedDocs = (await this.store.getMeta("doc_carry_over")) || [];
+    for (const kind of this.kinds) this.docs(kind).clear();
     this.loaded = !this.device;
     if (!this.device) return;
-    for (const kind of ["grid", "task"]) {
+    for (const kind of this.kinds) {
       for (const record of await this.store.list(kind)) {
-        const log = await this.store.logOf(kind, record[kind]);
+        const id = idOf(kind, record);
+        const log = await this.store.logOf(kind, id);
         const plain = kind === "grid" ? cachedPlain(record, log) : null;
-        this.docs(kind).set(record[kind], { record, log, doc: null, logged: log.length, plain, view: null });
+        this.docs(kind).set(id, { record, log, doc: null, logged: log.length, plain, view: null });
       }
     }
   }
@@ -77,8 +91,8 @@ export class State {
 
   /** Loads every document into the automerge core (which must be ready), and caches views that were missing. */
   async loadDocs() {
-    for (const [kind, map] of [["grid", this.grids], ["task", this.tasks]]) {
-      for (const entry of map.values()) {
+    for (const kind of this.kinds) {
+      for (const entry of this.docs(kind).values()) {
         entry.doc = loadDoc(entry.record.snapshot, entry.log.map((r) => r.bytes), this.device.actor);
         entry.log = null;
         if (kind === "grid" && !entry.plain) {
@@ -146,9 +160,9 @@ export class State {
    */
   pendingCount() {
     if (!this.loaded) return null;
-    let n = this.carried.length + this.carriedTasks.length;
-    for (const map of [this.grids, this.tasks]) {
-      for (const { doc, record } of map.values()) n += unconfirmedBy(doc, record.confirmed, this.device.actor);
+    let n = this.carried.length + this.carriedTasks.length + this.carriedDocs.length;
+    for (const kind of this.kinds) {
+      for (const { doc, record } of this.docs(kind).values()) n += unconfirmedBy(doc, record.confirmed, this.device.actor);
     }
     return n;
   }
@@ -310,7 +324,8 @@ export class State {
     if (held) [doc] = A.applyChanges(doc, A.getAllChanges(held.doc));
     if (!A.hasHeads(doc, confirmed)) confirmed = [];
     const snapshot = A.save(doc);
-    const entry = { record: { ...(held?.record || {}), [kind]: id, snapshot }, doc, logged: 0, view: null };
+    const names = ["grid", "task"].includes(kind) ? { [kind]: id } : { kind, id };
+    const entry = { record: { ...(held?.record || {}), ...names, snapshot }, doc, logged: 0, view: null };
     const fields = { ...extra, confirmed, last_sync: Date.now(), ...(kind === "grid" ? { view_cache: viewCache(entry) } : {}) };
     await this.store.replaceDoc(kind, id, snapshot, fields);
     Object.assign(entry.record, fields);
@@ -322,6 +337,49 @@ export class State {
     this.docs(kind).delete(id);
   }
 
+  /** A document of a further kind read into plain values (kinds.js), or null until the core has loaded it. */
+  furtherView(kind, id) {
+    const entry = this.docs(kind).get(id);
+    if (!entry?.doc) return null;
+    if (!entry.view) entry.view = { id, ...FURTHER_KINDS[kind].read(entry.doc) };
+    return entry.view;
+  }
+
+  /**
+   * The bulletins to show (with a notice, not expired), each marked `read` when this volunteer read its current
+   * edition and `pending` while this phone's receipt awaits the server: unread first, urgent first, newest first.
+   */
+  bulletins(now = Date.now()) {
+    const me = this.device?.username;
+    return [...this.docs("bulletin").keys()].map((id) => this.furtherView("bulletin", id))
+      .filter((v) => v && current(v, now))
+      .map((v) => ({ ...v, read: readBy(v, me), pending: this.hasUnconfirmed("bulletin", v.id) }))
+      .sort((a, b) => a.read - b.read || (b.notice.priority === "urgent") - (a.notice.priority === "urgent")
+        || b.notice.published_at - a.notice.published_at);
+  }
+
+  /** The current talking points (入户宣讲要点), newest first: shown on the visit screen. */
+  talkingPoints(now = Date.now()) {
+    return this.bulletins(now).filter((v) => v.notice.kind === "talking_points")
+      .sort((a, b) => b.notice.published_at - a.notice.published_at);
+  }
+
+  /**
+   * The volunteer tapped 已阅: a receipt of the current edition, as a signed change of this phone, on disk before
+   * it resolves (then counted among the records to sync until the server confirms it).
+   */
+  markRead(id) {
+    return this.whenLoaded().then(() => this.exclusive(async () => {
+      const view = this.furtherView("bulletin", id);
+      if (!view?.notice) throw new Error(`bulletin ${id} is not on this phone`);
+      const receipt = {
+        key: uuidv4(), volunteer: this.device.username, device: this.device.device_id, read_at: Date.now(), edition: view.notice.edition,
+      };
+      await this.writeEntry("bulletin", id, (doc) => addReceipt(doc, receipt));
+      return receipt;
+    }));
+  }
+
   async saveDevice(device) {
     await this.store.setMeta("device", device);
     this.device = device;
@@ -331,6 +389,50 @@ export class State {
     if (list.length) await this.store.setMeta("carry_over", list);
     else await this.store.deleteMeta("carry_over");
     this.carried = list;
+  }
+
+  async saveCarriedDocs(list) {
+    if (list.length) await this.store.setMeta("doc_carry_over", list);
+    else await this.store.deleteMeta("doc_carry_over");
+    this.carriedDocs = list;
+  }
+
+  /** Entries of further kinds this enrolment wrote that the server has not confirmed, to carry over. */
+  unconfirmedDocEntries() {
+    const out = [];
+    for (const kind of furtherKinds) {
+      const { unconfirmed } = FURTHER_KINDS[kind];
+      if (!unconfirmed) continue;
+      for (const [id, { doc, record }] of this.docs(kind)) {
+        for (const entry of unconfirmed(doc, record.confirmed, this.device.device_id)) out.push({ kind, id, entry });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Writes carried-over entries of further kinds again under this enrolment, in the documents now on the phone
+   * (an entry already there is skipped, so a crash between the writes repeats nothing). Those whose document is
+   * not here are forgotten when `forget` (the server answered: it is withdrawn, or not meant for this phone), else
+   * kept for the next sync. Returns how many were written.
+   */
+  async recordCarriedDocs(forget) {
+    let written = 0;
+    const kept = [];
+    for (const c of this.carriedDocs) {
+      const entry = this.docs(c.kind).get(c.id);
+      if (!entry) {
+        if (!forget) kept.push(c);
+        continue;
+      }
+      const rewritten = FURTHER_KINDS[c.kind].rewrite(entry.doc, c.entry, this.device.device_id);
+      if (rewritten) {
+        await this.writeEntry(c.kind, c.id, () => rewritten);
+        written += 1;
+      }
+    }
+    await this.saveCarriedDocs(kept);
+    return written;
   }
 
   async saveCarriedTasks(list) {
@@ -386,6 +488,9 @@ export class State {
     return written;
   }
 }
+
+/** A stored record's document id: its grid code or task id, or a further kind's `id`. */
+const idOf = (kind, record) => (kind === "grid" || kind === "task" ? record[kind] : record.id);
 
 /** What a grid's view cache holds: the grid read into plain values, as of its first `count` log records. */
 function viewCache(entry) {

@@ -16,15 +16,26 @@
 // statement of the heads it holds (docs/sync-protocol.md).
 //          tasks         keyPath "task"   { task, snapshot, confirmed: [hex], last_sync }   (urgent tasks)
 //          task_changes  auto key         { task, bytes }   (index "task")
+//          docs          keyPath "key"    { key: "<kind>/<id>", kind, id, snapshot, confirmed, last_sync, signatures,
+//                                           attestation }   (documents of further kinds, kinds.js; index "kind")
+//          doc_changes   auto key         { key, bytes }   (index "key")
+//          blobs         keyPath "sha256" { sha256, blob, complete }   attachments by content: a verified file, or
+//                                         the part received so far (`complete` false), resumed with Range
 
 const DB_NAME = "doorstep-field";
-const DB_VERSION = 2;
+const DB_VERSION = 3;
 
-/** The two kinds of document the phone holds, and where each keeps its records and its log. */
+/** Grids and tasks, each in stores of its own; documents of every further kind share two, keyed "<kind>/<id>". */
 const KINDS = {
   grid: { records: "grids", log: "changes", key: "grid" },
   task: { records: "tasks", log: "task_changes", key: "task" },
 };
+const FURTHER = { records: "docs", log: "doc_changes", key: "key" };
+
+/** Where a document is kept: its stores, and its key in them. */
+function where(kind, id) {
+  return KINDS[kind] ? { ...KINDS[kind], at: id } : { ...FURTHER, at: `${kind}/${id}` };
+}
 
 /** Why a write failed, in terms the screens can act on. */
 export class StoreError extends Error {
@@ -50,10 +61,13 @@ export class Store {
     req.onupgradeneeded = () => {
       const db = req.result;
       if (!db.objectStoreNames.contains("meta")) db.createObjectStore("meta");
-      for (const { records, log, key } of Object.values(KINDS)) {
+      for (const { records, log, key } of [...Object.values(KINDS), FURTHER]) {
         if (!db.objectStoreNames.contains(records)) db.createObjectStore(records, { keyPath: key });
         if (!db.objectStoreNames.contains(log)) db.createObjectStore(log, { autoIncrement: true }).createIndex(key, key);
       }
+      const docs = req.transaction.objectStore(FURTHER.records);
+      if (!docs.indexNames.contains("kind")) docs.createIndex("kind", "kind");
+      if (!db.objectStoreNames.contains("blobs")) db.createObjectStore("blobs", { keyPath: "sha256" });
     };
     return new Store(await done(req));
   }
@@ -98,15 +112,16 @@ export class Store {
     return this.write(["meta"], ({ meta }) => { meta.delete(key); });
   }
 
-  /** Every record of one kind of document ("grid" or "task"). */
+  /** Every record of one kind of document ("grid", "task", or a further kind such as "bulletin"). */
   list(kind) {
-    return this.read(KINDS[kind].records, (s) => s.getAll());
+    if (KINDS[kind]) return this.read(KINDS[kind].records, (s) => s.getAll());
+    return this.read(FURTHER.records, (s) => s.index("kind").getAll(IDBKeyRange.only(kind)));
   }
 
   /** A document's log records ({ bytes, visit? }) in the order they were appended. */
   logOf(kind, id) {
-    const { log, key } = KINDS[kind];
-    return this.read(log, (s) => s.index(key).getAll(IDBKeyRange.only(id)));
+    const { log, key, at } = where(kind, id);
+    return this.read(log, (s) => s.index(key).getAll(IDBKeyRange.only(at)));
   }
 
   /**
@@ -115,37 +130,58 @@ export class Store {
    */
   appendChanges(kind, id, changes, plain = []) {
     if (changes.length === 0) return Promise.resolve();
-    const { log, key } = KINDS[kind];
+    const { log, key, at } = where(kind, id);
     return this.write([log], (stores) => {
-      changes.forEach((bytes, i) => stores[log].add({ ...plain[i], [key]: id, bytes }));
+      changes.forEach((bytes, i) => stores[log].add({ ...plain[i], [key]: at, bytes }));
     });
   }
 
   /** Replaces a document's snapshot (its log is folded into it) and, when given, other fields of its record. */
   replaceDoc(kind, id, snapshot, fields = {}) {
-    const { records, log, key } = KINDS[kind];
+    const { records, log, key, at } = where(kind, id);
+    // A further kind's record names its kind and id besides its key, so that `list` finds it by kind.
+    const names = KINDS[kind] ? {} : { kind, id };
     return this.write([records, log], async (stores) => {
-      const old = await done(stores[records].get(id));
-      stores[records].put({ confirmed: [], last_sync: null, ...old, ...fields, [key]: id, snapshot });
-      await deleteLog(stores[log], key, id);
+      const old = await done(stores[records].get(at));
+      stores[records].put({ confirmed: [], last_sync: null, ...old, ...fields, ...names, [key]: at, snapshot });
+      await deleteLog(stores[log], key, at);
     });
   }
 
   /** Updates fields of a document's record: the heads the server confirmed, the last sync, contacts. */
   setFields(kind, id, fields) {
-    const { records } = KINDS[kind];
+    const { records, at } = where(kind, id);
     return this.write([records], async (stores) => {
-      const old = await done(stores[records].get(id));
+      const old = await done(stores[records].get(at));
       if (old) stores[records].put({ ...old, ...fields });
     });
   }
 
   removeDoc(kind, id) {
-    const { records, log, key } = KINDS[kind];
+    const { records, log, key, at } = where(kind, id);
     return this.write([records, log], async (stores) => {
-      stores[records].delete(id);
-      await deleteLog(stores[log], key, id);
+      stores[records].delete(at);
+      await deleteLog(stores[log], key, at);
     });
+  }
+
+  /** A stored attachment by its SHA-256 (hex): `{ sha256, blob, complete }`, or undefined. */
+  getBlob(sha256) {
+    return this.read("blobs", (s) => s.get(sha256));
+  }
+
+  /** Keeps an attachment, or the part of it received so far (`complete` false). */
+  putBlob(record) {
+    return this.write(["blobs"], ({ blobs }) => { blobs.put(record); });
+  }
+
+  deleteBlob(sha256) {
+    return this.write(["blobs"], ({ blobs }) => { blobs.delete(sha256); });
+  }
+
+  /** The SHA-256 of every attachment kept, whole or in part. */
+  blobKeys() {
+    return this.read("blobs", (s) => s.getAllKeys());
   }
 }
 

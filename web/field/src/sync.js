@@ -6,6 +6,7 @@
 import { encode, decode } from "cborg";
 import { A, bytesToHex, hexToBytes, headsBytes, changesSince, unconfirmedRecords } from "./grid.js";
 import { generateKeyPair, signChange, attestedHeads } from "./sign.js";
+import { FURTHER_KINDS, furtherKinds, validDocId } from "./kinds.js";
 
 const PROTOCOL_VERSION = 1;
 /* global APP_VERSION: the Doorstep version this app was built with (build.mjs defines it). */
@@ -86,17 +87,22 @@ export async function enrol(state, { username, password, code, member, deviceNam
   if (!/^[0-9a-f]+$/.test(reply.actor || "")) throw new CallError("the server sent an invalid actor id");
   const carried = [...state.carried];
   const carriedTasks = [...state.carriedTasks];
+  const carriedDocs = [...state.carriedDocs];
   if (old) {
     for (const [grid, entry] of state.grids) {
       for (const record of unconfirmedRecords(entry.doc, entry.record.confirmed, old.device_id)) carried.push({ grid, ...record });
     }
     carriedTasks.push(...state.unconfirmedTaskEntries());
+    carriedDocs.push(...state.unconfirmedDocEntries());
   }
   // Set aside on disk before anything is dropped.
   await state.saveCarried(carried);
   await state.saveCarriedTasks(carriedTasks);
-  for (const grid of [...state.grids.keys()]) await state.drop("grid", grid);
-  for (const task of [...state.tasks.keys()]) await state.drop("task", task);
+  await state.saveCarriedDocs(carriedDocs);
+  // Every document goes: the server accepts changes of the new actor only, and sends each document again.
+  for (const kind of state.kinds) {
+    for (const id of [...state.docs(kind).keys()]) await state.drop(kind, id);
+  }
   await state.saveDevice({
     server: location.origin,
     username: reply.username,
@@ -142,7 +148,7 @@ async function buildPushes(state, resendAll, tally) {
     tally.sent += changes.length;
     return { id, changes, have: headsBytes(entry.doc), record: entry.record };
   });
-  const [grids, tasks] = await state.exclusive(() => [read("grid"), read("task")]);
+  const [grids, tasks, ...further] = await state.exclusive(() => [read("grid"), read("task"), ...furtherKinds.map(read)]);
   const signed = async (key, { id, changes, have, record }) => {
     const push = { [key]: id, have, changes, signatures: await signaturesFor(state.device, changes, record.signatures) };
     if (record.attestation) push.attestation = record.attestation;
@@ -159,7 +165,13 @@ async function buildPushes(state, resendAll, tally) {
     const attestation = kept.reduce((a, b) => (a && a.at >= b.at ? a : b), null);
     taskPushes.push({ task: id, have: [], changes: [], ...(attestation ? { attestation } : {}) });
   }
-  return { grids: gridPushes, tasks: taskPushes };
+  // Every further kind is sent, with an empty list when the phone holds none of it: a kind is opted into so.
+  const docs = {};
+  for (const [i, kind] of furtherKinds.entries()) {
+    docs[kind] = [];
+    for (const doc of further[i]) docs[kind].push(await signed("id", doc));
+  }
+  return { grids: gridPushes, tasks: taskPushes, docs };
 }
 
 /**
@@ -170,12 +182,13 @@ async function buildPushes(state, resendAll, tally) {
  */
 export async function sync(state) {
   await state.whenLoaded();
-  const tally = { sent: 0, stored: 0, received: 0, newGrids: [], removed: [], newTasks: 0, signed: 0, hub: null };
+  const tally = { sent: 0, stored: 0, received: 0, newGrids: [], removed: [], newTasks: 0, signed: 0, hub: null, newDocs: 0, goneDocs: 0 };
   let resendAll = new Set();
   let carrying = state.carried.length > 0;
+  let carryingDocs = state.carriedDocs.length > 0;
   for (let round = 0; round < 4; round++) {
-    const { grids, tasks } = await buildPushes(state, resendAll, tally);
-    const body = encode({ protocol: PROTOCOL_VERSION, grids, tasks });
+    const { grids, tasks, docs } = await buildPushes(state, resendAll, tally);
+    const body = encode({ protocol: PROTOCOL_VERSION, grids, tasks, docs });
     const compressed = await gzip(body);
     const headers = { "content-type": "application/cbor", authorization: `Bearer ${state.device.token}` };
     if (compressed) headers["content-encoding"] = "gzip";
@@ -194,13 +207,23 @@ export async function sync(state) {
     for (const r of reply.grids) kept.push(await keptFromReply(state, "grid", r.grid, r));
     const keptTasks = [];
     for (const r of reply.tasks || []) keptTasks.push(await keptFromReply(state, "task", r.task, r));
+    // A kind the receiver does not know gets no answer: the phone keeps what it holds of it as it is.
+    const docReplies = furtherKinds.flatMap((kind) => (reply.docs?.[kind] || []).map((r) => [kind, r]));
+    for (const [kind, r] of docReplies) {
+      if (!validDocId(r.id)) throw new CallError(`the server sent an unusable ${kind} id ${r.id}`);
+    }
+    const keptDocs = [];
+    for (const [kind, r] of docReplies) keptDocs.push(state.docs(kind).has(r.id) || r.answer === "new" ? await keptFromReply(state, kind, r.id, r) : null);
     await state.exclusive(async () => {
       for (const [i, r] of reply.grids.entries()) await applyGridReply(state, r, kept[i], tally, resendAll);
       for (const [i, r] of (reply.tasks || []).entries()) await applyTaskReply(state, r, keptTasks[i], tally, resendAll);
+      for (const [i, [kind, r]] of docReplies.entries()) await applyDocReply(state, kind, r, keptDocs[i], tally, resendAll);
     });
-    if (carrying) {
-      await recordCarried(state);
-      carrying = false;
+    if (carrying || carryingDocs) {
+      if (carrying) await recordCarried(state);
+      // Receipts and other entries of further kinds, in the documents the server just sent again.
+      if (carryingDocs) await state.exclusive(() => state.recordCarriedDocs(!tally.hub));
+      carrying = carryingDocs = false;
       continue;
     }
     if (resendAll.size === 0 && tally.signed === signedBefore) break;
@@ -225,8 +248,11 @@ function reportStatus(state) {
   }).catch(() => {});
 }
 
-/** What the server's statements about a document are signed for: its grid code, or `task/<id>` (sign.rs). */
-const subjectOf = (kind, id) => (kind === "task" ? `task/${id}` : id);
+/**
+ * What the server's statements about a document are signed for: its grid code, `task/<id>` (sign.rs), or a
+ * further kind's subject (kinds.js; `bulletin/<id>`).
+ */
+const subjectOf = (kind, id) => (kind === "task" ? `task/${id}` : kind === "grid" ? id : FURTHER_KINDS[kind].subject(id));
 
 /**
  * What an answer for a grid or task brings for passing changes on (src/relay.rs): team-mates' signatures (from a
@@ -324,6 +350,41 @@ async function applyTaskReply(state, r, kept, tally, resendAll) {
       return;
     default:
       throw new CallError(`the server sent an unknown task reply kind ${r.kind}; update the app`);
+  }
+}
+
+/**
+ * Applies the answer for one document of a further kind (client_core::docs::device_apply): `new` brings it whole
+ * (merged with what the phone held of it), `synced` what the phone lacks, `resend_all` asks for its whole history
+ * next round, `gone` says it was withdrawn or is no longer meant for this phone: it is deleted once every change
+ * the phone holds of it is confirmed (its receipts are on the server), and until then it stays and is pushed again.
+ * Answers for a document the phone does not hold, other than `new`, are not for it.
+ */
+async function applyDocReply(state, kind, r, kept, tally, resendAll) {
+  tally.stored += r.stored || 0;
+  // From the server its heads are confirmed; from a hub, only what the server attested.
+  const heads = tally.hub ? kept?.attested : (r.heads || []).map(bytesToHex);
+  const held = state.docs(kind).has(r.id);
+  switch (r.answer) {
+    case "resend_all":
+      resendAll.add(`${kind}:${r.id}`);
+      return;
+    case "new":
+      if (!r.snapshot) throw new CallError(`the server sent the new ${kind} ${r.id} without its document`);
+      await state.putNew(kind, r.id, r.snapshot, heads || [], kept.fields);
+      tally.newDocs += 1;
+      return;
+    case "synced":
+    case "gone":
+      if (!held) return;
+      tally.received += await state.applyServerChanges(kind, r.id, r.changes || [], heads, kept.fields);
+      if (r.answer === "gone" && state.heldOnly(kind, r.id, state.docs(kind).get(r.id).record.confirmed)) {
+        await state.drop(kind, r.id);
+        tally.goneDocs += 1;
+      }
+      return;
+    default:
+      throw new CallError(`the server sent an unknown answer ${r.answer} for ${kind} ${r.id}; update the app`);
   }
 }
 
