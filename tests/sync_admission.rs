@@ -182,3 +182,55 @@ fn a_sync_with_nothing_new_takes_no_turn_at_the_write_gate() {
     }
     assert_eq!(turns(), applied + 1.0, "syncs of a device that holds the campaign took the writer's turn");
 }
+
+/// Quiet syncs that hold a grid and send documents of further kinds, far more at once than the server has reading
+/// connections: each once held its grid's connection while it asked the pool for a second one to read the
+/// documents, and once every connection was held they waited for one another until the pool gave up (500).
+#[test]
+fn a_burst_of_quiet_syncs_with_documents_never_waits_on_itself() {
+    use client_core::protocol::{self, GridPush, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+    use std::collections::BTreeMap;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let office = tmp.path().join("office");
+    bootstrap_office(&data, &office);
+    let server = Server::start(&data);
+    ok(&office, &["login", "--server", &server.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let csv = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+               P1,household,1,G1,g,V1,v,village,T1,t\n";
+    let f = write_file(tmp.path(), "t.csv", csv.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    ok(&office, &["user", "create", "vol", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let vol = tmp.path().join("vol");
+    ok(&vol, &["field", "login", "--server", &server.url, "--username", "vol", "--password-stdin"], Some(&pw()));
+    let device: serde_json::Value = serde_json::from_slice(&std::fs::read(vol.join("device.json")).unwrap()).unwrap();
+    let token = device["token"].as_str().unwrap().to_string();
+
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/sync", server.url);
+        let body = |grids: Vec<GridPush>| {
+            let docs = BTreeMap::from([("bulletin".to_string(), vec![]), ("campaign".to_string(), vec![])]);
+            protocol::encode(&SyncRequest { protocol: PROTOCOL_VERSION, grids, tasks: Some(vec![]), docs })
+        };
+        let post = |body: Vec<u8>| {
+            let request = http.post(&url).bearer_auth(&token).header("content-type", protocol::CONTENT_TYPE);
+            request.body(body).send()
+        };
+        // The first sync brings the grid; the device now holds it at these heads.
+        let first: SyncResponse = protocol::decode(&post(body(vec![])).await.unwrap().bytes().await.unwrap()).unwrap();
+        let have = first.grids[0].heads.clone();
+        let quiet =
+            body(vec![GridPush { grid: "G1".into(), have, changes: vec![], signatures: vec![], attestation: None }]);
+        for _ in 0..3 {
+            let mut burst = tokio::task::JoinSet::new();
+            for _ in 0..40 {
+                burst.spawn(post(quiet.clone()));
+            }
+            let statuses: Vec<u16> = burst.join_all().await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+            assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        }
+    });
+}

@@ -474,9 +474,9 @@ fn the_monthly_report_counts_tasks_and_their_response_times() {
     assert!(table.contains("Urgent dissuasion tasks: 4 issued, 2 completed, 2 overdue"), "{table}");
     let csv = ok(office, &["report", "monthly", "--month", &month, "--format", "csv"], None);
     let header = csv.lines().next().unwrap();
-    assert!(header.ends_with("tasks,tasks done,tasks overdue,median response (min)"), "{header}");
+    assert!(header.ends_with("tasks,tasks done,tasks overdue,median response (min),bulletins read"), "{header}");
     let v1_line = csv.lines().find(|l| l.contains(",V1,")).unwrap();
-    assert!(v1_line.ends_with(",3,2,1,60"), "{v1_line}");
+    assert!(v1_line.ends_with(",3,2,1,60,"), "{v1_line}");
     let xlsx = town.tmp.path().join("m.xlsx");
     ok(office, &["report", "monthly", "--month", &month, "--format", "xlsx", "--output", xlsx.to_str().unwrap()], None);
     use calamine::Reader;

@@ -519,6 +519,20 @@ impl GridSession {
         }
     }
 
+    /// The transaction holding the grids' advisory locks (PostgreSQL); none on SQLite, whose session reads on a
+    /// connection of the reading pool.
+    pub fn transaction(&mut self) -> Option<&mut Transaction<'static, Any>> {
+        self.tx.as_mut()
+    }
+
+    /// Gives the reading connection back to the pool once the session's reads are done (SQLite), so that a
+    /// further read of the same request takes a connection without holding one: requests that each held one
+    /// and waited for a second would otherwise wait for one another once the pool is exhausted. The session
+    /// may then only switch to writing (`into_writer`).
+    pub fn release_reader(&mut self) {
+        self.reader = None;
+    }
+
     /// Switches to writing: waits for SQLite's write gate and opens the transaction (on PostgreSQL the
     /// transaction holding the advisory locks continues).
     pub async fn into_writer(mut self) -> Result<(WriteGuard, Transaction<'static, Any>), StoreError> {

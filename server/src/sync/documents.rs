@@ -237,10 +237,16 @@ where
     }
     let held = shelf.held(tx, ctx).await?;
     let meant = shelf.meant(tx, ctx).await?;
+    let kept = shelf.kept_heads(tx, ctx).await?;
     let (mut replies, mut relayed) = (Vec::new(), 0);
     // Sorted, so that two syncs lock documents in the same order.
     for push in ids.iter().map(|id| pushes.iter().find(|p| p.parts().id == *id).expect("pushed")) {
         let id = push.parts().id;
+        if unchanged_and_held(push.parts(), meant.contains(id), &held, &kept)? {
+            // Nothing to store and nothing to tell: no answer, and the device keeps it as it is (most documents
+            // of most syncs, which would otherwise each be loaded, checked and attested).
+            continue;
+        }
         let gone = shelf.gone(tx, ctx, id, meant.contains(id), &held).await?;
         if gone && !holds::<K>(ctx, &held, push) {
             // Nothing of a document goes to a device that does not hold it, and it is not noted as holding it: it
@@ -281,6 +287,21 @@ where
         }
     }
     Ok((replies, relayed))
+}
+
+/// Whether a push brings no change of a document the device holds at the heads the server keeps beside it.
+fn unchanged_and_held(
+    parts: client_core::sync::PushParts<'_>,
+    meant: bool,
+    held: &HashMap<String, Option<i64>>,
+    kept: &HashMap<String, Option<String>>,
+) -> Result<bool, Refusal> {
+    if !parts.changes.is_empty() || !meant || !matches!(held.get(parts.id), Some(None)) {
+        return Ok(false);
+    }
+    let Some(Some(heads)) = kept.get(parts.id) else { return Ok(false) };
+    let have = client_core::protocol::hashes_from_wire(parts.have).map_err(|e| Refusal::invalid(e.to_string()))?;
+    Ok(*heads == documents::heads_text(&have))
 }
 
 /// Whether `sync_kind` would write nothing and answer nothing new: no changes pushed, every document the device

@@ -117,7 +117,9 @@ pub async fn sync(state: &AppState, device: impl Into<Device>, mut req: SyncRequ
     let mut plan = plan(&mut checked, device, req.tasks.as_deref()).await?;
     // Documents of further kinds are checked and stored in the transaction, like tasks; unless they are quiet.
     if plan.writes_nothing && !req.docs.is_empty() {
-        plan.writes_nothing = docs_are_quiet(state, device, &author, checked.holder.team.as_deref(), &req.docs).await?;
+        let team = checked.holder.team.clone();
+        plan.writes_nothing =
+            docs_are_quiet(state, device, &author, team.as_deref(), &req.docs, &mut checked.session).await?;
     }
     let tasks = req.tasks.take();
     let docs = std::mem::take(&mut req.docs);
@@ -335,13 +337,16 @@ struct Plan {
     writes_nothing: bool,
 }
 
-/// Whether the request's documents of further kinds need no write and no answer, read outside the write gate.
+/// Whether the request's documents of further kinds need no write and no answer, read outside the write gate: in
+/// the grid session's transaction on PostgreSQL; on SQLite after the session's reading connection is handed
+/// back, never while holding it.
 async fn docs_are_quiet(
     state: &AppState,
     device: &Device,
     author: &Author,
     team: Option<&str>,
     docs: &BTreeMap<String, Vec<DocPush>>,
+    session: &mut GridSession,
 ) -> Result<bool, Refusal> {
     let trust = Trust { pusher: author, pusher_key: None, signers: None, server_key: None };
     let ctx = documents::Context {
@@ -352,6 +357,10 @@ async fn docs_are_quiet(
         backend: state.db.backend,
         now: now_ms(),
     };
+    if let Some(tx) = session.transaction() {
+        return state.kinds.are_quiet(tx, &ctx, docs).await;
+    }
+    session.release_reader();
     let mut tx = state.db.pool.begin().await.map_err(crate::store::StoreError::from)?;
     let quiet = state.kinds.are_quiet(&mut tx, &ctx, docs).await?;
     tx.rollback().await.map_err(crate::store::StoreError::from)?;
