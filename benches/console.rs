@@ -64,6 +64,17 @@ const PEOPLE: &[&str] = &[
      SELECT 1700000000000 + i * 10000, printf('vol-%05d', i % $1),
             CASE i % 4 WHEN 0 THEN 'login' WHEN 1 THEN 'device.enrol' WHEN 2 THEN 'sync.rejected' ELSE 'grid.assign' END,
             printf('event %d', i) FROM n",
+    // 50 bulletins to everyone, each read by four volunteers in five (the list's read counts; its receipts page).
+    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 50 - 1)
+     INSERT INTO bulletins (id, edition, title, body, kind, fraud_type, priority, audience, expires_at, published_at,
+                            published_by, updated_at, withdrawn_at)
+     SELECT printf('b%04d', i), 1, printf('通报 %d', i), '正文', 'reminder', '', 'normal', '{\"everyone\":true}', NULL,
+            1700000000000 + i, 'office', 1700000000000 + i, NULL FROM n",
+    "INSERT INTO documents (kind, doc_id, doc, version, updated_at) SELECT 'bulletin', id, x'00', 1, 0 FROM bulletins",
+    "INSERT INTO document_audience (kind, doc_id, team) SELECT 'bulletin', id, '*' FROM bulletins",
+    "INSERT INTO document_entries (kind, doc_id, entry, device_id, username, team, at, detail, received_at)
+     SELECT 'bulletin', b.id, b.id || '-' || u.id, 'dev-' || u.id, u.username, u.team, 1700000000000, '{\"edition\":1}', 0
+     FROM bulletins b, users u WHERE u.role = 'volunteer' AND CAST(substr(u.id, 4) AS INTEGER) % 5 <> 0",
 ];
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -135,6 +146,8 @@ const PAGES: &[(&str, &str)] = &[
     ("situation reports", "/api/v1/situations"),
     ("audit: newest 500", "/api/v1/audit?order=newest&limit=501"),
     ("audit: one person, newest", "/api/v1/audit?order=newest&limit=501&user=vol-00042"),
+    ("bulletins: 50, with read counts", "/api/v1/bulletins"),
+    ("bulletin: its receipts", "/api/v1/bulletins/b0007/receipts"),
 ];
 
 async fn office_token(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {

@@ -314,13 +314,25 @@ fn newest_reads(receipts: &[stored::ReceiptRow]) -> BTreeMap<String, (i64, i64, 
     out
 }
 
-async fn view(state: &AppState, row: BulletinRow) -> Result<Bulletin, Refusal> {
+/// How many expected readers each team has (active volunteers and leads), read once for any number of bulletins.
+async fn team_sizes(state: &AppState) -> Result<BTreeMap<String, usize>, Refusal> {
+    let mut sizes = BTreeMap::new();
+    for r in stored::readers_of(&state.db, &[], true).await? {
+        *sizes.entry(r.team).or_insert(0) += 1;
+    }
+    Ok(sizes)
+}
+
+/// A bulletin with its read count: the expected readers who read its current edition, counted in SQL (a list of
+/// bulletins reads no receipt rows).
+async fn view(state: &AppState, row: BulletinRow, sizes: &BTreeMap<String, usize>) -> Result<Bulletin, Refusal> {
     let attachments = stored::attachments(&state.db, &row.id).await?;
     let teams = stored::audience_teams(&state.db, &row.id).await?;
-    let everyone = teams.iter().any(|t| t == EVERYONE);
-    let readers = stored::readers_of(&state.db, &teams, everyone).await?;
-    let reads = newest_reads(&stored::receipts(&state.db, &row.id).await?);
-    let read = readers.iter().filter(|r| reads.get(&r.username).is_some_and(|(e, _, _)| *e >= row.edition)).count();
+    let expected = match teams.iter().any(|t| t == EVERYONE) {
+        true => sizes.values().sum(),
+        false => teams.iter().filter_map(|t| sizes.get(t)).sum(),
+    };
+    let read = stored::readers_of_edition(&state.db, &row.id, row.edition, &teams).await?;
     Ok(Bulletin {
         audience: serde_json::from_str(&row.audience).unwrap_or_default(),
         audience_teams: teams,
@@ -338,20 +350,21 @@ async fn view(state: &AppState, row: BulletinRow) -> Result<Bulletin, Refusal> {
         withdrawn_at: row.withdrawn_at,
         attachments,
         read,
-        expected: readers.len(),
+        expected,
     })
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<Bulletin, Refusal> {
     let row = stored::get(&state.db, id).await?.ok_or_else(|| Refusal::not_found(format!("no bulletin {id}")))?;
-    view(state, row).await
+    view(state, row, &team_sizes(state).await?).await
 }
 
 /// Every bulletin, newest first; a lead's list holds those meant for their team.
 pub async fn list(state: &AppState, team: Option<&str>) -> Result<Vec<Bulletin>, Refusal> {
     let mut out = Vec::new();
+    let sizes = team_sizes(state).await?;
     for row in stored::list(&state.db).await? {
-        let b = view(state, row).await?;
+        let b = view(state, row, &sizes).await?;
         if team.is_none_or(|t| b.audience_teams.iter().any(|a| a == t || a == EVERYONE)) {
             out.push(b);
         }
