@@ -204,22 +204,25 @@ pub async fn readers_of(db: &Db, teams: &[String], everyone: bool) -> StoreResul
     Ok(rows.into_iter().filter(|r| everyone || teams.contains(&r.team)).collect())
 }
 
-/// How many expected readers (active volunteers and leads of `teams`, or of every team with `*`) read `edition`
-/// of bulletin `id`, counted per team in SQL.
+/// How many people of `teams` (every team with `*`) read `edition` of bulletin `id`: distinct readers per team as
+/// they were when they read it, counted from an index alone (`document_entries_readers`).
 pub async fn readers_of_edition(db: &Db, id: &str, edition: i64, teams: &[String]) -> StoreResult<usize> {
     let everyone = teams.iter().any(|t| t == crate::store::documents::EVERYONE);
     // Receipts name the edition read; a later one than the current does not exist.
     let detail = serde_json::json!({ "edition": edition }).to_string();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT u.team, COUNT(DISTINCT e.username) FROM document_entries e JOIN users u ON u.username = e.username \
-         WHERE e.kind = 'bulletin' AND e.doc_id = $1 AND e.detail = $2 AND u.disabled_at IS NULL \
-         AND u.team IS NOT NULL AND u.role IN ('volunteer', 'lead') GROUP BY u.team",
+    let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT team, COUNT(DISTINCT username) FROM document_entries \
+         WHERE kind = 'bulletin' AND doc_id = $1 AND detail = $2 GROUP BY team",
     )
     .bind(id)
     .bind(&detail)
     .fetch_all(&db.pool)
     .await?;
-    let read = rows.into_iter().filter(|(t, _)| everyone || teams.contains(t)).map(|(_, n)| n).sum::<i64>();
+    let read = rows
+        .into_iter()
+        .filter(|(t, _)| everyone || t.as_ref().is_some_and(|t| teams.contains(t)))
+        .map(|(_, n)| n)
+        .sum::<i64>();
     Ok(usize::try_from(read).unwrap_or(0))
 }
 
