@@ -190,6 +190,12 @@ fn uploads_are_judged_by_content_bounded_and_stored_once() {
     let zip = w.upload(&office, "leaflet.pdf", b"PK\x03\x04\x14\0\x06\0rest of a docx");
     assert_eq!(zip.status, 415);
     assert!(zip.json()["error"]["message"].as_str().unwrap().contains("ZIP archive"));
+    // Both are audited, with what was found, as is each file stored.
+    let audit = ok(&w.office, &["audit", "--format", "json"], None);
+    assert!(
+        audit.contains("blob.refused") && audit.contains("photo.jpg: only JPEG") && audit.contains("this file is text")
+    );
+    assert!(audit.contains("blob.upload") && audit.contains(&format!("poster.pdf: {}", sha256(&poster))), "{audit}");
     // The bound: exactly 10 MiB is taken, a byte more is not.
     let mut largest = b"%PDF-1.7\n".to_vec();
     largest.resize(server::blobs::MAX_ATTACHMENT_BYTES, b' ');

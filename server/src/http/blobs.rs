@@ -4,6 +4,7 @@
 //!
 //! A reader that may not read a file is told it does not exist: 404 for unknown and not permitted alike.
 
+use crate::accounts::audit;
 use crate::blobs::{self, Blob, OpenBlob, PutError, MAX_ATTACHMENT_BYTES};
 use crate::http::auth::{may_publish, DeviceAuth, PublisherSession, Session};
 use crate::http::bodies;
@@ -69,7 +70,12 @@ async fn upload(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let blob = state.blobs.put(bytes, &session.0.usr).await.map_err(|e| match e {
+    let put = state.blobs.put(bytes, &session.0.usr).await;
+    if let Err(PutError::NotAccepted(why)) = &put {
+        // A file refused for its content is worth knowing about (a renamed file, something else sent as a photo).
+        audit::record(&state.db, Some(&session.0.usr), "blob.refused", &format!("{name}: {why}")).await;
+    }
+    let blob = put.map_err(|e| match e {
         PutError::NotAccepted(message) => {
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type", message)
         }
@@ -85,6 +91,8 @@ async fn upload(
         PutError::Store(e) => e.into(),
     })?;
     let Blob { sha256, size, content_type } = blob;
+    let detail = format!("{name}: {sha256} ({content_type}, {size} bytes)");
+    audit::record(&state.db, Some(&session.0.usr), "blob.upload", &detail).await;
     Ok((StatusCode::CREATED, Json(json!({ "sha256": sha256, "size": size, "type": content_type, "name": name }))))
 }
 
