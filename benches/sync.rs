@@ -801,6 +801,7 @@ fn record_visits(
                     105.83 + (rng.below(10_000) as f64 - 5000.0) / 100_000.0,
                 )
             }),
+            photos: Vec::new(),
         };
         let held = device.grids.get_mut(code).expect("grid held");
         let change = held.doc.add_visit(&visit)?;

@@ -137,6 +137,7 @@ fn new_visit(profile: &Path, place: &str) -> Visit {
         deliveries: Deliveries::of(["handbook"]),
         note: None,
         gps: None,
+        photos: Vec::new(),
     }
 }
 

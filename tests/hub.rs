@@ -198,6 +198,7 @@ fn forged_visit(forger: &Path, victim: &Path) -> automerge::Change {
         deliveries: client_core::grid::model::Deliveries::of(["handbook"]),
         note: None,
         gps: None,
+        photos: Vec::new(),
     };
     doc.add_visit(&visit).unwrap()
 }
@@ -335,6 +336,7 @@ fn a_hub_takes_a_web_app_s_visit_only_with_its_own_signature() {
         deliveries: client_core::grid::model::Deliveries::of(["handbook"]),
         note: None,
         gps: None,
+        photos: Vec::new(),
     };
     let change = doc.add_visit(&visit).unwrap();
     let push = |signatures| {

@@ -75,6 +75,7 @@ async fn sync_visits(state: &AppState, rng: &mut Rng, count: usize, now: i64, sp
             ]),
             note: None,
             gps: None,
+            photos: Vec::new(),
         };
         visits.push((grid.clone(), visit.clone()));
         // A same-time visit with another outcome: the greater id (the later one) decides.

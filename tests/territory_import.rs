@@ -202,6 +202,7 @@ fn as_visits(recorded: &[Recorded]) -> BTreeMap<&'static str, Visit> {
                 deliveries,
                 note: None,
                 gps: None,
+                photos: Vec::new(),
             };
             (r.place, visit)
         })

@@ -111,6 +111,7 @@ mod tests {
             deliveries: Deliveries::of(["handbook"]),
             note,
             gps: Some((30.1, 105.8)),
+            photos: Vec::new(),
         }
     }
 

@@ -391,6 +391,7 @@ mod tests {
             deliveries: Deliveries::of(["handbook"]),
             note: None,
             gps: None,
+            photos: Vec::new(),
         }
     }
 

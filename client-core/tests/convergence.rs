@@ -294,6 +294,7 @@ impl Device {
             deliveries: Deliveries::of(["handbook"]),
             note: None,
             gps: None,
+            photos: Vec::new(),
         }
     }
 

@@ -56,6 +56,7 @@ fn visit(d: &Device, place: &str) -> Visit {
         deliveries: Deliveries::of(["handbook"]),
         note: None,
         gps: None,
+        photos: Vec::new(),
     }
 }
 

@@ -69,6 +69,7 @@ async fn assert_projection_matches_visit_rows(state: &AppState) {
             deliveries: Deliveries::of_flags([hb != 0, br != 0, po != 0, ba != 0, led != 0]),
             note: None,
             gps: None,
+            photos: Vec::new(),
         });
     }
     let places: Vec<(String, String, i64, i64, Option<String>, String)> =
@@ -158,6 +159,7 @@ async fn batched_visits_project_like_the_rules() {
         deliveries: Deliveries::of_flags([handbook, false, false, false, false]),
         note: None,
         gps: None,
+        photos: Vec::new(),
     };
     let (p, q) = (&households[0], &households[1]);
     let batch = [
@@ -231,6 +233,7 @@ async fn a_plan_outdated_by_a_concurrent_write_is_refused() {
         deliveries: Deliveries::of(["handbook"]),
         note: None,
         gps: None,
+        photos: Vec::new(),
     };
     let (first, second) = (visit(Outcome::Completed), visit(Outcome::Completed));
     let mut deltas = AreaDeltas::default();
@@ -348,6 +351,7 @@ async fn review_decisions_keep_the_counts() {
             deliveries: Deliveries::of_flags([handbook, handbook, false, false, false]),
             note: None,
             gps: None,
+            photos: Vec::new(),
         })
         .unwrap();
         found.push(id);
@@ -411,6 +415,7 @@ async fn an_earlier_visit_leaves_the_places_row_unwritten() {
         deliveries: Deliveries::default(),
         note: None,
         gps: None,
+        photos: Vec::new(),
     };
     let earlier = visit_at(last_at - 3_600_000);
     project(&state, &[(grid.as_str(), &earlier)]).await.unwrap();

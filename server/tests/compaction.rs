@@ -64,6 +64,7 @@ async fn many_changes_fold_into_a_snapshot_without_losing_any() {
                 deliveries: Deliveries::of(["handbook"]),
                 note: None,
                 gps: None,
+                photos: Vec::new(),
             };
             doc.add_visit(&visit).unwrap();
         }

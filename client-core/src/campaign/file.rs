@@ -13,7 +13,7 @@ use toml::Spanned;
 pub const MAX_DELIVERIES: usize = 64;
 /// Visit fields that are not deliveries: a delivery may not take one of these ids.
 pub const RESERVED_VISIT_FIELDS: &[&str] =
-    &["id", "place", "volunteer", "device", "at", "outcome", "note", "lat", "lon"];
+    &["id", "place", "volunteer", "device", "at", "outcome", "note", "lat", "lon", "photos", "photos_rejected"];
 
 /// One problem in a definition file.
 #[derive(Debug, Clone, PartialEq, Eq)]

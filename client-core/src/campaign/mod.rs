@@ -91,8 +91,8 @@ pub struct IndicatorDef {
     pub reached_by: Reach,
     /// The share of eligible places to reach, in percent.
     pub target: u32,
-    /// Whether a delivery reaches the indicator only with a photo of it (stored; enforced once visits carry
-    /// photos).
+    /// Whether a delivery reaches the indicator only with a photo of it: a visit that delivered it without one,
+    /// or whose every photo the office rejected, does not reach it.
     pub photo_required: bool,
 }
 

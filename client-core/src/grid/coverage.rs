@@ -23,6 +23,13 @@ impl Campaign {
         }
     }
 
+    /// Whether `visit` reaches `indicator`: it delivered what reaches it and, where the indicator asks for a
+    /// photo, one of the visit's photos stands (none the office rejected).
+    pub fn is_reached_by_visit(indicator: &IndicatorDef, visit: &Visit) -> bool {
+        Campaign::is_reached_by(indicator, &visit.deliveries)
+            && (!indicator.photo_required || visit.has_accepted_photo())
+    }
+
     /// Indicators a place of this kind and setting counts toward, in report order.
     pub fn eligible_indicators(&self, kind: PlaceKind, rural: bool) -> impl Iterator<Item = &IndicatorDef> {
         self.indicators.iter().filter(move |i| Campaign::is_eligible(i, kind, rural))
@@ -40,7 +47,7 @@ impl Campaign {
         let excluded = last.is_some_and(|v| EXCLUDING_OUTCOMES.contains(&v.outcome));
         let (reached, missing): (Vec<_>, Vec<_>) = self
             .eligible_indicators(kind, rural)
-            .partition(|ind| visits.iter().any(|v| Campaign::is_reached_by(ind, &v.deliveries)));
+            .partition(|ind| visits.iter().any(|v| Campaign::is_reached_by_visit(ind, v)));
         let needs_revisit =
             !excluded && !missing.is_empty() && last.is_some_and(|v| REVISIT_OUTCOMES.contains(&v.outcome));
         PlaceCoverage {
@@ -150,7 +157,33 @@ mod tests {
             deliveries,
             note: None,
             gps: None,
+            photos: Vec::new(),
         }
+    }
+
+    /// An indicator that asks for a photo is reached by a delivery with a photo that stands, not by one without.
+    #[test]
+    fn a_photo_required_indicator_needs_a_photo_the_office_did_not_reject() {
+        use crate::grid::model::{PhotoRef, PhotoRejection};
+        let mut campaign = Campaign::default_campaign().clone();
+        campaign.indicators.iter_mut().find(|i| i.id == "poster").unwrap().photo_required = true;
+        let without = visit(10, Outcome::Completed, Deliveries::of(["poster"]));
+        assert!(campaign.place_coverage(K::Building, false, [&without]).reached.is_empty());
+        let photo = PhotoRef {
+            sha256: "ab".repeat(32),
+            size: 1000,
+            media_type: "image/jpeg".into(),
+            taken_at: Utc.timestamp_opt(10, 0).unwrap(),
+            rejected: None,
+        };
+        let with = Visit { photos: vec![photo.clone()], ..without.clone() };
+        assert_eq!(campaign.place_coverage(K::Building, false, [&without, &with]).reached, ["poster"]);
+        let rejection = PhotoRejection { sha256: photo.sha256.clone(), reason: "no poster".into(), at: with.at };
+        let rejected = Visit { photos: vec![PhotoRef { rejected: Some(rejection), ..photo }], ..with.clone() };
+        let cov = campaign.place_coverage(K::Building, false, [&without, &rejected]);
+        assert!(cov.reached.is_empty() && cov.missing == ["poster"], "back on the gap list: {cov:?}");
+        // Where no photo is asked for, a delivery reaches as before, photo or not.
+        assert_eq!(Campaign::default_campaign().place_coverage(K::Building, false, [&without]).reached, ["poster"]);
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //! device that creates them produces the same changes and the maps never conflict. `corrections` came later:
 //! its change is a constant (`CORRECTIONS_UPGRADE`) that any replica may apply to a grid created before it.
 
-use crate::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit, ALWAYS_RECORDED};
+use crate::grid::model::{
+    parse_photo_refs, parse_photo_rejections, write_photo_refs, Deliveries, GridInfo, Outcome, PhotoRejection, Place,
+    PlaceKind, Visit, ALWAYS_RECORDED,
+};
 use automerge::{
     hydrate, transaction::CommitOptions, transaction::Transactable, ActorId, Automerge, AutomergeError, Change,
     ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
@@ -39,6 +42,10 @@ pub mod visit_field {
     pub const NOTE: &str = "note";
     pub const LAT: &str = "lat";
     pub const LON: &str = "lon";
+    /// The photos taken, as a JSON list of references (`model::write_photo_refs`); only on visits with photos.
+    pub const PHOTOS: &str = "photos";
+    /// The office's rejections of some of those photos, as a JSON list; written by the server alone.
+    pub const PHOTOS_REJECTED: &str = "photos_rejected";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -343,6 +350,27 @@ impl GridDoc {
         read_visit(&self.doc, id, &obj).map(Some)
     }
 
+    /// Server side: records the office's rejection of one of a visit's photos as one change (the visit's list of
+    /// rejections rewritten whole, by the server alone). `None` when the photo was rejected already.
+    pub fn reject_photo(&mut self, visit_id: &str, rejection: &PhotoRejection) -> Result<Option<Change>> {
+        let visits = self.obj("visits")?;
+        let Some((Value::Object(ObjType::Map), obj)) = self.doc.get(&visits, visit_id)? else {
+            return Err(schema_err(format!("no visit {visit_id} in this grid")));
+        };
+        let visit = read_visit(&self.doc, visit_id, &obj)?;
+        let Some(photo) = visit.photos.iter().find(|p| p.sha256 == rejection.sha256) else {
+            return Err(schema_err(format!("visit {visit_id} has no photo {}", rejection.sha256)));
+        };
+        if photo.rejected.is_some() {
+            return Ok(None);
+        }
+        let mut rejections: Vec<&PhotoRejection> = visit.photos.iter().filter_map(|p| p.rejected.as_ref()).collect();
+        rejections.push(rejection);
+        let written = serde_json::to_string(&rejections).map_err(|e| schema_err(e.to_string()))?;
+        self.commit_one(rejection.at.timestamp_millis(), |tx| tx.put(&obj, visit_field::PHOTOS_REJECTED, written))
+            .map(Some)
+    }
+
     /// Records a visit as one change by this document's actor and returns that change.
     pub fn add_visit(&mut self, visit: &Visit) -> Result<Change> {
         let visits = self.obj("visits")?;
@@ -519,6 +547,9 @@ fn visit_to_hydrate<'a>(v: &'a Visit) -> hydrate::Map {
         put(f::LAT, ScalarValue::F64(lat));
         put(f::LON, ScalarValue::F64(lon));
     }
+    if !v.photos.is_empty() {
+        put(f::PHOTOS, write_photo_refs(&v.photos).into());
+    }
     hydrate::Map::from(m)
 }
 
@@ -549,6 +580,17 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
         (None, None) => None,
         _ => return Err(err(f::LAT)),
     };
+    let mut photos = match str_field(&m, f::PHOTOS) {
+        Some(text) => parse_photo_refs(&text).map_err(|e| schema_err(format!("visit {id}: {e}")))?,
+        None => Vec::new(),
+    };
+    if let Some(text) = str_field(&m, f::PHOTOS_REJECTED) {
+        for rejection in parse_photo_rejections(&text).map_err(|e| schema_err(format!("visit {id}: {e}")))? {
+            if let Some(photo) = photos.iter_mut().find(|p| p.sha256 == rejection.sha256) {
+                photo.rejected = Some(rejection);
+            }
+        }
+    }
     Ok(Visit {
         id: id.parse().map_err(|_| schema_err(format!("visit key {id:?} is not a UUID")))?,
         place_id: text(f::PLACE)?,
@@ -559,6 +601,7 @@ pub(crate) fn read_visit(doc: &Automerge, id: &str, obj: &ObjId) -> Result<Visit
         deliveries,
         note: str_field(&m, f::NOTE),
         gps,
+        photos,
     })
 }
 
@@ -594,7 +637,7 @@ pub fn millis_to_time(ms: i64) -> DateTime<Utc> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::grid::model::AreaKind;
 
@@ -698,6 +741,7 @@ mod tests {
             deliveries: Deliveries::of(["handbook"]),
             note: Some("gate locked".into()),
             gps: Some((30.1, 105.8)),
+            photos: Vec::new(),
         };
         let change = doc.add_visit(&visit).unwrap();
         assert_eq!(change.actor_id(), doc.automerge().get_actor());

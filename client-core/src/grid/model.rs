@@ -306,6 +306,121 @@ pub struct Visit {
     pub note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gps: Option<(f64, f64)>,
+    /// The photos taken at this visit, by reference: their bytes travel apart from the documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<PhotoRef>,
+}
+
+impl Visit {
+    /// Whether one of its photos still stands as evidence (none rejected by the office counts).
+    pub fn has_accepted_photo(&self) -> bool {
+        self.photos.iter().any(|p| p.rejected.is_none())
+    }
+}
+
+/// A photo taken at a visit, named by the SHA-256 of the bytes the phone made of it (shrunk, without metadata).
+/// The visit holds only this; the bytes are uploaded apart and checked against the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRef {
+    pub sha256: String,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub media_type: String,
+    pub taken_at: DateTime<Utc>,
+    /// Set by the office when the photo does not show the delivery (the server writes it into the visit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<PhotoRejection>,
+}
+
+/// The office's decision that a photo does not show what the visit delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRejection {
+    pub sha256: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Most photos one visit may reference.
+pub const MAX_PHOTOS_PER_VISIT: usize = 8;
+/// Largest photo accepted, in bytes (a phone's shrunk photo is typically under 250 KB).
+pub const MAX_PHOTO_BYTES: u64 = 4 * 1024 * 1024;
+/// The types a photo may have.
+pub const PHOTO_TYPES: &[&str] = &["image/jpeg", "image/webp"];
+/// Longest reason the office may give for rejecting a photo, in bytes.
+pub const MAX_REJECTION_REASON_BYTES: usize = 500;
+
+/// Reads a visit's `photos` field (a JSON list of references, as every writer writes it), checked: at most
+/// `MAX_PHOTOS_PER_VISIT`, each a SHA-256 in lowercase hex, of an accepted type and size, no hash twice.
+pub fn parse_photo_refs(text: &str) -> Result<Vec<PhotoRef>, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Written {
+        sha256: String,
+        size: u64,
+        #[serde(rename = "type")]
+        media_type: String,
+        taken_at: DateTime<Utc>,
+    }
+    let written: Vec<Written> =
+        serde_json::from_str(text).map_err(|e| format!("the visit's photos are not a list of references: {e}"))?;
+    if written.len() > MAX_PHOTOS_PER_VISIT {
+        return Err(format!("a visit references {} photos; at most {MAX_PHOTOS_PER_VISIT}", written.len()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(written.len());
+    for w in written {
+        if !is_photo_hash(&w.sha256) {
+            return Err(format!("photo hash {:?} is not a SHA-256 in lowercase hex", w.sha256));
+        }
+        if !seen.insert(w.sha256.clone()) {
+            return Err(format!("photo {} is referenced twice by one visit", w.sha256));
+        }
+        if w.size == 0 || w.size > MAX_PHOTO_BYTES {
+            return Err(format!("photo {} has size {}; a photo has 1 to {MAX_PHOTO_BYTES} bytes", w.sha256, w.size));
+        }
+        if !PHOTO_TYPES.contains(&w.media_type.as_str()) {
+            return Err(format!(
+                "photo {} has type {:?}; photos are {}",
+                w.sha256,
+                w.media_type,
+                PHOTO_TYPES.join(" or ")
+            ));
+        }
+        out.push(PhotoRef {
+            sha256: w.sha256,
+            size: w.size,
+            media_type: w.media_type,
+            taken_at: w.taken_at,
+            rejected: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The `photos` field as written into a visit (the rejections are not: the server writes them apart).
+pub fn write_photo_refs(photos: &[PhotoRef]) -> String {
+    let written: Vec<serde_json::Value> = photos
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "sha256": p.sha256,
+                "size": p.size,
+                "type": p.media_type,
+                "taken_at": p.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(written).to_string()
+}
+
+/// Reads the office's rejections written into a visit (`photos_rejected`, a JSON list).
+pub fn parse_photo_rejections(text: &str) -> Result<Vec<PhotoRejection>, String> {
+    serde_json::from_str(text).map_err(|e| format!("the visit's photo rejections cannot be read: {e}"))
+}
+
+/// Whether `s` is a SHA-256 in lowercase hex, as photos are named.
+pub fn is_photo_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Longest note accepted on a visit, in bytes; longer values are rejected, not truncated.

@@ -202,6 +202,7 @@ mod tests {
             deliveries: Deliveries::default(),
             note: None,
             gps: None,
+            photos: Vec::new(),
         };
         let mut reply = new_reply("G1", &GridDoc::genesis());
         reply.kind = ReplyKind::Synced;

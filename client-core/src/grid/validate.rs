@@ -8,7 +8,10 @@
 use crate::campaign::{file::MAX_DELIVERIES, is_known_delivery, is_known_kind};
 use crate::grid::doc::{corrections_upgrade, visit_field as f, GridDoc};
 use crate::grid::found::{correction_field as cf, is_found_place_key, place_field as pf, Correction, FoundPlace};
-use crate::grid::model::{Visit, MAX_NOTE_BYTES, MAX_TEXT_BYTES};
+use crate::grid::model::{parse_photo_refs, Visit, MAX_NOTE_BYTES, MAX_PHOTOS_PER_VISIT, MAX_TEXT_BYTES};
+
+/// Longest `photos` field a visit may carry: its most references, each well under 200 bytes as written.
+const MAX_PHOTOS_FIELD_BYTES: usize = MAX_PHOTOS_PER_VISIT * 200;
 use crate::sync::{Author, Violation};
 use automerge::{legacy, Change, ObjId, ReadDoc, ScalarValue};
 use std::collections::HashMap;
@@ -152,6 +155,13 @@ fn check_field(kind: Kind, key: &str, value: &ScalarValue) -> Result<(), Violati
     let ok = match (kind, key) {
         (Kind::Visit, f::PLACE | f::VOLUNTEER | f::DEVICE | f::OUTCOME) => text(value, MAX_TEXT_BYTES),
         (Kind::Visit, f::NOTE) => text(value, MAX_NOTE_BYTES),
+        (Kind::Visit, f::PHOTOS) => match value {
+            ScalarValue::Str(s) if s.len() <= MAX_PHOTOS_FIELD_BYTES => match parse_photo_refs(s) {
+                Ok(refs) => !refs.is_empty(),
+                Err(e) => return deny(format!("visit field `photos`: {e}")),
+            },
+            _ => false,
+        },
         (Kind::Visit, f::AT) => matches!(value, ScalarValue::Timestamp(_)),
         (Kind::Visit, f::LAT) | (Kind::Place, pf::LAT) => lat(value),
         (Kind::Visit, f::LON) | (Kind::Place, pf::LON) => lon(value),
@@ -246,4 +256,129 @@ fn check_name(what: &str, key: &str, username: &str, device: &str, author: &Auth
         return deny(format!("{what} {key} claims device {device:?}, not the device that wrote it"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::doc::tests::sample_info;
+    use crate::grid::model::{Deliveries, Outcome, PhotoRef, PhotoRejection, Place, PlaceKind};
+    use automerge::ActorId;
+
+    fn grid_with_place() -> GridDoc {
+        let mut doc = GridDoc::genesis();
+        doc.set_actor(ActorId::random());
+        let place = Place {
+            id: "P1".into(),
+            kind: PlaceKind::Building,
+            label: "P1".into(),
+            address: None,
+            lat: None,
+            lon: None,
+        };
+        doc.update_registry(&sample_info(), &[place], &Default::default()).unwrap();
+        doc
+    }
+
+    fn photo(n: u8) -> PhotoRef {
+        PhotoRef {
+            sha256: format!("{n:02x}").repeat(32),
+            size: 200_000,
+            media_type: "image/jpeg".into(),
+            taken_at: chrono::Utc::now(),
+            rejected: None,
+        }
+    }
+
+    fn visit(author: &Author, photos: Vec<PhotoRef>) -> Visit {
+        Visit {
+            id: uuid::Uuid::now_v7(),
+            place_id: "P1".into(),
+            volunteer: author.username.clone(),
+            device: author.device.clone(),
+            at: chrono::Utc::now(),
+            outcome: Outcome::Completed,
+            deliveries: Deliveries::of(["poster"]),
+            note: None,
+            gps: None,
+            photos,
+        }
+    }
+
+    /// The change a device makes when it records `visit`, checked against the grid it was made on.
+    fn checked(
+        server: &GridDoc,
+        author: &Author,
+        write: impl FnOnce(&mut GridDoc) -> Change,
+    ) -> Result<Added, Violation> {
+        let mut device = server.fork();
+        device.set_actor(author.actor.clone());
+        let change = write(&mut device);
+        check_change_ops(server, &change, author)
+    }
+
+    #[test]
+    fn a_visit_references_its_photos_and_nothing_else_about_them() {
+        let server = grid_with_place();
+        let author = Author { actor: ActorId::random(), username: "amy".into(), device: "d1".into() };
+        let with_photos = visit(&author, vec![photo(1), photo(2)]);
+        let added = checked(&server, &author, |d| d.add_visit(&with_photos).unwrap()).unwrap();
+        assert_eq!(added.visits, [with_photos.id.to_string()]);
+
+        // Read back as written, rejections apart.
+        let mut device = server.fork();
+        device.set_actor(author.actor.clone());
+        device.add_visit(&with_photos).unwrap();
+        let read = device.visit(&with_photos.id.to_string()).unwrap().unwrap();
+        assert_eq!(read.photos.len(), 2);
+        assert_eq!(read.photos[0].sha256, photo(1).sha256);
+        assert_eq!(read.photos[0].taken_at.timestamp_millis(), with_photos.photos[0].taken_at.timestamp_millis());
+
+        let too_many = visit(&author, (1..=9).map(photo).collect());
+        let err = checked(&server, &author, |d| d.add_visit(&too_many).unwrap()).unwrap_err();
+        assert!(err.0.contains("at most 8"), "{err}");
+        let mut twice = visit(&author, vec![photo(3), photo(3)]);
+        let err = checked(&server, &author, |d| d.add_visit(&twice).unwrap()).unwrap_err();
+        assert!(err.0.contains("referenced twice"), "{err}");
+        twice.photos = vec![PhotoRef { media_type: "application/pdf".into(), ..photo(4) }];
+        let err = checked(&server, &author, |d| d.add_visit(&twice).unwrap()).unwrap_err();
+        assert!(err.0.contains("photos are image/jpeg or image/webp"), "{err}");
+        twice.photos = vec![PhotoRef { sha256: "ABC".into(), ..photo(4) }];
+        let err = checked(&server, &author, |d| d.add_visit(&twice).unwrap()).unwrap_err();
+        assert!(err.0.contains("not a SHA-256"), "{err}");
+        twice.photos = vec![PhotoRef { size: 5 << 20, ..photo(4) }];
+        let err = checked(&server, &author, |d| d.add_visit(&twice).unwrap()).unwrap_err();
+        assert!(err.0.contains("a photo has 1 to"), "{err}");
+    }
+
+    #[test]
+    fn only_the_server_rejects_a_photo_and_the_visit_then_reads_it_rejected() {
+        let mut server = grid_with_place();
+        let author = Author { actor: ActorId::random(), username: "amy".into(), device: "d1".into() };
+        let v = visit(&author, vec![photo(1), photo(2)]);
+        let mut device = server.fork();
+        device.set_actor(author.actor.clone());
+        let change = device.add_visit(&v).unwrap();
+        server.apply_changes(vec![change]).unwrap();
+
+        // A device writing a rejection (even of its own visit) writes outside what it may add.
+        let rejection = PhotoRejection { sha256: photo(1).sha256, reason: "blurred".into(), at: chrono::Utc::now() };
+        let mut forger = server.fork();
+        forger.set_actor(author.actor.clone());
+        let forged = forger.reject_photo(&v.id.to_string(), &rejection).unwrap().unwrap();
+        assert!(check_change_ops(&server, &forged, &author).is_err());
+
+        assert!(server.reject_photo(&v.id.to_string(), &rejection).unwrap().is_some());
+        assert!(server.reject_photo(&v.id.to_string(), &rejection).unwrap().is_none(), "rejected once");
+        let read = server.visit(&v.id.to_string()).unwrap().unwrap();
+        assert_eq!(read.photos[0].rejected.as_ref().map(|r| r.reason.as_str()), Some("blurred"));
+        assert!(read.photos[1].rejected.is_none());
+        assert!(read.has_accepted_photo());
+        let second = PhotoRejection { sha256: photo(2).sha256, ..rejection };
+        server.reject_photo(&v.id.to_string(), &second).unwrap();
+        let read = GridDoc::load(&server.save()).unwrap().visit(&v.id.to_string()).unwrap().unwrap();
+        assert!(!read.has_accepted_photo(), "both rejected, after a save and load");
+        let unknown = PhotoRejection { sha256: photo(7).sha256, ..second };
+        assert!(server.reject_photo(&v.id.to_string(), &unknown).is_err());
+    }
 }

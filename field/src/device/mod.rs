@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod bulletins;
 pub mod found;
+pub mod photo;
 pub mod tasks;
 
 use crate::api::{Api, CallError};
@@ -735,6 +736,7 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
             deliveries: input.deliveries,
             note: input.note.clone(),
             gps: input.gps,
+            photos: Vec::new(),
         };
         let change = doc.add_visit(&visit)?;
         store.append(grid, &[change])?;

@@ -226,6 +226,7 @@ async fn record_demo_visits(state: &AppState, username: &str, rng: &mut StdRng) 
                 ]),
                 note: None,
                 gps: None,
+                photos: Vec::new(),
             };
             doc.add_visit(&visit)?;
         }

@@ -652,6 +652,7 @@ mod tests {
             deliveries: Default::default(),
             note: None,
             gps: None,
+            photos: Vec::new(),
         };
         doc.add_visit(&visit).unwrap()
     }

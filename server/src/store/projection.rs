@@ -459,6 +459,7 @@ async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Vi
                 deliveries,
                 note: None,
                 gps: None,
+                photos: Vec::new(),
             };
             out.entry(place_id).or_default().push(visit);
         }
