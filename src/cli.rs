@@ -149,6 +149,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: HubCommand,
     },
+    /// Photos that visits carry as evidence: list them, save one, reject one that does not show the delivery.
+    Photo {
+        #[command(subcommand)]
+        command: PhotoCommand,
+    },
     /// Review places found in the field and corrections proposed from it (office).
     Place {
         #[command(subcommand)]
@@ -276,6 +281,64 @@ impl From<HubCertificateArgs> for field::hub::tls::CertificateArgs {
     fn from(a: HubCertificateArgs) -> Self {
         field::hub::tls::CertificateArgs { ips: a.ips, names: a.names }
     }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PhotoCommand {
+    /// Visits' photos you may see (office: all; lead: the team's grids; viewer: the area), the newest visit first.
+    List {
+        /// Only within this area (town, village or grid code).
+        #[arg(long)]
+        area: Option<String>,
+        /// Only this place's photos.
+        #[arg(long)]
+        place: Option<String>,
+        /// Only photos of visits that reach this indicator.
+        #[arg(long)]
+        indicator: Option<String>,
+        #[arg(long, value_enum, default_value = "all")]
+        state: PhotoStateArg,
+        /// At most this many photos (every page is read until then).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        /// Write csv or xlsx to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Save a photo that arrived (the checked copy, without metadata) or its thumbnail to a file.
+    Get {
+        /// The photo's SHA-256 (from `doorstep photo list`).
+        sha256: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// The thumbnail instead of the photo.
+        #[arg(long)]
+        thumbnail: bool,
+    },
+    /// Reject a visit's photo as not showing the delivery (office): the place is counted without it, and the
+    /// volunteer's phone shows why at its next sync.
+    Reject {
+        sha256: String,
+        /// The visit carrying the photo.
+        #[arg(long)]
+        visit: String,
+        /// Why; the volunteer reads it.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Which photos `photo list` shows.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PhotoStateArg {
+    /// Every photo.
+    All,
+    /// Not rejected.
+    Standing,
+    /// Rejected by the office.
+    Rejected,
 }
 
 #[derive(Subcommand)]
@@ -844,6 +907,9 @@ pub(crate) enum FieldCommand {
         /// Sync through another address (e.g. a team hub) instead of the enrolment server.
         #[arg(long)]
         via: Option<String>,
+        /// Send the visits now and leave the photos for a later sync (e.g. on Wi-Fi).
+        #[arg(long)]
+        skip_photos: bool,
     },
     /// List the places of this device's grids.
     Places {
@@ -882,6 +948,10 @@ pub(crate) enum FieldCommand {
         /// LAT,LON
         #[arg(long)]
         gps: Option<String>,
+        /// A photo of what was delivered (JPEG, WebP or PNG from a camera; shrunk on this device, at most 8).
+        /// Kept with the visit and uploaded after a sync.
+        #[arg(long = "photo", value_name = "FILE")]
+        photos: Vec<std::path::PathBuf>,
     },
     /// The bulletins on this device (通报): unread urgent ones first (works offline).
     Bulletins {

@@ -293,7 +293,10 @@ async fn run(cli: Cli) -> Result<()> {
                 };
                 device::login(&profile, &server, enrolment, &device_name).await
             }
-            FieldCommand::Sync { via } => device::sync(&profile, via.as_deref(), &Registry::of_doorstep()).await,
+            FieldCommand::Sync { via, skip_photos } => {
+                let photos = if skip_photos { device::PhotoUploads::Later } else { device::PhotoUploads::Now };
+                device::sync_then(&profile, via.as_deref(), &Registry::of_doorstep(), photos).await
+            }
             FieldCommand::Places { grid, todo, format } => {
                 device::places(&profile, grid.as_deref(), todo, format == ListFormat::Json)
             }
@@ -309,6 +312,7 @@ async fn run(cli: Cli) -> Result<()> {
                 note,
                 at,
                 gps,
+                photos,
             } => {
                 let at = at.as_deref().map(parse_at).transpose()?;
                 let outcome = outcome.map(|o| match o {
@@ -328,6 +332,7 @@ async fn run(cli: Cli) -> Result<()> {
                     note,
                     at,
                     gps: gps.as_deref().map(parse_gps).transpose()?,
+                    photos,
                 };
                 device::visit(&profile, input)
             }
@@ -379,6 +384,29 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Hub { command: HubCommand::Sync } => hub::sync(&profile, &Registry::of_doorstep()).await,
         Command::Hub { command: HubCommand::Certificate(args) } => hub::tls::command(&profile, args.into()).await,
+        Command::Photo { command } => match command {
+            PhotoCommand::List { area, place, indicator, state, limit, format, output } => {
+                let state = match state {
+                    PhotoStateArg::All => "all",
+                    PhotoStateArg::Standing => "standing",
+                    PhotoStateArg::Rejected => "rejected",
+                };
+                let filter = office::photos::Filter {
+                    area: area.as_deref(),
+                    place: place.as_deref(),
+                    indicator: indicator.as_deref(),
+                    state,
+                    limit,
+                };
+                office::photos::list(&profile, &filter, format, output.as_deref()).await
+            }
+            PhotoCommand::Get { sha256, out, thumbnail } => {
+                office::photos::get(&profile, &sha256, &out, thumbnail).await
+            }
+            PhotoCommand::Reject { sha256, visit, reason } => {
+                office::photos::reject(&profile, &sha256, &visit, &reason).await
+            }
+        },
         Command::Place { command } => match command {
             PlaceCommand::Review { grid, format } => {
                 let format = if format == ListFormat::Json { output::Format::Json } else { output::Format::Table };

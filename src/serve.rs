@@ -48,6 +48,21 @@ pub struct ServeArgs {
     /// instances on one PostgreSQL database, a directory they all share (e.g. a network file system).
     #[arg(long, env = "DOORSTEP_BLOBS_DIR")]
     blobs_dir: Option<PathBuf>,
+    /// Keep attachments and photos in this bucket of S3-compatible storage instead of a directory (not with
+    /// --blobs-dir); several instances on one PostgreSQL database share it. Its credentials are read from
+    /// DOORSTEP_S3_ACCESS_KEY_ID and DOORSTEP_S3_SECRET_ACCESS_KEY, never from the command line.
+    #[arg(long, env = "DOORSTEP_BLOBS_S3_BUCKET", conflicts_with = "blobs_dir")]
+    blobs_s3_bucket: Option<String>,
+    /// The S3-compatible server of --blobs-s3-bucket, e.g. http://127.0.0.1:9000 (plain HTTP only when it says
+    /// http://); Amazon S3 itself when left out.
+    #[arg(long, env = "DOORSTEP_BLOBS_S3_ENDPOINT", requires = "blobs_s3_bucket")]
+    blobs_s3_endpoint: Option<String>,
+    /// The region of --blobs-s3-bucket.
+    #[arg(long, env = "DOORSTEP_BLOBS_S3_REGION", default_value = "us-east-1")]
+    blobs_s3_region: String,
+    /// A prefix for the names of the objects in --blobs-s3-bucket (e.g. doorstep), to share a bucket.
+    #[arg(long, env = "DOORSTEP_BLOBS_S3_PREFIX", requires = "blobs_s3_bucket")]
+    blobs_s3_prefix: Option<String>,
     /// Memory for cached grid documents, in MiB (estimated); the least recently used are dropped beyond it.
     #[arg(long, env = "DOORSTEP_DOC_CACHE_MB", default_value_t = server::store::grids::DEFAULT_CACHE_BYTES >> 20)]
     doc_cache_mb: u64,
@@ -110,6 +125,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         doc_cache_bytes: args.doc_cache_mb << 20,
         max_concurrent_syncs: args.max_concurrent_syncs as usize,
         blobs_dir: args.blobs_dir.clone(),
+        blobs_s3: blobs_s3(&args)?,
     };
     let limits = server::http::listen::ConnectionLimits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
@@ -120,6 +136,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         per_address: args.max_connections_per_address,
     };
     let state = AppState::open(&config).await?;
+    server::blobs::mark_data_dir(&args.data_dir, &state.blobs)
+        .with_context(|| format!("writing in the data dir {}", args.data_dir.display()))?;
     if args.demo {
         match server::demo::populate(&state).await? {
             Some(accounts) => {
@@ -148,6 +166,28 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     server::serve(state, listener, tls, limits, shutdown_signal()).await
 }
 
+/// The bucket `--blobs-s3-bucket` names, with its credentials from the environment (so that they are not seen in
+/// the list of processes or a shell's history).
+fn blobs_s3(args: &ServeArgs) -> Result<Option<server::blobs::S3Config>> {
+    let Some(bucket) = args.blobs_s3_bucket.clone() else { return Ok(None) };
+    let credential = |name: &str| {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty()).with_context(|| {
+            format!(
+                "--blobs-s3-bucket needs the bucket's credentials in the environment, not on the command line: set \
+                 DOORSTEP_S3_ACCESS_KEY_ID and DOORSTEP_S3_SECRET_ACCESS_KEY ({name} is not set)"
+            )
+        })
+    };
+    Ok(Some(server::blobs::S3Config {
+        bucket,
+        endpoint: args.blobs_s3_endpoint.clone(),
+        region: args.blobs_s3_region.clone(),
+        prefix: args.blobs_s3_prefix.clone().unwrap_or_default(),
+        access_key_id: credential("DOORSTEP_S3_ACCESS_KEY_ID")?,
+        secret_access_key: credential("DOORSTEP_S3_SECRET_ACCESS_KEY")?,
+    }))
+}
+
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -167,7 +207,8 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// An online backup of the SQLite database: `VACUUM INTO` writes a consistent, compacted copy while the
-/// server keeps serving; then the attachments' files are copied beside it (`blobs_backup_dir`).
+/// server keeps serving; then the attachments' files are copied beside it (`blobs_backup_dir`), unless the server
+/// keeps them in an S3 bucket (then it says so).
 pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Result<()> {
     for taken in [output.to_path_buf(), blobs_backup_dir(output)] {
         if taken.exists() {
@@ -196,6 +237,16 @@ pub async fn backup(data_dir: &std::path::Path, output: &std::path::Path) -> Res
     }
     let size = std::fs::metadata(output)?.len();
     println!("backed up {} to {} ({size} bytes)", db_file.display(), output.display());
+    // Files kept in a bucket are not on this machine to copy: said plainly, so that nobody takes the database's
+    // copy for the whole backup.
+    if let Ok(bucket) = std::fs::read_to_string(data_dir.join(server::blobs::S3_MARKER)) {
+        println!(
+            "the attachments and photos are in the S3 bucket {} and were not copied: back the bucket up with the \
+             storage's own tools (versioning, replication, or a copy of its objects)",
+            bucket.trim()
+        );
+        return Ok(());
+    }
     // After the database: a row is inserted only once its file is whole, so every file the copy's rows name is
     // there now.
     let blobs = data_dir.join(server::blobs::BLOBS_DIR);

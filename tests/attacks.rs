@@ -1104,6 +1104,7 @@ fn every_csv_export_writes_formulas_as_text() {
         vec!["submissions", "list", "--month", &month],
         vec!["submissions", "show", "--month", &month, "V1"],
         vec!["submissions", "situations"],
+        vec!["photo", "list"],
     ];
     // The list above is every command that writes CSV.
     let mut writing_csv = Vec::new();

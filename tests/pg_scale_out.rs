@@ -1,8 +1,8 @@
 //! Two server instances on one PostgreSQL database: devices syncing the same grid through either instance, at
 //! the same time, converge with nothing lost, and a campaign version applied through one is in force at the other,
 //! even for a sync that reaches the other before it looks for new versions; a bulletin's attachment uploaded
-//! through one is served by the other, from the store's directory they share. Runs in the PostgreSQL pass of the
-//! test suite only.
+//! through one is served by the other, from the store's directory or S3 bucket they share. Runs in the PostgreSQL
+//! pass of the test suite only.
 
 mod common;
 use common::*;
@@ -183,6 +183,50 @@ fn an_attachment_uploaded_through_one_instance_is_served_by_the_other() {
     let pdf = write_file(tmp.path(), "leaflet.pdf", b"%PDF-1.4\n% Doorstep leaflet\n%%EOF\n");
     let publish = ["bulletin", "publish", "--title", "提醒", "--body-file", body.to_str().unwrap(), "--kind"];
     ok(&office, &[&publish[..], &["reminder", "--everyone", "--attach", pdf.to_str().unwrap()]].concat(), None);
+    assert!(!data_a.join("blobs").exists() && !data_b.join("blobs").exists(), "nothing in the data dirs");
+
+    // The volunteer's phone syncs with instance B only, and gets the file instance A stored.
+    let v = tmp.path().join("v");
+    ok(&v, &["field", "login", "--server", &b.url, "--username", "v", "--password-stdin"], Some(&pw()));
+    let out = ok(&v, &["field", "sync"], None);
+    assert!(out.contains("attachments: 1 downloaded"), "{out}");
+    let held: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&v, &["field", "bulletins", "--format", "json"], None)).unwrap();
+    assert_eq!(held[0]["attachments_here"], 1);
+}
+
+/// As above, with the files in an S3-compatible bucket (moto's) that both instances use instead of a directory.
+#[test]
+fn an_attachment_uploaded_through_one_instance_is_served_by_the_other_from_a_bucket() {
+    assert!(
+        std::env::var("DOORSTEP_TEST_PG_URL").is_ok(),
+        "this test needs PostgreSQL: run it through ./scripts/test, which starts one"
+    );
+    let s3 = common::s3::S3Server::start("doorstep-scale-out");
+    let tmp = tempfile::tempdir().unwrap();
+    let (data_a, data_b, office) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("office"));
+    bootstrap_office(&data_a, &office);
+    let bucket = s3.serve_args(Some("doorstep"));
+    let bucket: Vec<&str> = bucket.iter().map(String::as_str).collect();
+    let a = Server::start_with(&data_a, "127.0.0.1:0", &bucket);
+    share_installation(&data_a, &data_b);
+    let b = Server::start_with(&data_b, "127.0.0.1:0", &bucket);
+
+    ok(&office, &["login", "--server", &a.url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let csv = "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+               P1,household,1,G1,g,V1,v,village,T1,t\n";
+    let f = write_file(tmp.path(), "t.csv", csv.as_bytes());
+    ok(&office, &["territory", "import", f.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "t"], None);
+    ok(&office, &["assign", "G1", "--team", "t"], None);
+    ok(&office, &["user", "create", "v", "--role", "volunteer", "--team", "t", "--password-stdin"], Some(&pw()));
+    let body = write_file(tmp.path(), "body.txt", "提醒".as_bytes());
+    let leaflet = b"%PDF-1.4\n% Doorstep leaflet in a bucket\n%%EOF\n";
+    let pdf = write_file(tmp.path(), "leaflet.pdf", leaflet);
+    let publish = ["bulletin", "publish", "--title", "提醒", "--body-file", body.to_str().unwrap(), "--kind"];
+    ok(&office, &[&publish[..], &["reminder", "--everyone", "--attach", pdf.to_str().unwrap()]].concat(), None);
+    let sha = server::blobs::sha256_hex(leaflet);
+    assert_eq!(s3.objects(), vec![(format!("doorstep/{}/{sha}", &sha[..2]), leaflet.len() as u64)]);
     assert!(!data_a.join("blobs").exists() && !data_b.join("blobs").exists(), "nothing in the data dirs");
 
     // The volunteer's phone syncs with instance B only, and gets the file instance A stored.

@@ -14,6 +14,7 @@ pub mod campaign;
 pub mod demo;
 pub mod http;
 pub mod ops;
+pub mod photos;
 pub mod places;
 pub mod refusal;
 pub mod reports;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub imports: Arc<territory::jobs::ImportJobs>,
     /// The content-addressed store of attachments (`blobs`).
     pub blobs: blobs::BlobStore,
+    /// Where photo uploads under way are kept until whole (`photos::upload`).
+    pub photo_uploads: Arc<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub struct ServerConfig {
     /// Where the content-addressed store keeps its files: `<data_dir>/blobs` by default; a directory every
     /// instance shares (a network file system) when several serve one PostgreSQL database.
     pub blobs_dir: Option<PathBuf>,
+    /// An S3-compatible bucket for the store's files instead of a directory (not with `blobs_dir`).
+    pub blobs_s3: Option<blobs::S3Config>,
 }
 
 impl ServerConfig {
@@ -81,12 +86,15 @@ impl ServerConfig {
             doc_cache_bytes: store::grids::DEFAULT_CACHE_BYTES,
             max_concurrent_syncs: sync::DEFAULT_MAX_CONCURRENT_SYNCS,
             blobs_dir: None,
+            blobs_s3: None,
         }
     }
 }
 
 impl AppState {
     pub async fn open(config: &ServerConfig) -> anyhow::Result<AppState> {
+        // Storage that is not there is refused before anything is written.
+        let blobs_at = blobs::locate(config).await?;
         // Its owner's only: the data dir holds the installation's secret and (on SQLite) everyone's data.
         client_core::private_files::create_dir_all(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()))?;
@@ -101,8 +109,7 @@ impl AppState {
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_syncs.max(1)));
         let uploads = Arc::new(http::bodies::Uploads::new(&config.data_dir));
         let campaigns = Arc::new(campaign::Campaigns::load(&db).await?);
-        let blobs_dir = config.blobs_dir.clone().unwrap_or_else(|| config.data_dir.join(blobs::BLOBS_DIR));
-        let blobs = blobs::BlobStore::new(blobs_dir, db.clone());
+        let blobs = blobs::BlobStore::open(blobs_at, db.clone());
         let state = AppState {
             db,
             keys,
@@ -115,6 +122,7 @@ impl AppState {
             campaigns,
             imports: Arc::new(territory::jobs::ImportJobs::new(&config.data_dir)),
             blobs,
+            photo_uploads: Arc::new(config.data_dir.join(photos::upload::UPLOADS_DIR)),
         };
         campaign::finish_recount(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         // Bulletins that expired while the server was stopped are withdrawn before it serves a sync.

@@ -1,11 +1,12 @@
 //! Office commands: log in, import the territory, manage users and teams, assign grids, print coverage; the
 //! campaign definition (`campaign`), urgent tasks (`tasks`), found places and their review (`places`, the `place`
-//! commands) and the other reports (`reports`) in their modules.
+//! commands), visits' photos (`photos`) and the other reports (`reports`) in their modules.
 
 pub mod bulletins;
 pub mod campaign;
 pub mod enrolment;
 pub mod people;
+pub mod photos;
 pub mod places;
 pub mod reports;
 pub mod submissions;

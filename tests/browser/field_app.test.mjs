@@ -450,6 +450,14 @@ const steps = {
     await context.setOffline(true);
     await page.click("details.details summary");
     await page.getByLabel("张贴两卡通告").check();
+    // The campaign asks for a photo of the notice (`photo_required`): one taken with the camera (a JPEG drawn here).
+    const photo = await page.evaluate(async () => {
+      const canvas = new OffscreenCanvas(800, 600);
+      canvas.getContext("2d").fillRect(100, 100, 300, 200);
+      return [...new Uint8Array(await (await canvas.convertToBlob({ type: "image/jpeg" })).arrayBuffer())];
+    });
+    await page.setInputFiles("#photo-input", { name: "notice.jpg", mimeType: "image/jpeg", buffer: Buffer.from(photo) });
+    await page.waitForSelector("#photo-draft[data-count='1'][data-busy='false']");
     await shot(page, "two-cards");
     await page.click("#save");
     await page.waitForSelector("#places");

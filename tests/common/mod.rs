@@ -1,6 +1,9 @@
 //! Test harness: runs the real `doorstep` binary as server and clients, on loopback, with real SQLite files.
 #![allow(dead_code)]
 
+/// A real S3-compatible server (moto) for the blob store's S3 backend.
+pub mod s3;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod bulletins;
 pub mod found;
 pub mod photo;
+pub mod photos;
 pub mod tasks;
 
 use crate::api::{Api, CallError};
@@ -259,6 +260,19 @@ struct SyncTally {
 /// Syncs every document the device holds (its grids, its tasks, and those of every kind in `kinds`) with the
 /// server, or through the team's hub at `via`.
 pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Result<()> {
+    sync_then(profile, via, kinds, PhotoUploads::Now).await
+}
+
+/// Whether a sync uploads the photos waiting after the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoUploads {
+    Now,
+    /// At a later sync (e.g. on Wi-Fi): the visits that reference them go now all the same.
+    Later,
+}
+
+/// `sync`, with the photos uploaded now or left for a later sync.
+pub async fn sync_then(profile: &Profile, via: Option<&str>, kinds: &Registry, photos: PhotoUploads) -> Result<()> {
     let mut device = profile.device()?;
     let store = profile.grids()?;
     let tasks = profile.tasks()?;
@@ -372,6 +386,24 @@ pub async fn sync(profile: &Profile, via: Option<&str>, kinds: &Registry) -> Res
                     fetched.failed.len(),
                     &sha[..12.min(sha.len())]
                 ),
+                None => String::new(),
+            }
+        );
+    }
+    // Photos after the visits that reference them, from the same origin (a hub keeps them for the server); an
+    // upload cut short goes on from where it stopped at the next sync.
+    let photos_waiting = self::photos::waiting(profile)?.len();
+    if photos == PhotoUploads::Later && photos_waiting > 0 {
+        println!("photos: {photos_waiting} waiting (left for a later sync)");
+    } else if photos_waiting > 0 {
+        let api = profile.api(&device, Some(&server))?;
+        let up = self::photos::upload_photos(profile, &api).await?;
+        println!(
+            "photos: {} uploaded, {} waiting{}",
+            up.sent,
+            up.waiting,
+            match up.refused.first() {
+                Some((sha, why)) => format!(", {} refused: {}: {why}", up.refused.len(), &sha[..12]),
                 None => String::new(),
             }
         );
@@ -672,6 +704,8 @@ pub struct VisitInput {
     pub note: Option<String>,
     pub at: Option<chrono::DateTime<chrono::Utc>>,
     pub gps: Option<(f64, f64)>,
+    /// Photo files to shrink and keep with the visit.
+    pub photos: Vec<std::path::PathBuf>,
 }
 
 pub(crate) fn check_gps(lat: f64, lon: f64) -> Result<()> {
@@ -708,6 +742,9 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
     if let Some((lat, lon)) = input.gps {
         check_gps(lat, lon)?;
     }
+    // The photos are kept (durably) before the visit that references them is written: a crash in between leaves
+    // a photo no visit names, never a visit whose photo is missing.
+    let photo_refs = photos::take_photos(profile, &input.photos)?;
     let store = profile.grids()?;
     let grids = store.grids()?;
     for grid in &grids {
@@ -736,7 +773,7 @@ pub fn visit(profile: &Profile, input: VisitInput) -> Result<()> {
             deliveries: input.deliveries,
             note: input.note.clone(),
             gps: input.gps,
-            photos: Vec::new(),
+            photos: photo_refs,
         };
         let change = doc.add_visit(&visit)?;
         store.append(grid, &[change])?;
@@ -766,6 +803,9 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
     let held_bulletins = bulletins::lines(profile, &device)?;
     let unread = held_bulletins.iter().filter(|(l, _)| !l.read).count();
     let unsent_receipts = bulletins::unsent(profile, &device)?;
+    let photos_waiting = photos::waiting(profile)?;
+    let photo_bytes: u64 = photos_waiting.iter().map(|(_, size)| size).sum();
+    let rejected = photos::rejected(&store, &device)?;
     if json_out {
         let grids: Vec<_> = per_grid.iter().map(|(g, n)| json!({"grid": g, "unsynced_visits": n})).collect();
         println!(
@@ -776,6 +816,8 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
                 "unsynced_visits": total, "grids": grids,
                 "tasks": held_tasks, "open_tasks": open_tasks, "unsynced_task_entries": unsent_task_entries,
                 "bulletins": held_bulletins.len(), "unread_bulletins": unread, "unsynced_receipts": unsent_receipts,
+                "photos_to_upload": photos_waiting.len(), "photo_bytes_to_upload": photo_bytes,
+                "photos_rejected": rejected,
             }))?
         );
         return Ok(());
@@ -789,6 +831,10 @@ pub fn status(profile: &Profile, json_out: bool) -> Result<()> {
         "urgent tasks:    {held_tasks} ({open_tasks} to do; {unsent_task_entries} unsynced sign-fors and outcomes)"
     );
     println!("bulletins:       {} ({unread} unread; {unsent_receipts} unsynced read receipts)", held_bulletins.len());
+    println!("photos to upload: {} ({} KB)", photos_waiting.len(), photo_bytes.div_ceil(1024));
+    for r in &rejected {
+        println!("  photo of place {} rejected by the office: {}", r.place_id, r.reason);
+    }
     for (g, n) in per_grid {
         println!("  grid {g}: {n} unsynced");
     }

@@ -57,7 +57,8 @@ pub async fn serve_blob(State(hub): State<Arc<Hub>>, UrlPath(sha256): UrlPath<St
     }
 }
 
-async fn cached_blob(hub: &Hub, sha256: &str, headers: &HeaderMap) -> Result<OpenBlob, ApiError> {
+/// The claims of the device calling, if it is an unrevoked device of the hub's team.
+pub(super) fn team_device(hub: &Hub, headers: &HeaderMap) -> Result<server::accounts::tokens::Claims, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -76,6 +77,11 @@ async fn cached_blob(hub: &Hub, sha256: &str, headers: &HeaderMap) -> Result<Ope
     if revoked {
         return Err(ApiError::unauthorized("this device has been revoked by the office"));
     }
+    Ok(claims)
+}
+
+async fn cached_blob(hub: &Hub, sha256: &str, headers: &HeaderMap) -> Result<OpenBlob, ApiError> {
+    team_device(hub, headers)?;
     let not_found = || ApiError::not_found(format!("no file {sha256}"));
     let path = cache_path(&hub.profile_dir, sha256).ok_or_else(not_found)?;
     if !path.exists() {

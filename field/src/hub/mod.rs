@@ -6,6 +6,7 @@ pub mod blobs;
 pub mod enrol;
 pub mod error;
 pub mod exchange;
+pub mod photos;
 pub mod tasks;
 pub mod tls;
 pub mod trust;
@@ -62,6 +63,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/hub/trust", get(trust_handler))
         .route("/api/v1/blobs/{sha256}", get(blobs::serve_blob))
+        .route("/api/v1/photos/missing", post(photos::missing))
+        .route("/api/v1/photos/{sha256}/upload", get(photos::upload_state))
+        .route("/api/v1/photos/{sha256}", axum::routing::put(photos::receive))
         .route(
             "/api/v1/ca",
             get(|State(hub): State<Arc<Hub>>| async move { ca_response(&hub, server::serving::ca_info_response) }),

@@ -105,6 +105,7 @@ pub fn visit(profile: &Profile, place: &str) {
         note: None,
         at: None,
         gps: None,
+        photos: Vec::new(),
     };
     field::device::visit(profile, input).unwrap();
 }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/blobs?name=` (the office or a publisher uploads an attachment) and `GET /api/v1/blobs/{sha256}`
 //! (a device reads an attachment of a bulletin meant for it, by ranges if it likes), and the file response with
-//! `Range`, `ETag` and caching that a team's hub serves the same way (`file_response`).
+//! `Range`, `ETag` and caching that a team's hub serves the same way (`file_response`), whichever backend the
+//! store keeps its files in (a directory or an S3-compatible bucket: `blobs::BlobStore::read`).
 //!
 //! A reader that may not read a file is told it does not exist: 404 for unknown and not permitted alike.
 
@@ -10,7 +11,7 @@ use crate::http::auth::{may_publish, DeviceAuth, PublisherSession, Session};
 use crate::http::bodies;
 use crate::http::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -80,6 +81,15 @@ async fn upload(
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type", message)
         }
         PutError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+        PutError::Disk(e) if state.blobs.is_s3() => {
+            tracing::error!(error = %e, "cannot write an attachment to the blob store's bucket");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the server cannot write the file to its storage bucket (unreachable or refusing); nothing was \
+                 stored; try again later",
+            )
+        }
         PutError::Disk(e) => {
             tracing::error!(error = %e, "cannot write an attachment to the data dir");
             ApiError::new(
@@ -115,21 +125,46 @@ async fn download(
         }
         (Err(_), Err(refused)) => return refused.into_response(),
     };
-    let opened = match allowed {
-        Ok(true) => state.blobs.open(&sha256).await.map_err(ApiError::from),
+    let row = match allowed {
+        Ok(true) => state.blobs.row(&sha256).await.map_err(ApiError::from),
         Ok(false) => Ok(None),
         Err(e) => Err(e),
     };
-    match opened {
-        Ok(Some(opened)) => {
+    let answered = match row {
+        Ok(Some(blob)) => stored_response(&state.blobs, blob, &headers).await,
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match answered {
+        Ok(Some(response)) => {
             metrics::counter!(BLOB_READS, "outcome" => "served").increment(1);
-            file_response(opened, &headers).await
+            response
         }
         Ok(None) => {
             metrics::counter!(BLOB_READS, "outcome" => "not_found").increment(1);
             ApiError::not_found(format!("no file {sha256}")).into_response()
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// The answer to a request for the stored file `blob` (its row), read from wherever the store keeps it, with
+/// `Range`, `ETag` and caching (`plan_response`); `None` if its file is missing or damaged (for every answer, 304
+/// and 416 included: as if it were not stored). For any reader of the store (attachments, photos), once the
+/// caller has checked that the requester may read the file.
+pub(crate) async fn stored_response(
+    store: &blobs::BlobStore,
+    blob: Blob,
+    request: &HeaderMap,
+) -> Result<Option<Response>, ApiError> {
+    match plan_response(&blob, request) {
+        Planned::Answered(response) => Ok(store.holds(&blob).await?.then_some(response)),
+        Planned::Send(send) => {
+            let Some(pieces) = store.read(&blob, Some(send.start..send.start + send.length)).await? else {
+                return Ok(None);
+            };
+            Ok(Some(send.respond(Body::from_stream(pieces))))
+        }
     }
 }
 
@@ -175,12 +210,30 @@ pub fn range_ask(header: Option<&str>, size: u64) -> RangeAsk {
     RangeAsk::Part { start, end: end.min(size - 1) }
 }
 
-/// Answers a request for an opened file: 200 with the whole file, 206 with the range asked, 416 for a range past
-/// its end, 304 when the caller holds it already (`If-None-Match`); streamed from the file, a piece at a time.
-/// The hub answers its team's devices with it too.
-pub async fn file_response(opened: OpenBlob, request: &HeaderMap) -> Response {
-    use tokio::io::AsyncSeekExt;
-    let OpenBlob { blob, mut file } = opened;
+/// What a request asks of a file, decided from its headers and the file's row before a byte of it is read.
+enum Planned {
+    /// An answer without the file's bytes: 304 (the caller holds it) or 416 (a range past its end).
+    Answered(Response),
+    /// The bytes to send, and the status and headers to send them with.
+    Send(Sending),
+}
+
+struct Sending {
+    status: StatusCode,
+    headers: HeaderMap,
+    start: u64,
+    length: u64,
+}
+
+impl Sending {
+    fn respond(self, body: Body) -> Response {
+        (self.status, self.headers, body).into_response()
+    }
+}
+
+/// Decides the answer to a request for `blob`: 200 with the whole file, 206 with the range asked, 416 for a range
+/// past its end, 304 when the caller holds it already (`If-None-Match`).
+fn plan_response(blob: &Blob, request: &HeaderMap) -> Planned {
     let etag = format!("\"{}\"", blob.sha256);
     let header_of = |name: header::HeaderName| request.get(name).and_then(|v| v.to_str().ok());
     let mut headers = HeaderMap::new();
@@ -194,7 +247,7 @@ pub async fn file_response(opened: OpenBlob, request: &HeaderMap) -> Response {
     set(header::ACCEPT_RANGES, "bytes");
     if header_of(header::IF_NONE_MATCH).is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
+        return Planned::Answered((StatusCode::NOT_MODIFIED, headers).into_response());
     }
     set(header::CONTENT_TYPE, &blob.content_type);
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
@@ -222,39 +275,30 @@ pub async fn file_response(opened: OpenBlob, request: &HeaderMap) -> Response {
             response
                 .headers_mut()
                 .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{}", blob.size)).unwrap());
-            return response;
+            return Planned::Answered(response);
         }
     };
-    if start > 0 {
-        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await {
-            return ApiError::internal(format!("seeking in a stored file: {e}")).into_response();
-        }
-    }
     set(header::CONTENT_LENGTH, &length.to_string());
-    (status, headers, file_body(file, length)).into_response()
+    Planned::Send(Sending { status, headers, start, length })
 }
 
-/// `length` bytes of `file` from where it stands, read 64 KiB at a time as the client takes them.
-fn file_body(file: tokio::fs::File, length: u64) -> Body {
-    use tokio::io::AsyncReadExt;
-    let pieces = futures_util::stream::unfold((file, length), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let mut buffer = vec![0u8; left.min(64 * 1024) as usize];
-        match file.read(&mut buffer).await {
-            Ok(0) => {
-                let ended = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the stored file ended early");
-                Some((Err(ended), (file, 0)))
+/// Answers a request for a file opened on disk (a team's hub's cache) as the server answers for its store:
+/// 200, 206, 416 or 304 (`plan_response`), streamed from the file a piece at a time.
+pub async fn file_response(opened: OpenBlob, request: &HeaderMap) -> Response {
+    use tokio::io::AsyncSeekExt;
+    let OpenBlob { blob, mut file } = opened;
+    match plan_response(&blob, request) {
+        Planned::Answered(response) => response,
+        Planned::Send(send) => {
+            if send.start > 0 {
+                if let Err(e) = file.seek(std::io::SeekFrom::Start(send.start)).await {
+                    return ApiError::internal(format!("seeking in a stored file: {e}")).into_response();
+                }
             }
-            Ok(n) => {
-                buffer.truncate(n);
-                Some((Ok(Bytes::from(buffer)), (file, left - n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, 0))),
+            let length = send.length;
+            send.respond(Body::from_stream(blobs::file_stream(file, length)))
         }
-    });
-    Body::from_stream(pieces)
+    }
 }
 
 #[cfg(test)]

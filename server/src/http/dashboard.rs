@@ -19,6 +19,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("enrol.js", JS, include_str!("../../assets/enrol.js")),
     ("people.js", JS, include_str!("../../assets/people.js")),
     ("bulletins.js", JS, include_str!("../../assets/bulletins.js")),
+    ("photos.js", JS, include_str!("../../assets/photos.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

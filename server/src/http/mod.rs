@@ -17,6 +17,7 @@ pub mod extract;
 pub mod field_app;
 pub mod listen;
 pub mod people;
+pub mod photos;
 pub mod places;
 pub mod probes;
 pub mod reports;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(submissions::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(ca::routes().layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
         .merge(blobs::routes())
+        .merge(photos::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

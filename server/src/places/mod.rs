@@ -327,10 +327,10 @@ pub async fn decide_correction(
     Ok(())
 }
 
-type ProjectFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refusal>> + Send + 'a>>;
+pub(crate) type ProjectFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refusal>> + Send + 'a>>;
 
 /// Writes one server change into a locked grid and updates the projection, all in one transaction.
-async fn with_grid(
+pub(crate) async fn with_grid(
     state: &AppState,
     grid: &str,
     write: impl FnOnce(&mut GridDoc) -> Result<automerge::Change, Refusal>,

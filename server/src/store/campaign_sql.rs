@@ -38,6 +38,13 @@ pub(super) fn eligible_sql(indicator: &IndicatorDef) -> StoreResult<String> {
     Ok(if any.is_empty() { "FALSE".to_string() } else { any.join(" OR ") })
 }
 
+/// Whether visit `v` reaches the indicator: delivered what reaches it and, where the indicator asks for a photo,
+/// has a photo that stands (`visits.photos` counts those the office has not rejected).
+pub(super) fn indicator_reach_sql(indicator: &IndicatorDef) -> StoreResult<String> {
+    let delivered = reach_sql(&indicator.reached_by)?;
+    Ok(if indicator.photo_required { format!("({delivered} AND v.photos > 0)") } else { delivered })
+}
+
 /// Whether visit `v` delivered what reaches the indicator: a column of its own for the deliveries every visit
 /// records, its comma-separated `further_deliveries` for the others (`_` escaped: LIKE reads it as any letter).
 pub(super) fn reach_sql(reach: &Reach) -> StoreResult<String> {

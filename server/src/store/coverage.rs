@@ -2,7 +2,7 @@
 //! and aggregates over the projected places, indicators and visits, for an area's subtree and a team's grids.
 
 use crate::store::area_progress::FROM_THE_START;
-use crate::store::campaign_sql::{eligible_sql, reach_sql};
+use crate::store::campaign_sql::{eligible_sql, indicator_reach_sql};
 use crate::store::db::Db;
 use crate::store::StoreResult;
 use client_core::campaign::IndicatorDef;
@@ -10,7 +10,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
 /// The place filter: an optional area's subtree ($1) and an optional team's grids ($2).
-pub(super) const AREA_FILTER: &str = "($1 = '' OR p.grid_code = $1 OR p.village_code = $1 OR p.town_code = $1) \
+pub(crate) const AREA_FILTER: &str = "($1 = '' OR p.grid_code = $1 OR p.village_code = $1 OR p.town_code = $1) \
     AND ($2 = '' OR p.grid_code IN (SELECT grid_code FROM assignments WHERE team = $2))";
 
 /// Per area (or team) and indicator: eligible, reached, excluded.
@@ -118,7 +118,7 @@ pub async fn village_counts_at_as_defined(
     indicator: &IndicatorDef,
 ) -> StoreResult<Vec<Counts>> {
     let eligible = eligible_sql(indicator)?;
-    let reached = reach_sql(&indicator.reached_by)?;
+    let reached = indicator_reach_sql(indicator)?;
     let sql = format!(
         "SELECT p.village_code, $4, \
            CAST(SUM(CASE WHEN g.place_id IS NULL THEN 1 ELSE 0 END) AS BIGINT), \

@@ -23,6 +23,7 @@ pub mod hubs;
 pub mod liaisons;
 pub mod migrate;
 pub mod people;
+pub mod photos;
 pub mod places;
 pub mod projection;
 pub mod sessions;

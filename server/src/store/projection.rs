@@ -2,12 +2,14 @@
 //! incrementally from new changes only, so that reports never load documents.
 
 use crate::store::area_progress::{place_changes, VisitMark, BUCKET_MS, FROM_THE_START};
-use crate::store::campaign_sql::{id_list, reach_sql};
+use crate::store::campaign_sql::{id_list, indicator_reach_sql};
 use crate::store::db::{in_list, now_ms, values_list, MAX_BINDS};
 use crate::store::error::StoreError;
 use client_core::campaign::Campaign;
 use client_core::grid::doc::millis_to_time;
-use client_core::grid::model::{Deliveries, GridInfo, Outcome, Place, PlaceKind, Visit, ALWAYS_RECORDED};
+use client_core::grid::model::{
+    Deliveries, GridInfo, Outcome, PhotoRef, PhotoRejection, Place, PlaceKind, Visit, ALWAYS_RECORDED,
+};
 use sqlx::{Any, AnyConnection, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -330,8 +332,7 @@ async fn reproject_indicators(
             let visits = visits.remove(*place_id).unwrap_or_default();
             let mut indicators = Vec::new();
             for ind in campaign.eligible_indicators(*kind, *rural).filter(|i| only.is_none_or(|o| o.contains(&i.id))) {
-                let reaching: Vec<&Visit> =
-                    visits.iter().filter(|v| Campaign::is_reached_by(ind, &v.deliveries)).collect();
+                let reaching: Vec<&Visit> = visits.iter().filter(|v| Campaign::is_reached_by_visit(ind, v)).collect();
                 let first = reaching.iter().map(|v| v.at.timestamp_millis()).min();
                 place_rows.push((place_id, &ind.id, first));
                 visit_rows.extend(reaching.into_iter().map(|v| (v.clone(), ind.id.as_str())));
@@ -463,8 +464,43 @@ async fn load_visits(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Vec<Vi
             };
             out.entry(place_id).or_default().push(visit);
         }
+        load_photo_refs(tx, chunk, &mut out).await?;
     }
     Ok(out)
+}
+
+/// Adds their photo references to visits loaded for `places` (reach may depend on them).
+async fn load_photo_refs(
+    tx: &mut Tx,
+    places: &[&str],
+    visits: &mut HashMap<String, Vec<Visit>>,
+) -> Result<(), StoreError> {
+    type Row = (String, String, String, String, i64, i64, Option<i64>, Option<String>);
+    let list = in_list(tx, places.len());
+    let sql = format!(
+        "SELECT place_id, visit_id, sha256, media_type, size, taken_at, rejected_at, reason FROM visit_photos \
+         WHERE place_id IN ({list})"
+    );
+    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+    for id in places {
+        query = query.bind(*id);
+    }
+    for (place_id, visit_id, sha256, media_type, size, taken_at, rejected_at, reason) in
+        query.fetch_all(&mut **tx).await?
+    {
+        let Some(visit) = visits.get_mut(&place_id).and_then(|vs| vs.iter_mut().find(|v| v.id.to_string() == visit_id))
+        else {
+            continue;
+        };
+        let rejected = rejected_at.map(|at| PhotoRejection {
+            sha256: sha256.clone(),
+            reason: reason.unwrap_or_default(),
+            at: millis_to_time(at),
+        });
+        let size = u64::try_from(size).unwrap_or(0);
+        visit.photos.push(PhotoRef { sha256, size, media_type, taken_at: millis_to_time(taken_at), rejected });
+    }
+    Ok(())
 }
 
 /// A visit's deliveries beyond `ALWAYS_RECORDED` (which have columns of their own), comma-separated.
@@ -627,13 +663,14 @@ async fn counted_places(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMa
 /// Inserts the visits not stored yet and returns the ids of those it inserted. Each is stored under the place it
 /// counts for, with the place it was recorded for beside it when that differs (a merged duplicate).
 async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> Result<BTreeSet<String>, StoreError> {
-    const COLS: usize = 18;
+    const COLS: usize = 19;
     let mut inserted = BTreeSet::new();
     let received_at = now_ms();
     for chunk in visits.chunks(MAX_BINDS / COLS) {
         let sql = format!(
             "INSERT INTO visits (visit_id, place_id, grid_code, volunteer, device_id, at, outcome, handbook, briefed, \
-             poster, banner, led_playing, further_deliveries, note, lat, lon, received_at, recorded_place_id) VALUES {} \
+             poster, banner, led_playing, further_deliveries, note, lat, lon, received_at, recorded_place_id, photos) \
+             VALUES {} \
              ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
             values_list(tx, chunk.len(), COLS)
         );
@@ -660,11 +697,55 @@ async fn insert_visits(tx: &mut Tx, visits: &[(&str, &Visit, Option<&str>)]) -> 
                 .bind(NullableF64(v.gps.map(|g| g.0)))
                 .bind(NullableF64(v.gps.map(|g| g.1)))
                 .bind(received_at)
-                .bind(recorded);
+                .bind(recorded)
+                .bind(v.photos.iter().filter(|p| p.rejected.is_none()).count() as i64);
         }
         inserted.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id));
     }
+    insert_visit_photos(tx, visits, &inserted).await?;
     Ok(inserted)
+}
+
+/// The photo references of the visits just inserted, a row each (the gallery, the upload's checks and reach read
+/// these, never the documents).
+async fn insert_visit_photos(
+    tx: &mut Tx,
+    visits: &[(&str, &Visit, Option<&str>)],
+    inserted: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    const COLS: usize = 13;
+    let rows: Vec<(&str, &Visit, &str, &PhotoRef)> = visits
+        .iter()
+        .filter(|(_, v, _)| !v.photos.is_empty() && inserted.contains(&v.id.to_string()))
+        .flat_map(|(grid, v, counted)| v.photos.iter().map(move |p| (*grid, *v, counted.unwrap_or(&v.place_id), p)))
+        .collect();
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let sql = format!(
+            "INSERT INTO visit_photos (visit_id, sha256, place_id, grid_code, volunteer, device_id, media_type, size, \
+             taken_at, visited_at, rejected_at, rejected_by, reason) VALUES {} ON CONFLICT (visit_id, sha256) DO NOTHING",
+            values_list(tx, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (grid, v, place, p) in chunk {
+            let rejected = p.rejected.as_ref();
+            query = query
+                .bind(v.id.to_string())
+                .bind(&p.sha256)
+                .bind(*place)
+                .bind(*grid)
+                .bind(&v.volunteer)
+                .bind(&v.device)
+                .bind(&p.media_type)
+                .bind(i64::try_from(p.size).unwrap_or(i64::MAX))
+                .bind(p.taken_at.timestamp_millis())
+                .bind(v.at.timestamp_millis())
+                .bind(rejected.map(|r| r.at.timestamp_millis()))
+                .bind(rejected.map(|_| "office"))
+                .bind(rejected.map(|r| r.reason.as_str()));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// What new visits change in the projection, worked out from the stored rows before the write transaction
@@ -757,8 +838,7 @@ pub async fn plan_visits(
         };
         before.entry(*place_id).or_insert_with(|| (place.state(), place.reached_at.clone(), place.last_seen()));
         let at = v.at.timestamp_millis();
-        for ind in
-            campaign.eligible_indicators(place.kind, place.rural).filter(|i| Campaign::is_reached_by(i, &v.deliveries))
+        for ind in campaign.eligible_indicators(place.kind, place.rural).filter(|i| Campaign::is_reached_by_visit(i, v))
         {
             plan.visit_indicators.push((*i, place_id.to_string(), ind.id.clone()));
             if let Some(reached) = place.reached_at.get_mut(&ind.id) {
@@ -1019,7 +1099,7 @@ pub async fn recount_range(
             continue;
         }
         let id = id_list([&indicator.id])?;
-        let reached = reach_sql(&indicator.reached_by)?;
+        let reached = indicator_reach_sql(indicator)?;
         range
             .bind(format!(
                 "INSERT INTO visit_indicators (visit_id, indicator, place_id, volunteer, at) \

@@ -19,8 +19,17 @@ function reaches(ind, has) {
   return any ? any.some(has) : (all ?? []).every(has);
 }
 
-/** Whether one visit reaches an indicator. */
-const visitReaches = (ind, visit) => reaches(ind, (id) => visit[id] === true);
+/** Whether one of a visit's photos still stands as evidence: one the office did not reject (Visit::has_accepted_photo). */
+export const hasAcceptedPhoto = (visit) => (visit.photos || []).some((p) => !p.rejected);
+
+/**
+ * Whether one visit reaches an indicator: it delivered what reaches it and, where the indicator asks for a photo,
+ * one of its photos stands (Campaign::is_reached_by_visit).
+ */
+const visitReaches = (ind, visit) => reaches(ind, (id) => visit[id] === true) && (!ind.photo_required || hasAcceptedPhoto(visit));
+
+/** The indicators of a place that ask for a photo (the visit screen says so by the camera button). */
+export const photoIndicators = (rules, kind, rural) => eligibleIndicators(rules, kind, rural).filter((ind) => ind.photo_required);
 
 export function eligibleIndicators(rules, kind, rural) {
   return rules.indicators.filter((ind) => (rural ? ind.eligible_rural : ind.eligible_urban).includes(kind));

@@ -2,14 +2,19 @@
 //   ROOT { schema, grid: {code, name, village_code, village_name, village_kind, town_code, town_name},
 //          places: {<id>: {kind, label, address?, lat?, lon?}},
 //                  found in the field: {F-<uuid v7>: {…, added_by, device, added_at, review?, merged_into?}}
-//          visits: {<uuid v7>: {place, volunteer, device, at, outcome, <delivery id>: bool…, note?, lat?, lon?}},
+//          visits: {<uuid v7>: {place, volunteer, device, at, outcome, <delivery id>: bool…, note?, lat?, lon?,
+//                               photos?, photos_rejected?}},
 //          corrections: {<uuid v7>: {place, label?, address?, volunteer, device, at, review?}} }
 // The server accepts from a device only changes that add one new visit, found place or correction object with
 // exactly these fields and types: texts are scalar strings (automerge's ImmutableString, not collaborative text),
 // `at`/`added_at` timestamps, deliveries booleans, lat/lon 64-bit floats; `review` and `merged_into` are the
 // server's alone. Every visit records the rules table's `always_recorded` deliveries, delivered or not (a reader
 // refuses a visit without them), and any further delivery only when delivered; what it delivered is whichever of
-// its fields are `true`. Read into plain values, a visit keeps those same `true` fields.
+// its fields are `true`. Read into plain values, a visit keeps those same `true` fields. `photos` (only on a visit
+// with photos) is a scalar string holding a JSON list of references `{sha256, size, type, taken_at}` (at most 8, no
+// hash twice; client_core::grid::model::write_photo_refs); `photos_rejected`, the office's rejections
+// `{sha256, reason, at}`, is the server's alone. Read into plain values, `photos` is that list, each photo with
+// `rejected: {reason, at}` when the office rejected it.
 import * as A from "@automerge/automerge/slim";
 
 export { A };
@@ -39,8 +44,33 @@ export function loadDoc(snapshot, changes, actor) {
 /** What a visit (as stored, or in plain values) delivered: the ids of its fields that are `true`. */
 export const deliveriesOf = (visit) => Object.keys(visit).filter((k) => visit[k] === true);
 
+/** Parses a JSON list kept in a visit's string field; an unreadable one reads as none. */
+function jsonList(v) {
+  if (v == null) return [];
+  try {
+    const list = JSON.parse(String(v));
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A visit's photo references, each marked `rejected` when the office rejected it. */
+function readPhotos(v) {
+  const rejections = new Map(jsonList(v.photos_rejected).map((r) => [r.sha256, { reason: String(r.reason ?? ""), at: Date.parse(r.at) }]));
+  return jsonList(v.photos).map((p) => ({
+    sha256: String(p.sha256), size: Number(p.size), type: String(p.type), taken_at: String(p.taken_at),
+    ...(rejections.has(p.sha256) ? { rejected: rejections.get(p.sha256) } : {}),
+  }));
+}
+
+/** The `photos` field as a visit stores it: the references only, in client-core's order of keys. */
+export const writePhotoRefs = (photos) =>
+  JSON.stringify(photos.map(({ sha256, size, type, taken_at }) => ({ sha256, size, type, taken_at })));
+
 /** A visit as stored in the document, read into plain values. */
 function readVisit(id, v) {
+  const photos = readPhotos(v);
   return {
     id,
     place: text(v.place),
@@ -52,6 +82,7 @@ function readVisit(id, v) {
     note: text(v.note),
     lat: typeof v.lat === "number" ? v.lat : undefined,
     lon: typeof v.lon === "number" ? v.lon : undefined,
+    ...(photos.length ? { photos } : {}),
   };
 }
 
@@ -170,6 +201,7 @@ export function addVisit(doc, visit, alwaysRecorded) {
     for (const d of deliveriesOf(visit)) v[d] = true;
     if (visit.note) v.note = scalar(visit.note);
     putGps(v, visit);
+    if (visit.photos?.length) v.photos = scalar(writePhotoRefs(visit.photos));
   });
 }
 

@@ -70,6 +70,13 @@ const TEXT = {
     attachmentWaiting: "附件尚未下载，同步后会自动下载", openPdf: "打开 PDF",
     talkingPoints: "宣讲要点", fraudTypeIs: "诈骗类型：{name}", readOlder: "此通报已更正：您读过第 {n} 版，请重新阅读后点“已阅”。",
     kind_fraud_method: "诈骗手法", kind_reminder: "提醒", kind_template: "宣传资料模板", kind_talking_points: "入户宣讲要点",
+    takePhoto: "拍照", photoCount: "{n}/{max} 张", removePhoto: "删除第 {n} 张照片", remove: "删除",
+    photoBusy: "正在处理照片…", photoNeeded: "需要照片才算完成：{names}", tooManyPhotos: "每次走访最多 {n} 张照片。",
+    photoUnreadable: "无法读取这张照片，请重拍。", photoTooBig: "这张照片太大，无法保存，请重拍。",
+    photoNeedsHttps: "此地址无法处理照片：请通过 HTTPS 地址打开本应用。", photoTwice: "这张照片已经加入了。",
+    photosWaiting: "{n} 张照片待上传（{size}）", photoWaiting: "待上传", photoUploaded: "已上传",
+    photoRefusedUpload: "服务器未接收这张照片：{why}", photoRejected: "照片被退回：{reason}", photoRejectedShort: "照片被退回",
+    photoAlt: "走访照片 {n}", photoNotKept: "照片（本机未保存）",
   },
   en: {
     appName: "Doorstep", langSwitch: "中", online: "Online", offline: "Offline",
@@ -138,6 +145,13 @@ const TEXT = {
     attachmentWaiting: "Not downloaded yet; it downloads by itself after a sync", openPdf: "Open the PDF",
     talkingPoints: "Talking points", fraudTypeIs: "Fraud type: {name}", readOlder: "This bulletin was corrected: you read edition {n}; read it again, then tap Mark read.",
     kind_fraud_method: "Fraud method", kind_reminder: "Reminder", kind_template: "Material template", kind_talking_points: "Talking points",
+    takePhoto: "Take photo", photoCount: "{n}/{max}", removePhoto: "Remove photo {n}", remove: "Remove",
+    photoBusy: "Processing the photo…", photoNeeded: "A photo is needed to count: {names}", tooManyPhotos: "At most {n} photos per visit.",
+    photoUnreadable: "This picture cannot be read; take it again.", photoTooBig: "This picture is too big to keep; take it again.",
+    photoNeedsHttps: "Photos cannot be made at this address: open the app at its HTTPS address.", photoTwice: "This photo is added already.",
+    photosWaiting: "{n} photos to upload ({size})", photoWaiting: "to upload", photoUploaded: "uploaded",
+    photoRefusedUpload: "The server did not accept this photo: {why}", photoRejected: "Photo sent back: {reason}", photoRejectedShort: "photo sent back",
+    photoAlt: "Visit photo {n}", photoNotKept: "photo (not kept on this phone)",
   },
 };
 
@@ -170,6 +184,11 @@ export function named(list, id) {
 }
 
 export const indicatorName = (ind) => (lang === "zh" ? ind.name_zh : ind.name_en);
+
+/** A size in bytes as the screens show it: KB, or MB past one. */
+export function formatSize(bytes) {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
 
 export function formatTime(ms) {
   return new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", {

@@ -6,7 +6,8 @@ import { Store } from "./store.js";
 import { State } from "./state.js";
 import { sync, enrol, lookupCode, CallError } from "./sync.js";
 import { downloadAttachments } from "./attachments.js";
-import { t, setLang, getLang } from "./i18n.js";
+import { uploadPhotos } from "./photos.js";
+import { t, setLang, getLang, formatSize } from "./i18n.js";
 import { h, $ } from "./dom.js";
 import * as screens from "./screens.js";
 
@@ -20,6 +21,7 @@ const app = {
   syncing: null,
   syncTimer: null,
   gridUis: new Map(),
+  photoDrafts: new Map(), // "<grid>/<place>" → photos taken for the visit being recorded there
   lastFix: null,
   gpsError: null,
   objectUrls: [],
@@ -55,6 +57,8 @@ function runSync(manual) {
         // How many download passes ended, for whoever waits on them (the browser tests).
         document.body.dataset.downloads = Number(document.body.dataset.downloads || 0) + 1;
       });
+      // Photos go after the visits that name them: the server takes only photos of visits it holds.
+      runUploads();
     })
     .catch((err) => {
       const hint = err.status === 401 ? t("reenrolHint") : err.code === "clock_ahead" ? t("clockHint") : "";
@@ -68,6 +72,17 @@ function runSync(manual) {
       chrome();
     });
   return app.syncing;
+}
+
+/** Uploads the photos waiting, in the background; the screen showing them is drawn again once they are up. */
+function runUploads() {
+  return uploadPhotos(app.state).then((uploaded) => {
+    if (uploaded && $("#app").dataset.screen === "place" && !isTyping()) route();
+  }).catch(() => {}).finally(() => {
+    // How many upload passes ended, for whoever waits on them (the browser tests).
+    document.body.dataset.uploads = Number(document.body.dataset.uploads || 0) + 1;
+    chrome();
+  });
 }
 
 /** Someone is typing (a note, feedback, any field): the screen is not drawn again under their fingers. */
@@ -89,6 +104,13 @@ function chrome() {
   badge.textContent = `${t("pending")} ${pending ?? "…"}`;
   if (pending == null) delete badge.dataset.count; // not known until the documents are loaded
   else badge.dataset.count = pending;
+  // Photos waiting to upload, and how much they weigh: a day offline gathers dozens.
+  const photos = app.state?.device ? app.state.photoQueue() : { count: 0, bytes: 0 };
+  const queue = $("#photos-pending");
+  queue.hidden = photos.count === 0;
+  queue.dataset.count = photos.count;
+  queue.dataset.bytes = photos.bytes;
+  queue.textContent = photos.count ? t("photosWaiting", { n: photos.count, size: formatSize(photos.bytes) }) : "";
   $("#sync").hidden = !app.state?.device;
   $("#settings-link").hidden = !app.state?.device;
   $("#lang").textContent = t("langSwitch");
@@ -127,6 +149,12 @@ const ctx = {
   get state() { return app.state; },
   gps,
   go(hash) { location.hash = hash; },
+  /** The photos taken at a place for the visit not yet saved (kept while the app is open). */
+  photoDraft(code, placeId) {
+    const key = `${code}/${placeId}`;
+    if (!app.photoDrafts.has(key)) app.photoDrafts.set(key, { photos: [], busy: null, message: "" });
+    return app.photoDrafts.get(key);
+  },
   gridUi(code) {
     if (!app.gridUis.has(code)) app.gridUis.set(code, { filter: "all", search: "" });
     return app.gridUis.get(code);
@@ -266,7 +294,7 @@ async function boot() {
   document.body.dataset.ready = "1";
   if (app.state.device && navigator.onLine) runSync(false);
   setInterval(() => {
-    if (navigator.onLine && app.state.device && app.state.pendingCount() > 0) runSync(false);
+    if (navigator.onLine && app.state.device && (app.state.pendingCount() > 0 || app.state.photoQueue().count > 0)) runSync(false);
   }, AUTO_SYNC_EVERY_MS);
 }
 

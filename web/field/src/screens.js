@@ -1,10 +1,12 @@
 // The app's screens, each built from the state: enrolment, my grids (with unread bulletins), a grid's places, a
-// place (with its visit history, the visit buttons, the current talking points and a proposed correction), a place
+// place (with its visit history and photos, the camera and the visit buttons, the current talking points and a
+// proposed correction), a place
 // found in the field, an urgent task, the bulletins and one bulletin, and settings. Sized for a 360 px wide phone
 // with big touch targets.
 import { h, $ } from "./dom.js";
 import { t, named, indicatorName, formatTime } from "./i18n.js";
-import { deliveriesForAll, relevantDeliveries, visitDeliveries } from "./coverage.js";
+import { deliveriesForAll, relevantDeliveries, visitDeliveries, photoIndicators } from "./coverage.js";
+import { makePhoto, PhotoError, MAX_PHOTOS_PER_VISIT } from "./photos.js";
 import { StoreError } from "./store.js";
 import { SigningUnavailable } from "./sign.js";
 import { outcomeProblem, parseYuan, yuanText } from "./task.js";
@@ -223,6 +225,7 @@ export function gridScreen(ctx, code) {
         h("div", { class: "place-title" }, h("strong", {}, p.label || p.id), h("span", { class: "muted" }, ` ${named(state.rules.place_kinds, p.kind)}`),
           p.provisional ? h("span", { class: "pill pending" }, t("provisional")) : null),
         h("div", { class: "place-sub" }, h("span", { class: "muted" }, p.id), placeStatus(state.rules, p),
+          !p.cov.done && rejectedPhotos(p).length ? h("span", { class: "pill todo photo-back" }, t("photoRejectedShort")) : null,
           p.cov.visitCount ? h("span", { class: "muted" }, ` · ${p.cov.visitCount} ${t("visits")}`) : null))))
       : [h("li", { class: "empty" }, t("nothingHere"))]));
     list.dataset.count = rows.length;
@@ -335,6 +338,93 @@ function corrections(ctx, code, p) {
   ];
 }
 
+/** The photos of a place's visits that the office sent back (rejected), newest visit first. */
+const rejectedPhotos = (p) => p.visits.flatMap((v) => (v.photos || []).filter((ph) => ph.rejected));
+
+/** A photo's thumbnail, drawn once read from its Blob (the page's content security policy allows `data:` images). */
+function thumbnail(blob, alt) {
+  const img = h("img", { class: "photo-thumb", alt, width: 96, height: 96 });
+  if (blob) dataUrl(blob).then((url) => { img.src = url; }).catch(() => {});
+  return img;
+}
+
+/**
+ * The camera: "拍照" opens the phone's camera (a file input with `capture`), each picture is made into the photo the
+ * visit keeps (photos.js) and shown as a thumbnail with a remove button until the visit is saved. The photos taken
+ * are kept in `draft` while the app is open, so a screen drawn again (after a sync) keeps them.
+ */
+function photoPicker(ctx, draft, needing) {
+  const list = h("ul", { class: "photo-strip", id: "photo-draft" });
+  const count = h("span", { class: "muted", id: "photo-count" });
+  const message = h("p", { class: "message", role: "status", id: "photo-message" });
+  const input = h("input", { type: "file", id: "photo-input", accept: "image/*", capture: "environment", multiple: true, class: "file-input", tabindex: "-1", "aria-hidden": "true" });
+  const take = h("button", { type: "button", class: "big", id: "take-photo", onclick: () => input.click() }, t("takePhoto"));
+  const show = () => {
+    list.replaceChildren(...draft.photos.map((ph, i) => h("li", { dataset: { sha256: ph.sha256, width: ph.width, height: ph.height, size: ph.size } },
+      thumbnail(ph.thumb, t("photoAlt", { n: i + 1 })),
+      h("button", { type: "button", class: "remove-photo", "aria-label": t("removePhoto", { n: i + 1 }), onclick: () => {
+        draft.photos = draft.photos.filter((x) => x !== ph);
+        draft.message = "";
+        show();
+        take.focus();
+      } }, `✕ ${t("remove")}`))));
+    list.dataset.count = draft.photos.length;
+    list.dataset.busy = String(!!draft.busy);
+    count.textContent = draft.busy ? t("photoBusy") : t("photoCount", { n: draft.photos.length, max: MAX_PHOTOS_PER_VISIT });
+    take.disabled = draft.photos.length >= MAX_PHOTOS_PER_VISIT;
+    message.textContent = draft.message || "";
+    message.className = draft.message ? "message error" : "message";
+  };
+  draft.render = show; // the screen drawn last shows what the photos being made become
+  input.addEventListener("change", () => {
+    const files = [...input.files];
+    input.value = "";
+    draft.message = "";
+    const work = (async () => {
+      for (const file of files) {
+        if (draft.photos.length >= MAX_PHOTOS_PER_VISIT) {
+          draft.message = t("tooManyPhotos", { n: MAX_PHOTOS_PER_VISIT });
+          break;
+        }
+        try {
+          const photo = await makePhoto(file);
+          if (draft.photos.some((x) => x.sha256 === photo.sha256)) draft.message = t("photoTwice");
+          else draft.photos = [...draft.photos, photo];
+        } catch (e) {
+          draft.message = e instanceof PhotoError ? t(e.code) : `${t("photoUnreadable")} (${e.message})`;
+        }
+        draft.render?.();
+      }
+    })();
+    const busy = Promise.all([draft.busy, work]).then(() => {
+      if (draft.busy === busy) draft.busy = null;
+      draft.render?.();
+    });
+    draft.busy = busy;
+    show();
+  });
+  show();
+  return h("section", { class: "stack photos", id: "photos" },
+    h("div", { class: "photo-bar" }, take, count),
+    needing.length ? h("p", { class: "help", id: "photo-needed" }, t("photoNeeded", { names: needing.map(indicatorName).join("、") })) : null,
+    input, list, message);
+}
+
+/** A photo of a visit in its history: its thumbnail when the phone keeps one, and where it stands. */
+function visitPhoto(ctx, ph, i) {
+  const held = ctx.state.photos.get(ph.sha256);
+  const where = ph.rejected ? "rejected" : held?.refused ? "refused" : held?.uploaded ? "uploaded" : held ? "waiting" : "elsewhere";
+  const words = {
+    rejected: () => h("span", { class: "photo-rejected" }, t("photoRejected", { reason: ph.rejected.reason })),
+    refused: () => h("span", { class: "photo-rejected" }, t("photoRefusedUpload", { why: held.refused })),
+    uploaded: () => h("span", { class: "pill done" }, t("photoUploaded")),
+    waiting: () => h("span", { class: "pill pending" }, t("photoWaiting")),
+    elsewhere: () => h("span", { class: "muted" }, t("photoNotKept")),
+  };
+  return h("li", { dataset: { sha256: ph.sha256, state: where } },
+    held ? thumbnail(held.thumb, t("photoAlt", { n: i + 1 })) : null, words[where]());
+}
+
 export function placeScreen(ctx, code, placeId) {
   const { state } = ctx;
   const view = state.view(code);
@@ -352,18 +442,22 @@ export function placeScreen(ctx, code, placeId) {
   ctx.gps.onUpdate = showFix;
   showFix();
 
+  const draft = ctx.photoDraft(code, placeId);
   const save = async (fields, button) => {
     const started = performance.now();
     for (const b of document.querySelectorAll("[data-quick], #save")) b.disabled = true;
     const text = note.value.trim();
     const fix = gpsBox.checked ? ctx.gps.fix() : null;
     try {
+      // Photos still being shrunk go with the visit they were taken for.
+      await draft.busy;
       const visit = await state.recordVisit(code, {
         place: placeId, ...fields,
         ...(text ? { note: text } : {}),
         ...(fix ? { lat: fix.lat, lon: fix.lon } : {}),
-      });
+      }, draft.photos);
       performance.measure("doorstep:visit-durable", { start: started, end: performance.now() });
+      draft.photos = [];
       ctx.saved(visit, code);
     } catch (err) {
       message.textContent = err instanceof StoreError && err.quota
@@ -401,6 +495,7 @@ export function placeScreen(ctx, code, placeId) {
       } }, t("save"))));
 
   const chip = (id, ok) => h("span", { class: `pill ${ok ? "done" : "todo"}` }, `${ok ? "✓" : "○"} ${indicatorName(rules.indicators.find((i) => i.id === id))}`);
+  const sentBack = rejectedPhotos(p);
   return h("section", { class: "stack", id: "place", dataset: { place: placeId, grid: code } },
     h("a", { class: "back", href: `#/grid/${encodeURIComponent(code)}` }, `‹ ${t("back")}`),
     h("h2", {}, p.label || p.id),
@@ -410,7 +505,10 @@ export function placeScreen(ctx, code, placeId) {
       ? h("div", { class: "muted" }, `${t("contact")}: ${contact.name || ""} `, contact.phone ? h("a", { href: `tel:${contact.phone}` }, contact.phone) : null) : null,
     h("div", { class: "counts", id: "place-status" }, p.cov.excluded ? h("span", { class: "pill gone" }, t("gone")) : null,
       p.cov.reached.map((id) => chip(id, true)), p.cov.missing.map((id) => chip(id, false))),
+    sentBack.length ? h("ul", { class: "notice photo-rejections", id: "photo-rejected" },
+      sentBack.map((ph) => h("li", { dataset: { sha256: ph.sha256 } }, t("photoRejected", { reason: ph.rejected.reason })))) : null,
     talkingPoints(ctx),
+    photoPicker(ctx, draft, photoIndicators(rules, p.kind, view.rural).filter((ind) => p.cov.missing.includes(ind.id))),
     quick,
     h("div", { class: "extras" }, note, h("label", { class: "check" }, gpsBox, t("attachGps")), gpsState),
     details, message,
@@ -421,7 +519,8 @@ export function placeScreen(ctx, code, placeId) {
           pending.has(v.id) ? h("span", { class: "pill pending" }, t("unsynced")) : null),
         h("div", {}, visitDeliveries(rules, v).map(deliveryName).join(" + ")),
         v.note ? h("div", { class: "note" }, v.note) : null,
-        v.lat != null ? h("div", { class: "muted" }, `GPS ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`) : null)))
+        v.lat != null ? h("div", { class: "muted" }, `GPS ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`) : null,
+        v.photos ? h("ul", { class: "photo-strip visit-photos" }, v.photos.map((ph, i) => visitPhoto(ctx, ph, i))) : null)))
       : h("p", { class: "empty", id: "history" }, t("noVisits")),
     h("h3", {}, t("corrections")),
     corrections(ctx, code, p));

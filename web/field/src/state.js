@@ -7,6 +7,7 @@ import { readTask, addSign, addOutcome, taskState } from "./task.js";
 import { placeCoverage, summarize } from "./coverage.js";
 import { FURTHER_KINDS, furtherKinds } from "./kinds.js";
 import { addReceipt, current, readBy } from "./bulletin.js";
+import { photoRecord } from "./photos.js";
 
 /** A document's log is folded into its snapshot past this many changes, so opening it stays fast. */
 const COMPACT_AFTER = 200;
@@ -23,6 +24,7 @@ export class State {
     this.carried = [];
     this.carriedTasks = [];
     this.carriedDocs = []; // { kind, id, entry }: further kinds' entries of an earlier enrolment
+    this.photos = new Map(); // sha256 → the photo's record (store.js `photos`), bytes as a Blob until uploaded
     this.listeners = new Set();
     this.queue = Promise.resolve();
   }
@@ -65,6 +67,7 @@ export class State {
     this.carriedTasks = (await this.store.getMeta("task_carry_over")) || [];
     this.carriedDocs = (await this.store.getMeta("doc_carry_over")) || [];
     for (const kind of this.kinds) this.docs(kind).clear();
+    this.photos = new Map((await this.store.photos()).map((p) => [p.sha256, p]));
     this.loaded = !this.device;
     if (!this.device) return;
     for (const kind of this.kinds) {
@@ -192,17 +195,52 @@ export class State {
   }
 
   /**
-   * Records a visit. Resolves with the visit once its change is on disk; until then the screen confirms nothing.
-   * If the write fails (e.g. the storage quota is exhausted) the grid is reloaded from disk, so memory keeps no
+   * Records a visit with the photos taken at it (photos.js `makePhoto`). Resolves with the visit once its change
+   * and its photos are on disk, written in one transaction; until then the screen confirms nothing. If the write
+   * fails (e.g. the storage quota is exhausted) neither is kept: the grid is reloaded from disk, so memory keeps no
    * visit the disk does not hold, and the error is passed on.
    */
-  recordVisit(code, fields) {
+  recordVisit(code, fields, photos = []) {
     const visit = { id: uuidv7(), volunteer: this.device.username, device: this.device.device_id, at: Date.now(), ...fields };
-    return this.whenLoaded().then(() => this.exclusive(() => this.writeVisit(code, visit)));
+    if (photos.length) visit.photos = photos.map(({ sha256, size, type, taken_at }) => ({ sha256, size, type, taken_at }));
+    const records = photos.map((p) => photoRecord(p, code, visit.id));
+    return this.whenLoaded().then(() => this.exclusive(() => this.writeVisit(code, visit, records)));
   }
 
-  writeVisit(code, visit) {
-    return this.writeEntry("grid", code, (doc) => addVisit(doc, visit, this.rules.always_recorded), [{ visit }]).then(() => visit);
+  async writeVisit(code, visit, photos = []) {
+    await this.writeEntry("grid", code, (doc) => addVisit(doc, visit, this.rules.always_recorded), [{ visit }], photos);
+    return visit;
+  }
+
+  /** Photos still to upload: not yet held whole by the server, and not refused by it for their content. */
+  photosToUpload() {
+    return [...this.photos.values()].filter((p) => !p.uploaded && !p.refused && p.blob)
+      .sort((a, b) => (a.taken_at < b.taken_at ? -1 : a.taken_at > b.taken_at ? 1 : 0));
+  }
+
+  /** How many photos wait to upload, and their bytes (the header shows it). */
+  photoQueue() {
+    const waiting = this.photosToUpload();
+    return { count: waiting.length, bytes: waiting.reduce((n, p) => n + p.size, 0) };
+  }
+
+  /** The server holds the photo whole: its bytes leave the phone, its thumbnail stays. */
+  async photoUploaded(sha256) {
+    await this.store.updatePhoto(sha256, { uploaded: true, uploaded_at: Date.now(), blob: undefined });
+    const held = this.photos.get(sha256);
+    if (held) {
+      held.uploaded = true;
+      delete held.blob;
+    }
+    this.changed();
+  }
+
+  /** The server refused the photo for its content: kept, with why, and not sent again. */
+  async photoRefused(sha256, why) {
+    await this.store.updatePhoto(sha256, { refused: why });
+    const held = this.photos.get(sha256);
+    if (held) held.refused = why;
+    this.changed();
   }
 
   /**
@@ -259,9 +297,10 @@ export class State {
 
   /**
    * Writes one entry (a visit, a found place, a correction, a sign-for, an outcome). `add` returns the new
-   * document and its change (or changes, with their plain forms); `plain` gives a single change's plain form.
+   * document and its change (or changes, with their plain forms); `plain` gives a single change's plain form;
+   * `photos`, the records of a visit's photos, go to disk in the same transaction.
    */
-  async writeEntry(kind, id, add, plain = []) {
+  async writeEntry(kind, id, add, plain = [], photos = []) {
     const entry = this.docs(kind).get(id);
     if (!entry) throw new Error(`${kind} ${id} is not on this phone`);
     // automerge retires the old document once changed, so readers (the header's count) get the new one at
@@ -271,13 +310,14 @@ export class State {
     entry.doc = written.doc;
     entry.view = null;
     try {
-      await this.store.appendChanges(kind, id, changes, written.plain || plain);
+      await this.store.appendChanges(kind, id, changes, written.plain || plain, photos);
     } catch (e) {
       await this.reload(kind, id);
       this.changed();
       throw e;
     }
     entry.logged += changes.length;
+    for (const p of photos) this.photos.set(p.sha256, p);
     this.changed();
   }
 

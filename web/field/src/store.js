@@ -21,9 +21,14 @@
 //          doc_changes   auto key         { key, bytes }   (index "key")
 //          blobs         keyPath "sha256" { sha256, blob, complete }   attachments by content: a verified file, or
 //                                         the part received so far (`complete` false), resumed with Range
+//          photos        keyPath "sha256" { sha256, grid, visit, size, type, taken_at, width, height, thumb,
+//                                           blob?, uploaded, refused? }   photos taken at visits (photos.js): the
+//                                         shrunk JPEG (`blob`, written in the same transaction as its visit's
+//                                         change) until the server holds it, and a small thumbnail, kept for good
 
 const DB_NAME = "doorstep-field";
-const DB_VERSION = 3;
+// Version 4 added `photos`; an upgrade only creates stores that are missing, so nothing held is lost.
+const DB_VERSION = 4;
 
 /** Grids and tasks, each in stores of its own; documents of every further kind share two, keyed "<kind>/<id>". */
 const KINDS = {
@@ -68,6 +73,7 @@ export class Store {
       const docs = req.transaction.objectStore(FURTHER.records);
       if (!docs.indexNames.contains("kind")) docs.createIndex("kind", "kind");
       if (!db.objectStoreNames.contains("blobs")) db.createObjectStore("blobs", { keyPath: "sha256" });
+      if (!db.objectStoreNames.contains("photos")) db.createObjectStore("photos", { keyPath: "sha256" });
     };
     return new Store(await done(req));
   }
@@ -125,14 +131,16 @@ export class Store {
   }
 
   /**
-   * Appends changes to a document's log, each with its plain form if given (e.g. `{ visit }`); resolves once they
-   * are on disk.
+   * Appends changes to a document's log, each with its plain form if given (e.g. `{ visit }`), and the records of
+   * the photos a visit references, all in one transaction: resolves once everything is on disk, or fails with
+   * nothing written (a full phone refuses the visit and its photos together).
    */
-  appendChanges(kind, id, changes, plain = []) {
+  appendChanges(kind, id, changes, plain = [], photos = []) {
     if (changes.length === 0) return Promise.resolve();
     const { log, key, at } = where(kind, id);
-    return this.write([log], (stores) => {
+    return this.write(photos.length ? [log, "photos"] : [log], (stores) => {
       changes.forEach((bytes, i) => stores[log].add({ ...plain[i], [key]: at, bytes }));
+      for (const photo of photos) stores.photos.put(photo);
     });
   }
 
@@ -182,6 +190,27 @@ export class Store {
   /** The SHA-256 of every attachment kept, whole or in part. */
   blobKeys() {
     return this.read("blobs", (s) => s.getAllKeys());
+  }
+
+  /** Every photo record kept (photos.js), bytes as Blobs the browser reads only when asked. */
+  photos() {
+    return this.read("photos", (s) => s.getAll());
+  }
+
+  /** One photo record by its SHA-256, or undefined. */
+  getPhoto(sha256) {
+    return this.read("photos", (s) => s.get(sha256));
+  }
+
+  /** Rewrites a photo record (uploaded, refused): fields given replace those kept; `blob: undefined` drops it. */
+  updatePhoto(sha256, fields) {
+    return this.write(["photos"], async ({ photos }) => {
+      const old = await done(photos.get(sha256));
+      if (!old) return;
+      const next = { ...old, ...fields };
+      for (const k of Object.keys(next)) if (next[k] === undefined) delete next[k];
+      photos.put(next);
+    });
   }
 }
 

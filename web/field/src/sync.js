@@ -70,7 +70,8 @@ export async function lookupCode(code) {
 export async function enrol(state, { username, password, code, member, deviceName }) {
   await state.whenLoaded();
   const old = state.device;
-  const pending = old ? state.pendingCount() : 0;
+  // Photos not yet uploaded count too: only their visit's team can send them.
+  const pending = old ? state.pendingCount() + state.photoQueue().count : 0;
   const strands = (who) => old && pending > 0 && old.username !== who;
   const stranded = () => new CallError(`this phone holds ${pending} unsynced records by ${old.username}; sync them first`);
   if (!code && strands(username)) throw stranded();

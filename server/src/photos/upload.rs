@@ -1,0 +1,268 @@
+//! Receiving a photo a visit references: resumable (what arrived of an upload cut short is kept, and the next
+//! request goes on from there), verified against the hash the visit names, checked as an image, then kept in the
+//! content-addressed store with its thumbnail. Only photos a visit of the uploader's team references are taken.
+
+use crate::accounts::audit;
+use crate::blobs::{sha256_of_file, PutError};
+use crate::photos::check::{check_photo, CheckedPhoto};
+use crate::refusal::Refusal;
+use crate::store::photos::{self as stored, NewPhoto};
+use crate::AppState;
+use axum::body::Bytes;
+use client_core::grid::model::{is_photo_hash, MAX_PHOTO_BYTES};
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use tokio::io::AsyncWriteExt;
+
+/// Where uploads under way are kept until whole (`<data dir>/photo-uploads/<sha256>.part`).
+pub const UPLOADS_DIR: &str = "photo-uploads";
+/// Photos one device may upload in a day: far above a day's work, low enough to bound a broken or hostile phone.
+pub const MAX_PHOTOS_PER_DEVICE_DAY: i64 = 500;
+
+/// Where an upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UploadState {
+    /// Bytes the server holds of it (the whole size once complete).
+    pub offset: u64,
+    pub complete: bool,
+}
+
+/// Who uploads: a device (directly or through its team's hub, which uploads with its lead's device).
+pub struct Uploader<'a> {
+    pub username: &'a str,
+    pub device_id: &'a str,
+    pub team: Option<&'a str>,
+}
+
+/// Photos whose upload is being received now: one request per photo at a time.
+static RECEIVING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+/// Decoding takes a core and tens of MB for a while: as many at once as there are cores, whatever the number of
+/// uploads.
+static DECODING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+});
+
+struct Receiving(String);
+
+impl Receiving {
+    fn claim(sha256: &str) -> Result<Receiving, Refusal> {
+        let mut set = RECEIVING.lock().unwrap_or_else(|e| e.into_inner());
+        if !set.insert(sha256.to_string()) {
+            return Err(Refusal::conflict(format!(
+                "photo {sha256} is being uploaded by another request now; ask for its offset again in a moment"
+            )));
+        }
+        Ok(Receiving(sha256.to_string()))
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        RECEIVING.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
+}
+
+fn part_path(state: &AppState, sha256: &str) -> PathBuf {
+    state.photo_uploads.join(format!("{sha256}.part"))
+}
+
+/// The size and type the visit declared for the photo, if a visit of the uploader's team references it.
+async fn declared(state: &AppState, sha256: &str, who: &Uploader<'_>) -> Result<(u64, String), Refusal> {
+    if !is_photo_hash(sha256) {
+        return Err(Refusal::invalid(format!("{sha256:?} is not a photo's SHA-256 in lowercase hex")));
+    }
+    let team = who.team.ok_or_else(|| Refusal::forbidden("this device's account is in no team"))?;
+    stored::referenced_by_team(&state.db, sha256, team).await?.ok_or_else(|| {
+        Refusal::not_found(format!(
+            "no visit of team {team} references photo {sha256}: sync the visit first, then upload its photos"
+        ))
+    })
+}
+
+/// Where the upload of `sha256` stands.
+pub async fn offset(state: &AppState, sha256: &str, who: &Uploader<'_>) -> Result<UploadState, Refusal> {
+    let (size, _) = declared(state, sha256, who).await?;
+    if stored::is_held(&state.db, sha256).await? {
+        return Ok(UploadState { offset: size, complete: true });
+    }
+    let held = tokio::fs::metadata(part_path(state, sha256)).await.map_or(0, |m| m.len());
+    Ok(UploadState { offset: held.min(size), complete: false })
+}
+
+/// Of `hashes`, those a visit of the uploader's team references and the server still lacks.
+pub async fn missing(state: &AppState, hashes: &[String], who: &Uploader<'_>) -> Result<Vec<String>, Refusal> {
+    if hashes.len() > 1000 {
+        return Err(Refusal::invalid("ask for at most 1,000 photos at a time"));
+    }
+    if let Some(bad) = hashes.iter().find(|h| !is_photo_hash(h)) {
+        return Err(Refusal::invalid(format!("{bad:?} is not a photo's SHA-256 in lowercase hex")));
+    }
+    let team = who.team.ok_or_else(|| Refusal::forbidden("this device's account is in no team"))?;
+    Ok(stored::missing_for_team(&state.db, hashes, team).await?)
+}
+
+/// Receives the bytes of `sha256` from `start` on (of `total` in all): appended to what arrived before, and once
+/// whole, verified, checked and kept. A body cut short keeps what arrived. Answers where the upload stands.
+pub async fn receive<E: std::fmt::Display>(
+    state: &AppState,
+    sha256: &str,
+    start: u64,
+    total: u64,
+    who: &Uploader<'_>,
+    body: impl Stream<Item = Result<Bytes, E>>,
+) -> Result<UploadState, Refusal> {
+    let (size, media_type) = declared(state, sha256, who).await?;
+    if total != size {
+        return Err(Refusal::unacceptable(
+            "photo_size_mismatch",
+            format!("the visit says photo {sha256} has {size} bytes, but this upload says {total}: nothing was taken"),
+        ));
+    }
+    if stored::is_held(&state.db, sha256).await? {
+        return Ok(UploadState { offset: size, complete: true });
+    }
+    let _receiving = Receiving::claim(sha256)?;
+    let part = part_path(state, sha256);
+    let held = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
+    if start != held {
+        return Err(Refusal::conflict(format!(
+            "the server holds {held} bytes of photo {sha256}; send from byte {held}, not {start}"
+        )));
+    }
+    let complete = append(&part, held, size, body).await?;
+    if !complete {
+        let offset = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
+        return Ok(UploadState { offset, complete: false });
+    }
+    let result = finish(state, sha256, &media_type, &part, who).await;
+    // Whole: kept or refused, the partial file has served its purpose (a refused one is sent again from 0).
+    let _ = tokio::fs::remove_file(&part).await;
+    result.map(|()| UploadState { offset: size, complete: true })
+}
+
+/// Appends the body to the partial file; true when it then holds `size` bytes. More than `size` is refused.
+async fn append<E: std::fmt::Display>(
+    part: &Path,
+    held: u64,
+    size: u64,
+    body: impl Stream<Item = Result<Bytes, E>>,
+) -> Result<bool, Refusal> {
+    if let Some(dir) = part.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Refusal::internal(format!("creating {}: {e}", dir.display())))?;
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(part)
+        .await
+        .map_err(|e| Refusal::internal(format!("opening {}: {e}", part.display())))?;
+    let mut written = held;
+    let mut body = std::pin::pin!(body);
+    let mut cut = false;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // The connection was lost: what arrived stays, for the next request to go on from.
+                tracing::info!(error = %e, received = written, "a photo upload was cut short");
+                cut = true;
+                break;
+            }
+        };
+        if written + chunk.len() as u64 > size {
+            drop(file);
+            let _ = tokio::fs::remove_file(part).await;
+            return Err(Refusal::unacceptable(
+                "photo_size_mismatch",
+                format!("the upload sends more than the {size} bytes the visit declared: nothing was taken"),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(|e| Refusal::internal(format!("writing {}: {e}", part.display())))?;
+        written += chunk.len() as u64;
+    }
+    file.flush().await.map_err(|e| Refusal::internal(format!("writing {}: {e}", part.display())))?;
+    Ok(!cut && written == size)
+}
+
+/// Verifies, checks and keeps a whole upload; refusals are audited (`blob.refused`).
+async fn finish(
+    state: &AppState,
+    sha256: &str,
+    declared_type: &str,
+    part: &Path,
+    who: &Uploader<'_>,
+) -> Result<(), Refusal> {
+    let refuse = |why: String| async move {
+        let detail = format!("photo {sha256} from device {}: {why}", who.device_id);
+        audit::record(&state.db, Some(who.username), "blob.refused", &detail).await;
+        Err(Refusal::unacceptable("photo_refused", why))
+    };
+    let path = part.to_path_buf();
+    let actual = tokio::task::spawn_blocking(move || sha256_of_file(&path))
+        .await
+        .map_err(Refusal::internal)?
+        .map_err(|e| Refusal::internal(format!("reading an upload: {e}")))?;
+    if actual != sha256 {
+        return refuse(format!(
+            "the bytes received are not photo {sha256} (their SHA-256 is {actual}): the upload was discarded; send \
+             the photo again"
+        ))
+        .await;
+    }
+    let since = chrono::Utc::now().timestamp_millis() - 24 * 3600 * 1000;
+    if stored::uploaded_by_device_since(&state.db, who.device_id, since).await? >= MAX_PHOTOS_PER_DEVICE_DAY {
+        return Err(Refusal::unacceptable(
+            "photo_limit",
+            format!(
+                "this device uploaded {MAX_PHOTOS_PER_DEVICE_DAY} photos in the last 24 hours, the most a device may; \
+                 the rest wait on the phone and go tomorrow"
+            ),
+        ));
+    }
+    let bytes = tokio::fs::read(part).await.map_err(|e| Refusal::internal(format!("reading an upload: {e}")))?;
+    let checked = {
+        let _permit = DECODING.acquire().await.map_err(Refusal::internal)?;
+        tokio::task::spawn_blocking(move || check_photo(&bytes)).await.map_err(Refusal::internal)?
+    };
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(why) => return refuse(why.to_string()).await,
+    };
+    if checked.media_type != declared_type {
+        tracing::info!(sha256, declared_type, actual = checked.media_type, "a photo's declared type differs");
+    }
+    keep(state, sha256, checked, who).await
+}
+
+async fn keep(state: &AppState, sha256: &str, checked: CheckedPhoto, who: &Uploader<'_>) -> Result<(), Refusal> {
+    let CheckedPhoto { media_type, width, height, stored: bytes, thumbnail, stripped } = checked;
+    let size = bytes.len() as u64;
+    debug_assert!(size <= MAX_PHOTO_BYTES);
+    let store_error = |e: PutError| match e {
+        PutError::Store(e) => Refusal::Store(e),
+        other => Refusal::internal(format!("keeping a photo: {other}")),
+    };
+    let file = state.blobs.put_checked(bytes, media_type, who.username).await.map_err(store_error)?;
+    let thumb = state.blobs.put_checked(thumbnail, "image/jpeg", who.username).await.map_err(store_error)?;
+    let stripped = stripped.join(",");
+    let row = NewPhoto {
+        sha256,
+        stored_sha256: &file.sha256,
+        thumbnail_sha256: &thumb.sha256,
+        media_type,
+        width,
+        height,
+        size,
+        stripped: &stripped,
+        uploaded_by: who.username,
+        device_id: Some(who.device_id),
+    };
+    stored::insert(&state.db, &row).await?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Photo evidence from the CLI field client with the real binary: `field visit --photo` shrinks and keeps the photo
+//! before the visit, the visit carries only its reference, `field sync` uploads it after the visits, and a poster
+//! counts where the campaign asks for a photo only with one. An upload cut short survives a server restart and the
+//! next sync goes on from the server's offset; the same photo twice travels once.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const TERRITORY: &str =
+    "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
+B1,building,1栋,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+B2,building,2栋,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
+B3,building,3栋,G1,一网格,V1,龙凤村,village,T1,太安镇\n";
+
+/// A camera-sized JPEG (3000×2000): smooth shades with a little sensor noise, as photos of walls are.
+fn camera_jpeg(dir: &Path, name: &str, seed: u32) -> PathBuf {
+    let img = image::RgbImage::from_fn(3000, 2000, |x, y| {
+        let noise = ((x.wrapping_mul(31) ^ y.wrapping_mul(17) ^ seed.wrapping_mul(2654435761)).wrapping_mul(2246822519)
+            >> 28) as u8;
+        let shade = |v: u32| (v % 200) as u8 + noise;
+        image::Rgb([shade(x / 12 + seed * 40), shade(y / 8), shade((x + y) / 20)])
+    });
+    let path = dir.join(name);
+    img.save_with_format(&path, image::ImageFormat::Jpeg).unwrap();
+    path
+}
+
+/// The default campaign with its poster counted only with a photo.
+fn poster_with_photo(dir: &Path) -> PathBuf {
+    let default = include_str!("../client-core/src/campaign/default.toml");
+    let asked = default.replace(
+        "reached_by = { any_of = [\"poster\"] }",
+        "reached_by = { any_of = [\"poster\"] }\nphoto_required = true",
+    );
+    assert_ne!(asked, default, "the default campaign's poster indicator is where the test expects it");
+    write_file(dir, "campaign.toml", asked.as_bytes())
+}
+
+fn status(profile: &Path) -> Value {
+    serde_json::from_str(&ok(profile, &["field", "status", "--format", "json"], None)).unwrap()
+}
+
+fn device_token(profile: &Path) -> String {
+    let device: Value = serde_json::from_slice(&std::fs::read(profile.join("device.json")).unwrap()).unwrap();
+    device["token"].as_str().unwrap().to_string()
+}
+
+/// An HTTP call from the test, as a phone would make it: (status, body).
+fn call(method: reqwest::Method, url: &str, token: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, String) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut req = reqwest::Client::new().request(method, url).bearer_auth(token).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    })
+}
+
+fn put_photo(url: &str, token: &str, sha: &str, offset: usize, total: usize, body: &[u8]) -> (u16, String) {
+    let headers = [("Upload-Offset", offset.to_string()), ("Upload-Length", total.to_string())];
+    call(reqwest::Method::PUT, &format!("{url}/api/v1/photos/{sha}"), token, &headers, body.to_vec())
+}
+
+fn poster(office: &Path) -> (u64, u64, u64) {
+    figure(&coverage(office, "grid", None), "G1", "poster")
+}
+
+#[test]
+fn a_poster_counts_with_its_photo_which_travels_apart_and_resumes_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, office) = (tmp.path().join("data"), tmp.path().join("office"));
+    bootstrap_office(&data, &office);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Server::start_with(&data, &listen, &[]);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    let campaign = poster_with_photo(tmp.path());
+    ok(&office, &["campaign", "apply", campaign.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "east"], None);
+    ok(&office, &["assign", "G1", "--team", "east"], None);
+    ok(&office, &["user", "create", "v1", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));
+    let v1 = tmp.path().join("v1");
+    ok(&v1, &["field", "login", "--server", &url, "--username", "v1", "--password-stdin"], Some(&pw()));
+    ok(&v1, &["field", "sync"], None);
+
+    // A poster with a photo, offline: shrunk on the device and kept before the visit is written.
+    let big = camera_jpeg(tmp.path(), "wall.jpg", 1);
+    let original = std::fs::metadata(&big).unwrap().len();
+    let first_visit = ok(&v1, &["field", "visit", "B1", "--poster", "--photo", big.to_str().unwrap()], None);
+    let st = status(&v1);
+    assert_eq!(st["photos_to_upload"], 1, "{st}");
+    let kept = st["photo_bytes_to_upload"].as_u64().unwrap();
+    assert!(kept < 400_000 && kept < original, "shrunk on the device: {kept} bytes (camera's {original})");
+    // A poster without one does not count where the campaign asks for a photo.
+    ok(&v1, &["field", "visit", "B2", "--poster"], None);
+    // A file that is no photo is refused and records nothing.
+    let text = write_file(tmp.path(), "notes.jpg", b"not a photo at all");
+    let err = fails(&v1, &["field", "visit", "B3", "--poster", "--photo", text.to_str().unwrap()], None);
+    assert!(err.contains("notes.jpg"), "{err}");
+    assert_eq!(status(&v1)["unsynced_visits"], 2);
+
+    let out = ok(&v1, &["field", "sync"], None);
+    assert!(out.contains("photos: 1 uploaded, 0 waiting"), "{out}");
+    assert_eq!(status(&v1)["photos_to_upload"], 0);
+    assert_eq!(poster(&office), (3, 1, 0), "B1 with its photo counts; B2 without one does not");
+    let rows = db_pairs(&data, "SELECT sha256, media_type FROM photos");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1, "image/jpeg");
+    assert!(v1.join("photos").join("sent").join(&rows[0].0).exists(), "the device remembers it was sent");
+
+    // The same photo on two visits travels once.
+    ok(&v1, &["field", "visit", "B1", "--briefed", "--photo", big.to_str().unwrap()], None);
+    assert_eq!(status(&v1)["photos_to_upload"], 1, "kept again on the device (it was sent and let go)");
+    let out = ok(&v1, &["field", "sync"], None);
+    assert!(out.contains("photos: 0 uploaded, 0 waiting"), "held by the server already: {out}");
+    assert_eq!(db_pairs(&data, "SELECT sha256, media_type FROM photos").len(), 1);
+    assert_eq!(db_pairs(&data, "SELECT visit_id, sha256 FROM visit_photos").len(), 2);
+
+    // A photo for B3: its visit goes now, the photo later; half of it arrives before the server stops.
+    let wall3 = camera_jpeg(tmp.path(), "wall3.jpg", 3);
+    ok(&v1, &["field", "visit", "B3", "--poster", "--photo", wall3.to_str().unwrap()], None);
+    let out = ok(&v1, &["field", "sync", "--skip-photos"], None);
+    assert!(out.contains("photos: 1 waiting (left for a later sync)"), "{out}");
+    assert_eq!(poster(&office), (3, 2, 0), "B3's visit references a photo: it counts before the bytes arrive");
+    let (sha, bytes) = {
+        let dir = v1.join("photos");
+        let name = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .find(|n| n.len() == 64)
+            .unwrap();
+        let bytes = std::fs::read(dir.join(&name)).unwrap();
+        (name, bytes)
+    };
+    let half = bytes.len() / 2;
+    let token = device_token(&v1);
+    let (status_code, answer) = put_photo(&url, &token, &sha, 0, bytes.len(), &bytes[..half]);
+    assert_eq!(status_code, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["offset"].as_u64(), Some(half as u64), "{answer}");
+    assert_eq!(answer["complete"], false);
+    // Sent again from the start, it is refused: the server says where to go on from.
+    let (status_code, refused) = put_photo(&url, &token, &sha, 0, bytes.len(), &bytes);
+    assert_eq!(status_code, 409, "{refused}");
+    assert!(refused.contains(&format!("send from byte {half}")), "{refused}");
+
+    server.kill();
+    server = Server::start_with(&data, &listen, &[]);
+    let (_, state) = call(reqwest::Method::GET, &format!("{url}/api/v1/photos/{sha}/upload"), &token, &[], Vec::new());
+    let state: Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["offset"].as_u64(), Some(half as u64), "what arrived survived the restart: {state}");
+    let out = ok(&v1, &["field", "sync"], None);
+    assert!(out.contains("photos: 1 uploaded, 0 waiting"), "{out}");
+    let stored = db_pairs(&data, &format!("SELECT sha256, media_type FROM photos WHERE sha256 = '{sha}'"));
+    assert_eq!(stored.len(), 1, "whole and verified after going on from byte {half}");
+    assert!(!data.join("photo-uploads").join(format!("{sha}.part")).exists(), "the partial file is gone");
+
+    // The office rejects B1's photo: B1's poster is to do again, and the phone learns why at its next sync.
+    let b1_photo = &rows[0].0;
+    let args = ["photo", "reject", b1_photo.as_str(), "--visit", first_visit.trim(), "--reason", "看不清海报"];
+    ok(&office, &args, None);
+    assert_eq!(poster(&office), (3, 1, 0), "only B3's photo stands");
+    ok(&v1, &["field", "sync"], None);
+    let st = status(&v1);
+    let rejected = st["photos_rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{st}");
+    assert_eq!((rejected[0]["place_id"].as_str(), rejected[0]["reason"].as_str()), (Some("B1"), Some("看不清海报")));
+    let todo = ok(&v1, &["field", "places", "--todo", "--format", "json"], None);
+    assert!(todo.contains("\"B1\""), "B1 is to do again on the phone: {todo}");
+    drop(server);
+}
+
+/// Another team's device may not upload a photo it has no visit of, and a hash mismatch is refused and audited.
+#[test]
+fn only_a_photo_a_visit_of_the_team_references_is_taken_and_only_as_its_hash_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let territory = format!("{TERRITORY}W1,building,西1栋,G2,二网格,V2,石桥村,village,T1,太安镇\n");
+    let town = town(tmp.path(), &territory);
+    let office = &town.office;
+    ok(office, &["team", "create", "east"], None);
+    ok(office, &["team", "create", "west"], None);
+    ok(office, &["assign", "G1", "--team", "east"], None);
+    ok(office, &["assign", "G2", "--team", "west"], None);
+    let mut profiles = Vec::new();
+    for (name, team) in [("v1", "east"), ("w1", "west")] {
+        ok(office, &["user", "create", name, "--role", "volunteer", "--team", team, "--password-stdin"], Some(&pw()));
+        let profile = tmp.path().join(name);
+        let url = &town.server.url;
+        ok(&profile, &["field", "login", "--server", url, "--username", name, "--password-stdin"], Some(&pw()));
+        ok(&profile, &["field", "sync"], None);
+        profiles.push(profile);
+    }
+    let (v1, w1) = (&profiles[0], &profiles[1]);
+    let wall = camera_jpeg(tmp.path(), "wall.jpg", 7);
+    ok(v1, &["field", "visit", "B1", "--poster", "--photo", wall.to_str().unwrap()], None);
+    ok(v1, &["field", "sync", "--skip-photos"], None);
+    let name = std::fs::read_dir(v1.join("photos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .find(|n| n.len() == 64)
+        .unwrap();
+    let bytes = std::fs::read(v1.join("photos").join(&name)).unwrap();
+    let url = &town.server.url;
+    let put = |token: String, body: Vec<u8>| put_photo(url, &token, &name, 0, body.len(), &body);
+    let (code, other) = put(device_token(w1), bytes.clone());
+    assert_eq!(code, 404, "west has no visit referencing it: {other}");
+    assert!(other.contains("sync the visit first"), "{other}");
+    let mut wrong = bytes.clone();
+    let last = wrong.len() - 3;
+    wrong[last] ^= 0xff;
+    let (code, refused) = put(device_token(v1), wrong);
+    assert_eq!(code, 422, "{refused}");
+    assert!(refused.contains("the upload was discarded"), "{refused}");
+    let audit = ok(office, &["audit", "--action", "blob.refused", "--format", "json"], None);
+    assert!(audit.contains(&name) && audit.contains("v1"), "{audit}");
+    assert!(db_pairs(&town.data, "SELECT sha256, media_type FROM photos").is_empty(), "nothing kept");
+    // The right bytes are then taken, once.
+    assert_eq!(put(device_token(v1), bytes.clone()).0, 200);
+    assert_eq!(put(device_token(v1), bytes).0, 200, "the same photo again answers as held");
+    assert_eq!(db_pairs(&town.data, "SELECT sha256, media_type FROM photos").len(), 1);
+    let out = ok(v1, &["field", "sync"], None);
+    assert!(out.contains("photos: 0 uploaded, 0 waiting"), "{out}");
+}
+
+/// At base with no internet: a phone uploads its photo to the team's hub, which keeps it and delivers it to the
+/// server at its next upstream sync, after the visit; the photo is then evidence, and travels no second time.
+#[test]
+fn through_the_hub_a_photo_waits_at_base_and_reaches_the_server_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, office) = (tmp.path().join("data"), tmp.path().join("office"));
+    bootstrap_office(&data, &office);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = Server::start_with(&data, &listen, &[]);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    let campaign = poster_with_photo(tmp.path());
+    ok(&office, &["campaign", "apply", campaign.to_str().unwrap()], None);
+    ok(&office, &["user", "create", "lead", "--role", "lead", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "east", "--lead", "lead"], None);
+    ok(&office, &["assign", "G1", "--team", "east"], None);
+    ok(&office, &["user", "create", "v1", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));
+    let (lead, v1) = (tmp.path().join("lead"), tmp.path().join("v1"));
+    for (profile, name) in [(&lead, "lead"), (&v1, "v1")] {
+        ok(profile, &["field", "login", "--server", &url, "--username", name, "--password-stdin"], Some(&pw()));
+        ok(profile, &["field", "sync"], None);
+    }
+    let hub = Hub::start(&lead, &["--upstream-every", "0"]);
+    ok(&lead, &["hub", "sync"], None);
+    server.kill();
+
+    let wall = camera_jpeg(tmp.path(), "wall.jpg", 5);
+    ok(&v1, &["field", "visit", "B1", "--poster", "--photo", wall.to_str().unwrap()], None);
+    let out = ok(&v1, &["field", "sync", "--via", &hub.url], None);
+    assert!(out.contains("photos: 1 uploaded, 0 waiting"), "the hub took it: {out}");
+    let lead_status = status(&lead);
+    assert_eq!(lead_status["photos_to_upload"], 1, "kept in the lead's profile for the server: {lead_status}");
+    let out = ok(&v1, &["field", "sync", "--via", &hub.url], None);
+    assert!(!out.contains("photos:"), "nothing waits on the phone any more: {out}");
+
+    server = Server::start_with(&data, &listen, &[]);
+    let out = ok(&lead, &["hub", "sync"], None);
+    assert!(out.contains("photos: 1 uploaded, 0 waiting"), "{out}");
+    assert_eq!(status(&lead)["photos_to_upload"], 0);
+    assert_eq!(db_pairs(&data, "SELECT sha256, media_type FROM photos").len(), 1, "the server holds it");
+    assert_eq!(poster(&office), (3, 1, 0), "the visit counts with its photo");
+    // Asked again through the hub (the phone re-enrolled with the photo still there, say), nothing travels.
+    let out = ok(&lead, &["hub", "sync"], None);
+    assert!(!out.contains("photos:"), "{out}");
+    drop(hub);
+    drop(server);
+}
