@@ -17,6 +17,14 @@ const OUTLETS: &str =
 O1,营业网点,农商银行龙凤分理处,G1,一网格,V1,龙凤村,village,T1,太安镇\n\
 O2,通信营业厅,移动营业厅,G2,二网格,C1,新街社区,community,T1,太安镇\n";
 
+/// A photo of a notice on a counter, as a phone's camera takes it.
+fn notice_photo(dir: &std::path::Path) -> String {
+    let img = image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([(x / 5) as u8, (y / 4) as u8, 128]));
+    let path = dir.join("notice.jpg");
+    img.save_with_format(&path, image::ImageFormat::Jpeg).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 fn two_cards() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/campaigns/two-cards.toml")).unwrap()
 }
@@ -123,11 +131,17 @@ fn the_two_cards_campaign_goes_through_end_to_end() {
 
     // The volunteer's device receives the new version at its next sync and offers the new delivery.
     ok(&vol, &["field", "sync"], None);
+    // The notice counts only with a photo of it (`photo_required` in the example).
     ok(&vol, &["field", "visit", "O1", "--deliver", "two_cards_notice"], None);
-    let places: Vec<serde_json::Value> =
-        serde_json::from_str(&ok(&vol, &["field", "places", "--format", "json"], None)).unwrap();
-    let o1 = places.iter().find(|p| p["place_id"] == "O1").unwrap();
-    assert_eq!(o1["reached"], serde_json::json!(["two_cards"]), "{o1}");
+    let o1_reached = || {
+        let places: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(&vol, &["field", "places", "--format", "json"], None)).unwrap();
+        places.iter().find(|p| p["place_id"] == "O1").unwrap()["reached"].clone()
+    };
+    assert_eq!(o1_reached(), serde_json::json!([]), "no photo yet");
+    let photo = notice_photo(tmp.path());
+    ok(&vol, &["field", "visit", "O1", "--deliver", "two_cards_notice", "--photo", &photo], None);
+    assert_eq!(o1_reached(), serde_json::json!(["two_cards"]));
     ok(&vol, &["field", "sync"], None);
     assert_eq!(figure(&coverage(&office, "town", None), "T1", "two_cards"), (2, 1, 0));
 
@@ -135,7 +149,7 @@ fn the_two_cards_campaign_goes_through_end_to_end() {
     let hub = Hub::start(&lead, &[]);
     ok(&lead, &["hub", "sync"], None);
     ok(&vol, &["field", "sync", "--via", &hub.url], None);
-    ok(&vol, &["field", "visit", "O2", "--deliver", "two_cards_notice"], None);
+    ok(&vol, &["field", "visit", "O2", "--deliver", "two_cards_notice", "--photo", &photo], None);
     ok(&vol, &["field", "sync", "--via", &hub.url], None);
     ok(&lead, &["hub", "sync"], None);
     let last = coverage(&office, "town", None);
