@@ -277,3 +277,66 @@ fn through_the_hub_a_photo_waits_at_base_and_reaches_the_server_later() {
     drop(hub);
     drop(server);
 }
+
+/// A place the office finds is not a place takes its photos with it: their files (and thumbnails) are deleted, the
+/// deletion audited, and the phone that still holds one is told it arrived, so it is not sent again.
+#[test]
+fn the_photos_of_a_place_found_not_to_be_one_are_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let town = town(tmp.path(), TERRITORY);
+    let office = &town.office;
+    ok(office, &["team", "create", "east"], None);
+    ok(office, &["assign", "G1", "--team", "east"], None);
+    ok(office, &["user", "create", "v1", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));
+    let v1 = tmp.path().join("v1");
+    let url = &town.server.url;
+    ok(&v1, &["field", "login", "--server", url, "--username", "v1", "--password-stdin"], Some(&pw()));
+    ok(&v1, &["field", "sync"], None);
+    let shed = ok(&v1, &["field", "add-place", "--grid", "G1", "--kind", "building", "--label", "棚子"], None);
+    let shed = shed.trim();
+    let (inside, wall) = (camera_jpeg(tmp.path(), "inside.jpg", 8), camera_jpeg(tmp.path(), "wall.jpg", 9));
+    ok(&v1, &["field", "visit", shed, "--poster", "--photo", inside.to_str().unwrap()], None);
+    ok(&v1, &["field", "visit", "B1", "--poster", "--photo", wall.to_str().unwrap()], None);
+    let out = ok(&v1, &["field", "sync"], None);
+    assert!(out.contains("photos: 2 uploaded, 0 waiting"), "{out}");
+    let files = |data: &Path| walk(&data.join("blobs")).len();
+    assert_eq!(files(&town.data), 4, "two photos and their thumbnails");
+
+    ok(office, &["place", "reject", shed], None);
+    assert_eq!(files(&town.data), 2, "B1's photo and thumbnail stay; the shed's are gone");
+    let deleted = db_pairs(&town.data, "SELECT sha256, CAST(deleted_at IS NOT NULL AS TEXT) FROM photos ORDER BY 2");
+    assert_eq!(deleted.iter().filter(|(_, d)| d == "1" || d == "true").count(), 1, "{deleted:?}");
+    let audit = ok(office, &["audit", "--action", "photo.delete", "--format", "json"], None);
+    assert!(audit.contains(&format!("1 photos of place {shed}")), "{audit}");
+    let shed_photo = deleted.iter().find(|(_, d)| d == "1" || d == "true").unwrap().0.clone();
+    let out = fails(office, &["photo", "get", &shed_photo, "--out", tmp.path().join("x.jpg").to_str().unwrap()], None);
+    assert!(out.contains("404") || out.contains("no photo"), "{out}");
+    let listed: Value =
+        serde_json::from_str(&ok(office, &["photo", "list", "--place", shed, "--format", "json"], None)).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "the reference stays: {listed:?}");
+    assert_eq!((listed[0]["deleted"].as_bool(), listed[0]["received"].as_bool()), (Some(true), Some(false)));
+    // Still on a phone (say, kept before the photo was sent): answered as arrived, never uploaded again.
+    let (code, state) = call(
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/photos/{shed_photo}/upload"),
+        &device_token(&v1),
+        &[],
+        Vec::new(),
+    );
+    assert_eq!(code, 200, "{state}");
+    assert!(state.contains("\"complete\":true"), "{state}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -79,7 +79,7 @@
     const picture = p.received
       ? `<img loading="lazy" data-src="/api/v1/photos/${esc(p.sha256)}/thumbnail" alt="${esc(alt(p))}" width="200" height="150"
           style="width: 100%; height: 150px; object-fit: cover; background: #e5e7eb; display: block">`
-      : `<div role="img" aria-label="${esc(alt(p))}" style="height: 150px; background: #f3f4f6; display: grid; place-items: center; color: var(--muted)">${t("phOnPhone")}</div>`;
+      : `<div role="img" aria-label="${esc(alt(p))}" style="height: 150px; background: #f3f4f6; display: grid; place-items: center; color: var(--muted)">${t(p.deleted ? "phDeleted" : "phOnPhone")}</div>`;
     return `<li data-sha256="${esc(p.sha256)}" data-visit="${esc(p.visit_id)}" data-place="${esc(p.place_id)}"
         data-rejected="${p.rejected_at ? "true" : "false"}" data-received="${p.received ? "true" : "false"}"
         style="border: 1px solid var(--line); border-radius: 6px; overflow: hidden">
@@ -193,7 +193,7 @@
         <dt>${t("phVisitedAt")}</dt><dd>${when(p.visited_at)}</dd>
         <dt>${t("phTakenAt")}</dt><dd>${when(p.taken_at)}</dd>
         <dt>${t("phSize")}</dt><dd>${size(p.size)}${p.width ? ` · ${p.width}×${p.height}` : ""} · ${esc(p.media_type)}</dd>
-        <dt>${t("phReceived")}</dt><dd id="photo-received">${p.received ? t("phArrived") : t("phOnPhone")}</dd>
+        <dt>${t("phReceived")}</dt><dd id="photo-received">${p.received ? t("phArrived") : t(p.deleted ? "phDeleted" : "phOnPhone")}</dd>
         <dt>${t("statusCol")}</dt><dd id="photo-state">${state}</dd></dl>
       ${rejectable ? `<form id="photo-reject-form" class="no-print" novalidate style="max-width: 32rem">
           <h3 style="margin: 0">${t("phReject")}</h3><p class="sub" style="margin: 0">${t("phRejectHelp")}</p>
@@ -266,7 +266,7 @@
         phAny: "全部", ph_all: "全部", ph_standing: "有效", ph_rejected: "已退回", phMore: "更多", phNone: "没有符合条件的照片。",
         phShown: "已显示 {0} 张照片", phOfPlace: "只显示点位 {0}（{1}）的照片。", phAllPlaces: "显示全部点位", phOfPlaceLink: "（{0}）",
         phEvidenceTitle: "照片佐证", phEvidence: "有照片佐证 {0} / 已完成 {1}", phNoEvidenceAsked: "当前活动没有要求拍照的指标。",
-        phRejected: "已退回", phStanding: "有效", phOnPhone: "照片还在手机上，尚未上传", phArrived: "已上传",
+        phRejected: "已退回", phStanding: "有效", phOnPhone: "照片还在手机上，尚未上传", phDeleted: "照片已删除（该处经核实不是点位）", phArrived: "已上传",
         phDetailTitle: "{0}，拍摄于 {1}", phPlace: "点位", phVolunteer: "志愿者", phVisitedAt: "走访时间", phTakenAt: "拍摄时间",
         phSize: "大小", phReceived: "上传情况", phReason: "原因", phNotArrived: "照片还在志愿者的手机上，下次同步时上传。",
         phNotFound: "没有找到这张照片，或您无权查看。", phOthers: "该点位的其他照片",
@@ -279,7 +279,7 @@
         phAny: "Any", ph_all: "All", ph_standing: "Standing", ph_rejected: "Rejected", phMore: "More", phNone: "No photos match.",
         phShown: "{0} photos shown", phOfPlace: "Only the photos of place {0} ({1}).", phAllPlaces: "Show every place", phOfPlaceLink: " of {0}",
         phEvidenceTitle: "Photo evidence", phEvidence: "with photo evidence {0} / done {1}", phNoEvidenceAsked: "No indicator of the campaign asks for a photo.",
-        phRejected: "Rejected", phStanding: "Standing", phOnPhone: "Still on the phone, not uploaded yet", phArrived: "Uploaded",
+        phRejected: "Rejected", phStanding: "Standing", phOnPhone: "Still on the phone, not uploaded yet", phDeleted: "Deleted (the office found this is not a place)", phArrived: "Uploaded",
         phDetailTitle: "{0}, taken {1}", phPlace: "Place", phVolunteer: "Volunteer", phVisitedAt: "Visited", phTakenAt: "Taken",
         phSize: "Size", phReceived: "Upload", phReason: "Reason", phNotArrived: "The photo is still on the volunteer's phone; it is uploaded at the next sync.",
         phNotFound: "This photo was not found, or you may not see it.", phOthers: "Other photos of this place",

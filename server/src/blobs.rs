@@ -435,6 +435,32 @@ impl BlobStore {
         Ok(row.map(|(size, content_type)| Blob { sha256: sha256.to_string(), size, content_type }))
     }
 
+    /// Deletes the file `sha256` and its row (the row first: a row always names a whole file). Deleting what is
+    /// not stored does nothing.
+    pub async fn delete(&self, sha256: &str) -> StoreResult<()> {
+        if !is_sha256_hex(sha256) {
+            return Ok(());
+        }
+        stored::delete(&self.db, sha256).await?;
+        match &self.backend {
+            Backend::Dir(dir) => {
+                let path = blob_path(dir, sha256).expect("checked above");
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(StoreError::internal(format!("deleting {}: {e}", path.display()))),
+                }
+            }
+            Backend::S3 { bucket, prefix, described } => {
+                let path = Self::object_path(prefix.as_ref(), sha256).expect("checked above");
+                match bucket.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(bucket_error(described, e)),
+                }
+            }
+        }
+    }
+
     /// Whether the file of `blob` (a row) is there whole, i.e. of the size its row says; logged when it is not
     /// (the file was damaged or lost; putting it again repairs it).
     pub async fn holds(&self, blob: &Blob) -> StoreResult<bool> {

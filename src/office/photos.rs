@@ -28,6 +28,9 @@ struct Photo {
     media_type: String,
     size: i64,
     received: bool,
+    /// Its files were deleted (the place was rejected as not a place).
+    #[serde(default)]
+    deleted: bool,
     width: Option<i64>,
     height: Option<i64>,
     rejected_at: Option<i64>,
@@ -116,7 +119,14 @@ pub async fn list(profile: &Profile, filter: &Filter<'_>, format: Format, output
                     Cell::Text(p.media_type.clone()),
                     Cell::Int(u64::try_from(p.size).unwrap_or(0)),
                     // Not received: still on the volunteer's phone, to be uploaded at a later sync.
-                    Cell::Text(if p.received { "yes" } else { "on the phone" }.into()),
+                    Cell::Text(
+                        match (p.received, p.deleted) {
+                            (true, _) => "yes",
+                            (false, true) => "deleted",
+                            (false, false) => "on the phone",
+                        }
+                        .into(),
+                    ),
                     time_cell(p.rejected_at),
                     Cell::Text(p.rejected_by.clone().unwrap_or_default()),
                     Cell::Text(p.reason.clone().unwrap_or_default()),

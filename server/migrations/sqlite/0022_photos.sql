@@ -40,6 +40,8 @@ CREATE TABLE photos (
     stripped TEXT NOT NULL,
     received_at BIGINT NOT NULL,
     uploaded_by TEXT NOT NULL,
-    device_id TEXT
+    device_id TEXT,
+    -- Its files deleted (the place it shows was rejected): the row stays, so that no phone sends it again.
+    deleted_at BIGINT
 );
 CREATE INDEX photos_device ON photos (device_id, received_at);

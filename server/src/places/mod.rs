@@ -258,6 +258,9 @@ pub async fn decide_place(
         },
     )
     .await?;
+    if matches!(decision, PlaceDecision::Reject) {
+        crate::photos::retention::forget_place_photos(state, place_id, username).await?;
+    }
     let detail = match decision {
         PlaceDecision::Merge { into } => format!("{place_id} merged into {into}"),
         PlaceDecision::Confirm => format!("{place_id} confirmed"),
@@ -327,7 +330,8 @@ pub async fn decide_correction(
     Ok(())
 }
 
-pub(crate) type ProjectFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refusal>> + Send + 'a>>;
+pub(crate) type ProjectFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refusal>> + Send + 'a>>;
 
 /// Writes one server change into a locked grid and updates the projection, all in one transaction.
 pub(crate) async fn with_grid(

@@ -23,6 +23,14 @@ pub async fn insert(db: &Db, sha256: &str, size: u64, content_type: &str, by: &s
     Ok(())
 }
 
+/// Forgets a file's row (its file is deleted next).
+pub async fn delete(db: &Db, sha256: &str) -> StoreResult<()> {
+    let (_gate, mut tx) = db.begin_write().await?;
+    sqlx::query("DELETE FROM blobs WHERE sha256 = $1").bind(sha256).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A stored file's size and type.
 pub async fn size_and_type(db: &Db, sha256: &str) -> StoreResult<Option<(u64, String)>> {
     let row: Option<(i64, String)> = sqlx::query_as("SELECT size, content_type FROM blobs WHERE sha256 = $1")

@@ -105,7 +105,7 @@ pub async fn uploaded_by_device_since(db: &Db, device_id: &str, since: i64) -> S
 
 /// The stored file and thumbnail of a photo that arrived.
 pub async fn files_of(db: &Db, sha256: &str) -> StoreResult<Option<(String, String)>> {
-    Ok(sqlx::query_as("SELECT stored_sha256, thumbnail_sha256 FROM photos WHERE sha256 = $1")
+    Ok(sqlx::query_as("SELECT stored_sha256, thumbnail_sha256 FROM photos WHERE sha256 = $1 AND deleted_at IS NULL")
         .bind(sha256)
         .fetch_optional(&db.pool)
         .await?)
@@ -128,6 +128,8 @@ pub struct GalleryPhoto {
     pub size: i64,
     /// The photo arrived (its thumbnail and file can be read).
     pub received: bool,
+    /// Its files were deleted (the place it shows was rejected as not a place).
+    pub deleted: bool,
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub rejected_at: Option<i64>,
@@ -169,7 +171,8 @@ pub async fn gallery(db: &Db, q: &GalleryQuery<'_>) -> StoreResult<Vec<GalleryPh
     let sql = format!(
         "SELECT vp.sha256, vp.visit_id, vp.place_id, p.label, p.kind, p.grid_code, p.village_code, vp.volunteer, \
            vp.visited_at, vp.taken_at, vp.media_type, vp.size, \
-           CAST(CASE WHEN ph.sha256 IS NULL THEN 0 ELSE 1 END AS BIGINT) AS received, ph.width, ph.height, \
+           CAST(CASE WHEN ph.sha256 IS NULL OR ph.deleted_at IS NOT NULL THEN 0 ELSE 1 END AS BIGINT) AS received, \
+           CAST(CASE WHEN ph.deleted_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS deleted, ph.width, ph.height, \
            vp.rejected_at, vp.rejected_by, vp.reason \
          FROM visit_photos vp JOIN places p ON p.place_id = vp.place_id \
          LEFT JOIN photos ph ON ph.sha256 = vp.sha256 \
@@ -204,6 +207,7 @@ pub async fn gallery(db: &Db, q: &GalleryQuery<'_>) -> StoreResult<Vec<GalleryPh
             media_type: r.media_type,
             size: r.size,
             received: r.received != 0,
+            deleted: r.deleted != 0,
             width: r.width,
             height: r.height,
             rejected_at: r.rejected_at,
@@ -228,6 +232,7 @@ struct GalleryRow {
     media_type: String,
     size: i64,
     received: i64,
+    deleted: i64,
     width: Option<i64>,
     height: Option<i64>,
     rejected_at: Option<i64>,
@@ -309,7 +314,7 @@ pub async fn evidence_counts(
         "SELECT pi.indicator, CAST(COUNT(*) AS BIGINT), \
            CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM visit_indicators vi JOIN visit_photos vp ON vp.visit_id = vi.visit_id \
              JOIN photos ph ON ph.sha256 = vp.sha256 WHERE vi.place_id = p.place_id AND vi.indicator = pi.indicator \
-             AND vp.rejected_at IS NULL) THEN 1 ELSE 0 END) AS BIGINT) \
+             AND vp.rejected_at IS NULL AND ph.deleted_at IS NULL) THEN 1 ELSE 0 END) AS BIGINT) \
          FROM place_indicators pi JOIN places p ON p.place_id = pi.place_id \
          WHERE {AREA_FILTER} AND p.excluded = 0 AND pi.reached_at IS NOT NULL AND pi.indicator IN ({}) \
          GROUP BY pi.indicator",
@@ -320,4 +325,48 @@ pub async fn evidence_counts(
         query = query.bind(i);
     }
     Ok(query.fetch_all(&mut *conn).await?)
+}
+
+/// The photos of a place that no other place's visits reference, with their stored files not shared with another
+/// photo: what forgetting the place deletes.
+pub async fn only_of_place(db: &Db, place_id: &str) -> StoreResult<Vec<(String, Vec<String>)>> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT ph.sha256, ph.stored_sha256, ph.thumbnail_sha256 FROM photos ph \
+         WHERE ph.deleted_at IS NULL AND ph.sha256 IN (SELECT vp.sha256 FROM visit_photos vp WHERE vp.place_id = $1) \
+         AND NOT EXISTS (SELECT 1 FROM visit_photos o WHERE o.sha256 = ph.sha256 AND o.place_id <> $1)",
+    )
+    .bind(place_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for (sha256, stored, thumb) in rows {
+        let mut files = Vec::new();
+        for file in [stored, thumb] {
+            let (others,): (i64,) = sqlx::query_as(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM photos WHERE sha256 <> $1 AND deleted_at IS NULL \
+                 AND (stored_sha256 = $2 OR thumbnail_sha256 = $2)",
+            )
+            .bind(&sha256)
+            .bind(&file)
+            .fetch_one(&db.pool)
+            .await?;
+            if others == 0 {
+                files.push(file);
+            }
+        }
+        out.push((sha256, files));
+    }
+    Ok(out)
+}
+
+/// Marks a photo's files deleted (its row stays: phones that still hold it are told it arrived).
+pub async fn mark_deleted(db: &Db, sha256: &str) -> StoreResult<()> {
+    let (_gate, mut tx) = db.begin_write().await?;
+    sqlx::query("UPDATE photos SET deleted_at = $1 WHERE sha256 = $2")
+        .bind(now_ms())
+        .bind(sha256)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
