@@ -225,11 +225,11 @@ async fn finish(
             ),
         ));
     }
+    // Read under the permit too: however many uploads finish at once, only as many photos as cores are in memory.
+    let permit = DECODING.acquire().await.map_err(Refusal::internal)?;
     let bytes = tokio::fs::read(part).await.map_err(|e| Refusal::internal(format!("reading an upload: {e}")))?;
-    let checked = {
-        let _permit = DECODING.acquire().await.map_err(Refusal::internal)?;
-        tokio::task::spawn_blocking(move || check_photo(&bytes)).await.map_err(Refusal::internal)?
-    };
+    let checked = tokio::task::spawn_blocking(move || check_photo(&bytes)).await.map_err(Refusal::internal)?;
+    drop(permit);
     let checked = match checked {
         Ok(checked) => checked,
         Err(why) => return refuse(why.to_string()).await,
