@@ -43,12 +43,34 @@ fn references(profile_dir: &Path) -> Result<HashMap<String, u64>, ApiError> {
     Ok(refs)
 }
 
+/// The team's photo references, read again when older than `REFERENCES_FRESH` or when `wanted` are not all in
+/// them (a phone uploads right after the exchange that brought its visits): reading every grid of the team for
+/// each of a phone's requests would take seconds per photo.
+async fn references_with(hub: &Hub, wanted: &[&str]) -> Result<Arc<HashMap<String, u64>>, ApiError> {
+    let cached = REFERENCES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some((at, refs)) = cached {
+        if at.elapsed() < REFERENCES_FRESH && wanted.iter().all(|h| refs.contains_key(*h)) {
+            return Ok(refs);
+        }
+    }
+    let dir = hub.profile_dir.clone();
+    let refs = Arc::new(tokio::task::spawn_blocking(move || references(&dir)).await.map_err(ApiError::internal)??);
+    *REFERENCES.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), refs.clone()));
+    Ok(refs)
+}
+
+/// How long the team's photo references read from the grids are used before they are read again.
+const REFERENCES_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The references last read (a hub serves one profile).
+type CachedReferences = Option<(std::time::Instant, Arc<HashMap<String, u64>>)>;
+static REFERENCES: LazyLock<Mutex<CachedReferences>> = LazyLock::new(Default::default);
+
 async fn declared_size(hub: &Hub, sha256: &str) -> Result<u64, ApiError> {
     if !is_photo_hash(sha256) {
         return Err(ApiError::bad_request(format!("{sha256:?} is not a photo's SHA-256 in lowercase hex")));
     }
-    let dir = hub.profile_dir.clone();
-    let refs = tokio::task::spawn_blocking(move || references(&dir)).await.map_err(ApiError::internal)??;
+    let refs = references_with(hub, &[sha256]).await?;
     refs.get(sha256).copied().ok_or_else(|| {
         ApiError::not_found(format!(
             "no visit of team {} on this hub references photo {sha256}: sync the visit first, then upload its photos",
@@ -81,8 +103,8 @@ pub async fn missing(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Body
     if asked.photos.len() > 1000 {
         return Err(ApiError::bad_request("ask for at most 1,000 photos at a time"));
     }
-    let dir = hub.profile_dir.clone();
-    let refs = tokio::task::spawn_blocking(move || references(&dir)).await.map_err(ApiError::internal)??;
+    let asked_for: Vec<&str> = asked.photos.iter().map(String::as_str).collect();
+    let refs = references_with(&hub, &asked_for).await?;
     let missing: Vec<&String> =
         asked.photos.iter().filter(|h| refs.contains_key(*h) && !is_kept(&hub.profile_dir, h)).collect();
     Ok(Json(json!({ "missing": missing })))
