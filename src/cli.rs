@@ -307,6 +307,18 @@ pub(crate) enum PhotoCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// For each indicator that asks for a photo: reached places, and how many of them have a photo that arrived
+    /// and stands (not rejected).
+    Evidence {
+        /// Only within this area (town, village or grid code).
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: output::Format,
+        /// Write csv or xlsx to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Save a photo that arrived (the checked copy, without metadata) or its thumbnail to a file.
     Get {
         /// The photo's SHA-256 (from `doorstep photo list`).

@@ -400,6 +400,9 @@ async fn run(cli: Cli) -> Result<()> {
                 };
                 office::photos::list(&profile, &filter, format, output.as_deref()).await
             }
+            PhotoCommand::Evidence { area, format, output } => {
+                office::photos::evidence(&profile, area.as_deref(), format, output.as_deref()).await
+            }
             PhotoCommand::Get { sha256, out, thumbnail } => {
                 office::photos::get(&profile, &sha256, &out, thumbnail).await
             }

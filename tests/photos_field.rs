@@ -64,6 +64,13 @@ fn put_photo(url: &str, token: &str, sha: &str, offset: usize, total: usize, bod
     call(reqwest::Method::PUT, &format!("{url}/api/v1/photos/{sha}"), token, &headers, body.to_vec())
 }
 
+/// The office's evidence for the poster: (reached places, of them with a photo that arrived and stands).
+fn poster_evidence(office: &Path) -> (u64, u64) {
+    let rows: Value = serde_json::from_str(&ok(office, &["photo", "evidence", "--format", "json"], None)).unwrap();
+    let row = rows.as_array().unwrap().iter().find(|r| r["indicator"] == "poster").expect("poster asks for a photo");
+    (row["reached"].as_u64().unwrap(), row["with_evidence"].as_u64().unwrap())
+}
+
 fn poster(office: &Path) -> (u64, u64, u64) {
     figure(&coverage(office, "grid", None), "G1", "poster")
 }
@@ -109,6 +116,7 @@ fn a_poster_counts_with_its_photo_which_travels_apart_and_resumes_after_a_restar
     assert!(out.contains("photos: 1 uploaded, 0 waiting"), "{out}");
     assert_eq!(status(&v1)["photos_to_upload"], 0);
     assert_eq!(poster(&office), (3, 1, 0), "B1 with its photo counts; B2 without one does not");
+    assert_eq!(poster_evidence(&office), (1, 1));
     let rows = db_pairs(&data, "SELECT sha256, media_type FROM photos");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].1, "image/jpeg");
@@ -128,6 +136,7 @@ fn a_poster_counts_with_its_photo_which_travels_apart_and_resumes_after_a_restar
     let out = ok(&v1, &["field", "sync", "--skip-photos"], None);
     assert!(out.contains("photos: 1 waiting (left for a later sync)"), "{out}");
     assert_eq!(poster(&office), (3, 2, 0), "B3's visit references a photo: it counts before the bytes arrive");
+    assert_eq!(poster_evidence(&office), (2, 1), "but is not evidence until the photo arrives");
     let (sha, bytes) = {
         let dir = v1.join("photos");
         let name = std::fs::read_dir(&dir)
@@ -160,12 +169,14 @@ fn a_poster_counts_with_its_photo_which_travels_apart_and_resumes_after_a_restar
     let stored = db_pairs(&data, &format!("SELECT sha256, media_type FROM photos WHERE sha256 = '{sha}'"));
     assert_eq!(stored.len(), 1, "whole and verified after going on from byte {half}");
     assert!(!data.join("photo-uploads").join(format!("{sha}.part")).exists(), "the partial file is gone");
+    assert_eq!(poster_evidence(&office), (2, 2));
 
     // The office rejects B1's photo: B1's poster is to do again, and the phone learns why at its next sync.
     let b1_photo = &rows[0].0;
     let args = ["photo", "reject", b1_photo.as_str(), "--visit", first_visit.trim(), "--reason", "看不清海报"];
     ok(&office, &args, None);
     assert_eq!(poster(&office), (3, 1, 0), "only B3's photo stands");
+    assert_eq!(poster_evidence(&office), (1, 1));
     ok(&v1, &["field", "sync"], None);
     let st = status(&v1);
     let rejected = st["photos_rejected"].as_array().unwrap();

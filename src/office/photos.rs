@@ -138,6 +138,44 @@ pub async fn list(profile: &Profile, filter: &Filter<'_>, format: Format, output
     output::write(&report, format, output_path)
 }
 
+#[derive(Deserialize, Serialize)]
+struct Evidence {
+    indicator: String,
+    reached: i64,
+    with_evidence: i64,
+}
+
+/// Prints, for each indicator that asks for a photo, reached places and those with a photo that arrived and stands.
+pub async fn evidence(profile: &Profile, area: Option<&str>, format: Format, output_path: Option<&Path>) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Answer {
+        indicators: Vec<Evidence>,
+    }
+    let (api, _) = api(profile).await?;
+    let mut req = api.request(Method::GET, "/api/v1/photos/evidence");
+    if let Some(area) = area {
+        req = req.query(&[("area", area)]);
+    }
+    let answer: Answer = api.json(req).await?;
+    let report = Report {
+        title: format!("Photo evidence{}", area.map(|a| format!(" in {a}")).unwrap_or_default()),
+        header: names(&["indicator", "reached", "with evidence"]),
+        rows: answer
+            .indicators
+            .iter()
+            .map(|e| {
+                vec![
+                    Cell::Text(e.indicator.clone()),
+                    Cell::Int(u64::try_from(e.reached).unwrap_or(0)),
+                    Cell::Int(u64::try_from(e.with_evidence).unwrap_or(0)),
+                ]
+            })
+            .collect(),
+        json: serde_json::to_value(&answer.indicators)?,
+    };
+    output::write(&report, format, output_path)
+}
+
 fn check_hash(sha256: &str) -> Result<()> {
     if !is_photo_hash(sha256) {
         bail!("{sha256:?} is not a photo's SHA-256 (64 lowercase hex digits); `doorstep photo list` shows them");
