@@ -380,6 +380,14 @@ impl BlobStore {
 
     /// Writes the file whole (unless it is there whole already), then its row: a row always names a whole file.
     async fn store(&self, bytes: Vec<u8>, content_type: &str, by: &str) -> Result<Blob, PutError> {
+        let blob = self.write_unindexed(bytes, content_type).await?;
+        stored::insert(&self.db, &blob.sha256, blob.size, content_type, by).await?;
+        Ok(blob)
+    }
+
+    /// Writes the file whole (unless it is there whole already) without its row, for a caller that indexes it in a
+    /// transaction of its own with `store::blobs::index` (a photo's file, thumbnail and row are one write).
+    pub async fn write_unindexed(&self, bytes: Vec<u8>, content_type: &str) -> Result<Blob, PutError> {
         let size = bytes.len() as u64;
         let sha256 = match &self.backend {
             Backend::Dir(dir) => {
@@ -422,7 +430,6 @@ impl BlobStore {
                 sha256
             }
         };
-        stored::insert(&self.db, &sha256, size, content_type, by).await?;
         Ok(Blob { sha256, size, content_type: content_type.to_string() })
     }
 

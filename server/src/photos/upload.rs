@@ -40,10 +40,11 @@ pub struct Uploader<'a> {
 /// Photos whose upload is being received now: one request per photo at a time.
 static RECEIVING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
 
-/// Decoding takes a core and tens of MB for a while: as many at once as there are cores, whatever the number of
-/// uploads.
+/// Decoding takes a core and tens of MB for a while: on half the cores at most (at least one), whatever the number
+/// of uploads, so that a crowd of uploads leaves the other half to the syncs.
 static DECODING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::sync::Semaphore::new((cores / 2).max(1))
 });
 
 struct Receiving(String);
@@ -248,8 +249,9 @@ async fn keep(state: &AppState, sha256: &str, checked: CheckedPhoto, who: &Uploa
         PutError::Store(e) => Refusal::Store(e),
         other => Refusal::internal(format!("keeping a photo: {other}")),
     };
-    let file = state.blobs.put_checked(bytes, media_type, who.username).await.map_err(store_error)?;
-    let thumb = state.blobs.put_checked(thumbnail, "image/jpeg", who.username).await.map_err(store_error)?;
+    // The files first, then their rows and the photo's in one transaction: a row always names a whole file.
+    let file = state.blobs.write_unindexed(bytes, media_type).await.map_err(store_error)?;
+    let thumb = state.blobs.write_unindexed(thumbnail, "image/jpeg").await.map_err(store_error)?;
     let stripped = stripped.join(",");
     let row = NewPhoto {
         sha256,
@@ -263,6 +265,6 @@ async fn keep(state: &AppState, sha256: &str, checked: CheckedPhoto, who: &Uploa
         uploaded_by: who.username,
         device_id: Some(who.device_id),
     };
-    stored::insert(&state.db, &row).await?;
+    stored::insert(&state.db, &row, file.size, thumb.size).await?;
     Ok(())
 }

@@ -8,6 +8,19 @@ use crate::store::error::StoreResult;
 /// Records a file once written; a file stored already keeps its row.
 pub async fn insert(db: &Db, sha256: &str, size: u64, content_type: &str, by: &str) -> StoreResult<()> {
     let (_gate, mut tx) = db.begin_write().await?;
+    index(&mut tx, sha256, size, content_type, by).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `insert` within the caller's write transaction.
+pub async fn index(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    sha256: &str,
+    size: u64,
+    content_type: &str,
+    by: &str,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO blobs (sha256, size, content_type, stored_at, stored_by) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (sha256) DO NOTHING",
@@ -17,9 +30,8 @@ pub async fn insert(db: &Db, sha256: &str, size: u64, content_type: &str, by: &s
     .bind(content_type)
     .bind(now_ms())
     .bind(by)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
