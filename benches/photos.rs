@@ -55,13 +55,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+/// The `doorstep` binary measured: this build's, or `--server-bin PATH` (an earlier build, for before/after runs).
+static SERVER_BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn bin() -> &'static str {
+    SERVER_BIN.get().map_or(env!("CARGO_BIN_EXE_doorstep"), String::as_str)
+}
 const PASSWORD: &str = "a bench password";
 const PLACES_PER_GRID: usize = 50;
 /// The field app's JPEG quality (`field::device::photo`).
 const PHONE_QUALITY: u8 = 82;
 const USAGE: &str = "usage: cargo bench --bench photos [-- --devices N --photos-per-device P --team-size S \
-                     --concurrency C --gallery-photos G --runs R --keep-gallery DIR]";
+                     --concurrency C --gallery-photos G --runs R --keep-gallery DIR --server-bin PATH]";
 
 struct Args {
     devices: usize,
@@ -103,6 +108,10 @@ fn parse_args() -> Result<Args> {
                 args.keep_gallery = Some(dir.into());
             }
             // `cargo bench` passes `--bench` to every bench target.
+            "--server-bin" => {
+                let path = it.next().ok_or_else(|| anyhow::anyhow!("--server-bin needs a path"))?;
+                SERVER_BIN.set(path).map_err(|_| anyhow::anyhow!("--server-bin given twice"))?;
+            }
             "--bench" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -544,7 +553,7 @@ impl Drop for Running {
 
 /// Starts the server on `data`; returns its URL, its `/metrics` URL and the process.
 fn serve(data: &Path) -> Result<(String, String, Running)> {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     // A port that was free a moment ago: the server prints only its API's address.
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", &metrics.to_string(), "--data-dir"]);
@@ -696,7 +705,7 @@ impl Office {
 /// the data dir's key) holding no grid yet.
 async fn set_up(data: &Path, args: &Args) -> Result<(String, String, Running, Vec<Phone>)> {
     let n = args.devices;
-    common::create_office(BIN, data, PASSWORD)?;
+    common::create_office(bin(), data, PASSWORD)?;
     let (url, metrics, server) = serve(data)?;
     let office = Office::login(&url).await?;
     let teams = n.div_ceil(args.team_size);
@@ -793,7 +802,7 @@ async fn gallery(args: &Args, tmp: &Path) -> Result<(Duration, Duration, Vec<Pag
         bail!("{}: the gallery is generated into a new directory", data.display());
     }
     let places = args.gallery_photos;
-    common::create_office(BIN, &data, PASSWORD)?;
+    common::create_office(bin(), &data, PASSWORD)?;
     let started = Instant::now();
     let db = Db::connect(&sqlite_url(&data)).await?;
     for (i, sql) in common::GENERATE_TOWN.iter().enumerate() {

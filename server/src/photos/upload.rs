@@ -3,7 +3,7 @@
 //! content-addressed store with its thumbnail. Only photos a visit of the uploader's team references are taken.
 
 use crate::accounts::audit;
-use crate::blobs::{sha256_of_file, PutError};
+use crate::blobs::PutError;
 use crate::photos::check::{check_photo, CheckedPhoto};
 use crate::refusal::Refusal;
 use crate::store::photos::{self as stored, NewPhoto};
@@ -40,12 +40,65 @@ pub struct Uploader<'a> {
 /// Photos whose upload is being received now: one request per photo at a time.
 static RECEIVING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
 
-/// Decoding takes a core and tens of MB for a while: on half the cores at most (at least one), whatever the number
-/// of uploads, so that a crowd of uploads leaves the other half to the syncs.
-static DECODING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+/// What the photo threads found of an upload.
+enum Judged {
+    NotThePhoto(String),
+    Checked(Result<CheckedPhoto, crate::photos::check::PhotoRefusal>),
+}
+
+type PhotoJob = Box<dyn FnOnce() + Send>;
+
+/// The threads that read, hash and decode uploaded photos: half the cores (at least one), each at a lower CPU
+/// priority (nice 10) than the rest of the server, so that a crowd of uploads takes the CPU the syncs leave and
+/// holds no more photos in memory than there are threads.
+static PHOTO_THREADS: LazyLock<Mutex<std::sync::mpsc::Sender<PhotoJob>>> = LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::channel::<PhotoJob>();
+    let queue = std::sync::Arc::new(Mutex::new(queue));
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    tokio::sync::Semaphore::new((cores / 2).max(1))
+    for i in 0..(cores / 2).max(1) {
+        let queue = queue.clone();
+        let spawned = std::thread::Builder::new().name(format!("photo-check-{i}")).spawn(move || {
+            lower_this_threads_priority();
+            loop {
+                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a photo thread");
+        }
+    }
+    Mutex::new(jobs)
 });
+
+/// Runs `work` on a photo thread and waits for its answer.
+async fn on_photo_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Refusal> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: PhotoJob = Box::new(move || {
+        let _ = answer.send(work());
+    });
+    PHOTO_THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(job)
+        .map_err(|_| Refusal::internal("the photo threads are gone"))?;
+    answered.await.map_err(|_| Refusal::internal("a photo thread stopped while checking a photo"))
+}
+
+/// Nice 10 for the calling thread (Linux sets priorities per thread). Raising a nice value needs no privilege.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls about the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
+            tracing::warn!("cannot lower the photo thread's CPU priority");
+        }
+    }
+}
 
 struct Receiving(String);
 
@@ -199,23 +252,12 @@ async fn finish(
     part: &Path,
     who: &Uploader<'_>,
 ) -> Result<(), Refusal> {
+    let expected = sha256.to_string();
     let refuse = |why: String| async move {
         let detail = format!("photo {sha256} from device {}: {why}", who.device_id);
         audit::record(&state.db, Some(who.username), "blob.refused", &detail).await;
         Err(Refusal::unacceptable("photo_refused", why))
     };
-    let path = part.to_path_buf();
-    let actual = tokio::task::spawn_blocking(move || sha256_of_file(&path))
-        .await
-        .map_err(Refusal::internal)?
-        .map_err(|e| Refusal::internal(format!("reading an upload: {e}")))?;
-    if actual != sha256 {
-        return refuse(format!(
-            "the bytes received are not photo {sha256} (their SHA-256 is {actual}): the upload was discarded; send \
-             the photo again"
-        ))
-        .await;
-    }
     let since = chrono::Utc::now().timestamp_millis() - 24 * 3600 * 1000;
     if stored::uploaded_by_device_since(&state.db, who.device_id, since).await? >= MAX_PHOTOS_PER_DEVICE_DAY {
         return Err(Refusal::unacceptable(
@@ -226,14 +268,26 @@ async fn finish(
             ),
         ));
     }
-    // Read under the permit too: however many uploads finish at once, only as many photos as cores are in memory.
-    let permit = DECODING.acquire().await.map_err(Refusal::internal)?;
-    let bytes = tokio::fs::read(part).await.map_err(|e| Refusal::internal(format!("reading an upload: {e}")))?;
-    let checked = tokio::task::spawn_blocking(move || check_photo(&bytes)).await.map_err(Refusal::internal)?;
-    drop(permit);
-    let checked = match checked {
-        Ok(checked) => checked,
-        Err(why) => return refuse(why.to_string()).await,
+    // Read, hashed and checked on the photo threads: however many uploads finish at once, only as many photos as
+    // those threads are in memory, and at a lower CPU priority than the syncs.
+    let path = part.to_path_buf();
+    let judged = on_photo_thread(move || -> std::io::Result<Judged> {
+        let bytes = std::fs::read(&path)?;
+        let actual = crate::blobs::sha256_hex(&bytes);
+        Ok(if actual == expected { Judged::Checked(check_photo(&bytes)) } else { Judged::NotThePhoto(actual) })
+    })
+    .await?
+    .map_err(|e| Refusal::internal(format!("reading an upload: {e}")))?;
+    let checked = match judged {
+        Judged::NotThePhoto(actual) => {
+            return refuse(format!(
+                "the bytes received are not photo {sha256} (their SHA-256 is {actual}): the upload was discarded; \
+                 send the photo again"
+            ))
+            .await
+        }
+        Judged::Checked(Ok(checked)) => checked,
+        Judged::Checked(Err(why)) => return refuse(why.to_string()).await,
     };
     if checked.media_type != declared_type {
         tracing::info!(sha256, declared_type, actual = checked.media_type, "a photo's declared type differs");
