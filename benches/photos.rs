@@ -3,9 +3,11 @@
 //! the same run.
 //!
 //! `cargo bench --bench photos [-- --devices N --photos-per-device P --team-size S --concurrency C
-//! --gallery-photos G --runs R --keep-gallery DIR]` (defaults 200 phones in teams of 20, 20 photos each, all
-//! phones uploading at once, a gallery of 1,000,000 photos, medians of 21 runs; `--keep-gallery` generates the
-//! gallery's data dir in DIR and keeps it, to look into its query plans).
+//! --gallery-photos G --runs R --keep-gallery DIR --server-bin PATH --calibrate]` (defaults 200 phones in teams
+//! of 20, 20 photos each, all phones uploading at once, a gallery of 1,000,000 photos, medians of 21 runs;
+//! `--keep-gallery` generates the gallery's data dir in DIR and keeps it, to look into its query plans;
+//! `--server-bin` measures another build; `--calibrate` runs A, B and A2 with no uploads in B and stops there: how
+//! B's sync compares with the baselines around it when nothing else happens).
 //!
 //! The server is the real `doorstep serve` (embedded SQLite, the data dir's blob store) set up through its HTTP API
 //! (a grid of 50 places per team, the teams and their assignments); the volunteers and their phones are inserted
@@ -29,12 +31,16 @@
 //!    and the time its writes held SQLite's single writer in A and in B from its `/metrics`; the database
 //!    (checkpointed) and the blob directory are measured before and after. Every phone connects from a loopback
 //!    address of its own, as phones do (the server admits at most 256 connections from one address).
+//! A2. baseline after: once the photos are in, every phone syncs P more visits, as in A. The grids grow by a day's
+//!    visits in every phase and a sync costs more on a larger document, so B's sync is compared with the mean of A
+//!    and A2, whose documents are on average as large as B's.
 //! G. gallery: a fresh data dir gets G places with a visit each and a photo per visit (`visit_photos`, `photos`,
 //!    `visit_indicators`), generated straight into SQLite as the console bench generates its town; then the real
 //!    server times the gallery's pages as the office (gzip), the median of R runs, against `/healthz`.
 //!
 //! The run fails unless the server holds every photo uploaded (its `photos` rows are exactly the hashes sent,
-//! stored with their thumbnails), none is missing any more, every visit arrived, and no gallery page is empty.
+//! stored with their thumbnails), none is missing any more, every visit of A, B and A2 arrived, and no gallery page
+//! is empty.
 
 mod common;
 
@@ -66,7 +72,7 @@ const PLACES_PER_GRID: usize = 50;
 /// The field app's JPEG quality (`field::device::photo`).
 const PHONE_QUALITY: u8 = 82;
 const USAGE: &str = "usage: cargo bench --bench photos [-- --devices N --photos-per-device P --team-size S \
-                     --concurrency C --gallery-photos G --runs R --keep-gallery DIR --server-bin PATH]";
+                     --concurrency C --gallery-photos G --runs R --keep-gallery DIR --server-bin PATH --calibrate]";
 
 struct Args {
     devices: usize,
@@ -78,6 +84,8 @@ struct Args {
     runs: usize,
     /// Where to generate the gallery's data dir and keep it, to look into its query plans after the run.
     keep_gallery: Option<std::path::PathBuf>,
+    /// B without its uploads: how B's sync compares with A and A2 when nothing else happens (the bench's own bias).
+    calibrate: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -89,6 +97,7 @@ fn parse_args() -> Result<Args> {
         gallery_photos: 1_000_000,
         runs: 21,
         keep_gallery: None,
+        calibrate: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -112,6 +121,7 @@ fn parse_args() -> Result<Args> {
                 let path = it.next().ok_or_else(|| anyhow::anyhow!("--server-bin needs a path"))?;
                 SERVER_BIN.set(path).map_err(|_| anyhow::anyhow!("--server-bin given twice"))?;
             }
+            "--calibrate" => args.calibrate = true,
             "--bench" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -992,15 +1002,20 @@ async fn main() -> Result<()> {
             .map(|ph| Day { username: ph.username.clone(), token: ph.token.clone(), photos: ph.photos.clone() })
             .collect(),
     );
-    let uploads = tokio::spawn(upload_all(proxy_url, days, concurrency, arrived.clone()));
+    let uploads = (!args.calibrate).then(|| tokio::spawn(upload_all(proxy_url, days, concurrency, arrived.clone())));
     // The visits sync once the uploads are in full swing.
-    while arrived.load(Ordering::Relaxed) < (total as u64 / 10).max(1) && !uploads.is_finished() {
+    while arrived.load(Ordering::Relaxed) < (total as u64 / 10).max(1)
+        && uploads.as_ref().is_some_and(|u| !u.is_finished())
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let arrived_at_sync = arrived.load(Ordering::Relaxed);
     let b = sync_all(&url, &mut phones).await?;
     let arrived_after_sync = arrived.load(Ordering::Relaxed);
-    let uploads = uploads.await??;
+    let uploads = match uploads {
+        Some(uploads) => Some(uploads.await??),
+        None => None,
+    };
     let cpu_b = cpu_time(pid)? - cpu_before;
     let (gate_b, b_wall) = (write_gate_held(&metrics).await? - gate_before, b_start.elapsed());
     let (peak_b, rss_b) = memory(pid)?;
@@ -1011,6 +1026,42 @@ async fn main() -> Result<()> {
     }
     let db_after_b = database_bytes(&db, &data).await?;
     let blobs_after = dir_bytes(&blobs_dir);
+
+    // ---- A2: the same number of visits again, no uploads: the baseline after B ----
+    // The grids grow by a day's visits in every phase, and a sync costs more on a larger document: B is compared
+    // with the mean of the baselines before and after it, whose documents are on average as large as B's.
+    for phone in phones.iter_mut() {
+        let refs: Vec<PhotoRef> = (0..p)
+            .map(|j| PhotoRef {
+                sha256: sha256_hex(format!("the day after {} {j}", phone.index).as_bytes()),
+                size: photo_bytes as u64,
+                media_type: "image/jpeg".into(),
+                taken_at: chrono::Utc::now(),
+                rejected: None,
+            })
+            .collect();
+        phone.record_visits(&refs, &mut rng)?;
+    }
+    eprintln!("A2: {n} phones sync {p} visits each, no uploads");
+    let a2 = sync_all(&url, &mut phones).await?;
+    if a2.stored != total as u64 {
+        bail!("the server stored {} visits of {total} after the photos arrived", a2.stored);
+    }
+    let visits_per_s = |r: &SyncRound| total as f64 / r.wall.as_secs_f64();
+    let around = |f: &dyn Fn(&SyncRound) -> f64| (f(&a) + f(&a2)) / 2.0;
+    let Some(uploads) = uploads else {
+        println!(
+            "calibration ({n} phones, {p} visits each per phase, no uploads in B): visits/s A {:.0}, B {:.0}, A2 {:.0}; \
+             B against A and A2 (their mean): visits/s ×{:.2}, p50 ×{:.2}, p99 ×{:.2}",
+            visits_per_s(&a),
+            visits_per_s(&b),
+            visits_per_s(&a2),
+            visits_per_s(&b) / around(&visits_per_s),
+            b.percentile(0.5).as_secs_f64() / around(&|r| r.percentile(0.5).as_secs_f64()),
+            b.percentile(0.99).as_secs_f64() / around(&|r| r.percentile(0.99).as_secs_f64()),
+        );
+        return Ok(());
+    };
 
     // ---- checks: every photo arrived as sent, with its thumbnail; none missing any more ----
     let held: Vec<(String, String, String, i64)> = sqlx::query_as(
@@ -1076,10 +1127,9 @@ async fn main() -> Result<()> {
         "{:<34} {:>9} {:>10} {:>9} {:>9} {:>11}",
         "visit sync, all phones at once", "wall ms", "visits/s", "p50 ms", "p99 ms", "srv cpu ms"
     );
-    let visits_per_s = |r: &SyncRound| total as f64 / r.wall.as_secs_f64();
     println!(
         "{:<34} {:>9} {:>10.0} {:>9} {:>9} {:>11}",
-        "A: alone (baseline)",
+        "A: alone (baseline before)",
         ms(a.wall),
         visits_per_s(&a),
         ms(a.percentile(0.5)),
@@ -1096,11 +1146,23 @@ async fn main() -> Result<()> {
         "-"
     );
     println!(
-        "B against A: visits/s ×{:.2}, p50 ×{:.2}, p99 ×{:.2}; {arrived_at_sync} photos had arrived when the sync \
-         started, {arrived_after_sync} when it ended ({})",
+        "{:<34} {:>9} {:>10.0} {:>9} {:>9} {:>11}",
+        "A2: alone (baseline after)",
+        ms(a2.wall),
+        visits_per_s(&a2),
+        ms(a2.percentile(0.5)),
+        ms(a2.percentile(0.99)),
+        "-"
+    );
+    println!(
+        "B against A and A2 (their mean): visits/s ×{:.2}, p50 ×{:.2}, p99 ×{:.2} (against A alone: visits/s ×{:.2}, \
+         p50 ×{:.2}); {arrived_at_sync} photos had arrived when the sync started, {arrived_after_sync} when its \
+         answers were applied ({})",
+        visits_per_s(&b) / around(&visits_per_s),
+        b.percentile(0.5).as_secs_f64() / around(&|r| r.percentile(0.5).as_secs_f64()),
+        b.percentile(0.99).as_secs_f64() / around(&|r| r.percentile(0.99).as_secs_f64()),
         visits_per_s(&b) / visits_per_s(&a),
         b.percentile(0.5).as_secs_f64() / a.percentile(0.5).as_secs_f64(),
-        b.percentile(0.99).as_secs_f64() / a.percentile(0.99).as_secs_f64(),
         if arrived_after_sync < total as u64 { "uploads under way throughout" } else { "UPLOADS ENDED FIRST" },
     );
     println!("server CPU per visit in A: {:.0} µs", cpu_a.as_secs_f64() * 1e6 / total as f64);
@@ -1187,7 +1249,7 @@ async fn main() -> Result<()> {
     }
     println!(
         "check: {total} photos uploaded and held, each with its file and thumbnail, none missing; {} visits synced \
-         in A and B each; no gallery page empty",
+         in A, B and A2 each; no gallery page empty",
         total
     );
     Ok(())

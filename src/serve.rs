@@ -77,6 +77,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DOORSTEP_MAX_CONCURRENT_SYNCS", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = server::sync::DEFAULT_MAX_CONCURRENT_SYNCS as u64)]
     max_concurrent_syncs: u64,
+    /// Seconds a photo upload waits for its turn (uploads yield to the syncs) before it is answered busy (503)
+    /// and left for the phone's next sync.
+    #[arg(long, env = "DOORSTEP_UPLOAD_TURN_WAIT_SECS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = server::priority::DEFAULT_TURN_WAIT.as_secs())]
+    upload_turn_wait_secs: u64,
     /// Seconds for a request's headers to arrive (and how long a kept-alive connection may stay idle).
     #[arg(long, env = "DOORSTEP_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = server::http::listen::DEFAULT_HEADER_TIMEOUT.as_secs())]
@@ -124,6 +129,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         trusted_proxies: server::http::client_addr::TrustedProxies::new(args.trusted_proxies.clone()),
         doc_cache_bytes: args.doc_cache_mb << 20,
         max_concurrent_syncs: args.max_concurrent_syncs as usize,
+        upload_turn_wait: std::time::Duration::from_secs(args.upload_turn_wait_secs),
         blobs_dir: args.blobs_dir.clone(),
         blobs_s3: blobs_s3(&args)?,
     };

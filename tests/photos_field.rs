@@ -6,7 +6,10 @@
 mod common;
 use common::*;
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const TERRITORY: &str =
     "place_id,kind,label,grid_code,grid_name,village_code,village_name,village_kind,town_code,town_name\n\
@@ -337,6 +340,157 @@ fn the_photos_of_a_place_found_not_to_be_one_are_deleted() {
     );
     assert_eq!(code, 200, "{state}");
     assert!(state.contains("\"complete\":true"), "{state}");
+}
+
+/// A request whose headers and the first `sent` bytes of its body have gone out, the rest held back: the server
+/// has begun it and waits for the rest (`finish` sends it and reads the answer).
+fn begun(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    sent: usize,
+) -> TcpStream {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\
+         Content-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body[..sent]).unwrap();
+    stream
+}
+
+/// Whether the server answered on `stream` within `wait`.
+fn answered_within(stream: &TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut byte = [0u8; 1];
+    let answered = matches!(stream.peek(&mut byte), Ok(n) if n > 0);
+    stream.set_read_timeout(None).unwrap();
+    answered
+}
+
+/// Sends the rest of a begun request's body and reads the answer: (status, body).
+fn finish(mut stream: TcpStream, rest: &[u8]) -> (u16, String) {
+    stream.write_all(rest).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string()))
+}
+
+/// While a sync is in flight, photo uploads go one at a time: a second waits without a byte of its body read,
+/// and goes on as soon as the sync ends; one that finds no turn in time is answered busy, and the CLI client then
+/// leaves its photos for the next sync.
+#[test]
+fn while_a_sync_runs_photo_uploads_wait_their_turn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, office) = (tmp.path().join("data"), tmp.path().join("office"));
+    bootstrap_office(&data, &office);
+    let extra = ["--metrics-listen", "127.0.0.1:0", "--upload-turn-wait-secs", "10"];
+    let server = Server::start_with(&data, "127.0.0.1:0", &extra);
+    let url = server.url.clone();
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    let file = write_file(tmp.path(), "town.csv", TERRITORY.as_bytes());
+    ok(&office, &["territory", "import", file.to_str().unwrap()], None);
+    ok(&office, &["team", "create", "east"], None);
+    ok(&office, &["assign", "G1", "--team", "east"], None);
+    ok(&office, &["user", "create", "v1", "--role", "volunteer", "--team", "east", "--password-stdin"], Some(&pw()));
+    let v1 = tmp.path().join("v1");
+    ok(&v1, &["field", "login", "--server", &url, "--username", "v1", "--password-stdin"], Some(&pw()));
+    ok(&v1, &["field", "sync"], None);
+    for (place, seed) in [("B1", 11), ("B2", 12)] {
+        let wall = camera_jpeg(tmp.path(), &format!("{place}.jpg"), seed);
+        ok(&v1, &["field", "visit", place, "--poster", "--photo", wall.to_str().unwrap()], None);
+    }
+    ok(&v1, &["field", "sync", "--skip-photos"], None);
+    let photos: Vec<(String, Vec<u8>)> = std::fs::read_dir(v1.join("photos"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().len() == 64)
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert_eq!(photos.len(), 2);
+    let token = device_token(&v1);
+    let held = |sha: &str| -> u64 {
+        let path = format!("{url}/api/v1/photos/{sha}/upload");
+        let (code, state) = call(reqwest::Method::GET, &path, &token, &[], vec![]);
+        assert_eq!(code, 200, "{state}");
+        serde_json::from_str::<Value>(&state).unwrap()["offset"].as_u64().unwrap()
+    };
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} did not happen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let complete = |answer: &(u16, String)| {
+        answer.0 == 200 && serde_json::from_str::<Value>(&answer.1).is_ok_and(|v| v["complete"] == true)
+    };
+    // A sync in flight: its headers are in, its body is not.
+    let sync_body = vec![0u8; 100];
+    let cbor = [("Content-Type", "application/cbor".to_string())];
+    let hold_a_sync = || {
+        let sync = begun(&url, "POST", "/api/v1/sync", &token, &cbor, &sync_body, 0);
+        until("the sync counted in flight", &|| metric(&server, "doorstep_syncs_in_flight") == 1.0);
+        sync
+    };
+    let upload = |(sha, bytes): &(String, Vec<u8>), sent: usize| {
+        let headers = [("Upload-Offset", "0".to_string()), ("Upload-Length", bytes.len().to_string())];
+        begun(&url, "PUT", &format!("/api/v1/photos/{sha}"), &token, &headers, bytes, sent)
+    };
+
+    let sync = hold_a_sync();
+    // The first upload goes on during the sync: half of its body arrives (and the rest is held back).
+    let half = photos[0].1.len() / 2;
+    let first = upload(&photos[0], half);
+    until("half of the first photo received", &|| held(&photos[0].0) == half as u64);
+    // The second, whole, waits for its turn: nothing of it is read.
+    let second = upload(&photos[1], photos[1].1.len());
+    until("the second upload waiting for its turn", &|| metric(&server, "doorstep_uploads_waiting") == 1.0);
+    assert!(!answered_within(&second, Duration::from_millis(300)), "the second upload waits while the sync runs");
+    assert_eq!(held(&photos[1].0), 0);
+    // The sync ends (its body is no sync request: refused, and over): the second upload goes on at once.
+    let (code, refused) = finish(sync, &sync_body);
+    assert_eq!(code, 400, "{refused}");
+    let answer = finish(second, &[]);
+    assert!(complete(&answer), "{answer:?}");
+
+    // Another sync in flight, the first upload still holding the turn: a phone's uploads find none within the
+    // server's 10 s, are answered busy, and the phone leaves them for its next sync; its visits went through.
+    let wall = camera_jpeg(tmp.path(), "B3.jpg", 13);
+    ok(&v1, &["field", "visit", "B3", "--poster", "--photo", wall.to_str().unwrap()], None);
+    let sync = hold_a_sync();
+    let out = run(&v1, &["field", "sync"], None);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("the server is busy") && stderr.matches("busy").count() == 1, "said once: {stderr}");
+    assert!(stdout.contains("photos: 0 uploaded"), "{stdout}");
+    assert_eq!(status(&v1)["unsynced_visits"], 0, "the visits went through");
+    // B1's and B3's photos wait on the phone (and B2's, if the phone came to it after the refusal).
+    let waiting = status(&v1)["photos_to_upload"].as_u64().unwrap();
+    assert!((2..=3).contains(&waiting), "{waiting} photos waiting");
+    assert!(metric(&server, "doorstep_uploads_turned_away_total") >= 1.0);
+    assert_eq!(finish(sync, &sync_body).0, 400);
+    let answer = finish(first, &photos[0].1[half..]);
+    assert!(complete(&answer), "{answer:?}");
+    // The next sync delivers what waited.
+    let out = ok(&v1, &["field", "sync"], None);
+    assert!(out.contains("photos: 1 uploaded, 0 waiting"), "B3's; B1's arrived meanwhile: {out}");
+    assert_eq!(status(&v1)["photos_to_upload"], 0);
+    assert_eq!(metric(&server, "doorstep_syncs_in_flight"), 0.0);
+    assert_eq!(metric(&server, "doorstep_uploads_waiting"), 0.0);
+    assert_eq!(db_pairs(&data, "SELECT sha256, media_type FROM photos").len(), 3);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -84,17 +84,6 @@ fn sync_all_at_once(profiles: &[PathBuf]) {
     }
 }
 
-fn metric(server: &Server, name: &str) -> f64 {
-    let url = server.metrics_url.as_deref().expect("the server serves its metrics (--metrics-listen)");
-    let text = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() });
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
-}
-
 /// The grids held at once at the peak of a burst of `DEVICES` simultaneous writing syncs, after checking that
 /// every visit arrived exactly once.
 fn peak_of_burst(extra: &[&str]) -> f64 {

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ops;
 pub mod photos;
 pub mod places;
+pub mod priority;
 pub mod refusal;
 pub mod reports;
 pub mod serving;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub blobs: blobs::BlobStore,
     /// Where photo uploads under way are kept until whole (`photos::upload`).
     pub photo_uploads: Arc<PathBuf>,
+    /// The syncs in flight, and the turns of work that yields to them (`priority`).
+    pub syncs_first: Arc<priority::SyncsFirst>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub struct ServerConfig {
     pub doc_cache_bytes: u64,
     /// Syncs that write, processed at the same time (at least one).
     pub max_concurrent_syncs: usize,
+    /// How long a photo upload waits for its turn before it is answered busy (`priority`).
+    pub upload_turn_wait: std::time::Duration,
     /// Where the content-addressed store keeps its files: `<data_dir>/blobs` by default; a directory every
     /// instance shares (a network file system) when several serve one PostgreSQL database.
     pub blobs_dir: Option<PathBuf>,
@@ -85,6 +90,7 @@ impl ServerConfig {
             trusted_proxies: Default::default(),
             doc_cache_bytes: store::grids::DEFAULT_CACHE_BYTES,
             max_concurrent_syncs: sync::DEFAULT_MAX_CONCURRENT_SYNCS,
+            upload_turn_wait: priority::DEFAULT_TURN_WAIT,
             blobs_dir: None,
             blobs_s3: None,
         }
@@ -123,6 +129,7 @@ impl AppState {
             imports: Arc::new(territory::jobs::ImportJobs::new(&config.data_dir)),
             blobs,
             photo_uploads: Arc::new(config.data_dir.join(photos::upload::UPLOADS_DIR)),
+            syncs_first: priority::SyncsFirst::for_this_machine(config.upload_turn_wait),
         };
         campaign::finish_recount(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         // Bulletins that expired while the server was stopped are withdrawn before it serves a sync.

@@ -16,6 +16,9 @@ pub const DOC_CACHE_BYTES: &str = "doorstep_document_cache_bytes";
 pub const GRIDS_HELD: &str = "doorstep_grids_held";
 pub const GRIDS_HELD_PEAK: &str = "doorstep_grids_held_peak";
 pub const SYNCS_WAITING: &str = "doorstep_syncs_waiting";
+pub const SYNCS_IN_FLIGHT: &str = "doorstep_syncs_in_flight";
+pub const UPLOADS_WAITING: &str = "doorstep_uploads_waiting";
+pub const UPLOADS_TURNED_AWAY: &str = "doorstep_uploads_turned_away_total";
 pub const WRITE_GATE_WAIT: &str = "doorstep_write_gate_wait_seconds";
 pub const WRITE_GATE_HELD: &str = "doorstep_write_gate_held_seconds";
 
@@ -57,6 +60,9 @@ fn describe() {
     metrics::describe_gauge!(GRIDS_HELD, "Grids locked by requests now: their documents stay in memory");
     metrics::describe_gauge!(GRIDS_HELD_PEAK, "Most grids locked by requests at once since the server started");
     metrics::describe_gauge!(SYNCS_WAITING, "Writing syncs waiting for admission (--max-concurrent-syncs)");
+    metrics::describe_gauge!(SYNCS_IN_FLIGHT, "Sync requests being received or answered now");
+    metrics::describe_gauge!(UPLOADS_WAITING, "Photo uploads waiting for their turn, which yields to the syncs");
+    metrics::describe_counter!(UPLOADS_TURNED_AWAY, "Photo uploads answered busy (503) after waiting for a turn");
     metrics::describe_histogram!(
         WRITE_GATE_WAIT,
         metrics::Unit::Seconds,

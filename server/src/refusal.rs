@@ -30,6 +30,9 @@ pub enum Refusal {
     /// Too many attempts: refused without looking further, until `retry_after_secs` have passed.
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after_secs: u64 },
+    /// The server is busy with work that comes first: come back after `retry_after_secs`; nothing was taken.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u64 },
     /// An unexpected failure: the detail is for the log, not for the client.
     #[error("{0}")]
     Internal(String),

@@ -382,3 +382,15 @@ pub fn run_browser_script(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> Str
     );
     stdout
 }
+
+/// A value of the server's metrics (it must serve them: `--metrics-listen`).
+pub fn metric(server: &Server, name: &str) -> f64 {
+    let url = server.metrics_url.as_deref().expect("the server serves its metrics (--metrics-listen)");
+    let text = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() });
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+}

@@ -118,7 +118,7 @@ pub async fn upload_photos(profile: &Profile, api: &Api) -> Result<Uploaded> {
         .await?
         .json()
         .await?;
-    for (sha256, size) in &waiting {
+    for (index, (sha256, size)) in waiting.iter().enumerate() {
         let path = photos_dir(profile).join(sha256);
         if !missing.missing.contains(sha256) {
             // Held already, or no synced visit references it yet: the upload's state says which.
@@ -137,6 +137,12 @@ pub async fn upload_photos(profile: &Profile, api: &Api) -> Result<Uploaded> {
             Err(CallError::Refused { status: 422, code, message }) if code == "photo_refused" => {
                 mark_refused(profile, sha256, &message)?;
                 done.refused.push((sha256.clone(), message));
+            }
+            Err(CallError::Refused { status, code, message }) if status == 503 || code == "photo_limit" => {
+                // The server asks to wait (busy, or the day's limit reached): this photo and the rest go later.
+                eprintln!("photos: {message}");
+                done.waiting += waiting.len() - index;
+                break;
             }
             Err(e) => {
                 eprintln!("photo {}: not uploaded yet ({e}); tried again at the next sync", &sha256[..12]);

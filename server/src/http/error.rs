@@ -99,6 +99,9 @@ impl From<Refusal> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
                     .with_retry_after(retry_after_secs)
             }
+            Refusal::Busy { message, retry_after_secs } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).with_retry_after(retry_after_secs)
+            }
             Refusal::Internal(detail) => ApiError::internal(detail),
             Refusal::Store(e) => e.into(),
         }
@@ -207,6 +210,12 @@ mod tests {
         assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "7");
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         assert_eq!(&bytes[..], br#"{"error":{"code":"too_many_attempts","message":"try again in 7 seconds"}}"#);
+        let busy = Refusal::Busy { message: "come back later".into(), retry_after_secs: 60 };
+        let response = ApiError::from(busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "60");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], br#"{"error":{"code":"busy","message":"come back later"}}"#);
         let (status, body) = body_of(Refusal::internal("task t1 has no document").into()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.contains("t1"), "the detail stays in the log: {body}");

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use client_core::protocol::{self, SyncRequest};
 
 pub async fn sync(State(state): State<AppState>, device: DeviceAuth, headers: HeaderMap, body: Body) -> Response {
+    // Counted from its body's first byte to its answer: work that can wait yields meanwhile.
+    let _running = state.syncs_first.sync_running();
     // A large body holds one of a few permits until it is answered.
     let (body, _large_body) = match bodies::read_sync_body(&state.uploads, body, MAX_BULK_BODY).await {
         Ok(read) => read,

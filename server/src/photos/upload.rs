@@ -161,6 +161,9 @@ pub async fn missing(state: &AppState, hashes: &[String], who: &Uploader<'_>) ->
 
 /// Receives the bytes of `sha256` from `start` on (of `total` in all): appended to what arrived before, and once
 /// whole, verified, checked and kept. A body cut short keeps what arrived. Answers where the upload stands.
+///
+/// Nothing of the body is read before the upload has a turn (`priority`): while syncs run, uploads go one at a
+/// time and the rest wait, their bodies held back by the network; one that finds no turn is told to come back.
 pub async fn receive<E: std::fmt::Display>(
     state: &AppState,
     sha256: &str,
@@ -169,6 +172,12 @@ pub async fn receive<E: std::fmt::Display>(
     who: &Uploader<'_>,
     body: impl Stream<Item = Result<Bytes, E>>,
 ) -> Result<UploadState, Refusal> {
+    let _turn = state.syncs_first.turn().await.ok_or_else(|| Refusal::Busy {
+        message: "the server is busy with syncs and other uploads: nothing of this photo was taken; it is sent \
+                  again at the next sync"
+            .into(),
+        retry_after_secs: 60,
+    })?;
     let (size, media_type) = declared(state, sha256, who).await?;
     if total != size {
         return Err(Refusal::unacceptable(
