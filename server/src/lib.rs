@@ -19,6 +19,7 @@ pub mod places;
 pub mod priority;
 pub mod refusal;
 pub mod reports;
+pub mod resumable;
 pub mod serving;
 pub mod settings;
 pub mod store;

@@ -15,19 +15,18 @@ use axum::http::HeaderMap;
 use axum::Json;
 use client_core::grid::model::{is_photo_hash, MAX_PHOTO_BYTES};
 use client_core::GridDoc;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use server::resumable::{self, PartRefused, Receiving};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
-use tokio::io::AsyncWriteExt;
 
 /// Where uploads under way are kept until whole.
 const PARTIAL_DIR: &str = "partial";
 
 /// Photos being received now: one request per photo at a time.
-static RECEIVING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+static RECEIVING: LazyLock<Receiving> = LazyLock::new(Receiving::new);
 
 /// The photos the team's visits reference (hash → declared size), read from the lead's copy of the grids.
 fn references(profile_dir: &Path) -> Result<HashMap<String, u64>, ApiError> {
@@ -121,7 +120,7 @@ pub async fn upload_state(
     if is_kept(&hub.profile_dir, &sha256) {
         return Ok(Json(json!({ "offset": size, "complete": true })));
     }
-    let held = tokio::fs::metadata(partial_path(&hub.profile_dir, &sha256)).await.map_or(0, |m| m.len());
+    let held = resumable::held(&partial_path(&hub.profile_dir, &sha256)).await;
     Ok(Json(json!({ "offset": held.min(size), "complete": false })))
 }
 
@@ -134,14 +133,6 @@ fn header_number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiErro
             .and_then(|v| v.trim().parse().ok())
             .map(Some)
             .ok_or_else(|| ApiError::bad_request(format!("the {name} header is not a number of bytes"))),
-    }
-}
-
-struct Receiving(String);
-
-impl Drop for Receiving {
-    fn drop(&mut self) {
-        RECEIVING.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
     }
 }
 
@@ -167,45 +158,22 @@ pub async fn receive(
     if is_kept(&hub.profile_dir, &sha256) {
         return Ok(Json(json!({ "offset": size, "complete": true })));
     }
-    if !RECEIVING.lock().unwrap_or_else(|e| e.into_inner()).insert(sha256.clone()) {
-        return Err(ApiError::conflict(format!("photo {sha256} is being uploaded by another request now")));
-    }
-    let _receiving = Receiving(sha256.clone());
+    let _receiving = RECEIVING
+        .claim(&sha256)
+        .ok_or_else(|| ApiError::conflict(format!("photo {sha256} is being uploaded by another request now")))?;
     let part = partial_path(&hub.profile_dir, &sha256);
-    let held = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
-    if start != held {
-        return Err(ApiError::conflict(format!(
+    let received = resumable::receive_part(&part, start, size, body.into_data_stream()).await.map_err(|e| match e {
+        PartRefused::WrongOffset { held, start } => ApiError::conflict(format!(
             "the hub holds {held} bytes of photo {sha256}; send from byte {held}, not {start}"
-        )));
-    }
-    if let Some(dir) = part.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(ApiError::internal)?;
-    }
-    let mut file =
-        tokio::fs::OpenOptions::new().create(true).append(true).open(&part).await.map_err(ApiError::internal)?;
-    let mut written = held;
-    let mut stream = body.into_data_stream();
-    let mut cut = false;
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            cut = true;
-            break;
-        };
-        if written + chunk.len() as u64 > size {
-            drop(file);
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(ApiError::unprocessable(
-                "photo_size_mismatch",
-                format!("the upload sends more than the {size} bytes the visit declared: nothing was taken"),
-            ));
-        }
-        file.write_all(&chunk).await.map_err(ApiError::internal)?;
-        written += chunk.len() as u64;
-    }
-    file.sync_all().await.map_err(ApiError::internal)?;
-    drop(file);
-    if cut || written < size {
-        return Ok(Json(json!({ "offset": written, "complete": false })));
+        )),
+        PartRefused::TooLong { size } => ApiError::unprocessable(
+            "photo_size_mismatch",
+            format!("the upload sends more than the {size} bytes the visit declared: nothing was taken"),
+        ),
+        PartRefused::Io(e) => ApiError::internal(e),
+    })?;
+    if !received.complete {
+        return Ok(Json(json!({ "offset": received.held, "complete": false })));
     }
     let bytes = tokio::fs::read(&part).await.map_err(ApiError::internal)?;
     let _ = tokio::fs::remove_file(&part).await;

@@ -6,16 +6,15 @@ use crate::accounts::audit;
 use crate::blobs::PutError;
 use crate::photos::check::{check_photo, CheckedPhoto};
 use crate::refusal::Refusal;
+use crate::resumable::{self, PartRefused, Receiving};
 use crate::store::photos::{self as stored, NewPhoto};
 use crate::AppState;
 use axum::body::Bytes;
 use client_core::grid::model::{is_photo_hash, MAX_PHOTO_BYTES};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
-use tokio::io::AsyncWriteExt;
 
 /// Where uploads under way are kept until whole (`<data dir>/photo-uploads/<sha256>.part`).
 pub const UPLOADS_DIR: &str = "photo-uploads";
@@ -38,7 +37,7 @@ pub struct Uploader<'a> {
 }
 
 /// Photos whose upload is being received now: one request per photo at a time.
-static RECEIVING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+static RECEIVING: LazyLock<Receiving> = LazyLock::new(Receiving::new);
 
 /// What the photo threads found of an upload.
 enum Judged {
@@ -100,26 +99,6 @@ fn lower_this_threads_priority() {
     }
 }
 
-struct Receiving(String);
-
-impl Receiving {
-    fn claim(sha256: &str) -> Result<Receiving, Refusal> {
-        let mut set = RECEIVING.lock().unwrap_or_else(|e| e.into_inner());
-        if !set.insert(sha256.to_string()) {
-            return Err(Refusal::conflict(format!(
-                "photo {sha256} is being uploaded by another request now; ask for its offset again in a moment"
-            )));
-        }
-        Ok(Receiving(sha256.to_string()))
-    }
-}
-
-impl Drop for Receiving {
-    fn drop(&mut self) {
-        RECEIVING.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
-    }
-}
-
 fn part_path(state: &AppState, sha256: &str) -> PathBuf {
     state.photo_uploads.join(format!("{sha256}.part"))
 }
@@ -143,7 +122,7 @@ pub async fn offset(state: &AppState, sha256: &str, who: &Uploader<'_>) -> Resul
     if stored::is_held(&state.db, sha256).await? {
         return Ok(UploadState { offset: size, complete: true });
     }
-    let held = tokio::fs::metadata(part_path(state, sha256)).await.map_or(0, |m| m.len());
+    let held = resumable::held(&part_path(state, sha256)).await;
     Ok(UploadState { offset: held.min(size), complete: false })
 }
 
@@ -188,69 +167,29 @@ pub async fn receive<E: std::fmt::Display>(
     if stored::is_held(&state.db, sha256).await? {
         return Ok(UploadState { offset: size, complete: true });
     }
-    let _receiving = Receiving::claim(sha256)?;
+    let _receiving = RECEIVING.claim(sha256).ok_or_else(|| {
+        Refusal::conflict(format!(
+            "photo {sha256} is being uploaded by another request now; ask for its offset again in a moment"
+        ))
+    })?;
     let part = part_path(state, sha256);
-    let held = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
-    if start != held {
-        return Err(Refusal::conflict(format!(
+    let received = resumable::receive_part(&part, start, size, body).await.map_err(|e| match e {
+        PartRefused::WrongOffset { held, start } => Refusal::conflict(format!(
             "the server holds {held} bytes of photo {sha256}; send from byte {held}, not {start}"
-        )));
-    }
-    let complete = append(&part, held, size, body).await?;
-    if !complete {
-        let offset = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
-        return Ok(UploadState { offset, complete: false });
+        )),
+        PartRefused::TooLong { size } => Refusal::unacceptable(
+            "photo_size_mismatch",
+            format!("the upload sends more than the {size} bytes the visit declared: nothing was taken"),
+        ),
+        PartRefused::Io(e) => Refusal::internal(format!("receiving photo {sha256} into {}: {e}", part.display())),
+    })?;
+    if !received.complete {
+        return Ok(UploadState { offset: received.held, complete: false });
     }
     let result = finish(state, sha256, &media_type, &part, who).await;
     // Whole: kept or refused, the partial file has served its purpose (a refused one is sent again from 0).
     let _ = tokio::fs::remove_file(&part).await;
     result.map(|()| UploadState { offset: size, complete: true })
-}
-
-/// Appends the body to the partial file; true when it then holds `size` bytes. More than `size` is refused.
-async fn append<E: std::fmt::Display>(
-    part: &Path,
-    held: u64,
-    size: u64,
-    body: impl Stream<Item = Result<Bytes, E>>,
-) -> Result<bool, Refusal> {
-    if let Some(dir) = part.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| Refusal::internal(format!("creating {}: {e}", dir.display())))?;
-    }
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(part)
-        .await
-        .map_err(|e| Refusal::internal(format!("opening {}: {e}", part.display())))?;
-    let mut written = held;
-    let mut body = std::pin::pin!(body);
-    let mut cut = false;
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                // The connection was lost: what arrived stays, for the next request to go on from.
-                tracing::info!(error = %e, received = written, "a photo upload was cut short");
-                cut = true;
-                break;
-            }
-        };
-        if written + chunk.len() as u64 > size {
-            drop(file);
-            let _ = tokio::fs::remove_file(part).await;
-            return Err(Refusal::unacceptable(
-                "photo_size_mismatch",
-                format!("the upload sends more than the {size} bytes the visit declared: nothing was taken"),
-            ));
-        }
-        file.write_all(&chunk).await.map_err(|e| Refusal::internal(format!("writing {}: {e}", part.display())))?;
-        written += chunk.len() as u64;
-    }
-    file.flush().await.map_err(|e| Refusal::internal(format!("writing {}: {e}", part.display())))?;
-    Ok(!cut && written == size)
 }
 
 /// Verifies, checks and keeps a whole upload; refusals are audited (`blob.refused`).
