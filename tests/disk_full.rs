@@ -1,6 +1,6 @@
 //! The server's disk fills up (a file-size limit on the server process): syncs get a clear error, nothing is
-//! half-written, the server keeps serving, the devices keep their visits, and everything arrives once the disk
-//! has room again.
+//! half-written, the server keeps serving (and writing what still fits), the devices keep their visits, and
+//! everything arrives once the disk has room again.
 
 mod common;
 use common::*;
@@ -69,6 +69,13 @@ fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
             .unwrap()
     });
     assert_eq!(figure(&rows, "T1", "awareness"), (60, 0, 0), "nothing half-applied");
+    // The same server, without a restart, still writes what fits: the failed commit left its writing
+    // connection in a transaction nothing would end, so every later write failed until a restart.
+    ok(&office, &["login", "--server", &url, "--username", "office", "--password-stdin"], Some(&pw()));
+    ok(&office, &["team", "create", "after-the-full-disk"], None);
+    let err = fails(&vol, &["field", "sync", "--via", &url], None);
+    assert!(err.contains("cannot write to its disk"), "the same clear error again, not an internal one: {err}");
+    ok(&office, &["team", "create", "after-the-second-refusal"], None);
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -172,10 +172,34 @@ impl Db {
             // a snapshot first and, if a single-statement write through the reading pool (audit, throttle,
             // device status) committed before its own first write, fails at once with "database is locked"
             // (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => match self.writer.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    // A commit that failed (a full or failing disk) can leave the one writing connection inside a
+                    // transaction nothing will end, and every later BEGIN would fail until a restart. Reopened, it
+                    // begins afresh; an error that persists is the caller's.
+                    tracing::warn!(error = %e, "the writing connection could not begin a transaction; reopening it");
+                    self.reopen_writer().await?;
+                    self.writer.begin_with("BEGIN IMMEDIATE").await?
+                }
+            },
             Backend::Postgres => self.writer.begin().await?,
         };
         Ok((WriteGuard(gate), tx))
+    }
+
+    /// Closes SQLite's writing connection and opens a new one, on the writer thread (at its priority), left idle
+    /// in the writer's pool for the next write.
+    async fn reopen_writer(&self) -> Result<(), sqlx::Error> {
+        let writer = self.writer.clone();
+        let reopen = async move {
+            writer.acquire().await?.close().await?;
+            writer.acquire().await.map(drop)
+        };
+        match &self.writer_thread {
+            Some(thread) => thread.handle.spawn(reopen).await.map_err(|_| sqlx::Error::WorkerCrashed)?,
+            None => reopen.await,
+        }
     }
 }
 
