@@ -394,3 +394,41 @@ pub fn metric(server: &Server, name: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
 }
+
+/// The server's database held against writers until dropped (SQLite: a write transaction; PostgreSQL: the table
+/// of stored changes, which every writing sync writes, locked against writes): the server's writes wait, its
+/// reads do not. SQLite's writers wait at most their busy timeout (10 s).
+pub struct WritesHeld {
+    runtime: tokio::runtime::Runtime,
+    conn: Option<sqlx::AnyConnection>,
+}
+
+pub fn hold_writes(data_dir: &Path) -> WritesHeld {
+    let pg = database_args(data_dir).get(1).cloned();
+    let url = pg.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("doorstep.db").display()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let conn = runtime.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("open the server's database");
+        let statements: &[&str] =
+            if pg.is_some() { &["BEGIN", "LOCK TABLE grid_changes IN EXCLUSIVE MODE"] } else { &["BEGIN IMMEDIATE"] };
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut conn).await.expect("hold the writes");
+        }
+        conn
+    });
+    WritesHeld { runtime, conn: Some(conn) }
+}
+
+impl Drop for WritesHeld {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            self.runtime.block_on(async {
+                use sqlx::Connection;
+                sqlx::query("ROLLBACK").execute(&mut conn).await.expect("let the writes go");
+                conn.close().await.ok();
+            });
+        }
+    }
+}
