@@ -292,6 +292,29 @@ impl Phone {
     }
 }
 
+/// Every phone records `p` visits, each referencing a photo of a later day (named by `day`), never uploaded.
+fn record_visits_of_later_photos(
+    phones: &mut [Phone],
+    day: &str,
+    p: usize,
+    size: u64,
+    rng: &mut common::Rng,
+) -> Result<()> {
+    for phone in phones.iter_mut() {
+        let refs: Vec<PhotoRef> = (0..p)
+            .map(|j| PhotoRef {
+                sha256: sha256_hex(format!("{day} {} {j}", phone.index).as_bytes()),
+                size,
+                media_type: "image/jpeg".into(),
+                taken_at: chrono::Utc::now(),
+                rejected: None,
+            })
+            .collect();
+        phone.record_visits(&refs, rng)?;
+    }
+    Ok(())
+}
+
 fn inflate(bytes: &[u8]) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
@@ -977,19 +1000,8 @@ async fn main() -> Result<()> {
     let blobs_before = dir_bytes(&blobs_dir);
 
     // ---- B: the same number of visits again, while every phone uploads its day's photos ----
-    for phone in phones.iter_mut() {
-        // Tomorrow's photos: referenced, not uploaded in this run.
-        let refs: Vec<PhotoRef> = (0..p)
-            .map(|j| PhotoRef {
-                sha256: sha256_hex(format!("tomorrow {} {j}", phone.index).as_bytes()),
-                size: photo_bytes as u64,
-                media_type: "image/jpeg".into(),
-                taken_at: chrono::Utc::now(),
-                rejected: None,
-            })
-            .collect();
-        phone.record_visits(&refs, &mut rng)?;
-    }
+    // Tomorrow's photos: referenced, not uploaded in this run.
+    record_visits_of_later_photos(&mut phones, "tomorrow", p, photo_bytes as u64, &mut rng)?;
     let addr = url.strip_prefix("http://").context("the server's URL")?.parse()?;
     let (proxy_url, wire) = counting_proxy(addr).await?;
     eprintln!("B: {n} phones upload {p} photos each ({concurrency} at a time) and sync {p} visits each");
@@ -1030,18 +1042,7 @@ async fn main() -> Result<()> {
     // ---- A2: the same number of visits again, no uploads: the baseline after B ----
     // The grids grow by a day's visits in every phase, and a sync costs more on a larger document: B is compared
     // with the mean of the baselines before and after it, whose documents are on average as large as B's.
-    for phone in phones.iter_mut() {
-        let refs: Vec<PhotoRef> = (0..p)
-            .map(|j| PhotoRef {
-                sha256: sha256_hex(format!("the day after {} {j}", phone.index).as_bytes()),
-                size: photo_bytes as u64,
-                media_type: "image/jpeg".into(),
-                taken_at: chrono::Utc::now(),
-                rejected: None,
-            })
-            .collect();
-        phone.record_visits(&refs, &mut rng)?;
-    }
+    record_visits_of_later_photos(&mut phones, "the day after", p, photo_bytes as u64, &mut rng)?;
     eprintln!("A2: {n} phones sync {p} visits each, no uploads");
     let a2 = sync_all(&url, &mut phones).await?;
     if a2.stored != total as u64 {
